@@ -1,0 +1,107 @@
+// The resolved configuration: built once from flags > environment > file > defaults, then read everywhere.
+
+/** One API key the proxy accepts. Only the digest is kept in memory after loading. */
+export interface KeyEntry {
+  /** Name used in logs and metrics; never the key itself. `master` for the master key. */
+  name: string;
+  /** SHA-256 digest of the key, 32 bytes. */
+  sha256: Buffer;
+  /** True when the config held only the digest (`key_sha256`): the raw key is unknown to llmserve. */
+  digestOnly: boolean;
+}
+
+/** Where the key material comes from, so that vLLM's environment can be cleaned of it. */
+export interface Secrets {
+  /** Raw key values known to llmserve (master key and named keys), for log redaction and the `check` command. */
+  values: string[];
+  /** Environment variable names whose values are keys (LLMSERVE_MASTER_KEY, LITELLM_MASTER_KEY, os.environ/ refs). */
+  envNames: string[];
+}
+
+/** The command-line options shared by start, probe and check (undefined = not given). */
+export interface CliOptions {
+  config?: string;
+  model?: string;
+  servedModelName?: string;
+  port?: string;
+  host?: string;
+  backendPort?: string;
+  tensorParallelSize?: string;
+  probeDir?: string;
+  healthInterval?: string;
+  startupTimeout?: string;
+  stopTimeout?: string;
+  logFormat?: string;
+  /** Extra vLLM args after `--`. */
+  extraArgs?: string[];
+}
+
+export interface TlsConfig {
+  cert: string;
+  key: string;
+}
+
+export interface ProxyConfig {
+  port: number;
+  host: string;
+  /** False only when `proxy.auth: false` was set explicitly. */
+  auth: boolean;
+  keys: KeyEntry[];
+  /** `proxy.keys_file`, resolved to an absolute path; re-read on SIGHUP. */
+  keysFile: string | null;
+  /** Route allowlist (exact paths, or prefixes ending in `/*`). */
+  routes: string[];
+  /** Public name → served name rewrites. */
+  modelAliases: Record<string, string>;
+  maxBodyBytes: number;
+  /** Seconds to wait for the backend's first response byte. */
+  firstByteTimeout: number;
+  /** Seconds a client has to send its headers / its body. */
+  headersTimeout: number;
+  bodyTimeout: number;
+  tls: TlsConfig | null;
+  /** Log health probes in the access log. */
+  logHealth: boolean;
+}
+
+export interface Config {
+  /** Absolute path of the config file read, or null. */
+  configFile: string | null;
+  /** Which format the file was in. */
+  configFormat: 'llmserve' | 'litellm' | null;
+  /** Model path or hub id, exactly as vLLM gets it. */
+  model: string;
+  /** Public name = vLLM's --served-model-name. */
+  servedModelName: string;
+  vllm: {
+    /** The command, split into argv (default ["vllm", "serve"]). */
+    command: string[];
+    /** Backend port on 127.0.0.1. */
+    port: number;
+    tensorParallelSize: number | 'auto';
+    /** Extra flags from the file and from after `--`, in that order. */
+    args: string[];
+    /** Extra environment for vLLM (already resolved: os.environ/ read). */
+    env: Record<string, string>;
+  };
+  proxy: ProxyConfig;
+  probes: {
+    dir: string;
+    /** True when the directory came from a flag, env or file (then an unwritable one is fatal). */
+    dirExplicit: boolean;
+    /** Health loop interval, seconds (may be a fraction). */
+    interval: number;
+  };
+  timeouts: {
+    /** Hard start-up deadline for vLLM, seconds. */
+    startup: number;
+    /** Grace between SIGTERM and SIGKILL when stopping a child, seconds. */
+    stop: number;
+  };
+  log: { format: 'text' | 'json' };
+  /** `environment_variables` of a LiteLLM config: applied to llmserve's own environment and vLLM's. */
+  environment: Record<string, string>;
+  secrets: Secrets;
+  /** Things worth one line at start (ignored LiteLLM sections, weak keys, ...). */
+  notes: string[];
+}
