@@ -104,4 +104,9 @@ export interface Config {
   secrets: Secrets;
   /** Things worth one line at start (ignored LiteLLM sections, weak keys, ...). */
   notes: string[];
+  /**
+   * Top-level keys reserved for later versions (`restart`, `drain`, `stall_timeout`, `models`, `usage`),
+   * accepted as written (os.environ/ already read) so that newer configs do not break this version.
+   */
+  extra: Record<string, unknown>;
 }

@@ -1,0 +1,44 @@
+// `os.environ/NAME` values, as in LiteLLM: read from the environment when the config is loaded.
+import { configError } from '../errors.js';
+import { at, isMap, joinPath } from './values.js';
+
+const PREFIX = 'os.environ/';
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Where references are read from, and where the ones used are recorded (key path -> NAME). */
+export interface EnvRefContext {
+  env: NodeJS.ProcessEnv;
+  file: string;
+  refs: Map<string, string>;
+}
+
+/** True when a value is an `os.environ/NAME` reference. */
+export function isEnvRef(value: unknown): value is string {
+  return typeof value === 'string' && value.startsWith(PREFIX);
+}
+
+/** Reads one `os.environ/NAME` string; other values pass through unchanged. */
+export function resolveEnvRef(value: unknown, path: string, ctx: EnvRefContext): unknown {
+  if (!isEnvRef(value)) return value;
+  const name = value.slice(PREFIX.length).trim();
+  if (!NAME.test(name)) {
+    throw configError(`${at(ctx.file, path)}: expected os.environ/NAME with a variable name, got ${JSON.stringify(value)}`);
+  }
+  const found = ctx.env[name];
+  if (found === undefined || found === '') {
+    throw configError(`${at(ctx.file, path)}: environment variable ${name} (from os.environ/${name}) is not set; export ${name}=... before starting, or change the value`);
+  }
+  ctx.refs.set(path, name);
+  return found;
+}
+
+/** Reads every `os.environ/NAME` string in a value, at any depth, recording each NAME by key path. */
+export function resolveEnvRefs(value: unknown, path: string, ctx: EnvRefContext): unknown {
+  if (Array.isArray(value)) return value.map((item, i) => resolveEnvRefs(item, joinPath(path, i), ctx));
+  if (isMap(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = resolveEnvRefs(v, joinPath(path, k), ctx);
+    return out;
+  }
+  return resolveEnvRef(value, path, ctx);
+}

@@ -1,0 +1,33 @@
+// Extra vLLM flags (vllm.args and after `--`) must not fight with what llmserve sets itself, nor carry secrets.
+import { usageError } from '../errors.js';
+
+const COLLISIONS: Readonly<Record<string, string>> = {
+  '--host': 'llmserve binds vLLM to 127.0.0.1; the public address is --host / proxy.host',
+  '--port': 'llmserve sets the backend port; use --backend-port / vllm.port',
+  '--uds': 'llmserve talks to vLLM over TCP on 127.0.0.1; set the backend port with --backend-port / vllm.port',
+  '--model': 'llmserve passes the model itself; use --model / model:',
+  '--served-model-name': "llmserve sets it; use llmserve's --served-model-name / served_model_name",
+  '--tensor-parallel-size': "llmserve sets it; use llmserve's --tensor-parallel-size / vllm.tensor_parallel_size",
+  '-tp': "llmserve sets it; use llmserve's --tensor-parallel-size / vllm.tensor_parallel_size",
+  '--api-key': 'keys go in proxy.master_key / LLMSERVE_MASTER_KEY (never on a command line); the proxy checks them, vLLM is private',
+  '--hf-token': 'secrets never go on a command line (every process can read it); put the token in the HF_TOKEN environment variable (vllm.env or the container environment)',
+};
+
+/** The flag name of an argument, normalised: `--Tensor_Parallel_Size=2` -> `--tensor-parallel-size`. */
+function flagName(arg: string): string | undefined {
+  const m = /^(-{1,2})([^=]+)/.exec(arg);
+  if (!m?.[1] || !m[2]) return undefined;
+  return m[1] + m[2].toLowerCase().replace(/_/g, '-');
+}
+
+/** Throws a usage error (exit 2) on the first extra vLLM argument that llmserve owns or that carries a secret. */
+export function checkExtraArgs(args: readonly string[], origin: string): void {
+  for (const arg of args) {
+    const name = flagName(arg);
+    const why = name === undefined ? undefined : COLLISIONS[name];
+    if (name !== undefined && why !== undefined) {
+      const verb = name === '--hf-token' ? 'is refused' : 'is set by llmserve';
+      throw usageError(`${origin}: vLLM flag ${name} ${verb}: ${why}`);
+    }
+  }
+}

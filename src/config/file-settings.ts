@@ -1,0 +1,58 @@
+// What a config file says, validated but not yet merged with flags, environment and defaults.
+import type { TlsConfig } from './types.js';
+import { noKeys, type LoadedKeys } from './keys.js';
+
+/** One config file's settings; undefined = the file does not set it. */
+export interface FileSettings {
+  file: string;
+  format: 'llmserve' | 'litellm';
+  model?: string;
+  servedModelName?: string;
+  vllm: {
+    command?: string[];
+    port?: number;
+    tensorParallelSize?: number | 'auto';
+    args: string[];
+    env: Record<string, string>;
+  };
+  proxy: {
+    port?: number | 'auto';
+    host?: string;
+    auth?: boolean;
+    /** The master key as written (os.environ/ read), and the env name it came from. */
+    masterKey?: { value: string; envName?: string; origin: string };
+    /** `proxy.keys`. */
+    keys: LoadedKeys;
+    /** `proxy.keys_file`, absolute. */
+    keysFile?: string;
+    routes?: string[];
+    modelAliases: Record<string, string>;
+    maxBodyBytes?: number;
+    firstByteTimeout?: number;
+    headersTimeout?: number;
+    bodyTimeout?: number;
+    tls?: TlsConfig | null;
+    logHealth?: boolean;
+  };
+  probes: { dir?: string; interval?: number };
+  startupTimeout?: number;
+  stopTimeout?: number;
+  logFormat?: 'text' | 'json';
+  environment: Record<string, string>;
+  extra: Record<string, unknown>;
+  notes: string[];
+}
+
+/** A FileSettings that sets nothing. */
+export function emptyFileSettings(file: string, format: FileSettings['format']): FileSettings {
+  return {
+    file,
+    format,
+    vllm: { args: [], env: {} },
+    proxy: { keys: noKeys(), modelAliases: {} },
+    probes: {},
+    environment: {},
+    extra: {},
+    notes: [],
+  };
+}

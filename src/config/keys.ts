@@ -1,0 +1,114 @@
+// API keys: `{name, key}` / `{name, key_sha256}` entries -> KeyEntry (digest only), plus weak-key notes.
+import { createHash } from 'node:crypto';
+import { configError } from '../errors.js';
+import type { KeyEntry } from './types.js';
+import { MIN_KEY_LENGTH, PLACEHOLDER_KEYS } from './defaults.js';
+import { didYouMean } from './did-you-mean.js';
+import { at, expected, isMap, joinPath, kindOf } from './values.js';
+
+/** Keys as loaded: the entries, the raw values known (for redaction), where each entry came from. */
+export interface LoadedKeys {
+  entries: KeyEntry[];
+  values: string[];
+  /** Environment variable names that held raw key values. */
+  envNames: string[];
+  /** One label per entry (`FILE: proxy.keys[0]`), for duplicate errors. */
+  origins: string[];
+  /** Weak-key warnings (never containing a key). */
+  notes: string[];
+}
+
+const ENTRY_FIELDS = ['name', 'key', 'key_sha256'];
+const HEX64 = /^[0-9a-fA-F]{64}$/;
+
+/** SHA-256 digest of a raw key (32 bytes): the only form kept in memory. */
+export function hashKey(raw: string): Buffer {
+  return createHash('sha256').update(raw, 'utf8').digest();
+}
+
+/** An empty LoadedKeys. */
+export function noKeys(): LoadedKeys {
+  return { entries: [], values: [], envNames: [], origins: [], notes: [] };
+}
+
+/** Parses a raw key value (never echoed in errors) into a KeyEntry. */
+export function rawKeyEntry(name: string, raw: unknown, where: string): { entry: KeyEntry; value: string } {
+  if (typeof raw !== 'string' || raw === '') throw configError(`${where}: expected a non-empty string (the key), got ${kindOf(raw)}; quote keys that look like numbers`);
+  if (raw !== raw.trim()) throw configError(`${where}: the key starts or ends with whitespace; remove it (clients would never send it)`);
+  return { entry: { name, sha256: hashKey(raw), digestOnly: false }, value: raw };
+}
+
+/**
+ * Parses a list of key entries (`proxy.keys` or a keys file). `refs` maps key paths to the os.environ/ names
+ * they were read from, so that those names can be kept out of vLLM's environment.
+ */
+export function parseKeyList(list: unknown, file: string, basePath: string, refs: ReadonlyMap<string, string>): LoadedKeys {
+  const out = noKeys();
+  if (list === null || list === undefined) return out;
+  if (!Array.isArray(list)) throw expected(at(file, basePath), 'a list of {name, key} or {name, key_sha256} entries', list);
+  list.forEach((item, i) => {
+    const path = joinPath(basePath, i);
+    if (!isMap(item)) throw expected(at(file, path), 'a mapping {name, key} or {name, key_sha256}', item);
+    for (const field of Object.keys(item)) {
+      if (!ENTRY_FIELDS.includes(field)) {
+        const guess = didYouMean(field, ENTRY_FIELDS);
+        throw configError(`${at(file, joinPath(path, field))}: unknown key${guess ? `; did you mean "${guess}"?` : ` (a key entry has name, and key or key_sha256)`}`);
+      }
+    }
+    const name = item['name'];
+    if (typeof name !== 'string' || name.trim() === '') throw expected(at(file, joinPath(path, 'name')), 'a non-empty string (the name shown in logs)', name);
+    const hasKey = item['key'] !== undefined && item['key'] !== null;
+    const hasDigest = item['key_sha256'] !== undefined && item['key_sha256'] !== null;
+    if (hasKey === hasDigest) {
+      throw configError(`${at(file, path)}: key "${name}" needs exactly one of key or key_sha256, got ${hasKey ? 'both' : 'neither'}`);
+    }
+    if (hasKey) {
+      const keyPath = joinPath(path, 'key');
+      const { entry, value } = rawKeyEntry(name, item['key'], at(file, keyPath));
+      out.entries.push(entry);
+      out.values.push(value);
+      const note = weakKeyNote(name, value);
+      if (note) out.notes.push(note);
+      const envName = refs.get(keyPath);
+      if (envName !== undefined) out.envNames.push(envName);
+    } else {
+      const digest = item['key_sha256'];
+      if (typeof digest !== 'string' || !HEX64.test(digest.trim())) {
+        const found = typeof digest === 'string' ? `${digest.trim().length} characters${/^[0-9a-fA-F]*$/.test(digest.trim()) ? '' : ' (not all hexadecimal)'}` : kindOf(digest);
+        throw configError(`${at(file, joinPath(path, 'key_sha256'))}: expected 64 hexadecimal characters (the SHA-256 digest of the key, e.g. from: printf %s "$KEY" | sha256sum), got ${found}`);
+      }
+      out.entries.push({ name, sha256: Buffer.from(digest.trim(), 'hex'), digestOnly: true });
+    }
+    out.origins.push(at(file, path));
+  });
+  return out;
+}
+
+/** Joins key sets in order; names must be unique and no key may appear twice. */
+export function mergeKeys(...sets: LoadedKeys[]): LoadedKeys {
+  const out = noKeys();
+  for (const set of sets) {
+    set.entries.forEach((entry, i) => {
+      const origin = set.origins[i] ?? '';
+      const j = out.entries.findIndex((e) => e.name === entry.name);
+      if (j >= 0) throw configError(`${origin}: duplicate key name "${entry.name}" (also used by ${out.origins[j] ?? 'another key'}); key names must be unique`);
+      const k = out.entries.findIndex((e) => e.sha256.equals(entry.sha256));
+      if (k >= 0) throw configError(`${origin}: key "${entry.name}" is the same key as "${out.entries[k]?.name ?? ''}" (${out.origins[k] ?? ''}); give each name its own key`);
+      out.entries.push(entry);
+      out.origins.push(origin);
+    });
+    for (const v of set.values) if (!out.values.includes(v)) out.values.push(v);
+    for (const n of set.envNames) if (!out.envNames.includes(n)) out.envNames.push(n);
+    out.notes.push(...set.notes);
+  }
+  return out;
+}
+
+/** A warning note when a raw key is short or a published placeholder; never contains the key. */
+export function weakKeyNote(name: string, raw: string): string | undefined {
+  let why: string | undefined;
+  if (PLACEHOLDER_KEYS.includes(raw.toLowerCase())) why = 'is a well-known placeholder from examples';
+  else if (raw.length < MIN_KEY_LENGTH) why = `is shorter than ${MIN_KEY_LENGTH} characters`;
+  if (why === undefined) return undefined;
+  return `WARNING: API key "${name}" ${why}: anyone could guess it. Use a long random key, e.g. export LLMSERVE_MASTER_KEY=$(openssl rand -hex 32)`;
+}

@@ -1,0 +1,80 @@
+// An unchanged LiteLLM proxy config (top-level `model_list`): what llmserve takes from it, and what it ignores.
+import { configError } from '../errors.js';
+import { resolveEnvRef, type EnvRefContext } from './env-ref.js';
+import { emptyFileSettings, type FileSettings } from './file-settings.js';
+import { asMap, at, expected, isMap, kindOf } from './values.js';
+
+/** True when a document is a LiteLLM proxy config. */
+export function isLiteLLMConfig(doc: Record<string, unknown>): boolean {
+  return 'model_list' in doc;
+}
+
+function backendPort(apiBase: unknown, where: string): number | undefined {
+  if (apiBase === undefined || apiBase === null) return undefined;
+  let url: URL;
+  try {
+    url = new URL(String(apiBase));
+  } catch {
+    throw expected(where, 'a URL like http://localhost:3000/v1', apiBase);
+  }
+  // vLLM is always the local backend; a URL without a port means the backend default, 3000.
+  return url.port ? Number(url.port) : 3000;
+}
+
+/** Reads a LiteLLM config: model_list[0] (name, backend port), general_settings.master_key, environment_variables. */
+export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, env: NodeJS.ProcessEnv): FileSettings {
+  const out = emptyFileSettings(file, 'litellm');
+  const refs = new Map<string, string>();
+
+  // environment_variables first: LiteLLM sets them before reading the rest, so os.environ/ may use them.
+  const vars = asMap(doc['environment_variables'], at(file, 'environment_variables'));
+  for (const [name, value] of Object.entries(vars)) {
+    const path = `environment_variables.${name}`;
+    const resolved = resolveEnvRef(value, path, { env, file, refs });
+    if (typeof resolved === 'string' || typeof resolved === 'number' || typeof resolved === 'boolean') out.environment[name] = String(resolved);
+    else throw expected(at(file, path), 'a string or a number', resolved);
+  }
+  const ctx: EnvRefContext = { env: { ...env, ...out.environment }, file, refs };
+
+  const list = doc['model_list'];
+  if (!Array.isArray(list) || list.length === 0) throw expected(at(file, 'model_list'), 'a non-empty list of models', list);
+  const first = list[0];
+  if (!isMap(first)) throw expected(at(file, 'model_list[0]'), 'a mapping with model_name and litellm_params', first);
+  const name = resolveEnvRef(first['model_name'], 'model_list[0].model_name', ctx);
+  if (typeof name !== 'string' || name.trim() === '') throw expected(at(file, 'model_list[0].model_name'), 'a non-empty string (the public model name)', name);
+  out.servedModelName = name;
+  const params = asMap(first['litellm_params'], at(file, 'model_list[0].litellm_params'));
+  const apiBase = resolveEnvRef(params['api_base'], 'model_list[0].litellm_params.api_base', ctx);
+  const port = backendPort(apiBase, at(file, 'model_list[0].litellm_params.api_base'));
+  if (port !== undefined) out.vllm.port = port;
+
+  const others = new Set<string>();
+  list.forEach((entry, i) => {
+    if (!isMap(entry)) throw expected(at(file, `model_list[${i}]`), 'a mapping with model_name and litellm_params', entry);
+    const other = resolveEnvRef(entry['model_name'], `model_list[${i}].model_name`, ctx);
+    if (typeof other === 'string' && other !== name) others.add(other);
+  });
+  if (others.size > 0) {
+    out.notes.push(`${file}: model_list names ${others.size + 1} models; only the first, "${name}", is served (ignored: ${[...others].map((o) => `"${o}"`).join(', ')})`);
+  }
+
+  const ignored = Object.keys(doc).filter((key) => !['model_list', 'general_settings', 'environment_variables'].includes(key));
+  const general = asMap(doc['general_settings'], at(file, 'general_settings'));
+  for (const [key, value] of Object.entries(general)) {
+    if (key !== 'master_key') {
+      ignored.push(`general_settings.${key}`);
+      continue;
+    }
+    if (value === null || value === undefined) continue;
+    const raw = resolveEnvRef(value, 'general_settings.master_key', ctx);
+    if (typeof raw !== 'string' || raw === '') {
+      throw configError(`${at(file, 'general_settings.master_key')}: expected a non-empty string (better: os.environ/NAME), got ${raw === '' ? 'an empty string' : kindOf(raw)}`);
+    }
+    const envName = refs.get('general_settings.master_key');
+    out.proxy.masterKey = { value: raw, origin: at(file, 'general_settings.master_key'), ...(envName === undefined ? {} : { envName }) };
+  }
+  if (ignored.length > 0) {
+    out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${ignored.join(', ')}`);
+  }
+  return out;
+}

@@ -1,0 +1,62 @@
+// loadConfig: locate and read the file, parse its format, then resolve precedence into one Config.
+import { access, readFile as fsReadFile } from 'node:fs/promises';
+import { configError } from '../errors.js';
+import type { CliOptions, Config } from './types.js';
+import { checkExtraArgs } from './extra-args.js';
+import type { FileSettings } from './file-settings.js';
+import { readKeysFile } from './keys-file.js';
+import { isLiteLLMConfig, parseLiteLLMConfig } from './litellm.js';
+import { locateConfig } from './locate.js';
+import { resolveConfig } from './resolve.js';
+import { parseLlmserveConfig } from './schema.js';
+import { at, isMap, kindOf } from './values.js';
+import { parseYaml } from './yaml.js';
+
+/** Side effects of loading the configuration; each has a real default. */
+export interface LoadConfigDeps {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  readFile?: (p: string) => Promise<string>;
+  exists?: (p: string) => Promise<boolean>;
+}
+
+const realExists = async (p: string): Promise<boolean> => {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Parses config file text (either format) into FileSettings. */
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv): FileSettings {
+  const doc = parseYaml(text, file);
+  if (doc === null || doc === undefined) throw configError(`${file}: the config file is empty; expected a mapping of settings (model:, proxy:, ...)`);
+  if (!isMap(doc)) throw configError(`${file}: expected a mapping of settings at the top level (model:, proxy:, ...), got ${kindOf(doc)}`);
+  return isLiteLLMConfig(doc) ? parseLiteLLMConfig(doc, file, env) : parseLlmserveConfig(doc, file, env);
+}
+
+/** Builds the one Config from flags, environment (LLMSERVE_*), the config file and defaults. */
+export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Promise<Config> {
+  const env = deps.env ?? process.env;
+  const cwd = deps.cwd ?? process.cwd();
+  const readFile = deps.readFile ?? ((p: string) => fsReadFile(p, 'utf8'));
+  const located = await locateConfig(cli, env, cwd, deps.exists ?? realExists);
+
+  let file: FileSettings | null = null;
+  if (located) {
+    let text: string;
+    try {
+      text = await readFile(located.path);
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+      throw configError(`${located.via ? `${located.via}: ` : ''}cannot read config file ${located.path}: ${reason}`);
+    }
+    file = parseConfigText(text, located.path, env);
+    checkExtraArgs(file.vllm.args, at(located.path, 'vllm.args'));
+  }
+  checkExtraArgs(cli.extraArgs ?? [], 'vLLM arguments after --');
+  const keysFromFile = file?.proxy.keysFile !== undefined ? await readKeysFile(file.proxy.keysFile, { env, readFile }) : null;
+  return resolveConfig({ cli, env, file, keysFromFile });
+}

@@ -1,0 +1,127 @@
+// Small validators shared by flags, environment and file: each says where, what was expected, what was found.
+import { configError, type LlmserveError } from '../errors.js';
+
+/** A found value as an error message shows it: strings quoted, containers by kind. */
+export function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return kindOf(value);
+}
+
+/** The kind of a value only (used where the value may be a secret). */
+export function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return 'nothing';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return 'a string';
+  if (typeof value === 'number') return 'a number';
+  if (typeof value === 'boolean') return 'a boolean';
+  return typeof value;
+}
+
+/** The one shape of a validation error: `WHERE: expected X, got Y[; hint]`. */
+export function expected(where: string, what: string, value: unknown, hint?: string): LlmserveError {
+  return configError(`${where}: expected ${what}, got ${describe(value)}${hint ? `; ${hint}` : ''}`);
+}
+
+/** A path inside a document: `a.b`, `a[0]`. */
+export function joinPath(base: string, key: string | number): string {
+  if (typeof key === 'number') return `${base}[${key}]`;
+  return base ? `${base}.${key}` : key;
+}
+
+/** The label of a place in a file: `FILE: key.path`. */
+export function at(file: string, path: string): string {
+  return path ? `${file}: ${path}` : file;
+}
+
+/** True for a plain mapping (not a list, not null). */
+export function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A mapping section; null or absent counts as empty. */
+export function asMap(value: unknown, where: string): Record<string, unknown> {
+  if (value === null || value === undefined) return {};
+  if (!isMap(value)) throw expected(where, 'a mapping', value);
+  return value;
+}
+
+const INT = /^\s*\d+\s*$/;
+const NUM = /^\s*(\d+(\.\d*)?|\.\d+)\s*$/;
+
+function toInt(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  if (typeof value === 'string' && INT.test(value)) return Number(value);
+  return undefined;
+}
+
+/** A TCP port, 1-65535. */
+export function parsePort(value: unknown, where: string): number {
+  const n = toInt(value);
+  if (n === undefined || n < 1 || n > 65535) throw expected(where, 'an integer 1-65535', value);
+  return n;
+}
+
+/** A TCP port or `auto`. */
+export function parsePortOrAuto(value: unknown, where: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = toInt(value);
+  if (n === undefined || n < 1 || n > 65535) throw expected(where, 'an integer 1-65535 or "auto"', value);
+  return n;
+}
+
+/** A tensor-parallel size: a positive integer or `auto`. */
+export function parseTensorParallel(value: unknown, where: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = toInt(value);
+  if (n === undefined || n < 1) throw expected(where, 'a positive integer or "auto"', value);
+  return n;
+}
+
+/** A positive number of seconds (fractions allowed). */
+export function parseSeconds(value: unknown, where: string): number {
+  let n: number | undefined;
+  if (typeof value === 'number') n = value;
+  else if (typeof value === 'string' && NUM.test(value)) n = Number(value);
+  if (n === undefined || !Number.isFinite(n) || n <= 0) throw expected(where, 'a positive number of seconds', value);
+  return n;
+}
+
+/** A boolean (`true`/`false`, also as strings from os.environ/). */
+export function parseBool(value: unknown, where: string): boolean {
+  if (typeof value === 'boolean') return value;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw expected(where, 'true or false', value);
+}
+
+/** A non-empty string. */
+export function parseString(value: unknown, where: string, what = 'a non-empty string'): string {
+  if (typeof value !== 'string' || value.trim() === '') throw expected(where, what, value);
+  return value;
+}
+
+/** `text` or `json`. */
+export function parseLogFormat(value: unknown, where: string): 'text' | 'json' {
+  if (value === 'text' || value === 'json') return value;
+  throw expected(where, '"text" or "json"', value);
+}
+
+const UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** A size in bytes: a positive integer, or a string like `64MiB`, `10MB`, `512KiB`. */
+export function parseSize(value: unknown, where: string): number {
+  const n = toInt(value);
+  if (n !== undefined && n > 0) return n;
+  if (typeof value === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(value);
+    const unit = m?.[2] === undefined ? undefined : UNITS[m[2].toLowerCase()];
+    if (m?.[1] !== undefined && unit !== undefined) {
+      const bytes = Math.floor(Number(m[1]) * unit);
+      if (bytes > 0) return bytes;
+    }
+  }
+  throw expected(where, 'a positive number of bytes or a size like "64MiB" or "10MB"', value);
+}

@@ -1,0 +1,187 @@
+// loadConfig's errors: one line each, naming the file, the key path (or flag / env var), expected and found.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkExtraArgs, didYouMean, loadConfig, type CliOptions, type Config } from '../../src/config/index.js';
+import { LlmserveError } from '../../src/errors.js';
+
+// In-memory files (absolute, or relative to CWD) and assertions shared by the tests below.
+const CWD = '/srv/app';
+const STRONG_KEY = 'sk-live-0123456789abcdef0123456789';
+
+/** Loads a config from in-memory files (absolute paths, or relative to CWD). */
+function load(files: Record<string, string>, cli: CliOptions = {}, env: NodeJS.ProcessEnv = {}): Promise<Config> {
+  const abs = (p: string): string => (p.startsWith('/') ? p : `${CWD}/${p}`);
+  const fs = new Map(Object.entries(files).map(([p, t]) => [abs(p), t]));
+  return loadConfig(cli, {
+    env,
+    cwd: CWD,
+    readFile: async (p) => {
+      const t = fs.get(p);
+      if (t === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
+      return t;
+    },
+    exists: async (p) => fs.has(p),
+  });
+}
+
+/** Asserts that loading rejects with an exit-2 LlmserveError whose message matches, and returns it. */
+async function rejects(p: Promise<unknown>, pattern: RegExp, secrets: string[] = []): Promise<LlmserveError> {
+  let caught: unknown;
+  try {
+    await p;
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof LlmserveError, `expected an LlmserveError, got ${String(caught)}`);
+  assert.equal(caught.exitCode, 2);
+  assert.match(caught.message, pattern);
+  assert.ok(!caught.message.includes('\n'), 'one line');
+  for (const s of secrets) assert.ok(!caught.message.includes(s), `message leaks a key: ${caught.message}`);
+  return caught;
+}
+
+/** Asserts that no note of a config contains any of the raw keys. */
+function assertNoLeak(config: Config, secrets: string[]): void {
+  for (const note of config.notes) for (const s of secrets) assert.ok(!note.includes(s), `note leaks a key: ${note}`);
+}
+
+const F = '/srv/app/llmserve.yaml';
+const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const KEY_ENV = { LLMSERVE_MASTER_KEY: STRONG_KEY };
+const file = (text: string, cli: CliOptions = {}, env: NodeJS.ProcessEnv = KEY_ENV): Promise<Config> => load({ 'llmserve.yaml': text }, cli, env);
+
+test('invalid YAML: FILE:LINE:COL: invalid YAML: message', async () => {
+  await rejects(file('model: m\nproxy:\n  port: [8080\n'), new RegExp(`^${esc(F)}:4:1: invalid YAML: `));
+  await rejects(file('model: m\nmodel: n\n'), new RegExp(`^${esc(F)}:2:1: invalid YAML: Map keys must be unique`));
+  await rejects(file('model: "m\n'), new RegExp(`^${esc(F)}:\\d+:\\d+: invalid YAML: Missing closing "quote$`));
+});
+
+test('top level must be a mapping', async () => {
+  await rejects(file('- model: m\n'), new RegExp(`^${esc(F)}: expected a mapping of settings at the top level .*got a list$`));
+  await rejects(file('just a string\n'), /expected a mapping of settings at the top level .*got a string$/);
+  await rejects(file(''), new RegExp(`^${esc(F)}: the config file is empty`));
+});
+
+test('unknown keys: path, file, did-you-mean', async () => {
+  await rejects(file('model: m\nproxy:\n  prot: 80\n'), new RegExp(`^${esc(F)}: proxy\\.prot: unknown key; did you mean "port"\\?$`));
+  await rejects(file('model: m\nserved-model-name: x\n'), /: served-model-name: unknown key; did you mean "served_model_name"\?$/);
+  await rejects(file('modle: m\n'), /: modle: unknown key; did you mean "model"\?$/);
+  await rejects(file('model: m\nvllm: { tensor_paralel_size: 2 }\n'), /: vllm\.tensor_paralel_size: unknown key; did you mean "tensor_parallel_size"\?$/);
+  await rejects(file('model: m\nproxy: { tls: { cret: a, key: b } }\n'), /: proxy\.tls\.cret: unknown key; did you mean "cert"\?$/);
+  await rejects(file('model: m\nprobes: { intervall: 3 }\n'), /: probes\.intervall: unknown key; did you mean "interval"\?$/);
+  await rejects(file('model: m\nzzzzzz: 1\n'), /: zzzzzz: unknown key; known keys here: model, served_model_name, vllm/);
+  await rejects(file('model: m\ngeneral_settings: { master_key: x }\n'), /general_settings: unknown key; this is a LiteLLM section, but a LiteLLM config needs a top-level model_list$/);
+  // unknown keys are reported before os.environ/ is read
+  await rejects(file('model: os.environ/UNSET\nproxy: { prot: 1 }\n'), /proxy\.prot: unknown key/);
+});
+
+test('keys reserved for later versions are accepted', async () => {
+  const c = await file('model: m\nrestart: { max_restarts: 3 }\ndrain: { delay: 5, timeout: 30 }\nstall_timeout: 60\nmodels: [{ name: a }]\nusage: { enabled: true }\n');
+  assert.deepEqual(Object.keys(c.extra).sort(), ['drain', 'models', 'restart', 'stall_timeout', 'usage']);
+});
+
+test('wrong types in the file: FILE: key.path: expected X, got Y', async () => {
+  const cases: Array<[string, string]> = [
+    ['proxy: { port: x }', 'proxy.port: expected an integer 1-65535 or "auto", got "x"'],
+    ['proxy: { port: 70000 }', 'proxy.port: expected an integer 1-65535 or "auto", got 70000'],
+    ['proxy: { port: 80.5 }', 'proxy.port: expected an integer 1-65535 or "auto", got 80.5'],
+    ['vllm: { port: auto }', 'vllm.port: expected an integer 1-65535, got "auto"'],
+    ['vllm: { tensor_parallel_size: 0 }', 'vllm.tensor_parallel_size: expected a positive integer or "auto", got 0'],
+    ['vllm: { args: --foo }', 'vllm.args: expected a list of strings (vLLM flags), got "--foo"'],
+    ['vllm: { args: [--a, { b: 1 }] }', 'vllm.args[1]: expected a string or a number, got a mapping'],
+    ['vllm: { env: [A] }', 'vllm.env: expected a mapping, got a list'],
+    ['vllm: { env: { A: [1] } }', 'vllm.env.A: expected a string or a number, got a list'],
+    ['vllm: { command: "" }', 'vllm.command: expected a command: a string like "vllm serve"'],
+    ['proxy: { auth: "no" }', 'proxy.auth: expected true or false, got "no"'],
+    ['proxy: { log_health: 1 }', 'proxy.log_health: expected true or false, got 1'],
+    ['proxy: { max_body_bytes: lots }', 'proxy.max_body_bytes: expected a positive number of bytes or a size like "64MiB" or "10MB", got "lots"'],
+    ['proxy: { first_byte_timeout: 0 }', 'proxy.first_byte_timeout: expected a positive number of seconds, got 0'],
+    ['proxy: { headers_timeout: -1 }', 'proxy.headers_timeout: expected a positive number of seconds, got -1'],
+    ['proxy: { body_timeout: soon }', 'proxy.body_timeout: expected a positive number of seconds, got "soon"'],
+    ['proxy: { routes: [v1/models] }', 'proxy.routes[0]: expected a path starting with / (a prefix ends in /*), got "v1/models"'],
+    ['proxy: { routes: ["/v1/*/x"] }', 'proxy.routes[0]: expected a path starting with / (a prefix ends in /*), got "/v1/*/x"'],
+    ['proxy: { model_aliases: { a: 1 } }', 'proxy.model_aliases.a: expected a string, got 1'],
+    ['proxy: { tls: { cert: a.pem } }', 'proxy.tls: set both cert and key (or neither), got only cert'],
+    ['proxy: { host: "" }', 'proxy.host: expected a bind address like 0.0.0.0, got ""'],
+    ['proxy: 5', 'proxy: expected a mapping, got 5'],
+    ['probes: { interval: 0 }', 'probes.interval: expected a positive number of seconds, got 0'],
+    ['startup_timeout: forever', 'startup_timeout: expected a positive number of seconds, got "forever"'],
+    ['stop_timeout: false', 'stop_timeout: expected a positive number of seconds, got false'],
+    ['log_format: xml', 'log_format: expected "text" or "json", got "xml"'],
+    ['served_model_name: [a]', 'served_model_name: expected a non-empty string, got a list'],
+  ];
+  for (const [yaml, message] of cases) {
+    await rejects(file(`model: m\n${yaml}\n`), new RegExp(`^${esc(F)}: ${esc(message)}`));
+  }
+  await rejects(file('model: 5\n'), new RegExp(`^${esc(F)}: model: expected a model path or hub id, got 5$`));
+});
+
+test('wrong values in flags and env name the flag or the variable', async () => {
+  const m = { model: 'm' };
+  await rejects(load({}, { ...m, port: 'abc' }, KEY_ENV), /^--port: expected an integer 1-65535, got "abc"$/);
+  await rejects(load({}, { ...m, port: '0' }, KEY_ENV), /^--port: expected an integer 1-65535, got "0"$/);
+  await rejects(load({}, { ...m, backendPort: '65536' }, KEY_ENV), /^--backend-port: expected an integer 1-65535, got "65536"$/);
+  await rejects(load({}, { ...m, tensorParallelSize: 'two' }, KEY_ENV), /^--tensor-parallel-size: expected a positive integer or "auto", got "two"$/);
+  await rejects(load({}, { ...m, healthInterval: '-1' }, KEY_ENV), /^--health-interval: expected a positive number of seconds, got "-1"$/);
+  await rejects(load({}, { ...m, startupTimeout: '1h' }, KEY_ENV), /^--startup-timeout: expected a positive number of seconds, got "1h"$/);
+  await rejects(load({}, { ...m, stopTimeout: '0' }, KEY_ENV), /^--stop-timeout: /);
+  await rejects(load({}, { ...m, logFormat: 'yaml' }, KEY_ENV), /^--log-format: expected "text" or "json", got "yaml"$/);
+  await rejects(load({}, { ...m, host: '' }, KEY_ENV), /^--host: expected a bind address/);
+  await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_PORT: 'eighty' }), /^LLMSERVE_PORT: expected an integer 1-65535, got "eighty"$/);
+  await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_HEALTH_INTERVAL: 'x' }), /^LLMSERVE_HEALTH_INTERVAL: expected a positive number of seconds/);
+  await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_TENSOR_PARALLEL_SIZE: '1.5' }), /^LLMSERVE_TENSOR_PARALLEL_SIZE: expected a positive integer or "auto"/);
+  await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_LOG_FORMAT: 'JSON' }), /^LLMSERVE_LOG_FORMAT: /);
+  // a flag value wins before the env's bad value is looked at
+  assert.equal((await load({}, { ...m, port: '81' }, { ...KEY_ENV, LLMSERVE_PORT: 'bad' })).proxy.port, 81);
+});
+
+test('the model is required', async () => {
+  await rejects(load({}, {}, KEY_ENV), /^no model given: pass --model PATH .*LLMSERVE_MODEL.*model:/);
+  await rejects(file('proxy: { port: 81 }\n'), new RegExp(`^no model given: .*set model: in ${esc(F)}$`));
+});
+
+test('extra vLLM args that collide with llmserve are usage errors naming llmserve\'s option', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--host', '0.0.0.0'], /vLLM flag --host is set by llmserve: llmserve binds vLLM to 127\.0\.0\.1; the public address is --host \/ proxy\.host$/],
+    [['--port=4000'], /vLLM flag --port is set by llmserve: .*--backend-port \/ vllm\.port$/],
+    [['--served-model-name', 'x'], /vLLM flag --served-model-name is set by llmserve: .*served_model_name$/],
+    [['--tensor-parallel-size', '2'], /vLLM flag --tensor-parallel-size is set by llmserve: .*--tensor-parallel-size \/ vllm\.tensor_parallel_size$/],
+    [['--tensor_parallel_size=2'], /vLLM flag --tensor-parallel-size is set by llmserve/],
+    [['-tp', '2'], /vLLM flag -tp is set by llmserve: .*vllm\.tensor_parallel_size$/],
+    [['--api-key', 'sk-secret-value'], /vLLM flag --api-key is set by llmserve: keys go in proxy\.master_key \/ LLMSERVE_MASTER_KEY \(never on a command line\)/],
+    [['--api_key=sk-secret-value'], /vLLM flag --api-key/],
+    [['--hf-token', 'hf_secret'], /vLLM flag --hf-token is refused: .*HF_TOKEN environment variable \(vllm\.env or the container environment\)$/],
+    [['--hf-token=hf_secret'], /vLLM flag --hf-token is refused/],
+    [['--model', '/x'], /vLLM flag --model is set by llmserve/],
+  ];
+  for (const [args, pattern] of cases) {
+    const err = await rejects(load({}, { model: 'm', extraArgs: ['--seed', '1', ...args] }, KEY_ENV), new RegExp(`^vLLM arguments after --: ${pattern.source}`), ['sk-secret-value', 'hf_secret']);
+    assert.equal(err.code, 'USAGE');
+  }
+  await rejects(file('model: m\nvllm: { args: [--max-model-len, 4096, --port, 3001] }\n'), new RegExp(`^${esc(F)}: vllm\\.args: vLLM flag --port is set by llmserve`));
+  assert.doesNotThrow(() => checkExtraArgs(['--max-model-len', '4096', '--enable-auto-tool-choice', '--hostname-like-value'], 'x'));
+  assert.throws(() => checkExtraArgs(['--HOST=1.2.3.4'], 'origin'), /^LlmserveError: origin: vLLM flag --host/);
+});
+
+test('did-you-mean is quiet when nothing is close', () => {
+  assert.equal(didYouMean('prot', ['port', 'host']), 'port');
+  assert.equal(didYouMean('kye', ['name', 'key', 'key_sha256']), 'key');
+  assert.equal(didYouMean('completely_else', ['port', 'host']), undefined);
+});
+
+test('./llmserve.yaml in a real working directory is found and read', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'llmserve-config-'));
+  try {
+    await writeFile(join(dir, 'llmserve.yaml'), 'model: /models/x\nproxy:\n  port: nope\n');
+    await rejects(loadConfig({}, { cwd: dir, env: KEY_ENV }), new RegExp(`^${esc(join(dir, 'llmserve.yaml'))}: proxy\\.port: expected an integer 1-65535 or "auto", got "nope"$`));
+    await writeFile(join(dir, 'llmserve.yaml'), 'model: /models/x\n');
+    const c = await loadConfig({}, { cwd: dir, env: KEY_ENV });
+    assert.equal(c.configFile, join(dir, 'llmserve.yaml'));
+    assert.equal(c.servedModelName, 'x');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

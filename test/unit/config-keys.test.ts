@@ -1,0 +1,235 @@
+// loadConfig with an unchanged LiteLLM proxy config, and with API keys (master, named, digests, keys file).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hashKey, loadConfig, loadKeysFile, type CliOptions, type Config } from '../../src/config/index.js';
+import { LlmserveError } from '../../src/errors.js';
+
+// In-memory files (absolute, or relative to CWD) and assertions shared by the tests below.
+const CWD = '/srv/app';
+const STRONG_KEY = 'sk-live-0123456789abcdef0123456789';
+
+/** Loads a config from in-memory files (absolute paths, or relative to CWD). */
+function load(files: Record<string, string>, cli: CliOptions = {}, env: NodeJS.ProcessEnv = {}): Promise<Config> {
+  const abs = (p: string): string => (p.startsWith('/') ? p : `${CWD}/${p}`);
+  const fs = new Map(Object.entries(files).map(([p, t]) => [abs(p), t]));
+  return loadConfig(cli, {
+    env,
+    cwd: CWD,
+    readFile: async (p) => {
+      const t = fs.get(p);
+      if (t === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
+      return t;
+    },
+    exists: async (p) => fs.has(p),
+  });
+}
+
+/** Asserts that loading rejects with an exit-2 LlmserveError whose message matches, and returns it. */
+async function rejects(p: Promise<unknown>, pattern: RegExp, secrets: string[] = []): Promise<LlmserveError> {
+  let caught: unknown;
+  try {
+    await p;
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof LlmserveError, `expected an LlmserveError, got ${String(caught)}`);
+  assert.equal(caught.exitCode, 2);
+  assert.match(caught.message, pattern);
+  assert.ok(!caught.message.includes('\n'), 'one line');
+  for (const s of secrets) assert.ok(!caught.message.includes(s), `message leaks a key: ${caught.message}`);
+  return caught;
+}
+
+/** Asserts that no note of a config contains any of the raw keys. */
+function assertNoLeak(config: Config, secrets: string[]): void {
+  for (const note of config.notes) for (const s of secrets) assert.ok(!note.includes(s), `note leaks a key: ${note}`);
+}
+
+// The original deployment's file, byte for byte (reference/LITELLM.md).
+const LITELLM = `model_list:
+  - model_name: DeepSeek-R1-Distill-Qwen-1.5B
+    litellm_params:
+      model: openai/custom
+      api_base: http://localhost:3000/v1
+      api_key: "none"
+general_settings:
+  master_key: "your-master-key-here"
+`;
+
+test('the unchanged LiteLLM config of the original deployment', async () => {
+  const c = await load({ 'litellm.config.yaml': LITELLM }, { config: 'litellm.config.yaml', model: '/models/DeepSeek-R1-Distill-Qwen-1.5B' });
+  assert.equal(c.configFormat, 'litellm');
+  assert.equal(c.configFile, `${CWD}/litellm.config.yaml`);
+  assert.equal(c.model, '/models/DeepSeek-R1-Distill-Qwen-1.5B');
+  assert.equal(c.servedModelName, 'DeepSeek-R1-Distill-Qwen-1.5B');
+  assert.equal(c.vllm.port, 3000);
+  assert.equal(c.proxy.port, 8080);
+  assert.equal(c.proxy.keys.length, 1);
+  assert.equal(c.proxy.keys[0]?.name, 'master');
+  assert.equal(c.proxy.keys[0]?.digestOnly, false);
+  assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey('your-master-key-here')));
+  assert.deepEqual(c.secrets.values, ['your-master-key-here']);
+  assert.deepEqual(c.secrets.envNames, ['LLMSERVE_MASTER_KEY', 'LITELLM_MASTER_KEY']);
+  assert.equal(c.notes.length, 1);
+  assert.match(c.notes[0] ?? '', /^WARNING: API key "master" is a well-known placeholder/);
+  assertNoLeak(c, ['your-master-key-here']);
+  assert.deepEqual(c.environment, {});
+});
+
+test('LiteLLM config: --model (or LLMSERVE_MODEL) is required', async () => {
+  const err = await rejects(load({ 'litellm.config.yaml': LITELLM }, { config: 'litellm.config.yaml' }), /^--model PATH is required with a LiteLLM config: /, ['your-master-key-here']);
+  assert.equal(err.code, 'CONFIG');
+  const c = await load({ 'litellm.config.yaml': LITELLM }, { config: 'litellm.config.yaml' }, { LLMSERVE_MODEL: '/m' });
+  assert.equal(c.model, '/m');
+});
+
+test('LiteLLM config: env beats the file for the master key; flags and env beat model_name', async () => {
+  const c = await load({ 'llmserve.yaml': LITELLM }, { model: '/m', servedModelName: 'pub' }, { LITELLM_MASTER_KEY: STRONG_KEY });
+  assert.equal(c.servedModelName, 'pub');
+  assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
+  assert.deepEqual(c.secrets.values, [STRONG_KEY]);
+  assert.match(c.notes.join('\n'), /LITELLM_MASTER_KEY overrides .*general_settings\.master_key/);
+  const d = await load({ 'llmserve.yaml': LITELLM }, { model: '/m' }, { LITELLM_MASTER_KEY: 'x'.repeat(20), LLMSERVE_MASTER_KEY: STRONG_KEY });
+  assert.ok(d.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
+});
+
+test('LiteLLM config: ignored sections in one note, environment_variables applied, api_base port, several models', async () => {
+  const yaml = `model_list:
+  - model_name: qwen
+    litellm_params: { model: hosted_vllm/qwen, api_base: "http://127.0.0.1:8000/v1" }
+  - model_name: qwen
+    litellm_params: { model: hosted_vllm/qwen, api_base: "http://127.0.0.1:8001/v1" }
+  - model_name: llama
+    litellm_params: { model: openai/llama, api_base: "http://127.0.0.1:8002/v1" }
+litellm_settings:
+  drop_params: true
+router_settings:
+  routing_strategy: simple-shuffle
+general_settings:
+  master_key: os.environ/PROXY_KEY
+  database_url: postgres://x
+environment_variables:
+  HF_HOME: /cache
+  RETRIES: 3
+  PROXY_KEY: ${STRONG_KEY}
+  FROM_OUTSIDE: os.environ/OUTSIDE
+`;
+  const c = await load({ 'llmserve.yaml': yaml }, { model: '/m' }, { OUTSIDE: 'o' });
+  assert.equal(c.servedModelName, 'qwen');
+  assert.equal(c.vllm.port, 8000);
+  assert.deepEqual(c.environment, { HF_HOME: '/cache', RETRIES: '3', PROXY_KEY: STRONG_KEY, FROM_OUTSIDE: 'o' });
+  assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
+  assert.ok(c.secrets.envNames.includes('PROXY_KEY'));
+  const ignored = c.notes.filter((n) => n.includes('were ignored'));
+  assert.equal(ignored.length, 1);
+  assert.match(ignored[0] ?? '', /litellm_settings, router_settings, general_settings\.database_url$/);
+  assert.ok(c.notes.some((n) => /only the first, "qwen", is served \(ignored: "llama"\)/.test(n)));
+  assertNoLeak(c, [STRONG_KEY]);
+});
+
+test('LiteLLM config: api_base without a port means 3000; a bad URL is an error', async () => {
+  const yaml = (base: string): string => `model_list:\n  - model_name: a\n    litellm_params: { api_base: "${base}" }\ngeneral_settings: { master_key: ${STRONG_KEY} }\n`;
+  assert.equal((await load({ 'llmserve.yaml': yaml('http://localhost/v1') }, { model: '/m' })).vllm.port, 3000);
+  assert.equal((await load({ 'llmserve.yaml': yaml('http://localhost/v1') }, { model: '/m', backendPort: '3005' })).vllm.port, 3005);
+  await rejects(load({ 'llmserve.yaml': yaml('not a url') }, { model: '/m' }), /llmserve\.yaml: model_list\[0\]\.litellm_params\.api_base: expected a URL like http:\/\/localhost:3000\/v1, got "not a url"$/);
+  await rejects(load({ 'llmserve.yaml': 'model_list: []\n' }, { model: '/m' }), /model_list: expected a non-empty list of models, got a list$/);
+});
+
+test('LiteLLM config without a key: error says how to set one', async () => {
+  await rejects(load({ 'llmserve.yaml': 'model_list:\n  - model_name: a\n' }, { model: '/m' }), /no API key configured.*export LLMSERVE_MASTER_KEY=\.\.\..*general_settings\.master_key: os\.environ\/NAME.*proxy\.auth: false/);
+});
+
+test('named keys and digests, in order after the master key', async () => {
+  const digest = hashKey('team-b-key-0123456789').toString('hex');
+  const yaml = `model: m
+proxy:
+  master_key: ${STRONG_KEY}
+  keys:
+    - { name: team-a, key: os.environ/TEAM_A_KEY }
+    - { name: team-b, key_sha256: ${digest.toUpperCase()} }
+    - { name: tiny, key: abc }
+`;
+  const c = await load({ 'llmserve.yaml': yaml }, {}, { TEAM_A_KEY: 'team-a-key-0123456789' });
+  assert.deepEqual(c.proxy.keys.map((k) => [k.name, k.digestOnly]), [['master', false], ['team-a', false], ['team-b', true], ['tiny', false]]);
+  assert.ok(c.proxy.keys[1]?.sha256.equals(hashKey('team-a-key-0123456789')));
+  assert.ok(c.proxy.keys[2]?.sha256.equals(hashKey('team-b-key-0123456789')));
+  assert.deepEqual(c.secrets.values, [STRONG_KEY, 'team-a-key-0123456789', 'abc']);
+  assert.deepEqual(c.secrets.envNames, ['LLMSERVE_MASTER_KEY', 'LITELLM_MASTER_KEY', 'TEAM_A_KEY']);
+  assert.equal(c.notes.length, 1);
+  assert.match(c.notes[0] ?? '', /API key "tiny" is shorter than 16/);
+  assertNoLeak(c, [STRONG_KEY, 'team-a-key-0123456789', 'abc']);
+});
+
+test('named keys alone (no master key) are enough', async () => {
+  const c = await load({ 'llmserve.yaml': `model: m\nproxy: { keys: [{ name: a, key: ${STRONG_KEY} }] }\n` });
+  assert.deepEqual(c.proxy.keys.map((k) => k.name), ['a']);
+});
+
+test('keys_file: relative to the config file, loaded at start and by loadKeysFile', async () => {
+  const files = {
+    '/etc/llmserve/llmserve.yaml': 'model: m\nproxy:\n  keys_file: keys.yaml\n',
+    '/etc/llmserve/keys.yaml': `- name: alice\n  key: ${STRONG_KEY}\n- name: bob\n  key_sha256: ${'ab'.repeat(32)}\n`,
+  };
+  const c = await load(files, { config: '/etc/llmserve/llmserve.yaml' });
+  assert.equal(c.proxy.keysFile, '/etc/llmserve/keys.yaml');
+  assert.deepEqual(c.proxy.keys.map((k) => k.name), ['alice', 'bob']);
+  assert.deepEqual(c.secrets.values, [STRONG_KEY]);
+
+  const entries = await loadKeysFile('/etc/llmserve/keys.yaml', { readFile: async () => files['/etc/llmserve/keys.yaml'] });
+  assert.deepEqual(entries.map((k) => k.name), ['alice', 'bob']);
+  assert.ok(entries[1]?.sha256.equals(Buffer.from('ab'.repeat(32), 'hex')));
+});
+
+test('loadKeysFile on a real file; an empty keys file is allowed with a note', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'llmserve-keys-'));
+  try {
+    await writeFile(join(dir, 'keys.yaml'), `- { name: k, key: ${STRONG_KEY} }\n`);
+    const entries = await loadKeysFile(join(dir, 'keys.yaml'));
+    assert.equal(entries[0]?.name, 'k');
+    await writeFile(join(dir, 'empty.yaml'), '');
+    await writeFile(join(dir, 'llmserve.yaml'), 'model: m\nproxy: { keys_file: empty.yaml }\n');
+    const c = await loadConfig({ config: join(dir, 'llmserve.yaml') }, { env: {} });
+    assert.deepEqual(c.proxy.keys, []);
+    assert.match(c.notes.join('\n'), /keys file has no keys yet/);
+    await rejects(loadKeysFile(join(dir, 'missing.yaml')), /missing\.yaml: cannot read the keys file: no such file$/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('key errors: duplicates, both/neither, bad sha256, unknown field, non-string key; none leak the key', async () => {
+  const cases: Array<[string, RegExp]> = [
+    [`[{ name: a, key: ${STRONG_KEY} }, { name: a, key: other-key-0123456789 }]`, /proxy\.keys\[1\]: duplicate key name "a" \(also used by .*proxy\.keys\[0\]\)/],
+    [`[{ name: a, key: ${STRONG_KEY} }, { name: b, key: ${STRONG_KEY} }]`, /proxy\.keys\[1\]: key "b" is the same key as "a"/],
+    [`[{ name: a, key: ${STRONG_KEY}, key_sha256: ${'0'.repeat(64)} }]`, /proxy\.keys\[0\]: key "a" needs exactly one of key or key_sha256, got both$/],
+    ['[{ name: a }]', /needs exactly one of key or key_sha256, got neither$/],
+    ['[{ name: a, key_sha256: abc123 }]', /proxy\.keys\[0\]\.key_sha256: expected 64 hexadecimal characters .*got 6 characters$/],
+    [`[{ name: a, key_sha256: ${'g'.repeat(64)} }]`, /got 64 characters \(not all hexadecimal\)$/],
+    [`[{ name: a, kye: ${STRONG_KEY} }]`, /proxy\.keys\[0\]\.kye: unknown key; did you mean "key"\?$/],
+    [`[{ name: "", key: ${STRONG_KEY} }]`, /proxy\.keys\[0\]\.name: expected a non-empty string/],
+    ['[{ name: a, key: 12345678901234567 }]', /proxy\.keys\[0\]\.key: expected a non-empty string \(the key\), got a number; quote keys/],
+    [`{ a: ${STRONG_KEY} }`, /proxy\.keys: expected a list of \{name, key\} or \{name, key_sha256\} entries, got a mapping$/],
+  ];
+  for (const [keys, pattern] of cases) {
+    await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  keys: ${keys}\n` }), pattern, [STRONG_KEY, 'other-key-0123456789', '12345678901234567']);
+  }
+  // master key in env equal to a named key's name "master"
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy: { keys: [{ name: master, key: other-key-0123456789 }] }\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }), /duplicate key name "master" \(also used by LLMSERVE_MASTER_KEY\)/, [STRONG_KEY]);
+  await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { master_key: 12345 }\n' }), /proxy\.master_key: expected a non-empty string \(better: os\.environ\/NAME\), got a number/, ['12345']);
+  // keys file errors name the file
+  await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { keys_file: k.yaml }\n' }), /^\/srv\/app\/k\.yaml: cannot read the keys file: no such file$/);
+  await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { keys_file: k.yaml }\n', 'k.yaml': 'name: a\n' }), /^\/srv\/app\/k\.yaml: expected a list of/);
+  await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { keys_file: k.yaml }\n', 'k.yaml': '- { name: a, key_sha256: xyz }\n' }), /^\/srv\/app\/k\.yaml: \[0\]\.key_sha256: expected 64 hexadecimal/);
+});
+
+test('no key at all: error says how to set one; proxy.auth: false serves open with a loud note', async () => {
+  await rejects(load({}, { model: 'm' }), /^no API key configured.*export LLMSERVE_MASTER_KEY=\.\.\..*proxy\.master_key: os\.environ\/NAME.*proxy\.auth: false/);
+  await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { auth: true }\n' }), /no API key configured/);
+  const c = await load({ 'llmserve.yaml': 'model: m\nproxy: { auth: false }\n' });
+  assert.equal(c.proxy.auth, false);
+  assert.deepEqual(c.proxy.keys, []);
+  assert.match(c.notes.join('\n'), /WARNING: proxy\.auth is false: no API key is checked; anyone who can reach 0\.0\.0\.0:8080/);
+});
