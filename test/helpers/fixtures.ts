@@ -1,0 +1,48 @@
+// Paths of the test fixtures, temp dirs, fake model directories and an environment that puts the fakes first.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const fixturesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+
+/** Absolute path of a file under test/fixtures. */
+export function fixturePath(...parts: string[]): string {
+  return path.join(fixturesDir, ...parts);
+}
+
+/** Absolute path of test/fixtures/bin (fake vllm, fake nvidia-smi). */
+export const fixtureBinDir = fixturePath('bin');
+
+/** A fresh temporary directory. */
+export function tempDir(prefix = 'llmserve-test-'): Promise<string> {
+  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** A local "model" directory: config.json (Qwen2-like, `heads` attention heads, default 12) and a tiny safetensors file. */
+export async function makeModelDir(opts: { heads?: number; maxPositionEmbeddings?: number } = {}): Promise<string> {
+  const dir = await tempDir('llmserve-model-');
+  const config = {
+    architectures: ['Qwen2ForCausalLM'],
+    model_type: 'qwen2',
+    hidden_size: 1536,
+    num_attention_heads: opts.heads ?? 12,
+    num_key_value_heads: 2,
+    num_hidden_layers: 28,
+    max_position_embeddings: opts.maxPositionEmbeddings ?? 32768,
+    torch_dtype: 'bfloat16',
+  };
+  await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  await fs.writeFile(path.join(dir, 'model.safetensors'), Buffer.alloc(64));
+  return dir;
+}
+
+/** A copy of process.env with the fakes first on PATH, NO_COLOR=1, plus `extra` (undefined values delete). */
+export function envWithFakes(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${fixtureBinDir}${path.delimiter}${process.env.PATH ?? ''}`, NO_COLOR: '1' };
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}

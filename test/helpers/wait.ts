@@ -1,0 +1,45 @@
+// Polling with deadlines: tests wait for observable states, never for fixed sleeps.
+import fs from 'node:fs';
+
+export interface WaitOptions {
+  timeoutMs: number;
+  intervalMs?: number;
+  message?: string;
+}
+
+/** Polls `fn` until it returns a truthy value (returned), or throws `message` at the deadline. */
+export async function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions): Promise<NonNullable<T>> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${opts.timeoutMs} ms: ${opts.message ?? 'condition not met'}${why}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
+  }
+}
+
+/** Waits until `path` exists (or, with exists=false, until it is gone). */
+export async function waitForFile(path: string, exists: boolean, timeoutMs: number): Promise<void> {
+  await waitFor(() => fs.existsSync(path) === exists, { timeoutMs, message: `${path} ${exists ? 'to exist' : 'to be gone'}` });
+}
+
+/** Rejects with `message` if `promise` has not settled within timeoutMs. */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms: ${message}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

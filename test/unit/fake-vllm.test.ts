@@ -1,0 +1,325 @@
+// Tests of the fakes themselves: they must behave like shared/reference/VLLM.md says real vLLM and nvidia-smi do.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startFakeVllm, type FakeVllm } from '../helpers/engine.js';
+import { envWithFakes, fixturePath, makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { isPortOpen } from '../helpers/ports.js';
+import { findByMarker, isAlive } from '../helpers/procs.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
+
+const run = promisify(execFile);
+const vllmBin = fixturePath('bin', 'vllm');
+const smiBin = fixturePath('bin', 'nvidia-smi');
+const FAST = { FAKE_VLLM_LOAD_MS: '150' };
+
+/** Runs a CLI to completion; returns code, stdout, stderr whatever the exit code. */
+async function runCli(bin: string, args: string[], env: Record<string, string> = {}) {
+  try {
+    const r = await run(bin, args, { env: envWithFakes(env), timeout: 5000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** Starts a fake vLLM, runs `fn`, then kills everything it started and asserts nothing with its marker is left. */
+async function withFake(opts: Parameters<typeof startFakeVllm>[0], fn: (f: FakeVllm) => Promise<void>): Promise<void> {
+  const fake = await startFakeVllm(opts);
+  try {
+    await fn(fake);
+  } finally {
+    await fake.stop();
+    assert.deepEqual(findByMarker(fake.marker), [], 'no process of this test may be left');
+  }
+}
+
+const url = (f: FakeVllm, p: string) => `http://127.0.0.1:${f.port}${p}`;
+const post = (f: FakeVllm, p: string, body: unknown) =>
+  fetch(url(f, p), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const readLog = (file: string) =>
+  fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+
+describe('fake vllm: command line', { concurrency: true }, () => {
+  it('prints its version', async () => {
+    assert.equal((await runCli(vllmBin, ['--version'])).stdout.trim(), '0.22.0');
+    assert.equal((await runCli(vllmBin, ['--version'], { FAKE_VLLM_VERSION: '0.11.0' })).stdout.trim(), '0.11.0');
+  });
+
+  it('rejects an unknown flag like argparse: usage line, error line, exit 2', async () => {
+    const r = await runCli(vllmBin, ['serve', 'Qwen/Qwen2.5-1.5B', '--bogus-flag', '3']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^usage: vllm serve \[model_tag\] \[options\]\nvllm serve: error: unrecognized arguments: --bogus-flag 3\n$/);
+  });
+
+  it('rejects --disable-log-requests (deleted upstream, #35723) and it is absent from the flag table', async () => {
+    assert.doesNotMatch(fs.readFileSync(fixturePath('vllm-flags.tsv'), 'utf8'), /^--disable-log-requests\t/m);
+    const r = await runCli(vllmBin, ['serve', 'm', '--disable-log-requests']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unrecognized arguments: --disable-log-requests/);
+  });
+
+  it('fails with the attention-heads ValueError when heads % TP != 0', async () => {
+    const model = await makeModelDir({ heads: 12 });
+    const r = await runCli(vllmBin, ['serve', model, '--tensor_parallel_size=5'], FAST);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Traceback \(most recent call last\):/);
+    assert.match(r.stderr, /ValueError: Total number of attention heads \(12\) must be divisible by tensor parallel size \(5\)\./);
+  });
+
+  it('fails with exit 1 on a missing local model path, and on a Kubernetes-style VLLM_PORT', async () => {
+    const missing = await runCli(vllmBin, ['serve', '/nonexistent/model'], FAST);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /OSError: .*does not exist/);
+    const k8s = await runCli(vllmBin, ['serve', 'm'], { ...FAST, VLLM_PORT: 'tcp://10.0.0.1:8000' });
+    assert.equal(k8s.code, 1);
+    assert.match(k8s.stderr, /VLLM_PORT 'tcp:\/\/10\.0\.0\.1:8000' appears to be a URI/);
+  });
+
+  it('fail-load mode prints the OOM traceback and the engine-core RuntimeError, exit 1', async () => {
+    const r = await runCli(vllmBin, ['serve', 'm', '--port', '1'], { ...FAST, FAKE_VLLM_MODE: 'fail-load' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /torch\.OutOfMemoryError: CUDA out of memory\. Tried to allocate/);
+    assert.match(r.stderr, /RuntimeError: Engine core initialization failed\. See root cause above\./);
+  });
+});
+
+describe('fake vllm: serving', { concurrency: true }, () => {
+  it('keeps the port closed while loading, then answers /health and /v1/models', async () => {
+    const model = await makeModelDir({ maxPositionEmbeddings: 4096 });
+    const dir = await tempDir();
+    const argvFile = path.join(dir, 'argv.jsonl');
+    await withFake({ args: [model, '--served-model-name', 'a', 'b'], env: { FAKE_VLLM_LOAD_MS: '400', FAKE_VLLM_ARGV_FILE: argvFile, SOME_SECRET: 's3' } }, async (f) => {
+      await f.enginePid();
+      assert.equal(await isPortOpen(f.port), false, 'port must be closed while the engine loads');
+      await f.waitReady();
+      const out = f.output();
+      for (const line of ['Loading weights took', 'Model loading took', 'Available KV cache memory', 'Capturing CUDA graphs', 'init engine (profile, create kv cache, warmup model) took', `Starting vLLM server on http://127.0.0.1:${f.port}`, 'Started server process', 'Application startup complete.']) {
+        assert.ok(out.includes(line), `missing log line: ${line}`);
+      }
+      assert.match(out, /\rLoading safetensors checkpoint shards:|\(EngineCore pid=\d+\) Loading safetensors checkpoint shards: 100% Completed \| 2\/2/);
+      assert.ok(!out.includes('Uvicorn running on'));
+      const health = await fetch(url(f, '/health'));
+      assert.equal(health.status, 200);
+      assert.equal(await health.text(), '');
+      const models = (await (await fetch(url(f, '/v1/models'))).json()) as { object: string; data: Record<string, unknown>[] };
+      assert.equal(models.object, 'list');
+      assert.deepEqual(models.data.map((m) => m.id), ['a', 'b']);
+      const m0 = models.data[0]!;
+      assert.deepEqual(Object.keys(m0).sort(), ['created', 'id', 'max_model_len', 'object', 'owned_by', 'parent', 'permission', 'root']);
+      assert.equal(m0.object, 'model');
+      assert.equal(m0.owned_by, 'vllm');
+      assert.equal(m0.root, model);
+      assert.equal(m0.parent, null);
+      assert.equal(m0.max_model_len, 4096);
+      assert.ok(Array.isArray(m0.permission));
+      const rec = readLog(argvFile)[0] as { argv: string[]; pid: number; env: Record<string, string> };
+      assert.deepEqual(rec.argv.slice(0, 5), ['serve', model, '--served-model-name', 'a', 'b']);
+      assert.equal(rec.pid, f.child.pid);
+      assert.equal(rec.env.SOME_SECRET, 's3');
+    });
+  });
+
+  it('answers completions, errors and the other routes with vLLM shapes', async () => {
+    await withFake({ args: ['Qwen/Qwen2.5-1.5B'], env: FAST }, async (f) => {
+      await f.waitReady();
+      const chat = await post(f, '/v1/chat/completions', { model: 'Qwen/Qwen2.5-1.5B', messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(chat.status, 200);
+      const body = (await chat.json()) as { object: string; choices: { message: { content: string } }[]; usage: { total_tokens: number } };
+      assert.equal(body.object, 'chat.completion');
+      assert.match(body.choices[0]!.message.content, /Hello from fake vLLM/);
+      assert.ok(body.usage.total_tokens > 0);
+      const cmpl = (await (await post(f, '/v1/completions', { model: 'Qwen/Qwen2.5-1.5B', prompt: 'x' })).json()) as { object: string };
+      assert.equal(cmpl.object, 'text_completion');
+      const missing = await post(f, '/v1/chat/completions', { model: 'gpt-4', messages: [] });
+      assert.equal(missing.status, 404);
+      assert.deepEqual(await missing.json(), { error: { message: 'The model `gpt-4` does not exist.', type: 'NotFoundError', param: 'model', code: 404 } });
+      const nowhere = await fetch(url(f, '/nowhere'));
+      assert.equal(nowhere.status, 404);
+      assert.deepEqual(await nowhere.json(), { detail: 'Not Found' });
+      assert.deepEqual(await (await fetch(url(f, '/version'))).json(), { version: '0.22.0' });
+      assert.match(await (await fetch(url(f, '/metrics'))).text(), /^vllm:num_requests_running\{/m);
+      assert.equal((await post(f, '/tokenize', { prompt: 'a b' })).status, 200);
+      for (const p of ['/scale_elastic_ep', '/collective_rpc', '/server_info', '/sleep']) assert.equal((await post(f, p, {})).status, 200, p);
+    });
+  });
+
+  it('streams SSE chunks ending in [DONE], with a usage chunk when include_usage is set', async () => {
+    await withFake({ args: ['m'], env: { ...FAST, FAKE_VLLM_STREAM_CHUNKS: '3', FAKE_VLLM_STREAM_INTERVAL_MS: '5' } }, async (f) => {
+      await f.waitReady();
+      const events = async (body: unknown) => {
+        const res = await post(f, '/v1/chat/completions', body);
+        assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+        const text = await res.text();
+        assert.ok(text.endsWith('data: [DONE]\n\n'));
+        return text.split('\n\n').filter(Boolean).map((e) => e.replace(/^data: /, ''));
+      };
+      const plain = await events({ model: 'm', stream: true, messages: [] });
+      assert.equal(plain.length, 4);
+      const first = JSON.parse(plain[0]!) as { object: string; choices: { delta: { role: string } }[] };
+      assert.equal(first.object, 'chat.completion.chunk');
+      assert.equal(first.choices[0]!.delta.role, 'assistant');
+      const withUsage = await events({ model: 'm', stream: true, stream_options: { include_usage: true }, messages: [] });
+      assert.equal(withUsage.length, 5);
+      const last = JSON.parse(withUsage[3]!) as { choices: unknown[]; usage: { completion_tokens: number } };
+      assert.deepEqual(last.choices, []);
+      assert.equal(last.usage.completion_tokens, 3);
+    });
+  });
+
+  it('records a client disconnect mid-stream as client-closed and stops generating', async () => {
+    const log = path.join(await tempDir(), 'requests.jsonl');
+    await withFake({ args: ['m'], env: { ...FAST, FAKE_VLLM_REQUEST_LOG: log, FAKE_VLLM_STREAM_CHUNKS: '200', FAKE_VLLM_STREAM_INTERVAL_MS: '10' } }, async (f) => {
+      await f.waitReady();
+      const closedAt = await new Promise<number>((resolve, reject) => {
+        const req = http.request(url(f, '/v1/chat/completions'), { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+          res.once('data', () => {
+            const t = Date.now();
+            req.destroy();
+            resolve(t);
+          });
+        });
+        req.on('error', (e) => (e.message.includes('aborted') || (e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
+        req.end(JSON.stringify({ model: 'm', stream: true, messages: [] }));
+      });
+      const closed = await waitFor(() => readLog(log).find((e) => e.event === 'client-closed'), { timeoutMs: 2000, message: 'client-closed event' });
+      assert.equal(closed.path, '/v1/chat/completions');
+      assert.ok(Math.abs((closed.t as number) - closedAt) < 500, 'close recorded promptly');
+      const metrics = await (await fetch(url(f, '/metrics'))).text();
+      assert.match(metrics, /^vllm:num_requests_running\{[^}]*\} 0$/m, 'generation stopped');
+      assert.equal(readLog(log).filter((e) => e.event === 'finished' && e.path === '/v1/chat/completions').length, 0);
+    });
+  });
+});
+
+describe('fake vllm: processes and stopping', { concurrency: true }, () => {
+  it('names EngineCore and TP workers with VLLM:: titles in the same process group', async () => {
+    const model = await makeModelDir({ heads: 12 });
+    await withFake({ args: [model, '-tp', '2'], env: FAST }, async (f) => {
+      await f.waitReady();
+      const procs = findByMarker(f.marker);
+      const titles = procs.map((p) => p.cmdline).sort();
+      assert.ok(titles.includes('VLLM::EngineCore'), titles.join('|'));
+      assert.ok(titles.includes('VLLM::Worker_TP0') && titles.includes('VLLM::Worker_TP1'), titles.join('|'));
+      const api = procs.find((p) => p.pid === f.child.pid)!;
+      assert.ok(procs.every((p) => p.pgid === api.pgid), 'vLLM never makes its own process group');
+    });
+  });
+
+  it('turns /health 503 and exits 0 when the engine dies (#48966)', async () => {
+    await withFake({ args: ['m'], env: FAST }, async (f) => {
+      await f.waitReady();
+      process.kill(await f.enginePid(), 'SIGKILL');
+      await waitFor(async () => (await fetch(url(f, '/health'))).status === 503, { timeoutMs: 2000, message: '/health 503' });
+      assert.equal((await fetch(url(f, '/version'))).status, 200, '/version keeps answering (#39863)');
+      assert.equal(await withTimeout(f.exited, 3000, 'API server exit'), 0);
+    });
+  });
+
+  it('leaves EngineCore alive when the API server is SIGKILLed (#55510)', async () => {
+    await withFake({ args: ['m'], env: FAST }, async (f) => {
+      await f.waitReady();
+      const engine = await f.enginePid();
+      f.child.kill('SIGKILL');
+      assert.equal(await withTimeout(f.exited, 3000, 'API server exit'), 'SIGKILL');
+      assert.ok(isAlive(engine), 'engine must survive');
+      assert.ok(findByMarker(f.marker).some((p) => p.pid === engine));
+    });
+  });
+
+  it('exits 0 on SIGTERM and takes the engine and workers with it', async () => {
+    const model = await makeModelDir({ heads: 12 });
+    await withFake({ args: [model, '--tensor-parallel-size', '2'], env: FAST }, async (f) => {
+      await f.waitReady();
+      await waitFor(() => findByMarker(f.marker).length === 4, { timeoutMs: 2000, message: 'api + engine + 2 workers' });
+      f.child.kill('SIGTERM');
+      assert.equal(await withTimeout(f.exited, 3000, 'API server exit'), 0);
+      assert.deepEqual(findByMarker(f.marker), []);
+      assert.match(f.output(), /Shutting down/);
+    });
+  });
+
+  it('with --shutdown-timeout lets an in-flight stream finish on SIGTERM', async () => {
+    await withFake({ args: ['m', '--shutdown-timeout', '5'], env: { ...FAST, FAKE_VLLM_STREAM_CHUNKS: '10', FAKE_VLLM_STREAM_INTERVAL_MS: '20' } }, async (f) => {
+      await f.waitReady();
+      const res = await post(f, '/v1/chat/completions', { model: 'm', stream: true, messages: [] });
+      const text = res.text();
+      f.child.kill('SIGTERM');
+      assert.ok((await text).endsWith('data: [DONE]\n\n'));
+      assert.equal(await withTimeout(f.exited, 3000, 'API server exit'), 0);
+    });
+  });
+
+  it('ignore-sigterm mode logs and ignores SIGTERM', async () => {
+    await withFake({ args: ['m'], env: { ...FAST, FAKE_VLLM_MODE: 'ignore-sigterm' } }, async (f) => {
+      await f.waitReady();
+      f.child.kill('SIGTERM');
+      await f.waitForOutput(/Received SIGTERM; ignoring it/);
+      assert.equal((await fetch(url(f, '/health'))).status, 200);
+    });
+  });
+});
+
+describe('fake vllm: failure modes', { concurrency: true }, () => {
+  it('hang mode accepts connections but never answers, /health included', async () => {
+    await withFake({ args: ['m'], env: { ...FAST, FAKE_VLLM_MODE: 'hang' } }, async (f) => {
+      await f.waitForOutput(/Application startup complete\./);
+      const status = await fetch(url(f, '/health'), { signal: AbortSignal.timeout(300) }).then((r) => r.status, (e: Error) => e.name);
+      assert.equal(status, 'TimeoutError');
+    });
+  });
+
+  it('SIGTERM during start-up exits non-zero and orphans the TP workers (#32116)', async () => {
+    const model = await makeModelDir({ heads: 12 });
+    await withFake({ args: [model, '-tp', '2'], env: { FAKE_VLLM_LOAD_MS: '5000' } }, async (f) => {
+      await waitFor(() => findByMarker(f.marker).filter((p) => p.cmdline.startsWith('VLLM::Worker_TP')).length === 2, { timeoutMs: 3000, message: 'workers up' });
+      f.child.kill('SIGTERM');
+      assert.equal(await withTimeout(f.exited, 3000, 'API server exit'), 1);
+      await waitFor(() => !findByMarker(f.marker).some((p) => p.cmdline === 'VLLM::EngineCore'), { timeoutMs: 2000, message: 'engine gone' });
+      assert.equal(findByMarker(f.marker).filter((p) => p.cmdline.startsWith('VLLM::Worker_TP')).length, 2, 'workers leaked');
+    });
+  });
+
+  it('exit-after-ready mode exits 0 on its own, taking the engine with it', async () => {
+    await withFake({ args: ['m'], env: { ...FAST, FAKE_VLLM_MODE: 'exit-after-ready', FAKE_VLLM_EXIT_AFTER_MS: '50' } }, async (f) => {
+      assert.equal(await withTimeout(f.exited, 3000, 'API server exit'), 0);
+      await waitFor(() => findByMarker(f.marker).length === 0, { timeoutMs: 2000, message: 'engine gone' });
+    });
+  });
+});
+
+describe('fake nvidia-smi', { concurrency: true }, () => {
+  const query = ['--query-gpu=index,uuid,name,memory.total', '--format=csv,noheader,nounits'];
+
+  it('lists GPUs in the real CSV format with stable, distinct UUIDs', async () => {
+    const r = await runCli(smiBin, query, { FAKE_NVIDIA_SMI_GPUS: '4' });
+    assert.equal(r.code, 0);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 4);
+    assert.equal(lines[0], '0, GPU-3b3a6c3e-0000-0000-0000-000000000000, NVIDIA H100 80GB HBM3, 81559');
+    assert.equal(new Set(lines.map((l) => l.split(', ')[1])).size, 4);
+    assert.equal((await runCli(smiBin, query)).stdout.trim().split('\n').length, 2);
+  });
+
+  it('prints compute apps from a file, and nothing by default', async () => {
+    const apps = ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'];
+    assert.equal((await runCli(smiBin, apps)).stdout, '');
+    const file = path.join(await tempDir(), 'apps.csv');
+    fs.writeFileSync(file, '4242, 70000\n');
+    assert.equal((await runCli(smiBin, apps, { FAKE_NVIDIA_SMI_APPS_FILE: file })).stdout, '4242, 70000\n');
+  });
+
+  it('fails like a missing driver (exit 9) and can print garbage', async () => {
+    const fail = await runCli(smiBin, query, { FAKE_NVIDIA_SMI_MODE: 'fail' });
+    assert.equal(fail.code, 9);
+    assert.match(fail.stdout, /NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver/);
+    const junk = await runCli(smiBin, query, { FAKE_NVIDIA_SMI_MODE: 'garbage' });
+    assert.equal(junk.code, 0);
+    assert.doesNotMatch(junk.stdout, /GPU-/);
+  });
+});
