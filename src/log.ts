@@ -14,6 +14,8 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
   /** One line of a child process's output, written under that child's prefix (`vllm |`, `proxy |`). */
   child(source: string, line: string, stream?: 'stdout' | 'stderr'): void;
+  /** A line another llmserve process already formatted (the proxy child): written as-is, redacted, wrapped if foreign. */
+  passthrough(source: string, line: string, stream?: 'stdout' | 'stderr'): void;
   /** Registers a secret: from now on it is replaced by `[redacted]` in every line written. */
   redact(secret: string): void;
   /** A logger that writes under another source name, sharing the same sinks and secrets. */
@@ -73,8 +75,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 function makeLogger(shared: Shared, source: string): Logger {
-  const write = (level: LogLevel, src: string, msg: string, fields: LogFields | undefined, stream: 'stdout' | 'stderr') => {
-    const line = formatLine(shared, level, src, scrub(shared, msg), fields);
+  const write = (level: LogLevel, src: string, msg: string, fields: LogFields | undefined, stream: 'stdout' | 'stderr', decorate = true) => {
+    const line = formatLine(shared, level, src, scrub(shared, msg), fields, decorate);
     (stream === 'stderr' ? shared.stderr : shared.stdout).write(line + '\n');
     shared.tee?.(line);
   };
@@ -93,7 +95,15 @@ function makeLogger(shared: Shared, source: string): Logger {
       write('error', source, msg, fields, 'stderr');
     },
     child(childSource, line, stream = 'stdout') {
-      write(stream === 'stderr' ? 'warn' : 'info', childSource, line, undefined, stream);
+      write(stream === 'stderr' ? 'warn' : 'info', childSource, line, undefined, stream, false);
+    },
+    passthrough(childSource, line, stream = 'stdout') {
+      // In JSON mode a line that is not JSON (a crash trace) is wrapped, so every line stays parseable.
+      const formatted = shared.format === 'json' ? line.startsWith('{') : line.includes(' |');
+      if (!formatted) return write(stream === 'stderr' ? 'error' : 'info', childSource, line, undefined, stream, false);
+      const clean = scrub(shared, line);
+      (stream === 'stderr' ? shared.stderr : shared.stdout).write(clean + '\n');
+      shared.tee?.(clean);
     },
     redact(secret) {
       // Very short values would redact ordinary words; keys that short are refused elsewhere anyway.
@@ -121,14 +131,14 @@ function scrubFields(shared: Shared, fields: LogFields): LogFields {
   return out;
 }
 
-function formatLine(shared: Shared, level: LogLevel, source: string, msg: string, fields: LogFields | undefined): string {
+function formatLine(shared: Shared, level: LogLevel, source: string, msg: string, fields: LogFields | undefined, decorate: boolean): string {
   if (shared.format === 'json') {
     return JSON.stringify({ time: shared.now().toISOString(), level, source, msg, ...(fields ? scrubFields(shared, fields) : {}) });
   }
   const c = shared.chalk;
   const paint = source === 'vllm' ? c.cyan : source === 'proxy' ? c.magenta : c.green;
   const prefix = paint(`${source.padEnd(prefixWidth - 2)} |`);
-  const body = level === 'error' ? c.red(`error: ${msg}`) : level === 'warn' && source === 'llmserve' ? c.yellow(`warning: ${msg}`) : msg;
+  const body = !decorate ? msg : level === 'error' ? c.red(`error: ${msg}`) : level === 'warn' ? c.yellow(`warning: ${msg}`) : msg;
   const extra = fields && Object.keys(fields).length > 0 ? ' ' + c.dim(formatFields(scrubFields(shared, fields))) : '';
   return `${prefix} ${body}${extra}`;
 }

@@ -1,0 +1,39 @@
+// Build vLLM's command line and environment from the resolved configuration.
+import type { Config } from '../config/types.js';
+
+/** The loopback address vLLM binds to: only the proxy may reach it. */
+export const BACKEND_HOST = '127.0.0.1';
+
+/** The vLLM command as argv: [command..., MODEL, --served-model-name NAME, --host, --port, --tensor-parallel-size, extra...]. */
+export function buildVllmArgv(config: Config, tensorParallelSize: number, extraArgs: readonly string[] = config.vllm.args): string[] {
+  // MODEL goes first: --served-model-name takes one or more values and would swallow a positional after it.
+  return [
+    ...config.vllm.command,
+    config.model,
+    '--served-model-name',
+    config.servedModelName,
+    '--host',
+    BACKEND_HOST,
+    '--port',
+    String(config.vllm.port),
+    '--tensor-parallel-size',
+    String(tensorParallelSize),
+    ...extraArgs,
+  ];
+}
+
+/** vLLM's environment: llmserve's own, plus configured variables, minus keys and the VLLM_PORT trap. */
+export function buildVllmEnv(config: Config, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, ...config.environment, ...config.vllm.env };
+  // vLLM reads VLLM_PORT as an internal port; Kubernetes injects VLLM_PORT=tcp://... for a service named vllm.
+  delete env.VLLM_PORT;
+  // vLLM never needs llmserve's keys; a child's environment is readable in /proc by the same user.
+  for (const name of config.secrets.envNames) delete env[name];
+  env.PYTORCH_CUDA_ALLOC_CONF ??= 'expandable_segments:True';
+  return env;
+}
+
+/** Quotes an argv for display, one shell-safe token per element. */
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

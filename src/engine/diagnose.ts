@@ -1,0 +1,50 @@
+// Turn vLLM's last log lines into a one-line diagnosis when the failure is a known one.
+
+const rules: { pattern: RegExp; diagnosis: (m: RegExpMatchArray) => string }[] = [
+  {
+    pattern: /unrecognized arguments: (.+)$/m,
+    diagnosis: (m) => `vLLM rejected unknown arguments: ${m[1]}. Check vllm.args / the args after "--" against "vllm serve --help" of the installed version.`,
+  },
+  {
+    pattern: /Total number of attention heads \((\d+)\) must be divisible by tensor parallel size \((\d+)\)/,
+    diagnosis: (m) => `the model's ${m[1]} attention heads are not divisible by tensor-parallel size ${m[2]}: use --tensor-parallel-size auto or a divisor of ${m[1]}.`,
+  },
+  {
+    pattern: /(CUDA out of memory|OutOfMemoryError|No available memory for the cache blocks|insufficient GPU memory)/i,
+    diagnosis: () => 'out of GPU memory: lower --max-model-len or --gpu-memory-utilization in vllm.args, use more GPUs, or check that no other process holds GPU memory (nvidia-smi).',
+  },
+  {
+    pattern: /(address already in use|Errno 98)/i,
+    diagnosis: () => 'the backend port is already in use: choose another with --backend-port, or stop what holds it.',
+  },
+  {
+    pattern: /(does not appear to have a file named config\.json|Repository Not Found|is not a local folder and is not a valid model identifier|No such file or directory.*(config|model)|does not exist)/i,
+    diagnosis: () => 'model not found: check the model path (it must be a directory with config.json) or the hub id, and HF_TOKEN for gated models.',
+  },
+];
+
+/** Returns a one-line diagnosis of a failed vLLM start, or null when the cause is not recognisable. */
+export function diagnose(lines: readonly string[]): string | null {
+  const text = lines.join('\n');
+  for (const rule of rules) {
+    const m = text.match(rule.pattern);
+    if (m) return rule.diagnosis(m);
+  }
+  return null;
+}
+
+/** Flags that old scripts pass and current vLLM removed, whose intent is now the default: dropped with a warning. */
+export const REMOVED_FLAGS_NOW_DEFAULT = ['--disable-log-requests'];
+
+/** Finds the removed-but-harmless flags that vLLM rejected, from its "unrecognized arguments" line. */
+export function rejectedRemovedFlags(lines: readonly string[]): string[] {
+  const m = lines.join('\n').match(/unrecognized arguments: (.+)$/m);
+  if (!m?.[1]) return [];
+  const rejected = m[1].trim().split(/\s+/).map((a) => a.split('=')[0]!.replace(/_/g, '-'));
+  return REMOVED_FLAGS_NOW_DEFAULT.filter((f) => rejected.includes(f));
+}
+
+/** Removes the given flags (and `--flag=value` / underscore spellings) from an argument list. */
+export function withoutFlags(args: readonly string[], flags: readonly string[]): string[] {
+  return args.filter((a) => !flags.includes(a.split('=')[0]!.replace(/_/g, '-')));
+}

@@ -1,0 +1,3 @@
+// The vLLM engine: command line, environment, model inspection.
+export * from './command.js';
+export * from './model.js';

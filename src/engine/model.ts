@@ -1,0 +1,60 @@
+// Look at the model before vLLM does: is it a local path, does it exist, how many heads, how big.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+/** What llmserve can learn about the model without loading it. */
+export interface ModelInfo {
+  /** The value as configured. */
+  model: string;
+  /** True when it names a local path (absolute, relative with ./ or ../, ~, or an existing directory). */
+  isLocalPath: boolean;
+  exists: boolean;
+  hasConfigJson: boolean;
+  /** `num_attention_heads` from config.json (also looked up under text_config / llm_config), or null. */
+  attentionHeads: number | null;
+  /** Bytes of weight files (*.safetensors, *.bin, *.pt, *.gguf) at the top level, or null when not local. */
+  weightBytes: number | null;
+}
+
+/** Inspects a model path or hub id; never throws (a hub id is reported as not local). */
+export async function inspectModel(model: string, cwd = process.cwd()): Promise<ModelInfo> {
+  const looksLocal = /^(\/|\.\.?(\/|$)|~)/.test(model);
+  const resolved = path.resolve(cwd, model);
+  const isDir = await stat(resolved).then((s) => s.isDirectory(), () => false);
+  const info: ModelInfo = { model, isLocalPath: looksLocal || isDir, exists: isDir, hasConfigJson: false, attentionHeads: null, weightBytes: null };
+  if (!isDir) return info;
+  const configText = await readFile(path.join(resolved, 'config.json'), 'utf8').catch(() => null);
+  if (configText !== null) {
+    info.hasConfigJson = true;
+    info.attentionHeads = headsFromConfig(configText);
+  }
+  info.weightBytes = await weightSize(resolved);
+  return info;
+}
+
+/** Reads num_attention_heads from a config.json text; null when absent or unparsable. */
+export function headsFromConfig(text: string): number | null {
+  try {
+    const json = JSON.parse(text) as Record<string, unknown>;
+    // Multimodal models keep the language model's settings in a nested config.
+    for (const candidate of [json, json.text_config, json.llm_config, json.language_config]) {
+      if (candidate && typeof candidate === 'object') {
+        const heads = (candidate as Record<string, unknown>).num_attention_heads;
+        if (typeof heads === 'number' && Number.isInteger(heads) && heads > 0) return heads;
+      }
+    }
+  } catch {
+    // An unparsable config.json is vLLM's to report; llmserve just cannot use it.
+  }
+  return null;
+}
+
+async function weightSize(dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  let total = 0;
+  for (const entry of entries) {
+    if (!entry.isFile() || !/\.(safetensors|bin|pt|pth|gguf)$/.test(entry.name)) continue;
+    total += await stat(path.join(dir, entry.name)).then((s) => s.size, () => 0);
+  }
+  return total;
+}

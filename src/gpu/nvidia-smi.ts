@@ -1,0 +1,76 @@
+// Query nvidia-smi with the exact forms llmserve documents, and parse its CSV.
+import { LlmserveError } from '../errors.js';
+import type { Gpu } from './types.js';
+
+/** The exact GPU query llmserve runs. */
+export const GPU_QUERY_ARGS = ['--query-gpu=index,uuid,name,memory.total', '--format=csv,noheader,nounits'];
+/** The exact query for processes holding GPU memory. */
+export const COMPUTE_APPS_QUERY_ARGS = ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'];
+
+/** Result of running an external program; `notFound` when it is not installed. */
+export interface RunResult {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  notFound: boolean;
+}
+
+/** Runs an external program (injected so tests need no real binary). */
+export type RunCommand = (file: string, args: readonly string[], options?: { timeoutMs?: number; env?: NodeJS.ProcessEnv }) => Promise<RunResult>;
+
+/** Parses `index, uuid, name, memory.total` lines; lines that do not fit are returned as unparsed. */
+export function parseGpuCsv(text: string): { gpus: Gpu[]; unparsed: string[] } {
+  const gpus: Gpu[] = [];
+  const unparsed: string[] = [];
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    if (line === '') continue;
+    const fields = line.split(',').map((f) => f.trim());
+    // Names never contain commas in practice, but join the middle back so one that does still parses.
+    if (fields.length < 4) {
+      unparsed.push(line);
+      continue;
+    }
+    const [indexText, uuid] = fields as [string, string];
+    const memoryText = fields[fields.length - 1] as string;
+    const name = fields.slice(2, -1).join(', ');
+    const index = /^\d+$/.test(indexText) ? Number(indexText) : NaN;
+    if (!Number.isInteger(index) || !/^(GPU|MIG)-/i.test(uuid)) {
+      unparsed.push(line);
+      continue;
+    }
+    const memoryMiB = /^\d+(\.\d+)?$/.test(memoryText) ? Math.round(Number(memoryText)) : null;
+    gpus.push({ index, uuid, name, memoryMiB });
+  }
+  return { gpus, unparsed };
+}
+
+/** Runs the GPU query; null when nvidia-smi is not installed, an error quoting its output when it fails. */
+export async function queryNvidiaSmi(run: RunCommand, command = 'nvidia-smi'): Promise<{ gpus: Gpu[]; unparsed: string[]; raw: string } | null> {
+  const result = await run(command, GPU_QUERY_ARGS, { timeoutMs: 15_000 });
+  if (result.notFound) return null;
+  const raw = (result.stdout + result.stderr).trim();
+  if (result.exitCode !== 0) {
+    throw new LlmserveError('GPU_QUERY', `nvidia-smi failed (exit ${result.exitCode ?? 'signal'}): ${quote(raw)}`, {
+      details: ['Fix: check the NVIDIA driver and that the container was given GPUs (nvidia-smi must work in it), or set --tensor-parallel-size explicitly.'],
+    });
+  }
+  const parsed = parseGpuCsv(result.stdout);
+  return { ...parsed, raw };
+}
+
+/** Parses `--query-compute-apps=pid,used_memory` output into pids and MiB. */
+export function parseComputeApps(text: string): { pid: number; usedMiB: number | null }[] {
+  const apps: { pid: number; usedMiB: number | null }[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const [pidText, memText] = line.split(',').map((f) => f.trim());
+    if (pidText === undefined || !/^\d+$/.test(pidText)) continue;
+    apps.push({ pid: Number(pidText), usedMiB: memText !== undefined && /^\d+$/.test(memText) ? Number(memText) : null });
+  }
+  return apps;
+}
+
+function quote(text: string): string {
+  if (text === '') return '(no output)';
+  return text.length > 400 ? `"${text.slice(0, 400)}…"` : `"${text}"`;
+}

@@ -1,0 +1,70 @@
+// The probe files the platform reads: `not-ready` and `not-healthy`, written atomically, removed idempotently.
+import { renameSync, rmSync, writeFileSync, constants } from 'node:fs';
+import { mkdtemp, mkdir, access, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { LlmserveError } from '../errors.js';
+
+export const NOT_READY = 'not-ready';
+export const NOT_HEALTHY = 'not-healthy';
+
+/** The supervisor's handle on the probe directory; the supervisor is its only writer. */
+export interface ProbeFiles {
+  readonly dir: string;
+  set(name: typeof NOT_READY | typeof NOT_HEALTHY, present: boolean): void;
+  /** Both files present: the state at every exit. */
+  markDown(): void;
+}
+
+/** Creates a probe-file handle on a directory that is known to be writable. */
+export function probeFiles(dir: string): ProbeFiles {
+  const state = new Map<string, boolean>();
+  return {
+    dir,
+    set(name, present) {
+      // Synchronous on purpose: probe writes are tiny, and the exit paths (signals, uncaught errors) cannot await.
+      const file = path.join(dir, name);
+      if (present) {
+        const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
+        writeFileSync(tmp, `${new Date().toISOString()}\n`);
+        renameSync(tmp, file);
+      } else {
+        rmSync(file, { force: true });
+      }
+      state.set(name, present);
+    },
+    markDown() {
+      this.set(NOT_READY, true);
+      this.set(NOT_HEALTHY, true);
+    },
+  };
+}
+
+/** Makes sure the probe directory exists and is writable; falls back to a temporary one when it was not set explicitly. */
+export async function prepareProbeDir(dir: string, explicit: boolean, warn: (msg: string) => void): Promise<string> {
+  const problem = await writableProblem(dir);
+  if (problem === null) return dir;
+  if (explicit) {
+    throw new LlmserveError('PROBE_DIR', `probe directory ${dir} is not writable: ${problem}`, {
+      details: ['Fix: create it with write access for this user, or choose another with --probe-dir DIR (or probes.dir).'],
+    });
+  }
+  const fallback = await mkdtemp(path.join(os.tmpdir(), 'llmserve-probe-'));
+  warn(`default probe directory ${dir} is not writable (${problem}); using ${fallback} instead. Set --probe-dir to choose one.`);
+  return fallback;
+}
+
+/** Says why a directory cannot hold probe files, or null when it can (creating it if needed). */
+export async function writableProblem(dir: string): Promise<string | null> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+    // access() says yes for root on a read-only mount: write a real file to be sure.
+    const probe = path.join(dir, `.llmserve-write-test.${process.pid}`);
+    writeFileSync(probe, '');
+    await rm(probe, { force: true });
+    return null;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  }
+}

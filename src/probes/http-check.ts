@@ -1,0 +1,46 @@
+// One HTTP GET with a deadline, built on raw node:http so `check` stays fast to load.
+import http from 'node:http';
+import https from 'node:https';
+
+/** The outcome of one check: never throws. */
+export interface HttpCheckResult {
+  ok: boolean;
+  status: number | null;
+  ms: number;
+  error: string | null;
+  body: string;
+}
+
+/** GETs a URL and reports status, time and (up to 64 KiB of) body; `ok` when the status is 2xx. */
+export function httpGet(url: string, options: { timeoutMs: number; headers?: Record<string, string>; insecure?: boolean }): Promise<HttpCheckResult> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (result: Omit<HttpCheckResult, 'ms'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...result, ms: Math.round((performance.now() - started) * 10) / 10 });
+    };
+    const client = url.startsWith('https:') ? https : http;
+    // agent: false: a fresh connection per check, so a dead backend cannot hide behind a pooled socket.
+    const req = client.get(url, { headers: options.headers ?? {}, agent: false, rejectUnauthorized: !options.insecure }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        if (size < 65536) chunks.push(chunk);
+        size += chunk.length;
+      });
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        finish({ ok: status >= 200 && status < 300, status, error: null, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', (err) => finish({ ok: false, status: res.statusCode ?? null, error: err.message, body: '' }));
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      finish({ ok: false, status: null, error: `timed out after ${options.timeoutMs} ms`, body: '' });
+    }, options.timeoutMs);
+    req.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, status: null, error: err.code ?? err.message, body: '' }));
+  });
+}

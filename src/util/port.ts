@@ -1,0 +1,12 @@
+// Is a TCP port free? Checked before starting vLLM, which binds with SO_REUSEPORT and would not fail itself.
+import net from 'node:net';
+
+/** Resolves true when `host:port` can be bound right now. */
+export function isPortFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}

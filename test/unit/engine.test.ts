@@ -1,0 +1,79 @@
+// The vLLM command line and environment, model inspection, start-up diagnosis, the restart policy.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/index.js';
+import { buildVllmArgv, buildVllmEnv, formatArgv, inspectModel, headsFromConfig } from '../../src/engine/index.js';
+import { diagnose, rejectedRemovedFlags, withoutFlags } from '../../src/engine/diagnose.js';
+import { RestartPolicy, DEFAULT_RESTART } from '../../src/supervisor/restart-policy.js';
+
+const KEY = 'sk-test-0123456789abcdef';
+const baseEnv = { LLMSERVE_MASTER_KEY: KEY, PATH: '/usr/bin' };
+
+test('the vLLM command: model first, loopback, port, tensor parallel, then extra args', async () => {
+  const config = await loadConfig({ model: '/models/qwen', backendPort: '3100', extraArgs: ['--max-model-len', '16384'] }, { env: baseEnv, cwd: os.tmpdir() });
+  assert.deepEqual(buildVllmArgv(config, 2), [
+    'vllm', 'serve', '/models/qwen', '--served-model-name', 'qwen', '--host', '127.0.0.1', '--port', '3100', '--tensor-parallel-size', '2', '--max-model-len', '16384',
+  ]);
+  assert.ok(!buildVllmArgv(config, 2).includes('--disable-log-requests'));
+  assert.equal(formatArgv(['vllm', 'serve', 'a b', "it's"]), `vllm serve 'a b' 'it'\\''s'`);
+});
+
+test("vLLM's environment: allocator default, no VLLM_PORT, no keys", async () => {
+  const env = { ...baseEnv, VLLM_PORT: 'tcp://10.0.0.1:8000', LITELLM_MASTER_KEY: 'other', HF_HOME: '/cache' };
+  const config = await loadConfig({ model: '/models/qwen' }, { env, cwd: os.tmpdir() });
+  const vllmEnv = buildVllmEnv(config, env);
+  assert.equal(vllmEnv.PYTORCH_CUDA_ALLOC_CONF, 'expandable_segments:True');
+  assert.equal(vllmEnv.VLLM_PORT, undefined);
+  assert.equal(vllmEnv.LLMSERVE_MASTER_KEY, undefined);
+  assert.equal(vllmEnv.LITELLM_MASTER_KEY, undefined);
+  assert.equal(vllmEnv.HF_HOME, '/cache');
+  assert.ok(!Object.values(vllmEnv).includes(KEY));
+  const kept = buildVllmEnv(config, { ...env, PYTORCH_CUDA_ALLOC_CONF: 'backend:cudaMallocAsync' });
+  assert.equal(kept.PYTORCH_CUDA_ALLOC_CONF, 'backend:cudaMallocAsync');
+});
+
+test('model inspection: local dir with heads and weights, missing path, hub id', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'llmserve-model-'));
+  await writeFile(path.join(dir, 'config.json'), JSON.stringify({ num_attention_heads: 12 }));
+  await writeFile(path.join(dir, 'model.safetensors'), Buffer.alloc(1000));
+  const info = await inspectModel(dir);
+  assert.deepEqual({ ...info, model: '' }, { model: '', isLocalPath: true, exists: true, hasConfigJson: true, attentionHeads: 12, weightBytes: 1000 });
+  const missing = await inspectModel('/nonexistent/model');
+  assert.equal(missing.isLocalPath, true);
+  assert.equal(missing.exists, false);
+  const hub = await inspectModel('Qwen/Qwen2.5-1.5B-Instruct', os.tmpdir());
+  assert.equal(hub.isLocalPath, false);
+  assert.equal(headsFromConfig('{"text_config":{"num_attention_heads":32}}'), 32);
+  assert.equal(headsFromConfig('not json'), null);
+});
+
+test('diagnosis of known start-up failures', () => {
+  assert.match(diagnose(['torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB']) ?? '', /out of GPU memory/);
+  assert.match(diagnose(['vllm serve: error: unrecognized arguments: --foo']) ?? '', /unknown arguments: --foo/);
+  assert.match(diagnose(['ValueError: Total number of attention heads (12) must be divisible by tensor parallel size (8).']) ?? '', /12 attention heads/);
+  assert.match(diagnose(['OSError: [Errno 98] Address already in use']) ?? '', /port is already in use/);
+  assert.equal(diagnose(['something else entirely']), null);
+  assert.deepEqual(rejectedRemovedFlags(['vllm serve: error: unrecognized arguments: --disable-log-requests']), ['--disable-log-requests']);
+  assert.deepEqual(rejectedRemovedFlags(['vllm serve: error: unrecognized arguments: --bogus']), []);
+  assert.deepEqual(withoutFlags(['a', '--disable_log_requests', '--x'], ['--disable-log-requests']), ['a', '--x']);
+});
+
+test('restart policy: backoff doubles to the cap, the Nth failure in the window gives up, health resets backoff', () => {
+  const policy = new RestartPolicy({ ...DEFAULT_RESTART, maxFailures: 5, windowS: 600, backoffInitialS: 1, backoffMaxS: 4, resetAfterS: 10 });
+  assert.equal(policy.recordFailure(0)?.delayMs, 1000);
+  assert.equal(policy.recordFailure(1000)?.delayMs, 2000);
+  assert.equal(policy.recordFailure(2000)?.delayMs, 4000);
+  assert.equal(policy.recordFailure(3000)?.delayMs, 4000);
+  assert.equal(policy.recordFailure(4000), null);
+  const windowed = new RestartPolicy({ ...DEFAULT_RESTART, maxFailures: 2, windowS: 10, resetAfterS: 5 });
+  assert.notEqual(windowed.recordFailure(0), null);
+  assert.notEqual(windowed.recordFailure(20_000), null, 'the first failure left the window');
+  windowed.recordHealthy(21_000);
+  windowed.recordHealthy(27_000);
+  assert.equal(windowed.recordFailure(40_000)?.delayMs, 1000, 'backoff reset after staying healthy');
+  const never = new RestartPolicy({ ...DEFAULT_RESTART, policy: 'never' });
+  assert.equal(never.recordFailure(0), null);
+});

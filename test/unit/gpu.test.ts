@@ -1,0 +1,91 @@
+// nvidia-smi parsing, CUDA_VISIBLE_DEVICES, detection fallbacks and the tensor-parallel choice.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseGpuCsv, parseComputeApps, selectVisible, detectGpus, chooseTensorParallel, GPU_QUERY_ARGS, type RunCommand, type Gpu } from '../../src/gpu/index.js';
+import { LlmserveError } from '../../src/errors.js';
+
+const line = (i: number) => `${i}, GPU-${String(i).repeat(8)}-1111-2222-3333-444444444444, NVIDIA H100 80GB HBM3, 81559`;
+const eight = Array.from({ length: 8 }, (_, i) => line(i)).join('\n') + '\n';
+
+const fakeRun = (result: Partial<Awaited<ReturnType<RunCommand>>>, seen: string[][] = []): RunCommand => async (file, args) => {
+  seen.push([file, ...args]);
+  return { exitCode: 0, stdout: '', stderr: '', notFound: false, ...result };
+};
+
+test('parses 0, 1 and 8 GPUs', () => {
+  assert.deepEqual(parseGpuCsv(''), { gpus: [], unparsed: [] });
+  const one = parseGpuCsv(line(0));
+  assert.deepEqual(one.gpus, [{ index: 0, uuid: 'GPU-00000000-1111-2222-3333-444444444444', name: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559 }]);
+  const all = parseGpuCsv(eight);
+  assert.equal(all.gpus.length, 8);
+  assert.deepEqual(all.gpus.map((g) => g.index), [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(all.unparsed, []);
+});
+
+test('memory [N/A] is unknown, not a crash; garbage lines are kept as unparsed', () => {
+  const parsed = parseGpuCsv('0, MIG-abc, NVIDIA A100 MIG 1g.10gb, [N/A]\nNo devices were found\n');
+  assert.equal(parsed.gpus[0]?.memoryMiB, null);
+  assert.deepEqual(parsed.unparsed, ['No devices were found']);
+  const garbage = parseGpuCsv('%%% not csv at all\nfoo, bar\n');
+  assert.equal(garbage.gpus.length, 0);
+  assert.equal(garbage.unparsed.length, 2);
+});
+
+test('compute-apps parsing', () => {
+  assert.deepEqual(parseComputeApps('1234, 70000\n5678, [N/A]\n\n'), [
+    { pid: 1234, usedMiB: 70000 },
+    { pid: 5678, usedMiB: null },
+  ]);
+});
+
+const gpus: Gpu[] = parseGpuCsv(Array.from({ length: 4 }, (_, i) => line(i)).join('\n')).gpus;
+
+test('CUDA_VISIBLE_DEVICES: unset, indices, uuids, empty, -1, none, invalid entry', () => {
+  assert.equal(selectVisible(gpus, undefined).gpus.length, 4);
+  assert.deepEqual(selectVisible(gpus, '2,0').gpus.map((g) => g.index), [2, 0]);
+  assert.deepEqual(selectVisible(gpus, 'GPU-33333333').gpus.map((g) => g.index), [3]);
+  for (const none of ['', '-1', 'none', ' NONE ']) assert.equal(selectVisible(gpus, none).gpus.length, 0, none);
+  const invalid = selectVisible(gpus, '1,9,2');
+  assert.deepEqual(invalid.gpus.map((g) => g.index), [1]);
+  assert.match(invalid.warnings[0] ?? '', /"9" matches no GPU/);
+  assert.equal(selectVisible(gpus, 'MIG-aaaa').gpus.length, 1);
+});
+
+test('detectGpus runs the exact query and applies CUDA_VISIBLE_DEVICES', async () => {
+  const seen: string[][] = [];
+  const { inventory, selection } = await detectGpus({ run: fakeRun({ stdout: eight }, seen), env: { CUDA_VISIBLE_DEVICES: '0' } });
+  assert.deepEqual(seen[0], ['nvidia-smi', ...GPU_QUERY_ARGS]);
+  assert.deepEqual(GPU_QUERY_ARGS, ['--query-gpu=index,uuid,name,memory.total', '--format=csv,noheader,nounits']);
+  assert.equal(inventory.gpus.length, 8);
+  assert.equal(selection.gpus.length, 1);
+});
+
+test('a failing nvidia-smi is an error quoting its output; a missing one falls back', async () => {
+  const msg = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.";
+  await assert.rejects(detectGpus({ run: fakeRun({ exitCode: 9, stdout: msg }), env: {} }), (err: unknown) => {
+    assert.ok(err instanceof LlmserveError);
+    assert.equal(err.code, 'GPU_QUERY');
+    assert.equal(err.exitCode, 2);
+    assert.ok(err.message.includes(msg));
+    return true;
+  });
+  const fallback = await detectGpus({ run: fakeRun({ notFound: true, exitCode: null }), fallback: async () => [{ index: 0, uuid: '', name: 'NVIDIA T4', memoryMiB: 15360 }], env: {} });
+  assert.equal(fallback.inventory.source, 'systeminformation');
+  assert.equal(fallback.selection.gpus.length, 1);
+  const none = await detectGpus({ run: fakeRun({ notFound: true, exitCode: null }), fallback: async () => [], env: {} });
+  assert.equal(none.inventory.source, 'none');
+});
+
+test('tensor-parallel: auto = GPU count, reduced to a power of two dividing the heads, explicit kept', () => {
+  assert.equal(chooseTensorParallel('auto', 2, 12).size, 2);
+  assert.equal(chooseTensorParallel('auto', 8, 64).size, 8);
+  assert.equal(chooseTensorParallel('auto', 1, null).size, 1);
+  const reduced = chooseTensorParallel('auto', 8, 12);
+  assert.equal(reduced.size, 4);
+  assert.equal(reduced.reduced, true);
+  assert.match(reduced.reason, /12 attention heads are not divisible by 8/);
+  assert.equal(chooseTensorParallel('auto', 3, 14).size, 2);
+  assert.equal(chooseTensorParallel('auto', 6, 28).size, 4);
+  assert.equal(chooseTensorParallel(4, 0, null).size, 4);
+  assert.throws(() => chooseTensorParallel('auto', 0, 12), (err: unknown) => err instanceof LlmserveError && err.code === 'NO_GPU' && err.exitCode === 2);
+});
