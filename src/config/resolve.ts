@@ -91,6 +91,8 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
     if (envMaster !== undefined && f.proxy.masterKey) notes.push(`${envMaster} overrides ${f.proxy.masterKey.origin}`);
   }
   const keys = mergeKeys(master, f.proxy.keys, keysFromFile ?? noKeys());
+  // Keys of the keys file are marked: the proxy re-reads that file on SIGHUP, and a key removed there must go.
+  for (const entry of keysFromFile?.entries ?? []) entry.fromKeysFile = true;
   const envNames = [...MASTER_KEY_ENV, ...keys.envNames.filter((n) => !MASTER_KEY_ENV.includes(n))];
   const auth = f.proxy.auth ?? true;
   const keysFile = f.proxy.keysFile ?? null;

@@ -8,6 +8,8 @@ export interface KeyEntry {
   sha256: Buffer;
   /** True when the config held only the digest (`key_sha256`): the raw key is unknown to llmserve. */
   digestOnly: boolean;
+  /** True for keys read from `proxy.keys_file` (re-read on SIGHUP, so not fixed for the process's lifetime). */
+  fromKeysFile?: boolean;
 }
 
 /** Where the key material comes from, so that vLLM's environment can be cleaned of it. */

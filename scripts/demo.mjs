@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// `npm run demo`: llmserve supervising the FAKE vLLM engine from test/fixtures, so it runs without a GPU.
+// The fake answers like vLLM's OpenAI API with canned text; it is a stand-in, not a model.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'llmserve-demo-'));
+const model = path.join(tmp, 'Demo-Model-1.5B');
+const probeDir = path.join(tmp, 'probe');
+const port = process.env.DEMO_PORT ?? '8080';
+const key = process.env.LLMSERVE_MASTER_KEY ?? 'sk-demo-not-a-secret-0123456789';
+await import('node:fs/promises').then((fs) => fs.mkdir(model, { recursive: true }));
+writeFileSync(path.join(model, 'config.json'), JSON.stringify({ architectures: ['Qwen2ForCausalLM'], num_attention_heads: 12 }));
+
+console.log(`
+  llmserve demo: the engine below is a FAKE vLLM (test/fixtures/bin/vllm) on 2 fake GPUs, not a real model.
+  In another terminal, once "ready" is printed:
+
+    curl -s http://127.0.0.1:${port}/v1/chat/completions \\
+      -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\
+      -d '{"model": "Demo-Model-1.5B", "messages": [{"role": "user", "content": "Hello"}]}'
+
+  Probe files: ${probeDir}    Stop with Ctrl-C.
+`);
+
+const env = {
+  ...process.env,
+  PATH: `${path.join(root, 'test/fixtures/bin')}${path.delimiter}${process.env.PATH}`,
+  LLMSERVE_MASTER_KEY: key,
+  FAKE_VLLM_LOAD_MS: process.env.FAKE_VLLM_LOAD_MS ?? '2000',
+};
+const child = spawn(process.execPath, [path.join(root, 'bin/llmserve.js'), 'start', '--model', model, '--port', port, '--probe-dir', probeDir, '--health-interval', '2', ...process.argv.slice(2)], { env, stdio: 'inherit' });
+// Ctrl-C reaches both of us (same foreground group); llmserve handles it, the demo just waits for its exit code.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => child.kill('SIGTERM'));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,0 +1,133 @@
+// Long-lived children (vLLM, the proxy): spawn in their own process group, stream their lines, stop them in order.
+// The one module that imports node:child_process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { lineSplitter } from '../log.js';
+
+/** How a child ended. */
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** What the supervisor needs from a running child. */
+export interface ManagedChild {
+  readonly pid: number;
+  /** Resolves once, when the child process (the group leader) has exited. */
+  readonly exited: Promise<ChildExit>;
+  readonly hasExited: boolean;
+  /** Resolves when the child's output pipes closed (may never happen while orphans hold them: race it). */
+  readonly outputClosed: Promise<void>;
+  /** Sends a signal to the leader only (vLLM's API server then shuts its engine down in order). */
+  signal(sig: NodeJS.Signals): void;
+  /** Sends a signal to the whole process group: leader, EngineCore, workers. */
+  signalGroup(sig: NodeJS.Signals): void;
+  /** Sends an IPC message when the child has an IPC channel. */
+  send(message: unknown): void;
+  onMessage(listener: (message: unknown) => void): void;
+}
+
+export interface SpawnOptions {
+  file: string;
+  args: readonly string[];
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Give the child an IPC channel (the proxy). */
+  ipc?: boolean;
+  onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+/** Spawns a child as the leader of a new process group (setsid), with piped output split into lines. */
+export function spawnInGroup(options: SpawnOptions): Promise<ManagedChild> {
+  return new Promise((resolve, reject) => {
+    // detached: setsid() makes the child the leader of its own session and process group. A Ctrl-C at a terminal
+    // then reaches only llmserve, which stops the children in its own order; and killing -pid reaches
+    // grandchildren (vLLM's EngineCore and workers) that outlive their parent.
+    const child: ChildProcess = spawn(options.file, options.args, {
+      env: options.env,
+      cwd: options.cwd,
+      detached: true,
+      stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    });
+    const out = lineSplitter((line) => options.onLine(line, 'stdout'));
+    const err = lineSplitter((line) => options.onLine(line, 'stderr'));
+    child.stdout?.on('data', (c: Buffer) => out.push(c));
+    child.stderr?.on('data', (c: Buffer) => err.push(c));
+    let exitInfo: ChildExit | null = null;
+    const exited = new Promise<ChildExit>((done) => {
+      // 'exit', not 'close': vLLM's orphaned EngineCore and workers inherit the stdout pipe and would hold
+      // 'close' back for as long as they live, which is exactly when the exit matters most.
+      child.on('exit', (code, signal) => {
+        exitInfo = { code, signal };
+        done(exitInfo);
+      });
+    });
+    const outputClosed = new Promise<void>((done) =>
+      child.on('close', () => {
+        out.flush();
+        err.flush();
+        done();
+      }),
+    );
+    child.once('error', (error) => {
+      if (child.pid === undefined) reject(error);
+    });
+    child.once('spawn', () => {
+      const pid = child.pid as number;
+      resolve({
+        pid,
+        exited,
+        outputClosed,
+        get hasExited() {
+          return exitInfo !== null;
+        },
+        signal(sig) {
+          safeKill(pid, sig);
+        },
+        signalGroup(sig) {
+          safeKill(-pid, sig);
+        },
+        send(message) {
+          if (child.connected) child.send(message as never, (e) => void e);
+        },
+        onMessage(listener) {
+          child.on('message', listener);
+        },
+      });
+    });
+  });
+}
+
+/** Sends a signal, ignoring "no such process": the target may already be gone, which is the goal. */
+export function safeKill(pid: number, sig: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Lists the live (non-zombie) members of a process group; a member that exited but is unreaped does not count. */
+export function liveGroupMembers(pgid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    // No /proc (not Linux): fall back to asking the kernel whether the group has anyone at all.
+    return safeKill(-pgid, 0) ? [pgid] : [];
+  }
+  const members: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name, which is in parentheses and may itself contain spaces.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return members;
+}

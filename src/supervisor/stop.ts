@@ -1,0 +1,41 @@
+// Stopping a child: SIGTERM to the leader, wait, SIGKILL the whole group, then make sure the group is empty.
+import { liveGroupMembers, type ManagedChild } from './child.js';
+import { sleep } from '../util/time.js';
+
+/** How a stop went: `graceful` when the leader exited within the grace period. */
+export type StopOutcome = 'graceful' | 'killed' | 'already-exited';
+
+/** Stops a child and everything in its process group; `killNow` aborts the grace period (second signal). */
+export async function stopChild(child: ManagedChild, graceMs: number, killNow?: AbortSignal): Promise<StopOutcome> {
+  let outcome: StopOutcome = 'already-exited';
+  if (!child.hasExited) {
+    // SIGTERM to the leader only: vLLM's API server then shuts EngineCore and the workers down in order.
+    if (!killNow?.aborted) child.signal('SIGTERM');
+    const grace = new AbortController();
+    const onKill = () => grace.abort();
+    killNow?.addEventListener('abort', onKill, { once: true });
+    const exitedInTime = await Promise.race([child.exited.then(() => true), sleep(graceMs, grace.signal).then(() => false)]);
+    killNow?.removeEventListener('abort', onKill);
+    grace.abort();
+    outcome = exitedInTime ? 'graceful' : 'killed';
+  }
+  await emptyGroup(child);
+  return outcome;
+}
+
+/** SIGKILLs whatever is left in the child's group (orphaned EngineCore/workers) and waits until none is alive. */
+export async function emptyGroup(child: ManagedChild, timeoutMs = 5000): Promise<number[]> {
+  const pgid = child.pid;
+  // Why always: when vLLM's API server dies (or is SIGKILLed) its EngineCore and workers live on holding GPU
+  // memory; they are still in the group, so -pgid reaches them even though their parent is gone.
+  child.signalGroup('SIGKILL');
+  await child.exited;
+  const deadline = Date.now() + timeoutMs;
+  let left = liveGroupMembers(pgid);
+  while (left.length > 0 && Date.now() < deadline) {
+    child.signalGroup('SIGKILL');
+    await sleep(10);
+    left = liveGroupMembers(pgid);
+  }
+  return left;
+}

@@ -1,0 +1,68 @@
+// Run the built `llmserve` binary as a user would, with a unique marker so every process it starts can be found.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { envWithFakes } from './fixtures.js';
+import { findByMarker, killByMarker } from './procs.js';
+import { waitFor } from './wait.js';
+
+/** Absolute path of the built bin. */
+export const binPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'llmserve.js');
+
+/** A running `llmserve` process under test. */
+export interface LlmserveRun {
+  child: ChildProcess;
+  /** Marker env value inherited by every descendant (see procs.findByMarker). */
+  marker: string;
+  lines: string[];
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Kills everything still carrying the marker and returns what was left (should be nothing). */
+  cleanup(): Promise<number>;
+}
+
+/** Spawns `node bin/llmserve.js ...args` with the fakes first on PATH. */
+export function runLlmserve(args: string[], env: Record<string, string | undefined> = {}): LlmserveRun {
+  const marker = `llmserve-test-${randomUUID()}`;
+  const child = spawn(process.execPath, [binPath, ...args], {
+    env: envWithFakes({ LLMSERVE_TEST_MARKER: marker, FAKE_VLLM_LOAD_MS: '200', ...env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let partial = { out: '', err: '' };
+  const collect = (which: 'out' | 'err') => (chunk: Buffer) => {
+    const text = partial[which] + chunk.toString();
+    const parts = text.split('\n');
+    partial[which] = parts.pop() ?? '';
+    lines.push(...parts);
+  };
+  child.stdout!.on('data', collect('out'));
+  child.stderr!.on('data', collect('err'));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => {
+      for (const rest of [partial.out, partial.err]) if (rest) lines.push(rest);
+      partial = { out: '', err: '' };
+      resolve({ code, signal });
+    }),
+  );
+  return {
+    child,
+    marker,
+    lines,
+    output: () => lines.join('\n'),
+    exited,
+    async waitForLine(pattern, timeoutMs = 15_000) {
+      return waitFor(() => lines.find((l) => pattern.test(l)), { timeoutMs, message: `a line matching ${pattern}\n--- output:\n${lines.join('\n')}` });
+    },
+    async cleanup() {
+      const left = findByMarker(marker).length;
+      killByMarker(marker);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 5000, message: 'marked processes to be gone after SIGKILL' });
+      return left;
+    },
+  };
+}
