@@ -1,0 +1,122 @@
+// The proxy's own answers, in OpenAI's error shape, so SDKs map them to the right exception classes.
+import type { ServerResponse } from 'node:http';
+
+/** The `code` values the proxy itself produces. */
+export type ProxyErrorCode =
+  | 'invalid_api_key'
+  | 'unknown_url'
+  | 'model_not_found'
+  | 'method_not_allowed'
+  | 'request_too_large'
+  | 'bad_gateway'
+  | 'service_unavailable'
+  | 'gateway_timeout';
+
+/** One error answer: status, OpenAI `type`, stable `code`, a message that never contains a key. */
+export interface ProxyError {
+  status: number;
+  type: string;
+  code: ProxyErrorCode;
+  message: string;
+  param?: string | null;
+  headers?: Record<string, string>;
+}
+
+/** Writes a JSON body with the right length; does nothing when the client is gone or headers already went. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/** Answers with an OpenAI-shaped error body. */
+export function sendError(res: ServerResponse, err: ProxyError): void {
+  sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param ?? null, code: err.code } }, err.headers);
+}
+
+/** Seconds a client should wait before retrying while the backend is not ready. */
+export const retryAfterSeconds = 5;
+
+/** 401 for a request without any key. */
+export const missingKey: ProxyError = {
+  status: 401,
+  type: 'invalid_request_error',
+  code: 'invalid_api_key',
+  message:
+    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+  headers: { 'www-authenticate': 'Bearer' },
+};
+
+/** 401 for a key that matches none of the configured ones (the key is never echoed). */
+export const invalidKey: ProxyError = {
+  status: 401,
+  type: 'invalid_request_error',
+  code: 'invalid_api_key',
+  message: 'Incorrect API key provided.',
+  headers: { 'www-authenticate': 'Bearer' },
+};
+
+/** 404 for a path outside the allowlist. */
+export function unknownRoute(method: string, path: string): ProxyError {
+  const shown = path.length > 200 ? path.slice(0, 200) + '...' : path;
+  return { status: 404, type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${method} ${shown}.` };
+}
+
+/** 404 for a model that is neither the served name nor an alias (same wording as vLLM). */
+export function unknownModel(model: string): ProxyError {
+  const shown = model.length > 200 ? model.slice(0, 200) + '...' : model;
+  return { status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model', message: `The model \`${shown}\` does not exist.` };
+}
+
+/** 405 for a known path with the wrong method. */
+export function methodNotAllowed(method: string, allow: readonly string[]): ProxyError {
+  return {
+    status: 405,
+    type: 'invalid_request_error',
+    code: 'method_not_allowed',
+    message: `Method ${method} is not allowed here; use ${allow.join(' or ')}.`,
+    headers: { allow: allow.join(', ') },
+  };
+}
+
+/** 413 for a body over the cap; the connection is closed since the rest of the body is not read. */
+export function tooLarge(max: number): ProxyError {
+  return {
+    status: 413,
+    type: 'invalid_request_error',
+    code: 'request_too_large',
+    message: `Request body too large: the limit is ${max} bytes.`,
+    headers: { connection: 'close' },
+  };
+}
+
+/** 503 while the backend is starting, restarting or draining. */
+export function unavailable(state: string): ProxyError {
+  const why = state === 'draining' ? 'is shutting down' : state === 'restarting' ? 'is restarting' : 'is starting';
+  return {
+    status: 503,
+    type: 'server_error',
+    code: 'service_unavailable',
+    message: `The model server ${why}; retry later.`,
+    headers: { 'retry-after': String(retryAfterSeconds) },
+  };
+}
+
+/** 502 when the backend cannot be reached or broke the connection before answering. */
+export const badGateway: ProxyError = {
+  status: 502,
+  type: 'server_error',
+  code: 'bad_gateway',
+  message: 'The model server could not be reached.',
+  headers: { 'retry-after': String(retryAfterSeconds) },
+};
+
+/** 504 when the backend sent no response headers within the first-byte timeout. */
+export function gatewayTimeout(seconds: number): ProxyError {
+  return { status: 504, type: 'server_error', code: 'gateway_timeout', message: `The model server did not answer within ${seconds} s.` };
+}

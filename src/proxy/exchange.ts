@@ -1,0 +1,52 @@
+// The state of one request/response pair, shared by the server, the forwarder and the access log.
+import type { ClientRequest } from 'node:http';
+import type { Socket } from 'node:net';
+
+/** One request in flight: what the access log reports and what the forwarder must cancel. */
+export interface Exchange {
+  /** Monotonic start time, ms. */
+  readonly start: number;
+  readonly method: string;
+  /** Path without the query string (never the query: it could hold secrets). */
+  readonly path: string;
+  readonly socket: Socket;
+  /** socket.bytesWritten when the request began (keep-alive sockets carry several responses). */
+  readonly bytesAtStart: number;
+  /** Key name, `-` when none. */
+  keyName: string;
+  /** Requested model, `-` unless the body was parsed. */
+  model: string;
+  /** A health probe (not logged unless logHealth). */
+  health: boolean;
+  /** Time to first byte, ms, once response headers went out. */
+  ttfb: number | null;
+  /** The upstream request, once http-proxy created it. */
+  proxyReq: ClientRequest | null;
+  /** The first-byte deadline, cleared when the response head arrives. */
+  timer: NodeJS.Timeout | null;
+  /** The client's response closed (finished or aborted). */
+  closed: boolean;
+  /** The proxy already answered on its own (413 while streaming, 504): later upstream errors are ignored. */
+  answered: 'too-large' | 'timeout' | null;
+}
+
+/** A fresh exchange for a request. */
+export function newExchange(start: number, method: string, url: string | undefined, socket: Socket): Exchange {
+  const raw = url ?? '';
+  const q = raw.indexOf('?');
+  return {
+    start,
+    method,
+    path: q >= 0 ? raw.slice(0, q) : raw,
+    socket,
+    bytesAtStart: socket.bytesWritten,
+    keyName: '-',
+    model: '-',
+    health: false,
+    ttfb: null,
+    proxyReq: null,
+    timer: null,
+    closed: false,
+    answered: null,
+  };
+}

@@ -1,0 +1,118 @@
+// The per-request decision: health, drain, auth, route, state, size, then forward (or answer locally).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authenticate } from './auth.js';
+import { BodyTooLarge, declaredLength, readBody } from './body.js';
+import * as errors from './errors.js';
+import type { Exchange } from './exchange.js';
+import type { Forwarder } from './forward.js';
+import type { BackendHealth } from './health.js';
+import type { KeyRing } from './keyring.js';
+import { decideModel, modelList } from './models.js';
+import { compileRoutes, healthPaths, normalisePath } from './routes.js';
+import type { BackendState, ProxySettings } from './settings.js';
+
+/** What the handler reads and uses; the state is read through a function so changes apply at once. */
+export interface HandlerDeps {
+  settings: ProxySettings;
+  state: () => BackendState;
+  keys: KeyRing;
+  forwarder: Forwarder;
+  health: BackendHealth;
+  /** Unix seconds, for the `created` field of the local model list. */
+  startedAt: number;
+}
+
+const getOnly: readonly string[] = ['GET', 'HEAD'];
+
+/** Builds the request handler; `expectContinue` is true when Node gave the request to `checkContinue`. */
+export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse, ex: Exchange, expectContinue: boolean) => void {
+  const { settings, forwarder, health } = deps;
+  const routes = compileRoutes(settings.routes);
+  const aliases = settings.modelAliases;
+  const rewriting = Object.keys(aliases).length > 0;
+  const localModels = rewriting ? JSON.stringify(modelList(settings.servedModelName, aliases, deps.startedAt)) : null;
+
+  const readiness = async (res: ServerResponse) => {
+    const state = deps.state();
+    if (state !== 'ready') {
+      errors.sendJson(res, 503, { status: state, backend: 'unknown' }, { 'retry-after': String(errors.retryAfterSeconds) });
+      return;
+    }
+    const result = await health.check();
+    if (result.ok && deps.state() === 'ready') errors.sendJson(res, 200, { status: 'healthy', state: 'ready', backend: result.detail });
+    else errors.sendJson(res, 503, { status: 'unhealthy', state: deps.state(), backend: result.detail }, { 'retry-after': String(errors.retryAfterSeconds) });
+  };
+
+  const forwardRewritten = async (req: IncomingMessage, res: ServerResponse, ex: Exchange) => {
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, settings.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
+      else res.destroy();
+      return;
+    }
+    const decision = decideModel(raw, settings.servedModelName, aliases);
+    ex.model = decision.model;
+    if (decision.kind === 'unknown') {
+      errors.sendError(res, errors.unknownModel(decision.model));
+      return;
+    }
+    forwarder.forward(req, res, ex, decision.body ?? raw);
+  };
+
+  return (req, res, ex, expectContinue) => {
+    const method = req.method ?? 'GET';
+    const path = normalisePath(req.url);
+
+    if (path === healthPaths.liveness || path === healthPaths.liveliness) {
+      ex.health = true;
+      if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));
+      return errors.sendJson(res, 200, "I'm alive!");
+    }
+    if (deps.state() === 'draining') return errors.sendError(res, errors.unavailable('draining'));
+    if (path === healthPaths.readiness) {
+      ex.health = true;
+      if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));
+      void readiness(res);
+      return;
+    }
+
+    if (settings.auth) {
+      const result = authenticate(req.headers, deps.keys.current());
+      if (!result.ok) return errors.sendError(res, result.reason === 'missing' ? errors.missingKey : errors.invalidKey);
+      ex.keyName = result.name;
+    }
+
+    const route = path === null ? null : routes.match(path);
+    if (path === null || route === null) return errors.sendError(res, errors.unknownRoute(method, ex.path));
+    if (route.methods !== null && !route.methods.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, route.methods));
+
+    const state = deps.state();
+    if (state !== 'ready') return errors.sendError(res, errors.unavailable(state));
+
+    const length = declaredLength(req);
+    if (length !== null && length > settings.maxBodyBytes) return errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
+
+    if (localModels !== null && path === '/v1/models') {
+      ex.ttfb = 0;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(localModels) });
+      res.end(localModels);
+      return;
+    }
+
+    // Every check passed: only now let the client send its body.
+    if (expectContinue) res.writeContinue();
+
+    if (rewriting && method === 'POST' && isJson(req.headers['content-type'])) {
+      void forwardRewritten(req, res, ex);
+      return;
+    }
+    forwarder.forward(req, res, ex, null);
+  };
+}
+
+/** JSON bodies (or bodies with no declared type) are parsed; multipart audio uploads are not. */
+function isJson(type: string | undefined): boolean {
+  return type === undefined || type.includes('json');
+}

@@ -1,0 +1,41 @@
+// Readiness: the proxy's state plus a short, cached `GET /health` on the backend.
+import http from 'node:http';
+import https from 'node:https';
+
+/** Answers whether the backend's /health says 200, asking at most once per `cacheMs`. */
+export interface BackendHealth {
+  check(): Promise<{ ok: boolean; detail: string }>;
+}
+
+/** Builds the cached backend health check (concurrent probes share one request). */
+export function createBackendHealth(backendUrl: string, now: () => number, timeoutMs = 1000, cacheMs = 250): BackendHealth {
+  const url = new URL('/health', backendUrl);
+  const client = url.protocol === 'https:' ? https : http;
+  let cached: { at: number; result: { ok: boolean; detail: string } } | null = null;
+  let pending: Promise<{ ok: boolean; detail: string }> | null = null;
+
+  const ask = () =>
+    new Promise<{ ok: boolean; detail: string }>((resolve) => {
+      const req = client.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode === 200 ? { ok: true, detail: 'healthy' } : { ok: false, detail: `backend /health answered ${res.statusCode}` }));
+        res.on('error', () => resolve({ ok: false, detail: 'backend /health broke off' }));
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, detail: `backend unreachable (${err.code ?? err.message})` }));
+    });
+
+  return {
+    check() {
+      if (cached !== null && now() - cached.at < cacheMs) return Promise.resolve(cached.result);
+      if (pending === null) {
+        pending = ask().then((result) => {
+          cached = { at: now(), result };
+          pending = null;
+          return result;
+        });
+      }
+      return pending;
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// The accepted keys: the configured ones plus the keys file's, swapped atomically on reload.
+import { loadKeysFile } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { toStoredKeys, type StoredKey } from './auth.js';
+
+/** The current key list and how to refresh it. */
+export interface KeyRing {
+  /** The keys to check a request against (a new array after each reload; never mutated). */
+  current(): readonly StoredKey[];
+  /** Re-reads the keys file; on failure keeps the old keys, logs and rethrows. Resolves with the key count. */
+  reload(): Promise<number>;
+}
+
+type Entry = { name: string; sha256Hex: string };
+
+/** Reads a keys file as `{name, sha256Hex}` entries (the loader is injectable for tests). */
+export type KeysFileLoader = (path: string) => Promise<Entry[]>;
+
+const defaultLoader: KeysFileLoader = async (path) => (await loadKeysFile(path)).map((k) => ({ name: k.name, sha256Hex: k.sha256.toString('hex') }));
+
+/**
+ * Builds the key ring and reads the keys file once. The supervisor's `keys` already include the file's keys as
+ * they were at config load; the digests found in the file now are set apart, so that a key later removed from
+ * the file stops working on reload while the configured keys (master key, inline keys) always stay.
+ */
+export async function createKeyRing(configured: readonly Entry[], keysFile: string | null, logger: Logger, load: KeysFileLoader = defaultLoader): Promise<KeyRing> {
+  let base: readonly Entry[] = configured;
+  let keys: readonly StoredKey[] = toStoredKeys(configured);
+
+  const reload = async (): Promise<number> => {
+    if (keysFile === null) return keys.length;
+    let fromFile: Entry[];
+    try {
+      fromFile = await load(keysFile);
+    } catch (err) {
+      logger.error(`${(err as Error).message}; keeping the ${keys.length} keys in use`);
+      throw err;
+    }
+    keys = toStoredKeys([...base, ...fromFile]);
+    logger.info(`keys loaded: ${keys.length} (${fromFile.length} from ${keysFile})`);
+    return keys.length;
+  };
+
+  if (keysFile !== null) {
+    try {
+      const initial = new Set((await load(keysFile)).map((e) => e.sha256Hex.toLowerCase()));
+      base = configured.filter((e) => !initial.has(e.sha256Hex.toLowerCase()));
+    } catch (err) {
+      // The config loader read this file moments ago; if it broke since, serve the keys we were given.
+      logger.error(`${(err as Error).message}; keeping the ${keys.length} configured keys`);
+    }
+  }
+  return { current: () => keys, reload };
+}

@@ -1,0 +1,37 @@
+// Public model names: alias rewriting of a JSON body, and the /v1/models list when aliases exist.
+
+/** What to do with a parsed body. */
+export type ModelDecision =
+  /** Forward this body (rewritten, or the original when `body` is null); `model` is for the access log. */
+  | { kind: 'forward'; body: Buffer | null; model: string }
+  /** The requested model is unknown: answer 404 without asking the backend. */
+  | { kind: 'unknown'; model: string };
+
+/** Looks at a JSON body's `model` and rewrites an alias to the served name. Non-JSON bodies pass unchanged. */
+export function decideModel(raw: Buffer, served: string, aliases: Readonly<Record<string, string>>): ModelDecision {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return { kind: 'forward', body: null, model: '-' };
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return { kind: 'forward', body: null, model: '-' };
+  const obj = doc as Record<string, unknown>;
+  const model = obj.model;
+  if (typeof model !== 'string') return { kind: 'forward', body: null, model: '-' };
+  if (model === served) return { kind: 'forward', body: null, model };
+  if (Object.hasOwn(aliases, model)) {
+    obj.model = aliases[model];
+    return { kind: 'forward', body: Buffer.from(JSON.stringify(obj), 'utf8'), model };
+  }
+  return { kind: 'unknown', model };
+}
+
+/** The OpenAI list shape with the served name and each alias. */
+export function modelList(served: string, aliases: Readonly<Record<string, string>>, created: number): unknown {
+  const names = [served, ...Object.keys(aliases).filter((a) => a !== served)];
+  return {
+    object: 'list',
+    data: names.map((id) => ({ id, object: 'model', created, owned_by: 'llmserve', root: aliases[id] ?? served, parent: null })),
+  };
+}

@@ -1,0 +1,88 @@
+// The route allowlist, compiled once: a Map for exact paths, a short list of prefixes, no regex per request.
+
+/** Paths the proxy answers itself, without a key. */
+export const healthPaths = {
+  liveness: '/health/liveness',
+  liveliness: '/health/liveliness',
+  readiness: '/health/readiness',
+} as const;
+
+/** Forwarded to vLLM with a valid key, whatever the allowlist says. */
+export const metricsPath = '/metrics';
+
+/** Methods per known route; a configured route missing here accepts any method. */
+const knownMethods: Readonly<Record<string, readonly string[]>> = {
+  '/v1/chat/completions': ['POST'],
+  '/v1/completions': ['POST'],
+  '/v1/responses': ['POST'],
+  '/v1/responses/*': ['GET', 'POST', 'DELETE'],
+  '/v1/embeddings': ['POST'],
+  '/v1/models': ['GET'],
+  '/v1/audio/*': ['POST'],
+  '/tokenize': ['POST'],
+  '/detokenize': ['POST'],
+  '/v1/rerank': ['POST'],
+  '/v1/score': ['POST'],
+  [metricsPath]: ['GET'],
+};
+
+/** A matched route: the allowed methods, null meaning any. */
+export interface RouteMatch {
+  methods: readonly string[] | null;
+}
+
+/** The compiled allowlist. */
+export interface RouteTable {
+  /** The route for a normalised path, or null when it is not allowed. */
+  match(path: string): RouteMatch | null;
+}
+
+/** Compiles the allowlist (`/x` exact, `/x/*` prefix); /metrics is always included. */
+export function compileRoutes(routes: readonly string[]): RouteTable {
+  const exact = new Map<string, RouteMatch>();
+  const prefixes: { prefix: string; route: RouteMatch }[] = [];
+  for (const route of [...routes, metricsPath]) {
+    const methods = knownMethods[route] ?? null;
+    if (route.endsWith('/*')) prefixes.push({ prefix: route.slice(0, -1), route: { methods } });
+    else exact.set(route, { methods });
+  }
+  // Longest prefix first, so that a narrower rule wins.
+  prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
+  return {
+    match(path) {
+      const hit = exact.get(path);
+      if (hit !== undefined) return hit;
+      for (const p of prefixes) if (path.length > p.prefix.length && path.startsWith(p.prefix)) return p.route;
+      return null;
+    },
+  };
+}
+
+/**
+ * The path of a request URL, decoded and checked, or null when it must be refused: not origin-form, `.`/`..`
+ * segments, empty segments (`//`), backslashes, encoded slashes or bad percent-encoding. A refused path is a
+ * 404, so that nothing like `/v1/models/../../scale_elastic_ep` can reach a route outside the allowlist.
+ */
+export function normalisePath(url: string | undefined): string | null {
+  if (url === undefined || url.charCodeAt(0) !== 47 /* / */) return null;
+  let end = url.length;
+  const q = url.indexOf('?');
+  if (q >= 0) end = q;
+  const h = url.indexOf('#');
+  if (h >= 0 && h < end) end = h;
+  let path = url.slice(0, end);
+  if (path.includes('%')) {
+    const lower = path.toLowerCase();
+    if (lower.includes('%2f') || lower.includes('%5c')) return null;
+    try {
+      path = decodeURIComponent(path);
+    } catch {
+      return null;
+    }
+  }
+  if (path.includes('\\') || path.includes('//') || path.includes('\0')) return null;
+  if (path.includes('/.')) {
+    for (const segment of path.split('/')) if (segment === '.' || segment === '..') return null;
+  }
+  return path;
+}

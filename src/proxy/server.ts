@@ -1,0 +1,165 @@
+// The proxy as an in-process object: listen, track requests in flight, change state, reload keys, drain, close.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { performance } from 'node:perf_hooks';
+import { LlmserveError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { createAccessLog } from './access-log.js';
+import { newExchange } from './exchange.js';
+import { createForwarder } from './forward.js';
+import { createHandler } from './handler.js';
+import { createBackendHealth } from './health.js';
+import { createKeyRing, type KeysFileLoader } from './keyring.js';
+import { isBackendState, type BackendState, type ProxySettings } from './settings.js';
+import { loadTls } from './tls.js';
+
+/** A running proxy. */
+export interface ProxyHandle {
+  /** The port actually bound (useful with port 0). */
+  port: number;
+  setState(state: BackendState): void;
+  /** Re-reads the keys file (keeping the configured keys); resolves with the key count, rejects and keeps the old keys on error. */
+  reloadKeys(): Promise<number>;
+  /** Refuses new requests (503) and waits for those in flight, up to `timeoutMs`; resolves with how many remain. */
+  drain(timeoutMs: number): Promise<number>;
+  /** Stops listening and cuts every connection. */
+  close(): Promise<void>;
+  /** Requests currently being handled. */
+  inflight(): number;
+}
+
+/** Side effects the proxy can be given (tests); real defaults otherwise. */
+export interface ProxyDeps {
+  logger?: Logger;
+  /** Monotonic clock in ms. */
+  now?: () => number;
+  /** Reads the keys file (default: the config module's loader). */
+  loadKeysFile?: KeysFileLoader;
+}
+
+/** Starts the proxy; rejects with PORT_IN_USE or TLS errors that name the port or the file. */
+export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {}): Promise<ProxyHandle> {
+  const logger = deps.logger ?? createLogger({ source: 'proxy', format: settings.logFormat, color: settings.color });
+  const now = deps.now ?? (() => performance.now());
+  // A start message without a valid state means nothing is known yet about the backend.
+  let state: BackendState = isBackendState(settings.state) ? settings.state : 'starting';
+  const keys = await createKeyRing(settings.keys, settings.keysFile, logger, deps.loadKeysFile);
+  const tls = settings.tls === null ? null : await loadTls(settings.tls);
+
+  const forwarder = createForwarder({
+    backendUrl: settings.backendUrl,
+    firstByteTimeout: settings.firstByteTimeout,
+    maxBodyBytes: settings.maxBodyBytes,
+    logger,
+    now,
+  });
+  const handle = createHandler({
+    settings,
+    state: () => state,
+    keys,
+    forwarder,
+    health: createBackendHealth(settings.backendUrl, now),
+    startedAt: Math.floor(Date.now() / 1000),
+  });
+  const accessLog = createAccessLog(logger);
+
+  let inflight = 0;
+  const idleWaiters = new Set<() => void>();
+  const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    const ex = newExchange(now(), req.method ?? 'GET', req.url, req.socket);
+    inflight++;
+    res.once('close', () => {
+      ex.closed = true;
+      inflight--;
+      if (!ex.health || settings.logHealth) accessLog(ex, res, now());
+      if (inflight === 0) for (const wake of idleWaiters) wake();
+    });
+    handle(req, res, ex, expectContinue);
+  };
+
+  // Node's timeouts: `requestTimeout` covers receiving the request only, so it never cuts a long stream; Node
+  // refuses a headersTimeout above requestTimeout, hence the min. keepAliveTimeout must exceed a load
+  // balancer's idle timeout (60 s on most).
+  const requestTimeout = Math.round(settings.bodyTimeout * 1000);
+  const headersTimeout = Math.round(settings.headersTimeout * 1000);
+  const serverOptions: http.ServerOptions = {
+    requestTimeout,
+    headersTimeout: requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout,
+    keepAliveTimeout: 65_000,
+  };
+  const server = tls === null ? http.createServer(serverOptions) : https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key });
+  server.on('request', onRequest(false));
+  // Answer `Expect: 100-continue` only after auth, route and size checks pass (see handler.ts).
+  server.on('checkContinue', onRequest(true));
+  // A listener replaces Node's default answer, so keep its statuses: 408 for the header/body timeouts.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  });
+
+  const port = await listen(server, settings.host, settings.port).catch((err: unknown) => {
+    forwarder.close();
+    throw err;
+  });
+  logger.info(`listening on ${tls === null ? 'http' : 'https'}://${settings.host}:${port} -> ${settings.backendUrl}`);
+
+  const waitIdle = (timeoutMs: number) =>
+    new Promise<void>((resolve) => {
+      if (inflight === 0) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        idleWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
+      idleWaiters.add(done);
+    });
+
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    setState(next) {
+      if (next !== state) logger.info(`backend state: ${state} -> ${next}`);
+      state = next;
+    },
+    reloadKeys: () => keys.reload(),
+    async drain(timeoutMs) {
+      state = 'draining';
+      logger.info(`draining: ${inflight} requests in flight, waiting up to ${timeoutMs} ms`);
+      await waitIdle(timeoutMs);
+      // Idle keep-alive connections would otherwise hold the process open.
+      server.closeIdleConnections();
+      return inflight;
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        forwarder.close();
+      });
+      return closing;
+    },
+    inflight: () => inflight,
+  };
+}
+
+/** Binds the server, turning EADDRINUSE and friends into errors that name the address. */
+function listen(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      if (err.code === 'EADDRINUSE') reject(new LlmserveError('PORT_IN_USE', `port ${port} on ${host} is already in use`, { cause: err }));
+      else if (err.code === 'EACCES') reject(new LlmserveError('PORT_IN_USE', `no permission to listen on port ${port} on ${host}`, { cause: err }));
+      else reject(new LlmserveError('RUNTIME', `cannot listen on ${host}:${port}: ${err.message}`, { cause: err }));
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}

@@ -1,0 +1,94 @@
+// What the proxy needs to run: built by the supervisor from the Config and sent over IPC, never on argv.
+
+/** The backend's lifecycle as the proxy sees it; only `ready` forwards requests. */
+export type BackendState = 'starting' | 'ready' | 'restarting' | 'draining';
+
+/** Everything the proxy child needs, as sent in the IPC `start` message. Times are in seconds. */
+export interface ProxySettings {
+  /** Public bind address; port 0 picks an ephemeral port (tests). */
+  host: string;
+  port: number;
+  /** Where vLLM listens, e.g. http://127.0.0.1:3000. */
+  backendUrl: string;
+  /** The public model name, equal to vLLM's --served-model-name by default. */
+  servedModelName: string;
+  auth: boolean;
+  /** Keys from the configuration itself (not from keysFile, which the proxy reads on its own). */
+  keys: { name: string; sha256Hex: string }[];
+  /** Re-read on reload; its keys are added to `keys`. */
+  keysFile: string | null;
+  /** Allowlist: exact paths, or prefixes ending in `/*`. */
+  routes: string[];
+  /** Public alias -> served name. */
+  modelAliases: Record<string, string>;
+  maxBodyBytes: number;
+  firstByteTimeout: number;
+  headersTimeout: number;
+  bodyTimeout: number;
+  tls: { cert: string; key: string } | null;
+  logHealth: boolean;
+  logFormat: 'text' | 'json';
+  color: boolean;
+  /** Initial backend state. */
+  state: BackendState;
+}
+
+/** Messages the proxy child sends to the supervisor. */
+export type ChildMessage =
+  | { type: 'listening'; port: number }
+  | { type: 'fatal'; code: string; message: string }
+  | { type: 'drained'; remaining: number };
+
+/** Messages the supervisor sends to the proxy child. */
+export type ParentMessage =
+  | { type: 'start'; settings: ProxySettings }
+  | { type: 'state'; state: BackendState }
+  | { type: 'reload-keys' }
+  | { type: 'drain'; timeoutMs: number };
+
+/** The default route allowlist (same list as the config defaults). */
+export const defaultRoutes: readonly string[] = [
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/responses',
+  '/v1/responses/*',
+  '/v1/embeddings',
+  '/v1/models',
+  '/v1/audio/*',
+  '/tokenize',
+  '/detokenize',
+  '/v1/rerank',
+  '/v1/score',
+];
+
+/** Settings with test-friendly defaults, overridden by `over`. */
+export function proxySettings(over: Partial<ProxySettings> = {}): ProxySettings {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    backendUrl: 'http://127.0.0.1:3000',
+    servedModelName: 'model',
+    auth: true,
+    keys: [],
+    keysFile: null,
+    routes: [...defaultRoutes],
+    modelAliases: {},
+    maxBodyBytes: 10 * 1024 * 1024,
+    firstByteTimeout: 600,
+    headersTimeout: 60,
+    bodyTimeout: 300,
+    tls: null,
+    logHealth: false,
+    logFormat: 'text',
+    color: false,
+    state: 'ready',
+    ...over,
+  };
+}
+
+const states: ReadonlySet<string> = new Set(['starting', 'ready', 'restarting', 'draining']);
+
+/** True when a value names a backend state. */
+export function isBackendState(value: unknown): value is BackendState {
+  return typeof value === 'string' && states.has(value);
+}

@@ -1,0 +1,195 @@
+// Keys: accepted forms, refusals, keys never forwarded or logged, Expect: 100-continue, reload.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { authenticate, presentedKey, sha256, toStoredKeys } from '../../src/proxy/auth.js';
+import { KEY, KEY_NAME, bearer, request, sha256Hex, startPair } from '../helpers/upstream.js';
+
+const chat = { model: 'test-model', messages: [{ role: 'user', content: 'hi' }] };
+const keyHeaderNames = ['authorization', 'x-api-key', 'api-key', 'x-litellm-api-key'];
+
+/** Asserts that no header value of an upstream request contains the key. */
+function assertNoKey(headers: Record<string, unknown>): void {
+  for (const name of keyHeaderNames) assert.equal(headers[name], undefined, `${name} reached the upstream`);
+  assert.ok(!JSON.stringify(headers).includes(KEY), 'the key reached the upstream');
+}
+
+describe('auth unit', () => {
+  it('extracts the key from each header form, Bearer in any case', () => {
+    assert.equal(presentedKey({ authorization: 'Bearer abc' }), 'abc');
+    assert.equal(presentedKey({ authorization: 'bEaReR abc' }), 'abc');
+    assert.equal(presentedKey({ authorization: 'Basic abc' }), null);
+    assert.equal(presentedKey({ 'x-api-key': 'k1' }), 'k1');
+    assert.equal(presentedKey({ 'api-key': 'k2' }), 'k2');
+    assert.equal(presentedKey({ 'x-litellm-api-key': 'k3' }), 'k3');
+    assert.equal(presentedKey({}), null);
+  });
+
+  it('matches any of several keys and names the right one', () => {
+    const keys = toStoredKeys([
+      { name: 'a', sha256Hex: sha256('one').toString('hex') },
+      { name: 'b', sha256Hex: sha256('two').toString('hex') },
+    ]);
+    assert.deepEqual(authenticate({ authorization: 'Bearer two' }, keys), { ok: true, name: 'b' });
+    assert.deepEqual(authenticate({ authorization: 'Bearer three' }, keys), { ok: false, reason: 'invalid' });
+    assert.deepEqual(authenticate({}, keys), { ok: false, reason: 'missing' });
+  });
+});
+
+describe('auth over HTTP', () => {
+  it('401 without a key and with a wrong key, OpenAI-shaped, never echoing the key', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const missing = await request(pair.port, '/v1/models');
+    assert.equal(missing.status, 401);
+    const body = missing.json() as { error: { type: string; code: string; message: string } };
+    assert.equal(body.error.type, 'invalid_request_error');
+    assert.equal(body.error.code, 'invalid_api_key');
+    assert.match(body.error.message, /didn't provide an API key/);
+
+    const wrong = await request(pair.port, '/v1/models', { headers: { authorization: 'Bearer sk-wrong-secret-value-123' } });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.text, /Incorrect API key provided/);
+    assert.ok(!wrong.text.includes('sk-wrong-secret-value-123'));
+    assert.equal(pair.upstream.requests.length, 0);
+  });
+
+  for (const name of keyHeaderNames) {
+    it(`accepts the key in ${name} and strips it before forwarding`, async (t) => {
+      const pair = await startPair();
+      t.after(() => pair.close());
+      const headers = name === 'authorization' ? { authorization: `bearer ${KEY}` } : { [name]: KEY };
+      // Also send the other forms with garbage, to check that all four are stripped.
+      const extra = Object.fromEntries(keyHeaderNames.filter((n) => n !== name && n !== 'authorization').map((n) => [n, KEY]));
+      const res = await request(pair.port, '/v1/chat/completions', { body: chat, headers: { ...extra, ...headers } });
+      assert.equal(res.status, 200, res.text);
+      const seen = await pair.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
+      assertNoKey(seen.headers);
+    });
+  }
+
+  it('Expect: 100-continue: checks the key before 100, and the key never reaches the upstream', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const body = JSON.stringify(chat);
+    const socket = net.connect(pair.port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    let received = '';
+    socket.setEncoding('utf8');
+    const waitText = (pattern: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${pattern} in ${JSON.stringify(received)}`)), 5000);
+        const check = () => {
+          if (pattern.test(received)) {
+            clearTimeout(timer);
+            socket.off('data', onData);
+            resolve();
+          }
+        };
+        const onData = (d: string) => {
+          received += d;
+          check();
+        };
+        socket.on('data', onData);
+        check();
+      });
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\nx-api-key: ${KEY}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nexpect: 100-continue\r\n\r\n`,
+    );
+    await waitText(/^HTTP\/1\.1 100 Continue\r\n\r\n/);
+    socket.write(body);
+    await waitText(/HTTP\/1\.1 200 OK[\s\S]*"chat\.completion"/);
+    const seen = await pair.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
+    assertNoKey(seen.headers);
+    assert.equal(seen.body.toString(), body);
+  });
+
+  it('Expect: 100-continue with a wrong key gets 401 without 100 Continue', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const socket = net.connect(pair.port, '127.0.0.1');
+    t.after(() => socket.destroy());
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (received += d));
+    socket.write('POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer nope-nope-nope\r\ncontent-length: 10\r\nexpect: 100-continue\r\n\r\n');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('end', resolve);
+      socket.once('error', reject);
+    });
+    assert.match(received, /^HTTP\/1\.1 401 /);
+    assert.ok(!received.includes('100 Continue'));
+    assert.equal(pair.upstream.requests.length, 0);
+  });
+
+  it('auth: false needs no key and still strips one', async (t) => {
+    const pair = await startPair({ auth: false, keys: [] });
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/chat/completions', { body: chat, headers: { 'x-api-key': 'whatever-1234567' } });
+    assert.equal(res.status, 200);
+    assert.equal(pair.upstream.requests[0]?.headers['x-api-key'], undefined);
+  });
+
+  it('the access log names the key, never shows it, and the JSON form parses', async (t) => {
+    for (const format of ['text', 'json'] as const) {
+      const pair = await startPair({}, { format });
+      t.after(() => pair.close());
+      const res = await request(pair.port, '/v1/chat/completions?x=1', { body: chat, headers: bearer });
+      assert.equal(res.status, 200);
+      await request(pair.port, '/v1/models', { headers: { authorization: 'Bearer not-the-right-key-42' } });
+      const all = pair.lines.join('\n');
+      assert.ok(!all.includes(KEY), 'key in the log');
+      assert.ok(!all.includes('not-the-right-key-42'), 'wrong key in the log');
+      const line = pair.lines.find((l) => l.includes('/v1/chat/completions'));
+      assert.ok(line, `no access line in ${all}`);
+      if (format === 'text') {
+        assert.match(line, new RegExp(` ${KEY_NAME} POST /v1/chat/completions model=- 200 \\d+B \\d+ms ttfb=\\d+ms`));
+      } else {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        assert.equal(entry.msg, 'request');
+        assert.equal(entry.key, KEY_NAME);
+        assert.equal(entry.method, 'POST');
+        assert.equal(entry.path, '/v1/chat/completions');
+        assert.equal(entry.status, 200);
+        assert.equal(typeof entry.bytes, 'number');
+        assert.ok((entry.bytes as number) > 0);
+        assert.equal(typeof entry.duration_ms, 'number');
+        assert.equal(typeof entry.ttfb_ms, 'number');
+        assert.equal(typeof entry.time, 'string');
+        const refused = pair.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.status === 401);
+        assert.equal(refused?.key, '-');
+      }
+    }
+  });
+
+  it('reloadKeys re-reads the keys file, keeps configured keys, and survives a broken file', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmserve-keys-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'keys.yaml');
+    const bob = 'sk-bob-0123456789abcdef';
+    const carol = 'sk-carol-0123456789abcdef';
+    await writeFile(file, `- name: bob\n  key: ${bob}\n`);
+    const pair = await startPair({ keysFile: file, keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY) }, { name: 'bob', sha256Hex: sha256Hex(bob) }] });
+    t.after(() => pair.close());
+    const ask = async (key: string) => (await request(pair.port, '/v1/models', { headers: { authorization: `Bearer ${key}` } })).status;
+    assert.equal(await ask(bob), 200);
+    assert.equal(await ask(carol), 401);
+
+    await writeFile(file, `- name: carol\n  key_sha256: ${sha256Hex(carol)}\n`);
+    assert.equal(await pair.proxy.reloadKeys(), 2);
+    assert.equal(await ask(carol), 200);
+    assert.equal(await ask(bob), 401, 'a key removed from the file must stop working');
+    assert.equal(await ask(KEY), 200, 'the configured key stays');
+    assert.ok(pair.lines.some((l) => l.includes('keys loaded: 2')));
+
+    await writeFile(file, '- name: [broken\n');
+    await assert.rejects(pair.proxy.reloadKeys());
+    assert.equal(await ask(carol), 200, 'a broken file keeps the old keys');
+    assert.ok(pair.lines.some((l) => l.includes('error') && l.includes('keeping the 2 keys')));
+    assert.ok(!pair.lines.join('\n').includes(carol));
+  });
+});

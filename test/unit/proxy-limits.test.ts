@@ -1,0 +1,168 @@
+// Size caps, backend failures (502/504), and the model-alias rewrite.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { describe, it } from 'node:test';
+import { bearer, request, startPair } from '../helpers/upstream.js';
+
+const chat = (model: string) => ({ model, messages: [{ role: 'user', content: 'hi' }] });
+
+/** Sends a chunked body of `chunks` x `size` bytes, stopping as soon as a response arrives. */
+function sendChunked(port: number, size: number, chunks: number, body?: Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', agent: false, headers: { ...bearer, 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
+      answered = true;
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    let answered = false;
+    req.on('error', reject);
+    if (body !== undefined) {
+      // Two pieces, so that the body really travels in several chunks.
+      req.write(body.subarray(0, 5));
+      req.end(body.subarray(5));
+      return;
+    }
+    let sent = 0;
+    const pump = () => {
+      while (!answered && sent < chunks) {
+        sent++;
+        if (!req.write(Buffer.alloc(size, 0x61))) return void req.once('drain', pump);
+      }
+      if (!answered) req.end();
+    };
+    pump();
+  });
+}
+
+describe('limits and failures', () => {
+  it('413 on a declared content-length over the cap, without asking the backend', async (t) => {
+    const pair = await startPair({ maxBodyBytes: 1000 });
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/chat/completions', { headers: bearer, body: 'x'.repeat(2000) });
+    assert.equal(res.status, 413);
+    assert.equal((res.json() as { error: { code: string } }).error.code, 'request_too_large');
+    assert.equal(pair.upstream.requests.length, 0);
+    const ok = await request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('test-model') });
+    assert.equal(ok.status, 200);
+  });
+
+  it('413 on a chunked body that goes over the cap while streaming; the backend never gets it whole', async (t) => {
+    const pair = await startPair({ maxBodyBytes: 1000 });
+    t.after(() => pair.close());
+    const res = await sendChunked(pair.port, 600, 50);
+    assert.equal(res.status, 413);
+    assert.ok(pair.upstream.requests.every((r) => r.body.length <= 1000), 'the over-limit part reached the backend');
+    assert.ok(!pair.upstream.requests.some((r) => r.bodyDone && r.path === '/v1/chat/completions' && r.body.length > 0 && r.eventsSent > 0));
+  });
+
+  it('a chunked body under the cap streams through', async (t) => {
+    const pair = await startPair({ maxBodyBytes: 1000 });
+    t.after(() => pair.close());
+    const body = Buffer.from(JSON.stringify(chat('test-model')));
+    const res = await sendChunked(pair.port, 0, 0, body);
+    assert.equal(res.status, 200, res.text);
+    const rec = await pair.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
+    assert.equal(rec.body.toString(), body.toString());
+  });
+
+  it('502 JSON when the backend is down', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    await pair.upstream.close();
+    const res = await request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('test-model') });
+    assert.equal(res.status, 502);
+    const body = res.json() as { error: { code: string; type: string } };
+    assert.equal(body.error.code, 'bad_gateway');
+    assert.equal(body.error.type, 'server_error');
+    assert.ok(pair.lines.some((l) => l.includes('ECONNREFUSED')));
+  });
+
+  it('504 when the backend sends no headers within firstByteTimeout, and the upstream request is cancelled', async (t) => {
+    const pair = await startPair({ firstByteTimeout: 0.2 }, { behaviour: { headerDelayMs: 60_000 } });
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('test-model') });
+    assert.equal(res.status, 504);
+    assert.equal((res.json() as { error: { code: string } }).error.code, 'gateway_timeout');
+    const rec = await pair.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
+    await pair.upstream.waitForClientClose(rec, 2000);
+  });
+
+  it('the first-byte timeout is not a deadline on the stream', async (t) => {
+    const pair = await startPair({ firstByteTimeout: 0.2 }, { behaviour: { events: 4, intervalMs: 150 } });
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/chat/completions', { headers: bearer, body: { ...chat('test-model'), stream: true } });
+    assert.equal(res.status, 200);
+    assert.match(res.text, /data: \[DONE\]/);
+  });
+
+  it('without aliases the body is not parsed: an unknown model is the backend\'s answer', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('other') });
+    assert.equal(res.status, 404);
+    assert.equal((res.json() as { error: { type: string } }).error.type, 'NotFoundError');
+    assert.equal(pair.upstream.requests.length, 1);
+    assert.ok(pair.lines.some((l) => l.includes('model=- 404')));
+  });
+});
+
+describe('model aliases', () => {
+  const aliases = { 'gpt-4o': 'test-model', fast: 'test-model' };
+
+  it('rewrites an alias to the served name with a correct content-length', async (t) => {
+    const pair = await startPair({ modelAliases: aliases });
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('gpt-4o') });
+    assert.equal(res.status, 200, res.text);
+    const rec = await pair.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
+    assert.equal((JSON.parse(rec.body.toString()) as { model: string }).model, 'test-model');
+    assert.equal(rec.headers['content-length'], String(rec.body.length));
+    assert.ok(pair.lines.some((l) => l.includes('model=gpt-4o 200')), pair.lines.join('\n'));
+  });
+
+  it('rewrites a chunked body too: new content-length, no transfer-encoding', async (t) => {
+    const pair = await startPair({ modelAliases: aliases });
+    t.after(() => pair.close());
+    const res = await sendChunked(pair.port, 0, 0, Buffer.from(JSON.stringify(chat('fast'))));
+    assert.equal(res.status, 200, res.text);
+    const rec = await pair.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
+    assert.equal(rec.headers['transfer-encoding'], undefined);
+    assert.equal(rec.headers['content-length'], String(rec.body.length));
+  });
+
+  it('answers 404 model_not_found itself for a model that is neither served nor an alias', async (t) => {
+    const pair = await startPair({ modelAliases: aliases });
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('custom') });
+    assert.equal(res.status, 404);
+    const body = res.json() as { error: { code: string; param: string; message: string } };
+    assert.equal(body.error.code, 'model_not_found');
+    assert.equal(body.error.param, 'model');
+    assert.match(body.error.message, /`custom` does not exist/);
+    assert.equal(pair.upstream.requests.length, 0);
+    // The served name still works untouched.
+    assert.equal((await request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('test-model') })).status, 200);
+  });
+
+  it('413 when a parsed body goes over the cap', async (t) => {
+    const pair = await startPair({ modelAliases: aliases, maxBodyBytes: 1000 });
+    t.after(() => pair.close());
+    const res = await sendChunked(pair.port, 600, 50);
+    assert.equal(res.status, 413);
+    assert.equal(pair.upstream.requests.length, 0);
+  });
+
+  it('/v1/models lists the served name and every alias', async (t) => {
+    const pair = await startPair({ modelAliases: aliases });
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/models', { headers: bearer });
+    assert.equal(res.status, 200);
+    const list = res.json() as { object: string; data: { id: string; object: string }[] };
+    assert.equal(list.object, 'list');
+    assert.deepEqual(list.data.map((m) => m.id), ['test-model', 'gpt-4o', 'fast']);
+    assert.ok(list.data.every((m) => m.object === 'model'));
+    assert.equal(pair.upstream.requests.length, 0);
+  });
+});

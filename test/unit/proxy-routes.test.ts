@@ -1,0 +1,167 @@
+// The allowlist, path normalisation, 404/405, health endpoints, and the 503s of a backend that is not ready.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { compileRoutes, normalisePath } from '../../src/proxy/routes.js';
+import { defaultRoutes } from '../../src/proxy/settings.js';
+import { bearer, request, startPair } from '../helpers/upstream.js';
+
+describe('routes unit', () => {
+  it('normalises paths and refuses traversal, double slashes and encoded slashes', () => {
+    assert.equal(normalisePath('/v1/models?x=1'), '/v1/models');
+    assert.equal(normalisePath('/v1/chat%2Dcompletions'), '/v1/chat-completions');
+    for (const bad of ['/v1/models/../../scale_elastic_ep', '/v1/./models', '//v1/models', '/v1//models', '/v1/models%2f..%2fx', '/v1%2Fmodels', '/v1/%2e%2e/x', '/v1/%zz', 'http://x/v1/models', '/v1\\models', undefined]) {
+      assert.equal(normalisePath(bad), null, String(bad));
+    }
+  });
+
+  it('matches exact paths and /* prefixes only', () => {
+    const table = compileRoutes(defaultRoutes);
+    assert.deepEqual(table.match('/v1/chat/completions')?.methods, ['POST']);
+    assert.ok(table.match('/v1/responses/resp_1'));
+    assert.ok(table.match('/v1/audio/transcriptions'));
+    assert.ok(table.match('/metrics'));
+    for (const no of ['/v1/responsesX', '/v1/audio', '/v1/audio/', '/v1/chat/completions/x', '/health', '/scale_elastic_ep', '/v1/models/x']) {
+      assert.equal(table.match(no), null, no);
+    }
+  });
+});
+
+describe('routes over HTTP', () => {
+  it('admin and internal routes never reach vLLM, even with a valid key', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const paths: [string, string][] = [
+      ['POST', '/scale_elastic_ep'],
+      ['POST', '/collective_rpc'],
+      ['GET', '/server_info'],
+      ['GET', '/docs'],
+      ['GET', '/openapi.json'],
+      ['GET', '/version'],
+      ['GET', '/health'],
+      ['POST', '/v1/load_lora_adapter'],
+      ['POST', '/sleep'],
+    ];
+    for (const [method, path] of paths) {
+      const res = await request(pair.port, path, { method, headers: bearer, ...(method === 'POST' ? { body: {} } : {}) });
+      assert.equal(res.status, 404, `${method} ${path}`);
+      const body = res.json() as { error: { code: string; type: string } };
+      assert.equal(body.error.code, 'unknown_url');
+      assert.equal(body.error.type, 'invalid_request_error');
+    }
+    assert.equal(pair.upstream.requests.length, 0);
+  });
+
+  it('path traversal attempts are 404 and reach nothing', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    for (const path of ['/v1/models/../../scale_elastic_ep', '/v1/models/%2e%2e/%2e%2e/scale_elastic_ep', '/v1/models%2F..%2F..%2Fscale_elastic_ep', '//scale_elastic_ep', '/v1/responses/../../collective_rpc', '/v1/audio/..%2f..%2fcollective_rpc']) {
+      const res = await request(pair.port, path, { method: 'POST', headers: bearer, body: {} });
+      assert.equal(res.status, 404, path);
+    }
+    assert.equal(pair.upstream.requests.length, 0);
+  });
+
+  it('405 with Allow on a known route with the wrong method', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/chat/completions', { method: 'GET', headers: bearer });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.allow, 'POST');
+    const models = await request(pair.port, '/v1/models', { method: 'DELETE', headers: bearer });
+    assert.equal(models.status, 405);
+    assert.equal(models.headers.allow, 'GET');
+    assert.equal(pair.upstream.requests.length, 0);
+  });
+
+  it('forwards allowed routes with their query string; /metrics only with a key', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const models = await request(pair.port, '/v1/models?limit=1', { headers: bearer });
+    assert.equal(models.status, 200);
+    assert.equal((models.json() as { data: { id: string }[] }).data[0]?.id, 'test-model');
+    assert.equal(pair.upstream.requests[0]?.url, '/v1/models?limit=1');
+    assert.equal((await request(pair.port, '/metrics')).status, 401);
+    const metrics = await request(pair.port, '/metrics', { headers: bearer });
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.text, /vllm:num_requests_running/);
+  });
+
+  it('liveness answers "I\'m alive!" without a key, in every state', async (t) => {
+    const pair = await startPair({ state: 'starting' });
+    t.after(() => pair.close());
+    for (const path of ['/health/liveness', '/health/liveliness']) {
+      const res = await request(pair.port, path);
+      assert.equal(res.status, 200);
+      assert.equal(res.json(), "I'm alive!");
+    }
+    pair.proxy.setState('draining');
+    assert.equal((await request(pair.port, '/health/liveness')).status, 200);
+    assert.equal(pair.upstream.requests.length, 0);
+  });
+
+  it('readiness: 200 healthy only when ready and the backend /health says 200', async (t) => {
+    let clock = 0;
+    const pair = await startPair({ state: 'starting' }, { deps: { now: () => clock } });
+    t.after(() => pair.close());
+    const starting = await request(pair.port, '/health/readiness');
+    assert.equal(starting.status, 503);
+    assert.equal((starting.json() as { status: string }).status, 'starting');
+    assert.ok(starting.headers['retry-after']);
+
+    pair.proxy.setState('ready');
+    const ready = await request(pair.port, '/health/readiness');
+    assert.equal(ready.status, 200, ready.text);
+    assert.equal((ready.json() as { status: string }).status, 'healthy');
+
+    // Within the cache window the backend is not asked again.
+    const asked = pair.upstream.requests.filter((r) => r.path === '/health').length;
+    pair.upstream.behaviour.healthStatus = 503;
+    assert.equal((await request(pair.port, '/health/readiness')).status, 200);
+    assert.equal(pair.upstream.requests.filter((r) => r.path === '/health').length, asked);
+
+    clock += 1000;
+    const sick = await request(pair.port, '/health/readiness');
+    assert.equal(sick.status, 503);
+    assert.equal((sick.json() as { status: string }).status, 'unhealthy');
+    assert.ok(sick.headers['retry-after']);
+    // Health probes stay out of the access log by default.
+    assert.ok(!pair.lines.some((l) => l.includes('/health/')), pair.lines.join('\n'));
+  });
+
+  it('readiness is 503 unhealthy when the backend is down', async (t) => {
+    const pair = await startPair({}, {});
+    t.after(() => pair.close());
+    await pair.upstream.close();
+    const res = await request(pair.port, '/health/readiness');
+    assert.equal(res.status, 503);
+    assert.match(res.text, /unreachable/);
+  });
+
+  it('503 + Retry-After while starting or restarting, after auth', async (t) => {
+    const pair = await startPair({ state: 'starting' });
+    t.after(() => pair.close());
+    assert.equal((await request(pair.port, '/v1/models')).status, 401);
+    for (const state of ['starting', 'restarting'] as const) {
+      pair.proxy.setState(state);
+      const res = await request(pair.port, '/v1/models', { headers: bearer });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers['retry-after'], '5');
+      assert.equal((res.json() as { error: { code: string } }).error.code, 'service_unavailable');
+    }
+    assert.equal(pair.upstream.requests.length, 0);
+    pair.proxy.setState('ready');
+    assert.equal((await request(pair.port, '/v1/models', { headers: bearer })).status, 200);
+  });
+
+  it('while draining every new request gets 503 + Retry-After, readiness included', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    assert.equal(await pair.proxy.drain(1000), 0);
+    for (const path of ['/v1/models', '/health/readiness', '/nope']) {
+      const res = await request(pair.port, path, { headers: bearer });
+      assert.equal(res.status, 503, path);
+      assert.ok(res.headers['retry-after'], path);
+    }
+    assert.equal(pair.upstream.requests.length, 0);
+  });
+});

@@ -1,0 +1,45 @@
+// The official OpenAI SDK as a real client against proxy + fake vLLM.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import OpenAI from 'openai';
+import { KEY, startPair } from '../helpers/upstream.js';
+
+function client(port: number, apiKey = KEY): OpenAI {
+  return new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0, timeout: 10_000 });
+}
+
+describe('openai SDK', () => {
+  it('lists models, completes, streams, and raises AuthenticationError on a wrong key', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const openai = client(pair.port);
+
+    const models = await openai.models.list();
+    assert.deepEqual(models.data.map((m) => m.id), ['test-model']);
+
+    const done = await openai.chat.completions.create({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(done.choices[0]?.message.content, 'hello');
+
+    const stream = await openai.chat.completions.create({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const parts: string[] = [];
+    for await (const chunk of stream) parts.push(chunk.choices[0]?.delta.content ?? '');
+    assert.deepEqual(parts, ['t0', 't1', 't2']);
+
+    await assert.rejects(client(pair.port, 'sk-wrong-key-000000000000').models.list(), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.AuthenticationError, String(err));
+      assert.equal(err.status, 401);
+      return true;
+    });
+    // The SDK sends its key as Bearer: none reached the backend.
+    assert.ok(pair.upstream.requests.every((r) => r.headers.authorization === undefined));
+  });
+
+  it('maps the proxy\'s own errors to the SDK\'s classes', async (t) => {
+    const pair = await startPair({ modelAliases: { alias: 'test-model' }, state: 'ready' });
+    t.after(() => pair.close());
+    const openai = client(pair.port);
+    await assert.rejects(openai.chat.completions.create({ model: 'nope', messages: [] }), OpenAI.NotFoundError);
+    pair.proxy.setState('starting');
+    await assert.rejects(openai.models.list(), OpenAI.InternalServerError);
+  });
+});

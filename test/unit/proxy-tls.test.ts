@@ -1,0 +1,53 @@
+// TLS on the public port: serves https with the given cert; unreadable or invalid files are named.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { LlmserveError } from '../../src/errors.js';
+import { KEY, startPair } from '../helpers/upstream.js';
+
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('tls', () => {
+  it('serves https with the configured certificate', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const pair = await startPair({ tls: { cert, key } });
+    t.after(() => pair.close());
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = https.get({ host: '127.0.0.1', port: pair.port, path: '/v1/models', rejectUnauthorized: false, agent: false, headers: { authorization: `Bearer ${KEY}` } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+    });
+    assert.equal(status, 200);
+  });
+
+  it('names the unreadable or invalid file', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const bad = join(dir, 'bad.pem');
+    await writeFile(bad, 'not a certificate\n');
+    await assert.rejects(startPair({ tls: { cert: join(dir, 'missing.pem'), key: bad } }), (err: unknown) => {
+      assert.ok(err instanceof LlmserveError);
+      assert.equal(err.code, 'TLS');
+      assert.match(err.message, /missing\.pem/);
+      return true;
+    });
+    await assert.rejects(startPair({ tls: { cert: bad, key: bad } }), /TLS certificate file .*bad\.pem is not a valid/);
+  });
+});
