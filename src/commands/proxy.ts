@@ -1,6 +1,7 @@
 // `llmserve proxy`: the internal subcommand the supervisor spawns; settings arrive over IPC, never on argv.
 import { ExitCode, LlmserveError, usageError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { batchedOutput } from '../proxy/batched-output.js';
 import { createProxy, type ProxyHandle } from '../proxy/server.js';
 import { isBackendState, type ChildMessage, type ParentMessage, type ProxySettings } from '../proxy/settings.js';
 
@@ -14,12 +15,14 @@ export async function runProxyCommand(): Promise<void> {
   }
   // Signals are handled from the first instant: the parent may signal right after `listening`.
   const stop = stopSignal();
+  // One write per batch of access-log lines instead of one per request (a pipe write is a syscall each).
+  const output = batchedOutput(process.stdout, process.stderr);
   try {
     let proxy: ProxyHandle;
     try {
       const settings = await Promise.race([waitForStart(), stop.promise.then(() => null)]);
       if (settings === null) return; // stopped or orphaned before the start message
-      const logger = createLogger({ source: 'proxy', format: settings.logFormat, color: settings.color });
+      const logger = createLogger({ source: 'proxy', format: settings.logFormat, color: settings.color, stdout: output.stdout, stderr: output.stderr });
       proxy = await createProxy(settings, { logger });
     } catch (err) {
       const code = err instanceof LlmserveError ? err.code : 'RUNTIME';
@@ -35,6 +38,7 @@ export async function runProxyCommand(): Promise<void> {
     process.off('message', onMessage);
     await proxy.close();
   } finally {
+    output.flush();
     stop.dispose();
     if (process.connected) process.disconnect();
   }

@@ -82,8 +82,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return;
     }
     res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes.headers));
-    // Item 7: send the head now, not with the first body byte (which for a stream comes after the prefill).
-    res.flushHeaders();
+    // Item 7: send the head now, not with the first body byte (which for a stream comes after the prefill). A
+    // response with a length (vLLM's non-streaming answers) has its body right behind the head: flushing it
+    // would cost a second socket write per request for nothing.
+    if (proxyRes.headers['content-length'] === undefined) res.flushHeaders();
     ex.ttfb = now() - ex.start;
     // Item 2: an upstream that dies mid-stream gives no error event; end the client's response with an error
     // (a destroyed chunked response) so that the client does not hang.

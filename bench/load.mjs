@@ -1,0 +1,196 @@
+// Load generators: autocannon for saturation, and small clients of our own for fixed-rate latency and SSE.
+import http from 'node:http';
+import net from 'node:net';
+import autocannon from 'autocannon';
+import { KEY } from './targets.mjs';
+
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+const chatBody = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Hello!' }] });
+const authHeaders = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+
+/** Requests/s at `connections` concurrent keep-alive connections (autocannon), small non-streaming POSTs. */
+export async function saturation(port, seconds, connections = 50) {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/v1/chat/completions`,
+    method: 'POST',
+    headers: authHeaders,
+    body: chatBody,
+    connections,
+    duration: seconds,
+  });
+  return { rps: result.requests.average, total: result.requests.total, errors: result.errors + result.timeouts, non2xx: result.non2xx };
+}
+
+/** Sends `count` requests through autocannon as fast as it can (the leak check). */
+export async function burst(port, count, connections = 50) {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/v1/chat/completions`,
+    method: 'POST',
+    headers: authHeaders,
+    body: chatBody,
+    connections,
+    amount: count,
+  });
+  return { total: result.requests.total, errors: result.errors + result.timeouts, non2xx: result.non2xx };
+}
+
+/** Latencies (µs) of requests sent at a fixed rate over keep-alive connections: no queueing at the client. */
+export async function fixedRate(port, rate, seconds) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const latencies = [];
+  let errors = 0;
+  let inflight = 0;
+  const total = Math.round(rate * seconds);
+  const start = nowUs();
+  let sent = 0;
+  await new Promise((resolve) => {
+    const fire = () => {
+      const t0 = nowUs();
+      inflight++;
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent, headers: { ...authHeaders, 'content-length': chatBody.length } }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () => {
+          if (res.statusCode === 200) latencies.push(nowUs() - t0);
+          else errors++;
+          done();
+        });
+      });
+      req.on('error', () => (errors++, done()));
+      req.end(chatBody);
+    };
+    const done = () => {
+      inflight--;
+      if (sent === total && inflight === 0) resolve();
+    };
+    const pace = () => {
+      const due = Math.min(total, Math.floor(((nowUs() - start) / 1e6) * rate) + 1);
+      while (sent < due) (sent++, fire());
+      if (sent < total) setTimeout(pace, 1);
+    };
+    pace();
+  });
+  agent.destroy();
+  return { latencies, errors };
+}
+
+const streamBody = (intervalMs, events) => JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'user', content: 'Hello!' }], bench_interval_ms: intervalMs, bench_events: events });
+
+function streamRequest(port, body, id) {
+  return (
+    `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\n` +
+    `x-bench-id: ${id}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
+}
+
+/**
+ * Opens one raw SSE stream: calls onEvent(delayUs, sentUs) for each stamped event, resolves with
+ * {ok, ttfbUs, events} when `[DONE]` arrives, the connection fails, or `abortAfterFirst` cuts it.
+ */
+function openStream(port, body, id, onEvent, { abortAfterFirst = false } = {}) {
+  return new Promise((resolve) => {
+    const t0 = nowUs();
+    let ttfbUs = null;
+    let events = 0;
+    let carry = '';
+    let finished = false;
+    const sock = net.connect(port, '127.0.0.1');
+    sock.setNoDelay(true);
+    const finish = (ok, extra = {}) => {
+      if (finished) return;
+      finished = true;
+      sock.destroy();
+      resolve({ ok, ttfbUs, events, ...extra });
+    };
+    sock.on('connect', () => sock.write(streamRequest(port, body, id)));
+    sock.setEncoding('latin1');
+    sock.on('data', (text) => {
+      const t = nowUs();
+      if (ttfbUs === null) {
+        ttfbUs = t - t0;
+        if (!text.startsWith('HTTP/1.1 200')) return finish(false, { status: text.slice(9, 12) });
+      }
+      const all = carry + text;
+      const last = all.lastIndexOf('\n\n');
+      if (last < 0) return void (carry = all);
+      carry = all.slice(last + 2);
+      let i = all.indexOf('"ts":');
+      while (i >= 0 && i < last) {
+        const end = all.indexOf(',', i);
+        const sent = Number(all.slice(i + 5, end));
+        events++;
+        onEvent(t - sent, sent);
+        i = all.indexOf('"ts":', end);
+      }
+      if (abortAfterFirst && events > 0) return finish(true, { abortedAt: nowUs() });
+      if (all.lastIndexOf('[DONE]', last) >= 0) finish(true);
+    });
+    sock.on('error', () => finish(false));
+    sock.on('close', () => finish(false));
+  });
+}
+
+/**
+ * `streams` concurrent SSE streams (opened evenly over `rampMs`), each with `events` events every
+ * `intervalMs`. Returns TTFB (µs), per-event delays (µs, write->read, only events sent after the ramp), errors.
+ */
+export async function sseRun(port, { streams, intervalMs, events, rampMs }) {
+  const body = streamBody(intervalMs, events);
+  const delays = [];
+  const ttfb = [];
+  let errors = 0;
+  const steadyFrom = nowUs() + rampMs * 1000 + 200_000;
+  const onEvent = (delay, sent) => {
+    if (sent >= steadyFrom) delays.push(delay);
+  };
+  const runs = [];
+  const per = Math.max(1, Math.ceil((streams * 10) / Math.max(10, rampMs)));
+  for (let i = 0; i < streams; i++) {
+    runs.push(
+      openStream(port, body, `s${i}`, onEvent).then((r) => {
+        if (r.ttfbUs !== null) ttfb.push(r.ttfbUs);
+        if (!r.ok || r.events !== events) errors++;
+      }),
+    );
+    if ((i + 1) % per === 0) await sleep(10);
+  }
+  await Promise.all(runs);
+  return { delays, ttfb, errors };
+}
+
+/** Opens `count` streams, `concurrency` at a time, each cut by the client after its first event. */
+export async function abortedStreams(port, count, concurrency) {
+  const body = streamBody(20, 1000);
+  let next = 0;
+  let errors = 0;
+  const worker = async () => {
+    while (next < count) {
+      const id = `a${next++}`;
+      const r = await openStream(port, body, id, () => {}, { abortAfterFirst: true });
+      if (!r.ok) errors++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { errors };
+}
+
+/** Client abort -> upstream close: `count` streams, one at a time; `closedAt(id)` resolves with the upstream's close time (an error after 500 ms). */
+export async function abortLatency(port, count, closedAt, tag) {
+  const body = streamBody(20, 1000);
+  const times = [];
+  let errors = 0;
+  for (let i = 0; i < count; i++) {
+    const id = `${tag}-${i}`;
+    const waiting = closedAt(id);
+    const r = await openStream(port, body, id, () => {}, { abortAfterFirst: true });
+    if (!r.ok) {
+      errors++;
+      continue;
+    }
+    const t = await Promise.race([waiting, sleep(500).then(() => null)]);
+    if (t === null) errors++;
+    else times.push(t - r.abortedAt);
+  }
+  return { times, errors };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
