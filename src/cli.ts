@@ -55,10 +55,12 @@ export async function runCli(argv: string[]): Promise<number> {
       .description('run vLLM on a loopback port behind the authenticating proxy, with probe files and a health loop, until SIGTERM')
       .usage('[options] [-- EXTRA VLLM ARGS...]'),
   )
-    .option('--verbose', 'show debug lines')
+    .option('--verbose', "show vLLM's raw lines under the terminal status line, and debug lines")
+    .option('--log-file <file>', 'also append every log line to FILE (env LLMSERVE_LOG_FILE)')
     .action(async (opts: Record<string, unknown>) => {
       const { runStart } = await import('./commands/start.js');
-      code = await runStart({ ...cliOptions(opts, extra), verbose: opts.verbose === true });
+      const logFile = typeof opts.logFile === 'string' ? opts.logFile : process.env.LLMSERVE_LOG_FILE || undefined;
+      code = await runStart({ ...cliOptions(opts, extra), verbose: opts.verbose === true, ...(logFile ? { logFile } : {}) });
     });
 
   configOptions(
@@ -79,6 +81,44 @@ export async function runCli(argv: string[]): Promise<number> {
     .action(async (opts: Record<string, unknown>) => {
       const { runCheck } = await import('./commands/check.js');
       code = await runCheck({ ...cliOptions(opts, undefined), json: opts.json === true, ...(typeof opts.timeout === 'string' ? { timeout: opts.timeout } : {}) });
+    });
+
+  program
+    .command('init')
+    .description('write a commented llmserve.yaml (the original deployment\'s vLLM settings) and print a new master key to export')
+    .option('--model <path>', 'model directory or hub id to write into the file (default: an example to edit)')
+    .option('--name <name>', 'public model name (served_model_name; default: the last component of the model path)')
+    .option('--out <file>', 'file to write', 'llmserve.yaml')
+    .option('--force', 'overwrite the file if it exists')
+    .action(async (opts: Record<string, unknown>) => {
+      const { runInit } = await import('./commands/init.js');
+      const str = (k: string) => (typeof opts[k] === 'string' ? { [k]: opts[k] as string } : {});
+      code = await runInit({ ...str('model'), ...str('name'), ...str('out'), force: opts.force === true });
+    });
+
+  program
+    .command('keys')
+    .description('API keys for the proxy')
+    .command('generate')
+    .description('print a new random key and its SHA-256 (key_sha256), with a config entry to paste')
+    .option('--name <name>', 'name of the key in logs and in the config entry', 'client')
+    .option('--json', 'print one JSON object {name, key, key_sha256}')
+    .action(async (opts: Record<string, unknown>) => {
+      const { runKeysGenerate } = await import('./commands/keys.js');
+      code = await runKeysGenerate({ ...(typeof opts.name === 'string' ? { name: opts.name } : {}), json: opts.json === true });
+    });
+
+  program
+    .command('usage')
+    .description('tokens and requests per key and model, from the usage store the proxy writes')
+    .option('--config <file>', 'config file whose usage.dir to read (default ./llmserve.yaml when present; env LLMSERVE_USAGE_DIR overrides)')
+    .option('--key <name>', 'only this key (by name)')
+    .option('--since <span>', 'period: 24h, 7d, 2w, a date like 2026-05-01, or all', '7d')
+    .option('--json', 'print {"rows": [{key, model, requests, prompt_tokens, completion_tokens, errors}]}')
+    .action(async (opts: Record<string, unknown>) => {
+      const { runUsage } = await import('./commands/usage.js');
+      const str = (k: string) => (typeof opts[k] === 'string' ? { [k]: opts[k] as string } : {});
+      code = await runUsage({ ...str('config'), ...str('key'), ...str('since'), json: opts.json === true });
     });
 
   // Internal: the proxy child process. Its settings and keys arrive over IPC, never on argv.

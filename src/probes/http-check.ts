@@ -1,6 +1,5 @@
 // One HTTP GET with a deadline, built on raw node:http so `check` stays fast to load.
 import http from 'node:http';
-import https from 'node:https';
 
 /** The outcome of one check: never throws. */
 export interface HttpCheckResult {
@@ -14,6 +13,13 @@ export interface HttpCheckResult {
 /** GETs a URL and reports status, time and (up to 64 KiB of) body; `ok` when the status is 2xx. */
 export function httpGet(url: string, options: { timeoutMs: number; headers?: Record<string, string>; insecure?: boolean }): Promise<HttpCheckResult> {
   const started = performance.now();
+  // node:https (and TLS with it) is loaded only for https URLs: it costs `check` a few ms of start-up otherwise.
+  if (url.startsWith('https:')) return import('node:https').then((https) => request(https.default, url, options, started));
+  return request(http, url, options, started);
+}
+
+/** The GET itself, over http or https. */
+function request(client: typeof http | typeof import('node:https'), url: string, options: { timeoutMs: number; headers?: Record<string, string>; insecure?: boolean }, started: number): Promise<HttpCheckResult> {
   return new Promise((resolve) => {
     let settled = false;
     const finish = (result: Omit<HttpCheckResult, 'ms'>) => {
@@ -22,7 +28,6 @@ export function httpGet(url: string, options: { timeoutMs: number; headers?: Rec
       clearTimeout(timer);
       resolve({ ...result, ms: Math.round((performance.now() - started) * 10) / 10 });
     };
-    const client = url.startsWith('https:') ? https : http;
     // agent: false: a fresh connection per check, so a dead backend cannot hide behind a pooled socket.
     const req = client.get(url, { headers: options.headers ?? {}, agent: false, rejectUnauthorized: !options.insecure }, (res) => {
       const chunks: Buffer[] = [];

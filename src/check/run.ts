@@ -1,0 +1,67 @@
+// Run the checks concurrently, each with its own deadline, and judge each response.
+import type { HttpCheckResult } from '../probes/http-check.js';
+import type { CheckReport, CheckResult, CheckSpec, CheckTargets } from './types.js';
+
+/** One GET with a deadline (probes/http-check's httpGet, injected for tests). */
+export type HttpGet = (url: string, options: { timeoutMs: number; headers?: Record<string, string>; insecure?: boolean }) => Promise<HttpCheckResult>;
+
+const AUTHENTICATED = 'proxy /v1/models';
+
+function base(scheme: 'http' | 'https', host: string, port: number): string {
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** The checks to run for these targets, and the ones skipped with their reason; pure. */
+export function planChecks(t: CheckTargets): { specs: CheckSpec[]; skipped: { name: string; reason: string }[] } {
+  const backend = base('http', t.backend.host, t.backend.port);
+  const proxy = base(t.proxy.tls ? 'https' : 'http', t.proxy.host, t.proxy.port);
+  const expect = t.model === null ? {} : { expectModel: t.model };
+  const specs: CheckSpec[] = [
+    { name: 'vllm /health', url: `${backend}/health` },
+    { name: 'vllm /v1/models', url: `${backend}/v1/models`, ...expect },
+    { name: 'proxy /health/liveness', url: `${proxy}/health/liveness` },
+  ];
+  const skipped: { name: string; reason: string }[] = [];
+  if (!t.auth) specs.push({ name: AUTHENTICATED, url: `${proxy}/v1/models`, ...expect });
+  else if (t.key !== null) specs.push({ name: AUTHENTICATED, url: `${proxy}/v1/models`, headers: { authorization: `Bearer ${t.key}` }, ...expect });
+  else skipped.push({ name: `${AUTHENTICATED} (authenticated)`, reason: t.skipAuthenticated ?? 'no key known' });
+  return { specs, skipped };
+}
+
+/** Model ids listed in an OpenAI `/v1/models` body; null when the body is not that shape. */
+export function listedModels(body: string): string[] | null {
+  try {
+    const doc = JSON.parse(body) as { data?: unknown };
+    if (!Array.isArray(doc.data)) return null;
+    return doc.data.map((m: unknown) => (m !== null && typeof m === 'object' && typeof (m as { id?: unknown }).id === 'string' ? (m as { id: string }).id : '')).filter((id) => id !== '');
+  } catch {
+    return null;
+  }
+}
+
+function snippet(body: string): string {
+  const one = body.replace(/\s+/g, ' ').trim();
+  return one.length > 160 ? `${one.slice(0, 160)}…` : one;
+}
+
+/** Judges one response: a 2xx, and for a model list, the expected model in it; pure. */
+export function judge(spec: CheckSpec, res: HttpCheckResult): CheckResult {
+  const out: CheckResult = { name: spec.name, url: spec.url, ok: res.ok, status: res.status, ms: res.ms, error: res.error };
+  if (res.status !== null && !res.ok && out.error === null) out.error = `HTTP ${res.status}${res.body ? `: ${snippet(res.body)}` : ''}`;
+  if (out.ok && spec.expectModel !== undefined) {
+    const ids = listedModels(res.body);
+    if (ids === null) out.error = `not a model list: ${snippet(res.body) || '(empty body)'}`;
+    else if (!ids.includes(spec.expectModel)) out.error = `model "${spec.expectModel}" is not listed (listed: ${ids.length ? ids.map((i) => `"${i}"`).join(', ') : 'none'})`;
+    out.ok = out.error === null;
+  }
+  return out;
+}
+
+/** Runs every check at once; resolves when all have answered or timed out. */
+export async function runChecks(t: CheckTargets, timeoutMs: number, get: HttpGet): Promise<CheckReport> {
+  const { specs, skipped } = planChecks(t);
+  const checks = await Promise.all(
+    specs.map(async (spec) => judge(spec, await get(spec.url, { timeoutMs, insecure: true, ...(spec.headers ? { headers: spec.headers } : {}) }))),
+  );
+  return { healthy: checks.every((c) => c.ok), checks, skipped };
+}

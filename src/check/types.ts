@@ -1,0 +1,44 @@
+// What `check` probes and what it reports (the `--json` shape).
+
+/** Where the running service is, as `check` resolved it. */
+export interface CheckTargets {
+  proxy: { host: string; port: number; tls: boolean };
+  backend: { host: string; port: number };
+  /** The public model name the /v1/models lists must contain; null when unknown (status only). */
+  model: string | null;
+  /** The raw key for the authenticated check; null when none is known or auth is off. */
+  key: string | null;
+  /** False only when `proxy.auth: false`: then /v1/models through the proxy is checked without a key. */
+  auth: boolean;
+  /** Why the authenticated check is skipped, or null when it runs. */
+  skipAuthenticated: string | null;
+  /** The runtime file read (`llmserve.json` in the probe directory), or null when there was none. */
+  runtimeFile: string | null;
+}
+
+/** One check to run. */
+export interface CheckSpec {
+  name: string;
+  url: string;
+  headers?: Record<string, string>;
+  /** A model id the response's `data[].id` must contain. */
+  expectModel?: string;
+}
+
+/** One check's outcome, as printed. */
+export interface CheckResult {
+  name: string;
+  url: string;
+  ok: boolean;
+  status: number | null;
+  ms: number;
+  error: string | null;
+}
+
+/** The `check --json` object. */
+export interface CheckReport {
+  healthy: boolean;
+  checks: CheckResult[];
+  /** Checks that were not run, and why. */
+  skipped: { name: string; reason: string }[];
+}

@@ -1,0 +1,32 @@
+// `llmserve check`: one-shot live health check of a running service, for probe scripts (exit 0 healthy, 1 not).
+import type { CheckOptions } from '../check/args.js';
+import { runChecks, type HttpGet } from '../check/run.js';
+import { resolveCheckTargets, type TargetDeps } from '../check/targets.js';
+import { checkLines } from '../check/text.js';
+import { parseSeconds } from '../config/values.js';
+import { ExitCode } from '../errors.js';
+import { httpGet } from '../probes/http-check.js';
+
+export type { CheckOptions } from '../check/args.js';
+
+/** Default seconds each check may take. */
+export const DEFAULT_CHECK_TIMEOUT = 5;
+
+/** Side effects of `check`, with real defaults. */
+export interface CheckDeps extends TargetDeps {
+  get?: HttpGet;
+  write?: (text: string) => void;
+}
+
+/** Runs `llmserve check`; resolves to 0 when every check passed, 1 otherwise (bad arguments throw, exit 2). */
+export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<number> {
+  const { json, timeout, ...cli } = options;
+  const seconds = timeout === undefined ? DEFAULT_CHECK_TIMEOUT : parseSeconds(timeout, '--timeout');
+  const targets = await resolveCheckTargets(cli, deps);
+  const report = await runChecks(targets, Math.round(seconds * 1000), deps.get ?? httpGet);
+  const text = json === true ? JSON.stringify(report) : checkLines(report).join('\n');
+  // The key never appears in a URL or a reply, but a misbehaving server could echo it back: mask it anyway.
+  const safe = targets.key !== null && targets.key.length >= 4 ? text.split(targets.key).join('[redacted]') : text;
+  (deps.write ?? ((t: string) => void process.stdout.write(t)))(safe + '\n');
+  return report.healthy ? ExitCode.ok : ExitCode.runtime;
+}

@@ -1,0 +1,47 @@
+// `llmserve probe`: everything `start` would do, worked out and printed, with nothing started.
+import { loadConfig, type CliOptions } from '../config/index.js';
+import { ExitCode } from '../errors.js';
+import { BACKEND_HOST } from '../engine/command.js';
+import type { RunCommand } from '../gpu/nvidia-smi.js';
+import { makePlan } from '../plan.js';
+import { portFact, probeDirFact, runningFact, unreadableTlsFiles } from '../probe/machine.js';
+import { redactText } from '../probe/redact.js';
+import { buildProbeReport } from '../probe/report.js';
+import { probeLines } from '../probe/text.js';
+import { probeVllmVersion } from '../probe/vllm-version.js';
+import { runCommand } from '../util/run.js';
+
+/** Options of `probe` beyond the shared configuration flags. */
+export interface ProbeOptions extends CliOptions {
+  json?: boolean;
+}
+
+/** Side effects of `probe`, with real defaults. */
+export interface ProbeDeps {
+  run?: RunCommand;
+  env?: NodeJS.ProcessEnv;
+  write?: (text: string) => void;
+}
+
+/** Runs `llmserve probe`; resolves to 0 when start would proceed, 1 when a problem would stop it (config errors throw, exit 2). */
+export async function runProbe(options: ProbeOptions, deps: ProbeDeps = {}): Promise<number> {
+  const env = deps.env ?? process.env;
+  const run = deps.run ?? runCommand;
+  const write = deps.write ?? ((text: string) => void process.stdout.write(text));
+  const { json, ...cli } = options;
+  const config = await loadConfig(cli, { env });
+  const plan = await makePlan(config, { run, env });
+  const [vllm, proxyPort, backendPort, probeDir, tlsUnreadable] = await Promise.all([
+    probeVllmVersion(config.vllm.command[0] ?? 'vllm', run, plan.env),
+    portFact(config.proxy.port, config.proxy.host),
+    portFact(config.vllm.port, BACKEND_HOST),
+    probeDirFact(config.probes.dir, config.probes.dirExplicit),
+    unreadableTlsFiles(config.proxy.tls),
+  ]);
+  const running = probeDir.exists ? runningFact(config.probes.dir) : null;
+  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running });
+  const text = json === true ? JSON.stringify(report, null, 2) : probeLines(report).join('\n');
+  // Last line of defence: no known key value leaves this process, whatever field it hid in.
+  write(redactText(text, config.secrets.values) + '\n');
+  return report.ok ? ExitCode.ok : ExitCode.runtime;
+}

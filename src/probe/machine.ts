@@ -1,0 +1,67 @@
+// The machine facts `probe` looks at besides the GPUs: ports, the probe directory, TLS files, a running start.
+import { constants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { writableProblem } from '../probes/files.js';
+import { readRuntimeFile } from '../supervisor/runtime-file.js';
+import type { PortFact, ProbeDirFact, RunningFact } from './types.js';
+
+/** Tries to bind `host:port` and lets go at once; says why when it cannot (EADDRINUSE, EACCES, ...). */
+export function portFact(port: number, host: string): Promise<PortFact> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve({ host, port, free: false, error: err.code ?? err.message }));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve({ host, port, free: true, error: null })));
+  });
+}
+
+/**
+ * Whether the probe directory can hold probe files, without creating it: an existing one gets a real test write
+ * (root passes access() even on read-only mounts); a missing one needs its nearest existing parent to be a writable directory.
+ */
+export async function probeDirFact(dir: string, explicit: boolean): Promise<ProbeDirFact> {
+  const info = await stat(dir).catch((err: NodeJS.ErrnoException) => err);
+  if (!(info instanceof Error)) {
+    if (!info.isDirectory()) return { dir, explicit, exists: true, writable: false, error: 'ENOTDIR' };
+    const problem = await writableProblem(dir);
+    return { dir, explicit, exists: true, writable: problem === null, error: problem };
+  }
+  if (info.code !== 'ENOENT') return { dir, explicit, exists: false, writable: false, error: info.code ?? info.message };
+  let parent = path.dirname(path.resolve(dir));
+  for (;;) {
+    const p = await stat(parent).catch(() => null);
+    if (p !== null) {
+      if (!p.isDirectory()) return { dir, explicit, exists: false, writable: false, error: 'ENOTDIR' };
+      const error = await access(parent, constants.W_OK).then(() => null, (err: NodeJS.ErrnoException) => err.code ?? err.message);
+      return { dir, explicit, exists: false, writable: error === null, error };
+    }
+    const up = path.dirname(parent);
+    if (up === parent) return { dir, explicit, exists: false, writable: false, error: 'ENOENT' };
+    parent = up;
+  }
+}
+
+/** The TLS files that cannot be read, as [setting, file, errno]. */
+export async function unreadableTlsFiles(tls: { cert: string; key: string } | null): Promise<[string, string, string][]> {
+  if (tls === null) return [];
+  const out: [string, string, string][] = [];
+  for (const [what, file] of [['proxy.tls.cert', tls.cert], ['proxy.tls.key', tls.key]] as const) {
+    const error = await readFile(file).then(() => null, (err: NodeJS.ErrnoException) => err.code ?? err.message);
+    if (error !== null) out.push([what, file, error]);
+  }
+  return out;
+}
+
+/** A `start` that wrote its runtime file into the probe directory, and whether its pid still runs. */
+export function runningFact(dir: string): RunningFact | null {
+  const info = readRuntimeFile(dir);
+  if (info === null || typeof info.pid !== 'number') return null;
+  try {
+    process.kill(info.pid, 0);
+    return { pid: info.pid, alive: true };
+  } catch (err) {
+    return { pid: info.pid, alive: (err as NodeJS.ErrnoException).code === 'EPERM' };
+  }
+}

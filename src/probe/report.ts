@@ -1,0 +1,143 @@
+// The `probe` report as data: the plan plus the machine facts, every problem with its fix, keys redacted.
+import { formatArgv } from '../engine/command.js';
+import type { Plan } from '../plan.js';
+import { redactConfig, redactText } from './redact.js';
+import type { PortFact, ProbeFacts, ProbeReport, ProblemEntry } from './types.js';
+
+const MiB = 1024 * 1024;
+/** Above this share of GPU memory, the weights leave too little room for the KV cache: a warning. */
+const WEIGHT_SHARE_WARNING = 0.9;
+
+/** Formats a byte count for people: `64 B`, `3.1 GiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** One problem as a single line: the message, then its fix. */
+export function problemText(p: ProblemEntry): string {
+  return [p.message, ...p.details].join(' ');
+}
+
+function portProblem(what: 'public' | 'backend', fact: PortFact, fix: string): ProblemEntry | null {
+  if (fact.free) return null;
+  if (fact.error === 'EACCES') {
+    return {
+      code: 'PORT_IN_USE',
+      message: `${what} port ${fact.host}:${fact.port} cannot be bound by this user (EACCES)`,
+      details: [`Fix: run as root or with CAP_NET_BIND_SERVICE, or ${fix}`],
+    };
+  }
+  return {
+    code: 'PORT_IN_USE',
+    message: `${what} port ${fact.host}:${fact.port} is ${fact.error === 'EADDRINUSE' ? 'already in use' : `not available (${fact.error ?? 'unknown error'})`}`,
+    details: [`Fix: stop what holds it, or ${fix}`],
+  };
+}
+
+/** The problems `start` would stop at that the plan does not cover: TLS files, ports, probe directory, vLLM missing. */
+export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
+  const config = plan.config;
+  const out: ProblemEntry[] = [];
+  for (const [what, file, error] of facts.tlsUnreadable) {
+    out.push({ code: 'TLS', message: `${what}: cannot read ${file}: ${error}`, details: ['Fix: point proxy.tls.cert / proxy.tls.key at readable PEM files.'] });
+  }
+  if (config.proxy.port === config.vllm.port) {
+    out.push({
+      code: 'PORT_IN_USE',
+      message: `the public port and the backend port are both ${config.vllm.port}`,
+      details: ['Fix: give them different values with --port N and --backend-port N.'],
+    });
+  } else {
+    const proxy = portProblem('public', facts.proxyPort, 'choose another with --port N (proxy.port).');
+    if (proxy) out.push(proxy);
+  }
+  const backend = portProblem('backend', facts.backendPort, 'choose another with --backend-port N (vllm.port).');
+  if (backend) out.push(backend);
+  if (!facts.probeDir.writable && facts.probeDir.explicit) {
+    out.push({
+      code: 'PROBE_DIR',
+      message: `probe directory ${facts.probeDir.dir} is not writable: ${facts.probeDir.error ?? 'unknown error'}`,
+      details: ['Fix: create it with write access for this user, or choose another with --probe-dir DIR (or probes.dir).'],
+    });
+  }
+  if (!facts.vllm.found) {
+    out.push({
+      code: 'VLLM_NOT_FOUND',
+      message: `the vLLM command "${facts.vllm.command}" was not found${facts.vllm.raw ? ` (${facts.vllm.raw})` : ''}`,
+      details: ['Fix: install vLLM in this environment (pip install vllm) so that it is on PATH, or set vllm.command in the config file.'],
+    });
+  }
+  return out;
+}
+
+/** Warnings from the facts: a fallback probe directory, weights close to the GPU memory, a running start. */
+function factWarnings(report: Pick<ProbeReport, 'model' | 'vllm'>, facts: ProbeFacts): string[] {
+  const out: string[] = [];
+  if (!facts.probeDir.writable && !facts.probeDir.explicit) {
+    out.push(`default probe directory ${facts.probeDir.dir} is not writable (${facts.probeDir.error ?? 'unknown error'}): start would use a temporary directory instead; set --probe-dir to choose one`);
+  }
+  const { weightBytes, gpuMemoryBytes, weightShare } = report.model;
+  if (weightShare !== null && weightShare > WEIGHT_SHARE_WARNING && weightBytes !== null && gpuMemoryBytes !== null) {
+    out.push(`the weights (${formatBytes(weightBytes)}) take ${Math.round(weightShare * 100)}% of the GPUs' memory (${formatBytes(gpuMemoryBytes)}): vLLM will probably run out of memory; use more GPUs or a smaller (quantized) model`);
+  }
+  if (report.vllm.found && report.vllm.version === null) {
+    out.push(`could not read a version from "${report.vllm.command} --version"${report.vllm.exitCode !== 0 ? ` (exit ${report.vllm.exitCode ?? 'signal'})` : ''}: ${JSON.stringify(report.vllm.raw)}`);
+  }
+  if (facts.running?.alive) {
+    out.push(`llmserve start (pid ${facts.running.pid}) is running with probe directory ${facts.probeDir.dir}: its ports show as in use`);
+  }
+  return out;
+}
+
+/** Builds the report (the `--json` object) from the plan and the facts; pure. */
+export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
+  const { config, inventory, selection, tensorParallel, model } = plan;
+  const secrets = config.secrets.values;
+  const selectedGpus = selection?.gpus ?? [];
+  const memories = selectedGpus.map((g) => g.memoryMiB);
+  const gpuMemoryBytes = memories.length > 0 && memories.every((m) => m !== null) ? memories.reduce<number>((sum, m) => sum + (m ?? 0), 0) * MiB : null;
+  const weightShare = model.weightBytes !== null && model.weightBytes > 0 && gpuMemoryBytes !== null && gpuMemoryBytes > 0 ? Math.round((model.weightBytes / gpuMemoryBytes) * 1000) / 1000 : null;
+  const argv = plan.argv.map((a) => redactText(a, secrets));
+  const problemDetails: ProblemEntry[] = [
+    ...plan.problems.map((p) => ({ code: p.code, message: redactText(p.message, secrets), details: p.details.map((d) => redactText(d, secrets)) })),
+    ...factProblems(plan, facts),
+  ];
+  const partial = {
+    model: {
+      path: model.model,
+      servedName: config.servedModelName,
+      isLocalPath: model.isLocalPath,
+      exists: model.exists,
+      hasConfigJson: model.hasConfigJson,
+      attentionHeads: model.attentionHeads,
+      weightBytes: model.weightBytes,
+      gpuMemoryBytes,
+      weightShare,
+    },
+    vllm: { ...facts.vllm, argv, commandLine: formatArgv(argv) },
+  };
+  return {
+    ok: problemDetails.length === 0,
+    gpus: selectedGpus.map((g) => ({ ...g })),
+    allGpus: (inventory?.gpus ?? []).map((g) => ({ ...g, selected: selectedGpus.includes(g) })),
+    gpuSource: inventory?.source ?? null,
+    cudaVisibleDevices: selection?.cudaVisibleDevices ?? null,
+    tensorParallelSize: tensorParallel?.size ?? null,
+    tensorParallel: tensorParallel ? { size: tensorParallel.size, reason: tensorParallel.reason, requested: config.vllm.tensorParallelSize } : null,
+    ...partial,
+    backend: facts.backendPort,
+    proxy: { ...facts.proxyPort, tls: config.proxy.tls !== null, auth: config.proxy.auth },
+    probes: { ...facts.probeDir, intervalSeconds: config.probes.interval },
+    config: redactConfig(config),
+    warnings: [...config.notes, ...plan.warnings, ...factWarnings(partial, facts)].map((w) => redactText(w, secrets)),
+    problems: problemDetails.map(problemText),
+    problemDetails,
+  };
+}

@@ -1,0 +1,93 @@
+// The `probe` report for people: short sections, aligned columns, problems last with their fixes.
+import { formatBytes } from './report.js';
+import type { PortFact, ProbeReport } from './types.js';
+
+const LABEL = 16;
+
+function row(label: string, value: string): string {
+  return `${label.padEnd(LABEL)}${value}`;
+}
+
+function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((r) => `  ${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')}`.trimEnd());
+}
+
+function portText(fact: PortFact): string {
+  return `${fact.host}:${fact.port} ${fact.free ? 'free' : fact.error === 'EADDRINUSE' ? 'IN USE' : `NOT AVAILABLE (${fact.error ?? 'unknown'})`}`;
+}
+
+function gpuLines(r: ProbeReport): string[] {
+  const cvd = r.cudaVisibleDevices !== null ? `CUDA_VISIBLE_DEVICES=${JSON.stringify(r.cudaVisibleDevices)}` : 'CUDA_VISIBLE_DEVICES unset: all are used';
+  if (r.gpuSource === null) return [row('GPUs', 'unknown (nvidia-smi failed: see problems)')];
+  const head = row('GPUs', `${r.gpus.length} used of ${r.allGpus.length} found (${r.gpuSource}; ${cvd})`);
+  if (r.allGpus.length === 0) return [head];
+  const rows = [['used', 'index', 'name', 'memory', 'uuid']];
+  for (const g of r.allGpus) rows.push([g.selected ? '*' : '', String(g.index), g.name, g.memoryMiB === null ? 'unknown' : formatBytes(g.memoryMiB * 1024 * 1024), g.uuid || '-']);
+  return [head, ...table(rows)];
+}
+
+function modelLines(r: ProbeReport): string[] {
+  const m = r.model;
+  const where = !m.isLocalPath ? 'hub id (downloaded by vLLM; not checked)' : !m.exists ? 'local directory: DOES NOT EXIST' : `local directory, ${m.hasConfigJson ? 'config.json present' : 'NO config.json'}${m.attentionHeads !== null ? `, ${m.attentionHeads} attention heads` : ''}`;
+  const lines = [row('Model', `${m.path}`), row('', where), row('Served as', m.servedName)];
+  if (m.weightBytes !== null) {
+    const memory = m.gpuMemoryBytes === null ? 'GPU memory unknown' : `${formatBytes(m.gpuMemoryBytes)} of GPU memory (${((m.weightShare ?? 0) * 100).toFixed(1)}%)`;
+    lines.push(row('Weights', `~${formatBytes(m.weightBytes)} against ${memory}`));
+  }
+  return lines;
+}
+
+function vllmLine(r: ProbeReport): string {
+  const v = r.vllm;
+  if (!v.found) return row('vLLM', `NOT FOUND ("${v.command}" is not on PATH)`);
+  if (v.version !== null) return row('vLLM', `found, version ${v.version} (${v.command} --version)`);
+  return row('vLLM', `found, version unknown (${v.command} --version printed ${JSON.stringify(v.raw)}${v.exitCode !== 0 ? `, exit ${v.exitCode ?? 'signal'}` : ''})`);
+}
+
+function configLines(r: ProbeReport): string[] {
+  const c = r.config;
+  const keys = c.proxy.keys.length === 0 ? 'none' : c.proxy.keys.map((k) => `${k.name} (${k.kind}) ${k.value}`).join(', ');
+  const lines = [
+    'Configuration',
+    row('  file', c.file === null ? 'none (flags, environment and defaults)' : `${c.file} (${c.format ?? 'unknown'} format)`),
+    row('  proxy', `${c.proxy.host}:${c.proxy.port}, auth ${c.proxy.auth ? 'on' : 'OFF'}, tls ${c.proxy.tls ? 'on' : 'off'}`),
+    row('  keys', `${keys}${c.proxy.keysFile ? `; keys file ${c.proxy.keysFile}` : ''}`),
+    row('  backend', `127.0.0.1:${c.vllm.port}, tensor-parallel ${c.vllm.tensorParallelSize}`),
+    row('  timeouts', `startup ${c.timeouts.startup} s, stop ${c.timeouts.stop} s, health every ${c.probes.interval} s`),
+  ];
+  const env = Object.entries({ ...c.environment, ...c.vllm.env });
+  if (env.length > 0) lines.push(row('  vLLM env', env.map(([k, v]) => `${k}=${v}`).join(' ')));
+  if (Object.keys(c.proxy.modelAliases).length > 0) lines.push(row('  aliases', Object.entries(c.proxy.modelAliases).map(([a, s]) => `${a} -> ${s}`).join(', ')));
+  return lines;
+}
+
+/** The human report, one string per line; pure. */
+export function probeLines(r: ProbeReport): string[] {
+  const tp = r.tensorParallel ? `${r.tensorParallel.size} (${r.tensorParallel.reason})` : 'not chosen (see problems)';
+  const dir = r.probes;
+  const dirText = `${dir.dir} ${dir.writable ? (dir.exists ? 'writable' : 'can be created') : `NOT WRITABLE (${dir.error ?? 'unknown'})`}${dir.explicit ? '' : ' (default)'}`;
+  const lines = [
+    r.ok ? 'llmserve probe: start would proceed' : `llmserve probe: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} would stop start`,
+    '',
+    ...gpuLines(r),
+    row('Tensor parallel', tp),
+    ...modelLines(r),
+    vllmLine(r),
+    row('Public port', `${portText(r.proxy)}${r.proxy.tls ? ' (https)' : ''}`),
+    row('Backend port', portText(r.backend)),
+    row('Probe dir', dirText),
+    '',
+    ...configLines(r),
+    '',
+    'vLLM command',
+    `  ${r.vllm.commandLine}`,
+  ];
+  if (r.warnings.length > 0) lines.push('', 'Warnings', ...r.warnings.map((w) => `  - ${w.replace(/^WARNING: /, '')}`));
+  if (r.problemDetails.length > 0) {
+    lines.push('', 'Problems');
+    for (const p of r.problemDetails) lines.push(`  - ${p.message}`, ...p.details.map((d) => `    ${d}`));
+  }
+  return lines;
+}

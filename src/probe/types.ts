@@ -1,0 +1,121 @@
+// What `probe` finds out besides the plan, and the report it prints (the `--json` shape).
+import type { Gpu } from '../gpu/types.js';
+
+/** Result of `vllm --version`. */
+export interface VllmVersionFact {
+  /** The program run (vllm.command[0]). */
+  command: string;
+  found: boolean;
+  /** The version number, or null when the output could not be read as one. */
+  version: string | null;
+  /** The raw output (trimmed, at most 400 characters), for an unknown version. */
+  raw: string;
+  exitCode: number | null;
+}
+
+/** Whether a port can be bound now; `error` is the errno code when it cannot (EADDRINUSE, EACCES). */
+export interface PortFact {
+  host: string;
+  port: number;
+  free: boolean;
+  error: string | null;
+}
+
+/** Whether the probe directory can hold probe files. */
+export interface ProbeDirFact {
+  dir: string;
+  explicit: boolean;
+  exists: boolean;
+  writable: boolean;
+  /** Why not (errno code), or null. */
+  error: string | null;
+}
+
+/** A running `start` found through the runtime file in the probe directory. */
+export interface RunningFact {
+  pid: number;
+  alive: boolean;
+}
+
+/** Everything `probe` measured on the machine, apart from the plan. */
+export interface ProbeFacts {
+  vllm: VllmVersionFact;
+  proxyPort: PortFact;
+  backendPort: PortFact;
+  probeDir: ProbeDirFact;
+  /** `proxy.tls.cert` / `proxy.tls.key` that cannot be read: [what, file, errno]. */
+  tlsUnreadable: [string, string, string][];
+  running: RunningFact | null;
+}
+
+/** One problem that stops `start`: the stable code, the message, and the fix lines. */
+export interface ProblemEntry {
+  code: string;
+  message: string;
+  details: string[];
+}
+
+/** The `probe --json` object (nested, never dotted keys). */
+export interface ProbeReport {
+  /** True when `start` would proceed (no problems). */
+  ok: boolean;
+  /** The GPUs llmserve would use (after CUDA_VISIBLE_DEVICES), with nvidia-smi's indices. */
+  gpus: Gpu[];
+  /** Every GPU found, with `selected` marking those CUDA_VISIBLE_DEVICES leaves visible. */
+  allGpus: (Gpu & { selected: boolean })[];
+  gpuSource: 'nvidia-smi' | 'systeminformation' | 'none' | null;
+  cudaVisibleDevices: string | null;
+  /** The size `start` would pass to vLLM; null when it could not be chosen (see problems). */
+  tensorParallelSize: number | null;
+  tensorParallel: { size: number; reason: string; requested: number | 'auto' } | null;
+  model: {
+    path: string;
+    servedName: string;
+    isLocalPath: boolean;
+    exists: boolean;
+    hasConfigJson: boolean;
+    attentionHeads: number | null;
+    weightBytes: number | null;
+    /** Total memory of the GPUs used, in bytes; null when unknown. */
+    gpuMemoryBytes: number | null;
+    /** weightBytes / gpuMemoryBytes, rounded to 3 decimals; null when either is unknown. */
+    weightShare: number | null;
+  };
+  vllm: VllmVersionFact & { argv: string[]; commandLine: string };
+  backend: PortFact;
+  proxy: PortFact & { tls: boolean; auth: boolean };
+  probes: ProbeDirFact & { intervalSeconds: number };
+  config: RedactedConfig;
+  warnings: string[];
+  /** Each problem as one string: the message followed by its fix. */
+  problems: string[];
+  problemDetails: ProblemEntry[];
+}
+
+/** The resolved configuration as `probe` shows it: key names only, values `[redacted]`. */
+export interface RedactedConfig {
+  file: string | null;
+  format: 'llmserve' | 'litellm' | null;
+  model: string;
+  servedModelName: string;
+  vllm: { command: string[]; port: number; tensorParallelSize: number | 'auto'; args: string[]; env: Record<string, string> };
+  proxy: {
+    host: string;
+    port: number;
+    auth: boolean;
+    keys: { name: string; kind: 'key' | 'key_sha256'; value: '[redacted]' }[];
+    keysFile: string | null;
+    routes: string[];
+    modelAliases: Record<string, string>;
+    maxBodyBytes: number;
+    firstByteTimeout: number;
+    headersTimeout: number;
+    bodyTimeout: number;
+    tls: { cert: string; key: string } | null;
+  };
+  probes: { dir: string; explicit: boolean; interval: number };
+  timeouts: { startup: number; stop: number };
+  log: { format: 'text' | 'json' };
+  environment: Record<string, string>;
+  notes: string[];
+}

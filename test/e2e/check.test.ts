@@ -1,0 +1,158 @@
+// `llmserve check` end to end against a running `llmserve start` (fake vLLM): healthy, wrong key, dead proxy, dead backend.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { envWithFakes, makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { binPath, runLlmserve } from '../helpers/llmserve.js';
+import { freePort } from '../helpers/ports.js';
+import { findByMarker, isAlive } from '../helpers/procs.js';
+import { waitFor } from '../helpers/wait.js';
+
+const KEY = 'sk-check-e2e-KEY-1f2e3d4c5b6a7980';
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+interface CheckJson {
+  healthy: boolean;
+  checks: { name: string; url: string; ok: boolean; status: number | null; ms: number; error: string | null }[];
+  skipped: { name: string; reason: string }[];
+}
+
+/** Runs `llmserve check ...` with the built bin; asserts it left nothing behind. */
+async function check(args: string[], env: Record<string, string | undefined> = {}): Promise<Ran> {
+  const marker = `llmserve-test-${randomUUID()}`;
+  const started = performance.now();
+  const child = spawn(process.execPath, [binPath, 'check', ...args], { env: envWithFakes({ LLMSERVE_TEST_MARKER: marker, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  assert.deepEqual(findByMarker(marker), []);
+  return { code, stdout, stderr, ms: performance.now() - started };
+}
+
+test('check against a running start: healthy, then a wrong key, a dead proxy and a dead backend each fail', async (t) => {
+  const dir = await tempDir();
+  const probeDir = path.join(dir, 'probe');
+  const model = await makeModelDir();
+  const served = path.basename(model);
+  const [port, backendPort] = [await freePort(), await freePort()];
+  // Ports only on start's command line: check finds them through the runtime file in the probe directory.
+  const run = runLlmserve(['start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probeDir], {
+    LLMSERVE_MASTER_KEY: KEY,
+    FAKE_NVIDIA_SMI_GPUS: '1',
+  });
+  t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
+  await run.waitForLine(/ready after/, 20_000);
+  const base = ['--probe-dir', probeDir];
+
+  // Healthy, JSON.
+  const ok = await check([...base, '--json'], { LLMSERVE_MASTER_KEY: KEY });
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  const doc = JSON.parse(ok.stdout) as CheckJson;
+  assert.equal(doc.healthy, true);
+  assert.deepEqual(doc.checks.map((c) => [c.name, c.url, c.ok, c.status, c.error]), [
+    ['vllm /health', `http://127.0.0.1:${backendPort}/health`, true, 200, null],
+    ['vllm /v1/models', `http://127.0.0.1:${backendPort}/v1/models`, true, 200, null],
+    ['proxy /health/liveness', `http://127.0.0.1:${port}/health/liveness`, true, 200, null],
+    ['proxy /v1/models', `http://127.0.0.1:${port}/v1/models`, true, 200, null],
+  ]);
+  for (const c of doc.checks) assert.deepEqual(Object.keys(c), ['name', 'url', 'ok', 'status', 'ms', 'error']);
+  assert.ok(doc.checks.every((c) => typeof c.ms === 'number' && c.ms >= 0));
+  assert.ok(!ok.stdout.includes(KEY));
+
+  // Healthy, text: one line per check with its time.
+  const text = await check(base, { LLMSERVE_MASTER_KEY: KEY });
+  assert.equal(text.code, 0);
+  const lines = text.stdout.trim().split('\n');
+  assert.equal(lines.length, 4, text.stdout);
+  for (const l of lines) assert.match(l, /^ok {3}(vllm|proxy) \/\S+ +\d+(\.\d)? ms$/);
+
+  // Flags given explicitly agree with the runtime file.
+  assert.equal((await check([...base, '--port', String(port), '--backend-port', String(backendPort), '--served-model-name', served], { LLMSERVE_MASTER_KEY: KEY })).code, 0);
+  // The wrong model name is caught by the /v1/models checks.
+  const wrongModel = await check([...base, '--served-model-name', 'not-served', '--json'], { LLMSERVE_MASTER_KEY: KEY });
+  assert.equal(wrongModel.code, 1);
+  assert.match((JSON.parse(wrongModel.stdout) as CheckJson).checks[3]?.error ?? '', /model "not-served" is not listed/);
+
+  // A wrong key: the authenticated check fails with 401, the rest pass.
+  const wrong = await check([...base, '--json'], { LLMSERVE_MASTER_KEY: 'sk-wrong-key-0000000000000000' });
+  assert.equal(wrong.code, 1);
+  const w = JSON.parse(wrong.stdout) as CheckJson;
+  assert.equal(w.healthy, false);
+  assert.deepEqual(w.checks.map((c) => c.ok), [true, true, true, false]);
+  assert.equal(w.checks[3]?.status, 401);
+  assert.ok(!wrong.stdout.includes('sk-wrong-key-0000000000000000'));
+
+  // No key known to check: the authenticated check is skipped and says so; the rest still decide.
+  const nokey = await check(base, { LLMSERVE_MASTER_KEY: undefined, LITELLM_MASTER_KEY: undefined });
+  assert.equal(nokey.code, 0, nokey.stdout);
+  assert.match(nokey.stdout, /^skip proxy \/v1\/models \(authenticated\): no key known/m);
+
+  // Dead proxy: kill it and check at once (the supervisor waits a backoff before restarting it).
+  const proxy = await waitFor(() => findByMarker(run.marker).find((p) => / proxy$/.test(p.cmdline) && p.cmdline.includes('llmserve')), { timeoutMs: 5000, message: 'the proxy process' });
+  process.kill(proxy.pid, 'SIGKILL');
+  await waitFor(() => !isAlive(proxy.pid), { timeoutMs: 5000, message: 'the proxy to die' });
+  const deadProxy = await check([...base, '--json', '--timeout', '1'], { LLMSERVE_MASTER_KEY: KEY });
+  assert.equal(deadProxy.code, 1, deadProxy.stdout);
+  const dp = JSON.parse(deadProxy.stdout) as CheckJson;
+  assert.deepEqual(dp.checks.map((c) => c.ok), [true, true, false, false]);
+  assert.equal(dp.checks[2]?.error, 'ECONNREFUSED');
+  // The supervisor brings the proxy back; wait for that before the next case.
+  await waitFor(async () => (await check(base, { LLMSERVE_MASTER_KEY: KEY })).code === 0, { timeoutMs: 20_000, intervalMs: 100, message: 'the proxy to be back' });
+
+  // Dead backend: kill vLLM's API server; check fails within its timeout (plus start-up slack).
+  const api = await waitFor(() => findByMarker(run.marker).find((p) => /\/vllm serve /.test(p.cmdline)), { timeoutMs: 5000, message: 'the vLLM API server' });
+  process.kill(api.pid, 'SIGKILL');
+  await waitFor(() => !isAlive(api.pid), { timeoutMs: 5000, message: 'vLLM to die' });
+  const deadBackend = await check([...base, '--json', '--timeout', '0.5'], { LLMSERVE_MASTER_KEY: KEY });
+  assert.equal(deadBackend.code, 1, deadBackend.stdout);
+  assert.ok(deadBackend.ms < 500 + 3000, `took ${deadBackend.ms} ms`);
+  const db = JSON.parse(deadBackend.stdout) as CheckJson;
+  assert.equal(db.healthy, false);
+  assert.equal(db.checks[0]?.ok, false);
+  assert.equal(db.checks[1]?.ok, false);
+
+  // Stop start cleanly, so that teardown finds nothing left.
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+});
+
+test('nothing running: exit 1 quickly; bad --timeout: exit 2; --help still works through the full CLI', async () => {
+  const probeDir = await tempDir();
+  const [port, backendPort] = [await freePort(), await freePort()];
+  const down = await check(['--probe-dir', probeDir, '--port', String(port), '--backend-port', String(backendPort), '--model', 'org/m', '--json'], { LLMSERVE_MASTER_KEY: KEY });
+  assert.equal(down.code, 1);
+  const d = JSON.parse(down.stdout) as CheckJson;
+  assert.deepEqual(d.checks.map((c) => c.error), ['ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED', 'ECONNREFUSED']);
+
+  const bad = await check(['--probe-dir', probeDir, '--timeout', 'soon'], { LLMSERVE_MASTER_KEY: KEY });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--timeout: expected a positive number of seconds, got "soon"/);
+  assert.equal(bad.stdout, '');
+
+  const help = await check(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--timeout <seconds>/);
+  assert.equal((await check(['--no-such-flag'])).code, 2);
+});
+
+test('a LiteLLM config without a running service: the ports come from the config (3000 / 8080, 80 in production)', async () => {
+  const dir = await tempDir();
+  const config = path.join(dir, 'litellm.config.yaml');
+  (await import('node:fs')).writeFileSync(config, 'model_list:\n  - model_name: DeepSeek-R1-Distill-Qwen-1.5B\n    litellm_params:\n      model: openai/custom\n      api_base: http://localhost:3000/v1\n      api_key: "none"\ngeneral_settings:\n  master_key: "your-master-key-here"\n');
+  for (const [env, proxyPort] of [[{}, 8080], [{ OPENBAYES_SERVING_PRODUCTION: '1' }, 80]] as const) {
+    const r = await check(['--config', config, '--probe-dir', dir, '--json', '--timeout', '0.5'], { ...env, LLMSERVE_MASTER_KEY: undefined });
+    const doc = JSON.parse(r.stdout) as CheckJson;
+    assert.deepEqual(doc.checks.map((c) => new URL(c.url).port || '80'), ['3000', '3000', String(proxyPort), String(proxyPort)]);
+    assert.ok(!r.stdout.includes('your-master-key-here'));
+  }
+});

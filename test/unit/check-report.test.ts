@@ -1,0 +1,135 @@
+// check: its lean argument parser, which checks it plans, how it judges replies, its text and JSON, its concurrency.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseCheckArgs } from '../../src/check/args.js';
+import { judge, listedModels, planChecks, runChecks, type HttpGet } from '../../src/check/run.js';
+import { checkLines, formatMs } from '../../src/check/text.js';
+import type { CheckTargets } from '../../src/check/types.js';
+import { runCheck } from '../../src/commands/check.js';
+import { LlmserveError } from '../../src/errors.js';
+import type { HttpCheckResult } from '../../src/probes/http-check.js';
+import { tempDir } from '../helpers/fixtures.js';
+
+const KEY = 'sk-check-unit-KEY-77aa88bb99cc';
+const targets = (over: Partial<CheckTargets> = {}): CheckTargets => ({
+  proxy: { host: '127.0.0.1', port: 8080, tls: false },
+  backend: { host: '127.0.0.1', port: 3000 },
+  model: 'm1',
+  key: KEY,
+  auth: true,
+  skipAuthenticated: null,
+  runtimeFile: null,
+  ...over,
+});
+const reply = (over: Partial<HttpCheckResult> = {}): HttpCheckResult => ({ ok: true, status: 200, ms: 1.2, error: null, body: '', ...over });
+const modelsBody = (...ids: string[]) => JSON.stringify({ object: 'list', data: ids.map((id) => ({ id, object: 'model' })) });
+
+test('parseCheckArgs: every flag, both spellings; anything unusual goes to the full CLI (null)', () => {
+  assert.deepEqual(parseCheckArgs([]), {});
+  assert.deepEqual(parseCheckArgs(['--json', '--timeout', '0.5', '--port=9000', '--backend-port', '3001', '--probe-dir', '/p', '--config', 'c.yaml', '--model', 'm', '--served-model-name', 's', '--host', '::1', '--log-format', 'json']), {
+    json: true, timeout: '0.5', port: '9000', backendPort: '3001', probeDir: '/p', config: 'c.yaml', model: 'm', servedModelName: 's', host: '::1', logFormat: 'json',
+  });
+  for (const odd of [['--help'], ['-h'], ['--bogus'], ['--port'], ['--port', '--json'], ['extra'], ['--', 'x'], ['--log-format', 'yaml']]) {
+    assert.equal(parseCheckArgs(odd), null, JSON.stringify(odd));
+  }
+});
+
+test('planChecks: the four checks, the key as a Bearer header, https with TLS, IPv6 brackets', () => {
+  const { specs, skipped } = planChecks(targets());
+  assert.deepEqual(specs.map((s) => [s.name, s.url]), [
+    ['vllm /health', 'http://127.0.0.1:3000/health'],
+    ['vllm /v1/models', 'http://127.0.0.1:3000/v1/models'],
+    ['proxy /health/liveness', 'http://127.0.0.1:8080/health/liveness'],
+    ['proxy /v1/models', 'http://127.0.0.1:8080/v1/models'],
+  ]);
+  assert.deepEqual(specs[3]?.headers, { authorization: `Bearer ${KEY}` });
+  assert.equal(specs[3]?.expectModel, 'm1');
+  assert.deepEqual(skipped, []);
+  const tls = planChecks(targets({ proxy: { host: '::1', port: 8443, tls: true } }));
+  assert.equal(tls.specs[2]?.url, 'https://[::1]:8443/health/liveness');
+});
+
+test('planChecks: only digests -> the authenticated check is skipped and says why; auth off -> checked without a key', () => {
+  const digests = planChecks(targets({ key: null, skipAuthenticated: 'only key digests (key_sha256) are configured' }));
+  assert.equal(digests.specs.length, 3);
+  assert.deepEqual(digests.skipped, [{ name: 'proxy /v1/models (authenticated)', reason: 'only key digests (key_sha256) are configured' }]);
+  const open = planChecks(targets({ key: null, auth: false }));
+  assert.equal(open.specs[3]?.headers, undefined);
+  assert.equal(open.skipped.length, 0);
+});
+
+test('judge: 2xx passes; a model list must contain the public name; HTTP errors and timeouts say why', () => {
+  const spec = { name: 'proxy /v1/models', url: 'http://x/v1/models', expectModel: 'm1' };
+  assert.deepEqual(judge(spec, reply({ body: modelsBody('m1') })), { name: spec.name, url: spec.url, ok: true, status: 200, ms: 1.2, error: null });
+  const other = judge(spec, reply({ body: modelsBody('m2') }));
+  assert.equal(other.ok, false);
+  assert.equal(other.error, 'model "m1" is not listed (listed: "m2")');
+  assert.match(judge(spec, reply({ body: '<html>' })).error ?? '', /^not a model list: <html>/);
+  const denied = judge(spec, reply({ ok: false, status: 401, body: '{"error":{"code":"invalid_api_key"}}' }));
+  assert.equal(denied.ok, false);
+  assert.equal(denied.error, 'HTTP 401: {"error":{"code":"invalid_api_key"}}');
+  const timeout = judge({ name: 'vllm /health', url: 'http://x/health' }, reply({ ok: false, status: null, error: 'timed out after 500 ms' }));
+  assert.deepEqual([timeout.ok, timeout.status, timeout.error], [false, null, 'timed out after 500 ms']);
+  assert.deepEqual(listedModels(modelsBody('a', 'b')), ['a', 'b']);
+  assert.equal(listedModels('{}'), null);
+});
+
+test('runChecks runs every check at once and is healthy only when all pass', async () => {
+  const started: string[] = [];
+  const release: (() => void)[] = [];
+  const get: HttpGet = (url) => {
+    started.push(url);
+    return new Promise((resolve) => release.push(() => resolve(reply({ body: url.endsWith('/v1/models') ? modelsBody('m1') : '' }))));
+  };
+  const pending = runChecks(targets(), 5000, get);
+  // All four requests are out before any has answered.
+  await new Promise((r) => setImmediate(r));
+  assert.equal(started.length, 4);
+  for (const r of release) r();
+  const report = await pending;
+  assert.equal(report.healthy, true);
+  assert.deepEqual(report.checks.map((c) => c.ok), [true, true, true, true]);
+
+  const failing = await runChecks(targets(), 5000, async (url) => (url.includes(':3000/health') ? reply({ ok: false, status: null, error: 'ECONNREFUSED' }) : reply({ body: modelsBody('m1') })));
+  assert.equal(failing.healthy, false);
+  assert.deepEqual(failing.checks.filter((c) => !c.ok).map((c) => c.name), ['vllm /health']);
+});
+
+test('checkLines: one line per check with its time, failures with URL and reason, skips with their reason', () => {
+  const lines = checkLines({
+    healthy: false,
+    checks: [
+      { name: 'vllm /health', url: 'http://127.0.0.1:3000/health', ok: true, status: 200, ms: 1.2, error: null },
+      { name: 'proxy /health/liveness', url: 'http://127.0.0.1:8080/health/liveness', ok: false, status: null, ms: 500.4, error: 'timed out after 500 ms' },
+    ],
+    skipped: [{ name: 'proxy /v1/models (authenticated)', reason: 'only key digests' }],
+  });
+  assert.deepEqual(lines, [
+    'ok   vllm /health            1.2 ms',
+    'FAIL proxy /health/liveness  500 ms  http://127.0.0.1:8080/health/liveness: timed out after 500 ms',
+    'skip proxy /v1/models (authenticated): only key digests',
+  ]);
+  assert.equal(formatMs(12.345), '12.3 ms');
+});
+
+test('runCheck: --timeout is validated (exit 2), the JSON shape, the key masked even if a server echoes it', async () => {
+  const cwd = await tempDir();
+  const env = { LLMSERVE_MASTER_KEY: KEY, LLMSERVE_PROBE_DIR: cwd, LLMSERVE_MODEL: 'org/m1' };
+  for (const bad of ['0', '-1', 'abc', '']) {
+    await assert.rejects(runCheck({ timeout: bad }, { env, cwd }), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2 && /--timeout/.test(err.message));
+  }
+  let out = '';
+  const seen: number[] = [];
+  const get: HttpGet = async (url, o) => {
+    seen.push(o.timeoutMs);
+    return reply({ body: url.endsWith('/v1/models') ? modelsBody('m1') : `echo ${KEY}`, ...(url.includes('liveness') ? { ok: false, status: 500 } : {}) });
+  };
+  const code = await runCheck({ json: true, timeout: '0.25' }, { env, cwd, get, write: (t) => (out += t) });
+  assert.equal(code, 1);
+  assert.deepEqual(seen, [250, 250, 250, 250]);
+  assert.ok(!out.includes(KEY));
+  const doc = JSON.parse(out) as { healthy: boolean; checks: Record<string, unknown>[] };
+  assert.equal(doc.healthy, false);
+  assert.deepEqual(Object.keys(doc.checks[0] ?? {}), ['name', 'url', 'ok', 'status', 'ms', 'error']);
+  assert.match(String(doc.checks[2]?.error), /^HTTP 500: echo \[redacted\]$/);
+});

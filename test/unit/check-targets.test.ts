@@ -1,0 +1,109 @@
+// check finds the service where start put it: the same precedence as loadConfig, with start's runtime file first.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { resolveCheckTargets } from '../../src/check/targets.js';
+import { loadConfig, type CliOptions } from '../../src/config/index.js';
+import { writeRuntimeFile } from '../../src/supervisor/runtime-file.js';
+import { tempDir } from '../helpers/fixtures.js';
+
+const LITELLM_CONFIG = `model_list:
+  - model_name: DeepSeek-R1-Distill-Qwen-1.5B
+    litellm_params:
+      model: openai/custom
+      api_base: http://localhost:3000/v1
+      api_key: "none"
+general_settings:
+  master_key: "your-master-key-here"
+`;
+
+async function setup(): Promise<{ cwd: string; probeDir: string; litellm: string; own: string }> {
+  const cwd = await tempDir();
+  const litellm = path.join(cwd, 'litellm.config.yaml');
+  writeFileSync(litellm, LITELLM_CONFIG);
+  const own = path.join(cwd, 'own.yaml');
+  writeFileSync(own, 'model: /models/qwen\nserved_model_name: qwen\nvllm:\n  port: 3100\nproxy:\n  port: 9100\n  host: 127.0.0.2\n  master_key: os.environ/MY_KEY\nprobes:\n  dir: ./probe-from-file\n');
+  return { cwd, probeDir: path.join(cwd, 'probe'), litellm, own };
+}
+
+test('without a runtime file, check resolves ports, name and key exactly as start (loadConfig) does', async () => {
+  const { cwd, probeDir, litellm, own } = await setup();
+  const cases: { cli: CliOptions; env: NodeJS.ProcessEnv }[] = [
+    { cli: { config: litellm, model: '/m/x', probeDir }, env: {} },
+    { cli: { config: litellm, model: '/m/x', probeDir }, env: { OPENBAYES_SERVING_PRODUCTION: '1' } },
+    { cli: { config: litellm, model: '/m/x', probeDir, port: '7000', backendPort: '7001' }, env: { OPENBAYES_SERVING_PRODUCTION: '1' } },
+    { cli: { config: litellm, model: '/m/x', probeDir }, env: { LLMSERVE_PORT: '7100', LLMSERVE_BACKEND_PORT: '7101', LLMSERVE_MASTER_KEY: 'env-key-abcdefghijklmnop' } },
+    { cli: { config: own }, env: { MY_KEY: 'file-key-abcdefghijklmnop' } },
+    { cli: { config: own }, env: { MY_KEY: 'file-key-abcdefghijklmnop', OPENBAYES_SERVING_PRODUCTION: '1' } },
+    { cli: { model: 'org/name', probeDir }, env: { LLMSERVE_MASTER_KEY: 'env-key-abcdefghijklmnop', LLMSERVE_SERVED_MODEL_NAME: 'public' } },
+  ];
+  for (const { cli, env } of cases) {
+    const config = await loadConfig(cli, { env, cwd });
+    const t = await resolveCheckTargets(cli, { env, cwd });
+    const what = JSON.stringify({ cli, env });
+    assert.equal(t.proxy.port, config.proxy.port, what);
+    assert.equal(t.backend.port, config.vllm.port, what);
+    assert.equal(t.proxy.host, config.proxy.host === '0.0.0.0' ? '127.0.0.1' : config.proxy.host, what);
+    assert.equal(t.model, config.servedModelName, what);
+    assert.equal(t.key, config.secrets.values[0], what);
+    assert.equal(t.runtimeFile, null, what);
+  }
+  // The port rules themselves, spelled out once.
+  assert.equal((await resolveCheckTargets({ config: litellm, probeDir }, { env: {}, cwd })).proxy.port, 8080);
+  assert.equal((await resolveCheckTargets({ config: litellm, probeDir }, { env: { OPENBAYES_SERVING_PRODUCTION: '1' }, cwd })).proxy.port, 80);
+  assert.equal((await resolveCheckTargets({ config: litellm, probeDir }, { env: {}, cwd })).backend.port, 3000);
+});
+
+test('the runtime file that start wrote beats environment, file and defaults; check\'s own flags beat it', async () => {
+  const { cwd, probeDir, litellm } = await setup();
+  mkdirSync(probeDir, { recursive: true });
+  writeRuntimeFile(probeDir, {
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    proxy: { host: '0.0.0.0', port: 18080, tls: true },
+    backend: { host: '127.0.0.1', port: 13000 },
+    models: ['from-runtime'],
+  });
+  const env = { OPENBAYES_SERVING_PRODUCTION: '1', LLMSERVE_MASTER_KEY: 'env-key-abcdefghijklmnop' };
+  const t = await resolveCheckTargets({ config: litellm, probeDir }, { env, cwd });
+  assert.deepEqual(t.proxy, { host: '127.0.0.1', port: 18080, tls: true });
+  assert.deepEqual(t.backend, { host: '127.0.0.1', port: 13000 });
+  assert.equal(t.model, 'from-runtime');
+  assert.equal(t.runtimeFile, path.join(probeDir, 'llmserve.json'));
+  const flags = await resolveCheckTargets({ probeDir, port: '1234', backendPort: '1235', servedModelName: 'x' }, { env, cwd });
+  assert.deepEqual([flags.proxy.port, flags.backend.port, flags.model], [1234, 1235, 'x']);
+  // With the runtime file and the key in the environment, no config file is needed at all (and none is parsed).
+  let parsed = 0;
+  const lean = await resolveCheckTargets({ probeDir }, { env, cwd, parseConfigFile: async () => { parsed++; throw new Error('not expected'); } });
+  assert.deepEqual([lean.proxy.port, lean.model, lean.key, parsed], [18080, 'from-runtime', 'env-key-abcdefghijklmnop', 0]);
+});
+
+test('keys: only digests -> skipped and says so; no key at all -> skipped; auth off -> no key needed; a named raw key works', async () => {
+  const { cwd, probeDir } = await setup();
+  const digestOnly = path.join(cwd, 'digests.yaml');
+  writeFileSync(digestOnly, `model: /m\nproxy:\n  keys:\n    - name: alice\n      key_sha256: ${'cd'.repeat(32)}\n`);
+  const d = await resolveCheckTargets({ config: digestOnly, probeDir }, { env: {}, cwd });
+  assert.equal(d.key, null);
+  assert.match(d.skipAuthenticated ?? '', /only key digests \(key_sha256\)/);
+  const none = await resolveCheckTargets({ probeDir, model: '/m' }, { env: {}, cwd });
+  assert.match(none.skipAuthenticated ?? '', /no key known/);
+  const open = path.join(cwd, 'open.yaml');
+  writeFileSync(open, 'model: /m\nproxy:\n  auth: false\n');
+  const o = await resolveCheckTargets({ config: open, probeDir }, { env: {}, cwd });
+  assert.deepEqual([o.auth, o.key, o.skipAuthenticated], [false, null, null]);
+  const named = path.join(cwd, 'named.yaml');
+  writeFileSync(named, 'model: /m\nproxy:\n  keys:\n    - name: bob\n      key: bob-key-abcdefghijklmnop\n');
+  assert.equal((await resolveCheckTargets({ config: named, probeDir }, { env: {}, cwd })).key, 'bob-key-abcdefghijklmnop');
+  const keysFile = path.join(cwd, 'keys.yaml');
+  writeFileSync(keysFile, '- name: carol\n  key: carol-key-abcdefghijklmnop\n');
+  const withFile = path.join(cwd, 'withfile.yaml');
+  writeFileSync(withFile, `model: /m\nproxy:\n  keys_file: ${keysFile}\n`);
+  assert.equal((await resolveCheckTargets({ config: withFile, probeDir }, { env: {}, cwd })).key, 'carol-key-abcdefghijklmnop');
+});
+
+test('bad values are configuration errors (exit 2), like start', async () => {
+  const { cwd, probeDir } = await setup();
+  await assert.rejects(resolveCheckTargets({ probeDir, port: 'eighty' }, { env: {}, cwd }), (err: Error & { exitCode?: number }) => err.exitCode === 2 && /--port: expected an integer 1-65535/.test(err.message));
+  await assert.rejects(resolveCheckTargets({ config: path.join(cwd, 'missing.yaml') }, { env: {}, cwd }), /cannot read config file .*missing\.yaml: no such file/);
+});

@@ -1,0 +1,197 @@
+// probe's report as data and as text: built from a real plan (fake nvidia-smi output) and hand-made machine facts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, type CliOptions } from '../../src/config/index.js';
+import type { RunCommand } from '../../src/gpu/index.js';
+import { makePlan, type Plan } from '../../src/plan.js';
+import { buildProbeReport, factProblems, formatBytes } from '../../src/probe/report.js';
+import { probeLines } from '../../src/probe/text.js';
+import { parseVllmVersion, vllmVersionFact } from '../../src/probe/vllm-version.js';
+import { redactConfig, redactText } from '../../src/probe/redact.js';
+import type { ProbeFacts } from '../../src/probe/types.js';
+import { makeModelDir, tempDir } from '../helpers/fixtures.js';
+
+const KEY = 'sk-probe-unit-KEY-0a1b2c3d4e5f6789';
+const gpuLine = (i: number) => `${i}, GPU-0000000${i}-1111-2222-3333-444444444444, NVIDIA H100 80GB HBM3, 81559`;
+const smi = (count: number): RunCommand => async () => ({ exitCode: 0, stdout: Array.from({ length: count }, (_, i) => gpuLine(i)).join('\n') + '\n', stderr: '', notFound: false });
+const failingSmi: RunCommand = async () => ({ exitCode: 9, stdout: "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", stderr: '', notFound: false });
+
+async function plan(cli: CliOptions, env: NodeJS.ProcessEnv, run: RunCommand = smi(2)): Promise<Plan> {
+  const config = await loadConfig(cli, { env });
+  return makePlan(config, { run, env });
+}
+
+function facts(over: Partial<ProbeFacts> = {}): ProbeFacts {
+  return {
+    vllm: { command: 'vllm', found: true, version: '0.22.0', raw: '0.22.0', exitCode: 0 },
+    proxyPort: { host: '0.0.0.0', port: 8080, free: true, error: null },
+    backendPort: { host: '127.0.0.1', port: 3000, free: true, error: null },
+    probeDir: { dir: '/etc/probe', explicit: false, exists: true, writable: true, error: null },
+    tlsUnreadable: [],
+    running: null,
+    ...over,
+  };
+}
+
+test('the JSON report has the nested shape of the issue: GPUs, size, argv, ports, probe dir, no problems', async () => {
+  const model = await makeModelDir({ heads: 12 });
+  const p = await plan({ model }, { LLMSERVE_MASTER_KEY: KEY });
+  const r = buildProbeReport(p, facts());
+  assert.equal(r.ok, true);
+  assert.deepEqual(r.gpus.map((g) => [g.index, g.uuid, g.name, g.memoryMiB]), [
+    [0, 'GPU-00000000-1111-2222-3333-444444444444', 'NVIDIA H100 80GB HBM3', 81559],
+    [1, 'GPU-00000001-1111-2222-3333-444444444444', 'NVIDIA H100 80GB HBM3', 81559],
+  ]);
+  assert.equal(r.tensorParallelSize, 2);
+  assert.deepEqual(r.tensorParallel, { size: 2, reason: '2 visible GPUs (12 attention heads divide evenly)', requested: 'auto' });
+  assert.deepEqual(r.vllm.argv, ['vllm', 'serve', model, '--served-model-name', path.basename(model), '--host', '127.0.0.1', '--port', '3000', '--tensor-parallel-size', '2']);
+  assert.equal(r.vllm.commandLine, `vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2`);
+  assert.equal(r.backend.port, 3000);
+  assert.equal(r.proxy.port, 8080);
+  assert.equal(r.probes.dir, '/etc/probe');
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.model.weightBytes, 64);
+  assert.equal(r.model.gpuMemoryBytes, 2 * 81559 * 1024 * 1024);
+  assert.equal(r.vllm.version, '0.22.0');
+  // Round-trips through JSON unchanged (no Buffers, no undefined).
+  assert.deepEqual(JSON.parse(JSON.stringify(r)), r);
+});
+
+test('CUDA_VISIBLE_DEVICES: gpus lists only the selected ones (nvidia-smi indices), allGpus marks them', async () => {
+  const model = await makeModelDir({ heads: 12 });
+  const r = buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY, CUDA_VISIBLE_DEVICES: '1' }), facts());
+  assert.deepEqual(r.gpus.map((g) => g.index), [1]);
+  assert.deepEqual(r.allGpus.map((g) => [g.index, g.selected]), [[0, false], [1, true]]);
+  assert.equal(r.cudaVisibleDevices, '1');
+  assert.equal(r.tensorParallelSize, 1);
+  const text = probeLines(r).join('\n');
+  assert.match(text, /CUDA_VISIBLE_DEVICES="1"/);
+  assert.match(text, /^\s+\*\s+1\s+NVIDIA H100/m);
+});
+
+test('a failing nvidia-smi is a problem with its fix, and the size is not chosen', async () => {
+  const model = await makeModelDir();
+  const r = buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }, failingSmi), facts());
+  assert.equal(r.ok, false);
+  assert.equal(r.tensorParallelSize, null);
+  assert.equal(r.problems.length, 1);
+  assert.match(r.problems[0] ?? '', /^nvidia-smi failed \(exit 9\): .*couldn't communicate.* Fix: /);
+  assert.equal(r.problemDetails[0]?.code, 'GPU_QUERY');
+  const text = probeLines(r);
+  assert.match(text[0] ?? '', /1 problem would stop start/);
+  assert.ok(text.some((l) => /^\s+Fix: check the NVIDIA driver/.test(l)));
+});
+
+test('the facts add problems: busy and privileged ports, same port twice, unwritable explicit probe dir, no vLLM, TLS files', async () => {
+  const model = await makeModelDir();
+  const p = await plan({ model }, { LLMSERVE_MASTER_KEY: KEY });
+  const problems = factProblems(p, facts({
+    proxyPort: { host: '0.0.0.0', port: 8080, free: false, error: 'EACCES' },
+    backendPort: { host: '127.0.0.1', port: 3000, free: false, error: 'EADDRINUSE' },
+    probeDir: { dir: '/x/sub', explicit: true, exists: false, writable: false, error: 'ENOTDIR' },
+    vllm: { command: 'vllm', found: false, version: null, raw: '', exitCode: null },
+    tlsUnreadable: [['proxy.tls.cert', '/no/cert.pem', 'ENOENT']],
+  }));
+  assert.deepEqual(problems.map((x) => x.code), ['TLS', 'PORT_IN_USE', 'PORT_IN_USE', 'PROBE_DIR', 'VLLM_NOT_FOUND']);
+  assert.match(problems[1]?.message ?? '', /public port 0\.0\.0\.0:8080 cannot be bound by this user \(EACCES\)/);
+  assert.match(problems[2]?.message ?? '', /backend port 127\.0\.0\.1:3000 is already in use/);
+  assert.match(problems[2]?.details[0] ?? '', /^Fix: .*--backend-port/);
+  assert.match(problems[3]?.message ?? '', /probe directory \/x\/sub is not writable: ENOTDIR/);
+  for (const x of problems) assert.match(x.details[0] ?? '', /^Fix: /);
+
+  const same = await plan({ model, port: '9000', backendPort: '9000' }, { LLMSERVE_MASTER_KEY: KEY });
+  assert.match(factProblems(same, facts())[0]?.message ?? '', /both 9000/);
+});
+
+test('an unwritable default probe dir is only a warning (start falls back to a temporary one)', async () => {
+  const model = await makeModelDir();
+  const r = buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }), facts({ probeDir: { dir: '/etc/probe', explicit: false, exists: false, writable: false, error: 'EACCES' } }));
+  assert.equal(r.ok, true);
+  assert.ok(r.warnings.some((w) => /default probe directory \/etc\/probe is not writable \(EACCES\): start would use a temporary directory/.test(w)));
+  assert.match(probeLines(r).join('\n'), /Probe dir\s+\/etc\/probe NOT WRITABLE \(EACCES\) \(default\)/);
+});
+
+test('a missing model directory is a problem; weights near the GPU memory are a warning', async () => {
+  const dir = await tempDir();
+  const missing = buildProbeReport(await plan({ model: path.join(dir, 'nope') }, { LLMSERVE_MASTER_KEY: KEY }), facts());
+  assert.equal(missing.ok, false);
+  assert.equal(missing.problemDetails[0]?.code, 'MODEL_PATH');
+  assert.equal(missing.model.exists, false);
+
+  const model = await makeModelDir();
+  writeFileSync(path.join(model, 'model.safetensors'), Buffer.alloc(1024 * 1024));
+  const tiny: RunCommand = async () => ({ exitCode: 0, stdout: '0, GPU-00000000-1111-2222-3333-444444444444, Tiny GPU, 1\n', stderr: '', notFound: false });
+  const r = buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }, tiny), facts());
+  assert.equal(r.model.weightShare, 1);
+  assert.ok(r.warnings.some((w) => /take 100% of the GPUs' memory/.test(w)), r.warnings.join('\n'));
+});
+
+test('keys never appear: not in JSON, not in the text, not in argv; key names do, as [redacted]', async () => {
+  const model = await makeModelDir();
+  const dir = await tempDir();
+  const config = path.join(dir, 'llmserve.yaml');
+  writeFileSync(config, `model: ${model}\nproxy:\n  keys:\n    - name: alice\n      key: ${KEY}-alice\n    - name: bob\n      key_sha256: ${'ab'.repeat(32)}\nvllm:\n  env:\n    HF_TOKEN: hf_secret_token_value\n    OTHER: ${KEY}\n`);
+  const p = await plan({ config }, { LLMSERVE_MASTER_KEY: KEY });
+  const r = buildProbeReport(p, facts());
+  const all = JSON.stringify(r) + '\n' + probeLines(r).join('\n');
+  assert.ok(!all.includes(KEY), 'the master key leaked');
+  assert.ok(!all.includes('hf_secret_token_value'), 'a secret-looking variable leaked');
+  assert.ok(!all.includes('ab'.repeat(32)), 'a digest leaked');
+  assert.deepEqual(r.config.proxy.keys, [
+    { name: 'master', kind: 'key', value: '[redacted]' },
+    { name: 'alice', kind: 'key', value: '[redacted]' },
+    { name: 'bob', kind: 'key_sha256', value: '[redacted]' },
+  ]);
+  assert.equal(r.config.vllm.env.HF_TOKEN, '[redacted]');
+  assert.equal(r.config.vllm.env.OTHER, '[redacted]');
+  assert.match(probeLines(r).join('\n'), /keys\s+master \(key\) \[redacted\], alice \(key\) \[redacted\], bob \(key_sha256\) \[redacted\]/);
+  assert.equal(redactText(`a ${KEY} b`, [KEY]), 'a [redacted] b');
+  assert.equal(redactConfig(p.config).proxy.keys.length, 3);
+});
+
+test('the human report: sections in order, size with its reason, ports, the exact vLLM command line', async () => {
+  const model = await makeModelDir({ heads: 12 });
+  const lines = probeLines(buildProbeReport(await plan({ model, port: '18080' }, { LLMSERVE_MASTER_KEY: KEY }), facts({ proxyPort: { host: '0.0.0.0', port: 18080, free: false, error: 'EADDRINUSE' } })));
+  const text = lines.join('\n');
+  assert.equal(lines[0], 'llmserve probe: 1 problem would stop start');
+  assert.match(text, /^GPUs\s+2 used of 2 found \(nvidia-smi; CUDA_VISIBLE_DEVICES unset: all are used\)$/m);
+  assert.match(text, /^Tensor parallel 2 \(2 visible GPUs \(12 attention heads divide evenly\)\)$/m);
+  assert.match(text, /^vLLM\s+found, version 0\.22\.0 \(vllm --version\)$/m);
+  assert.match(text, /^Public port\s+0\.0\.0\.0:18080 IN USE$/m);
+  assert.match(text, /^Backend port\s+127\.0\.0\.1:3000 free$/m);
+  assert.match(text, /^Weights\s+~64 B against 159\.3 GiB of GPU memory/m);
+  assert.ok(lines.includes(`  vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2`));
+  const order = ['GPUs', 'Tensor parallel', 'Model', 'vLLM ', 'Public port', 'Probe dir', 'Configuration', 'vLLM command', 'Problems'].map((h) => lines.findIndex((l) => l.startsWith(h)));
+  assert.deepEqual([...order].sort((a, b) => a - b), order);
+  assert.ok(order.every((i) => i >= 0), String(order));
+});
+
+test('vllm --version: plain, after log lines, prefixed, unparsable, failing, missing', () => {
+  assert.equal(parseVllmVersion('0.22.0\n'), '0.22.0');
+  assert.equal(parseVllmVersion('INFO 05-01 12:00:00 [__init__.py:239] Automatically detected platform cuda.\n0.10.1.dev12+gabcdef\n'), '0.10.1.dev12+gabcdef');
+  assert.equal(parseVllmVersion('vllm 0.9.2'), '0.9.2');
+  assert.equal(parseVllmVersion('Traceback (most recent call last):\nImportError: no torch'), null);
+  assert.equal(parseVllmVersion(''), null);
+  const unknown = vllmVersionFact('vllm', { exitCode: 0, stdout: 'something odd', stderr: '', notFound: false });
+  assert.deepEqual(unknown, { command: 'vllm', found: true, version: null, raw: 'something odd', exitCode: 0 });
+  const failing = vllmVersionFact('vllm', { exitCode: 1, stdout: '', stderr: 'ImportError: libcuda.so.1', notFound: false });
+  assert.equal(failing.version, null);
+  assert.equal(failing.raw, 'ImportError: libcuda.so.1');
+  assert.equal(vllmVersionFact('vllm', { exitCode: null, stdout: '', stderr: '', notFound: true }).found, false);
+});
+
+test('an unknown vLLM version is a warning with the raw text, never a problem', async () => {
+  const model = await makeModelDir();
+  const r = buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }), facts({ vllm: { command: 'vllm', found: true, version: null, raw: 'weird output', exitCode: 0 } }));
+  assert.equal(r.ok, true);
+  assert.ok(r.warnings.some((w) => w.includes('"weird output"')));
+  assert.match(probeLines(r).join('\n'), /vLLM\s+found, version unknown \(vllm --version printed "weird output"\)/);
+});
+
+test('formatBytes', () => {
+  assert.equal(formatBytes(64), '64 B');
+  assert.equal(formatBytes(1536), '1.5 KiB');
+  assert.equal(formatBytes(81559 * 1024 * 1024), '79.6 GiB');
+});
