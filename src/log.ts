@@ -14,6 +14,8 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
   /** One line of a child process's output, written under that child's prefix (`vllm |`, `proxy |`). */
   child(source: string, line: string, stream?: 'stdout' | 'stderr'): void;
+  /** A line kept for the log file only (--log-file), not shown: vLLM's raw lines behind a terminal status line. */
+  fileOnly(source: string, line: string): void;
   /** A line another llmserve process already formatted (the proxy child): written as-is, redacted, wrapped if foreign. */
   passthrough(source: string, line: string, stream?: 'stdout' | 'stderr'): void;
   /** Registers a secret: from now on it is replaced by `[redacted]` in every line written. */
@@ -96,6 +98,9 @@ function makeLogger(shared: Shared, source: string): Logger {
     },
     child(childSource, line, stream = 'stdout') {
       write(stream === 'stderr' ? 'warn' : 'info', childSource, line, undefined, stream, false);
+    },
+    fileOnly(childSource, line) {
+      shared.tee?.(formatLine(shared, 'info', childSource, scrub(shared, line), undefined, false));
     },
     passthrough(childSource, line, stream = 'stdout') {
       // In JSON mode a line that is not JSON (a crash trace) is wrapped, so every line stays parseable.

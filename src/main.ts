@@ -5,13 +5,18 @@ import { runEmergencyCleanups } from './util/emergency.js';
 
 /** Runs llmserve with the given arguments and exits with its code. */
 export async function main(argv: string[]): Promise<void> {
-  const logger = createLogger({ format: wantsJson(argv) ? 'json' : 'text' });
+  // The internal proxy child runs through here too: its own lines carry its name.
+  const logger = createLogger({ format: wantsJson(argv) ? 'json' : 'text', source: argv[0] === 'proxy' ? 'proxy' : 'llmserve' });
   const fatal = (err: unknown) => {
     // Nothing may outlive llmserve: kill the children's process groups before dying.
     runEmergencyCleanups();
     logger.error(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(ExitCode.runtime);
   };
+  // Node's own warnings (http-proxy triggers a deprecation warning on Node 22+) go through the logger, so that
+  // in JSON mode every line stays one JSON object.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => logger.warn(`${warning.name}: ${warning.message}`, { source_kind: 'node-warning' }));
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
   let code: number;
