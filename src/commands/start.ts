@@ -5,11 +5,13 @@ import { LlmserveError } from '../errors.js';
 import { createLogger, wantsColor, type Logger } from '../log.js';
 import { makePlan, type Plan } from '../plan.js';
 import { formatArgv, BACKEND_HOST } from '../engine/command.js';
+import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
 import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps } from '../gpu/nvidia-smi.js';
 import { prepareProbeDir, probeFiles } from '../probes/files.js';
 import { httpGet } from '../probes/http-check.js';
 import { spawnInGroup } from '../supervisor/child.js';
-import { DEFAULT_RESTART } from '../supervisor/restart-policy.js';
+import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
+import { SHUTDOWN_TIMEOUT_FLAG, withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { removeRuntimeFile, writeRuntimeFile } from '../supervisor/runtime-file.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
@@ -33,20 +35,17 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
   }
 
   const plan = await makePlan(config, { run: runCommand, env: proc.env });
-  describePlan(plan, logger);
+  const supervised = supervisorPlan(config, plan, proc);
+  describePlan(plan, supervised.vllm.argv, logger);
   const problem = plan.problems[0];
   if (problem) throw problem;
   await checkTlsFiles(config);
-  if (!(await isPortFree(config.vllm.port, BACKEND_HOST))) {
-    throw new LlmserveError('PORT_IN_USE', `backend port ${BACKEND_HOST}:${config.vllm.port} is already in use`, {
-      details: ['Fix: stop what holds it, or choose another with --backend-port N (vllm.port).'],
-    });
-  }
+  await checkPortsFree(config);
   const probeDir = await prepareProbeDir(config.probes.dir, config.probes.dirExplicit, (m) => logger.warn(m));
   const probes = probeFiles(probeDir);
   logger.info(`probe files in ${probeDir}`);
 
-  const supervisor = new Supervisor(supervisorPlan(config, plan, proc), {
+  const supervisor = new Supervisor(supervised, {
     logger,
     probes,
     spawn: spawnInGroup,
@@ -54,6 +53,7 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     isPortFree,
     gpuMemoryHolders: () => gpuMemoryHolders(),
     now: () => performance.now(),
+    describePortHolder: (port) => describePortHolder(findPortHolder(port)),
   });
 
   // Signals are handled here, not at module level: the supervisor decides the order of stopping.
@@ -86,15 +86,22 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
 function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): SupervisorPlan {
   const scheme = config.proxy.tls ? 'https' : 'http';
   const localHost = config.proxy.host === '0.0.0.0' || config.proxy.host === '::' ? '127.0.0.1' : config.proxy.host;
-  const extra = config.extra as { stall_timeout?: unknown; drain?: { delay?: unknown; timeout?: unknown }; restart?: unknown };
-  const num = (v: unknown, fallback: number) => (typeof v === 'number' && v >= 0 ? v : fallback);
+  // vLLM drains too on SIGTERM when it knows --shutdown-timeout; an older one rejects it and the supervisor drops it.
+  const shutdown = withShutdownTimeout(plan.argv, config.timeouts.stop);
   return {
-    vllm: { argv: plan.argv, env: plan.env, port: config.vllm.port, servedModelName: config.servedModelName },
+    vllm: {
+      argv: shutdown.argv,
+      env: plan.env,
+      port: config.vllm.port,
+      servedModelName: config.servedModelName,
+      droppableFlags: [...REMOVED_FLAGS_NOW_DEFAULT, ...(shutdown.added ? [SHUTDOWN_TIMEOUT_FLAG] : [])],
+    },
     proxy: {
       // The proxy is this same program's internal `proxy` command, run by the same Node binary.
       file: proc.execPath,
       args: [proc.argv[1] ?? 'llmserve', 'proxy'],
       env: proxyEnv(config, proc.env),
+      port: config.proxy.port,
       publicUrl: `${scheme}://${localHost.includes(':') ? `[${localHost}]` : localHost}:${config.proxy.port}`,
       insecureTls: true,
       settings: {
@@ -103,7 +110,9 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
         backendUrl: `http://${BACKEND_HOST}:${config.vllm.port}`,
         servedModelName: config.servedModelName,
         auth: config.proxy.auth,
-        keys: config.proxy.keys.filter((k) => !k.fromKeysFile).map((k) => ({ name: k.name, sha256Hex: k.sha256.toString('hex') })),
+        keys: config.proxy.keys
+          .filter((k) => !k.fromKeysFile)
+          .map((k) => ({ name: k.name, sha256Hex: k.sha256.toString('hex'), ...(k.policy === undefined ? {} : { policy: k.policy }) })),
         keysFile: config.proxy.keysFile,
         routes: config.proxy.routes,
         modelAliases: config.proxy.modelAliases,
@@ -113,17 +122,19 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
         bodyTimeout: config.proxy.bodyTimeout,
         tls: config.proxy.tls,
         logHealth: config.proxy.logHealth,
+        usage: { dir: config.usage.dir, track: config.usage.track, flushInterval: config.usage.flushInterval },
+        metricsPort: config.proxy.metricsPort,
         logFormat: config.log.format,
         color: wantsColor(process.stdout, proc.env),
       },
     },
     healthInterval: config.probes.interval,
     startupTimeout: config.timeouts.startup,
-    stallTimeout: num(extra.stall_timeout, 600),
+    stallTimeout: config.timeouts.stall,
     stopTimeout: config.timeouts.stop,
-    drainDelay: num(extra.drain?.delay, 0),
-    drainTimeout: num(extra.drain?.timeout, 30),
-    restart: { ...DEFAULT_RESTART, policy: extra.restart === 'never' ? 'never' : 'on-failure' },
+    drainDelay: config.drain.delay,
+    drainTimeout: config.drain.timeout,
+    restart: { ...config.restart },
   };
 }
 
@@ -135,7 +146,7 @@ function proxyEnv(config: Config, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /** Prints what llmserve found and is about to run. */
-function describePlan(plan: Plan, logger: Logger): void {
+function describePlan(plan: Plan, argv: readonly string[], logger: Logger): void {
   const { selection, inventory, tensorParallel } = plan;
   if (inventory && selection) {
     const list = selection.gpus.map((g) => `${g.index}: ${g.name}${g.memoryMiB ? ` (${Math.round(g.memoryMiB / 1024)} GiB)` : ''}`).join(', ');
@@ -144,7 +155,25 @@ function describePlan(plan: Plan, logger: Logger): void {
   }
   for (const w of plan.warnings) logger.warn(w);
   if (tensorParallel) logger.info(`tensor-parallel size ${tensorParallel.size}: ${tensorParallel.reason}`);
-  logger.info(`vLLM command: ${formatArgv(plan.argv)}`);
+  logger.info(`vLLM command: ${formatArgv(argv)}`);
+}
+
+/** Fails fast (exit 2, nothing started) when the public or the backend port is taken, naming the holder if known. */
+async function checkPortsFree(config: Config): Promise<void> {
+  // Why check the backend port ourselves: vLLM binds with SO_REUSEPORT and would not fail on a busy port.
+  const ports = [
+    { what: 'public', host: config.proxy.host, port: config.proxy.port, fix: '--port N (proxy.port)' },
+    { what: 'backend', host: BACKEND_HOST, port: config.vllm.port, fix: '--backend-port N (vllm.port)' },
+  ];
+  if (config.proxy.port === config.vllm.port) {
+    throw new LlmserveError('PORT_IN_USE', `the public port and the backend port are both ${config.vllm.port}; choose another with --backend-port N (vllm.port)`);
+  }
+  for (const { what, host, port, fix } of ports) {
+    if (await isPortFree(port, host)) continue;
+    const holder = describePortHolder(findPortHolder(port));
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    throw new LlmserveError('PORT_IN_USE', `${what} port ${address} is already in use${holder ? ` by ${holder}` : ''}; stop it, or choose another with ${fix}`);
+  }
 }
 
 /** Reads the TLS certificate and key once, so a bad path is a start-up error (exit 2), not a proxy crash. */

@@ -36,12 +36,12 @@ export function diagnose(lines: readonly string[]): string | null {
 /** Flags that old scripts pass and current vLLM removed, whose intent is now the default: dropped with a warning. */
 export const REMOVED_FLAGS_NOW_DEFAULT = ['--disable-log-requests'];
 
-/** Finds the removed-but-harmless flags that vLLM rejected, from its "unrecognized arguments" line. */
-export function rejectedRemovedFlags(lines: readonly string[]): string[] {
+/** Finds which of `droppable` (by default the removed-but-harmless flags) vLLM rejected, from its "unrecognized arguments" line. */
+export function rejectedRemovedFlags(lines: readonly string[], droppable: readonly string[] = REMOVED_FLAGS_NOW_DEFAULT): string[] {
   const m = lines.join('\n').match(/unrecognized arguments: (.+)$/m);
   if (!m?.[1]) return [];
   const rejected = m[1].trim().split(/\s+/).map((a) => a.split('=')[0]!.replace(/_/g, '-'));
-  return REMOVED_FLAGS_NOW_DEFAULT.filter((f) => rejected.includes(f));
+  return droppable.filter((f) => rejected.includes(f));
 }
 
 /** Removes the given flags (and `--flag=value` / underscore spellings) from an argument list. */

@@ -1,25 +1,11 @@
 // When to restart a failed child and when to give up: exponential backoff and a failure budget over a window.
+import type { RestartConfig } from '../config/types.js';
 
-/** Settings of the restart policy (seconds). */
-export interface RestartSettings {
-  policy: 'on-failure' | 'never';
-  /** The Nth failure within `windowS` gives up. */
-  maxFailures: number;
-  windowS: number;
-  backoffInitialS: number;
-  backoffMaxS: number;
-  /** Healthy this long after a restart: the backoff starts again from the initial delay. */
-  resetAfterS: number;
-}
+/** Settings of the restart policy (seconds): the config's `restart`, fully resolved. */
+export type RestartSettings = RestartConfig;
 
-export const DEFAULT_RESTART: RestartSettings = {
-  policy: 'on-failure',
-  maxFailures: 5,
-  windowS: 600,
-  backoffInitialS: 1,
-  backoffMaxS: 60,
-  resetAfterS: 300,
-};
+/** The defaults live with the config; re-exported for the policy's users. */
+export { DEFAULT_RESTART } from '../config/reliability.js';
 
 /** Pure bookkeeping of failures; the caller supplies the clock. */
 export class RestartPolicy {

@@ -7,11 +7,15 @@ import { LineRing } from '../util/ring.js';
 import { formatSeconds, sleep } from '../util/time.js';
 import { liveGroupMembers, type ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
+import { SHUTDOWN_TIMEOUT_FLAG } from './shutdown-timeout.js';
 import { emptyGroup, stopChild } from './stop.js';
 import type { SupervisorDeps, SupervisorPlan, SupervisorState } from './types.js';
 
 const READY_POLL_MS = 100;
+/** vLLM lines printed after a failed start. */
 const LAST_LINES = 50;
+/** vLLM lines searched for a diagnosis: the root cause often precedes pages of worker shutdown noise. */
+const DIAGNOSIS_LINES = 500;
 /** Consecutive failed backend health checks (port open, no answer) before vLLM counts as failed and restarts. */
 const HUNG_CHECKS_BEFORE_RESTART = 3;
 
@@ -22,10 +26,18 @@ export class Supervisor {
   private state: SupervisorState = 'starting';
   private vllm: ManagedChild | null = null;
   private proxy: ManagedChild | null = null;
+  /** The current proxy said `listening`: only then does it handle IPC messages such as `drain`. */
+  private proxyListening = false;
   private readonly stopCtl = new AbortController();
   private readonly killCtl = new AbortController();
-  private readonly vllmLines = new LineRing(LAST_LINES);
+  private readonly vllmLines = new LineRing(DIAGNOSIS_LINES);
   private lastVllmOutputAt = 0;
+  /**
+   * Every pid seen in the current vLLM's process group (sampled when it is ready and at each health check). Why:
+   * a process that already died (an EngineCore killed by the OOM killer) may still be listed by nvidia-smi while
+   * the driver frees its memory, and by then it can no longer be found in the group.
+   */
+  private vllmPids = new Set<number>();
   private vllmArgv: string[];
   private healthy = { backend: false, proxy: false };
   private failedBackendChecks = 0;
@@ -112,6 +124,7 @@ export class Supervisor {
       onLine: (line, stream) => logger.passthrough('proxy', line, stream),
     });
     this.proxy = proxy;
+    this.proxyListening = false;
     const listening = new Promise<{ type: string; code?: string; message?: string; port?: number }>((resolve) => {
       proxy.onMessage((m) => {
         const msg = m as { type?: string };
@@ -124,11 +137,16 @@ export class Supervisor {
     const outcome = await Promise.race([listening, proxy.exited.then(() => null), this.stopped()]);
     if (outcome === 'stopped') return;
     if (outcome === null || outcome.type === 'fatal') {
-      const message = outcome?.message ?? 'the proxy exited before it was listening';
+      let message = outcome?.message ?? 'the proxy exited before it was listening';
+      if (outcome?.code === 'PORT_IN_USE') {
+        const holder = this.deps.describePortHolder?.(this.plan.proxy.port);
+        if (holder) message += ` by ${holder}`;
+      }
       const code = outcome?.code === 'PORT_IN_USE' || outcome?.code === 'TLS' ? outcome.code : 'RUNTIME';
       await emptyGroup(proxy);
       throw new LlmserveError(code, message, code === 'RUNTIME' ? { exitCode: 3 } : {});
     }
+    this.proxyListening = true;
   }
 
   private async waitProxyLive(): Promise<void> {
@@ -136,10 +154,8 @@ export class Supervisor {
     const deadline = this.deps.now() + 10_000;
     while (!this.stopping && this.deps.now() < deadline) {
       const result = await this.deps.httpGet(url, { timeoutMs: 1000, insecure: this.plan.proxy.insecureTls });
-      if (result.ok) {
-        this.healthy.proxy = true;
-        return;
-      }
+      // Not recorded in this.healthy here: setHealth() must see the transition to remove `not-healthy`.
+      if (result.ok) return;
       await sleep(READY_POLL_MS, this.stopCtl.signal);
     }
     if (!this.stopping) throw new LlmserveError('STARTUP_FAILED', `the proxy did not answer ${url} within 10 s`);
@@ -153,9 +169,12 @@ export class Supervisor {
     for (;;) {
       const port = this.plan.vllm.port;
       if (!(await this.waitPortFree(port, first ? 0 : 10_000))) {
-        const error = new LlmserveError('PORT_IN_USE', `backend port ${BACKEND_HOST}:${port} is already in use`, {
-          details: ['Fix: stop what holds it, or choose another with --backend-port N (vllm.port).'],
-        });
+        if (this.stopping) return 'stopped';
+        const holder = this.deps.describePortHolder?.(port);
+        const error = new LlmserveError(
+          'PORT_IN_USE',
+          `backend port ${BACKEND_HOST}:${port} is already in use${holder ? ` by ${holder}` : ''}; stop it, or choose another port with --backend-port N (vllm.port)`,
+        );
         if (first) throw error;
         logger.error(error.message);
         return 'failed';
@@ -185,19 +204,23 @@ export class Supervisor {
       logger.info(`vLLM started (pid ${child.pid}, own process group); waiting for http://${BACKEND_HOST}:${port}/v1/models`);
       const outcome = await this.waitVllmReady(child);
       if (outcome === 'ready') {
+        this.vllmPids = new Set(liveGroupMembers(child.pid));
         logger.info(`vLLM is ready after ${formatSeconds((this.deps.now() - started) / 1000)}`);
         return 'ready';
       }
       if (outcome === 'stopped') return 'stopped';
-      // The last lines (the traceback) may still be in the pipe when the exit is seen.
-      await Promise.race([child.outputClosed, sleep(1000)]);
-      const lines = this.vllmLines.toArray();
+      // The last lines (the traceback) may still be in the pipe when the exit is seen, and orphaned workers keep
+      // the pipe open: kill the group first, then read to the end (data already written survives the SIGKILL).
       await emptyGroup(child);
+      await Promise.race([child.outputClosed, sleep(2000)]);
+      const lines = this.vllmLines.toArray();
       if (outcome === 'exited') {
-        const removed = rejectedRemovedFlags(lines);
+        const removed = rejectedRemovedFlags(lines, this.plan.vllm.droppableFlags);
         if (removed.length > 0 && this.vllmArgv.some((a) => removed.includes(a.split('=')[0]!.replace(/_/g, '-')))) {
-          // Old scripts pass flags vLLM has since deleted whose intent is now the default: drop them, retry at once.
-          logger.warn(`the installed vLLM no longer accepts ${removed.join(', ')} (its intent is now the default): retrying without it`);
+          // Old scripts pass flags vLLM has since deleted whose intent is now the default, and vLLM before March
+          // 2026 lacks the --shutdown-timeout llmserve adds: drop them, retry at once, and keep them dropped for
+          // every restart (vllmArgv is the supervisor's, not the plan's).
+          for (const flag of removed) logger.warn(droppedFlagWarning(flag));
           this.vllmArgv = withoutFlags(this.vllmArgv, removed);
           continue;
         }
@@ -210,7 +233,8 @@ export class Supervisor {
             ? `vLLM was not ready within the start-up timeout (${formatSeconds(this.plan.startupTimeout)})`
             : `vLLM printed nothing for ${formatSeconds(this.plan.stallTimeout)} while starting (stall timeout)`;
       const diagnosis = diagnose(lines);
-      const details = [`last ${lines.length} lines of vLLM:`, ...lines.map((l) => `  ${l}`), ...(diagnosis ? [`diagnosis: ${diagnosis}`] : [])];
+      const last = lines.slice(-LAST_LINES);
+      const details = [`last ${last.length} lines of vLLM:`, ...last.map((l) => `  ${l}`), ...(diagnosis ? [`diagnosis: ${diagnosis}`] : [])];
       if (first) throw new LlmserveError(outcome === 'exited' ? 'STARTUP_FAILED' : 'STARTUP_TIMEOUT', what, { details });
       logger.error(`${what}${diagnosis ? `: ${diagnosis}` : ''}`);
       return 'failed';
@@ -272,9 +296,9 @@ export class Supervisor {
       if (event === 'stopped') return 0;
       if (event === 'tick') {
         if ((await this.healthCheck()) === 'hung') {
-          this.deps.logger.error(`vLLM failed ${HUNG_CHECKS_BEFORE_RESTART} health checks in a row: restarting it`);
+          this.deps.logger.error(`vLLM failed ${HUNG_CHECKS_BEFORE_RESTART} health checks in a row: stopping it to restart it`);
           await stopChild(vllm, this.plan.stopTimeout * 1000, this.killCtl.signal);
-          if ((await this.recoverVllm()) === 'give-up') return 1;
+          if ((await this.recoverVllm(`vLLM stopped after ${HUNG_CHECKS_BEFORE_RESTART} failed health checks`)) === 'give-up') return 1;
         }
         continue;
       }
@@ -292,9 +316,13 @@ export class Supervisor {
     const result = await Promise.race([checks, this.stopped()]);
     if (result === 'stopped' || this.state !== 'ready') return 'ok';
     const [backend, proxy] = result;
+    if (this.vllm && !this.vllm.hasExited) for (const pid of liveGroupMembers(this.vllm.pid)) this.vllmPids.add(pid);
     this.failedBackendChecks = backend.ok ? 0 : this.failedBackendChecks + 1;
     this.setHealth(backend.ok, proxy.ok, backend.ok ? (proxy.error ?? `status ${proxy.status}`) : (backend.error ?? `status ${backend.status}`));
-    if (backend.ok && proxy.ok) this.backendPolicy.recordHealthy(this.deps.now());
+    if (backend.ok && proxy.ok) {
+      this.backendPolicy.recordHealthy(this.deps.now());
+      this.proxyPolicy.recordHealthy(this.deps.now());
+    }
     if (this.failedBackendChecks >= HUNG_CHECKS_BEFORE_RESTART) {
       this.failedBackendChecks = 0;
       return 'hung';
@@ -314,8 +342,9 @@ export class Supervisor {
   }
 
   /** vLLM exited without being asked (any exit code: vLLM exits 0 when its engine dies): restart with backoff. */
-  private async recoverVllm(): Promise<'ready' | 'give-up' | 'stopped'> {
+  private async recoverVllm(firstReason?: string): Promise<'ready' | 'give-up' | 'stopped'> {
     const { logger } = this.deps;
+    let reason = firstReason;
     for (;;) {
       const old = this.vllm!;
       const exit = old.hasExited ? await old.exited : null;
@@ -323,8 +352,10 @@ export class Supervisor {
       this.deps.probes.set(NOT_HEALTHY, true);
       this.healthy.backend = false;
       this.proxy?.send({ type: 'state', state: 'restarting' });
-      if (exit) logger.error(`vLLM exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}): not-healthy created`);
-      const oldPids = new Set([old.pid, ...liveGroupMembers(old.pid)]);
+      if (reason) logger.error(`${reason}: not-healthy created`);
+      else if (exit) logger.error(`vLLM exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}): not-healthy created`);
+      reason = undefined;
+      const oldPids = new Set([old.pid, ...this.vllmPids, ...liveGroupMembers(old.pid)]);
       const left = await emptyGroup(old);
       if (left.length > 0) logger.error(`processes ${left.join(', ')} of the old vLLM survived SIGKILL`);
       const decision = this.backendPolicy.recordFailure(this.deps.now());
@@ -379,9 +410,13 @@ export class Supervisor {
   /** Waits (bounded) until nvidia-smi no longer lists the old vLLM's processes, so the new one finds free memory. */
   private async waitGpuMemoryReleased(oldPids: Set<number>): Promise<void> {
     const deadline = this.deps.now() + 30_000;
+    let said = false;
     while (this.deps.now() < deadline && !this.stopping) {
       const holders = await this.deps.gpuMemoryHolders();
-      if (holders === null || !holders.some((pid) => oldPids.has(pid))) return;
+      const old = holders?.filter((pid) => oldPids.has(pid)) ?? [];
+      if (old.length === 0) return;
+      if (!said) this.deps.logger.info(`waiting for the GPU memory of the old vLLM (pids ${old.join(', ')}) to be released`);
+      said = true;
       await sleep(250, this.stopCtl.signal);
     }
     if (!this.stopping) this.deps.logger.warn('GPU memory of the old vLLM still looks held after 30 s; starting anyway');
@@ -400,7 +435,8 @@ export class Supervisor {
     this.state = 'draining';
     this.deps.probes.markDown();
     const proxy = this.proxy;
-    if (proxy && !proxy.hasExited && this.stopping && !this.killCtl.signal.aborted) {
+    // Only a proxy that is listening handles `drain`; one still starting would never answer it.
+    if (proxy && this.proxyListening && !proxy.hasExited && this.stopping && !this.killCtl.signal.aborted) {
       await sleep(this.plan.drainDelay * 1000, this.killCtl.signal);
       const drained = new Promise<void>((resolve) => proxy.onMessage((m) => (m as { type?: string }).type === 'drained' && resolve()));
       proxy.send({ type: 'drain', timeoutMs: this.plan.drainTimeout * 1000 });
@@ -415,4 +451,12 @@ export class Supervisor {
     if (outcomes[1] === 'killed') this.deps.logger.warn(`vLLM did not exit within ${formatSeconds(this.plan.stopTimeout)} of SIGTERM: killed its process group`);
     this.deps.probes.markDown();
   }
+}
+
+/** The warning printed when a flag vLLM rejected is dropped instead of failing the start. */
+function droppedFlagWarning(flag: string): string {
+  if (flag === SHUTDOWN_TIMEOUT_FLAG) {
+    return `the installed vLLM does not accept ${flag} (added in March 2026): retrying without it; on SIGTERM vLLM will abort what is still in flight after llmserve's own drain`;
+  }
+  return `the installed vLLM no longer accepts ${flag} (its intent is now the default): retrying without it`;
 }

@@ -7,8 +7,18 @@ import type { RestartSettings } from './restart-policy.js';
 
 /** Everything the supervisor runs, fully resolved before it starts. */
 export interface SupervisorPlan {
-  vllm: { argv: string[]; env: NodeJS.ProcessEnv; port: number; servedModelName: string };
-  proxy: { file: string; args: string[]; env: NodeJS.ProcessEnv; settings: unknown; publicUrl: string; insecureTls: boolean };
+  vllm: {
+    argv: string[];
+    env: NodeJS.ProcessEnv;
+    port: number;
+    servedModelName: string;
+    /**
+     * Flags llmserve may drop (with a warning, retrying at once) when the installed vLLM rejects them as
+     * unrecognized: removed flags whose intent is now the default, and the `--shutdown-timeout` llmserve added.
+     */
+    droppableFlags: string[];
+  };
+  proxy: { file: string; args: string[]; env: NodeJS.ProcessEnv; settings: unknown; port: number; publicUrl: string; insecureTls: boolean };
   /** Seconds. */
   healthInterval: number;
   startupTimeout: number;
@@ -29,6 +39,8 @@ export interface SupervisorDeps {
   /** Pids holding GPU memory (nvidia-smi --query-compute-apps), or null when unknown. */
   gpuMemoryHolders: () => Promise<number[] | null>;
   now: () => number;
+  /** Names the process listening on a port (`pid N (cmd)`), or null when unknown; for port-in-use messages. */
+  describePortHolder?: (port: number) => string | null;
 }
 
 /** The life-cycle states of DESIGN.md. */

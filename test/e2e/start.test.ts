@@ -43,7 +43,7 @@ test('the original LiteLLM config, unchanged: probe files, vLLM argv, auth, engi
   );
   t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
 
-  await waitForFile(path.join(probeDir, 'not-ready'), true, 1000);
+  await waitForFile(path.join(probeDir, 'not-ready'), true, 10_000);
   await waitForFile(path.join(probeDir, 'not-ready'), false, 15_000);
   assert.equal(existsSync(path.join(probeDir, 'not-healthy')), false);
 

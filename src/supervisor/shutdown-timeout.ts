@@ -1,0 +1,22 @@
+// vLLM's own drain on SIGTERM (`--shutdown-timeout N`, re-added in March 2026): chosen below llmserve's stop timeout.
+
+/** The flag, as llmserve adds it (one `--flag=value` token, so that dropping it leaves no stray value behind). */
+export const SHUTDOWN_TIMEOUT_FLAG = '--shutdown-timeout';
+
+/** Seconds to give vLLM's drain: well inside the stop timeout (5 s of margin, or half when that is short); null when under 1 s. */
+export function shutdownTimeoutFor(stopTimeoutS: number): number | null {
+  const n = Math.floor(stopTimeoutS >= 10 ? stopTimeoutS - 5 : stopTimeoutS / 2);
+  return n >= 1 ? n : null;
+}
+
+/** True when the user's vLLM args already set --shutdown-timeout (any spelling vLLM accepts). */
+export function setsShutdownTimeout(args: readonly string[]): boolean {
+  return args.some((a) => a.split('=')[0]!.replace(/_/g, '-') === SHUTDOWN_TIMEOUT_FLAG);
+}
+
+/** argv plus `--shutdown-timeout=N`, unless the user set it or the stop timeout is too short; says whether it added it. */
+export function withShutdownTimeout(argv: readonly string[], stopTimeoutS: number): { argv: string[]; added: boolean } {
+  const n = shutdownTimeoutFor(stopTimeoutS);
+  if (n === null || setsShutdownTimeout(argv)) return { argv: [...argv], added: false };
+  return { argv: [...argv, `${SHUTDOWN_TIMEOUT_FLAG}=${n}`], added: true };
+}

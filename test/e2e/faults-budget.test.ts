@@ -1,0 +1,71 @@
+// The restart budget (issue 5 item 1): backoff, the Nth failure within the window gives up with both probe files
+// and exit 1 so the platform replaces the container; `restart: never` gives up at the first failure.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { errorLines, startService } from '../helpers/service.js';
+import { findByMarker } from '../helpers/procs.js';
+
+test('vLLM keeps dying after it was ready (exit 0 each time): the 3rd failure gives up, exit 1, nothing left', async (t) => {
+  const svc = await startService({
+    config: 'restart: { max_failures: 3, window: 60, backoff_initial: 0.1, backoff_max: 0.2 }\n',
+    env: { FAKE_VLLM_MODE: 'exit-after-ready', FAKE_VLLM_EXIT_AFTER_MS: '200' },
+  });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  const { code } = await svc.run.exited;
+  assert.equal(code, 1, svc.run.output());
+  assert.equal(svc.vllmStarts().length, 3, 'two restarts, then the budget is spent');
+  assert.match(svc.run.output(), /restarting vLLM in 0\.1 s \(failure 1 of 3 allowed within 60 s\)/);
+  assert.match(svc.run.output(), /restarting vLLM in 0\.2 s \(failure 2 of 3 allowed within 60 s\)/);
+  assert.match(errorLines(svc.run).join('\n'), /vLLM failed 3 times within 60 s: giving up/);
+  for (const start of svc.vllmStarts().slice(1)) assert.deepEqual(start.otherVllmPids, [], 'old tree gone before each restart');
+  assert.ok(svc.probesDown(), 'both probe files: the platform replaces the container');
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('a restarted vLLM that fails while loading counts as one failure each: the budget runs out, exit 1', async (t) => {
+  const svc = await startService({ config: 'restart: { max_failures: 3, window: 60, backoff_initial: 0.1, backoff_max: 0.2 }\n' });
+  const modeFile = path.join(svc.dir, 'fake-vllm-mode');
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  writeFileSync(modeFile, 'fail-load\n');
+  const engine = await svc.findProcess(/^VLLM::EngineCore/);
+  process.kill(engine.pid, 'SIGKILL');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 1, svc.run.output());
+  assert.equal(svc.vllmStarts().length, 3, 'the first vLLM and two restarts that failed while loading');
+  assert.equal(svc.run.lines.filter((l) => /vLLM exited during start-up \(exit code 1\): out of GPU memory/.test(l)).length, 2, svc.run.output());
+  assert.match(errorLines(svc.run).join('\n'), /vLLM failed 3 times within 60 s: giving up/);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('restart: never gives up at the first unrequested exit: exit 1, both probe files, nothing left', async (t) => {
+  const svc = await startService({ config: 'restart: never\n', env: { FAKE_VLLM_MODE: 'exit-after-ready', FAKE_VLLM_EXIT_AFTER_MS: '200' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  const { code } = await svc.run.exited;
+  assert.equal(code, 1, svc.run.output());
+  assert.equal(svc.vllmStarts().length, 1);
+  assert.match(errorLines(svc.run).join('\n'), /restart policy is "never": giving up/);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('the proxy keeps crashing: its own budget runs out, exit 1, vLLM was never restarted', async (t) => {
+  const svc = await startService({ config: 'restart: { max_failures: 2, backoff_initial: 0.1, backoff_max: 0.1 }\n' });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  for (let i = 0; i < 2; i++) {
+    const proxy = await svc.findProcess(/llmserve\.js proxy$/);
+    process.kill(proxy.pid, 'SIGKILL');
+    if (i === 0) await svc.run.waitForLine(/restarting only the proxy/, 5000);
+    if (i === 0) await svc.run.waitForLine(/healthy again/, 10_000);
+  }
+  const { code } = await svc.run.exited;
+  assert.equal(code, 1, svc.run.output());
+  assert.match(errorLines(svc.run).join('\n'), /the proxy failed 2 times: giving up/);
+  assert.equal(svc.vllmStarts().length, 1);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});

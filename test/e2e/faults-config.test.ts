@@ -1,0 +1,82 @@
+// Bad input (issue 5 item 5): each is one error line, exit 2, nothing started (vLLM never ran), nothing left.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { errorLines, startService, type ServiceOptions } from '../helpers/service.js';
+import { findByMarker } from '../helpers/procs.js';
+
+/** Runs `start` with a bad input and checks the common contract; returns the single error line. */
+async function refused(t: { after(fn: () => Promise<void>): void }, opts: ServiceOptions & { setup?: (dir: string) => void }): Promise<string> {
+  const svc = await startService(opts);
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  const { code } = await svc.run.exited;
+  assert.equal(code, 2, svc.run.output());
+  const errors = errorLines(svc.run);
+  assert.equal(errors.length, 1, `exactly one error line:\n${svc.run.output()}`);
+  assert.deepEqual(svc.vllmStarts(), [], 'vLLM must never have run');
+  assert.ok(!svc.run.output().includes('listening on'), 'the proxy must never have started');
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+  return errors[0]!;
+}
+
+test('missing model directory', async (t) => {
+  const line = await refused(t, { args: ['--model', '/nonexistent/models/Qwen-1.5B'] });
+  assert.match(line, /model directory \/nonexistent\/models\/Qwen-1\.5B does not exist/);
+});
+
+test('unwritable explicit probe directory (below a regular file: fails even for root)', async (t) => {
+  const blocker = path.join(await import('node:os').then((os) => os.tmpdir()), `llmserve-blocker-${process.pid}-${Date.now()}`);
+  writeFileSync(blocker, 'a regular file\n');
+  const line = await refused(t, { args: ['--probe-dir', path.join(blocker, 'probe')] });
+  assert.match(line, /probe directory .*llmserve-blocker-.*\/probe is not writable: (ENOTDIR|EEXIST)/);
+});
+
+test('nvidia-smi failing', async (t) => {
+  const line = await refused(t, { env: { FAKE_NVIDIA_SMI_MODE: 'fail' } });
+  assert.match(line, /nvidia-smi/i);
+});
+
+test('malformed YAML: FILE:LINE:COL', async (t) => {
+  const line = await refused(t, { config: 'drain:\n  delay: 1\n  timeout: [30\n' });
+  assert.match(line, /llmserve\.yaml:\d+:\d+: invalid YAML: /);
+});
+
+test('unknown key: did you mean', async (t) => {
+  const line = await refused(t, { config: 'restart:\n  max_failure: 3\n' });
+  assert.match(line, /llmserve\.yaml: restart\.max_failure: unknown key; did you mean "max_failures"\?/);
+});
+
+test('wrong type', async (t) => {
+  const line = await refused(t, { config: 'drain: { timeout: soon }\n' });
+  assert.match(line, /llmserve\.yaml: drain\.timeout: expected a number of seconds, 0 or more, got "soon"/);
+});
+
+/** Holds a TCP port in a child process (so /proc can name it) until the test ends. */
+async function holdPort(t: { after(fn: () => void): void }, host: string): Promise<{ port: number; pid: number }> {
+  const holder = spawn(process.execPath, ['-e', `const s=require('net').createServer().listen(0,'${host}',()=>console.log(s.address().port))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => holder.kill('SIGKILL'));
+  const [chunk] = (await once(holder.stdout!, 'data')) as [Buffer];
+  return { port: Number(chunk.toString().trim()), pid: holder.pid! };
+}
+
+test('public port in use: the port and its holder are named', async (t) => {
+  const held = await holdPort(t, '0.0.0.0');
+  const line = await refused(t, { args: ['--port', String(held.port)] });
+  assert.match(line, new RegExp(`public port 0\\.0\\.0\\.0:${held.port} is already in use by pid ${held.pid} \\(.*node -e`));
+});
+
+test('backend port in use: the port and its holder are named', async (t) => {
+  const held = await holdPort(t, '127.0.0.1');
+  const line = await refused(t, { args: ['--backend-port', String(held.port)] });
+  assert.match(line, new RegExp(`backend port 127\\.0\\.0\\.1:${held.port} is already in use by pid ${held.pid} \\(.*node -e`));
+});
+
+test('probe files are not created when the configuration is refused before the probe directory', async (t) => {
+  const svc = await startService({ config: 'stall_timeout: -1\n' });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  assert.equal((await svc.run.exited).code, 2);
+  assert.equal(existsSync(svc.probeDir), false);
+});

@@ -1,0 +1,115 @@
+// Faults while serving (issue 5 items 1 and 6): the engine dies, the API server is SIGKILLed alone, vLLM hangs,
+// the proxy crashes. Every case: probe files, messages, recovery, nothing left after SIGTERM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '../helpers/fixtures.js';
+import { startService, type Service } from '../helpers/service.js';
+import { findByMarker, isAlive, processGroupMembers } from '../helpers/procs.js';
+import { isPortOpen } from '../helpers/ports.js';
+import { waitFor, waitForFile } from '../helpers/wait.js';
+
+const FAST_RESTART = 'restart: { backoff_initial: 0.1, backoff_max: 0.2 }\n';
+
+/** SIGTERM, exit 0, both probe files, nothing left. */
+async function stopCleanly(svc: Service): Promise<void> {
+  svc.run.child.kill('SIGTERM');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+}
+
+test('the engine dies (the API server then exits 0): not-healthy, a new vLLM serves, the old engine is gone', async (t) => {
+  const svc = await startService({ config: FAST_RESTART, env: { FAKE_VLLM_ENGINE_DEATH_EXIT_MS: '200' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  await svc.waitReady();
+  const engine = await svc.findProcess(/^VLLM::EngineCore/);
+  const oldApi = svc.vllmStarts()[0]!.pid;
+  process.kill(engine.pid, 'SIGKILL');
+  await waitForFile(svc.notHealthy, true, 5000);
+  await svc.run.waitForLine(/vLLM exited unexpectedly \(exit code 0\): not-healthy created/, 5000);
+  // While vLLM is away the proxy answers 503 + Retry-After (or the new vLLM is already back: 200).
+  const during = await svc.chat();
+  assert.ok(during.status === 503 || during.status === 200, `status ${during.status}`);
+  if (during.status === 503) assert.ok(during.headers.get('retry-after'));
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 10_000, message: 'a second vLLM start' });
+  assert.deepEqual(svc.vllmStarts()[1]!.otherVllmPids, [], 'the old vLLM tree is gone before the new one starts');
+  await waitForFile(svc.notHealthy, false, 15_000);
+  assert.equal(existsSync(svc.notReady), false);
+  assert.equal(isAlive(engine.pid), false);
+  assert.equal(isAlive(oldApi), false);
+  const res = await svc.chat();
+  assert.equal(res.status, 200, await res.text());
+  await stopCleanly(svc);
+});
+
+test('the API server is SIGKILLed alone: its orphaned engine and workers are killed and the port is free before the restart', async (t) => {
+  const svc = await startService({ config: FAST_RESTART });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const api = svc.vllmStarts()[0]!.pid;
+  const tree = processGroupMembers(api).filter((p) => p.pid !== api);
+  assert.equal(tree.length, 3, `EngineCore + 2 workers in the API server's group: ${JSON.stringify(tree.map((p) => p.cmdline))}`);
+  process.kill(api, 'SIGKILL');
+  await waitForFile(svc.notHealthy, true, 5000);
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 10_000, message: 'a second vLLM start' });
+  assert.deepEqual(svc.vllmStarts()[1]!.otherVllmPids, [], 'no orphan of the old vLLM was alive when the new one started');
+  for (const p of tree) assert.equal(isAlive(p.pid), false, `${p.cmdline} must be gone`);
+  await waitForFile(svc.notHealthy, false, 15_000);
+  assert.ok(await isPortOpen(svc.backendPort), 'the new vLLM bound the backend port');
+  assert.equal((await svc.chat()).status, 200);
+  await stopCleanly(svc);
+});
+
+test('the old vLLM\'s GPU memory: the restart waits until nvidia-smi --query-compute-apps no longer lists its processes', async (t) => {
+  const apps = path.join(await tempDir(), 'compute-apps.csv');
+  writeFileSync(apps, '');
+  const svc = await startService({ config: FAST_RESTART, env: { FAKE_NVIDIA_SMI_APPS_FILE: apps } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const engine = await svc.findProcess(/^VLLM::EngineCore/);
+  // The driver still lists the dead engine: its memory is not free yet.
+  writeFileSync(apps, `${engine.pid}, 70000\n`);
+  process.kill(engine.pid, 'SIGKILL');
+  await svc.run.waitForLine(new RegExp(`waiting for the GPU memory of the old vLLM \\(pids ${engine.pid}\\) to be released`), 10_000);
+  assert.equal(svc.vllmStarts().length, 1, 'no new vLLM while the old one holds GPU memory');
+  writeFileSync(apps, '');
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 10_000, message: 'the restart once the memory is free' });
+  await waitForFile(svc.notHealthy, false, 15_000);
+  await stopCleanly(svc);
+});
+
+test('vLLM hangs (port open, no answers): not-healthy at the next check, a restart after 3 failed checks', async (t) => {
+  const svc = await startService({ config: FAST_RESTART, healthInterval: '0.2', stopTimeout: '1' });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const api = svc.vllmStarts()[0]!.pid;
+  process.kill(api, 'SIGUSR1'); // the fake's trigger: from now on it accepts connections and never answers
+  await waitForFile(svc.notHealthy, true, 5000);
+  await svc.run.waitForLine(/vLLM health check failed .*not-healthy created/, 1000);
+  await svc.run.waitForLine(/vLLM failed 3 health checks in a row/, 15_000);
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'a restarted vLLM' });
+  assert.equal(isAlive(api), false);
+  await waitForFile(svc.notHealthy, false, 15_000);
+  assert.equal((await svc.chat()).status, 200);
+  await stopCleanly(svc);
+});
+
+test('the proxy crashes: only the proxy restarts, vLLM keeps running (same pid)', async (t) => {
+  const svc = await startService({ config: FAST_RESTART });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const proxy = await svc.findProcess(/llmserve\.js proxy$/);
+  const api = svc.vllmStarts()[0]!.pid;
+  process.kill(proxy.pid, 'SIGKILL');
+  await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy/, 5000);
+  const again = await waitFor(() => findByMarker(svc.run.marker).find((p) => / proxy$/.test(p.cmdline) && p.pid !== proxy.pid), { timeoutMs: 10_000, message: 'a new proxy' });
+  await waitFor(async () => (await svc.chat().catch(() => null))?.status === 200, { timeoutMs: 10_000, message: 'the new proxy serving' });
+  await waitForFile(svc.notHealthy, false, 5000);
+  assert.ok(isAlive(api), 'vLLM is the same process');
+  assert.equal(svc.vllmStarts().length, 1, 'vLLM was never restarted');
+  assert.ok(isAlive(again.pid));
+  await stopCleanly(svc);
+});

@@ -1,0 +1,123 @@
+// Start-up faults (issue 5 items 2 and 6): failure while loading, stall and start-up timeouts, SIGTERM during
+// start-up, flags the installed vLLM rejects. Every case: exit code, probe files, messages, nothing left.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { errorLines, startService } from '../helpers/service.js';
+import { findByMarker, isAlive } from '../helpers/procs.js';
+import { waitFor } from '../helpers/wait.js';
+
+const FAST_RESTART = 'restart: { backoff_initial: 0.1, backoff_max: 0.2 }\n';
+
+test('vLLM fails while loading: its last lines and a diagnosis, exit 3, not retried, nothing left', async (t) => {
+  const svc = await startService({ env: { FAKE_VLLM_MODE: 'fail-load' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  const { code } = await svc.run.exited;
+  assert.equal(code, 3, svc.run.output());
+  assert.match(errorLines(svc.run).join('\n'), /vLLM exited during start-up \(exit code 1\)/);
+  assert.match(svc.run.output(), /last \d+ lines of vLLM:/);
+  assert.match(svc.run.output(), /torch\.OutOfMemoryError: CUDA out of memory/);
+  assert.match(svc.run.output(), /diagnosis: out of GPU memory/);
+  assert.equal(svc.vllmStarts().length, 1, 'a first start-up failure is not retried');
+  assert.ok(svc.probesDown(), 'both probe files at exit');
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('vLLM prints nothing while loading: the stall timeout ends it, exit 3, nothing left', async (t) => {
+  const svc = await startService({ config: 'stall_timeout: 0.6\n', env: { FAKE_VLLM_MODE: 'silent-load', FAKE_VLLM_LOAD_MS: '30000' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  const { code } = await svc.run.exited;
+  assert.equal(code, 3, svc.run.output());
+  assert.match(errorLines(svc.run)[0] ?? '', /vLLM printed nothing for 0\.6 s while starting \(stall timeout\)/);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('vLLM too slow to load: the hard start-up timeout ends it, exit 3, nothing left', async (t) => {
+  const svc = await startService({ args: ['--startup-timeout', '0.8'], env: { FAKE_VLLM_LOAD_MS: '30000' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  const { code } = await svc.run.exited;
+  assert.equal(code, 3, svc.run.output());
+  assert.match(errorLines(svc.run)[0] ?? '', /vLLM was not ready within the start-up timeout \(0\.8 s\)/);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('SIGTERM during start-up: no waiting for the load, orphaned workers killed with the group, exit 0', async (t) => {
+  const svc = await startService({ env: { FAKE_VLLM_LOAD_MS: '30000' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  // Wait until vLLM's tree exists (TP 2: EngineCore and two workers), then stop while it is still loading.
+  const workers = await waitFor(() => {
+    const found = findByMarker(svc.run.marker).filter((p) => p.cmdline.startsWith('VLLM::Worker_TP'));
+    return found.length === 2 ? found : undefined;
+  }, { timeoutMs: 10_000, message: 'two TP workers' });
+  const started = Date.now();
+  svc.run.child.kill('SIGTERM');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  assert.ok(Date.now() - started < 5000, `stopped in ${Date.now() - started} ms`);
+  assert.ok(svc.probesDown());
+  for (const w of workers) assert.equal(isAlive(w.pid), false, `worker ${w.cmdline} must be gone`);
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('SIGTERM as soon as the proxy process exists: no drain wait, exit 0, nothing left', async (t) => {
+  const svc = await startService({ env: { FAKE_VLLM_LOAD_MS: '30000' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.findProcess(/llmserve\.js proxy$/);
+  const started = Date.now();
+  svc.run.child.kill('SIGTERM');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  assert.ok(Date.now() - started < 5000, `stopped in ${Date.now() - started} ms`);
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('--shutdown-timeout is passed below the stop timeout, unless the user set one', async (t) => {
+  const svc = await startService({ stopTimeout: '12' });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  assert.ok(svc.vllmStarts()[0]!.argv.includes('--shutdown-timeout=7'), JSON.stringify(svc.vllmStarts()[0]!.argv));
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0);
+
+  const own = await startService({ stopTimeout: '12', vllmArgs: ['--shutdown-timeout', '2'] });
+  t.after(async () => assert.equal(await own.run.cleanup(), 0));
+  await own.waitReady();
+  const argv = own.vllmStarts()[0]!.argv;
+  assert.deepEqual(argv.filter((a) => a.startsWith('--shutdown')), ['--shutdown-timeout']);
+  assert.equal(argv[argv.indexOf('--shutdown-timeout') + 1], '2');
+  own.run.child.kill('SIGTERM');
+  assert.equal((await own.run.exited).code, 0);
+});
+
+test('an older vLLM rejects --shutdown-timeout and --disable-log-requests: dropped with warnings, retried at once, remembered for restarts', async (t) => {
+  const svc = await startService({ config: FAST_RESTART, vllmArgs: ['--disable-log-requests'], env: { FAKE_VLLM_NO_SHUTDOWN_TIMEOUT: '1' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  // The rejected start fails in argparse, before the fake records itself: only the retry is in the log.
+  assert.match(svc.run.output(), /vLLM command: .*--disable-log-requests --shutdown-timeout=1\b/);
+  assert.match(svc.run.output(), /unrecognized arguments: --disable-log-requests --shutdown-timeout=1/);
+  const [second] = svc.vllmStarts();
+  assert.ok(!second!.argv.includes('--disable-log-requests') && !second!.argv.some((a) => a.startsWith('--shutdown-timeout')), JSON.stringify(second!.argv));
+  assert.match(svc.run.output(), /warning: the installed vLLM does not accept --shutdown-timeout .*retrying without it/);
+  assert.match(svc.run.output(), /warning: the installed vLLM no longer accepts --disable-log-requests .*retrying without it/);
+  // A restart uses the corrected command line at once (no third rejected start).
+  const engine = await svc.findProcess(/^VLLM::EngineCore/);
+  process.kill(engine.pid, 'SIGKILL');
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'a restarted vLLM' });
+  assert.deepEqual(svc.vllmStarts()[1]!.argv, second!.argv);
+  assert.equal(svc.run.lines.filter((l) => l.includes('unrecognized arguments')).length, 1, 'no second rejected start');
+  await waitFor(() => !svc.probesDown() && svc.run.lines.some((l) => l.includes('healthy again')), { timeoutMs: 15_000, message: 'healthy again' });
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('any other unrecognized argument is fatal: diagnosis, exit 3, not retried', async (t) => {
+  const svc = await startService({ vllmArgs: ['--no-such-flag'] });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  assert.equal((await svc.run.exited).code, 3, svc.run.output());
+  assert.match(svc.run.output(), /diagnosis: vLLM rejected unknown arguments: --no-such-flag/);
+  assert.equal(svc.vllmStarts().length, 0, 'argparse failed before the fake recorded a start');
+  assert.ok(svc.probesDown());
+});

@@ -1,0 +1,128 @@
+// Stopping (issue 5 items 3 and 4): drain with a stream in flight, drain.delay, vLLM ignoring SIGTERM, a second
+// SIGTERM, llmserve SIGKILLed (the proxy follows it; vLLM is the documented tini case), an uncaught error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fixturePath } from '../helpers/fixtures.js';
+import { startService } from '../helpers/service.js';
+import { findByMarker, isAlive, processGroupMembers } from '../helpers/procs.js';
+import { waitFor, waitForFile } from '../helpers/wait.js';
+
+test('SIGTERM with a stream in flight: new requests get 503, the stream ends with [DONE], exit 0, nothing left', async (t) => {
+  const svc = await startService({
+    config: 'drain: { timeout: 10 }\n',
+    env: { FAKE_VLLM_STREAM_CHUNKS: '40', FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
+  });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  await svc.waitReady();
+  const res = await svc.chat({ stream: true });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = decoder.decode((await reader.read()).value);
+  const signalled = Date.now();
+  svc.run.child.kill('SIGTERM');
+  // not-ready and not-healthy come first, then the proxy refuses new requests while the stream goes on.
+  await waitForFile(svc.notHealthy, true, 5000);
+  const refused = await waitFor(async () => {
+    const r = await svc.chat();
+    return r.status === 503 ? r : undefined;
+  }, { timeoutMs: 3000, message: 'a 503 for a new request during the drain' });
+  assert.ok(refused.headers.get('retry-after'));
+  assert.match(await refused.text(), /shutting down/);
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value);
+  }
+  assert.match(text, /data: \[DONE\]\n\n$/, 'the stream completed');
+  assert.ok(Date.now() - signalled < 10_000, 'within the drain timeout');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  // A request sent before the proxy got the drain message may still be in flight too: at least the stream.
+  assert.match(svc.run.output(), /draining: [1-9]\d* requests in flight/);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('drain.delay: requests are still served after SIGTERM for the delay (probe files already down), then 503', async (t) => {
+  const svc = await startService({ config: 'drain: { delay: 2, timeout: 10 }\n', env: { FAKE_VLLM_STREAM_CHUNKS: '60', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  // A long stream keeps the drain open, so the 503 phase after the delay can be observed.
+  const stream = await svc.chat({ stream: true });
+  const body = stream.text();
+  svc.run.child.kill('SIGTERM');
+  await waitForFile(svc.notReady, true, 5000);
+  assert.ok(svc.probesDown());
+  assert.equal((await svc.chat()).status, 200, 'served during the delay');
+  await waitFor(async () => (await svc.chat()).status === 503, { timeoutMs: 8000, message: 'a 503 after the delay' });
+  assert.match(await body, /data: \[DONE\]\n\n$/);
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('vLLM ignores SIGTERM: its group is SIGKILLed after --stop-timeout, exit 0, nothing left', async (t) => {
+  const svc = await startService({ stopTimeout: '1', env: { FAKE_VLLM_MODE: 'ignore-sigterm' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const api = svc.vllmStarts()[0]!.pid;
+  const tree = processGroupMembers(api);
+  const signalled = Date.now();
+  svc.run.child.kill('SIGTERM');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  assert.ok(Date.now() - signalled >= 1000, 'waited the stop timeout first');
+  assert.match(svc.run.output(), /Received SIGTERM; ignoring it/);
+  assert.match(svc.run.output(), /vLLM did not exit within 1 s of SIGTERM: killed its process group/);
+  for (const p of tree) assert.equal(isAlive(p.pid), false, `${p.cmdline} must be gone`);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('a second SIGTERM skips the grace period: killed at once, exit 0, nothing left', async (t) => {
+  const svc = await startService({ stopTimeout: '60', env: { FAKE_VLLM_MODE: 'ignore-sigterm' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  svc.run.child.kill('SIGTERM');
+  await svc.run.waitForLine(/Received SIGTERM; ignoring it/, 5000);
+  const again = Date.now();
+  svc.run.child.kill('SIGTERM');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  assert.ok(Date.now() - again < 5000, `killed in ${Date.now() - again} ms, not after the 60 s stop timeout`);
+  assert.match(svc.run.output(), /SIGTERM again: killing everything now/);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('llmserve SIGKILLed: the proxy exits by itself (IPC disconnect); vLLM survives (run under tini), cleaned up here', async (t) => {
+  const svc = await startService();
+  let left = -1;
+  t.after(async () => {
+    if (left < 0) await svc.run.cleanup();
+  });
+  await svc.waitReady();
+  const proxy = await svc.findProcess(/llmserve\.js proxy$/);
+  const api = svc.vllmStarts()[0]!.pid;
+  svc.run.child.kill('SIGKILL');
+  await svc.run.exited;
+  await waitFor(() => !isAlive(proxy.pid), { timeoutMs: 5000, message: 'the proxy to exit after its parent died' });
+  // Documented limit: nothing catches a SIGKILL of llmserve; vLLM's own group lives on until tini ends the container.
+  assert.ok(isAlive(api), 'vLLM (own process group) outlives a SIGKILLed llmserve');
+  left = await svc.run.cleanup();
+  assert.ok(left >= 1, 'the vLLM tree was left for the test to clean up');
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('llmserve dies of an uncaught error: vLLM\'s group and the proxy die with it, both probe files, exit 1', async (t) => {
+  // The hook (loaded into llmserve through NODE_OPTIONS) throws from a timer once the service is ready.
+  const svc = await startService({ env: { NODE_OPTIONS: `--import=${fixturePath('crash-when-ready.mjs')}`, LLMSERVE_TEST_CRASH_WHEN_READY: '1' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  const { code } = await svc.run.exited;
+  assert.equal(code, 1, svc.run.output());
+  assert.match(svc.run.output(), /internal error: Error: injected crash \(test hook\)/);
+  assert.equal(svc.vllmStarts().length, 1);
+  assert.ok(svc.probesDown());
+  // SIGKILL of the groups is synchronous, but the kernel reaps the orphans a moment later.
+  await waitFor(() => findByMarker(svc.run.marker).length === 0, { timeoutMs: 3000, message: 'vLLM and the proxy gone' });
+});

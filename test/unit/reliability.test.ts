@@ -1,0 +1,108 @@
+// The reliability settings (restart, drain, stall_timeout), the port-holder lookup and the --shutdown-timeout choice.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import { LlmserveError } from '../../src/errors.js';
+import { describePortHolder, findPortHolder, listeningInodes } from '../../src/supervisor/port-holder.js';
+import { setsShutdownTimeout, shutdownTimeoutFor, withShutdownTimeout } from '../../src/supervisor/shutdown-timeout.js';
+
+const F = '/srv/app/llmserve.yaml';
+const KEY_ENV = { LLMSERVE_MASTER_KEY: 'sk-live-0123456789abcdef0123456789' };
+
+/** Loads an in-memory llmserve.yaml. */
+function file(text: string, env: NodeJS.ProcessEnv = KEY_ENV): Promise<Config> {
+  return loadConfig({}, {
+    env,
+    cwd: '/srv/app',
+    readFile: async (p) => {
+      if (p === F) return text;
+      throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
+    },
+    exists: async (p) => p === F,
+  });
+}
+
+/** Asserts a one-line exit-2 error that starts with the file and the key path. */
+async function rejects(p: Promise<unknown>, message: string): Promise<void> {
+  const err = await p.then(() => null, (e: unknown) => e);
+  assert.ok(err instanceof LlmserveError, `expected an LlmserveError, got ${String(err)}`);
+  assert.equal(err.exitCode, 2);
+  assert.equal(err.message, `${F}: ${message}`);
+  assert.ok(!err.message.includes('\n'));
+}
+
+test('restart: the short form, the mapping with fractional seconds, and the defaults', async () => {
+  assert.deepEqual((await file('model: m\nrestart: never\n')).restart, { policy: 'never', maxFailures: 5, windowS: 600, backoffInitialS: 1, backoffMaxS: 60, resetAfterS: 300 });
+  assert.equal((await file('model: m\nrestart: on-failure\n')).restart.policy, 'on-failure');
+  const c = await file('model: m\nrestart: { max_failures: 2, window: 30, backoff_initial: 0.1, backoff_max: 0.4, reset_after: 1.5 }\n');
+  assert.deepEqual(c.restart, { policy: 'on-failure', maxFailures: 2, windowS: 30, backoffInitialS: 0.1, backoffMaxS: 0.4, resetAfterS: 1.5 });
+  assert.equal((await file('model: m\nrestart: { policy: never }\n')).restart.policy, 'never');
+  assert.equal((await file('model: m\nrestart: os.environ/POLICY\n', { ...KEY_ENV, POLICY: 'never' })).restart.policy, 'never');
+});
+
+test('drain and stall_timeout: fractions, 0 allowed for the drain, os.environ/ read', async () => {
+  const c = await file('model: m\ndrain: { delay: 0.5, timeout: 0 }\nstall_timeout: 0.75\n');
+  assert.deepEqual(c.drain, { delay: 0.5, timeout: 0 });
+  assert.equal(c.timeouts.stall, 0.75);
+  assert.deepEqual((await file('model: m\ndrain: { timeout: 90 }\n')).drain, { delay: 0, timeout: 90 });
+});
+
+test('bad reliability settings: one line naming the file and the key path (exit 2)', async () => {
+  await rejects(file('model: m\nrestart: always\n'), 'restart: expected "on-failure" or "never" (or a mapping with policy, max_failures, window, backoff_initial, backoff_max, reset_after), got "always"');
+  await rejects(file('model: m\nrestart: [never]\n'), 'restart: expected "on-failure" or "never" (or a mapping with policy, max_failures, window, backoff_initial, backoff_max, reset_after), got a list');
+  await rejects(file('model: m\nrestart: { policy: sometimes }\n'), 'restart.policy: expected "on-failure" or "never" (or a mapping with policy, max_failures, window, backoff_initial, backoff_max, reset_after), got "sometimes"');
+  await rejects(file('model: m\nrestart: { max_failures: 0 }\n'), 'restart.max_failures: expected a positive integer, got 0');
+  await rejects(file('model: m\nrestart: { max_failures: 2.5 }\n'), 'restart.max_failures: expected a positive integer, got 2.5');
+  await rejects(file('model: m\nrestart: { backoff_initial: fast }\n'), 'restart.backoff_initial: expected a positive number of seconds, got "fast"');
+  await rejects(file('model: m\nrestart: { backoff_initial: 10, backoff_max: 5 }\n'), 'restart.backoff_max: expected at least backoff_initial (10), got 5');
+  await rejects(file('model: m\nrestart: { max_failure: 3 }\n'), 'restart.max_failure: unknown key; did you mean "max_failures"?');
+  await rejects(file('model: m\ndrain: 30\n'), 'drain: expected a mapping, got 30');
+  await rejects(file('model: m\ndrain: { delay: -1 }\n'), 'drain.delay: expected a number of seconds, 0 or more, got -1');
+  await rejects(file('model: m\ndrain: { timout: 5 }\n'), 'drain.timout: unknown key; did you mean "timeout"?');
+  await rejects(file('model: m\nstall_timeout: 0\n'), 'stall_timeout: expected a positive number of seconds, got 0');
+  await rejects(file('model: m\nstall_timout: 5\n'), 'stall_timout: unknown key; did you mean "stall_timeout"?');
+});
+
+test('--shutdown-timeout: below the stop timeout, added once, never over the user\'s own', () => {
+  assert.equal(shutdownTimeoutFor(30), 25);
+  assert.equal(shutdownTimeoutFor(10), 5);
+  assert.equal(shutdownTimeoutFor(4), 2);
+  assert.equal(shutdownTimeoutFor(2.5), 1);
+  assert.equal(shutdownTimeoutFor(1.5), null);
+  for (const stop of [2, 3, 7.5, 10, 30, 600]) assert.ok(shutdownTimeoutFor(stop)! < stop);
+  assert.deepEqual(withShutdownTimeout(['vllm', 'serve', 'm'], 30), { argv: ['vllm', 'serve', 'm', '--shutdown-timeout=25'], added: true });
+  assert.deepEqual(withShutdownTimeout(['vllm', 'serve', 'm', '--shutdown_timeout', '3'], 30), { argv: ['vllm', 'serve', 'm', '--shutdown_timeout', '3'], added: false });
+  assert.deepEqual(withShutdownTimeout(['vllm', 'serve', 'm'], 1), { argv: ['vllm', 'serve', 'm'], added: false });
+  assert.equal(setsShutdownTimeout(['--shutdown-timeout=0']), true);
+  assert.equal(setsShutdownTimeout(['--shutdown']), false);
+});
+
+test('port holder: /proc/net/tcp parsing (LISTEN only, any address, v4 and v6 layouts)', () => {
+  const table = [
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+    '   0: 0100007F:0BB8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1 0000000000000000 100 0 0 10 0',
+    '   1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 222 1 0000000000000000 100 0 0 10 0',
+    '   2: 0100007F:0BB8 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 333 1 0000000000000000 20 4 30 10 -1',
+    '   3: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 444 1',
+  ].join('\n');
+  assert.deepEqual(listeningInodes(table, 3000), ['111']);
+  assert.deepEqual(listeningInodes(table, 8080), ['222', '444']);
+  assert.deepEqual(listeningInodes(table, 9), []);
+  assert.equal(describePortHolder(null), null);
+  assert.equal(describePortHolder({ pid: 7, command: 'python -m http.server' }), 'pid 7 (python -m http.server)');
+});
+
+test('port holder: finds the real process listening on a port, null for a free one', async (t) => {
+  const holder = spawn(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>console.log(s.address().port))", 'port-holder-test'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => holder.kill('SIGKILL'));
+  const [chunk] = (await once(holder.stdout!, 'data')) as [Buffer];
+  const port = Number(chunk.toString().trim());
+  const found = findPortHolder(port);
+  assert.equal(found?.pid, holder.pid);
+  assert.match(found?.command ?? '', /node -e const s=require/);
+  holder.kill('SIGKILL');
+  await once(holder, 'exit');
+  assert.equal(findPortHolder(port), null);
+});
