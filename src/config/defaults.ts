@@ -36,7 +36,7 @@ export const DEFAULTS = Object.freeze({
 });
 
 /** Top-level keys of later versions: accepted and kept in `Config.extra`. */
-export const RESERVED_TOP_KEYS: readonly string[] = Object.freeze(['restart', 'drain', 'stall_timeout', 'models', 'usage']);
+export const RESERVED_TOP_KEYS: readonly string[] = Object.freeze(['models']);
 
 /** Environment variables that hold the master key, strongest first. */
 export const MASTER_KEY_ENV: readonly string[] = Object.freeze(['LLMSERVE_MASTER_KEY', 'LITELLM_MASTER_KEY']);

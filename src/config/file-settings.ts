@@ -1,6 +1,8 @@
 // What a config file says, validated but not yet merged with flags, environment and defaults.
-import type { TlsConfig } from './types.js';
+import type { DrainConfig, RestartConfig, TlsConfig } from './types.js';
 import { noKeys, type LoadedKeys } from './keys.js';
+import type { KeyPolicy } from './key-policy.js';
+import type { UsageFileSettings } from './usage-settings.js';
 
 /** One config file's settings; undefined = the file does not set it. */
 export interface FileSettings {
@@ -33,10 +35,17 @@ export interface FileSettings {
     bodyTimeout?: number;
     tls?: TlsConfig | null;
     logHealth?: boolean;
+    /** `proxy.master_limits`. */
+    masterPolicy?: KeyPolicy;
+    metricsPort?: number;
   };
   probes: { dir?: string; interval?: number };
   startupTimeout?: number;
   stopTimeout?: number;
+  stallTimeout?: number;
+  restart?: RestartConfig;
+  drain?: DrainConfig;
+  usage?: UsageFileSettings;
   logFormat?: 'text' | 'json';
   environment: Record<string, string>;
   extra: Record<string, unknown>;

@@ -4,6 +4,7 @@ import { configError } from '../errors.js';
 import type { KeyEntry } from './types.js';
 import { MIN_KEY_LENGTH, PLACEHOLDER_KEYS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
+import { POLICY_FIELDS, parseKeyPolicy } from './key-policy.js';
 import { at, expected, isMap, joinPath, kindOf } from './values.js';
 
 /** Keys as loaded: the entries, the raw values known (for redaction), where each entry came from. */
@@ -18,7 +19,9 @@ export interface LoadedKeys {
   notes: string[];
 }
 
-const ENTRY_FIELDS = ['name', 'key', 'key_sha256'];
+const ENTRY_FIELDS = ['name', 'key', 'key_sha256', ...POLICY_FIELDS];
+/** LiteLLM's virtual-key field names, pointed at llmserve's. */
+const LITELLM_NAMES: Record<string, string> = { rpm_limit: 'rpm', tpm_limit: 'tpm', max_parallel_requests: 'max_parallel', max_budget: 'budget', key_alias: 'name' };
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
 /** SHA-256 digest of a raw key (32 bytes): the only form kept in memory. */
@@ -51,8 +54,8 @@ export function parseKeyList(list: unknown, file: string, basePath: string, refs
     if (!isMap(item)) throw expected(at(file, path), 'a mapping {name, key} or {name, key_sha256}', item);
     for (const field of Object.keys(item)) {
       if (!ENTRY_FIELDS.includes(field)) {
-        const guess = didYouMean(field, ENTRY_FIELDS);
-        throw configError(`${at(file, joinPath(path, field))}: unknown key${guess ? `; did you mean "${guess}"?` : ` (a key entry has name, and key or key_sha256)`}`);
+        const guess = LITELLM_NAMES[field] ?? didYouMean(field, ENTRY_FIELDS);
+        throw configError(`${at(file, joinPath(path, field))}: unknown key${guess ? `; did you mean "${guess}"?` : ` (a key entry has name, key or key_sha256, and optionally ${POLICY_FIELDS.join(', ')})`}`);
       }
     }
     const name = item['name'];
@@ -79,6 +82,8 @@ export function parseKeyList(list: unknown, file: string, basePath: string, refs
       }
       out.entries.push({ name, sha256: Buffer.from(digest.trim(), 'hex'), digestOnly: true });
     }
+    const policy = parseKeyPolicy(item, file, path);
+    if (policy !== undefined) out.entries[out.entries.length - 1]!.policy = policy;
     out.origins.push(at(file, path));
   });
   return out;

@@ -4,6 +4,8 @@ import { configError } from '../errors.js';
 import type { CliOptions, Config } from './types.js';
 import { DEFAULT_ROUTES, DEFAULTS, MASTER_KEY_ENV } from './defaults.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
+import { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT } from './reliability.js';
+import { DEFAULT_USAGE_FLUSH_INTERVAL, usageDir } from './usage-settings.js';
 import { mergeKeys, noKeys, rawKeyEntry, weakKeyNote, type LoadedKeys } from './keys.js';
 import {
   parseLogFormat, parsePort, parseSeconds, parseString, parseTensorParallel,
@@ -85,10 +87,12 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
   if (masterRaw !== undefined) {
     const origin = envMaster ?? f.proxy.masterKey?.origin ?? 'master key';
     const { entry, value } = rawKeyEntry('master', masterRaw, origin);
+    if (f.proxy.masterPolicy !== undefined) entry.policy = f.proxy.masterPolicy;
     const envNames = envMaster === undefined && f.proxy.masterKey?.envName !== undefined ? [f.proxy.masterKey.envName] : [];
     const weak = weakKeyNote('master', value);
     master = { entries: [entry], values: [value], envNames, origins: [origin], notes: weak ? [weak] : [] };
-    if (envMaster !== undefined && f.proxy.masterKey) notes.push(`${envMaster} overrides ${f.proxy.masterKey.origin}`);
+    // No note when the file itself points at that variable (`master_key: os.environ/LLMSERVE_MASTER_KEY`): nothing is overridden.
+    if (envMaster !== undefined && f.proxy.masterKey && f.proxy.masterKey.envName !== envMaster) notes.push(`${envMaster} overrides ${f.proxy.masterKey.origin}`);
   }
   const keys = mergeKeys(master, f.proxy.keys, keysFromFile ?? noKeys());
   // Keys of the keys file are marked: the proxy re-reads that file on SIGHUP, and a key removed there must go.
@@ -134,6 +138,7 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
       bodyTimeout: f.proxy.bodyTimeout ?? DEFAULTS.bodyTimeout,
       tls: f.proxy.tls ?? null,
       logHealth: f.proxy.logHealth ?? false,
+      metricsPort: f.proxy.metricsPort ?? null,
     },
     probes: {
       dir: probeDir ?? DEFAULTS.probeDir,
@@ -143,6 +148,14 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
     timeouts: {
       startup: pick('startupTimeout', parseSeconds, f.startupTimeout) ?? DEFAULTS.startupTimeout,
       stop: pick('stopTimeout', parseSeconds, f.stopTimeout) ?? DEFAULTS.stopTimeout,
+      stall: f.stallTimeout ?? DEFAULT_STALL_TIMEOUT,
+    },
+    restart: { ...(f.restart ?? DEFAULT_RESTART) },
+    drain: { ...(f.drain ?? DEFAULT_DRAIN) },
+    usage: {
+      dir: usageDir(env, f.usage?.dir, file ? f.file : null, process.cwd()),
+      track: f.usage?.track ?? 'limited',
+      flushInterval: f.usage?.flushInterval ?? DEFAULT_USAGE_FLUSH_INTERVAL,
     },
     log: { format: pick('logFormat', parseLogFormat, f.logFormat) ?? DEFAULTS.logFormat },
     environment: { ...f.environment },

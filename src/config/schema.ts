@@ -6,6 +6,9 @@ import { didYouMean } from './did-you-mean.js';
 import { resolveEnvRefs } from './env-ref.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { parseKeyList } from './keys.js';
+import { parseMasterLimits } from './key-policy.js';
+import { USAGE_KEYS, parseUsage } from './usage-settings.js';
+import { DRAIN_KEYS, RESTART_KEYS, parseDrain, parseRestart } from './reliability.js';
 import {
   asMap, at, expected, joinPath, parseBool, parsePort, parsePortOrAuto, parseSeconds, parseSize, parseString,
   parseTensorParallel, parseLogFormat, isMap, kindOf,
@@ -13,14 +16,20 @@ import {
 
 /** Known keys per section ('' = top level). */
 export const SCHEMA: Readonly<Record<string, readonly string[]>> = {
-  '': ['model', 'served_model_name', 'vllm', 'proxy', 'probes', 'startup_timeout', 'stop_timeout', 'log_format', ...RESERVED_TOP_KEYS],
+  '': [
+    'model', 'served_model_name', 'vllm', 'proxy', 'probes', 'startup_timeout', 'stop_timeout', 'stall_timeout', 'restart', 'drain', 'usage',
+    'log_format', ...RESERVED_TOP_KEYS,
+  ],
   vllm: ['command', 'port', 'tensor_parallel_size', 'args', 'env'],
   proxy: [
     'port', 'host', 'master_key', 'auth', 'keys', 'keys_file', 'routes', 'model_aliases', 'max_body_bytes',
-    'first_byte_timeout', 'headers_timeout', 'body_timeout', 'tls', 'log_health',
+    'first_byte_timeout', 'headers_timeout', 'body_timeout', 'tls', 'log_health', 'master_limits', 'metrics_port',
   ],
   'proxy.tls': ['cert', 'key'],
   probes: ['dir', 'interval'],
+  restart: RESTART_KEYS,
+  drain: DRAIN_KEYS,
+  usage: USAGE_KEYS,
 };
 
 const LITELLM_SECTIONS = ['general_settings', 'litellm_settings', 'router_settings', 'environment_variables'];
@@ -98,6 +107,10 @@ export function parseLlmserveConfig(doc: Record<string, unknown>, file: string, 
   if (has(root, 'served_model_name')) out.servedModelName = parseString(root['served_model_name'], w('served_model_name'));
   if (has(root, 'startup_timeout')) out.startupTimeout = parseSeconds(root['startup_timeout'], w('startup_timeout'));
   if (has(root, 'stop_timeout')) out.stopTimeout = parseSeconds(root['stop_timeout'], w('stop_timeout'));
+  if (has(root, 'stall_timeout')) out.stallTimeout = parseSeconds(root['stall_timeout'], w('stall_timeout'));
+  if (has(root, 'restart')) out.restart = parseRestart(root['restart'], file);
+  if (has(root, 'drain')) out.drain = parseDrain(root['drain'], file);
+  if (has(root, 'usage')) out.usage = parseUsage(root['usage'], file);
   if (has(root, 'log_format')) out.logFormat = parseLogFormat(root['log_format'], w('log_format'));
   for (const key of RESERVED_TOP_KEYS) if (root[key] !== undefined) out.extra[key] = root[key];
 
@@ -130,6 +143,11 @@ export function parseLlmserveConfig(doc: Record<string, unknown>, file: string, 
   if (has(proxy, 'headers_timeout')) p.headersTimeout = parseSeconds(proxy['headers_timeout'], w('proxy.headers_timeout'));
   if (has(proxy, 'body_timeout')) p.bodyTimeout = parseSeconds(proxy['body_timeout'], w('proxy.body_timeout'));
   if (has(proxy, 'log_health')) p.logHealth = parseBool(proxy['log_health'], w('proxy.log_health'));
+  if (has(proxy, 'master_limits')) {
+    const policy = parseMasterLimits(proxy['master_limits'], file);
+    if (policy !== undefined) p.masterPolicy = policy;
+  }
+  if (has(proxy, 'metrics_port')) p.metricsPort = parsePort(proxy['metrics_port'], w('proxy.metrics_port'));
   if (has(proxy, 'tls')) {
     const tls = asMap(proxy['tls'], w('proxy.tls'));
     const cert = has(tls, 'cert') ? parseString(tls['cert'], w('proxy.tls.cert'), 'a file path') : undefined;

@@ -1,4 +1,6 @@
 // The resolved configuration: built once from flags > environment > file > defaults, then read everywhere.
+import type { KeyPolicy } from './key-policy.js';
+import type { UsageConfig } from './usage-settings.js';
 
 /** One API key the proxy accepts. Only the digest is kept in memory after loading. */
 export interface KeyEntry {
@@ -10,6 +12,8 @@ export interface KeyEntry {
   digestOnly: boolean;
   /** True for keys read from `proxy.keys_file` (re-read on SIGHUP, so not fixed for the process's lifetime). */
   fromKeysFile?: boolean;
+  /** Limits of this key (models, rpm, tpm, max_parallel, budget, expires, disabled); absent = unlimited. */
+  policy?: KeyPolicy;
 }
 
 /** Where the key material comes from, so that vLLM's environment can be cleaned of it. */
@@ -64,6 +68,30 @@ export interface ProxyConfig {
   tls: TlsConfig | null;
   /** Log health probes in the access log. */
   logHealth: boolean;
+  /** `proxy.metrics_port`: a second listener on 127.0.0.1 serving only /metrics without a key; null = none. */
+  metricsPort: number | null;
+}
+
+/** The restart policy of vLLM and of the proxy (seconds; fractions allowed). */
+export interface RestartConfig {
+  /** `never`: the first unrequested exit gives up (exit 1). Any exit not asked for is a failure, code 0 included. */
+  policy: 'on-failure' | 'never';
+  /** The Nth failure within `windowS` gives up (both probe files, exit 1). */
+  maxFailures: number;
+  windowS: number;
+  /** Exponential backoff: the first delay, doubled per consecutive failure up to the max. */
+  backoffInitialS: number;
+  backoffMaxS: number;
+  /** Healthy this long after a restart: the backoff starts again from the initial delay. */
+  resetAfterS: number;
+}
+
+/** The graceful drain on SIGTERM/SIGINT (seconds). */
+export interface DrainConfig {
+  /** Keep serving this long after the signal (covers the load balancer's endpoint removal). */
+  delay: number;
+  /** Then refuse new requests and wait at most this long for in-flight ones (streams included). */
+  timeout: number;
 }
 
 export interface Config {
@@ -99,7 +127,13 @@ export interface Config {
     startup: number;
     /** Grace between SIGTERM and SIGKILL when stopping a child, seconds. */
     stop: number;
+    /** Start-up stall timeout: vLLM printed nothing (not even a progress frame) for this long, seconds. */
+    stall: number;
   };
+  restart: RestartConfig;
+  drain: DrainConfig;
+  /** The usage store and token accounting (`usage:`). */
+  usage: UsageConfig;
   log: { format: 'text' | 'json' };
   /** `environment_variables` of a LiteLLM config: applied to llmserve's own environment and vLLM's. */
   environment: Record<string, string>;
@@ -107,7 +141,7 @@ export interface Config {
   /** Things worth one line at start (ignored LiteLLM sections, weak keys, ...). */
   notes: string[];
   /**
-   * Top-level keys reserved for later versions (`restart`, `drain`, `stall_timeout`, `models`, `usage`),
+   * Top-level keys reserved for later versions (`models`),
    * accepted as written (os.environ/ already read) so that newer configs do not break this version.
    */
   extra: Record<string, unknown>;

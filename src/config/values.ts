@@ -125,3 +125,19 @@ export function parseSize(value: unknown, where: string): number {
   }
   throw expected(where, 'a positive number of bytes or a size like "64MiB" or "10MB"', value);
 }
+
+/** A number of seconds that may be 0 (fractions allowed), e.g. a delay that is off by default. */
+export function parseNonNegativeSeconds(value: unknown, where: string): number {
+  let n: number | undefined;
+  if (typeof value === 'number') n = value;
+  else if (typeof value === 'string' && NUM.test(value)) n = Number(value);
+  if (n === undefined || !Number.isFinite(n) || n < 0) throw expected(where, 'a number of seconds, 0 or more', value);
+  return n;
+}
+
+/** A positive integer (a count). */
+export function parsePositiveInt(value: unknown, where: string): number {
+  const n = toInt(value);
+  if (n === undefined || n < 1) throw expected(where, 'a positive integer', value);
+  return n;
+}

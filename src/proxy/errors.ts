@@ -1,5 +1,6 @@
 // The proxy's own answers, in OpenAI's error shape, so SDKs map them to the right exception classes.
 import type { ServerResponse } from 'node:http';
+import type { LimitError } from '../limits/rejections.js';
 
 /** The `code` values the proxy itself produces. */
 export type ProxyErrorCode =
@@ -34,8 +35,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** Answers with an OpenAI-shaped error body. */
-export function sendError(res: ServerResponse, err: ProxyError): void {
+/** Answers with an OpenAI-shaped error body (the proxy's own errors, and a key policy's refusals). */
+export function sendError(res: ServerResponse, err: ProxyError | LimitError): void {
   sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param ?? null, code: err.code } }, err.headers);
 }
 

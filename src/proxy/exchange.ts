@@ -1,6 +1,7 @@
 // The state of one request/response pair, shared by the server, the forwarder and the access log.
 import type { ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Meter } from '../usage/meter.js';
 
 /** One request in flight: what the access log reports and what the forwarder must cancel. */
 export interface Exchange {
@@ -28,6 +29,16 @@ export interface Exchange {
   closed: boolean;
   /** The proxy already answered on its own (413 while streaming, 504): later upstream errors are ignored. */
   answered: 'too-large' | 'timeout' | null;
+  /** Why the proxy refused the request itself (`llmserve_rejected_total{reason}`), or null. */
+  rejected: string | null;
+  /** Watches the response for token usage; only for metered keys (a key with a policy, or usage.track: all). */
+  meter: Meter | null;
+  /** The limiter admitted the request: its parallel slot is freed and its tokens counted at the end. */
+  admitted: boolean;
+  /** The response is a stream (server-sent events), counted in llmserve_active_streams while open. */
+  streaming: boolean;
+  /** Counted as a key's usage (false for /metrics scrapes). */
+  counted: boolean;
 }
 
 /** A fresh exchange for a request. */
@@ -48,5 +59,10 @@ export function newExchange(start: number, method: string, url: string | undefin
     timer: null,
     closed: false,
     answered: null,
+    rejected: null,
+    meter: null,
+    admitted: false,
+    streaming: false,
+    counted: true,
   };
 }

@@ -19,6 +19,8 @@ export interface ForwarderOptions {
   now: () => number;
   /** Idle time after which a pooled upstream socket is closed, ms; must stay below vLLM's 5 s keep-alive. */
   idleSocketMs?: number;
+  /** Called when a response turns out to be a stream (server-sent events): the active-streams gauge. */
+  onStream?: () => void;
 }
 
 /** Sends requests to the backend and streams the answers back. */
@@ -85,14 +87,22 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     // Item 7: send the head now, not with the first body byte (which for a stream comes after the prefill). A
     // response with a length (vLLM's non-streaming answers) has its body right behind the head: flushing it
     // would cost a second socket write per request for nothing.
-    if (proxyRes.headers['content-length'] === undefined) res.flushHeaders();
+    if (proxyRes.headers['content-length'] === undefined) {
+      res.flushHeaders();
+      const type = proxyRes.headers['content-type'];
+      if (type !== undefined && type.startsWith('text/event-stream') && options.onStream !== undefined) {
+        ex.streaming = true;
+        options.onStream();
+      }
+    }
     ex.ttfb = now() - ex.start;
     // Item 2: an upstream that dies mid-stream gives no error event; end the client's response with an error
     // (a destroyed chunked response) so that the client does not hang.
     proxyRes.on('close', () => {
       if (!proxyRes.complete) res.destroy();
     });
-    proxyRes.pipe(res);
+    // A metered request's response passes its meter (which only observes, or drops an injected usage event).
+    (ex.meter === null ? proxyRes : ex.meter.attach(proxyRes)).pipe(res);
   });
 
   // Item 3: with no `error` listener http-proxy throws. Per-request errors go to the callback given to

@@ -10,6 +10,11 @@ import type { KeyRing } from './keyring.js';
 import { decideModel, modelList } from './models.js';
 import { compileRoutes, healthPaths, normalisePath } from './routes.js';
 import type { BackendState, ProxySettings } from './settings.js';
+import { modelNotAllowed } from '../limits/rejections.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../metrics/registry.js';
+import { Meter } from '../usage/meter.js';
+import { planBody, type BodyPlan } from '../usage/request.js';
+import type { CostControl } from './cost.js';
 
 /** What the handler reads and uses; the state is read through a function so changes apply at once. */
 export interface HandlerDeps {
@@ -20,6 +25,8 @@ export interface HandlerDeps {
   health: BackendHealth;
   /** Unix seconds, for the `created` field of the local model list. */
   startedAt: number;
+  /** Per-key limits, usage accounting and metrics. */
+  cost: CostControl;
 }
 
 const getOnly: readonly string[] = ['GET', 'HEAD'];
@@ -31,6 +38,76 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   const aliases = settings.modelAliases;
   const rewriting = Object.keys(aliases).length > 0;
   const localModels = rewriting ? JSON.stringify(modelList(settings.servedModelName, aliases, deps.startedAt)) : null;
+  const { cost } = deps;
+  const { limiter } = cost;
+
+  const serveMetrics = async (res: ServerResponse) => {
+    const text = await cost.metrics.render(settings.backendUrl);
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+
+  /** The slow path of a metered key (a policy, or usage.track: all): read the body, check, count. */
+  const forwardMetered = async (req: IncomingMessage, res: ServerResponse, ex: Exchange, expectContinue: boolean, path: string, method: string) => {
+    const policy = limiter.policy(ex.keyName);
+    if (policy !== undefined) {
+      const refused = limiter.checkKey(ex.keyName);
+      if (refused !== null) {
+        ex.rejected = refused.reason;
+        return errors.sendError(res, refused.error);
+      }
+    }
+    const allowlist = policy?.models ?? null;
+    if (path === '/v1/models' && (allowlist !== null || localModels !== null)) {
+      // Only the names this key may use (all of them without an allowlist).
+      const listed = modelList(settings.servedModelName, aliases, deps.startedAt) as { data: { id: string }[] };
+      if (allowlist !== null) listed.data = listed.data.filter((m) => allowlist.has(m.id));
+      const text = JSON.stringify(listed);
+      ex.ttfb = 0;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+      return;
+    }
+    if (expectContinue) res.writeContinue();
+    let plan: BodyPlan | null = null;
+    let body: Buffer | null = null;
+    let bodyBytes = declaredLength(req) ?? 0;
+    if (method === 'POST' && isJson(req.headers['content-type'])) {
+      let raw: Buffer;
+      try {
+        raw = await readBody(req, settings.maxBodyBytes);
+      } catch (err) {
+        if (err instanceof BodyTooLarge) errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
+        else res.destroy();
+        return;
+      }
+      bodyBytes = raw.length;
+      plan = planBody(raw, path, settings.servedModelName, aliases);
+      if (plan.model !== null) ex.model = plan.model;
+      if (plan.unknown) return errors.sendError(res, errors.unknownModel(plan.model ?? '-'));
+      body = plan.body ?? raw;
+    }
+    if (allowlist !== null) {
+      // Without a readable model (a multipart upload), the request goes to the served model: check that one.
+      const model = plan?.model ?? settings.servedModelName;
+      if (!allowlist.has(model)) {
+        ex.rejected = 'model';
+        return errors.sendError(res, modelNotAllowed(model));
+      }
+    }
+    if (policy !== undefined) {
+      const admission = limiter.admit(ex.keyName);
+      if (!admission.ok) {
+        ex.rejected = admission.reason;
+        return errors.sendError(res, admission.error);
+      }
+      ex.admitted = true;
+      if (admission.headers !== null) for (const name in admission.headers) res.setHeader(name, admission.headers[name]!);
+    }
+    ex.meter = new Meter(plan?.injected ?? false, bodyBytes);
+    forwarder.forward(req, res, ex, body);
+  };
 
   const readiness = async (res: ServerResponse) => {
     const state = deps.state();
@@ -80,8 +157,23 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
 
     if (settings.auth) {
       const result = authenticate(req.headers, deps.keys.current());
-      if (!result.ok) return errors.sendError(res, result.reason === 'missing' ? errors.missingKey : errors.invalidKey);
+      if (!result.ok) {
+        ex.rejected = 'auth';
+        return errors.sendError(res, result.reason === 'missing' ? errors.missingKey : errors.invalidKey);
+      }
       ex.keyName = result.name;
+    }
+
+    if (path === '/metrics') {
+      if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));
+      const refused = limiter.checkKey(ex.keyName);
+      if (refused !== null) {
+        ex.rejected = refused.reason;
+        return errors.sendError(res, refused.error);
+      }
+      ex.counted = false;
+      void serveMetrics(res);
+      return;
     }
 
     const route = path === null ? null : routes.match(path);
@@ -89,10 +181,22 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     if (route.methods !== null && !route.methods.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, route.methods));
 
     const state = deps.state();
-    if (state !== 'ready') return errors.sendError(res, errors.unavailable(state));
+    if (state !== 'ready') {
+      ex.rejected = 'unavailable';
+      return errors.sendError(res, errors.unavailable(state));
+    }
 
     const length = declaredLength(req);
-    if (length !== null && length > settings.maxBodyBytes) return errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
+    if (length !== null && length > settings.maxBodyBytes) {
+      ex.rejected = 'too_large';
+      return errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
+    }
+
+    // Keys with a policy (or every key with usage.track: all) leave the fast path here; others never pay for it.
+    if (cost.trackAll || (limiter.active() && limiter.policy(ex.keyName) !== undefined)) {
+      void forwardMetered(req, res, ex, expectContinue, path, method);
+      return;
+    }
 
     if (localModels !== null && path === '/v1/models') {
       ex.ttfb = 0;

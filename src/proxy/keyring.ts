@@ -1,5 +1,5 @@
 // The accepted keys: the configured ones plus the keys file's, swapped atomically on reload.
-import { loadKeysFile } from '../config/index.js';
+import { loadKeysFile, type KeyPolicy } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { toStoredKeys, type StoredKey } from './auth.js';
 
@@ -9,14 +9,17 @@ export interface KeyRing {
   current(): readonly StoredKey[];
   /** Re-reads the keys file; on failure keeps the old keys, logs and rethrows. Resolves with the key count. */
   reload(): Promise<number>;
+  /** Every key entry in use with its policy (configured ones, then the keys file's), for the limiter. */
+  entries(): readonly Entry[];
 }
 
-type Entry = { name: string; sha256Hex: string };
+type Entry = { name: string; sha256Hex: string; policy?: KeyPolicy };
 
 /** Reads a keys file as `{name, sha256Hex}` entries (the loader is injectable for tests). */
 export type KeysFileLoader = (path: string) => Promise<Entry[]>;
 
-const defaultLoader: KeysFileLoader = async (path) => (await loadKeysFile(path)).map((k) => ({ name: k.name, sha256Hex: k.sha256.toString('hex') }));
+const defaultLoader: KeysFileLoader = async (path) =>
+  (await loadKeysFile(path)).map((k) => ({ name: k.name, sha256Hex: k.sha256.toString('hex'), ...(k.policy === undefined ? {} : { policy: k.policy }) }));
 
 /**
  * Builds the key ring and reads the keys file once. The supervisor's `keys` already include the file's keys as
@@ -26,6 +29,7 @@ const defaultLoader: KeysFileLoader = async (path) => (await loadKeysFile(path))
 export async function createKeyRing(configured: readonly Entry[], keysFile: string | null, logger: Logger, load: KeysFileLoader = defaultLoader): Promise<KeyRing> {
   let base: readonly Entry[] = configured;
   let keys: readonly StoredKey[] = toStoredKeys(configured);
+  let all: readonly Entry[] = configured;
 
   const reload = async (): Promise<number> => {
     if (keysFile === null) return keys.length;
@@ -36,19 +40,24 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
       logger.error(`${(err as Error).message}; keeping the ${keys.length} keys in use`);
       throw err;
     }
-    keys = toStoredKeys([...base, ...fromFile]);
+    all = [...base, ...fromFile];
+    keys = toStoredKeys(all);
     logger.info(`keys loaded: ${keys.length} (${fromFile.length} from ${keysFile})`);
     return keys.length;
   };
 
   if (keysFile !== null) {
     try {
-      const initial = new Set((await load(keysFile)).map((e) => e.sha256Hex.toLowerCase()));
+      const fromFile = await load(keysFile);
+      const initial = new Set(fromFile.map((e) => e.sha256Hex.toLowerCase()));
       base = configured.filter((e) => !initial.has(e.sha256Hex.toLowerCase()));
+      // The file's keys as they are now, with their policies (the supervisor may send only the configured ones).
+      all = [...base, ...fromFile];
+      keys = toStoredKeys(all);
     } catch (err) {
       // The config loader read this file moments ago; if it broke since, serve the keys we were given.
       logger.error(`${(err as Error).message}; keeping the ${keys.length} configured keys`);
     }
   }
-  return { current: () => keys, reload };
+  return { current: () => keys, reload, entries: () => all };
 }

@@ -9,6 +9,8 @@ import { newExchange } from './exchange.js';
 import { createForwarder } from './forward.js';
 import { createHandler } from './handler.js';
 import { createBackendHealth } from './health.js';
+import { createCostControl } from './cost.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../metrics/registry.js';
 import { createKeyRing, type KeysFileLoader } from './keyring.js';
 import { isBackendState, type BackendState, type ProxySettings } from './settings.js';
 import { loadTls } from './tls.js';
@@ -44,6 +46,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // A start message without a valid state means nothing is known yet about the backend.
   let state: BackendState = isBackendState(settings.state) ? settings.state : 'starting';
   const keys = await createKeyRing(settings.keys, settings.keysFile, logger, deps.loadKeysFile);
+  const cost = await createCostControl(settings.usage ?? { dir: null, track: 'limited', flushInterval: 5 }, keys.entries(), state, logger, [
+    settings.servedModelName,
+    ...Object.keys(settings.modelAliases),
+  ]);
   const tls = settings.tls === null ? null : await loadTls(settings.tls);
 
   const forwarder = createForwarder({
@@ -52,6 +58,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     maxBodyBytes: settings.maxBodyBytes,
     logger,
     now,
+    onStream: () => cost.metrics.streams.inc(1),
   });
   const handle = createHandler({
     settings,
@@ -60,6 +67,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     forwarder,
     health: createBackendHealth(settings.backendUrl, now),
     startedAt: Math.floor(Date.now() / 1000),
+    cost,
   });
   const accessLog = createAccessLog(logger);
 
@@ -68,10 +76,15 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     const ex = newExchange(now(), req.method ?? 'GET', req.url, req.socket);
     inflight++;
+    cost.metrics.inflight.inc(1);
     res.once('close', () => {
       ex.closed = true;
       inflight--;
-      if (!ex.health || settings.logHealth) accessLog(ex, res, now());
+      cost.metrics.inflight.inc(-1);
+      const end = now();
+      if (!ex.health || settings.logHealth) accessLog(ex, res, end);
+      // Health probes are neither a key's usage nor traffic worth a metric.
+      if (!ex.health) cost.finish(ex, res.writableFinished ? res.statusCode : 499, end - ex.start);
       if (inflight === 0) for (const wake of idleWaiters) wake();
     });
     handle(req, res, ex, expectContinue);
@@ -100,8 +113,35 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
 
   const port = await listen(server, settings.host, settings.port).catch((err: unknown) => {
     forwarder.close();
+    cost.close();
     throw err;
   });
+  // `proxy.metrics_port`: /metrics without a key, on loopback only.
+  let metricsServer: http.Server | null = null;
+  if (settings.metricsPort !== undefined && settings.metricsPort !== null) {
+    const ms = http.createServer((req, res) => {
+      if (normalisedMetricsPath(req.url) && (req.method === 'GET' || req.method === 'HEAD')) {
+        void cost.metrics.render(settings.backendUrl).then((text) => {
+          res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        });
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('only /metrics here\n');
+    });
+    try {
+      const mport = await listen(ms, '127.0.0.1', settings.metricsPort);
+      metricsServer = ms;
+      logger.info(`metrics on http://127.0.0.1:${mport}/metrics`);
+    } catch (err) {
+      server.close();
+      server.closeAllConnections();
+      forwarder.close();
+      cost.close();
+      throw err;
+    }
+  }
   logger.info(`listening on ${tls === null ? 'http' : 'https'}://${settings.host}:${port} -> ${settings.backendUrl}`);
 
   const waitIdle = (timeoutMs: number) =>
@@ -122,8 +162,13 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     setState(next) {
       if (next !== state) logger.info(`backend state: ${state} -> ${next}`);
       state = next;
+      cost.setState(next);
     },
-    reloadKeys: () => keys.reload(),
+    reloadKeys: async () => {
+      const count = await keys.reload();
+      cost.setPolicies(keys.entries());
+      return count;
+    },
     async drain(timeoutMs) {
       state = 'draining';
       logger.info(`draining: ${inflight} requests in flight, waiting up to ${timeoutMs} ms`);
@@ -134,9 +179,17 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     },
     close() {
       closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        let open = metricsServer === null ? 1 : 2;
+        const done = () => {
+          if (--open === 0) resolve();
+        };
+        server.close(done);
         server.closeAllConnections();
+        metricsServer?.close(done);
+        metricsServer?.closeAllConnections();
         forwarder.close();
+        // The last batch of usage is written before the process goes.
+        cost.close();
       });
       return closing;
     },
@@ -162,4 +215,11 @@ function listen(server: http.Server, host: string, port: number): Promise<number
     server.once('listening', onListening);
     server.listen(port, host);
   });
+}
+
+/** True for /metrics (with or without a query string). */
+function normalisedMetricsPath(url: string | undefined): boolean {
+  const raw = url ?? '';
+  const q = raw.indexOf('?');
+  return (q >= 0 ? raw.slice(0, q) : raw) === '/metrics';
 }

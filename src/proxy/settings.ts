@@ -1,4 +1,6 @@
 // What the proxy needs to run: built by the supervisor from the Config and sent over IPC, never on argv.
+import type { KeyPolicy } from '../config/key-policy.js';
+import type { UsageSettings } from './cost.js';
 
 /** The backend's lifecycle as the proxy sees it; only `ready` forwards requests. */
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'draining';
@@ -13,8 +15,8 @@ export interface ProxySettings {
   /** The public model name, equal to vLLM's --served-model-name by default. */
   servedModelName: string;
   auth: boolean;
-  /** Keys from the configuration itself (not from keysFile, which the proxy reads on its own). */
-  keys: { name: string; sha256Hex: string }[];
+  /** Keys from the configuration itself (not from keysFile, which the proxy reads on its own), with their limits. */
+  keys: { name: string; sha256Hex: string; policy?: KeyPolicy }[];
   /** Re-read on reload; its keys are added to `keys`. */
   keysFile: string | null;
   /** Allowlist: exact paths, or prefixes ending in `/*`. */
@@ -31,6 +33,10 @@ export interface ProxySettings {
   color: boolean;
   /** Initial backend state. */
   state: BackendState;
+  /** The usage store and which keys are metered; absent = in memory, keys with a policy only. */
+  usage?: UsageSettings;
+  /** A second listener on 127.0.0.1 serving only GET /metrics, without a key; absent or null = none. */
+  metricsPort?: number | null;
 }
 
 /** Messages the proxy child sends to the supervisor. */

@@ -1,6 +1,8 @@
 // Run the built `llmserve` binary as a user would, with a unique marker so every process it starts can be found.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { envWithFakes } from './fixtures.js';
@@ -26,8 +28,11 @@ export interface LlmserveRun {
 /** Spawns `node bin/llmserve.js ...args` with the fakes first on PATH. */
 export function runLlmserve(args: string[], env: Record<string, string | undefined> = {}): LlmserveRun {
   const marker = `llmserve-test-${randomUUID()}`;
+  // The usage store goes to a temporary directory unless the test sets (or unsets) LLMSERVE_USAGE_DIR: without a
+  // config file it would land in the working directory (the repository).
+  const usageDir = mkdtempSync(path.join(os.tmpdir(), 'llmserve-usage-'));
   const child = spawn(process.execPath, [binPath, ...args], {
-    env: envWithFakes({ LLMSERVE_TEST_MARKER: marker, FAKE_VLLM_LOAD_MS: '200', ...env }),
+    env: envWithFakes({ LLMSERVE_TEST_MARKER: marker, FAKE_VLLM_LOAD_MS: '200', LLMSERVE_USAGE_DIR: usageDir, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -42,6 +47,7 @@ export function runLlmserve(args: string[], env: Record<string, string | undefin
   child.stderr!.on('data', collect('err'));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('close', (code, signal) => {
+      rmSync(usageDir, { recursive: true, force: true });
       for (const rest of [partial.out, partial.err]) if (rest) lines.push(rest);
       partial = { out: '', err: '' };
       resolve({ code, signal });

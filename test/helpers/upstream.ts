@@ -135,7 +135,7 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
       return;
     }
     if (rec.path === '/v1/chat/completions' && req.method === 'POST') {
-      let body: { model?: unknown; stream?: unknown } = {};
+      let body: { model?: unknown; stream?: unknown; stream_options?: { include_usage?: unknown } } = {};
       try {
         body = JSON.parse(rec.body.toString('utf8')) as typeof body;
       } catch {
@@ -146,7 +146,7 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
         json(404, { error: { message: `The model \`${String(body.model)}\` does not exist.`, type: 'NotFoundError', param: 'model', code: 404 } });
         return;
       }
-      if (body.stream === true) return stream(rec, res);
+      if (body.stream === true) return stream(rec, res, body.stream_options?.include_usage === true);
       json(200, {
         id: 'chatcmpl-1',
         object: 'chat.completion',
@@ -160,7 +160,7 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
     json(404, { detail: 'Not Found' });
   };
 
-  const stream = (rec: Recorded, res: ServerResponse) => {
+  const stream = (rec: Recorded, res: ServerResponse, includeUsage = false) => {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
     res.flushHeaders();
     const tick = () => {
@@ -170,6 +170,11 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
         return;
       }
       if (rec.eventsSent >= behaviour.events) {
+        // Like vLLM: with stream_options.include_usage, one last chunk with empty choices and the usage.
+        if (includeUsage) {
+          const usage = { prompt_tokens: 1, completion_tokens: rec.eventsSent, total_tokens: 1 + rec.eventsSent };
+          res.write(`data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: served, choices: [], usage })}\n\n`);
+        }
         res.end('data: [DONE]\n\n');
         return;
       }

@@ -67,7 +67,9 @@ test('defaults with no file: model from --model, key from env', async () => {
   assert.equal(c.proxy.logHealth, false);
   assert.equal(c.proxy.keysFile, null);
   assert.deepEqual(c.probes, { dir: '/etc/probe', dirExplicit: false, interval: 10 });
-  assert.deepEqual(c.timeouts, { startup: 1800, stop: 30 });
+  assert.deepEqual(c.timeouts, { startup: 1800, stop: 30, stall: 600 });
+  assert.deepEqual(c.restart, { policy: 'on-failure', maxFailures: 5, windowS: 600, backoffInitialS: 1, backoffMaxS: 60, resetAfterS: 300 });
+  assert.deepEqual(c.drain, { delay: 0, timeout: 30 });
   assert.equal(c.log.format, 'text');
   assert.deepEqual(c.extra, {});
   assert.equal(c.proxy.keys.length, 1);
@@ -111,11 +113,11 @@ probes:
 startup_timeout: 900
 stop_timeout: 5
 log_format: json
-restart: { max: 3 }
+restart: { max_failures: 3 }
 drain: { delay: 5, timeout: 30 }
 stall_timeout: 120
 models: []
-usage: { file: /var/log/usage.jsonl }
+usage: { dir: /var/lib/llmserve, track: all, flush_interval: 2 }
 `;
 
 test('llmserve format: every key read', async () => {
@@ -139,9 +141,12 @@ test('llmserve format: every key read', async () => {
   assert.deepEqual(c.proxy.tls, { cert: `${CWD}/tls/cert.pem`, key: '/etc/tls/key.pem' });
   assert.equal(c.proxy.logHealth, true);
   assert.deepEqual(c.probes, { dir: '/tmp/probe', dirExplicit: true, interval: 2.5 });
-  assert.deepEqual(c.timeouts, { startup: 900, stop: 5 });
+  assert.deepEqual(c.timeouts, { startup: 900, stop: 5, stall: 120 });
+  assert.deepEqual(c.restart, { policy: 'on-failure', maxFailures: 3, windowS: 600, backoffInitialS: 1, backoffMaxS: 60, resetAfterS: 300 });
+  assert.deepEqual(c.drain, { delay: 5, timeout: 30 });
   assert.equal(c.log.format, 'json');
-  assert.deepEqual(c.extra, { restart: { max: 3 }, drain: { delay: 5, timeout: 30 }, stall_timeout: 120, models: [], usage: { file: '/var/log/usage.jsonl' } });
+  assert.deepEqual(c.extra, { models: [] });
+  assert.deepEqual(c.usage, { dir: '/var/lib/llmserve', track: 'all', flushInterval: 2 });
   assert.ok(c.secrets.envNames.includes('MY_KEY'));
   assert.deepEqual(c.secrets.values, [STRONG_KEY]);
   assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
@@ -261,7 +266,7 @@ drain: { delay: os.environ/DRAIN_DELAY }
   assert.equal(c.proxy.port, 8181);
   assert.deepEqual(c.vllm.env, { HF_TOKEN: 'hf_abc' });
   assert.deepEqual(c.vllm.args, ['--seed', '7']);
-  assert.deepEqual(c.extra, { drain: { delay: '3' } });
+  assert.deepEqual(c.drain, { delay: 3, timeout: 30 });
   assert.deepEqual(c.secrets.envNames, ['LLMSERVE_MASTER_KEY', 'LITELLM_MASTER_KEY', 'KEY_VAR']);
   assert.ok(!c.secrets.envNames.includes('HF_TOKEN'));
 });

@@ -1,0 +1,102 @@
+// `llmserve usage`: what each key used, read from the usage store (the proxy writes it; this only reads).
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { resolveEnvRef, isEnvRef } from '../config/env-ref.js';
+import { locateConfig } from '../config/locate.js';
+import { usageDir } from '../config/usage-settings.js';
+import { isMap } from '../config/values.js';
+import { parseYaml } from '../config/yaml.js';
+import { configError, ExitCode } from '../errors.js';
+import { hourOf } from '../limits/budget.js';
+import { dayChart, summarise, toJson, toTable } from '../usage/report.js';
+import { parseSince } from '../usage/since.js';
+import { readUsageStore, USAGE_DB_FILE } from '../usage/store.js';
+import type { UsageStore } from '../usage/types.js';
+
+/** Options of `llmserve usage`. */
+export interface UsageOptions {
+  config?: string;
+  key?: string;
+  since?: string;
+  json?: boolean;
+}
+
+/** Side effects, with real defaults. */
+export interface UsageDeps {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  now?: () => number;
+  write?: (text: string) => void;
+  warn?: (text: string) => void;
+  /** Show the bar chart (default: stdout is a terminal). */
+  chart?: boolean;
+}
+
+const exists = async (p: string) => {
+  try {
+    await readFile(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The usage directory as `start` would use it: only `usage.dir` is read from the config file (so that keys and
+ * os.environ/ references elsewhere in it need not be set to read usage).
+ */
+export async function findUsageDir(config: string | undefined, env: NodeJS.ProcessEnv, cwd: string): Promise<string> {
+  const located = await locateConfig(config === undefined ? {} : { config }, env, cwd, exists);
+  if (located === null) return usageDir(env, undefined, null, cwd);
+  let text: string;
+  try {
+    text = await readFile(located.path, 'utf8');
+  } catch (err) {
+    throw configError(`cannot read config file ${located.path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  const doc = parseYaml(text, located.path);
+  const usage = isMap(doc) ? doc['usage'] : undefined;
+  let dir = isMap(usage) ? usage['dir'] : undefined;
+  if (typeof dir === 'string' && isEnvRef(dir)) dir = resolveEnvRef(dir, 'usage.dir', { env, file: located.path, refs: new Map() });
+  return usageDir(env, typeof dir === 'string' && dir !== '' ? resolve(dirname(located.path), dir) : undefined, located.path, cwd);
+}
+
+/** Runs `llmserve usage`; exit 0 (an absent or damaged store prints nothing and warns). */
+export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Promise<number> {
+  const env = deps.env ?? process.env;
+  const cwd = deps.cwd ?? process.cwd();
+  const now = (deps.now ?? Date.now)();
+  const write = deps.write ?? ((t: string) => void process.stdout.write(t));
+  const warn = deps.warn ?? ((t: string) => void process.stderr.write(t));
+  const sinceMs = parseSince(options.since ?? '7d', now);
+  const dir = await findUsageDir(options.config, env, cwd);
+
+  let store: UsageStore | null = null;
+  try {
+    store = await readUsageStore(dir);
+  } catch (err) {
+    warn(`llmserve usage: WARNING: cannot read ${join(dir, USAGE_DB_FILE)}: ${(err as Error).message}\n`);
+  }
+  const filter = { ...(sinceMs === null ? {} : { sinceHour: hourOf(sinceMs) }), ...(options.key === undefined ? {} : { key: options.key }) };
+  let hourly = [] as ReturnType<UsageStore['rows']>;
+  try {
+    hourly = store?.rows(filter) ?? [];
+  } catch (err) {
+    warn(`llmserve usage: WARNING: cannot read ${join(dir, USAGE_DB_FILE)}: ${(err as Error).message}\n`);
+  } finally {
+    store?.close();
+  }
+  const { rows, estimated } = summarise(hourly);
+  if (options.json === true) {
+    write(toJson(rows));
+    return ExitCode.ok;
+  }
+  const period = sinceMs === null ? 'all recorded time' : `since ${new Date(sinceMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  if (rows.length === 0) {
+    write(`No usage ${period}${options.key === undefined ? '' : ` for key ${options.key}`} in ${join(dir, USAGE_DB_FILE)}${store === null ? ' (no store yet)' : ''}.\n`);
+    return ExitCode.ok;
+  }
+  write(`Usage ${period} (${join(dir, USAGE_DB_FILE)})\n\n${toTable(rows, estimated)}`);
+  if (deps.chart ?? process.stdout.isTTY === true) write(`\n${dayChart(hourly)}`);
+  return ExitCode.ok;
+}

@@ -1,0 +1,24 @@
+// vLLM's own metrics, fetched from the backend's /metrics and passed through: only the `vllm:` families.
+
+/** Keeps the `vllm:*` samples and their HELP/TYPE lines of a Prometheus text page. */
+export function vllmOnly(text: string): string {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('vllm:') || line.startsWith('# HELP vllm:') || line.startsWith('# TYPE vllm:')) out.push(line);
+  }
+  return out.length > 0 ? out.join('\n') + '\n' : '';
+}
+
+/** Fetches the backend's metrics within `timeoutMs`; null when it cannot be read. */
+export async function fetchBackendMetrics(backendUrl: string, timeoutMs = 2000): Promise<string | null> {
+  try {
+    const res = await fetch(`${backendUrl}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return null;
+    }
+    return vllmOnly(await res.text());
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,60 @@
+// The llmserve_* metrics of the proxy. Labels carry key NAMES (from the config), never keys.
+import { fetchBackendMetrics } from './backend.js';
+import { Counter, Histogram, Registry } from './registry.js';
+
+/** Seconds: from fast local answers to 10-minute generations. */
+export const LATENCY_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+const STATES = ['starting', 'ready', 'restarting', 'draining'] as const;
+
+/** Every metric of the proxy, with the updates the proxy makes. */
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  readonly requests = this.registry.add(new Counter('llmserve_requests_total', 'Requests answered, by key name, model and HTTP status (499: the client left).', ['key', 'model', 'status']));
+  readonly duration = this.registry.add(new Histogram('llmserve_request_duration_seconds', 'Time from request to the end of the response.', ['key', 'model'], LATENCY_BUCKETS));
+  readonly ttfb = this.registry.add(new Histogram('llmserve_time_to_first_byte_seconds', 'Time from request to the response headers (for streams: the prefill).', ['key', 'model'], LATENCY_BUCKETS));
+  readonly tokens = this.registry.add(new Counter('llmserve_tokens_total', 'Tokens counted from the backend\'s usage reports, by key name, model and kind (prompt, completion).', ['key', 'model', 'kind']));
+  readonly estimated = this.registry.add(new Counter('llmserve_estimated_requests_total', 'Requests whose tokens were estimated because the backend reported no usage.', ['key', 'model']));
+  readonly inflight = this.registry.add(new Counter('llmserve_requests_in_flight', 'Requests being handled now.', [], 'gauge'));
+  readonly streams = this.registry.add(new Counter('llmserve_active_streams', 'Streamed responses (server-sent events) open now.', [], 'gauge'));
+  readonly rejected = this.registry.add(new Counter('llmserve_rejected_total', 'Requests refused by the proxy itself, by reason.', ['reason']));
+  readonly restarts = this.registry.add(new Counter('llmserve_backend_restarts_total', 'Backend restarts seen by this proxy process.'));
+  readonly state = this.registry.add(new Counter('llmserve_backend_state', 'The backend state as the proxy sees it: 1 for the current state.', ['state'], 'gauge'));
+  readonly backendUp = this.registry.add(new Counter('llmserve_backend_metrics_up', '1 when the backend\'s own metrics (vllm:*) could be read for this scrape.', [], 'gauge'));
+  private readonly statusText = new Map<number, string>();
+
+  constructor(initialState = 'starting') {
+    this.setState(initialState);
+  }
+
+  /** Counts one finished request (positional arguments: no allocation per request). */
+  request(key: string, model: string, statusCode: number, durationMs: number, ttfbMs: number | null): void {
+    let status = this.statusText.get(statusCode);
+    if (status === undefined) this.statusText.set(statusCode, (status = String(statusCode)));
+    this.requests.inc(1, key, model, status);
+    this.duration.observe(durationMs / 1000, key, model);
+    if (ttfbMs !== null) this.ttfb.observe(ttfbMs / 1000, key, model);
+  }
+
+  /** Counts the tokens of a request. */
+  countTokens(key: string, model: string, prompt: number, completion: number, estimated: boolean): void {
+    if (prompt > 0) this.tokens.inc(prompt, key, model, 'prompt');
+    if (completion > 0) this.tokens.inc(completion, key, model, 'completion');
+    if (estimated) this.estimated.inc(1, key, model);
+  }
+
+  /** Follows the backend state; entering `restarting` counts a restart. */
+  setState(next: string): void {
+    for (const s of STATES) {
+      if (s === next && this.state.value(s) !== 1 && next === 'restarting') this.restarts.inc();
+      this.state.set(s === next ? 1 : 0, s);
+    }
+  }
+
+  /** The page: llmserve's metrics, then vLLM's own (`vllm:*`), read from the backend for this scrape. */
+  async render(backendUrl: string | null): Promise<string> {
+    const backend = backendUrl === null ? null : await fetchBackendMetrics(backendUrl);
+    this.backendUp.set(backend === null ? 0 : 1);
+    return this.registry.render() + (backend ?? '');
+  }
+}

@@ -1,0 +1,116 @@
+// Cost control inside the proxy: per-key limits, usage accounting and metrics, built once per proxy process.
+import { hasPolicy, type KeyPolicy } from '../config/key-policy.js';
+import { hourOf } from '../limits/budget.js';
+import { Limiter, type BudgetSeed } from '../limits/limiter.js';
+import type { Logger } from '../log.js';
+import { ProxyMetrics } from '../metrics/proxy-metrics.js';
+import { UsageRecorder } from '../usage/recorder.js';
+import { memoryStore, openUsageStore } from '../usage/store.js';
+import type { Exchange } from './exchange.js';
+import type { BackendState } from './settings.js';
+
+/** Hours of hourly rows read at start for rolling budgets (the longest period, 30 days). */
+const BUDGET_HOURS = 720;
+
+/** Usage settings as the proxy receives them. */
+export interface UsageSettings {
+  /** Directory of the store; null keeps usage in memory (tests). */
+  dir: string | null;
+  /** `limited`: only keys with a policy have their body read and tokens counted; `all`: every key. */
+  track: 'limited' | 'all';
+  /** Seconds between batched writes. */
+  flushInterval: number;
+}
+
+/** The limiter, the usage recorder and the metrics, with what the proxy calls on them. */
+export interface CostControl {
+  readonly limiter: Limiter;
+  readonly metrics: ProxyMetrics;
+  readonly recorder: UsageRecorder;
+  /** True when every key is metered (usage.track: all). */
+  readonly trackAll: boolean;
+  /** Replaces the key policies (start, keys reload). */
+  setPolicies(entries: readonly { name: string; policy?: KeyPolicy | undefined }[]): void;
+  /** Counts one finished exchange: metrics, tokens, usage row, and the limiter's parallel slot. */
+  finish(ex: Exchange, status: number, durationMs: number): void;
+  /** Follows the backend state (health metric, restarts). */
+  setState(state: BackendState): void;
+  /** Writes the last usage and closes the store. */
+  close(): void;
+}
+
+/** The name -> policy map of key entries that have one. */
+export function policyMap(entries: readonly { name: string; policy?: KeyPolicy | undefined }[]): Map<string, KeyPolicy> {
+  const out = new Map<string, KeyPolicy>();
+  for (const e of entries) if (hasPolicy(e.policy)) out.set(e.name, e.policy);
+  return out;
+}
+
+/** Opens the usage store (a broken or unusable one only warns), seeds budgets from it, builds the metrics. */
+export async function createCostControl(
+  usage: UsageSettings,
+  entries: readonly { name: string; policy?: KeyPolicy | undefined }[],
+  state: BackendState,
+  logger: Logger,
+  /** The public model names (served name and aliases); any other name is counted as `other`. */
+  models: readonly string[] = [],
+): Promise<CostControl> {
+  const known = new Set(models);
+  // Clients choose the model string: a name the proxy does not serve must not create a metric series or a row.
+  const label = (model: string): string => (model === '-' || known.has(model) ? model : 'other');
+  const store = usage.dir === null ? memoryStore() : await openUsageStore(usage.dir, logger);
+  const limiter = new Limiter(policyMap(entries));
+  // Budgets start from what the store already holds, so that a restart does not refill them.
+  try {
+    const since = hourOf(Date.now()) - BUDGET_HOURS;
+    const byHour = new Map<string, BudgetSeed>();
+    for (const r of store.rows({ sinceHour: since })) {
+      const id = `${r.key}\u0000${r.hour}`;
+      const seed = byHour.get(id);
+      if (seed === undefined) byHour.set(id, { key: r.key, hour: r.hour, tokens: r.promptTokens + r.completionTokens });
+      else seed.tokens += r.promptTokens + r.completionTokens;
+    }
+    limiter.seedBudgets([...byHour.values()], store.totalsByKey());
+  } catch (err) {
+    logger.warn(`cannot read the usage store for budgets (${(err as Error).message}); budgets start at 0`);
+  }
+  if (store.file !== null) logger.info(`usage store: ${store.file} (${store.kind})`);
+  const recorder = new UsageRecorder({ store, logger, flushMs: Math.max(100, Math.round(usage.flushInterval * 1000)) });
+  const metrics = new ProxyMetrics(state);
+
+  return {
+    limiter,
+    metrics,
+    recorder,
+    trackAll: usage.track === 'all',
+    setPolicies(next) {
+      limiter.setPolicies(policyMap(next));
+    },
+    finish(ex, status, durationMs) {
+      const model = label(ex.model);
+      metrics.request(ex.keyName, model, status, durationMs, ex.ttfb);
+      if (ex.rejected !== null) metrics.rejected.inc(1, ex.rejected);
+      if (ex.streaming) metrics.streams.inc(-1);
+      if (!ex.counted) return;
+      let prompt = 0;
+      let completion = 0;
+      let estimated = false;
+      if (ex.meter !== null) {
+        const r = ex.meter.result();
+        prompt = r.prompt;
+        completion = r.completion;
+        estimated = r.estimated;
+        metrics.countTokens(ex.keyName, model, prompt, completion, estimated);
+      }
+      if (ex.admitted) limiter.release(ex.keyName, prompt + completion);
+      // Requests without a key name (auth off, or refused before auth) are not a key's usage.
+      if (ex.keyName !== '-') recorder.record(ex.keyName, model, status >= 400, prompt, completion, estimated);
+    },
+    setState(next) {
+      metrics.setState(next);
+    },
+    close() {
+      recorder.close();
+    },
+  };
+}

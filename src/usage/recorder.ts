@@ -1,0 +1,111 @@
+// Counts requests in memory (per hour, key, model) and writes them to the store in batches, off the request path.
+import type { Logger } from '../log.js';
+import type { UsageRow, UsageStore } from './types.js';
+
+const HOUR_MS = 3_600_000;
+
+/** Options of the recorder; the clock and timers are injectable. */
+export interface RecorderOptions {
+  store: UsageStore;
+  logger: Logger;
+  /** Ms between writes (0: only on flush()/close()). */
+  flushMs: number;
+  /** Wall clock, ms. */
+  now?: () => number;
+}
+
+/** The in-memory side of the usage store. */
+export class UsageRecorder {
+  /** hour -> key -> model -> row: after the first request of a combination, recording allocates nothing. */
+  private pending = new Map<number, Map<string, Map<string, UsageRow>>>();
+  private readonly timer: NodeJS.Timeout | null;
+  private readonly now: () => number;
+  private failing = false;
+  private closed = false;
+
+  constructor(private readonly options: RecorderOptions) {
+    this.now = options.now ?? Date.now;
+    this.timer = options.flushMs > 0 ? setInterval(() => this.flush(), options.flushMs) : null;
+    this.timer?.unref();
+  }
+
+  /** The store written to. */
+  get store(): UsageStore {
+    return this.options.store;
+  }
+
+  /** Counts one finished request (positional arguments: this runs once per request, without allocating). */
+  record(key: string, model: string, error: boolean, promptTokens: number, completionTokens: number, estimated: boolean): void {
+    const hour = Math.floor(this.now() / HOUR_MS);
+    let byKey = this.pending.get(hour);
+    if (byKey === undefined) this.pending.set(hour, (byKey = new Map()));
+    let byModel = byKey.get(key);
+    if (byModel === undefined) byKey.set(key, (byModel = new Map()));
+    let row = byModel.get(model);
+    if (row === undefined) {
+      row = { hour, key, model, requests: 0, promptTokens: 0, completionTokens: 0, errors: 0, estimated: 0 };
+      byModel.set(model, row);
+    }
+    row.requests++;
+    if (error) row.errors++;
+    row.promptTokens += promptTokens;
+    row.completionTokens += completionTokens;
+    if (estimated) row.estimated++;
+  }
+
+  /** Rows not yet written. */
+  unflushed(): UsageRow[] {
+    const out: UsageRow[] = [];
+    for (const byKey of this.pending.values()) for (const byModel of byKey.values()) for (const row of byModel.values()) out.push(row);
+    return out;
+  }
+
+  /** Writes what was counted since the last write; on failure keeps it for the next try and warns once. */
+  flush(): void {
+    const rows = this.unflushed();
+    if (rows.length === 0) return;
+    const saved = this.pending;
+    this.pending = new Map();
+    try {
+      this.options.store.add(rows);
+      if (this.failing) this.options.logger.info('usage store writable again');
+      this.failing = false;
+    } catch (err) {
+      // Put the rows back (merged with anything counted meanwhile) and try again next time.
+      const fresh = this.pending;
+      this.pending = saved;
+      for (const byKey of fresh.values()) for (const byModel of byKey.values()) for (const r of byModel.values()) this.merge(r);
+      if (!this.failing) this.options.logger.warn(`cannot write the usage store (${(err as Error).message}); keeping usage in memory and retrying`);
+      this.failing = true;
+    }
+  }
+
+  private merge(r: UsageRow): void {
+    let byKey = this.pending.get(r.hour);
+    if (byKey === undefined) this.pending.set(r.hour, (byKey = new Map()));
+    let byModel = byKey.get(r.key);
+    if (byModel === undefined) byKey.set(r.key, (byModel = new Map()));
+    const row = byModel.get(r.model);
+    if (row === undefined) byModel.set(r.model, r);
+    else {
+      row.requests += r.requests;
+      row.promptTokens += r.promptTokens;
+      row.completionTokens += r.completionTokens;
+      row.errors += r.errors;
+      row.estimated += r.estimated;
+    }
+  }
+
+  /** Writes the rest and closes the store. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== null) clearInterval(this.timer);
+    this.flush();
+    try {
+      this.options.store.close();
+    } catch {
+      // closing a broken store is not worth a warning after the one already given
+    }
+  }
+}

@@ -1,0 +1,49 @@
+// Reading a metered request's JSON body once: the model, the alias rewrite, and `stream_options.include_usage`.
+
+/** What the proxy learns from, and does to, a metered request body. */
+export interface BodyPlan {
+  /** The public model name asked for, or null when the body has none (or is not JSON). */
+  model: string | null;
+  /** True when aliases exist and the model is neither the served name nor an alias (answer 404). */
+  unknown: boolean;
+  /** The body to forward when it changed (alias rewritten, include_usage added), else null. */
+  body: Buffer | null;
+  /** True when `stream_options.include_usage` was added: the usage event must be removed before the client. */
+  injected: boolean;
+  stream: boolean;
+}
+
+/** Paths whose streams take `stream_options.include_usage` (OpenAI's and vLLM's chat and text completions). */
+const USAGE_STREAM_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
+
+/** Plans a body: alias rewrite (as the proxy does without limits), plus include_usage on streams that lack it. */
+export function planBody(raw: Buffer, path: string, served: string, aliases: Readonly<Record<string, string>>): BodyPlan {
+  const none: BodyPlan = { model: null, unknown: false, body: null, injected: false, stream: false };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return none;
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return none;
+  const obj = doc as Record<string, unknown>;
+  const model = typeof obj.model === 'string' ? obj.model : null;
+  const stream = obj.stream === true;
+  let changed = false;
+  if (model !== null && model !== served && Object.keys(aliases).length > 0) {
+    if (!Object.hasOwn(aliases, model)) return { model, unknown: true, body: null, injected: false, stream };
+    obj.model = aliases[model];
+    changed = true;
+  }
+  let injected = false;
+  if (stream && USAGE_STREAM_PATHS.has(path)) {
+    const so = obj.stream_options;
+    const asked = so !== null && typeof so === 'object' && (so as Record<string, unknown>).include_usage === true;
+    if (!asked) {
+      obj.stream_options = { ...(so !== null && typeof so === 'object' ? (so as Record<string, unknown>) : {}), include_usage: true };
+      injected = true;
+      changed = true;
+    }
+  }
+  return { model, unknown: false, body: changed ? Buffer.from(JSON.stringify(obj), 'utf8') : null, injected, stream };
+}

@@ -1,0 +1,59 @@
+// Opens SQLite: Node's built-in node:sqlite (Node >= 22.5) when it loads, else better-sqlite3 (optional dependency).
+import { createRequire } from 'node:module';
+
+/** The part of a prepared statement both drivers share. */
+export interface SqlStatement {
+  run(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+
+/** The part of a database both drivers share. */
+export interface SqlDb {
+  exec(sql: string): void;
+  prepare(sql: string): SqlStatement;
+  close(): void;
+}
+
+/** An opened database and which driver opened it. */
+export interface OpenedDb {
+  db: SqlDb;
+  driver: 'node:sqlite' | 'better-sqlite3';
+}
+
+type Ctor = new (file: string, options?: Record<string, unknown>) => SqlDb;
+
+let cached: Promise<{ ctor: Ctor; driver: OpenedDb['driver'] } | { error: string }> | null = null;
+
+/** Finds a driver once per process; the error names both that were tried. */
+export function sqliteDriver(): Promise<{ ctor: Ctor; driver: OpenedDb['driver'] } | { error: string }> {
+  cached ??= (async () => {
+    const reasons: string[] = [];
+    try {
+      // A variable specifier keeps bundlers and Node 20's type definitions away from this optional built-in.
+      const spec = 'node:sqlite';
+      const mod = (await import(spec)) as { DatabaseSync?: Ctor };
+      if (typeof mod.DatabaseSync === 'function') return { ctor: mod.DatabaseSync, driver: 'node:sqlite' as const };
+    } catch (err) {
+      reasons.push(`node:sqlite: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    try {
+      // createRequire with a variable name: the single-file bundle must not try to inline a native module.
+      const load = createRequire(import.meta.url);
+      const name = 'better-sqlite3';
+      const ctor = load(name) as Ctor;
+      return { ctor, driver: 'better-sqlite3' as const };
+    } catch (err) {
+      reasons.push(`better-sqlite3: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    return { error: `no SQLite driver (${reasons.join('; ')}); install better-sqlite3@12 or use Node >= 22.5` };
+  })();
+  return cached;
+}
+
+/** Opens (creating when absent) a database file; `readonly` opens an existing file without writing. */
+export async function openSqlite(file: string, readonly = false): Promise<OpenedDb> {
+  const found = await sqliteDriver();
+  if ('error' in found) throw new Error(found.error);
+  const options = found.driver === 'node:sqlite' ? (readonly ? { readOnly: true } : {}) : readonly ? { readonly: true, fileMustExist: true } : {};
+  return { db: new found.ctor(file, options), driver: found.driver };
+}

@@ -1,0 +1,196 @@
+// The usage store: one SQLite file (llmserve-usage.db) with a row per hour, key and model. Losing or breaking
+// the file is a warning: llmserve moves a broken file aside and starts empty, or keeps counting in memory.
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { openSqlite, type SqlDb, type SqlStatement } from './sqlite.js';
+import type { UsageRow, UsageStore } from './types.js';
+
+/** The database file name inside the usage directory. */
+export const USAGE_DB_FILE = 'llmserve-usage.db';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS usage (
+  hour INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  model TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  prompt_tokens INTEGER NOT NULL DEFAULT 0,
+  completion_tokens INTEGER NOT NULL DEFAULT 0,
+  errors INTEGER NOT NULL DEFAULT 0,
+  estimated INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (hour, key, model)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS usage_key_hour ON usage (key, hour);
+`;
+
+const UPSERT = `
+INSERT INTO usage (hour, key, model, requests, prompt_tokens, completion_tokens, errors, estimated)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (hour, key, model) DO UPDATE SET
+  requests = requests + excluded.requests,
+  prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+  completion_tokens = completion_tokens + excluded.completion_tokens,
+  errors = errors + excluded.errors,
+  estimated = estimated + excluded.estimated`;
+
+type Raw = { hour: number; key: string; model: string; requests: number; prompt_tokens: number; completion_tokens: number; errors: number; estimated: number };
+
+const toRow = (r: Raw): UsageRow => ({
+  hour: Number(r.hour),
+  key: r.key,
+  model: r.model,
+  requests: Number(r.requests),
+  promptTokens: Number(r.prompt_tokens),
+  completionTokens: Number(r.completion_tokens),
+  errors: Number(r.errors),
+  estimated: Number(r.estimated),
+});
+
+/** A store over an open SQLite database. */
+function sqliteStore(db: SqlDb, kind: 'node:sqlite' | 'better-sqlite3', file: string): UsageStore {
+  const upsert: SqlStatement = db.prepare(UPSERT);
+  return {
+    kind,
+    file,
+    add(deltas) {
+      if (deltas.length === 0) return;
+      db.exec('BEGIN');
+      try {
+        for (const d of deltas) upsert.run(d.hour, d.key, d.model, d.requests, d.promptTokens, d.completionTokens, d.errors, d.estimated);
+        db.exec('COMMIT');
+      } catch (err) {
+        try {
+          db.exec('ROLLBACK');
+        } catch {
+          // the transaction may already be gone
+        }
+        throw err;
+      }
+    },
+    rows(filter = {}) {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.sinceHour !== undefined) {
+        where.push('hour >= ?');
+        params.push(filter.sinceHour);
+      }
+      if (filter.key !== undefined) {
+        where.push('key = ?');
+        params.push(filter.key);
+      }
+      const sql = `SELECT * FROM usage${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY hour, key, model`;
+      return (db.prepare(sql).all(...params) as Raw[]).map(toRow);
+    },
+    totalsByKey() {
+      const out = new Map<string, number>();
+      for (const r of db.prepare('SELECT key, SUM(prompt_tokens + completion_tokens) AS tokens FROM usage GROUP BY key').all() as { key: string; tokens: number }[]) {
+        out.set(r.key, Number(r.tokens));
+      }
+      return out;
+    },
+    close() {
+      db.close();
+    },
+  };
+}
+
+/** A store in memory: the fallback when no file can be used, and a test double. */
+export function memoryStore(): UsageStore {
+  const rows = new Map<string, UsageRow>();
+  return {
+    kind: 'memory',
+    file: null,
+    add(deltas) {
+      for (const d of deltas) {
+        const id = `${d.hour}\u0000${d.key}\u0000${d.model}`;
+        const r = rows.get(id);
+        if (r === undefined) rows.set(id, { ...d });
+        else {
+          r.requests += d.requests;
+          r.promptTokens += d.promptTokens;
+          r.completionTokens += d.completionTokens;
+          r.errors += d.errors;
+          r.estimated += d.estimated;
+        }
+      }
+    },
+    rows(filter = {}) {
+      return [...rows.values()]
+        .filter((r) => (filter.sinceHour === undefined || r.hour >= filter.sinceHour) && (filter.key === undefined || r.key === filter.key))
+        .map((r) => ({ ...r }))
+        .sort((a, b) => a.hour - b.hour || a.key.localeCompare(b.key) || a.model.localeCompare(b.model));
+    },
+    totalsByKey() {
+      const out = new Map<string, number>();
+      for (const r of rows.values()) out.set(r.key, (out.get(r.key) ?? 0) + r.promptTokens + r.completionTokens);
+      return out;
+    },
+    close() {},
+  };
+}
+
+/** Opens the database file and makes sure its table is readable; throws on a broken file. */
+async function openChecked(file: string): Promise<UsageStore> {
+  const { db, driver } = await openSqlite(file);
+  try {
+    db.exec('PRAGMA busy_timeout = 2000');
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec(SCHEMA);
+    db.prepare('SELECT COUNT(*) AS n FROM usage').all();
+    return sqliteStore(db, driver, file);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/**
+ * Opens the usage store in `dir` for writing. A broken file is moved aside (`.corrupt-TIME`) and a new one
+ * started; when no file can be used at all (no driver, unwritable directory), usage is kept in memory. Both warn.
+ */
+export async function openUsageStore(dir: string, logger: Logger): Promise<UsageStore> {
+  const file = join(dir, USAGE_DB_FILE);
+  try {
+    mkdirSync(dir, { recursive: true });
+    return await openChecked(file);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/not a database|malformed|corrupt/i.test(message)) {
+      const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      try {
+        renameSync(file, aside);
+        for (const ext of ['-wal', '-shm']) {
+          try {
+            renameSync(file + ext, aside + ext);
+          } catch {
+            // absent
+          }
+        }
+        logger.warn(`usage store ${file} is damaged (${message}); moved it to ${aside} and started an empty one`);
+        return await openChecked(file);
+      } catch (again) {
+        logger.warn(`usage store ${file} is damaged and could not be replaced (${(again as Error).message}); counting usage in memory only`);
+        return memoryStore();
+      }
+    }
+    logger.warn(`usage store ${file} cannot be used (${message}); counting usage in memory only (limits still hold, budgets restart at 0 after a restart)`);
+    return memoryStore();
+  }
+}
+
+/** Opens an existing store read-only (the `usage` command); null when there is no file yet. */
+export async function readUsageStore(dir: string): Promise<UsageStore | null> {
+  const file = join(dir, USAGE_DB_FILE);
+  if (!existsSync(file)) return null;
+  // Read-write open: a WAL database needs its -shm file even to read; nothing is written by this command.
+  const { db, driver } = await openSqlite(file);
+  try {
+    db.exec('PRAGMA busy_timeout = 2000');
+    db.exec(SCHEMA);
+    return sqliteStore(db, driver, file);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}

@@ -1,0 +1,100 @@
+// Per-key policy fields in proxy.keys, the keys file and proxy.master_limits; the typed `usage:` section.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig, loadKeysFile, type Config } from '../../src/config/index.js';
+import { LlmserveError } from '../../src/errors.js';
+
+const CWD = '/srv/app';
+const K1 = 'sk-live-0123456789abcdef0123456789';
+const K2 = 'sk-live-abcdef0123456789abcdef0123';
+
+function load(files: Record<string, string>, env: NodeJS.ProcessEnv = {}): Promise<Config> {
+  const fs = new Map(Object.entries(files).map(([p, t]) => [p.startsWith('/') ? p : `${CWD}/${p}`, t]));
+  return loadConfig({}, {
+    env,
+    cwd: CWD,
+    readFile: async (p) => {
+      const t = fs.get(p);
+      if (t === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
+      return t;
+    },
+    exists: async (p) => fs.has(p),
+  });
+}
+
+async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof LlmserveError);
+    assert.equal(err.exitCode, 2);
+    assert.match(err.message, pattern);
+    assert.ok(!err.message.includes(K1) && !err.message.includes(K2));
+    return true;
+  });
+}
+
+test('every policy field is read; a key without one has no policy', async () => {
+  const c = await load({
+    'llmserve.yaml': `model: m
+proxy:
+  master_key: ${K1}
+  keys:
+    - name: team-a
+      key: ${K2}
+      models: [m, gpt-4o]
+      rpm: 60
+      tpm: 100000
+      max_parallel: 4
+      budget: { tokens: 1000000, period: 30d }
+      expires: 2030-01-31
+      disabled: false
+    - name: plain
+      key_sha256: ${'a'.repeat(64)}
+`,
+  });
+  const team = c.proxy.keys.find((k) => k.name === 'team-a');
+  assert.deepEqual(team?.policy, {
+    models: ['m', 'gpt-4o'],
+    rpm: 60,
+    tpm: 100000,
+    maxParallel: 4,
+    budget: { tokens: 1000000, period: '30d' },
+    expires: '2030-01-31T00:00:00.000Z',
+    disabled: false,
+  });
+  assert.equal(c.proxy.keys.find((k) => k.name === 'plain')?.policy, undefined);
+  assert.equal(c.proxy.keys.find((k) => k.name === 'master')?.policy, undefined, 'the master key is unlimited by default');
+});
+
+test('proxy.master_limits gives the master key a policy; metrics_port is read', async () => {
+  const c = await load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  master_limits: { rpm: 10 }\n  metrics_port: 9100\n` });
+  assert.deepEqual(c.proxy.keys.find((k) => k.name === 'master')?.policy, { rpm: 10 });
+  assert.equal(c.proxy.metricsPort, 9100);
+});
+
+test('the keys file takes the same policy fields', async () => {
+  const keys = await loadKeysFile('/k.yaml', { readFile: async () => `- name: bob\n  key: ${K2}\n  rpm: 2\n  budget: { tokens: 50 }\n`, env: {} });
+  assert.deepEqual(keys[0]?.policy, { rpm: 2, budget: { tokens: 50, period: 'total' } });
+});
+
+test('bad policy values name the key path and what was expected', async () => {
+  const entry = (extra: string) => ({ 'llmserve.yaml': `model: m\nproxy:\n  keys:\n    - name: a\n      key: ${K1}\n      ${extra}\n` });
+  await rejects(load(entry('rpm: 0')), /proxy\.keys\[0\]\.rpm: expected a positive integer, got 0/);
+  await rejects(load(entry('tpm: lots')), /proxy\.keys\[0\]\.tpm: expected a positive integer/);
+  await rejects(load(entry('models: []')), /proxy\.keys\[0\]\.models: expected a non-empty list/);
+  await rejects(load(entry('budget: { tokens: 10, period: 2d }')), /budget\.period: expected 1d, 7d, 30d or total, got "2d"/);
+  await rejects(load(entry('budget: { tokens: 10, every: 1d }')), /budget\.every: unknown key/);
+  await rejects(load(entry('expires: tomorrow')), /proxy\.keys\[0\]\.expires: expected an ISO date/);
+  await rejects(load(entry('disabled: maybe')), /proxy\.keys\[0\]\.disabled: expected true or false/);
+  await rejects(load(entry('rpm_limit: 5')), /proxy\.keys\[0\]\.rpm_limit: unknown key; did you mean "rpm"/);
+});
+
+test('usage: dir (relative to the config file), track, flush_interval; defaults next to the config file', async () => {
+  const c = await load({ 'llmserve.yaml': `model: m\nproxy: { master_key: ${K1} }\nusage: { dir: data, track: all, flush_interval: 0.5 }\n` });
+  assert.deepEqual(c.usage, { dir: `${CWD}/data`, track: 'all', flushInterval: 0.5 });
+  const d = await load({ '/etc/llm/llmserve.yaml': `model: m\nproxy: { master_key: ${K1} }\n` }, { LLMSERVE_CONFIG: '/etc/llm/llmserve.yaml' });
+  assert.deepEqual(d.usage, { dir: '/etc/llm', track: 'limited', flushInterval: 5 });
+  const e = await load({ 'llmserve.yaml': `model: m\nproxy: { master_key: ${K1} }\n` }, { LLMSERVE_USAGE_DIR: '/var/lib/u' });
+  assert.equal(e.usage.dir, '/var/lib/u');
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy: { master_key: ${K1} }\nusage: { track: some }\n` }), /usage\.track: expected "limited" or "all"/);
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy: { master_key: ${K1} }\nusage: { file: x }\n` }), /usage\.file: unknown key/);
+});

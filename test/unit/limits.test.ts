@@ -1,0 +1,146 @@
+// The limiter on its own, with an injected clock: each limit, its error and its headers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { KeyPolicy } from '../../src/config/index.js';
+import { BudgetLedger, formatReset, Limiter, SlidingWindow } from '../../src/limits/index.js';
+
+const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
+
+function limiter(policies: Record<string, KeyPolicy>, clock = { t: T0 }): { l: Limiter; clock: { t: number } } {
+  return { l: new Limiter(new Map(Object.entries(policies)), () => clock.t), clock };
+}
+
+test('sliding window: counts over the last minute and says when room comes back', () => {
+  const w = new SlidingWindow();
+  w.add(0, 1);
+  w.add(30_000, 1);
+  assert.equal(w.msUntil(30_500, 1), 29_500);
+  assert.equal(w.used(59_999), 2);
+  assert.equal(w.used(60_000), 1, 'the first slot left the window');
+  assert.equal(w.used(90_000), 0);
+});
+
+test('OpenAI-style reset durations', () => {
+  assert.equal(formatReset(20), '20ms');
+  assert.equal(formatReset(1500), '1.5s');
+  assert.equal(formatReset(360_000), '6m0s');
+  assert.equal(formatReset(3_723_000), '1h2m3s');
+});
+
+test('keys without a policy are not looked at', () => {
+  const { l } = limiter({ a: { rpm: 1 } });
+  assert.equal(l.policy('b'), undefined);
+  assert.deepEqual(l.admit('b'), { ok: true, headers: null });
+  assert.equal(l.checkKey('b'), null);
+});
+
+test('rpm: the third request within a minute is 429 with Retry-After and x-ratelimit-*-requests', () => {
+  const { l, clock } = limiter({ a: { rpm: 2 } });
+  const first = l.admit('a');
+  assert.ok(first.ok);
+  assert.deepEqual(first.headers, { 'x-ratelimit-limit-requests': '2', 'x-ratelimit-remaining-requests': '1', 'x-ratelimit-reset-requests': '0ms' });
+  l.release('a', 0);
+  clock.t += 10_000;
+  const second = l.admit('a');
+  assert.ok(second.ok);
+  assert.equal(second.headers?.['x-ratelimit-remaining-requests'], '0');
+  l.release('a', 0);
+  clock.t += 1000;
+  const third = l.admit('a');
+  assert.ok(!third.ok);
+  assert.equal(third.reason, 'rpm');
+  assert.equal(third.error.status, 429);
+  assert.equal(third.error.code, 'rate_limit_exceeded');
+  assert.equal(third.error.type, 'requests');
+  assert.equal(third.error.headers?.['retry-after'], '49', 'the first request leaves the window 49 s later');
+  assert.equal(third.error.headers?.['x-ratelimit-limit-requests'], '2');
+  assert.equal(third.error.headers?.['x-ratelimit-remaining-requests'], '0');
+  assert.equal(third.error.headers?.['x-ratelimit-reset-requests'], '49s');
+  clock.t += 49_000;
+  assert.ok(l.admit('a').ok, 'room again once the first request left the window');
+});
+
+test('tpm: tokens counted at release; a full window is 429 type tokens with x-ratelimit-*-tokens', () => {
+  const { l, clock } = limiter({ a: { tpm: 100 } });
+  const ok = l.admit('a');
+  assert.ok(ok.ok);
+  assert.equal(ok.headers?.['x-ratelimit-remaining-tokens'], '100');
+  l.release('a', 120);
+  clock.t += 5000;
+  const no = l.admit('a');
+  assert.ok(!no.ok);
+  assert.equal(no.reason, 'tpm');
+  assert.equal(no.error.type, 'tokens');
+  assert.equal(no.error.headers?.['x-ratelimit-limit-tokens'], '100');
+  assert.equal(no.error.headers?.['x-ratelimit-remaining-tokens'], '0');
+  assert.equal(no.error.headers?.['retry-after'], '55');
+});
+
+test('max_parallel: 429 while the slots are taken, free again on release', () => {
+  const { l } = limiter({ a: { maxParallel: 1 } });
+  assert.ok(l.admit('a').ok);
+  const no = l.admit('a');
+  assert.ok(!no.ok);
+  assert.equal(no.reason, 'parallel');
+  assert.equal(no.error.status, 429);
+  assert.equal(no.error.headers?.['retry-after'], '1');
+  l.release('a', 0);
+  assert.ok(l.admit('a').ok);
+});
+
+test('budget: spent -> 429 insufficient_quota; a rolling period frees tokens as hours leave it', () => {
+  const { l, clock } = limiter({ a: { budget: { tokens: 100, period: '1d' } } });
+  assert.ok(l.admit('a').ok);
+  l.release('a', 100);
+  const no = l.admit('a');
+  assert.ok(!no.ok);
+  assert.equal(no.reason, 'budget');
+  assert.equal(no.error.status, 429);
+  assert.equal(no.error.type, 'insufficient_quota');
+  assert.equal(no.error.code, 'insufficient_quota');
+  assert.equal(no.error.headers?.['retry-after'], String(24 * 3600));
+  clock.t += 24 * 3_600_000;
+  assert.ok(l.admit('a').ok);
+});
+
+test('budget: seeded from the store at start (total and rolling)', () => {
+  const { l } = limiter({ t: { budget: { tokens: 50, period: 'total' } }, d: { budget: { tokens: 50, period: '1d' } } });
+  const hour = Math.floor(T0 / 3_600_000);
+  l.seedBudgets([{ key: 'd', hour: hour - 30, tokens: 500 }, { key: 'd', hour, tokens: 10 }], new Map([['t', 60]]));
+  assert.ok(!l.admit('t').ok, 'total budget spent before the restart');
+  assert.ok(l.admit('d').ok, 'only the last day counts for 1d');
+});
+
+test('disabled and expired keys are 401 before anything else', () => {
+  const { l, clock } = limiter({ off: { disabled: true }, old: { expires: new Date(T0 + 1000).toISOString() } });
+  assert.equal(l.checkKey('off')?.error.status, 401);
+  assert.equal(l.checkKey('off')?.reason, 'disabled');
+  assert.equal(l.checkKey('old'), null);
+  clock.t += 1000;
+  const e = l.checkKey('old');
+  assert.equal(e?.error.status, 401);
+  assert.equal(e?.error.code, 'invalid_api_key');
+  assert.equal(e?.reason, 'expired');
+});
+
+test('models allowlist', () => {
+  const { l } = limiter({ a: { models: ['small'] } });
+  assert.equal(l.allows('a', 'small'), true);
+  assert.equal(l.allows('a', 'big'), false);
+  assert.equal(l.allows('other', 'big'), true);
+});
+
+test('a keys reload keeps the counters of names that stay', () => {
+  const { l } = limiter({ a: { rpm: 1 } });
+  assert.ok(l.admit('a').ok);
+  l.setPolicies(new Map([['a', { rpm: 1, models: ['x'] }]]));
+  assert.ok(!l.admit('a').ok);
+});
+
+test('budget ledger drops hours that left the period', () => {
+  const b = new BudgetLedger(2);
+  b.addHour(10, 5);
+  b.addHour(11, 7);
+  assert.equal(b.used(11 * 3_600_000), 12);
+  assert.equal(b.used(12 * 3_600_000), 7);
+});

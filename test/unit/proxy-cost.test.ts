@@ -1,0 +1,257 @@
+// The proxy with per-key policies: every limit and its OpenAI-shaped answer, token accounting (streams included),
+// usage across a restart, and /metrics (key names, never keys).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import type { KeyPolicy } from '../../src/config/index.js';
+import { readUsageStore } from '../../src/usage/store.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { freePort } from '../helpers/ports.js';
+import { KEY, KEY_NAME, bearer, request, sha256Hex, startPair, until, type Pair } from '../helpers/upstream.js';
+
+const OTHER = 'sk-llmserve-test-OTHER-0a1b2c3d4e5f6';
+const chat = { model: 'test-model', messages: [{ role: 'user', content: 'hi' }] };
+
+/** A pair whose key `alice` has `policy`; `bob` (OTHER) has none. */
+function pair(policy: KeyPolicy | undefined, over: Parameters<typeof startPair>[0] = {}, opts: Parameters<typeof startPair>[1] = {}): Promise<Pair> {
+  return startPair(
+    {
+      keys: [
+        { name: KEY_NAME, sha256Hex: sha256Hex(KEY), ...(policy === undefined ? {} : { policy }) },
+        { name: 'bob', sha256Hex: sha256Hex(OTHER) },
+      ],
+      ...over,
+    },
+    opts,
+  );
+}
+
+const errorOf = (text: string) => (JSON.parse(text) as { error: { type: string; code: string; message: string } }).error;
+
+test('rpm: 2 -> the third request within a minute is 429 with Retry-After and x-ratelimit headers', async () => {
+  const p = await pair({ rpm: 2 });
+  try {
+    const first = await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    assert.equal(first.status, 200);
+    assert.equal(first.headers['x-ratelimit-limit-requests'], '2');
+    assert.equal(first.headers['x-ratelimit-remaining-requests'], '1');
+    assert.equal((await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat })).status, 200);
+    const third = await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    assert.equal(third.status, 429);
+    assert.ok(Number(third.headers['retry-after']) >= 1 && Number(third.headers['retry-after']) <= 60);
+    assert.equal(third.headers['x-ratelimit-limit-requests'], '2');
+    assert.equal(third.headers['x-ratelimit-remaining-requests'], '0');
+    assert.match(String(third.headers['x-ratelimit-reset-requests']), /^\d+(\.\d+)?s$|^\d+ms$/);
+    assert.deepEqual({ ...errorOf(third.text), message: '' }, { type: 'requests', code: 'rate_limit_exceeded', message: '', param: null } as never);
+    assert.equal(p.upstream.requests.filter((r) => r.path === '/v1/chat/completions').length, 2, 'the refused request never reached the backend');
+    // A key without limits is not affected.
+    assert.equal((await request(p.port, '/v1/chat/completions', { headers: { authorization: `Bearer ${OTHER}` }, body: chat })).status, 200);
+  } finally {
+    await p.close();
+  }
+});
+
+test('tpm: tokens from the usage of answers fill the window -> 429 with x-ratelimit-*-tokens', async () => {
+  const p = await pair({ tpm: 2 });
+  try {
+    const ok = await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers['x-ratelimit-limit-tokens'], '2');
+    await until(() => p.proxy.inflight() === 0, 2000, 'the first request to finish');
+    const no = await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    assert.equal(no.status, 429);
+    assert.equal(errorOf(no.text).type, 'tokens');
+    assert.equal(no.headers['x-ratelimit-remaining-tokens'], '0');
+    assert.ok(no.headers['retry-after'] !== undefined);
+  } finally {
+    await p.close();
+  }
+});
+
+test('max_parallel: a second request while one streams is 429', async () => {
+  const p = await pair({ maxParallel: 1 }, {}, { behaviour: { events: 50, intervalMs: 20 } });
+  try {
+    const streaming = request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: true } });
+    await p.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
+    const second = await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    assert.equal(second.status, 429);
+    assert.equal(errorOf(second.text).code, 'rate_limit_exceeded');
+    assert.equal(second.headers['retry-after'], '1');
+    assert.equal((await streaming).status, 200);
+    await until(() => p.proxy.inflight() === 0, 3000, 'the stream to end');
+    assert.equal((await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat })).status, 200, 'the slot is free again');
+  } finally {
+    await p.close();
+  }
+});
+
+test('budget spent -> 429 insufficient_quota (type and code)', async () => {
+  const p = await pair({ budget: { tokens: 2, period: '1d' } });
+  try {
+    assert.equal((await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat })).status, 200);
+    await until(() => p.proxy.inflight() === 0, 2000, 'the first request to finish');
+    const no = await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    assert.equal(no.status, 429);
+    const e = errorOf(no.text);
+    assert.equal(e.type, 'insufficient_quota');
+    assert.equal(e.code, 'insufficient_quota');
+  } finally {
+    await p.close();
+  }
+});
+
+test('models allowlist -> 404 model_not_found (the key does not learn the model exists); /v1/models lists only allowed names', async () => {
+  const p = await pair({ models: ['small'] }, { modelAliases: { small: 'test-model', big: 'test-model' } });
+  try {
+    const no = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, model: 'big' } });
+    assert.equal(no.status, 404);
+    assert.equal(errorOf(no.text).code, 'model_not_found');
+    assert.match(errorOf(no.text).message, /does not exist or you do not have access to it/);
+    assert.equal((await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, model: 'small' } })).status, 200);
+    const list = (await request(p.port, '/v1/models', { headers: bearer })).json() as { data: { id: string }[] };
+    assert.deepEqual(list.data.map((m) => m.id), ['small']);
+    const all = (await request(p.port, '/v1/models', { headers: { authorization: `Bearer ${OTHER}` } })).json() as { data: { id: string }[] };
+    assert.deepEqual(all.data.map((m) => m.id), ['test-model', 'small', 'big']);
+  } finally {
+    await p.close();
+  }
+});
+
+test('a key limited to other models gets 404 for the served model', async () => {
+  const p = await pair({ models: ['another-model'] });
+  try {
+    const no = await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    assert.equal(no.status, 404);
+    assert.equal(p.upstream.requests.length, 0);
+  } finally {
+    await p.close();
+  }
+});
+
+test('expired and disabled keys -> 401 invalid_api_key before the body is read', async () => {
+  const p = await pair({ expires: '2020-01-01T00:00:00.000Z' });
+  try {
+    const no = await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    assert.equal(no.status, 401);
+    assert.equal(errorOf(no.text).code, 'invalid_api_key');
+    assert.match(errorOf(no.text).message, /expired/);
+  } finally {
+    await p.close();
+  }
+  const d = await pair({ disabled: true });
+  try {
+    const no = await request(d.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    assert.equal(no.status, 401);
+    assert.match(errorOf(no.text).message, /disabled/);
+  } finally {
+    await d.close();
+  }
+});
+
+test('a stream without include_usage: counted, and the client sees exactly the stream it asked for', async () => {
+  const dir = await tempDir();
+  const p = await pair({ rpm: 100 }, { usage: { dir, track: 'limited', flushInterval: 60 } }, { behaviour: { events: 3, intervalMs: 1 } });
+  try {
+    const reply = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: true } });
+    assert.equal(reply.status, 200);
+    const up = await p.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
+    assert.deepEqual(JSON.parse(up.body.toString()).stream_options, { include_usage: true }, 'added upstream');
+    assert.ok(!reply.text.includes('usage'), reply.text);
+    assert.equal(reply.text.match(/^data: /gm)?.length, 4, 'three chunks and [DONE]');
+    assert.ok(reply.text.endsWith('data: [DONE]\n\n'));
+    // A client that asked for usage gets it.
+    const asked = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: true, stream_options: { include_usage: true } } });
+    assert.match(asked.text, /"choices":\[\],"usage":\{"prompt_tokens":1,"completion_tokens":3/);
+    await until(() => p.proxy.inflight() === 0, 2000, 'requests to finish');
+  } finally {
+    await p.close();
+  }
+  const store = await readUsageStore(dir);
+  try {
+    assert.deepEqual(
+      store?.rows().map((r) => [r.key, r.model, r.requests, r.promptTokens, r.completionTokens, r.estimated]),
+      [[KEY_NAME, 'test-model', 2, 2, 6, 0]],
+    );
+  } finally {
+    store?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('usage survives a restart of the proxy; budgets start from it', async () => {
+  const dir = await tempDir();
+  const usage = { dir, track: 'limited' as const, flushInterval: 60 };
+  try {
+    const first = await pair({ budget: { tokens: 7, period: 'total' } }, { usage });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await request(first.port, '/v1/chat/completions', { headers: bearer, body: chat })).status, 200);
+      assert.equal((await request(first.port, '/v1/chat/completions', { headers: { authorization: `Bearer ${OTHER}` }, body: chat })).status, 200);
+      await until(() => first.proxy.inflight() === 0, 2000, 'requests to finish');
+    } finally {
+      await first.close();
+    }
+    const store = await readUsageStore(dir);
+    const rows = store?.rows().map((r) => [r.key, r.model, r.requests, r.promptTokens, r.completionTokens]);
+    store?.close();
+    // bob has no policy: counted on the fast path (requests only, body never read).
+    assert.deepEqual(rows, [[KEY_NAME, 'test-model', 3, 3, 3], ['bob', '-', 1, 0, 0]]);
+
+    const second = await pair({ budget: { tokens: 7, period: 'total' } }, { usage });
+    try {
+      assert.equal((await request(second.port, '/v1/chat/completions', { headers: bearer, body: chat })).status, 200, '6 of 7 tokens used');
+      await until(() => second.proxy.inflight() === 0, 2000, 'the request to finish');
+      const no = await request(second.port, '/v1/chat/completions', { headers: bearer, body: chat });
+      assert.equal(no.status, 429);
+      assert.equal(errorOf(no.text).code, 'insufficient_quota');
+    } finally {
+      await second.close();
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('/metrics: needs a key; key names, never keys; vllm:* passed through; metrics_port on loopback without a key', async () => {
+  const metricsPort = await freePort();
+  const p = await pair({ rpm: 1 }, { metricsPort });
+  try {
+    await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat });
+    await request(p.port, '/v1/chat/completions', { headers: { authorization: 'Bearer wrong-key-xyz' }, body: chat });
+    await until(() => p.proxy.inflight() === 0, 2000, 'requests to finish');
+    assert.equal((await request(p.port, '/metrics')).status, 401);
+    const page = await request(p.port, '/metrics', { headers: { authorization: `Bearer ${OTHER}` } });
+    assert.equal(page.status, 200);
+    assert.match(String(page.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+    const text = page.text;
+    assert.match(text, /^llmserve_requests_total\{key="alice",model="test-model",status="200"\} 1$/m);
+    assert.match(text, /^llmserve_requests_total\{key="alice",model="test-model",status="429"\} 1$/m);
+    assert.match(text, /^llmserve_tokens_total\{key="alice",model="test-model",kind="prompt"\} 1$/m);
+    assert.match(text, /^llmserve_tokens_total\{key="alice",model="test-model",kind="completion"\} 1$/m);
+    assert.match(text, /^llmserve_rejected_total\{reason="rpm"\} 1$/m);
+    assert.match(text, /^llmserve_rejected_total\{reason="auth"\} 2$/m, "the wrong key and the keyless scrape");
+    assert.match(text, /^llmserve_backend_state\{state="ready"\} 1$/m);
+    assert.match(text, /^llmserve_request_duration_seconds_count\{key="alice",model="test-model"\} 2$/m);
+    assert.match(text, /^vllm:num_requests_running 0$/m);
+    for (const secret of [KEY, OTHER, 'wrong-key-xyz', sha256Hex(KEY)]) assert.ok(!text.includes(secret), 'a key in /metrics');
+    const local = await request(metricsPort, '/metrics');
+    assert.equal(local.status, 200);
+    assert.match(local.text, /llmserve_requests_total/);
+    assert.equal((await request(metricsPort, '/v1/chat/completions', { body: chat })).status, 404, 'only /metrics there');
+  } finally {
+    await p.close();
+  }
+});
+
+test('model names the proxy does not serve are counted as `other` (clients cannot grow the metrics)', async () => {
+  const p = await pair({ rpm: 100 });
+  try {
+    for (const model of ['x1', 'x2']) await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, model } });
+    await until(() => p.proxy.inflight() === 0, 2000, 'requests to finish');
+    const text = (await request(p.port, '/metrics', { headers: bearer })).text;
+    assert.match(text, /^llmserve_requests_total\{key="alice",model="other",status="404"\} 2$/m);
+    assert.doesNotMatch(text, /model="x1"/);
+  } finally {
+    await p.close();
+  }
+});

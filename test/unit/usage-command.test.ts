@@ -1,0 +1,101 @@
+// `llmserve usage`: JSON rows, the table, the per-day chart, --key and --since, and an absent or broken store.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { memoryLogger } from '../helpers/upstream.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { runUsage, findUsageDir } from '../../src/commands/usage.js';
+import { openUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
+import { parseSince } from '../../src/usage/since.js';
+
+const HOUR = 3_600_000;
+const NOW = Date.UTC(2026, 4, 10, 12, 30);
+const H = Math.floor(NOW / HOUR);
+
+async function withStore(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await tempDir();
+  try {
+    const store = await openUsageStore(dir, memoryLogger().logger);
+    store.add([
+      { hour: H, key: 'alice', model: 'm', requests: 3, promptTokens: 30, completionTokens: 12, errors: 0, estimated: 0 },
+      { hour: H - 1, key: 'alice', model: 'm', requests: 1, promptTokens: 10, completionTokens: 4, errors: 1, estimated: 0 },
+      { hour: H - 30, key: 'bob', model: 'm', requests: 2, promptTokens: 5, completionTokens: 5, errors: 0, estimated: 2 },
+      { hour: H - 24 * 20, key: 'old', model: 'm', requests: 9, promptTokens: 9, completionTokens: 9, errors: 0, estimated: 0 },
+    ]);
+    store.close();
+    await fn(dir);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function run(dir: string, opts: Parameters<typeof runUsage>[0], chart = false): Promise<string> {
+  let out = '';
+  const code = await runUsage(opts, { env: { LLMSERVE_USAGE_DIR: dir }, cwd: dir, now: () => NOW, write: (t) => (out += t), warn: (t) => (out += t), chart });
+  assert.equal(code, 0);
+  return out;
+}
+
+test('--json: exactly {rows: [{key, model, requests, prompt_tokens, completion_tokens, errors}]}, keys by name', async () => {
+  await withStore(async (dir) => {
+    const doc = JSON.parse(await run(dir, { json: true }));
+    assert.deepEqual(doc, {
+      rows: [
+        { key: 'alice', model: 'm', requests: 4, prompt_tokens: 40, completion_tokens: 16, errors: 1 },
+        { key: 'bob', model: 'm', requests: 2, prompt_tokens: 5, completion_tokens: 5, errors: 0 },
+      ],
+    });
+    assert.deepEqual(JSON.parse(await run(dir, { json: true, key: 'bob' })).rows.map((r: { key: string }) => r.key), ['bob']);
+    assert.deepEqual(JSON.parse(await run(dir, { json: true, since: '2h' })).rows.map((r: { requests: number }) => r.requests), [4]);
+    assert.equal(JSON.parse(await run(dir, { json: true, since: 'all' })).rows.length, 3);
+  });
+});
+
+test('table with totals and the estimate mark; the chart on a terminal', async () => {
+  await withStore(async (dir) => {
+    const text = await run(dir, {}, true);
+    assert.match(text, /KEY\s+MODEL\s+REQUESTS\s+PROMPT\s+COMPLETION\s+TOTAL\s+ERRORS/);
+    assert.match(text, /alice\s+m\s+4\s+40\s+16\s+56\s+1/);
+    assert.match(text, /bob\s+m\s+2\s+5\s+5\s+~10\s+0/);
+    assert.match(text, /TOTAL\s+6\s+45\s+21\s+66\s+1/);
+    assert.match(text, /estimated tokens/);
+    assert.match(text, /Tokens per day \(UTC\)\n2026-05-09\s+█+ 10\n2026-05-10\s+█{40} 56/);
+    assert.doesNotMatch(await run(dir, {}), /Tokens per day/, 'no chart when not on a terminal');
+  });
+});
+
+test('no store yet: empty JSON and a one-line note; a broken file warns', async () => {
+  const dir = await tempDir();
+  try {
+    assert.deepEqual(JSON.parse(await run(dir, { json: true })), { rows: [] });
+    assert.match(await run(dir, {}), /No usage since .* \(no store yet\)/);
+    writeFileSync(join(dir, USAGE_DB_FILE), 'garbage '.repeat(1000));
+    assert.match(await run(dir, {}), /WARNING: cannot read/);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the usage directory: usage.dir of the config (relative to it), else next to it; env wins', async () => {
+  const dir = await tempDir();
+  try {
+    await fs.writeFile(join(dir, 'llmserve.yaml'), 'model: m\nproxy: { master_key: os.environ/UNSET_HERE }\nusage: { dir: data }\n');
+    assert.equal(await findUsageDir(join(dir, 'llmserve.yaml'), {}, '/'), join(dir, 'data'));
+    await fs.writeFile(join(dir, 'other.yaml'), 'model: m\n');
+    assert.equal(await findUsageDir(join(dir, 'other.yaml'), {}, '/'), dir);
+    assert.equal(await findUsageDir(undefined, {}, dir), join(dir, 'data'), './llmserve.yaml found in the working directory');
+    assert.equal(await findUsageDir(undefined, { LLMSERVE_USAGE_DIR: '/x' }, dir), '/x');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('--since values', () => {
+  assert.equal(parseSince('7d', NOW), NOW - 7 * 24 * HOUR);
+  assert.equal(parseSince('24h', NOW), NOW - 24 * HOUR);
+  assert.equal(parseSince('2026-05-01', NOW), Date.UTC(2026, 4, 1));
+  assert.equal(parseSince('all', NOW), null);
+  assert.throws(() => parseSince('yesterday', NOW), /--since: expected/);
+});

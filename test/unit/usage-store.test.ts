@@ -1,0 +1,100 @@
+// The usage store: SQLite through the one interface, batched writes, re-opening after a restart, a broken file.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { memoryLogger } from '../helpers/upstream.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { memoryStore, openUsageStore, readUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
+import { UsageRecorder } from '../../src/usage/recorder.js';
+import { sqliteDriver } from '../../src/usage/sqlite.js';
+
+const HOUR = 3_600_000;
+const T0 = 20_000 * HOUR + 5 * 60_000;
+
+test('a SQLite driver is available here (node:sqlite or better-sqlite3)', async () => {
+  const d = await sqliteDriver();
+  assert.ok(!('error' in d), 'error' in d ? d.error : '');
+});
+
+test('batched writes survive closing and re-opening the store (a restart)', async () => {
+  const dir = await tempDir();
+  try {
+    const { logger, lines } = memoryLogger();
+    const store = await openUsageStore(dir, logger);
+    assert.notEqual(store.kind, 'memory', lines.join('\n'));
+    const clock = { t: T0 };
+    const rec = new UsageRecorder({ store, logger, flushMs: 0, now: () => clock.t });
+    rec.record('alice', 'm', false, 10, 5, false);
+    rec.record('alice', 'm', true, 0, 0, false);
+    clock.t += HOUR;
+    rec.record('bob', 'm', false, 3, 4, true);
+    assert.equal(store.rows().length, 0, 'nothing written before a flush');
+    rec.close();
+
+    const again = await openUsageStore(dir, logger);
+    assert.deepEqual(again.rows(), [
+      { hour: 20_000, key: 'alice', model: 'm', requests: 2, promptTokens: 10, completionTokens: 5, errors: 1, estimated: 0 },
+      { hour: 20_001, key: 'bob', model: 'm', requests: 1, promptTokens: 3, completionTokens: 4, errors: 0, estimated: 1 },
+    ]);
+    assert.deepEqual(again.rows({ key: 'bob' }).length, 1);
+    assert.deepEqual(again.rows({ sinceHour: 20_001 }).map((r) => r.key), ['bob']);
+    assert.deepEqual([...again.totalsByKey()], [['alice', 15], ['bob', 7]]);
+    // A second writer adds to the same rows.
+    again.add([{ hour: 20_000, key: 'alice', model: 'm', requests: 1, promptTokens: 1, completionTokens: 1, errors: 0, estimated: 0 }]);
+    again.close();
+    const reader = await readUsageStore(dir);
+    assert.equal(reader?.rows({ key: 'alice' })[0]?.requests, 3);
+    reader?.close();
+    assert.ok(!lines.some((l) => /WARN/i.test(l)), lines.join('\n'));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a damaged store file is moved aside with a warning and a new one starts empty', async () => {
+  const dir = await tempDir();
+  try {
+    writeFileSync(join(dir, USAGE_DB_FILE), 'this is not a database, it is garbage '.repeat(200));
+    const { logger, lines } = memoryLogger();
+    const store = await openUsageStore(dir, logger);
+    assert.notEqual(store.kind, 'memory');
+    assert.deepEqual(store.rows(), []);
+    store.close();
+    assert.ok(lines.some((l) => /damaged.*moved it to/.test(l)), lines.join('\n'));
+    assert.ok(readdirSync(dir).some((f) => f.includes('.corrupt-')));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unusable directory: warn and count in memory', async () => {
+  const dir = await tempDir();
+  try {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const { logger, lines } = memoryLogger();
+    const store = await openUsageStore(join(file, 'sub'), logger);
+    assert.equal(store.kind, 'memory');
+    assert.ok(lines.some((l) => /counting usage in memory only/.test(l)));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a store that fails to write keeps the rows and retries, warning once', () => {
+  const { logger, lines } = memoryLogger();
+  const inner = memoryStore();
+  let fail = true;
+  const store = { ...inner, add: (d: Parameters<typeof inner.add>[0]) => (fail ? (() => { throw new Error('disk full'); })() : inner.add(d)) };
+  const rec = new UsageRecorder({ store, logger, flushMs: 0, now: () => T0 });
+  rec.record('a', 'm', false, 1, 1, false);
+  rec.flush();
+  rec.record('a', 'm', false, 1, 1, false);
+  rec.flush();
+  assert.equal(lines.filter((l) => /cannot write the usage store/.test(l)).length, 1);
+  fail = false;
+  rec.flush();
+  assert.deepEqual(inner.rows().map((r) => [r.requests, r.promptTokens]), [[2, 2]]);
+});
