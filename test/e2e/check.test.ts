@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { envWithFakes, makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { envWithFakes, makeModelDir, tempDir, LITELLM_CONFIG } from '../helpers/fixtures.js';
 import { binPath, runLlmserve } from '../helpers/llmserve.js';
 import { freePort } from '../helpers/ports.js';
 import { findByMarker, isAlive } from '../helpers/procs.js';
@@ -148,7 +148,7 @@ test('nothing running: exit 1 quickly; bad --timeout: exit 2; --help still works
 test('a LiteLLM config without a running service: the ports come from the config (3000 / 8080, 80 in production)', async () => {
   const dir = await tempDir();
   const config = path.join(dir, 'litellm.config.yaml');
-  (await import('node:fs')).writeFileSync(config, 'model_list:\n  - model_name: DeepSeek-R1-Distill-Qwen-1.5B\n    litellm_params:\n      model: openai/custom\n      api_base: http://localhost:3000/v1\n      api_key: "none"\ngeneral_settings:\n  master_key: "your-master-key-here"\n');
+  (await import('node:fs')).writeFileSync(config, LITELLM_CONFIG);
   for (const [env, proxyPort] of [[{}, 8080], [{ OPENBAYES_SERVING_PRODUCTION: '1' }, 80]] as const) {
     const r = await check(['--config', config, '--probe-dir', dir, '--json', '--timeout', '0.5'], { ...env, LLMSERVE_MASTER_KEY: undefined });
     const doc = JSON.parse(r.stdout) as CheckJson;

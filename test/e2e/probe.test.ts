@@ -6,20 +6,11 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { envWithFakes, makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { envWithFakes, makeModelDir, tempDir, LITELLM_CONFIG } from '../helpers/fixtures.js';
 import { binPath } from '../helpers/llmserve.js';
 import { freePort } from '../helpers/ports.js';
 import { findByMarker } from '../helpers/procs.js';
 
-const LITELLM_CONFIG = `model_list:
-  - model_name: DeepSeek-R1-Distill-Qwen-1.5B
-    litellm_params:
-      model: openai/custom
-      api_base: http://localhost:3000/v1
-      api_key: "none"
-general_settings:
-  master_key: "your-master-key-here"
-`;
 const FILE_KEY = 'your-master-key-here';
 const ENV_KEY = 'sk-probe-e2e-KEY-5e6f7a8b9c0d1e2f';
 

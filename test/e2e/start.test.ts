@@ -4,21 +4,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../helpers/ports.js';
-import { makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { makeModelDir, tempDir, LITELLM_CONFIG } from '../helpers/fixtures.js';
 import { findByMarker, isAlive, listProcesses } from '../helpers/procs.js';
 import { runLlmserve } from '../helpers/llmserve.js';
 import { waitFor, waitForFile } from '../helpers/wait.js';
 
 const KEY = 'your-master-key-here';
-const LITELLM_CONFIG = `model_list:
-  - model_name: DeepSeek-R1-Distill-Qwen-1.5B
-    litellm_params:
-      model: openai/custom
-      api_base: http://localhost:3000/v1
-      api_key: "none"
-general_settings:
-  master_key: "your-master-key-here"
-`;
 
 async function post(port: number, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {

@@ -1,5 +1,6 @@
 // Paths of the test fixtures, temp dirs, fake model directories and an environment that puts the fakes first.
 import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,3 +47,6 @@ export function envWithFakes(extra: Record<string, string | undefined> = {}): No
   }
   return env;
 }
+
+/** The original deployment's LiteLLM config, byte for byte (reference/LITELLM.md): test/fixtures/litellm.config.yaml. */
+export const LITELLM_CONFIG: string = readFileSync(fixturePath('litellm.config.yaml'), 'utf8');

@@ -6,17 +6,8 @@ import path from 'node:path';
 import { resolveCheckTargets } from '../../src/check/targets.js';
 import { loadConfig, type CliOptions } from '../../src/config/index.js';
 import { writeRuntimeFile } from '../../src/supervisor/runtime-file.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { tempDir, LITELLM_CONFIG } from '../helpers/fixtures.js';
 
-const LITELLM_CONFIG = `model_list:
-  - model_name: DeepSeek-R1-Distill-Qwen-1.5B
-    litellm_params:
-      model: openai/custom
-      api_base: http://localhost:3000/v1
-      api_key: "none"
-general_settings:
-  master_key: "your-master-key-here"
-`;
 
 async function setup(): Promise<{ cwd: string; probeDir: string; litellm: string; own: string }> {
   const cwd = await tempDir();
