@@ -1,4 +1,5 @@
 // What the proxy needs to run: built by the supervisor from the Config and sent over IPC, never on argv.
+import { DEFAULT_ROUTES } from '../config/defaults.js';
 import type { KeyPolicy } from '../config/key-policy.js';
 import type { UsageSettings } from './cost.js';
 
@@ -52,20 +53,8 @@ export type ParentMessage =
   | { type: 'reload-keys' }
   | { type: 'drain'; timeoutMs: number };
 
-/** The default route allowlist (same list as the config defaults). */
-export const defaultRoutes: readonly string[] = [
-  '/v1/chat/completions',
-  '/v1/completions',
-  '/v1/responses',
-  '/v1/responses/*',
-  '/v1/embeddings',
-  '/v1/models',
-  '/v1/audio/*',
-  '/tokenize',
-  '/detokenize',
-  '/v1/rerank',
-  '/v1/score',
-];
+/** The default route allowlist: the configuration's own list, so the two cannot drift apart. */
+export const defaultRoutes: readonly string[] = DEFAULT_ROUTES;
 
 /** Settings with test-friendly defaults, overridden by `over`. */
 export function proxySettings(over: Partial<ProxySettings> = {}): ProxySettings {
