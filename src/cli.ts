@@ -21,11 +21,19 @@ function configOptions(cmd: Command): Command {
     .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']));
 }
 
+/** Adds the multi-node flags of start and probe. */
+function clusterOptions(cmd: Command): Command {
+  return cmd
+    .option('--role <role>', 'multi-node on Ray: "head" (runs ray start --head, waits for --nodes, then vLLM) or "worker" (joins --head); env LLMSERVE_ROLE')
+    .option('--nodes <n>', 'with --role head: nodes in the Ray cluster, the head included (2 or more); env LLMSERVE_NODES')
+    .option('--head <address>', 'with --role worker: the Ray head to join, HOST:PORT (port 6379); env LLMSERVE_HEAD');
+}
+
 /** Pulls the CLI options object out of commander's parsed options. */
 function cliOptions(opts: Record<string, unknown>, extraArgs: string[] | undefined): CliOptions {
   const pick = (k: string) => (typeof opts[k] === 'string' ? (opts[k] as string) : undefined);
   const out: CliOptions = {};
-  const keys = ['config', 'model', 'servedModelName', 'port', 'host', 'backendPort', 'tensorParallelSize', 'probeDir', 'healthInterval', 'startupTimeout', 'stopTimeout', 'logFormat'] as const;
+  const keys = ['config', 'model', 'servedModelName', 'port', 'host', 'backendPort', 'tensorParallelSize', 'probeDir', 'healthInterval', 'startupTimeout', 'stopTimeout', 'logFormat', 'role', 'nodes', 'head'] as const;
   for (const k of keys) {
     const v = pick(k);
     if (v !== undefined) out[k] = v;
@@ -49,12 +57,12 @@ export async function runCli(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)')
     .allowExcessArguments(false);
 
-  configOptions(
+  clusterOptions(configOptions(
     program
       .command('start')
       .description('run vLLM on a loopback port behind the authenticating proxy, with probe files and a health loop, until SIGTERM')
       .usage('[options] [-- EXTRA VLLM ARGS...]'),
-  )
+  ))
     .option('--verbose', "show vLLM's raw lines under the terminal status line, and debug lines")
     .option('--log-file <file>', 'also append every log line to FILE (env LLMSERVE_LOG_FILE)')
     .action(async (opts: Record<string, unknown>) => {
@@ -63,12 +71,12 @@ export async function runCli(argv: string[]): Promise<number> {
       code = await runStart({ ...cliOptions(opts, extra), verbose: opts.verbose === true, ...(logFile ? { logFile } : {}) });
     });
 
-  configOptions(
+  clusterOptions(configOptions(
     program
       .command('probe')
       .description('show what start would do (GPUs, tensor-parallel size, ports, vLLM command line, problems) without starting anything')
       .usage('[options] [-- EXTRA VLLM ARGS...]'),
-  )
+  ))
     .option('--json', 'print one JSON object')
     .action(async (opts: Record<string, unknown>) => {
       const { runProbe } = await import('./commands/probe.js');

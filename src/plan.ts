@@ -1,15 +1,34 @@
 // What `start` would do, worked out without starting anything: shared by `start` (which stops at the first
 // problem) and `probe` (which lists them all).
 import { LlmserveError } from './errors.js';
-import type { Config } from './config/types.js';
-import { detectGpus, chooseTensorParallel, type DetectDeps, type GpuInventory, type GpuSelection, type TensorParallelChoice } from './gpu/index.js';
+import type { Config, ModelConfig } from './config/types.js';
+import {
+  assignGpus, chooseTensorParallel, detectGpus, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice,
+} from './gpu/index.js';
 import { buildVllmArgv, buildVllmEnv, inspectModel, type ModelInfo } from './engine/index.js';
+
+/** One model's part of the plan: its GPUs, sizes and vLLM command. */
+export interface ModelPlan {
+  config: ModelConfig;
+  /** The GPUs it gets (nvidia-smi's), or null when they could not be assigned or detected. */
+  gpus: Gpu[] | null;
+  /** The CUDA_VISIBLE_DEVICES its vLLM gets; null = inherited unchanged (one model on every visible GPU). */
+  cudaVisibleDevices: string | null;
+  tensorParallel: TensorParallelChoice | null;
+  /** `--pipeline-parallel-size` (the node count on a Ray head), or null when not set. */
+  pipelineParallelSize: number | null;
+  model: ModelInfo;
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+}
 
 /** The plan: GPUs, tensor-parallel size, the vLLM command, and every problem found on the way. */
 export interface Plan {
   config: Config;
   inventory: GpuInventory | null;
   selection: GpuSelection | null;
+  /** One entry per model, in the config's order; the fields below repeat the first. */
+  models: ModelPlan[];
   tensorParallel: TensorParallelChoice | null;
   model: ModelInfo;
   /** The whole vLLM command, one token per element (the size falls back to 1 when it could not be chosen). */
@@ -20,11 +39,23 @@ export interface Plan {
   problems: LlmserveError[];
 }
 
+/** The Config as one model's vLLM sees it: that model's name, port, size, args and env in the usual places. */
+export function modelView(config: Config, m: ModelConfig): Config {
+  return {
+    ...config,
+    model: m.model,
+    servedModelName: m.servedModelName,
+    vllm: { ...config.vllm, port: m.port, tensorParallelSize: m.tensorParallelSize, args: m.args, env: m.env },
+  };
+}
+
 /** Works out the plan; never throws for machine problems, it records them. */
 export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string }): Promise<Plan> {
   const env = deps.env ?? process.env;
   const problems: LlmserveError[] = [];
   const warnings: string[] = [];
+  const several = config.models.length > 1;
+  const anyAuto = config.models.some((m) => m.tensorParallelSize === 'auto');
   let inventory: GpuInventory | null = null;
   let selection: GpuSelection | null = null;
   try {
@@ -36,39 +67,56 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
   } catch (err) {
     if (!(err instanceof LlmserveError)) throw err;
     // With an explicit size, a broken nvidia-smi is worth a warning, not a refusal: vLLM will find out itself.
-    if (config.vllm.tensorParallelSize === 'auto') problems.push(err);
+    if (anyAuto) problems.push(err);
     else warnings.push(err.message);
   }
-  const model = await inspectModel(config.model, deps.cwd);
-  if (model.isLocalPath && !model.exists) {
-    problems.push(
-      new LlmserveError('MODEL_PATH', `model directory ${config.model} does not exist`, {
-        details: ['Fix: give the directory that holds config.json and the weights with --model PATH (or model:), or a hub id such as Qwen/Qwen2.5-1.5B-Instruct.'],
-      }),
-    );
-  } else if (model.exists && !model.hasConfigJson) {
-    warnings.push(`model directory ${config.model} has no config.json; vLLM will probably refuse it`);
-  }
-  let tensorParallel: TensorParallelChoice | null = null;
-  if (selection !== null || config.vllm.tensorParallelSize !== 'auto') {
-    try {
-      tensorParallel = chooseTensorParallel(config.vllm.tensorParallelSize, selection?.gpus.length ?? 0, model.attentionHeads);
-    } catch (err) {
-      if (!(err instanceof LlmserveError)) throw err;
-      problems.push(err);
-    }
-  }
-  if (inventory?.source === 'nvidia-smi' && selection && inventory.gpus.length === 0 && inventory.unparsed.length > 0 && config.vllm.tensorParallelSize === 'auto') {
+  if (inventory?.source === 'nvidia-smi' && selection && inventory.gpus.length === 0 && inventory.unparsed.length > 0 && anyAuto) {
     problems.unshift(
       new LlmserveError('GPU_QUERY', `nvidia-smi output could not be parsed: ${JSON.stringify(inventory.raw.slice(0, 300))}`, {
         details: ['Fix: check that nvidia-smi works in this container, or set --tensor-parallel-size N explicitly.'],
       }),
     );
   }
-  if (tensorParallel?.reduced) warnings.push(`tensor-parallel size ${tensorParallel.size}: ${tensorParallel.reason}`);
-  if (tensorParallel && selection && config.vllm.tensorParallelSize !== 'auto' && tensorParallel.size > selection.gpus.length && inventory?.source === 'nvidia-smi') {
-    warnings.push(`tensor-parallel size ${tensorParallel.size} is larger than the ${selection.gpus.length} visible GPU(s)`);
+  const assignment = selection === null ? null : assignGpus(config.models.map((m) => ({ name: m.servedModelName, gpus: m.gpus })), selection.gpus);
+  problems.push(...(assignment?.problems ?? []));
+  const nodes = config.cluster.role === 'head' ? config.cluster.nodes : null;
+
+  const models: ModelPlan[] = [];
+  for (const [i, m] of config.models.entries()) {
+    const named = (text: string) => (several ? `model "${m.servedModelName}": ${text}` : text);
+    const gpus = assignment?.gpus[i] ?? null;
+    const model = await inspectModel(m.model, deps.cwd);
+    if (model.isLocalPath && !model.exists) {
+      problems.push(
+        new LlmserveError('MODEL_PATH', named(`model directory ${m.model} does not exist`), {
+          details: ['Fix: give the directory that holds config.json and the weights with --model PATH (or model:), or a hub id such as Qwen/Qwen2.5-1.5B-Instruct.'],
+        }),
+      );
+    } else if (model.exists && !model.hasConfigJson) {
+      warnings.push(named(`model directory ${m.model} has no config.json; vLLM will probably refuse it`));
+    }
+    let tensorParallel: TensorParallelChoice | null = null;
+    if (gpus !== null || m.tensorParallelSize !== 'auto') {
+      try {
+        tensorParallel = chooseTensorParallel(m.tensorParallelSize, gpus?.length ?? 0, model.attentionHeads);
+      } catch (err) {
+        if (!(err instanceof LlmserveError)) throw err;
+        if (!(several && gpus === null)) problems.push(new LlmserveError(err.code, named(err.message), { details: err.details }));
+      }
+    }
+    if (tensorParallel?.reduced) warnings.push(named(`tensor-parallel size ${tensorParallel.size}: ${tensorParallel.reason}`));
+    if (tensorParallel && gpus && m.tensorParallelSize !== 'auto' && tensorParallel.size > gpus.length && inventory?.source === 'nvidia-smi') {
+      warnings.push(named(`tensor-parallel size ${tensorParallel.size} is larger than the ${gpus.length} ${several || m.gpus !== null ? 'assigned' : 'visible'} GPU(s)`));
+    }
+    // The single-model form keeps the inherited CUDA_VISIBLE_DEVICES; an entry with gpus gets exactly those.
+    const cudaVisibleDevices = gpus !== null && m.gpus !== null ? visibleDevicesFor(gpus) : null;
+    const view = modelView(config, m);
+    const cluster = nodes === null ? [] : ['--distributed-executor-backend', 'ray', '--pipeline-parallel-size', String(nodes)];
+    const argv = [...buildVllmArgv(view, tensorParallel?.size ?? 1), ...cluster];
+    const vllmEnv = buildVllmEnv(view, env);
+    if (cudaVisibleDevices !== null) vllmEnv.CUDA_VISIBLE_DEVICES = cudaVisibleDevices;
+    models.push({ config: m, gpus, cudaVisibleDevices, tensorParallel, pipelineParallelSize: nodes, model, argv, env: vllmEnv });
   }
-  const argv = buildVllmArgv(config, tensorParallel?.size ?? 1);
-  return { config, inventory, selection, tensorParallel, model, argv, env: buildVllmEnv(config, env), warnings, problems };
+  const first = models[0]!;
+  return { config, inventory, selection, models, tensorParallel: first.tensorParallel, model: first.model, argv: first.argv, env: first.env, warnings, problems };
 }

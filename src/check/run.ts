@@ -16,9 +16,13 @@ export function planChecks(t: CheckTargets): { specs: CheckSpec[]; skipped: { na
   const backend = base('http', t.backend.host, t.backend.port);
   const proxy = base(t.proxy.tls ? 'https' : 'http', t.proxy.host, t.proxy.port);
   const expect = t.model === null ? {} : { expectModel: t.model };
+  // Several models: every vLLM is checked, each for its own model.
+  const vllms = t.backends?.map((b) => ({ tag: `vllm ${b.model}`, url: base('http', b.host, b.port), expect: { expectModel: b.model } })) ?? [{ tag: 'vllm', url: backend, expect }];
   const specs: CheckSpec[] = [
-    { name: 'vllm /health', url: `${backend}/health` },
-    { name: 'vllm /v1/models', url: `${backend}/v1/models`, ...expect },
+    ...vllms.flatMap((v) => [
+      { name: `${v.tag} /health`, url: `${v.url}/health` },
+      { name: `${v.tag} /v1/models`, url: `${v.url}/v1/models`, ...v.expect },
+    ]),
     { name: 'proxy /health/liveness', url: `${proxy}/health/liveness` },
   ];
   const skipped: { name: string; reason: string }[] = [];

@@ -107,6 +107,9 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   return {
     proxy: { host: connectHost(host), port, tls },
     backend: { host: connectHost(backendHost), port: backendPort },
+    ...(runtime?.backends !== undefined && runtime.backends.length > 1 && flag('backendPort', parsePort) === undefined
+      ? { backends: runtime.backends.map((b) => ({ host: connectHost(b.host), port: b.port, model: b.model })) }
+      : {}),
     model,
     key,
     auth,

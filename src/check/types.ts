@@ -4,6 +4,8 @@
 export interface CheckTargets {
   proxy: { host: string; port: number; tls: boolean };
   backend: { host: string; port: number };
+  /** Several models (from the runtime file): every backend with its model; absent = only `backend`. */
+  backends?: { host: string; port: number; model: string }[];
   /** The public model name the /v1/models lists must contain; null when unknown (status only). */
   model: string | null;
   /** The raw key for the authenticated check; null when none is known or auth is off. */

@@ -31,15 +31,16 @@ export async function runProbe(options: ProbeOptions, deps: ProbeDeps = {}): Pro
   const { json, ...cli } = options;
   const config = await loadConfig(cli, { env });
   const plan = await makePlan(config, { run, env });
-  const [vllm, proxyPort, backendPort, probeDir, tlsUnreadable] = await Promise.all([
+  const [vllm, proxyPort, backendPorts, probeDir, tlsUnreadable] = await Promise.all([
     probeVllmVersion(config.vllm.command[0] ?? 'vllm', run, plan.env),
     portFact(config.proxy.port, config.proxy.host),
-    portFact(config.vllm.port, BACKEND_HOST),
+    Promise.all(config.models.map((m) => portFact(m.port, BACKEND_HOST))),
     probeDirFact(config.probes.dir, config.probes.dirExplicit),
     unreadableTlsFiles(config.proxy.tls),
   ]);
   const running = probeDir.exists ? runningFact(config.probes.dir) : null;
-  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running });
+  const backendPort = backendPorts[0]!;
+  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}) });
   const text = json === true ? JSON.stringify(report, null, 2) : probeLines(report).join('\n');
   // Last line of defence: no known key value leaves this process, whatever field it hid in.
   write(redactText(text, config.secrets.values) + '\n');

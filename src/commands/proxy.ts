@@ -48,7 +48,7 @@ export async function runProxyCommand(): Promise<void> {
 function handleMessage(proxy: ProxyHandle, msg: unknown): void {
   const m = msg as Partial<ParentMessage> | null;
   if (m === null || typeof m !== 'object') return;
-  if (m.type === 'state' && isBackendState(m.state)) proxy.setState(m.state);
+  if (m.type === 'state' && isBackendState(m.state)) proxy.setState(m.state, typeof m.model === 'string' ? m.model : undefined);
   else if (m.type === 'reload-keys') proxy.reloadKeys().catch(() => {}); // the failure is logged; old keys stay
   else if (m.type === 'drain') {
     const timeoutMs = typeof m.timeoutMs === 'number' && m.timeoutMs >= 0 ? m.timeoutMs : 30_000;

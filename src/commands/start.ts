@@ -18,6 +18,8 @@ import type { SupervisorPlan } from '../supervisor/types.js';
 import { onEmergency } from '../util/emergency.js';
 import { isPortFree } from '../util/port.js';
 import { runCommand } from '../util/run.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { runWorker } from './worker.js';
 
 /** Options of `start` beyond the shared configuration flags. */
 export interface StartOptions extends CliOptions {
@@ -34,9 +36,11 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     logger.warn('running as PID 1: orphaned grandchildren cannot be reaped and a SIGKILL of llmserve leaves its children running. Use tini (or docker run --init) as the entrypoint.');
   }
 
+  if (config.cluster.role === 'worker') return runWorker(config, logger, proc);
+
   const plan = await makePlan(config, { run: runCommand, env: proc.env });
   const supervised = supervisorPlan(config, plan, proc);
-  describePlan(plan, supervised.vllm.argv, logger);
+  describePlan(plan, supervised.backends.map((b) => b.argv), logger);
   const problem = plan.problems[0];
   if (problem) throw problem;
   await checkTlsFiles(config);
@@ -54,6 +58,7 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     gpuMemoryHolders: () => gpuMemoryHolders(),
     now: () => performance.now(),
     describePortHolder: (port) => describePortHolder(findPortHolder(port)),
+    run: runCommand,
   });
 
   // Signals are handled here, not at module level: the supervisor decides the order of stopping.
@@ -69,7 +74,8 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     startedAt: new Date().toISOString(),
     proxy: { host: config.proxy.host, port: config.proxy.port, tls: config.proxy.tls !== null },
     backend: { host: BACKEND_HOST, port: config.vllm.port },
-    models: [config.servedModelName],
+    models: config.models.map((m) => m.servedModelName),
+    backends: config.models.map((m) => ({ model: m.servedModelName, host: BACKEND_HOST, port: m.port })),
   });
   try {
     return await supervisor.run();
@@ -86,16 +92,35 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
 function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): SupervisorPlan {
   const scheme = config.proxy.tls ? 'https' : 'http';
   const localHost = config.proxy.host === '0.0.0.0' || config.proxy.host === '::' ? '127.0.0.1' : config.proxy.host;
-  // vLLM drains too on SIGTERM when it knows --shutdown-timeout; an older one rejects it and the supervisor drops it.
-  const shutdown = withShutdownTimeout(plan.argv, config.timeouts.stop);
-  return {
-    vllm: {
+  const several = plan.models.length > 1;
+  const backends = plan.models.map((m) => {
+    // vLLM drains too on SIGTERM when it knows --shutdown-timeout; an older one rejects it and the supervisor drops it.
+    const shutdown = withShutdownTimeout(m.argv, config.timeouts.stop);
+    return {
       argv: shutdown.argv,
-      env: plan.env,
-      port: config.vllm.port,
-      servedModelName: config.servedModelName,
+      env: m.env,
+      port: m.config.port,
+      servedModelName: m.config.servedModelName,
+      logName: several ? `vllm:${m.config.servedModelName}` : 'vllm',
       droppableFlags: [...REMOVED_FLAGS_NOW_DEFAULT, ...(shutdown.added ? [SHUTDOWN_TIMEOUT_FLAG] : [])],
-    },
+    };
+  });
+  const ray = config.ray.command;
+  return {
+    backends,
+    require: config.probes.require,
+    ...(config.cluster.role === 'head'
+      ? {
+          ray: {
+            argv: [...ray, 'start', '--head', `--port=${DEFAULTS.rayPort}`, '--block'],
+            env: plan.env,
+            statusArgv: [...ray, 'status'],
+            stopArgv: [...ray, 'stop'],
+            nodes: config.cluster.nodes,
+            gpusPerNode: plan.selection?.gpus.length ?? plan.tensorParallel?.size ?? 1,
+          },
+        }
+      : {}),
     proxy: {
       // The proxy is this same program's internal `proxy` command, run by the same Node binary.
       file: proc.execPath,
@@ -109,6 +134,8 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
         port: config.proxy.port,
         backendUrl: `http://${BACKEND_HOST}:${config.vllm.port}`,
         servedModelName: config.servedModelName,
+        // Several models: the proxy routes by the request's model to each one's vLLM.
+        ...(several ? { backends: config.models.map((m) => ({ name: m.servedModelName, url: `http://${BACKEND_HOST}:${m.port}` })), require: config.probes.require } : {}),
         auth: config.proxy.auth,
         keys: config.proxy.keys
           .filter((k) => !k.fromKeysFile)
@@ -146,27 +173,40 @@ function proxyEnv(config: Config, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 /** Prints what llmserve found and is about to run. */
-function describePlan(plan: Plan, argv: readonly string[], logger: Logger): void {
-  const { selection, inventory, tensorParallel } = plan;
+function describePlan(plan: Plan, argvs: readonly string[][], logger: Logger): void {
+  const { selection, inventory } = plan;
   if (inventory && selection) {
     const list = selection.gpus.map((g) => `${g.index}: ${g.name}${g.memoryMiB ? ` (${Math.round(g.memoryMiB / 1024)} GiB)` : ''}`).join(', ');
     const cvd = selection.cudaVisibleDevices !== null ? ` (CUDA_VISIBLE_DEVICES=${selection.cudaVisibleDevices})` : '';
     logger.info(`GPUs${cvd}: ${selection.gpus.length === 0 ? 'none' : list} [from ${inventory.source}]`);
   }
   for (const w of plan.warnings) logger.warn(w);
-  if (tensorParallel) logger.info(`tensor-parallel size ${tensorParallel.size}: ${tensorParallel.reason}`);
-  logger.info(`vLLM command: ${formatArgv(argv)}`);
+  const several = plan.models.length > 1;
+  plan.models.forEach((m, i) => {
+    const who = several ? `model "${m.config.servedModelName}": ` : '';
+    if (several) logger.info(`${who}GPUs ${m.gpus?.map((g) => g.index).join(', ') ?? 'unassigned'}, port ${m.config.port}`);
+    if (m.tensorParallel) logger.info(`${who}tensor-parallel size ${m.tensorParallel.size}: ${m.tensorParallel.reason}`);
+    if (m.pipelineParallelSize !== null) logger.info(`${who}pipeline-parallel size ${m.pipelineParallelSize}: one stage per node of the Ray cluster`);
+    logger.info(`${who}vLLM command: ${formatArgv(argvs[i] ?? m.argv)}`);
+  });
 }
 
 /** Fails fast (exit 2, nothing started) when the public or the backend port is taken, naming the holder if known. */
 async function checkPortsFree(config: Config): Promise<void> {
   // Why check the backend port ourselves: vLLM binds with SO_REUSEPORT and would not fail on a busy port.
+  const several = config.models.length > 1;
   const ports = [
     { what: 'public', host: config.proxy.host, port: config.proxy.port, fix: '--port N (proxy.port)' },
-    { what: 'backend', host: BACKEND_HOST, port: config.vllm.port, fix: '--backend-port N (vllm.port)' },
+    ...config.models.map((m) => ({
+      what: several ? `backend (model "${m.servedModelName}")` : 'backend',
+      host: BACKEND_HOST,
+      port: m.port,
+      fix: several ? 'models[].port, or --backend-port N (vllm.port, the first of the range)' : '--backend-port N (vllm.port)',
+    })),
   ];
-  if (config.proxy.port === config.vllm.port) {
-    throw new LlmserveError('PORT_IN_USE', `the public port and the backend port are both ${config.vllm.port}; choose another with --backend-port N (vllm.port)`);
+  const clash = config.models.find((m) => m.port === config.proxy.port);
+  if (clash) {
+    throw new LlmserveError('PORT_IN_USE', `the public port and the backend port${several ? ` of model "${clash.servedModelName}"` : ''} are both ${clash.port}; choose another with --backend-port N (vllm.port)`);
   }
   for (const { what, host, port, fix } of ports) {
     if (await isPortFree(port, host)) continue;

@@ -19,6 +19,9 @@ export const DEFAULT_ROUTES: readonly string[] = Object.freeze([
 export const DEFAULTS = Object.freeze({
   configFileName: 'llmserve.yaml',
   vllmCommand: Object.freeze(['vllm', 'serve']) as readonly string[],
+  rayCommand: Object.freeze(['ray']) as readonly string[],
+  /** The port `ray start --head` listens on (its GCS), as workers' --head ADDRESS names it. */
+  rayPort: 6379,
   vllmPort: 3000,
   proxyPort: 8080,
   /** Public port when OPENBAYES_SERVING_PRODUCTION is non-empty. */
@@ -35,8 +38,8 @@ export const DEFAULTS = Object.freeze({
   logFormat: 'text' as 'text' | 'json',
 });
 
-/** Top-level keys of later versions: accepted and kept in `Config.extra`. */
-export const RESERVED_TOP_KEYS: readonly string[] = Object.freeze(['models']);
+/** Top-level keys of later versions: accepted and kept in `Config.extra` (none at present). */
+export const RESERVED_TOP_KEYS: readonly string[] = Object.freeze([]);
 
 /** Environment variables that hold the master key, strongest first. */
 export const MASTER_KEY_ENV: readonly string[] = Object.freeze(['LLMSERVE_MASTER_KEY', 'LITELLM_MASTER_KEY']);

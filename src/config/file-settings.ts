@@ -3,6 +3,7 @@ import type { DrainConfig, RestartConfig, TlsConfig } from './types.js';
 import { noKeys, type LoadedKeys } from './keys.js';
 import type { KeyPolicy } from './key-policy.js';
 import type { UsageFileSettings } from './usage-settings.js';
+import type { ModelFileEntry } from './models.js';
 
 /** One config file's settings; undefined = the file does not set it. */
 export interface FileSettings {
@@ -39,7 +40,10 @@ export interface FileSettings {
     masterPolicy?: KeyPolicy;
     metricsPort?: number;
   };
-  probes: { dir?: string; interval?: number };
+  probes: { dir?: string; interval?: number; require?: 'all' | 'any' };
+  /** `models:` (several models on one node); absent = the single-model form. */
+  models?: ModelFileEntry[];
+  ray: { command?: string[] };
   startupTimeout?: number;
   stopTimeout?: number;
   stallTimeout?: number;
@@ -60,6 +64,7 @@ export function emptyFileSettings(file: string, format: FileSettings['format']):
     vllm: { args: [], env: {} },
     proxy: { keys: noKeys(), modelAliases: {} },
     probes: {},
+    ray: {},
     environment: {},
     extra: {},
     notes: [],

@@ -1,7 +1,8 @@
 // Precedence: command-line flags > environment (LLMSERVE_*) > config file > defaults, one setting at a time.
 import { basename } from 'node:path';
 import { configError } from '../errors.js';
-import type { CliOptions, Config } from './types.js';
+import type { CliOptions, Config, ModelConfig } from './types.js';
+import { resolveCluster, type Given } from './cluster.js';
 import { DEFAULT_ROUTES, DEFAULTS, MASTER_KEY_ENV } from './defaults.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT } from './reliability.js';
@@ -25,6 +26,9 @@ export const FLAGS = {
   stopTimeout: ['--stop-timeout', 'LLMSERVE_STOP_TIMEOUT'],
   logFormat: ['--log-format', 'LLMSERVE_LOG_FORMAT'],
   config: ['--config', 'LLMSERVE_CONFIG'],
+  role: ['--role', 'LLMSERVE_ROLE'],
+  nodes: ['--nodes', 'LLMSERVE_NODES'],
+  head: ['--head', 'LLMSERVE_HEAD'],
 } as const satisfies Record<Exclude<keyof CliOptions, 'extraArgs'>, readonly [string, string]>;
 
 type Flag = keyof typeof FLAGS;
@@ -64,14 +68,31 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
     return fromFile;
   }
 
-  const model = pick('model', (v, w) => parseString(v, w, 'a model path or hub id'), f.model);
+  /** The raw value of a flag or its env variable, with where it came from. */
+  const given = (flag: Flag): Given => {
+    const [flagName, envName] = FLAGS[flag];
+    const v = cli[flag];
+    if (v !== undefined) return { value: v, where: flagName };
+    const e = envValue(env, envName);
+    return e === undefined ? undefined : { value: e, where: envName };
+  };
+  const cluster = resolveCluster(given('role'), given('nodes'), given('head'), f.models?.length ?? 1);
+  const worker = cluster.role === 'worker';
+  if (f.models !== undefined) {
+    for (const flag of ['model', 'servedModelName'] as const) {
+      const g = given(flag);
+      if (g !== undefined) throw configError(`${g.where} cannot be used with the models: list of ${f.file}: set model and served_model_name in each entry`);
+    }
+  }
+
+  const model = f.models?.[0]?.model ?? pick('model', (v, w) => parseString(v, w, 'a model path or hub id'), f.model) ?? (worker ? '' : undefined);
   if (model === undefined) {
     if (f.format === 'litellm') {
       throw configError(`--model PATH is required with a LiteLLM config: its litellm_params.model names a provider route, not the weights vLLM loads; pass --model /path/to/model (or a hub id like org/name) or set LLMSERVE_MODEL (config: ${f.file})`);
     }
     throw configError(`no model given: pass --model PATH (a local directory or a hub id like org/name), set LLMSERVE_MODEL, or set model: in ${file ? f.file : 'a config file (llmserve.yaml)'}`);
   }
-  const servedModelName = pick('servedModelName', (v, w) => parseString(v, w), f.servedModelName) ?? nameFromModel(model);
+  const servedModelName = f.models !== undefined ? (f.models[0]?.servedModelName ?? nameFromModel(model)) : (pick('servedModelName', (v, w) => parseString(v, w), f.servedModelName) ?? nameFromModel(model));
 
   const filePort = f.proxy.port;
   const production = envValue(env, 'OPENBAYES_SERVING_PRODUCTION') !== undefined;
@@ -103,7 +124,7 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
 
   if (!auth) {
     notes.push(`WARNING: proxy.auth is false: no API key is checked; anyone who can reach ${host}:${port} can use the model${keys.entries.length > 0 ? ' (the configured keys are ignored)' : ''}`);
-  } else if (keys.entries.length === 0) {
+  } else if (keys.entries.length === 0 && !worker) {
     if (keysFile === null) {
       const where = f.format === 'litellm' ? 'general_settings.master_key' : 'proxy.master_key';
       throw configError(`no API key configured, so the proxy would refuse every request: export LLMSERVE_MASTER_KEY=... (a long random value), or set ${where}: os.environ/NAME${file ? ` in ${f.file}` : ' in a config file'}; to serve without authentication, set proxy.auth: false`);
@@ -112,6 +133,32 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
   }
   notes.push(...keys.notes);
 
+  const vllmPort = pick('backendPort', parsePort, f.vllm.port) ?? DEFAULTS.vllmPort;
+  const tensorParallelSize = pick('tensorParallelSize', parseTensorParallel, f.vllm.tensorParallelSize) ?? 'auto';
+  const sharedArgs = [...f.vllm.args];
+  const extraArgs = cli.extraArgs ?? [];
+  const models: ModelConfig[] = (f.models ?? [{ model, args: [], env: {} }]).map((m, i) => ({
+    model: m.model,
+    servedModelName: i === 0 ? servedModelName : (m.servedModelName ?? nameFromModel(m.model)),
+    gpus: m.gpus ?? null,
+    // Several models: each on its own port, the backend port and up unless the entry sets one.
+    port: m.port ?? vllmPort + i,
+    tensorParallelSize: m.tensorParallelSize ?? tensorParallelSize,
+    args: [...sharedArgs, ...m.args, ...extraArgs],
+    env: { ...f.vllm.env, ...m.env },
+  }));
+  const seenPorts = new Map<number, string>();
+  const seenNames = new Map<string, number>();
+  for (const [i, m] of models.entries()) {
+    const other = seenNames.get(m.servedModelName);
+    if (other !== undefined) throw configError(`${f.file}: models[${i}]: the public name "${m.servedModelName}" is already used by models[${other}]; give each entry its own served_model_name`);
+    seenNames.set(m.servedModelName, i);
+    const clash = seenPorts.get(m.port);
+    if (clash !== undefined) throw configError(`models "${clash}" and "${m.servedModelName}" would both use backend port ${m.port}; give each entry its own port:`);
+    seenPorts.set(m.port, m.servedModelName);
+  }
+  const first = models[0]!;
+
   return {
     configFile: file ? f.file : null,
     configFormat: file ? f.format : null,
@@ -119,11 +166,14 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
     servedModelName,
     vllm: {
       command: f.vllm.command ?? [...DEFAULTS.vllmCommand],
-      port: pick('backendPort', parsePort, f.vllm.port) ?? DEFAULTS.vllmPort,
-      tensorParallelSize: pick('tensorParallelSize', parseTensorParallel, f.vllm.tensorParallelSize) ?? 'auto',
-      args: [...f.vllm.args, ...(cli.extraArgs ?? [])],
-      env: { ...f.vllm.env },
+      port: first.port,
+      tensorParallelSize: first.tensorParallelSize,
+      args: first.args,
+      env: first.env,
     },
+    models,
+    cluster,
+    ray: { command: f.ray.command ?? [...DEFAULTS.rayCommand] },
     proxy: {
       port,
       host,
@@ -144,6 +194,7 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
       dir: probeDir ?? DEFAULTS.probeDir,
       dirExplicit: probeDir !== undefined,
       interval: pick('healthInterval', parseSeconds, f.probes.interval) ?? DEFAULTS.probeInterval,
+      require: f.probes.require ?? 'all',
     },
     timeouts: {
       startup: pick('startupTimeout', parseSeconds, f.startupTimeout) ?? DEFAULTS.startupTimeout,

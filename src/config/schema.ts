@@ -8,6 +8,7 @@ import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { parseKeyList } from './keys.js';
 import { parseMasterLimits } from './key-policy.js';
 import { USAGE_KEYS, parseUsage } from './usage-settings.js';
+import { parseModels, parseRequire } from './models.js';
 import { DRAIN_KEYS, RESTART_KEYS, parseDrain, parseRestart } from './reliability.js';
 import {
   asMap, at, expected, joinPath, parseBool, parsePort, parsePortOrAuto, parseSeconds, parseSize, parseString,
@@ -18,7 +19,7 @@ import {
 export const SCHEMA: Readonly<Record<string, readonly string[]>> = {
   '': [
     'model', 'served_model_name', 'vllm', 'proxy', 'probes', 'startup_timeout', 'stop_timeout', 'stall_timeout', 'restart', 'drain', 'usage',
-    'log_format', ...RESERVED_TOP_KEYS,
+    'log_format', 'models', 'ray', ...RESERVED_TOP_KEYS,
   ],
   vllm: ['command', 'port', 'tensor_parallel_size', 'args', 'env'],
   proxy: [
@@ -26,7 +27,8 @@ export const SCHEMA: Readonly<Record<string, readonly string[]>> = {
     'first_byte_timeout', 'headers_timeout', 'body_timeout', 'tls', 'log_health', 'master_limits', 'metrics_port',
   ],
   'proxy.tls': ['cert', 'key'],
-  probes: ['dir', 'interval'],
+  probes: ['dir', 'interval', 'require'],
+  ray: ['command'],
   restart: RESTART_KEYS,
   drain: DRAIN_KEYS,
   usage: USAGE_KEYS,
@@ -161,5 +163,14 @@ export function parseLlmserveConfig(doc: Record<string, unknown>, file: string, 
   const probes = asMap(root['probes'], w('probes'));
   if (has(probes, 'dir')) out.probes.dir = parseString(probes['dir'], w('probes.dir'), 'a directory path');
   if (has(probes, 'interval')) out.probes.interval = parseSeconds(probes['interval'], w('probes.interval'));
+  if (has(probes, 'require')) out.probes.require = parseRequire(probes['require'], w('probes.require'));
+
+  const models = parseModels(root['models'], file, stringList, (v, where) => stringMap(v, where, true));
+  if (models !== undefined) {
+    if (out.model !== undefined) throw configError(`${file}: model and models are both set; use model: for one model, or a models: list (each entry with its own model:), not both`);
+    out.models = models;
+  }
+  const ray = asMap(root['ray'], w('ray'));
+  if (has(ray, 'command')) out.ray.command = command(ray['command'], w('ray.command'));
   return out;
 }

@@ -38,6 +38,10 @@ export interface CliOptions {
   startupTimeout?: string;
   stopTimeout?: string;
   logFormat?: string;
+  /** `--role single|head|worker`, `--nodes N`, `--head ADDRESS` (multi-node on Ray). */
+  role?: string;
+  nodes?: string;
+  head?: string;
   /** Extra vLLM args after `--`. */
   extraArgs?: string[];
 }
@@ -94,6 +98,30 @@ export interface DrainConfig {
   timeout: number;
 }
 
+/** One model served by its own vLLM: the single-model settings, or one `models:` entry resolved. */
+export interface ModelConfig {
+  model: string;
+  servedModelName: string;
+  /** nvidia-smi indices, a count allocated in order, or null = every visible GPU (the single-model form). */
+  gpus: number[] | number | null;
+  /** Its vLLM's port on 127.0.0.1. */
+  port: number;
+  tensorParallelSize: number | 'auto';
+  /** Extra vLLM flags (the shared `vllm.args` first, then the entry's, then those after `--`). */
+  args: string[];
+  /** Extra environment (the shared `vllm.env` overridden by the entry's). */
+  env: Record<string, string>;
+}
+
+/** Where this process sits in a Ray cluster: `single` (no Ray), `head` (Ray head + vLLM) or `worker` (Ray only). */
+export interface ClusterConfig {
+  role: 'single' | 'head' | 'worker';
+  /** Nodes in the cluster, the head included (1 unless head). */
+  nodes: number;
+  /** The head's address (HOST:PORT) for a worker; null otherwise. */
+  head: string | null;
+}
+
 export interface Config {
   /** Absolute path of the config file read, or null. */
   configFile: string | null;
@@ -114,6 +142,13 @@ export interface Config {
     /** Extra environment for vLLM (already resolved: os.environ/ read). */
     env: Record<string, string>;
   };
+  /**
+   * Every model to serve, at least one; the first is also `model`, `servedModelName` and `vllm` (port, size, args,
+   * env) above, so single-model code keeps reading those.
+   */
+  models: ModelConfig[];
+  cluster: ClusterConfig;
+  ray: { command: string[] };
   proxy: ProxyConfig;
   probes: {
     dir: string;
@@ -121,6 +156,8 @@ export interface Config {
     dirExplicit: boolean;
     /** Health loop interval, seconds (may be a fraction). */
     interval: number;
+    /** With several models: ready (and healthy) when `all` of them are, or when `any` one is. */
+    require: 'all' | 'any';
   };
   timeouts: {
     /** Hard start-up deadline for vLLM, seconds. */

@@ -4,3 +4,4 @@ export * from './nvidia-smi.js';
 export * from './visible.js';
 export * from './detect.js';
 export * from './tensor-parallel.js';
+export * from './assign.js';

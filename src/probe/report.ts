@@ -58,8 +58,17 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
     const proxy = portProblem('public', facts.proxyPort, 'choose another with --port N (proxy.port).');
     if (proxy) out.push(proxy);
   }
-  const backend = portProblem('backend', facts.backendPort, 'choose another with --backend-port N (vllm.port).');
-  if (backend) out.push(backend);
+  const ports = facts.backendPorts ?? [facts.backendPort];
+  const several = ports.length > 1;
+  ports.forEach((fact, i) => {
+    const name = plan.models[i]?.config.servedModelName ?? '';
+    if (several && fact.port === config.proxy.port) {
+      out.push({ code: 'PORT_IN_USE', message: `the public port and the backend port of model "${name}" are both ${fact.port}`, details: ['Fix: give the model another port: (models[].port).'] });
+      return;
+    }
+    const backend = portProblem('backend', fact, several ? `give model "${name}" another port: (models[].port).` : 'choose another with --backend-port N (vllm.port).');
+    if (backend) out.push(backend);
+  });
   if (!facts.probeDir.writable && facts.probeDir.explicit) {
     out.push({
       code: 'PROBE_DIR',
@@ -133,6 +142,20 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
     tensorParallel: tensorParallel ? { size: tensorParallel.size, reason: tensorParallel.reason, requested: config.vllm.tensorParallelSize } : null,
     ...partial,
     backend: facts.backendPort,
+    models: plan.models.map((m, i) => {
+      const mArgv = m.argv.map((a) => redactText(a, secrets));
+      return {
+        name: m.config.servedModelName,
+        path: m.config.model,
+        gpus: m.gpus?.map((g) => g.index) ?? null,
+        cudaVisibleDevices: m.cudaVisibleDevices,
+        tensorParallelSize: m.tensorParallel?.size ?? null,
+        pipelineParallelSize: m.pipelineParallelSize,
+        vllm: { argv: mArgv, commandLine: formatArgv(mArgv) },
+        backend: (facts.backendPorts ?? [facts.backendPort])[i] ?? { host: '127.0.0.1', port: m.config.port, free: true, error: null },
+      };
+    }),
+    cluster: { ...config.cluster },
     proxy: { ...facts.proxyPort, tls: config.proxy.tls !== null, auth: config.proxy.auth },
     probes: { ...facts.probeDir, intervalSeconds: config.probes.interval },
     config: redactConfig(config),

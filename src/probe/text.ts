@@ -80,10 +80,14 @@ export function probeLines(r: ProbeReport): string[] {
     row('Probe dir', dirText),
     '',
     ...configLines(r),
-    '',
-    'vLLM command',
-    `  ${r.vllm.commandLine}`,
   ];
+  if (r.cluster.role !== 'single') lines.push(row('Ray', r.cluster.role === 'head' ? `head of ${r.cluster.nodes} nodes (ray start --head; vLLM with --pipeline-parallel-size ${r.cluster.nodes})` : `worker joining ${r.cluster.head ?? '?'} (ray start --address; no vLLM here)`));
+  if (r.models.length > 1) {
+    lines.push('', 'Models (GPU assignment)');
+    const rows = [['name', 'gpus', 'tp', 'port', 'CUDA_VISIBLE_DEVICES']];
+    for (const m of r.models) rows.push([m.name, m.gpus === null ? 'UNASSIGNED' : m.gpus.join(','), m.tensorParallelSize === null ? '-' : String(m.tensorParallelSize), portText(m.backend), m.cudaVisibleDevices ?? '-']);
+    lines.push(...table(rows), '', 'vLLM commands', ...r.models.map((m) => `  ${m.vllm.commandLine}`));
+  } else lines.push('', 'vLLM command', `  ${r.vllm.commandLine}`);
   if (r.warnings.length > 0) lines.push('', 'Warnings', ...r.warnings.map((w) => `  - ${w.replace(/^WARNING: /, '')}`));
   if (r.problemDetails.length > 0) {
     lines.push('', 'Problems');

@@ -46,6 +46,21 @@ export interface ProbeFacts {
   /** `proxy.tls.cert` / `proxy.tls.key` that cannot be read: [what, file, errno]. */
   tlsUnreadable: [string, string, string][];
   running: RunningFact | null;
+  /** Every model's backend port (the first is `backendPort`); absent = only `backendPort`. */
+  backendPorts?: PortFact[];
+}
+
+/** One model in the `probe --json` report: what start would give its vLLM. */
+export interface ProbeModelEntry {
+  name: string;
+  path: string;
+  /** nvidia-smi indices of its GPUs; null when they could not be assigned. */
+  gpus: number[] | null;
+  cudaVisibleDevices: string | null;
+  tensorParallelSize: number | null;
+  pipelineParallelSize: number | null;
+  vllm: { argv: string[]; commandLine: string };
+  backend: PortFact;
 }
 
 /** One problem that stops `start`: the stable code, the message, and the fix lines. */
@@ -83,6 +98,10 @@ export interface ProbeReport {
   };
   vllm: VllmVersionFact & { argv: string[]; commandLine: string };
   backend: PortFact;
+  /** Every model (one entry without a models: list); the fields above describe the first. */
+  models: ProbeModelEntry[];
+  /** The Ray role (`single` without --role) and the nodes a head waits for. */
+  cluster: { role: 'single' | 'head' | 'worker'; nodes: number; head: string | null };
   proxy: PortFact & { tls: boolean; auth: boolean };
   probes: ProbeDirFact & { intervalSeconds: number };
   config: RedactedConfig;

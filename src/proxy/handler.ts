@@ -15,6 +15,7 @@ import { PROMETHEUS_CONTENT_TYPE } from '../metrics/registry.js';
 import { Meter } from '../usage/meter.js';
 import { planBody, type BodyPlan } from '../usage/request.js';
 import type { CostControl } from './cost.js';
+import { routeBody, type RouteTarget, type Router } from './router.js';
 
 /** What the handler reads and uses; the state is read through a function so changes apply at once. */
 export interface HandlerDeps {
@@ -27,6 +28,8 @@ export interface HandlerDeps {
   startedAt: number;
   /** Per-key limits, usage accounting and metrics. */
   cost: CostControl;
+  /** Several models: routing by the request's model and per-model state; null with one model. */
+  router: Router | null;
 }
 
 const getOnly: readonly string[] = ['GET', 'HEAD'];
@@ -35,9 +38,21 @@ const getOnly: readonly string[] = ['GET', 'HEAD'];
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse, ex: Exchange, expectContinue: boolean) => void {
   const { settings, forwarder, health } = deps;
   const routes = compileRoutes(settings.routes);
-  const aliases = settings.modelAliases;
+  const { router } = deps;
+  // With several models the name map also holds each served name: every request's model is looked up.
+  const aliases = router === null ? settings.modelAliases : router.names;
   const rewriting = Object.keys(aliases).length > 0;
-  const localModels = rewriting ? JSON.stringify(modelList(settings.servedModelName, aliases, deps.startedAt)) : null;
+  const served: string | string[] = router === null ? settings.servedModelName : router.targets.map((t) => t.name);
+  const localModels = rewriting ? JSON.stringify(modelList(served, settings.modelAliases, deps.startedAt)) : null;
+
+  /** Several models: forwards to the model's backend, or answers 503 + Retry-After while that one is not ready. */
+  const forwardTo = (req: IncomingMessage, res: ServerResponse, ex: Exchange, body: Buffer | null, target: RouteTarget) => {
+    if (target.state !== 'ready') {
+      ex.rejected = 'unavailable';
+      return errors.sendError(res, errors.unavailable(target.state));
+    }
+    forwarder.forward(req, res, ex, body, target.url);
+  };
   const { cost } = deps;
   const { limiter } = cost;
 
@@ -61,7 +76,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const allowlist = policy?.models ?? null;
     if (path === '/v1/models' && (allowlist !== null || localModels !== null)) {
       // Only the names this key may use (all of them without an allowlist).
-      const listed = modelList(settings.servedModelName, aliases, deps.startedAt) as { data: { id: string }[] };
+      const listed = modelList(served, settings.modelAliases, deps.startedAt) as { data: { id: string }[] };
       if (allowlist !== null) listed.data = listed.data.filter((m) => allowlist.has(m.id));
       const text = JSON.stringify(listed);
       ex.ttfb = 0;
@@ -106,7 +121,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (admission.headers !== null) for (const name in admission.headers) res.setHeader(name, admission.headers[name]!);
     }
     ex.meter = new Meter(plan?.injected ?? false, bodyBytes);
-    forwarder.forward(req, res, ex, body);
+    if (router === null) return forwarder.forward(req, res, ex, body);
+    const target = router.find(plan?.model ?? null);
+    if (target === undefined) return errors.sendError(res, errors.unknownModel(plan?.model ?? '-'));
+    forwardTo(req, res, ex, body, target);
   };
 
   const readiness = async (res: ServerResponse) => {
@@ -115,7 +133,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       errors.sendJson(res, 503, { status: state, backend: 'unknown' }, { 'retry-after': String(errors.retryAfterSeconds) });
       return;
     }
-    const result = await health.check();
+    const result = router === null ? await health.check() : await routedHealth(router, settings.require ?? 'all');
     if (result.ok && deps.state() === 'ready') errors.sendJson(res, 200, { status: 'healthy', state: 'ready', backend: result.detail });
     else errors.sendJson(res, 503, { status: 'unhealthy', state: deps.state(), backend: result.detail }, { 'retry-after': String(errors.retryAfterSeconds) });
   };
@@ -136,6 +154,22 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return;
     }
     forwarder.forward(req, res, ex, decision.body ?? raw);
+  };
+
+  /** Several models: read the body to find the model, then forward to its backend. */
+  const forwardRouted = async (req: IncomingMessage, res: ServerResponse, ex: Exchange, r: Router) => {
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, settings.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
+      else res.destroy();
+      return;
+    }
+    const decision = routeBody(raw, r);
+    ex.model = decision.model;
+    if (decision.kind === 'unknown') return errors.sendError(res, errors.unknownModel(decision.model));
+    forwardTo(req, res, ex, decision.body ?? raw, decision.target);
   };
 
   return (req, res, ex, expectContinue) => {
@@ -180,8 +214,9 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     if (path === null || route === null) return errors.sendError(res, errors.unknownRoute(method, ex.path));
     if (route.methods !== null && !route.methods.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, route.methods));
 
+    // With several models the state is checked per model, once the request's model is known.
     const state = deps.state();
-    if (state !== 'ready') {
+    if (state !== 'ready' && router === null) {
       ex.rejected = 'unavailable';
       return errors.sendError(res, errors.unavailable(state));
     }
@@ -208,12 +243,28 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     // Every check passed: only now let the client send its body.
     if (expectContinue) res.writeContinue();
 
+    if (router !== null) {
+      // Several models: a JSON body names its model; anything else (a multipart upload, a GET) goes to the first.
+      if (method === 'POST' && isJson(req.headers['content-type'])) void forwardRouted(req, res, ex, router);
+      else forwardTo(req, res, ex, null, router.targets[0]!);
+      return;
+    }
     if (rewriting && method === 'POST' && isJson(req.headers['content-type'])) {
       void forwardRewritten(req, res, ex);
       return;
     }
     forwarder.forward(req, res, ex, null);
   };
+}
+
+/** Readiness with several models: the ready backends' /health, judged against `require`. */
+async function routedHealth(router: Router, require: 'all' | 'any'): Promise<{ ok: boolean; detail: string }> {
+  const ready = router.targets.filter((t) => t.state === 'ready');
+  const results = await Promise.all(ready.map(async (t) => ({ name: t.name, ...(await t.health.check()) })));
+  const healthy = results.filter((r) => r.ok);
+  const ok = require === 'all' ? healthy.length === router.targets.length : healthy.length > 0;
+  const detail = router.targets.map((t) => `${t.name}: ${results.find((r) => r.name === t.name)?.detail ?? t.state}`).join('; ');
+  return { ok, detail };
 }
 
 /** JSON bodies (or bodies with no declared type) are parsed; multipart audio uploads are not. */

@@ -27,11 +27,12 @@ export function decideModel(raw: Buffer, served: string, aliases: Readonly<Recor
   return { kind: 'unknown', model };
 }
 
-/** The OpenAI list shape with the served name and each alias. */
-export function modelList(served: string, aliases: Readonly<Record<string, string>>, created: number): unknown {
-  const names = [served, ...Object.keys(aliases).filter((a) => a !== served)];
+/** The OpenAI list shape with the served name(s) and each alias. */
+export function modelList(served: string | readonly string[], aliases: Readonly<Record<string, string>>, created: number): unknown {
+  const servedNames: readonly string[] = typeof served === 'string' ? [served] : served;
+  const names = [...servedNames, ...Object.keys(aliases).filter((a) => !servedNames.includes(a))];
   return {
     object: 'list',
-    data: names.map((id) => ({ id, object: 'model', created, owned_by: 'llmserve', root: aliases[id] ?? served, parent: null })),
+    data: names.map((id) => ({ id, object: 'model', created, owned_by: 'llmserve', root: servedNames.includes(id) ? id : (aliases[id] ?? servedNames[0]), parent: null })),
   };
 }

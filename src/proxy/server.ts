@@ -13,13 +13,15 @@ import { createCostControl } from './cost.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../metrics/registry.js';
 import { createKeyRing, type KeysFileLoader } from './keyring.js';
 import { isBackendState, type BackendState, type ProxySettings } from './settings.js';
+import { createRouter } from './router.js';
 import { loadTls } from './tls.js';
 
 /** A running proxy. */
 export interface ProxyHandle {
   /** The port actually bound (useful with port 0). */
   port: number;
-  setState(state: BackendState): void;
+  /** The backend state; with several models, `model` names the one that changed. */
+  setState(state: BackendState, model?: string): void;
   /** Re-reads the keys file (keeping the configured keys); resolves with the key count, rejects and keeps the old keys on error. */
   reloadKeys(): Promise<number>;
   /** Refuses new requests (503) and waits for those in flight, up to `timeoutMs`; resolves with how many remain. */
@@ -45,9 +47,12 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   const now = deps.now ?? (() => performance.now());
   // A start message without a valid state means nothing is known yet about the backend.
   let state: BackendState = isBackendState(settings.state) ? settings.state : 'starting';
+  const router = createRouter(settings, now);
+  if (router !== null) state = router.overall();
   const keys = await createKeyRing(settings.keys, settings.keysFile, logger, deps.loadKeysFile);
   const cost = await createCostControl(settings.usage ?? { dir: null, track: 'limited', flushInterval: 5 }, keys.entries(), state, logger, [
     settings.servedModelName,
+    ...(router?.targets.map((t) => t.name) ?? []),
     ...Object.keys(settings.modelAliases),
   ]);
   const tls = settings.tls === null ? null : await loadTls(settings.tls);
@@ -68,6 +73,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     health: createBackendHealth(settings.backendUrl, now),
     startedAt: Math.floor(Date.now() / 1000),
     cost,
+    router,
   });
   const accessLog = createAccessLog(logger);
 
@@ -142,7 +148,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       throw err;
     }
   }
-  logger.info(`listening on ${tls === null ? 'http' : 'https'}://${settings.host}:${port} -> ${settings.backendUrl}`);
+  const backendsText = router === null ? settings.backendUrl : router.targets.map((t) => `${t.name} at ${t.url}`).join(', ');
+  logger.info(`listening on ${tls === null ? 'http' : 'https'}://${settings.host}:${port} -> ${backendsText}`);
 
   const waitIdle = (timeoutMs: number) =>
     new Promise<void>((resolve) => {
@@ -159,7 +166,14 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   let closing: Promise<void> | null = null;
   return {
     port,
-    setState(next) {
+    setState(next, model) {
+      const target = model === undefined ? undefined : router?.targets.find((t) => t.name === model);
+      if (target !== undefined) {
+        if (next !== target.state) logger.info(`backend state of "${model}": ${target.state} -> ${next}`);
+        target.state = next;
+        if (state === 'draining') return;
+        next = router!.overall();
+      }
       if (next !== state) logger.info(`backend state: ${state} -> ${next}`);
       state = next;
       cost.setState(next);
@@ -213,9 +227,14 @@ function listen(server: http.Server, host: string, port: number): Promise<number
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen(port, host);
+    // 511 (Node's default) is below a burst of 1,000 clients connecting at once: the SYNs over it are dropped and
+    // retried after 1 s and 3 s (TTFB p99 of 4 s in the bench). The kernel caps this at net.core.somaxconn.
+    server.listen({ port, host, backlog: LISTEN_BACKLOG });
   });
 }
+
+/** The accept queue asked for: nginx's bench configuration uses the same; Linux caps it at net.core.somaxconn. */
+const LISTEN_BACKLOG = 4096;
 
 /** True for /metrics (with or without a query string). */
 function normalisedMetricsPath(url: string | undefined): boolean {

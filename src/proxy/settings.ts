@@ -38,6 +38,15 @@ export interface ProxySettings {
   usage?: UsageSettings;
   /** A second listener on 127.0.0.1 serving only GET /metrics, without a key; absent or null = none. */
   metricsPort?: number | null;
+  /**
+   * Several models: each one's served name and vLLM; requests are routed by their `model`. Absent (or one entry)
+   * = the single-model path, which never reads a body to route.
+   */
+  backends?: { name: string; url: string }[];
+  /** Several models: each backend's initial state by served name (a restarted proxy learns them here). */
+  backendStates?: Record<string, BackendState>;
+  /** Several models: readiness needs `all` of them ready (default) or `any`. */
+  require?: 'all' | 'any';
 }
 
 /** Messages the proxy child sends to the supervisor. */
@@ -49,7 +58,7 @@ export type ChildMessage =
 /** Messages the supervisor sends to the proxy child. */
 export type ParentMessage =
   | { type: 'start'; settings: ProxySettings }
-  | { type: 'state'; state: BackendState }
+  | { type: 'state'; state: BackendState; model?: string }
   | { type: 'reload-keys' }
   | { type: 'drain'; timeoutMs: number };
 

@@ -11,6 +11,8 @@ export interface RuntimeInfo {
   proxy: { host: string; port: number; tls: boolean };
   backend: { host: string; port: number };
   models: string[];
+  /** Every model's vLLM (several models); `backend` is the first. Absent in files of older versions. */
+  backends?: { model: string; host: string; port: number }[];
 }
 
 /** Writes the runtime file atomically. */

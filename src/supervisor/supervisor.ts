@@ -1,47 +1,35 @@
-// The supervisor: one state machine that owns every decision about vLLM, the proxy and the probe files.
+// The supervisor: one state machine that owns every decision about the backends (one vLLM per model), the
+// proxy, an optional Ray head, and the probe files.
 import { LlmserveError } from '../errors.js';
-import { diagnose, rejectedRemovedFlags, withoutFlags } from '../engine/diagnose.js';
-import { BACKEND_HOST } from '../engine/command.js';
 import { NOT_HEALTHY, NOT_READY } from '../probes/files.js';
-import { LineRing } from '../util/ring.js';
 import { formatSeconds, sleep } from '../util/time.js';
-import { liveGroupMembers, type ManagedChild } from './child.js';
+import { Backend, type StartResult } from './backend.js';
+import type { ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
-import { SHUTDOWN_TIMEOUT_FLAG } from './shutdown-timeout.js';
+import { spawnRay, stopRay, waitForCluster } from './ray.js';
 import { emptyGroup, stopChild } from './stop.js';
 import type { SupervisorDeps, SupervisorPlan, SupervisorState } from './types.js';
 
 const READY_POLL_MS = 100;
-/** vLLM lines printed after a failed start. */
-const LAST_LINES = 50;
-/** vLLM lines searched for a diagnosis: the root cause often precedes pages of worker shutdown noise. */
-const DIAGNOSIS_LINES = 500;
-/** Consecutive failed backend health checks (port open, no answer) before vLLM counts as failed and restarts. */
-const HUNG_CHECKS_BEFORE_RESTART = 3;
 
-type StartResult = 'ready' | 'failed' | 'stopped';
+/** A backend's state as the proxy sees it. */
+type ProxyBackendState = 'starting' | 'ready' | 'restarting';
 
-/** Runs vLLM and the proxy through the life cycle of DESIGN.md; `run()` resolves to the exit code. */
+/** Runs the backends, the proxy (and a Ray head) through the life cycle of DESIGN.md; `run()` resolves to the exit code. */
 export class Supervisor {
   private state: SupervisorState = 'starting';
-  private vllm: ManagedChild | null = null;
+  private readonly backends: Backend[];
   private proxy: ManagedChild | null = null;
+  private ray: ManagedChild | null = null;
   /** The current proxy said `listening`: only then does it handle IPC messages such as `drain`. */
   private proxyListening = false;
+  private proxyHealthy = true;
+  /** Mirrors the `not-healthy` file once ready, so that only transitions are written and logged. */
+  private notHealthy = false;
+  /** A stop was asked for (a signal); the stop controller below is also aborted internally to end the loops. */
+  private stopAsked = false;
   private readonly stopCtl = new AbortController();
   private readonly killCtl = new AbortController();
-  private readonly vllmLines = new LineRing(DIAGNOSIS_LINES);
-  private lastVllmOutputAt = 0;
-  /**
-   * Every pid seen in the current vLLM's process group (sampled when it is ready and at each health check). Why:
-   * a process that already died (an EngineCore killed by the OOM killer) may still be listed by nvidia-smi while
-   * the driver frees its memory, and by then it can no longer be found in the group.
-   */
-  private vllmPids = new Set<number>();
-  private vllmArgv: string[];
-  private healthy = { backend: false, proxy: false };
-  private failedBackendChecks = 0;
-  private readonly backendPolicy: RestartPolicy;
   private readonly proxyPolicy: RestartPolicy;
   private startedAt = 0;
   private readonly stopRequested = new Promise<'stopped'>((resolve) => this.stopCtl.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
@@ -50,9 +38,16 @@ export class Supervisor {
     private readonly plan: SupervisorPlan,
     private readonly deps: SupervisorDeps,
   ) {
-    this.vllmArgv = [...plan.vllm.argv];
-    this.backendPolicy = new RestartPolicy(plan.restart);
     this.proxyPolicy = new RestartPolicy(plan.restart);
+    const ctx = {
+      deps,
+      plan,
+      stopSignal: this.stopCtl.signal,
+      killSignal: this.killCtl.signal,
+      stopped: () => this.stopped(),
+      changed: (b: Backend, why: string) => this.backendChanged(b, why),
+    };
+    this.backends = plan.backends.map((b) => new Backend(b, ctx, plan.backends.length > 1));
   }
 
   /** The current life-cycle state. */
@@ -62,7 +57,7 @@ export class Supervisor {
 
   /** First call: drain and stop. A second call: kill everything now. Safe to call from a signal handler. */
   requestStop(reason: string): void {
-    if (this.stopCtl.signal.aborted) {
+    if (this.stopAsked) {
       this.deps.logger.warn(`${reason} again: killing everything now`);
       this.killCtl.abort();
       return;
@@ -70,6 +65,7 @@ export class Supervisor {
     // The probe files go first, before anything else can fail: the platform must stop routing to us at once.
     this.deps.probes.markDown();
     this.deps.logger.info(`${reason} received: draining and stopping (send it again to kill at once)`);
+    this.stopAsked = true;
     this.stopCtl.abort();
   }
 
@@ -83,7 +79,8 @@ export class Supervisor {
   killAllNow(): void {
     this.deps.probes.markDown();
     this.proxy?.signalGroup('SIGKILL');
-    this.vllm?.signalGroup('SIGKILL');
+    for (const b of this.backends) b.child?.signalGroup('SIGKILL');
+    this.ray?.signalGroup('SIGKILL');
   }
 
   /** Runs until a signal (0), a lost service (1); start-up problems throw LlmserveError (exit 2 or 3). */
@@ -93,11 +90,24 @@ export class Supervisor {
     let code = 0;
     try {
       await this.startProxy();
-      if (!this.stopping && (await this.startVllm(true)) === 'ready' && !this.stopping) {
-        await this.waitProxyLive();
-        if (!this.stopping) {
-          this.markReady();
-          code = await this.serve();
+      if (!this.stopping && (await this.startRay()) === 'ready' && !this.stopping) {
+        const initial = this.backends.map((b) =>
+          b.start(true).then((r) => {
+            if (r === 'ready') {
+              b.markReady();
+              this.backendChanged(b, '');
+            }
+            return r;
+          }),
+        );
+        // A start that fails after the service is ready (probes.require: any) is handled by its backend's task.
+        for (const p of initial) p.catch(() => {});
+        if ((await this.firstReady(initial)) === 'ready' && !this.stopping) {
+          await this.waitProxyLive();
+          if (!this.stopping) {
+            this.markReady();
+            code = await this.serve(initial);
+          }
         }
       }
     } catch (err) {
@@ -112,7 +122,34 @@ export class Supervisor {
     return this.stopCtl.signal.aborted;
   }
 
+  /** Resolves `ready` when the requirement is met: every backend (`all`), or the first one (`any`). */
+  private async firstReady(initial: Promise<StartResult>[]): Promise<'ready' | 'stopped'> {
+    if (this.plan.require === 'all') {
+      const results = await Promise.all(initial);
+      return results.every((r) => r === 'ready') ? 'ready' : 'stopped';
+    }
+    return new Promise((resolve, reject) => {
+      let left = initial.length;
+      let firstError: unknown = null;
+      for (const p of initial) {
+        p.then(
+          (r) => (r === 'ready' ? resolve('ready') : undefined),
+          (err: unknown) => (firstError ??= err),
+        ).finally(() => {
+          if (--left > 0) return;
+          if (firstError !== null && !this.stopping) reject(firstError);
+          else resolve('stopped');
+        });
+      }
+    });
+  }
+
   // ---------------------------------------------------------------- the proxy
+
+  /** A backend's state for the proxy. */
+  private proxyState(b: Backend): ProxyBackendState {
+    return this.state === 'starting' && b.status === 'ready' ? 'starting' : b.status;
+  }
 
   private async startProxy(): Promise<void> {
     const { logger } = this.deps;
@@ -131,9 +168,12 @@ export class Supervisor {
         if (msg.type === 'listening' || msg.type === 'fatal') resolve(msg as { type: string });
       });
     });
-    // Settings and keys travel over IPC, never on argv where `ps` would show them.
-    const state = this.state === 'ready' ? 'ready' : this.state === 'restarting' || this.state === 'unhealthy' ? 'restarting' : 'starting';
-    proxy.send({ type: 'start', settings: { ...(this.plan.proxy.settings as object), state } });
+    // Settings and keys travel over IPC, never on argv where `ps` would show them. A restarted proxy learns each
+    // backend's state here.
+    const several = this.backends.length > 1;
+    const state = several ? this.overallState() : this.proxyState(this.backends[0]!);
+    const backendStates = several ? Object.fromEntries(this.backends.map((b) => [b.spec.servedModelName, this.proxyState(b)])) : undefined;
+    proxy.send({ type: 'start', settings: { ...(this.plan.proxy.settings as object), state, ...(backendStates ? { backendStates } : {}) } });
     const outcome = await Promise.race([listening, proxy.exited.then(() => null), this.stopped()]);
     if (outcome === 'stopped') return;
     if (outcome === null || outcome.type === 'fatal') {
@@ -154,237 +194,172 @@ export class Supervisor {
     const deadline = this.deps.now() + 10_000;
     while (!this.stopping && this.deps.now() < deadline) {
       const result = await this.deps.httpGet(url, { timeoutMs: 1000, insecure: this.plan.proxy.insecureTls });
-      // Not recorded in this.healthy here: setHealth() must see the transition to remove `not-healthy`.
       if (result.ok) return;
       await sleep(READY_POLL_MS, this.stopCtl.signal);
     }
     if (!this.stopping) throw new LlmserveError('STARTUP_FAILED', `the proxy did not answer ${url} within 10 s`);
   }
 
-  // ---------------------------------------------------------------- vLLM start-up
+  // ---------------------------------------------------------------- Ray (--role head)
 
-  /** Starts vLLM and waits until /v1/models answers. A first start that fails throws (exit 3). */
-  private async startVllm(first: boolean): Promise<StartResult> {
+  /** Starts `ray start --head --block` and waits for the cluster's nodes; `ready` at once without a Ray plan. */
+  private async startRay(): Promise<'ready' | 'stopped'> {
+    const ray = this.plan.ray;
+    if (ray === undefined) return 'ready';
     const { logger } = this.deps;
-    for (;;) {
-      const port = this.plan.vllm.port;
-      if (!(await this.waitPortFree(port, first ? 0 : 10_000))) {
-        if (this.stopping) return 'stopped';
-        const holder = this.deps.describePortHolder?.(port);
-        const error = new LlmserveError(
-          'PORT_IN_USE',
-          `backend port ${BACKEND_HOST}:${port} is already in use${holder ? ` by ${holder}` : ''}; stop it, or choose another port with --backend-port N (vllm.port)`,
-        );
-        if (first) throw error;
-        logger.error(error.message);
-        return 'failed';
-      }
-      this.vllmLines.clear();
-      this.lastVllmOutputAt = this.deps.now();
-      const [file, ...args] = this.vllmArgv as [string, ...string[]];
-      const started = this.deps.now();
-      const child = await this.deps
-        .spawn({
-          file,
-          args,
-          env: this.plan.vllm.env,
-          onLine: (line, stream) => {
-            this.vllmLines.push(line);
-            this.lastVllmOutputAt = this.deps.now();
-            logger.child('vllm', line, stream);
-          },
-        })
-        .catch((err: NodeJS.ErrnoException) => {
-          throw new LlmserveError('STARTUP_FAILED', `cannot run "${file}": ${err.code ?? err.message}`, {
-            exitCode: err.code === 'ENOENT' ? 2 : 3,
-            details: ['Fix: install vLLM (pip install vllm) so that `vllm` is on PATH, or set vllm.command.'],
-          });
-        });
-      this.vllm = child;
-      logger.info(`vLLM started (pid ${child.pid}, own process group); waiting for http://${BACKEND_HOST}:${port}/v1/models`);
-      const outcome = await this.waitVllmReady(child);
-      if (outcome === 'ready') {
-        this.vllmPids = new Set(liveGroupMembers(child.pid));
-        logger.info(`vLLM is ready after ${formatSeconds((this.deps.now() - started) / 1000)}`);
-        return 'ready';
-      }
-      if (outcome === 'stopped') return 'stopped';
-      // The last lines (the traceback) may still be in the pipe when the exit is seen, and orphaned workers keep
-      // the pipe open: kill the group first, then read to the end (data already written survives the SIGKILL).
-      await emptyGroup(child);
-      await Promise.race([child.outputClosed, sleep(2000)]);
-      const lines = this.vllmLines.toArray();
-      if (outcome === 'exited') {
-        const removed = rejectedRemovedFlags(lines, this.plan.vllm.droppableFlags);
-        if (removed.length > 0 && this.vllmArgv.some((a) => removed.includes(a.split('=')[0]!.replace(/_/g, '-')))) {
-          // Old scripts pass flags vLLM has since deleted whose intent is now the default, and vLLM before March
-          // 2026 lacks the --shutdown-timeout llmserve adds: drop them, retry at once, and keep them dropped for
-          // every restart (vllmArgv is the supervisor's, not the plan's).
-          for (const flag of removed) logger.warn(droppedFlagWarning(flag));
-          this.vllmArgv = withoutFlags(this.vllmArgv, removed);
-          continue;
-        }
-      }
-      const exit = child.hasExited ? await child.exited : null;
-      const what =
-        outcome === 'exited'
-          ? `vLLM exited during start-up (${exit?.signal ? `signal ${exit.signal}` : `exit code ${exit?.code}`})`
-          : outcome === 'timeout'
-            ? `vLLM was not ready within the start-up timeout (${formatSeconds(this.plan.startupTimeout)})`
-            : `vLLM printed nothing for ${formatSeconds(this.plan.stallTimeout)} while starting (stall timeout)`;
-      const diagnosis = diagnose(lines);
-      const last = lines.slice(-LAST_LINES);
-      const details = [`last ${last.length} lines of vLLM:`, ...last.map((l) => `  ${l}`), ...(diagnosis ? [`diagnosis: ${diagnosis}`] : [])];
-      if (first) throw new LlmserveError(outcome === 'exited' ? 'STARTUP_FAILED' : 'STARTUP_TIMEOUT', what, { details });
-      logger.error(`${what}${diagnosis ? `: ${diagnosis}` : ''}`);
-      return 'failed';
-    }
-  }
-
-  private async waitVllmReady(child: ManagedChild): Promise<'ready' | 'exited' | 'timeout' | 'stalled' | 'stopped'> {
-    const url = `http://${BACKEND_HOST}:${this.plan.vllm.port}/v1/models`;
-    const deadline = this.deps.now() + this.plan.startupTimeout * 1000;
-    const exited = child.exited.then(() => 'exited' as const);
-    for (;;) {
-      if (this.stopping) return 'stopped';
-      if (child.hasExited) return 'exited';
-      const now = this.deps.now();
-      if (now > deadline) return 'timeout';
-      // Why a stall timeout: a wedged download or NCCL init prints nothing; progress frames reset it.
-      if (now - this.lastVllmOutputAt > this.plan.stallTimeout * 1000) return 'stalled';
-      const check = await Promise.race([this.deps.httpGet(url, { timeoutMs: 2000 }), exited]);
-      if (check === 'exited') return 'exited';
-      if (check.ok) return 'ready';
-      await Promise.race([sleep(READY_POLL_MS, this.stopCtl.signal), exited]);
-    }
-  }
-
-  private async waitPortFree(port: number, waitMs: number): Promise<boolean> {
-    const deadline = this.deps.now() + waitMs;
-    for (;;) {
-      if (await this.deps.isPortFree(port, BACKEND_HOST)) return true;
-      if (this.deps.now() >= deadline || this.stopping) return false;
-      await sleep(100, this.stopCtl.signal);
-    }
+    if (this.deps.run === undefined) throw new LlmserveError('RUNTIME', 'a Ray plan needs deps.run');
+    this.ray = await spawnRay(this.deps.spawn, ray.argv, ray.env, logger);
+    logger.info(`Ray head started (pid ${this.ray.pid}, own process group)`);
+    const outcome = await waitForCluster({
+      run: this.deps.run,
+      statusArgv: ray.statusArgv,
+      env: ray.env,
+      head: this.ray,
+      nodes: ray.nodes,
+      gpusPerNode: ray.gpusPerNode,
+      timeoutS: this.plan.startupTimeout,
+      now: this.deps.now,
+      logger,
+      stop: this.stopCtl.signal,
+    });
+    if (outcome === 'ready') logger.info(`Ray cluster ready: ${ray.nodes} nodes; starting vLLM across them`);
+    return outcome;
   }
 
   // ---------------------------------------------------------------- serving
+
+  /** Ready with every backend that is (for `any`, at least one), or `starting` / `restarting`. */
+  private overallState(): ProxyBackendState {
+    if (this.state === 'starting') return 'starting';
+    if (this.requirementMet()) return 'ready';
+    return this.backends.some((b) => b.status === 'restarting') ? 'restarting' : 'starting';
+  }
+
+  private requirementMet(): boolean {
+    return this.plan.require === 'all' ? this.backends.every((b) => b.healthy) : this.backends.some((b) => b.healthy);
+  }
 
   private markReady(): void {
     this.state = 'ready';
     this.deps.probes.set(NOT_READY, false);
     this.deps.probes.set(NOT_HEALTHY, false);
-    this.healthy = { backend: true, proxy: true };
-    this.proxy?.send({ type: 'state', state: 'ready' });
+    this.notHealthy = false;
+    this.proxyHealthy = true;
+    for (const b of this.backends) this.sendState(b);
     const seconds = (this.deps.now() - this.startedAt) / 1000;
-    this.deps.logger.info(`ready after ${formatSeconds(seconds)}: ${this.plan.proxy.publicUrl} serves "${this.plan.vllm.servedModelName}"`);
+    const serving = this.backends.filter((b) => b.status === 'ready').map((b) => `"${b.spec.servedModelName}"`);
+    const loading = this.backends.filter((b) => b.status !== 'ready').map((b) => `"${b.spec.servedModelName}"`);
+    this.deps.logger.info(`ready after ${formatSeconds(seconds)}: ${this.plan.proxy.publicUrl} serves ${serving.join(', ')}${loading.length ? ` (still starting: ${loading.join(', ')})` : ''}`);
   }
 
-  /** The steady state: health loop and child exits, until a stop request (0) or the restart budget runs out (1). */
-  private async serve(): Promise<number> {
-    for (;;) {
-      const tick = new AbortController();
-      const vllm = this.vllm!;
-      const proxy = this.proxy!;
-      const event = await Promise.race([
-        this.stopped(),
-        vllm.exited.then(() => 'vllm' as const),
-        proxy.exited.then(() => 'proxy' as const),
-        sleep(this.plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const),
-      ]);
-      tick.abort();
-      if (event === 'stopped') return 0;
-      if (event === 'tick') {
-        if ((await this.healthCheck()) === 'hung') {
-          this.deps.logger.error(`vLLM failed ${HUNG_CHECKS_BEFORE_RESTART} health checks in a row: stopping it to restart it`);
-          await stopChild(vllm, this.plan.stopTimeout * 1000, this.killCtl.signal);
-          if ((await this.recoverVllm(`vLLM stopped after ${HUNG_CHECKS_BEFORE_RESTART} failed health checks`)) === 'give-up') return 1;
+  /** Tells the proxy one backend's state (with one model, the message carries no model name, as before). */
+  private sendState(b: Backend): void {
+    if (this.backends.length > 1) this.proxy?.send({ type: 'state', state: this.proxyState(b), model: b.spec.servedModelName });
+    else this.proxy?.send({ type: 'state', state: this.proxyState(b) });
+  }
+
+  /** A backend's status or health changed: tell the proxy, and update `not-healthy` against the requirement. */
+  private backendChanged(b: Backend, why: string): void {
+    if (this.state !== 'ready') return;
+    this.sendState(b);
+    this.updateHealth(why, b.status === 'restarting' ? 'error' : 'warn');
+  }
+
+  /**
+   * Updates `not-healthy` from the proxy's health and the backends' against `probes.require`, logging `why`
+   * (a failure) with what it did. Only transitions touch the file.
+   */
+  private updateHealth(why: string, level: 'warn' | 'error'): void {
+    const is = this.proxyHealthy && this.requirementMet();
+    const was = !this.notHealthy;
+    if (is !== was) {
+      this.notHealthy = !is;
+      this.deps.probes.set(NOT_HEALTHY, !is);
+    }
+    if (why) {
+      if (!is && (is !== was || level === 'error')) this.deps.logger[level](`${why}: not-healthy created`);
+      else if (is) this.deps.logger[level](`${why}; the other models keep serving (probes.require: ${this.plan.require})`);
+    } else if (is && !was) this.deps.logger.info('healthy again: not-healthy removed');
+  }
+
+  /** One backend's life after its first start: a start that failed late is retried, then it is watched. */
+  private async backendTask(b: Backend, initial: Promise<StartResult>): Promise<'stopped' | 'give-up'> {
+    let result: StartResult;
+    try {
+      result = await initial;
+    } catch (err) {
+      // Only with probes.require: any can a first start fail while the service is up: count it and retry.
+      this.deps.logger.error(`${(err as Error).message}`);
+      for (const line of (err as LlmserveError).details ?? []) this.deps.logger.error(line);
+      result = 'failed';
+    }
+    if (result === 'stopped') return 'stopped';
+    if (result === 'failed') {
+      const recovered = await b.recover();
+      if (recovered !== 'ready') return recovered;
+    }
+    return b.watch();
+  }
+
+  /** The steady state: proxy health and exits, until a stop request (0) or a restart budget runs out (1). */
+  private async serve(initial: Promise<StartResult>[]): Promise<number> {
+    const tasks = this.backends.map((b, i) => this.backendTask(b, initial[i]!));
+    const gaveUp = new Promise<'give-up'>((resolve) => {
+      for (const t of tasks) void t.then((r) => r === 'give-up' && resolve('give-up'));
+    });
+    const rayExited = this.ray ? this.ray.exited.then(() => 'ray' as const) : new Promise<never>(() => {});
+    try {
+      for (;;) {
+        const tick = new AbortController();
+        const proxy = this.proxy!;
+        const event = await Promise.race([
+          this.stopped(),
+          gaveUp,
+          rayExited,
+          proxy.exited.then(() => 'proxy' as const),
+          sleep(this.plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const),
+        ]);
+        tick.abort();
+        if (event === 'stopped') return 0;
+        if (event === 'give-up') return 1;
+        if (event === 'ray') {
+          const exit = await this.ray!.exited;
+          this.deps.probes.set(NOT_HEALTHY, true);
+          this.deps.logger.error(`the Ray head exited (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}): the cluster is gone, giving up`);
+          return 1;
         }
-        continue;
+        if (event === 'tick') {
+          await this.proxyCheck();
+          continue;
+        }
+        if ((await this.recoverProxy()) === 'give-up') return 1;
       }
-      const recovered = event === 'vllm' ? await this.recoverVllm() : await this.recoverProxy();
-      if (recovered === 'give-up') return 1;
+    } finally {
+      // The backends' own loops end on the stop signal; a give-up stops the rest through shutdown().
+      if (!this.stopping) this.stopCtl.abort();
+      await Promise.allSettled(tasks);
     }
   }
 
-  private async healthCheck(): Promise<'ok' | 'failed' | 'hung'> {
+  private async proxyCheck(): Promise<void> {
     const timeoutMs = Math.min(5000, Math.max(1000, this.plan.healthInterval * 1000));
-    const checks = Promise.all([
-      this.deps.httpGet(`http://${BACKEND_HOST}:${this.plan.vllm.port}/health`, { timeoutMs }),
-      this.deps.httpGet(`${this.plan.proxy.publicUrl}/health/liveness`, { timeoutMs, insecure: this.plan.proxy.insecureTls }),
-    ]);
-    const result = await Promise.race([checks, this.stopped()]);
-    if (result === 'stopped' || this.state !== 'ready') return 'ok';
-    const [backend, proxy] = result;
-    if (this.vllm && !this.vllm.hasExited) for (const pid of liveGroupMembers(this.vllm.pid)) this.vllmPids.add(pid);
-    this.failedBackendChecks = backend.ok ? 0 : this.failedBackendChecks + 1;
-    this.setHealth(backend.ok, proxy.ok, backend.ok ? (proxy.error ?? `status ${proxy.status}`) : (backend.error ?? `status ${backend.status}`));
-    if (backend.ok && proxy.ok) {
-      this.backendPolicy.recordHealthy(this.deps.now());
-      this.proxyPolicy.recordHealthy(this.deps.now());
-    }
-    if (this.failedBackendChecks >= HUNG_CHECKS_BEFORE_RESTART) {
-      this.failedBackendChecks = 0;
-      return 'hung';
-    }
-    return backend.ok && proxy.ok ? 'ok' : 'failed';
+    const result = await Promise.race([this.deps.httpGet(`${this.plan.proxy.publicUrl}/health/liveness`, { timeoutMs, insecure: this.plan.proxy.insecureTls }), this.stopped()]);
+    if (result === 'stopped') return;
+    if (result.ok) this.proxyPolicy.recordHealthy(this.deps.now());
+    if (result.ok === this.proxyHealthy) return;
+    this.proxyHealthy = result.ok;
+    this.updateHealth(result.ok ? '' : `proxy health check failed (${result.error ?? `status ${result.status}`})`, 'warn');
   }
 
-  /** Updates `not-healthy` from the two health flags, logging only transitions. */
-  private setHealth(backend: boolean, proxy: boolean, why: string): void {
-    const was = this.healthy.backend && this.healthy.proxy;
-    this.healthy = { backend, proxy };
-    const is = backend && proxy;
-    if (is === was) return;
-    this.deps.probes.set(NOT_HEALTHY, !is);
-    if (is) this.deps.logger.info('healthy again: not-healthy removed');
-    else this.deps.logger.warn(`${backend ? 'proxy' : 'vLLM'} health check failed (${why}): not-healthy created`);
-  }
-
-  /** vLLM exited without being asked (any exit code: vLLM exits 0 when its engine dies): restart with backoff. */
-  private async recoverVllm(firstReason?: string): Promise<'ready' | 'give-up' | 'stopped'> {
-    const { logger } = this.deps;
-    let reason = firstReason;
-    for (;;) {
-      const old = this.vllm!;
-      const exit = old.hasExited ? await old.exited : null;
-      this.state = 'restarting';
-      this.deps.probes.set(NOT_HEALTHY, true);
-      this.healthy.backend = false;
-      this.proxy?.send({ type: 'state', state: 'restarting' });
-      if (reason) logger.error(`${reason}: not-healthy created`);
-      else if (exit) logger.error(`vLLM exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}): not-healthy created`);
-      reason = undefined;
-      const oldPids = new Set([old.pid, ...this.vllmPids, ...liveGroupMembers(old.pid)]);
-      const left = await emptyGroup(old);
-      if (left.length > 0) logger.error(`processes ${left.join(', ')} of the old vLLM survived SIGKILL`);
-      const decision = this.backendPolicy.recordFailure(this.deps.now());
-      if (decision === null) {
-        logger.error(this.plan.restart.policy === 'never' ? 'restart policy is "never": giving up' : `vLLM failed ${this.backendPolicy.failuresRecorded} times within ${formatSeconds(this.plan.restart.windowS)}: giving up`);
-        return 'give-up';
-      }
-      await this.waitGpuMemoryReleased(oldPids);
-      logger.info(`restarting vLLM in ${formatSeconds(decision.delayMs / 1000)} (failure ${decision.failuresInWindow} of ${this.plan.restart.maxFailures} allowed within ${formatSeconds(this.plan.restart.windowS)})`);
-      await sleep(decision.delayMs, this.stopCtl.signal);
-      if (this.stopping) return 'stopped';
-      const started = await this.startVllm(false);
-      if (started === 'stopped') return 'stopped';
-      if (started === 'ready') {
-        this.state = 'ready';
-        this.failedBackendChecks = 0;
-        this.proxy?.send({ type: 'state', state: 'ready' });
-        this.setHealth(true, this.healthy.proxy, '');
-        return 'ready';
-      }
-    }
-  }
-
-  /** The proxy died: restart only the proxy; vLLM keeps its loaded model. */
+  /** The proxy died: restart only the proxy; the backends keep their loaded models. */
   private async recoverProxy(): Promise<'ready' | 'give-up' | 'stopped'> {
     const { logger } = this.deps;
     for (;;) {
       const exit = await this.proxy!.exited;
-      this.setHealth(this.healthy.backend, false, `exit ${exit.signal ?? exit.code}`);
+      if (this.proxyHealthy) {
+        this.proxyHealthy = false;
+        this.updateHealth(`proxy health check failed (exit ${exit.signal ?? exit.code})`, 'warn');
+      }
       await emptyGroup(this.proxy!);
       const decision = this.proxyPolicy.recordFailure(this.deps.now());
       if (decision === null) {
@@ -402,24 +377,10 @@ export class Supervisor {
         continue;
       }
       if (this.stopping) return 'stopped';
-      this.setHealth(this.healthy.backend, true, '');
+      this.proxyHealthy = true;
+      this.updateHealth('', 'warn');
       return 'ready';
     }
-  }
-
-  /** Waits (bounded) until nvidia-smi no longer lists the old vLLM's processes, so the new one finds free memory. */
-  private async waitGpuMemoryReleased(oldPids: Set<number>): Promise<void> {
-    const deadline = this.deps.now() + 30_000;
-    let said = false;
-    while (this.deps.now() < deadline && !this.stopping) {
-      const holders = await this.deps.gpuMemoryHolders();
-      const old = holders?.filter((pid) => oldPids.has(pid)) ?? [];
-      if (old.length === 0) return;
-      if (!said) this.deps.logger.info(`waiting for the GPU memory of the old vLLM (pids ${old.join(', ')}) to be released`);
-      said = true;
-      await sleep(250, this.stopCtl.signal);
-    }
-    if (!this.stopping) this.deps.logger.warn('GPU memory of the old vLLM still looks held after 30 s; starting anyway');
   }
 
   // ---------------------------------------------------------------- stopping
@@ -429,34 +390,29 @@ export class Supervisor {
     return this.stopRequested;
   }
 
-  /** Drains the proxy, stops both children, leaves both probe files present. */
+  /** Drains the proxy, stops every child (Ray last), leaves both probe files present. */
   private async shutdown(): Promise<void> {
     if (this.state === 'stopping') return;
+    const requested = this.stopAsked;
     this.state = 'draining';
     this.deps.probes.markDown();
     const proxy = this.proxy;
     // Only a proxy that is listening handles `drain`; one still starting would never answer it.
-    if (proxy && this.proxyListening && !proxy.hasExited && this.stopping && !this.killCtl.signal.aborted) {
+    if (proxy && this.proxyListening && !proxy.hasExited && requested && !this.killCtl.signal.aborted) {
       await sleep(this.plan.drainDelay * 1000, this.killCtl.signal);
       const drained = new Promise<void>((resolve) => proxy.onMessage((m) => (m as { type?: string }).type === 'drained' && resolve()));
       proxy.send({ type: 'drain', timeoutMs: this.plan.drainTimeout * 1000 });
       await Promise.race([drained, proxy.exited, sleep(this.plan.drainTimeout * 1000 + 1000, this.killCtl.signal)]);
     }
     this.state = 'stopping';
+    // Starts still waiting for a backend give up now (they watch the stop signal).
+    if (!this.stopping) this.stopCtl.abort();
     const grace = this.plan.stopTimeout * 1000;
-    const outcomes = await Promise.all([
-      proxy ? stopChild(proxy, grace, this.killCtl.signal) : null,
-      this.vllm ? stopChild(this.vllm, grace, this.killCtl.signal) : null,
-    ]);
-    if (outcomes[1] === 'killed') this.deps.logger.warn(`vLLM did not exit within ${formatSeconds(this.plan.stopTimeout)} of SIGTERM: killed its process group`);
+    const [, ...outcomes] = await Promise.all([proxy ? stopChild(proxy, grace, this.killCtl.signal) : null, ...this.backends.map((b) => b.stop(grace))]);
+    outcomes.forEach((o, i) => {
+      if (o === 'killed') this.deps.logger.warn(`${this.backends[i]!.label} did not exit within ${formatSeconds(this.plan.stopTimeout)} of SIGTERM: killed its process group`);
+    });
+    if (this.ray && this.plan.ray) await stopRay(this.ray, this.deps.run, this.plan.ray.stopArgv, this.plan.ray.env, grace, this.killCtl.signal);
     this.deps.probes.markDown();
   }
-}
-
-/** The warning printed when a flag vLLM rejected is dropped instead of failing the start. */
-function droppedFlagWarning(flag: string): string {
-  if (flag === SHUTDOWN_TIMEOUT_FLAG) {
-    return `the installed vLLM does not accept ${flag} (added in March 2026): retrying without it; on SIGTERM vLLM will abort what is still in flight after llmserve's own drain`;
-  }
-  return `the installed vLLM no longer accepts ${flag} (its intent is now the default): retrying without it`;
 }

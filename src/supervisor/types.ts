@@ -1,23 +1,47 @@
 // What the supervisor is given: a plan (what to run) and its side effects (how to run it).
+import type { RunCommand } from '../gpu/nvidia-smi.js';
 import type { Logger } from '../log.js';
 import type { ProbeFiles } from '../probes/files.js';
 import type { HttpCheckResult } from '../probes/http-check.js';
 import type { ManagedChild, SpawnOptions } from './child.js';
 import type { RestartSettings } from './restart-policy.js';
 
+/** One vLLM the supervisor runs (one per model). */
+export interface BackendPlan {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  port: number;
+  servedModelName: string;
+  /** The source name of its output lines: `vllm`, or `vllm:NAME` with several models. */
+  logName: string;
+  /**
+   * Flags llmserve may drop (with a warning, retrying at once) when the installed vLLM rejects them as
+   * unrecognized: removed flags whose intent is now the default, and the `--shutdown-timeout` llmserve added.
+   */
+  droppableFlags: string[];
+}
+
+/** The Ray head this node runs before vLLM (`--role head`). */
+export interface RayHeadPlan {
+  /** `ray start --head --block ...`. */
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  /** `ray status` and `ray stop`. */
+  statusArgv: string[];
+  stopArgv: string[];
+  /** Nodes (head included) and GPUs per node to wait for. */
+  nodes: number;
+  gpusPerNode: number;
+}
+
 /** Everything the supervisor runs, fully resolved before it starts. */
 export interface SupervisorPlan {
-  vllm: {
-    argv: string[];
-    env: NodeJS.ProcessEnv;
-    port: number;
-    servedModelName: string;
-    /**
-     * Flags llmserve may drop (with a warning, retrying at once) when the installed vLLM rejects them as
-     * unrecognized: removed flags whose intent is now the default, and the `--shutdown-timeout` llmserve added.
-     */
-    droppableFlags: string[];
-  };
+  /** One per model, at least one. */
+  backends: BackendPlan[];
+  /** With several models: ready and healthy when `all` are, or `any` one is. */
+  require: 'all' | 'any';
+  /** A Ray head to start (and wait for its nodes) before vLLM; absent without --role head. */
+  ray?: RayHeadPlan;
   proxy: { file: string; args: string[]; env: NodeJS.ProcessEnv; settings: unknown; port: number; publicUrl: string; insecureTls: boolean };
   /** Seconds. */
   healthInterval: number;
@@ -39,6 +63,8 @@ export interface SupervisorDeps {
   /** Pids holding GPU memory (nvidia-smi --query-compute-apps), or null when unknown. */
   gpuMemoryHolders: () => Promise<number[] | null>;
   now: () => number;
+  /** Runs a short command (`ray status`, `ray stop`); needed only with a Ray plan. */
+  run?: RunCommand;
   /** Names the process listening on a port (`pid N (cmd)`), or null when unknown; for port-in-use messages. */
   describePortHolder?: (port: number) => string | null;
 }

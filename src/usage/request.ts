@@ -32,8 +32,11 @@ export function planBody(raw: Buffer, path: string, served: string, aliases: Rea
   let changed = false;
   if (model !== null && model !== served && Object.keys(aliases).length > 0) {
     if (!Object.hasOwn(aliases, model)) return { model, unknown: true, body: null, injected: false, stream };
-    obj.model = aliases[model];
-    changed = true;
+    // With several models the map also holds each served name as itself: nothing to rewrite then.
+    if (aliases[model] !== model) {
+      obj.model = aliases[model];
+      changed = true;
+    }
   }
   let injected = false;
   if (stream && USAGE_STREAM_PATHS.has(path)) {

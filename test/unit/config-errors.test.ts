@@ -35,9 +35,9 @@ test('unknown keys: path, file, did-you-mean', async () => {
   await rejects(file('model: os.environ/UNSET\nproxy: { prot: 1 }\n'), /proxy\.prot: unknown key/);
 });
 
-test('keys reserved for later versions are accepted', async () => {
-  const c = await file('model: m\nmodels: [{ name: a }]\n');
-  assert.deepEqual(Object.keys(c.extra).sort(), ['models']);
+test('models (once a reserved key) is read now: beside model it is an error', async () => {
+  await rejects(file('model: m\nmodels: [{ model: a }]\n'), /model and models are both set/);
+  await rejects(file('models: [{ name: a }]\n'), /models\[0\]\.name: unknown key/);
 });
 
 test('wrong types in the file: FILE: key.path: expected X, got Y', async () => {

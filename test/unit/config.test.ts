@@ -25,7 +25,7 @@ test('defaults with no file: model from --model, key from env', async () => {
   assert.equal(c.proxy.tls, null);
   assert.equal(c.proxy.logHealth, false);
   assert.equal(c.proxy.keysFile, null);
-  assert.deepEqual(c.probes, { dir: '/etc/probe', dirExplicit: false, interval: 10 });
+  assert.deepEqual(c.probes, { dir: '/etc/probe', dirExplicit: false, interval: 10, require: 'all' });
   assert.deepEqual(c.timeouts, { startup: 1800, stop: 30, stall: 600 });
   assert.deepEqual(c.restart, { policy: 'on-failure', maxFailures: 5, windowS: 600, backoffInitialS: 1, backoffMaxS: 60, resetAfterS: 300 });
   assert.deepEqual(c.drain, { delay: 0, timeout: 30 });
@@ -99,12 +99,13 @@ test('llmserve format: every key read', async () => {
   assert.equal(c.proxy.bodyTimeout, 60.5);
   assert.deepEqual(c.proxy.tls, { cert: `${CWD}/tls/cert.pem`, key: '/etc/tls/key.pem' });
   assert.equal(c.proxy.logHealth, true);
-  assert.deepEqual(c.probes, { dir: '/tmp/probe', dirExplicit: true, interval: 2.5 });
+  assert.deepEqual(c.probes, { dir: '/tmp/probe', dirExplicit: true, interval: 2.5, require: 'all' });
   assert.deepEqual(c.timeouts, { startup: 900, stop: 5, stall: 120 });
   assert.deepEqual(c.restart, { policy: 'on-failure', maxFailures: 3, windowS: 600, backoffInitialS: 1, backoffMaxS: 60, resetAfterS: 300 });
   assert.deepEqual(c.drain, { delay: 5, timeout: 30 });
   assert.equal(c.log.format, 'json');
-  assert.deepEqual(c.extra, { models: [] });
+  // `models: []` (an empty list) counts as not set, so it does not clash with `model:`.
+  assert.deepEqual(c.extra, {});
   assert.deepEqual(c.usage, { dir: '/var/lib/llmserve', track: 'all', flushInterval: 2 });
   assert.ok(c.secrets.envNames.includes('MY_KEY'));
   assert.deepEqual(c.secrets.values, [STRONG_KEY]);

@@ -258,3 +258,60 @@ test('package.json ships the bin, the build, the template and the examples, with
   for (const entry of ['bin/llmserve.js', 'dist/', 'templates/', 'examples/', 'README.md', '!dist/**/*.map', '!dist/llmserve.mjs']) assert.ok(pkg.files.includes(entry), entry);
   assert.match(pkg.scripts['build:single'] ?? '', /scripts\/build-single\.mjs/);
 });
+
+test('examples/kubernetes/multi-node: a LeaderWorkerSet whose leader is a Ray head for the group size and whose workers join it', async () => {
+  const dir = path.join(root, 'examples', 'kubernetes', 'multi-node');
+  const byKind = new Map<string, Obj>();
+  for (const name of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+    for (const doc of parseAllDocuments(readFileSync(path.join(dir, name), 'utf8'))) {
+      assert.deepEqual(doc.errors, [], `${name}: ${doc.errors.join('; ')}`);
+      const value = obj(doc.toJS());
+      byKind.set(String(value['kind']), value);
+    }
+  }
+  assert.deepEqual([...byKind.keys()].sort(), ['ConfigMap', 'LeaderWorkerSet', 'Service']);
+  const lws = obj(byKind.get('LeaderWorkerSet'));
+  assert.equal(lws['apiVersion'], 'leaderworkerset.x-k8s.io/v1');
+  const template = obj(obj(lws['spec'])['leaderWorkerTemplate']);
+  const size = Number(template['size']);
+  const container = (t: unknown) => obj((obj(obj(t)['spec'])['containers'] as Obj[])[0]);
+  const leader = container(template['leaderTemplate']);
+  const worker = container(template['workerTemplate']);
+  const flag = (cmd: string[], name: string) => cmd[cmd.indexOf(name) + 1];
+
+  const lead = leader['command'] as string[];
+  assert.deepEqual(lead.slice(0, 4), ['tini', '--', 'llmserve', 'start']);
+  assert.equal(flag(lead, '--role'), 'head');
+  assert.equal(Number(flag(lead, '--nodes')), size, '--nodes counts every pod of the group');
+  const work = worker['command'] as string[];
+  assert.deepEqual(work.slice(0, 4), ['tini', '--', 'llmserve', 'start']);
+  assert.equal(flag(work, '--role'), 'worker');
+  assert.equal(flag(work, '--head'), '$(LWS_LEADER_ADDRESS):6379');
+
+  // The key from a Secret; the config from the ConfigMap, loadable as a head and as a worker.
+  for (const c of [leader, worker]) {
+    const env = c['env'] as Obj[];
+    assert.equal(typeof obj(obj(obj(env.find((e) => e['name'] === 'LLMSERVE_MASTER_KEY'))['valueFrom'])['secretKeyRef'])['name'], 'string');
+  }
+  const text = obj(obj(byKind.get('ConfigMap'))['data'])['llmserve.yaml'] as string;
+  const tmp = await tempDir();
+  writeFileSync(path.join(tmp, 'llmserve.yaml'), text);
+  const head = await loadConfig({ config: path.join(tmp, 'llmserve.yaml'), role: 'head', nodes: String(size) }, { env: { LLMSERVE_MASTER_KEY: KEY } });
+  assert.deepEqual(head.cluster, { role: 'head', nodes: size, head: null });
+  const joined = await loadConfig({ config: path.join(tmp, 'llmserve.yaml'), role: 'worker', head: '10.0.0.1:6379' }, { env: { LLMSERVE_MASTER_KEY: KEY } });
+  assert.equal(joined.cluster.role, 'worker');
+
+  // Leader: HTTP probes and the drain budget as in the single-node example; worker: probe files.
+  assert.equal(obj(obj(leader['readinessProbe'])['httpGet'])['path'], '/health/readiness');
+  assert.deepEqual((obj(obj(leader['livenessProbe'])['exec'])['command'] as string[]).slice(0, 2), ['llmserve', 'check']);
+  const startup = obj(leader['startupProbe']);
+  assert.ok(Number(startup['failureThreshold']) * Number(startup['periodSeconds']) >= head.timeouts.startup);
+  const leaderSpec = obj(obj(template['leaderTemplate'])['spec']);
+  assert.ok(Number(leaderSpec['terminationGracePeriodSeconds']) >= head.drain.delay + head.drain.timeout + head.timeouts.stop + 10);
+  const workerSpec = obj(obj(template['workerTemplate'])['spec']);
+  assert.ok(Number(workerSpec['terminationGracePeriodSeconds']) >= head.timeouts.stop + 10);
+  assert.match(JSON.stringify(worker['readinessProbe']), /not-ready/);
+  assert.match(JSON.stringify(worker['livenessProbe']), /not-healthy/);
+  const svc = obj(obj(byKind.get('Service'))['spec']);
+  assert.equal(obj(svc['selector'])['role'], 'leader');
+});

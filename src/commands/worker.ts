@@ -1,0 +1,45 @@
+// `llmserve start --role worker --head ADDRESS`: this node only lends its GPUs to the head's Ray cluster.
+import type { Config } from '../config/types.js';
+import { buildVllmEnv } from '../engine/command.js';
+import type { Logger } from '../log.js';
+import { prepareProbeDir, probeFiles } from '../probes/files.js';
+import { spawnInGroup } from '../supervisor/child.js';
+import { RayWorker } from '../supervisor/ray-worker.js';
+import { onEmergency } from '../util/emergency.js';
+import { runCommand } from '../util/run.js';
+
+/** Runs the worker until a signal (0) or an exhausted restart budget (1). */
+export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Process): Promise<number> {
+  const probeDir = await prepareProbeDir(config.probes.dir, config.probes.dirExplicit, (m) => logger.warn(m));
+  logger.info(`probe files in ${probeDir}`);
+  const head = config.cluster.head!;
+  const ray = config.ray.command;
+  // Ray's workers run vLLM's processes: they get vLLM's environment (keys removed, VLLM_PORT dropped).
+  const env = buildVllmEnv(config, proc.env);
+  const worker = new RayWorker(
+    {
+      head,
+      argv: [...ray, 'start', `--address=${head}`, '--block'],
+      statusArgv: [...ray, 'status', `--address=${head}`],
+      stopArgv: [...ray, 'stop'],
+      env,
+      healthInterval: config.probes.interval,
+      startupTimeout: config.timeouts.startup,
+      stopTimeout: config.timeouts.stop,
+      restart: { ...config.restart },
+    },
+    { logger, probes: probeFiles(probeDir), spawn: spawnInGroup, run: runCommand, now: () => performance.now() },
+  );
+  const onTerm = () => worker.requestStop('SIGTERM');
+  const onInt = () => worker.requestStop('SIGINT');
+  proc.on('SIGTERM', onTerm);
+  proc.on('SIGINT', onInt);
+  const unregister = onEmergency(() => worker.killAllNow());
+  try {
+    return await worker.run();
+  } finally {
+    unregister();
+    proc.off('SIGTERM', onTerm);
+    proc.off('SIGINT', onInt);
+  }
+}

@@ -1,0 +1,31 @@
+// `--role`, `--nodes`, `--head` (and LLMSERVE_ROLE/NODES/HEAD): validated together, since they only make sense together.
+import { configError, usageError } from '../errors.js';
+import type { ClusterConfig } from './types.js';
+import { expected } from './values.js';
+
+/** One option as given: its value and where it came from (a flag or an env name), or undefined when not given. */
+export type Given = { value: string; where: string } | undefined;
+
+/** Resolves the cluster role; throws a usage error (exit 2) on a combination that cannot work. */
+export function resolveCluster(role: Given, nodes: Given, head: Given, models: number): ClusterConfig {
+  const r = role?.value ?? 'single';
+  if (r !== 'single' && r !== 'head' && r !== 'worker') throw expected(role?.where ?? '--role', '"head", "worker" or "single"', r);
+  let n = 1;
+  if (nodes !== undefined) {
+    if (!/^\s*\d+\s*$/.test(nodes.value)) throw expected(nodes.where, 'a whole number of nodes (the head included)', nodes.value);
+    n = Number(nodes.value);
+  }
+  if (r === 'head') {
+    if (nodes === undefined) throw usageError('--role head needs --nodes N (LLMSERVE_NODES): the number of nodes in the Ray cluster, the head included');
+    if (n < 2) throw usageError(`--role head needs --nodes 2 or more (the head included), got ${n}; for one node, leave --role out`);
+    if (head !== undefined) throw usageError(`${head.where} is for --role worker (the address it joins); the head is this node`);
+    if (models > 1) throw configError('--role head serves one model across nodes; a models: list with several entries is for one node (leave --role out)');
+  } else if (r === 'worker') {
+    if (head === undefined || head.value.trim() === '') throw usageError('--role worker needs --head ADDRESS (LLMSERVE_HEAD): the Ray head to join, e.g. 10.0.0.1:6379');
+    if (nodes !== undefined) throw usageError(`${nodes.where} is for --role head (how many nodes to wait for); a worker only joins`);
+  } else {
+    if (nodes !== undefined && n !== 1) throw usageError(`${nodes.where} ${n} needs --role head (LLMSERVE_ROLE=head) on the head node and --role worker on the others`);
+    if (head !== undefined) throw usageError(`${head.where} needs --role worker (LLMSERVE_ROLE=worker)`);
+  }
+  return { role: r, nodes: r === 'head' ? n : 1, head: r === 'worker' ? head!.value.trim() : null };
+}

@@ -1,0 +1,78 @@
+// Several models behind one proxy: which backend serves a request's `model`, and each backend's state.
+import { createBackendHealth, type BackendHealth } from './health.js';
+import type { BackendState, ProxySettings } from './settings.js';
+
+/** One model's vLLM as the proxy sees it. */
+export interface RouteTarget {
+  /** Its served name (vLLM's --served-model-name). */
+  name: string;
+  url: string;
+  state: BackendState;
+  health: BackendHealth;
+}
+
+/** The routing table; built only when the settings list more than one backend. */
+export interface Router {
+  targets: RouteTarget[];
+  /** Public name -> served name: the configured aliases plus every served name mapped to itself. */
+  names: Record<string, string>;
+  /** The target for a public name, the first one for null (a request without a model); undefined when unknown. */
+  find(model: string | null): RouteTarget | undefined;
+  /** The proxy-wide state: `ready` when `all` (or `any`) targets are ready, else restarting or starting. */
+  overall(): BackendState;
+}
+
+/** What a routed JSON body comes to. */
+export type RouteDecision =
+  | { kind: 'forward'; target: RouteTarget; body: Buffer | null; model: string }
+  | { kind: 'unknown'; model: string };
+
+/** Builds the router from the settings; null with one backend (the single-model path stays untouched). */
+export function createRouter(settings: ProxySettings, now: () => number): Router | null {
+  const backends = settings.backends;
+  if (backends === undefined || backends.length < 2) return null;
+  const targets: RouteTarget[] = backends.map((b) => ({
+    name: b.name,
+    url: b.url,
+    state: settings.backendStates?.[b.name] ?? settings.state,
+    health: createBackendHealth(b.url, now),
+  }));
+  const byName = new Map(targets.map((t) => [t.name, t]));
+  const names: Record<string, string> = { ...settings.modelAliases };
+  for (const t of targets) names[t.name] = t.name;
+  const requireAll = settings.require !== 'any';
+  return {
+    targets,
+    names,
+    find(model) {
+      if (model === null) return targets[0];
+      const served = Object.hasOwn(names, model) ? names[model] : undefined;
+      return served === undefined ? undefined : byName.get(served);
+    },
+    overall() {
+      const ready = requireAll ? targets.every((t) => t.state === 'ready') : targets.some((t) => t.state === 'ready');
+      if (ready) return 'ready';
+      return targets.some((t) => t.state === 'restarting') ? 'restarting' : 'starting';
+    },
+  };
+}
+
+/** Reads a JSON body's `model` and picks its backend, rewriting an alias to the served name. */
+export function routeBody(raw: Buffer, router: Router): RouteDecision {
+  const first = router.targets[0]!;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return { kind: 'forward', target: first, body: null, model: '-' };
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return { kind: 'forward', target: first, body: null, model: '-' };
+  const obj = doc as Record<string, unknown>;
+  if (typeof obj.model !== 'string') return { kind: 'forward', target: first, body: null, model: '-' };
+  const model = obj.model;
+  const target = router.find(model);
+  if (target === undefined) return { kind: 'unknown', model };
+  if (target.name === model) return { kind: 'forward', target, body: null, model };
+  obj.model = target.name;
+  return { kind: 'forward', target, body: Buffer.from(JSON.stringify(obj), 'utf8'), model };
+}

@@ -1,0 +1,296 @@
+// One backend: a vLLM child with its own restart policy and health state. The supervisor runs one per model.
+import { LlmserveError } from '../errors.js';
+import { diagnose, rejectedRemovedFlags, withoutFlags } from '../engine/diagnose.js';
+import { BACKEND_HOST } from '../engine/command.js';
+import { LineRing } from '../util/ring.js';
+import { formatSeconds, sleep } from '../util/time.js';
+import { liveGroupMembers, type ManagedChild } from './child.js';
+import { RestartPolicy } from './restart-policy.js';
+import { SHUTDOWN_TIMEOUT_FLAG } from './shutdown-timeout.js';
+import { emptyGroup, stopChild, type StopOutcome } from './stop.js';
+import type { BackendPlan, SupervisorDeps, SupervisorPlan } from './types.js';
+
+const READY_POLL_MS = 100;
+/** vLLM lines printed after a failed start. */
+const LAST_LINES = 50;
+/** vLLM lines searched for a diagnosis: the root cause often precedes pages of worker shutdown noise. */
+const DIAGNOSIS_LINES = 500;
+/** Consecutive failed backend health checks (port open, no answer) before vLLM counts as failed and restarts. */
+export const HUNG_CHECKS_BEFORE_RESTART = 3;
+
+export type StartResult = 'ready' | 'failed' | 'stopped';
+/** `starting` until first ready; `restarting` after a failure until it is ready again. */
+export type BackendStatus = 'starting' | 'ready' | 'restarting';
+
+/** What a backend shares with its supervisor: side effects, timings, and the stop and kill signals. */
+export interface BackendContext {
+  deps: SupervisorDeps;
+  plan: SupervisorPlan;
+  stopSignal: AbortSignal;
+  killSignal: AbortSignal;
+  stopped: () => Promise<'stopped'>;
+  /** Called on every status or health change, so the supervisor can update the proxy and the probe files. */
+  changed: (backend: Backend, why: string) => void;
+}
+
+/** One vLLM and everything about its life: start, readiness, health checks, restart with backoff, stop. */
+export class Backend {
+  status: BackendStatus = 'starting';
+  /** The last health verdict (false while starting or restarting). */
+  healthy = false;
+  child: ManagedChild | null = null;
+  /** `vLLM` with one model, `vLLM "name"` with several: the subject of every log line about it. */
+  readonly label: string;
+  private argv: string[];
+  private readonly lines = new LineRing(DIAGNOSIS_LINES);
+  private lastOutputAt = 0;
+  /**
+   * Every pid seen in the current vLLM's process group (sampled when it is ready and at each health check). Why:
+   * a process that already died (an EngineCore killed by the OOM killer) may still be listed by nvidia-smi while
+   * the driver frees its memory, and by then it can no longer be found in the group.
+   */
+  private pids = new Set<number>();
+  private failedChecks = 0;
+  readonly policy: RestartPolicy;
+
+  constructor(
+    readonly spec: BackendPlan,
+    private readonly ctx: BackendContext,
+    several: boolean,
+  ) {
+    this.argv = [...spec.argv];
+    this.policy = new RestartPolicy(ctx.plan.restart);
+    this.label = several ? `vLLM "${spec.servedModelName}"` : 'vLLM';
+  }
+
+  private get stopping(): boolean {
+    return this.ctx.stopSignal.aborted;
+  }
+
+  /** Starts vLLM and waits until /v1/models answers. A first start that fails throws (exit 3). */
+  async start(first: boolean): Promise<StartResult> {
+    const { logger } = this.ctx.deps;
+    const { plan } = this.ctx;
+    for (;;) {
+      const port = this.spec.port;
+      if (!(await this.waitPortFree(port, first ? 0 : 10_000))) {
+        if (this.stopping) return 'stopped';
+        const holder = this.ctx.deps.describePortHolder?.(port);
+        const error = new LlmserveError(
+          'PORT_IN_USE',
+          `backend port ${BACKEND_HOST}:${port} is already in use${holder ? ` by ${holder}` : ''}; stop it, or choose another port with --backend-port N (vllm.port)`,
+        );
+        if (first) throw error;
+        logger.error(error.message);
+        return 'failed';
+      }
+      this.lines.clear();
+      this.lastOutputAt = this.ctx.deps.now();
+      const [file, ...args] = this.argv as [string, ...string[]];
+      const started = this.ctx.deps.now();
+      const child = await this.ctx.deps
+        .spawn({
+          file,
+          args,
+          env: this.spec.env,
+          onLine: (line, stream) => {
+            this.lines.push(line);
+            this.lastOutputAt = this.ctx.deps.now();
+            logger.child(this.spec.logName, line, stream);
+          },
+        })
+        .catch((err: NodeJS.ErrnoException) => {
+          throw new LlmserveError('STARTUP_FAILED', `cannot run "${file}": ${err.code ?? err.message}`, {
+            exitCode: err.code === 'ENOENT' ? 2 : 3,
+            details: ['Fix: install vLLM (pip install vllm) so that `vllm` is on PATH, or set vllm.command.'],
+          });
+        });
+      this.child = child;
+      logger.info(`${this.label} started (pid ${child.pid}, own process group); waiting for http://${BACKEND_HOST}:${port}/v1/models`);
+      const outcome = await this.waitReady(child);
+      if (outcome === 'ready') {
+        this.pids = new Set(liveGroupMembers(child.pid));
+        logger.info(`${this.label} is ready after ${formatSeconds((this.ctx.deps.now() - started) / 1000)}`);
+        return 'ready';
+      }
+      if (outcome === 'stopped') return 'stopped';
+      // The last lines (the traceback) may still be in the pipe when the exit is seen, and orphaned workers keep
+      // the pipe open: kill the group first, then read to the end (data already written survives the SIGKILL).
+      await emptyGroup(child);
+      await Promise.race([child.outputClosed, sleep(2000)]);
+      const lines = this.lines.toArray();
+      if (outcome === 'exited') {
+        const removed = rejectedRemovedFlags(lines, this.spec.droppableFlags);
+        if (removed.length > 0 && this.argv.some((a) => removed.includes(a.split('=')[0]!.replace(/_/g, '-')))) {
+          // Old scripts pass flags vLLM has since deleted whose intent is now the default, and vLLM before March
+          // 2026 lacks the --shutdown-timeout llmserve adds: drop them, retry at once, and keep them dropped for
+          // every restart (argv is the backend's, not the plan's).
+          for (const flag of removed) logger.warn(droppedFlagWarning(flag));
+          this.argv = withoutFlags(this.argv, removed);
+          continue;
+        }
+      }
+      const exit = child.hasExited ? await child.exited : null;
+      const what =
+        outcome === 'exited'
+          ? `${this.label} exited during start-up (${exit?.signal ? `signal ${exit.signal}` : `exit code ${exit?.code}`})`
+          : outcome === 'timeout'
+            ? `${this.label} was not ready within the start-up timeout (${formatSeconds(plan.startupTimeout)})`
+            : `${this.label} printed nothing for ${formatSeconds(plan.stallTimeout)} while starting (stall timeout)`;
+      const diagnosis = diagnose(lines);
+      const last = lines.slice(-LAST_LINES);
+      const details = [`last ${last.length} lines of vLLM:`, ...last.map((l) => `  ${l}`), ...(diagnosis ? [`diagnosis: ${diagnosis}`] : [])];
+      if (first) throw new LlmserveError(outcome === 'exited' ? 'STARTUP_FAILED' : 'STARTUP_TIMEOUT', what, { details });
+      logger.error(`${what}${diagnosis ? `: ${diagnosis}` : ''}`);
+      return 'failed';
+    }
+  }
+
+  private async waitReady(child: ManagedChild): Promise<'ready' | 'exited' | 'timeout' | 'stalled' | 'stopped'> {
+    const { plan, deps } = this.ctx;
+    const url = `http://${BACKEND_HOST}:${this.spec.port}/v1/models`;
+    const deadline = deps.now() + plan.startupTimeout * 1000;
+    const exited = child.exited.then(() => 'exited' as const);
+    for (;;) {
+      if (this.stopping) return 'stopped';
+      if (child.hasExited) return 'exited';
+      const now = deps.now();
+      if (now > deadline) return 'timeout';
+      // Why a stall timeout: a wedged download or NCCL init prints nothing; progress frames reset it.
+      if (now - this.lastOutputAt > plan.stallTimeout * 1000) return 'stalled';
+      const check = await Promise.race([deps.httpGet(url, { timeoutMs: 2000 }), exited]);
+      if (check === 'exited') return 'exited';
+      if (check.ok) return 'ready';
+      await Promise.race([sleep(READY_POLL_MS, this.ctx.stopSignal), exited]);
+    }
+  }
+
+  private async waitPortFree(port: number, waitMs: number): Promise<boolean> {
+    const deadline = this.ctx.deps.now() + waitMs;
+    for (;;) {
+      if (await this.ctx.deps.isPortFree(port, BACKEND_HOST)) return true;
+      if (this.ctx.deps.now() >= deadline || this.stopping) return false;
+      await sleep(100, this.ctx.stopSignal);
+    }
+  }
+
+  /** Marks the backend ready and healthy (after its first start or a restart). */
+  markReady(): void {
+    this.status = 'ready';
+    this.healthy = true;
+    this.failedChecks = 0;
+  }
+
+  /**
+   * Watches a ready backend until a stop (`stopped`) or an exhausted restart budget (`give-up`): health checks
+   * every interval, restarts after an unrequested exit or too many failed checks.
+   */
+  async watch(): Promise<'stopped' | 'give-up'> {
+    const { plan } = this.ctx;
+    const { logger } = this.ctx.deps;
+    for (;;) {
+      const tick = new AbortController();
+      const child = this.child!;
+      const event = await Promise.race([
+        this.ctx.stopped(),
+        child.exited.then(() => 'exit' as const),
+        sleep(plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const),
+      ]);
+      tick.abort();
+      if (event === 'stopped') return 'stopped';
+      let recovered: 'ready' | 'give-up' | 'stopped' = 'ready';
+      if (event === 'tick') {
+        if ((await this.healthCheck()) === 'hung') {
+          logger.error(`${this.label} failed ${HUNG_CHECKS_BEFORE_RESTART} health checks in a row: stopping it to restart it`);
+          await stopChild(child, plan.stopTimeout * 1000, this.ctx.killSignal);
+          recovered = await this.recover(`${this.label} stopped after ${HUNG_CHECKS_BEFORE_RESTART} failed health checks`);
+        }
+      } else recovered = await this.recover();
+      if (recovered !== 'ready') return recovered;
+    }
+  }
+
+  /** One health check of /health; `hung` after HUNG_CHECKS_BEFORE_RESTART failures in a row. */
+  private async healthCheck(): Promise<'ok' | 'failed' | 'hung'> {
+    const { plan, deps } = this.ctx;
+    const timeoutMs = Math.min(5000, Math.max(1000, plan.healthInterval * 1000));
+    const result = await Promise.race([deps.httpGet(`http://${BACKEND_HOST}:${this.spec.port}/health`, { timeoutMs }), this.ctx.stopped()]);
+    if (result === 'stopped' || this.status !== 'ready') return 'ok';
+    if (this.child && !this.child.hasExited) for (const pid of liveGroupMembers(this.child.pid)) this.pids.add(pid);
+    this.failedChecks = result.ok ? 0 : this.failedChecks + 1;
+    if (result.ok) this.policy.recordHealthy(deps.now());
+    if (result.ok !== this.healthy) {
+      this.healthy = result.ok;
+      this.ctx.changed(this, result.ok ? '' : `${this.label} health check failed (${result.error ?? `status ${result.status}`})`);
+    }
+    if (this.failedChecks >= HUNG_CHECKS_BEFORE_RESTART) {
+      this.failedChecks = 0;
+      return 'hung';
+    }
+    return result.ok ? 'ok' : 'failed';
+  }
+
+  /** vLLM exited without being asked (any exit code: vLLM exits 0 when its engine dies): restart with backoff. */
+  async recover(firstReason?: string): Promise<'ready' | 'give-up' | 'stopped'> {
+    const { logger, now } = this.ctx.deps;
+    const { plan } = this.ctx;
+    let reason = firstReason;
+    for (;;) {
+      const old = this.child!;
+      const exit = old.hasExited ? await old.exited : null;
+      this.status = 'restarting';
+      this.healthy = false;
+      const why = reason ?? (exit ? `${this.label} exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})` : null);
+      reason = undefined;
+      this.ctx.changed(this, why ?? '');
+      const oldPids = new Set([old.pid, ...this.pids, ...liveGroupMembers(old.pid)]);
+      const left = await emptyGroup(old);
+      if (left.length > 0) logger.error(`processes ${left.join(', ')} of the old ${this.label} survived SIGKILL`);
+      const decision = this.policy.recordFailure(now());
+      if (decision === null) {
+        logger.error(plan.restart.policy === 'never' ? 'restart policy is "never": giving up' : `${this.label} failed ${this.policy.failuresRecorded} times within ${formatSeconds(plan.restart.windowS)}: giving up`);
+        return 'give-up';
+      }
+      await this.waitGpuMemoryReleased(oldPids);
+      logger.info(`restarting ${this.label} in ${formatSeconds(decision.delayMs / 1000)} (failure ${decision.failuresInWindow} of ${plan.restart.maxFailures} allowed within ${formatSeconds(plan.restart.windowS)})`);
+      await sleep(decision.delayMs, this.ctx.stopSignal);
+      if (this.stopping) return 'stopped';
+      const started = await this.start(false);
+      if (started === 'stopped') return 'stopped';
+      if (started === 'ready') {
+        this.markReady();
+        this.ctx.changed(this, '');
+        return 'ready';
+      }
+    }
+  }
+
+  /** Waits (bounded) until nvidia-smi no longer lists the old vLLM's processes, so the new one finds free memory. */
+  private async waitGpuMemoryReleased(oldPids: Set<number>): Promise<void> {
+    const { deps } = this.ctx;
+    const deadline = deps.now() + 30_000;
+    let said = false;
+    while (deps.now() < deadline && !this.stopping) {
+      const holders = await deps.gpuMemoryHolders();
+      const old = holders?.filter((pid) => oldPids.has(pid)) ?? [];
+      if (old.length === 0) return;
+      if (!said) deps.logger.info(`waiting for the GPU memory of the old ${this.label} (pids ${old.join(', ')}) to be released`);
+      said = true;
+      await sleep(250, this.ctx.stopSignal);
+    }
+    if (!this.stopping) deps.logger.warn(`GPU memory of the old ${this.label} still looks held after 30 s; starting anyway`);
+  }
+
+  /** Stops the child (SIGTERM, grace, SIGKILL of the group); null when there is none. */
+  async stop(graceMs: number): Promise<StopOutcome | null> {
+    return this.child ? stopChild(this.child, graceMs, this.ctx.killSignal) : null;
+  }
+}
+
+/** The warning printed when a flag vLLM rejected is dropped instead of failing the start. */
+function droppedFlagWarning(flag: string): string {
+  if (flag === SHUTDOWN_TIMEOUT_FLAG) {
+    return `the installed vLLM does not accept ${flag} (added in March 2026): retrying without it; on SIGTERM vLLM will abort what is still in flight after llmserve's own drain`;
+  }
+  return `the installed vLLM no longer accepts ${flag} (its intent is now the default): retrying without it`;
+}

@@ -1,0 +1,177 @@
+// `--role worker`: one supervised `ray start --address=HEAD --block`, probe files for it, and a clean stop.
+import { LlmserveError } from '../errors.js';
+import type { RunCommand } from '../gpu/nvidia-smi.js';
+import type { Logger } from '../log.js';
+import { NOT_HEALTHY, NOT_READY, type ProbeFiles } from '../probes/files.js';
+import { formatSeconds, sleep } from '../util/time.js';
+import type { ManagedChild, SpawnOptions } from './child.js';
+import { rayStatus, spawnRay, stopRay } from './ray.js';
+import { RestartPolicy, type RestartSettings } from './restart-policy.js';
+
+/** The line `ray start` prints once this node is part of the cluster. */
+const JOINED = /Ray runtime started/;
+
+/** What the worker runs. */
+export interface RayWorkerPlan {
+  head: string;
+  /** `ray start --address=HEAD --block`. */
+  argv: string[];
+  /** `ray status --address=HEAD`: the health check (the head is reachable). */
+  statusArgv: string[];
+  stopArgv: string[];
+  env: NodeJS.ProcessEnv;
+  /** Seconds. */
+  healthInterval: number;
+  startupTimeout: number;
+  stopTimeout: number;
+  restart: RestartSettings;
+}
+
+export interface RayWorkerDeps {
+  logger: Logger;
+  probes: ProbeFiles;
+  spawn: (options: SpawnOptions) => Promise<ManagedChild>;
+  run: RunCommand;
+  now: () => number;
+}
+
+/** Ready once joined, healthy while the head answers, restarted (with backoff) when `ray start` exits. */
+export class RayWorker {
+  private child: ManagedChild | null = null;
+  private healthy = true;
+  private stopAsked = false;
+  private readonly stopCtl = new AbortController();
+  private readonly killCtl = new AbortController();
+  private readonly policy: RestartPolicy;
+  private readonly stopRequested = new Promise<'stopped'>((resolve) => this.stopCtl.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
+
+  constructor(
+    private readonly plan: RayWorkerPlan,
+    private readonly deps: RayWorkerDeps,
+  ) {
+    this.policy = new RestartPolicy(plan.restart);
+  }
+
+  /** First call: stop cleanly. A second call: kill now. */
+  requestStop(reason: string): void {
+    if (this.stopAsked) {
+      this.deps.logger.warn(`${reason} again: killing everything now`);
+      this.killCtl.abort();
+      return;
+    }
+    this.stopAsked = true;
+    this.deps.probes.markDown();
+    this.deps.logger.info(`${reason} received: leaving the Ray cluster (send it again to kill at once)`);
+    this.stopCtl.abort();
+  }
+
+  killAllNow(): void {
+    this.deps.probes.markDown();
+    this.child?.signalGroup('SIGKILL');
+  }
+
+  /** Runs until a signal (0) or an exhausted restart budget (1); a first join that fails throws (exit 3). */
+  async run(): Promise<number> {
+    this.deps.probes.set(NOT_READY, true);
+    let code = 0;
+    try {
+      if ((await this.join(true)) === 'ready') {
+        this.deps.probes.set(NOT_READY, false);
+        this.deps.probes.set(NOT_HEALTHY, false);
+        this.deps.logger.info(`ready: joined the Ray cluster at ${this.plan.head}`);
+        code = await this.serve();
+      }
+    } catch (err) {
+      await this.shutdown();
+      throw err;
+    }
+    await this.shutdown();
+    return code;
+  }
+
+  /** Starts `ray start --address --block` and waits for its "Ray runtime started" line. */
+  private async join(first: boolean): Promise<'ready' | 'failed' | 'stopped'> {
+    const { logger } = this.deps;
+    let joined!: () => void;
+    const joinedLine = new Promise<'joined'>((resolve) => (joined = () => resolve('joined')));
+    const child = await spawnRay(this.deps.spawn, this.plan.argv, this.plan.env, logger, (line) => JOINED.test(line) && joined());
+    this.child = child;
+    logger.info(`ray start (pid ${child.pid}, own process group): joining ${this.plan.head}`);
+    const timer = new AbortController();
+    const outcome = await Promise.race([
+      joinedLine,
+      child.exited.then(() => 'exited' as const),
+      this.stopRequested,
+      sleep(this.plan.startupTimeout * 1000, timer.signal).then(() => 'timeout' as const),
+    ]);
+    timer.abort();
+    if (outcome === 'joined') return 'ready';
+    if (outcome === 'stopped') return 'stopped';
+    const exit = child.hasExited ? await child.exited : null;
+    const what = outcome === 'exited'
+      ? `ray start exited before joining ${this.plan.head} (${exit?.signal ? `signal ${exit.signal}` : `exit code ${exit?.code}`})`
+      : `ray start did not join ${this.plan.head} within the start-up timeout (${formatSeconds(this.plan.startupTimeout)})`;
+    if (first) {
+      throw new LlmserveError(outcome === 'exited' ? 'STARTUP_FAILED' : 'STARTUP_TIMEOUT', what, {
+        details: ['Fix: check --head (HOST:PORT of `llmserve start --role head`, port 6379) and that this node can reach it.'],
+      });
+    }
+    logger.error(what);
+    return 'failed';
+  }
+
+  private async serve(): Promise<number> {
+    const { logger, probes } = this.deps;
+    for (;;) {
+      const tick = new AbortController();
+      const event = await Promise.race([
+        this.stopRequested,
+        this.child!.exited.then(() => 'exit' as const),
+        sleep(this.plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const),
+      ]);
+      tick.abort();
+      if (event === 'stopped') return 0;
+      if (event === 'tick') {
+        const cluster = await rayStatus(this.deps.run, this.plan.statusArgv, this.plan.env);
+        if (this.stopCtl.signal.aborted) return 0;
+        const ok = cluster !== null;
+        if (ok) this.policy.recordHealthy(this.deps.now());
+        if (ok !== this.healthy) {
+          this.healthy = ok;
+          probes.set(NOT_HEALTHY, !ok);
+          if (ok) logger.info('the Ray head answers again: not-healthy removed');
+          else logger.warn(`the Ray head ${this.plan.head} does not answer ray status: not-healthy created`);
+        }
+        continue;
+      }
+      const exit = await this.child!.exited;
+      this.healthy = false;
+      probes.set(NOT_HEALTHY, true);
+      logger.error(`ray start exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}): not-healthy created`);
+      for (;;) {
+        await stopRay(this.child!, undefined, this.plan.stopArgv, this.plan.env, 0, this.killCtl.signal);
+        const decision = this.policy.recordFailure(this.deps.now());
+        if (decision === null) {
+          logger.error(`ray start failed ${this.policy.failuresRecorded} times within ${formatSeconds(this.plan.restart.windowS)}: giving up`);
+          return 1;
+        }
+        logger.info(`rejoining in ${formatSeconds(decision.delayMs / 1000)}`);
+        await sleep(decision.delayMs, this.stopCtl.signal);
+        if (this.stopCtl.signal.aborted) return 0;
+        const joined = await this.join(false);
+        if (joined === 'stopped') return 0;
+        if (joined === 'ready') break;
+      }
+      this.healthy = true;
+      probes.set(NOT_HEALTHY, false);
+      logger.info(`joined ${this.plan.head} again: not-healthy removed`);
+    }
+  }
+
+  /** `ray stop`, then SIGTERM/SIGKILL of the `ray start` group; both probe files stay. */
+  private async shutdown(): Promise<void> {
+    this.deps.probes.markDown();
+    if (this.child) await stopRay(this.child, this.deps.run, this.plan.stopArgv, this.plan.env, this.plan.stopTimeout * 1000, this.killCtl.signal);
+    this.deps.probes.markDown();
+  }
+}

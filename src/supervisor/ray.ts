@@ -1,0 +1,113 @@
+// The Ray cluster around a multi-node vLLM: read `ray status`, run `ray start` as a supervised child, `ray stop`.
+import { LlmserveError } from '../errors.js';
+import type { RunCommand } from '../gpu/nvidia-smi.js';
+import type { Logger } from '../log.js';
+import { formatSeconds, sleep } from '../util/time.js';
+import type { ManagedChild, SpawnOptions } from './child.js';
+import { stopChild } from './stop.js';
+
+/** What `ray status` says about the cluster: live nodes and total GPUs. */
+export interface RayCluster {
+  nodes: number;
+  gpus: number;
+}
+
+const POLL_MS = 500;
+
+/**
+ * Reads `ray status` text: the node lines (` 1 node_<id>`) under `Active:` and `Idle:` (newer autoscalers list
+ * idle nodes apart), and the total of `USED/TOTAL GPU` under Resources. Null when it is not that report.
+ */
+export function parseRayStatus(text: string): RayCluster | null {
+  let section: string | null = null;
+  let nodes = 0;
+  let sawNodeStatus = false;
+  let gpus = 0;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (/^Node status$/.test(line)) sawNodeStatus = true;
+    if (/^[A-Z][A-Za-z ]*:$/.test(line)) {
+      section = line.slice(0, -1);
+      continue;
+    }
+    if ((section === 'Active' || section === 'Idle') && /^\d+\s+node_\S+/.test(line)) nodes += 1;
+    const gpu = /^[\d.]+\/([\d.]+)\s+GPU$/.exec(line);
+    if (gpu) gpus = Math.max(gpus, Number(gpu[1]));
+  }
+  return sawNodeStatus ? { nodes, gpus } : null;
+}
+
+/** Runs `ray status` once; null when Ray does not answer. */
+export async function rayStatus(run: RunCommand, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<RayCluster | null> {
+  const [file, ...args] = argv as [string, ...string[]];
+  const result = await run(file, args, { timeoutMs: 15_000, env });
+  return result.exitCode === 0 ? parseRayStatus(result.stdout) : null;
+}
+
+/** Spawns a `ray start ... --block` in its own process group, with its lines under the `ray` source. */
+export async function spawnRay(spawn: (o: SpawnOptions) => Promise<ManagedChild>, argv: readonly string[], env: NodeJS.ProcessEnv, logger: Logger, onLine?: (line: string) => void): Promise<ManagedChild> {
+  const [file, ...args] = argv as [string, ...string[]];
+  return spawn({
+    file,
+    args,
+    env,
+    onLine: (line, stream) => {
+      onLine?.(line);
+      logger.child('ray', line, stream);
+    },
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw new LlmserveError('STARTUP_FAILED', `cannot run "${file}": ${err.code ?? err.message}`, {
+      exitCode: err.code === 'ENOENT' ? 2 : 3,
+      details: ['Fix: install Ray (pip install "ray[default]") so that `ray` is on PATH, or set ray.command in the config file.'],
+    });
+  });
+}
+
+/** Waits until `ray status` shows `nodes` nodes and `nodes * gpusPerNode` GPUs; throws on the head's exit or the timeout. */
+export async function waitForCluster(opts: {
+  run: RunCommand;
+  statusArgv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  head: ManagedChild;
+  nodes: number;
+  gpusPerNode: number;
+  timeoutS: number;
+  now: () => number;
+  logger: Logger;
+  stop: AbortSignal;
+}): Promise<'ready' | 'stopped'> {
+  const { logger, nodes, gpusPerNode } = opts;
+  const needGpus = nodes * gpusPerNode;
+  const deadline = opts.now() + opts.timeoutS * 1000;
+  logger.info(`waiting for ${nodes} Ray nodes (this one included) with ${gpusPerNode} GPU(s) each`);
+  let last = '';
+  for (;;) {
+    if (opts.stop.aborted) return 'stopped';
+    if (opts.head.hasExited) {
+      const exit = await opts.head.exited;
+      throw new LlmserveError('STARTUP_FAILED', `the Ray head exited during start-up (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})`, {
+        details: ['Fix: see the ray lines above; another Ray instance on this machine (ray stop) or a busy port 6379 are common causes.'],
+      });
+    }
+    const cluster = await rayStatus(opts.run, opts.statusArgv, opts.env);
+    const progress = cluster === null ? 'Ray is not answering yet' : `${cluster.nodes} of ${nodes} nodes joined, ${cluster.gpus} of ${needGpus} GPUs`;
+    if (progress !== last) logger.info(`Ray cluster: ${progress}`);
+    last = progress;
+    if (cluster !== null && cluster.nodes >= nodes && cluster.gpus >= needGpus) return 'ready';
+    if (opts.now() > deadline) {
+      throw new LlmserveError('STARTUP_TIMEOUT', `the Ray cluster did not reach ${nodes} nodes within the start-up timeout (${formatSeconds(opts.timeoutS)}): ${progress}`, {
+        details: ['Fix: start the other nodes with `llmserve start --role worker --head ADDRESS` (ADDRESS = this node, port 6379), and check that they can reach it.'],
+      });
+    }
+    await Promise.race([sleep(POLL_MS, opts.stop), opts.head.exited]);
+  }
+}
+
+/** A clean Ray stop: `ray stop` (which ends the blocking `ray start`), then the usual SIGTERM/SIGKILL of its group. */
+export async function stopRay(child: ManagedChild, run: RunCommand | undefined, stopArgv: readonly string[], env: NodeJS.ProcessEnv, graceMs: number, killNow: AbortSignal): Promise<void> {
+  if (!child.hasExited && run !== undefined && !killNow.aborted) {
+    const [file, ...args] = stopArgv as [string, ...string[]];
+    await Promise.race([run(file, args, { timeoutMs: graceMs, env }), child.exited]);
+  }
+  await stopChild(child, graceMs, killNow);
+}

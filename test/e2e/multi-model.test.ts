@@ -1,0 +1,149 @@
+// Several models on one node (issue 9): two vLLMs on disjoint GPUs behind one port and one key, routed by model;
+// one model's crash restarts only that one while the other keeps serving; probe shows and checks the assignment.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { envWithFakes, makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { binPath, runLlmserve } from '../helpers/llmserve.js';
+import { freePort } from '../helpers/ports.js';
+import { findByMarker, isAlive } from '../helpers/procs.js';
+import { waitFor, waitForFile } from '../helpers/wait.js';
+
+const KEY = 'sk-multi-model-0123456789abcdef';
+const uuid = (i: number) => `GPU-3b3a6c3e-0000-0000-0000-${String(i).padStart(12, '0')}`;
+
+interface Start {
+  argv: string[];
+  pid: number;
+  env: Record<string, string>;
+}
+
+/** A two-model config (alpha on GPUs 0,1 and beta on 2,3) in a temp dir, with free ports. */
+async function twoModels(gpus: [string, string] = ['[0, 1]', '[2, 3]']) {
+  const dir = await tempDir('llmserve-multi-');
+  const [a, b] = [await makeModelDir(), await makeModelDir()];
+  const [port, portA, portB] = [await freePort(), await freePort(), await freePort()];
+  const config = path.join(dir, 'llmserve.yaml');
+  writeFileSync(
+    config,
+    `models:
+  - model: ${a}
+    served_model_name: alpha
+    gpus: ${gpus[0]}
+    port: ${portA}
+  - model: ${b}
+    served_model_name: beta
+    gpus: ${gpus[1]}
+    port: ${portB}
+restart: { backoff_initial: 0.1, backoff_max: 0.2 }
+`,
+  );
+  const argvFile = path.join(dir, 'argv.jsonl');
+  const starts = (): Start[] => (existsSync(argvFile) ? readFileSync(argvFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Start) : []);
+  const startsOf = (name: string) => starts().filter((s) => s.argv.includes(name));
+  const env = { LLMSERVE_MASTER_KEY: KEY, FAKE_VLLM_ARGV_FILE: argvFile, FAKE_NVIDIA_SMI_GPUS: '4', FAKE_VLLM_LOAD_MS: '300' };
+  return { dir, config, port, portA, portB, probeDir: path.join(dir, 'probe'), starts, startsOf, env };
+}
+
+function chat(port: number, model: string): Promise<Response> {
+  return fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+}
+
+test('two models on GPUs [0,1] and [2,3]: one port, one key, own CUDA_VISIBLE_DEVICES and TP 2 each; a crash restarts only that model', async (t) => {
+  const s = await twoModels();
+  const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.3', '--stop-timeout', '3'], s.env);
+  t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
+  await run.waitForLine(/\| ready after .* serves "alpha", "beta"/, 20_000);
+  await waitForFile(path.join(s.probeDir, 'not-ready'), false, 1000);
+
+  const [alpha, beta] = [s.startsOf('alpha')[0]!, s.startsOf('beta')[0]!];
+  assert.equal(alpha.env.CUDA_VISIBLE_DEVICES, `${uuid(0)},${uuid(1)}`);
+  assert.equal(beta.env.CUDA_VISIBLE_DEVICES, `${uuid(2)},${uuid(3)}`);
+  for (const [start, port] of [[alpha, s.portA], [beta, s.portB]] as const) {
+    const flag = (name: string) => start.argv[start.argv.indexOf(name) + 1];
+    assert.equal(flag('--tensor-parallel-size'), '2');
+    assert.equal(flag('--port'), String(port));
+  }
+
+  for (const model of ['alpha', 'beta']) {
+    const res = await chat(s.port, model);
+    assert.equal(res.status, 200, await res.text());
+  }
+  const models = (await (await fetch(`http://127.0.0.1:${s.port}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { data: { id: string }[] };
+  assert.deepEqual(models.data.map((m) => m.id), ['alpha', 'beta']);
+  const unknown = await chat(s.port, 'gamma');
+  assert.equal(unknown.status, 404);
+  assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'model_not_found');
+  assert.equal((await fetch(`http://127.0.0.1:${s.port}/v1/models`)).status, 401);
+  const runtime = JSON.parse(readFileSync(path.join(s.probeDir, 'llmserve.json'), 'utf8')) as { models: string[]; backends: { port: number }[] };
+  assert.deepEqual(runtime.models, ['alpha', 'beta']);
+  assert.deepEqual(runtime.backends.map((b) => b.port), [s.portA, s.portB]);
+  const check = spawnSync(process.execPath, [binPath, 'check', '--probe-dir', s.probeDir], { env: envWithFakes({ LLMSERVE_MASTER_KEY: KEY }), encoding: 'utf8' });
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+  assert.match(check.stdout, /ok\s+vllm alpha \/health/);
+  assert.match(check.stdout, /ok\s+vllm beta \/v1\/models/);
+
+  // Kill alpha's vLLM: beta keeps answering every request while alpha restarts.
+  process.kill(alpha.pid, 'SIGKILL');
+  let betaServed = 0;
+  let alpha503 = 0;
+  await waitFor(
+    async () => {
+      const res = await chat(s.port, 'beta');
+      assert.equal(res.status, 200, `beta must keep serving during alpha's restart: ${await res.text()}`);
+      betaServed++;
+      const a = await chat(s.port, 'alpha');
+      if (a.status === 503) {
+        alpha503++;
+        assert.equal(a.headers.get('retry-after'), '5', 'a model that is restarting answers 503 + Retry-After');
+      }
+      return s.startsOf('alpha').length === 2 && a.status === 200;
+    },
+    { timeoutMs: 20_000, intervalMs: 20, message: 'alpha restarted and serving' },
+  );
+  assert.ok(betaServed >= 2, `beta answered ${betaServed} requests during the restart`);
+  assert.ok(alpha503 >= 1, 'alpha answered 503 while it restarted');
+  await run.waitForLine(/vLLM "alpha" exited unexpectedly \(signal SIGKILL\)/, 1000);
+  assert.equal(s.startsOf('beta').length, 1, 'beta was never restarted');
+  assert.ok(isAlive(beta.pid), 'beta is the same process');
+  assert.equal(isAlive(alpha.pid), false);
+  await waitForFile(path.join(s.probeDir, 'not-healthy'), false, 10_000);
+
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+  assert.deepEqual(findByMarker(run.marker), []);
+});
+
+test('probe shows the GPU assignment and rejects overlapping GPUs; start refuses them with exit 2', async (t) => {
+  const ok = await twoModels();
+  const probe = (config: string, extra: string[] = []) =>
+    spawnSync(process.execPath, [binPath, 'probe', '--config', config, '--port', String(ok.port), '--probe-dir', ok.probeDir, ...extra], { env: envWithFakes(ok.env), encoding: 'utf8' });
+  const good = probe(ok.config, ['--json']);
+  assert.equal(good.status, 0, good.stdout + good.stderr);
+  const report = JSON.parse(good.stdout) as { models: { name: string; gpus: number[]; tensorParallelSize: number; vllm: { argv: string[] }; backend: { port: number } }[]; tensorParallelSize: number };
+  assert.deepEqual(report.models.map((m) => [m.name, m.gpus, m.tensorParallelSize, m.backend.port]), [['alpha', [0, 1], 2, ok.portA], ['beta', [2, 3], 2, ok.portB]]);
+  assert.ok(report.models[1]!.vllm.argv.includes('beta'));
+  assert.equal(report.tensorParallelSize, 2, 'the top-level fields describe the first model');
+  const text = probe(ok.config);
+  assert.match(text.stdout, /Models \(GPU assignment\)/);
+  assert.match(text.stdout, /alpha\s+0,1\s+2/);
+
+  const bad = await twoModels(['[0, 1]', '[1, 2]']);
+  const overlap = probe(bad.config, ['--json']);
+  assert.equal(overlap.status, 1);
+  assert.match((JSON.parse(overlap.stdout) as { problems: string[] }).problems.join('\n'), /models "alpha" and "beta" both claim GPU 1/);
+  const missing = await twoModels(['[0, 1]', '[5]']);
+  assert.match(probe(missing.config).stdout, /model "beta": GPU 5 is not visible \(visible: 0, 1, 2, 3\)/);
+
+  const run = runLlmserve(['start', '--config', bad.config, '--port', String(bad.port), '--probe-dir', bad.probeDir], bad.env);
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  assert.equal((await run.exited).code, 2, run.output());
+  assert.match(run.output(), /both claim GPU 1/);
+  assert.equal(bad.starts().length, 0, 'no vLLM was started');
+});

@@ -1,0 +1,68 @@
+// One model across nodes on Ray (issue 9), with the fake `ray`: the head waits for its nodes before vLLM starts,
+// with the Ray flags; a worker joins, is ready once joined, and stops cleanly on SIGTERM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { runLlmserve } from '../helpers/llmserve.js';
+import { freePort } from '../helpers/ports.js';
+import { findByMarker } from '../helpers/procs.js';
+import { waitForFile } from '../helpers/wait.js';
+
+const KEY = 'sk-multi-node-0123456789abcdef';
+
+test('a head with --nodes 2 starts vLLM only after a worker joined, with --distributed-executor-backend ray --pipeline-parallel-size 2; the worker stops cleanly', async (t) => {
+  const dir = await tempDir('llmserve-ray-');
+  const model = await makeModelDir();
+  const [port, backendPort] = [await freePort(), await freePort()];
+  const argvFile = path.join(dir, 'argv.jsonl');
+  const shared = { FAKE_RAY_STATE_DIR: path.join(dir, 'ray'), FAKE_NVIDIA_SMI_GPUS: '2' };
+  const headProbes = path.join(dir, 'head-probe');
+  const head = runLlmserve(
+    ['start', '--role', 'head', '--nodes', '2', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', headProbes, '--health-interval', '0.3', '--stop-timeout', '3'],
+    { ...shared, LLMSERVE_MASTER_KEY: KEY, FAKE_RAY_NODE_ID: 'head', FAKE_VLLM_ARGV_FILE: argvFile },
+  );
+  t.after(async () => assert.equal(await head.cleanup(), 0, 'nothing of the head may be left'));
+  await head.waitForLine(/Ray cluster: 1 of 2 nodes joined, 2 of 4 GPUs/, 15_000);
+  assert.equal(existsSync(argvFile), false, 'no vLLM before the second node joined');
+  assert.ok(existsSync(path.join(headProbes, 'not-ready')));
+
+  const workerProbes = path.join(dir, 'worker-probe');
+  // The worker needs no model and no key: it only runs Ray. LLMSERVE_ROLE/LLMSERVE_HEAD are the flags' env forms.
+  const worker = runLlmserve(['start', '--probe-dir', workerProbes, '--health-interval', '0.3', '--stop-timeout', '3'], {
+    ...shared,
+    LLMSERVE_ROLE: 'worker',
+    LLMSERVE_HEAD: '127.0.0.1:6379',
+    FAKE_RAY_NODE_ID: 'worker-1',
+  });
+  t.after(async () => assert.equal(await worker.cleanup(), 0, 'nothing of the worker may be left'));
+  await worker.waitForLine(/ready: joined the Ray cluster at 127\.0\.0\.1:6379/, 15_000);
+  await waitForFile(path.join(workerProbes, 'not-ready'), false, 1000);
+
+  await head.waitForLine(/Ray cluster: 2 of 2 nodes joined, 4 of 4 GPUs/, 15_000);
+  await head.waitForLine(/\| ready after .* serves "/, 20_000);
+  const starts = readFileSync(argvFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { argv: string[] });
+  assert.equal(starts.length, 1);
+  const argv = starts[0]!.argv;
+  const flag = (name: string) => argv[argv.indexOf(name) + 1];
+  assert.equal(flag('--distributed-executor-backend'), 'ray');
+  assert.equal(flag('--pipeline-parallel-size'), '2');
+  assert.equal(flag('--tensor-parallel-size'), '2', 'TP = the GPUs of one node');
+  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ model: path.basename(model), messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(res.status, 200, await res.text());
+
+  worker.child.kill('SIGTERM');
+  assert.equal((await worker.exited).code, 0, worker.output());
+  assert.match(worker.output(), /leaving the Ray cluster/);
+  assert.ok(existsSync(path.join(workerProbes, 'not-ready')) && existsSync(path.join(workerProbes, 'not-healthy')));
+  assert.deepEqual(findByMarker(worker.marker), []);
+
+  head.child.kill('SIGTERM');
+  assert.equal((await head.exited).code, 0, head.output());
+  assert.deepEqual(findByMarker(head.marker), []);
+});

@@ -1,0 +1,105 @@
+// `models:`, `probes.require` and the Ray flags in the configuration (issue 9).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig, type CliOptions, type Config } from '../../src/config/index.js';
+import { LlmserveError } from '../../src/errors.js';
+import { assignGpus } from '../../src/gpu/index.js';
+import { parseRayStatus } from '../../src/supervisor/ray.js';
+
+const KEY_ENV = { LLMSERVE_MASTER_KEY: 'sk-config-models-0123456789abcdef' };
+const load = (text: string | null, cli: CliOptions = {}, env: NodeJS.ProcessEnv = KEY_ENV): Promise<Config> =>
+  loadConfig(text === null ? cli : { config: '/cfg/llmserve.yaml', ...cli }, { env, cwd: '/cfg', readFile: async () => text ?? '', exists: async () => false });
+
+async function rejects(p: Promise<unknown>, pattern: RegExp, exitCode = 2): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof LlmserveError, String(err));
+    assert.match(err.message, pattern);
+    assert.equal(err.exitCode, exitCode);
+    return true;
+  });
+}
+
+test('models: each entry resolved; ports from vllm.port up unless set; shared args first; require', async () => {
+  const c = await load(`vllm: { port: 4000, args: [--enforce-eager], env: { A: '1' } }
+probes: { require: any }
+models:
+  - { model: /m/a, served_model_name: a, gpus: [0, 1], vllm: { args: [--seed, '1'], env: { B: '2' } } }
+  - { model: /m/b, gpus: 2, port: 5000, vllm: { tensor_parallel_size: 1 } }
+  - { model: /m/c }
+`, { extraArgs: ['--max-model-len', '4096'] });
+  assert.deepEqual(c.models.map((m) => [m.servedModelName, m.gpus, m.port, m.tensorParallelSize]), [['a', [0, 1], 4000, 'auto'], ['b', 2, 5000, 1], ['c', null, 4002, 'auto']]);
+  assert.deepEqual(c.models[0]!.args, ['--enforce-eager', '--seed', '1', '--max-model-len', '4096']);
+  assert.deepEqual(c.models[0]!.env, { A: '1', B: '2' });
+  assert.equal(c.model, '/m/a');
+  assert.equal(c.servedModelName, 'a');
+  assert.equal(c.vllm.port, 4000);
+  assert.equal(c.probes.require, 'any');
+  assert.deepEqual(c.cluster, { role: 'single', nodes: 1, head: null });
+  const single = await load(null, { model: '/m/x' });
+  assert.deepEqual(single.models.map((m) => [m.model, m.servedModelName, m.gpus, m.port]), [['/m/x', 'x', null, 3000]]);
+  assert.equal(single.probes.require, 'all');
+});
+
+test('models: errors are exit 2 and name the place', async () => {
+  await rejects(load('model: /m/a\nmodels: [{ model: /m/b }]\n'), /model and models are both set/);
+  await rejects(load('models: [{ model: /m/a }]\n', { model: '/m/x' }), /--model cannot be used with the models: list/);
+  await rejects(load('models: [{ model: /m/a, gpu: [0] }]\n'), /models\[0\]\.gpu: unknown key; did you mean "gpus"\?/);
+  await rejects(load('models: [{ model: /m/a, gpus: [0, 0] }]\n'), /models\[0\]\.gpus: GPU 0 is listed twice/);
+  await rejects(load('models: [{ model: /m/a }, { model: /m/b, served_model_name: a }]\n'), /public name "a" is already used by models\[0\]/);
+  await rejects(load('models: [{ model: /m/a, port: 4000 }, { model: /m/b, port: 4000 }]\n'), /would both use backend port 4000/);
+  await rejects(load('model: /m/a\nprobes: { require: most }\n'), /probes\.require: expected "all" or "any", got "most"/);
+});
+
+test('--role/--nodes/--head and their env forms: validated together (exit 2)', async () => {
+  await rejects(load(null, { model: '/m/a', role: 'worker' }), /--role worker needs --head ADDRESS/);
+  await rejects(load(null, { model: '/m/a', role: 'head', nodes: '1' }), /--role head needs --nodes 2 or more/);
+  await rejects(load(null, { model: '/m/a', role: 'head' }), /--role head needs --nodes N/);
+  await rejects(load(null, { model: '/m/a' }, { ...KEY_ENV, LLMSERVE_ROLE: 'boss' }), /LLMSERVE_ROLE: expected "head", "worker" or "single", got "boss"/);
+  await rejects(load(null, { model: '/m/a', nodes: '3' }), /--nodes 3 needs --role head/);
+  await rejects(load(null, { model: '/m/a', head: '10.0.0.1:6379' }), /--head needs --role worker/);
+  await rejects(load(null, { model: '/m/a', nodes: 'two', role: 'head' }), /--nodes: expected a whole number/);
+  const head = await load(null, { model: '/m/a' }, { ...KEY_ENV, LLMSERVE_ROLE: 'head', LLMSERVE_NODES: '4' });
+  assert.deepEqual(head.cluster, { role: 'head', nodes: 4, head: null });
+  // A worker runs only Ray: no model and no key are needed.
+  const worker = await load(null, { role: 'worker', head: '10.0.0.1:6379' }, {});
+  assert.deepEqual(worker.cluster, { role: 'worker', nodes: 1, head: '10.0.0.1:6379' });
+  assert.deepEqual(worker.ray.command, ['ray']);
+});
+
+test('GPU assignment: lists, counts in order, overlaps and missing GPUs', () => {
+  const gpus = [0, 1, 2, 3].map((index) => ({ index, uuid: `GPU-${index}`, name: 'H100', memoryMiB: 81559 }));
+  const ok = assignGpus([{ name: 'a', gpus: 2 }, { name: 'b', gpus: [0] }, { name: 'c', gpus: 1 }], gpus);
+  assert.deepEqual(ok.problems, []);
+  assert.deepEqual(ok.gpus.map((g) => g?.map((x) => x.index)), [[1, 2], [0], [3]]);
+  const bad = assignGpus([{ name: 'a', gpus: [0, 1] }, { name: 'b', gpus: [1, 7] }, { name: 'c', gpus: 3 }, { name: 'd', gpus: null }], gpus);
+  assert.deepEqual(bad.problems.map((p) => p.message), [
+    'models "a" and "b" both claim GPU 1',
+    'model "b": GPU 7 is not visible (visible: 0, 1, 2, 3)',
+    'model "d" has no gpus: with several models each entry needs its GPUs',
+    'model "c" asks for 3 GPU(s) but only 2 of the 4 visible are left',
+  ]);
+});
+
+test('ray status: nodes under Active and Idle, total GPUs', () => {
+  const text = `======== Autoscaler status: 2026-05-01 10:00:00.000000 ========
+Node status
+---------------------------------------------------------------
+Active:
+ 1 node_0a1b2c
+Idle:
+ 1 node_3d4e5f
+Pending:
+ (no pending nodes)
+Recent failures:
+ (no failures)
+
+Resources
+---------------------------------------------------------------
+Usage:
+ 0.0/64.0 CPU
+ 2.0/16.0 GPU
+ 0B/400.00GiB memory
+`;
+  assert.deepEqual(parseRayStatus(text), { nodes: 2, gpus: 16 });
+  assert.equal(parseRayStatus('ConnectionError: Could not find any running Ray instance.'), null);
+});
