@@ -18,6 +18,8 @@ export interface Logger {
   fileOnly(source: string, line: string): void;
   /** A line another llmserve process already formatted (the proxy child): written as-is, redacted, wrapped if foreign. */
   passthrough(source: string, line: string, stream?: 'stdout' | 'stderr'): void;
+  /** Shows (or with null, clears) one status line under the log on a terminal; log lines are written above it. */
+  status(text: string | null): void;
   /** Registers a secret: from now on it is replaced by `[redacted]` in every line written. */
   redact(secret: string): void;
   /** A logger that writes under another source name, sharing the same sinks and secrets. */
@@ -46,6 +48,8 @@ interface Shared {
   stderr: NonNullable<LoggerOptions['stderr']>;
   now: () => Date;
   tee?: (line: string) => void;
+  /** The status line drawn at the bottom of the terminal, or null. */
+  status: string | null;
 }
 
 const REDACTED = '[redacted]';
@@ -71,6 +75,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     stdout,
     stderr,
     now: options.now ?? (() => new Date()),
+    status: null,
     ...(options.tee ? { tee: options.tee } : {}),
   };
   return makeLogger(shared, options.source ?? 'llmserve');
@@ -79,8 +84,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 function makeLogger(shared: Shared, source: string): Logger {
   const write = (level: LogLevel, src: string, msg: string, fields: LogFields | undefined, stream: 'stdout' | 'stderr', decorate = true) => {
     const line = formatLine(shared, level, src, scrub(shared, msg), fields, decorate);
-    (stream === 'stderr' ? shared.stderr : shared.stdout).write(line + '\n');
-    shared.tee?.(line);
+    emit(shared, line, stream);
   };
   return {
     format: shared.format,
@@ -100,15 +104,19 @@ function makeLogger(shared: Shared, source: string): Logger {
       write(stream === 'stderr' ? 'warn' : 'info', childSource, line, undefined, stream, false);
     },
     fileOnly(childSource, line) {
-      shared.tee?.(formatLine(shared, 'info', childSource, scrub(shared, line), undefined, false));
+      const formatted = formatLine(shared, 'info', childSource, scrub(shared, line), undefined, false);
+      shared.tee?.(shared.chalk.level > 0 ? stripAnsi(formatted) : formatted);
     },
     passthrough(childSource, line, stream = 'stdout') {
       // In JSON mode a line that is not JSON (a crash trace) is wrapped, so every line stays parseable.
       const formatted = shared.format === 'json' ? line.startsWith('{') : line.includes(' |');
       if (!formatted) return write(stream === 'stderr' ? 'error' : 'info', childSource, line, undefined, stream, false);
-      const clean = scrub(shared, line);
-      (stream === 'stderr' ? shared.stderr : shared.stdout).write(clean + '\n');
-      shared.tee?.(clean);
+      emit(shared, scrub(shared, line), stream);
+    },
+    status(text) {
+      if (shared.status !== null) shared.stdout.write(CLEAR_LINE);
+      shared.status = text;
+      if (text !== null) shared.stdout.write(CLEAR_LINE + text);
     },
     redact(secret) {
       // Very short values would redact ordinary words; keys that short are refused elsewhere anyway.
@@ -121,6 +129,22 @@ function makeLogger(shared: Shared, source: string): Logger {
       return makeLogger(shared, other);
     },
   };
+}
+
+/** \r and clear-to-end-of-line: the status line is rewritten in place. */
+const CLEAR_LINE = '\r\x1b[2K';
+
+/** Writes one finished line (above the status line, when one is shown) and tees it. */
+function emit(shared: Shared, line: string, stream: 'stdout' | 'stderr'): void {
+  if (shared.status !== null) shared.stdout.write(CLEAR_LINE);
+  (stream === 'stderr' ? shared.stderr : shared.stdout).write(line + '\n');
+  if (shared.status !== null) shared.stdout.write(shared.status);
+  // The log file never gets colour codes, whatever the terminal had.
+  shared.tee?.(shared.chalk.level > 0 ? stripAnsi(line) : line);
+}
+
+function stripAnsi(text: string): string {
+  return text.replace(/\x1b\[[0-9;]*m/g, '');
 }
 
 /** Replaces every registered secret in a text. */

@@ -5,18 +5,19 @@ import { formatSeconds } from './util/time.js';
 
 /** What the supervisor tells the progress display. */
 export interface StartupProgress {
-  /** Shows a vLLM line (or not) and follows the phases; returns true when the raw line should be printed. */
-  line(text: string): boolean;
-  /** Clears the status line (before a summary or an error is printed). */
+  /** Whether vLLM's raw lines are shown now (off a terminal, with --verbose, or once the display stopped). */
+  showsRawLines(): boolean;
+  /** Follows the phases in one vLLM line: redraws the status line, or logs one line per phase change. */
+  line(text: string): void;
+  /** Ends the display (ready, failed or stopped): clears the status line; later lines are all shown. */
   stop(): void;
 }
 
 export interface ProgressOptions {
   logger: Logger;
-  /** A terminal: draw a status line and hide vLLM's raw lines (unless verbose). */
+  /** A terminal: draw a status line (logger.status) and hide vLLM's raw lines (unless verbose). */
   tty: boolean;
   verbose: boolean;
-  write: (text: string) => void;
   now: () => number;
 }
 
@@ -26,21 +27,23 @@ const barWidth = 20;
 export function createProgress(options: ProgressOptions): StartupProgress {
   const started = options.now();
   let phase: StartupPhase | null = null;
-  let drawn = false;
+  let stopped = false;
   const elapsed = () => formatSeconds((options.now() - started) / 1000);
   const draw = () => {
     if (!options.tty) return;
     const label = phase?.label ?? 'starting vLLM';
     const bar = phase?.fraction !== undefined ? ` [${'#'.repeat(Math.round(phase.fraction * barWidth)).padEnd(barWidth, '.')}] ${Math.round(phase.fraction * 100)}%` : '';
-    // \r + clear-to-end-of-line: one status line rewritten in place.
-    options.write(`\r\x1b[2Kllmserve | ${label}${bar}  ${elapsed()}`);
-    drawn = true;
+    options.logger.status(`llmserve | ${label}${bar}  ${elapsed()}`);
   };
   const timer = options.tty ? setInterval(draw, 1000) : null;
   timer?.unref();
   if (options.tty) draw();
   return {
+    showsRawLines() {
+      return stopped || !options.tty || options.verbose;
+    },
     line(text) {
+      if (stopped) return;
       const next = phaseOf(text);
       if (next && (next.id !== phase?.id || next.fraction !== phase?.fraction)) {
         const changed = next.id !== phase?.id;
@@ -48,16 +51,11 @@ export function createProgress(options: ProgressOptions): StartupProgress {
         if (options.tty) draw();
         else if (changed) options.logger.info(`vLLM: ${next.label} (${elapsed()})`, { phase: next.id });
       }
-      if (!options.tty || options.verbose) {
-        if (drawn) options.write('\r\x1b[2K');
-        return true;
-      }
-      return false;
     },
     stop() {
+      stopped = true;
       if (timer) clearInterval(timer);
-      if (drawn) options.write('\r\x1b[2K');
-      drawn = false;
+      if (options.tty) options.logger.status(null);
     },
   };
 }

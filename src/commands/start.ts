@@ -1,8 +1,10 @@
 // `llmserve start`: resolve everything, then hand vLLM and the proxy to the supervisor until a signal.
+import { openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { loadConfig, type CliOptions, type Config } from '../config/index.js';
 import { LlmserveError } from '../errors.js';
 import { createLogger, wantsColor, type Logger } from '../log.js';
+import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
 import { formatArgv, BACKEND_HOST } from '../engine/command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
@@ -24,12 +26,15 @@ import { runWorker } from './worker.js';
 /** Options of `start` beyond the shared configuration flags. */
 export interface StartOptions extends CliOptions {
   verbose?: boolean;
+  /** --log-file: every line is appended there too, vLLM's hidden ones included. */
+  logFile?: string;
 }
 
 /** Runs `llmserve start`; resolves to the exit code (0 after a signal, 1 when the service was lost). */
 export async function runStart(options: StartOptions, proc: NodeJS.Process = process): Promise<number> {
   const config = await loadConfig(options);
-  const logger = createLogger({ format: config.log.format, verbose: options.verbose ?? false });
+  const logFile = options.logFile ? openLogFile(options.logFile) : null;
+  const logger = createLogger({ format: config.log.format, verbose: options.verbose ?? false, ...(logFile ? { tee: logFile } : {}) });
   for (const secret of config.secrets.values) logger.redact(secret);
   for (const note of config.notes) logger.warn(note);
   if (proc.pid === 1) {
@@ -59,6 +64,14 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     now: () => performance.now(),
     describePortHolder: (port) => describePortHolder(findPortHolder(port)),
     run: runCommand,
+    // A live status line only for one model on a terminal in text mode; otherwise one line per phase.
+    startProgress: () =>
+      createProgress({
+        logger,
+        tty: proc.stdout.isTTY === true && config.log.format === 'text' && supervised.backends.length === 1,
+        verbose: options.verbose ?? false,
+        now: () => performance.now(),
+      }),
   });
 
   // Signals are handled here, not at module level: the supervisor decides the order of stopping.
@@ -102,6 +115,7 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
       port: m.config.port,
       servedModelName: m.config.servedModelName,
       logName: several ? `vllm:${m.config.servedModelName}` : 'vllm',
+      summary: backendSummary(m),
       droppableFlags: [...REMOVED_FLAGS_NOW_DEFAULT, ...(shutdown.added ? [SHUTDOWN_TIMEOUT_FLAG] : [])],
     };
   });
@@ -167,7 +181,9 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
 
 /** The proxy's environment: without key variables (its keys arrive over IPC). */
 function proxyEnv(config: Config, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out = { ...env };
+  // The log format travels in the environment too, so that even the proxy's earliest lines (before its IPC
+  // settings arrive) and Node's warnings in it are in the chosen format.
+  const out: NodeJS.ProcessEnv = { ...env, LLMSERVE_LOG_FORMAT: config.log.format };
   for (const name of config.secrets.envNames) delete out[name];
   return out;
 }
@@ -234,4 +250,22 @@ async function gpuMemoryHolders(): Promise<number[] | null> {
   const result = await runCommand('nvidia-smi', COMPUTE_APPS_QUERY_ARGS, { timeoutMs: 5000 });
   if (result.notFound || result.exitCode !== 0) return null;
   return parseComputeApps(result.stdout).map((a) => a.pid);
+}
+
+/** One model's resources for the ready summary: its GPUs and tensor-parallel size. */
+function backendSummary(m: Plan['models'][number]): string {
+  const gpus = m.gpus === null ? 'GPUs unknown' : m.gpus.length === 0 ? 'no GPU' : `GPU${m.gpus.length === 1 ? '' : 's'} ${m.gpus.map((g) => g.index).join(',')} (${m.gpus[0]!.name})`;
+  return `${gpus}, tensor-parallel size ${m.tensorParallel?.size ?? '?'}${m.pipelineParallelSize ? `, pipeline-parallel size ${m.pipelineParallelSize}` : ''}`;
+}
+
+/** Opens the --log-file for appending (created if needed); a path that cannot be opened is exit 2. */
+function openLogFile(file: string): (line: string) => void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'a');
+  } catch (err) {
+    throw new LlmserveError('USAGE', `--log-file: cannot open ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  // Synchronous appends: a line is on disk before llmserve can die, and the order of lines is kept.
+  return (line) => writeSync(fd, line + '\n');
 }

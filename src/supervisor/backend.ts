@@ -88,6 +88,7 @@ export class Backend {
       this.lastOutputAt = this.ctx.deps.now();
       const [file, ...args] = this.argv as [string, ...string[]];
       const started = this.ctx.deps.now();
+      const progress = this.ctx.deps.startProgress?.();
       const child = await this.ctx.deps
         .spawn({
           file,
@@ -96,7 +97,10 @@ export class Backend {
           onLine: (line, stream) => {
             this.lines.push(line);
             this.lastOutputAt = this.ctx.deps.now();
-            logger.child(this.spec.logName, line, stream);
+            // Behind a terminal status line vLLM's raw lines are hidden (they still reach --log-file).
+            if (progress === undefined || progress.showsRawLines()) logger.child(this.spec.logName, line, stream);
+            else logger.fileOnly(this.spec.logName, line);
+            progress?.line(line);
           },
         })
         .catch((err: NodeJS.ErrnoException) => {
@@ -107,7 +111,7 @@ export class Backend {
         });
       this.child = child;
       logger.info(`${this.label} started (pid ${child.pid}, own process group); waiting for http://${BACKEND_HOST}:${port}/v1/models`);
-      const outcome = await this.waitReady(child);
+      const outcome = await this.waitReady(child).finally(() => progress?.stop());
       if (outcome === 'ready') {
         this.pids = new Set(liveGroupMembers(child.pid));
         logger.info(`${this.label} is ready after ${formatSeconds((this.ctx.deps.now() - started) / 1000)}`);

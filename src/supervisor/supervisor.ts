@@ -247,7 +247,7 @@ export class Supervisor {
     this.proxyHealthy = true;
     for (const b of this.backends) this.sendState(b);
     const seconds = (this.deps.now() - this.startedAt) / 1000;
-    const serving = this.backends.filter((b) => b.status === 'ready').map((b) => `"${b.spec.servedModelName}"`);
+    const serving = this.backends.filter((b) => b.status === 'ready').map((b) => `"${b.spec.servedModelName}"${b.spec.summary ? ` on ${b.spec.summary}` : ''}`);
     const loading = this.backends.filter((b) => b.status !== 'ready').map((b) => `"${b.spec.servedModelName}"`);
     this.deps.logger.info(`ready after ${formatSeconds(seconds)}: ${this.plan.proxy.publicUrl} serves ${serving.join(', ')}${loading.length ? ` (still starting: ${loading.join(', ')})` : ''}`);
   }

@@ -5,6 +5,7 @@ import type { ProbeFiles } from '../probes/files.js';
 import type { HttpCheckResult } from '../probes/http-check.js';
 import type { ManagedChild, SpawnOptions } from './child.js';
 import type { RestartSettings } from './restart-policy.js';
+import type { StartupProgress } from '../progress.js';
 
 /** One vLLM the supervisor runs (one per model). */
 export interface BackendPlan {
@@ -14,6 +15,8 @@ export interface BackendPlan {
   servedModelName: string;
   /** The source name of its output lines: `vllm`, or `vllm:NAME` with several models. */
   logName: string;
+  /** Its resources in words (GPUs, tensor-parallel size), for the ready summary. */
+  summary?: string;
   /**
    * Flags llmserve may drop (with a warning, retrying at once) when the installed vLLM rejects them as
    * unrecognized: removed flags whose intent is now the default, and the `--shutdown-timeout` llmserve added.
@@ -67,6 +70,8 @@ export interface SupervisorDeps {
   run?: RunCommand;
   /** Names the process listening on a port (`pid N (cmd)`), or null when unknown; for port-in-use messages. */
   describePortHolder?: (port: number) => string | null;
+  /** A progress display for one vLLM start-up (phases from its log); absent: every line is printed. */
+  startProgress?: () => StartupProgress;
 }
 
 /** The life-cycle states of DESIGN.md. */

@@ -30,34 +30,39 @@ function sink() {
   return { out, stream: { write: (s: string) => out.push(s) } };
 }
 
-test('off a terminal: raw lines pass through and llmserve adds one line per phase change', () => {
+test('off a terminal: raw lines stay visible and llmserve adds one line per phase change', () => {
   const logs = sink();
   const logger = createLogger({ stdout: logs.stream, stderr: logs.stream, color: false });
   let t = 0;
-  const progress = createProgress({ logger, tty: false, verbose: false, write: () => assert.fail('no status line off a terminal'), now: () => t });
+  const progress = createProgress({ logger, tty: false, verbose: false, now: () => t });
   t = 1500;
-  assert.equal(progress.line(vllmLines[0]!), true);
-  assert.equal(progress.line(vllmLines[0]!), true);
-  assert.equal(progress.line('plain line'), true);
-  assert.equal(progress.line(vllmLines[1]!), true);
+  assert.equal(progress.showsRawLines(), true);
+  progress.line(vllmLines[0]!);
+  progress.line(vllmLines[0]!);
+  progress.line('plain line');
+  progress.line(vllmLines[1]!);
   progress.stop();
   assert.equal(logs.out.length, 2, logs.out.join(''));
   assert.match(logs.out[0]!, /vLLM: loading weights \(shard 1\/2\) \(1.5 s\)/);
+  assert.ok(!logs.out.join('').includes('\r'), 'no status line off a terminal');
 });
 
-test('on a terminal: a status line with phase, bar and elapsed time; raw lines hidden unless verbose', () => {
-  const logs = sink();
-  const screen: string[] = [];
-  const logger = createLogger({ stdout: logs.stream, stderr: logs.stream, color: false });
+test('on a terminal: a status line with phase, bar and elapsed time, kept below log lines; raw lines hidden unless verbose', () => {
+  const screen = sink();
+  const logger = createLogger({ stdout: screen.stream, stderr: screen.stream, color: false });
   let t = 0;
-  const progress = createProgress({ logger, tty: true, verbose: false, write: (s) => screen.push(s), now: () => t });
+  const progress = createProgress({ logger, tty: true, verbose: false, now: () => t });
   t = 12_000;
-  assert.equal(progress.line(vllmLines[0]!), false);
-  assert.match(screen.at(-1)!, /^\r\x1b\[2Kllmserve \| loading weights \(shard 1\/2\) \[#{10}\.{10}\] 50%  12 s$/);
+  assert.equal(progress.showsRawLines(), false);
+  progress.line(vllmLines[0]!);
+  assert.equal(screen.out.at(-1), '\r\x1b[2Kllmserve | loading weights (shard 1/2) [##########..........] 50%  12 s');
+  logger.info('a log line while loading');
+  // The status line is cleared, the log line written above it, and the status line drawn again.
+  assert.deepEqual(screen.out.slice(-3), ['\r\x1b[2K', 'llmserve | a log line while loading\n', 'llmserve | loading weights (shard 1/2) [##########..........] 50%  12 s']);
   progress.stop();
-  assert.equal(screen.at(-1), '\r\x1b[2K');
-  assert.equal(logs.out.length, 0);
-  const verbose = createProgress({ logger, tty: true, verbose: true, write: (s) => screen.push(s), now: () => t });
-  assert.equal(verbose.line('raw'), true);
+  assert.equal(screen.out.at(-1), '\r\x1b[2K');
+  assert.equal(progress.showsRawLines(), true, 'once stopped, every line is shown');
+  const verbose = createProgress({ logger, tty: true, verbose: true, now: () => t });
+  assert.equal(verbose.showsRawLines(), true);
   verbose.stop();
 });
