@@ -32,6 +32,8 @@ const env = {
   PATH: `${path.join(root, 'test/fixtures/bin')}${path.delimiter}${process.env.PATH}`,
   LLMSERVE_MASTER_KEY: key,
   FAKE_VLLM_LOAD_MS: process.env.FAKE_VLLM_LOAD_MS ?? '2000',
+  // The usage store would default to the working directory (the checkout): keep the demo's in its own folder.
+  LLMSERVE_USAGE_DIR: process.env.LLMSERVE_USAGE_DIR ?? tmp,
 };
 const child = spawn(process.execPath, [path.join(root, 'bin/llmserve.js'), 'start', '--model', model, '--port', port, '--probe-dir', probeDir, '--health-interval', '2', ...process.argv.slice(2)], { env, stdio: 'inherit' });
 // Ctrl-C reaches both of us (same foreground group); llmserve handles it, the demo just waits for its exit code.
