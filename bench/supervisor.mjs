@@ -19,7 +19,7 @@ async function startService(dir) {
   const probeDir = path.join(dir, 'probe');
   const [port, backendPort] = [await freePort(), await freePort()];
   const marker = `llmserve-bench-${randomUUID()}`;
-  const env = { ...process.env, PATH: `${fixtureBin}:${process.env.PATH}`, NO_COLOR: '1', LLMSERVE_MASTER_KEY: KEY, LLMSERVE_TEST_MARKER: marker, FAKE_VLLM_LOAD_MS: '800', FAKE_NVIDIA_SMI_GPUS: '1' };
+  const env = { ...process.env, PATH: `${fixtureBin}:${process.env.PATH}`, NO_COLOR: '1', LLMSERVE_MASTER_KEY: KEY, LLMSERVE_TEST_MARKER: marker, FAKE_VLLM_LOAD_MS: '800', FAKE_NVIDIA_SMI_GPUS: '1', LLMSERVE_USAGE_DIR: dir };
   const args = ['bin/llmserve.js', 'start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probeDir];
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -32,7 +32,7 @@ await build({
   // macOS-only optional sensors that systeminformation requires inside try/catch: absent is fine.
   external: ['osx-temperature-sensor', 'macos-temperature-sensor'],
   banner: {
-    // Bundled CommonJS dependencies (commander, http-proxy, systeminformation) call require() for Node's built-ins.
+    // Bundled CommonJS dependencies (commander, systeminformation) call require() for Node's built-ins.
     js: "#!/usr/bin/env node\nimport { createRequire as __llmserveCreateRequire } from 'node:module';\nconst require = __llmserveCreateRequire(import.meta.url);",
   },
 });

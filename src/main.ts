@@ -13,7 +13,7 @@ export async function main(argv: string[]): Promise<void> {
     logger.error(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(ExitCode.runtime);
   };
-  // Node's own warnings (http-proxy triggers a deprecation warning on Node 22+) go through the logger, so that
+  // Node's own warnings (deprecations and the like) go through the logger, so that
   // in JSON mode every line stays one JSON object.
   process.removeAllListeners('warning');
   process.on('warning', (warning) => logger.warn(`${warning.name}: ${warning.message}`, { source_kind: 'node-warning' }));

@@ -1,4 +1,5 @@
 // `llmserve proxy`: the internal subcommand the supervisor spawns; settings arrive over IPC, never on argv.
+import cluster, { type Worker } from 'node:cluster';
 import { ExitCode, LlmserveError, usageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { batchedOutput } from '../proxy/batched-output.js';
@@ -23,6 +24,11 @@ export async function runProxyCommand(): Promise<void> {
       const settings = await Promise.race([waitForStart(), stop.promise.then(() => null)]);
       if (settings === null) return; // stopped or orphaned before the start message
       const logger = createLogger({ source: 'proxy', format: settings.logFormat, color: settings.color, stdout: output.stdout, stderr: output.stderr });
+      if ((settings.workers ?? 1) > 1 && cluster.isPrimary) {
+        // `proxy.workers`: this process only starts the workers and relays the supervisor's messages to them.
+        await runWorkers(settings, stop.promise, logger);
+        return;
+      }
       proxy = await createProxy(settings, { logger });
     } catch (err) {
       const code = err instanceof LlmserveError ? err.code : 'RUNTIME';
@@ -91,7 +97,91 @@ function waitForStart(): Promise<ProxySettings> {
       resolve(s);
     };
     process.on('message', onMessage);
+    // A cluster worker's channel is read from its first instant (the cluster's own messages), so a `start` sent
+    // before this listener existed would be lost: the worker asks for it once it listens.
+    if (cluster.isWorker) process.send?.({ type: 'want-start' });
   });
+}
+
+/**
+ * `proxy.workers: N`: forks N copies of this command (Node cluster; they share the listening socket, and the kernel
+ * spreads connections among them), gives each the settings, reports `listening` once all are, relays `state`,
+ * `reload-keys` and `drain` to every worker (summing their `drained`), and stops them on SIGTERM or when the
+ * supervisor goes (a worker whose primary dies sees its channel close and stops too). A worker that dies on its
+ * own takes the others down: the supervisor restarts the proxy as a whole.
+ */
+async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logger: ReturnType<typeof createLogger>): Promise<void> {
+  // The kernel hands connections to the workers: no accept in this process and no handle passed per connection.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  const count = settings.workers ?? 1;
+  const workers = new Set<Worker>();
+  let stopping = false;
+  let drain: { pending: number; remaining: number } | null = null;
+  let failed!: (err: Error) => void;
+  const failure = new Promise<never>((_, reject) => (failed = reject));
+  failure.catch(() => {});
+  const ready: Promise<number>[] = [];
+  for (let i = 0; i < count; i++) {
+    const worker = cluster.fork();
+    workers.add(worker);
+    ready.push(
+      new Promise<number>((resolve, reject) => {
+        worker.on('message', (msg: unknown) => {
+          const m = msg as { type?: string; port?: number; code?: string; message?: string; remaining?: number } | null;
+          if (m === null || typeof m !== 'object') return;
+          if (m.type === 'want-start') worker.send({ type: 'start', settings });
+          else if (m.type === 'listening' && typeof m.port === 'number') resolve(m.port);
+          else if (m.type === 'fatal') reject(new LlmserveError(m.code === 'PORT_IN_USE' || m.code === 'TLS' ? m.code : 'RUNTIME', m.message ?? 'a proxy worker failed'));
+          else if (m.type === 'drained' && drain !== null) {
+            drain.remaining += typeof m.remaining === 'number' ? m.remaining : 0;
+            if (--drain.pending === 0) {
+              void send({ type: 'drained', remaining: drain.remaining });
+              drain = null;
+            }
+          }
+        });
+        worker.once('exit', (code, signal) => {
+          workers.delete(worker);
+          const err = new LlmserveError('RUNTIME', `proxy worker ${worker.process.pid ?? '?'} exited (${signal ?? `code ${code}`})`);
+          reject(err);
+          if (!stopping) failed(err);
+        });
+      }),
+    );
+  }
+  const stopAll = async () => {
+    stopping = true;
+    const exits = [...workers].map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
+    for (const w of workers) w.process.kill('SIGTERM');
+    await Promise.all(exits);
+  };
+  let port: number;
+  try {
+    const ports = await Promise.race([Promise.all(ready), stopped.then(() => null)]);
+    if (ports === null) return await stopAll();
+    port = ports[0]!;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  logger.info(`${count} proxy workers listening on port ${port}`);
+  const onMessage = (msg: unknown) => {
+    const m = msg as Partial<ParentMessage> | null;
+    if (m === null || typeof m !== 'object' || m.type === 'start') return;
+    if (m.type === 'drain') {
+      if (workers.size === 0) return void send({ type: 'drained', remaining: 0 });
+      drain = { pending: workers.size, remaining: 0 };
+    }
+    for (const w of workers) if (w.isConnected()) w.send(m);
+  };
+  process.on('message', onMessage);
+  try {
+    await send({ type: 'listening', port });
+    await Promise.race([stopped, failure]);
+  } finally {
+    process.off('message', onMessage);
+    await stopAll();
+  }
 }
 
 /** Sends a message to the parent and waits until it is written (a no-op once disconnected). */

@@ -165,6 +165,7 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
         logHealth: config.proxy.logHealth,
         usage: { dir: config.usage.dir, track: config.usage.track, flushInterval: config.usage.flushInterval },
         metricsPort: config.proxy.metricsPort,
+        workers: config.proxy.workers,
         logFormat: config.log.format,
         color: wantsColor(process.stdout, proc.env),
       },

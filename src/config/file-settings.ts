@@ -39,6 +39,7 @@ export interface FileSettings {
     /** `proxy.master_limits`. */
     masterPolicy?: KeyPolicy;
     metricsPort?: number;
+    workers?: number;
   };
   probes: { dir?: string; interval?: number; require?: 'all' | 'any' };
   /** `models:` (several models on one node); absent = the single-model form. */

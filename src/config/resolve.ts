@@ -1,13 +1,14 @@
 // Precedence: command-line flags > environment (LLMSERVE_*) > config file > defaults, one setting at a time.
 import { basename } from 'node:path';
 import { configError } from '../errors.js';
-import type { CliOptions, Config, ModelConfig } from './types.js';
+import type { CliOptions, Config, KeyEntry, ModelConfig } from './types.js';
 import { resolveCluster, type Given } from './cluster.js';
 import { DEFAULT_ROUTES, DEFAULTS, MASTER_KEY_ENV } from './defaults.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT } from './reliability.js';
 import { DEFAULT_USAGE_FLUSH_INTERVAL, usageDir } from './usage-settings.js';
 import { mergeKeys, noKeys, rawKeyEntry, weakKeyNote, type LoadedKeys } from './keys.js';
+import { hasPolicy } from './key-policy.js';
 import {
   parseLogFormat, parsePort, parseSeconds, parseString, parseTensorParallel,
 } from './values.js';
@@ -189,6 +190,7 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
       tls: f.proxy.tls ?? null,
       logHealth: f.proxy.logHealth ?? false,
       metricsPort: f.proxy.metricsPort ?? null,
+      workers: proxyWorkers(f.proxy.workers ?? 1, keys.entries, f.usage?.track ?? 'limited'),
     },
     probes: {
       dir: probeDir ?? DEFAULTS.probeDir,
@@ -214,4 +216,22 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
     notes,
     extra: { ...f.extra },
   };
+}
+
+/**
+ * `proxy.workers`, refused above 1 where a counter must see every request: key limits (rpm, tpm, max_parallel,
+ * budgets) and usage.track: all are counted in the proxy process, so N processes would each allow the full limit.
+ */
+function proxyWorkers(workers: number, keys: readonly KeyEntry[], track: 'limited' | 'all'): number {
+  if (workers === 1) return 1;
+  const limited = keys.filter((k) => hasPolicy(k.policy)).map((k) => k.name);
+  if (limited.length > 0) {
+    throw configError(
+      `proxy.workers: ${workers} cannot be used with per-key limits (${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}): each proxy process counts requests, tokens and budgets on its own, so every limit would be multiplied by ${workers}; remove the limits or set proxy.workers: 1`,
+    );
+  }
+  if (track === 'all') {
+    throw configError(`proxy.workers: ${workers} cannot be used with usage.track: all: token usage is counted in the proxy process; set usage.track: limited or proxy.workers: 1`);
+  }
+  return workers;
 }

@@ -61,8 +61,3 @@ export function authenticate(headers: IncomingHttpHeaders, keys: readonly Stored
   }
   return found === null ? { ok: false, reason: 'invalid' } : { ok: true, name: found.name };
 }
-
-/** Removes every key header, so that no key ever reaches the backend (HTTP-PROXY.md item 4: done on req.headers). */
-export function stripKeyHeaders(headers: IncomingHttpHeaders): void {
-  for (const name of keyHeaders) delete headers[name];
-}

@@ -21,7 +21,7 @@ export interface Exchange {
   health: boolean;
   /** Time to first byte, ms, once response headers went out. */
   ttfb: number | null;
-  /** The upstream request, once http-proxy created it. */
+  /** The upstream request, once the forwarder created it. */
   proxyReq: ClientRequest | null;
   /** The first-byte deadline, cleared when the response head arrives. */
   timer: NodeJS.Timeout | null;

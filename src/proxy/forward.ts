@@ -1,13 +1,13 @@
-// The only module that imports http-proxy: every workaround for its traps (HTTP-PROXY.md) lives here.
-import http, { type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
-import httpProxy from 'http-proxy';
+// The forwarder: one `http.request` per request on a shared keep-alive agent. It replaced http-proxy (profiled:
+// its passes, url.parse, header copies and event plumbing cost more per request than all of llmserve's own
+// checks; docs/performance.md); every fix for that library's traps (HTTP-PROXY.md) is kept here, by number.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
 import { declaredLength, limitStream } from './body.js';
 import { badGateway, gatewayTimeout, sendError, tooLarge } from './errors.js';
 import type { Exchange } from './exchange.js';
-import { prepareRequestHeaders, responseHeaders } from './headers.js';
+import { responseHeaders, upstreamHeaders } from './headers.js';
 
 /** How the forwarder reaches the backend. */
 export interface ForwarderOptions {
@@ -25,8 +25,11 @@ export interface ForwarderOptions {
 
 /** Sends requests to the backend and streams the answers back. */
 export interface Forwarder {
-  /** Forwards one request; `body` replaces the client's body (already read and rewritten) when given. */
-  forward(req: IncomingMessage, res: ServerResponse, ex: Exchange, body: Buffer | null): void;
+  /**
+   * Forwards one request; `body` replaces the client's body (already read and rewritten) when given; `target`
+   * (a backend URL) replaces the default backend (several models).
+   */
+  forward(req: IncomingMessage, res: ServerResponse, ex: Exchange, body: Buffer | null, target?: string): void;
   /** Closes pooled upstream sockets. */
   close(): void;
 }
@@ -35,7 +38,27 @@ class FirstByteTimeout extends Error {
   readonly code = 'LLMSERVE_FIRST_BYTE_TIMEOUT';
 }
 
-/** Builds the forwarder: one http-proxy instance and one keep-alive agent for the whole process. */
+/** Where one backend URL sends requests. */
+interface Backend {
+  hostname: string;
+  port: number;
+  /** The Host header the backend gets (http-proxy's changeOrigin). */
+  host: string;
+  /** A path prefix from the URL, '' for none. */
+  basePath: string;
+}
+
+function parseBackend(url: string): Backend {
+  const u = new URL(url);
+  return {
+    hostname: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
+    port: u.port === '' ? 80 : Number(u.port),
+    host: u.host,
+    basePath: u.pathname === '/' ? '' : u.pathname.replace(/\/+$/, ''),
+  };
+}
+
+/** Builds the forwarder: one keep-alive agent for the whole process. */
 export function createForwarder(options: ForwarderOptions): Forwarder {
   const { logger, now } = options;
   const firstByteMs = Math.max(1, Math.round(options.firstByteTimeout * 1000));
@@ -52,44 +75,35 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     timeout: options.idleSocketMs ?? 4000,
     scheduling: 'lifo',
   });
-  const proxy = httpProxy.createProxyServer({
-    target: options.backendUrl,
-    agent,
-    changeOrigin: true,
-    xfwd: true,
-    // Item 7: we write the response head ourselves, so it can be flushed before the first body byte.
-    selfHandleResponse: true,
-    // Item 8: no `proxyTimeout` (an idle timeout that would also cut slow streams) and no `timeout` (it
-    // destroys the client socket): the first-byte deadline below is a real deadline on the headers only.
-  });
-  const exchanges = new WeakMap<IncomingMessage, Exchange>();
+  // Item 8: no socket timeout on the upstream request (an idle timeout that would also cut slow streams) and none
+  // on the client's socket: the first-byte deadline below is a real deadline on the response head only.
+  const defaultBackend = parseBackend(options.backendUrl);
+  const backends = new Map<string, Backend>();
+  const backendOf = (url: string | undefined): Backend => {
+    if (url === undefined) return defaultBackend;
+    let b = backends.get(url);
+    if (b === undefined) backends.set(url, (b = parseBackend(url)));
+    return b;
+  };
 
-  // Item 1: http-proxy listens for `aborted`, which Node >= 15.5 no longer emits once the body is read, so
-  // a client that goes away would leave vLLM generating. We destroy the upstream request ourselves.
-  proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
-    const ex = exchanges.get(req);
-    if (ex === undefined) return;
-    ex.proxyReq = proxyReq;
-    if (ex.closed || ex.answered !== null) proxyReq.destroy();
-  });
-
-  proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
-    const ex = exchanges.get(req);
-    // Errors surface through `close` below; without a listener an `error` here could not crash anything, but
-    // make that explicit rather than rely on Node's listener-count rule.
-    proxyRes.on('error', () => {});
-    if (ex !== undefined) clearTimeout(ex.timer ?? undefined);
-    if (ex === undefined || ex.closed || ex.answered !== null || res.headersSent) {
+  /** The upstream response head arrived: write ours, then pass the body on. */
+  const respond = (proxyRes: IncomingMessage, res: ServerResponse, ex: Exchange) => {
+    clearTimeout(ex.timer ?? undefined);
+    // Errors surface through `close` below; without a listener an `error` (a reset mid-body) would crash.
+    proxyRes.on('error', noop);
+    if (ex.closed || ex.answered !== null || res.headersSent) {
       proxyRes.destroy();
       return;
     }
-    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(proxyRes.headers));
+    const headers = proxyRes.headers;
+    res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, responseHeaders(headers));
+    const length = headers['content-length'];
     // Item 7: send the head now, not with the first body byte (which for a stream comes after the prefill). A
     // response with a length (vLLM's non-streaming answers) has its body right behind the head: flushing it
     // would cost a second socket write per request for nothing.
-    if (proxyRes.headers['content-length'] === undefined) {
+    if (length === undefined) {
       res.flushHeaders();
-      const type = proxyRes.headers['content-type'];
+      const type = headers['content-type'];
       if (type !== undefined && type.startsWith('text/event-stream') && options.onStream !== undefined) {
         ex.streaming = true;
         options.onStream();
@@ -102,18 +116,40 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       if (!proxyRes.complete) res.destroy();
     });
     // A metered request's response passes its meter (which only observes, or drops an injected usage event).
-    (ex.meter === null ? proxyRes : ex.meter.attach(proxyRes)).pipe(res);
-  });
-
-  // Item 3: with no `error` listener http-proxy throws. Per-request errors go to the callback given to
-  // `web`; this one only catches what escapes it.
-  proxy.on('error', (err: Error, _req: IncomingMessage, res: ServerResponse | Socket) => {
-    logger.warn('proxy error', { error: err.message });
-    if ('headersSent' in res && !res.headersSent) sendError(res, badGateway);
-    else res.destroy();
-  });
-  // Http-proxy's own handling of a client reset: it aborts the upstream request itself; nothing to add.
-  proxy.on('econnreset', () => {});
+    if (ex.meter !== null) {
+      ex.meter.attach(proxyRes).pipe(res);
+      return;
+    }
+    const socket = res.socket;
+    if (length === undefined && res.chunkedEncoding && socket !== null) {
+      // A stream (server-sent events): each upstream chunk goes to the client's socket as one chunk of our chunked
+      // response, framed here in one buffer and written at once. `res.write` costs four writes into a corked
+      // socket and a writev on the next tick per event: at 50,000 events/s that was most of the proxy's CPU
+      // (docs/performance.md). The head went out with flushHeaders above; `res.end()` writes the last chunk.
+      proxyRes.on('data', (chunk: Buffer) => {
+        // An empty chunk would read as the last one ("0\r\n\r\n"); Node never emits one, but never frame it.
+        if (chunk.length > 0 && !socket.write(frameChunk(chunk))) {
+          proxyRes.pause();
+          socket.once('drain', () => proxyRes.resume());
+        }
+      });
+      proxyRes.on('end', () => res.end());
+      return;
+    }
+    // The fast path: what `pipe` does (backpressure included) with two listeners instead of eight. A body that
+    // comes whole in one chunk (a short answer) goes out with `end`, in the same write as the head.
+    const whole = length === undefined ? -1 : Number(length);
+    proxyRes.on('data', (chunk: Buffer) => {
+      if (chunk.length === whole) res.end(chunk);
+      else if (!res.write(chunk)) {
+        proxyRes.pause();
+        res.once('drain', () => proxyRes.resume());
+      }
+    });
+    proxyRes.on('end', () => {
+      if (!res.writableEnded) res.end();
+    });
+  };
 
   const answer = (res: ServerResponse, ex: Exchange, kind: 'too-large' | 'timeout') => {
     if (ex.answered !== null || ex.closed) return;
@@ -126,25 +162,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   };
 
   return {
-    forward(req, res, ex, body) {
-      exchanges.set(req, ex);
-      prepareRequestHeaders(req.headers, body === null ? null : body.length);
-      let buffer: Readable | undefined;
-      if (body !== null) {
-        // Item 9: the body was read and rewritten; pass it through `buffer` with its new length.
-        buffer = Readable.from([body], { objectMode: false });
-      } else if (declaredLength(req) === null && req.headers['transfer-encoding'] !== undefined) {
-        // A chunked body has no length to check up front: count it on the way through.
-        const limiter = limitStream(options.maxBodyBytes, () => answer(res, ex, 'too-large'));
-        req.pipe(limiter);
-        buffer = limiter;
-      }
-      ex.timer = setTimeout(() => answer(res, ex, 'timeout'), firstByteMs);
-      res.once('close', () => {
-        clearTimeout(ex.timer ?? undefined);
-        // Item 1: the client left before the response finished: stop the generation now.
-        if (!res.writableFinished) ex.proxyReq?.destroy();
-      });
+    forward(req, res, ex, body, target) {
+      // The client left while its body was being read (the metered and alias paths read it first).
+      if (ex.closed) return;
       const onError = (err: Error) => {
         clearTimeout(ex.timer ?? undefined);
         if (ex.answered !== null || ex.closed) return;
@@ -155,16 +175,70 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         logger.warn('backend request failed', { path: ex.path, error: (err as NodeJS.ErrnoException).code ?? err.message });
         sendError(res, badGateway);
       };
+      let proxyReq: http.ClientRequest;
       try {
-        proxy.web(req, res, buffer === undefined ? {} : { buffer }, onError);
+        const backend = backendOf(target);
+        const socket = req.socket as TLSSocket;
+        // Item 4: the upstream headers are built here, before the request exists, whatever `Expect` said; item 6:
+        // hop-by-hop headers are dropped; item 9: a rewritten body gets its new length.
+        const headers = upstreamHeaders(req.headers, body === null ? null : body.length, backend.host, {
+          address: socket.remoteAddress,
+          encrypted: socket.encrypted === true,
+        });
+        proxyReq = http.request({ host: backend.hostname, port: backend.port, method: req.method, path: backend.basePath + (req.url ?? '/'), headers, agent });
       } catch (err) {
-        // http.request throws synchronously on, for example, an invalid header value.
+        // http.request throws synchronously on, for example, an invalid header value or path.
         onError(err as Error);
+        return;
       }
+      ex.proxyReq = proxyReq;
+      // Item 3: every upstream error is handled: 502 before the head, a cut response after it.
+      proxyReq.on('error', onError);
+      proxyReq.on('response', (proxyRes: IncomingMessage) => respond(proxyRes, res, ex));
+      ex.timer = setTimeout(() => answer(res, ex, 'timeout'), firstByteMs);
+      res.once('close', () => {
+        clearTimeout(ex.timer ?? undefined);
+        // Item 1: the client left before the response finished: stop the generation now (http-proxy relied on
+        // `aborted`, which Node >= 15.5 no longer emits once the body is read).
+        if (!res.writableFinished) proxyReq.destroy();
+      });
+      if (body !== null) {
+        proxyReq.end(body);
+        return;
+      }
+      // A client whose request stream fails (a reset mid-body) takes the upstream request with it.
+      req.on('error', () => proxyReq.destroy());
+      if (declaredLength(req) === null && req.headers['transfer-encoding'] !== undefined) {
+        // A chunked body has no length to check up front: count it on the way through.
+        req.pipe(limitStream(options.maxBodyBytes, () => answer(res, ex, 'too-large'))).pipe(proxyReq);
+        return;
+      }
+      // What `req.pipe(proxyReq)` does (backpressure included) with two listeners instead of seven.
+      req.on('data', (chunk: Buffer) => {
+        if (!proxyReq.write(chunk)) {
+          req.pause();
+          proxyReq.once('drain', () => req.resume());
+        }
+      });
+      req.on('end', () => proxyReq.end());
     },
     close() {
       agent.destroy();
-      proxy.close();
     },
   };
+}
+
+function noop(): void {}
+
+/** One chunk of a chunked body: size in hex, CRLF, the bytes, CRLF, in one buffer (from Node's pool when small). */
+function frameChunk(chunk: Buffer): Buffer {
+  const size = chunk.length.toString(16);
+  const out = Buffer.allocUnsafe(size.length + chunk.length + 4);
+  let at = out.write(size, 0, 'latin1');
+  out[at++] = 13;
+  out[at++] = 10;
+  at += chunk.copy(out, at);
+  out[at++] = 13;
+  out[at] = 10;
+  return out;
 }

@@ -1,6 +1,6 @@
 // Hop-by-hop headers (HTTP-PROXY.md item 6) and the request/response header edits done once per request.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { stripKeyHeaders } from './auth.js';
+import { keyHeaders } from './auth.js';
 
 /** Headers that belong to one connection and must never be forwarded, either way. */
 const hopByHop: ReadonlySet<string> = new Set([
@@ -25,21 +25,46 @@ function connectionTokens(value: string | string[] | undefined): string[] {
   return text.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);
 }
 
+/** Request headers that never go upstream besides the hop-by-hop ones: keys (auth.ts), `Expect` and `Host` (replaced). */
+const notForwarded: ReadonlySet<string> = new Set([...hopByHop, ...keyHeaders, 'expect', 'host']);
+
 /**
- * Edits the client's headers in place before `proxy.web` (HTTP-PROXY.md item 4: with `Expect: 100-continue`
- * http-proxy skips `proxyReq`, so edits made there would not happen). Drops keys, hop-by-hop headers (a client's
- * `Connection: close` would defeat the upstream pool, item 6) and `Expect` (Node already answered 100 Continue to
- * the client; upstream it would only delay the body). With a rewritten body, sets its length (item 9).
+ * The headers sent upstream, built in one pass over the client's (which stay untouched): without keys, hop-by-hop
+ * headers (a client's `Connection: close` would defeat the upstream pool, HTTP-PROXY.md item 6) and names listed in
+ * `Connection`, without `Expect` (Node already answered 100 Continue; upstream it would only delay the body); with
+ * `Host` set to the backend's, the `X-Forwarded-For/-Port/-Proto/-Host` chain, and, with a rewritten body, its
+ * length (item 9). `Transfer-Encoding` stays when the body is forwarded as it came (chunked without a length).
  */
-export function prepareRequestHeaders(headers: IncomingHttpHeaders, newBodyLength: number | null): void {
-  for (const token of connectionTokens(headers.connection)) if (!framing.has(token)) delete headers[token];
-  for (const name of hopByHop) if (name !== 'transfer-encoding') delete headers[name];
-  delete headers.expect;
-  stripKeyHeaders(headers);
-  if (newBodyLength !== null) {
-    headers['content-length'] = String(newBodyLength);
-    delete headers['transfer-encoding'];
+export function upstreamHeaders(
+  headers: IncomingHttpHeaders,
+  newBodyLength: number | null,
+  backendHost: string,
+  client: { address: string | undefined; encrypted: boolean },
+): OutgoingHttpHeaders {
+  const listed = headers.connection === undefined ? null : connectionTokens(headers.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in headers) {
+    if (notForwarded.has(name) || (listed !== null && listed.includes(name) && !framing.has(name))) continue;
+    out[name] = headers[name];
   }
+  if (newBodyLength !== null) out['content-length'] = String(newBodyLength);
+  else if (headers['transfer-encoding'] !== undefined) out['transfer-encoding'] = headers['transfer-encoding'];
+  const host = headers.host;
+  const proto = client.encrypted ? 'https' : 'http';
+  const colon = host === undefined ? -1 : host.lastIndexOf(':');
+  const port = host !== undefined && colon > host.lastIndexOf(']') ? host.slice(colon + 1) : client.encrypted ? '443' : '80';
+  out['x-forwarded-for'] = appendForwarded(headers['x-forwarded-for'], client.address ?? '');
+  out['x-forwarded-port'] = appendForwarded(headers['x-forwarded-port'], port);
+  out['x-forwarded-proto'] = appendForwarded(headers['x-forwarded-proto'], proto);
+  out['x-forwarded-host'] = headers['x-forwarded-host'] ?? host ?? '';
+  out.host = backendHost;
+  return out;
+}
+
+/** `prior,value` (or `value`): an X-Forwarded-* chain grows by one hop. */
+function appendForwarded(prior: string | string[] | undefined, value: string): string {
+  const text = Array.isArray(prior) ? prior.join(',') : prior;
+  return text === undefined || text === '' ? value : text + ',' + value;
 }
 
 /** The backend's response headers without hop-by-hop ones, plus `X-Accel-Buffering: no` on event streams. */

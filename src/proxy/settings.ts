@@ -38,6 +38,8 @@ export interface ProxySettings {
   usage?: UsageSettings;
   /** A second listener on 127.0.0.1 serving only GET /metrics, without a key; absent or null = none. */
   metricsPort?: number | null;
+  /** Proxy processes sharing the port (Node cluster); absent or 1 = this process serves alone. */
+  workers?: number;
   /**
    * Several models: each one's served name and vLLM; requests are routed by their `model`. Absent (or one entry)
    * = the single-model path, which never reads a body to route.

@@ -59,7 +59,7 @@ test('two models on GPUs [0,1] and [2,3]: one port, one key, own CUDA_VISIBLE_DE
   const s = await twoModels();
   const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.3', '--stop-timeout', '3'], s.env);
   t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
-  await run.waitForLine(/\| ready after .* serves "alpha", "beta"/, 20_000);
+  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 20_000);
   await waitForFile(path.join(s.probeDir, 'not-ready'), false, 1000);
 
   const [alpha, beta] = [s.startsOf('alpha')[0]!, s.startsOf('beta')[0]!];

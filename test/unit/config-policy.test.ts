@@ -98,3 +98,11 @@ test('usage: dir (relative to the config file), track, flush_interval; defaults 
   await rejects(load({ 'llmserve.yaml': `model: m\nproxy: { master_key: ${K1} }\nusage: { track: some }\n` }), /usage\.track: expected "limited" or "all"/);
   await rejects(load({ 'llmserve.yaml': `model: m\nproxy: { master_key: ${K1} }\nusage: { file: x }\n` }), /usage\.file: unknown key/);
 });
+
+test('proxy.workers: 1 by default; above 1 refused with key limits or usage.track: all, saying why', async () => {
+  assert.equal((await load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n` })).proxy.workers, 1);
+  assert.equal((await load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: 4\n` })).proxy.workers, 4);
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: 0\n` }), /proxy\.workers/);
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  master_limits: { rpm: 10 }\n  workers: 2\n` }), /proxy\.workers: 2 cannot be used with per-key limits \(master\).*multiplied by 2/);
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: 2\nusage:\n  track: all\n` }), /proxy\.workers: 2 cannot be used with usage\.track: all/);
+});

@@ -1,0 +1,94 @@
+// `proxy.workers: N`: the proxy child as a cluster primary: every worker gets the settings and the supervisor's
+// messages (state, drain), and the workers stop with the primary, also when it is killed.
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { it } from 'node:test';
+import { proxySettings, type ChildMessage } from '../../src/proxy/settings.js';
+import { KEY, bearer, request, sha256Hex, startUpstream, until } from '../helpers/upstream.js';
+
+const fixture = fileURLToPath(new URL('../fixtures/run-proxy.mts', import.meta.url));
+
+/** Live children of a process running the fixture (the workers; tsx may add an esbuild child). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid && fields[0] !== 'Z' && fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('run-proxy')) out.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+function start(t: { after: (f: () => void) => void }, backendUrl: string) {
+  const child = fork(fixture, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const messages: ChildMessage[] = [];
+  child.on('message', (m: ChildMessage) => messages.push(m));
+  const next = async (type: ChildMessage['type']) => {
+    await until(() => messages.some((m) => m.type === type), 20_000, `a ${type} message; output:\n${output}`);
+    return messages.splice(messages.findIndex((m) => m.type === type), 1)[0]!;
+  };
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  child.send({ type: 'start', settings: proxySettings({ backendUrl, keys: [{ name: 'alice', sha256Hex: sha256Hex(KEY) }], servedModelName: 'test-model', state: 'starting', workers: 2 }) });
+  return { child, next, output: () => output };
+}
+
+it('workers: 2 serves from two processes, relays state and drain, exits with the primary', async (t) => {
+  const upstream = await startUpstream();
+  t.after(() => upstream.close());
+  const { child, next, output } = start(t, upstream.url);
+  const { port } = (await next('listening')) as { port: number };
+  const workers = childrenOf(child.pid!);
+  assert.equal(workers.length, 2, output());
+
+  assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 503);
+  child.send({ type: 'state', state: 'ready' });
+  let status = 0;
+  const deadline = Date.now() + 5000;
+  while (status !== 200 && Date.now() < deadline) status = (await request(port, '/v1/models', { headers: bearer })).status;
+  await new Promise((r) => setTimeout(r, 200));
+  // New connections land on either worker: all of them see the state.
+  for (let i = 0; i < 20; i++) assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 200);
+
+  child.send({ type: 'drain', timeoutMs: 1000 });
+  assert.deepEqual(await next('drained'), { type: 'drained', remaining: 0 });
+  assert.ok(!output().includes(KEY));
+
+  child.disconnect();
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0);
+  await until(() => workers.every((pid) => !alive(pid)), 5000, 'the workers to exit');
+});
+
+it('workers exit when the primary is killed', async (t) => {
+  const upstream = await startUpstream();
+  t.after(() => upstream.close());
+  const { child, next } = start(t, upstream.url);
+  await next('listening');
+  const workers = childrenOf(child.pid!);
+  assert.equal(workers.length, 2);
+  t.after(() => workers.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
+  child.kill('SIGKILL');
+  await until(() => workers.every((pid) => !alive(pid)), 5000, 'the workers to exit');
+});
