@@ -5,7 +5,7 @@ import { resolveCheckTargets, type TargetDeps } from '../check/targets.js';
 import { checkLines } from '../check/text.js';
 import { parseSeconds } from '../config/values.js';
 import { ExitCode } from '../errors.js';
-import { httpGet } from '../probes/http-check.js';
+import { rawGet } from '../probes/raw-http.js';
 
 export type { CheckOptions } from '../check/args.js';
 
@@ -23,7 +23,7 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
   const { json, timeout, ...cli } = options;
   const seconds = timeout === undefined ? DEFAULT_CHECK_TIMEOUT : parseSeconds(timeout, '--timeout');
   const targets = await resolveCheckTargets(cli, deps);
-  const report = await runChecks(targets, Math.round(seconds * 1000), deps.get ?? httpGet);
+  const report = await runChecks(targets, Math.round(seconds * 1000), deps.get ?? rawGet);
   const text = json === true ? JSON.stringify(report) : checkLines(report).join('\n');
   // The key never appears in a URL or a reply, but a misbehaving server could echo it back: mask it anyway.
   const safe = targets.key !== null && targets.key.length >= 4 ? text.split(targets.key).join('[redacted]') : text;

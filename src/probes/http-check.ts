@@ -1,5 +1,5 @@
-// One HTTP GET with a deadline, built on raw node:http so `check` stays fast to load.
-import http from 'node:http';
+// One HTTP GET with a deadline (the supervisor's health checks; `check` uses it only for https).
+import type http from 'node:http';
 
 /** The outcome of one check: never throws. */
 export interface HttpCheckResult {
@@ -13,9 +13,10 @@ export interface HttpCheckResult {
 /** GETs a URL and reports status, time and (up to 64 KiB of) body; `ok` when the status is 2xx. */
 export function httpGet(url: string, options: { timeoutMs: number; headers?: Record<string, string>; insecure?: boolean }): Promise<HttpCheckResult> {
   const started = performance.now();
-  // node:https (and TLS with it) is loaded only for https URLs: it costs `check` a few ms of start-up otherwise.
+  // Loaded on first use: `check` bundles this module but reaches it only for https URLs, and node:http/node:https
+  // cost it several ms of start-up (a module import is cached, so later calls pay nothing).
   if (url.startsWith('https:')) return import('node:https').then((https) => request(https.default, url, options, started));
-  return request(http, url, options, started);
+  return import('node:http').then((h) => request(h.default, url, options, started));
 }
 
 /** The GET itself, over http or https. */
