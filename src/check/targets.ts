@@ -1,10 +1,9 @@
 // Where `check` looks: the ports and key resolved exactly as `start` resolves them, the runtime file first.
 import { existsSync, readFile as fsReadFile } from 'node:fs';
 import path from 'node:path';
-import { configError } from '../errors.js';
 import { DEFAULTS, MASTER_KEY_ENV } from '../config/defaults.js';
 import type { FileSettings } from '../config/file-settings.js';
-import { locateConfig } from '../config/locate.js';
+import { locateConfig, readConfigText } from '../config/locate.js';
 import { envValue, FLAGS, nameFromModel } from '../config/resolve.js';
 import type { CliOptions } from '../config/types.js';
 import { parsePort, parseString } from '../config/values.js';
@@ -51,13 +50,7 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const located = await locateConfig(cli, env, cwd, deps.exists ?? realExists);
   let file: FileSettings | null = null;
   if (located) {
-    let text: string;
-    try {
-      text = await readFile(located.path);
-    } catch (err) {
-      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-      throw configError(`${located.via ? `${located.via}: ` : ''}cannot read config file ${located.path}: ${reason}`);
-    }
+    const text = await readConfigText(located, readFile);
     file = await (deps.parseConfigFile ?? lazyParseConfig)(text, located.path, env);
   }
 

@@ -6,7 +6,7 @@ import { checkExtraArgs } from './extra-args.js';
 import type { FileSettings } from './file-settings.js';
 import { readKeysFile } from './keys-file.js';
 import { isLiteLLMConfig, parseLiteLLMConfig } from './litellm.js';
-import { locateConfig } from './locate.js';
+import { locateConfig, readConfigText } from './locate.js';
 import { resolveConfig } from './resolve.js';
 import { parseLlmserveConfig } from './schema.js';
 import { at, isMap, kindOf } from './values.js';
@@ -46,13 +46,7 @@ export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Pr
 
   let file: FileSettings | null = null;
   if (located) {
-    let text: string;
-    try {
-      text = await readFile(located.path);
-    } catch (err) {
-      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-      throw configError(`${located.via ? `${located.via}: ` : ''}cannot read config file ${located.path}: ${reason}`);
-    }
+    const text = await readConfigText(located, readFile);
     file = parseConfigText(text, located.path, env);
     checkExtraArgs(file.vllm.args, at(located.path, 'vllm.args'));
   }

@@ -2,6 +2,7 @@
 import { resolve as resolvePath } from 'node:path';
 import type { CliOptions } from './types.js';
 import { DEFAULTS } from './defaults.js';
+import { configError } from '../errors.js';
 
 /** The config file chosen, and which option chose it (for error messages); null = no file. */
 export interface LocatedConfig {
@@ -17,4 +18,14 @@ export async function locateConfig(cli: CliOptions, env: NodeJS.ProcessEnv, cwd:
   if (fromEnv !== undefined && fromEnv !== '') return { path: resolvePath(cwd, fromEnv), via: 'LLMSERVE_CONFIG' };
   const local = resolvePath(cwd, DEFAULTS.configFileName);
   return (await exists(local)) ? { path: local, via: null } : null;
+}
+
+/** Reads the located config file's text; a file that cannot be read is a config error naming it and how it was chosen. */
+export async function readConfigText(located: LocatedConfig, readFile: (p: string) => Promise<string>): Promise<string> {
+  try {
+    return await readFile(located.path);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw configError(`${located.via ? `${located.via}: ` : ''}cannot read config file ${located.path}: ${reason}`);
+  }
 }

@@ -56,6 +56,17 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   const { cost } = deps;
   const { limiter } = cost;
 
+  /** Reads a request body under the size cap; on failure answers 413 (or drops the connection) and returns null. */
+  const readBodyOrAnswer = async (req: IncomingMessage, res: ServerResponse): Promise<Buffer | null> => {
+    try {
+      return await readBody(req, settings.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
+      else res.destroy();
+      return null;
+    }
+  };
+
   const serveMetrics = async (res: ServerResponse) => {
     const text = await cost.metrics.render(settings.backendUrl);
     if (res.headersSent || res.destroyed) return;
@@ -89,14 +100,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     let body: Buffer | null = null;
     let bodyBytes = declaredLength(req) ?? 0;
     if (method === 'POST' && isJson(req.headers['content-type'])) {
-      let raw: Buffer;
-      try {
-        raw = await readBody(req, settings.maxBodyBytes);
-      } catch (err) {
-        if (err instanceof BodyTooLarge) errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
-        else res.destroy();
-        return;
-      }
+      const raw = await readBodyOrAnswer(req, res);
+      if (raw === null) return;
       bodyBytes = raw.length;
       plan = planBody(raw, path, settings.servedModelName, aliases);
       if (plan.model !== null) ex.model = plan.model;
@@ -139,14 +144,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   };
 
   const forwardRewritten = async (req: IncomingMessage, res: ServerResponse, ex: Exchange) => {
-    let raw: Buffer;
-    try {
-      raw = await readBody(req, settings.maxBodyBytes);
-    } catch (err) {
-      if (err instanceof BodyTooLarge) errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
-      else res.destroy();
-      return;
-    }
+    const raw = await readBodyOrAnswer(req, res);
+    if (raw === null) return;
     const decision = decideModel(raw, settings.servedModelName, aliases);
     ex.model = decision.model;
     if (decision.kind === 'unknown') {
@@ -158,14 +157,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
 
   /** Several models: read the body to find the model, then forward to its backend. */
   const forwardRouted = async (req: IncomingMessage, res: ServerResponse, ex: Exchange, r: Router) => {
-    let raw: Buffer;
-    try {
-      raw = await readBody(req, settings.maxBodyBytes);
-    } catch (err) {
-      if (err instanceof BodyTooLarge) errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
-      else res.destroy();
-      return;
-    }
+    const raw = await readBodyOrAnswer(req, res);
+    if (raw === null) return;
     const decision = routeBody(raw, r);
     ex.model = decision.model;
     if (decision.kind === 'unknown') return errors.sendError(res, errors.unknownModel(decision.model));

@@ -1,25 +1,16 @@
 // Per-key policy fields in proxy.keys, the keys file and proxy.master_limits; the typed `usage:` section.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig, loadKeysFile, type Config } from '../../src/config/index.js';
+import { loadKeysFile, type Config } from '../../src/config/index.js';
 import { LlmserveError } from '../../src/errors.js';
+import { CWD, load as loadFiles } from '../helpers/config.js';
 
-const CWD = '/srv/app';
 const K1 = 'sk-live-0123456789abcdef0123456789';
 const K2 = 'sk-live-abcdef0123456789abcdef0123';
 
+/** Loads a config from in-memory files, with no flags. */
 function load(files: Record<string, string>, env: NodeJS.ProcessEnv = {}): Promise<Config> {
-  const fs = new Map(Object.entries(files).map(([p, t]) => [p.startsWith('/') ? p : `${CWD}/${p}`, t]));
-  return loadConfig({}, {
-    env,
-    cwd: CWD,
-    readFile: async (p) => {
-      const t = fs.get(p);
-      if (t === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
-      return t;
-    },
-    exists: async (p) => fs.has(p),
-  });
+  return loadFiles(files, {}, env);
 }
 
 async function rejects(p: Promise<unknown>, pattern: RegExp): Promise<void> {
