@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { batchedOutput } from '../../src/proxy/batched-output.js';
+import { until } from '../helpers/upstream.js';
 
 function sink(): { writes: string[]; write(chunk: string): boolean } {
   const writes: string[] = [];
@@ -15,7 +16,7 @@ describe('batched proxy output', () => {
     b.stdout.write('a\n');
     b.stdout.write('b\n');
     assert.deepEqual(out.writes, []);
-    await new Promise((r) => setTimeout(r, 30));
+    await until(() => out.writes.length > 0, 2000, 'the batch to be written');
     assert.deepEqual(out.writes, ['a\nb\n']);
   });
 

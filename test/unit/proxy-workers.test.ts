@@ -64,12 +64,13 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
 
   assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 503);
   child.send({ type: 'state', state: 'ready' });
-  let status = 0;
+  // New connections land on either worker: wait until 20 in a row are served, i.e. every worker saw the state.
   const deadline = Date.now() + 5000;
-  while (status !== 200 && Date.now() < deadline) status = (await request(port, '/v1/models', { headers: bearer })).status;
-  await new Promise((r) => setTimeout(r, 200));
-  // New connections land on either worker: all of them see the state.
-  for (let i = 0; i < 20; i++) assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 200);
+  let streak = 0;
+  while (streak < 20) {
+    assert.ok(Date.now() < deadline, 'every worker should serve once the state is ready');
+    streak = (await request(port, '/v1/models', { headers: bearer })).status === 200 ? streak + 1 : 0;
+  }
 
   child.send({ type: 'drain', timeoutMs: 1000 });
   assert.deepEqual(await next('drained'), { type: 'drained', remaining: 0 });
