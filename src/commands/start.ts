@@ -9,7 +9,7 @@ import { makePlan, type Plan } from '../plan.js';
 import { formatArgv, BACKEND_HOST } from '../engine/command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
 import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps } from '../gpu/nvidia-smi.js';
-import { prepareProbeDir, probeFiles } from '../probes/files.js';
+import { NOT_READY, prepareProbeDir, probeFiles } from '../probes/files.js';
 import { httpGet } from '../probes/http-check.js';
 import { spawnInGroup } from '../supervisor/child.js';
 import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
@@ -43,16 +43,26 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
 
   if (config.cluster.role === 'worker') return runWorker(config, logger, proc);
 
-  const plan = await makePlan(config, { run: runCommand, env: proc.env });
-  const supervised = supervisorPlan(config, plan, proc);
-  describePlan(plan, supervised.backends.map((b) => b.argv), logger);
-  const problem = plan.problems[0];
-  if (problem) throw problem;
-  await checkTlsFiles(config);
-  await checkPortsFree(config);
+  // `not-ready` comes first, before GPU discovery and the other checks: the platform must see it within a second
+  // of the container starting. From here on every exit leaves both probe files present.
   const probeDir = await prepareProbeDir(config.probes.dir, config.probes.dirExplicit, (m) => logger.warn(m));
   const probes = probeFiles(probeDir);
+  probes.set(NOT_READY, true);
   logger.info(`probe files in ${probeDir}`);
+  let plan: Plan;
+  let supervised: SupervisorPlan;
+  try {
+    plan = await makePlan(config, { run: runCommand, env: proc.env });
+    supervised = supervisorPlan(config, plan, proc);
+    describePlan(plan, supervised.backends.map((b) => b.argv), logger);
+    const problem = plan.problems[0];
+    if (problem) throw problem;
+    await checkTlsFiles(config);
+    await checkPortsFree(config);
+  } catch (err) {
+    probes.markDown();
+    throw err;
+  }
 
   const supervisor = new Supervisor(supervised, {
     logger,
