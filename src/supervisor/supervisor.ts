@@ -104,10 +104,8 @@ export class Supervisor {
         for (const p of initial) p.catch(() => {});
         if ((await this.firstReady(initial)) === 'ready' && !this.stopping) {
           await this.waitProxyLive();
-          if (!this.stopping) {
-            this.markReady();
-            code = await this.serve(initial);
-          }
+          if (!this.stopping) await this.markReady();
+          if (!this.stopping) code = await this.serve(initial);
         }
       }
     } catch (err) {
@@ -200,6 +198,21 @@ export class Supervisor {
     if (!this.stopping) throw new LlmserveError('STARTUP_FAILED', `the proxy did not answer ${url} within 10 s`);
   }
 
+  /** Waits (bounded) until the proxy's /health/readiness answers 200, i.e. it has taken the ready state. */
+  private async waitProxyReady(): Promise<void> {
+    const url = `${this.plan.proxy.publicUrl}/health/readiness`;
+    const deadline = this.deps.now() + 5000;
+    while (!this.stopping) {
+      const result = await this.deps.httpGet(url, { timeoutMs: 1000, insecure: this.plan.proxy.insecureTls });
+      if (result.ok) return;
+      if (this.deps.now() >= deadline) {
+        this.deps.logger.warn(`${url} did not answer 200 within 5 s of vLLM being ready (status ${result.status ?? result.error}); marking ready anyway`);
+        return;
+      }
+      await sleep(10, this.stopCtl.signal);
+    }
+  }
+
   // ---------------------------------------------------------------- Ray (--role head)
 
   /** Starts `ray start --head --block` and waits for the cluster's nodes; `ready` at once without a Ray plan. */
@@ -239,13 +252,17 @@ export class Supervisor {
     return this.plan.require === 'all' ? this.backends.every((b) => b.healthy) : this.backends.some((b) => b.healthy);
   }
 
-  private markReady(): void {
+  private async markReady(): Promise<void> {
     this.state = 'ready';
+    for (const b of this.backends) this.sendState(b);
+    // The state travels over IPC, the platform's traffic over TCP: remove not-ready only once the proxy's own
+    // readiness endpoint says ready, so that the first routed request is never answered 503.
+    await this.waitProxyReady();
+    if (this.stopping) return;
     this.deps.probes.set(NOT_READY, false);
     this.deps.probes.set(NOT_HEALTHY, false);
     this.notHealthy = false;
     this.proxyHealthy = true;
-    for (const b of this.backends) this.sendState(b);
     const seconds = (this.deps.now() - this.startedAt) / 1000;
     const serving = this.backends.filter((b) => b.status === 'ready').map((b) => `"${b.spec.servedModelName}"${b.spec.summary ? ` on ${b.spec.summary}` : ''}`);
     const loading = this.backends.filter((b) => b.status !== 'ready').map((b) => `"${b.spec.servedModelName}"`);
