@@ -1,35 +1,26 @@
 // What the proxy needs to run: built by the supervisor from the Config and sent over IPC, never on argv.
 import { DEFAULT_ROUTES } from '../config/defaults.js';
 import type { KeyPolicy } from '../config/key-policy.js';
+import type { ProxyConfig } from '../config/types.js';
 import type { UsageSettings } from './cost.js';
 
 /** The backend's lifecycle as the proxy sees it; only `ready` forwards requests. */
 export type BackendState = 'starting' | 'ready' | 'restarting' | 'draining';
 
-/** Everything the proxy child needs, as sent in the IPC `start` message. Times are in seconds. */
-export interface ProxySettings {
-  /** Public bind address; port 0 picks an ephemeral port (tests). */
-  host: string;
-  port: number;
+/** The proxy's own configuration as resolved (config/types.ts), sent as it is: one definition for both. */
+type ConfiguredProxy = Pick<
+  ProxyConfig,
+  'host' | 'port' | 'auth' | 'keysFile' | 'routes' | 'modelAliases' | 'maxBodyBytes' | 'firstByteTimeout' | 'headersTimeout' | 'bodyTimeout' | 'tls' | 'logHealth'
+>;
+
+/** Everything the proxy child needs, as sent in the IPC `start` message. Times are in seconds; port 0 = ephemeral. */
+export interface ProxySettings extends ConfiguredProxy {
   /** Where vLLM listens, e.g. http://127.0.0.1:3000. */
   backendUrl: string;
   /** The public model name, equal to vLLM's --served-model-name by default. */
   servedModelName: string;
-  auth: boolean;
   /** Keys from the configuration itself (not from keysFile, which the proxy reads on its own), with their limits. */
   keys: { name: string; sha256Hex: string; policy?: KeyPolicy }[];
-  /** Re-read on reload; its keys are added to `keys`. */
-  keysFile: string | null;
-  /** Allowlist: exact paths, or prefixes ending in `/*`. */
-  routes: string[];
-  /** Public alias -> served name. */
-  modelAliases: Record<string, string>;
-  maxBodyBytes: number;
-  firstByteTimeout: number;
-  headersTimeout: number;
-  bodyTimeout: number;
-  tls: { cert: string; key: string } | null;
-  logHealth: boolean;
   logFormat: 'text' | 'json';
   color: boolean;
   /** Initial backend state. */
