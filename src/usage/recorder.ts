@@ -1,6 +1,6 @@
 // Counts requests in memory (per hour, key, model) and writes them to the store in batches, off the request path.
 import type { Logger } from '../log.js';
-import type { UsageRow, UsageStore } from './types.js';
+import { addCounts, type UsageRow, type UsageStore } from './types.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -87,13 +87,7 @@ export class UsageRecorder {
     if (byModel === undefined) byKey.set(r.key, (byModel = new Map()));
     const row = byModel.get(r.model);
     if (row === undefined) byModel.set(r.model, r);
-    else {
-      row.requests += r.requests;
-      row.promptTokens += r.promptTokens;
-      row.completionTokens += r.completionTokens;
-      row.errors += r.errors;
-      row.estimated += r.estimated;
-    }
+    else addCounts(row, r);
   }
 
   /** Writes the rest and closes the store. */

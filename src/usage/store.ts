@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { openSqlite, type SqlDb, type SqlStatement } from './sqlite.js';
-import type { UsageRow, UsageStore } from './types.js';
+import { addCounts, type UsageRow, type UsageStore } from './types.js';
 
 /** The database file name inside the usage directory. */
 export const USAGE_DB_FILE = 'llmserve-usage.db';
@@ -106,13 +106,7 @@ export function memoryStore(): UsageStore {
         const id = `${d.hour}\u0000${d.key}\u0000${d.model}`;
         const r = rows.get(id);
         if (r === undefined) rows.set(id, { ...d });
-        else {
-          r.requests += d.requests;
-          r.promptTokens += d.promptTokens;
-          r.completionTokens += d.completionTokens;
-          r.errors += d.errors;
-          r.estimated += d.estimated;
-        }
+        else addCounts(r, d);
       }
     },
     rows(filter = {}) {

@@ -36,3 +36,12 @@ export interface UsageStore {
   totalsByKey(): Map<string, number>;
   close(): void;
 }
+
+/** Adds a delta's counts into a row of the same hour, key and model. */
+export function addCounts(row: UsageRow, delta: UsageRow): void {
+  row.requests += delta.requests;
+  row.promptTokens += delta.promptTokens;
+  row.completionTokens += delta.completionTokens;
+  row.errors += delta.errors;
+  row.estimated += delta.estimated;
+}
