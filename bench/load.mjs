@@ -8,29 +8,20 @@ const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 const chatBody = JSON.stringify({ model: 'bench-model', messages: [{ role: 'user', content: 'Hello!' }] });
 const authHeaders = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
 
+/** autocannon options for small chat completions with the bench key, on `connections` connections. */
+function chatLoad(port, connections) {
+  return { url: `http://127.0.0.1:${port}/v1/chat/completions`, method: 'POST', headers: authHeaders, body: chatBody, connections };
+}
+
 /** Requests/s at `connections` concurrent keep-alive connections (autocannon), small non-streaming POSTs. */
 export async function saturation(port, seconds, connections = 50) {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}/v1/chat/completions`,
-    method: 'POST',
-    headers: authHeaders,
-    body: chatBody,
-    connections,
-    duration: seconds,
-  });
+  const result = await autocannon({ ...chatLoad(port, connections), duration: seconds });
   return { rps: result.requests.average, total: result.requests.total, errors: result.errors + result.timeouts, non2xx: result.non2xx };
 }
 
 /** Sends `count` requests through autocannon as fast as it can (the leak check). */
 export async function burst(port, count, connections = 50) {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}/v1/chat/completions`,
-    method: 'POST',
-    headers: authHeaders,
-    body: chatBody,
-    connections,
-    amount: count,
-  });
+  const result = await autocannon({ ...chatLoad(port, connections), amount: count });
   return { total: result.requests.total, errors: result.errors + result.timeouts, non2xx: result.non2xx };
 }
 
