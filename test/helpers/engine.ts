@@ -17,7 +17,7 @@ export interface FakeVllm {
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** Resolves once /health answers 200. */
   waitReady(timeoutMs?: number): Promise<void>;
-  /** Resolves with the exit code (or signal name) once the API server has exited. */
+  /** Resolves with the exit code (or signal name) once the API server has exited; its last output may still be in the pipe (use waitForOutput). */
   exited: Promise<number | string>;
   /** The EngineCore pid, parsed from its `(EngineCore pid=N)` log line. */
   enginePid(timeoutMs?: number): Promise<number>;
