@@ -1,0 +1,513 @@
+// The upstream HTTP/1.1 client (src/proxy/upstream/client.ts) against a raw TCP backend written by hand: pooling,
+// framing, 1xx heads, failures, destroy, chunked request bodies, relay, and backpressure.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, it, type TestContext } from 'node:test';
+import { UpstreamPool, type UpstreamCall, type UpstreamHandlers, type UpstreamPoolOptions, type UpstreamRequest, type UpstreamTarget } from '../../src/proxy/upstream/client.js';
+import { UpstreamProtocolError, type BodyFraming, type ResponseHead } from '../../src/proxy/upstream/http1.js';
+import { waitFor } from '../helpers/wait.js';
+
+const WAIT = { timeoutMs: 2000 };
+
+/** One request as the backend read it: the head (without the blank line) and the body bytes as they came. */
+interface SeenRequest {
+  head: string;
+  body: Buffer;
+}
+
+/** One connection the backend accepted. */
+interface BackendConn {
+  socket: net.Socket;
+  requests: SeenRequest[];
+  /** The client closed its side (FIN). */
+  ended: boolean;
+  /** The socket is fully closed. */
+  closed: boolean;
+}
+
+interface Backend {
+  target: UpstreamTarget;
+  conns: BackendConn[];
+}
+
+/** Splits the next request off `buf` at `from` (body by content-length, or raw chunked framing up to the last chunk). */
+function nextRequest(buf: Buffer, from: number): { req: SeenRequest; next: number } | null {
+  const at = buf.indexOf('\r\n\r\n', from, 'latin1');
+  if (at < 0) return null;
+  const head = buf.toString('latin1', from, at);
+  const start = at + 4;
+  const lower = head.toLowerCase();
+  let end = start;
+  if (/\r\ntransfer-encoding: *chunked/.test(lower)) {
+    if (buf.toString('latin1', start, start + 5) === '0\r\n\r\n') end = start + 5;
+    else {
+      const last = buf.indexOf('\r\n0\r\n\r\n', start, 'latin1');
+      if (last < 0) return null;
+      end = last + 7;
+    }
+  } else {
+    const cl = /\r\ncontent-length: *(\d+)/.exec(lower);
+    if (cl !== null) end = start + Number(cl[1]);
+    if (buf.length < end) return null;
+  }
+  return { req: { head, body: buf.subarray(start, end) }, next: end };
+}
+
+/** A raw backend on 127.0.0.1: `onRequest` answers each request by writing to the socket by hand. */
+async function startBackend(t: TestContext, onRequest: (c: BackendConn, req: SeenRequest, index: number) => void): Promise<Backend> {
+  const conns: BackendConn[] = [];
+  const server = net.createServer((socket) => {
+    const c: BackendConn = { socket, requests: [], ended: false, closed: false };
+    conns.push(c);
+    let buf = Buffer.alloc(0);
+    let parsed = 0;
+    socket.on('error', () => {});
+    socket.on('end', () => {
+      c.ended = true;
+    });
+    socket.on('close', () => {
+      c.closed = true;
+    });
+    socket.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (let r = nextRequest(buf, parsed); r !== null; r = nextRequest(buf, parsed)) {
+        parsed = r.next;
+        c.requests.push(r.req);
+        onRequest(c, r.req, c.requests.length - 1);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  t.after(async () => {
+    for (const c of conns) c.socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { target: { hostname: '127.0.0.1', port }, conns };
+}
+
+/** What the handlers of one call heard, in order. */
+class Recorder {
+  heads: ResponseHead[] = [];
+  framings: BodyFraming[] = [];
+  chunks: Buffer[] = [];
+  ends = 0;
+  errors: Error[] = [];
+  /** Every handler call, in order (for "nothing after X" checks). */
+  events: string[] = [];
+  /** Runs inside onResponse (e.g. to set relay, pause or destroy). */
+  onResponse: ((head: ResponseHead, framing: BodyFraming, call: UpstreamCall) => void) | null = null;
+  /** Runs inside onData. */
+  onData: ((chunk: Buffer) => void) | null = null;
+
+  readonly handlers: UpstreamHandlers = {
+    onResponse: (head, framing, call) => {
+      this.events.push('response');
+      this.heads.push(head);
+      this.framings.push(framing);
+      this.onResponse?.(head, framing, call);
+    },
+    onData: (chunk) => {
+      this.events.push('data');
+      // The client promises its own copy; copy anyway so a later reuse of a buffer cannot change what we saw.
+      this.chunks.push(Buffer.from(chunk));
+      this.onData?.(chunk);
+    },
+    onEnd: () => {
+      this.events.push('end');
+      this.ends++;
+    },
+    onError: (err) => {
+      this.events.push('error');
+      this.errors.push(err);
+    },
+  };
+
+  get bytes(): number {
+    return this.chunks.reduce((n, c) => n + c.length, 0);
+  }
+
+  get body(): string {
+    return Buffer.concat(this.chunks).toString('latin1');
+  }
+
+  /** Waits for onEnd or onError. */
+  async settled(): Promise<void> {
+    await waitFor(() => this.ends + this.errors.length > 0, { ...WAIT, message: 'the call to end or fail' });
+  }
+
+  /** Waits for onEnd and checks that nothing failed. */
+  async ok(): Promise<void> {
+    await this.settled();
+    assert.deepEqual(this.errors, [], 'no onError');
+    assert.equal(this.ends, 1, 'onEnd once');
+  }
+}
+
+/** A pool torn down with the test: calls still open are destroyed, then the pool is closed. */
+function makePool(t: TestContext, options: UpstreamPoolOptions = { idleMs: 5000, maxIdle: 4 }) {
+  const pool = new UpstreamPool(options);
+  const calls: UpstreamCall[] = [];
+  t.after(() => {
+    for (const c of calls) c.destroy();
+    pool.close();
+  });
+  const request = (target: UpstreamTarget, rec: Recorder, req: Partial<UpstreamRequest> = {}): UpstreamCall => {
+    const call = pool.request(target, { method: 'GET', target: '/x', headers: {}, chunked: false, ...req }, rec.handlers);
+    calls.push(call);
+    return call;
+  };
+  /** A GET (or other body-less request) sent at once; resolves when it ended without error. */
+  const send = async (target: UpstreamTarget, req: Partial<UpstreamRequest> = {}): Promise<Recorder> => {
+    const rec = new Recorder();
+    request(target, rec, req).end();
+    await rec.ok();
+    return rec;
+  };
+  return { pool, request, send };
+}
+
+const ok = (body: string, extra = '') => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+
+/** Resolves once `data` is handed to the kernel (on loopback: in the peer's receive queue). */
+function writeAll(socket: net.Socket, data: string | Buffer): Promise<void> {
+  return new Promise((resolve, reject) => socket.write(data, (err) => (err ? reject(err) : resolve())));
+}
+
+/**
+ * An event-loop barrier: round trips on a separate loopback connection of this process. Bytes already queued on
+ * another socket of this process are read (if that socket is reading) before the second round trip completes.
+ */
+async function loopbackBarrier(rounds = 3): Promise<void> {
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.on('data', (d) => s.write(d));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  try {
+    await new Promise<void>((resolve, reject) => client.once('connect', resolve).once('error', reject));
+    for (let i = 0; i < rounds; i++) {
+      const echoed = new Promise<void>((resolve) => client.once('data', () => resolve()));
+      client.write('p');
+      await echoed;
+    }
+  } finally {
+    client.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+describe('UpstreamPool keep-alive', () => {
+  it('reuses one connection for two sequential GETs, sending keep-alive and the given headers', async (t) => {
+    const be = await startBackend(t, (c) => c.socket.write(ok('hello')));
+    const { send } = makePool(t);
+    const r1 = await send(be.target, { target: '/v1/models?a=1', headers: { host: 'backend:8000', 'x-test': 'one', 'x-multi': ['a', 'b'] } });
+    assert.equal(r1.heads[0]!.statusCode, 200);
+    assert.deepEqual(r1.framings, [{ kind: 'length', length: 5 }]);
+    assert.equal(r1.body, 'hello');
+    const r2 = await send(be.target, { target: '/second', headers: { 'x-test': 'two' } });
+    assert.equal(r2.body, 'hello');
+
+    assert.equal(be.conns.length, 1, 'one backend connection');
+    const reqs = be.conns[0]!.requests;
+    assert.equal(reqs.length, 2, 'two requests on it');
+    assert.equal(reqs[0]!.head, 'GET /v1/models?a=1 HTTP/1.1\r\nhost: backend:8000\r\nx-test: one\r\nx-multi: a\r\nx-multi: b\r\nconnection: keep-alive');
+    assert.equal(reqs[1]!.head, 'GET /second HTTP/1.1\r\nx-test: two\r\nconnection: keep-alive');
+    assert.equal(be.conns[0]!.closed, false, 'the connection stays open while pooled');
+  });
+
+  it('does not reuse a connection whose response said Connection: close', async (t) => {
+    // The backend keeps its side open: only the client may close it.
+    const be = await startBackend(t, (c) => c.socket.write(ok('bye', 'Connection: close\r\n')));
+    const { send } = makePool(t);
+    await send(be.target);
+    await send(be.target);
+    assert.equal(be.conns.length, 2, 'the second request opened a new connection');
+    assert.deepEqual(be.conns.map((c) => c.requests.length), [1, 1]);
+    await waitFor(() => be.conns[0]!.closed, { ...WAIT, message: 'the client to close the first connection' });
+  });
+
+  it('notices a pooled connection the backend closed, and sends the next request on a new one', async (t) => {
+    const be = await startBackend(t, (c) => {
+      // A keep-alive answer, then the backend closes the idle connection anyway (its keep-alive timeout).
+      c.socket.write(ok('one'));
+      c.socket.end();
+    });
+    const { send } = makePool(t);
+    await send(be.target);
+    await waitFor(() => be.conns[0]!.closed, { ...WAIT, message: 'the client to close the connection the backend ended' });
+    const r2 = await send(be.target);
+    assert.equal(r2.body, 'one');
+    assert.equal(be.conns.length, 2);
+    assert.equal(be.conns[1]!.requests.length, 1);
+  });
+
+  it('closes a connection idle for longer than idleMs, with no new request', async (t) => {
+    const be = await startBackend(t, (c) => c.socket.write(ok('x')));
+    const { send } = makePool(t, { idleMs: 150, maxIdle: 4 });
+    await send(be.target);
+    const idleFrom = Date.now();
+    assert.equal(be.conns[0]!.closed, false, 'still open right after the response');
+    await waitFor(() => be.conns[0]!.closed, { ...WAIT, message: 'the pool to close the idle connection' });
+    const idleFor = Date.now() - idleFrom;
+    assert.ok(idleFor >= 140, `closed after ${idleFor} ms, not before idleMs`);
+  });
+
+  it('reuses the connection after a HEAD response that has a content-length but no body', async (t) => {
+    const be = await startBackend(t, (c, req) => c.socket.write(req.head.startsWith('HEAD') ? 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n' : ok('after')));
+    const { send } = makePool(t);
+    const head = await send(be.target, { method: 'HEAD' });
+    assert.deepEqual(head.framings, [{ kind: 'none' }]);
+    assert.equal(head.heads[0]!.headers['content-length'], '5');
+    assert.equal(head.bytes, 0, 'no body for HEAD');
+    const get = await send(be.target);
+    assert.equal(get.body, 'after', 'the next response is read from the start of its head');
+    assert.equal(be.conns.length, 1, 'the connection was reused');
+    assert.equal(be.conns[0]!.requests.length, 2);
+  });
+});
+
+describe('UpstreamCall responses', () => {
+  it('reads a body delimited by the connection close until the backend ends the socket', async (t) => {
+    let conn: BackendConn | null = null;
+    const be = await startBackend(t, (c) => {
+      conn = c;
+      c.socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello ');
+    });
+    const { request } = makePool(t);
+    const rec = new Recorder();
+    request(be.target, rec).end();
+    await waitFor(() => rec.body === 'hello ', { ...WAIT, message: 'the first part of the body' });
+    assert.deepEqual(rec.framings, [{ kind: 'close' }]);
+    assert.equal(rec.ends, 0, 'no end before the backend closes');
+    conn!.socket.end('world');
+    await rec.ok();
+    assert.equal(rec.body, 'hello world');
+    await waitFor(() => be.conns[0]!.closed, { ...WAIT, message: 'the connection to close' });
+  });
+
+  for (const split of [false, true]) {
+    it(`skips 100 Continue and 103 Early Hints heads (${split ? 'each in its own write' : 'all in one write'})`, async (t) => {
+      const pieces = [
+        'HTTP/1.1 100 Continue\r\n\r\n',
+        'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n',
+        'HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Final: yes\r\n\r\n',
+        'body',
+      ];
+      const be = await startBackend(t, (c) => {
+        if (!split) c.socket.write(pieces.join(''));
+        else void (async () => {
+          for (const p of pieces) await writeAll(c.socket, p);
+        })();
+      });
+      const { send } = makePool(t);
+      const rec = await send(be.target);
+      assert.equal(rec.heads.length, 1, 'onResponse once');
+      assert.equal(rec.heads[0]!.statusCode, 200);
+      assert.equal(rec.heads[0]!.headers['x-final'], 'yes');
+      assert.equal(rec.heads[0]!.headers.link, undefined, "the 103's headers are not the response's");
+      assert.equal(rec.body, 'body');
+      assert.deepEqual(rec.events, ['response', 'data', 'end']);
+    });
+  }
+
+  it('reports ECONNRESET, and no end, when the backend dies mid-body', async (t) => {
+    let conn: BackendConn | null = null;
+    const be = await startBackend(t, (c) => {
+      conn = c;
+      c.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
+    });
+    const { request } = makePool(t);
+    const rec = new Recorder();
+    const call = request(be.target, rec);
+    call.end();
+    await waitFor(() => rec.bytes === 10, { ...WAIT, message: 'the first 10 body bytes' });
+    conn!.socket.destroy();
+    await rec.settled();
+    assert.equal(rec.errors.length, 1, 'onError once');
+    assert.equal((rec.errors[0] as NodeJS.ErrnoException).code, 'ECONNRESET');
+    assert.equal(rec.ends, 0, 'no onEnd');
+    assert.equal(call.finished, true);
+    // Still exactly one error once the client's socket has closed too (its 'close' must not report again).
+    await loopbackBarrier();
+    assert.deepEqual(rec.events, ['response', 'data', 'error']);
+  });
+
+  it('after call.destroy() mid-response the backend sees the connection close and no handler runs', async (t) => {
+    // The first connection gets 10 of 100 body bytes; any later one a whole answer.
+    const be: Backend = await startBackend(t, (c) => c.socket.write(c === be.conns[0] ? 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789' : ok('fresh')));
+    const { request, send } = makePool(t);
+    const rec = new Recorder();
+    const call = request(be.target, rec);
+    call.end();
+    await waitFor(() => rec.bytes === 10, { ...WAIT, message: 'the first 10 body bytes' });
+    call.destroy();
+    assert.equal(call.finished, true);
+    await waitFor(() => be.conns[0]!.closed, { ...WAIT, message: 'the backend to see the connection close' });
+    await loopbackBarrier();
+    assert.deepEqual(rec.events, ['response', 'data'], 'nothing after destroy (no end, no error from the close)');
+    // The destroyed connection is not reused.
+    const next = await send(be.target);
+    assert.equal(next.body, 'fresh');
+    assert.equal(be.conns.length, 2);
+  });
+
+  it('after call.destroy() inside onData no further onData runs, even for chunks already read', async (t) => {
+    // Three chunks in one write: the client reads them in one buffer and decodes them in one loop.
+    const be = await startBackend(t, (c) => c.socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n1\r\nc\r\n'));
+    const { request } = makePool(t);
+    const rec = new Recorder();
+    const call = request(be.target, rec);
+    rec.onData = () => call.destroy();
+    call.end();
+    await waitFor(() => rec.bytes > 0, { ...WAIT, message: 'the first chunk' });
+    await waitFor(() => be.conns[0]!.closed, { ...WAIT, message: 'the backend to see the connection close' });
+    assert.deepEqual(rec.events, ['response', 'data'], 'onData after destroy()');
+  });
+
+  it('passes a chunked body with its framing (relay, minus the last chunk) or decoded', async (t) => {
+    const wire = '5\r\nhello\r\n6;ext=1\r\n world\r\n';
+    const be = await startBackend(t, (c) => c.socket.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${wire}0\r\n\r\n`));
+    const { request } = makePool(t);
+
+    const relayed = new Recorder();
+    relayed.onResponse = (_head, framing, call) => {
+      assert.deepEqual(framing, { kind: 'chunked' });
+      call.relay = true;
+    };
+    request(be.target, relayed).end();
+    await relayed.ok();
+    assert.equal(relayed.body, wire);
+
+    const decoded = new Recorder();
+    request(be.target, decoded).end();
+    await decoded.ok();
+    assert.equal(decoded.body, 'hello world');
+    assert.equal(be.conns.length, 1, 'the connection is reused after a chunked body');
+  });
+
+  it('reports a garbage status line as an UpstreamProtocolError, and drops the connection', async (t) => {
+    const be = await startBackend(t, (c) => c.socket.write('garbage\r\nfoo: bar\r\n\r\n'));
+    const { request } = makePool(t);
+    const rec = new Recorder();
+    request(be.target, rec).end();
+    await rec.settled();
+    assert.equal(rec.errors.length, 1);
+    assert.ok(rec.errors[0] instanceof UpstreamProtocolError, `got ${rec.errors[0]}`);
+    assert.deepEqual(rec.events, ['error']);
+    await waitFor(() => be.conns[0]!.closed, { ...WAIT, message: 'the client to drop the connection' });
+  });
+
+  it('reports ECONNREFUSED when nothing listens on the port', async (t) => {
+    // A port that was free a moment ago: listen, note it, close.
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const { request } = makePool(t);
+    const rec = new Recorder();
+    const call = request({ hostname: '127.0.0.1', port }, rec);
+    call.end();
+    await rec.settled();
+    assert.equal((rec.errors[0] as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+    await loopbackBarrier();
+    assert.deepEqual(rec.events, ['error'], 'one error, nothing else');
+    assert.equal(call.finished, true);
+  });
+});
+
+describe('UpstreamCall request bodies', () => {
+  it('frames a chunked request body: write(a), write(b), end()', async (t) => {
+    const be = await startBackend(t, (c) => c.socket.write(ok('done')));
+    const { request } = makePool(t);
+    const rec = new Recorder();
+    const call = request(be.target, rec, { method: 'POST', target: '/v1/completions', headers: { 'content-type': 'application/json' }, chunked: true });
+    assert.equal(call.write(Buffer.from('{"a":')), true);
+    assert.equal(call.write(Buffer.from('"hello world"}')), true);
+    call.end();
+    await rec.ok();
+    assert.equal(rec.body, 'done');
+    const req = be.conns[0]!.requests[0]!;
+    assert.equal(req.head, 'POST /v1/completions HTTP/1.1\r\ncontent-type: application/json\r\nconnection: keep-alive\r\ntransfer-encoding: chunked');
+    assert.equal(req.body.toString('latin1'), '5\r\n{"a":\r\ne\r\n"hello world"}\r\n0\r\n\r\n');
+  });
+
+  it('frames the bytes given to end() as a chunk before the last one, and sends a length-delimited body as is', async (t) => {
+    const be = await startBackend(t, (c) => c.socket.write(ok('done')));
+    const { request } = makePool(t);
+    const chunked = new Recorder();
+    request(be.target, chunked, { method: 'POST', chunked: true }).end(Buffer.from('0123456789abcdefg'));
+    await chunked.ok();
+    const plain = new Recorder();
+    const call = request(be.target, plain, { method: 'POST', headers: { 'content-length': 6 } });
+    call.write(Buffer.from('abc'));
+    call.end(Buffer.from('def'));
+    await plain.ok();
+    const reqs = be.conns[0]!.requests;
+    assert.equal(reqs[0]!.body.toString('latin1'), '11\r\n0123456789abcdefg\r\n0\r\n\r\n');
+    assert.equal(reqs[1]!.head, 'POST /x HTTP/1.1\r\ncontent-length: 6\r\nconnection: keep-alive');
+    assert.equal(reqs[1]!.body.toString('latin1'), 'abcdef');
+  });
+});
+
+describe('UpstreamCall backpressure', () => {
+  it('pause() stops onData, resume() lets the rest through', async (t) => {
+    let conn: BackendConn | null = null;
+    const be = await startBackend(t, (c) => {
+      conn = c;
+      c.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n' + 'a'.repeat(1000));
+    });
+    const { request } = makePool(t);
+    const rec = new Recorder();
+    const call = request(be.target, rec);
+    call.end();
+    await waitFor(() => rec.bytes === 1000, { ...WAIT, message: 'the first half of the body' });
+    call.pause();
+    // The second half is in the client socket's receive queue once the write completes (loopback); the barrier
+    // gives the event loop several turns in which a reading socket would have read it.
+    await writeAll(conn!.socket, 'b'.repeat(1000));
+    await loopbackBarrier();
+    assert.equal(rec.bytes, 1000, 'no onData while paused');
+    assert.equal(rec.ends, 0);
+    call.resume();
+    await rec.ok();
+    assert.equal(rec.body, 'a'.repeat(1000) + 'b'.repeat(1000));
+  });
+
+  it('the barrier used above does see data on a socket that is not paused (control)', async (t) => {
+    let conn: BackendConn | null = null;
+    const be = await startBackend(t, (c) => {
+      conn = c;
+      c.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n' + 'a'.repeat(1000));
+    });
+    const { request } = makePool(t);
+    const rec = new Recorder();
+    request(be.target, rec).end();
+    await waitFor(() => rec.bytes === 1000, { ...WAIT, message: 'the first half of the body' });
+    await writeAll(conn!.socket, 'b'.repeat(1000));
+    await loopbackBarrier();
+    assert.equal(rec.bytes, 2000);
+    assert.equal(rec.ends, 1);
+  });
+
+  it('a call paused in its last onData does not leave its pooled connection paused for the next request', async (t) => {
+    // The proxy pauses the call whenever the client's socket is full, which can happen on the body's last bytes:
+    // the response then completes in the same read and the connection goes back to the pool.
+    const be = await startBackend(t, (c, _req, i) => c.socket.write(ok(`r${i}`)));
+    const { request } = makePool(t);
+    const first = new Recorder();
+    const call = request(be.target, first);
+    first.onData = () => call.pause();
+    call.end();
+    await first.ok();
+    assert.equal(first.body, 'r0');
+    const second = new Recorder();
+    request(be.target, second).end();
+    await waitFor(() => be.conns.reduce((n, c) => n + c.requests.length, 0) === 2, { ...WAIT, message: 'the backend to get the second request' });
+    // The answer is on its way as soon as the backend has the request: a short deadline, so a hang fails fast.
+    await waitFor(() => second.ends + second.errors.length > 0, { timeoutMs: 500, message: 'the second response (its connection was left paused)' });
+    assert.deepEqual(second.errors, []);
+    assert.equal(second.body, 'r1');
+  });
+});
