@@ -1,5 +1,5 @@
 // The state of one request/response pair, shared by the server, the forwarder and the access log.
-import type { ClientRequest } from 'node:http';
+import type { UpstreamCall } from './upstream/client.js';
 import type { Socket } from 'node:net';
 import type { Meter } from '../usage/meter.js';
 
@@ -22,7 +22,7 @@ export interface Exchange {
   /** Time to first byte, ms, once response headers went out. */
   ttfb: number | null;
   /** The upstream request, once the forwarder created it. */
-  proxyReq: ClientRequest | null;
+  proxyReq: UpstreamCall | null;
   /** The first-byte deadline, cleared when the response head arrives. */
   timer: NodeJS.Timeout | null;
   /** The client's response closed (finished or aborted). */

@@ -1,7 +1,7 @@
 // Watches a metered response for its token usage without holding back a byte the client should get: JSON answers
 // and streams that asked for usage are only observed; streams where llmserve added include_usage pass event by
 // event, minus the one usage event the client did not ask for.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { estimatePromptTokens, usageFromJsonText, usageOf, type TokenCount } from './tokens.js';
@@ -31,6 +31,9 @@ function dataOf(event: string): string | null {
   return event.slice(i + 5).trim();
 }
 
+/** A backend response as the meter reads it: the decoded body, with the status and headers. */
+export type MeteredResponse = Readable & { statusCode?: number; headers: IncomingHttpHeaders };
+
 /** One metered exchange's view of its response. */
 export class Meter {
   private found: TokenCount | null = null;
@@ -49,7 +52,7 @@ export class Meter {
   ) {}
 
   /** Starts watching the backend's response; returns the stream to pipe to the client. */
-  attach(res: IncomingMessage): Readable {
+  attach(res: MeteredResponse): Readable {
     this.status = res.statusCode ?? 0;
     const type = res.headers['content-type'] ?? '';
     if (res.headers['content-encoding'] !== undefined && res.headers['content-encoding'] !== 'identity') return res;
