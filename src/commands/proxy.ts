@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { batchedOutput } from '../proxy/batched-output.js';
 import { createProxy, type ProxyHandle } from '../proxy/server.js';
 import { isBackendState, type ChildMessage, type ParentMessage, type ProxySettings } from '../proxy/settings.js';
+import { metricsCollector, metricsGatherer, type MetricsGatherer, type WorkerMetricsMessage } from '../proxy/worker-metrics.js';
 
 /**
  * Runs the proxy child: waits for `start`, serves until the IPC channel closes or SIGTERM, then resolves (exit 0).
@@ -19,7 +20,8 @@ export async function runProxyCommand(): Promise<void> {
   // One write per batch of access-log lines instead of one per request (a pipe write is a syscall each).
   const output = batchedOutput(process.stdout, process.stderr);
   try {
-    let proxy: ProxyHandle;
+    let proxy!: ProxyHandle;
+    let gatherer: MetricsGatherer | null = null;
     try {
       const settings = await Promise.race([waitForStart(), stop.promise.then(() => null)]);
       if (settings === null) return; // stopped or orphaned before the start message
@@ -29,7 +31,9 @@ export async function runProxyCommand(): Promise<void> {
         await runWorkers(settings, stop.promise, logger);
         return;
       }
-      proxy = await createProxy(settings, { logger });
+      // A worker's /metrics shows every worker: it gathers their snapshots through the primary.
+      gatherer = cluster.isWorker ? metricsGatherer((m) => void send(m), () => proxy.metricsSnapshot()) : null;
+      proxy = await createProxy(settings, { logger, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }) });
     } catch (err) {
       const code = err instanceof LlmserveError ? err.code : 'RUNTIME';
       const message = (err as Error).message;
@@ -37,7 +41,7 @@ export async function runProxyCommand(): Promise<void> {
       // The contract says exit 2 whatever the cause; main.ts exits with this error's code.
       throw new LlmserveError(code, message, { exitCode: ExitCode.usage, cause: err });
     }
-    const onMessage = (msg: unknown) => handleMessage(proxy, msg);
+    const onMessage = (msg: unknown) => handleMessage(proxy, msg, gatherer);
     process.on('message', onMessage);
     await send({ type: 'listening', port: proxy.port });
     await stop.promise;
@@ -50,10 +54,11 @@ export async function runProxyCommand(): Promise<void> {
   }
 }
 
-/** Applies one message from the supervisor. */
-function handleMessage(proxy: ProxyHandle, msg: unknown): void {
+/** Applies one message from the supervisor (or, in a worker, from the cluster primary). */
+function handleMessage(proxy: ProxyHandle, msg: unknown, gatherer: MetricsGatherer | null): void {
   const m = msg as Partial<ParentMessage> | null;
   if (m === null || typeof m !== 'object') return;
+  if (gatherer !== null && gatherer.handle(m)) return;
   if (m.type === 'state' && isBackendState(m.state)) proxy.setState(m.state, typeof m.model === 'string' ? m.model : undefined);
   else if (m.type === 'reload-keys') proxy.reloadKeys().catch(() => {}); // the failure is logged; old keys stay
   else if (m.type === 'drain') {
@@ -121,6 +126,8 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
   const failure = new Promise<never>((_, reject) => (failed = reject));
   failure.catch(() => {});
   const ready: Promise<number>[] = [];
+  // Answers a worker's /metrics with every worker's series (worker-metrics.ts).
+  const collector = metricsCollector(() => workers);
   for (let i = 0; i < count; i++) {
     const worker = cluster.fork();
     workers.add(worker);
@@ -129,6 +136,7 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
         worker.on('message', (msg: unknown) => {
           const m = msg as { type?: string; port?: number; code?: string; message?: string; remaining?: number } | null;
           if (m === null || typeof m !== 'object') return;
+          if (collector.handle(worker, m)) return;
           if (m.type === 'want-start') worker.send({ type: 'start', settings });
           else if (m.type === 'listening' && typeof m.port === 'number') resolve(m.port);
           else if (m.type === 'fatal') reject(new LlmserveError(m.code === 'PORT_IN_USE' || m.code === 'TLS' ? m.code : 'RUNTIME', m.message ?? 'a proxy worker failed'));
@@ -185,7 +193,7 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
 }
 
 /** Sends a message to the parent and waits until it is written (a no-op once disconnected). */
-function send(msg: ChildMessage): Promise<void> {
+function send(msg: ChildMessage | WorkerMetricsMessage): Promise<void> {
   return new Promise((resolve) => {
     if (!process.connected || process.send === undefined) return resolve();
     process.send(msg, undefined, {}, () => resolve());

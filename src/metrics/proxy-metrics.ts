@@ -1,6 +1,6 @@
 // The llmserve_* metrics of the proxy. Labels carry key NAMES (from the config), never keys.
 import { fetchBackendMetrics } from './backend.js';
-import { Counter, Histogram, Registry } from './registry.js';
+import { Counter, Histogram, Registry, type RegistrySnapshot } from './registry.js';
 
 /** Seconds: from fast local answers to 10-minute generations. */
 export const LATENCY_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -18,13 +18,20 @@ export class ProxyMetrics {
   readonly inflight = this.registry.add(new Counter('llmserve_requests_in_flight', 'Requests being handled now.', [], 'gauge'));
   readonly streams = this.registry.add(new Counter('llmserve_active_streams', 'Streamed responses (server-sent events) open now.', [], 'gauge'));
   readonly rejected = this.registry.add(new Counter('llmserve_rejected_total', 'Requests refused by the proxy itself, by reason.', ['reason']));
-  readonly restarts = this.registry.add(new Counter('llmserve_backend_restarts_total', 'Backend restarts seen by this proxy process.'));
-  readonly state = this.registry.add(new Counter('llmserve_backend_state', 'The backend state as the proxy sees it: 1 for the current state.', ['state'], 'gauge'));
+  // Every proxy worker sees the same restarts and state: with several workers these are the largest, not the sum.
+  readonly restarts = this.registry.add(new Counter('llmserve_backend_restarts_total', 'Backend restarts seen by the proxy.', [], 'counter', 'max'));
+  readonly state = this.registry.add(new Counter('llmserve_backend_state', 'The backend state as the proxy sees it: 1 for the current state.', ['state'], 'gauge', 'max'));
   readonly backendUp = this.registry.add(new Counter('llmserve_backend_metrics_up', '1 when the backend\'s own metrics (vllm:*) could be read for this scrape.', [], 'gauge'));
   private readonly statusText = new Map<number, string>();
+  /**
+   * In a proxy worker (`proxy.workers` > 1): every worker's snapshot, this one's included, gathered through the
+   * cluster primary, so that a scrape, whichever worker it reaches, shows the whole proxy.
+   */
+  gather: (() => Promise<RegistrySnapshot[]>) | null = null;
 
-  constructor(initialState = 'starting') {
-    this.setState(initialState);
+  /** `initialState` null: no state set (a registry that only sums other workers' snapshots). */
+  constructor(initialState: string | null = 'starting') {
+    if (initialState !== null) this.setState(initialState);
   }
 
   /** Counts one finished request (positional arguments: no allocation per request). */
@@ -53,8 +60,18 @@ export class ProxyMetrics {
 
   /** The page: llmserve's metrics, then vLLM's own (`vllm:*`), read from the backend for this scrape. */
   async render(backendUrl: string | null): Promise<string> {
-    const backend = backendUrl === null ? null : await fetchBackendMetrics(backendUrl);
-    this.backendUp.set(backend === null ? 0 : 1);
-    return this.registry.render() + (backend ?? '');
+    const [backend, snapshots] = await Promise.all([backendUrl === null ? null : fetchBackendMetrics(backendUrl), this.gather === null ? null : this.gather()]);
+    let page: ProxyMetrics = this;
+    if (snapshots !== null) {
+      page = new ProxyMetrics(null);
+      for (const s of snapshots) page.registry.absorb(s);
+    }
+    page.backendUp.set(backend === null ? 0 : 1);
+    return page.registry.render() + (backend ?? '');
+  }
+
+  /** This process's series as plain data (for the worker that answers a scrape). */
+  snapshot(): RegistrySnapshot {
+    return this.registry.snapshot();
   }
 }

@@ -52,8 +52,17 @@ class Series<T> {
   }
 }
 
+/** One metric's series as plain data (sent between proxy workers): counter `[values, v]`, histogram `[values, counts, sum, count]`. */
+export type SeriesSnapshot = [string[], number] | [string[], number[], number, number];
+
+/** Every metric of a registry as plain data, by name. */
+export type RegistrySnapshot = Record<string, SeriesSnapshot[]>;
+
 interface Metric {
+  readonly name: string;
   render(out: string[]): void;
+  snapshot(): SeriesSnapshot[];
+  absorb(series: SeriesSnapshot[]): void;
 }
 
 /** A counter or gauge. */
@@ -64,8 +73,23 @@ export class Counter implements Metric {
     readonly help: string,
     readonly labels: Labels = [],
     readonly type: 'counter' | 'gauge' = 'counter',
+    /** How the values of several proxy workers combine: summed, or the largest (what every worker sees alike). */
+    readonly merge: 'sum' | 'max' = 'sum',
   ) {
     this.series = new Series(labels.length, () => ({ v: 0 }));
+  }
+
+  snapshot(): SeriesSnapshot[] {
+    return this.series.all.map(({ values, item }) => [values, item.v]);
+  }
+
+  /** Adds another worker's series (or keeps the larger value, with merge 'max'). */
+  absorb(series: SeriesSnapshot[]): void {
+    for (const [values, v] of series) {
+      if (typeof v !== 'number') continue;
+      const item = this.series.get(values[0], values[1], values[2]);
+      item.v = this.merge === 'max' ? Math.max(item.v, v) : item.v + v;
+    }
   }
 
   /** Adds `n` (default 1) to the series of these label values. */
@@ -100,6 +124,22 @@ export class Histogram implements Metric {
     readonly bounds: readonly number[],
   ) {
     this.series = new Series(labels.length, () => ({ counts: new Float64Array(bounds.length), sum: 0, count: 0 }));
+  }
+
+  snapshot(): SeriesSnapshot[] {
+    return this.series.all.map(({ values, item }) => [values, Array.from(item.counts), item.sum, item.count]);
+  }
+
+  /** Adds another worker's observations. */
+  absorb(series: SeriesSnapshot[]): void {
+    for (const entry of series) {
+      if (entry.length !== 4 || entry[1].length !== this.bounds.length) continue;
+      const [values, counts, sum, count] = entry;
+      const item = this.series.get(values[0], values[1], values[2]);
+      for (let i = 0; i < counts.length; i++) item.counts[i]! += counts[i]!;
+      item.sum += sum;
+      item.count += count;
+    }
   }
 
   /** Records one observation. */
@@ -138,6 +178,21 @@ export class Registry {
   add<T extends Metric>(metric: T): T {
     this.metrics.push(metric);
     return metric;
+  }
+
+  /** Every series as plain data. */
+  snapshot(): RegistrySnapshot {
+    const out: RegistrySnapshot = {};
+    for (const m of this.metrics) out[m.name] = m.snapshot();
+    return out;
+  }
+
+  /** Adds a snapshot of a registry with the same metrics (another proxy worker's); unknown names are ignored. */
+  absorb(snapshot: RegistrySnapshot): void {
+    for (const m of this.metrics) {
+      const series = snapshot[m.name];
+      if (Array.isArray(series)) m.absorb(series);
+    }
   }
 
   /** The whole registry in the Prometheus text format (version 0.0.4). */

@@ -10,7 +10,7 @@ import { createForwarder } from './forward.js';
 import { createHandler } from './handler.js';
 import { createBackendHealth } from './health.js';
 import { createCostControl } from './cost.js';
-import { PROMETHEUS_CONTENT_TYPE } from '../metrics/registry.js';
+import { PROMETHEUS_CONTENT_TYPE, type RegistrySnapshot } from '../metrics/registry.js';
 import { createKeyRing, type KeysFileLoader } from './keyring.js';
 import { isBackendState, type BackendState, type ProxySettings } from './settings.js';
 import { createRouter } from './router.js';
@@ -30,6 +30,8 @@ export interface ProxyHandle {
   close(): Promise<void>;
   /** Requests currently being handled. */
   inflight(): number;
+  /** This process's metrics as plain data (for another worker's /metrics). */
+  metricsSnapshot(): RegistrySnapshot;
 }
 
 /** Side effects the proxy can be given (tests); real defaults otherwise. */
@@ -39,6 +41,8 @@ export interface ProxyDeps {
   now?: () => number;
   /** Reads the keys file (default: the config module's loader). */
   loadKeysFile?: KeysFileLoader;
+  /** A proxy worker (`proxy.workers` > 1): every worker's metrics, for /metrics (worker-metrics.ts). */
+  gatherMetrics?: () => Promise<RegistrySnapshot[]>;
 }
 
 /** Starts the proxy; rejects with PORT_IN_USE or TLS errors that name the port or the file. */
@@ -55,6 +59,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     ...(router?.targets.map((t) => t.name) ?? []),
     ...Object.keys(settings.modelAliases),
   ]);
+  if (deps.gatherMetrics !== undefined) cost.metrics.gather = deps.gatherMetrics;
   const tls = settings.tls === null ? null : await loadTls(settings.tls);
 
   const forwarder = createForwarder({
@@ -208,6 +213,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       return closing;
     },
     inflight: () => inflight,
+    metricsSnapshot: () => cost.metrics.snapshot(),
   };
 }
 

@@ -63,13 +63,24 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
   assert.equal(workers.length, 2, output());
 
   assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 503);
+  let refused = 1;
   child.send({ type: 'state', state: 'ready' });
   // New connections land on either worker: wait until 20 in a row are served, i.e. every worker saw the state.
   const deadline = Date.now() + 5000;
   let streak = 0;
   while (streak < 20) {
     assert.ok(Date.now() < deadline, 'every worker should serve once the state is ready');
-    streak = (await request(port, '/v1/models', { headers: bearer })).status === 200 ? streak + 1 : 0;
+    const status = (await request(port, '/v1/models', { headers: bearer })).status;
+    if (status === 503) refused++;
+    streak = status === 200 ? streak + 1 : 0;
+  }
+
+  // Whichever worker a scrape reaches, /metrics shows the whole proxy: every 503 counted once, state not doubled.
+  for (let i = 0; i < 6; i++) {
+    const page = (await request(port, '/metrics', { headers: bearer })).text;
+    const counted503 = [...page.matchAll(/^llmserve_requests_total\{[^}]*status="503"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    assert.equal(counted503, refused, page);
+    assert.match(page, /^llmserve_backend_state\{state="ready"\} 1$/m);
   }
 
   child.send({ type: 'drain', timeoutMs: 1000 });

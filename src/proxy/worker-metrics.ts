@@ -1,0 +1,90 @@
+// /metrics with `proxy.workers` > 1: the worker that gets a scrape asks the cluster primary, which asks every worker
+// for a snapshot of its series and hands them all back; the worker sums them into the page. Without this a scrape
+// would show the one worker the kernel happened to give the connection to.
+import type { Worker } from 'node:cluster';
+import type { RegistrySnapshot } from '../metrics/registry.js';
+
+/** The messages between the primary and its workers. */
+export type WorkerMetricsMessage =
+  | { type: 'metrics-gather'; id: number }
+  | { type: 'metrics-snapshot-request'; token: string }
+  | { type: 'metrics-snapshot'; token: string; snapshot: RegistrySnapshot }
+  | { type: 'metrics-gathered'; id: number; snapshots: RegistrySnapshot[] };
+
+/** A worker's side: `gather` for its ProxyMetrics, `handle` for the primary's messages. */
+export interface MetricsGatherer {
+  gather(): Promise<RegistrySnapshot[]>;
+  /** Handles one message from the primary; false when it is not one of these. */
+  handle(msg: { type?: unknown }): boolean;
+}
+
+/** The worker's side; `own` is this worker's snapshot (the fallback when the primary does not answer in time). */
+export function metricsGatherer(send: (m: WorkerMetricsMessage) => void, own: () => RegistrySnapshot, timeoutMs = 2000): MetricsGatherer {
+  let next = 0;
+  const pending = new Map<number, (snapshots: RegistrySnapshot[]) => void>();
+  return {
+    gather() {
+      return new Promise((resolve) => {
+        const id = ++next;
+        const timer = setTimeout(() => settle([own()]), timeoutMs);
+        const settle = (snapshots: RegistrySnapshot[]) => {
+          clearTimeout(timer);
+          pending.delete(id);
+          resolve(snapshots);
+        };
+        pending.set(id, settle);
+        send({ type: 'metrics-gather', id });
+      });
+    },
+    handle(msg) {
+      const m = msg as WorkerMetricsMessage;
+      if (m.type === 'metrics-snapshot-request') {
+        send({ type: 'metrics-snapshot', token: m.token, snapshot: own() });
+        return true;
+      }
+      if (m.type === 'metrics-gathered') {
+        if (Array.isArray(m.snapshots)) pending.get(m.id)?.(m.snapshots);
+        return true;
+      }
+      return false;
+    },
+  };
+}
+
+/** The primary's side: answers a worker's `metrics-gather` with every live worker's snapshot (those in time). */
+export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 1000): { handle(from: Worker, msg: { type?: unknown }): boolean } {
+  let seq = 0;
+  const open = new Map<string, { requester: Worker; id: number; left: number; snapshots: RegistrySnapshot[]; timer: NodeJS.Timeout }>();
+  const finish = (token: string) => {
+    const c = open.get(token);
+    if (c === undefined) return;
+    open.delete(token);
+    clearTimeout(c.timer);
+    if (c.requester.isConnected()) c.requester.send({ type: 'metrics-gathered', id: c.id, snapshots: c.snapshots } satisfies WorkerMetricsMessage);
+  };
+  return {
+    handle(from, msg) {
+      const m = msg as WorkerMetricsMessage;
+      if (m.type === 'metrics-gather') {
+        const token = String(++seq);
+        const targets = [...workers()].filter((w) => w.isConnected());
+        // A worker that does not answer in time is left out rather than holding up the scrape.
+        const timer = setTimeout(() => finish(token), timeoutMs);
+        timer.unref();
+        open.set(token, { requester: from, id: m.id, left: targets.length, snapshots: [], timer });
+        for (const w of targets) w.send({ type: 'metrics-snapshot-request', token } satisfies WorkerMetricsMessage);
+        if (targets.length === 0) finish(token);
+        return true;
+      }
+      if (m.type === 'metrics-snapshot') {
+        const c = open.get(m.token);
+        if (c !== undefined) {
+          c.snapshots.push(m.snapshot);
+          if (--c.left === 0) finish(m.token);
+        }
+        return true;
+      }
+      return false;
+    },
+  };
+}

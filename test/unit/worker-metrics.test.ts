@@ -1,0 +1,77 @@
+// /metrics with proxy.workers > 1: snapshots of each worker's series, gathered through the primary and summed
+// (restarts and backend state: the largest, since every worker sees them alike).
+import assert from 'node:assert/strict';
+import type { Worker } from 'node:cluster';
+import { test } from 'node:test';
+import { ProxyMetrics } from '../../src/metrics/proxy-metrics.js';
+import { Counter, Histogram, Registry } from '../../src/metrics/registry.js';
+import { metricsCollector, metricsGatherer, type MetricsGatherer, type WorkerMetricsMessage } from '../../src/proxy/worker-metrics.js';
+
+test('a registry absorbs another one: counters and histograms summed, max-merged series kept at the largest', () => {
+  const make = () => {
+    const r = new Registry();
+    return { r, c: r.add(new Counter('c_total', 'C.', ['key'])), m: r.add(new Counter('m', 'M.', ['s'], 'gauge', 'max')), h: r.add(new Histogram('h_seconds', 'H.', [], [0.1, 1])) };
+  };
+  const a = make();
+  const b = make();
+  a.c.inc(2, 'alice');
+  b.c.inc(3, 'alice');
+  b.c.inc(1, 'bob');
+  a.m.set(1, 'ready');
+  b.m.set(1, 'ready');
+  a.h.observe(0.05);
+  b.h.observe(0.5);
+  b.h.observe(5);
+  const sum = make();
+  sum.r.absorb(JSON.parse(JSON.stringify(a.r.snapshot())));
+  sum.r.absorb(JSON.parse(JSON.stringify(b.r.snapshot())));
+  assert.equal(sum.c.value('alice'), 5);
+  assert.equal(sum.c.value('bob'), 1);
+  assert.equal(sum.m.value('ready'), 1);
+  assert.match(sum.r.render(), /h_seconds_bucket\{le="0.1"\} 1\nh_seconds_bucket\{le="1"\} 2\nh_seconds_bucket\{le="\+Inf"\} 3\nh_seconds_sum 5.55\nh_seconds_count 3/);
+});
+
+/** Two workers and a primary wired like cluster IPC (each message delivered on a later turn). */
+function cluster(answering: boolean[], collectorTimeoutMs = 1000) {
+  const metrics = answering.map(() => new ProxyMetrics('ready'));
+  const gatherers: MetricsGatherer[] = [];
+  const workers = answering.map((answers, i) => ({
+    isConnected: () => true,
+    send: (m: WorkerMetricsMessage) => {
+      // A worker that is stuck never answers the primary's request.
+      if (answers || m.type !== 'metrics-snapshot-request') setImmediate(() => gatherers[i]!.handle(m));
+    },
+  })) as unknown as Worker[];
+  const collector = metricsCollector(() => workers, collectorTimeoutMs);
+  answering.forEach((_, i) => {
+    gatherers.push(metricsGatherer((m) => setImmediate(() => collector.handle(workers[i]!, m)), () => metrics[i]!.snapshot()));
+    metrics[i]!.gather = gatherers[i]!.gather;
+  });
+  return metrics;
+}
+
+test('a scrape on either worker shows the sum of both', async () => {
+  const [a, b] = cluster([true, true]);
+  a!.request('alice', 'm', 200, 12, 3);
+  a!.request('alice', 'm', 200, 12, 3);
+  b!.request('alice', 'm', 200, 12, 3);
+  b!.request('bob', 'm', 429, 1, null);
+  b!.setState('restarting');
+  a!.setState('restarting');
+  for (const m of [a!, b!]) {
+    const page = await m.render(null);
+    assert.match(page, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
+    assert.match(page, /^llmserve_requests_total\{key="bob",model="m",status="429"\} 1$/m);
+    assert.match(page, /^llmserve_request_duration_seconds_count\{key="alice",model="m"\} 3$/m);
+    assert.match(page, /^llmserve_backend_state\{state="restarting"\} 1$/m);
+    assert.match(page, /^llmserve_backend_state\{state="ready"\} 0$/m);
+    assert.match(page, /^llmserve_backend_restarts_total 1$/m);
+  }
+});
+
+test('a worker that does not answer is left out after the timeout, not waited for', async () => {
+  const [a] = cluster([true, false], 100);
+  a!.request('alice', 'm', 200, 12, 3);
+  const page = await a!.render(null);
+  assert.match(page, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 1$/m);
+});
