@@ -26,6 +26,11 @@ export interface Logger {
   withSource(source: string): Logger;
 }
 
+/** The same logger with `info` silenced (for lines another process already writes). */
+export function withoutInfo(logger: Logger): Logger {
+  return { ...logger, info() {} };
+}
+
 export interface LoggerOptions {
   format?: LogFormat;
   /** Colours: default on when stdout is a terminal and NO_COLOR is unset. */

@@ -33,7 +33,9 @@ export async function runProxyCommand(): Promise<void> {
       }
       // A worker's /metrics shows every worker: it gathers their snapshots through the primary.
       gatherer = cluster.isWorker ? metricsGatherer((m) => void send(m), () => proxy.metricsSnapshot()) : null;
-      proxy = await createProxy(settings, { logger, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }) });
+      // Workers after the first leave the lines every worker would repeat (listening, backend state) to the first.
+      const quiet = cluster.isWorker && cluster.worker !== undefined && cluster.worker.id > 1;
+      proxy = await createProxy(settings, { logger, quiet, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }) });
     } catch (err) {
       const code = err instanceof LlmserveError ? err.code : 'RUNTIME';
       const message = (err as Error).message;

@@ -39,7 +39,7 @@ export interface FileSettings {
     /** `proxy.master_limits`. */
     masterPolicy?: KeyPolicy;
     metricsPort?: number;
-    workers?: number;
+    workers?: number | 'auto';
   };
   probes: { dir?: string; interval?: number; require?: 'all' | 'any' };
   /** `models:` (several models on one node); absent = the single-model form. */

@@ -1,5 +1,6 @@
 // loadConfig: locate and read the file, parse its format, then resolve precedence into one Config.
 import { access, readFile as fsReadFile } from 'node:fs/promises';
+import os from 'node:os';
 import { configError } from '../errors.js';
 import type { CliOptions, Config } from './types.js';
 import { checkExtraArgs } from './extra-args.js';
@@ -18,6 +19,8 @@ export interface LoadConfigDeps {
   cwd?: string;
   readFile?: (p: string) => Promise<string>;
   exists?: (p: string) => Promise<boolean>;
+  /** CPUs this process may use (`proxy.workers: auto`); default os.availableParallelism(). */
+  cores?: number;
 }
 
 const realExists = async (p: string): Promise<boolean> => {
@@ -52,5 +55,5 @@ export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Pr
   }
   checkExtraArgs(cli.extraArgs ?? [], 'vLLM arguments after --');
   const keysFromFile = file?.proxy.keysFile !== undefined ? await readKeysFile(file.proxy.keysFile, { env, readFile }) : null;
-  return resolveConfig({ cli, env, file, keysFromFile });
+  return resolveConfig({ cli, env, file, keysFromFile, cores: deps.cores ?? os.availableParallelism() });
 }

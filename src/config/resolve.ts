@@ -52,10 +52,12 @@ export interface ResolveInput {
   env: NodeJS.ProcessEnv;
   file: FileSettings | null;
   keysFromFile: LoadedKeys | null;
+  /** CPUs this process may use, for `proxy.workers: auto` (1 when not given). */
+  cores?: number;
 }
 
 /** Builds the one Config from flags, environment, file and defaults. */
-export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): Config {
+export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: ResolveInput): Config {
   const f = file ?? emptyFileSettings('', 'llmserve');
   const notes = [...f.notes];
 
@@ -190,7 +192,7 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
       tls: f.proxy.tls ?? null,
       logHealth: f.proxy.logHealth ?? false,
       metricsPort: f.proxy.metricsPort ?? null,
-      workers: proxyWorkers(f.proxy.workers ?? 1, keys.entries, f.usage?.track ?? 'limited'),
+      workers: proxyWorkers(f.proxy.workers ?? 'auto', keys.entries, f.usage?.track ?? 'limited', cores),
     },
     probes: {
       dir: probeDir ?? DEFAULTS.probeDir,
@@ -218,13 +220,18 @@ export function resolveConfig({ cli, env, file, keysFromFile }: ResolveInput): C
   };
 }
 
+/** Proxy processes `auto` starts on a machine with enough cores: measured to carry 1,000 streams at 20 ms on 2 cores. */
+const AUTO_WORKERS = 2;
+
 /**
  * `proxy.workers`, refused above 1 where a counter must see every request: key limits (rpm, tpm, max_parallel,
  * budgets) and usage.track: all are counted in the proxy process, so N processes would each allow the full limit.
+ * `auto` (the default) is 1 there, and otherwise min(2, cores).
  */
-function proxyWorkers(workers: number, keys: readonly KeyEntry[], track: 'limited' | 'all'): number {
-  if (workers === 1) return 1;
+function proxyWorkers(workers: number | 'auto', keys: readonly KeyEntry[], track: 'limited' | 'all', cores: number): number {
   const limited = keys.filter((k) => hasPolicy(k.policy)).map((k) => k.name);
+  if (workers === 'auto') return limited.length > 0 || track === 'all' ? 1 : Math.max(1, Math.min(AUTO_WORKERS, cores));
+  if (workers === 1) return 1;
   if (limited.length > 0) {
     throw configError(
       `proxy.workers: ${workers} cannot be used with per-key limits (${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}): each proxy process counts requests, tokens and budgets on its own, so every limit would be multiplied by ${workers}; remove the limits or set proxy.workers: 1`,

@@ -12,7 +12,7 @@ import { parseModels, parseRequire } from './models.js';
 import { DRAIN_KEYS, RESTART_KEYS, parseDrain, parseRestart } from './reliability.js';
 import {
   asMap, at, expected, joinPath, parseBool, parsePort, parsePortOrAuto, parseSeconds, parseSize, parseString,
-  parseTensorParallel, parseLogFormat, isMap, kindOf, parsePositiveInt,
+  parseTensorParallel, parseLogFormat, isMap, kindOf, parseWorkers,
 } from './values.js';
 
 /** Known keys per section ('' = top level). */
@@ -151,7 +151,7 @@ export function parseLlmserveConfig(doc: Record<string, unknown>, file: string, 
     if (policy !== undefined) p.masterPolicy = policy;
   }
   if (has(proxy, 'metrics_port')) p.metricsPort = parsePort(proxy['metrics_port'], w('proxy.metrics_port'));
-  if (has(proxy, 'workers')) p.workers = parsePositiveInt(proxy['workers'], w('proxy.workers'));
+  if (has(proxy, 'workers')) p.workers = parseWorkers(proxy['workers'], w('proxy.workers'));
   if (has(proxy, 'tls')) {
     const tls = asMap(proxy['tls'], w('proxy.tls'));
     const cert = has(tls, 'cert') ? parseString(tls['cert'], w('proxy.tls.cert'), 'a file path') : undefined;

@@ -74,7 +74,7 @@ export interface ProxyConfig {
   logHealth: boolean;
   /** `proxy.metrics_port`: a second listener on 127.0.0.1 serving only /metrics without a key; null = none. */
   metricsPort: number | null;
-  /** `proxy.workers`: proxy processes sharing the port (Node cluster), 1 by default; > 1 only without key limits. */
+  /** `proxy.workers`: proxy processes sharing the port (Node cluster), resolved from `auto` (the default); > 1 only without key limits. */
   workers: number;
 }
 

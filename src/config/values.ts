@@ -57,6 +57,14 @@ function toInt(value: unknown): number | undefined {
   return undefined;
 }
 
+/** `proxy.workers`: a positive integer, or `auto`. */
+export function parseWorkers(value: unknown, where: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = toInt(value);
+  if (n === undefined || n < 1) throw expected(where, 'a positive integer or auto', value, 'auto (the default) starts min(2, CPUs) processes, or 1 with key limits');
+  return n;
+}
+
 /** A TCP port, 1-65535. */
 export function parsePort(value: unknown, where: string): number {
   const n = toInt(value);

@@ -26,7 +26,14 @@ const defaultLoader: KeysFileLoader = async (path) =>
  * they were at config load; the digests found in the file now are set apart, so that a key later removed from
  * the file stops working on reload while the configured keys (master key, inline keys) always stay.
  */
-export async function createKeyRing(configured: readonly Entry[], keysFile: string | null, logger: Logger, load: KeysFileLoader = defaultLoader): Promise<KeyRing> {
+export async function createKeyRing(
+  configured: readonly Entry[],
+  keysFile: string | null,
+  logger: Logger,
+  load: KeysFileLoader = defaultLoader,
+  /** Refuses a reloaded file (returns why) that this proxy cannot serve as it runs; the keys in use stay. */
+  refuse: (fromFile: readonly Entry[]) => string | null = () => null,
+): Promise<KeyRing> {
   let base: readonly Entry[] = configured;
   let keys: readonly StoredKey[] = toStoredKeys(configured);
   let all: readonly Entry[] = configured;
@@ -39,6 +46,11 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
     } catch (err) {
       logger.error(`${(err as Error).message}; keeping the ${keys.length} keys in use`);
       throw err;
+    }
+    const why = refuse(fromFile);
+    if (why !== null) {
+      logger.error(`${keysFile}: ${why}; keeping the ${keys.length} keys in use`);
+      throw new Error(why);
     }
     all = [...base, ...fromFile];
     keys = toStoredKeys(all);

@@ -3,7 +3,8 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { LlmserveError } from '../errors.js';
-import { createLogger, type Logger } from '../log.js';
+import { hasPolicy, type KeyPolicy } from '../config/index.js';
+import { createLogger, withoutInfo, type Logger } from '../log.js';
 import { createAccessLog } from './access-log.js';
 import { newExchange } from './exchange.js';
 import { createForwarder } from './forward.js';
@@ -37,6 +38,8 @@ export interface ProxyHandle {
 /** Side effects the proxy can be given (tests); real defaults otherwise. */
 export interface ProxyDeps {
   logger?: Logger;
+  /** A second or later proxy worker: the lines every worker would repeat (listening, usage store, backend state) are left to the first. */
+  quiet?: boolean;
   /** Monotonic clock in ms. */
   now?: () => number;
   /** Reads the keys file (default: the config module's loader). */
@@ -49,12 +52,21 @@ export interface ProxyDeps {
 export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {}): Promise<ProxyHandle> {
   const logger = deps.logger ?? createLogger({ source: 'proxy', format: settings.logFormat, color: settings.color });
   const now = deps.now ?? (() => performance.now());
+  const announce = deps.quiet === true ? withoutInfo(logger) : logger;
   // A start message without a valid state means nothing is known yet about the backend.
   let state: BackendState = isBackendState(settings.state) ? settings.state : 'starting';
   const router = createRouter(settings, now);
   if (router !== null) state = router.overall();
-  const keys = await createKeyRing(settings.keys, settings.keysFile, logger, deps.loadKeysFile);
-  const cost = await createCostControl(settings.usage ?? { dir: null, track: 'limited', flushInterval: 5 }, keys.entries(), state, logger, [
+  const workers = settings.workers ?? 1;
+  // With several proxy processes, each would count a key's limits on its own (config/resolve.ts refuses that at
+  // start; `proxy.workers: auto` picks 1 there): a reloaded keys file that adds limits is refused the same way.
+  const refuseLimits = (fromFile: readonly { name: string; policy?: KeyPolicy }[]) => {
+    const limited = fromFile.filter((k) => hasPolicy(k.policy)).map((k) => k.name);
+    if (workers === 1 || limited.length === 0) return null;
+    return `it now gives limits to ${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}, but the proxy runs ${workers} processes, each of which would allow the full limit; set proxy.workers: 1 and restart llmserve to use limits`;
+  };
+  const keys = await createKeyRing(settings.keys, settings.keysFile, logger, deps.loadKeysFile, refuseLimits);
+  const cost = await createCostControl(settings.usage ?? { dir: null, track: 'limited', flushInterval: 5 }, keys.entries(), state, announce, [
     settings.servedModelName,
     ...(router?.targets.map((t) => t.name) ?? []),
     ...Object.keys(settings.modelAliases),
@@ -144,7 +156,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     try {
       const mport = await listen(ms, '127.0.0.1', settings.metricsPort);
       metricsServer = ms;
-      logger.info(`metrics on http://127.0.0.1:${mport}/metrics`);
+      announce.info(`metrics on http://127.0.0.1:${mport}/metrics`);
     } catch (err) {
       server.close();
       server.closeAllConnections();
@@ -154,7 +166,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     }
   }
   const backendsText = router === null ? settings.backendUrl : router.targets.map((t) => `${t.name} at ${t.url}`).join(', ');
-  logger.info(`listening on ${tls === null ? 'http' : 'https'}://${settings.host}:${port} -> ${backendsText}`);
+  announce.info(`listening on ${tls === null ? 'http' : 'https'}://${settings.host}:${port} -> ${backendsText}`);
 
   const waitIdle = (timeoutMs: number) =>
     new Promise<void>((resolve) => {
@@ -174,12 +186,12 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     setState(next, model) {
       const target = model === undefined ? undefined : router?.targets.find((t) => t.name === model);
       if (target !== undefined) {
-        if (next !== target.state) logger.info(`backend state of "${model}": ${target.state} -> ${next}`);
+        if (next !== target.state) announce.info(`backend state of "${model}": ${target.state} -> ${next}`);
         target.state = next;
         if (state === 'draining') return;
         next = router!.overall();
       }
-      if (next !== state) logger.info(`backend state: ${state} -> ${next}`);
+      if (next !== state) announce.info(`backend state: ${state} -> ${next}`);
       state = next;
       cost.setState(next);
     },

@@ -97,15 +97,38 @@ test('vLLM hangs (port open, no answers): not-healthy at the next check, a resta
   await stopCleanly(svc);
 });
 
+test('a proxy worker crashes (proxy.workers: 2): the proxy restarts as a whole, vLLM keeps running', async (t) => {
+  const svc = await startService({ config: FAST_RESTART + 'proxy:\n  workers: 2\n' });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const primary = await waitFor(() => findByMarker(svc.run.marker).find((p) => / proxy$/.test(p.cmdline) && p.ppid === svc.run.child.pid), { timeoutMs: 10_000, message: 'the proxy child' });
+  const workers = await waitFor(() => {
+    const w = findByMarker(svc.run.marker).filter((p) => p.ppid === primary.pid);
+    return w.length === 2 ? w : undefined;
+  }, { timeoutMs: 10_000, message: 'two proxy workers' });
+  const api = svc.vllmStarts()[0]!.pid;
+  process.kill(workers[0]!.pid, 'SIGKILL');
+  await svc.run.waitForLine(/proxy worker \d+ exited \(SIGKILL\)/, 5000);
+  await svc.run.waitForLine(/the proxy exited \(exit code 2\): restarting only the proxy/, 5000);
+  // The other worker goes with its primary: nothing of the old proxy is left.
+  await waitFor(() => [primary.pid, ...workers.map((w) => w.pid)].every((pid) => !isAlive(pid)), { timeoutMs: 5000, message: 'the old primary and workers gone' });
+  await waitFor(async () => (await svc.chat().catch(() => null))?.status === 200, { timeoutMs: 10_000, message: 'the new proxy serving' });
+  assert.ok(isAlive(api), 'vLLM is the same process');
+  assert.equal(svc.vllmStarts().length, 1, 'vLLM was never restarted');
+  await stopCleanly(svc);
+});
+
 test('the proxy crashes: only the proxy restarts, vLLM keeps running (same pid)', async (t) => {
   const svc = await startService({ config: FAST_RESTART });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
-  const proxy = await svc.findProcess(/llmserve\.js proxy$/);
+  // The proxy child of llmserve (with proxy.workers above 1, the cluster primary; its workers are its children).
+  const proxyChild = (notPid = -1) => findByMarker(svc.run.marker).find((p) => / proxy$/.test(p.cmdline) && p.ppid === svc.run.child.pid && p.pid !== notPid);
+  const proxy = await waitFor(() => proxyChild(), { timeoutMs: 10_000, message: 'the proxy child' });
   const api = svc.vllmStarts()[0]!.pid;
   process.kill(proxy.pid, 'SIGKILL');
   await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy/, 5000);
-  const again = await waitFor(() => findByMarker(svc.run.marker).find((p) => / proxy$/.test(p.cmdline) && p.pid !== proxy.pid), { timeoutMs: 10_000, message: 'a new proxy' });
+  const again = await waitFor(() => proxyChild(proxy.pid), { timeoutMs: 10_000, message: 'a new proxy' });
   await waitFor(async () => (await svc.chat().catch(() => null))?.status === 200, { timeoutMs: 10_000, message: 'the new proxy serving' });
   await waitForFile(svc.notHealthy, false, 5000);
   assert.ok(isAlive(api), 'vLLM is the same process');

@@ -8,7 +8,7 @@ export const CWD = '/srv/app';
 export const STRONG_KEY = 'sk-live-0123456789abcdef0123456789';
 
 /** Loads a config from in-memory files (absolute paths, or relative to CWD). */
-export function load(files: Record<string, string>, cli: CliOptions = {}, env: NodeJS.ProcessEnv = {}): Promise<Config> {
+export function load(files: Record<string, string>, cli: CliOptions = {}, env: NodeJS.ProcessEnv = {}, cores = 1): Promise<Config> {
   const abs = (p: string): string => (p.startsWith('/') ? p : `${CWD}/${p}`);
   const fs = new Map(Object.entries(files).map(([p, t]) => [abs(p), t]));
   return loadConfig(cli, {
@@ -20,6 +20,8 @@ export function load(files: Record<string, string>, cli: CliOptions = {}, env: N
       return t;
     },
     exists: async (p) => fs.has(p),
+    // A fixed CPU count: `proxy.workers: auto` must not depend on the machine the tests run on.
+    cores,
   });
 }
 

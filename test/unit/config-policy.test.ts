@@ -90,8 +90,18 @@ test('usage: dir (relative to the config file), track, flush_interval; defaults 
   await rejects(load({ 'llmserve.yaml': `model: m\nproxy: { master_key: ${K1} }\nusage: { file: x }\n` }), /usage\.file: unknown key/);
 });
 
-test('proxy.workers: 1 by default; above 1 refused with key limits or usage.track: all, saying why', async () => {
-  assert.equal((await load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n` })).proxy.workers, 1);
+test('proxy.workers: auto by default, min(2, CPUs), and 1 with key limits or usage.track: all', async () => {
+  const on = async (cores: number, yaml: string) => (await loadFiles({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n${yaml}` }, {}, {}, cores)).proxy.workers;
+  assert.equal(await on(8, ''), 2);
+  assert.equal(await on(2, '  workers: auto\n'), 2);
+  assert.equal(await on(1, ''), 1);
+  assert.equal(await on(8, '  master_limits: { rpm: 10 }\n'), 1);
+  assert.equal(await on(8, 'usage:\n  track: all\n'), 1);
+  assert.equal(await on(8, '  workers: 1\n'), 1);
+});
+
+test('proxy.workers: a number above 1 is refused with key limits or usage.track: all, saying why', async () => {
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: many\n` }), /proxy\.workers: expected a positive integer or auto, got/);
   assert.equal((await load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: 4\n` })).proxy.workers, 4);
   await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: 0\n` }), /proxy\.workers/);
   await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  master_limits: { rpm: 10 }\n  workers: 2\n` }), /proxy\.workers: 2 cannot be used with per-key limits \(master\).*multiplied by 2/);

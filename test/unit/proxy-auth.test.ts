@@ -192,4 +192,21 @@ describe('auth over HTTP', () => {
     assert.ok(pair.lines.some((l) => l.includes('error') && l.includes('keeping the 2 keys')));
     assert.ok(!pair.lines.join('\n').includes(carol));
   });
+
+  it('one of several proxy workers refuses a reloaded keys file that adds limits, and keeps its keys', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmserve-keys-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'keys.yaml');
+    const bob = 'sk-bob-0123456789abcdef';
+    await writeFile(file, `- name: bob\n  key: ${bob}\n`);
+    const pair = await startPair({ workers: 2, keysFile: file, keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY) }] });
+    t.after(() => pair.close());
+    await writeFile(file, `- name: bob\n  key: ${bob}\n  rpm: 10\n`);
+    await assert.rejects(pair.proxy.reloadKeys(), /limits to bob, but the proxy runs 2 processes/);
+    assert.ok(pair.lines.some((l) => l.includes('set proxy.workers: 1') && l.includes('keeping the 2 keys')));
+    assert.equal((await request(pair.port, '/v1/models', { headers: { authorization: `Bearer ${bob}` } })).status, 200);
+    // Without limits the same file reloads.
+    await writeFile(file, `- name: bob\n  key: ${bob}\n- name: carol\n  key: sk-carol-0123456789abcdef\n`);
+    assert.equal(await pair.proxy.reloadKeys(), 3);
+  });
 });
