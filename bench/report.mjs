@@ -63,7 +63,7 @@ export function printTable(r) {
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => String(row[i]).length)));
   const line = (row) => row.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
-  const out = [`llmserve bench (${r.mode}): ${r.machine.cpus} CPUs, ${r.machine.cpuModel}, Node ${r.node}, load average ${r.loadAverageAtStart.join(' ')}`, '', ...rows.map(line), ''];
+  const out = [`llmserve bench (${r.mode}): ${r.machine.cpus} CPUs, ${r.machine.cpuModel}, Node ${r.node}, load average ${r.loadAverageAtStart.join(' ')}`, `proxy.workers ${r.proxyWorkers} (nginx worker_processes ${r.proxyWorkers})`, '', ...rows.map(line), ''];
   const sv = r.supervisor;
   out.push(`supervisor: not-ready removed ${f(sv.readyToNotReadyRemovedMs, 0)} ms after ready; not-healthy ${f(sv.deathToNotHealthyMs, 0)} ms after death; all gone ${f(sv.sigtermToAllGoneMs, 0)} ms after SIGTERM`);
   if (r.check) out.push(`llmserve check: ${f(r.check.checkMs, 1)} ms vs node -e 0 ${f(r.check.nodeMs, 1)} ms (+${f(r.check.addedMs, 1)} ms, ${f(r.check.ratio)}x; exit ${r.check.exitCode})`);

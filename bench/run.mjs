@@ -47,9 +47,13 @@ if (os.loadavg()[0] > os.cpus().length / 2) results.notes.push(`load average ${o
 if (fdLimit !== null && fdLimit < 16_384) results.notes.push(`ulimit -n is ${fdLimit}: 5,000 streams need about 15,000 descriptors across the processes; raise it (ulimit -n 65536) if streams fail with EMFILE`);
 
 const upstream = await startUpstream(onClosed);
-const llmserve = await startLlmserve(upstream.port, path.join(dir, 'llmserve-access.log'), process.env.BENCH_PROXY_WORKERS ? { workers: Number(process.env.BENCH_PROXY_WORKERS) } : {});
+// llmserve's proxy.workers as `auto` (the default) resolves it here, min(2, CPUs), or BENCH_PROXY_WORKERS; nginx
+// gets as many worker processes, so that the two proxies get the same number of processes.
+const workers = Number(process.env.BENCH_PROXY_WORKERS ?? Math.min(2, os.availableParallelism()));
+results.proxyWorkers = workers;
+const llmserve = await startLlmserve(upstream.port, path.join(dir, 'llmserve-access.log'), workers === 1 ? {} : { workers });
 const bare = await startBare(upstream.port);
-const nginx = await startNginx(upstream.port, dir).catch((err) => (results.notes.push(`nginx failed to start: ${err.message}`), null));
+const nginx = await startNginx(upstream.port, dir, workers).catch((err) => (results.notes.push(`nginx failed to start: ${err.message}`), null));
 if (nginx === null && !results.notes.some((n) => n.startsWith('nginx'))) results.notes.push('nginx is not on PATH: the streaming targets are checked against direct access and the nginx figures measured when the issue was filed');
 const targets = [upstream, llmserve, bare, ...(nginx ? [nginx] : [])];
 results.nginx = nginx !== null;
@@ -123,14 +127,23 @@ try {
   }
 
   log(`memory: ${plan.leakRequests} requests + ${plan.leakStreams} aborted streams through llmserve`);
-  await burst(llmserve.port, plan.leakRequests / 5);
-  await abortedStreams(llmserve.port, plan.leakStreams / 10, 100);
-  await sleep(1500);
-  const rssWarm = rssOf(llmserve.pid);
+  // The warm-up is the same load, so that every worker's heap reaches its working size before the first reading
+  // (V8 keeps what it grew to, and the kernel may give one worker most of the warm-up's connections); each reading
+  // is the median of five samples after a pause, since one sample lands anywhere in a GC cycle (a single reading
+  // once showed +61 % where twelve rounds in a row stayed flat). A leak grows with every round; this does not.
+  const settledRss = async () => {
+    await sleep(1500);
+    const xs = [];
+    // The whole proxy: the cluster primary and its workers.
+    for (let i = 0; i < 5; i++) (xs.push(llmserve.pids().reduce((sum, pid) => sum + rssOf(pid), 0)), await sleep(200));
+    return xs.sort((a, b) => a - b)[2];
+  };
+  await burst(llmserve.port, plan.leakRequests);
+  await abortedStreams(llmserve.port, plan.leakStreams, 100);
+  const rssWarm = await settledRss();
   const b = await burst(llmserve.port, plan.leakRequests);
   const s = await abortedStreams(llmserve.port, plan.leakStreams, 100);
-  await sleep(1500);
-  const rssAfter = rssOf(llmserve.pid);
+  const rssAfter = await settledRss();
   results.memory = { rssAfterWarmupMB: +(rssWarm / 2 ** 20).toFixed(1), rssAfterMB: +(rssAfter / 2 ** 20).toFixed(1), growth: +(rssAfter / rssWarm - 1).toFixed(3), requests: b.total, requestErrors: b.errors + b.non2xx, abortedStreams: plan.leakStreams, streamErrors: s.errors };
 } finally {
   for (const t of [llmserve, bare, nginx, upstream]) await t?.stop();

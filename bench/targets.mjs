@@ -55,21 +55,21 @@ export async function startBare(upstreamPort) {
   return { name: 'http-proxy', port, pid: child.pid, pids: () => [child.pid], stop: () => stopChild(child) };
 }
 
-/** nginx as an equivalent key-checking proxy (one worker, like llmserve's one process), or null when absent. */
-export async function startNginx(upstreamPort, dir) {
+/** nginx as an equivalent key-checking proxy (as many workers as llmserve's proxy has processes), or null when absent. */
+export async function startNginx(upstreamPort, dir, workers = 1) {
   const bin = whichNginx();
   if (bin === null) return null;
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
-  fs.writeFileSync(conf, nginxConf(port, upstreamPort, dir));
+  fs.writeFileSync(conf, nginxConf(port, upstreamPort, dir, workers));
   const child = spawn(bin, ['-p', dir, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port, 5000);
   return { name: 'nginx', port, pid: child.pid, pids: () => [child.pid, ...childrenOf(child.pid)], stop: () => stopChild(child, 'SIGQUIT') };
 }
 
-function nginxConf(port, upstreamPort, dir) {
+function nginxConf(port, upstreamPort, dir, workers) {
   return `daemon off;
-worker_processes 1;
+worker_processes ${workers};
 worker_rlimit_nofile 65535;
 pid ${dir}/nginx.pid;
 error_log ${dir}/nginx-error.log warn;
