@@ -51,6 +51,7 @@ export function redactConfig(config: Config): RedactedConfig {
       headersTimeout: config.proxy.headersTimeout,
       bodyTimeout: config.proxy.bodyTimeout,
       tls: config.proxy.tls ? { cert: config.proxy.tls.cert, key: config.proxy.tls.key } : null,
+      workers: config.proxy.workers,
     },
     probes: { dir: config.probes.dir, explicit: config.probes.dirExplicit, interval: config.probes.interval },
     timeouts: { startup: config.timeouts.startup, stop: config.timeouts.stop },

@@ -52,7 +52,7 @@ function configLines(r: ProbeReport): string[] {
   const lines = [
     'Configuration',
     row('  file', c.file === null ? 'none (flags, environment and defaults)' : `${c.file} (${c.format ?? 'unknown'} format)`),
-    row('  proxy', `${c.proxy.host}:${c.proxy.port}, auth ${c.proxy.auth ? 'on' : 'OFF'}, tls ${c.proxy.tls ? 'on' : 'off'}`),
+    row('  proxy', `${c.proxy.host}:${c.proxy.port}, auth ${c.proxy.auth ? 'on' : 'OFF'}, tls ${c.proxy.tls ? 'on' : 'off'}, ${c.proxy.workers} process${c.proxy.workers === 1 ? '' : 'es'}`),
     row('  keys', `${keys}${c.proxy.keysFile ? `; keys file ${c.proxy.keysFile}` : ''}`),
     row('  backend', `127.0.0.1:${c.vllm.port}, tensor-parallel ${c.vllm.tensorParallelSize}`),
     row('  timeouts', `startup ${c.timeouts.startup} s, stop ${c.timeouts.stop} s, health every ${c.probes.interval} s`),

@@ -131,6 +131,8 @@ export interface RedactedConfig {
     headersTimeout: number;
     bodyTimeout: number;
     tls: { cert: string; key: string } | null;
+    /** Proxy processes (`proxy.workers`, `auto` resolved). */
+    workers: number;
   };
   probes: { dir: string; explicit: boolean; interval: number };
   timeouts: { startup: number; stop: number };

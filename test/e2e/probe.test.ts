@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { envWithFakes, makeModelDir, tempDir, LITELLM_CONFIG } from '../helpers/fixtures.js';
 import { binPath } from '../helpers/llmserve.js';
@@ -76,6 +77,8 @@ test('the issue\'s command: 2 GPUs, size 2, the whole vLLM argv, proxy 8080 (80 
   assert.equal(j.backend.port, 3000);
   assert.equal(j.probes.dir, '/etc/probe');
   assert.deepEqual(j.config.proxy.keys, [{ name: 'master', kind: 'key', value: '[redacted]' }]);
+  // proxy.workers: auto, resolved for this machine: min(2, CPUs).
+  assert.equal(j.config.proxy.workers, Math.min(2, os.availableParallelism()));
   assert.equal(j.vllm.version, '0.22.0');
   assert.ok(!(r.stdout + r.stderr).includes(FILE_KEY), 'the key must not appear');
 
