@@ -145,6 +145,16 @@ class Recorder {
 }
 
 /** A pool torn down with the test: calls still open are destroyed, then the pool is closed. */
+/** A backend that answers the first request with `text` and keeps the connection for the test to write more or close. */
+async function startHeldBackend(t: TestContext, text: string): Promise<{ be: Backend; conn: () => BackendConn }> {
+  let held: BackendConn | null = null;
+  const be = await startBackend(t, (c) => {
+    held = c;
+    c.socket.write(text);
+  });
+  return { be, conn: () => held! };
+}
+
 function makePool(t: TestContext, options: UpstreamPoolOptions = { idleMs: 5000, maxIdle: 4 }) {
   const pool = new UpstreamPool(options);
   const calls: UpstreamCall[] = [];
@@ -270,18 +280,14 @@ describe('UpstreamPool keep-alive', () => {
 
 describe('UpstreamCall responses', () => {
   it('reads a body delimited by the connection close until the backend ends the socket', async (t) => {
-    let conn: BackendConn | null = null;
-    const be = await startBackend(t, (c) => {
-      conn = c;
-      c.socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello ');
-    });
+    const { be, conn } = await startHeldBackend(t, 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello ');
     const { request } = makePool(t);
     const rec = new Recorder();
     request(be.target, rec).end();
     await waitFor(() => rec.body === 'hello ', { ...WAIT, message: 'the first part of the body' });
     assert.deepEqual(rec.framings, [{ kind: 'close' }]);
     assert.equal(rec.ends, 0, 'no end before the backend closes');
-    conn!.socket.end('world');
+    conn().socket.end('world');
     await rec.ok();
     assert.equal(rec.body, 'hello world');
     await waitFor(() => be.conns[0]!.closed, { ...WAIT, message: 'the connection to close' });
@@ -313,17 +319,13 @@ describe('UpstreamCall responses', () => {
   }
 
   it('reports ECONNRESET, and no end, when the backend dies mid-body', async (t) => {
-    let conn: BackendConn | null = null;
-    const be = await startBackend(t, (c) => {
-      conn = c;
-      c.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
-    });
+    const { be, conn } = await startHeldBackend(t, 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789');
     const { request } = makePool(t);
     const rec = new Recorder();
     const call = request(be.target, rec);
     call.end();
     await waitFor(() => rec.bytes === 10, { ...WAIT, message: 'the first 10 body bytes' });
-    conn!.socket.destroy();
+    conn().socket.destroy();
     await rec.settled();
     assert.equal(rec.errors.length, 1, 'onError once');
     assert.equal((rec.errors[0] as NodeJS.ErrnoException).code, 'ECONNRESET');
@@ -453,11 +455,7 @@ describe('UpstreamCall request bodies', () => {
 
 describe('UpstreamCall backpressure', () => {
   it('pause() stops onData, resume() lets the rest through', async (t) => {
-    let conn: BackendConn | null = null;
-    const be = await startBackend(t, (c) => {
-      conn = c;
-      c.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n' + 'a'.repeat(1000));
-    });
+    const { be, conn } = await startHeldBackend(t, 'HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n' + 'a'.repeat(1000));
     const { request } = makePool(t);
     const rec = new Recorder();
     const call = request(be.target, rec);
@@ -466,7 +464,7 @@ describe('UpstreamCall backpressure', () => {
     call.pause();
     // The second half is in the client socket's receive queue once the write completes (loopback); the barrier
     // gives the event loop several turns in which a reading socket would have read it.
-    await writeAll(conn!.socket, 'b'.repeat(1000));
+    await writeAll(conn().socket, 'b'.repeat(1000));
     await loopbackBarrier();
     assert.equal(rec.bytes, 1000, 'no onData while paused');
     assert.equal(rec.ends, 0);
@@ -476,16 +474,12 @@ describe('UpstreamCall backpressure', () => {
   });
 
   it('the barrier used above does see data on a socket that is not paused (control)', async (t) => {
-    let conn: BackendConn | null = null;
-    const be = await startBackend(t, (c) => {
-      conn = c;
-      c.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n' + 'a'.repeat(1000));
-    });
+    const { be, conn } = await startHeldBackend(t, 'HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n' + 'a'.repeat(1000));
     const { request } = makePool(t);
     const rec = new Recorder();
     request(be.target, rec).end();
     await waitFor(() => rec.bytes === 1000, { ...WAIT, message: 'the first half of the body' });
-    await writeAll(conn!.socket, 'b'.repeat(1000));
+    await writeAll(conn().socket, 'b'.repeat(1000));
     await loopbackBarrier();
     assert.equal(rec.bytes, 2000);
     assert.equal(rec.ends, 1);
