@@ -1,6 +1,5 @@
 // Request bodies: the size cap (up front and while streaming) and reading a body whole for the alias rewrite.
 import type { IncomingMessage } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
 
 /** Thrown when a body goes over the cap while being read. */
 export class BodyTooLarge extends Error {
@@ -15,28 +14,6 @@ export function declaredLength(req: IncomingMessage): number | null {
   if (raw === undefined) return null;
   const n = Number(raw);
   return Number.isFinite(n) && n >= 0 ? n : null;
-}
-
-/**
- * A pass-through that counts bytes and calls `onExceed` once the body goes over `max`; from then on it swallows
- * data, so the over-limit part never reaches the backend. Only used for bodies without content-length (chunked),
- * since Node's parser already enforces a declared length that was checked up front.
- */
-export function limitStream(max: number, onExceed: () => void): Transform {
-  let seen = 0;
-  let over = false;
-  return new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
-      if (over) return done();
-      seen += chunk.length;
-      if (seen > max) {
-        over = true;
-        onExceed();
-        return done();
-      }
-      done(null, chunk);
-    },
-  });
 }
 
 /** Reads a whole body, rejecting with BodyTooLarge past `max` bytes, or with the stream's error. */
