@@ -202,10 +202,14 @@ describe('fake vllm: processes and stopping', { concurrency: true }, () => {
     const model = await makeModelDir({ heads: 12 });
     await withFake({ args: [model, '-tp', '2'], env: FAST }, async (f) => {
       await f.waitReady();
-      const procs = findByMarker(f.marker);
-      const titles = procs.map((p) => p.cmdline).sort();
-      assert.ok(titles.includes('VLLM::EngineCore'), titles.join('|'));
-      assert.ok(titles.includes('VLLM::Worker_TP0') && titles.includes('VLLM::Worker_TP1'), titles.join('|'));
+      // Read until all four are titled: under load, /proc once showed a worker's old command line just after it
+      // had reported itself up (CI flake), so this waits for the state instead of reading it once.
+      let titles: string[] = [];
+      const procs = await waitFor(() => {
+        const found = findByMarker(f.marker);
+        titles = found.map((p) => p.cmdline).sort();
+        return ['VLLM::EngineCore', 'VLLM::Worker_TP0', 'VLLM::Worker_TP1'].every((t) => titles.includes(t)) ? found : undefined;
+      }, { timeoutMs: 3000, message: 'EngineCore and both TP workers titled VLLM::' }).catch((err: Error) => assert.fail(`${err.message}: ${titles.join('|')}`));
       const api = procs.find((p) => p.pid === f.child.pid)!;
       assert.ok(procs.every((p) => p.pgid === api.pgid), 'vLLM never makes its own process group');
     });
