@@ -117,6 +117,8 @@ export class UpstreamPool {
           conn.socket.ref();
           return conn;
         }
+        // Half-closed by the backend, its 'end' not handled yet: never reuse it.
+        conn.socket.destroy();
       }
     }
     // `onread` (documented in net.connect) hands each read to a callback, without the Readable stream's push and
