@@ -1,4 +1,5 @@
 // What `probe` finds out besides the plan, and the report it prints (the `--json` shape).
+import type { ProxyConfig } from '../config/types.js';
 import type { Gpu } from '../gpu/types.js';
 
 /** Result of `vllm --version`. */
@@ -118,21 +119,9 @@ export interface RedactedConfig {
   model: string;
   servedModelName: string;
   vllm: { command: string[]; port: number; tensorParallelSize: number | 'auto'; args: string[]; env: Record<string, string> };
-  proxy: {
-    host: string;
-    port: number;
-    auth: boolean;
+  /** The proxy's settings as resolved, keys replaced by their names and kinds. */
+  proxy: Pick<ProxyConfig, 'host' | 'port' | 'auth' | 'keysFile' | 'routes' | 'modelAliases' | 'maxBodyBytes' | 'firstByteTimeout' | 'headersTimeout' | 'bodyTimeout' | 'tls' | 'workers'> & {
     keys: { name: string; kind: 'key' | 'key_sha256'; value: '[redacted]' }[];
-    keysFile: string | null;
-    routes: string[];
-    modelAliases: Record<string, string>;
-    maxBodyBytes: number;
-    firstByteTimeout: number;
-    headersTimeout: number;
-    bodyTimeout: number;
-    tls: { cert: string; key: string } | null;
-    /** Proxy processes (`proxy.workers`, `auto` resolved). */
-    workers: number;
   };
   probes: { dir: string; explicit: boolean; interval: number };
   timeouts: { startup: number; stop: number };
