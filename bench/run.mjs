@@ -13,7 +13,7 @@ import { evaluate, printTable } from './report.mjs';
 const quick = process.argv.includes('--quick');
 const plan = quick
   ? { satRounds: 1, satSeconds: 2, rateRounds: 1, rateSeconds: 2, sseRounds: 1, sse1kEvents: 75, sse5kEvents: 12, aborts: 5, leakRequests: 10_000, leakStreams: 1_000, checkRuns: 5 }
-  : { satRounds: 2, satSeconds: 4, rateRounds: 2, rateSeconds: 4, sseRounds: 2, sse1kEvents: 150, sse5kEvents: 30, aborts: 20, leakRequests: 100_000, leakStreams: 10_000, checkRuns: 10 };
+  : { satRounds: 2, satSeconds: 4, rateRounds: 2, rateSeconds: 4, sseRounds: 3, sse1kEvents: 150, sse5kEvents: 30, aborts: 20, leakRequests: 100_000, leakStreams: 10_000, checkRuns: 10 };
 
 const began = Date.now();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-bench-'));
