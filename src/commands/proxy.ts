@@ -61,8 +61,11 @@ function handleMessage(proxy: ProxyHandle, msg: unknown, gatherer: MetricsGather
   const m = msg as Partial<ParentMessage> | null;
   if (m === null || typeof m !== 'object') return;
   if (gatherer !== null && gatherer.handle(m)) return;
-  if (m.type === 'state' && isBackendState(m.state)) proxy.setState(m.state, typeof m.model === 'string' ? m.model : undefined);
-  else if (m.type === 'reload-keys') proxy.reloadKeys().catch(() => {}); // the failure is logged; old keys stay
+  if (m.type === 'state' && isBackendState(m.state)) {
+    proxy.setState(m.state, typeof m.model === 'string' ? m.model : undefined);
+    // In force from the next request on: say so (to the supervisor, or to the cluster primary, which waits for all).
+    if (typeof m.seq === 'number') void send({ type: 'state-applied', seq: m.seq });
+  } else if (m.type === 'reload-keys') proxy.reloadKeys().catch(() => {}); // the failure is logged; old keys stay
   else if (m.type === 'drain') {
     const timeoutMs = typeof m.timeoutMs === 'number' && m.timeoutMs >= 0 ? m.timeoutMs : 30_000;
     void proxy.drain(timeoutMs).then((remaining) => send({ type: 'drained', remaining }));
@@ -130,18 +133,32 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
   const ready: Promise<number>[] = [];
   // Answers a worker's /metrics with every worker's series (worker-metrics.ts).
   const collector = metricsCollector(() => workers);
+  // The last state message each worker has applied: the supervisor hears `state-applied` only when all have, since
+  // the kernel may hand the next connection to any of them.
+  const appliedBy = new Map<Worker, number>();
+  let appliedSent = 0;
+  const reportApplied = () => {
+    let all = Infinity;
+    for (const w of workers) all = Math.min(all, appliedBy.get(w) ?? 0);
+    if (all === Infinity || all <= appliedSent) return;
+    appliedSent = all;
+    void send({ type: 'state-applied', seq: all });
+  };
   for (let i = 0; i < count; i++) {
     const worker = cluster.fork();
     workers.add(worker);
     ready.push(
       new Promise<number>((resolve, reject) => {
         worker.on('message', (msg: unknown) => {
-          const m = msg as { type?: string; port?: number; code?: string; message?: string; remaining?: number } | null;
+          const m = msg as { type?: string; port?: number; code?: string; message?: string; remaining?: number; seq?: number } | null;
           if (m === null || typeof m !== 'object') return;
           if (collector.handle(worker, m)) return;
           if (m.type === 'want-start') worker.send({ type: 'start', settings });
           else if (m.type === 'listening' && typeof m.port === 'number') resolve(m.port);
-          else if (m.type === 'fatal') reject(new LlmserveError(m.code === 'PORT_IN_USE' || m.code === 'TLS' ? m.code : 'RUNTIME', m.message ?? 'a proxy worker failed'));
+          else if (m.type === 'state-applied' && typeof m.seq === 'number') {
+            appliedBy.set(worker, m.seq);
+            reportApplied();
+          } else if (m.type === 'fatal') reject(new LlmserveError(m.code === 'PORT_IN_USE' || m.code === 'TLS' ? m.code : 'RUNTIME', m.message ?? 'a proxy worker failed'));
           else if (m.type === 'drained' && drain !== null) {
             drain.remaining += typeof m.remaining === 'number' ? m.remaining : 0;
             if (--drain.pending === 0) {

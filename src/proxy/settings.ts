@@ -46,12 +46,15 @@ export interface ProxySettings extends ConfiguredProxy {
 export type ChildMessage =
   | { type: 'listening'; port: number }
   | { type: 'fatal'; code: string; message: string }
-  | { type: 'drained'; remaining: number };
+  | { type: 'drained'; remaining: number }
+  /** Every state message up to `seq` is applied (in every worker): the supervisor may now update the probe files. */
+  | { type: 'state-applied'; seq: number };
 
 /** Messages the supervisor sends to the proxy child. */
 export type ParentMessage =
   | { type: 'start'; settings: ProxySettings }
-  | { type: 'state'; state: BackendState; model?: string }
+  /** `seq` (increasing) asks for a `state-applied` answer once the state is in force. */
+  | { type: 'state'; state: BackendState; model?: string; seq?: number }
   | { type: 'reload-keys' }
   | { type: 'drain'; timeoutMs: number };
 

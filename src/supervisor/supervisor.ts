@@ -11,6 +11,8 @@ import { emptyGroup, stopChild } from './stop.js';
 import type { SupervisorDeps, SupervisorPlan, SupervisorState } from './types.js';
 
 const READY_POLL_MS = 100;
+/** How long a change to healthy waits for the proxy to confirm the state before the probe files follow anyway. */
+const STATE_APPLIED_TIMEOUT_MS = 2000;
 
 /** A backend's state as the proxy sees it. */
 type ProxyBackendState = 'starting' | 'ready' | 'restarting';
@@ -26,6 +28,10 @@ export class Supervisor {
   private proxyHealthy = true;
   /** Mirrors the `not-healthy` file once ready, so that only transitions are written and logged. */
   private notHealthy = false;
+  /** The last `state` message sent to the proxy, and the last one it said is in force (in every worker). */
+  private stateSeq = 0;
+  private appliedSeq = 0;
+  private readonly appliedWaiters = new Set<() => void>();
   /** A stop was asked for (a signal); the stop controller below is also aborted internally to end the loops. */
   private stopAsked = false;
   private readonly stopCtl = new AbortController();
@@ -162,8 +168,9 @@ export class Supervisor {
     this.proxyListening = false;
     const listening = new Promise<{ type: string; code?: string; message?: string; port?: number }>((resolve) => {
       proxy.onMessage((m) => {
-        const msg = m as { type?: string };
+        const msg = m as { type?: string; seq?: unknown };
         if (msg.type === 'listening' || msg.type === 'fatal') resolve(msg as { type: string });
+        else if (msg.type === 'state-applied' && typeof msg.seq === 'number' && this.proxy === proxy) this.stateInForce(msg.seq);
       });
     });
     // Settings and keys travel over IPC, never on argv where `ps` would show them. A restarted proxy learns each
@@ -174,6 +181,8 @@ export class Supervisor {
     proxy.send({ type: 'start', settings: { ...(this.plan.proxy.settings as object), state, ...(backendStates ? { backendStates } : {}) } });
     const outcome = await Promise.race([listening, proxy.exited.then(() => null), this.stopped()]);
     if (outcome === 'stopped') return;
+    // Its start message carried every backend's state: all sent so far is in force.
+    if (outcome !== null && outcome.type === 'listening') this.stateInForce(this.stateSeq);
     if (outcome === null || outcome.type === 'fatal') {
       let message = outcome?.message ?? 'the proxy exited before it was listening';
       if (outcome?.code === 'PORT_IN_USE') {
@@ -255,8 +264,9 @@ export class Supervisor {
   private async markReady(): Promise<void> {
     this.state = 'ready';
     for (const b of this.backends) this.sendState(b);
-    // The state travels over IPC, the platform's traffic over TCP: remove not-ready only once the proxy's own
-    // readiness endpoint says ready, so that the first routed request is never answered 503.
+    // The state travels over IPC, the platform's traffic over TCP: remove not-ready only once every proxy worker
+    // has the state and the proxy's own readiness endpoint says ready, so that no routed request is answered 503.
+    await this.stateApplied();
     await this.waitProxyReady();
     if (this.stopping) return;
     this.deps.probes.set(NOT_READY, false);
@@ -271,8 +281,40 @@ export class Supervisor {
 
   /** Tells the proxy one backend's state (with one model, the message carries no model name, as before). */
   private sendState(b: Backend): void {
-    if (this.backends.length > 1) this.proxy?.send({ type: 'state', state: this.proxyState(b), model: b.spec.servedModelName });
-    else this.proxy?.send({ type: 'state', state: this.proxyState(b) });
+    const seq = ++this.stateSeq;
+    if (this.backends.length > 1) this.proxy?.send({ type: 'state', state: this.proxyState(b), model: b.spec.servedModelName, seq });
+    else this.proxy?.send({ type: 'state', state: this.proxyState(b), seq });
+  }
+
+  /** The proxy says every state message up to `seq` is in force. */
+  private stateInForce(seq: number): void {
+    if (seq <= this.appliedSeq) return;
+    this.appliedSeq = seq;
+    for (const wake of this.appliedWaiters) wake();
+  }
+
+  /**
+   * Resolves once the proxy (every worker) has applied every state sent so far, or after 2 s (a proxy that does not
+   * answer is caught by the proxy health check), or on stop.
+   */
+  private stateApplied(): Promise<void> {
+    const seq = this.stateSeq;
+    if (this.appliedSeq >= seq || this.proxy === null || this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        clearTimeout(timer);
+        this.appliedWaiters.delete(onApplied);
+        this.stopCtl.signal.removeEventListener('abort', finish);
+        resolve();
+      };
+      const onApplied = () => {
+        if (this.appliedSeq >= seq) finish();
+      };
+      timer = setTimeout(finish, STATE_APPLIED_TIMEOUT_MS);
+      this.appliedWaiters.add(onApplied);
+      this.stopCtl.signal.addEventListener('abort', finish, { once: true });
+    });
   }
 
   /** A backend's status or health changed: tell the proxy, and update `not-healthy` against the requirement. */
@@ -289,14 +331,26 @@ export class Supervisor {
   private updateHealth(why: string, level: 'warn' | 'error'): void {
     const is = this.proxyHealthy && this.requirementMet();
     const was = !this.notHealthy;
-    if (is !== was) {
-      this.notHealthy = !is;
-      this.deps.probes.set(NOT_HEALTHY, !is);
+    if (is && !was) {
+      // Healthy again: `not-healthy` goes once every proxy worker has the state that says so (a request routed at
+      // once could reach a worker that still answers 503), and only if nothing failed meanwhile.
+      void this.stateApplied().then(() => {
+        if (this.stopping || !this.notHealthy || !(this.proxyHealthy && this.requirementMet())) return;
+        this.notHealthy = false;
+        this.deps.probes.set(NOT_HEALTHY, false);
+        if (why) this.deps.logger[level](`${why}; the other models keep serving (probes.require: ${this.plan.require})`);
+        else this.deps.logger.info('healthy again: not-healthy removed');
+      });
+      return;
+    }
+    if (!is && was) {
+      this.notHealthy = true;
+      this.deps.probes.set(NOT_HEALTHY, true);
     }
     if (why) {
       if (!is && (is !== was || level === 'error')) this.deps.logger[level](`${why}: not-healthy created`);
       else if (is) this.deps.logger[level](`${why}; the other models keep serving (probes.require: ${this.plan.require})`);
-    } else if (is && !was) this.deps.logger.info('healthy again: not-healthy removed');
+    }
   }
 
   /** One backend's life after its first start: a start that failed late is retried, then it is watched. */

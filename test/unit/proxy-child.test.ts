@@ -67,12 +67,16 @@ describe('proxy child process', () => {
     assert.deepEqual(child.spawnargs.slice(-1), [fixture]);
 
     assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 503);
-    child.send({ type: 'state', state: 'ready' });
-    // The state message is applied asynchronously: ask readiness until it flips (observable state, deadline).
+    child.send({ type: 'state', state: 'ready', seq: 3 });
+    // The answer says the state is in force: the next request is served.
+    assert.deepEqual(await next('state-applied'), { type: 'state-applied', seq: 3 });
+    assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 200);
+    // A state without seq (as before) is applied without an answer.
+    child.send({ type: 'state', state: 'restarting' });
     const deadline = Date.now() + 5000;
-    let status = 0;
-    while (status !== 200 && Date.now() < deadline) status = (await request(port, '/v1/models', { headers: bearer })).status;
-    assert.equal(status, 200);
+    let status = 200;
+    while (status !== 503 && Date.now() < deadline) status = (await request(port, '/v1/models', { headers: bearer })).status;
+    assert.equal(status, 503);
 
     child.send({ type: 'drain', timeoutMs: 1000 });
     assert.deepEqual(await next('drained'), { type: 'drained', remaining: 0 });
