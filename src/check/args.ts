@@ -20,6 +20,10 @@ const VALUE_FLAGS: Record<string, keyof CliOptions | 'timeout'> = {
   '--health-interval': 'healthInterval',
   '--startup-timeout': 'startupTimeout',
   '--stop-timeout': 'stopTimeout',
+  '--stall-timeout': 'stallTimeout',
+  '--drain-delay': 'drainDelay',
+  '--drain-timeout': 'drainTimeout',
+  '--restart': 'restart',
   '--log-format': 'logFormat',
   '--timeout': 'timeout',
 };

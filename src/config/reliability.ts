@@ -30,6 +30,12 @@ function parsePolicy(value: unknown, where: string): RestartConfig['policy'] {
   throw expected(where, POLICY, value);
 }
 
+/** `--restart` / `LLMSERVE_RESTART`: the policy alone (the budget and backoff stay the file's or the defaults). */
+export function parseRestartPolicy(value: unknown, where: string): RestartConfig['policy'] {
+  if (value === 'on-failure' || value === 'never') return value;
+  throw expected(where, '"on-failure" or "never"', value);
+}
+
 /** `restart: on-failure | never`, or the mapping form with the budget and backoff spelled out. */
 export function parseRestart(value: unknown, file: string): RestartConfig {
   const where = (key: string): string => at(file, joinPath('restart', key));

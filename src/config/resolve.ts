@@ -5,13 +5,18 @@ import type { CliOptions, Config, KeyEntry, ModelConfig } from './types.js';
 import { resolveCluster, type Given } from './cluster.js';
 import { DEFAULT_ROUTES, DEFAULTS, MASTER_KEY_ENV } from './defaults.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
-import { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT } from './reliability.js';
+import { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT, parseRestartPolicy } from './reliability.js';
 import { DEFAULT_USAGE_FLUSH_INTERVAL, usageDir } from './usage-settings.js';
 import { mergeKeys, noKeys, rawKeyEntry, weakKeyNote, type LoadedKeys } from './keys.js';
 import { hasPolicy } from './key-policy.js';
 import {
-  parseLogFormat, parsePort, parseSeconds, parseString, parseTensorParallel,
+  parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
 } from './values.js';
+
+/** `{ [key]: value }` when the value is given, else nothing to spread. */
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+}
 
 /** One setting's flag and environment variable names, by CliOptions field. */
 export const FLAGS = {
@@ -25,6 +30,10 @@ export const FLAGS = {
   healthInterval: ['--health-interval', 'LLMSERVE_HEALTH_INTERVAL'],
   startupTimeout: ['--startup-timeout', 'LLMSERVE_STARTUP_TIMEOUT'],
   stopTimeout: ['--stop-timeout', 'LLMSERVE_STOP_TIMEOUT'],
+  stallTimeout: ['--stall-timeout', 'LLMSERVE_STALL_TIMEOUT'],
+  drainDelay: ['--drain-delay', 'LLMSERVE_DRAIN_DELAY'],
+  drainTimeout: ['--drain-timeout', 'LLMSERVE_DRAIN_TIMEOUT'],
+  restart: ['--restart', 'LLMSERVE_RESTART'],
   logFormat: ['--log-format', 'LLMSERVE_LOG_FORMAT'],
   config: ['--config', 'LLMSERVE_CONFIG'],
   role: ['--role', 'LLMSERVE_ROLE'],
@@ -203,10 +212,14 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     timeouts: {
       startup: pick('startupTimeout', parseSeconds, f.startupTimeout) ?? DEFAULTS.startupTimeout,
       stop: pick('stopTimeout', parseSeconds, f.stopTimeout) ?? DEFAULTS.stopTimeout,
-      stall: f.stallTimeout ?? DEFAULT_STALL_TIMEOUT,
+      stall: pick('stallTimeout', parseSeconds, f.stallTimeout) ?? DEFAULT_STALL_TIMEOUT,
     },
-    restart: { ...(f.restart ?? DEFAULT_RESTART) },
-    drain: { ...(f.drain ?? DEFAULT_DRAIN) },
+    // The flag and variable set the policy; the budget and backoff of the file's long form (or the defaults) stay.
+    restart: { ...(f.restart ?? DEFAULT_RESTART), ...optional('policy', pick('restart', parseRestartPolicy, undefined)) },
+    drain: {
+      delay: pick('drainDelay', parseNonNegativeSeconds, f.drain?.delay) ?? DEFAULT_DRAIN.delay,
+      timeout: pick('drainTimeout', parseNonNegativeSeconds, f.drain?.timeout) ?? DEFAULT_DRAIN.timeout,
+    },
     usage: {
       dir: usageDir(env, f.usage?.dir, file ? f.file : null, process.cwd()),
       track: f.usage?.track ?? 'limited',

@@ -37,6 +37,11 @@ export interface CliOptions {
   healthInterval?: string;
   startupTimeout?: string;
   stopTimeout?: string;
+  /** `--stall-timeout`, `--drain-delay`, `--drain-timeout` (seconds) and `--restart on-failure|never`. */
+  stallTimeout?: string;
+  drainDelay?: string;
+  drainTimeout?: string;
+  restart?: string;
   logFormat?: string;
   /** `--role single|head|worker`, `--nodes N`, `--head ADDRESS` (multi-node on Ray). */
   role?: string;

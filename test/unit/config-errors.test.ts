@@ -86,6 +86,10 @@ test('wrong values in flags and env name the flag or the variable', async () => 
   await rejects(load({}, { ...m, startupTimeout: '1h' }, KEY_ENV), /^--startup-timeout: expected a positive number of seconds, got "1h"$/);
   await rejects(load({}, { ...m, stopTimeout: '0' }, KEY_ENV), /^--stop-timeout: /);
   await rejects(load({}, { ...m, logFormat: 'yaml' }, KEY_ENV), /^--log-format: expected "text" or "json", got "yaml"$/);
+  await rejects(load({}, { ...m, drainDelay: '-1' }, KEY_ENV), /^--drain-delay: expected a number of seconds, 0 or more, got "-1"$/);
+  await rejects(load({}, { ...m, stallTimeout: '0' }, KEY_ENV), /^--stall-timeout: expected a positive number of seconds, got "0"$/);
+  await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_DRAIN_TIMEOUT: '30s' }), /^LLMSERVE_DRAIN_TIMEOUT: expected a number of seconds, 0 or more, got "30s"$/);
+  await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_RESTART: 'always' }), /^LLMSERVE_RESTART: expected "on-failure" or "never", got "always"$/);
   await rejects(load({}, { ...m, host: '' }, KEY_ENV), /^--host: expected a bind address/);
   await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_PORT: 'eighty' }), /^LLMSERVE_PORT: expected an integer 1-65535, got "eighty"$/);
   await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_HEALTH_INTERVAL: 'x' }), /^LLMSERVE_HEALTH_INTERVAL: expected a positive number of seconds/);

@@ -198,6 +198,17 @@ log_format: text
   assert.equal((await load(file, {}, { ...KEY_ENV, LLMSERVE_PORT: '' })).proxy.port, 9001);
 });
 
+test('restart, drain and stall_timeout: flags > environment > file > defaults; the long restart form keeps its budget', async () => {
+  const files = { 'llmserve.yaml': 'model: m\nrestart: { policy: on-failure, max_failures: 3 }\ndrain: { delay: 5, timeout: 20 }\nstall_timeout: 120\n' };
+  const env = { ...KEY_ENV, LLMSERVE_RESTART: 'never', LLMSERVE_DRAIN_DELAY: '7', LLMSERVE_DRAIN_TIMEOUT: '0', LLMSERVE_STALL_TIMEOUT: '90' };
+  const flags = { restart: 'on-failure', drainDelay: '2.5', drainTimeout: '45', stallTimeout: '30' };
+  const pick = (c: Awaited<ReturnType<typeof load>>) => [c.restart.policy, c.restart.maxFailures, c.drain.delay, c.drain.timeout, c.timeouts.stall];
+  assert.deepEqual(pick(await load(files, {}, KEY_ENV)), ['on-failure', 3, 5, 20, 120]);
+  assert.deepEqual(pick(await load(files, {}, env)), ['never', 3, 7, 0, 90]);
+  assert.deepEqual(pick(await load(files, flags, env)), ['on-failure', 3, 2.5, 45, 30]);
+  assert.deepEqual(pick(await load({}, { model: 'm', drainDelay: '10' }, KEY_ENV)), ['on-failure', 5, 10, 30, 600]);
+});
+
 test('probes.dirExplicit from flag, env and file', async () => {
   assert.equal((await load({}, { model: 'm', probeDir: '/p' }, KEY_ENV)).probes.dirExplicit, true);
   assert.equal((await load({}, { model: 'm' }, { ...KEY_ENV, LLMSERVE_PROBE_DIR: '/p' })).probes.dirExplicit, true);
