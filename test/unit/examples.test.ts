@@ -255,7 +255,7 @@ test('examples/litellm-migration: before/after, and nothing changes for clients'
 test('package.json ships the bin, the build, the template and the examples, without sourcemaps or the single file', () => {
   const pkg = JSON.parse(read('package.json')) as { files: string[]; bin: Record<string, string>; scripts: Record<string, string> };
   assert.equal(pkg.bin['llmserve'], 'bin/llmserve.js');
-  for (const entry of ['bin/llmserve.js', 'dist/', 'templates/', 'examples/', 'README.md', '!dist/**/*.map', '!dist/llmserve.mjs']) assert.ok(pkg.files.includes(entry), entry);
+  for (const entry of ['bin/llmserve.js', 'bin/package.json', 'dist/', 'templates/', 'examples/', 'README.md', '!dist/**/*.map', '!dist/llmserve.mjs']) assert.ok(pkg.files.includes(entry), entry);
   assert.match(pkg.scripts['build:single'] ?? '', /scripts\/build-single\.mjs/);
 });
 
