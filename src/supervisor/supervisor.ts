@@ -178,11 +178,16 @@ export class Supervisor {
     const several = this.backends.length > 1;
     const state = several ? this.overallState() : this.proxyState(this.backends[0]!);
     const backendStates = several ? Object.fromEntries(this.backends.map((b) => [b.spec.servedModelName, this.proxyState(b)])) : undefined;
+    const seqAtStart = this.stateSeq;
     proxy.send({ type: 'start', settings: { ...(this.plan.proxy.settings as object), state, ...(backendStates ? { backendStates } : {}) } });
     const outcome = await Promise.race([listening, proxy.exited.then(() => null), this.stopped()]);
     if (outcome === 'stopped') return;
-    // Its start message carried every backend's state: all sent so far is in force.
-    if (outcome !== null && outcome.type === 'listening') this.stateInForce(this.stateSeq);
+    if (outcome !== null && outcome.type === 'listening') {
+      // Its start message carried every backend's state as it was then. A change sent while it started (a restarted
+      // proxy, vLLM changing meanwhile) may have arrived before it handled messages: send the current ones again.
+      this.stateInForce(seqAtStart);
+      if (this.stateSeq > seqAtStart) for (const b of this.backends) this.sendState(b);
+    }
     if (outcome === null || outcome.type === 'fatal') {
       let message = outcome?.message ?? 'the proxy exited before it was listening';
       if (outcome?.code === 'PORT_IN_USE') {
