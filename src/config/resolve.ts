@@ -13,11 +13,6 @@ import {
   parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
 } from './values.js';
 
-/** `{ [key]: value }` when the value is given, else nothing to spread. */
-function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
-}
-
 /** One setting's flag and environment variable names, by CliOptions field. */
 export const FLAGS = {
   model: ['--model', 'LLMSERVE_MODEL'],
@@ -215,7 +210,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
       stall: pick('stallTimeout', parseSeconds, f.stallTimeout) ?? DEFAULT_STALL_TIMEOUT,
     },
     // The flag and variable set the policy; the budget and backoff of the file's long form (or the defaults) stay.
-    restart: { ...(f.restart ?? DEFAULT_RESTART), ...optional('policy', pick('restart', parseRestartPolicy, undefined)) },
+    restart: { ...(f.restart ?? DEFAULT_RESTART), policy: pick('restart', parseRestartPolicy, f.restart?.policy) ?? DEFAULT_RESTART.policy },
     drain: {
       delay: pick('drainDelay', parseNonNegativeSeconds, f.drain?.delay) ?? DEFAULT_DRAIN.delay,
       timeout: pick('drainTimeout', parseNonNegativeSeconds, f.drain?.timeout) ?? DEFAULT_DRAIN.timeout,
