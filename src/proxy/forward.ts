@@ -3,6 +3,7 @@
 // streams and event plumbing cost more per request and per event than all of llmserve's own checks;
 // docs/performance.md); every fix for http-proxy's traps (HTTP-PROXY.md) is kept here, by number.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
@@ -94,7 +95,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
 
   /** The handlers of one exchange: the response head, then its body, passed to the client. */
   const handlersFor = (res: ServerResponse, ex: Exchange): UpstreamHandlers => {
-    let onData: (chunk: Buffer) => void = noop;
+    let onData: (chunk: Buffer, last: boolean) => void = noop;
     let onEnd: () => void = noop;
     return {
       onResponse(head: ResponseHead, framing: BodyFraming, call: UpstreamCall) {
@@ -144,7 +145,14 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           // `res.end()`, which writes ours). No parse, copy or re-framing per event: at 50,000 events/s that was
           // most of the proxy's CPU (docs/performance.md). The head went out with flushHeaders above.
           call.relay = true;
-          onData = (chunk) => {
+          onData = (chunk, last) => {
+            // The stream's last event ([DONE]) with the backend's last chunk behind it: cork, so that the last chunk
+            // `res.end()` writes (which uncorks fully) leaves in the same write as the event, one packet instead of
+            // two; the tick uncorks in case the end is not in this read after all.
+            if (last) {
+              socket.cork();
+              process.nextTick(uncork, socket);
+            }
             if (!socket.write(chunk)) resumeOnDrain(socket);
           };
           onEnd = () => res.end();
@@ -161,7 +169,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           if (!res.writableEnded) res.end();
         };
       },
-      onData: (chunk) => onData(chunk),
+      onData: (chunk, last) => onData(chunk, last),
       onEnd: () => onEnd(),
       onError(err: Error) {
         clearTimeout(ex.timer ?? undefined);
@@ -240,3 +248,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
 }
 
 function noop(): void {}
+
+function uncork(socket: Socket): void {
+  if (socket.writableCorked > 0) socket.uncork();
+}

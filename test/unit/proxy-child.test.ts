@@ -104,6 +104,39 @@ describe('proxy child process', () => {
     assert.equal(await exited(child), 0);
   });
 
+  it('sends the last event and the end of a stream in one write when the backend sent them together', async (t) => {
+    // The fake ends a stream with res.end('data: [DONE]\n\n'): the event and the last chunk in one write. Written
+    // apart by the proxy, this client read them apart about half the time (ten in a row: 1 in 1,000 by chance).
+    const upstream = await startUpstream({ served: 'test-model', behaviour: { events: 2, intervalMs: 5 } });
+    t.after(() => upstream.close());
+    const { child, next } = spawnProxy();
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    child.send({ type: 'start', settings: settings({ backendUrl: upstream.url, state: 'ready' }) });
+    const { port } = (await next('listening')) as { port: number };
+    const body = JSON.stringify({ model: 'test-model', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    for (let i = 0; i < 10; i++) {
+      const reads = await new Promise<string[]>((resolve, reject) => {
+        const got: string[] = [];
+        const socket = net.connect(port, '127.0.0.1', () => {
+          socket.write(
+            `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\n` +
+              `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+          );
+        });
+        socket.on('data', (d: Buffer) => got.push(d.toString('latin1')));
+        socket.on('end', () => resolve(got));
+        socket.on('error', reject);
+      });
+      assert.match(reads.join(''), /^HTTP\/1\.1 200 /);
+      const last = reads[reads.length - 1] ?? '';
+      assert.match(last, /data: \[DONE\]\n\n\r\n0\r\n\r\n$/, `stream ${i}: the end came apart from [DONE]: ${JSON.stringify(reads.slice(-2))}`);
+    }
+    child.kill('SIGTERM');
+    assert.equal(await exited(child), 0);
+  });
+
   it('sends fatal naming the port and exits 2 when the port is taken', async (t) => {
     const blocker = net.createServer();
     blocker.listen(0, '127.0.0.1');

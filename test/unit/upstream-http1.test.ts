@@ -57,6 +57,20 @@ describe('ChunkedReader', () => {
     assert.deepEqual(got.join(''), '3\r\nabc\r\n10\r\n');
   });
 
+  it('relay flags the bytes that the last chunk follows in the same buffer, and only those', () => {
+    const flagged = (pieces: string[]) => {
+      const got: [string, boolean][] = [];
+      const r = new ChunkedReader(true, (b, last) => got.push([b.toString(), last]));
+      for (const p of pieces) r.push(Buffer.from(p));
+      return got;
+    };
+    assert.deepEqual(flagged(['3\r\nabc\r\n', '2\r\nde\r\n0\r\n\r\n']), [['3\r\nabc\r\n', false], ['2\r\nde\r\n', true]]);
+    // The last chunk in a later read: the end does not follow these bytes at once.
+    assert.deepEqual(flagged(['3\r\nabc\r\n', '0\r\n\r\n']), [['3\r\nabc\r\n', false]]);
+    // A size line held back across reads, then found to be the last chunk's.
+    assert.deepEqual(flagged(['3\r\nabc\r\n0', '\r\n\r\n']), [['3\r\nabc\r\n', false]]);
+  });
+
   it('an unfinished body is not done', () => {
     assert.equal(feed(true, [Buffer.from('5\r\nab')]).done, false);
     assert.equal(feed(false, [Buffer.from('5\r\nabcde\r\n')]).done, false);

@@ -26,8 +26,11 @@ export interface UpstreamRequest {
 export interface UpstreamHandlers {
   /** The response head (1xx heads are skipped). May set `call.relay` for a chunked body, or destroy the call. */
   onResponse(head: ResponseHead, framing: BodyFraming, call: UpstreamCall): void;
-  /** Body bytes: decoded, or, with `relay` on a chunked body, with their chunk framing as it came. */
-  onData(chunk: Buffer): void;
+  /**
+   * Body bytes: decoded, or, with `relay` on a chunked body, with their chunk framing as it came; `last` (relay
+   * only) when the last chunk came right after them in the same read, so that the end follows at once.
+   */
+  onData(chunk: Buffer, last: boolean): void;
   /** The whole body arrived. */
   onEnd(): void;
   /** The connection failed, or the backend broke HTTP/1.1, before or during the response. */
@@ -328,9 +331,9 @@ export class UpstreamCall {
         return;
       }
       if (this.framing.kind === 'length') this.left = this.framing.length;
-      else if (this.framing.kind === 'chunked') this.reader = new ChunkedReader(this.relay, (chunk) => {
+      else if (this.framing.kind === 'chunked') this.reader = new ChunkedReader(this.relay, (chunk, last) => {
         // The reader goes on through the rest of its buffer; a call destroyed by onData hears nothing more.
-        if (this.state === State.Body) this.handlers.onData(chunk);
+        if (this.state === State.Body) this.handlers.onData(chunk, last);
       });
       if (buf.length > 0) this.readBody(buf);
       return;
@@ -342,10 +345,10 @@ export class UpstreamCall {
     if (framing === 'length') {
       if (d.length <= this.left) {
         this.left -= d.length;
-        this.handlers.onData(d);
+        this.handlers.onData(d, false);
       } else {
         this.trailing = true;
-        this.handlers.onData(d.subarray(0, this.left));
+        this.handlers.onData(d.subarray(0, this.left), false);
         this.left = 0;
       }
       if (this.left === 0 && this.state === State.Body) this.complete(true);
@@ -355,7 +358,7 @@ export class UpstreamCall {
         if (reader.rest < d.length) this.trailing = true;
         this.complete(true);
       }
-    } else this.handlers.onData(d);
+    } else this.handlers.onData(d, false);
   }
 
   private complete(reusable: boolean): void {

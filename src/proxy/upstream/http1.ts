@@ -126,7 +126,8 @@ const enum Chunk {
  * Reads a chunked body as it arrives, in one of two modes. `decode`: calls `onData` with each chunk's bytes.
  * `relay`: calls `onData` with the bytes as they came, chunk framing included, minus the last chunk and trailers
  * (the client's response writes its own), holding back an incomplete size line until it is known not to be the
- * last one. `push` returns true once the body is complete; `rest` is then the offset of any bytes after it.
+ * last one; `last` is true for the bytes right before the last chunk's size line (no data follows them). `push`
+ * returns true once the body is complete; `rest` is then the offset of any bytes after it.
  */
 export class ChunkedReader {
   private state = Chunk.Size;
@@ -143,7 +144,7 @@ export class ChunkedReader {
 
   constructor(
     private readonly relay: boolean,
-    private readonly onData: (chunk: Buffer) => void,
+    private readonly onData: (chunk: Buffer, last: boolean) => void,
   ) {}
 
   /** Whether the body is complete. */
@@ -161,7 +162,7 @@ export class ChunkedReader {
       switch (this.state) {
         case Chunk.Data: {
           const take = Math.min(this.left, n - i);
-          if (!this.relay) this.onData(buf.subarray(i, i + take));
+          if (!this.relay) this.onData(buf.subarray(i, i + take), false);
           i += take;
           this.left -= take;
           if (this.left === 0) this.state = Chunk.DataCr;
@@ -250,12 +251,12 @@ export class ChunkedReader {
     if (this.from >= n || this.state >= Chunk.Trailer) return;
     const inSizeLine = (this.state === Chunk.Size && this.digits > 0) || this.state === Chunk.Extension || this.state === Chunk.SizeLf;
     if (!inSizeLine) {
-      this.onData(this.from === 0 ? buf : buf.subarray(this.from));
+      this.onData(this.from === 0 ? buf : buf.subarray(this.from), false);
       return;
     }
     // The line began in this buffer (lineAt) or in an earlier one (all of this buffer belongs to it).
     const cut = this.lineAt >= 0 ? this.lineAt : this.from;
-    if (cut > this.from) this.onData(buf.subarray(this.from, cut));
+    if (cut > this.from) this.onData(buf.subarray(this.from, cut), false);
     this.held.push(buf.subarray(cut));
   }
 
@@ -270,7 +271,7 @@ export class ChunkedReader {
     if (this.size === 0) {
       if (this.relay) {
         const cut = this.lineAt >= 0 ? this.lineAt : 0;
-        if (cut > this.from) this.onData(buf.subarray(this.from, cut));
+        if (cut > this.from) this.onData(buf.subarray(this.from, cut), true);
         this.held = [];
         // Nothing after the last chunk's size line is passed on.
         this.from = buf.length;
@@ -279,7 +280,7 @@ export class ChunkedReader {
       return;
     }
     if (this.relay && this.held.length > 0) {
-      for (const h of this.held) this.onData(h);
+      for (const h of this.held) this.onData(h, false);
       this.held = [];
     }
     this.lineAt = -1;
