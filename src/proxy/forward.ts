@@ -106,10 +106,17 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         }
         res.writeHead(head.statusCode, head.statusMessage, responseHeaders(head.headers));
         const length = head.headers['content-length'];
+        const socket = res.socket;
         // Item 7: send the head now, not with the first body byte (which for a stream comes after the prefill). A
         // response with a length (vLLM's non-streaming answers) has its body right behind the head: flushing it
         // would cost a second socket write per request for nothing.
         if (length === undefined) {
+          // "Now" is the end of this tick: body bytes that came in the same read as the head (the first event, under
+          // load) leave in the same write, and a stream still in its prefill gets its head a few microseconds later.
+          if (socket !== null) {
+            socket.cork();
+            process.nextTick(uncork, socket);
+          }
           res.flushHeaders();
           const type = head.headers['content-type'];
           if (type !== undefined && type.startsWith('text/event-stream') && options.onStream !== undefined) {
@@ -128,7 +135,6 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           onEnd = () => body.push(null);
           return;
         }
-        const socket = res.socket;
         let waiting = false;
         const resumeOnDrain = (emitter: NodeJS.EventEmitter) => {
           call.pause();
@@ -143,7 +149,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           // A stream (server-sent events) to a client that reads chunked too: the backend's chunks go to the
           // client's socket as they came, framing included (ChunkedReader keeps the last chunk back for
           // `res.end()`, which writes ours). No parse, copy or re-framing per event: at 50,000 events/s that was
-          // most of the proxy's CPU (docs/performance.md). The head went out with flushHeaders above.
+          // most of the proxy's CPU (docs/performance.md). The head went out with flushHeaders above (or goes with
+          // these bytes, when they came in the same read).
           call.relay = true;
           onData = (chunk, last) => {
             // The stream's last event ([DONE]) with the backend's last chunk behind it: cork, so that the last chunk
