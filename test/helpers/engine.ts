@@ -36,7 +36,7 @@ export async function startFakeVllm(opts: { args: string[]; env?: Record<string,
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  const waitForOutput = (re: RegExp, timeoutMs = 5000) => waitFor(() => out.match(re), { timeoutMs, message: `output to match ${re}; output so far:\n${out}` });
+  const waitForOutput = (re: RegExp, timeoutMs = 5000) => waitFor(() => out.match(re), { timeoutMs, message: () => `output to match ${re}; output so far:\n${out}` });
   return {
     child,
     port,
@@ -45,7 +45,7 @@ export async function startFakeVllm(opts: { args: string[]; env?: Record<string,
     waitForOutput,
     exited,
     async waitReady(timeoutMs = 5000) {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, { timeoutMs, message: `fake vLLM on ${port} to be ready; output:\n${out}` });
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, { timeoutMs, message: () => `fake vLLM on ${port} to be ready; output:\n${out}` });
     },
     async enginePid(timeoutMs = 5000) {
       const m = await waitForOutput(/\(EngineCore pid=(\d+)\)/, timeoutMs);

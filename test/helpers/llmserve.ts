@@ -60,7 +60,7 @@ export function runLlmserve(args: string[], env: Record<string, string | undefin
     output: () => lines.join('\n'),
     exited,
     async waitForLine(pattern, timeoutMs = 15_000) {
-      return waitFor(() => lines.find((l) => pattern.test(l)), { timeoutMs, message: `a line matching ${pattern}\n--- output:\n${lines.join('\n')}` });
+      return waitFor(() => lines.find((l) => pattern.test(l)), { timeoutMs, message: () => `a line matching ${pattern}\n--- output:\n${lines.join('\n')}` });
     },
     async cleanup() {
       const left = findByMarker(marker).length;

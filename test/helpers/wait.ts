@@ -4,7 +4,8 @@ import fs from 'node:fs';
 export interface WaitOptions {
   timeoutMs: number;
   intervalMs?: number;
-  message?: string;
+  /** What was awaited; a function is called at the deadline (to show output gathered meanwhile). */
+  message?: string | (() => string);
 }
 
 /** Polls `fn` until it returns a truthy value (returned), or throws `message` at the deadline. */
@@ -20,7 +21,8 @@ export async function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions): P
     }
     if (Date.now() >= deadline) {
       const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${opts.timeoutMs} ms: ${opts.message ?? 'condition not met'}${why}`);
+      const message = typeof opts.message === 'function' ? opts.message() : opts.message;
+      throw new Error(`timed out after ${opts.timeoutMs} ms: ${message ?? 'condition not met'}${why}`);
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
   }
