@@ -28,7 +28,7 @@ export interface UpstreamHandlers {
   onResponse(head: ResponseHead, framing: BodyFraming, call: UpstreamCall): void;
   /**
    * Body bytes: decoded, or, with `relay` on a chunked body, with their chunk framing as it came; `last` (relay
-   * only) when the last chunk came right after them in the same read, so that the end follows at once.
+   * only) when the last chunk's size line came right after them in the same read: no more data follows.
    */
   onData(chunk: Buffer, last: boolean): void;
   /** The whole body arrived. */
