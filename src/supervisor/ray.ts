@@ -15,8 +15,10 @@ export interface RayCluster {
 const POLL_MS = 500;
 
 /**
- * Reads `ray status` text: the node lines (` 1 node_<id>`) under `Active:` and `Idle:` (newer autoscalers list
- * idle nodes apart), and the total of `USED/TOTAL GPU` under Resources. Null when it is not that report.
+ * Reads `ray status` text: the node lines (` COUNT TYPE`: ` 1 node_<id>` for each node started by hand, as
+ * llmserve starts them) under `Active:` and `Idle:` (autoscaler v2 lists idle nodes apart; older releases said
+ * `Healthy:`), and the total of `USED/TOTAL GPU` under Resources (`Usage:`, `Total Usage:` in newer releases; a
+ * placement-group note may follow the figures). Null when it is not that report.
  */
 export function parseRayStatus(text: string): RayCluster | null {
   let section: string | null = null;
@@ -30,8 +32,9 @@ export function parseRayStatus(text: string): RayCluster | null {
       section = line.slice(0, -1);
       continue;
     }
-    if ((section === 'Active' || section === 'Idle') && /^\d+\s+node_\S+/.test(line)) nodes += 1;
-    const gpu = /^[\d.]+\/([\d.]+)\s+GPU$/.exec(line);
+    const counted = section === 'Active' || section === 'Idle' || section === 'Healthy' ? /^(\d+)\s+\S/.exec(line) : null;
+    if (counted) nodes += Number(counted[1]);
+    const gpu = /^[\d.]+\/([\d.]+)\s+GPU(\s|$)/.exec(line);
     if (gpu) gpus = Math.max(gpus, Number(gpu[1]));
   }
   return sawNodeStatus ? { nodes, gpus } : null;

@@ -103,3 +103,16 @@ Usage:
   assert.deepEqual(parseRayStatus(text), { nodes: 2, gpus: 16 });
   assert.equal(parseRayStatus('ConnectionError: Could not find any running Ray instance.'), null);
 });
+
+// The forms of Ray's own formatters (python/ray/autoscaler/_private/util.py, v2/utils.py) across releases.
+test('ray status: Total Usage, no idle section, placement-group notes, Healthy, node types with counts', () => {
+  const head = '======== Autoscaler status: 2026-05-01 10:00:00.000000 ========\nNode status\n' + '-'.repeat(63) + '\n';
+  const v1 = `${head}Active:\n 1 node_32769bb197cd\n 1 node_7cae9434ee30\nPending:\n (no pending nodes)\nRecent failures:\n (no failures)\n\nResources\n${'-'.repeat(63)}\nTotal Usage:\n 0.0/128.0 CPU\n 0.0/16.0 GPU\n 0B/1.14TiB memory\n\nTotal Demands:\n (no resource demands)\n`;
+  assert.deepEqual(parseRayStatus(v1), { nodes: 2, gpus: 16 });
+  const v2 = `${head}Active:\n (no active nodes)\nIdle:\n 1 node_a\n 1 node_b\nPending:\n (no pending nodes)\nRecent failures:\n (no failures)\n\nResources\n${'-'.repeat(63)}\nTotal Usage:\n 16.0/16.0 GPU (16.0 used of 16.0 reserved in placement groups)\n`;
+  assert.deepEqual(parseRayStatus(v2), { nodes: 2, gpus: 16 });
+  const old = `${head}Healthy:\n 1 node_a\nPending:\n 10.0.0.5: node_b, setting-up\nRecent failures:\n (no failures)\n\nResources\n${'-'.repeat(63)}\n\nUsage:\n 0.0/8.0 GPU\n`;
+  assert.deepEqual(parseRayStatus(old), { nodes: 1, gpus: 8 }, 'a pending node is not counted');
+  const typed = `${head}Active:\n 1 head-group\n 2 gpu-workers\nPending:\n gpu-workers, 1 launching\n\nResources\n${'-'.repeat(63)}\nUsage:\n 0.0/24.0 GPU\n`;
+  assert.deepEqual(parseRayStatus(typed), { nodes: 3, gpus: 24 });
+});
