@@ -2,6 +2,7 @@
 import { LlmserveError, ExitCode } from './errors.js';
 import { createLogger } from './log.js';
 import { runEmergencyCleanups } from './util/emergency.js';
+import { guardOutput } from './util/output.js';
 
 /** Runs llmserve with the given arguments and exits with its code. */
 export async function main(argv: string[]): Promise<void> {
@@ -19,6 +20,8 @@ export async function main(argv: string[]): Promise<void> {
   process.on('warning', (warning) => logger.warn(`${warning.name}: ${warning.message}`, { source_kind: 'node-warning' }));
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
+  // A closed terminal or pipe is not a crash: `start` stops gracefully (util/output.ts); other commands finish.
+  guardOutput();
   let code: number;
   try {
     const { runCli } = await import('./cli.js');

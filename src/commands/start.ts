@@ -18,6 +18,7 @@ import { removeRuntimeFile, writeRuntimeFile } from '../supervisor/runtime-file.
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
 import { onEmergency } from '../util/emergency.js';
+import { onOutputClosed } from '../util/output.js';
 import { isPortFree } from '../util/port.js';
 import { runCommand } from '../util/run.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -91,6 +92,9 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
   proc.on('SIGTERM', onTerm);
   proc.on('SIGINT', onInt);
   proc.on('SIGHUP', onHup);
+  // A closed terminal sends SIGHUP (a key reload, harmless), then every write fails: stop as on SIGTERM, so that
+  // closing the terminal does not leave vLLM holding the GPUs.
+  const offOutput = onOutputClosed((code) => supervisor.requestStop(`the output closed (${code})`));
   const unregister = onEmergency(() => supervisor.killAllNow());
   writeRuntimeFile(probeDir, {
     pid: proc.pid,
@@ -104,6 +108,7 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     return await supervisor.run();
   } finally {
     unregister();
+    offOutput();
     removeRuntimeFile(probeDir, proc.pid);
     proc.off('SIGTERM', onTerm);
     proc.off('SIGINT', onInt);

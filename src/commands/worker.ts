@@ -6,6 +6,7 @@ import { prepareProbeDir, probeFiles } from '../probes/files.js';
 import { spawnInGroup } from '../supervisor/child.js';
 import { RayWorker } from '../supervisor/ray-worker.js';
 import { onEmergency } from '../util/emergency.js';
+import { onOutputClosed } from '../util/output.js';
 import { runCommand } from '../util/run.js';
 
 /** Runs the worker until a signal (0) or an exhausted restart budget (1). */
@@ -32,14 +33,20 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
   );
   const onTerm = () => worker.requestStop('SIGTERM');
   const onInt = () => worker.requestStop('SIGINT');
+  // SIGHUP reloads keys on the head; a worker has none. Without a listener Node would die of it and leave Ray running.
+  const onHup = () => logger.info('SIGHUP received: a worker has no keys to reload');
   proc.on('SIGTERM', onTerm);
   proc.on('SIGINT', onInt);
+  proc.on('SIGHUP', onHup);
+  const offOutput = onOutputClosed((code) => worker.requestStop(`the output closed (${code})`));
   const unregister = onEmergency(() => worker.killAllNow());
   try {
     return await worker.run();
   } finally {
     unregister();
+    offOutput();
     proc.off('SIGTERM', onTerm);
     proc.off('SIGINT', onInt);
+    proc.off('SIGHUP', onHup);
   }
 }

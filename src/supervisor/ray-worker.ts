@@ -7,6 +7,7 @@ import { formatSeconds, sleep } from '../util/time.js';
 import type { ManagedChild, SpawnOptions } from './child.js';
 import { rayStatus, spawnRay, stopRay } from './ray.js';
 import { RestartPolicy, type RestartSettings } from './restart-policy.js';
+import { isSignal } from './stop.js';
 
 /** The line `ray start` prints once this node is part of the cluster. */
 const JOINED = /Ray runtime started/;
@@ -61,7 +62,7 @@ export class RayWorker {
     }
     this.stopAsked = true;
     this.deps.probes.markDown();
-    this.deps.logger.info(`${reason} received: leaving the Ray cluster (send it again to kill at once)`);
+    this.deps.logger.info(isSignal(reason) ? `${reason} received: leaving the Ray cluster (send it again to kill at once)` : `${reason}: leaving the Ray cluster`);
     this.stopCtl.abort();
   }
 

@@ -39,3 +39,8 @@ export async function emptyGroup(child: ManagedChild, timeoutMs = 5000): Promise
   }
   return left;
 }
+
+/** Whether a stop reason is a signal's name (SIGTERM), which can be sent again, rather than an event. */
+export function isSignal(reason: string): boolean {
+  return /^SIG[A-Z]+$/.test(reason);
+}

@@ -7,7 +7,7 @@ import { Backend, type StartResult } from './backend.js';
 import type { ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
 import { spawnRay, stopRay, waitForCluster } from './ray.js';
-import { emptyGroup, stopChild } from './stop.js';
+import { emptyGroup, isSignal, stopChild } from './stop.js';
 import type { SupervisorDeps, SupervisorPlan, SupervisorState } from './types.js';
 
 const READY_POLL_MS = 100;
@@ -70,7 +70,7 @@ export class Supervisor {
     }
     // The probe files go first, before anything else can fail: the platform must stop routing to us at once.
     this.deps.probes.markDown();
-    this.deps.logger.info(`${reason} received: draining and stopping (send it again to kill at once)`);
+    this.deps.logger.info(isSignal(reason) ? `${reason} received: draining and stopping (send it again to kill at once)` : `${reason}: draining and stopping`);
     this.stopAsked = true;
     this.stopCtl.abort();
   }

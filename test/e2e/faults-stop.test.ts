@@ -1,7 +1,11 @@
 // Stopping (issue 5 items 3 and 4): drain with a stream in flight, drain.delay, vLLM ignoring SIGTERM, a second
-// SIGTERM, llmserve SIGKILLed (the proxy follows it; vLLM is the documented tini case), an uncaught error.
+// SIGTERM, llmserve SIGKILLed (the proxy follows it; vLLM is the documented tini case), an uncaught error, and the
+// output going away (a closed terminal or pipe).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fixturePath } from '../helpers/fixtures.js';
 import { startService } from '../helpers/service.js';
 import { findByMarker, isAlive, processGroupMembers } from '../helpers/procs.js';
@@ -41,6 +45,29 @@ test('SIGTERM with a stream in flight: new requests get 503, the stream ends wit
   // A request sent before the proxy got the drain message may still be in flight too: at least the stream.
   assert.match(svc.run.output(), /draining: [1-9]\d* requests in flight/);
   assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('the output closes under llmserve (a closed terminal, a closed pipe): it drains and stops as on SIGTERM, exit 0', async (t) => {
+  const logFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'llmserve-log-')), 'llmserve.log');
+  const svc = await startService({ args: ['--log-file', logFile] });
+  t.after(async () => {
+    assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind');
+    rmSync(path.dirname(logFile), { recursive: true, force: true });
+  });
+  await svc.waitReady();
+  // Closing the reading end of llmserve's stdout, then a SIGHUP (what a closing terminal sends): the key reload's
+  // log line is the first write to fail (EPIPE here, EIO on a closed terminal). Before, that write killed llmserve
+  // with an uncaught error (exit 3, no drain, vLLM SIGKILLed, its runtime file left).
+  svc.run.child.stdout!.destroy();
+  svc.run.child.kill('SIGHUP');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  const log = readFileSync(logFile, 'utf8');
+  assert.match(log, /SIGHUP received: reloading keys\n.*the output closed \(EPIPE\): draining and stopping/);
+  assert.doesNotMatch(log, /internal error/);
+  assert.ok(svc.probesDown());
+  assert.equal(existsSync(path.join(svc.probeDir, 'llmserve.json')), false, 'the runtime file is removed on a clean stop');
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 

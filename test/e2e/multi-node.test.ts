@@ -56,6 +56,10 @@ test('a head with --nodes 2 starts vLLM only after a worker joined, with --distr
   });
   assert.equal(res.status, 200, await res.text());
 
+  // SIGHUP reloads keys on a head; a worker has none, and must not die of it (Node's default) leaving Ray behind.
+  worker.child.kill('SIGHUP');
+  await worker.waitForLine(/SIGHUP received: a worker has no keys to reload/, 5000);
+  assert.equal(worker.child.exitCode, null, 'the worker still runs after SIGHUP');
   worker.child.kill('SIGTERM');
   assert.equal((await worker.exited).code, 0, worker.output());
   assert.match(worker.output(), /leaving the Ray cluster/);
