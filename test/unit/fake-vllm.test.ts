@@ -290,8 +290,13 @@ describe('fake vllm: failure modes', { concurrency: true }, () => {
     });
   });
 
-  it('exit-after-ready mode exits 0 on its own, taking the engine with it', async () => {
+  it('exit-after-ready mode exits 0 on its own once its readiness was checked (GET /v1/models), taking the engine with it', async () => {
     await withFake({ args: ['m'], env: { ...FAST, FAKE_VLLM_MODE: 'exit-after-ready', FAKE_VLLM_EXIT_AFTER_MS: '50' } }, async (f) => {
+      await f.waitReady();
+      // /health answered, /v1/models not asked yet: still up (the exit is timed from the first /v1/models).
+      assert.equal((await fetch(`http://127.0.0.1:${f.port}/health`)).status, 200);
+      assert.equal(f.child.exitCode, null);
+      assert.equal((await fetch(`http://127.0.0.1:${f.port}/v1/models`)).status, 200);
       assert.equal(await withTimeout(f.exited, 3000, 'API server exit'), 0);
       await waitFor(() => findByMarker(f.marker).length === 0, { timeoutMs: 2000, message: 'engine gone' });
     });
