@@ -142,13 +142,32 @@ export function rssSampler(target) {
   return { stop: () => (clearInterval(timer), sample(), peak) };
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * A port free on 127.0.0.1 a moment ago, for nginx or the fake vLLM to bind: drawn below the kernel's ephemeral
+ * range, since a released ephemeral port can become the local port of one of the bench's own connections first.
+ */
+export async function freePort() {
+  let low = 49152;
+  try {
+    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // Not Linux: the IANA range's start.
+  }
+  for (let i = 0; low - 10_000 >= 1000 && i < 100; i++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await bindable(port)) return port;
+  }
+  return bindable(0);
+}
+
+/** Binds `port` on 127.0.0.1 and releases it: the port bound (0 picks one), or false when it is taken. */
+function bindable(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => {
+      const bound = s.address().port;
+      s.close(() => resolve(bound));
     });
   });
 }
