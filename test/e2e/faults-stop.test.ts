@@ -58,7 +58,7 @@ test('the output closes under llmserve (a closed terminal, a closed pipe): it dr
   await svc.waitReady();
   // Closing the reading end of llmserve's stdout, then a SIGHUP (what a closing terminal sends): the key reload's
   // log line is the first write to fail (EPIPE here, EIO on a closed terminal). Before, that write killed llmserve
-  // with an uncaught error (exit 3, no drain, vLLM SIGKILLed, its runtime file left).
+  // with an uncaught error (exit 1, no drain, vLLM SIGKILLed, its runtime file left).
   svc.run.child.stdout!.destroy();
   svc.run.child.kill('SIGHUP');
   const { code } = await svc.run.exited;
