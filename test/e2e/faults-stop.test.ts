@@ -3,10 +3,9 @@
 // output going away (a closed terminal or pipe).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { fixturePath } from '../helpers/fixtures.js';
+import { fixturePath, tempDir } from '../helpers/fixtures.js';
 import { startService } from '../helpers/service.js';
 import { findByMarker, isAlive, processGroupMembers } from '../helpers/procs.js';
 import { waitFor, waitForFile } from '../helpers/wait.js';
@@ -49,7 +48,7 @@ test('SIGTERM with a stream in flight: new requests get 503, the stream ends wit
 });
 
 test('the output closes under llmserve (a closed terminal, a closed pipe): it drains and stops as on SIGTERM, exit 0', async (t) => {
-  const logFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'llmserve-log-')), 'llmserve.log');
+  const logFile = path.join(await tempDir('llmserve-log-'), 'llmserve.log');
   const svc = await startService({ args: ['--log-file', logFile] });
   t.after(async () => {
     assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind');

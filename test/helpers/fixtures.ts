@@ -1,9 +1,11 @@
 // Paths of the test fixtures, temp dirs, fake model directories and an environment that puts the fakes first.
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const fixturesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 
@@ -50,3 +52,14 @@ export function envWithFakes(extra: Record<string, string | undefined> = {}): No
 
 /** The original deployment's LiteLLM config, byte for byte (reference/LITELLM.md): test/fixtures/litellm.config.yaml. */
 export const LITELLM_CONFIG: string = readFileSync(fixturePath('litellm.config.yaml'), 'utf8');
+
+/** Runs a CLI (a fake, with the fakes first on PATH) to completion; returns code, stdout, stderr whatever the exit code. */
+export async function runCli(bin: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await promisify(execFile)(bin, args, { env: envWithFakes(env), timeout: 5000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}

@@ -1,32 +1,18 @@
 // Tests of the fakes themselves: they must behave like shared/reference/VLLM.md says real vLLM and nvidia-smi do.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { startFakeVllm, type FakeVllm } from '../helpers/engine.js';
-import { envWithFakes, fixturePath, makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { fixturePath, makeModelDir, runCli, tempDir } from '../helpers/fixtures.js';
 import { isPortOpen } from '../helpers/ports.js';
 import { findByMarker, isAlive } from '../helpers/procs.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
-const run = promisify(execFile);
 const vllmBin = fixturePath('bin', 'vllm');
 const smiBin = fixturePath('bin', 'nvidia-smi');
 const FAST = { FAKE_VLLM_LOAD_MS: '150' };
-
-/** Runs a CLI to completion; returns code, stdout, stderr whatever the exit code. */
-async function runCli(bin: string, args: string[], env: Record<string, string> = {}) {
-  try {
-    const r = await run(bin, args, { env: envWithFakes(env), timeout: 5000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** Starts a fake vLLM, runs `fn`, then kills everything it started and asserts nothing with its marker is left. */
 async function withFake(opts: Parameters<typeof startFakeVllm>[0], fn: (f: FakeVllm) => Promise<void>): Promise<void> {

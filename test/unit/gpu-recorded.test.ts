@@ -1,15 +1,14 @@
 // Real nvidia-smi output, recorded on a GPU machine (test/fixtures/nvidia-smi/record.py): llmserve's exact queries
 // parse as expected, and the fake nvidia-smi the other tests use prints what the real one printed.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { COMPUTE_APPS_QUERY_ARGS, GPU_QUERY_ARGS, detectGpus, parseComputeApps, type RunCommand } from '../../src/gpu/index.js';
+import { fixturePath, runCli, tempDir } from '../helpers/fixtures.js';
 
-const dir = fileURLToPath(new URL('../fixtures/nvidia-smi/', import.meta.url));
-const fakeSmi = fileURLToPath(new URL('../fixtures/bin/nvidia-smi', import.meta.url));
+const dir = fixturePath('nvidia-smi');
+const fakeSmi = fixturePath('bin', 'nvidia-smi');
 
 interface Run {
   args: string[];
@@ -37,14 +36,8 @@ const recordings = fs
   .filter((f) => /^recorded-.*\.json$/.test(f))
   .map((f) => ({ file: f, rec: JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as Recording }));
 
-/** Runs the fake nvidia-smi with `args`, configured like the recorded machine. */
-function fake(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string }> {
-  return new Promise((resolve) => {
-    execFile(fakeSmi, args.slice(1), { env: { ...process.env, ...env } }, (err, stdout) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout });
-    });
-  });
-}
+/** Runs the fake nvidia-smi with a recorded command's arguments, configured like the recorded machine. */
+const fake = (args: string[], env: Record<string, string>) => runCli(fakeSmi, args.slice(1), env);
 
 /** UUIDs differ from machine to machine (and the fake makes up its own). */
 const sameShape = (text: string) => text.replace(/GPU-[0-9a-f-]{36}/g, 'GPU-<uuid>');
@@ -105,7 +98,7 @@ describe('recorded nvidia-smi output', () => {
       assert.match((await fake(rec.version.args, env)).stdout, new RegExp(`^${(rec.version.stdout ?? '').split('\n')[0]!.replace(/[\d.]+$/, '[\\d.]+')}`));
       // Compute apps, with the holder's line given to the fake.
       const held = rec.appsHeld!.stdout ?? '';
-      const appsFile = path.join(fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'llmserve-smi-')), 'apps.csv');
+      const appsFile = path.join(await tempDir('llmserve-smi-'), 'apps.csv');
       fs.writeFileSync(appsFile, held);
       for (const run of [rec.appsHeld!, rec.appsHeldWithHeader!]) {
         const r = await fake(run.args, { ...env, FAKE_NVIDIA_SMI_APPS_FILE: appsFile });
