@@ -113,10 +113,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         if (length === undefined) {
           // "Now" is the end of this tick: body bytes that came in the same read as the head (the first event, under
           // load) leave in the same write, and a stream still in its prefill gets its head a few microseconds later.
-          if (socket !== null) {
-            socket.cork();
-            process.nextTick(uncork, socket);
-          }
+          if (socket !== null) corkForTick(socket);
           res.flushHeaders();
           const type = head.headers['content-type'];
           if (type !== undefined && type.startsWith('text/event-stream') && options.onStream !== undefined) {
@@ -156,10 +153,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
             // The stream's last event ([DONE]) with the backend's last chunk behind it: cork, so that the last chunk
             // `res.end()` writes (which uncorks fully) leaves in the same write as the event, one packet instead of
             // two; the tick uncorks in case the end is not in this read after all.
-            if (last) {
-              socket.cork();
-              process.nextTick(uncork, socket);
-            }
+            if (last) corkForTick(socket);
             if (!socket.write(chunk)) resumeOnDrain(socket);
           };
           onEnd = () => res.end();
@@ -256,6 +250,13 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
 
 function noop(): void {}
 
+/** Holds a socket's writes until the end of this tick, so that those made meanwhile leave in one write. */
+function corkForTick(socket: Socket): void {
+  socket.cork();
+  process.nextTick(uncork, socket);
+}
+
 function uncork(socket: Socket): void {
+  // res.end() may have uncorked it already (it uncorks fully).
   if (socket.writableCorked > 0) socket.uncork();
 }
