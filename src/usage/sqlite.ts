@@ -31,7 +31,7 @@ export function sqliteDriver(): Promise<{ ctor: Ctor; driver: OpenedDb['driver']
     try {
       // A variable specifier keeps bundlers and Node 20's type definitions away from this optional built-in.
       const spec = 'node:sqlite';
-      const mod = (await import(spec)) as { DatabaseSync?: Ctor };
+      const mod = (await withoutWarning(SQLITE_WARNING, () => import(spec))) as { DatabaseSync?: Ctor };
       if (typeof mod.DatabaseSync === 'function') return { ctor: mod.DatabaseSync, driver: 'node:sqlite' as const };
     } catch (err) {
       reasons.push(`node:sqlite: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -57,3 +57,28 @@ export async function openSqlite(file: string, readonly = false): Promise<Opened
   const options = found.driver === 'node:sqlite' ? (readonly ? { readOnly: true } : {}) : readonly ? { readonly: true, fileMustExist: true } : {};
   return { db: new found.ctor(file, options), driver: found.driver };
 }
+
+/** The warning Node 22 gives once when node:sqlite loads (Node 24 no longer gives it). */
+const SQLITE_WARNING = 'SQLite is an experimental feature';
+
+/**
+ * Runs `load` with Node's warnings whose message starts with `prefix` dropped; every other warning still goes out.
+ */
+export async function withoutWarning<T>(prefix: string, load: () => Promise<T>): Promise<T> {
+  // Why: on Node 22 loading node:sqlite prints "ExperimentalWarning: SQLite is an experimental feature", which in
+  // the proxy's log reads as a fault on every start. llmserve picks node:sqlite knowingly (better-sqlite3 is the
+  // fallback), so that one line is noise. Node emits it through process.emitWarning while the module loads, so
+  // the filter is in place only for the import.
+  const emit = process.emitWarning;
+  process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+    const message = typeof warning === 'string' ? warning : warning.message;
+    if (message.startsWith(prefix)) return;
+    return (emit as (...args: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+  try {
+    return await load();
+  } finally {
+    process.emitWarning = emit;
+  }
+}
+

@@ -129,6 +129,8 @@ test('limits, stream accounting and usage across a restart, with the built bin',
   // Restart llmserve (SIGTERM writes the last batch), then read usage.
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());
+  // No Node warning in the log (on Node 22, loading node:sqlite used to put an ExperimentalWarning there).
+  assert.doesNotMatch(run.output(), /node-warning|ExperimentalWarning/, run.output());
   assert.equal(await run.cleanup(), 0);
   run = await start(cfg, dir, port, backendPort);
   // The budget read the store at start: still spent after the restart.

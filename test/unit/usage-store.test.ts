@@ -8,7 +8,9 @@ import { memoryLogger } from '../helpers/upstream.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { memoryStore, openUsageStore, readUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
 import { UsageRecorder } from '../../src/usage/recorder.js';
-import { sqliteDriver } from '../../src/usage/sqlite.js';
+import { sqliteDriver, withoutWarning } from '../../src/usage/sqlite.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 
 const HOUR = 3_600_000;
 const T0 = 20_000 * HOUR + 5 * 60_000;
@@ -16,6 +18,43 @@ const T0 = 20_000 * HOUR + 5 * 60_000;
 test('a SQLite driver is available here (node:sqlite or better-sqlite3)', async () => {
   const d = await sqliteDriver();
   assert.ok(!('error' in d), 'error' in d ? d.error : '');
+});
+
+test('withoutWarning drops only the warnings it names, and only while its load runs', async () => {
+  const seen: string[] = [];
+  const listener = (w: Error) => seen.push(w.message);
+  process.on('warning', listener);
+  const original = process.emitWarning;
+  try {
+    await withoutWarning('SQLite is an experimental feature', async () => {
+      process.emitWarning('SQLite is an experimental feature and might change at any time', 'ExperimentalWarning');
+      process.emitWarning(new Error('SQLite is an experimental feature (as an Error)'));
+      process.emitWarning('another warning', 'Warning');
+    });
+    assert.equal(process.emitWarning, original, 'process.emitWarning is put back');
+    process.emitWarning('SQLite is an experimental feature, after the load', 'ExperimentalWarning');
+    // Node delivers warnings on the next tick.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(seen, ['another warning', 'SQLite is an experimental feature, after the load']);
+  } finally {
+    process.off('warning', listener);
+  }
+});
+
+test('finding the driver gives no SQLite ExperimentalWarning (Node 22 gives one when node:sqlite loads)', async () => {
+  // A fresh process: Node warns once per process, and this one may have loaded node:sqlite already.
+  const module = new URL('../../src/usage/sqlite.ts', import.meta.url).href;
+  const script = `const seen = [];
+process.on('warning', (w) => seen.push(w.name + ': ' + w.message));
+const { sqliteDriver } = await import(${JSON.stringify(module)});
+const found = await sqliteDriver();
+await new Promise((resolve) => setImmediate(resolve));
+console.log(JSON.stringify({ driver: found.driver ?? found.error, seen }));`;
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+  const result = JSON.parse(stdout) as { driver: string; seen: string[] };
+  assert.match(result.driver, /^(node:sqlite|better-sqlite3)$/);
+  assert.deepEqual(result.seen, [], `driver ${result.driver}`);
+  assert.doesNotMatch(stderr, /ExperimentalWarning/);
 });
 
 test('batched writes survive closing and re-opening the store (a restart)', async () => {
