@@ -31,11 +31,16 @@ export async function startUpstream(onClosed) {
   return { name: 'direct', port, pid: child.pid, pids: () => [child.pid], stop: () => stopChild(child) };
 }
 
-/** llmserve's proxy as the supervisor runs it: `node bin/llmserve.js proxy`, settings over IPC, a master key. */
+/**
+ * llmserve's proxy as the supervisor runs it: `node <its Node flags> bin/llmserve.js proxy`, settings over IPC, a
+ * master key.
+ */
 export async function startLlmserve(upstreamPort, logFile, extra = {}) {
   const { proxySettings } = await import(path.join(root, 'dist/proxy/settings.js'));
+  const { proxyNodeFlags } = await import(path.join(root, 'dist/proxy/node-flags.js'));
   const log = fs.openSync(logFile, 'a');
-  const { child, ready } = nodeChild(['bin/llmserve.js', 'proxy'], { stdout: log, env: { ...process.env, NO_COLOR: '1' } });
+  const execArgv = proxyNodeFlags(process.execArgv, process.env.NODE_OPTIONS);
+  const { child, ready } = nodeChild(['bin/llmserve.js', 'proxy'], { stdout: log, execArgv, env: { ...process.env, NO_COLOR: '1' } });
   fs.closeSync(log);
   const settings = proxySettings({
     backendUrl: `http://127.0.0.1:${upstreamPort}`,

@@ -22,6 +22,7 @@ import { onOutputClosed } from '../util/output.js';
 import { isPortFree } from '../util/port.js';
 import { runCommand } from '../util/run.js';
 import { DEFAULTS } from '../config/defaults.js';
+import { proxyNodeFlags } from '../proxy/node-flags.js';
 import { runWorker } from './worker.js';
 
 /** Options of `start` beyond the shared configuration flags. */
@@ -151,9 +152,10 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
         }
       : {}),
     proxy: {
-      // The proxy is this same program's internal `proxy` command, run by the same Node binary.
+      // The proxy is this same program's internal `proxy` command, run by the same Node binary (with a fixed young
+      // generation: node-flags.ts); its cluster workers inherit those flags.
       file: proc.execPath,
-      args: [proc.argv[1] ?? 'llmserve', 'proxy'],
+      args: [...proxyNodeFlags(proc.execArgv, proc.env.NODE_OPTIONS), proc.argv[1] ?? 'llmserve', 'proxy'],
       env: proxyEnv(config, proc.env),
       port: config.proxy.port,
       publicUrl: `${scheme}://${localHost.includes(':') ? `[${localHost}]` : localHost}:${config.proxy.port}`,

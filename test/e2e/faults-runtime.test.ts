@@ -106,6 +106,8 @@ test('a proxy worker crashes (proxy.workers: 2): the proxy restarts as a whole, 
     const w = findByMarker(svc.run.marker).filter((p) => p.ppid === primary.pid);
     return w.length === 2 ? w : undefined;
   }, { timeoutMs: 10_000, message: 'two proxy workers' });
+  // The primary and its workers run with the fixed young generation (src/proxy/node-flags.ts).
+  for (const p of [primary, ...workers]) assert.match(p.cmdline, / --max-semi-space-size=16 .*llmserve\.js proxy$/, p.cmdline);
   const api = svc.vllmStarts()[0]!.pid;
   process.kill(workers[0]!.pid, 'SIGKILL');
   await svc.run.waitForLine(/proxy worker \d+ exited \(SIGKILL\)/, 5000);
