@@ -3,7 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { ExitCode, LlmserveError, usageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { batchedOutput } from '../proxy/batched-output.js';
-import { createProxy, type ProxyHandle } from '../proxy/server.js';
+import type { ProxyHandle } from '../proxy/server.js';
 import { isBackendState, type ChildMessage, type ParentMessage, type ProxySettings } from '../proxy/settings.js';
 import { metricsCollector, metricsGatherer, type MetricsGatherer, type WorkerMetricsMessage } from '../proxy/worker-metrics.js';
 
@@ -35,6 +35,9 @@ export async function runProxyCommand(): Promise<void> {
       gatherer = cluster.isWorker ? metricsGatherer((m) => void send(m), () => proxy.metricsSnapshot()) : null;
       // Workers after the first leave the lines every worker would repeat (listening, backend state) to the first.
       const quiet = cluster.isWorker && cluster.worker !== undefined && cluster.worker.id > 1;
+      // Loaded here, not at the top: a cluster primary (above) serves nothing, and the server's modules (node:http,
+      // the config parser...) cost it 10-30 MB of RSS per Node major, a share of the 5,000-stream memory budget.
+      const { createProxy } = await import('../proxy/server.js');
       proxy = await createProxy(settings, { logger, quiet, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }) });
     } catch (err) {
       const code = err instanceof LlmserveError ? err.code : 'RUNTIME';
