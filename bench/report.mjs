@@ -67,6 +67,8 @@ export function printTable(r) {
   const sv = r.supervisor;
   out.push(`supervisor: not-ready removed ${f(sv.readyToNotReadyRemovedMs, 0)} ms after ready; not-healthy ${f(sv.deathToNotHealthyMs, 0)} ms after death; all gone ${f(sv.sigtermToAllGoneMs, 0)} ms after SIGTERM`);
   if (r.check) out.push(`llmserve check: ${f(r.check.checkMs, 1)} ms vs node -e 0 ${f(r.check.nodeMs, 1)} ms (+${f(r.check.addedMs, 1)} ms, ${f(r.check.ratio)}x; exit ${r.check.exitCode})`);
+  const clean = r.check?.withoutExtraCaCerts;
+  if (clean) out.push(`  without NODE_EXTRA_CA_CERTS: ${f(clean.checkMs, 1)} ms vs node -e 0 ${f(clean.nodeMs, 1)} ms (+${f(clean.addedMs, 1)} ms, ${f(clean.ratio)}x; exit ${clean.exitCode})`);
   out.push(`memory: ${f(r.memory.rssAfterWarmupMB, 1)} MB after warm-up -> ${f(r.memory.rssAfterMB, 1)} MB (${f(r.memory.growth * 100, 1)} %)`, '');
   for (const t of r.targets) out.push(`${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${f(t.value)} (${t.limit})`);
   for (const n of r.notes) out.push(`note: ${n}`);
