@@ -1,9 +1,9 @@
 // The Node flags the proxy process runs with, so that its memory does not depend on which Node major runs it.
 
 /**
- * V8's young generation for the proxy: semi-spaces of at most 16 MB, Node 20's default. Node 24 sizes them larger
- * by default, which took 5,000 open streams from about 310 MB of RSS (proxy primary and two workers) to about 440,
- * over the 400 MB budget (docs/performance.md); with this flag, Node 24 measured about 390 MB.
+ * V8's young generation for the proxy: semi-spaces of at most 16 MB, Node 20's and 22's default. Node 24 lets them
+ * grow to 64 MB, which took 5,000 open streams from about 310 MB of RSS (proxy primary and two workers) to about
+ * 440, over the 400 MB budget (docs/performance.md); with this flag, Node 24 measured 371-393 MB.
  */
 export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
 
