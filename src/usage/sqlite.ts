@@ -22,6 +22,9 @@ export interface OpenedDb {
 
 type Ctor = new (file: string, options?: Record<string, unknown>) => SqlDb;
 
+/** The warning Node 22 gives once when node:sqlite loads (Node 24.21 no longer gives it). */
+const SQLITE_WARNING = 'SQLite is an experimental feature';
+
 let cached: Promise<{ ctor: Ctor; driver: OpenedDb['driver'] } | { error: string }> | null = null;
 
 /** Finds a driver once per process; the error names both that were tried. */
@@ -58,9 +61,6 @@ export async function openSqlite(file: string, readonly = false): Promise<Opened
   return { db: new found.ctor(file, options), driver: found.driver };
 }
 
-/** The warning Node 22 gives once when node:sqlite loads (Node 24 no longer gives it). */
-const SQLITE_WARNING = 'SQLite is an experimental feature';
-
 /**
  * Runs `load` with Node's warnings whose message starts with `prefix` dropped; every other warning still goes out.
  */
@@ -81,4 +81,3 @@ export async function withoutWarning<T>(prefix: string, load: () => Promise<T>):
     process.emitWarning = emit;
   }
 }
-

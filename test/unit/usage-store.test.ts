@@ -1,16 +1,16 @@
 // The usage store: SQLite through the one interface, batched writes, re-opening after a restart, a broken file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { memoryLogger } from '../helpers/upstream.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { memoryStore, openUsageStore, readUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
 import { UsageRecorder } from '../../src/usage/recorder.js';
 import { sqliteDriver, withoutWarning } from '../../src/usage/sqlite.js';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 
 const HOUR = 3_600_000;
 const T0 = 20_000 * HOUR + 5 * 60_000;
@@ -43,10 +43,10 @@ test('withoutWarning drops only the warnings it names, and only while its load r
 
 test('finding the driver gives no SQLite ExperimentalWarning (Node 22 gives one when node:sqlite loads)', async () => {
   // A fresh process: Node warns once per process, and this one may have loaded node:sqlite already.
-  const module = new URL('../../src/usage/sqlite.ts', import.meta.url).href;
+  const sqliteModule = new URL('../../src/usage/sqlite.ts', import.meta.url).href;
   const script = `const seen = [];
 process.on('warning', (w) => seen.push(w.name + ': ' + w.message));
-const { sqliteDriver } = await import(${JSON.stringify(module)});
+const { sqliteDriver } = await import(${JSON.stringify(sqliteModule)});
 const found = await sqliteDriver();
 await new Promise((resolve) => setImmediate(resolve));
 console.log(JSON.stringify({ driver: found.driver ?? found.error, seen }));`;
