@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { KEY, freePort, root } from './targets.mjs';
+import { freePort } from '../test/helpers/free-port.mjs';
+import { KEY, root } from './targets.mjs';
 import { sleep } from './load.mjs';
 
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;

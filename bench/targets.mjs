@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/free-port.mjs';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const KEY = 'sk-bench-master-0123456789abcdef';
@@ -145,36 +146,6 @@ export function rssSampler(target) {
   sample();
   const timer = setInterval(sample, 100);
   return { stop: () => (clearInterval(timer), sample(), peak) };
-}
-
-/**
- * A port free on 127.0.0.1 a moment ago, for nginx or the fake vLLM to bind: drawn below the kernel's ephemeral
- * range, since a released ephemeral port can become the local port of one of the bench's own connections first.
- */
-export async function freePort() {
-  let low = 49152;
-  try {
-    low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
-  } catch {
-    // Not Linux: the IANA range's start.
-  }
-  for (let i = 0; low - 10_000 >= 1000 && i < 100; i++) {
-    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
-    if (await bindable(port)) return port;
-  }
-  return bindable(0);
-}
-
-/** Binds `port` on 127.0.0.1 and releases it: the port bound (0 picks one), or false when it is taken. */
-function bindable(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => {
-      const bound = s.address().port;
-      s.close(() => resolve(bound));
-    });
-  });
 }
 
 function waitForPort(port, ms) {
