@@ -197,12 +197,15 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
   };
 }
 
-/** The proxy's environment: without key variables (its keys arrive over IPC). */
-function proxyEnv(config: Config, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+/** The proxy's environment: without key variables (its keys arrive over IPC), except those of the keys file. */
+export function proxyEnv(config: Config, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   // The log format travels in the environment too, so that even the proxy's earliest lines (before its IPC
   // settings arrive) and Node's warnings in it are in the chosen format.
   const out: NodeJS.ProcessEnv = { ...env, LLMSERVE_LOG_FORMAT: config.log.format };
-  for (const name of config.secrets.envNames) delete out[name];
+  // Why the keys file's variables stay: the proxy reads that file itself, at its start and on SIGHUP, and its
+  // `os.environ/NAME` entries resolve in the proxy's environment; without them the whole file was refused.
+  const kept = new Set(config.secrets.keysFileEnvNames);
+  for (const name of config.secrets.envNames) if (!kept.has(name)) delete out[name];
   return out;
 }
 

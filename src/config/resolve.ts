@@ -222,7 +222,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     },
     log: { format: pick('logFormat', parseLogFormat, f.logFormat) ?? DEFAULTS.logFormat },
     environment: { ...f.environment },
-    secrets: { values: keys.values, envNames },
+    secrets: { values: keys.values, envNames, keysFileEnvNames: keysFromFile?.envNames ?? [] },
     notes,
     extra: { ...f.extra },
   };

@@ -22,6 +22,11 @@ export interface Secrets {
   values: string[];
   /** Environment variable names whose values are keys (LLMSERVE_MASTER_KEY, LITELLM_MASTER_KEY, os.environ/ refs). */
   envNames: string[];
+  /**
+   * The names among them that `proxy.keys_file` refers to: the proxy re-reads that file (at its start and on
+   * SIGHUP), so its environment keeps these while vLLM's loses them.
+   */
+  keysFileEnvNames: string[];
 }
 
 /** The command-line options shared by start, probe and check (undefined = not given). */

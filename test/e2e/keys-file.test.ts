@@ -1,0 +1,56 @@
+// `proxy.keys_file` through `llmserve start`: `os.environ/NAME` entries work at start and after SIGHUP, and their
+// values still never reach vLLM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '../helpers/fixtures.js';
+import { startService, TEST_KEY } from '../helpers/service.js';
+import { waitFor } from '../helpers/wait.js';
+
+const BOB = 'sk-bob-from-env-0123456789abcdef';
+const CAROL = 'sk-carol-literal-0123456789abcdef';
+const DAVE = 'sk-dave-from-env-0123456789abcdef';
+
+async function statusWith(port: number, key: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; the values stay out of vLLM', async (t) => {
+  const keysFile = path.join(await tempDir('llmserve-keys-'), 'keys.yaml');
+  writeFileSync(keysFile, `- name: bob\n  key: os.environ/BOB_KEY\n- name: carol\n  key: ${CAROL}\n`);
+  const svc = await startService({ config: `proxy:\n  keys_file: ${keysFile}\n`, env: { BOB_KEY: BOB, DAVE_KEY: DAVE } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  await svc.waitReady();
+
+  assert.equal(await statusWith(svc.port, TEST_KEY), 200);
+  assert.equal(await statusWith(svc.port, BOB), 200, 'a keys-file entry from the environment is accepted at start');
+  assert.equal(await statusWith(svc.port, CAROL), 200, 'a literal keys-file entry is accepted at start');
+  assert.equal(await statusWith(svc.port, DAVE), 401);
+  assert.doesNotMatch(svc.run.output(), /is not set/);
+
+  // vLLM's environment has none of the key variables that the config and the keys file used at start (DAVE_KEY
+  // is not a key yet: nothing refers to it).
+  const started = JSON.parse(readFileSync(path.join(svc.dir, 'vllm-argv.jsonl'), 'utf8').trim().split('\n')[0]!) as { env: Record<string, string> };
+  const env = JSON.stringify(started.env);
+  for (const secret of [BOB, TEST_KEY]) assert.ok(!env.includes(secret), 'a key reached vLLM');
+
+  // Carol removed, dave added from the environment; SIGHUP applies both.
+  writeFileSync(keysFile, `- name: bob\n  key: os.environ/BOB_KEY\n- name: dave\n  key: os.environ/DAVE_KEY\n`);
+  const loadedBefore = svc.run.lines.filter((l) => /keys loaded: /.test(l)).length;
+  svc.run.child.kill('SIGHUP');
+  await waitFor(() => svc.run.lines.filter((l) => /keys loaded: /.test(l)).length > loadedBefore, { timeoutMs: 10_000, message: 'a `keys loaded` line after SIGHUP' });
+  // With several proxy workers each reloads on its own: wait until the change is in force on every connection.
+  await waitFor(async () => (await statusWith(svc.port, DAVE)) === 200 && (await statusWith(svc.port, CAROL)) === 401, {
+    timeoutMs: 10_000,
+    message: 'dave accepted and carol refused after SIGHUP',
+  });
+  assert.equal(await statusWith(svc.port, BOB), 200);
+  assert.equal(await statusWith(svc.port, TEST_KEY), 200);
+  assert.doesNotMatch(svc.run.output(), /is not set/);
+
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+});
