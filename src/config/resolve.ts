@@ -116,9 +116,13 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     const origin = envMaster ?? f.proxy.masterKey?.origin ?? 'master key';
     const { entry, value } = rawKeyEntry('master', masterRaw, origin);
     if (f.proxy.masterPolicy !== undefined) entry.policy = f.proxy.masterPolicy;
-    const envNames = envMaster === undefined && f.proxy.masterKey?.envName !== undefined ? [f.proxy.masterKey.envName] : [];
+    // The file's own master key counts as a secret even when the environment overrides it: its variable must still
+    // leave vLLM's environment, and its value still be redacted.
+    const fileMaster = f.proxy.masterKey;
+    const envNames = fileMaster?.envName !== undefined ? [fileMaster.envName] : [];
+    const values = fileMaster !== undefined && fileMaster.value !== value && fileMaster.value !== '' ? [value, fileMaster.value] : [value];
     const weak = weakKeyNote('master', value);
-    master = { entries: [entry], values: [value], envNames, origins: [origin], notes: weak ? [weak] : [] };
+    master = { entries: [entry], values, envNames, origins: [origin], notes: weak ? [weak] : [] };
     // No note when the file itself points at that variable (`master_key: os.environ/LLMSERVE_MASTER_KEY`): nothing is overridden.
     if (envMaster !== undefined && f.proxy.masterKey && f.proxy.masterKey.envName !== envMaster) notes.push(`${envMaster} overrides ${f.proxy.masterKey.origin}`);
   }

@@ -37,10 +37,20 @@ test('LiteLLM config: env beats the file for the master key; flags and env beat 
   const c = await load({ 'llmserve.yaml': LITELLM }, { model: '/m', servedModelName: 'pub' }, { LITELLM_MASTER_KEY: STRONG_KEY });
   assert.equal(c.servedModelName, 'pub');
   assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
-  assert.deepEqual(c.secrets.values, [STRONG_KEY]);
+  // The overridden file key is still a secret: redacted wherever it shows up.
+  assert.deepEqual(c.secrets.values, [STRONG_KEY, 'your-master-key-here']);
   assert.match(c.notes.join('\n'), /LITELLM_MASTER_KEY overrides .*general_settings\.master_key/);
   const d = await load({ 'llmserve.yaml': LITELLM }, { model: '/m' }, { LITELLM_MASTER_KEY: 'x'.repeat(20), LLMSERVE_MASTER_KEY: STRONG_KEY });
   assert.ok(d.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
+});
+
+test('a file master key read through os.environ/NAME, overridden by LLMSERVE_MASTER_KEY: NAME is still a key variable', async () => {
+  const fileKey = 'file-key-0123456789abcdefghij';
+  const c = await load({ 'llmserve.yaml': 'model: /m\nproxy:\n  master_key: os.environ/MYKEY\n' }, {}, { MYKEY: fileKey, LLMSERVE_MASTER_KEY: STRONG_KEY });
+  assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
+  assert.ok(c.secrets.envNames.includes('MYKEY'), 'MYKEY must leave vLLM\'s environment');
+  assert.ok(c.secrets.values.includes(fileKey), 'its value must be redacted');
+  assertNoLeak(c, [fileKey, STRONG_KEY]);
 });
 
 test('LiteLLM config: ignored sections in one note, environment_variables applied, api_base port, several models', async () => {
