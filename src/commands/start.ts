@@ -21,6 +21,7 @@ import { onEmergency } from '../util/emergency.js';
 import { onOutputClosed } from '../util/output.js';
 import { isPortFree } from '../util/port.js';
 import { runCommand } from '../util/run.js';
+import { catchStartupSignals, type StartupSignals } from '../util/startup-signals.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { proxyNodeFlags } from '../proxy/node-flags.js';
 import { runWorker } from './worker.js';
@@ -50,19 +51,29 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
   const probeDir = await prepareProbeDir(config.probes.dir, config.probes.dirExplicit, (m) => logger.warn(m));
   const probes = probeFiles(probeDir);
   probes.set(NOT_READY, true);
+  const early = catchStartupSignals(proc, (name) => {
+    probes.markDown();
+    logger.info(`${name} received during start-up: stopping before anything is started`);
+  });
   logger.info(`probe files in ${probeDir}`);
   let plan: Plan;
   let supervised: SupervisorPlan;
   try {
-    plan = await makePlan(config, { run: runCommand, env: proc.env });
+    // The start-up's external programs stop with a signal, so that nothing outlives llmserve.
+    const run: typeof runCommand = (file, args, options) => runCommand(file, args, { ...options, signal: early.abort });
+    plan = await makePlan(config, { run, env: proc.env });
+    if (early.received !== null) return stoppedDuringStartup(early);
     supervised = supervisorPlan(config, plan, proc);
     describePlan(plan, supervised.backends.map((b) => b.argv), logger);
     const problem = plan.problems[0];
     if (problem) throw problem;
     await checkTlsFiles(config);
     await checkPortsFree(config);
+    if (early.received !== null) return stoppedDuringStartup(early);
   } catch (err) {
     probes.markDown();
+    if (early.received !== null) return stoppedDuringStartup(early);
+    early.dispose();
     throw err;
   }
 
@@ -93,6 +104,8 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
   proc.on('SIGTERM', onTerm);
   proc.on('SIGINT', onInt);
   proc.on('SIGHUP', onHup);
+  // Only now: no await since the last check of `early.received`, so no signal fell between the two sets of handlers.
+  early.dispose();
   // A closed terminal sends SIGHUP (a key reload, harmless), then every write fails: stop as on SIGTERM, so that
   // closing the terminal does not leave vLLM holding the GPUs.
   const offOutput = onOutputClosed((code) => supervisor.requestStop(`the output closed (${code})`));
@@ -115,6 +128,12 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     proc.off('SIGINT', onInt);
     proc.off('SIGHUP', onHup);
   }
+}
+
+/** A signal came before anything was started: the probe files are already down; exit 0 as after any signal. */
+function stoppedDuringStartup(early: StartupSignals): number {
+  early.dispose();
+  return 0;
 }
 
 /** Builds what the supervisor runs from the configuration and the plan. */

@@ -16,7 +16,7 @@ export interface RunResult {
 }
 
 /** Runs an external program (injected so tests need no real binary). */
-export type RunCommand = (file: string, args: readonly string[], options?: { timeoutMs?: number; env?: NodeJS.ProcessEnv }) => Promise<RunResult>;
+export type RunCommand = (file: string, args: readonly string[], options?: { timeoutMs?: number; env?: NodeJS.ProcessEnv; signal?: AbortSignal }) => Promise<RunResult>;
 
 /** Parses `index, uuid, name, memory.total` lines; lines that do not fit are returned as unparsed. */
 export function parseGpuCsv(text: string): { gpus: Gpu[]; unparsed: string[] } {

@@ -10,6 +10,7 @@ export const runCommand: RunCommand = async (file, args, options = {}) => {
     env: options.env,
     extendEnv: options.env === undefined,
     stdin: 'ignore',
+    ...(options.signal === undefined ? {} : { cancelSignal: options.signal }),
   });
   const notFound = (result as { code?: string }).code === 'ENOENT';
   return {

@@ -42,6 +42,23 @@ test('vLLM too slow to load: the hard start-up timeout ends it, exit 3, nothing 
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`${signal} during GPU discovery (a hanging nvidia-smi): exit 0, both probe files, the query stopped too`, async (t) => {
+    const svc = await startService({ env: { FAKE_NVIDIA_SMI_MODE: 'hang' } });
+    t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+    await waitFor(() => findByMarker(svc.run.marker).some((p) => /nvidia-smi --query-gpu=/.test(p.cmdline)), { timeoutMs: 10_000, message: 'nvidia-smi running' });
+    // A SIGHUP here (a closing terminal, a key reload) must not end llmserve by Node's default action.
+    svc.run.child.kill('SIGHUP');
+    svc.run.child.kill(signal);
+    const { code, signal: bySignal } = await svc.run.exited;
+    assert.equal(bySignal, null, `ended by ${String(bySignal)}, not by its own exit\n${svc.run.output()}`);
+    assert.equal(code, 0, svc.run.output());
+    assert.match(svc.run.output(), new RegExp(`${signal} received during start-up: stopping before anything is started`));
+    assert.ok(svc.probesDown(), 'both probe files at exit');
+    assert.deepEqual(findByMarker(svc.run.marker), [], 'the nvidia-smi query must not outlive llmserve');
+  });
+}
+
 test('SIGTERM during start-up: no waiting for the load, orphaned workers killed with the group, exit 0', async (t) => {
   const svc = await startService({ env: { FAKE_VLLM_LOAD_MS: '30000' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));

@@ -1,0 +1,46 @@
+// Signals that arrive while `start` is still planning (GPU discovery, port checks), before the supervisor exists.
+
+/** What a signal during start-up left behind: its name, and an AbortSignal for the external programs in flight. */
+export interface StartupSignals {
+  /** 'SIGTERM' or 'SIGINT' once one arrived, else null. */
+  readonly received: string | null;
+  /** Aborted by that signal: the start-up's external programs (nvidia-smi, `vllm --version`) are stopped with it. */
+  readonly abort: AbortSignal;
+  /** Removes the handlers (call once the supervisor's own are installed, with no await in between). */
+  dispose(): void;
+}
+
+/**
+ * Handles SIGTERM, SIGINT and SIGHUP from the moment `not-ready` exists until the supervisor takes over.
+ * Why: without a listener Node's default action ends the process by the signal (exit 143), with `not-ready` alone
+ * and no `not-healthy`, and a nvidia-smi query possibly still running. A platform that stops a pod during a slow
+ * GPU query must get the same clean exit 0, both probe files present, as later on. SIGHUP (a key reload later on)
+ * is ignored here: the keys are read when the proxy starts.
+ */
+export function catchStartupSignals(proc: NodeJS.Process, onSignal: (name: string) => void): StartupSignals {
+  const controller = new AbortController();
+  let received: string | null = null;
+  const stop = (name: string) => () => {
+    if (received !== null) return;
+    received = name;
+    onSignal(name);
+    controller.abort(new Error(`${name} received`));
+  };
+  const onTerm = stop('SIGTERM');
+  const onInt = stop('SIGINT');
+  const onHup = () => {};
+  proc.on('SIGTERM', onTerm);
+  proc.on('SIGINT', onInt);
+  proc.on('SIGHUP', onHup);
+  return {
+    get received() {
+      return received;
+    },
+    abort: controller.signal,
+    dispose() {
+      proc.off('SIGTERM', onTerm);
+      proc.off('SIGINT', onInt);
+      proc.off('SIGHUP', onHup);
+    },
+  };
+}
