@@ -11,7 +11,10 @@ export type ProxyErrorCode =
   | 'request_too_large'
   | 'bad_gateway'
   | 'service_unavailable'
-  | 'gateway_timeout';
+  | 'gateway_timeout'
+  | 'bad_request'
+  | 'request_timeout'
+  | 'headers_too_large';
 
 /** One error answer: status, OpenAI `type`, stable `code`, a message that never contains a key. */
 export interface ProxyError {
@@ -120,4 +123,19 @@ export const badGateway: ProxyError = {
 /** 504 when the backend sent no response headers within the first-byte timeout. */
 export function gatewayTimeout(seconds: number): ProxyError {
   return { status: 504, type: 'server_error', code: 'gateway_timeout', message: `The model server did not answer within ${seconds} s.` };
+}
+
+/**
+ * The raw HTTP answer to a request Node's parser refused or timed out (server 'clientError': there is no response
+ * object), still in OpenAI's shape, and closing the connection since the rest of that request cannot be trusted.
+ */
+export function clientErrorResponse(errorCode: string | undefined): string {
+  const [status, reason, code, message]: [number, string, ProxyErrorCode, string] =
+    errorCode === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'request_timeout', 'The request was not received in time (proxy.headers_timeout / proxy.body_timeout).']
+      : errorCode === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The request headers are too large.']
+        : [400, 'Bad Request', 'bad_request', 'The request is not valid HTTP/1.1.'];
+  const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } });
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }

@@ -1,0 +1,66 @@
+// Requests Node's parser refuses or times out: OpenAI-shaped JSON bodies, and timeouts that fire on time.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { KEY, startPair } from '../helpers/upstream.js';
+
+/** Sends raw bytes on a fresh connection and resolves with everything the proxy sent before closing. */
+function raw(port: number, data: string, opts: { keepOpen?: boolean } = {}): Promise<{ text: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const socket = net.connect(port, '127.0.0.1', () => (opts.keepOpen ? socket.write(data) : socket.end(data)));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }));
+  });
+}
+
+/** The status line and the parsed JSON body of a raw HTTP answer. */
+function parse(text: string): { status: number; type: string | undefined; body: { error: { code: string; type: string; message: string } } } {
+  const [head = '', body = ''] = text.split('\r\n\r\n');
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+  const type = /\r\ncontent-type: ([^\r]+)/i.exec(head)?.[1];
+  return { status, type, body: JSON.parse(body) as { error: { code: string; type: string; message: string } } };
+}
+
+describe('requests the HTTP parser refuses', () => {
+  it('malformed request line: 400 with a JSON error body', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const r = parse((await raw(pair.port, 'NOT HTTP AT ALL\r\n\r\n')).text);
+    assert.equal(r.status, 400);
+    assert.equal(r.type, 'application/json');
+    assert.equal(r.body.error.code, 'bad_request');
+    assert.equal(r.body.error.type, 'invalid_request_error');
+  });
+
+  it('headers over the limit: 431 with a JSON error body', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const r = parse((await raw(pair.port, `GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\nx-big: ${'a'.repeat(40_000)}\r\n\r\n`)).text);
+    assert.equal(r.status, 431);
+    assert.equal(r.body.error.code, 'headers_too_large');
+  });
+
+  it('proxy.headers_timeout fires within about a second, not after Node\'s 30 s check interval', async (t) => {
+    const pair = await startPair({ headersTimeout: 1, bodyTimeout: 2 });
+    t.after(() => pair.close());
+    // Half a request head, then nothing: the proxy must answer 408 and close.
+    const { text, ms } = await raw(pair.port, 'GET /v1/models HTTP/1.1\r\nhost: x\r\n', { keepOpen: true });
+    const r = parse(text);
+    assert.equal(r.status, 408);
+    assert.equal(r.body.error.code, 'request_timeout');
+    // 1 s timeout, checked every 250 ms: generous bound for a loaded machine, far below Node's default 30 s.
+    assert.ok(ms < 10_000, `408 after ${Math.round(ms)} ms`);
+  });
+
+  it('proxy.body_timeout fires too for a body that stops coming', async (t) => {
+    const pair = await startPair({ headersTimeout: 1, bodyTimeout: 2 });
+    t.after(() => pair.close());
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"model":`;
+    const { text, ms } = await raw(pair.port, head, { keepOpen: true });
+    assert.match(text, /^HTTP\/1\.1 408 /);
+    assert.ok(ms < 12_000, `408 after ${Math.round(ms)} ms`);
+  });
+});
