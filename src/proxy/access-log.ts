@@ -1,7 +1,7 @@
 // One access-log line per request, built from the exchange with plain concatenation and written once.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import type { Exchange } from './exchange.js';
+import { finalStatus, type Exchange } from './exchange.js';
 
 /** Writes the line for a finished (or aborted) exchange. */
 export type AccessLog = (ex: Exchange, res: ServerResponse, end: number) => void;
@@ -9,8 +9,7 @@ export type AccessLog = (ex: Exchange, res: ServerResponse, end: number) => void
 /** An access log writing through `logger`: text lines carry the time; JSON lines get it from the logger. */
 export function createAccessLog(logger: Logger): AccessLog {
   return (ex, res, end) => {
-    // 499 (nginx's convention) when the client left before the response was complete.
-    const status = res.writableFinished ? res.statusCode : 499;
+    const status = finalStatus(ex, res);
     const bytes = ex.socket.bytesWritten - ex.bytesAtStart;
     const durationMs = Math.round(end - ex.start);
     const ttfbMs = ex.ttfb === null ? durationMs : Math.round(ex.ttfb);

@@ -27,8 +27,11 @@ export interface Exchange {
   timer: NodeJS.Timeout | null;
   /** The client's response closed (finished or aborted). */
   closed: boolean;
-  /** The proxy already answered on its own (413 while streaming, 504): later upstream errors are ignored. */
-  answered: 'too-large' | 'timeout' | null;
+  /**
+   * The proxy already answered on its own (413 while streaming, 504), or the backend broke the response after its
+   * head went out (`upstream-error`: the client's response was cut): later upstream errors are ignored.
+   */
+  answered: 'too-large' | 'timeout' | 'upstream-error' | null;
   /** Why the proxy refused the request itself (`llmserve_rejected_total{reason}`), or null. */
   rejected: string | null;
   /** Watches the response for token usage; only for metered keys (a key with a policy, or usage.track: all). */
@@ -65,4 +68,16 @@ export function newExchange(start: number, method: string, url: string | undefin
     streaming: false,
     counted: true,
   };
+}
+
+/** Status codes logged for a response that did not finish, by who cut it. */
+const CUT_STATUS = { 'too-large': 413, timeout: 504, 'upstream-error': 502 } as const;
+
+/**
+ * The status the access log and the metrics report: the one sent, once the response finished; 502/504/413 when the
+ * proxy cut it (the backend died mid-stream...); else 499, nginx's code for a client that left first.
+ */
+export function finalStatus(ex: Exchange, res: { writableFinished: boolean; statusCode: number }): number {
+  if (res.writableFinished) return res.statusCode;
+  return ex.answered === null ? 499 : CUT_STATUS[ex.answered];
 }

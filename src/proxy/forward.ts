@@ -178,6 +178,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         // Item 2: a backend that dies mid-stream ends the client's response with an error (a destroyed chunked
         // response), so that the client does not hang; item 3: before the head, a 502.
         if (res.headersSent) {
+          ex.answered = 'upstream-error';
           res.destroy();
           return;
         }

@@ -174,14 +174,15 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));
       return errors.sendJson(res, 200, "I'm alive!");
     }
-    if (deps.state() === 'draining') return errors.sendError(res, errors.unavailable('draining'));
     if (path === healthPaths.readiness) {
       ex.health = true;
       if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));
+      if (deps.state() === 'draining') return errors.sendError(res, errors.unavailable('draining'));
       void readiness(res);
       return;
     }
 
+    // Auth before the draining check: a request without a valid key is a 401 in every state, never a 5xx.
     if (settings.auth) {
       const result = authenticate(req.headers, deps.keys.current());
       if (!result.ok) {
@@ -190,6 +191,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       }
       ex.keyName = result.name;
     }
+    if (deps.state() === 'draining') return errors.sendError(res, errors.unavailable('draining'));
 
     if (path === '/metrics') {
       if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));

@@ -59,18 +59,17 @@ export function compileRoutes(routes: readonly string[]): RouteTable {
 }
 
 /**
- * The path of a request URL, decoded and checked, or null when it must be refused: not origin-form, `.`/`..`
- * segments, empty segments (`//`), backslashes, encoded slashes or bad percent-encoding. A refused path is a
+ * The path of a request URL, decoded and checked, or null when it must be refused: not origin-form, a fragment,
+ * `.`/`..` segments, empty segments (`//`), backslashes, encoded slashes or bad percent-encoding. A refused path is a
  * 404, so that nothing like `/v1/models/../../scale_elastic_ep` can reach a route outside the allowlist.
  */
 export function normalisePath(url: string | undefined): string | null {
   if (url === undefined || url.charCodeAt(0) !== 47 /* / */) return null;
-  let end = url.length;
+  // A fragment has no place in a request target (RFC 9112 origin-form), and the forwarder sends the target as it
+  // came: refusing it keeps what was checked and what vLLM gets the same path.
+  if (url.includes('#')) return null;
   const q = url.indexOf('?');
-  if (q >= 0) end = q;
-  const h = url.indexOf('#');
-  if (h >= 0 && h < end) end = h;
-  let path = url.slice(0, end);
+  let path = q >= 0 ? url.slice(0, q) : url;
   if (path.includes('%')) {
     const lower = path.toLowerCase();
     if (lower.includes('%2f') || lower.includes('%5c')) return null;

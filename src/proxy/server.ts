@@ -6,7 +6,7 @@ import { LlmserveError } from '../errors.js';
 import { hasPolicy, type KeyPolicy } from '../config/index.js';
 import { createLogger, withoutInfo, type Logger } from '../log.js';
 import { createAccessLog } from './access-log.js';
-import { newExchange } from './exchange.js';
+import { finalStatus, newExchange } from './exchange.js';
 import { createForwarder } from './forward.js';
 import { createHandler } from './handler.js';
 import { createBackendHealth } from './health.js';
@@ -108,7 +108,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       const end = now();
       if (!ex.health || settings.logHealth) accessLog(ex, res, end);
       // Health probes are neither a key's usage nor traffic worth a metric.
-      if (!ex.health) cost.finish(ex, res.writableFinished ? res.statusCode : 499, end - ex.start);
+      if (!ex.health) cost.finish(ex, finalStatus(ex, res), end - ex.start);
       if (inflight === 0) for (const wake of idleWaiters) wake();
     });
     handle(req, res, ex, expectContinue);

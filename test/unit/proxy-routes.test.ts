@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compileRoutes, normalisePath } from '../../src/proxy/routes.js';
 import { defaultRoutes } from '../../src/proxy/settings.js';
-import { bearer, request, startPair } from '../helpers/upstream.js';
+import { bearer, request, startPair, until } from '../helpers/upstream.js';
 
 describe('routes unit', () => {
   it('normalises paths and refuses traversal, double slashes and encoded slashes', () => {
     assert.equal(normalisePath('/v1/models?x=1'), '/v1/models');
     assert.equal(normalisePath('/v1/chat%2Dcompletions'), '/v1/chat-completions');
-    for (const bad of ['/v1/models/../../scale_elastic_ep', '/v1/./models', '//v1/models', '/v1//models', '/v1/models%2f..%2fx', '/v1%2Fmodels', '/v1/%2e%2e/x', '/v1/%zz', 'http://x/v1/models', '/v1\\models', undefined]) {
+    for (const bad of ['/v1/models/../../scale_elastic_ep', '/v1/./models', '//v1/models', '/v1//models', '/v1/models%2f..%2fx', '/v1%2Fmodels', '/v1/%2e%2e/x', '/v1/%zz', 'http://x/v1/models', '/v1\\models', '/v1/models#/../../scale_elastic_ep', '/v1/models?x=1#y', undefined]) {
       assert.equal(normalisePath(bad), null, String(bad));
     }
   });
@@ -163,5 +163,18 @@ describe('routes over HTTP', () => {
       assert.ok(res.headers['retry-after'], path);
     }
     assert.equal(pair.upstream.requests.length, 0);
+  });
+
+  it('while draining a request without a valid key is still a 401, and readiness probes stay out of the log', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    assert.equal(await pair.proxy.drain(1000), 0);
+    assert.equal((await request(pair.port, '/v1/models')).status, 401);
+    assert.equal((await request(pair.port, '/v1/models', { headers: { authorization: 'Bearer wrong' } })).status, 401);
+    assert.equal((await request(pair.port, '/health/readiness')).status, 503);
+    // A logged request after the probe: once its line is out, the probe's would be too.
+    assert.equal((await request(pair.port, '/v1/models', { headers: bearer })).status, 503);
+    await until(() => pair.lines.filter((l) => / GET \/v1\/models /.test(l)).length === 3, 5000, 'three access-log lines');
+    assert.ok(!pair.lines.some((l) => l.includes('/health/readiness')), pair.lines.join('\n'));
   });
 });

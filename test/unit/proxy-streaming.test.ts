@@ -89,6 +89,10 @@ describe('streaming', () => {
     const result = await Promise.race([outcome(s.res), new Promise<'hang'>((r) => setTimeout(() => r('hang'), 3000).unref())]);
     assert.equal(result, false, 'the client must see a broken stream, not a clean end or a hang');
     assert.ok(s.events() >= 2 && s.events() < 100);
+    // Logged as the backend's failure (502), not as a client that left (499).
+    await until(() => pair.lines.some((l) => /POST \/v1\/chat\/completions /.test(l)), 5000, 'the access-log line');
+    const line = pair.lines.find((l) => /POST \/v1\/chat\/completions /.test(l)) ?? '';
+    assert.match(line, / 502 /, line);
   });
 
   it('drain waits for an in-flight stream to finish, then returns 0; refuses new requests meanwhile', async (t) => {
