@@ -34,19 +34,28 @@ export function toStoredKeys(entries: readonly { name: string; sha256Hex: string
   return out;
 }
 
-/** The key a request presents, or null: Bearer (scheme in any case) first, then the three API-key headers. */
+/**
+ * The key a request presents, or null: Bearer (scheme in any case) first, then the three API-key headers, whose
+ * value may carry a `Bearer ` prefix too (LiteLLM's docs write `x-litellm-api-key: Bearer sk-...`, and it strips it).
+ */
 export function presentedKey(headers: IncomingHttpHeaders): string | null {
   const auth = headers.authorization;
-  if (auth !== undefined && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') {
+  if (auth !== undefined && hasBearerPrefix(auth)) {
     const key = auth.slice(7).trim();
     if (key.length > 0) return key;
   }
   for (const name of ['x-api-key', 'api-key', 'x-litellm-api-key'] as const) {
     const value = headers[name];
-    const key = Array.isArray(value) ? value[0] : value;
-    if (key !== undefined && key.trim().length > 0) return key.trim();
+    const raw = Array.isArray(value) ? value[0] : value;
+    if (raw === undefined) continue;
+    const key = (hasBearerPrefix(raw) ? raw.slice(7) : raw).trim();
+    if (key.length > 0) return key;
   }
   return null;
+}
+
+function hasBearerPrefix(value: string): boolean {
+  return value.length >= 7 && value.slice(0, 7).toLowerCase() === 'bearer ';
 }
 
 /** Checks the presented key against every stored digest, never stopping at the first match (constant time). */

@@ -25,6 +25,10 @@ describe('auth unit', () => {
     assert.equal(presentedKey({ 'x-api-key': 'k1' }), 'k1');
     assert.equal(presentedKey({ 'api-key': 'k2' }), 'k2');
     assert.equal(presentedKey({ 'x-litellm-api-key': 'k3' }), 'k3');
+    // LiteLLM's own docs send `x-litellm-api-key: Bearer KEY`.
+    assert.equal(presentedKey({ 'x-litellm-api-key': 'Bearer k3' }), 'k3');
+    assert.equal(presentedKey({ 'x-api-key': 'bearer k1' }), 'k1');
+    assert.equal(presentedKey({ 'api-key': 'Bearer ' }), null);
     assert.equal(presentedKey({}), null);
   });
 
