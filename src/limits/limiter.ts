@@ -13,11 +13,14 @@ export type Admission =
   | { ok: true; headers: Record<string, string> | null }
   | { ok: false; reason: RejectReason; error: LimitError };
 
-/** Counters of one key name; they survive a keys reload as long as the name stays. */
+/**
+ * Counters of one key name; they survive a keys reload as long as the name stays. Both windows are kept for every
+ * key with a policy, even without rpm / tpm, so that a reload adding rpm or tpm starts from the last minute's use.
+ */
 interface KeyState {
   policy: CompiledPolicy;
-  requests: SlidingWindow | null;
-  tokens: SlidingWindow | null;
+  requests: SlidingWindow;
+  tokens: SlidingWindow;
   inflight: number;
   budget: BudgetLedger | null;
 }
@@ -27,6 +30,12 @@ export interface BudgetSeed {
   key: string;
   hour: number;
   tokens: number;
+}
+
+/** Tokens used so far, as the usage store (and what is not written to it yet) holds them: per key and hour, and per key in total. */
+export interface BudgetUsage {
+  hourly: readonly BudgetSeed[];
+  totals: ReadonlyMap<string, number>;
 }
 
 /** Enforces the policies of every key that has one; a name without a policy is never looked at further. */
@@ -44,29 +53,50 @@ export class Limiter {
     this.setPolicies(policies);
   }
 
-  /** Replaces the policies (keys reload); counters of names that keep a policy carry over. */
-  setPolicies(policies: ReadonlyMap<string, KeyPolicy>): void {
+  /**
+   * Replaces the policies (keys reload); counters of names that keep a policy carry over. `usage`, when given,
+   * returns the usage recorded up to now: a budget added or changed by this reload starts from it, not from the
+   * seeds read at start (which miss everything used since). It is called at most once, and only for such a budget.
+   */
+  setPolicies(policies: ReadonlyMap<string, KeyPolicy>, usage?: () => BudgetUsage | undefined): void {
+    let asked = usage === undefined;
     const old = new Map(this.states);
     this.states.clear();
     for (const [name, p] of policies) {
       const policy = compilePolicy(p);
       const prev = old.get(name);
-      const budgetChanged = prev?.policy.budget?.hours !== policy.budget?.hours;
+      // An unchanged budget keeps its live ledger; a new or changed one is built from the seeds alone. Never both,
+      // so tokens are counted once: fresh seeds already hold what the live ledger counted.
+      let budget: BudgetLedger | null = null;
+      if (policy.budget !== null && prev?.budget && prev.policy.budget?.hours === policy.budget.hours) budget = prev.budget;
+      else if (policy.budget !== null) {
+        if (!asked) {
+          asked = true;
+          const u = usage?.();
+          if (u !== undefined) this.useSeeds(u);
+        }
+        budget = this.ledger(name, policy.budget.hours);
+      }
       this.states.set(name, {
         policy,
-        requests: policy.rpm === null ? null : (prev?.requests ?? new SlidingWindow()),
-        tokens: policy.tpm === null ? null : (prev?.tokens ?? new SlidingWindow()),
+        requests: prev?.requests ?? new SlidingWindow(),
+        tokens: prev?.tokens ?? new SlidingWindow(),
         inflight: prev?.inflight ?? 0,
-        budget: policy.budget === null ? null : !budgetChanged && prev?.budget ? prev.budget : this.ledger(name, policy.budget.hours),
+        budget,
       });
     }
   }
 
   /** Seeds budgets with tokens already used (from the usage store); call before traffic. */
   seedBudgets(hourly: readonly BudgetSeed[], totals: ReadonlyMap<string, number>): void {
-    this.seeds = [...hourly].sort((a, b) => a.hour - b.hour);
-    this.totals = totals;
+    this.useSeeds({ hourly, totals });
     for (const [name, state] of this.states) if (state.budget !== null && state.policy.budget !== null) state.budget = this.ledger(name, state.policy.budget.hours);
+  }
+
+  /** Makes `usage` what budgets built from now on start from. */
+  private useSeeds(usage: BudgetUsage): void {
+    this.seeds = [...usage.hourly].sort((a, b) => a.hour - b.hour);
+    this.totals = usage.totals;
   }
 
   private ledger(name: string, hours: number | null): BudgetLedger {
@@ -103,41 +133,54 @@ export class Limiter {
 
   /**
    * Admits one request of `name` (model already checked): budget, rpm, tpm, then max_parallel. On success the
-   * request is counted and holds a parallel slot until `release(name)`.
+   * request is counted and holds a parallel slot until `release(name)`; its headers describe the windows with it
+   * counted (and the tokens counted so far: a request's own tokens are known only at release).
    */
   admit(name: string): Admission {
     const s = this.states.get(name);
     if (s === undefined) return { ok: true, headers: null };
     const now = this.now();
-    const p = s.policy;
-    const headers: Record<string, string> = {};
-    const reqUsed = s.requests?.used(now) ?? 0;
-    const tokUsed = s.tokens?.used(now) ?? 0;
-    if (p.rpm !== null && s.requests !== null) rateHeaders(headers, 'requests', p.rpm, reqUsed, s.requests.msUntil(now, Math.max(0, p.rpm - 1)));
-    if (p.tpm !== null && s.tokens !== null) rateHeaders(headers, 'tokens', p.tpm, tokUsed, s.tokens.msUntil(now, p.tpm - 1));
+    const refused = this.refusal(s, now);
+    if (refused !== null) return refused;
+    s.inflight++;
+    s.requests.add(now, 1);
+    return { ok: true, headers: this.headersAt(s, now) };
+  }
 
+  /** Why `s` may not send a request at `now` (nothing is counted), or null. */
+  private refusal(s: KeyState, now: number): Admission | null {
+    const p = s.policy;
     if (p.budget !== null && s.budget !== null && s.budget.used(now) >= p.budget.tokens) {
+      const headers = this.headersAt(s, now) ?? {};
       const wait = s.budget.msUntilBelow(now, p.budget.tokens);
       return { ok: false, reason: 'budget', error: reject.budgetSpent(p.budget.tokens, p.budget.period, wait === null ? headers : { ...headers, 'retry-after': retryAfter(wait) }) };
     }
-    if (p.rpm !== null && s.requests !== null && reqUsed >= p.rpm) {
-      const wait = s.requests.msUntil(now, p.rpm - 1);
-      const after = retryAfter(wait);
-      return { ok: false, reason: 'rpm', error: reject.rateLimited('requests', p.rpm, reqUsed, after, { ...headers, 'retry-after': after }) };
+    // Retry-After is when the window first has room for one more (the oldest units leave it); the reset header is
+    // when it is empty again. In a sliding window the first never comes after the second.
+    if (p.rpm !== null && s.requests.used(now) >= p.rpm) {
+      const after = retryAfter(s.requests.msUntil(now, p.rpm - 1));
+      return { ok: false, reason: 'rpm', error: reject.rateLimited('requests', p.rpm, s.requests.used(now), after, { ...this.headersAt(s, now), 'retry-after': after }) };
     }
-    if (p.tpm !== null && s.tokens !== null && tokUsed >= p.tpm) {
-      const wait = s.tokens.msUntil(now, p.tpm - 1);
-      const after = retryAfter(wait);
-      return { ok: false, reason: 'tpm', error: reject.rateLimited('tokens', p.tpm, tokUsed, after, { ...headers, 'retry-after': after }) };
+    if (p.tpm !== null && s.tokens.used(now) >= p.tpm) {
+      const after = retryAfter(s.tokens.msUntil(now, p.tpm - 1));
+      return { ok: false, reason: 'tpm', error: reject.rateLimited('tokens', p.tpm, s.tokens.used(now), after, { ...this.headersAt(s, now), 'retry-after': after }) };
     }
     if (p.maxParallel !== null && s.inflight >= p.maxParallel) return { ok: false, reason: 'parallel', error: reject.tooManyParallel(p.maxParallel) };
+    return null;
+  }
 
-    s.inflight++;
-    if (s.requests !== null && p.rpm !== null) {
-      s.requests.add(now, 1);
-      headers['x-ratelimit-remaining-requests'] = String(Math.max(0, p.rpm - reqUsed - 1));
-    }
-    return { ok: true, headers: Object.keys(headers).length > 0 ? headers : null };
+  /**
+   * OpenAI's x-ratelimit-* headers for the windows as they are at `now`, or null without rpm / tpm. Reset follows
+   * OpenAI's definition, the time until the limit is back to its full value: in a sliding window, until everything
+   * counted in it has left (not merely until the next unit frees, which is what Retry-After says on a 429).
+   */
+  private headersAt(s: KeyState, now: number): Record<string, string> | null {
+    const p = s.policy;
+    if (p.rpm === null && p.tpm === null) return null;
+    const out: Record<string, string> = {};
+    if (p.rpm !== null) rateHeaders(out, 'requests', p.rpm, s.requests.used(now), s.requests.msUntil(now, 0));
+    if (p.tpm !== null) rateHeaders(out, 'tokens', p.tpm, s.tokens.used(now), s.tokens.msUntil(now, 0));
+    return out;
   }
 
   /** Ends an admitted request: frees its parallel slot and counts its tokens (tpm and budget). */
@@ -147,7 +190,7 @@ export class Limiter {
     if (s.inflight > 0) s.inflight--;
     if (tokens > 0) {
       const now = this.now();
-      s.tokens?.add(now, tokens);
+      s.tokens.add(now, tokens);
       s.budget?.add(now, tokens);
     }
   }

@@ -1,11 +1,12 @@
 // Cost control inside the proxy: per-key limits, usage accounting and metrics, built once per proxy process.
 import { hasPolicy, type KeyPolicy } from '../config/key-policy.js';
 import { hourOf } from '../limits/budget.js';
-import { Limiter, type BudgetSeed } from '../limits/limiter.js';
+import { Limiter, type BudgetSeed, type BudgetUsage } from '../limits/limiter.js';
 import type { Logger } from '../log.js';
 import { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import { UsageRecorder } from '../usage/recorder.js';
 import { memoryStore, openUsageStore } from '../usage/store.js';
+import type { UsageRow, UsageStore } from '../usage/types.js';
 import type { Exchange } from './exchange.js';
 import type { BackendState } from './settings.js';
 
@@ -46,6 +47,30 @@ export function policyMap(entries: readonly { name: string; policy?: KeyPolicy |
   return out;
 }
 
+/**
+ * Tokens per key and hour (the last 30 days before `nowMs`) and per key in total: the store's rows plus the
+ * recorder's rows not written yet. A flush moves rows from one to the other at once, so each is counted once.
+ */
+export function budgetUsage(store: UsageStore, unflushed: readonly UsageRow[], nowMs: number): BudgetUsage {
+  const since = hourOf(nowMs) - BUDGET_HOURS;
+  const byHour = new Map<string, BudgetSeed>();
+  const totals = store.totalsByKey();
+  const add = (r: UsageRow): void => {
+    if (r.hour < since) return;
+    const tokens = r.promptTokens + r.completionTokens;
+    const id = `${r.key}\u0000${r.hour}`;
+    const seed = byHour.get(id);
+    if (seed === undefined) byHour.set(id, { key: r.key, hour: r.hour, tokens });
+    else seed.tokens += tokens;
+  };
+  for (const r of store.rows({ sinceHour: since })) add(r);
+  for (const r of unflushed) {
+    add(r);
+    totals.set(r.key, (totals.get(r.key) ?? 0) + r.promptTokens + r.completionTokens);
+  }
+  return { hourly: [...byHour.values()], totals };
+}
+
 /** Opens the usage store (a broken or unusable one only warns), seeds budgets from it, builds the metrics. */
 export async function createCostControl(
   usage: UsageSettings,
@@ -62,15 +87,8 @@ export async function createCostControl(
   const limiter = new Limiter(policyMap(entries));
   // Budgets start from what the store already holds, so that a restart does not refill them.
   try {
-    const since = hourOf(Date.now()) - BUDGET_HOURS;
-    const byHour = new Map<string, BudgetSeed>();
-    for (const r of store.rows({ sinceHour: since })) {
-      const id = `${r.key}\u0000${r.hour}`;
-      const seed = byHour.get(id);
-      if (seed === undefined) byHour.set(id, { key: r.key, hour: r.hour, tokens: r.promptTokens + r.completionTokens });
-      else seed.tokens += r.promptTokens + r.completionTokens;
-    }
-    limiter.seedBudgets([...byHour.values()], store.totalsByKey());
+    const usage = budgetUsage(store, [], Date.now());
+    limiter.seedBudgets(usage.hourly, usage.totals);
   } catch (err) {
     logger.warn(`cannot read the usage store for budgets (${(err as Error).message}); budgets start at 0`);
   }
@@ -84,7 +102,16 @@ export async function createCostControl(
     recorder,
     trackAll: usage.track === 'all',
     setPolicies(next) {
-      limiter.setPolicies(policyMap(next));
+      // A budget added or changed by a reload must see the tokens used since start, not only those read at start;
+      // the limiter asks only when it builds such a budget.
+      limiter.setPolicies(policyMap(next), (): BudgetUsage | undefined => {
+        try {
+          return budgetUsage(store, recorder.unflushed(), Date.now());
+        } catch (err) {
+          logger.warn(`cannot read the usage store for budgets (${(err as Error).message}); new budgets start from the usage read at start`);
+          return undefined;
+        }
+      });
     },
     finish(ex, status, durationMs) {
       const model = label(ex.model);

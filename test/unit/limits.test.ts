@@ -38,12 +38,13 @@ test('rpm: the third request within a minute is 429 with Retry-After and x-ratel
   const { l, clock } = limiter({ a: { rpm: 2 } });
   const first = l.admit('a');
   assert.ok(first.ok);
-  assert.deepEqual(first.headers, { 'x-ratelimit-limit-requests': '2', 'x-ratelimit-remaining-requests': '1', 'x-ratelimit-reset-requests': '0ms' });
+  assert.deepEqual(first.headers, { 'x-ratelimit-limit-requests': '2', 'x-ratelimit-remaining-requests': '1', 'x-ratelimit-reset-requests': '1m0s' });
   l.release('a', 0);
   clock.t += 10_000;
   const second = l.admit('a');
   assert.ok(second.ok);
   assert.equal(second.headers?.['x-ratelimit-remaining-requests'], '0');
+  assert.equal(second.headers?.['x-ratelimit-reset-requests'], '1m0s', 'full again once this request left the window');
   l.release('a', 0);
   clock.t += 1000;
   const third = l.admit('a');
@@ -55,7 +56,7 @@ test('rpm: the third request within a minute is 429 with Retry-After and x-ratel
   assert.equal(third.error.headers?.['retry-after'], '49', 'the first request leaves the window 49 s later');
   assert.equal(third.error.headers?.['x-ratelimit-limit-requests'], '2');
   assert.equal(third.error.headers?.['x-ratelimit-remaining-requests'], '0');
-  assert.equal(third.error.headers?.['x-ratelimit-reset-requests'], '49s');
+  assert.equal(third.error.headers?.['x-ratelimit-reset-requests'], '59s', 'back to the full limit when the second request left too');
   clock.t += 49_000;
   assert.ok(l.admit('a').ok, 'room again once the first request left the window');
 });
@@ -74,6 +75,30 @@ test('tpm: tokens counted at release; a full window is 429 type tokens with x-ra
   assert.equal(no.error.headers?.['x-ratelimit-limit-tokens'], '100');
   assert.equal(no.error.headers?.['x-ratelimit-remaining-tokens'], '0');
   assert.equal(no.error.headers?.['retry-after'], '55');
+});
+
+test('reset headers describe the windows after this request is counted (and the tokens counted so far)', () => {
+  const { l, clock } = limiter({ r: { rpm: 2 }, t: { tpm: 30 } });
+  assert.ok(l.admit('r').ok);
+  const last = l.admit('r');
+  assert.ok(last.ok);
+  assert.equal(last.headers?.['x-ratelimit-remaining-requests'], '0');
+  assert.equal(last.headers?.['x-ratelimit-reset-requests'], '1m0s', 'not 0ms: nothing frees before a minute');
+  const no = l.admit('r');
+  assert.ok(!no.ok);
+  assert.equal(no.error.headers?.['retry-after'], '60');
+  assert.equal(no.error.headers?.['x-ratelimit-reset-requests'], '1m0s');
+
+  const seen: Array<[string | undefined, string | undefined]> = [];
+  for (let i = 0; i < 5; i++) {
+    const ok = l.admit('t');
+    assert.ok(ok.ok);
+    seen.push([ok.headers?.['x-ratelimit-remaining-tokens'], ok.headers?.['x-ratelimit-reset-tokens']]);
+    l.release('t', 7);
+    clock.t += 2500;
+  }
+  // The newest tokens leave with their one-second slot: 57 to 57.5 s after, never 0ms once tokens are counted.
+  assert.deepEqual(seen, [['30', '0ms'], ['23', '57.5s'], ['16', '57s'], ['9', '57.5s'], ['2', '57s']]);
 });
 
 test('max_parallel: 429 while the slots are taken, free again on release', () => {
@@ -135,6 +160,45 @@ test('a keys reload keeps the counters of names that stay', () => {
   assert.ok(l.admit('a').ok);
   l.setPolicies(new Map([['a', { rpm: 1, models: ['x'] }]]));
   assert.ok(!l.admit('a').ok);
+});
+
+test('a keys reload that adds a budget starts it from the usage recorded so far, counted once', () => {
+  const { l, clock } = limiter({ a: { tpm: 100 }, b: { budget: { tokens: 100, period: '1d' } } });
+  const hour = Math.floor(T0 / 3_600_000);
+  l.seedBudgets([{ key: 'b', hour: hour - 2, tokens: 40 }], new Map([['b', 40]]));
+  assert.ok(l.admit('a').ok);
+  l.release('a', 7);
+  assert.ok(l.admit('b').ok);
+  l.release('b', 50);
+  clock.t += 1000;
+  // What the store and the recorder hold now: a's 7 tokens, b's 40 from before the start and 50 since.
+  let asked = 0;
+  const usage = () => {
+    asked++;
+    return { hourly: [{ key: 'a', hour, tokens: 7 }, { key: 'b', hour: hour - 2, tokens: 40 }, { key: 'b', hour, tokens: 50 }], totals: new Map([['a', 7], ['b', 90]]) };
+  };
+  l.setPolicies(new Map<string, KeyPolicy>([['a', { tpm: 100 }], ['b', { budget: { tokens: 100, period: '1d' } }]]), usage);
+  assert.equal(asked, 0, 'no budget added or changed: the store is not read');
+  l.setPolicies(new Map<string, KeyPolicy>([['a', { tpm: 100, budget: { tokens: 5, period: '1d' } }], ['b', { budget: { tokens: 91, period: '7d' } }]]), usage);
+  assert.equal(asked, 1);
+  const a = l.admit('a');
+  assert.ok(!a.ok, 'the 7 tokens used before the reload spend the new budget of 5');
+  assert.equal(a.reason, 'budget');
+  assert.ok(l.admit('b').ok, 'b used 90 of 91: its live tokens are not counted twice');
+  l.release('b', 1);
+  assert.ok(!l.admit('b').ok);
+  l.setPolicies(new Map<string, KeyPolicy>([['a', { tpm: 100, budget: { tokens: 5, period: 'total' } }]]), usage);
+  assert.equal(l.admit('a').ok, false, 'a total budget starts from the totals');
+});
+
+test('a keys reload that adds rpm or tpm starts from the last minute', () => {
+  const { l } = limiter({ a: { maxParallel: 5 } });
+  assert.ok(l.admit('a').ok);
+  l.release('a', 10);
+  l.setPolicies(new Map<string, KeyPolicy>([['a', { rpm: 1 }]]));
+  assert.equal(l.admit('a').ok, false, 'the request before the reload counts');
+  l.setPolicies(new Map<string, KeyPolicy>([['a', { tpm: 10 }]]));
+  assert.equal(l.admit('a').ok, false, 'so do its tokens');
 });
 
 test('budget ledger drops hours that left the period', () => {

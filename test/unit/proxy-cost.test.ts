@@ -3,8 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { KeyPolicy } from '../../src/config/index.js';
-import { readUsageStore } from '../../src/usage/store.js';
+import { budgetUsage } from '../../src/proxy/cost.js';
+import { memoryStore, readUsageStore } from '../../src/usage/store.js';
+import type { UsageRow } from '../../src/usage/types.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { freePort } from '../helpers/ports.js';
 import { KEY, KEY_NAME, bearer, request, sha256Hex, startPair, until, type Pair } from '../helpers/upstream.js';
@@ -41,7 +44,8 @@ test('rpm: 2 -> the third request within a minute is 429 with Retry-After and x-
     assert.ok(Number(third.headers['retry-after']) >= 1 && Number(third.headers['retry-after']) <= 60);
     assert.equal(third.headers['x-ratelimit-limit-requests'], '2');
     assert.equal(third.headers['x-ratelimit-remaining-requests'], '0');
-    assert.match(String(third.headers['x-ratelimit-reset-requests']), /^\d+(\.\d+)?s$|^\d+ms$/);
+    // Back to the full limit when the second request leaves its one-second slot: just under a minute, or 1m0s.
+    assert.match(String(third.headers['x-ratelimit-reset-requests']), /^\d+(\.\d+)?s$|^\d+ms$|^1m0s$/);
     assert.deepEqual({ ...errorOf(third.text), message: '' }, { type: 'requests', code: 'rate_limit_exceeded', message: '', param: null } as never);
     assert.equal(p.upstream.requests.filter((r) => r.path === '/v1/chat/completions').length, 2, 'the refused request never reached the backend');
     // A key without limits is not affected.
@@ -98,6 +102,41 @@ test('budget spent -> 429 insufficient_quota (type and code)', async () => {
   } finally {
     await p.close();
   }
+});
+
+test('a keys-file reload that adds a budget counts the tokens used before it (SIGHUP)', async () => {
+  const dir = await tempDir();
+  const file = path.join(dir, 'keys.yaml');
+  const carol = 'sk-carol-0123456789abcdef';
+  const asCarol = { authorization: `Bearer ${carol}` };
+  await fs.writeFile(file, `- name: carol\n  key: ${carol}\n  tpm: 100\n`);
+  const p = await pair(undefined, { keysFile: file });
+  try {
+    assert.equal((await request(p.port, '/v1/chat/completions', { headers: asCarol, body: chat })).status, 200);
+    await until(() => p.proxy.inflight() === 0, 2000, 'the request to finish');
+    // 2 tokens used (not yet written to the store: the recorder flushes every 5 s); the new budget allows 3.
+    await fs.writeFile(file, `- name: carol\n  key: ${carol}\n  tpm: 100\n  budget: { tokens: 3, period: 1d }\n`);
+    await p.proxy.reloadKeys();
+    assert.equal((await request(p.port, '/v1/chat/completions', { headers: asCarol, body: chat })).status, 200, '2 of 3 tokens used');
+    await until(() => p.proxy.inflight() === 0, 2000, 'the request to finish');
+    const no = await request(p.port, '/v1/chat/completions', { headers: asCarol, body: chat });
+    assert.equal(no.status, 429);
+    assert.equal(errorOf(no.text).code, 'insufficient_quota');
+  } finally {
+    await p.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('budgetUsage: rows of the store and rows not written yet, each once; hours older than 30 days left out of the hourly rows', () => {
+  const hour = 500_000;
+  const row = (key: string, h: number, prompt: number, completion: number): UsageRow => ({ hour: h, key, model: 'm', requests: 1, promptTokens: prompt, completionTokens: completion, errors: 0, estimated: 0 });
+  const store = memoryStore();
+  store.add([row('a', hour - 800, 100, 0), row('a', hour - 1, 3, 4), row('b', hour, 1, 1)]);
+  const u = budgetUsage(store, [row('a', hour - 1, 1, 0), row('a', hour, 2, 2), row('c', hour, 5, 0)], hour * 3_600_000);
+  const hourly = [...u.hourly].sort((x, y) => x.key.localeCompare(y.key) || x.hour - y.hour).map((s) => [s.key, s.hour - hour, s.tokens]);
+  assert.deepEqual(hourly, [['a', -1, 8], ['a', 0, 4], ['b', 0, 2], ['c', 0, 5]]);
+  assert.deepEqual([...u.totals].sort(), [['a', 112], ['b', 2], ['c', 5]]);
 });
 
 test('models allowlist -> 404 model_not_found (the key does not learn the model exists); /v1/models lists only allowed names', async () => {
