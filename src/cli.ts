@@ -1,6 +1,7 @@
 // Commander wiring only: parse the command line, call the command, return its exit code.
 import { Command, CommanderError, Option } from 'commander';
-import { usageError } from './errors.js';
+import { LlmserveError, usageError } from './errors.js';
+import { createErrorReporter, createLogger, type ErrorReporter } from './log.js';
 import type { CliOptions } from './config/types.js';
 import { version } from './version.js';
 
@@ -47,7 +48,7 @@ function cliOptions(opts: Record<string, unknown>, extraArgs: string[] | undefin
 }
 
 /** Parses argv (without node and script) and runs the command; resolves to the exit code. */
-export async function runCli(argv: string[]): Promise<number> {
+export async function runCli(argv: string[], errors: ErrorReporter = createErrorReporter(createLogger())): Promise<number> {
   // Everything after the first `--` is passed to vLLM untouched (only `start` and `probe` take it).
   const dashdash = argv.indexOf('--');
   const own = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
@@ -60,6 +61,11 @@ export async function runCli(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .allowExcessArguments(false);
+  // In JSON mode commander's own stderr text (a usage error, its hint, help after an error) becomes one usage error
+  // for main.ts to print as JSON lines; text mode keeps commander's output as it is. Set before the commands copy it.
+  const json = errors.logger.format === 'json';
+  const written: string[] = [];
+  if (json) program.configureOutput({ writeErr: (text) => written.push(text), outputError: () => {} });
 
   clusterOptions(configOptions(
     program
@@ -72,7 +78,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .action(async (opts: Record<string, unknown>) => {
       const { runStart } = await import('./commands/start.js');
       const logFile = typeof opts.logFile === 'string' ? opts.logFile : process.env.LLMSERVE_LOG_FILE || undefined;
-      code = await runStart({ ...cliOptions(opts, extra), verbose: opts.verbose === true, ...(logFile ? { logFile } : {}) });
+      code = await runStart({ ...cliOptions(opts, extra), verbose: opts.verbose === true, ...(logFile ? { logFile } : {}), errors });
     });
 
   clusterOptions(configOptions(
@@ -147,10 +153,20 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(own, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and --version end with code 0; every parsing error is a usage error (exit 2), already printed.
-      return err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+      // Help and --version end with code 0; every parsing error is a usage error (exit 2), already printed in text mode.
+      if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      if (json) throw commanderUsageError(err, written);
+      return 2;
     }
     throw err;
   }
   return code;
+}
+
+/** A commander parse error as llmserve's usage error (exit 2); what commander wrote after it becomes detail lines. */
+function commanderUsageError(err: CommanderError, written: readonly string[]): LlmserveError {
+  const details = written.join('').split('\n').filter((line) => line.trim() !== '');
+  // Help shown for a missing (sub)command carries no message of its own.
+  const message = err.code === 'commander.help' ? 'missing or unknown command' : err.message.replace(/^error: /, '');
+  return new LlmserveError('USAGE', message, { details });
 }

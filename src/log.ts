@@ -31,6 +31,27 @@ export function withoutInfo(logger: Logger): Logger {
   return { ...logger, info() {} };
 }
 
+/** Holds the logger main.ts prints the final error through: its early one until a command hands over its own. */
+export interface ErrorReporter {
+  /** The logger in use now. */
+  readonly logger: Logger;
+  /** From now on, print through this logger: its format (the config's too), its --log-file tee, its secrets. */
+  use(logger: Logger): void;
+}
+
+/** Creates the reporter main.ts prints the final error and Node's warnings through. */
+export function createErrorReporter(initial: Logger): ErrorReporter {
+  let current = initial;
+  return {
+    get logger() {
+      return current;
+    },
+    use(logger) {
+      current = logger;
+    },
+  };
+}
+
 export interface LoggerOptions {
   format?: LogFormat;
   /** Colours: default on when stdout is a terminal and NO_COLOR is unset. */

@@ -1,23 +1,24 @@
 // The one place that exits the process: run the CLI, report errors, exit with the documented code.
 import { LlmserveError, ExitCode } from './errors.js';
-import { createLogger } from './log.js';
+import { createErrorReporter, createLogger } from './log.js';
 import { runEmergencyCleanups } from './util/emergency.js';
 import { guardOutput } from './util/output.js';
 
 /** Runs llmserve with the given arguments and exits with its code. */
 export async function main(argv: string[]): Promise<void> {
-  // The internal proxy child runs through here too: its own lines carry its name.
-  const logger = createLogger({ format: wantsJson(argv) ? 'json' : 'text', source: argv[0] === 'proxy' ? 'proxy' : 'llmserve' });
+  // The internal proxy child runs through here too: its own lines carry its name. A command that configures its
+  // own logger (`start`: the config's log_format, the --log-file tee) hands it to `errors`, so the last lines go there too.
+  const errors = createErrorReporter(createLogger({ format: wantsJson(argv) ? 'json' : 'text', source: argv[0] === 'proxy' ? 'proxy' : 'llmserve' }));
   const fatal = (err: unknown) => {
     // Nothing may outlive llmserve: kill the children's process groups before dying.
     runEmergencyCleanups();
-    logger.error(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    errors.logger.error(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(ExitCode.runtime);
   };
   // Node's own warnings (deprecations and the like) go through the logger, so that
   // in JSON mode every line stays one JSON object.
   process.removeAllListeners('warning');
-  process.on('warning', (warning) => logger.warn(`${warning.name}: ${warning.message}`, { source_kind: 'node-warning' }));
+  process.on('warning', (warning) => errors.logger.warn(`${warning.name}: ${warning.message}`, { source_kind: 'node-warning' }));
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);
   // A closed terminal or pipe is not a crash: `start` stops gracefully (util/output.ts); other commands finish.
@@ -25,9 +26,10 @@ export async function main(argv: string[]): Promise<void> {
   let code: number;
   try {
     const { runCli } = await import('./cli.js');
-    code = await runCli(argv);
+    code = await runCli(argv, errors);
   } catch (err) {
     if (!(err instanceof LlmserveError)) return fatal(err);
+    const { logger } = errors;
     logger.error(err.message, { code: err.code });
     for (const line of err.details) logger.child('llmserve', line, 'stderr');
     code = err.exitCode;

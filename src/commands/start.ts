@@ -3,7 +3,7 @@ import { openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { loadConfig, type CliOptions, type Config } from '../config/index.js';
 import { LlmserveError } from '../errors.js';
-import { createLogger, wantsColor, type Logger } from '../log.js';
+import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../log.js';
 import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
 import { formatArgv, BACKEND_HOST } from '../engine/command.js';
@@ -31,13 +31,19 @@ export interface StartOptions extends CliOptions {
   verbose?: boolean;
   /** --log-file: every line is appended there too, vLLM's hidden ones included. */
   logFile?: string;
+  /** Where main.ts prints the final error: handed the log file, then this command's logger, so they get it too. */
+  errors?: ErrorReporter;
 }
 
 /** Runs `llmserve start`; resolves to the exit code (0 after a signal, 1 when the service was lost). */
 export async function runStart(options: StartOptions, proc: NodeJS.Process = process): Promise<number> {
-  const config = await loadConfig(options);
+  const { errors } = options;
   const logFile = options.logFile ? openLogFile(options.logFile) : null;
+  // A configuration error reaches the log file too, in the format known before the config (flag or environment).
+  if (logFile && errors) errors.use(createLogger({ format: errors.logger.format, tee: logFile }));
+  const config = await loadConfig(options);
   const logger = createLogger({ format: config.log.format, verbose: options.verbose ?? false, ...(logFile ? { tee: logFile } : {}) });
+  errors?.use(logger);
   for (const secret of config.secrets.values) logger.redact(secret);
   for (const note of config.notes) logger.warn(note);
   if (proc.pid === 1) {

@@ -1,11 +1,11 @@
 // Logs: with --log-format json every line on stdout and stderr is one JSON object; --log-file gets every line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../helpers/ports.js';
-import { makeModelDir, tempDir } from '../helpers/fixtures.js';
-import { runLlmserve } from '../helpers/llmserve.js';
+import { makeModelDir, runCli, tempDir } from '../helpers/fixtures.js';
+import { binPath, runLlmserve } from '../helpers/llmserve.js';
 
 const KEY = 'sk-logs-e2e-0123456789abcdef';
 
@@ -68,4 +68,92 @@ test('--log-format json: a vLLM that fails while loading prints its traceback as
   const parsed = run.lines.filter((l) => l.length > 0).map((l) => JSON.parse(l) as { source: string; msg: string; level: string });
   assert.ok(parsed.some((p) => p.source === 'vllm' && p.msg.includes('CUDA out of memory')));
   assert.ok(parsed.some((p) => p.level === 'error' && /vLLM exited during start-up/.test(p.msg)));
+});
+
+/** Every non-empty line parsed as JSON, each with the four fields of the format. */
+function jsonLines(lines: readonly string[]): { level: string; source: string; msg: string; code?: string }[] {
+  return lines
+    .filter((l) => l.length > 0)
+    .map((l) => {
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        assert.fail(`not JSON: ${l}\n--- all lines:\n${lines.join('\n')}`);
+      }
+      for (const field of ['time', 'level', 'source', 'msg']) assert.ok(field in parsed, `${field} missing in ${l}`);
+      return parsed as { level: string; source: string; msg: string; code?: string };
+    });
+}
+
+test('--log-file: a failed start-up leaves its final error, vLLM\'s last lines and the diagnosis in the file', async (t) => {
+  const dir = await tempDir();
+  const logFile = path.join(dir, 'start.log');
+  // Tensor-parallel size 5 on the fake's 2 GPUs and 12 heads: the fake vLLM exits with the heads error (exit 3).
+  const run = runLlmserve(
+    ['start', '--model', await makeModelDir(), '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', path.join(dir, 'probe'), '--tensor-parallel-size', '5', '--log-file', logFile],
+    { LLMSERVE_MASTER_KEY: KEY },
+  );
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  assert.equal((await run.exited).code, 3, run.output());
+  const file = readFileSync(logFile, 'utf8');
+  assert.match(file, /^llmserve \| error: vLLM exited during start-up .*code=STARTUP_FAILED$/m, file);
+  assert.match(file, /^llmserve \| last \d+ lines of vLLM:$/m, file);
+  assert.match(file, /^llmserve \| diagnosis: the model's 12 attention heads are not divisible by tensor-parallel size 5/m, file);
+  assert.ok(!file.includes(KEY));
+});
+
+test('--log-file: an error before anything starts (a missing model, a configuration error) is in the file too', async (t) => {
+  const dir = await tempDir();
+  const missingModel = path.join(dir, 'model.log');
+  const run = runLlmserve(['start', '--model', path.join(dir, 'no-such-model'), '--probe-dir', path.join(dir, 'probe'), '--log-file', missingModel], { LLMSERVE_MASTER_KEY: KEY });
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  assert.equal((await run.exited).code, 2, run.output());
+  assert.match(readFileSync(missingModel, 'utf8'), /^llmserve \| error: model directory .*no-such-model does not exist code=MODEL_PATH$/m);
+  assert.match(readFileSync(missingModel, 'utf8'), /^llmserve \| Fix: /m);
+
+  // No key: the configuration is refused before its logger exists; the file still gets the error.
+  const noKey = path.join(dir, 'config.log');
+  const again = runLlmserve(['start', '--model', await makeModelDir(), '--probe-dir', path.join(dir, 'probe'), '--log-file', noKey], { LLMSERVE_MASTER_KEY: undefined });
+  t.after(async () => assert.equal(await again.cleanup(), 0));
+  assert.equal((await again.exited).code, 2, again.output());
+  assert.match(readFileSync(noKey, 'utf8'), /^llmserve \| error: no API key configured.* code=CONFIG$/m);
+});
+
+test('log_format: json in the config file: every line is JSON, the final error and its details included', async (t) => {
+  const dir = await tempDir();
+  const config = path.join(dir, 'llmserve.yaml');
+  writeFileSync(config, `model: ${path.join(dir, 'no-such-model')}\nlog_format: json\n`);
+  const logFile = path.join(dir, 'all.log');
+  const run = runLlmserve(['start', '--config', config, '--probe-dir', path.join(dir, 'probe'), '--log-file', logFile], { LLMSERVE_MASTER_KEY: KEY, LLMSERVE_LOG_FORMAT: undefined });
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  assert.equal((await run.exited).code, 2, run.output());
+  const parsed = jsonLines(run.lines);
+  assert.ok(parsed.some((p) => p.level === 'error' && p.code === 'MODEL_PATH' && /does not exist/.test(p.msg)), run.output());
+  assert.ok(parsed.some((p) => p.msg.startsWith('Fix: ')), run.output());
+  const file = jsonLines(readFileSync(logFile, 'utf8').split('\n'));
+  assert.ok(file.some((p) => p.level === 'error' && p.code === 'MODEL_PATH'));
+});
+
+test('JSON mode: a usage error is JSON lines with exit 2; text mode prints commander\'s text unchanged', async () => {
+  for (const [args, env] of [
+    [['start', '--bogus'], { LLMSERVE_LOG_FORMAT: 'json' }],
+    [['start', '--log-format', 'json', '--bogus'], {}],
+  ] as const) {
+    const r = await runCli(binPath, [...args], env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, '');
+    const parsed = jsonLines(r.stderr.split('\n'));
+    assert.equal(parsed[0]?.level, 'error', r.stderr);
+    assert.equal(parsed[0]?.msg, "unknown option '--bogus'");
+    assert.equal(parsed[0]?.code, 'USAGE');
+  }
+  // No command at all: commander's help after the error, wrapped line by line.
+  const bare = await runCli(binPath, [], { LLMSERVE_LOG_FORMAT: 'json' });
+  assert.equal(bare.code, 2, bare.stderr);
+  assert.ok(jsonLines(bare.stderr.split('\n')).some((p) => p.msg.startsWith('Usage: llmserve')), bare.stderr);
+
+  const text = await runCli(binPath, ['start', '--bogus'], { LLMSERVE_LOG_FORMAT: 'text' });
+  assert.equal(text.code, 2);
+  assert.equal(text.stderr, "error: unknown option '--bogus'\n(run with --help for usage)\n");
 });
