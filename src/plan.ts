@@ -6,6 +6,7 @@ import {
   assignGpus, chooseTensorParallel, detectGpus, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice,
 } from './gpu/index.js';
 import { buildVllmArgv, buildVllmEnv, inspectModel, type ModelInfo } from './engine/index.js';
+import { otherParallelism } from './engine/parallel-args.js';
 
 /** One model's part of the plan: its GPUs, sizes and vLLM command. */
 export interface ModelPlan {
@@ -95,18 +96,35 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
     } else if (model.exists && !model.hasConfigJson) {
       warnings.push(named(`model directory ${m.model} has no config.json; vLLM will probably refuse it`));
     }
+    // Data-parallel ranks and pipeline stages in vllm.args each take their own tensor-parallel group of GPUs.
+    const { dataParallel, pipelineParallel } = otherParallelism(m.args);
+    const groups = dataParallel * pipelineParallel;
+    const groupsText = [dataParallel > 1 ? `data-parallel size ${dataParallel}` : '', pipelineParallel > 1 ? `pipeline-parallel size ${pipelineParallel}` : ''].filter(Boolean).join(' x ');
     let tensorParallel: TensorParallelChoice | null = null;
-    if (gpus !== null || m.tensorParallelSize !== 'auto') {
+    if (groups > 1 && gpus !== null && gpus.length > 0 && gpus.length < groups && m.tensorParallelSize === 'auto') {
+      problems.push(
+        new LlmserveError('NO_GPU', named(`${groupsText} in vllm.args needs at least ${groups} GPUs, and ${gpus.length} ${gpus.length === 1 ? 'is' : 'are'} available`), {
+          details: ['Fix: lower --data-parallel-size / --pipeline-parallel-size in vllm.args, or give this model more GPUs.'],
+        }),
+      );
+    } else if (gpus !== null || m.tensorParallelSize !== 'auto') {
       try {
-        tensorParallel = chooseTensorParallel(m.tensorParallelSize, gpus?.length ?? 0, model.attentionHeads);
+        const share = groups > 1 ? Math.floor((gpus?.length ?? 0) / groups) : (gpus?.length ?? 0);
+        const choice = chooseTensorParallel(m.tensorParallelSize, share, model.attentionHeads);
+        tensorParallel = groups > 1 && m.tensorParallelSize === 'auto' ? { ...choice, reason: `${gpus?.length ?? 0} GPUs shared by ${groupsText}: ${share} per group; ${choice.reason}` } : choice;
       } catch (err) {
         if (!(err instanceof LlmserveError)) throw err;
         if (!(several && gpus === null)) problems.push(new LlmserveError(err.code, named(err.message), { details: err.details }));
       }
     }
     if (tensorParallel?.reduced) warnings.push(named(`tensor-parallel size ${tensorParallel.size}: ${tensorParallel.reason}`));
-    if (tensorParallel && gpus && m.tensorParallelSize !== 'auto' && tensorParallel.size > gpus.length && inventory?.source === 'nvidia-smi') {
-      warnings.push(named(`tensor-parallel size ${tensorParallel.size} is larger than the ${gpus.length} ${several || m.gpus !== null ? 'assigned' : 'visible'} GPU(s)`));
+    if (tensorParallel && gpus && m.tensorParallelSize !== 'auto' && tensorParallel.size * groups > gpus.length && inventory?.source === 'nvidia-smi') {
+      const total = groups > 1 ? `tensor-parallel size ${tensorParallel.size} x ${groupsText} = ${tensorParallel.size * groups} GPUs` : `tensor-parallel size ${tensorParallel.size}`;
+      warnings.push(named(`${total} is larger than the ${gpus.length} ${several || m.gpus !== null ? 'assigned' : 'visible'} GPU(s)`));
+    }
+    if (m.tensorParallelSize !== 'auto' && model.attentionHeads !== null && model.attentionHeads % m.tensorParallelSize !== 0) {
+      // vLLM refuses this within seconds of starting; say it before, with the sizes that would work.
+      warnings.push(named(`tensor-parallel size ${m.tensorParallelSize} does not divide the model's ${model.attentionHeads} attention heads: vLLM will refuse it (use a divisor such as ${largestDivisorUpTo(model.attentionHeads, m.tensorParallelSize)}, or auto)`));
     }
     // The single-model form keeps the inherited CUDA_VISIBLE_DEVICES; an entry with gpus gets exactly those.
     const cudaVisibleDevices = gpus !== null && m.gpus !== null ? visibleDevicesFor(gpus) : null;
@@ -119,4 +137,10 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
   }
   const first = models[0]!;
   return { config, inventory, selection, models, tensorParallel: first.tensorParallel, model: first.model, argv: first.argv, env: first.env, warnings, problems };
+}
+
+/** The largest divisor of `n` not above `max` (at least 1). */
+function largestDivisorUpTo(n: number, max: number): number {
+  for (let d = Math.min(n, max); d > 1; d--) if (n % d === 0) return d;
+  return 1;
 }

@@ -1,0 +1,60 @@
+// The plan's tensor-parallel size next to data and pipeline parallelism given in vllm.args, and explicit sizes
+// that vLLM would refuse.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig, type CliOptions } from '../../src/config/index.js';
+import type { RunCommand } from '../../src/gpu/index.js';
+import { otherParallelism } from '../../src/engine/parallel-args.js';
+import { makePlan, type Plan } from '../../src/plan.js';
+import { makeModelDir } from '../helpers/fixtures.js';
+
+const KEY = 'sk-plan-parallel-KEY-0a1b2c3d4e5f6789';
+const smi = (count: number): RunCommand => async () => ({
+  exitCode: 0,
+  stdout: Array.from({ length: count }, (_, i) => `${i}, GPU-0000000${i}-1111-2222-3333-444444444444, NVIDIA H100 80GB HBM3, 81559`).join('\n') + '\n',
+  stderr: '',
+  notFound: false,
+});
+
+async function plan(cli: CliOptions, gpus: number): Promise<Plan> {
+  const env = { LLMSERVE_MASTER_KEY: KEY };
+  return makePlan(await loadConfig(cli, { env }), { run: smi(gpus), env });
+}
+
+test('otherParallelism reads -dp/-pp in both forms, 1 otherwise', () => {
+  assert.deepEqual(otherParallelism([]), { dataParallel: 1, pipelineParallel: 1 });
+  assert.deepEqual(otherParallelism(['--data-parallel-size', '2', '--pipeline-parallel-size=3']), { dataParallel: 2, pipelineParallel: 3 });
+  assert.deepEqual(otherParallelism(['-dp', '4', '-pp=2', '--max-model-len', '4096']), { dataParallel: 4, pipelineParallel: 2 });
+  assert.deepEqual(otherParallelism(['--data-parallel-size', 'x']), { dataParallel: 1, pipelineParallel: 1 });
+});
+
+test('auto tensor parallelism splits the GPUs among data-parallel ranks and pipeline stages', async () => {
+  const model = await makeModelDir({ heads: 32 });
+  const dp = await plan({ model, extraArgs: ['--data-parallel-size', '2'] }, 4);
+  assert.deepEqual(dp.problems, []);
+  assert.equal(dp.tensorParallel?.size, 2);
+  assert.match(dp.tensorParallel?.reason ?? '', /4 GPUs shared by data-parallel size 2: 2 per group/);
+  assert.ok(dp.argv.join(' ').includes('--tensor-parallel-size 2'), dp.argv.join(' '));
+  const both = await plan({ model, extraArgs: ['-dp', '2', '-pp', '2'] }, 8);
+  assert.equal(both.tensorParallel?.size, 2);
+  const plain = await plan({ model }, 4);
+  assert.equal(plain.tensorParallel?.size, 4);
+});
+
+test('more data-parallel ranks than GPUs is a problem (exit 2) before anything starts', async () => {
+  const model = await makeModelDir({ heads: 32 });
+  const p = await plan({ model, extraArgs: ['--data-parallel-size', '4'] }, 2);
+  assert.equal(p.problems[0]?.code, 'NO_GPU');
+  assert.equal(p.problems[0]?.exitCode, 2);
+  assert.match(p.problems[0]?.message ?? '', /data-parallel size 4 in vllm\.args needs at least 4 GPUs, and 2 are available/);
+});
+
+test('an explicit size that does not divide the heads, or that with -dp needs more GPUs, is a warning', async () => {
+  const model = await makeModelDir({ heads: 12 });
+  const p = await plan({ model, tensorParallelSize: '5' }, 8);
+  assert.match(p.warnings.join('\n'), /tensor-parallel size 5 does not divide the model's 12 attention heads: vLLM will refuse it \(use a divisor such as 4, or auto\)/);
+  const q = await plan({ model, tensorParallelSize: '2', extraArgs: ['-dp', '4'] }, 4);
+  assert.match(q.warnings.join('\n'), /tensor-parallel size 2 x data-parallel size 4 = 8 GPUs is larger than the 4 visible GPU\(s\)/);
+  const ok = await plan({ model, tensorParallelSize: '4' }, 8);
+  assert.doesNotMatch(ok.warnings.join('\n'), /attention heads/);
+});
