@@ -16,7 +16,8 @@ export interface ModelFileEntry {
 }
 
 const ENTRY_KEYS: readonly string[] = ['model', 'served_model_name', 'gpus', 'port', 'vllm'];
-const ENTRY_VLLM_KEYS: readonly string[] = ['tensor_parallel_size', 'args', 'env'];
+// `port` here too: the single-model config spells the backend port `vllm.port`, and an entry takes the same keys.
+const ENTRY_VLLM_KEYS: readonly string[] = ['tensor_parallel_size', 'args', 'env', 'port'];
 
 function checkKeys(map: Record<string, unknown>, known: readonly string[], where: string): void {
   for (const key of Object.keys(map)) {
@@ -63,7 +64,17 @@ export function parseModels(
     if (raw['vllm'] != null) {
       if (!isMap(raw['vllm'])) throw expected(`${w}.vllm`, 'a mapping', raw['vllm']);
       const v = raw['vllm'];
+      if (v['command'] != null) {
+        throw configError(`${w}.vllm.command: the vLLM command is shared by every model: set vllm.command at the top level of the file`);
+      }
       checkKeys(v, ENTRY_VLLM_KEYS, `${w}.vllm`);
+      if (v['port'] != null) {
+        const port = parsePort(v['port'], `${w}.vllm.port`);
+        if (entry.port !== undefined && entry.port !== port) {
+          throw configError(`${w}: port ${entry.port} and vllm.port ${port} disagree; set the backend port once (port: or vllm.port:)`);
+        }
+        entry.port = port;
+      }
       if (v['tensor_parallel_size'] != null) entry.tensorParallelSize = parseTensorParallel(v['tensor_parallel_size'], `${w}.vllm.tensor_parallel_size`);
       if (v['args'] != null) entry.args = strings(v['args'], `${w}.vllm.args`, 'a list of strings (vLLM flags)');
       if (v['env'] != null) entry.env = envMap(v['env'], `${w}.vllm.env`);

@@ -48,6 +48,13 @@ test('models: errors are exit 2 and name the place', async () => {
   await rejects(load('models: [{ model: /m/a }, { model: /m/b, served_model_name: a }]\n'), /public name "a" is already used by models\[0\]/);
   await rejects(load('models: [{ model: /m/a, port: 4000 }, { model: /m/b, port: 4000 }]\n'), /would both use backend port 4000/);
   await rejects(load('model: /m/a\nprobes: { require: most }\n'), /probes\.require: expected "all" or "any", got "most"/);
+  await rejects(load('models: [{ model: /m/a, port: 4000, vllm: { port: 4001 } }]\n'), /models\[0\]: port 4000 and vllm\.port 4001 disagree/);
+  await rejects(load('models: [{ model: /m/a, vllm: { command: /opt/vllm } }]\n'), /models\[0\]\.vllm\.command: the vLLM command is shared by every model/);
+});
+
+test('models: an entry takes vllm.port like the single-model config, as an alias of port', async () => {
+  const c = await load('models:\n  - { model: /m/a, vllm: { port: 4100 } }\n  - { model: /m/b, port: 4200, vllm: { port: 4200 } }\n');
+  assert.deepEqual(c.models.map((m) => m.port), [4100, 4200]);
 });
 
 test('--role/--nodes/--head and their env forms: validated together (exit 2)', async () => {
