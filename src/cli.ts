@@ -23,7 +23,8 @@ function configOptions(cmd: Command): Command {
     .option('--drain-delay <seconds>', 'after SIGTERM, keep serving this long before draining (default 0)')
     .option('--drain-timeout <seconds>', 'then wait at most this long for requests in flight (default 30)')
     .addOption(new Option('--restart <policy>', 'restart vLLM and the proxy when they fail (default on-failure)').choices(['on-failure', 'never']))
-    .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']));
+    // The default in words, not .default(): a default value would beat LLMSERVE_LOG_FORMAT and the file's log_format.
+    .addOption(new Option('--log-format <format>', 'log format (default text)').choices(['text', 'json']));
 }
 
 /** Adds the multi-node flags of start and probe. */

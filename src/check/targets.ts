@@ -5,9 +5,10 @@ import { DEFAULTS, MASTER_KEY_ENV } from '../config/defaults.js';
 import type { FileSettings } from '../config/file-settings.js';
 import { locateConfig, readConfigText } from '../config/locate.js';
 import { envValue, FLAGS, nameFromModel } from '../config/resolve.js';
-import type { CliOptions } from '../config/types.js';
+import type { CliOptions, KeyEntry } from '../config/types.js';
 import { parsePort, parseString } from '../config/values.js';
 import { readRuntimeFile, RUNTIME_FILE } from '../supervisor/runtime-file.js';
+import { firstUsableKey, rawKeyCandidates, type KeyCandidate } from './key-choice.js';
 import type { CheckTargets } from './types.js';
 
 /** Side effects of resolving the targets; each has a real default. */
@@ -18,8 +19,10 @@ export interface TargetDeps {
   exists?: (p: string) => Promise<boolean>;
   /** Reads the configuration file's settings; loads the YAML parser only when a file must be read. */
   parseConfigFile?: (text: string, file: string, env: NodeJS.ProcessEnv) => Promise<FileSettings>;
-  /** Reads the raw keys of a keys file. */
-  readKeysFile?: (file: string, env: NodeJS.ProcessEnv) => Promise<{ values: string[]; digests: number }>;
+  /** Reads a keys file: its entries (names, digests, policies) and raw key values. */
+  readKeysFile?: (file: string, env: NodeJS.ProcessEnv) => Promise<{ entries: KeyEntry[]; values: string[] }>;
+  /** The time, in ms since the epoch, against which keys' `expires` is judged. */
+  now?: () => number;
 }
 
 // node:fs, not node:fs/promises: it is loaded at Node's start anyway, so `check` saves a module load.
@@ -28,10 +31,7 @@ const realReadFile = (p: string) => new Promise<string>((resolve, reject) => fsR
 
 // Loaded lazily: the YAML parser is the heaviest thing `check` could import, and most probe scripts need none.
 const lazyParseConfig = async (text: string, file: string, env: NodeJS.ProcessEnv) => (await import('../config/load.js')).parseConfigText(text, file, env);
-const lazyReadKeysFile = async (file: string, env: NodeJS.ProcessEnv) => {
-  const keys = await (await import('../config/keys-file.js')).readKeysFile(file, { env });
-  return { values: keys.values, digests: keys.entries.filter((e) => e.digestOnly).length };
-};
+const lazyReadKeysFile = async (file: string, env: NodeJS.ProcessEnv) => (await import('../config/keys-file.js')).readKeysFile(file, { env });
 
 /** The address to connect to for a bind address: the wildcard ones mean this machine. */
 export function connectHost(bind: string): string {
@@ -78,23 +78,34 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const modelPath = pick('model', str, file?.model);
   const model = flag('servedModelName', str) ?? runtime?.models?.[0] ?? pick('servedModelName', str, file?.servedModelName) ?? (modelPath === undefined ? null : nameFromModel(modelPath));
 
-  // The key, as start takes it: the master key from the environment, else from the file, else a named raw key.
+  // The key, in start's order: the master key (environment, else file), the file's named raw keys, the keys file's;
+  // the first one the proxy would accept now for this model, so that a disabled or expired key never fails a probe.
   const auth = file?.proxy.auth ?? true;
   let key: string | null = null;
   let skipAuthenticated: string | null = null;
   if (auth) {
-    const envMaster = MASTER_KEY_ENV.map((n) => envValue(env, n)).find((v) => v !== undefined);
-    key = envMaster ?? file?.proxy.masterKey?.value ?? file?.proxy.keys.values[0] ?? null;
+    const now = (deps.now ?? Date.now)();
+    const master = MASTER_KEY_ENV.map((n) => envValue(env, n)).find((v) => v !== undefined) ?? file?.proxy.masterKey?.value;
+    const policy = file?.proxy.masterPolicy;
+    const candidates: KeyCandidate[] = master === undefined ? [] : [{ name: 'master', value: master, ...(policy === undefined ? {} : { policy }) }];
+    if (file) candidates.push(...(await rawKeyCandidates(file.proxy.keys)));
     let digests = file?.proxy.keys.entries.filter((e) => e.digestOnly).length ?? 0;
-    if (key === null && file?.proxy.keysFile !== undefined) {
+    let choice = firstUsableKey(candidates, model, now);
+    if (choice.key === null && file?.proxy.keysFile !== undefined) {
       const fromFile = await (deps.readKeysFile ?? lazyReadKeysFile)(file.proxy.keysFile, env);
-      key = fromFile.values[0] ?? null;
-      digests += fromFile.digests;
+      choice = firstUsableKey([...candidates, ...(await rawKeyCandidates(fromFile))], model, now);
+      digests += fromFile.entries.filter((e) => e.digestOnly).length;
     }
+    key = choice.key;
     if (key === null) {
-      skipAuthenticated = digests > 0
-        ? 'only key digests (key_sha256) are configured: the raw key is unknown to llmserve'
-        : `no key known: set ${MASTER_KEY_ENV[0] ?? 'LLMSERVE_MASTER_KEY'} (or the config's master key) for check too`;
+      if (choice.passed.length > 0) {
+        const others = digests > 0 ? '; the other keys are digests only (key_sha256), their raw key unknown to llmserve' : '';
+        skipAuthenticated = `no usable raw key: the proxy would refuse each one known (${choice.passed.join('; ')})${others}`;
+      } else {
+        skipAuthenticated = digests > 0
+          ? 'only key digests (key_sha256) are configured: the raw key is unknown to llmserve'
+          : `no key known: set ${MASTER_KEY_ENV[0] ?? 'LLMSERVE_MASTER_KEY'} (or the config's master key) for check too`;
+      }
     }
   }
   return {

@@ -64,6 +64,17 @@ export function fillTemplate(template: string, fill: { model?: string; name?: st
 
 const exists = async (p: string): Promise<boolean> => access(p, constants.F_OK).then(() => true, () => false);
 
+/**
+ * The `model:` to write for `--model`: a local path made absolute, since the config does not resolve `model`
+ * against its own directory and a relative one would follow whoever's working directory runs `start`. Local means
+ * starting with `.` or existing here; anything else (a hub id like `org/name`) is kept exactly as given.
+ */
+export async function modelForFile(model: string, cwd: string): Promise<string> {
+  if (path.isAbsolute(model)) return model;
+  const resolved = path.resolve(cwd, model);
+  return model.startsWith('.') || (await exists(resolved)) ? resolved : model;
+}
+
 function refuseOverwrite(out: string): LlmserveError {
   return usageError(`${out} already exists; not overwriting it (pass --force to replace it, or --out FILE to write elsewhere)`);
 }
@@ -107,7 +118,7 @@ export async function runInit(options: InitOptions, deps: InitDeps = {}): Promis
 
   const template = await (deps.template ?? readTemplate)();
   const fill: { model?: string; name?: string } = {};
-  if (options.model !== undefined) fill.model = options.model;
+  if (options.model !== undefined) fill.model = await modelForFile(options.model, cwd);
   if (options.name !== undefined) fill.name = options.name;
   const text = fillTemplate(template, fill);
   try {
@@ -121,7 +132,7 @@ export async function runInit(options: InitOptions, deps: InitDeps = {}): Promis
   const config = shown.includes(' ') ? JSON.stringify(shown) : shown;
   write(
     [
-      `Wrote ${shown}${options.model === undefined ? ' (model: is an example: edit it, or pass --model at start)' : ''}.`,
+      `Wrote ${shown}${options.model === undefined ? ' (model: is an example: edit it, or pass --model at start)' : fill.model !== options.model ? ` (model: ${fill.model}, the absolute form of ${options.model})` : ''}.`,
       '',
       'A new master key; it is not in the file and is shown only once. Export it where llmserve runs',
       '(or keep it in a secret store: the file reads it from LLMSERVE_MASTER_KEY):',

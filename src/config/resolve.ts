@@ -10,7 +10,7 @@ import { DEFAULT_USAGE_FLUSH_INTERVAL, usageDir } from './usage-settings.js';
 import { mergeKeys, noKeys, rawKeyEntry, weakKeyNote, type LoadedKeys } from './keys.js';
 import { hasPolicy } from './key-policy.js';
 import {
-  parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
+  at, parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
 } from './values.js';
 
 /** One setting's flag and environment variable names, by CliOptions field. */
@@ -168,6 +168,21 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     if (clash !== undefined) throw configError(`models "${clash}" and "${m.servedModelName}" would both use backend port ${m.port}; give each entry its own port:`);
     seenPorts.set(m.port, m.servedModelName);
   }
+  // A worker binds none of these ports: it only lends its GPUs to the head's Ray cluster.
+  if (!worker) {
+    /** Where a port came from, for the error: the flag or variable, the file's key, or the default. */
+    const origin = (flag: Flag, fileKey: string, inFile: boolean): string => given(flag)?.where ?? (inFile ? at(f.file, fileKey) : 'the default');
+    const backendOrigin = origin('backendPort', 'vllm.port', f.vllm.port !== undefined);
+    assertDistinctPorts([
+      { what: 'the public port', where: origin('port', 'proxy.port', filePort !== undefined && filePort !== 'auto'), port },
+      ...models.map((m, i) => ({
+        what: models.length > 1 ? `the backend port of model "${m.servedModelName}"` : 'the backend port',
+        where: f.models?.[i]?.port !== undefined ? at(f.file, `models[${i}].port`) : i === 0 ? backendOrigin : `${backendOrigin} + ${i}`,
+        port: m.port,
+      })),
+      ...(f.proxy.metricsPort === undefined ? [] : [{ what: 'the metrics port', where: at(f.file, 'proxy.metrics_port'), port: f.proxy.metricsPort }]),
+    ]);
+  }
   const first = models[0]!;
 
   return {
@@ -230,6 +245,16 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     notes,
     extra: { ...f.extra },
   };
+}
+
+/** Refuses two listeners on one port (exit 2), naming both and where each was set: the second could never bind. */
+export function assertDistinctPorts(ports: readonly { what: string; where: string; port: number }[]): void {
+  ports.forEach((a, i) => {
+    // Port 0 asks the system for a free port: two of them never clash.
+    if (a.port === 0) return;
+    const b = ports.slice(i + 1).find((p) => p.port === a.port);
+    if (b !== undefined) throw configError(`${a.what} (${a.where}) and ${b.what} (${b.where}) are both ${a.port}: each needs a port of its own; change one of them`);
+  });
 }
 
 /** Proxy processes `auto` starts on a machine with enough cores: measured to carry 1,000 streams at 20 ms on 2 cores. */

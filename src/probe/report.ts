@@ -1,6 +1,7 @@
 // The `probe` report as data: the plan plus the machine facts, every problem with its fix, keys redacted.
 import { formatArgv } from '../engine/command.js';
 import type { Plan } from '../plan.js';
+import { withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { redactConfig, redactText } from './redact.js';
 import type { PortFact, ProbeFacts, ProbeReport, ProblemEntry } from './types.js';
 
@@ -43,29 +44,18 @@ function portProblem(what: 'public' | 'backend', fact: PortFact, fix: string): P
 
 /** The problems `start` would stop at that the plan does not cover: TLS files, ports, probe directory, vLLM missing. */
 export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
-  const config = plan.config;
   const out: ProblemEntry[] = [];
   for (const [what, file, error] of facts.tlsUnreadable) {
     out.push({ code: 'TLS', message: `${what}: cannot read ${file}: ${error}`, details: ['Fix: point proxy.tls.cert / proxy.tls.key at readable PEM files.'] });
   }
-  if (config.proxy.port === config.vllm.port) {
-    out.push({
-      code: 'PORT_IN_USE',
-      message: `the public port and the backend port are both ${config.vllm.port}`,
-      details: ['Fix: give them different values with --port N and --backend-port N.'],
-    });
-  } else {
-    const proxy = portProblem('public', facts.proxyPort, 'choose another with --port N (proxy.port).');
-    if (proxy) out.push(proxy);
-  }
+  // Each port is a port of its own here: the configuration refuses one port twice (exit 2, resolve.ts), so a busy
+  // port is really held by something else, never by probe's own test of another of these ports.
+  const proxy = portProblem('public', facts.proxyPort, 'choose another with --port N (proxy.port).');
+  if (proxy) out.push(proxy);
   const ports = facts.backendPorts ?? [facts.backendPort];
   const several = ports.length > 1;
   ports.forEach((fact, i) => {
     const name = plan.models[i]?.config.servedModelName ?? '';
-    if (several && fact.port === config.proxy.port) {
-      out.push({ code: 'PORT_IN_USE', message: `the public port and the backend port of model "${name}" are both ${fact.port}`, details: ['Fix: give the model another port: (models[].port).'] });
-      return;
-    }
     const backend = portProblem('backend', fact, several ? `give model "${name}" another port: (models[].port).` : 'choose another with --backend-port N (vllm.port).');
     if (backend) out.push(backend);
   });
@@ -113,7 +103,9 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
   const memories = selectedGpus.map((g) => g.memoryMiB);
   const gpuMemoryBytes = memories.length > 0 && memories.every((m) => m !== null) ? memories.reduce<number>((sum, m) => sum + (m ?? 0), 0) * MiB : null;
   const weightShare = model.weightBytes !== null && model.weightBytes > 0 && gpuMemoryBytes !== null && gpuMemoryBytes > 0 ? Math.round((model.weightBytes / gpuMemoryBytes) * 1000) / 1000 : null;
-  const argv = plan.argv.map((a) => redactText(a, secrets));
+  // Exactly what start runs: the plan's argv plus the --shutdown-timeout start appends (start.ts, supervisorPlan).
+  const runArgv = (argv: readonly string[]) => withShutdownTimeout(argv, config.timeouts.stop).argv.map((a) => redactText(a, secrets));
+  const argv = runArgv(plan.argv);
   const problemDetails: ProblemEntry[] = [
     ...plan.problems.map((p) => ({ code: p.code, message: redactText(p.message, secrets), details: p.details.map((d) => redactText(d, secrets)) })),
     ...factProblems(plan, facts),
@@ -143,7 +135,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
     ...partial,
     backend: facts.backendPort,
     models: plan.models.map((m, i) => {
-      const mArgv = m.argv.map((a) => redactText(a, secrets));
+      const mArgv = runArgv(m.argv);
       return {
         name: m.config.servedModelName,
         path: m.config.model,

@@ -156,3 +156,38 @@ test('a LiteLLM config without a running service: the ports come from the config
     assert.ok(!r.stdout.includes('your-master-key-here'));
   }
 });
+
+test('no master key and a disabled first key: check sends the next usable key and passes; with none usable it skips (issue 4)', async (t) => {
+  const dir = await tempDir();
+  const probeDir = path.join(dir, 'probe');
+  const model = await makeModelDir();
+  const { writeFileSync } = await import('node:fs');
+  const key = (name: string, extra = '') => `    - name: ${name}\n      key: sk-check-e2e-${name}-0123456789abcdef\n${extra}`;
+  const config = path.join(dir, 'llmserve.yaml');
+  writeFileSync(config, `proxy:\n  keys:\n${key('retired', '      disabled: true\n')}${key('live')}`);
+  const [port, backendPort] = [await freePort(), await freePort()];
+  const noMaster = { LLMSERVE_MASTER_KEY: undefined, LITELLM_MASTER_KEY: undefined };
+  const run = runLlmserve(['start', '--config', config, '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probeDir], {
+    ...noMaster,
+    FAKE_NVIDIA_SMI_GPUS: '1',
+  });
+  t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
+  await run.waitForLine(/ready after/, 20_000);
+
+  const ok = await check(['--config', config, '--probe-dir', probeDir, '--json'], noMaster);
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  const doc = JSON.parse(ok.stdout) as CheckJson;
+  assert.deepEqual(doc.checks.map((c) => [c.name, c.ok, c.status]).at(-1), ['proxy /v1/models', true, 200]);
+  assert.deepEqual(doc.skipped, []);
+
+  // A config whose every raw key would be refused: the authenticated check is skipped with the reason, not failed.
+  const retiredOnly = path.join(dir, 'retired.yaml');
+  writeFileSync(retiredOnly, `proxy:\n  keys:\n${key('retired', '      disabled: true\n')}`);
+  const skipped = await check(['--config', retiredOnly, '--probe-dir', probeDir], noMaster);
+  assert.equal(skipped.code, 0, skipped.stdout + skipped.stderr);
+  assert.match(skipped.stdout, /^skip proxy \/v1\/models \(authenticated\): no usable raw key: .*key "retired" is disabled/m);
+  assert.ok(!(ok.stdout + skipped.stdout).includes('sk-check-e2e-'), 'no key in the output');
+
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+});

@@ -82,6 +82,21 @@ test('keys generate prints a key and its SHA-256 (--json)', () => {
   assert.equal(doc.name, 'alice');
   assert.match(doc.key_sha256, /^[0-9a-f]{64}$/);
   assert.equal(run(['keys']).code, 2);
+  // A name outside the allowed set is a usage error, exit 2, as the README's table says.
+  const bad = run(['keys', 'generate', '--name', 'bad name!']);
+  assert.equal(bad.code, 2, bad.all);
+  assert.match(bad.stderr, /--name: expected letters, digits/);
+  assert.match(readFileSync(path.join(root, 'README.md'), 'utf8'), /^\| `keys generate` \| [^\n]*\| 0 · 2 [^\n]*\|$/m);
+});
+
+test('--help shows the --log-format default that the README states (text)', () => {
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  assert.match(readme, /^\| `--log-format text\\\|json` \| `LLMSERVE_LOG_FORMAT` \| `log_format` \| `text` \|$/m);
+  for (const command of ['start', 'probe', 'check']) {
+    const help = run([command, '--help']);
+    assert.equal(help.code, 0, help.all);
+    assert.match(help.stdout, /--log-format <format>\s+log format \(default text\)/, `${command} --help`);
+  }
 });
 
 test('every example config passes probe with the fakes on PATH', async () => {

@@ -98,3 +98,39 @@ test('bad values are configuration errors (exit 2), like start', async () => {
   await assert.rejects(resolveCheckTargets({ probeDir, port: 'eighty' }, { env: {}, cwd }), (err: Error & { exitCode?: number }) => err.exitCode === 2 && /--port: expected an integer 1-65535/.test(err.message));
   await assert.rejects(resolveCheckTargets({ config: path.join(cwd, 'missing.yaml') }, { env: {}, cwd }), /cannot read config file .*missing\.yaml: no such file/);
 });
+
+test('keys: check sends the first key the proxy would accept (not disabled, not expired, allowed the model), else skips and says why', async () => {
+  const { cwd, probeDir } = await setup();
+  const now = Date.parse('2026-06-01T00:00:00Z');
+  const targets = async (keys: string, extra = '', env: NodeJS.ProcessEnv = {}) => {
+    const file = path.join(cwd, `keys-${Math.random().toString(36).slice(2)}.yaml`);
+    writeFileSync(file, `model: /m/qwen\nproxy:\n${extra}  keys:\n${keys}`);
+    return resolveCheckTargets({ config: file, probeDir }, { env, cwd, now: () => now });
+  };
+  const entry = (name: string, policy = '') => `    - name: ${name}\n      key: ${name}-key-abcdefghijklmnop\n${policy}`;
+  // The issue's case: the first key disabled, the second valid.
+  assert.equal((await targets(entry('old', '      disabled: true\n') + entry('new'))).key, 'new-key-abcdefghijklmnop');
+  assert.equal((await targets(entry('old', '      expires: 2026-05-31\n') + entry('new'))).key, 'new-key-abcdefghijklmnop');
+  assert.equal((await targets(entry('later', '      expires: 2026-06-02\n') + entry('new'))).key, 'later-key-abcdefghijklmnop');
+  assert.equal((await targets(entry('other', '      models: [llama]\n') + entry('new'))).key, 'new-key-abcdefghijklmnop');
+  assert.equal((await targets(entry('qwen-only', '      models: [qwen]\n') + entry('new'))).key, 'qwen-only-key-abcdefghijklmnop');
+  // Limits that do not refuse a /v1/models keep the key usable.
+  assert.equal((await targets(entry('limited', '      rpm: 5\n      disabled: false\n') + entry('new'))).key, 'limited-key-abcdefghijklmnop');
+  // The master key is judged by master_limits too; a usable named key then takes over.
+  const env = { LLMSERVE_MASTER_KEY: 'master-key-abcdefghijklmnop' };
+  assert.equal((await targets(entry('new'), '  master_limits: { disabled: true }\n', env)).key, 'new-key-abcdefghijklmnop');
+  assert.equal((await targets(entry('new'), '', env)).key, 'master-key-abcdefghijklmnop');
+
+  // None usable: skipped, as with only digests, and the reason names each key.
+  const none = await targets(entry('old', '      disabled: true\n') + entry('gone', '      expires: 2026-01-01\n') + entry('other', '      models: [llama]\n'));
+  assert.equal(none.key, null);
+  assert.equal(none.skipAuthenticated, 'no usable raw key: the proxy would refuse each one known (key "old" is disabled; key "gone" expired at 2026-01-01T00:00:00.000Z; key "other" may not use model "qwen" (its models: llama))');
+  const withDigest = await targets(entry('old', '      disabled: true\n') + `    - name: d\n      key_sha256: ${'ab'.repeat(32)}\n`);
+  assert.match(withDigest.skipAuthenticated ?? '', /key "old" is disabled\); the other keys are digests only \(key_sha256\)/);
+
+  // The keys file is read only when the config's own keys are all unusable, and judged the same way.
+  const keysFile = path.join(cwd, 'more-keys.yaml');
+  writeFileSync(keysFile, `${entry('off', '      disabled: true\n')}${entry('carol')}`.replace(/^ {4}/gm, ''));
+  const viaFile = await targets(entry('old', '      disabled: true\n'), `  keys_file: ${keysFile}\n`);
+  assert.equal(viaFile.key, 'carol-key-abcdefghijklmnop');
+});

@@ -149,3 +149,18 @@ test('./llmserve.yaml in a real working directory is found and read', async () =
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('one port for two listeners is a configuration error (exit 2) that names both and where each was set', async () => {
+  const m = { model: '/m/a' };
+  await rejects(load({}, { ...m, port: '8080', backendPort: '8080' }, KEY_ENV), /^the public port \(--port\) and the backend port \(--backend-port\) are both 8080: each needs a port of its own/);
+  await rejects(load({}, { ...m, port: '3000' }, KEY_ENV), /^the public port \(--port\) and the backend port \(the default\) are both 3000:/);
+  await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_BACKEND_PORT: '8080' }), /^the public port \(the default\) and the backend port \(LLMSERVE_BACKEND_PORT\) are both 8080:/);
+  await rejects(file('model: m\nproxy: { port: 9000 }\nvllm: { port: 9000 }\n'), new RegExp(`^the public port \\(${esc(F)}: proxy\\.port\\) and the backend port \\(${esc(F)}: vllm\\.port\\) are both 9000:`));
+  await rejects(file('model: m\nproxy: { metrics_port: 3000 }\n'), new RegExp(`^the backend port \\(the default\\) and the metrics port \\(${esc(F)}: proxy\\.metrics_port\\) are both 3000:`));
+  // Several models: a backend port set by the list, or counted up from the backend port, meets the public port.
+  await rejects(file('models: [{ model: /m/a }, { model: /m/b }]\n', { port: '3001' }), /^the public port \(--port\) and the backend port of model "b" \(the default \+ 1\) are both 3001:/);
+  await rejects(file('models: [{ model: /m/a }, { model: /m/b, port: 8080 }]\n'), new RegExp(`^the public port \\(the default\\) and the backend port of model "b" \\(${esc(F)}: models\\[1\\]\\.port\\) are both 8080:`));
+  // Distinct ports load; a worker binds none of them, so its flags may repeat the head's.
+  assert.equal((await load({}, { ...m, port: '8081', backendPort: '8080' }, KEY_ENV)).proxy.port, 8081);
+  assert.equal((await load({}, { ...m, port: '3000', role: 'worker', head: '10.0.0.1:6379' }, KEY_ENV)).cluster.role, 'worker');
+});

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
@@ -44,6 +44,8 @@ test('the template loads as is, with the original vLLM settings and the master k
   assert.equal(config.configFormat, 'llmserve');
   assert.ok(config.secrets.values.includes(KEY));
   assert.match(template, /^ {2}master_key: os\.environ\/LLMSERVE_MASTER_KEY/m);
+  // The probe directory is the default, not set: an explicit one would turn off the fallback to a temporary directory.
+  assert.deepEqual([config.probes.dir, config.probes.dirExplicit], ['/etc/probe', false]);
 });
 
 test('fillTemplate sets model and name, keeps every comment, and quotes what YAML would misread', () => {
@@ -76,6 +78,35 @@ test('init writes a loadable, commented llmserve.yaml and prints a strong key th
   const again = await init({ out: 'other.yaml' }, path.dirname(file));
   assert.notEqual(exportedKey(again.out), key);
   assert.deepEqual(readdirSync(path.dirname(file)).sort(), ['llmserve.yaml', 'other.yaml']);
+});
+
+test('init writes a relative local --model as an absolute path, and a hub id as given', async () => {
+  const parent = await tempDir();
+  const dir = path.join(parent, 'work');
+  mkdirSync(dir);
+  mkdirSync(path.join(parent, 'model'));
+  mkdirSync(path.join(dir, 'weights'));
+  let n = 0;
+  const written = async (model: string) => {
+    const { file, out } = await init({ model, out: `init-${++n}.yaml` }, dir);
+    return { model: obj(parse(readFileSync(file, 'utf8')))['model'], out };
+  };
+  const up = await written('../model');
+  assert.equal(up.model, path.join(parent, 'model'));
+  assert.match(up.out, /\(model: .*\/model, the absolute form of \.\.\/model\)/);
+  assert.equal((await written('./weights')).model, path.join(dir, 'weights'));
+  // Not starting with a dot, but there: a local directory too.
+  assert.equal((await written('weights')).model, path.join(dir, 'weights'));
+  // Starting with a dot, not there (yet): still a path, never a hub id.
+  assert.equal((await written('./later')).model, path.join(dir, 'later'));
+  const hub = await written('Qwen/Qwen2.5-0.5B-Instruct');
+  assert.equal(hub.model, 'Qwen/Qwen2.5-0.5B-Instruct');
+  assert.doesNotMatch(hub.out, /absolute form/);
+  assert.equal((await written('/models/qwen')).model, '/models/qwen');
+  // The file then loads to the same model whatever the working directory of start.
+  const { file } = await init({ model: '../model', out: 'from-elsewhere.yaml' }, dir);
+  const config = await loadConfig({ config: file }, { env: { LLMSERVE_MASTER_KEY: KEY }, cwd: '/' });
+  assert.equal(config.model, path.join(parent, 'model'));
 });
 
 test('init refuses to overwrite without --force (exit 2) and replaces with it', async () => {

@@ -46,8 +46,10 @@ test('the JSON report has the nested shape of the issue: GPUs, size, argv, ports
   ]);
   assert.equal(r.tensorParallelSize, 2);
   assert.deepEqual(r.tensorParallel, { size: 2, reason: '2 visible GPUs (12 attention heads divide evenly)', requested: 'auto' });
-  assert.deepEqual(r.vllm.argv, ['vllm', 'serve', model, '--served-model-name', path.basename(model), '--host', '127.0.0.1', '--port', '3000', '--tensor-parallel-size', '2']);
-  assert.equal(r.vllm.commandLine, `vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2`);
+  // The whole command start runs, --shutdown-timeout included (stop_timeout 30 s by default: 25 s for vLLM's drain).
+  assert.deepEqual(r.vllm.argv, ['vllm', 'serve', model, '--served-model-name', path.basename(model), '--host', '127.0.0.1', '--port', '3000', '--tensor-parallel-size', '2', '--shutdown-timeout=25']);
+  assert.equal(r.vllm.commandLine, `vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2 --shutdown-timeout=25`);
+  assert.deepEqual(r.models.map((m) => m.vllm.argv), [r.vllm.argv]);
   assert.equal(r.backend.port, 3000);
   assert.equal(r.proxy.port, 8080);
   assert.equal(r.probes.dir, '/etc/probe');
@@ -57,6 +59,18 @@ test('the JSON report has the nested shape of the issue: GPUs, size, argv, ports
   assert.equal(r.vllm.version, '0.22.0');
   // Round-trips through JSON unchanged (no Buffers, no undefined).
   assert.deepEqual(JSON.parse(JSON.stringify(r)), r);
+});
+
+test('vllm.argv is what start runs: --shutdown-timeout follows the stop timeout, and a user\'s own is kept as given', async () => {
+  const model = await makeModelDir({ heads: 12 });
+  const env = { LLMSERVE_MASTER_KEY: KEY };
+  const shutdownFlags = (r: ReturnType<typeof buildProbeReport>) => r.vllm.argv.filter((a) => /^--shutdown[-_]timeout/.test(a));
+  assert.deepEqual(shutdownFlags(buildProbeReport(await plan({ model, stopTimeout: '60' }, env), facts())), ['--shutdown-timeout=55']);
+  // Too short a stop timeout to give vLLM a drain: start adds nothing, and neither does probe.
+  assert.deepEqual(shutdownFlags(buildProbeReport(await plan({ model, stopTimeout: '1' }, env), facts())), []);
+  const own = buildProbeReport(await plan({ model, extraArgs: ['--shutdown-timeout', '7'] }, env), facts());
+  assert.deepEqual(own.vllm.argv.slice(-2), ['--shutdown-timeout', '7']);
+  assert.match(own.vllm.commandLine, / --shutdown-timeout 7$/);
 });
 
 test('CUDA_VISIBLE_DEVICES: gpus lists only the selected ones (nvidia-smi indices), allGpus marks them', async () => {
@@ -84,7 +98,7 @@ test('a failing nvidia-smi is a problem with its fix, and the size is not chosen
   assert.ok(text.some((l) => /^\s+Fix: check the NVIDIA driver/.test(l)));
 });
 
-test('the facts add problems: busy and privileged ports, same port twice, unwritable explicit probe dir, no vLLM, TLS files', async () => {
+test('the facts add problems: busy and privileged ports, unwritable explicit probe dir, no vLLM, TLS files', async () => {
   const model = await makeModelDir();
   const p = await plan({ model }, { LLMSERVE_MASTER_KEY: KEY });
   const problems = factProblems(p, facts({
@@ -101,8 +115,9 @@ test('the facts add problems: busy and privileged ports, same port twice, unwrit
   assert.match(problems[3]?.message ?? '', /probe directory \/x\/sub is not writable: ENOTDIR/);
   for (const x of problems) assert.match(x.details[0] ?? '', /^Fix: /);
 
-  const same = await plan({ model, port: '9000', backendPort: '9000' }, { LLMSERVE_MASTER_KEY: KEY });
-  assert.match(factProblems(same, facts())[0]?.message ?? '', /both 9000/);
+  // The same port twice never reaches the facts (where both tests would bind at once and one would see the other
+  // as "in use"): the configuration refuses it, exit 2.
+  await assert.rejects(plan({ model, port: '9000', backendPort: '9000' }, { LLMSERVE_MASTER_KEY: KEY }), (err: Error & { exitCode?: number }) => err.exitCode === 2 && /both 9000/.test(err.message));
 });
 
 test('an unwritable default probe dir is only a warning (start falls back to a temporary one)', async () => {
@@ -162,7 +177,7 @@ test('the human report: sections in order, size with its reason, ports, the exac
   assert.match(text, /^Public port\s+0\.0\.0\.0:18080 IN USE$/m);
   assert.match(text, /^Backend port\s+127\.0\.0\.1:3000 free$/m);
   assert.match(text, /^Weights\s+~64 B against 159\.3 GiB of GPU memory/m);
-  assert.ok(lines.includes(`  vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2`));
+  assert.ok(lines.includes(`  vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2 --shutdown-timeout=25`));
   const order = ['GPUs', 'Tensor parallel', 'Model', 'vLLM ', 'Public port', 'Probe dir', 'Configuration', 'vLLM command', 'Problems'].map((h) => lines.findIndex((l) => l.startsWith(h)));
   assert.deepEqual([...order].sort((a, b) => a - b), order);
   assert.ok(order.every((i) => i >= 0), String(order));

@@ -1,0 +1,47 @@
+// Which raw key `check` sends: the first one the proxy would accept for the authenticated GET /v1/models.
+// Types only from the config: this file is part of the lean `check` bundle.
+import type { KeyPolicy } from '../config/key-policy.js';
+import type { KeyEntry } from '../config/types.js';
+
+/** A raw key known to llmserve, with the name and policy of its entry. */
+export interface KeyCandidate {
+  name: string;
+  value: string;
+  policy?: KeyPolicy;
+}
+
+/** Why the proxy would refuse this key for a `/v1/models` that must list `model`, at `now` (ms); null when it would not. */
+export function keyRefusal(candidate: KeyCandidate, model: string | null, now: number): string | null {
+  const p = candidate.policy;
+  if (p === undefined) return null;
+  // The same rules, in the same order, as the proxy's limiter (disabled, then expired) and its /v1/models filter.
+  if (p.disabled === true) return `key "${candidate.name}" is disabled`;
+  if (p.expires !== undefined && now >= Date.parse(p.expires)) return `key "${candidate.name}" expired at ${p.expires}`;
+  if (model !== null && p.models !== undefined && !p.models.includes(model)) {
+    return `key "${candidate.name}" may not use model "${model}" (its models: ${p.models.join(', ')})`;
+  }
+  return null;
+}
+
+/** The first usable key's value (null when none is), and why each key before it was passed over. */
+export function firstUsableKey(candidates: readonly KeyCandidate[], model: string | null, now: number): { key: string | null; passed: string[] } {
+  const passed: string[] = [];
+  for (const c of candidates) {
+    const why = keyRefusal(c, model, now);
+    if (why === null) return { key: c.value, passed };
+    passed.push(why);
+  }
+  return { key: null, passed };
+}
+
+/** Pairs each raw key value with its entry, matched by SHA-256 digest, for the entry's name and policy. */
+export async function rawKeyCandidates(keys: { entries: readonly KeyEntry[]; values: readonly string[] }): Promise<KeyCandidate[]> {
+  if (keys.values.length === 0) return [];
+  // Loaded only here: a config with raw keys has loaded the YAML parser, and node:crypto with it, already.
+  const { createHash } = await import('node:crypto');
+  return keys.values.map((value) => {
+    const digest = createHash('sha256').update(value, 'utf8').digest();
+    const entry = keys.entries.find((e) => !e.digestOnly && e.sha256.equals(digest));
+    return { name: entry?.name ?? 'key', value, ...(entry?.policy === undefined ? {} : { policy: entry.policy }) };
+  });
+}
