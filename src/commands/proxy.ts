@@ -66,6 +66,7 @@ function handleMessage(proxy: ProxyHandle, msg: unknown, gatherer: MetricsGather
   if (gatherer !== null && gatherer.handle(m)) return;
   if (m.type === 'state' && isBackendState(m.state)) {
     proxy.setState(m.state, typeof m.model === 'string' ? m.model : undefined);
+    if (typeof m.restarts === 'number') proxy.setRestarts(m.restarts);
     // In force from the next request on: say so (to the supervisor, or to the cluster primary, which waits for all).
     if (typeof m.seq === 'number') void send({ type: 'state-applied', seq: m.seq });
   } else if (m.type === 'reload-keys') proxy.reloadKeys().catch(() => {}); // the failure is logged; old keys stay

@@ -1,4 +1,5 @@
 // vLLM's own metrics, fetched from the backend's /metrics and passed through: only the `vllm:` families.
+import { mergeExpositions } from './merge.js';
 
 /** Keeps the `vllm:*` samples and their HELP/TYPE lines of a Prometheus text page. */
 export function vllmOnly(text: string): string {
@@ -21,4 +22,16 @@ export async function fetchBackendMetrics(backendUrl: string, timeoutMs = 2000):
   } catch {
     return null;
   }
+}
+
+/** Every backend's metrics, read concurrently (each within `timeoutMs`) and merged into one page; `up`: all were read. */
+export async function fetchAllBackendMetrics(backendUrls: readonly string[], timeoutMs = 2000): Promise<{ text: string; up: boolean }> {
+  if (backendUrls.length === 1) {
+    // One model: its page as it is, nothing to merge.
+    const text = await fetchBackendMetrics(backendUrls[0]!, timeoutMs);
+    return { text: text ?? '', up: text !== null };
+  }
+  const pages = await Promise.all(backendUrls.map((url) => fetchBackendMetrics(url, timeoutMs)));
+  const read = pages.filter((p): p is string => p !== null);
+  return { text: mergeExpositions(read), up: read.length > 0 && read.length === pages.length };
 }

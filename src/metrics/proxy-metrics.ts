@@ -1,5 +1,5 @@
 // The llmserve_* metrics of the proxy. Labels carry key NAMES (from the config), never keys.
-import { fetchBackendMetrics } from './backend.js';
+import { fetchAllBackendMetrics } from './backend.js';
 import { Counter, Histogram, Registry, type RegistrySnapshot } from './registry.js';
 
 /** Seconds: from fast local answers to 10-minute generations. */
@@ -19,9 +19,9 @@ export class ProxyMetrics {
   readonly streams = this.registry.add(new Counter('llmserve_active_streams', 'Streamed responses (server-sent events) open now.', [], 'gauge'));
   readonly rejected = this.registry.add(new Counter('llmserve_rejected_total', 'Requests refused by the proxy itself, by reason.', ['reason']));
   // Every proxy worker sees the same restarts and state: with several workers these are the largest, not the sum.
-  readonly restarts = this.registry.add(new Counter('llmserve_backend_restarts_total', 'Backend restarts seen by the proxy.', [], 'counter', 'max'));
+  readonly restarts = this.registry.add(new Counter('llmserve_backend_restarts_total', 'Backend restarts (every model\'s vLLM started again after a failure).', [], 'counter', 'max'));
   readonly state = this.registry.add(new Counter('llmserve_backend_state', 'The backend state as the proxy sees it: 1 for the current state.', ['state'], 'gauge', 'max'));
-  readonly backendUp = this.registry.add(new Counter('llmserve_backend_metrics_up', '1 when the backend\'s own metrics (vllm:*) could be read for this scrape.', [], 'gauge'));
+  readonly backendUp = this.registry.add(new Counter('llmserve_backend_metrics_up', '1 when the backends\' own metrics (vllm:*) could be read for this scrape (with several models: every one\'s).', [], 'gauge'));
   private readonly statusText = new Map<number, string>();
   /**
    * In a proxy worker (`proxy.workers` > 1): every worker's snapshot, this one's included, gathered through the
@@ -50,24 +50,30 @@ export class ProxyMetrics {
     if (estimated) this.estimated.inc(1, key, model);
   }
 
-  /** Follows the backend state; entering `restarting` counts a restart. */
+  /** Follows the backend state (restarts are counted by the supervisor: see setRestarts). */
   setState(next: string): void {
-    for (const s of STATES) {
-      if (s === next && this.state.value(s) !== 1 && next === 'restarting') this.restarts.inc();
-      this.state.set(s === next ? 1 : 0, s);
-    }
+    for (const s of STATES) this.state.set(s === next ? 1 : 0, s);
   }
 
-  /** The page: llmserve's metrics, then vLLM's own (`vllm:*`), read from the backend for this scrape. */
-  async render(backendUrl: string | null): Promise<string> {
-    const [backend, snapshots] = await Promise.all([backendUrl === null ? null : fetchBackendMetrics(backendUrl), this.gather === null ? null : this.gather()]);
+  /**
+   * Takes the supervisor's count of backend restarts. Why not count entries into `restarting` here: with several
+   * models the proxy-wide state stays `ready` while one model restarts, and a vLLM that fails while loading again
+   * restarts without leaving `restarting`. A lower total (a stale message) never lowers the counter.
+   */
+  setRestarts(total: number): void {
+    if (total > this.restarts.value()) this.restarts.set(total);
+  }
+
+  /** The page: llmserve's metrics, then vLLM's own (`vllm:*`), read from every backend (one per model) for this scrape. */
+  async render(backendUrls: readonly string[]): Promise<string> {
+    const [backend, snapshots] = await Promise.all([fetchAllBackendMetrics(backendUrls), this.gather === null ? null : this.gather()]);
     let page: ProxyMetrics = this;
     if (snapshots !== null) {
       page = new ProxyMetrics(null);
       for (const s of snapshots) page.registry.absorb(s);
     }
-    page.backendUp.set(backend === null ? 0 : 1);
-    return page.registry.render() + (backend ?? '');
+    page.backendUp.set(backend.up ? 1 : 0);
+    return page.registry.render() + backend.text;
   }
 
   /** This process's series as plain data (for the worker that answers a scrape). */

@@ -99,8 +99,14 @@ export function tooLarge(max: number): ProxyError {
   };
 }
 
-/** 503 while the backend is starting, restarting or draining. */
+/**
+ * 503 while the backend is starting, restarting or draining; and for a model whose restart budget ran out, without
+ * Retry-After since it does not come back by itself.
+ */
 export function unavailable(state: string): ProxyError {
+  if (state === 'failed') {
+    return { status: 503, type: 'server_error', code: 'service_unavailable', message: 'The model server failed repeatedly and was stopped; it stays down until the service restarts.' };
+  }
   const why = state === 'draining' ? 'is shutting down' : state === 'restarting' ? 'is restarting' : 'is starting';
   return {
     status: 503,

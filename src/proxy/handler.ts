@@ -44,6 +44,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   const rewriting = Object.keys(aliases).length > 0;
   const served: string | string[] = router === null ? settings.servedModelName : router.targets.map((t) => t.name);
   const localModels = rewriting ? JSON.stringify(modelList(served, settings.modelAliases, deps.startedAt)) : null;
+  // /metrics passes through every model's vLLM metrics, not only the first one's.
+  const metricsBackends = router === null ? [settings.backendUrl] : router.targets.map((t) => t.url);
 
   /** Several models: forwards to the model's backend, or answers 503 + Retry-After while that one is not ready. */
   const forwardTo = (req: IncomingMessage, res: ServerResponse, ex: Exchange, body: Buffer | null, target: RouteTarget) => {
@@ -68,7 +70,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   };
 
   const serveMetrics = async (res: ServerResponse) => {
-    const text = await cost.metrics.render(settings.backendUrl);
+    const text = await cost.metrics.render(metricsBackends);
     if (res.headersSent || res.destroyed) return;
     res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
     res.end(text);
@@ -252,13 +254,16 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   };
 }
 
+/** Readiness detail of a model whose restart budget ran out. */
+const GAVE_UP = 'gave up (restart budget spent)';
+
 /** Readiness with several models: the ready backends' /health, judged against `require`. */
 async function routedHealth(router: Router, require: 'all' | 'any'): Promise<{ ok: boolean; detail: string }> {
   const ready = router.targets.filter((t) => t.state === 'ready');
   const results = await Promise.all(ready.map(async (t) => ({ name: t.name, ...(await t.health.check()) })));
   const healthy = results.filter((r) => r.ok);
   const ok = require === 'all' ? healthy.length === router.targets.length : healthy.length > 0;
-  const detail = router.targets.map((t) => `${t.name}: ${results.find((r) => r.name === t.name)?.detail ?? t.state}`).join('; ');
+  const detail = router.targets.map((t) => `${t.name}: ${results.find((r) => r.name === t.name)?.detail ?? (t.state === 'failed' ? GAVE_UP : t.state)}`).join('; ');
   return { ok, detail };
 }
 

@@ -18,7 +18,7 @@ export interface Router {
   names: Record<string, string>;
   /** The target for a public name, the first one for null (a request without a model); undefined when unknown. */
   find(model: string | null): RouteTarget | undefined;
-  /** The proxy-wide state: `ready` when `all` (or `any`) targets are ready, else restarting or starting. */
+  /** The proxy-wide state: `ready` when `all` (or `any`) targets are ready, `failed` when all gave up, else restarting or starting. */
   overall(): BackendState;
 }
 
@@ -52,6 +52,7 @@ export function createRouter(settings: ProxySettings, now: () => number): Router
     overall() {
       const ready = requireAll ? targets.every((t) => t.state === 'ready') : targets.some((t) => t.state === 'ready');
       if (ready) return 'ready';
+      if (targets.every((t) => t.state === 'failed')) return 'failed';
       return targets.some((t) => t.state === 'restarting') ? 'restarting' : 'starting';
     },
   };

@@ -24,6 +24,8 @@ export interface ProxyHandle {
   port: number;
   /** The backend state; with several models, `model` names the one that changed. */
   setState(state: BackendState, model?: string): void;
+  /** Every backend's restarts so far, as the supervisor counts them (never lowers the metric). */
+  setRestarts(total: number): void;
   /** Re-reads the keys file (keeping the configured keys); resolves with the key count, rejects and keeps the old keys on error. */
   reloadKeys(): Promise<number>;
   /** Refuses new requests (503) and waits for those in flight, up to `timeoutMs`; resolves with how many remain. */
@@ -73,6 +75,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     ...Object.keys(settings.modelAliases),
   ]);
   if (deps.gatherMetrics !== undefined) cost.metrics.gather = deps.gatherMetrics;
+  if (typeof settings.restarts === 'number') cost.metrics.setRestarts(settings.restarts);
   const tls = settings.tls === null ? null : await loadTls(settings.tls);
 
   const forwarder = createForwarder({
@@ -144,9 +147,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // `proxy.metrics_port`: /metrics without a key, on loopback only.
   let metricsServer: http.Server | null = null;
   if (settings.metricsPort !== undefined && settings.metricsPort !== null) {
+    const metricsBackends = router === null ? [settings.backendUrl] : router.targets.map((t) => t.url);
     const ms = http.createServer((req, res) => {
       if (normalisedMetricsPath(req.url) && (req.method === 'GET' || req.method === 'HEAD')) {
-        void cost.metrics.render(settings.backendUrl).then((text) => {
+        void cost.metrics.render(metricsBackends).then((text) => {
           res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
           res.end(req.method === 'HEAD' ? undefined : text);
         });
@@ -196,6 +200,9 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       if (next !== state) announce.info(`backend state: ${state} -> ${next}`);
       state = next;
       cost.setState(next);
+    },
+    setRestarts(total) {
+      cost.metrics.setRestarts(total);
     },
     reloadKeys: async () => {
       const count = await keys.reload();

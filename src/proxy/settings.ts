@@ -4,8 +4,11 @@ import type { KeyPolicy } from '../config/key-policy.js';
 import type { ProxyConfig } from '../config/types.js';
 import type { UsageSettings } from './cost.js';
 
-/** The backend's lifecycle as the proxy sees it; only `ready` forwards requests. */
-export type BackendState = 'starting' | 'ready' | 'restarting' | 'draining';
+/**
+ * The backend's lifecycle as the proxy sees it; only `ready` forwards requests. `failed`: a model whose restart
+ * budget ran out while the others keep serving (several models, `probes.require: any`); it never comes back.
+ */
+export type BackendState = 'starting' | 'ready' | 'restarting' | 'draining' | 'failed';
 
 /** The proxy's own configuration as resolved (config/types.ts), sent as it is: one definition for both. */
 type ConfiguredProxy = Pick<
@@ -25,6 +28,8 @@ export interface ProxySettings extends ConfiguredProxy {
   color: boolean;
   /** Initial backend state. */
   state: BackendState;
+  /** Backend restarts so far (every model's), for llmserve_backend_restarts_total; absent = 0. */
+  restarts?: number;
   /** The usage store and which keys are metered; absent = in memory, keys with a policy only. */
   usage?: UsageSettings;
   /** A second listener on 127.0.0.1 serving only GET /metrics, without a key; absent or null = none. */
@@ -54,7 +59,7 @@ export type ChildMessage =
 export type ParentMessage =
   | { type: 'start'; settings: ProxySettings }
   /** `seq` (increasing) asks for a `state-applied` answer once the state is in force. */
-  | { type: 'state'; state: BackendState; model?: string; seq?: number }
+  | { type: 'state'; state: BackendState; model?: string; seq?: number; restarts?: number }
   | { type: 'reload-keys' }
   | { type: 'drain'; timeoutMs: number };
 
@@ -86,7 +91,7 @@ export function proxySettings(over: Partial<ProxySettings> = {}): ProxySettings 
   };
 }
 
-const states: ReadonlySet<string> = new Set(['starting', 'ready', 'restarting', 'draining']);
+const states: ReadonlySet<string> = new Set(['starting', 'ready', 'restarting', 'draining', 'failed']);
 
 /** True when a value names a backend state. */
 export function isBackendState(value: unknown): value is BackendState {

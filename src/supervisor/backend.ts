@@ -19,8 +19,11 @@ const DIAGNOSIS_LINES = 500;
 export const HUNG_CHECKS_BEFORE_RESTART = 3;
 
 export type StartResult = 'ready' | 'failed' | 'stopped';
-/** `starting` until first ready; `restarting` after a failure until it is ready again. */
-export type BackendStatus = 'starting' | 'ready' | 'restarting';
+/**
+ * `starting` until first ready; `restarting` after a failure until it is ready again; `failed` once its restart
+ * budget ran out (for good: its processes are gone and it is never started again).
+ */
+export type BackendStatus = 'starting' | 'ready' | 'restarting' | 'failed';
 
 /** What a backend shares with its supervisor: side effects, timings, and the stop and kill signals. */
 export interface BackendContext {
@@ -31,6 +34,8 @@ export interface BackendContext {
   stopped: () => Promise<'stopped'>;
   /** Called on every status or health change, so the supervisor can update the proxy and the probe files. */
   changed: (backend: Backend, why: string) => void;
+  /** Called each time vLLM is started again after a failure (the proxy counts restarts). */
+  restarting: (backend: Backend) => void;
 }
 
 /** One vLLM and everything about its life: start, readiness, health checks, restart with backoff, stop. */
@@ -51,6 +56,8 @@ export class Backend {
    */
   private pids = new Set<number>();
   private failedChecks = 0;
+  /** How many times vLLM was started again after a failure. */
+  restarts = 0;
   readonly policy: RestartPolicy;
 
   constructor(
@@ -253,12 +260,18 @@ export class Backend {
       const decision = this.policy.recordFailure(now());
       if (decision === null) {
         logger.error(plan.restart.policy === 'never' ? 'restart policy is "never": giving up' : `${this.label} failed ${this.policy.failuresRecorded} times within ${formatSeconds(plan.restart.windowS)}: giving up`);
+        this.status = 'failed';
+        // Why forget the child: its group is empty, and with probes.require: any the others may serve for days; a
+        // later stop would SIGKILL its old process group id, which by then may belong to an unrelated process.
+        if (left.length === 0) this.child = null;
         return 'give-up';
       }
       await this.waitGpuMemoryReleased(oldPids);
       logger.info(`restarting ${this.label} in ${formatSeconds(decision.delayMs / 1000)} (failure ${decision.failuresInWindow} of ${plan.restart.maxFailures} allowed within ${formatSeconds(plan.restart.windowS)})`);
       await sleep(decision.delayMs, this.ctx.stopSignal);
       if (this.stopping) return 'stopped';
+      this.restarts += 1;
+      this.ctx.restarting(this);
       const started = await this.start(false);
       if (started === 'stopped') return 'stopped';
       if (started === 'ready') {

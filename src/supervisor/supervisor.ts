@@ -15,7 +15,7 @@ const READY_POLL_MS = 100;
 const STATE_APPLIED_TIMEOUT_MS = 2000;
 
 /** A backend's state as the proxy sees it. */
-type ProxyBackendState = 'starting' | 'ready' | 'restarting';
+type ProxyBackendState = 'starting' | 'ready' | 'restarting' | 'failed';
 
 /** Runs the backends, the proxy (and a Ray head) through the life cycle of DESIGN.md; `run()` resolves to the exit code. */
 export class Supervisor {
@@ -52,6 +52,9 @@ export class Supervisor {
       killSignal: this.killCtl.signal,
       stopped: () => this.stopped(),
       changed: (b: Backend, why: string) => this.backendChanged(b, why),
+      restarting: (b: Backend) => {
+        if (this.state === 'ready') this.sendState(b);
+      },
     };
     this.backends = plan.backends.map((b) => new Backend(b, ctx, plan.backends.length > 1));
   }
@@ -179,7 +182,7 @@ export class Supervisor {
     const state = several ? this.overallState() : this.proxyState(this.backends[0]!);
     const backendStates = several ? Object.fromEntries(this.backends.map((b) => [b.spec.servedModelName, this.proxyState(b)])) : undefined;
     const seqAtStart = this.stateSeq;
-    proxy.send({ type: 'start', settings: { ...(this.plan.proxy.settings as object), state, ...(backendStates ? { backendStates } : {}) } });
+    proxy.send({ type: 'start', settings: { ...(this.plan.proxy.settings as object), state, restarts: this.restarts(), ...(backendStates ? { backendStates } : {}) } });
     const outcome = await Promise.race([listening, proxy.exited.then(() => null), this.stopped()]);
     if (outcome === 'stopped') return;
     if (outcome !== null && outcome.type === 'listening') {
@@ -284,11 +287,20 @@ export class Supervisor {
     this.deps.logger.info(`ready after ${formatSeconds(seconds)}: ${this.plan.proxy.publicUrl} serves ${serving.join(', ')}${loading.length ? ` (still starting: ${loading.join(', ')})` : ''}`);
   }
 
-  /** Tells the proxy one backend's state (with one model, the message carries no model name, as before). */
+  /**
+   * Tells the proxy one backend's state (with one model, the message carries no model name, as before) and every
+   * backend's restarts so far, for llmserve_backend_restarts_total.
+   */
   private sendState(b: Backend): void {
     const seq = ++this.stateSeq;
-    if (this.backends.length > 1) this.proxy?.send({ type: 'state', state: this.proxyState(b), model: b.spec.servedModelName, seq });
-    else this.proxy?.send({ type: 'state', state: this.proxyState(b), seq });
+    const restarts = this.restarts();
+    if (this.backends.length > 1) this.proxy?.send({ type: 'state', state: this.proxyState(b), model: b.spec.servedModelName, seq, restarts });
+    else this.proxy?.send({ type: 'state', state: this.proxyState(b), seq, restarts });
+  }
+
+  /** Restarts of every backend since llmserve started (a restarted proxy carries the count on). */
+  private restarts(): number {
+    return this.backends.reduce((sum, b) => sum + b.restarts, 0);
   }
 
   /** The proxy says every state message up to `seq` is in force. */
@@ -377,11 +389,29 @@ export class Supervisor {
     return b.watch();
   }
 
-  /** The steady state: proxy health and exits, until a stop request (0) or a restart budget runs out (1). */
+  /**
+   * A backend's restart budget ran out; true when that loses the service (exit 1): always with `probes.require:
+   * all` (or one model), with `any` only once no model is left that could serve. Otherwise that model stays down
+   * (its processes are gone; the proxy answers 503 for it) and the others keep serving.
+   */
+  private backendGaveUp(b: Backend): boolean {
+    if (this.plan.require === 'all' || this.backends.length === 1) return true;
+    this.sendState(b);
+    if (this.backends.every((x) => x.status === 'failed')) {
+      this.deps.logger.error('every model gave up: no model is left to serve');
+      return true;
+    }
+    const others = this.requirementMet() ? 'the other models keep serving' : 'not-healthy until another model is healthy again';
+    this.deps.logger.error(`${b.label} is stopped for good: requests for "${b.spec.servedModelName}" get 503 until llmserve restarts; ${others} (probes.require: any)`);
+    this.updateHealth('', 'error');
+    return false;
+  }
+
+  /** The steady state: proxy health and exits, until a stop request (0) or a lost service (1). */
   private async serve(initial: Promise<StartResult>[]): Promise<number> {
     const tasks = this.backends.map((b, i) => this.backendTask(b, initial[i]!));
     const gaveUp = new Promise<'give-up'>((resolve) => {
-      for (const t of tasks) void t.then((r) => r === 'give-up' && resolve('give-up'));
+      tasks.forEach((t, i) => void t.then((r) => r === 'give-up' && this.backendGaveUp(this.backends[i]!) && resolve('give-up')));
     });
     const rayExited = this.ray ? this.ray.exited.then(() => 'ray' as const) : new Promise<never>(() => {});
     try {

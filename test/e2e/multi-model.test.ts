@@ -8,7 +8,7 @@ import path from 'node:path';
 import { envWithFakes, makeModelDir, tempDir } from '../helpers/fixtures.js';
 import { binPath, runLlmserve } from '../helpers/llmserve.js';
 import { freePort } from '../helpers/ports.js';
-import { findByMarker, isAlive } from '../helpers/procs.js';
+import { findByMarker, isAlive, processGroupMembers } from '../helpers/procs.js';
 import { waitFor, waitForFile } from '../helpers/wait.js';
 
 const KEY = 'sk-multi-model-0123456789abcdef';
@@ -20,11 +20,18 @@ interface Start {
   env: Record<string, string>;
 }
 
+/** What a test may change in the two-model config: beta's vllm.env, the restart policy, extra top-level YAML. */
+interface TwoModelOptions {
+  betaEnv?: Record<string, string>;
+  restart?: string;
+  extra?: string;
+}
+
 /** A two-model config (alpha on GPUs 0,1 and beta on 2,3) in a temp dir, with free ports. */
-async function twoModels(gpus: [string, string] = ['[0, 1]', '[2, 3]']) {
+async function twoModels(gpus: [string, string] = ['[0, 1]', '[2, 3]'], opts: TwoModelOptions = {}) {
   const dir = await tempDir('llmserve-multi-');
   const [a, b] = [await makeModelDir(), await makeModelDir()];
-  const [port, portA, portB] = [await freePort(), await freePort(), await freePort()];
+  const [port, portA, portB, metricsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const config = path.join(dir, 'llmserve.yaml');
   writeFileSync(
     config,
@@ -37,14 +44,15 @@ async function twoModels(gpus: [string, string] = ['[0, 1]', '[2, 3]']) {
     served_model_name: beta
     gpus: ${gpus[1]}
     port: ${portB}
-restart: { backoff_initial: 0.1, backoff_max: 0.2 }
+${opts.betaEnv ? `    vllm:\n      env: ${JSON.stringify(opts.betaEnv)}\n` : ''}restart: ${opts.restart ?? '{ backoff_initial: 0.1, backoff_max: 0.2 }'}
+${opts.extra ?? ''}proxy: { metrics_port: ${metricsPort} }
 `,
   );
   const argvFile = path.join(dir, 'argv.jsonl');
   const starts = (): Start[] => (existsSync(argvFile) ? readFileSync(argvFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Start) : []);
   const startsOf = (name: string) => starts().filter((s) => s.argv.includes(name));
   const env = { LLMSERVE_MASTER_KEY: KEY, FAKE_VLLM_ARGV_FILE: argvFile, FAKE_NVIDIA_SMI_GPUS: '4', FAKE_VLLM_LOAD_MS: '300' };
-  return { dir, config, port, portA, portB, probeDir: path.join(dir, 'probe'), starts, startsOf, env };
+  return { dir, config, port, portA, portB, metricsPort, probeDir: path.join(dir, 'probe'), starts, startsOf, env };
 }
 
 function chat(port: number, model: string): Promise<Response> {
@@ -74,6 +82,23 @@ test('two models on GPUs [0,1] and [2,3]: one port, one key, own CUDA_VISIBLE_DE
   for (const model of ['alpha', 'beta']) {
     const res = await chat(s.port, model);
     assert.equal(res.status, 200, await res.text());
+  }
+  // /metrics passes through both models' vllm:* (each vLLM's own page), merged: each family's HELP/TYPE once.
+  const scrapes = [
+    await fetch(`http://127.0.0.1:${s.port}/metrics`, { headers: { authorization: `Bearer ${KEY}` } }),
+    await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`),
+  ];
+  for (const scrape of scrapes) {
+    const text = await scrape.text();
+    assert.equal(scrape.status, 200, text);
+    for (const model of ['alpha', 'beta']) {
+      assert.match(text, new RegExp(`^vllm:num_requests_running\\{engine="0",model_name="${model}"\\} 0$`, 'm'), `${model}'s vllm:* on ${scrape.url}`);
+      assert.match(text, new RegExp(`^vllm:e2e_request_latency_seconds_count\\{engine="0",model_name="${model}"\\} 1$`, 'm'));
+    }
+    for (const family of ['vllm:num_requests_running', 'vllm:prompt_tokens_total', 'vllm:e2e_request_latency_seconds']) {
+      assert.equal(text.match(new RegExp(`^# TYPE ${family} `, 'gm'))?.length, 1, `${family} once`);
+    }
+    assert.match(text, /^llmserve_backend_metrics_up 1$/m);
   }
   const models = (await (await fetch(`http://127.0.0.1:${s.port}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { data: { id: string }[] };
   assert.deepEqual(models.data.map((m) => m.id), ['alpha', 'beta']);
@@ -146,4 +171,93 @@ test('probe shows the GPU assignment and rejects overlapping GPUs; start refuses
   assert.equal((await run.exited).code, 2, run.output());
   assert.match(run.output(), /both claim GPU 1/);
   assert.equal(bad.starts().length, 0, 'no vLLM was started');
+});
+
+/** A short restart budget: the 3rd failure within a minute gives up, fast backoff. */
+const SHORT_BUDGET = '{ max_failures: 3, window: 60, backoff_initial: 0.1, backoff_max: 0.2 }';
+
+/** The part of an OpenAI-shaped error body checked below. */
+interface OpenAiError {
+  error: { type: string; code: string; message: string };
+}
+
+test('probes.require: any: a model whose restart budget runs out stops alone, the other keeps serving; exit 1 once every model gave up', async (t) => {
+  // beta fails every load, and loads slower than alpha, so that the service is ready (alpha) before beta's first failure.
+  const s = await twoModels(undefined, { betaEnv: { FAKE_VLLM_MODE: 'fail-load', FAKE_VLLM_LOAD_MS: '800' }, restart: SHORT_BUDGET, extra: 'probes: { require: any }\n' });
+  const modeFile = path.join(s.dir, 'fake-vllm-mode');
+  const [notReady, notHealthy] = [path.join(s.probeDir, 'not-ready'), path.join(s.probeDir, 'not-healthy')];
+  const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.3', '--stop-timeout', '3'], {
+    ...s.env,
+    FAKE_VLLM_MODE_FILE: modeFile,
+  });
+  t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
+  await run.waitForLine(/\| ready after .* serves "alpha" on /, 20_000);
+  await waitForFile(notReady, false, 1000);
+
+  // While beta fails, restarts and gives up, alpha is healthy: not-healthy must never appear.
+  let sawNotHealthy = false;
+  await waitFor(
+    () => {
+      sawNotHealthy ||= existsSync(notHealthy);
+      return run.lines.some((l) => /vLLM "beta" is stopped for good/.test(l));
+    },
+    { timeoutMs: 20_000, intervalMs: 10, message: () => `beta to give up\n--- output:\n${run.output()}` },
+  );
+  assert.equal(sawNotHealthy, false, 'not-healthy was created while alpha was healthy');
+  assert.match(run.output(), /vLLM "beta" failed 3 times within 60 s: giving up/);
+  assert.match(run.output(), /error: vLLM "beta" is stopped for good: requests for "beta" get 503 until llmserve restarts; the other models keep serving/);
+  assert.equal(run.child.exitCode, null, `llmserve must keep running for alpha:\n${run.output()}`);
+  assert.equal(s.startsOf('beta').length, 3, 'the first start and two restarts, then the budget is spent');
+  for (const start of s.startsOf('beta')) assert.deepEqual(processGroupMembers(start.pid), [], `beta's process group ${start.pid} is gone`);
+
+  const alpha = await chat(s.port, 'alpha');
+  assert.equal(alpha.status, 200, await alpha.text());
+  const beta = await chat(s.port, 'beta');
+  assert.equal(beta.status, 503);
+  assert.equal(beta.headers.get('retry-after'), null, 'a model that gave up does not come back by itself: no Retry-After');
+  const body = (await beta.json()) as OpenAiError;
+  assert.equal(body.error.type, 'server_error');
+  assert.equal(body.error.code, 'service_unavailable');
+  const readiness = await fetch(`http://127.0.0.1:${s.port}/health/readiness`);
+  const ready = (await readiness.json()) as { status: string; backend: string };
+  assert.equal(readiness.status, 200, JSON.stringify(ready));
+  assert.match(ready.backend, /alpha: healthy; beta: gave up/);
+  // Every restart counts, also while the proxy-wide state stays ready and beta never leaves `restarting`.
+  await waitFor(
+    async () => /^llmserve_backend_restarts_total 2$/m.test(await (await fetch(`http://127.0.0.1:${s.port}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })).text()),
+    { timeoutMs: 5000, message: 'llmserve_backend_restarts_total 2' },
+  );
+  assert.ok(!existsSync(notHealthy) && !existsSync(notReady), 'alpha serves: neither probe file');
+
+  // Now alpha fails too, for good: no model is left, llmserve exits 1 with both probe files and nothing running.
+  writeFileSync(modeFile, 'fail-load\n');
+  process.kill(s.startsOf('alpha')[0]!.pid, 'SIGKILL');
+  await waitForFile(notHealthy, true, 5000);
+  const { code } = await run.exited;
+  assert.equal(code, 1, run.output());
+  assert.match(run.output(), /vLLM "alpha" failed 3 times within 60 s: giving up/);
+  assert.match(run.output(), /every model gave up: no model is left to serve/);
+  assert.ok(existsSync(notReady) && existsSync(notHealthy), 'both probe files at exit');
+  assert.deepEqual(findByMarker(run.marker), []);
+});
+
+test('probes.require: all: a model whose restart budget runs out still ends llmserve (exit 1), the other model stopped too', async (t) => {
+  const s = await twoModels(undefined, { restart: '{ max_failures: 2, window: 60, backoff_initial: 0.1, backoff_max: 0.2 }' });
+  const modeFile = path.join(s.dir, 'fake-vllm-mode');
+  const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.3', '--stop-timeout', '3'], {
+    ...s.env,
+    FAKE_VLLM_MODE_FILE: modeFile,
+  });
+  t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
+  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 20_000);
+  writeFileSync(modeFile, 'fail-load\n');
+  process.kill(s.startsOf('beta')[0]!.pid, 'SIGKILL');
+  const { code } = await run.exited;
+  assert.equal(code, 1, run.output());
+  assert.match(run.output(), /vLLM "beta" failed 2 times within 60 s: giving up/);
+  assert.doesNotMatch(run.output(), /stopped for good/);
+  assert.equal(s.startsOf('alpha').length, 1, 'alpha was never restarted');
+  assert.equal(isAlive(s.startsOf('alpha')[0]!.pid), false, 'alpha was stopped with the service');
+  assert.ok(existsSync(path.join(s.probeDir, 'not-ready')) && existsSync(path.join(s.probeDir, 'not-healthy')));
+  assert.deepEqual(findByMarker(run.marker), []);
 });

@@ -1,9 +1,12 @@
 // The Prometheus text exporter and the proxy's metric set (vLLM's vllm:* passed through).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry } from '../../src/metrics/registry.js';
 import { ProxyMetrics } from '../../src/metrics/proxy-metrics.js';
-import { vllmOnly } from '../../src/metrics/backend.js';
+import { fetchAllBackendMetrics, vllmOnly } from '../../src/metrics/backend.js';
+import { mergeExpositions } from '../../src/metrics/merge.js';
 import { startUpstream } from '../helpers/upstream.js';
 
 test('counters, gauges and histograms in the text format, label values escaped', () => {
@@ -50,15 +53,18 @@ test('proxy metrics: requests, tokens, state, restarts; vllm:* appended from the
   m.setState('restarting');
   m.setState('restarting');
   m.setState('ready');
+  // Restarts are the supervisor's count, whatever the state does; a stale, lower total never lowers it.
+  m.setRestarts(2);
+  m.setRestarts(1);
   const up = await startUpstream();
   try {
-    const text = await m.render(up.url);
+    const text = await m.render([up.url]);
     assert.match(text, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 1$/m);
     assert.match(text, /^llmserve_requests_total\{key="alice",model="m",status="429"\} 1$/m);
     assert.match(text, /^llmserve_tokens_total\{key="alice",model="m",kind="prompt"\} 10$/m);
     assert.match(text, /^llmserve_tokens_total\{key="alice",model="m",kind="completion"\} 4$/m);
     assert.match(text, /^llmserve_rejected_total\{reason="rpm"\} 1$/m);
-    assert.match(text, /^llmserve_backend_restarts_total 1$/m);
+    assert.match(text, /^llmserve_backend_restarts_total 2$/m);
     assert.match(text, /^llmserve_backend_state\{state="ready"\} 1$/m);
     assert.match(text, /^llmserve_backend_state\{state="restarting"\} 0$/m);
     assert.match(text, /^llmserve_request_duration_seconds_bucket\{key="alice",model="m",le="0.25"\} 2$/m);
@@ -68,11 +74,106 @@ test('proxy metrics: requests, tokens, state, restarts; vllm:* appended from the
   } finally {
     await up.close();
   }
-  const down = await m.render('http://127.0.0.1:9');
+  const down = await m.render(['http://127.0.0.1:9']);
   assert.match(down, /^llmserve_backend_metrics_up 0$/m);
 });
 
 test('only vllm: families pass through', () => {
   const page = '# HELP python_gc x\npython_gc 1\n# HELP vllm:a A\n# TYPE vllm:a gauge\nvllm:a{x="1"} 2\nprocess_cpu 3\n';
   assert.equal(vllmOnly(page), '# HELP vllm:a A\n# TYPE vllm:a gauge\nvllm:a{x="1"} 2\n');
+});
+
+/** One model's vLLM page, in prometheus_client's layout (a histogram's _sum first, as vLLM writes it). */
+const vllmPage = (model: string, running: number, extra = '') =>
+  [
+    '# HELP vllm:num_requests_running Number of requests in model execution batches.',
+    '# TYPE vllm:num_requests_running gauge',
+    `vllm:num_requests_running{engine="0",model_name="${model}"} ${running}`,
+    '# HELP vllm:e2e_request_latency_seconds Histogram of e2e request latency in seconds.',
+    '# TYPE vllm:e2e_request_latency_seconds histogram',
+    `vllm:e2e_request_latency_seconds_sum{engine="0",model_name="${model}"} 1.5`,
+    `vllm:e2e_request_latency_seconds_bucket{engine="0",le="1.0",model_name="${model}"} 1`,
+    `vllm:e2e_request_latency_seconds_bucket{engine="0",le="+Inf",model_name="${model}"} 2`,
+    `vllm:e2e_request_latency_seconds_count{engine="0",model_name="${model}"} 2`,
+    extra,
+  ].join('\n');
+
+test('merging pages: each family once, HELP and TYPE first, all samples of both pages grouped under it', () => {
+  const only = '# HELP vllm:prompt_tokens_total Number of prefill tokens processed.\n# TYPE vllm:prompt_tokens_total counter\nvllm:prompt_tokens_total{engine="0",model_name="beta"} 7\n';
+  const alpha = vllmPage('alpha', 1);
+  const beta = vllmPage('beta', 3, only);
+  assert.equal(
+    mergeExpositions([alpha, beta]),
+    [
+      '# HELP vllm:num_requests_running Number of requests in model execution batches.',
+      '# TYPE vllm:num_requests_running gauge',
+      'vllm:num_requests_running{engine="0",model_name="alpha"} 1',
+      'vllm:num_requests_running{engine="0",model_name="beta"} 3',
+      '# HELP vllm:e2e_request_latency_seconds Histogram of e2e request latency in seconds.',
+      '# TYPE vllm:e2e_request_latency_seconds histogram',
+      'vllm:e2e_request_latency_seconds_sum{engine="0",model_name="alpha"} 1.5',
+      'vllm:e2e_request_latency_seconds_bucket{engine="0",le="1.0",model_name="alpha"} 1',
+      'vllm:e2e_request_latency_seconds_bucket{engine="0",le="+Inf",model_name="alpha"} 2',
+      'vllm:e2e_request_latency_seconds_count{engine="0",model_name="alpha"} 2',
+      'vllm:e2e_request_latency_seconds_sum{engine="0",model_name="beta"} 1.5',
+      'vllm:e2e_request_latency_seconds_bucket{engine="0",le="1.0",model_name="beta"} 1',
+      'vllm:e2e_request_latency_seconds_bucket{engine="0",le="+Inf",model_name="beta"} 2',
+      'vllm:e2e_request_latency_seconds_count{engine="0",model_name="beta"} 2',
+      '# HELP vllm:prompt_tokens_total Number of prefill tokens processed.',
+      '# TYPE vllm:prompt_tokens_total counter',
+      'vllm:prompt_tokens_total{engine="0",model_name="beta"} 7',
+      '',
+    ].join('\n'),
+  );
+  // Every sample line of both pages is there, once.
+  const samples = (t: string) => t.split('\n').filter((l) => l !== '' && !l.startsWith('#')).sort();
+  assert.deepEqual(samples(mergeExpositions([alpha, beta])), [...samples(alpha), ...samples(beta)].sort());
+  assert.equal(mergeExpositions([alpha]), alpha, 'one page stays as it was');
+  assert.equal(mergeExpositions([]), '');
+  // Samples without HELP/TYPE join the family another page described.
+  assert.equal(mergeExpositions(['vllm:a 1\nvllm:b 2\n', '# TYPE vllm:a gauge\nvllm:a{m="x"} 3\n']), '# TYPE vllm:a gauge\nvllm:a 1\nvllm:a{m="x"} 3\nvllm:b 2\n');
+});
+
+/** A tiny backend serving `page` at /metrics (null: accepts and never answers). */
+async function metricsBackend(page: string | null): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((_req, res) => {
+    if (page !== null) res.end(page);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+test('several models: every backend\'s vllm:* merged into the page; one down or hanging costs only its own samples', async () => {
+  const [alpha, beta, hanging] = [await metricsBackend(vllmPage('alpha', 1, 'python_gc_objects 4\n')), await metricsBackend(vllmPage('beta', 3)), await metricsBackend(null)];
+  try {
+    const m = new ProxyMetrics('ready');
+    const text = await m.render([alpha.url, beta.url]);
+    assert.match(text, /^vllm:num_requests_running\{engine="0",model_name="alpha"\} 1$/m);
+    assert.match(text, /^vllm:num_requests_running\{engine="0",model_name="beta"\} 3$/m);
+    assert.match(text, /^vllm:e2e_request_latency_seconds_count\{engine="0",model_name="beta"\} 2$/m);
+    assert.equal(text.match(/^# TYPE vllm:num_requests_running gauge$/gm)?.length, 1);
+    assert.equal(text.match(/^# HELP vllm:e2e_request_latency_seconds /gm)?.length, 1);
+    assert.doesNotMatch(text, /python_gc/);
+    assert.match(text, /^llmserve_backend_metrics_up 1$/m);
+
+    const down = await m.render([alpha.url, 'http://127.0.0.1:9']);
+    assert.match(down, /model_name="alpha"/);
+    assert.match(down, /^llmserve_backend_metrics_up 0$/m, 'not every model could be read');
+
+    const started = performance.now();
+    const slow = await fetchAllBackendMetrics([hanging.url, beta.url, alpha.url], 300);
+    assert.ok(performance.now() - started < 1500, 'fetched concurrently, bounded by one timeout');
+    assert.equal(slow.up, false);
+    assert.match(slow.text, /model_name="alpha"/);
+    assert.match(slow.text, /model_name="beta"/);
+  } finally {
+    await Promise.all([alpha.close(), beta.close(), hanging.close()]);
+  }
 });

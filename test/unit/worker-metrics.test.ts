@@ -58,8 +58,10 @@ test('a scrape on either worker shows the sum of both', async () => {
   b!.request('bob', 'm', 429, 1, null);
   b!.setState('restarting');
   a!.setState('restarting');
+  b!.setRestarts(1);
+  a!.setRestarts(1);
   for (const m of [a!, b!]) {
-    const page = await m.render(null);
+    const page = await m.render([]);
     assert.match(page, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
     assert.match(page, /^llmserve_requests_total\{key="bob",model="m",status="429"\} 1$/m);
     assert.match(page, /^llmserve_request_duration_seconds_count\{key="alice",model="m"\} 3$/m);
@@ -72,6 +74,6 @@ test('a scrape on either worker shows the sum of both', async () => {
 test('a worker that does not answer is left out after the timeout, not waited for', async () => {
   const [a] = cluster([true, false], 100);
   a!.request('alice', 'm', 200, 12, 3);
-  const page = await a!.render(null);
+  const page = await a!.render([]);
   assert.match(page, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 1$/m);
 });
