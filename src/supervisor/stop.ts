@@ -2,8 +2,11 @@
 import { liveGroupMembers, type ManagedChild } from './child.js';
 import { sleep } from '../util/time.js';
 
-/** How a stop went: `graceful` when the leader exited within the grace period. */
-export type StopOutcome = 'graceful' | 'killed' | 'already-exited';
+/**
+ * How a stop went: `graceful` when the leader exited within the grace period, `killed` when the grace period ran
+ * out, `killed-at-once` when a second signal cut it short.
+ */
+export type StopOutcome = 'graceful' | 'killed' | 'killed-at-once' | 'already-exited';
 
 /** Stops a child and everything in its process group; `killNow` aborts the grace period (second signal). */
 export async function stopChild(child: ManagedChild, graceMs: number, killNow?: AbortSignal): Promise<StopOutcome> {
@@ -17,7 +20,7 @@ export async function stopChild(child: ManagedChild, graceMs: number, killNow?: 
     const exitedInTime = await Promise.race([child.exited.then(() => true), sleep(graceMs, grace.signal).then(() => false)]);
     killNow?.removeEventListener('abort', onKill);
     grace.abort();
-    outcome = exitedInTime ? 'graceful' : 'killed';
+    outcome = exitedInTime ? 'graceful' : killNow?.aborted === true ? 'killed-at-once' : 'killed';
   }
   await emptyGroup(child);
   return outcome;

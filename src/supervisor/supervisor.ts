@@ -517,6 +517,7 @@ export class Supervisor {
     const [, ...outcomes] = await Promise.all([proxy ? stopChild(proxy, grace, this.killCtl.signal) : null, ...this.backends.map((b) => b.stop(grace))]);
     outcomes.forEach((o, i) => {
       if (o === 'killed') this.deps.logger.warn(`${this.backends[i]!.label} did not exit within ${formatSeconds(this.plan.stopTimeout)} of SIGTERM: killed its process group`);
+      else if (o === 'killed-at-once') this.deps.logger.warn(`${this.backends[i]!.label}: killed its process group at once (second signal)`);
     });
     if (this.ray && this.plan.ray) await stopRay(this.ray, this.deps.run, this.plan.ray.stopArgv, this.plan.ray.env, grace, this.killCtl.signal);
     this.deps.probes.markDown();

@@ -119,6 +119,9 @@ test('a second SIGTERM skips the grace period: killed at once, exit 0, nothing l
   assert.equal(code, 0, svc.run.output());
   assert.ok(Date.now() - again < 5000, `killed in ${Date.now() - again} ms, not after the 60 s stop timeout`);
   assert.match(svc.run.output(), /SIGTERM again: killing everything now/);
+  // The log says what happened: a kill on request, not a stop timeout that never ran out.
+  assert.match(svc.run.output(), /vLLM: killed its process group at once \(second signal\)/);
+  assert.doesNotMatch(svc.run.output(), /did not exit within/);
   assert.ok(svc.probesDown());
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
