@@ -17,11 +17,11 @@ export function planChecks(t: CheckTargets): { specs: CheckSpec[]; skipped: { na
   const proxy = base(t.proxy.tls ? 'https' : 'http', t.proxy.host, t.proxy.port);
   const expect = t.model === null ? {} : { expectModel: t.model };
   // Several models: every vLLM is checked, each for its own model.
-  const vllms = t.backends?.map((b) => ({ tag: `vllm ${b.model}`, url: base('http', b.host, b.port), expect: { expectModel: b.model } })) ?? [{ tag: 'vllm', url: backend, expect }];
+  const vllms = t.backends?.map((b) => ({ tag: `vllm ${b.model}`, model: b.model, url: base('http', b.host, b.port), expect: { expectModel: b.model } })) ?? [{ tag: 'vllm', model: undefined, url: backend, expect }];
   const specs: CheckSpec[] = [
-    ...vllms.flatMap((v) => [
-      { name: `${v.tag} /health`, url: `${v.url}/health` },
-      { name: `${v.tag} /v1/models`, url: `${v.url}/v1/models`, ...v.expect },
+    ...vllms.flatMap((v): CheckSpec[] => [
+      { name: `${v.tag} /health`, url: `${v.url}/health`, ...(v.model === undefined ? {} : { backendOf: v.model }) },
+      { name: `${v.tag} /v1/models`, url: `${v.url}/v1/models`, ...v.expect, ...(v.model === undefined ? {} : { backendOf: v.model }) },
     ]),
     { name: 'proxy /health/liveness', url: `${proxy}/health/liveness` },
   ];
@@ -67,5 +67,21 @@ export async function runChecks(t: CheckTargets, timeoutMs: number, get: HttpGet
   const checks = await Promise.all(
     specs.map(async (spec) => judge(spec, await get(spec.url, { timeoutMs, insecure: true, ...(spec.headers ? { headers: spec.headers } : {}) }))),
   );
-  return { healthy: checks.every((c) => c.ok), checks, skipped };
+  return { healthy: isHealthy(t, specs, checks), checks, skipped };
+}
+
+/**
+ * Every check passed; with several models under `probes.require: any`, the vLLM checks need to pass for one model
+ * only, as for start's `not-healthy` (a liveness probe must not restart a pod that still serves); pure.
+ */
+export function isHealthy(t: CheckTargets, specs: readonly CheckSpec[], checks: readonly CheckResult[]): boolean {
+  if (t.require !== 'any' || t.backends === undefined) return checks.every((c) => c.ok);
+  const modelOk = new Map<string, boolean>();
+  let othersOk = true;
+  checks.forEach((c, i) => {
+    const model = specs[i]?.backendOf;
+    if (model === undefined) othersOk &&= c.ok;
+    else modelOk.set(model, (modelOk.get(model) ?? true) && c.ok);
+  });
+  return othersOk && [...modelOk.values()].some(Boolean);
 }

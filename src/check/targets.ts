@@ -112,7 +112,7 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
     proxy: { host: connectHost(host), port, tls },
     backend: { host: connectHost(backendHost), port: backendPort },
     ...(runtime?.backends !== undefined && runtime.backends.length > 1 && flag('backendPort', parsePort) === undefined
-      ? { backends: runtime.backends.map((b) => ({ host: connectHost(b.host), port: b.port, model: b.model })) }
+      ? { backends: runtime.backends.map((b) => ({ host: connectHost(b.host), port: b.port, model: b.model })), require: runtime.require ?? file?.probes.require ?? 'all' }
       : {}),
     model,
     key,

@@ -11,5 +11,6 @@ export function checkLines(report: CheckReport): string[] {
   const width = Math.max(0, ...report.checks.map((c) => c.name.length));
   const lines = report.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(width)}  ${formatMs(c.ms)}${c.ok ? '' : `  ${c.url}: ${c.error ?? 'failed'}`}`);
   for (const s of report.skipped) lines.push(`skip ${s.name}: ${s.reason}`);
+  if (report.healthy && report.checks.some((c) => !c.ok)) lines.push('healthy: probes.require is any, and another model passes');
   return lines;
 }

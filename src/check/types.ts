@@ -6,6 +6,8 @@ export interface CheckTargets {
   backend: { host: string; port: number };
   /** Several models (from the runtime file): every backend with its model; absent = only `backend`. */
   backends?: { host: string; port: number; model: string }[];
+  /** With several backends, `probes.require`: `any` is healthy while one model's vLLM passes (as start's probe files). */
+  require?: 'all' | 'any';
   /** The public model name the /v1/models lists must contain; null when unknown (status only). */
   model: string | null;
   /** The raw key for the authenticated check; null when none is known or auth is off. */
@@ -25,6 +27,8 @@ export interface CheckSpec {
   headers?: Record<string, string>;
   /** A model id the response's `data[].id` must contain. */
   expectModel?: string;
+  /** Several models: the model whose vLLM this check probes. */
+  backendOf?: string;
 }
 
 /** One check's outcome, as printed. */
@@ -39,6 +43,7 @@ export interface CheckResult {
 
 /** The `check --json` object. */
 export interface CheckReport {
+  /** Every check passed; with `probes.require: any`, the vLLM checks of at least one model (the others' still listed). */
   healthy: boolean;
   checks: CheckResult[];
   /** Checks that were not run, and why. */

@@ -123,6 +123,7 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     backend: { host: BACKEND_HOST, port: config.vllm.port },
     models: config.models.map((m) => m.servedModelName),
     backends: config.models.map((m) => ({ model: m.servedModelName, host: BACKEND_HOST, port: m.port })),
+    require: config.probes.require,
   });
   try {
     return await supervisor.run();

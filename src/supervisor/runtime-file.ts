@@ -13,6 +13,8 @@ export interface RuntimeInfo {
   models: string[];
   /** Every model's vLLM (several models); `backend` is the first. Absent in files of older versions. */
   backends?: { model: string; host: string; port: number }[];
+  /** Several models: `probes.require`, so that `check` judges health as start does. Absent in older files. */
+  require?: 'all' | 'any';
 }
 
 /** Writes the runtime file atomically. */

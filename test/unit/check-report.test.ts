@@ -133,3 +133,25 @@ test('runCheck: --timeout is validated (exit 2), the JSON shape, the key masked 
   assert.deepEqual(Object.keys(doc.checks[0] ?? {}), ['name', 'url', 'ok', 'status', 'ms', 'error']);
   assert.match(String(doc.checks[2]?.error), /^HTTP 500: echo \[redacted\]$/);
 });
+
+test('several models under probes.require: any: healthy while one model passes; all: every model must', async () => {
+  const backends = [
+    { host: '127.0.0.1', port: 3000, model: 'a' },
+    { host: '127.0.0.1', port: 3001, model: 'b' },
+  ];
+  const get = (down: Set<number>, proxyDown = false): HttpGet => async (url) => {
+    const port = Number(new URL(url).port);
+    if (down.has(port) || (proxyDown && port === 8080)) return reply({ ok: false, status: null, error: 'ECONNREFUSED' });
+    if (url.endsWith('/v1/models')) return reply({ body: modelsBody(port === 3001 ? 'b' : 'a') });
+    return reply();
+  };
+  const any = targets({ backends, require: 'any', model: 'a' });
+  const bDown = await runChecks(any, 1000, get(new Set([3001])));
+  assert.equal(bDown.healthy, true);
+  assert.ok(bDown.checks.some((c) => !c.ok && c.name.startsWith('vllm b')), 'the failing model is still reported');
+  assert.match(checkLines(bDown).join('\n'), /healthy: probes\.require is any, and another model passes/);
+  assert.equal((await runChecks(any, 1000, get(new Set([3000, 3001])))).healthy, false, 'no model left');
+  assert.equal((await runChecks(any, 1000, get(new Set([3001]), true))).healthy, false, 'the proxy itself must pass');
+  assert.equal((await runChecks(targets({ backends, require: 'all', model: 'a' }), 1000, get(new Set([3001])))).healthy, false);
+  assert.equal((await runChecks(targets({ backends, model: 'a' }), 1000, get(new Set([3001])))).healthy, false, 'all is the default');
+});

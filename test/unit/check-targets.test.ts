@@ -68,6 +68,18 @@ test('the runtime file that start wrote beats environment, file and defaults; ch
   let parsed = 0;
   const lean = await resolveCheckTargets({ probeDir }, { env, cwd, parseConfigFile: async () => { parsed++; throw new Error('not expected'); } });
   assert.deepEqual([lean.proxy.port, lean.model, lean.key, parsed], [18080, 'from-runtime', 'env-key-abcdefghijklmnop', 0]);
+  // Several models: every backend and the readiness rule come from the runtime file too.
+  writeRuntimeFile(probeDir, {
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    proxy: { host: '0.0.0.0', port: 18080, tls: false },
+    backend: { host: '127.0.0.1', port: 13000 },
+    models: ['a', 'b'],
+    backends: [{ model: 'a', host: '127.0.0.1', port: 13000 }, { model: 'b', host: '127.0.0.1', port: 13001 }],
+    require: 'any',
+  });
+  const several = await resolveCheckTargets({ probeDir }, { env, cwd });
+  assert.deepEqual([several.backends?.map((b) => b.port), several.require], [[13000, 13001], 'any']);
 });
 
 test('keys: only digests -> skipped and says so; no key at all -> skipped; auth off -> no key needed; a named raw key works', async () => {
