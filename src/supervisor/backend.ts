@@ -247,23 +247,24 @@ export class Backend {
     const { plan } = this.ctx;
     let reason = firstReason;
     for (;;) {
-      const old = this.child!;
-      const exit = old.hasExited ? await old.exited : null;
+      // No child when the start before never spawned one (its port was taken, `vllm` could not be run).
+      const old = this.child;
+      const exit = old !== null && old.hasExited ? await old.exited : null;
       this.status = 'restarting';
       this.healthy = false;
       const why = reason ?? (exit ? `${this.label} exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})` : null);
       reason = undefined;
       this.ctx.changed(this, why ?? '');
-      const oldPids = new Set([old.pid, ...this.pids, ...liveGroupMembers(old.pid)]);
-      const left = await emptyGroup(old);
+      const oldPids = old === null ? new Set<number>() : new Set([old.pid, ...this.pids, ...liveGroupMembers(old.pid)]);
+      const left = old === null ? [] : await emptyGroup(old);
       if (left.length > 0) logger.error(`processes ${left.join(', ')} of the old ${this.label} survived SIGKILL`);
+      // Why forget an emptied child: a later stop or restart would SIGKILL its old process group id, which by then
+      // may belong to an unrelated process (with probes.require: any a model that gave up stays down for days).
+      if (left.length === 0) this.child = null;
       const decision = this.policy.recordFailure(now());
       if (decision === null) {
         logger.error(plan.restart.policy === 'never' ? 'restart policy is "never": giving up' : `${this.label} failed ${this.policy.failuresRecorded} times within ${formatSeconds(plan.restart.windowS)}: giving up`);
         this.status = 'failed';
-        // Why forget the child: its group is empty, and with probes.require: any the others may serve for days; a
-        // later stop would SIGKILL its old process group id, which by then may belong to an unrelated process.
-        if (left.length === 0) this.child = null;
         return 'give-up';
       }
       await this.waitGpuMemoryReleased(oldPids);
@@ -272,7 +273,16 @@ export class Backend {
       if (this.stopping) return 'stopped';
       this.restarts += 1;
       this.ctx.restarting(this);
-      const started = await this.start(false);
+      let started: StartResult;
+      try {
+        started = await this.start(false);
+      } catch (err) {
+        // `vllm` could not be run at all: one more failure, with its message, like any failed restart.
+        if (!(err instanceof LlmserveError)) throw err;
+        logger.error(err.message);
+        for (const line of err.details ?? []) logger.error(line);
+        started = 'failed';
+      }
       if (started === 'stopped') return 'stopped';
       if (started === 'ready') {
         this.markReady();

@@ -1,0 +1,52 @@
+// A backend whose start never spawned vLLM (its command cannot run): recovery counts failures and gives up
+// cleanly instead of crashing on a missing process handle (several models under probes.require: any).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Backend, type BackendContext } from '../../src/supervisor/backend.js';
+import type { SupervisorDeps, SupervisorPlan } from '../../src/supervisor/types.js';
+import { memoryLogger } from '../helpers/upstream.js';
+
+test('recover with no child and a vLLM that cannot be run: each try is a failure, then give-up, no throw', async () => {
+  const { logger, lines } = memoryLogger();
+  let spawns = 0;
+  const deps = {
+    logger,
+    probes: { set() {}, markDown() {} },
+    spawn: async () => {
+      spawns++;
+      throw Object.assign(new Error('spawn vllm ENOENT'), { code: 'ENOENT' });
+    },
+    httpGet: async () => ({ ok: false, status: null, ms: 0, error: 'unused', body: '' }),
+    isPortFree: async () => true,
+    gpuMemoryHolders: async () => [],
+    now: () => performance.now(),
+  } as unknown as SupervisorDeps;
+  const plan = {
+    restart: { policy: 'on-failure', maxFailures: 3, windowS: 60, backoffInitialS: 0.01, backoffMaxS: 0.02, resetAfterS: 300 },
+    healthInterval: 1,
+    startupTimeout: 5,
+    stallTimeout: 5,
+    stopTimeout: 1,
+  } as unknown as SupervisorPlan;
+  const stop = new AbortController();
+  const changes: string[] = [];
+  const ctx: BackendContext = {
+    deps,
+    plan,
+    stopSignal: stop.signal,
+    killSignal: new AbortController().signal,
+    stopped: () => new Promise(() => {}),
+    changed: (_b, why) => void changes.push(why),
+    restarting: () => {},
+  };
+  const backend = new Backend({ argv: ['vllm', 'serve', 'm'], env: {}, port: 1, servedModelName: 'b', logName: 'vllm:b', droppableFlags: [] }, ctx, true);
+  assert.equal(backend.child, null);
+  assert.equal(await backend.recover('first start failed'), 'give-up');
+  assert.equal(backend.status, 'failed');
+  // Failures 1 and 2 are retried (two spawns that fail), the third gives up.
+  assert.equal(spawns, 2);
+  assert.equal(backend.restarts, 2);
+  assert.equal(lines.filter((l) => /cannot run "vllm": ENOENT/.test(l)).length, 2, lines.join('\n'));
+  assert.ok(lines.some((l) => /vLLM "b" failed 3 times within .*: giving up/.test(l)), lines.join('\n'));
+  assert.equal(changes[0], 'first start failed');
+});
