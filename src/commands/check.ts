@@ -3,7 +3,8 @@ import type { CheckOptions } from '../check/args.js';
 import { runChecks, type HttpGet } from '../check/run.js';
 import { resolveCheckTargets, type TargetDeps } from '../check/targets.js';
 import { checkLines } from '../check/text.js';
-import { parseSeconds } from '../config/values.js';
+import type { CliOptions } from '../config/types.js';
+import { expected, parseNonNegativeSeconds, parseSeconds, parseTensorParallel } from '../config/values.js';
 import { ExitCode } from '../errors.js';
 import { rawGet } from '../probes/raw-http.js';
 
@@ -22,6 +23,7 @@ export interface CheckDeps extends TargetDeps {
 export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Promise<number> {
   const { json, timeout, ...cli } = options;
   const seconds = timeout === undefined ? DEFAULT_CHECK_TIMEOUT : parseSeconds(timeout, '--timeout');
+  refuseUnusableFlags(cli);
   const targets = await resolveCheckTargets(cli, deps);
   const report = await runChecks(targets, Math.round(seconds * 1000), deps.get ?? rawGet);
   const text = json === true ? JSON.stringify(report) : checkLines(report).join('\n');
@@ -29,4 +31,17 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
   const safe = targets.key !== null && targets.key.length >= 4 ? text.split(targets.key).join('[redacted]') : text;
   (deps.write ?? ((t: string) => void process.stdout.write(t)))(safe + '\n');
   return report.healthy ? ExitCode.ok : ExitCode.runtime;
+}
+
+/**
+ * check takes start's flags so that a probe script can pass the same command line, and ignores those it has no use
+ * for; a value start would refuse is still refused here (exit 2), not left to fail the checks (exit 1).
+ */
+function refuseUnusableFlags(cli: CliOptions): void {
+  const seconds = [['healthInterval', '--health-interval'], ['startupTimeout', '--startup-timeout'], ['stopTimeout', '--stop-timeout'], ['stallTimeout', '--stall-timeout']] as const;
+  for (const [key, flag] of seconds) if (cli[key] !== undefined) parseSeconds(cli[key], flag);
+  if (cli.drainDelay !== undefined) parseNonNegativeSeconds(cli.drainDelay, '--drain-delay');
+  if (cli.drainTimeout !== undefined) parseNonNegativeSeconds(cli.drainTimeout, '--drain-timeout');
+  if (cli.tensorParallelSize !== undefined) parseTensorParallel(cli.tensorParallelSize, '--tensor-parallel-size');
+  if (cli.restart !== undefined && cli.restart !== 'on-failure' && cli.restart !== 'never') throw expected('--restart', '"on-failure" or "never"', cli.restart);
 }

@@ -5,7 +5,7 @@ import { parseCheckArgs } from '../../src/check/args.js';
 import { judge, listedModels, planChecks, runChecks, type HttpGet } from '../../src/check/run.js';
 import { checkLines, formatMs } from '../../src/check/text.js';
 import type { CheckTargets } from '../../src/check/types.js';
-import { runCheck } from '../../src/commands/check.js';
+import { runCheck, type CheckOptions } from '../../src/commands/check.js';
 import { LlmserveError } from '../../src/errors.js';
 import type { HttpCheckResult } from '../../src/probes/http-check.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -117,6 +117,18 @@ test('runCheck: --timeout is validated (exit 2), the JSON shape, the key masked 
   const env = { LLMSERVE_MASTER_KEY: KEY, LLMSERVE_PROBE_DIR: cwd, LLMSERVE_MODEL: 'org/m1' };
   for (const bad of ['0', '-1', 'abc', '']) {
     await assert.rejects(runCheck({ timeout: bad }, { env, cwd }), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2 && /--timeout/.test(err.message));
+  }
+  // Flags of start's command line that check ignores are still refused when start would refuse them (exit 2).
+  const refused: [keyof CheckOptions, string, RegExp][] = [
+    ['healthInterval', 'abc', /--health-interval/],
+    ['stopTimeout', '0', /--stop-timeout/],
+    ['drainDelay', '-1', /--drain-delay/],
+    ['tensorParallelSize', '0', /--tensor-parallel-size/],
+    ['restart', 'bogus', /--restart: expected "on-failure" or "never"/],
+  ];
+  for (const [key, value, pattern] of refused) {
+    const get: HttpGet = async () => assert.fail('nothing may be checked with an unusable flag');
+    await assert.rejects(runCheck({ [key]: value }, { env, cwd, get }), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2 && pattern.test(err.message), `${key}=${value}`);
   }
   let out = '';
   const seen: number[] = [];
