@@ -17,6 +17,8 @@ export async function stopChild(child: ManagedChild, graceMs: number, killNow?: 
     const grace = new AbortController();
     const onKill = () => grace.abort();
     killNow?.addEventListener('abort', onKill, { once: true });
+    // Already aborted (the second signal came during the drain): an abort listener would never fire; no grace.
+    if (killNow?.aborted === true) grace.abort();
     const exitedInTime = await Promise.race([child.exited.then(() => true), sleep(graceMs, grace.signal).then(() => false)]);
     killNow?.removeEventListener('abort', onKill);
     grace.abort();

@@ -126,6 +126,23 @@ test('a second SIGTERM skips the grace period: killed at once, exit 0, nothing l
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 
+test('a second SIGTERM during the drain delay: no grace period either, killed at once, exit 0, nothing left', async (t) => {
+  const svc = await startService({ stopTimeout: '60', config: 'drain: { delay: 60, timeout: 60 }\n', env: { FAKE_VLLM_MODE: 'ignore-sigterm' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  svc.run.child.kill('SIGTERM');
+  await svc.run.waitForLine(/SIGTERM received: draining and stopping/, 5000);
+  const again = Date.now();
+  svc.run.child.kill('SIGTERM');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  // Neither the 60 s drain delay nor the 60 s stop timeout: vLLM (which ignores SIGTERM) is SIGKILLed at once.
+  assert.ok(Date.now() - again < 10_000, `stopped ${Date.now() - again} ms after the second SIGTERM`);
+  assert.match(svc.run.output(), /vLLM: killed its process group at once \(second signal\)/);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
 test('llmserve SIGKILLed: the proxy exits by itself (IPC disconnect); vLLM survives (run under tini), cleaned up here', async (t) => {
   const svc = await startService();
   let left = -1;
