@@ -23,15 +23,27 @@ export function keyRefusal(candidate: KeyCandidate, model: string | null, now: n
   return null;
 }
 
-/** The first usable key's value (null when none is), and why each key before it was passed over. */
+/** True when the proxy meters this key (rpm, tpm, max_parallel, budget): each check would use up its quota. */
+function isThrottled(c: KeyCandidate): boolean {
+  const p = c.policy;
+  return p !== undefined && (p.rpm !== undefined || p.tpm !== undefined || p.maxParallel !== undefined || p.budget !== undefined);
+}
+
+/**
+ * The key to send (null when none is usable), and why each key was passed over. A usable key without rate limits or
+ * budget comes first: a probe every few seconds would spend a limited key's quota and, past its rpm, get a 429
+ * that fails the probe. A limited key is used only when no other is usable.
+ */
 export function firstUsableKey(candidates: readonly KeyCandidate[], model: string | null, now: number): { key: string | null; passed: string[] } {
   const passed: string[] = [];
+  let limited: string | null = null;
   for (const c of candidates) {
     const why = keyRefusal(c, model, now);
-    if (why === null) return { key: c.value, passed };
-    passed.push(why);
+    if (why !== null) passed.push(why);
+    else if (!isThrottled(c)) return { key: c.value, passed };
+    else limited ??= c.value;
   }
-  return { key: null, passed };
+  return { key: limited, passed };
 }
 
 /** Pairs each raw key value with its entry, matched by SHA-256 digest, for the entry's name and policy. */

@@ -126,8 +126,11 @@ test('keys: check sends the first key the proxy would accept (not disabled, not 
   assert.equal((await targets(entry('later', '      expires: 2026-06-02\n') + entry('new'))).key, 'later-key-abcdefghijklmnop');
   assert.equal((await targets(entry('other', '      models: [llama]\n') + entry('new'))).key, 'new-key-abcdefghijklmnop');
   assert.equal((await targets(entry('qwen-only', '      models: [qwen]\n') + entry('new'))).key, 'qwen-only-key-abcdefghijklmnop');
-  // Limits that do not refuse a /v1/models keep the key usable.
-  assert.equal((await targets(entry('limited', '      rpm: 5\n      disabled: false\n') + entry('new'))).key, 'limited-key-abcdefghijklmnop');
+  // A key the proxy meters comes after an unlimited one (each probe would spend its quota, and past rpm get a
+  // 429), and is still used when it is the only usable one.
+  assert.equal((await targets(entry('limited', '      rpm: 5\n      disabled: false\n') + entry('new'))).key, 'new-key-abcdefghijklmnop');
+  assert.equal((await targets(entry('limited', '      rpm: 5\n') + entry('old', '      disabled: true\n'))).key, 'limited-key-abcdefghijklmnop');
+  assert.equal((await targets(entry('budgeted', '      budget: { tokens: 100, period: 1d }\n') + entry('new'))).key, 'new-key-abcdefghijklmnop');
   // The master key is judged by master_limits too; a usable named key then takes over.
   const env = { LLMSERVE_MASTER_KEY: 'master-key-abcdefghijklmnop' };
   assert.equal((await targets(entry('new'), '  master_limits: { disabled: true }\n', env)).key, 'new-key-abcdefghijklmnop');
