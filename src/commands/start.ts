@@ -67,8 +67,11 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
   try {
     // The start-up's external programs stop with a signal, so that nothing outlives llmserve.
     const run: typeof runCommand = (file, args, options) => runCommand(file, args, { ...options, signal: early.abort });
-    plan = await makePlan(config, { run, env: proc.env });
-    if (early.received !== null) return stoppedDuringStartup(early);
+    // Why the race: a nvidia-smi stuck on a wedged driver (uninterruptible sleep) survives even SIGKILL, and the
+    // query would never return; after a signal, 2 s for it to end, then stop without it.
+    const planned = await Promise.race([makePlan(config, { run, env: proc.env }), early.settled(STARTUP_SIGNAL_GRACE_MS).then(() => null)]);
+    if (planned === null || early.received !== null) return stoppedDuringStartup(early);
+    plan = planned;
     supervised = supervisorPlan(config, plan, proc);
     describePlan(plan, supervised.backends.map((b) => b.argv), logger);
     const problem = plan.problems[0];
@@ -136,6 +139,9 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     proc.off('SIGHUP', onHup);
   }
 }
+
+/** How long a start-up signal waits for the external program in flight to end. */
+const STARTUP_SIGNAL_GRACE_MS = 2000;
 
 /** A signal came before anything was started: the probe files are already down; exit 0 as after any signal. */
 function stoppedDuringStartup(early: StartupSignals): number {

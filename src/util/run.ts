@@ -10,7 +10,8 @@ export const runCommand: RunCommand = async (file, args, options = {}) => {
     env: options.env,
     extendEnv: options.env === undefined,
     stdin: 'ignore',
-    ...(options.signal === undefined ? {} : { cancelSignal: options.signal }),
+    // Cancelled: SIGTERM, then SIGKILL after 1 s (not execa's 5 s), so the caller's 2 s wait sees it gone.
+    ...(options.signal === undefined ? {} : { cancelSignal: options.signal, forceKillAfterDelay: 1000 }),
   });
   const notFound = (result as { code?: string }).code === 'ENOENT';
   return {

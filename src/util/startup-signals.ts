@@ -6,6 +6,8 @@ export interface StartupSignals {
   readonly received: string | null;
   /** Aborted by that signal: the start-up's external programs (nvidia-smi, `vllm --version`) are stopped with it. */
   readonly abort: AbortSignal;
+  /** Resolves `graceMs` after a signal arrives (never before one): how long start-up waits for what is in flight. */
+  settled(graceMs: number): Promise<void>;
   /** Removes the handlers (call once the supervisor's own are installed, with no await in between). */
   dispose(): void;
 }
@@ -37,6 +39,13 @@ export function catchStartupSignals(proc: NodeJS.Process, onSignal: (name: strin
       return received;
     },
     abort: controller.signal,
+    settled(graceMs) {
+      return new Promise((resolve) => {
+        const later = () => void setTimeout(resolve, graceMs);
+        if (controller.signal.aborted) later();
+        else controller.signal.addEventListener('abort', later, { once: true });
+      });
+    },
     dispose() {
       proc.off('SIGTERM', onTerm);
       proc.off('SIGINT', onInt);
