@@ -6,30 +6,40 @@ export interface OtherParallelism {
   pipelineParallel: number;
 }
 
-const FLAGS: Record<string, keyof OtherParallelism> = {
-  '--data-parallel-size': 'dataParallel',
-  '-dp': 'dataParallel',
-  '--pipeline-parallel-size': 'pipelineParallel',
-  '-pp': 'pipelineParallel',
+type Counted = 'dp' | 'dpl' | 'pp';
+
+const VALUE_FLAGS: Record<string, Counted> = {
+  '--data-parallel-size': 'dp',
+  '-dp': 'dp',
+  '--data-parallel-size-local': 'dpl',
+  '-dpl': 'dpl',
+  '--pipeline-parallel-size': 'pp',
+  '-pp': 'pp',
 };
 
+// Data parallelism spread over several nodes or processes: without -dpl, how many ranks run here is not known.
+const ELSEWHERE_FLAGS: ReadonlySet<string> = new Set(['--data-parallel-rank', '-dpn', '--data-parallel-start-rank', '-dpr', '--data-parallel-address', '-dpa', '--headless']);
+
 /**
- * Reads `--data-parallel-size N` / `-dp N` and `--pipeline-parallel-size N` / `-pp N` (also `--flag=N`) from vLLM's
- * arguments. Why: each data-parallel rank and pipeline stage takes its own tensor-parallel group of GPUs, so
- * `auto` must split the GPUs among them instead of giving every rank all of them. A value that is not a positive
- * integer is left for vLLM to refuse (counted as 1 here).
+ * The data-parallel ranks on this node and the pipeline stages, from vLLM's arguments (`-dp N`, `-dpl N`, `-pp N`,
+ * long forms, `--flag=N`). Why: each rank and stage takes its own tensor-parallel group of GPUs, so `auto` must
+ * split the GPUs among them instead of giving every rank all of them. Ranks here are `-dpl` when given; with
+ * data parallelism across nodes or one rank per process (`-dpn`, `-dpr`, `-dpa`, `--headless`) and no `-dpl`,
+ * 1, as before llmserve counted them. A value that is not a positive integer is left for vLLM to refuse.
  */
 export function otherParallelism(args: readonly string[]): OtherParallelism {
-  const out: OtherParallelism = { dataParallel: 1, pipelineParallel: 1 };
+  const n: Record<Counted, number | null> = { dp: null, dpl: null, pp: null };
+  let elsewhere = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
     const eq = arg.indexOf('=');
     const name = eq >= 0 ? arg.slice(0, eq) : arg;
-    const key = FLAGS[name];
+    if (ELSEWHERE_FLAGS.has(name)) elsewhere = true;
+    const key = VALUE_FLAGS[name];
     if (key === undefined) continue;
-    const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
-    const n = Number(value);
-    if (Number.isInteger(n) && n > 0) out[key] = n;
+    const value = Number(eq >= 0 ? arg.slice(eq + 1) : args[++i]);
+    if (Number.isInteger(value) && value > 0) n[key] = value;
   }
-  return out;
+  const dataParallel = n.dpl ?? (elsewhere ? 1 : (n.dp ?? 1));
+  return { dataParallel, pipelineParallel: n.pp ?? 1 };
 }

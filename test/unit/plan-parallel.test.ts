@@ -26,6 +26,10 @@ test('otherParallelism reads -dp/-pp in both forms, 1 otherwise', () => {
   assert.deepEqual(otherParallelism(['--data-parallel-size', '2', '--pipeline-parallel-size=3']), { dataParallel: 2, pipelineParallel: 3 });
   assert.deepEqual(otherParallelism(['-dp', '4', '-pp=2', '--max-model-len', '4096']), { dataParallel: 4, pipelineParallel: 2 });
   assert.deepEqual(otherParallelism(['--data-parallel-size', 'x']), { dataParallel: 1, pipelineParallel: 1 });
+  // Across nodes: the ranks on this node (-dpl), or 1 when they are not given.
+  assert.deepEqual(otherParallelism(['-dp', '8', '-dpl', '2', '-dpa', '10.0.0.1']), { dataParallel: 2, pipelineParallel: 1 });
+  assert.deepEqual(otherParallelism(['-dp', '8', '--headless']), { dataParallel: 1, pipelineParallel: 1 });
+  assert.deepEqual(otherParallelism(['--data-parallel-size', '4', '--data-parallel-rank', '1']), { dataParallel: 1, pipelineParallel: 1 });
 });
 
 test('auto tensor parallelism splits the GPUs among data-parallel ranks and pipeline stages', async () => {
