@@ -173,8 +173,11 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     /** Where a port came from, for the error: the flag or variable, the file's key, or the default. */
     const origin = (flag: Flag, fileKey: string, inFile: boolean): string => given(flag)?.where ?? (inFile ? at(f.file, fileKey) : 'the default');
     const backendOrigin = origin('backendPort', 'vllm.port', f.vllm.port !== undefined);
+    // vLLM and the metrics listener bind 127.0.0.1: the public port clashes with theirs only when its address
+    // covers loopback (a wildcard or a loopback address), not on a specific external address.
+    const publicOverlapsLoopback = host === '0.0.0.0' || host === '::' || host === 'localhost' || host.startsWith('127.');
     assertDistinctPorts([
-      { what: 'the public port', where: origin('port', 'proxy.port', filePort !== undefined && filePort !== 'auto'), port },
+      ...(publicOverlapsLoopback ? [{ what: 'the public port', where: origin('port', 'proxy.port', filePort !== undefined && filePort !== 'auto'), port }] : []),
       ...models.map((m, i) => ({
         what: models.length > 1 ? `the backend port of model "${m.servedModelName}"` : 'the backend port',
         where: f.models?.[i]?.port !== undefined ? at(f.file, `models[${i}].port`) : i === 0 ? backendOrigin : `${backendOrigin} + ${i}`,

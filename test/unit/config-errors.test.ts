@@ -163,4 +163,8 @@ test('one port for two listeners is a configuration error (exit 2) that names bo
   // Distinct ports load; a worker binds none of them, so its flags may repeat the head's.
   assert.equal((await load({}, { ...m, port: '8081', backendPort: '8080' }, KEY_ENV)).proxy.port, 8081);
   assert.equal((await load({}, { ...m, port: '3000', role: 'worker', head: '10.0.0.1:6379' }, KEY_ENV)).cluster.role, 'worker');
+  // A public port on a specific external address does not meet vLLM's loopback one; a wildcard or loopback does.
+  assert.equal((await load({}, { ...m, host: '10.0.0.5', port: '3000' }, KEY_ENV)).proxy.port, 3000);
+  await rejects(load({}, { ...m, host: '127.0.0.1', port: '3000' }, KEY_ENV), /^the public port \(--port\) and the backend port \(the default\) are both 3000:/);
+  await rejects(load({}, { ...m, host: '::', port: '3000' }, KEY_ENV), /are both 3000:/);
 });
