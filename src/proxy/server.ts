@@ -136,6 +136,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // A listener replaces Node's default answer, so keep its statuses: 408 for the header/body timeouts.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    // A response already under way on this connection (a 413 while the body still comes, a pipelined request behind
+    // a stream): an answer written now would land inside it. Close instead, as Node's own handler does.
+    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    if (inFlight?.headersSent === true) return void socket.destroy();
     socket.end(clientErrorResponse(err.code));
   });
 

@@ -43,6 +43,25 @@ describe('requests the HTTP parser refuses', () => {
     assert.equal(r.body.error.code, 'headers_too_large');
   });
 
+  it('garbage pipelined behind a stream closes the connection instead of writing an answer into the stream', async (t) => {
+    const pair = await startPair({}, { behaviour: { events: 50, intervalMs: 20 } });
+    t.after(() => pair.close());
+    const body = JSON.stringify({ model: 'test-model', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const socket = net.connect(pair.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      // Once the stream's head is out, the next "request" on this connection is not HTTP.
+      if (chunks.length === 1) socket.write('NOT HTTP AT ALL\r\n\r\n');
+    });
+    socket.write(head);
+    await new Promise((resolve) => socket.on('close', resolve));
+    const text = Buffer.concat(chunks).toString('utf8');
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.equal(text.indexOf('HTTP/1.1', 1), -1, `a second status line inside the stream:\n${text}`);
+  });
+
   it('proxy.headers_timeout fires within about a second, not after Node\'s 30 s check interval', async (t) => {
     const pair = await startPair({ headersTimeout: 1, bodyTimeout: 2 });
     t.after(() => pair.close());
