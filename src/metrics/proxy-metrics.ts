@@ -5,7 +5,7 @@ import { Counter, Histogram, Registry, type RegistrySnapshot } from './registry.
 /** Seconds: from fast local answers to 10-minute generations. */
 export const LATENCY_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
-const STATES = ['starting', 'ready', 'restarting', 'draining'] as const;
+const STATES = ['starting', 'ready', 'restarting', 'draining', 'failed'] as const;
 
 /** Every metric of the proxy, with the updates the proxy makes. */
 export class ProxyMetrics {

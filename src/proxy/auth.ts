@@ -54,9 +54,14 @@ export function presentedKey(headers: IncomingHttpHeaders): string | null {
   return null;
 }
 
+/** `Bearer ` in any case, compared in place: no substring per request. */
 function hasBearerPrefix(value: string): boolean {
-  return value.length >= 7 && value.slice(0, 7).toLowerCase() === 'bearer ';
+  if (value.length < 7 || value.charCodeAt(6) !== 32) return false;
+  for (let i = 0; i < 6; i++) if ((value.charCodeAt(i) | 0x20) !== BEARER.charCodeAt(i)) return false;
+  return true;
 }
+
+const BEARER = 'bearer';
 
 /** Checks the presented key against every stored digest, never stopping at the first match (constant time). */
 export function authenticate(headers: IncomingHttpHeaders, keys: readonly StoredKey[]): AuthResult {

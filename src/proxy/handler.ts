@@ -15,7 +15,7 @@ import { PROMETHEUS_CONTENT_TYPE } from '../metrics/registry.js';
 import { Meter } from '../usage/meter.js';
 import { planBody, type BodyPlan } from '../usage/request.js';
 import type { CostControl } from './cost.js';
-import { routeBody, type RouteTarget, type Router } from './router.js';
+import { metricsBackendUrls, routeBody, type RouteTarget, type Router } from './router.js';
 
 /** What the handler reads and uses; the state is read through a function so changes apply at once. */
 export interface HandlerDeps {
@@ -44,8 +44,6 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   const rewriting = Object.keys(aliases).length > 0;
   const served: string | string[] = router === null ? settings.servedModelName : router.targets.map((t) => t.name);
   const localModels = rewriting ? JSON.stringify(modelList(served, settings.modelAliases, deps.startedAt)) : null;
-  // /metrics passes through every model's vLLM metrics, not only the first one's.
-  const metricsBackends = router === null ? [settings.backendUrl] : router.targets.map((t) => t.url);
 
   /** Several models: forwards to the model's backend, or answers 503 + Retry-After while that one is not ready. */
   const forwardTo = (req: IncomingMessage, res: ServerResponse, ex: Exchange, body: Buffer | null, target: RouteTarget) => {
@@ -70,7 +68,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   };
 
   const serveMetrics = async (res: ServerResponse) => {
-    const text = await cost.metrics.render(metricsBackends);
+    // Every model's vLLM metrics, not only the first one's.
+    const text = await cost.metrics.render(metricsBackendUrls(settings, router));
     if (res.headersSent || res.destroyed) return;
     res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
     res.end(text);

@@ -77,3 +77,11 @@ export function routeBody(raw: Buffer, router: Router): RouteDecision {
   obj.model = target.name;
   return { kind: 'forward', target, body: Buffer.from(JSON.stringify(obj), 'utf8'), model };
 }
+
+/**
+ * The vLLMs whose own metrics /metrics passes through: the one backend, or every model's but those that gave up
+ * (stopped for good, they would hold llmserve_backend_metrics_up at 0 for as long as llmserve runs).
+ */
+export function metricsBackendUrls(settings: ProxySettings, router: Router | null): string[] {
+  return router === null ? [settings.backendUrl] : router.targets.filter((t) => t.state !== 'failed').map((t) => t.url);
+}

@@ -14,7 +14,7 @@ import { createCostControl } from './cost.js';
 import { PROMETHEUS_CONTENT_TYPE, type RegistrySnapshot } from '../metrics/registry.js';
 import { createKeyRing, type KeysFileLoader } from './keyring.js';
 import { isBackendState, type BackendState, type ProxySettings } from './settings.js';
-import { createRouter } from './router.js';
+import { createRouter, metricsBackendUrls } from './router.js';
 import { loadTls } from './tls.js';
 import { clientErrorResponse } from './errors.js';
 
@@ -151,10 +151,9 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // `proxy.metrics_port`: /metrics without a key, on loopback only.
   let metricsServer: http.Server | null = null;
   if (settings.metricsPort !== undefined && settings.metricsPort !== null) {
-    const metricsBackends = router === null ? [settings.backendUrl] : router.targets.map((t) => t.url);
     const ms = http.createServer((req, res) => {
       if (normalisedMetricsPath(req.url) && (req.method === 'GET' || req.method === 'HEAD')) {
-        void cost.metrics.render(metricsBackends).then((text) => {
+        void cost.metrics.render(metricsBackendUrls(settings, router)).then((text) => {
           res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
           res.end(req.method === 'HEAD' ? undefined : text);
         });

@@ -7,6 +7,8 @@ import { Counter, Histogram, Registry } from '../../src/metrics/registry.js';
 import { ProxyMetrics } from '../../src/metrics/proxy-metrics.js';
 import { fetchAllBackendMetrics, vllmOnly } from '../../src/metrics/backend.js';
 import { mergeExpositions } from '../../src/metrics/merge.js';
+import { createRouter, metricsBackendUrls } from '../../src/proxy/router.js';
+import { proxySettings } from '../../src/proxy/settings.js';
 import { startUpstream } from '../helpers/upstream.js';
 
 test('counters, gauges and histograms in the text format, label values escaped', () => {
@@ -176,4 +178,19 @@ test('several models: every backend\'s vllm:* merged into the page; one down or 
   } finally {
     await Promise.all([alpha.close(), beta.close(), hanging.close()]);
   }
+});
+
+test('several models: a model that gave up is no longer scraped, so llmserve_backend_metrics_up can recover', () => {
+  const settings = proxySettings({
+    backendUrl: 'http://127.0.0.1:3000',
+    backends: [
+      { name: 'a', url: 'http://127.0.0.1:3000' },
+      { name: 'b', url: 'http://127.0.0.1:3001' },
+    ],
+  });
+  assert.deepEqual(metricsBackendUrls(settings, null), ['http://127.0.0.1:3000']);
+  const router = createRouter(settings, () => 0);
+  assert.deepEqual(metricsBackendUrls(settings, router), ['http://127.0.0.1:3000', 'http://127.0.0.1:3001']);
+  router.targets[1]!.state = 'failed';
+  assert.deepEqual(metricsBackendUrls(settings, router), ['http://127.0.0.1:3000']);
 });
