@@ -53,6 +53,12 @@ export class SlidingWindow {
   msUntil(now: number, target: number): number {
     this.expire(now);
     if (this.total <= target) return 0;
+    if (target <= 0) {
+      // Empty again once the newest counted slot leaves: no list to build and sort (every admitted request's reset).
+      let newest = -Infinity;
+      for (let i = 0; i < this.slots; i++) if (this.counts[i]! !== 0 && this.stamps[i]! > newest) newest = this.stamps[i]!;
+      return Math.max(1, (newest + this.slots) * this.slotMs - now);
+    }
     const cells: Array<[number, number]> = [];
     for (let i = 0; i < this.slots; i++) if (this.counts[i]! !== 0) cells.push([this.stamps[i]!, this.counts[i]!]);
     cells.sort((a, b) => a[0] - b[0]);

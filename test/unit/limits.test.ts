@@ -15,6 +15,8 @@ test('sliding window: counts over the last minute and says when room comes back'
   w.add(0, 1);
   w.add(30_000, 1);
   assert.equal(w.msUntil(30_500, 1), 29_500);
+  // Empty again when the newest slot (30 s) leaves, at 90 s.
+  assert.equal(w.msUntil(30_500, 0), 59_500);
   assert.equal(w.used(59_999), 2);
   assert.equal(w.used(60_000), 1, 'the first slot left the window');
   assert.equal(w.used(90_000), 0);
