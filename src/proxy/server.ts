@@ -224,15 +224,20 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       closing ??= new Promise<void>((resolve) => {
         let open = metricsServer === null ? 1 : 2;
         const done = () => {
-          if (--open === 0) resolve();
+          if (--open > 0) return;
+          // The last batch of usage is written before the process goes, but only once the requests cut just
+          // below (streams that outlived the drain, the costliest ones) are counted: that happens in their
+          // responses' 'close' events, which Node emits after the server's own 'close'. Bounded, like the drain.
+          void waitIdle(1000).then(() => {
+            cost.close();
+            resolve();
+          });
         };
         server.close(done);
         server.closeAllConnections();
         metricsServer?.close(done);
         metricsServer?.closeAllConnections();
         forwarder.close();
-        // The last batch of usage is written before the process goes.
-        cost.close();
       });
       return closing;
     },

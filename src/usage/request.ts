@@ -43,7 +43,9 @@ export function planBody(raw: Buffer, path: string, served: string, aliases: Rea
     const so = obj.stream_options;
     const asked = so !== null && typeof so === 'object' && (so as Record<string, unknown>).include_usage === true;
     if (!asked) {
-      obj.stream_options = { ...(so !== null && typeof so === 'object' ? (so as Record<string, unknown>) : {}), include_usage: true };
+      // continuous_usage_stats off: vLLM honours it only together with include_usage, so without this the client
+      // who set it alone (and got no usage before) would now get usage in every chunk, which is not stripped.
+      obj.stream_options = { ...(so !== null && typeof so === 'object' ? (so as Record<string, unknown>) : {}), include_usage: true, continuous_usage_stats: false };
       injected = true;
       changed = true;
     }

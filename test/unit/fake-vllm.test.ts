@@ -155,6 +155,12 @@ describe('fake vllm: serving', { concurrency: true }, () => {
       const last = JSON.parse(withUsage[3]!) as { choices: unknown[]; usage: { completion_tokens: number } };
       assert.deepEqual(last.choices, []);
       assert.equal(last.usage.completion_tokens, 3);
+      // continuous_usage_stats: usage in every chunk, but only together with include_usage (as vLLM does).
+      const alone = await events({ model: 'm', stream: true, stream_options: { continuous_usage_stats: true }, messages: [] });
+      assert.ok(!alone.join('').includes('usage'));
+      const both = await events({ model: 'm', stream: true, stream_options: { include_usage: true, continuous_usage_stats: true }, messages: [] });
+      assert.equal(both.length, 5);
+      assert.equal((JSON.parse(both[1]!) as { usage: { completion_tokens: number } }).usage.completion_tokens, 2);
     });
   });
 

@@ -1,6 +1,7 @@
 // The proxy with per-key policies: every limit and its OpenAI-shaped answer, token accounting (streams included),
 // usage across a restart, and /metrics (key names, never keys).
 import { test } from 'node:test';
+import net from 'node:net';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -194,7 +195,7 @@ test('a stream without include_usage: counted, and the client sees exactly the s
     const reply = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: true } });
     assert.equal(reply.status, 200);
     const up = await p.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
-    assert.deepEqual(JSON.parse(up.body.toString()).stream_options, { include_usage: true }, 'added upstream');
+    assert.deepEqual(JSON.parse(up.body.toString()).stream_options, { include_usage: true, continuous_usage_stats: false }, 'added upstream');
     assert.ok(!reply.text.includes('usage'), reply.text);
     assert.equal(reply.text.match(/^data: /gm)?.length, 4, 'three chunks and [DONE]');
     assert.ok(reply.text.endsWith('data: [DONE]\n\n'));
@@ -211,6 +212,32 @@ test('a stream without include_usage: counted, and the client sees exactly the s
       store?.rows().map((r) => [r.key, r.model, r.requests, r.promptTokens, r.completionTokens, r.estimated]),
       [[KEY_NAME, 'test-model', 2, 2, 6, 0]],
     );
+  } finally {
+    store?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a stream still running when the proxy closes (it outlived the drain) is recorded too', async () => {
+  const dir = await tempDir();
+  const p = await pair({ rpm: 100 }, { usage: { dir, track: 'limited', flushInterval: 60 } }, { behaviour: { events: 1000, intervalMs: 20 } });
+  let closed = false;
+  try {
+    const socket = net.connect(p.port, '127.0.0.1');
+    socket.on('error', () => {});
+    const body = JSON.stringify({ ...chat, stream: true });
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    let seen = '';
+    socket.on('data', (c: Buffer) => (seen += c.toString()));
+    await until(() => seen.includes('data: '), 5000, 'the first event');
+    await p.close();
+    closed = true;
+  } finally {
+    if (!closed) await p.close();
+  }
+  const store = await readUsageStore(dir);
+  try {
+    assert.deepEqual(store?.rows().map((r) => [r.key, r.requests, r.errors]), [[KEY_NAME, 1, 1]], 'the cut stream is one request, counted as an error');
   } finally {
     store?.close();
     await fs.rm(dir, { recursive: true, force: true });

@@ -26,12 +26,16 @@ test('planBody: include_usage is added only to streams that lack it, aliases are
   const raw = (o: unknown) => Buffer.from(JSON.stringify(o));
   const p1 = planBody(raw({ model: 'm', stream: true, messages: [] }), '/v1/chat/completions', 'm', {});
   assert.equal(p1.injected, true);
-  assert.deepEqual(JSON.parse(p1.body!.toString()).stream_options, { include_usage: true });
+  assert.deepEqual(JSON.parse(p1.body!.toString()).stream_options, { include_usage: true, continuous_usage_stats: false });
   const p2 = planBody(raw({ model: 'm', stream: true, stream_options: { include_usage: true } }), '/v1/chat/completions', 'm', {});
   assert.equal(p2.injected, false);
   assert.equal(p2.body, null, 'untouched body: forwarded as it came');
   const p3 = planBody(raw({ model: 'm', stream: true, stream_options: { continuous_usage_stats: false } }), '/v1/completions', 'm', {});
   assert.deepEqual(JSON.parse(p3.body!.toString()).stream_options, { continuous_usage_stats: false, include_usage: true });
+  // Continuous usage alone gives nothing in vLLM (it needs include_usage): once include_usage is injected it must
+  // stay off, or every chunk would carry usage the client never got before.
+  const p5 = planBody(raw({ model: 'm', stream: true, stream_options: { continuous_usage_stats: true } }), '/v1/chat/completions', 'm', {});
+  assert.deepEqual(JSON.parse(p5.body!.toString()).stream_options, { include_usage: true, continuous_usage_stats: false });
   const p4 = planBody(raw({ model: 'gpt-4o', messages: [] }), '/v1/chat/completions', 'm', { 'gpt-4o': 'm' });
   assert.equal(p4.model, 'gpt-4o');
   assert.equal(JSON.parse(p4.body!.toString()).model, 'm');
