@@ -42,6 +42,8 @@ export class Meter {
   private chunks: Buffer[] = [];
   private size = 0;
   private carry = '';
+  /** `carry` holds only the tail of an event longer than TAIL. */
+  private cut = false;
   private readonly decoder = new StringDecoder('utf8');
 
   constructor(
@@ -96,12 +98,22 @@ export class Meter {
     let buf = this.carry + text;
     let start = 0;
     for (let end = eventEnd(buf, 0); end >= 0; end = eventEnd(buf, start)) {
-      this.event(buf.slice(start, end));
+      const event = buf.slice(start, end);
+      if (this.cut) {
+        // The end of an event too long to hold whole: its usage, if any, is near its end.
+        this.found = usageFromJsonText(event) ?? this.found;
+        this.contentEvents++;
+        this.cut = false;
+      } else this.event(event);
       start = end;
     }
     buf = buf.slice(start);
-    // An event never grows past a few KB; a runaway one is not worth holding.
-    this.carry = buf.length > TAIL ? '' : buf;
+    // Why keep the tail of a long event: /v1/responses ends with response.completed, which carries the whole output
+    // (easily past 64 KB) with the usage at its end; dropping it lost the usage of exactly the longest answers.
+    if (buf.length > TAIL) {
+      this.carry = buf.slice(-TAIL);
+      this.cut = true;
+    } else this.carry = buf;
   }
 
   /** Counts one event; true when it is a usage-only event (empty choices plus usage). */

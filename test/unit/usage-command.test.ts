@@ -98,4 +98,9 @@ test('--since values', () => {
   assert.equal(parseSince('2026-05-01', NOW), Date.UTC(2026, 4, 1));
   assert.equal(parseSince('all', NOW), null);
   assert.throws(() => parseSince('yesterday', NOW), /--since: expected/);
+  // A span reaching before 1970 is everything, not an invalid date (it crashed the table before).
+  assert.equal(parseSince('999999999w', NOW), null);
+  // A day that does not exist is refused, not rolled over into the next month.
+  assert.throws(() => parseSince('2026-02-30', NOW), /--since: expected/);
+  assert.equal(parseSince('2024-02-29', NOW), Date.UTC(2024, 1, 29));
 });

@@ -86,6 +86,18 @@ test('a stream that asked for usage itself is only observed: the client gets the
   assert.deepEqual(m.result(), { prompt: 5, completion: 2, estimated: false });
 });
 
+test('a /v1/responses stream whose response.completed event is far over 64 KB: its usage still counts', async () => {
+  const long = 'x'.repeat(100_000);
+  const completed = { type: 'response.completed', response: { id: 'r', output: [{ type: 'message', content: [{ type: 'output_text', text: long }] }], usage: { input_tokens: 10, output_tokens: 25_000, total_tokens: 25_010 } } };
+  const text = 'event: response.output_text.delta\n' + ev({ type: 'response.output_text.delta', delta: 'x' }) + 'event: response.completed\n' + ev(completed);
+  // Split in 16 KB pieces, as the socket delivers it.
+  const chunks: string[] = [];
+  for (let i = 0; i < text.length; i += 16_384) chunks.push(text.slice(i, i + 16_384));
+  const m = new Meter(false, 40);
+  assert.equal(await drain(m.attach(response(200, 'text/event-stream', chunks))), text);
+  assert.deepEqual(m.result(), { prompt: 10, completion: 25_000, estimated: false });
+});
+
 test('a stream without any usage: estimated and marked', async () => {
   const text = ev({ choices: [{ delta: { content: 'a' } }] }) + ev({ choices: [{ delta: { content: 'b' } }] }) + 'data: [DONE]\n\n';
   const m = new Meter(false, 40);
