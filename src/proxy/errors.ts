@@ -1,5 +1,5 @@
 // The proxy's own answers, in OpenAI's error shape, so SDKs map them to the right exception classes.
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { LimitError } from '../limits/rejections.js';
 
 /** The `code` values the proxy itself produces. */
@@ -30,7 +30,8 @@ export interface ProxyError {
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, {
+  // The reason phrase given explicitly: a writeHead that failed on a backend's bad header left its phrase behind.
+  res.writeHead(status, STATUS_CODES[status] ?? 'unknown', {
     ...headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),

@@ -105,7 +105,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           return;
         }
         res.writeHead(head.statusCode, head.statusMessage, responseHeaders(head.headers));
-        const length = head.headers['content-length'];
+        // A chunked body's Content-Length (sent with Transfer-Encoding by a broken backend) is stale: ignored.
+        const length = framing.kind === 'chunked' ? undefined : head.headers['content-length'];
         const socket = res.socket;
         // Item 7: send the head now, not with the first body byte (which for a stream comes after the prefill). A
         // response with a length (vLLM's non-streaming answers) has its body right behind the head: flushing it

@@ -75,6 +75,9 @@ export function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeade
     if (hopByHop.has(name) || (listed !== null && listed.has(name) && !framing.has(name))) continue;
     out[name] = headers[name];
   }
+  // With both framings the body is read as chunked (Transfer-Encoding wins); the stale length must not reach the
+  // client, which would frame the body by it: what follows would be read as the next response (RFC 9112 6.1).
+  if (headers['transfer-encoding'] !== undefined) delete out['content-length'];
   const type = headers['content-type'];
   // Tells nginx-style buffering proxies in front of us to pass events through at once.
   if (type !== undefined && type.startsWith('text/event-stream')) out['x-accel-buffering'] = 'no';

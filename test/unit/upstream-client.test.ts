@@ -227,6 +227,18 @@ describe('UpstreamPool keep-alive', () => {
     assert.equal(be.conns[0]!.closed, false, 'the connection stays open while pooled');
   });
 
+  it('does not hand out a connection idle for idleMs or more, even before the sweep closed it', async (t) => {
+    const be = await startBackend(t, (c) => c.socket.write(ok('hello')));
+    // A sweep every second: the age check on acquire is what stops the reuse here.
+    const { pool, send } = makePool(t, { idleMs: 3000, maxIdle: 4 });
+    await send(be.target);
+    // White box: age the pooled connection past idleMs (as 3 s of idle would), instead of waiting.
+    const idle = (pool as unknown as { idle: Map<unknown, { idleSince: number }[]> }).idle;
+    for (const list of idle.values()) for (const conn of list) conn.idleSince -= 3000;
+    await send(be.target);
+    assert.equal(be.conns.length, 2, 'a new connection, not the one vLLM may be closing');
+  });
+
   it('does not reuse a connection whose response said Connection: close', async (t) => {
     // The backend keeps its side open: only the client may close it.
     const be = await startBackend(t, (c) => c.socket.write(ok('bye', 'Connection: close\r\n')));

@@ -115,8 +115,10 @@ export class UpstreamPool {
     const list = this.idle.get(target);
     if (list !== undefined) {
       // Last in, first out: the warmest socket, and the cold ones age out.
+      const now = Date.now();
       for (let conn = list.pop(); conn !== undefined; conn = list.pop()) {
-        if (!conn.socket.destroyed && conn.socket.readyState === 'open') {
+        // Idle past idleMs: the sweep (once a second) has not closed it yet, but the backend may be closing it now.
+        if (!conn.socket.destroyed && conn.socket.readyState === 'open' && now - conn.idleSince < this.options.idleMs) {
           conn.socket.ref();
           return conn;
         }

@@ -1,0 +1,81 @@
+// A backend that breaks HTTP/1.1 framing must not be able to split the client's connection, or leak its status text.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { createProxy } from '../../src/proxy/server.js';
+import { proxySettings } from '../../src/proxy/settings.js';
+import { KEY, KEY_NAME, memoryLogger, sha256Hex } from '../helpers/upstream.js';
+
+/** A backend that answers every request with `raw`, as given. */
+async function rawBackend(raw: string): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+    s.once('data', () => s.write(raw));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Sends one GET /v1/models on a fresh connection; resolves with the bytes of the whole answer (or up to the close). */
+async function rawGet(port: number): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  let text = '';
+  socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+  socket.write(`GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n\r\n`);
+  await new Promise<void>((resolve) => {
+    const check = () => {
+      if (/\r\n0\r\n\r\n$/.test(text) || /content-length: (\d+)\r\n/i.test(text)) {
+        const m = /content-length: (\d+)\r\n[\s\S]*?\r\n\r\n([\s\S]*)$/i.exec(text);
+        if (m === null || Buffer.byteLength(m[2]!, 'latin1') >= Number(m[1])) resolve();
+      }
+    };
+    socket.on('data', check);
+    socket.on('close', () => resolve());
+  });
+  socket.destroy();
+  return text;
+}
+
+async function proxyFor(backendUrl: string) {
+  const { logger } = memoryLogger();
+  return createProxy(proxySettings({ backendUrl, servedModelName: 'm', keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY) }] }), { logger });
+}
+
+describe('backend framing', () => {
+  it('Content-Length with Transfer-Encoding: the body is read as chunked and the stale length never reaches the client', async (t) => {
+    const injected = 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\nx-injected: yes\r\n\r\nINJECTED!!';
+    const backend = await rawBackend(`HTTP/1.1 200 OK\r\ncontent-length: 0\r\ntransfer-encoding: chunked\r\n\r\n${injected.length.toString(16)}\r\n${injected}\r\n0\r\n\r\n`);
+    const proxy = await proxyFor(backend.url);
+    t.after(async () => {
+      await proxy.close();
+      await backend.close();
+    });
+    const text = await rawGet(proxy.port);
+    const head = text.slice(0, text.indexOf('\r\n\r\n'));
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    assert.doesNotMatch(head, /content-length: 0/i, `the stale length was relayed:\n${text}`);
+    // The backend's body reaches the client as one chunked body (the fake response inside it is only body bytes).
+    assert.match(head, /transfer-encoding: chunked/i);
+    assert.ok(text.endsWith('\r\n0\r\n\r\n'), text);
+  });
+
+  it('a backend header Node refuses: a 502 with its own reason phrase, not the backend\'s', async (t) => {
+    const backend = await rawBackend('HTTP/1.1 200 Totally Fine\r\nx-bad: a\u0001b\r\ncontent-length: 2\r\n\r\nok');
+    const proxy = await proxyFor(backend.url);
+    t.after(async () => {
+      await proxy.close();
+      await backend.close();
+    });
+    const text = await rawGet(proxy.port);
+    assert.match(text, /^HTTP\/1\.1 502 Bad Gateway\r\n/, text);
+  });
+});
