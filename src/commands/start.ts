@@ -9,7 +9,7 @@ import { makePlan, type Plan } from '../plan.js';
 import { formatArgv, BACKEND_HOST } from '../engine/command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
 import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps } from '../gpu/nvidia-smi.js';
-import { NOT_READY, prepareProbeDir, probeFiles } from '../probes/files.js';
+import { NOT_READY, prepareProbeDir, probeFiles, type ProbeFiles } from '../probes/files.js';
 import { httpGet } from '../probes/http-check.js';
 import { spawnInGroup } from '../supervisor/child.js';
 import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
@@ -38,11 +38,40 @@ export interface StartOptions extends CliOptions {
 /** Runs `llmserve start`; resolves to the exit code (0 after a signal, 1 when the service was lost). */
 export async function runStart(options: StartOptions, proc: NodeJS.Process = process): Promise<number> {
   const { errors } = options;
+  // Signals are caught from the first instant: Node's default would end llmserve by the signal (a SIGHUP too) while
+  // the config is read. The probe files and the logger exist only later: the handler uses them once they do.
+  let probes: ProbeFiles | null = null;
+  let logger: Logger | null = null;
+  const early = catchStartupSignals(proc, (name) => {
+    // Before the probe files exist, start-up itself stops (and says so) as soon as they do.
+    if (probes === null) return;
+    probes.markDown();
+    logger?.info(`${name} received during start-up: stopping before anything is started`);
+  });
+  try {
+    return await startWithSignals(options, proc, early, {
+      probesReady: (p) => (probes = p),
+      loggerReady: (l) => (logger = l),
+    });
+  } finally {
+    early.dispose();
+  }
+}
+
+/** `start` once its start-up signal handlers exist; `seen` hands the handler the probe files and the logger. */
+async function startWithSignals(
+  options: StartOptions,
+  proc: NodeJS.Process,
+  early: StartupSignals,
+  seen: { probesReady(p: ProbeFiles): void; loggerReady(l: Logger): void },
+): Promise<number> {
+  const { errors } = options;
   const logFile = options.logFile ? openLogFile(options.logFile) : null;
   // A configuration error reaches the log file too, in the format known before the config (flag or environment).
   if (logFile && errors) errors.use(createLogger({ format: errors.logger.format, tee: logFile }));
   const config = await loadConfig(options);
   const logger = createLogger({ format: config.log.format, verbose: options.verbose ?? false, ...(logFile ? { tee: logFile } : {}) });
+  seen.loggerReady(logger);
   errors?.use(logger);
   for (const secret of config.secrets.values) logger.redact(secret);
   for (const note of config.notes) logger.warn(note);
@@ -50,18 +79,26 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     logger.warn('running as PID 1: orphaned grandchildren cannot be reaped and a SIGKILL of llmserve leaves its children running. Use tini (or docker run --init) as the entrypoint.');
   }
 
-  if (config.cluster.role === 'worker') return runWorker(config, logger, proc);
+  if (config.cluster.role === 'worker') {
+    if (early.received !== null) return 0;
+    // The worker installs its own handlers at once.
+    early.dispose();
+    return runWorker(config, logger, proc);
+  }
 
   // `not-ready` comes first, before GPU discovery and the other checks: the platform must see it within a second
   // of the container starting. From here on every exit leaves both probe files present.
   const probeDir = await prepareProbeDir(config.probes.dir, config.probes.dirExplicit, (m) => logger.warn(m));
   const probes = probeFiles(probeDir);
   probes.set(NOT_READY, true);
-  const early = catchStartupSignals(proc, (name) => {
-    probes.markDown();
-    logger.info(`${name} received during start-up: stopping before anything is started`);
-  });
+  seen.probesReady(probes);
   logger.info(`probe files in ${probeDir}`);
+  // A signal while the config was read: its probe files now exist, both present, as at every exit.
+  if (early.received !== null) {
+    probes.markDown();
+    logger.info(`${early.received} received during start-up: stopping before anything is started`);
+    return stoppedDuringStartup(early);
+  }
   let plan: Plan;
   let supervised: SupervisorPlan;
   try {
@@ -92,7 +129,7 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     spawn: spawnInGroup,
     httpGet,
     isPortFree,
-    gpuMemoryHolders: () => gpuMemoryHolders(),
+    gpuMemoryHolders: (signal) => gpuMemoryHolders(signal),
     now: () => performance.now(),
     describePortHolder: (port) => describePortHolder(findPortHolder(port)),
     run: runCommand,
@@ -299,8 +336,8 @@ async function checkTlsFiles(config: Config): Promise<void> {
 }
 
 /** Pids holding GPU memory according to nvidia-smi; null when it is not available. */
-async function gpuMemoryHolders(): Promise<number[] | null> {
-  const result = await runCommand('nvidia-smi', COMPUTE_APPS_QUERY_ARGS, { timeoutMs: 5000 });
+async function gpuMemoryHolders(signal?: AbortSignal): Promise<number[] | null> {
+  const result = await runCommand('nvidia-smi', COMPUTE_APPS_QUERY_ARGS, { timeoutMs: 5000, ...(signal === undefined ? {} : { signal }) });
   if (result.notFound || result.exitCode !== 0) return null;
   return parseComputeApps(result.stdout).map((a) => a.pid);
 }

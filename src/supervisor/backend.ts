@@ -268,6 +268,7 @@ export class Backend {
         return 'give-up';
       }
       await this.waitGpuMemoryReleased(oldPids);
+      if (this.stopping) return 'stopped';
       logger.info(`restarting ${this.label} in ${formatSeconds(decision.delayMs / 1000)} (failure ${decision.failuresInWindow} of ${plan.restart.maxFailures} allowed within ${formatSeconds(plan.restart.windowS)})`);
       await sleep(decision.delayMs, this.ctx.stopSignal);
       if (this.stopping) return 'stopped';
@@ -298,7 +299,10 @@ export class Backend {
     const deadline = deps.now() + 30_000;
     let said = false;
     while (deps.now() < deadline && !this.stopping) {
-      const holders = await deps.gpuMemoryHolders();
+      // Stopped with the stop signal, and not waited for: a nvidia-smi stuck on a wedged driver (likely, right after
+      // a GPU fault killed vLLM) would otherwise hold SIGTERM up for as long as it hangs.
+      const holders = await Promise.race([deps.gpuMemoryHolders(this.ctx.stopSignal), this.ctx.stopped()]);
+      if (holders === 'stopped') return;
       const old = holders?.filter((pid) => oldPids.has(pid)) ?? [];
       if (old.length === 0) return;
       if (!said) deps.logger.info(`waiting for the GPU memory of the old ${this.label} (pids ${old.join(', ')}) to be released`);

@@ -25,6 +25,8 @@ export class Supervisor {
   private ray: ManagedChild | null = null;
   /** The current proxy said `listening`: only then does it handle IPC messages such as `drain`. */
   private proxyListening = false;
+  /** The service was marked ready once: only then does a stop drain. */
+  private everReady = false;
   private proxyHealthy = true;
   /** Mirrors the `not-healthy` file once ready, so that only transitions are written and logged. */
   private notHealthy = false;
@@ -111,7 +113,9 @@ export class Supervisor {
         );
         // A start that fails after the service is ready (probes.require: any) is handled by its backend's task.
         for (const p of initial) p.catch(() => {});
-        if ((await this.firstReady(initial)) === 'ready' && !this.stopping) {
+        const first = await this.untilFirstReady(initial);
+        if (first === 'give-up') code = 1;
+        else if (first === 'ready' && !this.stopping) {
           await this.waitProxyLive();
           if (!this.stopping) await this.markReady();
           if (!this.stopping) code = await this.serve(initial);
@@ -127,6 +131,21 @@ export class Supervisor {
 
   private get stopping(): boolean {
     return this.stopCtl.signal.aborted;
+  }
+
+  /**
+   * firstReady, with the proxy watched meanwhile: a proxy that dies while vLLM loads is restarted on its own budget
+   * (as later on), instead of being found dead after the load and failing the start that took minutes.
+   */
+  private async untilFirstReady(initial: Promise<StartResult>[]): Promise<'ready' | 'stopped' | 'give-up'> {
+    const ready = this.firstReady(initial);
+    for (;;) {
+      const event = await Promise.race([ready, this.proxy!.exited.then(() => 'proxy' as const)]);
+      if (event !== 'proxy') return event;
+      if (this.stopping) return 'stopped';
+      const recovered = await this.recoverProxy();
+      if (recovered !== 'ready') return recovered;
+    }
   }
 
   /** Resolves `ready` when the requirement is met: every backend (`all`), or the first one (`any`). */
@@ -215,11 +234,20 @@ export class Supervisor {
     if (!this.stopping) throw new LlmserveError('STARTUP_FAILED', `the proxy did not answer ${url} within 10 s`);
   }
 
+  /** The child that exited while it should be serving (a ready vLLM, the proxy), named; null when none. */
+  private deadChild(): string | null {
+    const b = this.backends.find((x) => x.status === 'ready' && x.child !== null && x.child.hasExited);
+    if (b !== undefined) return b.label;
+    return this.proxy !== null && this.proxy.hasExited ? 'the proxy' : null;
+  }
+
   /** Waits (bounded) until the proxy's /health/readiness answers 200, i.e. it has taken the ready state. */
   private async waitProxyReady(): Promise<void> {
     const url = `${this.plan.proxy.publicUrl}/health/readiness`;
     const deadline = this.deps.now() + 5000;
     while (!this.stopping) {
+      // It never will, with a child dead: no 5 s wait for that.
+      if (this.deadChild() !== null) return;
       const result = await this.deps.httpGet(url, { timeoutMs: 1000, insecure: this.plan.proxy.insecureTls });
       if (result.ok) return;
       if (this.deps.now() >= deadline) {
@@ -271,6 +299,7 @@ export class Supervisor {
 
   private async markReady(): Promise<void> {
     this.state = 'ready';
+    this.everReady = true;
     for (const b of this.backends) this.sendState(b);
     // The state travels over IPC, the platform's traffic over TCP: remove not-ready only once every proxy worker
     // has the state and the proxy's own readiness endpoint says ready, so that no routed request is answered 503.
@@ -278,9 +307,18 @@ export class Supervisor {
     await this.waitProxyReady();
     if (this.stopping) return;
     this.deps.probes.set(NOT_READY, false);
-    this.deps.probes.set(NOT_HEALTHY, false);
-    this.notHealthy = false;
-    this.proxyHealthy = true;
+    // A vLLM (or the proxy) that died since it was found ready is not watched yet (serve() starts that): keep
+    // not-healthy then, at once, rather than removing it for the moment until the watch notices.
+    const dead = this.deadChild();
+    if (dead === null) {
+      this.deps.probes.set(NOT_HEALTHY, false);
+      this.notHealthy = false;
+      this.proxyHealthy = true;
+    } else {
+      this.deps.probes.set(NOT_HEALTHY, true);
+      this.notHealthy = true;
+      this.deps.logger.warn(`${dead} exited just after start-up: not-healthy kept`);
+    }
     const seconds = (this.deps.now() - this.startedAt) / 1000;
     const serving = this.backends.filter((b) => b.status === 'ready').map((b) => `"${b.spec.servedModelName}"${b.spec.summary ? ` on ${b.spec.summary}` : ''}`);
     const loading = this.backends.filter((b) => b.status !== 'ready').map((b) => `"${b.spec.servedModelName}"`);
@@ -461,7 +499,9 @@ export class Supervisor {
   private async recoverProxy(): Promise<'ready' | 'give-up' | 'stopped'> {
     const { logger } = this.deps;
     for (;;) {
-      const exit = await this.proxy!.exited;
+      const exited = await Promise.race([this.proxy!.exited, this.stopped()]);
+      if (exited === 'stopped') return 'stopped';
+      const exit = exited;
       if (this.proxyHealthy) {
         this.proxyHealthy = false;
         this.updateHealth(`proxy health check failed (exit ${exit.signal ?? exit.code})`, 'warn');
@@ -480,6 +520,9 @@ export class Supervisor {
         await this.waitProxyLive();
       } catch (err) {
         logger.error(`proxy restart failed: ${(err as Error).message}`);
+        // Why kill it: a proxy that listens but never answers would otherwise be waited on forever at the top of
+        // this loop (its exit), and with it every later signal.
+        if (this.proxy !== null && !this.proxy.hasExited) await emptyGroup(this.proxy);
         continue;
       }
       if (this.stopping) return 'stopped';
@@ -503,8 +546,10 @@ export class Supervisor {
     this.state = 'draining';
     this.deps.probes.markDown();
     const proxy = this.proxy;
-    // Only a proxy that is listening handles `drain`; one still starting would never answer it.
-    if (proxy && this.proxyListening && !proxy.hasExited && requested && !this.killCtl.signal.aborted) {
+    // Only a proxy that is listening handles `drain`; one still starting would never answer it. And only a service
+    // that was ready once has anything to drain: a stop during the first load stops at once (README), without
+    // waiting out drain.delay.
+    if (proxy && this.proxyListening && !proxy.hasExited && requested && this.everReady && !this.killCtl.signal.aborted) {
       await sleep(this.plan.drainDelay * 1000, this.killCtl.signal);
       const drained = new Promise<void>((resolve) => proxy.onMessage((m) => (m as { type?: string }).type === 'drained' && resolve()));
       proxy.send({ type: 'drain', timeoutMs: this.plan.drainTimeout * 1000 });

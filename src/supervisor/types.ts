@@ -64,7 +64,7 @@ export interface SupervisorDeps {
   httpGet: (url: string, options: { timeoutMs: number; insecure?: boolean }) => Promise<HttpCheckResult>;
   isPortFree: (port: number, host: string) => Promise<boolean>;
   /** Pids holding GPU memory (nvidia-smi --query-compute-apps), or null when unknown. */
-  gpuMemoryHolders: () => Promise<number[] | null>;
+  gpuMemoryHolders: (signal?: AbortSignal) => Promise<number[] | null>;
   now: () => number;
   /** Runs a short command (`ray status`, `ray stop`); needed only with a Ray plan. */
   run?: RunCommand;

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { tempDir } from '../helpers/fixtures.js';
+import { fixturePath, tempDir } from '../helpers/fixtures.js';
 import { startService, type Service } from '../helpers/service.js';
 import { findByMarker, isAlive, processGroupMembers } from '../helpers/procs.js';
 import { isPortOpen } from '../helpers/ports.js';
@@ -137,4 +137,54 @@ test('the proxy crashes: only the proxy restarts, vLLM keeps running (same pid)'
   assert.equal(svc.vllmStarts().length, 1, 'vLLM was never restarted');
   assert.ok(isAlive(again.pid));
   await stopCleanly(svc);
+});
+
+test('a restarted proxy that listens but never answers: killed and tried again; SIGTERM still stops everything', async (t) => {
+  const fault = path.join(await tempDir(), 'proxy-fault');
+  writeFileSync(fault, '');
+  const svc = await startService({
+    config: FAST_RESTART + 'proxy:\n  workers: 1\n',
+    env: { NODE_OPTIONS: `--require ${fixturePath('proxy-fault-hook.cjs')}`, LLMSERVE_TEST_PROXY_FAULT: fault },
+  });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const proxy = await waitFor(() => findByMarker(svc.run.marker).find((p) => / proxy$/.test(p.cmdline) && p.ppid === svc.run.child.pid), { timeoutMs: 10_000, message: 'the proxy' });
+  // From now on a new proxy hangs its health endpoints.
+  writeFileSync(fault, 'hang-health');
+  process.kill(proxy.pid, 'SIGKILL');
+  await svc.run.waitForLine(/proxy restart failed: the proxy did not answer .*\/health\/liveness within 10 s/, 30_000);
+  // The hung one was killed, not waited on: another restart follows.
+  await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy in 0\.2 s/, 10_000);
+  assert.ok(existsSync(svc.notHealthy));
+  const signalled = Date.now();
+  await stopCleanly(svc);
+  assert.ok(Date.now() - signalled < 15_000, `stopped ${Date.now() - signalled} ms after SIGTERM`);
+});
+
+test('the proxy dies while vLLM does its first load: only the proxy restarts, the load goes on, the service gets ready', async (t) => {
+  const svc = await startService({ config: FAST_RESTART, env: { FAKE_VLLM_LOAD_MS: '3000' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  const proxy = await waitFor(() => findByMarker(svc.run.marker).find((p) => / proxy$/.test(p.cmdline) && p.ppid === svc.run.child.pid), { timeoutMs: 10_000, message: 'the proxy' });
+  await svc.findProcess(/^VLLM::EngineCore/);
+  process.kill(proxy.pid, 'SIGKILL');
+  await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy/, 5000);
+  await svc.waitReady(30_000);
+  assert.equal(svc.vllmStarts().length, 1, 'the load was not thrown away');
+  assert.equal((await svc.chat()).status, 200);
+  await stopCleanly(svc);
+});
+
+test('SIGTERM while a restart waits on a stuck GPU-memory query: stops without waiting for it, nothing left', async (t) => {
+  const svc = await startService({ config: 'restart: { backoff_initial: 30, backoff_max: 30 }\n', env: { FAKE_NVIDIA_SMI_MODE: 'hang-apps' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const engine = await svc.findProcess(/^VLLM::EngineCore/);
+  process.kill(engine.pid, 'SIGKILL');
+  // The restart now waits on `nvidia-smi --query-compute-apps`, which hangs and ignores SIGTERM.
+  await waitFor(() => findByMarker(svc.run.marker).some((p) => /nvidia-smi --query-compute-apps/.test(p.cmdline)), { timeoutMs: 10_000, message: 'the GPU-memory query running' });
+  const signalled = Date.now();
+  await stopCleanly(svc);
+  // Not the query's 5 s timeout plus execa's 5 s kill delay: it is stopped with the stop.
+  assert.ok(Date.now() - signalled < 5000, `stopped ${Date.now() - signalled} ms after SIGTERM`);
+  assert.doesNotMatch(svc.run.output(), /restarting vLLM in/);
 });

@@ -62,6 +62,19 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
+test('SIGTERM during the first load with a drain.delay: nothing to drain yet, stops at once', async (t) => {
+  const svc = await startService({ config: 'drain: { delay: 30, timeout: 30 }\n', env: { FAKE_VLLM_LOAD_MS: '30000' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.findProcess(/^VLLM::EngineCore/);
+  const started = Date.now();
+  svc.run.child.kill('SIGTERM');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  assert.ok(Date.now() - started < 10_000, `stopped ${Date.now() - started} ms after SIGTERM, not after the 30 s drain delay`);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
 test('SIGTERM during start-up: no waiting for the load, orphaned workers killed with the group, exit 0', async (t) => {
   const svc = await startService({ env: { FAKE_VLLM_LOAD_MS: '30000' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
