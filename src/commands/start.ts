@@ -37,7 +37,6 @@ export interface StartOptions extends CliOptions {
 
 /** Runs `llmserve start`; resolves to the exit code (0 after a signal, 1 when the service was lost). */
 export async function runStart(options: StartOptions, proc: NodeJS.Process = process): Promise<number> {
-  const { errors } = options;
   // Signals are caught from the first instant: Node's default would end llmserve by the signal (a SIGHUP too) while
   // the config is read. The probe files and the logger exist only later: the handler uses them once they do.
   let probes: ProbeFiles | null = null;
