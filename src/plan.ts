@@ -59,8 +59,12 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
   const anyAuto = config.models.some((m) => m.tensorParallelSize === 'auto');
   let inventory: GpuInventory | null = null;
   let selection: GpuSelection | null = null;
+  // The GPUs vLLM will see: CUDA_VISIBLE_DEVICES as its environment will have it (the config's environment and,
+  // with one model, its vllm.env win over llmserve's own, as in buildVllmEnv), so the size fits what vLLM sees.
+  const cvd = (several ? undefined : config.models[0]?.env.CUDA_VISIBLE_DEVICES) ?? config.environment.CUDA_VISIBLE_DEVICES;
+  const detectEnv = cvd === undefined ? env : { ...env, CUDA_VISIBLE_DEVICES: cvd };
   try {
-    ({ inventory, selection } = await detectGpus(deps));
+    ({ inventory, selection } = await detectGpus({ ...deps, env: detectEnv }));
     warnings.push(...selection.warnings);
     if (inventory.unparsed.length > 0) {
       warnings.push(`nvidia-smi printed lines llmserve could not parse (GPU details unknown): ${JSON.stringify(inventory.unparsed.slice(0, 3).join(' | '))}`);

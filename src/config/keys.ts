@@ -51,7 +51,8 @@ export function parseKeyList(list: unknown, file: string, basePath: string, refs
   if (!Array.isArray(list)) throw expected(at(file, basePath), 'a list of {name, key} or {name, key_sha256} entries', list);
   list.forEach((item, i) => {
     const path = joinPath(basePath, i);
-    if (!isMap(item)) throw expected(at(file, path), 'a mapping {name, key} or {name, key_sha256}', item);
+    // The kind only: a key entry written as one string (`- name: a key:sk-...` on one line) holds the key.
+    if (!isMap(item)) throw configError(`${at(file, path)}: expected a mapping {name, key} or {name, key_sha256}, got ${kindOf(item)}`);
     for (const field of Object.keys(item)) {
       if (!ENTRY_FIELDS.includes(field)) {
         const guess = LITELLM_NAMES[field] ?? didYouMean(field, ENTRY_FIELDS);

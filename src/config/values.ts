@@ -44,7 +44,8 @@ export function isMap(value: unknown): value is Record<string, unknown> {
 /** A mapping section; null or absent counts as empty. */
 export function asMap(value: unknown, where: string): Record<string, unknown> {
   if (value === null || value === undefined) return {};
-  if (!isMap(value)) throw expected(where, 'a mapping', value);
+  // Only the kind: a section that is a string is most often a missing space (`master_key:sk-...`), secret included.
+  if (!isMap(value)) throw configError(`${where}: expected a mapping, got ${kindOf(value)}${typeof value === 'string' && value.includes(':') ? ' (is a space missing after a colon?)' : ''}`);
   return value;
 }
 

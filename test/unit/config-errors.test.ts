@@ -63,7 +63,7 @@ test('wrong types in the file: FILE: key.path: expected X, got Y', async () => {
     ['proxy: { model_aliases: { a: 1 } }', 'proxy.model_aliases.a: expected a string, got 1'],
     ['proxy: { tls: { cert: a.pem } }', 'proxy.tls: set both cert and key (or neither), got only cert'],
     ['proxy: { host: "" }', 'proxy.host: expected a bind address like 0.0.0.0, got ""'],
-    ['proxy: 5', 'proxy: expected a mapping, got 5'],
+    ['proxy: 5', 'proxy: expected a mapping, got a number'],
     ['probes: { interval: 0 }', 'probes.interval: expected a positive number of seconds, got 0'],
     ['startup_timeout: forever', 'startup_timeout: expected a positive number of seconds, got "forever"'],
     ['stop_timeout: false', 'stop_timeout: expected a positive number of seconds, got false'],

@@ -193,3 +193,32 @@ test('no key at all: error says how to set one; proxy.auth: false serves open wi
   assert.deepEqual(c.proxy.keys, []);
   assert.match(c.notes.join('\n'), /WARNING: proxy\.auth is false: no API key is checked; anyone who can reach 0\.0\.0\.0:8080/);
 });
+
+test('LiteLLM configs: YAML merge keys resolve as PyYAML does; many aliases load; a bomb is exit 2', async () => {
+  const merged = `x-vllm: &vllm { model: hosted_vllm/qwen, api_base: "http://127.0.0.1:8001/v1" }
+x-gs: &gs { master_key: ${STRONG_KEY} }
+model_list:
+  - model_name: qwen
+    litellm_params:
+      <<: *vllm
+general_settings:
+  <<: *gs
+`;
+  const c = await load({ 'litellm.config.yaml': merged }, { config: 'litellm.config.yaml', model: '/m' }, {});
+  assert.equal(c.vllm.port, 8001);
+  assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
+  assert.doesNotMatch(c.notes.join('\n'), /<</);
+  // A long model_list sharing one anchor (every entry an alias of it).
+  const many = `base: &base { model: hosted_vllm/qwen, api_base: "http://127.0.0.1:8000/v1" }\ngeneral_settings: { master_key: ${STRONG_KEY} }\nmodel_list:\n${Array.from({ length: 150 }, () => '  - { model_name: qwen, litellm_params: *base }').join('\n')}\n`;
+  assert.equal((await load({ 'litellm.config.yaml': many }, { config: 'litellm.config.yaml', model: '/m' }, {})).vllm.port, 8000);
+  // Exponential alias expansion: refused as invalid YAML (exit 2), not an internal error.
+  const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 8; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+  await rejects(load({ 'llmserve.yaml': `model: m\n${levels.join('\n')}\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }), /llmserve\.yaml: invalid YAML: /);
+});
+
+test('a section written as one string (a space missing after a colon) is named by kind, never echoed: it may be a key', async () => {
+  const secret = 'sk-secretvalue-1234567890abcdef';
+  await rejects(load({ 'litellm.config.yaml': `model_list:\n  - { model_name: m, litellm_params: { model: x } }\ngeneral_settings:\n  master_key:${secret}\n` }, { config: 'litellm.config.yaml', model: '/m' }, {}), /general_settings: expected a mapping, got a string \(is a space missing after a colon\?\)$/, [secret]);
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  keys:\n    - name:a key:${secret}\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }), /proxy\.keys\[0\]: expected a mapping \{name, key\} or \{name, key_sha256\}, got a string$/, [secret]);
+});

@@ -6,6 +6,7 @@ import { loadConfig, type CliOptions } from '../../src/config/index.js';
 import type { RunCommand } from '../../src/gpu/index.js';
 import { otherParallelism } from '../../src/engine/parallel-args.js';
 import { makePlan, type Plan } from '../../src/plan.js';
+import { load } from '../helpers/config.js';
 import { makeModelDir } from '../helpers/fixtures.js';
 
 const KEY = 'sk-plan-parallel-KEY-0a1b2c3d4e5f6789';
@@ -61,4 +62,17 @@ test('an explicit size that does not divide the heads, or that with -dp needs mo
   assert.match(q.warnings.join('\n'), /tensor-parallel size 2 x data-parallel size 4 = 8 GPUs is larger than the 4 visible GPU\(s\)/);
   const ok = await plan({ model, tensorParallelSize: '4' }, 8);
   assert.doesNotMatch(ok.warnings.join('\n'), /attention heads/);
+});
+
+test('CUDA_VISIBLE_DEVICES set in the config (environment_variables, vllm.env) counts, as vLLM will see it', async () => {
+  const model = await makeModelDir({ heads: 32 });
+  const env = { LLMSERVE_MASTER_KEY: KEY };
+  const litellm = `model_list:\n  - model_name: m\n    litellm_params: { model: hosted_vllm/m, api_base: "http://127.0.0.1:3000/v1" }\nenvironment_variables:\n  CUDA_VISIBLE_DEVICES: "0,1"\n`;
+  const a = await makePlan(await load({ 'litellm.config.yaml': litellm }, { config: 'litellm.config.yaml', model }, env), { run: smi(8), env });
+  assert.equal(a.tensorParallel?.size, 2);
+  assert.deepEqual(a.selection?.gpus.map((g) => g.index), [0, 1]);
+  const own = `model: ${model}\nvllm:\n  env: { CUDA_VISIBLE_DEVICES: "2,3,4,5" }\n`;
+  const b = await makePlan(await load({ 'llmserve.yaml': own }, {}, env), { run: smi(8), env });
+  assert.equal(b.tensorParallel?.size, 4);
+  assert.equal(b.env.CUDA_VISIBLE_DEVICES, '2,3,4,5');
 });

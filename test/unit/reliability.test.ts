@@ -58,7 +58,7 @@ test('bad reliability settings: one line naming the file and the key path (exit 
   await rejects(file('model: m\nrestart: { backoff_initial: fast }\n'), 'restart.backoff_initial: expected a positive number of seconds, got "fast"');
   await rejects(file('model: m\nrestart: { backoff_initial: 10, backoff_max: 5 }\n'), 'restart.backoff_max: expected at least backoff_initial (10), got 5');
   await rejects(file('model: m\nrestart: { max_failure: 3 }\n'), 'restart.max_failure: unknown key; did you mean "max_failures"?');
-  await rejects(file('model: m\ndrain: 30\n'), 'drain: expected a mapping, got 30');
+  await rejects(file('model: m\ndrain: 30\n'), 'drain: expected a mapping, got a number');
   await rejects(file('model: m\ndrain: { delay: -1 }\n'), 'drain.delay: expected a number of seconds, 0 or more, got -1');
   await rejects(file('model: m\ndrain: { timout: 5 }\n'), 'drain.timout: unknown key; did you mean "timeout"?');
   await rejects(file('model: m\nstall_timeout: 0\n'), 'stall_timeout: expected a positive number of seconds, got 0');
