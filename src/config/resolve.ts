@@ -111,9 +111,12 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   // Keys: no flag on purpose (a command line is visible to every process); env beats the file.
   let master: LoadedKeys = noKeys();
   const envMaster = MASTER_KEY_ENV.find((name) => envValue(env, name) !== undefined);
-  const masterRaw = envMaster !== undefined ? envValue(env, envMaster) : f.proxy.masterKey?.value;
+  // Last, as LiteLLM reads it (general_settings.master_key, else LITELLM_MASTER_KEY once environment_variables are
+  // set): a master key variable given in the config's own environment section.
+  const sectionMaster = MASTER_KEY_ENV.find((name) => (f.environment[name] ?? '') !== '');
+  const masterRaw = envMaster !== undefined ? envValue(env, envMaster) : (f.proxy.masterKey?.value ?? (sectionMaster === undefined ? undefined : f.environment[sectionMaster]));
   if (masterRaw !== undefined) {
-    const origin = envMaster ?? f.proxy.masterKey?.origin ?? 'master key';
+    const origin = envMaster ?? f.proxy.masterKey?.origin ?? (sectionMaster === undefined ? 'master key' : at(f.file, `${f.format === 'litellm' ? 'environment_variables' : 'environment'}.${sectionMaster}`));
     const { entry, value } = rawKeyEntry('master', masterRaw, origin);
     if (f.proxy.masterPolicy !== undefined) entry.policy = f.proxy.masterPolicy;
     // The file's own master key counts as a secret even when the environment overrides it: its variable must still

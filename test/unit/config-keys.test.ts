@@ -222,3 +222,14 @@ test('a section written as one string (a space missing after a colon) is named b
   await rejects(load({ 'litellm.config.yaml': `model_list:\n  - { model_name: m, litellm_params: { model: x } }\ngeneral_settings:\n  master_key:${secret}\n` }, { config: 'litellm.config.yaml', model: '/m' }, {}), /general_settings: expected a mapping, got a string \(is a space missing after a colon\?\)$/, [secret]);
   await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  keys:\n    - name:a key:${secret}\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }), /proxy\.keys\[0\]: expected a mapping \{name, key\} or \{name, key_sha256\}, got a string$/, [secret]);
 });
+
+test('LiteLLM config: LITELLM_MASTER_KEY given in environment_variables is the master key, and stays out of vLLM', async () => {
+  const text = `model_list:\n  - { model_name: m, litellm_params: { model: hosted_vllm/m, api_base: "http://127.0.0.1:3000/v1" } }\nenvironment_variables:\n  LITELLM_MASTER_KEY: ${STRONG_KEY}\n`;
+  const c = await load({ 'litellm.config.yaml': text }, { config: 'litellm.config.yaml', model: '/m' }, {});
+  assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
+  assert.ok(c.secrets.values.includes(STRONG_KEY));
+  assert.ok(c.secrets.envNames.includes('LITELLM_MASTER_KEY'));
+  // general_settings.master_key comes first, as in LiteLLM.
+  const both = await load({ 'litellm.config.yaml': `${text}general_settings: { master_key: other-key-0123456789abcdef }\n` }, { config: 'litellm.config.yaml', model: '/m' }, {});
+  assert.ok(both.proxy.keys[0]?.sha256.equals(hashKey('other-key-0123456789abcdef')));
+});
