@@ -30,7 +30,7 @@ const realExists = (p: string) => Promise.resolve(existsSync(p));
 const realReadFile = (p: string) => new Promise<string>((resolve, reject) => fsReadFile(p, 'utf8', (err, text) => (err ? reject(err) : resolve(text))));
 
 // Loaded lazily: the YAML parser is the heaviest thing `check` could import, and most probe scripts need none.
-const lazyParseConfig = async (text: string, file: string, env: NodeJS.ProcessEnv) => (await import('../config/load.js')).parseConfigText(text, file, env);
+const lazyParseConfig = async (text: string, file: string, env: NodeJS.ProcessEnv) => (await import('../config/load.js')).parseConfigFileText(text, file, env);
 const lazyReadKeysFile = async (file: string, env: NodeJS.ProcessEnv) => (await import('../config/keys-file.js')).readKeysFile(file, { env });
 
 /** The address to connect to for a bind address: the wildcard ones mean this machine. */

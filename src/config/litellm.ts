@@ -6,7 +6,8 @@ import { asMap, at, expected, isMap, kindOf } from './values.js';
 
 /** True when a document is a LiteLLM proxy config. */
 export function isLiteLLMConfig(doc: Record<string, unknown>): boolean {
-  return 'model_list' in doc;
+  // `include:` is LiteLLM's too: a parent whose models all live in included files has no model_list of its own.
+  return 'model_list' in doc || 'include' in doc;
 }
 
 function backendPort(apiBase: unknown, where: string): number | undefined {

@@ -12,6 +12,7 @@ import { resolveConfig } from './resolve.js';
 import { parseLlmserveConfig } from './schema.js';
 import { at, isMap, kindOf } from './values.js';
 import { parseYaml } from './yaml.js';
+import { withIncludes } from './include.js';
 
 /** Side effects of loading the configuration; each has a real default. */
 export interface LoadConfigDeps {
@@ -34,7 +35,15 @@ const realExists = async (p: string): Promise<boolean> => {
 
 /** Parses config file text (either format) into FileSettings. */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv): FileSettings {
-  const doc = parseYaml(text, file);
+  return parseConfigDoc(parseYaml(text, file), file, env);
+}
+
+/** Parses config file text with the files its `include:` names (LiteLLM's), read through `readFile`. */
+export async function parseConfigFileText(text: string, file: string, env: NodeJS.ProcessEnv, readFile: (p: string) => Promise<string> = (p) => fsReadFile(p, 'utf8')): Promise<FileSettings> {
+  return parseConfigDoc(await withIncludes(parseYaml(text, file), file, readFile), file, env);
+}
+
+function parseConfigDoc(doc: unknown, file: string, env: NodeJS.ProcessEnv): FileSettings {
   if (doc === null || doc === undefined) throw configError(`${file}: the config file is empty; expected a mapping of settings (model:, proxy:, ...)`);
   if (!isMap(doc)) throw configError(`${file}: expected a mapping of settings at the top level (model:, proxy:, ...), got ${kindOf(doc)}`);
   return isLiteLLMConfig(doc) ? parseLiteLLMConfig(doc, file, env) : parseLlmserveConfig(doc, file, env);
@@ -50,7 +59,7 @@ export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Pr
   let file: FileSettings | null = null;
   if (located) {
     const text = await readConfigText(located, readFile);
-    file = parseConfigText(text, located.path, env);
+    file = await parseConfigFileText(text, located.path, env, readFile);
     checkExtraArgs(file.vllm.args, at(located.path, 'vllm.args'));
   }
   checkExtraArgs(cli.extraArgs ?? [], 'vLLM arguments after --');

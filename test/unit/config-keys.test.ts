@@ -233,3 +233,15 @@ test('LiteLLM config: LITELLM_MASTER_KEY given in environment_variables is the m
   const both = await load({ 'litellm.config.yaml': `${text}general_settings: { master_key: other-key-0123456789abcdef }\n` }, { config: 'litellm.config.yaml', model: '/m' }, {});
   assert.ok(both.proxy.keys[0]?.sha256.equals(hashKey('other-key-0123456789abcdef')));
 });
+
+test("LiteLLM's include: the included files' model_list entries are combined with the parent's", async () => {
+  const parent = `include:\n  - models/qwen.yaml\ngeneral_settings: { master_key: ${STRONG_KEY} }\n`;
+  const models = 'model_list:\n  - model_name: qwen\n    litellm_params: { model: hosted_vllm/qwen, api_base: "http://127.0.0.1:8002/v1" }\n';
+  const c = await load({ 'litellm.config.yaml': parent, 'models/qwen.yaml': models }, { config: 'litellm.config.yaml', model: '/m' }, {});
+  assert.equal(c.configFormat, 'litellm');
+  assert.equal(c.servedModelName, 'qwen');
+  assert.equal(c.vllm.port, 8002);
+  assert.doesNotMatch(c.notes.join('\n'), /include/);
+  await rejects(load({ 'litellm.config.yaml': parent }, { config: 'litellm.config.yaml', model: '/m' }, {}), /litellm\.config\.yaml: include\[0\]: cannot read \/srv\/app\/models\/qwen\.yaml: no such file$/);
+  await rejects(load({ 'litellm.config.yaml': 'include: models.yaml\n' }, { config: 'litellm.config.yaml', model: '/m' }, {}), /include: expected a list of file paths/);
+});
