@@ -5,12 +5,14 @@ import type { Logger } from '../log.js';
 import { NOT_HEALTHY, NOT_READY, type ProbeFiles } from '../probes/files.js';
 import { formatSeconds, sleep } from '../util/time.js';
 import type { ManagedChild, SpawnOptions } from './child.js';
-import { rayStatus, spawnRay, stopRay } from './ray.js';
+import { rayStatusOnce, spawnRay, stopRay } from './ray.js';
 import { RestartPolicy, type RestartSettings } from './restart-policy.js';
-import { isSignal } from './stop.js';
+import { emptyGroup, isSignal } from './stop.js';
 
 /** The line `ray start` prints once this node is part of the cluster. */
 const JOINED = /Ray runtime started/;
+/** Seconds between tries of the first join (the head may still be starting). */
+const FIRST_JOIN_RETRY_MS = 5000;
 
 /** What the worker runs. */
 export interface RayWorkerPlan {
@@ -40,6 +42,8 @@ export interface RayWorkerDeps {
 export class RayWorker {
   private child: ManagedChild | null = null;
   private healthy = true;
+  /** The unreadable `ray status` text was reported once. */
+  private saidUnread = false;
   private stopAsked = false;
   private readonly stopCtl = new AbortController();
   private readonly killCtl = new AbortController();
@@ -71,12 +75,12 @@ export class RayWorker {
     this.child?.signalGroup('SIGKILL');
   }
 
-  /** Runs until a signal (0) or an exhausted restart budget (1); a first join that fails throws (exit 3). */
+  /** Runs until a signal (0) or an exhausted restart budget (1); no join within the start-up timeout throws (exit 3). */
   async run(): Promise<number> {
     this.deps.probes.set(NOT_READY, true);
     let code = 0;
     try {
-      if ((await this.join(true)) === 'ready') {
+      if ((await this.firstJoin()) === 'ready') {
         this.deps.probes.set(NOT_READY, false);
         this.deps.probes.set(NOT_HEALTHY, false);
         this.deps.logger.info(`ready: joined the Ray cluster at ${this.plan.head}`);
@@ -90,8 +94,30 @@ export class RayWorker {
     return code;
   }
 
+  /**
+   * The first join, tried again until the start-up timeout. Why: in a LeaderWorkerSet (or any deployment that
+   * starts the pods together) a worker often starts before the head's Ray is up, and `ray start --address` gives up
+   * after a few seconds; vLLM's own multi-node script retries the same way.
+   */
+  private async firstJoin(): Promise<'ready' | 'stopped'> {
+    const deadline = this.deps.now() + this.plan.startupTimeout * 1000;
+    for (;;) {
+      const outcome = await this.join();
+      if (outcome !== 'failed') return outcome;
+      if (this.child !== null) await emptyGroup(this.child);
+      if (this.deps.now() + FIRST_JOIN_RETRY_MS >= deadline) {
+        throw new LlmserveError('STARTUP_TIMEOUT', `could not join the Ray head at ${this.plan.head} within the start-up timeout (${formatSeconds(this.plan.startupTimeout)})`, {
+          details: ['Fix: check --head (HOST:PORT of `llmserve start --role head`, port 6379), that the head runs, and that this node can reach it.'],
+        });
+      }
+      this.deps.logger.info(`the Ray head at ${this.plan.head} may not be up yet: trying again in ${formatSeconds(FIRST_JOIN_RETRY_MS / 1000)}`);
+      await sleep(FIRST_JOIN_RETRY_MS, this.stopCtl.signal);
+      if (this.stopCtl.signal.aborted) return 'stopped';
+    }
+  }
+
   /** Starts `ray start --address --block` and waits for its "Ray runtime started" line. */
-  private async join(first: boolean): Promise<'ready' | 'failed' | 'stopped'> {
+  private async join(): Promise<'ready' | 'failed' | 'stopped'> {
     const { logger } = this.deps;
     let joined!: () => void;
     const joinedLine = new Promise<'joined'>((resolve) => (joined = () => resolve('joined')));
@@ -112,11 +138,6 @@ export class RayWorker {
     const what = outcome === 'exited'
       ? `ray start exited before joining ${this.plan.head} (${exit?.signal ? `signal ${exit.signal}` : `exit code ${exit?.code}`})`
       : `ray start did not join ${this.plan.head} within the start-up timeout (${formatSeconds(this.plan.startupTimeout)})`;
-    if (first) {
-      throw new LlmserveError(outcome === 'exited' ? 'STARTUP_FAILED' : 'STARTUP_TIMEOUT', what, {
-        details: ['Fix: check --head (HOST:PORT of `llmserve start --role head`, port 6379) and that this node can reach it.'],
-      });
-    }
     logger.error(what);
     return 'failed';
   }
@@ -133,9 +154,15 @@ export class RayWorker {
       tick.abort();
       if (event === 'stopped') return 0;
       if (event === 'tick') {
-        const cluster = await rayStatus(this.deps.run, this.plan.statusArgv, this.plan.env);
+        const status = await rayStatusOnce(this.deps.run, this.plan.statusArgv, this.plan.env, this.stopCtl.signal);
         if (this.stopCtl.signal.aborted) return 0;
-        const ok = cluster !== null;
+        // The head answers when `ray status` exits 0, whether or not llmserve can read its text (a new Ray format
+        // must not mark a healthy worker unhealthy and get its pod, and with it the whole group, restarted).
+        const ok = status.answers;
+        if (ok && status.cluster === null && !this.saidUnread) {
+          this.saidUnread = true;
+          logger.warn(`ray status output not understood (the head answers, so this node stays healthy): ${JSON.stringify(status.raw.slice(0, 300))}`);
+        }
         if (ok) this.policy.recordHealthy(this.deps.now());
         if (ok !== this.healthy) {
           this.healthy = ok;
@@ -159,7 +186,7 @@ export class RayWorker {
         logger.info(`rejoining in ${formatSeconds(decision.delayMs / 1000)}`);
         await sleep(decision.delayMs, this.stopCtl.signal);
         if (this.stopCtl.signal.aborted) return 0;
-        const joined = await this.join(false);
+        const joined = await this.join();
         if (joined === 'stopped') return 0;
         if (joined === 'ready') break;
       }

@@ -40,12 +40,22 @@ export function parseRayStatus(text: string): RayCluster | null {
   return sawNodeStatus ? { nodes, gpus } : null;
 }
 
-/** Runs `ray status` once; null when Ray does not answer. */
-export async function rayStatus(run: RunCommand, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<RayCluster | null> {
-  const [file, ...args] = argv as [string, ...string[]];
-  const result = await run(file, args, { timeoutMs: 15_000, env });
-  return result.exitCode === 0 ? parseRayStatus(result.stdout) : null;
+/** One `ray status`: whether Ray answered (exit 0), the cluster when its text could be read, and that text. */
+export interface RayStatusResult {
+  answers: boolean;
+  cluster: RayCluster | null;
+  /** stdout, or stderr when it failed, trimmed: shown when the cluster could not be read. */
+  raw: string;
 }
+
+/** Runs `ray status` once; `signal` stops it (with a stop or kill, as the supervisor's other queries). */
+export async function rayStatusOnce(run: RunCommand, argv: readonly string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<RayStatusResult> {
+  const [file, ...args] = argv as [string, ...string[]];
+  const result = await run(file, args, { timeoutMs: 15_000, env, ...(signal === undefined ? {} : { signal }) });
+  const answers = result.exitCode === 0;
+  return { answers, cluster: answers ? parseRayStatus(result.stdout) : null, raw: (answers ? result.stdout : result.stderr || result.stdout).trim() };
+}
+
 
 /** Spawns a `ray start ... --block` in its own process group, with its lines under the `ray` source. */
 export async function spawnRay(spawn: (o: SpawnOptions) => Promise<ManagedChild>, argv: readonly string[], env: NodeJS.ProcessEnv, logger: Logger, onLine?: (line: string) => void): Promise<ManagedChild> {
@@ -92,8 +102,16 @@ export async function waitForCluster(opts: {
         details: ['Fix: see the ray lines above; another Ray instance on this machine (ray stop) or a busy port 6379 are common causes.'],
       });
     }
-    const cluster = await rayStatus(opts.run, opts.statusArgv, opts.env);
-    const progress = cluster === null ? 'Ray is not answering yet' : `${cluster.nodes} of ${nodes} nodes joined, ${cluster.gpus} of ${needGpus} GPUs`;
+    const status = await rayStatusOnce(opts.run, opts.statusArgv, opts.env, opts.stop);
+    if (opts.stop.aborted) return 'stopped';
+    const cluster = status.cluster;
+    // Output Ray printed but llmserve cannot read is reported with its text, not taken for silence.
+    const progress =
+      cluster !== null
+        ? `${cluster.nodes} of ${nodes} nodes joined, ${cluster.gpus} of ${needGpus} GPUs`
+        : status.answers
+          ? `ray status output not understood: ${JSON.stringify(status.raw.slice(0, 300))}`
+          : `Ray is not answering yet${status.raw ? ` (${JSON.stringify(status.raw.split('\n').slice(-1)[0]?.slice(0, 200) ?? '')})` : ''}`;
     if (progress !== last) logger.info(`Ray cluster: ${progress}`);
     last = progress;
     if (cluster !== null && cluster.nodes >= nodes && cluster.gpus >= needGpus) return 'ready';

@@ -2,9 +2,10 @@
 // with the Ray flags; a worker joins, is ready once joined, and stops cleanly on SIGTERM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { fixturePath, makeModelDir, tempDir } from '../helpers/fixtures.js';
 import { runLlmserve } from '../helpers/llmserve.js';
 import { freePort } from '../helpers/ports.js';
 import { findByMarker } from '../helpers/procs.js';
@@ -69,4 +70,36 @@ test('a head with --nodes 2 starts vLLM only after a worker joined, with --distr
   head.child.kill('SIGTERM');
   assert.equal((await head.exited).code, 0, head.output());
   assert.deepEqual(findByMarker(head.marker), []);
+});
+
+test('a worker started before the head (pods start together) keeps trying to join until the head is up', async (t) => {
+  const dir = await tempDir('llmserve-ray-');
+  const shared = { FAKE_RAY_STATE_DIR: path.join(dir, 'ray'), FAKE_NVIDIA_SMI_GPUS: '2' };
+  const workerProbes = path.join(dir, 'worker-probe');
+  // The fake `ray start --address` gives up after 200 ms without a head, as real Ray does after a few seconds.
+  const worker = runLlmserve(['start', '--role', 'worker', '--head', '127.0.0.1:6379', '--probe-dir', workerProbes, '--startup-timeout', '60', '--stop-timeout', '3', '--health-interval', '0.3'], {
+    ...shared,
+    FAKE_RAY_NODE_ID: 'worker-1',
+    FAKE_RAY_JOIN_TIMEOUT_MS: '200',
+    // A `ray status` text llmserve cannot read, from a head that answers: the worker must stay healthy.
+    FAKE_RAY_STATUS_TEXT: 'No cluster status. It may take a few seconds for the Ray internal services to start up.',
+  });
+  t.after(async () => assert.equal(await worker.cleanup(), 0, 'nothing of the worker may be left'));
+  await worker.waitForLine(/the Ray head at 127\.0\.0\.1:6379 may not be up yet: trying again in 5 s/, 15_000);
+  assert.equal(worker.child.exitCode, null, 'the worker waits instead of exiting 3');
+  assert.ok(existsSync(path.join(workerProbes, 'not-ready')));
+  // Now the head's Ray comes up.
+  const head = spawn(process.execPath, [fixturePath('bin', 'ray'), 'start', '--head', '--port=6379', '--block'], { env: { ...process.env, ...shared, FAKE_RAY_NODE_ID: 'head' }, stdio: 'ignore' });
+  t.after(() => {
+    if (head.exitCode === null) head.kill('SIGKILL');
+  });
+  await worker.waitForLine(/ready: joined the Ray cluster at 127\.0\.0\.1:6379/, 20_000);
+  await waitForFile(path.join(workerProbes, 'not-ready'), false, 1000);
+  await worker.waitForLine(/ray status output not understood \(the head answers, so this node stays healthy\)/, 10_000);
+  assert.equal(existsSync(path.join(workerProbes, 'not-healthy')), false, 'an unreadable but answering ray status is healthy');
+  worker.child.kill('SIGTERM');
+  assert.equal((await worker.exited).code, 0, worker.output());
+  assert.deepEqual(findByMarker(worker.marker), []);
+  head.kill('SIGTERM');
+  await new Promise((resolve) => (head.exitCode !== null ? resolve(null) : head.once('exit', resolve)));
 });

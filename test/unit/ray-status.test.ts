@@ -1,0 +1,27 @@
+// `ray status` as the head's wait sees it: text it cannot read is reported with that text, not taken for silence.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { RunCommand } from '../../src/gpu/nvidia-smi.js';
+import type { ManagedChild } from '../../src/supervisor/child.js';
+import { rayStatusOnce, waitForCluster } from '../../src/supervisor/ray.js';
+import { LlmserveError } from '../../src/errors.js';
+import { memoryLogger } from '../helpers/upstream.js';
+
+const head = { hasExited: false, exited: new Promise(() => {}), pid: 1 } as unknown as ManagedChild;
+
+test('rayStatusOnce: answered and read, answered but unreadable, not answering', async () => {
+  const say = (exitCode: number, stdout: string, stderr = ''): RunCommand => async () => ({ exitCode, stdout, stderr, notFound: false });
+  assert.deepEqual(await rayStatusOnce(say(0, 'No cluster status.\n'), ['ray', 'status'], {}), { answers: true, cluster: null, raw: 'No cluster status.' });
+  assert.deepEqual(await rayStatusOnce(say(1, '', 'ConnectionError: Could not find any running Ray instance.\n'), ['ray', 'status'], {}), { answers: false, cluster: null, raw: 'ConnectionError: Could not find any running Ray instance.' });
+});
+
+test('waitForCluster: unreadable output is logged with its text, and named in the timeout error', async () => {
+  const { logger, lines } = memoryLogger();
+  let t = 0;
+  const run: RunCommand = async () => ({ exitCode: 0, stdout: 'No cluster status.\n', stderr: '', notFound: false });
+  await assert.rejects(
+    waitForCluster({ run, statusArgv: ['ray', 'status'], env: {}, head, nodes: 2, gpusPerNode: 2, timeoutS: 0.001, now: () => (t += 10), logger, stop: new AbortController().signal }),
+    (err: unknown) => err instanceof LlmserveError && err.exitCode === 3 && /ray status output not understood: "No cluster status\."/.test(err.message),
+  );
+  assert.ok(lines.some((l) => /Ray cluster: ray status output not understood/.test(l)), lines.join('\n'));
+});
