@@ -3,6 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { ExitCode, LlmserveError, usageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { batchedOutput } from '../proxy/batched-output.js';
+import { onEmergency } from '../util/emergency.js';
 import type { ProxyHandle } from '../proxy/server.js';
 import { isBackendState, type ChildMessage, type ParentMessage, type ProxySettings } from '../proxy/settings.js';
 import { metricsCollector, metricsGatherer, type MetricsGatherer, type WorkerMetricsMessage } from '../proxy/worker-metrics.js';
@@ -17,8 +18,12 @@ export async function runProxyCommand(): Promise<void> {
   }
   // Signals are handled from the first instant: the parent may signal right after `listening`.
   const stop = stopSignal();
-  // One write per batch of access-log lines instead of one per request (a pipe write is a syscall each).
-  const output = batchedOutput(process.stdout, process.stderr);
+  // One write per batch of access-log lines instead of one per request (a pipe write is a syscall each). A cluster
+  // worker hands its batches to the primary, the one writer of the shared stdout pipe: two processes writing
+  // batches over 4 KiB (PIPE_BUF) to one pipe can interleave inside a line, which tore JSON lines under load.
+  const output = batchedOutput(cluster.isWorker ? primaryStdout : process.stdout, process.stderr);
+  // A crash (main.ts's uncaught-error exit) still writes the last batch of lines.
+  const offEmergency = onEmergency(() => output.flush());
   try {
     let proxy!: ProxyHandle;
     let gatherer: MetricsGatherer | null = null;
@@ -28,7 +33,7 @@ export async function runProxyCommand(): Promise<void> {
       const logger = createLogger({ source: 'proxy', format: settings.logFormat, color: settings.color, stdout: output.stdout, stderr: output.stderr });
       if ((settings.workers ?? 1) > 1 && cluster.isPrimary) {
         // `proxy.workers`: this process only starts the workers and relays the supervisor's messages to them.
-        await runWorkers(settings, stop.promise, logger);
+        await runWorkers(settings, stop.promise, logger, output.stdout);
         return;
       }
       // A worker's /metrics shows every worker: it gathers their snapshots through the primary.
@@ -54,6 +59,7 @@ export async function runProxyCommand(): Promise<void> {
     await proxy.close();
   } finally {
     output.flush();
+    offEmergency();
     stop.dispose();
     if (process.connected) process.disconnect();
   }
@@ -124,7 +130,7 @@ function waitForStart(): Promise<ProxySettings> {
  * supervisor goes (a worker whose primary dies sees its channel close and stops too). A worker that dies on its
  * own takes the others down: the supervisor restarts the proxy as a whole.
  */
-async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logger: ReturnType<typeof createLogger>): Promise<void> {
+async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logger: ReturnType<typeof createLogger>, stdout: { write(text: string): unknown }): Promise<void> {
   // The kernel hands connections to the workers: no accept in this process and no handle passed per connection.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   const count = settings.workers ?? 1;
@@ -157,7 +163,8 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
           const m = msg as { type?: string; port?: number; code?: string; message?: string; remaining?: number; seq?: number } | null;
           if (m === null || typeof m !== 'object') return;
           if (collector.handle(worker, m)) return;
-          if (m.type === 'want-start') worker.send({ type: 'start', settings });
+          if (m.type === 'log' && typeof (m as { text?: unknown }).text === 'string') stdout.write((m as { text: string }).text);
+          else if (m.type === 'want-start') worker.send({ type: 'start', settings });
           else if (m.type === 'listening' && typeof m.port === 'number') resolve(m.port);
           else if (m.type === 'state-applied' && typeof m.seq === 'number') {
             appliedBy.set(worker, m.seq);
@@ -222,3 +229,12 @@ function send(msg: ChildMessage | WorkerMetricsMessage): Promise<void> {
     process.send(msg, undefined, {}, () => resolve());
   });
 }
+
+/** A worker's stdout: each batch of whole lines goes to the cluster primary, which writes it (see runProxyCommand). */
+const primaryStdout = {
+  write(text: string): boolean {
+    if (typeof process.send === 'function' && process.connected) process.send({ type: 'log', text });
+    else process.stdout.write(text);
+    return true;
+  },
+};

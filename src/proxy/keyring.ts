@@ -61,6 +61,10 @@ export async function createKeyRing(
   if (keysFile !== null) {
     try {
       const fromFile = await load(keysFile);
+      // A restarted proxy reads the file as it is now, perhaps with limits a reload was refused for: they are kept
+      // (refusing them would lock these keys out), but said loudly, since each process counts them on its own.
+      const why = refuse(fromFile);
+      if (why !== null) logger.error(`${keysFile}: ${why}; until then each process counts these limits on its own (up to that many times the limit)`);
       const initial = new Set(fromFile.map((e) => e.sha256Hex.toLowerCase()));
       base = configured.filter((e) => !initial.has(e.sha256Hex.toLowerCase()));
       // The file's keys as they are now, with their policies (the supervisor may send only the configured ones).

@@ -36,7 +36,7 @@ const alive = (pid: number) => {
   }
 };
 
-function start(t: { after: (f: () => void) => void }, backendUrl: string) {
+function start(t: { after: (f: () => void) => void }, backendUrl: string, logFormat: 'text' | 'json' = 'text') {
   const child = fork(fixture, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
@@ -50,7 +50,7 @@ function start(t: { after: (f: () => void) => void }, backendUrl: string) {
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  child.send({ type: 'start', settings: proxySettings({ backendUrl, keys: [{ name: 'alice', sha256Hex: sha256Hex(KEY) }], servedModelName: 'test-model', state: 'starting', workers: 2 }) });
+  child.send({ type: 'start', settings: proxySettings({ backendUrl, keys: [{ name: 'alice', sha256Hex: sha256Hex(KEY) }], servedModelName: 'test-model', state: 'starting', workers: 2, logFormat }) });
   return { child, next, output: () => output };
 }
 
@@ -99,3 +99,33 @@ it('workers exit when the primary is killed', async (t) => {
   child.kill('SIGKILL');
   await until(() => workers.every((pid) => !alive(pid)), 5000, 'the workers to exit');
 });
+
+it('the workers\' access-log lines reach stdout whole, written by the primary alone', async (t) => {
+  const upstream = await startUpstream();
+  t.after(() => upstream.close());
+  const { child, next, output } = start(t, upstream.url, 'json');
+  const { port } = (await next('listening')) as { port: number };
+  child.send({ type: 'state', state: 'ready', seq: 1 });
+  await next('state-applied');
+  // A reader that falls behind (a busy supervisor): the pipe fills, and writes of big batches go out in pieces.
+  child.stdout!.pause();
+  const n = 3000;
+  for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: 50 }, () => request(port, '/v1/models', { headers: bearer })));
+  child.stdout!.resume();
+  const accessLines = () => output().split('\n').filter((l) => l.includes('"msg":"request"'));
+  await until(() => accessLines().length >= n, 20_000, `${n} access-log lines`);
+  const torn = output().split('\n').filter((l) => l.trim() !== '' && !isJson(l));
+  assert.deepEqual(torn.slice(0, 3), [], `${torn.length} lines are not whole JSON objects`);
+  assert.equal(accessLines().length, n);
+  child.disconnect();
+  await once(child, 'exit');
+});
+
+function isJson(line: string): boolean {
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
+}
