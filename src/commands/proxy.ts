@@ -22,8 +22,12 @@ export async function runProxyCommand(): Promise<void> {
   // worker hands its batches to the primary, the one writer of the shared stdout pipe: two processes writing
   // batches over 4 KiB (PIPE_BUF) to one pipe can interleave inside a line, which tore JSON lines under load.
   const output = batchedOutput(cluster.isWorker ? primaryStdout : process.stdout, process.stderr);
-  // A crash (main.ts's uncaught-error exit) still writes the last batch of lines.
-  const offEmergency = onEmergency(() => output.flush());
+  // A crash (main.ts's uncaught-error exit) still writes the last batch of lines: straight to stdout, since an IPC
+  // message sent just before process.exit may never leave.
+  const offEmergency = onEmergency(() => {
+    relayToPrimary = false;
+    output.flush();
+  });
   try {
     let proxy!: ProxyHandle;
     let gatherer: MetricsGatherer | null = null;
@@ -230,10 +234,13 @@ function send(msg: ChildMessage | WorkerMetricsMessage): Promise<void> {
   });
 }
 
+/** False once the process is dying: its last lines are written directly. */
+let relayToPrimary = true;
+
 /** A worker's stdout: each batch of whole lines goes to the cluster primary, which writes it (see runProxyCommand). */
 const primaryStdout = {
   write(text: string): boolean {
-    if (typeof process.send === 'function' && process.connected) process.send({ type: 'log', text });
+    if (relayToPrimary && typeof process.send === 'function' && process.connected) process.send({ type: 'log', text });
     else process.stdout.write(text);
     return true;
   },
