@@ -95,6 +95,8 @@ export class UsageRecorder {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
+    // The last write: worth waiting for a lock, nothing is served any more.
+    this.options.store.patient?.();
     this.flush();
     try {
       this.options.store.close();

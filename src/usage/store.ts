@@ -89,11 +89,18 @@ function sqliteStore(db: SqlDb, kind: 'node:sqlite' | 'better-sqlite3', file: st
       }
       return out;
     },
+    patient() {
+      db.exec(`PRAGMA busy_timeout = ${SHUTDOWN_BUSY_MS}`);
+    },
     close() {
       db.close();
     },
   };
 }
+
+/** How long a write may wait for another process's lock: while serving (writes run on the proxy's event loop) and at shutdown. */
+const SERVING_BUSY_MS = 20;
+const SHUTDOWN_BUSY_MS = 2000;
 
 /** A store in memory: the fallback when no file can be used, and a test double. */
 export function memoryStore(): UsageStore {
@@ -128,10 +135,14 @@ export function memoryStore(): UsageStore {
 async function openChecked(file: string): Promise<UsageStore> {
   const { db, driver } = await openSqlite(file);
   try {
-    db.exec('PRAGMA busy_timeout = 2000');
+    db.exec(`PRAGMA busy_timeout = ${SHUTDOWN_BUSY_MS}`);
     db.exec('PRAGMA journal_mode = WAL');
     db.exec(SCHEMA);
     db.prepare('SELECT COUNT(*) AS n FROM usage').all();
+    // Why so short once serving: writes block the proxy's event loop, and with another process holding the lock
+    // (a second llmserve on a shared directory, an sqlite3 shell) every byte to every client would wait. A write
+    // that finds the lock taken fails at once; the recorder keeps its rows and tries again at the next flush.
+    db.exec(`PRAGMA busy_timeout = ${SERVING_BUSY_MS}`);
     return sqliteStore(db, driver, file);
   } catch (err) {
     db.close();

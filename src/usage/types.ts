@@ -34,6 +34,8 @@ export interface UsageStore {
   rows(filter?: UsageFilter): UsageRow[];
   /** Tokens (prompt + completion) per key over all time. */
   totalsByKey(): Map<string, number>;
+  /** From now on a write may wait for another process's lock (the last flush at shutdown); absent: nothing to do. */
+  patient?(): void;
   close(): void;
 }
 

@@ -10,7 +10,7 @@ import { memoryLogger } from '../helpers/upstream.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { memoryStore, openUsageStore, readUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
 import { UsageRecorder } from '../../src/usage/recorder.js';
-import { sqliteDriver, withoutWarning } from '../../src/usage/sqlite.js';
+import { openSqlite, sqliteDriver, withoutWarning } from '../../src/usage/sqlite.js';
 
 const HOUR = 3_600_000;
 const T0 = 20_000 * HOUR + 5 * 60_000;
@@ -136,4 +136,32 @@ test('a store that fails to write keeps the rows and retries, warning once', () 
   fail = false;
   rec.flush();
   assert.deepEqual(inner.rows().map((r) => [r.requests, r.promptTokens]), [[2, 2]]);
+});
+
+test('a write that finds another process\'s lock fails at once while serving (rows kept), and waits at shutdown', async () => {
+  const dir = await tempDir();
+  const { logger, lines } = memoryLogger();
+  const store = await openUsageStore(dir, logger);
+  const recorder = new UsageRecorder({ store, logger, flushMs: 0, now: () => T0 });
+  // Another connection (another process, as far as SQLite's locks go) holds the write lock.
+  const other = await openSqlite(join(dir, USAGE_DB_FILE));
+  other.db.exec('PRAGMA busy_timeout = 0');
+  other.db.exec('BEGIN IMMEDIATE');
+  try {
+    recorder.record('alice', 'm', false, 1, 2, false);
+    const started = performance.now();
+    recorder.flush();
+    const blockedMs = performance.now() - started;
+    // Not the 2 s busy timeout: the proxy's event loop must not wait on another process.
+    assert.ok(blockedMs < 1000, `the flush blocked ${Math.round(blockedMs)} ms`);
+    assert.ok(lines.some((l) => /cannot write the usage store/.test(l)), lines.join('\n'));
+    assert.equal(recorder.unflushed().length, 1, 'the rows are kept for the next try');
+  } finally {
+    other.db.exec('COMMIT');
+    other.db.close();
+  }
+  recorder.close();
+  const read = await readUsageStore(dir);
+  assert.deepEqual(read?.rows().map((r) => [r.key, r.requests, r.completionTokens]), [['alice', 1, 2]]);
+  read?.close();
 });
