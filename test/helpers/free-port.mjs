@@ -42,10 +42,25 @@ export async function freePort() {
   if (HIGH - LOW >= 1000) {
     for (let i = 0; i < 100; i++) {
       const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
-      if ((await bindable(port)) !== false) return port;
+      if (!given.has(port) && (await bindable(port)) !== false) return give(port);
     }
   }
-  const port = await bindable(0);
-  if (port === false) throw new Error('no TCP port could be bound on 127.0.0.1');
+  for (let i = 0; i < 100; i++) {
+    const port = await bindable(0);
+    if (port === false) break;
+    if (!given.has(port)) return give(port);
+  }
+  throw new Error('no TCP port could be bound on 127.0.0.1');
+}
+
+/**
+ * Ports this process handed out: never twice. Why: a caller takes two ports in a row (public and backend) and binds
+ * neither until later, so the second draw could return the first; llmserve refuses one port for two listeners.
+ */
+const given = new Set();
+
+/** @param {number} port */
+function give(port) {
+  given.add(port);
   return port;
 }
