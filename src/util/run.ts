@@ -10,8 +10,9 @@ export const runCommand: RunCommand = async (file, args, options = {}) => {
     env: options.env,
     extendEnv: options.env === undefined,
     stdin: 'ignore',
-    // Cancelled: SIGTERM, then SIGKILL after 1 s (not execa's 5 s), so the caller's 2 s wait sees it gone.
-    ...(options.signal === undefined ? {} : { cancelSignal: options.signal, forceKillAfterDelay: 1000 }),
+    // Cancelled (llmserve is stopping): SIGKILL at once. These are queries with nothing to save, and one stuck in a
+    // driver call ignores SIGTERM; killed now, it is gone before llmserve exits instead of outliving it.
+    ...(options.signal === undefined ? {} : { cancelSignal: options.signal, killSignal: 'SIGKILL' as const }),
   });
   const notFound = (result as { code?: string }).code === 'ENOENT';
   return {
