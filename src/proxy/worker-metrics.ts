@@ -51,15 +51,24 @@ export function metricsGatherer(send: (m: WorkerMetricsMessage) => void, own: ()
   };
 }
 
-/** The primary's side: answers a worker's `metrics-gather` with every live worker's snapshot (those in time). */
+/**
+ * The primary's side: answers a worker's `metrics-gather` with every live worker's snapshot. A worker that does not
+ * answer in time is counted with its last snapshot: left out, its counters would drop for that scrape, and
+ * Prometheus reads a drop as a counter reset (a spurious jump in rate() and increase()).
+ */
 export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 1000): { handle(from: Worker, msg: { type?: unknown }): boolean } {
   let seq = 0;
-  const open = new Map<string, { requester: Worker; id: number; left: number; snapshots: RegistrySnapshot[]; timer: NodeJS.Timeout }>();
+  const last = new Map<Worker, RegistrySnapshot>();
+  const open = new Map<string, { requester: Worker; id: number; waiting: Set<Worker>; snapshots: RegistrySnapshot[]; timer: NodeJS.Timeout }>();
   const finish = (token: string) => {
     const c = open.get(token);
     if (c === undefined) return;
     open.delete(token);
     clearTimeout(c.timer);
+    for (const w of c.waiting) {
+      const previous = last.get(w);
+      if (previous !== undefined) c.snapshots.push(previous);
+    }
     if (c.requester.isConnected()) c.requester.send({ type: 'metrics-gathered', id: c.id, snapshots: c.snapshots } satisfies WorkerMetricsMessage);
   };
   return {
@@ -68,19 +77,20 @@ export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 10
       if (m.type === 'metrics-gather') {
         const token = String(++seq);
         const targets = [...workers()].filter((w) => w.isConnected());
-        // A worker that does not answer in time is left out rather than holding up the scrape.
+        // A worker that does not answer in time does not hold up the scrape (its last snapshot stands in).
         const timer = setTimeout(() => finish(token), timeoutMs);
         timer.unref();
-        open.set(token, { requester: from, id: m.id, left: targets.length, snapshots: [], timer });
+        open.set(token, { requester: from, id: m.id, waiting: new Set(targets), snapshots: [], timer });
         for (const w of targets) w.send({ type: 'metrics-snapshot-request', token } satisfies WorkerMetricsMessage);
         if (targets.length === 0) finish(token);
         return true;
       }
       if (m.type === 'metrics-snapshot') {
+        last.set(from, m.snapshot);
         const c = open.get(m.token);
-        if (c !== undefined) {
+        if (c !== undefined && c.waiting.delete(from)) {
           c.snapshots.push(m.snapshot);
-          if (--c.left === 0) finish(m.token);
+          if (c.waiting.size === 0) finish(m.token);
         }
         return true;
       }

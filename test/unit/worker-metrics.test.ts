@@ -35,11 +35,11 @@ test('a registry absorbs another one: counters and histograms summed, max-merged
 function cluster(answering: boolean[], collectorTimeoutMs = 1000) {
   const metrics = answering.map(() => new ProxyMetrics('ready'));
   const gatherers: MetricsGatherer[] = [];
-  const workers = answering.map((answers, i) => ({
+  const workers = answering.map((_, i) => ({
     isConnected: () => true,
     send: (m: WorkerMetricsMessage) => {
-      // A worker that is stuck never answers the primary's request.
-      if (answers || m.type !== 'metrics-snapshot-request') setImmediate(() => gatherers[i]!.handle(m));
+      // A worker that is stuck never answers the primary's request (read at each message: a test may stop one).
+      if (answering[i] || m.type !== 'metrics-snapshot-request') setImmediate(() => gatherers[i]!.handle(m));
     },
   })) as unknown as Worker[];
   const collector = metricsCollector(() => workers, collectorTimeoutMs);
@@ -76,4 +76,16 @@ test('a worker that does not answer is left out after the timeout, not waited fo
   a!.request('alice', 'm', 200, 12, 3);
   const page = await a!.render([]);
   assert.match(page, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 1$/m);
+});
+
+test('a worker that stops answering is counted with its last snapshot: its counters never drop (no false reset)', async () => {
+  const answering = [true, true];
+  const [a, b] = cluster(answering, 100);
+  a!.request('alice', 'm', 200, 12, 3);
+  b!.request('alice', 'm', 200, 12, 3);
+  assert.match(await a!.render([]), /^llmserve_requests_total\{key="alice",model="m",status="200"\} 2$/m);
+  answering[1] = false;
+  a!.request('alice', 'm', 200, 12, 3);
+  // b is stuck: its last answer (1 request) stands in, so the total grows from 2 to 3 instead of dropping to 2.
+  assert.match(await a!.render([]), /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
 });
