@@ -301,23 +301,22 @@ async function checkPortsFree(config: Config): Promise<void> {
   // Why check the backend port ourselves: vLLM binds with SO_REUSEPORT and would not fail on a busy port.
   const several = config.models.length > 1;
   const ports = [
-    { what: 'public', host: config.proxy.host, port: config.proxy.port, fix: '--port N (proxy.port)' },
+    { what: 'public', host: config.proxy.host, port: config.proxy.port, fix: 'choose another with --port N (proxy.port)' },
     ...config.models.map((m) => ({
       what: several ? `backend (model "${m.servedModelName}")` : 'backend',
       host: BACKEND_HOST,
       port: m.port,
-      fix: several ? 'models[].port, or --backend-port N (vllm.port, the first of the range)' : '--backend-port N (vllm.port)',
+      fix: `choose another with ${several ? 'models[].port, or --backend-port N (vllm.port, the first of the range)' : '--backend-port N (vllm.port)'}`,
     })),
   ];
-  const clash = config.models.find((m) => m.port === config.proxy.port);
-  if (clash) {
-    throw new LlmserveError('PORT_IN_USE', `the public port and the backend port${several ? ` of model "${clash.servedModelName}"` : ''} are both ${clash.port}; choose another with --backend-port N (vllm.port)`);
-  }
+  // A Ray head binds its GCS port: busy (another Ray on this machine), `ray start --head` would fail only after the
+  // proxy started. (One port for two of these listeners is refused with the configuration already.)
+  if (config.cluster.role === 'head') ports.push({ what: 'Ray head', host: '0.0.0.0', port: DEFAULTS.rayPort, fix: 'run `ray stop` if it is a Ray left from an earlier run (the head always uses 6379)' });
   for (const { what, host, port, fix } of ports) {
     if (await isPortFree(port, host)) continue;
     const holder = describePortHolder(findPortHolder(port));
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    throw new LlmserveError('PORT_IN_USE', `${what} port ${address} is already in use${holder ? ` by ${holder}` : ''}; stop it, or choose another with ${fix}`);
+    throw new LlmserveError('PORT_IN_USE', `${what} port ${address} is already in use${holder ? ` by ${holder}` : ''}; stop it, or ${fix}`);
   }
 }
 

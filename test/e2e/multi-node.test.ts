@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fixturePath, makeModelDir, tempDir } from '../helpers/fixtures.js';
 import { runLlmserve } from '../helpers/llmserve.js';
@@ -102,4 +103,26 @@ test('a worker started before the head (pods start together) keeps trying to joi
   assert.deepEqual(findByMarker(worker.marker), []);
   head.kill('SIGTERM');
   await new Promise((resolve) => (head.exitCode !== null ? resolve(null) : head.once('exit', resolve)));
+});
+
+test('a head whose Ray port (6379) is taken stops before starting anything (exit 2), naming the port', async (t) => {
+  const holder = net.createServer();
+  const bound = await new Promise<boolean>((resolve) => {
+    holder.once('error', () => resolve(false));
+    holder.listen(6379, '0.0.0.0', () => resolve(true));
+  });
+  if (!bound) return t.skip('port 6379 is in use on this machine already');
+  t.after(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+  const dir = await tempDir('llmserve-ray-');
+  const model = await makeModelDir();
+  const [port, backendPort] = [await freePort(), await freePort()];
+  const head = runLlmserve(
+    ['start', '--role', 'head', '--nodes', '2', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', path.join(dir, 'probe')],
+    { FAKE_RAY_STATE_DIR: path.join(dir, 'ray'), LLMSERVE_MASTER_KEY: KEY, FAKE_NVIDIA_SMI_GPUS: '2' },
+  );
+  t.after(async () => assert.equal(await head.cleanup(), 0));
+  const { code } = await head.exited;
+  assert.equal(code, 2, head.output());
+  assert.match(head.output(), /Ray head port 0\.0\.0\.0:6379 is already in use.*; stop it, or run `ray stop` if it is a Ray left from an earlier run/);
+  assert.doesNotMatch(head.output(), /ray start|proxy  \|/, 'nothing was started');
 });
