@@ -266,7 +266,7 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
 }
 
 /** The proxy's environment: without key variables (its keys arrive over IPC), except those of the keys file. */
-export function proxyEnv(config: Config, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+function proxyEnv(config: Config, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   // The log format travels in the environment too, so that even the proxy's earliest lines (before its IPC
   // settings arrive) and Node's warnings in it are in the chosen format.
   const out: NodeJS.ProcessEnv = { ...env, LLMSERVE_LOG_FORMAT: config.log.format };
