@@ -32,6 +32,15 @@ function pair(policy: KeyPolicy | undefined, over: Parameters<typeof startPair>[
 
 const errorOf = (text: string) => (JSON.parse(text) as { error: { type: string; code: string; message: string } }).error;
 
+/** One more chat completion is still admitted (`why`); once it has counted, the next is a 429 insufficient_quota. */
+async function lastBeforeBudgetSpent(p: Pair, headers: Record<string, string>, why: string): Promise<void> {
+  assert.equal((await request(p.port, '/v1/chat/completions', { headers, body: chat })).status, 200, why);
+  await until(() => p.proxy.inflight() === 0, 2000, 'the request to finish');
+  const no = await request(p.port, '/v1/chat/completions', { headers, body: chat });
+  assert.equal(no.status, 429);
+  assert.equal(errorOf(no.text).code, 'insufficient_quota');
+}
+
 test('rpm: 2 -> the third request within a minute is 429 with Retry-After and x-ratelimit headers', async () => {
   const p = await pair({ rpm: 2 });
   try {
@@ -118,11 +127,7 @@ test('a keys-file reload that adds a budget counts the tokens used before it (SI
     // 2 tokens used (not yet written to the store: the recorder flushes every 5 s); the new budget allows 3.
     await fs.writeFile(file, `- name: carol\n  key: ${carol}\n  tpm: 100\n  budget: { tokens: 3, period: 1d }\n`);
     await p.proxy.reloadKeys();
-    assert.equal((await request(p.port, '/v1/chat/completions', { headers: asCarol, body: chat })).status, 200, '2 of 3 tokens used');
-    await until(() => p.proxy.inflight() === 0, 2000, 'the request to finish');
-    const no = await request(p.port, '/v1/chat/completions', { headers: asCarol, body: chat });
-    assert.equal(no.status, 429);
-    assert.equal(errorOf(no.text).code, 'insufficient_quota');
+    await lastBeforeBudgetSpent(p, asCarol, '2 of 3 tokens used');
   } finally {
     await p.close();
     await fs.rm(dir, { recursive: true, force: true });
@@ -264,11 +269,7 @@ test('usage survives a restart of the proxy; budgets start from it', async () =>
 
     const second = await pair({ budget: { tokens: 7, period: 'total' } }, { usage });
     try {
-      assert.equal((await request(second.port, '/v1/chat/completions', { headers: bearer, body: chat })).status, 200, '6 of 7 tokens used');
-      await until(() => second.proxy.inflight() === 0, 2000, 'the request to finish');
-      const no = await request(second.port, '/v1/chat/completions', { headers: bearer, body: chat });
-      assert.equal(no.status, 429);
-      assert.equal(errorOf(no.text).code, 'insufficient_quota');
+      await lastBeforeBudgetSpent(second, bearer, '6 of 7 tokens used');
     } finally {
       await second.close();
     }
