@@ -41,7 +41,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 /** Answers with an OpenAI-shaped error body (the proxy's own errors, and a key policy's refusals). */
 export function sendError(res: ServerResponse, err: ProxyError | LimitError): void {
-  sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param ?? null, code: err.code } }, err.headers);
+  sendJson(res, err.status, errorBody(err), err.headers);
+}
+
+/** OpenAI's error object, the one shape of every error body the proxy writes. */
+function errorBody(err: Pick<ProxyError, 'message' | 'type' | 'code' | 'param'> | LimitError): { error: { message: string; type: string; param: string | null; code: string } } {
+  return { error: { message: err.message, type: err.type, param: err.param ?? null, code: err.code } };
 }
 
 /** Seconds a client should wait before retrying while the backend is not ready. */
@@ -143,6 +148,6 @@ export function clientErrorResponse(errorCode: string | undefined): string {
       : errorCode === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The request headers are too large.']
         : [400, 'Bad Request', 'bad_request', 'The request is not valid HTTP/1.1.'];
-  const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } });
+  const body = JSON.stringify(errorBody({ message, type: 'invalid_request_error', code }));
   return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
