@@ -38,7 +38,12 @@ export function modelNotAllowed(model: string): LimitError {
   return { status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model', message: `The model \`${shown}\` does not exist or you do not have access to it.` };
 }
 
-/** 429 insufficient_quota: the token budget of the period is spent. */
+/**
+ * 429 insufficient_quota: the token budget of the period is spent. Why `x-should-retry: false`: OpenAI's SDKs retry
+ * every 429 by themselves (twice by default), and the JavaScript SDK sleeps for the whole Retry-After, which for a
+ * rolling budget is hours: the caller's request would hang that long, twice. Both SDKs obey this header and raise
+ * the RateLimitError at once; Retry-After stays for clients that schedule their own retry.
+ */
 export function budgetSpent(tokens: number, period: string, headers: Record<string, string>): LimitError {
   const span = period === 'total' ? 'in total' : `per ${period === '1d' ? 'day' : period === '7d' ? '7 days' : '30 days'}`;
   return {
@@ -46,7 +51,7 @@ export function budgetSpent(tokens: number, period: string, headers: Record<stri
     type: 'insufficient_quota',
     code: 'insufficient_quota',
     message: `You exceeded your current quota: this key's budget is ${tokens} tokens ${span}.`,
-    headers,
+    headers: { ...headers, 'x-should-retry': 'false' },
   };
 }
 

@@ -126,6 +126,8 @@ test('budget: spent -> 429 insufficient_quota; a rolling period frees tokens as 
   assert.equal(no.error.type, 'insufficient_quota');
   assert.equal(no.error.code, 'insufficient_quota');
   assert.equal(no.error.headers?.['retry-after'], String(24 * 3600));
+  // OpenAI's SDKs would otherwise retry it, the JavaScript one after sleeping out that day.
+  assert.equal(no.error.headers?.['x-should-retry'], 'false');
   clock.t += 24 * 3_600_000;
   assert.ok(l.admit('a').ok);
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { KEY, startPair } from '../helpers/upstream.js';
+import { KEY, KEY_NAME, sha256Hex, startPair, until } from '../helpers/upstream.js';
 
 function client(port: number, apiKey = KEY): OpenAI {
   return new OpenAI({ apiKey, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0, timeout: 10_000 });
@@ -41,5 +41,30 @@ describe('openai SDK', () => {
     await assert.rejects(openai.chat.completions.create({ model: 'nope', messages: [] }), OpenAI.NotFoundError);
     pair.proxy.setState('starting');
     await assert.rejects(openai.models.list(), OpenAI.InternalServerError);
+  });
+
+  it('raises RateLimitError at once for a spent budget, without the SDK\'s automatic retries', async (t) => {
+    const pair = await startPair({ keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY), policy: { budget: { tokens: 2, period: 'total' } } }] });
+    t.after(() => pair.close());
+    const chat = { model: 'test-model', messages: [{ role: 'user' as const, content: 'hi' }] };
+    await client(pair.port).chat.completions.create(chat);
+    await until(() => pair.proxy.inflight() === 0, 2000, 'the first request to be counted');
+    // The SDK's defaults: two retries of every 429 (after Retry-After, or 0.5 s and 1 s without one).
+    let attempts = 0;
+    const counting = new OpenAI({
+      apiKey: KEY,
+      baseURL: `http://127.0.0.1:${pair.port}/v1`,
+      fetch: (url, init) => {
+        attempts++;
+        return fetch(url, init);
+      },
+    });
+    await assert.rejects(counting.chat.completions.create(chat), (err: unknown) => {
+      assert.ok(err instanceof OpenAI.RateLimitError, String(err));
+      assert.equal(err.code, 'insufficient_quota');
+      assert.equal(err.type, 'insufficient_quota');
+      return true;
+    });
+    assert.equal(attempts, 1, 'a spent budget is not retried');
   });
 });
