@@ -119,7 +119,9 @@ export function unavailable(state: string): ProxyError {
     type: 'server_error',
     code: 'service_unavailable',
     message: `The model server ${why}; retry later.`,
-    headers: { 'retry-after': String(retryAfterSeconds) },
+    // Draining closes the connection: a client's retry (OpenAI's SDKs retry a 503 by themselves) on the same
+    // keep-alive socket would only reach this instance again, while a new connection reaches a replica that serves.
+    headers: state === 'draining' ? { 'retry-after': String(retryAfterSeconds), connection: 'close' } : { 'retry-after': String(retryAfterSeconds) },
   };
 }
 

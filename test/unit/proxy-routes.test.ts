@@ -162,6 +162,12 @@ describe('routes over HTTP', () => {
       assert.equal(res.status, 503, path);
       assert.ok(res.headers['retry-after'], path);
     }
+    // From a keep-alive client (fetch, as OpenAI's SDKs use): the connection is closed, so that a retry opens a new
+    // one (to a replica that serves) instead of reaching this instance again.
+    const kept = await fetch(`${pair.url}/v1/chat/completions`, { method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(kept.status, 503);
+    assert.equal(kept.headers.get('connection'), 'close');
+    await kept.text();
     assert.equal(pair.upstream.requests.length, 0);
   });
 
