@@ -8,7 +8,7 @@ import type { Forwarder } from './forward.js';
 import type { BackendHealth } from './health.js';
 import type { KeyRing } from './keyring.js';
 import { decideModel, modelList } from './models.js';
-import { compileRoutes, healthPaths, normalisePath } from './routes.js';
+import { compileRoutes, healthPaths, normalisePath, withV1 } from './routes.js';
 import type { BackendState, ProxySettings } from './settings.js';
 import { modelNotAllowed } from '../limits/rejections.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../metrics/registry.js';
@@ -168,7 +168,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
 
   return (req, res, ex, expectContinue) => {
     const method = req.method ?? 'GET';
-    const path = normalisePath(req.url);
+    let path = normalisePath(req.url);
 
     if (path === healthPaths.liveness || path === healthPaths.liveliness) {
       ex.health = true;
@@ -206,7 +206,15 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return;
     }
 
-    const route = path === null ? null : routes.match(path);
+    let route = path === null ? null : routes.match(path);
+    if (route === null && path !== null) {
+      // LiteLLM's spelling without /v1 (`/chat/completions`): checked and forwarded as the /v1 route it stands for.
+      const v1 = withV1(path);
+      if (v1 !== null && (route = routes.match(v1)) !== null) {
+        path = v1;
+        req.url = '/v1' + req.url!;
+      }
+    }
     if (path === null || route === null) return errors.sendError(res, errors.unknownRoute(method, ex.path));
     if (route.methods !== null && !route.methods.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, route.methods));
 

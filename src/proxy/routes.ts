@@ -58,6 +58,20 @@ export function compileRoutes(routes: readonly string[]): RouteTable {
   };
 }
 
+/** OpenAI's routes that LiteLLM also serves without `/v1` (exact paths, and prefixes ending in `/`). */
+const unprefixedExact: ReadonlySet<string> = new Set(['/chat/completions', '/completions', '/embeddings', '/models', '/responses']);
+const unprefixedPrefixes: readonly string[] = ['/responses/', '/audio/'];
+
+/**
+ * The `/v1` path for an OpenAI route spelt without it (`/chat/completions`), or null. LiteLLM answers both spellings
+ * and its documentation gives clients a base URL without `/v1`: such clients keep working after the migration.
+ */
+export function withV1(path: string): string | null {
+  if (unprefixedExact.has(path)) return '/v1' + path;
+  for (const prefix of unprefixedPrefixes) if (path.length > prefix.length && path.startsWith(prefix)) return '/v1' + path;
+  return null;
+}
+
 /**
  * The path of a request URL, decoded and checked, or null when it must be refused: not origin-form, a fragment,
  * `.`/`..` segments, empty segments (`//`), backslashes, encoded slashes or bad percent-encoding. A refused path is a

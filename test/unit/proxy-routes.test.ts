@@ -51,6 +51,22 @@ describe('routes over HTTP', () => {
     assert.equal(pair.upstream.requests.length, 0);
   });
 
+  it('LiteLLM\'s spellings without /v1 reach the /v1 routes; nothing else is widened', async (t) => {
+    const pair = await startPair({ routes: ['/v1/chat/completions', '/v1/models', '/v1/responses/*'] });
+    t.after(() => pair.close());
+    const chat = await request(pair.port, '/chat/completions?x=1', { headers: bearer, body: { model: 'test-model', messages: [] } });
+    assert.equal(chat.status, 200, chat.text);
+    assert.equal((await request(pair.port, '/models', { headers: bearer })).status, 200);
+    await request(pair.port, '/responses/resp_1', { headers: bearer }); // the test upstream has no such route: it only has to arrive
+    assert.deepEqual(pair.upstream.requests.map((r) => r.path), ['/v1/chat/completions', '/v1/models', '/v1/responses/resp_1']);
+    // Not in the allowlist under /v1 (embeddings here), not an OpenAI route, or without a key: as before.
+    assert.equal((await request(pair.port, '/embeddings', { headers: bearer, body: {} })).status, 404);
+    assert.equal((await request(pair.port, '/scale_elastic_ep', { headers: bearer, body: {} })).status, 404);
+    assert.equal((await request(pair.port, '/chat/completions', { body: {} })).status, 401);
+    assert.equal((await request(pair.port, '/chat/completions', { headers: bearer })).status, 405);
+    assert.equal(pair.upstream.requests.length, 3);
+  });
+
   it('path traversal attempts are 404 and reach nothing', async (t) => {
     const pair = await startPair();
     t.after(() => pair.close());

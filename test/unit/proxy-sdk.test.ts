@@ -43,6 +43,17 @@ describe('openai SDK', () => {
     await assert.rejects(openai.models.list(), OpenAI.InternalServerError);
   });
 
+  it('works with a base URL without /v1, as LiteLLM\'s documentation configures clients', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const openai = new OpenAI({ apiKey: KEY, baseURL: `http://127.0.0.1:${pair.port}`, maxRetries: 0, timeout: 10_000 });
+    assert.deepEqual((await openai.models.list()).data.map((m) => m.id), ['test-model']);
+    const stream = await openai.chat.completions.create({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const parts: string[] = [];
+    for await (const chunk of stream) parts.push(chunk.choices[0]?.delta.content ?? '');
+    assert.deepEqual(parts, ['t0', 't1', 't2']);
+  });
+
   it('raises RateLimitError at once for a spent budget, without the SDK\'s automatic retries', async (t) => {
     const pair = await startPair({ keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY), policy: { budget: { tokens: 2, period: 'total' } } }] });
     t.after(() => pair.close());
