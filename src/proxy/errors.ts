@@ -107,11 +107,19 @@ export function tooLarge(max: number): ProxyError {
 
 /**
  * 503 while the backend is starting, restarting or draining; and for a model whose restart budget ran out, without
- * Retry-After since it does not come back by itself.
+ * Retry-After since it does not come back by itself. Each closes the connection: a client's retry (OpenAI's SDKs
+ * retry a 503 by themselves) on the same keep-alive socket would only reach this instance again, while a new
+ * connection reaches a replica that serves (a load balancer, or kube-proxy, balances per connection).
  */
 export function unavailable(state: string): ProxyError {
   if (state === 'failed') {
-    return { status: 503, type: 'server_error', code: 'service_unavailable', message: 'The model server failed repeatedly and was stopped; it stays down until the service restarts.' };
+    return {
+      status: 503,
+      type: 'server_error',
+      code: 'service_unavailable',
+      message: 'The model server failed repeatedly and was stopped; it stays down until the service restarts.',
+      headers: { connection: 'close' },
+    };
   }
   const why = state === 'draining' ? 'is shutting down' : state === 'restarting' ? 'is restarting' : 'is starting';
   return {
@@ -119,9 +127,7 @@ export function unavailable(state: string): ProxyError {
     type: 'server_error',
     code: 'service_unavailable',
     message: `The model server ${why}; retry later.`,
-    // Draining closes the connection: a client's retry (OpenAI's SDKs retry a 503 by themselves) on the same
-    // keep-alive socket would only reach this instance again, while a new connection reaches a replica that serves.
-    headers: state === 'draining' ? { 'retry-after': String(retryAfterSeconds), connection: 'close' } : { 'retry-after': String(retryAfterSeconds) },
+    headers: { 'retry-after': String(retryAfterSeconds), connection: 'close' },
   };
 }
 

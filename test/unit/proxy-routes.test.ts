@@ -163,6 +163,11 @@ describe('routes over HTTP', () => {
       assert.equal(res.status, 503);
       assert.equal(res.headers['retry-after'], '5');
       assert.equal((res.json() as { error: { code: string } }).error.code, 'service_unavailable');
+      // From a keep-alive client (fetch, as OpenAI's SDKs use): closed, so that a retry may reach another replica.
+      const kept = await fetch(`${pair.url}/v1/models`, { headers: bearer });
+      assert.equal(kept.status, 503);
+      assert.equal(kept.headers.get('connection'), 'close', state);
+      await kept.text();
     }
     assert.equal(pair.upstream.requests.length, 0);
     pair.proxy.setState('ready');
