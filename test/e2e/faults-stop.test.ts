@@ -31,6 +31,8 @@ test('SIGTERM with a stream in flight: new requests get 503, the stream ends wit
     return r.status === 503 ? r : undefined;
   }, { timeoutMs: 3000, message: 'a 503 for a new request during the drain' });
   assert.ok(refused.headers.get('retry-after'));
+  // fetch keeps connections alive, as OpenAI's SDKs do: the 503 closes it, so the SDK's own retry reconnects.
+  assert.equal(refused.headers.get('connection'), 'close');
   assert.match(await refused.text(), /shutting down/);
   for (;;) {
     const { value, done } = await reader.read();
