@@ -22,11 +22,14 @@ export function buildVllmArgv(config: Config, tensorParallelSize: number, extraA
   ];
 }
 
-/** vLLM's environment: llmserve's own, plus configured variables, minus keys and the VLLM_PORT trap. */
+/** vLLM's environment: llmserve's own, plus configured variables, minus keys (VLLM_API_KEY too) and the VLLM_PORT trap. */
 export function buildVllmEnv(config: Config, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base, ...config.environment, ...config.vllm.env };
   // vLLM reads VLLM_PORT as an internal port; Kubernetes injects VLLM_PORT=tcp://... for a service named vllm.
   delete env.VLLM_PORT;
+  // vLLM turns its own auth on when VLLM_API_KEY is set (api_server.py build_app); the proxy never forwards keys, so
+  // every /v1 request, the readiness check included, would get 401 and the start would time out.
+  delete env.VLLM_API_KEY;
   // vLLM never needs llmserve's keys; a child's environment is readable in /proc by the same user.
   for (const name of config.secrets.envNames) delete env[name];
   env.PYTORCH_CUDA_ALLOC_CONF ??= 'expandable_segments:True';

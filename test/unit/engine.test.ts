@@ -35,6 +35,16 @@ test("vLLM's environment: allocator default, no VLLM_PORT, no keys", async () =>
   assert.equal(kept.PYTORCH_CUDA_ALLOC_CONF, 'backend:cudaMallocAsync');
 });
 
+test("vLLM's environment: no VLLM_API_KEY, which would make vLLM refuse the proxy's key-less requests", async () => {
+  // vLLM turns on its own auth when VLLM_API_KEY is set (vllm/entrypoints/openai/api_server.py, build_app), and the
+  // proxy never forwards keys: every /v1 request (the readiness check included) would get 401.
+  const env = { ...baseEnv, VLLM_API_KEY: 'legacy-key' };
+  const config = await loadConfig({ model: '/models/qwen' }, { env, cwd: os.tmpdir() });
+  assert.equal(buildVllmEnv(config, env).VLLM_API_KEY, undefined);
+  const viaConfig = { ...config, vllm: { ...config.vllm, env: { ...config.vllm.env, VLLM_API_KEY: 'from-config' } } };
+  assert.equal(buildVllmEnv(viaConfig, baseEnv).VLLM_API_KEY, undefined);
+});
+
 test('model inspection: local dir with heads and weights, missing path, hub id', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'llmserve-model-'));
   await writeFile(path.join(dir, 'config.json'), JSON.stringify({ num_attention_heads: 12 }));
