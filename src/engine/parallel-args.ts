@@ -22,8 +22,8 @@ const ELSEWHERE_FLAGS: ReadonlySet<string> = new Set(['--data-parallel-rank', '-
 
 /**
  * The data-parallel ranks on this node and the pipeline stages, from vLLM's arguments (`-dp N`, `-dpl N`, `-pp N`,
- * long forms, `--flag=N`). Why: each rank and stage takes its own tensor-parallel group of GPUs, so `auto` must
- * split the GPUs among them instead of giving every rank all of them. Ranks here are `-dpl` when given; with
+ * long forms, `--flag=N`, `_` for `-` in long names as vLLM allows). Why: each rank and stage takes its own
+ * tensor-parallel group of GPUs, so `auto` must split the GPUs among them instead of giving every rank all of them. Ranks here are `-dpl` when given; with
  * data parallelism across nodes or one rank per process (`-dpn`, `-dpr`, `-dpa`, `--headless`) and no `-dpl`,
  * 1, as before llmserve counted them. A value that is not a positive integer is left for vLLM to refuse.
  */
@@ -33,7 +33,9 @@ export function otherParallelism(args: readonly string[]): OtherParallelism {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
     const eq = arg.indexOf('=');
-    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    const raw = eq >= 0 ? arg.slice(0, eq) : arg;
+    // vLLM accepts `_` for `-` in long names (--pipeline_parallel_size; vllm/utils/argparse_utils.py).
+    const name = raw.startsWith('--') ? `--${raw.slice(2).replace(/_/g, '-')}` : raw;
     if (ELSEWHERE_FLAGS.has(name)) elsewhere = true;
     const key = VALUE_FLAGS[name];
     if (key === undefined) continue;

@@ -33,6 +33,15 @@ test('otherParallelism reads -dp/-pp in both forms, 1 otherwise', () => {
   assert.deepEqual(otherParallelism(['--data-parallel-size', '4', '--data-parallel-rank', '1']), { dataParallel: 1, pipelineParallel: 1 });
 });
 
+test("otherParallelism reads the underscore spellings vLLM accepts (--pipeline_parallel_size)", async () => {
+  // vLLM's FlexibleArgumentParser turns `_` into `-` in every `--` name (vllm/utils/argparse_utils.py).
+  assert.deepEqual(otherParallelism(['--pipeline_parallel_size', '2', '--data_parallel_size=2']), { dataParallel: 2, pipelineParallel: 2 });
+  assert.deepEqual(otherParallelism(['--data_parallel_size', '4', '--data_parallel_rank', '1']), { dataParallel: 1, pipelineParallel: 1 });
+  const model = await makeModelDir({ heads: 16 });
+  const pp = await plan({ model, extraArgs: ['--pipeline_parallel_size', '2'] }, 4);
+  assert.equal(pp.tensorParallel?.size, 2, pp.argv.join(' '));
+});
+
 test('auto tensor parallelism splits the GPUs among data-parallel ranks and pipeline stages', async () => {
   const model = await makeModelDir({ heads: 32 });
   const dp = await plan({ model, extraArgs: ['--data-parallel-size', '2'] }, 4);
