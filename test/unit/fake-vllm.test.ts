@@ -50,6 +50,13 @@ describe('fake vllm: command line', { concurrency: true }, () => {
     assert.match(r.stderr, /unrecognized arguments: --disable-log-requests/);
   });
 
+  it('names an unknown underscore flag in its dash form, as FlexibleArgumentParser rewrites it before argparse', async () => {
+    // vllm/utils/argparse_utils.py: `_` -> `-` in every `--` name (not in the value) before argparse sees it.
+    const r = await runCli(vllmBin, ['serve', 'm', '--disable_log_requests', '--bogus_flag=a_b']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unrecognized arguments: --disable-log-requests --bogus-flag=a_b\n$/);
+  });
+
   it('fails with the attention-heads ValueError when heads % TP != 0', async () => {
     const model = await makeModelDir({ heads: 12 });
     const r = await runCli(vllmBin, ['serve', model, '--tensor_parallel_size=5'], FAST);
