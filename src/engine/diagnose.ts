@@ -10,6 +10,13 @@ const rules: { pattern: RegExp; diagnosis: (m: RegExpMatchArray) => string }[] =
     diagnosis: (m) => `the model's ${m[1]} attention heads are not divisible by tensor-parallel size ${m[2]}: use --tensor-parallel-size auto or a divisor of ${m[1]}.`,
   },
   {
+    // vLLM's most common memory failure: the weights fit, the KV cache for one max-length request does not
+    // (vllm/v1/core/kv_cache_utils.py). Before the generic rule: its advice is the max length, not the GPUs.
+    pattern: /max seq len \((\d+)\)[^\n]*larger than the available KV cache memory(?:[^\n]*estimated maximum model length is (\d+))?/,
+    diagnosis: (m) =>
+      `out of GPU memory for the KV cache: one request of the model's max length (${m[1]} tokens) does not fit. Set a smaller --max-model-len in vllm.args${m[2] ? ` (vLLM estimates ${m[2]} fits)` : ''}, raise --gpu-memory-utilization, or use more GPUs.`,
+  },
+  {
     pattern: /(CUDA out of memory|OutOfMemoryError|No available memory for the cache blocks|insufficient GPU memory)/i,
     diagnosis: () => 'out of GPU memory: lower --max-model-len or --gpu-memory-utilization in vllm.args, use more GPUs, or check that no other process holds GPU memory (nvidia-smi).',
   },

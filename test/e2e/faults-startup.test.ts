@@ -22,6 +22,15 @@ test('vLLM fails while loading: its last lines and a diagnosis, exit 3, not retr
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 
+test("vLLM's KV cache cannot hold one max-length request: diagnosed as such, with vLLM's estimate", async (t) => {
+  const svc = await startService({ env: { FAKE_VLLM_MODE: 'fail-kv-cache' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  const { code } = await svc.run.exited;
+  assert.equal(code, 3, svc.run.output());
+  assert.match(svc.run.output(), /diagnosis: out of GPU memory for the KV cache: .*\(40960 tokens\).*\(vLLM estimates 9344 fits\)/);
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
 test('vLLM prints nothing while loading: the stall timeout ends it, exit 3, nothing left', async (t) => {
   const svc = await startService({ config: 'stall_timeout: 0.6\n', env: { FAKE_VLLM_MODE: 'silent-load', FAKE_VLLM_LOAD_MS: '30000' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));

@@ -66,6 +66,10 @@ test('diagnosis of known start-up failures', () => {
   assert.match(diagnose(['ValueError: Total number of attention heads (12) must be divisible by tensor parallel size (8).']) ?? '', /12 attention heads/);
   assert.match(diagnose(['OSError: [Errno 98] Address already in use']) ?? '', /port is already in use/);
   assert.equal(diagnose(['something else entirely']), null);
+  // The KV-cache check, as vLLM words it (vllm/v1/core/kv_cache_utils.py); the estimate is optional there.
+  const kv = "(EngineCore_DP0 pid=7) ValueError: To serve at least one request with the models's max seq len (40960), (4.38 GiB KV cache is needed, which is larger than the available KV cache memory (1.0 GiB). Based on the available memory, the estimated maximum model length is 9344. Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.";
+  assert.match(diagnose([kv, '(APIServer pid=1) RuntimeError: Engine core initialization failed. See root cause above.']) ?? '', /out of GPU memory for the KV cache: .*max length \(40960 tokens\).*--max-model-len.*\(vLLM estimates 9344 fits\)/);
+  assert.match(diagnose([kv.replace(/ Based on[^.]*\./, '')]) ?? '', /\(40960 tokens\) does not fit\. Set a smaller --max-model-len in vllm\.args, raise/);
   assert.deepEqual(rejectedRemovedFlags(['vllm serve: error: unrecognized arguments: --disable-log-requests']), ['--disable-log-requests']);
   assert.deepEqual(rejectedRemovedFlags(['vllm serve: error: unrecognized arguments: --bogus']), []);
   assert.deepEqual(withoutFlags(['a', '--disable_log_requests', '--x'], ['--disable-log-requests']), ['a', '--x']);
