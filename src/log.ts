@@ -1,4 +1,5 @@
 // The one logger: prefixes, colours, JSON lines and secret redaction all live here.
+import { StringDecoder } from 'node:string_decoder';
 import { Chalk, type ChalkInstance } from 'chalk';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -207,14 +208,18 @@ function formatFields(fields: LogFields): string {
 /** Splits a byte stream into lines, calling `onLine` for each complete one; carriage-return frames count as lines. */
 export function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer | string): void; flush(): void } {
   let rest = '';
+  // Why a decoder: a pipe read can end inside a multi-byte UTF-8 character (tqdm's █, a CJK model name); decoding
+  // each chunk alone would turn both halves into U+FFFD.
+  const decoder = new StringDecoder('utf8');
   return {
     push(chunk) {
-      rest += chunk.toString();
+      rest += typeof chunk === 'string' ? chunk : decoder.write(chunk);
       const parts = rest.split(/\r\n|\n|\r/);
       rest = parts.pop() ?? '';
       for (const p of parts) if (p.length > 0) onLine(p);
     },
     flush() {
+      rest += decoder.end();
       if (rest.length > 0) onLine(rest);
       rest = '';
     },
