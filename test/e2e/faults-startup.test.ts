@@ -163,3 +163,15 @@ test('any other unrecognized argument is fatal: diagnosis, exit 3, not retried',
   assert.equal(svc.vllmStarts().length, 0, 'argparse failed before the fake recorded a start');
   assert.ok(svc.probesDown());
 });
+
+test('an inherited VLLM_API_KEY does not reach vLLM: it becomes ready and answers through the proxy', async (t) => {
+  // With VLLM_API_KEY set vLLM guards /v1 itself (api_server.py build_app); the proxy sends no key upstream.
+  const svc = await startService({ env: { VLLM_API_KEY: 'sk-legacy-vllm-key' }, args: ['--startup-timeout', '15'] });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const env = (svc.vllmStarts()[0] as unknown as { env: Record<string, string> }).env;
+  assert.equal(env.VLLM_API_KEY, undefined);
+  assert.equal((await svc.chat()).status, 200);
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+});
