@@ -20,14 +20,25 @@ function flagName(arg: string): string | undefined {
   return m[1] + m[2].toLowerCase().replace(/_/g, '-');
 }
 
-/** Throws a usage error (exit 2) on the first extra vLLM argument that llmserve owns or that carries a secret. */
+/**
+ * The owned flag a long option abbreviates, if any. Why: vLLM's argparse keeps allow_abbrev on
+ * (vllm/entrypoints/cli/main.py), so `--hos 0.0.0.0` is `--host 0.0.0.0` there. No vLLM flag is itself a strict
+ * prefix of an owned one, so a strict prefix is an abbreviation (or ambiguous, which vLLM would refuse anyway).
+ */
+function abbreviated(name: string): string | undefined {
+  if (!name.startsWith('--') || name.length < 3) return undefined;
+  return Object.keys(COLLISIONS).find((owned) => owned.startsWith('--') && owned.length > name.length && owned.startsWith(name));
+}
+
+/** Throws a usage error (exit 2) on the first extra vLLM argument that llmserve owns (or abbreviates one) or carries a secret. */
 export function checkExtraArgs(args: readonly string[], origin: string): void {
   for (const arg of args) {
     const name = flagName(arg);
-    const why = name === undefined ? undefined : COLLISIONS[name];
-    if (name !== undefined && why !== undefined) {
-      const verb = name === '--hf-token' ? 'is refused' : 'is set by llmserve';
-      throw usageError(`${origin}: vLLM flag ${name} ${verb}: ${why}`);
-    }
+    if (name === undefined) continue;
+    const owned = COLLISIONS[name] !== undefined ? name : abbreviated(name);
+    if (owned === undefined) continue;
+    const verb = owned === '--hf-token' ? 'is refused' : 'is set by llmserve';
+    const shown = owned === name ? name : `${name} (short for ${owned})`;
+    throw usageError(`${origin}: vLLM flag ${shown} ${verb}: ${COLLISIONS[owned]}`);
   }
 }

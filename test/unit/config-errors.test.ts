@@ -127,6 +127,22 @@ test('extra vLLM args that collide with llmserve are usage errors naming llmserv
   assert.throws(() => checkExtraArgs(['--HOST=1.2.3.4'], 'origin'), /^LlmserveError: origin: vLLM flag --host/);
 });
 
+test("abbreviations of the flags llmserve sets are refused too: vLLM's argparse would take them for the full flag", async () => {
+  // argparse's allow_abbrev is on in vLLM (vllm/entrypoints/cli/main.py): `--hos 0.0.0.0` is `--host 0.0.0.0`.
+  const cases: Array<[string[], RegExp]> = [
+    [['--hos', '0.0.0.0'], /vLLM flag --hos \(short for --host\) is set by llmserve: llmserve binds vLLM to 127\.0\.0\.1/],
+    [['--served-model=x'], /vLLM flag --served-model \(short for --served-model-name\) is set by llmserve/],
+    [['--tensor_parallel', '4'], /vLLM flag --tensor-parallel \(short for --tensor-parallel-size\) is set by llmserve/],
+    [['--hf-tok', 'hf_secret'], /vLLM flag --hf-tok \(short for --hf-token\) is refused/],
+  ];
+  for (const [args, pattern] of cases) {
+    const err = await rejects(load({}, { model: 'm', extraArgs: args }, KEY_ENV), new RegExp(`^vLLM arguments after --: ${pattern.source}`), ['hf_secret']);
+    assert.equal(err.code, 'USAGE');
+  }
+  // Longer names that merely start like an owned flag are other flags (--model-impl), not abbreviations.
+  assert.doesNotThrow(() => checkExtraArgs(['--model-impl', 'transformers', '--port-x', '--hostname-like-value'], 'x'));
+});
+
 test('did-you-mean is quiet when nothing is close', () => {
   assert.equal(didYouMean('prot', ['port', 'host']), 'port');
   assert.equal(didYouMean('kye', ['name', 'key', 'key_sha256']), 'key');

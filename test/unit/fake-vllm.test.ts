@@ -57,6 +57,16 @@ describe('fake vllm: command line', { concurrency: true }, () => {
     assert.match(r.stderr, /unrecognized arguments: --disable-log-requests --bogus-flag=a_b\n$/);
   });
 
+  it('takes a unique prefix for its flag and refuses an ambiguous one, as argparse (allow_abbrev) does', async () => {
+    // vllm/entrypoints/cli/main.py builds its parsers without allow_abbrev=False.
+    const r = await runCli(vllmBin, ['serve', 'm', '--po', '9']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /vllm serve: error: ambiguous option: --po could match --pooler-config, --port/);
+    const ok = await runCli(vllmBin, ['serve', '/nonexistent/model', '--served-model', 'x', '--enforce-eag'], FAST);
+    assert.equal(ok.code, 1, 'parsed (then failed on the missing model path)');
+    assert.match(ok.stdout, /'served_model_name': \['x'\], 'enforce_eager': True/);
+  });
+
   it('fails with the attention-heads ValueError when heads % TP != 0', async () => {
     const model = await makeModelDir({ heads: 12 });
     const r = await runCli(vllmBin, ['serve', model, '--tensor_parallel_size=5'], FAST);
