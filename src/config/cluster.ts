@@ -1,5 +1,6 @@
 // `--role`, `--nodes`, `--head` (and LLMSERVE_ROLE/NODES/HEAD): validated together, since they only make sense together.
 import { configError, usageError } from '../errors.js';
+import { DEFAULTS } from './defaults.js';
 import type { ClusterConfig } from './types.js';
 import { expected } from './values.js';
 
@@ -27,5 +28,14 @@ export function resolveCluster(role: Given, nodes: Given, head: Given, models: n
     if (nodes !== undefined && n !== 1) throw usageError(`${nodes.where} ${n} needs --role head (LLMSERVE_ROLE=head) on the head node and --role worker on the others`);
     if (head !== undefined) throw usageError(`${head.where} needs --role worker (LLMSERVE_ROLE=worker)`);
   }
-  return { role: r, nodes: r === 'head' ? n : 1, head: r === 'worker' ? head!.value.trim() : null };
+  return { role: r, nodes: r === 'head' ? n : 1, head: r === 'worker' ? withRayPort(head!.value.trim()) : null };
+}
+
+/**
+ * HOST, or [IPv6] in brackets, without a port gets the head's Ray port. Why: `ray start --address` needs HOST:PORT
+ * (Ray splits it at the last ':'), and a portless address failed every join as if the head were not up yet.
+ */
+function withRayPort(address: string): string {
+  const portless = !address.includes(':') || /^\[[^\]]*\]$/.test(address);
+  return portless ? `${address}:${DEFAULTS.rayPort}` : address;
 }

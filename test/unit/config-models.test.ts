@@ -73,6 +73,17 @@ test('--role/--nodes/--head and their env forms: validated together (exit 2)', a
   assert.deepEqual(worker.ray.command, ['ray']);
 });
 
+test('--head without a port means the head\'s Ray port 6379: ray start --address needs HOST:PORT', async () => {
+  // Ray splits the address at its last ':' into host and port (ray-project/ray python/ray/_private/services.py);
+  // without a port `ray start --address` fails, and the worker would retry forever thinking the head was down.
+  const worker = async (head: string) => (await load(null, { role: 'worker', head }, {})).cluster.head;
+  assert.equal(await worker('10.0.0.1'), '10.0.0.1:6379');
+  assert.equal(await worker(' head.example.svc '), 'head.example.svc:6379');
+  assert.equal(await worker('[fd00::1]'), '[fd00::1]:6379');
+  assert.equal(await worker('10.0.0.1:6380'), '10.0.0.1:6380');
+  assert.equal(await worker('[fd00::1]:6379'), '[fd00::1]:6379');
+});
+
 test('GPU assignment: lists, counts in order, overlaps and missing GPUs', () => {
   const gpus = [0, 1, 2, 3].map((index) => ({ index, uuid: `GPU-${index}`, name: 'H100', memoryMiB: 81559 }));
   const ok = assignGpus([{ name: 'a', gpus: 2 }, { name: 'b', gpus: [0] }, { name: 'c', gpus: 1 }], gpus);

@@ -1,6 +1,7 @@
 // Tests of the fakes themselves: they must behave like shared/reference/VLLM.md says real vLLM and nvidia-smi do.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -340,5 +341,32 @@ describe('fake nvidia-smi', { concurrency: true }, () => {
     const junk = await runCli(smiBin, query, { FAKE_NVIDIA_SMI_MODE: 'garbage' });
     assert.equal(junk.code, 0);
     assert.doesNotMatch(junk.stdout, /GPU-/);
+  });
+});
+
+describe('fake ray: addresses as Ray reads them', { concurrency: true }, () => {
+  const rayBin = fixturePath('bin', 'ray');
+  it('refuses an address without a port (exit 1), for start and status alike', async () => {
+    const state = { FAKE_RAY_STATE_DIR: path.join(await tempDir(), 'ray') };
+    for (const args of [['start', '--address=10.0.0.1', '--block'], ['status', '--address=10.0.0.1']]) {
+      const r = await runCli(rayBin, args, state);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.stderr, /Malformed address 10\.0\.0\.1\. Expected '<host>:<port>'/);
+    }
+  });
+
+  it('finds a head only on its own port', async () => {
+    const state = { FAKE_RAY_STATE_DIR: path.join(await tempDir(), 'ray'), FAKE_RAY_JOIN_TIMEOUT_MS: '200' };
+    const head = spawn(process.execPath, [rayBin, 'start', '--head', '--port=6379', '--block'], { env: { ...process.env, ...state, FAKE_RAY_NODE_ID: 'head' }, stdio: 'ignore' });
+    try {
+      await waitFor(async () => (await runCli(rayBin, ['status'], state)).code === 0, { timeoutMs: 5000, message: 'the fake head to be up' });
+      assert.equal((await runCli(rayBin, ['status', '--address=127.0.0.1:6379'], state)).code, 0);
+      assert.equal((await runCli(rayBin, ['status', '--address=127.0.0.1:6380'], state)).code, 1);
+      const wrong = await runCli(rayBin, ['start', '--address=127.0.0.1:6380'], { ...state, FAKE_RAY_NODE_ID: 'w' });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /Could not find any running Ray instance at 127\.0\.0\.1:6380/);
+    } finally {
+      head.kill('SIGTERM');
+    }
   });
 });
