@@ -11,7 +11,13 @@ const COLLISIONS: Readonly<Record<string, string>> = {
   '-tp': "llmserve sets it; use llmserve's --tensor-parallel-size / vllm.tensor_parallel_size",
   '--api-key': 'keys go in proxy.master_key / LLMSERVE_MASTER_KEY (never on a command line); the proxy checks them, vLLM is private',
   '--hf-token': 'secrets never go on a command line (every process can read it); put the token in the HF_TOKEN environment variable (vllm.env or the container environment)',
+  // With both files vLLM serves HTTPS (api_server.py setup_server), which llmserve's HTTP checks and proxy never reach.
+  '--ssl-keyfile': 'llmserve talks plain HTTP to vLLM on 127.0.0.1; serve TLS from the proxy with proxy.tls.cert / proxy.tls.key',
+  '--ssl-certfile': 'llmserve talks plain HTTP to vLLM on 127.0.0.1; serve TLS from the proxy with proxy.tls.cert / proxy.tls.key',
 };
+
+/** Flags refused outright rather than set by llmserve. */
+const REFUSED: ReadonlySet<string> = new Set(['--hf-token', '--ssl-keyfile', '--ssl-certfile']);
 
 /** The flag name of an argument, normalised: `--Tensor_Parallel_Size=2` -> `--tensor-parallel-size`. */
 function flagName(arg: string): string | undefined {
@@ -37,7 +43,7 @@ export function checkExtraArgs(args: readonly string[], origin: string): void {
     if (name === undefined) continue;
     const owned = COLLISIONS[name] !== undefined ? name : abbreviated(name);
     if (owned === undefined) continue;
-    const verb = owned === '--hf-token' ? 'is refused' : 'is set by llmserve';
+    const verb = REFUSED.has(owned) ? 'is refused' : 'is set by llmserve';
     const shown = owned === name ? name : `${name} (short for ${owned})`;
     throw usageError(`${origin}: vLLM flag ${shown} ${verb}: ${COLLISIONS[owned]}`);
   }

@@ -117,6 +117,9 @@ test('extra vLLM args that collide with llmserve are usage errors naming llmserv
     [['--hf-token', 'hf_secret'], /vLLM flag --hf-token is refused: .*HF_TOKEN environment variable \(vllm\.env or the container environment\)$/],
     [['--hf-token=hf_secret'], /vLLM flag --hf-token is refused/],
     [['--model', '/x'], /vLLM flag --model is set by llmserve/],
+    // vLLM would serve HTTPS, which llmserve's readiness check and proxy (plain HTTP) never reach.
+    [['--ssl-keyfile', '/k.pem'], /vLLM flag --ssl-keyfile is refused: llmserve talks plain HTTP to vLLM on 127\.0\.0\.1; serve TLS from the proxy with proxy\.tls\.cert \/ proxy\.tls\.key$/],
+    [['--ssl_certfile=/c.pem'], /vLLM flag --ssl-certfile is refused: .*proxy\.tls/],
   ];
   for (const [args, pattern] of cases) {
     const err = await rejects(load({}, { model: 'm', extraArgs: ['--seed', '1', ...args] }, KEY_ENV), new RegExp(`^vLLM arguments after --: ${pattern.source}`), ['sk-secret-value', 'hf_secret']);

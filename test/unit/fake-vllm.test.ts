@@ -1,7 +1,7 @@
 // Tests of the fakes themselves: they must behave like shared/reference/VLLM.md says real vLLM and nvidia-smi do.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -23,6 +23,16 @@ async function withFake(opts: Parameters<typeof startFakeVllm>[0], fn: (f: FakeV
   } finally {
     await fake.stop();
     assert.deepEqual(findByMarker(fake.marker), [], 'no process of this test may be left');
+  }
+}
+
+/** True when the openssl CLI is there to make a throwaway certificate. */
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -94,6 +104,17 @@ describe('fake vllm: command line', { concurrency: true }, () => {
 });
 
 describe('fake vllm: serving', { concurrency: true }, () => {
+  it('serves HTTPS with --ssl-keyfile and --ssl-certfile, so plain HTTP gets no answer', { skip: hasOpenssl() ? false : 'openssl not installed' }, async () => {
+    const dir = await tempDir();
+    const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    await withFake({ args: ['m', '--ssl-keyfile', key, '--ssl-certfile', cert], env: FAST }, async (f) => {
+      await f.waitForOutput(new RegExp(`Starting vLLM server on https://127\\.0\\.0\\.1:${f.port}`));
+      await waitFor(() => isPortOpen(f.port), { timeoutMs: 5000, message: 'the port to open' });
+      await assert.rejects(fetch(url(f, '/health'), { signal: AbortSignal.timeout(2000) }));
+    });
+  });
+
   it('keeps the port closed while loading, then answers /health and /v1/models', async () => {
     const model = await makeModelDir({ maxPositionEmbeddings: 4096 });
     const dir = await tempDir();
