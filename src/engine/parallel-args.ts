@@ -23,9 +23,9 @@ const ELSEWHERE_FLAGS: ReadonlySet<string> = new Set(['--data-parallel-rank', '-
 /**
  * The data-parallel ranks on this node and the pipeline stages, from vLLM's arguments (`-dp N`, `-dpl N`, `-pp N`,
  * long forms, `--flag=N`, `_` for `-` in long names as vLLM allows). Why: each rank and stage takes its own
- * tensor-parallel group of GPUs, so `auto` must split the GPUs among them instead of giving every rank all of them. Ranks here are `-dpl` when given; with
- * data parallelism across nodes or one rank per process (`-dpn`, `-dpr`, `-dpa`, `--headless`) and no `-dpl`,
- * 1, as before llmserve counted them. A value that is not a positive integer is left for vLLM to refuse.
+ * tensor-parallel group of GPUs, so `auto` must split the GPUs among them instead of giving every rank all of them.
+ * Ranks here are `-dpl` when given; with data parallelism across nodes or one rank per process (`-dpn`, `-dpr`,
+ * `-dpa`, `--headless`) and no `-dpl`, 1, as before llmserve counted them. A value that is not a positive integer is left for vLLM to refuse.
  */
 export function otherParallelism(args: readonly string[]): OtherParallelism {
   const n: Record<Counted, number | null> = { dp: null, dpl: null, pp: null };
