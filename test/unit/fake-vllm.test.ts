@@ -1,4 +1,4 @@
-// Tests of the fakes themselves: they must behave like shared/reference/VLLM.md says real vLLM and nvidia-smi do.
+// Tests of the fakes themselves: they must behave like shared/reference/VLLM.md and the real sources say vLLM, nvidia-smi and ray do.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
