@@ -32,8 +32,10 @@ function flagName(arg: string): string | undefined {
  * prefix of an owned one, so a strict prefix is an abbreviation (or ambiguous, which vLLM would refuse anyway).
  */
 function abbreviated(name: string): string | undefined {
-  if (!name.startsWith('--') || name.length < 3) return undefined;
-  return Object.keys(COLLISIONS).find((owned) => owned.startsWith('--') && owned.length > name.length && owned.startsWith(name));
+  // `-t` abbreviates `-tp` the same way; a single-dash prefix never matches a `--` flag.
+  const long = name.startsWith('--');
+  if (name.length < (long ? 3 : 2)) return undefined;
+  return Object.keys(COLLISIONS).find((owned) => owned.startsWith('--') === long && owned.length > name.length && owned.startsWith(name));
 }
 
 /** Throws a usage error (exit 2) on the first extra vLLM argument that llmserve owns (or abbreviates one) or carries a secret. */

@@ -137,6 +137,7 @@ test("abbreviations of the flags llmserve sets are refused too: vLLM's argparse 
     [['--served-model=x'], /vLLM flag --served-model \(short for --served-model-name\) is set by llmserve/],
     [['--tensor_parallel', '4'], /vLLM flag --tensor-parallel \(short for --tensor-parallel-size\) is set by llmserve/],
     [['--hf-tok', 'hf_secret'], /vLLM flag --hf-tok \(short for --hf-token\) is refused/],
+    [['-t', '4'], /vLLM flag -t \(short for -tp\) is set by llmserve/],
   ];
   for (const [args, pattern] of cases) {
     const err = await rejects(load({}, { model: 'm', extraArgs: args }, KEY_ENV), new RegExp(`^vLLM arguments after --: ${pattern.source}`), ['hf_secret']);
