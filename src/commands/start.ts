@@ -7,6 +7,7 @@ import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../lo
 import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
 import { formatArgv, BACKEND_HOST } from '../engine/command.js';
+import { rayStartArgv } from '../engine/ray-command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
 import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps } from '../gpu/nvidia-smi.js';
 import { NOT_READY, prepareProbeDir, probeFiles, type ProbeFiles } from '../probes/files.js';
@@ -210,7 +211,7 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
     ...(config.cluster.role === 'head'
       ? {
           ray: {
-            argv: [...ray, 'start', '--head', `--port=${DEFAULTS.rayPort}`, '--block'],
+            argv: rayStartArgv(config)!,
             env: plan.env,
             statusArgv: [...ray, 'status'],
             stopArgv: [...ray, 'stop'],

@@ -1,6 +1,7 @@
 // `llmserve start --role worker --head ADDRESS`: this node only lends its GPUs to the head's Ray cluster.
 import type { Config } from '../config/types.js';
 import { buildVllmEnv } from '../engine/command.js';
+import { rayStartArgv } from '../engine/ray-command.js';
 import type { Logger } from '../log.js';
 import { prepareProbeDir, probeFiles } from '../probes/files.js';
 import { spawnInGroup } from '../supervisor/child.js';
@@ -20,7 +21,7 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
   const worker = new RayWorker(
     {
       head,
-      argv: [...ray, 'start', `--address=${head}`, '--block'],
+      argv: rayStartArgv(config)!,
       statusArgv: [...ray, 'status', `--address=${head}`],
       stopArgv: [...ray, 'stop'],
       env,

@@ -1,5 +1,6 @@
 // The `probe` report as data: the plan plus the machine facts, every problem with its fix, keys redacted.
 import { formatArgv } from '../engine/command.js';
+import { rayStartArgv } from '../engine/ray-command.js';
 import type { Plan } from '../plan.js';
 import { withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { redactConfig, redactText } from './redact.js';
@@ -77,11 +78,12 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
 }
 
 /** Warnings from the facts: a fallback probe directory, weights close to the GPU memory, a running start. */
-function factWarnings(report: Pick<ProbeReport, 'model' | 'vllm'>, facts: ProbeFacts): string[] {
+function factWarnings(report: Pick<ProbeReport, 'model' | 'vllm'>, facts: ProbeFacts, worker: boolean): string[] {
   const out: string[] = [];
   if (!facts.probeDir.writable && !facts.probeDir.explicit) {
     out.push(`default probe directory ${facts.probeDir.dir} is not writable (${facts.probeDir.error ?? 'unknown error'}): start would use a temporary directory instead; set --probe-dir to choose one`);
   }
+  if (worker) return out;
   const { weightBytes, gpuMemoryBytes, weightShare } = report.model;
   if (weightShare !== null && weightShare > WEIGHT_SHARE_WARNING && weightBytes !== null && gpuMemoryBytes !== null) {
     out.push(`the weights (${formatBytes(weightBytes)}) take ${Math.round(weightShare * 100)}% of the GPUs' memory (${formatBytes(gpuMemoryBytes)}): vLLM will probably run out of memory; use more GPUs or a smaller (quantized) model`);
@@ -106,10 +108,16 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
   // Exactly what start runs: the plan's argv plus the --shutdown-timeout start appends (start.ts, supervisorPlan).
   const runArgv = (argv: readonly string[]) => withShutdownTimeout(argv, config.timeouts.stop).argv.map((a) => redactText(a, secrets));
   const argv = runArgv(plan.argv);
-  const problemDetails: ProblemEntry[] = [
-    ...plan.problems.map((p) => ({ code: p.code, message: redactText(p.message, secrets), details: p.details.map((d) => redactText(d, secrets)) })),
-    ...factProblems(plan, facts),
-  ];
+  // A --role worker runs only `ray start --address=HEAD` (commands/worker.ts): no model, no vLLM, no GPU check and no
+  // port of its own, so only its probe directory can stop it. The rest stays in the report as information.
+  const worker = config.cluster.role === 'worker';
+  const problemDetails: ProblemEntry[] = worker
+    ? factProblems(plan, facts).filter((p) => p.code === 'PROBE_DIR')
+    : [
+        ...plan.problems.map((p) => ({ code: p.code, message: redactText(p.message, secrets), details: p.details.map((d) => redactText(d, secrets)) })),
+        ...factProblems(plan, facts),
+      ];
+  const rayArgv = rayStartArgv(config);
   const partial = {
     model: {
       path: model.model,
@@ -147,11 +155,11 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
         backend: (facts.backendPorts ?? [facts.backendPort])[i] ?? { host: '127.0.0.1', port: m.config.port, free: true, error: null },
       };
     }),
-    cluster: { ...config.cluster },
+    cluster: { ...config.cluster, ray: rayArgv === null ? null : { argv: rayArgv, commandLine: formatArgv(rayArgv) } },
     proxy: { ...facts.proxyPort, tls: config.proxy.tls !== null, auth: config.proxy.auth },
     probes: { ...facts.probeDir, intervalSeconds: config.probes.interval },
     config: redactConfig(config),
-    warnings: [...config.notes, ...plan.warnings, ...factWarnings(partial, facts)].map((w) => redactText(w, secrets)),
+    warnings: [...config.notes, ...(worker ? [] : plan.warnings), ...factWarnings(partial, facts, worker)].map((w) => redactText(w, secrets)),
     problems: problemDetails.map(problemText),
     problemDetails,
   };

@@ -63,13 +63,49 @@ function configLines(r: ProbeReport): string[] {
   return lines;
 }
 
+function headline(r: ProbeReport): string {
+  return r.ok ? 'llmserve probe: start would proceed' : `llmserve probe: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} would stop start`;
+}
+
+/** Warnings, then problems with their fixes: the end of every report. */
+function closingLines(r: ProbeReport): string[] {
+  const lines: string[] = [];
+  if (r.warnings.length > 0) lines.push('', 'Warnings', ...r.warnings.map((w) => `  - ${w.replace(/^WARNING: /, '')}`));
+  if (r.problemDetails.length > 0) {
+    lines.push('', 'Problems');
+    for (const p of r.problemDetails) lines.push(`  - ${p.message}`, ...p.details.map((d) => `    ${d}`));
+  }
+  return lines;
+}
+
+/** A --role worker's report: what its `start` does (join the head with `ray start`), without the head's vLLM plan. */
+function workerLines(r: ProbeReport, dirText: string): string[] {
+  const c = r.config;
+  const lines = [
+    headline(r),
+    '',
+    ...gpuLines(r),
+    row('Probe dir', dirText),
+    row('Ray', `worker joining ${r.cluster.head ?? '?'} (no model, no vLLM, no proxy on this node)`),
+    '',
+    'Configuration',
+    row('  file', c.file === null ? 'none (flags, environment and defaults)' : `${c.file} (${c.format ?? 'unknown'} format)`),
+    row('  timeouts', `startup ${c.timeouts.startup} s, stop ${c.timeouts.stop} s, health every ${c.probes.interval} s`),
+    '',
+    'Ray command',
+    `  ${r.cluster.ray?.commandLine ?? ''}`,
+  ];
+  return [...lines, ...closingLines(r)];
+}
+
 /** The human report, one string per line; pure. */
 export function probeLines(r: ProbeReport): string[] {
   const tp = r.tensorParallel ? `${r.tensorParallel.size} (${r.tensorParallel.reason})` : 'not chosen (see problems)';
   const dir = r.probes;
   const dirText = `${dir.dir} ${dir.writable ? (dir.exists ? 'writable' : 'can be created') : `NOT WRITABLE (${dir.error ?? 'unknown'})`}${dir.explicit ? '' : ' (default)'}`;
+  if (r.cluster.role === 'worker') return workerLines(r, dirText);
   const lines = [
-    r.ok ? 'llmserve probe: start would proceed' : `llmserve probe: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} would stop start`,
+    headline(r),
     '',
     ...gpuLines(r),
     row('Tensor parallel', tp),
@@ -81,17 +117,12 @@ export function probeLines(r: ProbeReport): string[] {
     '',
     ...configLines(r),
   ];
-  if (r.cluster.role !== 'single') lines.push(row('Ray', r.cluster.role === 'head' ? `head of ${r.cluster.nodes} nodes (ray start --head; vLLM with --pipeline-parallel-size ${r.cluster.nodes})` : `worker joining ${r.cluster.head ?? '?'} (ray start --address; no vLLM here)`));
+  if (r.cluster.role === 'head') lines.push(row('Ray', `head of ${r.cluster.nodes} nodes (ray start --head; vLLM with --pipeline-parallel-size ${r.cluster.nodes})`));
   if (r.models.length > 1) {
     lines.push('', 'Models (GPU assignment)');
     const rows = [['name', 'gpus', 'tp', 'port', 'CUDA_VISIBLE_DEVICES']];
     for (const m of r.models) rows.push([m.name, m.gpus === null ? 'UNASSIGNED' : m.gpus.join(','), m.tensorParallelSize === null ? '-' : String(m.tensorParallelSize), portText(m.backend), m.cudaVisibleDevices ?? '-']);
     lines.push(...table(rows), '', 'vLLM commands', ...r.models.map((m) => `  ${m.vllm.commandLine}`));
   } else lines.push('', 'vLLM command', `  ${r.vllm.commandLine}`);
-  if (r.warnings.length > 0) lines.push('', 'Warnings', ...r.warnings.map((w) => `  - ${w.replace(/^WARNING: /, '')}`));
-  if (r.problemDetails.length > 0) {
-    lines.push('', 'Problems');
-    for (const p of r.problemDetails) lines.push(`  - ${p.message}`, ...p.details.map((d) => `    ${d}`));
-  }
-  return lines;
+  return [...lines, ...closingLines(r)];
 }

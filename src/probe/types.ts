@@ -101,8 +101,8 @@ export interface ProbeReport {
   backend: PortFact;
   /** Every model (one entry without a models: list); the fields above describe the first. */
   models: ProbeModelEntry[];
-  /** The Ray role (`single` without --role) and the nodes a head waits for. */
-  cluster: { role: 'single' | 'head' | 'worker'; nodes: number; head: string | null };
+  /** The Ray role (`single` without --role), the nodes a head waits for, and the `ray start` it runs (null without a role). */
+  cluster: { role: 'single' | 'head' | 'worker'; nodes: number; head: string | null; ray: { argv: string[]; commandLine: string } | null };
   proxy: PortFact & { tls: boolean; auth: boolean };
   probes: ProbeDirFact & { intervalSeconds: number };
   config: RedactedConfig;

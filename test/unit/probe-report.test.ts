@@ -183,6 +183,29 @@ test('the human report: sections in order, size with its reason, ports, the exac
   assert.ok(order.every((i) => i >= 0), String(order));
 });
 
+test('a --role worker only runs `ray start --address`: busy ports, no GPU, no vLLM and no model stop nothing; probe shows the Ray command', async () => {
+  // start --role worker (commands/worker.ts) checks none of these, so probe must not say they would stop it.
+  const p = await plan({ role: 'worker', head: '10.0.0.1:6379' }, {}, failingSmi);
+  const busy = { free: false, error: 'EADDRINUSE' };
+  const r = buildProbeReport(p, facts({ vllm: { command: 'vllm', found: false, version: null, raw: '', exitCode: null }, proxyPort: { ...facts().proxyPort, ...busy }, backendPort: { ...facts().backendPort, ...busy } }));
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.ok, true);
+  assert.deepEqual(r.warnings, []);
+  assert.deepEqual(r.cluster.ray?.argv, ['ray', 'start', '--address=10.0.0.1:6379', '--block']);
+  const text = probeLines(r).join('\n');
+  assert.match(text, /^llmserve probe: start would proceed/);
+  assert.match(text, /Ray command\n  ray start --address=10\.0\.0\.1:6379 --block/);
+  assert.doesNotMatch(text, /vllm serve|Public port|Backend port|config\.json/);
+  // Its own probe directory is still its business.
+  const unwritable = buildProbeReport(p, facts({ probeDir: { dir: '/ro/probe', explicit: true, exists: true, writable: false, error: 'EACCES' } }));
+  assert.deepEqual(unwritable.problemDetails.map((x) => x.code), ['PROBE_DIR']);
+  // A head runs `ray start --head` on Ray's port.
+  const model = await makeModelDir({ heads: 12 });
+  const head = buildProbeReport(await plan({ model, role: 'head', nodes: '2' }, { LLMSERVE_MASTER_KEY: KEY }), facts());
+  assert.deepEqual(head.cluster.ray?.argv, ['ray', 'start', '--head', '--port=6379', '--block']);
+  assert.equal(buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }), facts()).cluster.ray, null);
+});
+
 test('vllm --version: plain, after log lines, prefixed, unparsable, failing, missing', () => {
   assert.equal(parseVllmVersion('0.22.0\n'), '0.22.0');
   assert.equal(parseVllmVersion('INFO 05-01 12:00:00 [__init__.py:239] Automatically detected platform cuda.\n0.10.1.dev12+gabcdef\n'), '0.10.1.dev12+gabcdef');
