@@ -1,5 +1,5 @@
 // What `probe` finds out besides the plan, and the report it prints (the `--json` shape).
-import type { ProxyConfig } from '../config/types.js';
+import type { DrainConfig, ProxyConfig, RestartConfig } from '../config/types.js';
 import type { Gpu } from '../gpu/types.js';
 
 /** Result of `vllm --version`. */
@@ -124,7 +124,9 @@ export interface RedactedConfig {
     keys: { name: string; kind: 'key' | 'key_sha256'; value: '[redacted]' }[];
   };
   probes: { dir: string; explicit: boolean; interval: number };
-  timeouts: { startup: number; stop: number };
+  timeouts: { startup: number; stop: number; stall: number };
+  drain: DrainConfig;
+  restart: RestartConfig;
   log: { format: 'text' | 'json' };
   environment: Record<string, string>;
   notes: string[];
