@@ -338,9 +338,14 @@ test('examples/kubernetes/multi-node: a LeaderWorkerSet whose leader is a Ray he
   const startup = obj(leader['startupProbe']);
   assert.ok(Number(startup['failureThreshold']) * Number(startup['periodSeconds']) >= head.timeouts.startup);
   const leaderSpec = obj(obj(template['leaderTemplate'])['spec']);
-  assert.ok(Number(leaderSpec['terminationGracePeriodSeconds']) >= head.drain.delay + head.drain.timeout + head.timeouts.stop + 10);
+  // A head's worst case (supervisor.ts shutdown, ray.ts stopRay): the drain (+1 s), vLLM and the proxy, then `ray stop`
+  // and Ray's group, each up to stop_timeout; a worker's: `ray stop` and Ray's group.
+  const stop = head.timeouts.stop;
+  const leaderGrace = Number(leaderSpec['terminationGracePeriodSeconds']);
+  assert.ok(leaderGrace >= head.drain.delay + head.drain.timeout + 1 + 3 * stop + 10, `leader terminationGracePeriodSeconds ${leaderGrace} < its worst case + a margin`);
   const workerSpec = obj(obj(template['workerTemplate'])['spec']);
-  assert.ok(Number(workerSpec['terminationGracePeriodSeconds']) >= head.timeouts.stop + 10);
+  const workerGrace = Number(workerSpec['terminationGracePeriodSeconds']);
+  assert.ok(workerGrace >= 2 * stop + 10, `worker terminationGracePeriodSeconds ${workerGrace} < its worst case + a margin`);
   assert.match(JSON.stringify(worker['readinessProbe']), /not-ready/);
   assert.match(JSON.stringify(worker['livenessProbe']), /not-healthy/);
   const svc = obj(obj(byKind.get('Service'))['spec']);
