@@ -1,5 +1,6 @@
 // `llmserve probe`: everything `start` would do, worked out and printed, with nothing started.
 import { loadConfig, type CliOptions } from '../config/index.js';
+import { DEFAULTS } from '../config/defaults.js';
 import { ExitCode } from '../errors.js';
 import { BACKEND_HOST } from '../engine/command.js';
 import type { RunCommand } from '../gpu/nvidia-smi.js';
@@ -31,16 +32,18 @@ export async function runProbe(options: ProbeOptions, deps: ProbeDeps = {}): Pro
   const { json, ...cli } = options;
   const config = await loadConfig(cli, { env });
   const plan = await makePlan(config, { run, env });
-  const [vllm, proxyPort, backendPorts, probeDir, tlsUnreadable] = await Promise.all([
+  const [vllm, proxyPort, backendPorts, probeDir, tlsUnreadable, rayPort] = await Promise.all([
     probeVllmVersion(config.vllm.command[0] ?? 'vllm', run, plan.env),
     portFact(config.proxy.port, config.proxy.host),
     Promise.all(config.models.map((m) => portFact(m.port, BACKEND_HOST))),
     probeDirFact(config.probes.dir, config.probes.dirExplicit),
     unreadableTlsFiles(config.proxy.tls),
+    // start checks a head's Ray port before anything starts (start.ts, checkPorts): so does probe.
+    config.cluster.role === 'head' ? portFact(DEFAULTS.rayPort, '0.0.0.0') : undefined,
   ]);
   const running = probeDir.exists ? runningFact(config.probes.dir) : null;
   const backendPort = backendPorts[0]!;
-  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}) });
+  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(rayPort ? { rayPort } : {}) });
   const text = json === true ? JSON.stringify(report, null, 2) : probeLines(report).join('\n');
   // Last line of defence: no known key value leaves this process, whatever field it hid in.
   write(redactText(text, config.secrets.values) + '\n');

@@ -27,7 +27,7 @@ export function problemText(p: ProblemEntry): string {
   return [p.message, ...p.details].join(' ');
 }
 
-function portProblem(what: 'public' | 'backend', fact: PortFact, fix: string): ProblemEntry | null {
+function portProblem(what: 'public' | 'backend' | 'Ray head', fact: PortFact, fix: string): ProblemEntry | null {
   if (fact.free) return null;
   if (fact.error === 'EACCES') {
     return {
@@ -43,7 +43,7 @@ function portProblem(what: 'public' | 'backend', fact: PortFact, fix: string): P
   };
 }
 
-/** The problems `start` would stop at that the plan does not cover: TLS files, ports, probe directory, vLLM missing. */
+/** The problems `start` would stop at that the plan does not cover: TLS files, ports (a Ray head's too), probe directory, vLLM missing. */
 export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
   const out: ProblemEntry[] = [];
   for (const [what, file, error] of facts.tlsUnreadable) {
@@ -60,6 +60,10 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
     const backend = portProblem('backend', fact, several ? `give model "${name}" another port: (models[].port).` : 'choose another with --backend-port N (vllm.port).');
     if (backend) out.push(backend);
   });
+  if (facts.rayPort) {
+    const ray = portProblem('Ray head', facts.rayPort, 'run `ray stop` if it is a Ray left from an earlier run (the head always uses 6379).');
+    if (ray) out.push(ray);
+  }
   if (!facts.probeDir.writable && facts.probeDir.explicit) {
     out.push({
       code: 'PROBE_DIR',
@@ -155,7 +159,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
         backend: (facts.backendPorts ?? [facts.backendPort])[i] ?? { host: '127.0.0.1', port: m.config.port, free: true, error: null },
       };
     }),
-    cluster: { ...config.cluster, ray: rayArgv === null ? null : { argv: rayArgv, commandLine: formatArgv(rayArgv) } },
+    cluster: { ...config.cluster, ray: rayArgv === null ? null : { argv: rayArgv, commandLine: formatArgv(rayArgv), port: facts.rayPort ?? null } },
     proxy: { ...facts.proxyPort, tls: config.proxy.tls !== null, auth: config.proxy.auth },
     probes: { ...facts.probeDir, intervalSeconds: config.probes.interval },
     config: redactConfig(config),

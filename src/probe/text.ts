@@ -119,7 +119,10 @@ export function probeLines(r: ProbeReport): string[] {
     '',
     ...configLines(r),
   ];
-  if (r.cluster.role === 'head') lines.push(row('Ray', `head of ${r.cluster.nodes} nodes (ray start --head; vLLM with --pipeline-parallel-size ${r.cluster.nodes})`));
+  if (r.cluster.role === 'head') {
+    lines.push(row('Ray', `head of ${r.cluster.nodes} nodes (ray start --head; vLLM with --pipeline-parallel-size ${r.cluster.nodes})`));
+    if (r.cluster.ray?.port) lines.push(row('Ray port', portText(r.cluster.ray.port)));
+  }
   if (r.models.length > 1) {
     lines.push('', 'Models (GPU assignment)');
     const rows = [['name', 'gpus', 'tp', 'port', 'CUDA_VISIBLE_DEVICES']];

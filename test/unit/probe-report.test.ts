@@ -206,6 +206,16 @@ test('a --role worker only runs `ray start --address`: busy ports, no GPU, no vL
   assert.equal(buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }), facts()).cluster.ray, null);
 });
 
+test('a head\'s Ray port (6379) in use is a problem, as start refuses it (exit 2) before anything starts', async () => {
+  const model = await makeModelDir({ heads: 12 });
+  // start refuses a head whose Ray port is taken (exit 2): probe must not say it would proceed.
+  const rayBusy = buildProbeReport(await plan({ model, role: 'head', nodes: '2' }, { LLMSERVE_MASTER_KEY: KEY }), facts({ rayPort: { host: '0.0.0.0', port: 6379, free: false, error: 'EADDRINUSE' } }));
+  assert.equal(rayBusy.ok, false);
+  assert.deepEqual(rayBusy.problems, ['Ray head port 0.0.0.0:6379 is already in use Fix: stop what holds it, or run `ray stop` if it is a Ray left from an earlier run (the head always uses 6379).']);
+  assert.equal(rayBusy.cluster.ray?.port?.free, false);
+  assert.match(probeLines(rayBusy).join('\n'), /Ray port +0\.0\.0\.0:6379 IN USE/);
+});
+
 test('the resolved configuration includes the stall timeout, the drain and the restart policy, as flags and env set them', async () => {
   // A Deployment sets LLMSERVE_DRAIN_DELAY without a config file (README): probe is where it can be checked.
   const model = await makeModelDir({ heads: 12 });
