@@ -45,7 +45,7 @@ export const RESERVED_TOP_KEYS: readonly string[] = Object.freeze([]);
 export const MASTER_KEY_ENV: readonly string[] = Object.freeze(['LLMSERVE_MASTER_KEY', 'LITELLM_MASTER_KEY']);
 
 /** Key values that are published in examples and docs: as good as no key. */
-export const PLACEHOLDER_KEYS: readonly string[] = Object.freeze(['your-master-key-here', 'sk-1234', 'sk-12345', 'changeme', 'change-me']);
+export const PLACEHOLDER_KEYS: readonly string[] = Object.freeze(['your-master-key-here', 'sk-1234', 'sk-12345', 'changeme', 'change-me', 'password']);
 
 /** Keys shorter than this get a warning note. */
 export const MIN_KEY_LENGTH = 16;

@@ -82,6 +82,8 @@ export function parseKeyList(list: unknown, file: string, basePath: string, refs
         throw configError(`${at(file, joinPath(path, 'key_sha256'))}: expected 64 hexadecimal characters (the SHA-256 digest of the key, e.g. from: printf %s "$KEY" | sha256sum), got ${found}`);
       }
       out.entries.push({ name, sha256: Buffer.from(digest.trim(), 'hex'), digestOnly: true });
+      const note = weakDigestNote(name, digest.trim());
+      if (note) out.notes.push(note);
     }
     const policy = parseKeyPolicy(item, file, path);
     if (policy !== undefined) out.entries[out.entries.length - 1]!.policy = policy;
@@ -108,6 +110,15 @@ export function mergeKeys(...sets: LoadedKeys[]): LoadedKeys {
     out.notes.push(...set.notes);
   }
   return out;
+}
+
+/** Digests of the published placeholders: a `key_sha256` copied from an example is as guessable as the key. */
+const PLACEHOLDER_DIGESTS: ReadonlyMap<string, string> = new Map(PLACEHOLDER_KEYS.map((k) => [hashKey(k).toString('hex'), k]));
+
+/** A warning note when a key_sha256 is the digest of a published placeholder; never contains the key. */
+export function weakDigestNote(name: string, digestHex: string): string | undefined {
+  if (!PLACEHOLDER_DIGESTS.has(digestHex.toLowerCase())) return undefined;
+  return `WARNING: API key "${name}": its key_sha256 is the digest of a well-known placeholder from examples: anyone could guess the key. Make a new one with: llmserve keys generate --name ${name}`;
 }
 
 /** A warning note when a raw key is short or a published placeholder; never contains the key. */

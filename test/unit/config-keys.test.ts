@@ -26,6 +26,16 @@ test('the unchanged LiteLLM config of the original deployment', async () => {
   assert.deepEqual(c.environment, {});
 });
 
+test('a key_sha256 that is the digest of a published placeholder warns, as the raw key would', async () => {
+  const digest = hashKey('password').toString('hex');
+  const c = await load({ 'llmserve.yaml': `model: /m\nproxy:\n  keys:\n    - name: batch\n      key_sha256: ${digest.toUpperCase()}\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY });
+  assert.deepEqual(c.notes.filter((n) => /WARNING/.test(n)).map((n) => n.replace(/:.*/, '')), ['WARNING']);
+  assert.match(c.notes.find((n) => /WARNING/.test(n)) ?? '', /API key "batch": its key_sha256 is the digest of a well-known placeholder.*llmserve keys generate --name batch/);
+  // A digest of an unknown key says nothing.
+  const quiet = await load({ 'llmserve.yaml': `model: /m\nproxy:\n  keys:\n    - name: batch\n      key_sha256: ${hashKey(STRONG_KEY + 'x').toString('hex')}\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY });
+  assert.deepEqual(quiet.notes.filter((n) => /WARNING/.test(n)), []);
+});
+
 test('LiteLLM config: --model (or LLMSERVE_MODEL) is required', async () => {
   const err = await rejects(load({ 'litellm.config.yaml': LITELLM }, { config: 'litellm.config.yaml' }), /^--model PATH is required with a LiteLLM config: /, ['your-master-key-here']);
   assert.equal(err.code, 'CONFIG');

@@ -38,6 +38,19 @@ const obj = (v: unknown): Obj => {
   return v as Obj;
 };
 
+test('the template with its example keys uncommented loads without a weak-key warning (no digest of a guessable key)', async () => {
+  // Users uncomment examples as they are: a published example digest whose key can be guessed (it was
+  // sha256("password")) would let anyone in.
+  const uncommented = template.replace(/^(\s*)# ((?:keys:|  - name:|    key:|    key_sha256:).*)$/gm, '$1$2');
+  assert.match(uncommented, /^ {6}key_sha256: [0-9a-f]{64}/m);
+  const dir = await tempDir();
+  writeFileSync(path.join(dir, 'llmserve.yaml'), uncommented);
+  writeFileSync(path.join(dir, 'keys.yaml'), '[]\n');
+  const config = await loadConfig({ config: 'llmserve.yaml' }, { env: { LLMSERVE_MASTER_KEY: KEY, ALICE_KEY: 'sk-alice-unit-0123456789abcdef' }, cwd: dir });
+  assert.deepEqual(config.proxy.keys.map((k) => k.name), ['master', 'alice', 'batch-jobs']);
+  assert.deepEqual(config.notes.filter((n) => /WARNING/.test(n)), []);
+});
+
 test('the template loads as is, with the original vLLM settings and the master key from the environment', async () => {
   const config = await loadConfig({ config: 'llmserve.yaml' }, { env: { LLMSERVE_MASTER_KEY: KEY }, cwd: path.join(root, 'templates') });
   assert.deepEqual(config.vllm.args, ORIGINAL_ARGS);
