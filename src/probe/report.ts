@@ -43,7 +43,7 @@ function portProblem(what: 'public' | 'backend' | 'Ray head', fact: PortFact, fi
   };
 }
 
-/** The problems `start` would stop at that the plan does not cover: TLS files, ports (a Ray head's too), probe directory, vLLM missing. */
+/** The problems `start` would stop at that the plan does not cover: TLS files, ports (a Ray head's too), probe directory, vLLM or Ray missing. */
 export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
   const out: ProblemEntry[] = [];
   for (const [what, file, error] of facts.tlsUnreadable) {
@@ -69,6 +69,14 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
       code: 'PROBE_DIR',
       message: `probe directory ${facts.probeDir.dir} is not writable: ${facts.probeDir.error ?? 'unknown error'}`,
       details: ['Fix: create it with write access for this user, or choose another with --probe-dir DIR (or probes.dir).'],
+    });
+  }
+  if (facts.rayFound === false) {
+    const command = plan.config.ray.command[0] ?? 'ray';
+    out.push({
+      code: 'RAY_NOT_FOUND',
+      message: `the Ray command "${command}" was not found`,
+      details: ['Fix: install Ray (pip install "ray[default]") so that `ray` is on PATH, or set ray.command in the config file.'],
     });
   }
   if (!facts.vllm.found) {
@@ -116,7 +124,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
   // port of its own, so only its probe directory can stop it. The rest stays in the report as information.
   const worker = config.cluster.role === 'worker';
   const problemDetails: ProblemEntry[] = worker
-    ? factProblems(plan, facts).filter((p) => p.code === 'PROBE_DIR')
+    ? factProblems(plan, facts).filter((p) => p.code === 'PROBE_DIR' || p.code === 'RAY_NOT_FOUND')
     : [
         ...plan.problems.map((p) => ({ code: p.code, message: redactText(p.message, secrets), details: p.details.map((d) => redactText(d, secrets)) })),
         ...factProblems(plan, facts),
@@ -159,7 +167,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
         backend: (facts.backendPorts ?? [facts.backendPort])[i] ?? { host: '127.0.0.1', port: m.config.port, free: true, error: null },
       };
     }),
-    cluster: { ...config.cluster, ray: rayArgv === null ? null : { argv: rayArgv, commandLine: formatArgv(rayArgv), port: facts.rayPort ?? null } },
+    cluster: { ...config.cluster, ray: rayArgv === null ? null : { argv: rayArgv, commandLine: formatArgv(rayArgv), found: facts.rayFound ?? true, port: facts.rayPort ?? null } },
     proxy: { ...facts.proxyPort, tls: config.proxy.tls !== null, auth: config.proxy.auth },
     probes: { ...facts.probeDir, intervalSeconds: config.probes.interval },
     config: redactConfig(config),

@@ -51,6 +51,8 @@ export interface ProbeFacts {
   backendPorts?: PortFact[];
   /** A Ray head's own port (6379), which start checks too; absent without --role head. */
   rayPort?: PortFact;
+  /** Whether `ray.command` can be run (head or worker); absent without --role. */
+  rayFound?: boolean;
 }
 
 /** One model in the `probe --json` report: what start would give its vLLM. */
@@ -104,7 +106,7 @@ export interface ProbeReport {
   /** Every model (one entry without a models: list); the fields above describe the first. */
   models: ProbeModelEntry[];
   /** The Ray role (`single` without --role), the nodes a head waits for, and the `ray start` it runs (null without a role). */
-  cluster: { role: 'single' | 'head' | 'worker'; nodes: number; head: string | null; ray: { argv: string[]; commandLine: string; port: PortFact | null } | null };
+  cluster: { role: 'single' | 'head' | 'worker'; nodes: number; head: string | null; ray: { argv: string[]; commandLine: string; found: boolean; port: PortFact | null } | null };
   proxy: PortFact & { tls: boolean; auth: boolean };
   probes: ProbeDirFact & { intervalSeconds: number };
   config: RedactedConfig;

@@ -216,6 +216,17 @@ test('a head\'s Ray port (6379) in use is a problem, as start refuses it (exit 2
   assert.match(probeLines(rayBusy).join('\n'), /Ray port +0\.0\.0\.0:6379 IN USE/);
 });
 
+test('a head or worker whose ray command cannot be run: a problem, as start fails at once (exit 2)', async () => {
+  const model = await makeModelDir({ heads: 12 });
+  for (const cli of [{ role: 'worker', head: '10.0.0.1:6379' }, { model, role: 'head', nodes: '2' }]) {
+    const r = buildProbeReport(await plan(cli, { LLMSERVE_MASTER_KEY: KEY }), facts({ rayFound: false }));
+    assert.equal(r.ok, false, cli.role);
+    assert.deepEqual(r.problemDetails.map((p) => p.code), ['RAY_NOT_FOUND']);
+    assert.match(r.problems[0] ?? '', /the Ray command "ray" was not found Fix: install Ray/);
+    assert.equal(r.cluster.ray?.found, false);
+  }
+});
+
 test('the resolved configuration includes the stall timeout, the drain and the restart policy, as flags and env set them', async () => {
   // A Deployment sets LLMSERVE_DRAIN_DELAY without a config file (README): probe is where it can be checked.
   const model = await makeModelDir({ heads: 12 });
