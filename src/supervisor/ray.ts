@@ -128,7 +128,18 @@ export async function waitForCluster(opts: {
 export async function stopRay(child: ManagedChild, run: RunCommand | undefined, stopArgv: readonly string[], env: NodeJS.ProcessEnv, graceMs: number, killNow: AbortSignal): Promise<void> {
   if (!child.hasExited && run !== undefined && !killNow.aborted) {
     const [file, ...args] = stopArgv as [string, ...string[]];
-    await Promise.race([run(file, args, { timeoutMs: graceMs, env }), child.exited]);
+    // Why a timer of our own: the run's timeout kills `ray stop`, but the run then waits for its output pipes, which a
+    // process it left behind (a wrapper script's child) keeps open. The grace period must bound this step, and a
+    // second signal (killNow) must cut it short.
+    const waited = new AbortController();
+    const onKill = () => waited.abort();
+    killNow.addEventListener('abort', onKill, { once: true });
+    try {
+      await Promise.race([run(file, args, { timeoutMs: graceMs, env }), child.exited, sleep(graceMs, waited.signal)]);
+    } finally {
+      waited.abort();
+      killNow.removeEventListener('abort', onKill);
+    }
   }
   await stopChild(child, graceMs, killNow);
 }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RunCommand } from '../../src/gpu/nvidia-smi.js';
 import type { ManagedChild } from '../../src/supervisor/child.js';
-import { rayStatusOnce, waitForCluster } from '../../src/supervisor/ray.js';
+import { rayStatusOnce, stopRay, waitForCluster } from '../../src/supervisor/ray.js';
 import { LlmserveError } from '../../src/errors.js';
 import { memoryLogger } from '../helpers/upstream.js';
 
@@ -24,4 +24,29 @@ test('waitForCluster: unreadable output is logged with its text, and named in th
     (err: unknown) => err instanceof LlmserveError && err.exitCode === 3 && /ray status output not understood: "No cluster status\."/.test(err.message),
   );
   assert.ok(lines.some((l) => /Ray cluster: ray status output not understood/.test(l)), lines.join('\n'));
+});
+
+test('stopRay: a `ray stop` that never returns (a child of it holds the pipes) takes at most the grace period', { timeout: 10_000 }, async () => {
+  // Reproduced with ray.command a wrapper whose `stop` ran `sleep 100`: a head with stop_timeout 3 took 100 s to exit.
+  let exit: (e: unknown) => void = () => {};
+  const exited = new Promise((resolve) => (exit = resolve));
+  let hasExited = false;
+  const child = {
+    pid: 2 ** 22 + 12345, // no such process group: emptyGroup finds nothing left
+    exited,
+    get hasExited() {
+      return hasExited;
+    },
+    signal: () => {
+      hasExited = true;
+      exit({ code: 0, signal: null });
+    },
+    signalGroup: () => {},
+  } as unknown as ManagedChild;
+  const hang: RunCommand = () => new Promise(() => {});
+  const t0 = performance.now();
+  await stopRay(child, hang, ['ray', 'stop'], {}, 300, new AbortController().signal);
+  const ms = performance.now() - t0;
+  assert.ok(ms < 2000, `stopRay took ${Math.round(ms)} ms with a 300 ms grace period`);
+  assert.equal(hasExited, true, 'the Ray group was stopped after the wait');
 });
