@@ -11,12 +11,12 @@ function isLlmserveError(err: unknown): err is LlmserveError {
   return err instanceof Error && err.name === 'LlmserveError' && typeof (err as Partial<LlmserveError>).exitCode === 'number';
 }
 
-/** Writes an expected error the way the logger does (`llmserve | error: ...`), or as a JSON line with --log-format json. */
+/** Writes an expected error the way the logger does (`llmserve | error: ... code=X`), or as a JSON line with --log-format json. */
 function printError(err: LlmserveError, json: boolean): void {
   if (json) {
     process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', source: 'llmserve', msg: err.message, code: err.code }) + '\n');
   } else {
-    process.stderr.write(`llmserve | error: ${err.message}\n`);
+    process.stderr.write(`llmserve | error: ${err.message} code=${err.code}\n`);
   }
   for (const line of err.details ?? []) process.stderr.write(`llmserve | ${line}\n`);
 }

@@ -136,7 +136,8 @@ test('nothing running: exit 1 quickly; bad --timeout: exit 2; --help still works
 
   const bad = await check(['--probe-dir', probeDir, '--timeout', 'soon'], { LLMSERVE_MASTER_KEY: KEY });
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--timeout: expected a positive number of seconds, got "soon"/);
+  // The same line as every other command's final error: the stable code included.
+  assert.match(bad.stderr, /^llmserve \| error: --timeout: expected a positive number of seconds, got "soon" code=CONFIG$/m);
   assert.equal(bad.stdout, '');
 
   const help = await check(['--help']);
