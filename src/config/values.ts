@@ -89,12 +89,21 @@ export function parseTensorParallel(value: unknown, where: string): number | 'au
   return n;
 }
 
-/** A positive number of seconds (fractions allowed). */
+/**
+ * The longest wait llmserve accepts, in seconds (about 24.8 days). Why: every wait becomes a Node timer, and Node
+ * runs a timer longer than 2^31-1 ms after 1 ms instead (a TimeoutOverflowWarning), so a huge timeout would fire at once.
+ */
+export const MAX_SECONDS = 2_147_483;
+
+const tooLongHint = 'longer waits cannot be timed (Node would fire them at once); use a smaller value';
+
+/** A positive number of seconds (fractions allowed), at most MAX_SECONDS. */
 export function parseSeconds(value: unknown, where: string): number {
   let n: number | undefined;
   if (typeof value === 'number') n = value;
   else if (typeof value === 'string' && NUM.test(value)) n = Number(value);
   if (n === undefined || !Number.isFinite(n) || n <= 0) throw expected(where, 'a positive number of seconds', value);
+  if (n > MAX_SECONDS) throw expected(where, `a number of seconds up to ${MAX_SECONDS} (about 24 days)`, value, tooLongHint);
   return n;
 }
 
@@ -135,12 +144,13 @@ export function parseSize(value: unknown, where: string): number {
   throw expected(where, 'a positive number of bytes or a size like "64MiB" or "10MB"', value);
 }
 
-/** A number of seconds that may be 0 (fractions allowed), e.g. a delay that is off by default. */
+/** A number of seconds that may be 0 (fractions allowed), e.g. a delay that is off by default; at most MAX_SECONDS. */
 export function parseNonNegativeSeconds(value: unknown, where: string): number {
   let n: number | undefined;
   if (typeof value === 'number') n = value;
   else if (typeof value === 'string' && NUM.test(value)) n = Number(value);
   if (n === undefined || !Number.isFinite(n) || n < 0) throw expected(where, 'a number of seconds, 0 or more', value);
+  if (n > MAX_SECONDS) throw expected(where, `a number of seconds up to ${MAX_SECONDS} (about 24 days)`, value, tooLongHint);
   return n;
 }
 

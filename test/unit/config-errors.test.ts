@@ -188,3 +188,17 @@ test('one port for two listeners is a configuration error (exit 2) that names bo
   await rejects(load({}, { ...m, host: '127.0.0.1', port: '3000' }, KEY_ENV), /^the public port \(--port\) and the backend port \(the default\) are both 3000:/);
   await rejects(load({}, { ...m, host: '::', port: '3000' }, KEY_ENV), /are both 3000:/);
 });
+
+test('seconds above what a Node timer can wait are refused, not fired at once (TimeoutOverflowWarning)', async () => {
+  const tooLong = 'a number of seconds up to 2147483 (about 24 days)';
+  for (const yaml of ['stop_timeout: 1e12', 'probes: { interval: 99999999999 }', 'proxy: { first_byte_timeout: 1e9 }', 'drain: { timeout: 3000000 }', 'restart: { backoff_max: 1e10 }', 'usage: { flush_interval: 1e10 }']) {
+    const key = yaml.replace(/^(\w+)(: \{ (\w+))?.*$/, (_m, a: string, _b, c?: string) => (c ? `${a}.${c}` : a));
+    await rejects(file(`model: m\n${yaml}\n`), new RegExp(`^${esc(F)}: ${esc(key)}: expected ${esc(tooLong)}, got .*; longer waits cannot be timed`));
+  }
+  const m = { model: 'm' };
+  await rejects(load({}, { ...m, healthInterval: '99999999999' }, KEY_ENV), new RegExp(`^--health-interval: expected ${esc(tooLong)}, got "99999999999"`));
+  await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_DRAIN_DELAY: '1e10' }), /^LLMSERVE_DRAIN_DELAY: expected a number of seconds, 0 or more/);
+  await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_DRAIN_DELAY: '99999999' }), new RegExp(`^LLMSERVE_DRAIN_DELAY: expected ${esc(tooLong)}`));
+  // the bound itself is accepted
+  assert.equal((await load({}, { ...m, stopTimeout: '2147483' }, KEY_ENV)).timeouts.stop, 2147483);
+});
