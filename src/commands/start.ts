@@ -20,7 +20,8 @@ import { Supervisor } from '../supervisor/supervisor.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
 import { onEmergency } from '../util/emergency.js';
 import { onOutputClosed } from '../util/output.js';
-import { isPortFree } from '../util/port.js';
+import { isPortFree, portBindError } from '../util/port.js';
+import { describeBindFailure } from '../util/bind-failure.js';
 import { runCommand } from '../util/run.js';
 import { catchStartupSignals, type StartupSignals } from '../util/startup-signals.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -314,10 +315,11 @@ async function checkPortsFree(config: Config): Promise<void> {
   // proxy started. (One port for two of these listeners is refused with the configuration already.)
   if (config.cluster.role === 'head') ports.push({ what: 'Ray head', host: '0.0.0.0', port: DEFAULTS.rayPort, fix: 'run `ray stop` if it is a Ray left from an earlier run (the head always uses 6379)' });
   for (const { what, host, port, fix } of ports) {
-    if (await isPortFree(port, host)) continue;
-    const holder = describePortHolder(findPortHolder(port));
-    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    throw new LlmserveError('PORT_IN_USE', `${what} port ${address} is already in use${holder ? ` by ${holder}` : ''}; stop it, or ${fix}`);
+    const errno = await portBindError(port, host);
+    if (errno === null) continue;
+    const holder = errno === 'EADDRINUSE' ? describePortHolder(findPortHolder(port)) : null;
+    const failure = describeBindFailure({ what, host, port, portFix: fix }, errno, holder);
+    throw new LlmserveError(failure.code, `${failure.message}; ${failure.fix}`);
   }
 }
 

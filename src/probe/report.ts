@@ -3,6 +3,7 @@ import { formatArgv } from '../engine/command.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import type { Plan } from '../plan.js';
 import { withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
+import { describeBindFailure } from '../util/bind-failure.js';
 import { redactConfig, redactText } from './redact.js';
 import type { PortFact, ProbeFacts, ProbeReport, ProblemEntry } from './types.js';
 
@@ -29,18 +30,11 @@ export function problemText(p: ProblemEntry): string {
 
 function portProblem(what: 'public' | 'backend' | 'Ray head', fact: PortFact, fix: string): ProblemEntry | null {
   if (fact.free) return null;
-  if (fact.error === 'EACCES') {
-    return {
-      code: 'PORT_IN_USE',
-      message: `${what} port ${fact.host}:${fact.port} cannot be bound by this user (EACCES)`,
-      details: [`Fix: run as root or with CAP_NET_BIND_SERVICE, or ${fix}`],
-    };
+  if (fact.error === 'EADDRINUSE') {
+    return { code: 'PORT_IN_USE', message: `${what} port ${fact.host}:${fact.port} is already in use`, details: [`Fix: stop what holds it, or ${fix}`] };
   }
-  return {
-    code: 'PORT_IN_USE',
-    message: `${what} port ${fact.host}:${fact.port} is ${fact.error === 'EADDRINUSE' ? 'already in use' : `not available (${fact.error ?? 'unknown error'})`}`,
-    details: [`Fix: stop what holds it, or ${fix}`],
-  };
+  const failure = describeBindFailure({ what, host: fact.host, port: fact.port, portFix: fix }, fact.error ?? 'unknown error');
+  return { code: failure.code, message: failure.message, details: [`Fix: ${failure.fix}`] };
 }
 
 /** The problems `start` would stop at that the plan does not cover: TLS files, ports (a Ray head's too), probe directory, vLLM or Ray missing. */

@@ -10,3 +10,13 @@ export function isPortFree(port: number, host: string): Promise<boolean> {
     server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
   });
 }
+
+/** Resolves null when `host:port` can be bound right now, else the errno code of the failed listen (EADDRINUSE, EACCES, ...). */
+export function portBindError(port: number, host: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(null)));
+  });
+}

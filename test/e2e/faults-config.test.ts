@@ -74,6 +74,19 @@ test('backend port in use: the port and its holder are named', async (t) => {
   assert.match(line, new RegExp(`backend port 127\\.0\\.0\\.1:${held.port} is already in use by pid ${held.pid} \\(.*node -e`));
 });
 
+test('public host that is not an address of this machine: named as such, not as a port in use', async (t) => {
+  // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never assigned to a local interface, so listen() fails with EADDRNOTAVAIL.
+  const line = await refused(t, { args: ['--host', '192.0.2.7'] });
+  assert.doesNotMatch(line, /already in use/);
+  assert.match(line, /public address "192\.0\.2\.7" is not an address of this machine \(EADDRNOTAVAIL\); use --host 0\.0\.0\.0/);
+});
+
+test('public host that does not resolve: named as such, not as a port in use', async (t) => {
+  const line = await refused(t, { args: ['--host', 'no-such-host.invalid'] });
+  assert.doesNotMatch(line, /already in use/);
+  assert.match(line, /public host "no-such-host\.invalid" does not resolve to an address \((ENOTFOUND|EAI_AGAIN)\); use --host 0\.0\.0\.0/);
+});
+
 test('probe files are not created when the configuration is refused before the probe directory', async (t) => {
   const svc = await startService({ config: 'stall_timeout: -1\n' });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));

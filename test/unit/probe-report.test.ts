@@ -115,6 +115,13 @@ test('the facts add problems: busy and privileged ports, unwritable explicit pro
   assert.match(problems[3]?.message ?? '', /probe directory \/x\/sub is not writable: ENOTDIR/);
   for (const x of problems) assert.match(x.details[0] ?? '', /^Fix: /);
 
+  // A bind address that is not this machine's, or a host name that does not resolve: a host problem, not a busy port.
+  for (const [error, message] of [['EADDRNOTAVAIL', /public address "10\.9\.9\.9" is not an address of this machine/], ['ENOTFOUND', /public host "10\.9\.9\.9" does not resolve/]] as const) {
+    const [hostProblem] = factProblems(p, facts({ proxyPort: { host: '10.9.9.9', port: 8080, free: false, error } }));
+    assert.match(hostProblem?.message ?? '', message);
+    assert.match(hostProblem?.details[0] ?? '', /^Fix: use --host 0\.0\.0\.0/);
+  }
+
   // The same port twice never reaches the facts (where both tests would bind at once and one would see the other
   // as "in use"): the configuration refuses it, exit 2.
   await assert.rejects(plan({ model, port: '9000', backendPort: '9000' }, { LLMSERVE_MASTER_KEY: KEY }), (err: Error & { exitCode?: number }) => err.exitCode === 2 && /both 9000/.test(err.message));
