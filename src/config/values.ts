@@ -58,11 +58,16 @@ function toInt(value: unknown): number | undefined {
   return undefined;
 }
 
-/** `proxy.workers`: a positive integer, or `auto`. */
+/** The most `proxy.workers` accepted. Why a bound: each is a forked Node process, and `1e30` would fork until memory runs out. */
+export const MAX_WORKERS = 256;
+
+/** `proxy.workers`: a positive integer up to MAX_WORKERS, or `auto`. */
 export function parseWorkers(value: unknown, where: string): number | 'auto' {
   if (value === 'auto') return 'auto';
   const n = toInt(value);
-  if (n === undefined || n < 1) throw expected(where, 'a positive integer or auto', value, 'auto (the default) starts min(2, CPUs) processes, or 1 with key limits');
+  const hint = 'auto (the default) starts min(2, CPUs) processes, or 1 with key limits';
+  if (n === undefined || n < 1) throw expected(where, 'a positive integer or auto', value, hint);
+  if (n > MAX_WORKERS) throw expected(where, `at most ${MAX_WORKERS} processes`, value, `${hint}; more processes than CPUs only use memory`);
   return n;
 }
 
