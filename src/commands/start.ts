@@ -1,6 +1,7 @@
 // `llmserve start`: resolve everything, then hand vLLM and the proxy to the supervisor until a signal.
 import { openSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { loadConfig, type CliOptions, type Config } from '../config/index.js';
 import { LlmserveError } from '../errors.js';
 import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../log.js';
@@ -67,7 +68,8 @@ async function startWithSignals(
   seen: { probesReady(p: ProbeFiles): void; loggerReady(l: Logger): void },
 ): Promise<number> {
   const { errors } = options;
-  const logFile = options.logFile ? openLogFile(options.logFile) : null;
+  // A write that fails later (a full disk) is reported through whichever logger prints at that moment.
+  const logFile = options.logFile ? openLogFile(options.logFile, (msg) => (errors ? errors.logger.warn(msg) : void process.stderr.write(`${msg}\n`))) : null;
   // A configuration error reaches the log file too, in the format known before the config (flag or environment).
   if (logFile && errors) errors.use(createLogger({ format: errors.logger.format, tee: logFile }));
   const config = await loadConfig(options);
@@ -349,14 +351,48 @@ function backendSummary(m: Plan['models'][number]): string {
   return `${gpus}, tensor-parallel size ${m.tensorParallel?.size ?? '?'}${m.pipelineParallelSize ? `, pipeline-parallel size ${m.pipelineParallelSize}` : ''}`;
 }
 
-/** Opens the --log-file for appending (created if needed); a path that cannot be opened is exit 2. */
-function openLogFile(file: string): (line: string) => void {
+/** Why the log file cannot be opened, and what to do, in words (the errno code alone names no fix). */
+function logFileProblem(file: string, err: NodeJS.ErrnoException): string {
+  const another = 'give another file with --log-file FILE (LLMSERVE_LOG_FILE)';
+  switch (err.code) {
+    case 'ENOENT':
+      return `the directory ${path.dirname(path.resolve(file))} does not exist (ENOENT); create it, or ${another}`;
+    case 'ENOTDIR':
+      return `a component of the path is a file, not a directory (ENOTDIR); ${another}`;
+    case 'EISDIR':
+      return `it is a directory (EISDIR); give a file name, such as ${path.join(file, 'llmserve.log')}`;
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return `this user may not write it (${err.code}); fix its permissions, or ${another}`;
+    default:
+      return `${err.code ?? err.message}; ${another}`;
+  }
+}
+
+/**
+ * Opens the --log-file for appending (created if needed); a path that cannot be opened is exit 2. A write that fails
+ * (disk full, EIO) warns once through `onWriteError` and is never thrown: losing the log file must not stop serving.
+ */
+function openLogFile(file: string, onWriteError: (message: string) => void): (line: string) => void {
   let fd: number;
   try {
     fd = openSync(file, 'a');
   } catch (err) {
-    throw new LlmserveError('USAGE', `--log-file: cannot open ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new LlmserveError('USAGE', `--log-file: cannot open ${file}: ${logFileProblem(file, err as NodeJS.ErrnoException)}`);
   }
+  let failing = false;
   // Synchronous appends: a line is on disk before llmserve can die, and the order of lines is kept.
-  return (line) => writeSync(fd, line + '\n');
+  return (line) => {
+    try {
+      writeSync(fd, line + '\n');
+      failing = false;
+    } catch (err) {
+      if (failing) return;
+      // Set before warning: the warning is teed here too, and must not warn again.
+      failing = true;
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      onWriteError(`--log-file ${file}: cannot write (${code}); lines go to stdout and stderr only, and to the file again once a write succeeds`);
+    }
+  };
 }

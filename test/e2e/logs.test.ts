@@ -120,6 +120,33 @@ test('--log-file: an error before anything starts (a missing model, a configurat
   assert.match(readFileSync(noKey, 'utf8'), /^llmserve \| error: no API key configured.* code=CONFIG$/m);
 });
 
+test('--log-file that cannot be opened: exit 2 with the reason and the fix, not a bare errno', async (t) => {
+  const dir = await tempDir();
+  const missing = path.join(dir, 'no-such-dir', 'llmserve.log');
+  const run = runLlmserve(['start', '--model', await makeModelDir(), '--probe-dir', path.join(dir, 'probe'), '--log-file', missing], { LLMSERVE_MASTER_KEY: KEY });
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  assert.equal((await run.exited).code, 2, run.output());
+  assert.match(run.output(), new RegExp(`--log-file: cannot open .*no-such-dir/llmserve\\.log: the directory .*no-such-dir does not exist \\(ENOENT\\); create it, or give another file with --log-file FILE`));
+  const isDir = runLlmserve(['start', '--model', await makeModelDir(), '--probe-dir', path.join(dir, 'probe'), '--log-file', dir], { LLMSERVE_MASTER_KEY: KEY });
+  t.after(async () => assert.equal(await isDir.cleanup(), 0));
+  assert.equal((await isDir.exited).code, 2, isDir.output());
+  assert.match(isDir.output(), /it is a directory \(EISDIR\); give a file name, such as .*\/llmserve\.log/);
+});
+
+test('--log-file whose writes fail (a full disk): one warning, and the service runs and stops as usual', async (t) => {
+  const dir = await tempDir();
+  const probeDir = path.join(dir, 'probe');
+  // /dev/full opens for appending, and every write fails with ENOSPC: a log volume that is full.
+  const run = runLlmserve(['start', '--model', await makeModelDir(), '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', probeDir, '--log-file', '/dev/full'], { LLMSERVE_MASTER_KEY: KEY });
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  await run.waitForLine(/ready after .* serves/, 20_000);
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+  const warnings = run.lines.filter((l) => l.includes('--log-file /dev/full: cannot write (ENOSPC)'));
+  assert.equal(warnings.length, 1, run.output());
+  assert.ok(!run.output().includes('internal error'), run.output());
+});
+
 test('log_format: json in the config file: every line is JSON, the final error and its details included', async (t) => {
   const dir = await tempDir();
   const config = path.join(dir, 'llmserve.yaml');
