@@ -2,8 +2,21 @@
 import { parseDocument } from 'yaml';
 import { configError } from '../errors.js';
 
+/**
+ * Refuses text with U+FFFD. Why: files are read as UTF-8 and Node turns every byte that is not UTF-8 (a Latin-1
+ * `café`) into U+FFFD without an error, so a key or a model path would silently become another value.
+ */
+function checkUtf8(text: string, file: string): void {
+  const i = text.indexOf('\uFFFD');
+  if (i < 0) return;
+  const before = text.slice(0, i).split('\n');
+  const where = `${file}:${before.length}:${(before[before.length - 1]?.length ?? 0) + 1}`;
+  throw configError(`${where}: not valid UTF-8 (a byte of another encoding, read as U+FFFD); save the file as UTF-8 (iconv -f latin1 -t utf-8)`);
+}
+
 /** Parses YAML text; a syntax error names the file, line and column. */
 export function parseYaml(text: string, file: string): unknown {
+  checkUtf8(text, file);
   // merge: `<<: *anchor` as PyYAML (LiteLLM's loader) resolves it; without it the key stays a literal `<<`.
   const doc = parseDocument(text, { uniqueKeys: true, merge: true });
   const err = doc.errors[0];

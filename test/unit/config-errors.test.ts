@@ -202,3 +202,22 @@ test('seconds above what a Node timer can wait are refused, not fired at once (T
   // the bound itself is accepted
   assert.equal((await load({}, { ...m, stopTimeout: '2147483' }, KEY_ENV)).timeouts.stop, 2147483);
 });
+
+test('bytes that are not UTF-8 (a Latin-1 file) are refused at FILE:LINE:COL, not read as another value', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'llmserve-utf8-'));
+  const config = join(dir, 'llmserve.yaml');
+  const keys = join(dir, 'keys.yaml');
+  // `café` in Latin-1: 0xE9 alone is no UTF-8; Node's 'utf8' decoding would turn it into U+FFFD without an error.
+  writeFileSync(config, Buffer.concat([Buffer.from('model: /models/caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+  await rejects(loadConfig({ config }, { env: KEY_ENV, cwd: dir }), new RegExp(`^${esc(config)}:1:19: not valid UTF-8 .*save the file as UTF-8`));
+  const secret = 'sk-caf-0123456789abcdef0123';
+  writeFileSync(config, `model: /models/m\nproxy:\n  keys_file: ${keys}\n`);
+  writeFileSync(keys, Buffer.concat([Buffer.from(`- name: a\n  key: ${secret}`), Buffer.from([0xe9]), Buffer.from('\n')]));
+  await rejects(loadConfig({ config }, { env: KEY_ENV, cwd: dir }), new RegExp(`^${esc(keys)}:2:\\d+: not valid UTF-8`), [secret]);
+  // A BOM and CRLF line endings are fine.
+  writeFileSync(config, '\uFEFFmodel: /models/m\r\nstop_timeout: 5\r\n');
+  assert.equal((await loadConfig({ config }, { env: KEY_ENV, cwd: dir })).timeouts.stop, 5);
+});
