@@ -24,6 +24,7 @@ export function resolveCluster(role: Given, nodes: Given, head: Given, models: n
   } else if (r === 'worker') {
     if (head === undefined || head.value.trim() === '') throw usageError('--role worker needs --head ADDRESS (LLMSERVE_HEAD): the Ray head to join, e.g. 10.0.0.1:6379');
     if (nodes !== undefined) throw usageError(`${nodes.where} is for --role head (how many nodes to wait for); a worker only joins`);
+    checkHeadAddress(head.value.trim(), head.where);
   } else {
     if (nodes !== undefined && n !== 1) throw usageError(`${nodes.where} ${n} needs --role head (LLMSERVE_ROLE=head) on the head node and --role worker on the others`);
     if (head !== undefined) throw usageError(`${head.where} needs --role worker (LLMSERVE_ROLE=worker)`);
@@ -38,4 +39,23 @@ export function resolveCluster(role: Given, nodes: Given, head: Given, models: n
 function withRayPort(address: string): string {
   const portless = !address.includes(':') || /^\[[^\]]*\]$/.test(address);
   return portless ? `${address}:${DEFAULTS.rayPort}` : address;
+}
+
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
+
+/**
+ * `--head`: HOST[:PORT] (a name, an IPv4 address, or [IPv6]). Why check it here: a worker retries joining a head
+ * it cannot reach until the start-up timeout (30 min), so a URL, a stray `$(VAR)` left by Kubernetes or a bad port
+ * would only fail half an hour later, as a timeout.
+ */
+function checkHeadAddress(value: string, where: string): void {
+  const what = 'the Ray head as HOST:PORT, e.g. 10.0.0.1:6379 or head-0.llm.svc:6379';
+  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(value);
+  const plain = /^([^:\s]+)(?::(\d+))?$/.exec(value);
+  const host = bracketed?.[1] ?? plain?.[1];
+  const port = bracketed ? bracketed[2] : plain?.[2];
+  const hint = value.includes('://') ? 'give the address without a scheme (Ray does not take a URL)' : value.includes('$') ? 'a variable was not expanded: set it, or give the address itself' : undefined;
+  if (host === undefined || (plain && !HOST.test(host)) || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) {
+    throw expected(where, what, value, hint);
+  }
 }
