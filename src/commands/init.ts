@@ -79,10 +79,25 @@ function refuseOverwrite(out: string): LlmserveError {
   return usageError(`${out} already exists; not overwriting it (pass --force to replace it, or --out FILE to write elsewhere)`);
 }
 
-/** Writes `text` to `file` atomically: a temporary file beside it, then a rename (or a link, which never overwrites). */
-export async function writeAtomic(file: string, text: string, overwrite: boolean, random: (bytes: number) => Buffer = randomBytes): Promise<void> {
+/**
+ * Writes `text` to `file` atomically: a temporary file beside it, then a rename (or a link, which never overwrites).
+ * Nothing is left behind when it fails, the temporary file included; `write` is the file system's (a test double).
+ */
+export async function writeAtomic(
+  file: string,
+  text: string,
+  overwrite: boolean,
+  random: (bytes: number) => Buffer = randomBytes,
+  write: typeof writeFile = writeFile,
+): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${random(4).toString('hex')}.tmp`);
-  await writeFile(tmp, text, { flag: 'wx', mode: 0o644 });
+  try {
+    await write(tmp, text, { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    // A write that fails midway (a full disk) leaves a partial temporary file; EEXIST means it was never ours.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
   try {
     if (overwrite) return await rename(tmp, file);
     try {
@@ -100,6 +115,15 @@ export async function writeAtomic(file: string, text: string, overwrite: boolean
   }
 }
 
+/** Why the file could not be written, in words; the errno message would name the temporary file, not the user's. */
+function writeProblem(dir: string, err: NodeJS.ErrnoException): string {
+  if (err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS') {
+    return `this user may not create files in ${dir} (${err.code}); give --out a file in a writable directory (nothing was written)`;
+  }
+  if (err.code === 'ENOSPC' || err.code === 'EDQUOT') return `no space left in ${dir} (${err.code}); free some, or write elsewhere with --out (nothing was written)`;
+  return `${err.code ?? err.message} (nothing was written)`;
+}
+
 /** Runs `llmserve init`; resolves to 0 after writing the file and printing the key. */
 export async function runInit(options: InitOptions, deps: InitDeps = {}): Promise<number> {
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
@@ -111,7 +135,8 @@ export async function runInit(options: InitOptions, deps: InitDeps = {}): Promis
 
   const dir = path.dirname(out);
   const dirStat = await stat(dir).catch(() => null);
-  if (!dirStat?.isDirectory()) throw usageError(`--out ${shown}: the directory ${dir} does not exist`);
+  if (dirStat === null) throw usageError(`--out ${shown}: the directory ${dir} does not exist; create it, or give --out a file in an existing directory`);
+  if (!dirStat.isDirectory()) throw usageError(`--out ${shown}: ${dir} is a file, not a directory; give --out a file in a directory`);
   const existing = await stat(out).catch(() => null);
   if (existing?.isDirectory()) throw usageError(`--out ${shown}: is a directory; give a file name, such as ${path.join(shown, DEFAULT_OUT)}`);
   if (existing && options.force !== true) throw refuseOverwrite(shown);
@@ -125,7 +150,7 @@ export async function runInit(options: InitOptions, deps: InitDeps = {}): Promis
     await writeAtomic(out, text, options.force === true, deps.random);
   } catch (err) {
     if (err instanceof LlmserveError) throw err;
-    throw usageError(`cannot write ${shown}: ${(err as Error).message}`);
+    throw usageError(`cannot write ${shown}: ${writeProblem(dir, err as NodeJS.ErrnoException)}`);
   }
 
   const key = newKey(deps.random);

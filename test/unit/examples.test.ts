@@ -141,15 +141,17 @@ test('init refuses to overwrite without --force (exit 2) and replaces with it', 
 
 test('init: a missing directory, a directory as --out and empty values are usage errors', async () => {
   const dir = await tempDir();
+  writeFileSync(path.join(dir, 'a-file'), '');
   for (const [options, message] of [
     [{ out: 'no/such/dir/llmserve.yaml' }, /the directory .* does not exist/],
+    [{ out: 'a-file/llmserve.yaml' }, /a-file is a file, not a directory/],
     [{ out: '.' }, /is a directory/],
     [{ model: ' ' }, /--model: expected/],
     [{ name: '' }, /--name: expected/],
   ] as const) {
     await assert.rejects(init(options, dir), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2 && message.test(err.message));
   }
-  assert.deepEqual(readdirSync(dir), []);
+  assert.deepEqual(readdirSync(dir), ['a-file']);
 });
 
 test('writeAtomic never clobbers a file that appeared meanwhile (link, not rename)', async () => {
@@ -161,6 +163,17 @@ test('writeAtomic never clobbers a file that appeared meanwhile (link, not renam
   await writeAtomic(file, 'third\n', true);
   assert.equal(readFileSync(file, 'utf8'), 'third\n');
   assert.deepEqual(readdirSync(dir), ['x.yaml']);
+});
+
+test('writeAtomic leaves nothing behind when the write fails midway (a full disk), the temporary file included', async () => {
+  const dir = await tempDir();
+  const file = path.join(dir, 'llmserve.yaml');
+  const fullDisk = (async (tmp: string, text: string) => {
+    writeFileSync(tmp, text.slice(0, 10)); // part of it reached the disk
+    throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  }) as unknown as typeof import('node:fs/promises').writeFile;
+  await assert.rejects(writeAtomic(file, 'model: /m\nproxy: {}\n', false, undefined, fullDisk), /ENOSPC/);
+  assert.deepEqual(readdirSync(dir), []);
 });
 
 test('keys generate: a new key, its SHA-256, and an entry that a config accepts', async () => {
