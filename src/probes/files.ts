@@ -1,5 +1,5 @@
 // The probe files the platform reads: `not-ready` and `not-healthy`, written atomically, removed idempotently.
-import { renameSync, rmSync, writeFileSync, constants } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync, constants } from 'node:fs';
 import { mkdtemp, mkdir, access, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,8 +26,19 @@ export function probeFiles(dir: string): ProbeFiles {
       const file = path.join(dir, name);
       if (present) {
         const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
-        writeFileSync(tmp, `${new Date().toISOString()}\n`);
-        renameSync(tmp, file);
+        const write = () => {
+          writeFileSync(tmp, `${new Date().toISOString()}\n`);
+          renameSync(tmp, file);
+        };
+        try {
+          write();
+        } catch (err) {
+          // The directory was removed while llmserve ran (a /tmp cleaner, an `rm -rf`): the platform still reads this
+          // path, so it is made again, rather than dying with an uncaught error at the next change of state.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          mkdirSync(dir, { recursive: true });
+          write();
+        }
       } else {
         rmSync(file, { force: true });
       }
