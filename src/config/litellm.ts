@@ -1,5 +1,6 @@
 // An unchanged LiteLLM proxy config (top-level `model_list`): what llmserve takes from it, and what it ignores.
 import { configError } from '../errors.js';
+import { didYouMean } from './did-you-mean.js';
 import { resolveEnvRef, type EnvRefContext } from './env-ref.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { asMap, at, expected, isMap, kindOf } from './values.js';
@@ -20,6 +21,17 @@ function backendPort(apiBase: unknown, where: string): number | undefined {
   }
   // vLLM is always the local backend; a URL without a port means the backend default, 3000.
   return url.port ? Number(url.port) : 3000;
+}
+
+/**
+ * An ignored key, with the key llmserve reads that it is a likely typo of. Why: LiteLLM ignores unknown keys and so
+ * does llmserve, so a misspelt `general_settings` or `master_key` would silently drop the master key.
+ */
+function withGuess(key: string): string {
+  const [section, sub] = key.startsWith('general_settings.') ? ['general_settings.', key.slice('general_settings.'.length)] : ['', key];
+  const used = section === '' ? ['model_list', 'general_settings', 'environment_variables'] : ['master_key'];
+  const guess = didYouMean(sub, used);
+  return guess === undefined ? key : `${key} (did you mean ${section}${guess}?)`;
 }
 
 /** Reads a LiteLLM config: model_list[0] (name, backend port), general_settings.master_key, environment_variables. */
@@ -75,7 +87,7 @@ export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, e
     out.proxy.masterKey = { value: raw, origin: at(file, 'general_settings.master_key'), ...(envName === undefined ? {} : { envName }) };
   }
   if (ignored.length > 0) {
-    out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${ignored.join(', ')}`);
+    out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${ignored.map(withGuess).join(', ')}`);
   }
   return out;
 }

@@ -255,3 +255,13 @@ test("LiteLLM's include: the included files' model_list entries are combined wit
   await rejects(load({ 'litellm.config.yaml': parent }, { config: 'litellm.config.yaml', model: '/m' }, {}), /litellm\.config\.yaml: include\[0\]: cannot read \/srv\/app\/models\/qwen\.yaml: no such file$/);
   await rejects(load({ 'litellm.config.yaml': 'include: models.yaml\n' }, { config: 'litellm.config.yaml', model: '/m' }, {}), /include: expected a list of file paths/);
 });
+
+test('LiteLLM config: an ignored key that is a typo of one llmserve reads says so (the master key would be lost)', async () => {
+  const head = 'model_list:\n  - model_name: a\n    litellm_params: { model: openai/custom }\n';
+  const env = { LLMSERVE_MASTER_KEY: STRONG_KEY };
+  const top = await load({ 'llmserve.yaml': `${head}general_setings: { master_key: sk-typo-0123456789abcdef }\nlitellm_settings: { drop_params: true }\n` }, { model: '/m' }, env);
+  assert.ok(top.notes.some((n) => /were ignored: general_setings \(did you mean general_settings\?\), litellm_settings$/.test(n)), top.notes.join('\n'));
+  const inner = await load({ 'llmserve.yaml': `${head}general_settings: { master_kye: sk-typo-0123456789abcdef, database_url: x }\n` }, { model: '/m' }, env);
+  assert.ok(inner.notes.some((n) => /were ignored: general_settings\.master_kye \(did you mean general_settings\.master_key\?\), general_settings\.database_url$/.test(n)), inner.notes.join('\n'));
+  assertNoLeak(inner, ['sk-typo-0123456789abcdef']);
+});
