@@ -179,7 +179,9 @@ export async function openUsageStore(dir: string, logger: Logger): Promise<Usage
         return memoryStore();
       }
     }
-    logger.warn(`usage store ${file} cannot be used (${message}); counting usage in memory only (limits still hold, budgets restart at 0 after a restart)`);
+    logger.warn(
+      `usage store ${file} cannot be used (${message}); counting usage in memory only (limits still hold, budgets restart at 0 after a restart); to keep usage, set usage.dir or LLMSERVE_USAGE_DIR to a writable directory`,
+    );
     return memoryStore();
   }
 }

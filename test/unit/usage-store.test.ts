@@ -117,6 +117,8 @@ test('an unusable directory: warn and count in memory', async () => {
     const store = await openUsageStore(join(file, 'sub'), logger);
     assert.equal(store.kind, 'memory');
     assert.ok(lines.some((l) => /counting usage in memory only/.test(l)));
+    // ...and says how to keep usage across restarts.
+    assert.ok(lines.some((l) => /set usage\.dir or LLMSERVE_USAGE_DIR to a writable directory$/.test(l)), lines.join('\n'));
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
