@@ -313,6 +313,8 @@ async function checkPortsFree(config: Config): Promise<void> {
       fix: `choose another with ${several ? 'models[].port, or --backend-port N (vllm.port, the first of the range)' : '--backend-port N (vllm.port)'}`,
     })),
   ];
+  // The metrics listener is the proxy's too: found busy here, it is named with its setting instead of failing in the proxy.
+  if (config.proxy.metricsPort !== null) ports.push({ what: 'metrics', host: '127.0.0.1', port: config.proxy.metricsPort, fix: 'choose another with proxy.metrics_port' });
   // A Ray head binds its GCS port: busy (another Ray on this machine), `ray start --head` would fail only after the
   // proxy started. (One port for two of these listeners is refused with the configuration already.)
   if (config.cluster.role === 'head') ports.push({ what: 'Ray head', host: '0.0.0.0', port: DEFAULTS.rayPort, fix: 'run `ray stop` if it is a Ray left from an earlier run (the head always uses 6379)' });

@@ -74,6 +74,12 @@ test('backend port in use: the port and its holder are named', async (t) => {
   assert.match(line, new RegExp(`backend port 127\\.0\\.0\\.1:${held.port} is already in use by pid ${held.pid} \\(.*node -e`));
 });
 
+test('metrics port in use: named as the metrics port with its holder and setting, before anything starts', async (t) => {
+  const held = await holdPort(t, '127.0.0.1');
+  const line = await refused(t, { config: `proxy:\n  metrics_port: ${held.port}\n` });
+  assert.match(line, new RegExp(`metrics port 127\\.0\\.0\\.1:${held.port} is already in use by pid ${held.pid} \\(.*node -e.*; stop it, or choose another with proxy\\.metrics_port`));
+});
+
 test('public host that is not an address of this machine: named as such, not as a port in use', async (t) => {
   // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never assigned to a local interface, so listen() fails with EADDRNOTAVAIL.
   const line = await refused(t, { args: ['--host', '192.0.2.7'] });
