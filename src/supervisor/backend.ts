@@ -7,6 +7,7 @@ import { formatSeconds, sleep } from '../util/time.js';
 import { liveGroupMembers, type ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
 import { SHUTDOWN_TIMEOUT_FLAG } from './shutdown-timeout.js';
+import { spawnFailure } from './spawn-failure.js';
 import { emptyGroup, stopChild, type StopOutcome } from './stop.js';
 import type { BackendPlan, SupervisorDeps, SupervisorPlan } from './types.js';
 
@@ -111,10 +112,7 @@ export class Backend {
           },
         })
         .catch((err: NodeJS.ErrnoException) => {
-          throw new LlmserveError('STARTUP_FAILED', `cannot run "${file}": ${err.code ?? err.message}`, {
-            exitCode: err.code === 'ENOENT' ? 2 : 3,
-            details: ['Fix: install vLLM (pip install vllm) so that `vllm` is on PATH, or set vllm.command.'],
-          });
+          throw spawnFailure(file, err, 'install vLLM (pip install vllm) so that `vllm` is on PATH, or set vllm.command.');
         });
       this.child = child;
       logger.info(`${this.label} started (pid ${child.pid}, own process group); waiting for http://${BACKEND_HOST}:${port}/v1/models`);

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { formatSeconds, sleep } from '../util/time.js';
 import type { ManagedChild, SpawnOptions } from './child.js';
 import { stopChild } from './stop.js';
+import { spawnFailure } from './spawn-failure.js';
 
 /** What `ray status` says about the cluster: live nodes and total GPUs. */
 export interface RayCluster {
@@ -69,10 +70,7 @@ export async function spawnRay(spawn: (o: SpawnOptions) => Promise<ManagedChild>
       logger.child('ray', line, stream);
     },
   }).catch((err: NodeJS.ErrnoException) => {
-    throw new LlmserveError('STARTUP_FAILED', `cannot run "${file}": ${err.code ?? err.message}`, {
-      exitCode: err.code === 'ENOENT' ? 2 : 3,
-      details: ['Fix: install Ray (pip install "ray[default]") so that `ray` is on PATH, or set ray.command in the config file.'],
-    });
+    throw spawnFailure(file, err, 'install Ray (pip install "ray[default]") so that `ray` is on PATH, or set ray.command in the config file.');
   });
 }
 

@@ -80,6 +80,18 @@ test('metrics port in use: named as the metrics port with its holder and setting
   assert.match(line, new RegExp(`metrics port 127\\.0\\.0\\.1:${held.port} is already in use by pid ${held.pid} \\(.*node -e.*; stop it, or choose another with proxy\\.metrics_port`));
 });
 
+test('vllm.command that is missing or not executable: exit 2 with the fix, both alike (nothing ran)', async (t) => {
+  const notExecutable = path.join(await import('node:os').then((os) => os.tmpdir()), `llmserve-not-exec-${process.pid}-${Date.now()}`);
+  writeFileSync(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
+  for (const [command, why] of [['no-such-vllm-binary serve', /cannot run "no-such-vllm-binary": ENOENT: not found on PATH/], [notExecutable, /cannot run ".*llmserve-not-exec-.*": EACCES: not executable by this user/]] as const) {
+    const svc = await startService({ config: `vllm:\n  command: ${command}\n` });
+    t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+    assert.equal((await svc.run.exited).code, 2, svc.run.output());
+    assert.match(svc.run.output(), why);
+    assert.match(svc.run.output(), /Fix: /);
+  }
+});
+
 test('public host that is not an address of this machine: named as such, not as a port in use', async (t) => {
   // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never assigned to a local interface, so listen() fails with EADDRNOTAVAIL.
   const line = await refused(t, { args: ['--host', '192.0.2.7'] });
