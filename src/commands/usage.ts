@@ -72,9 +72,11 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
   const dir = await findUsageDir(options.config, env, cwd);
 
   let store: UsageStore | null = null;
+  let unreadable = false;
   try {
     store = await readUsageStore(dir);
   } catch (err) {
+    unreadable = true;
     warn(`llmserve usage: WARNING: cannot read ${join(dir, USAGE_DB_FILE)}: ${(err as Error).message}\n`);
   }
   const filter = { ...(sinceMs === null ? {} : { sinceHour: hourOf(sinceMs) }), ...(options.key === undefined ? {} : { key: options.key }) };
@@ -82,6 +84,7 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
   try {
     hourly = store?.rows(filter) ?? [];
   } catch (err) {
+    unreadable = true;
     warn(`llmserve usage: WARNING: cannot read ${join(dir, USAGE_DB_FILE)}: ${(err as Error).message}\n`);
   } finally {
     store?.close();
@@ -93,7 +96,7 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
   }
   const period = sinceMs === null ? 'all recorded time' : `since ${new Date(sinceMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   if (rows.length === 0) {
-    write(`No usage ${period}${options.key === undefined ? '' : ` for key ${options.key}`} in ${join(dir, USAGE_DB_FILE)}${store === null ? ' (no store yet)' : ''}.\n`);
+    write(`No usage ${period}${options.key === undefined ? '' : ` for key ${options.key}`} in ${join(dir, USAGE_DB_FILE)}${unreadable ? ' (it could not be read: see the warning)' : store === null ? ' (no store yet)' : ''}.\n`);
     return ExitCode.ok;
   }
   write(`Usage ${period} (${join(dir, USAGE_DB_FILE)})\n\n${toTable(rows, estimated)}`);

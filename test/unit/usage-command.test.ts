@@ -72,7 +72,11 @@ test('no store yet: empty JSON and a one-line note; a broken file warns', async 
     assert.deepEqual(JSON.parse(await run(dir, { json: true })), { rows: [] });
     assert.match(await run(dir, {}), /No usage since .* \(no store yet\)/);
     writeFileSync(join(dir, USAGE_DB_FILE), 'garbage '.repeat(1000));
-    assert.match(await run(dir, {}), /WARNING: cannot read/);
+    const broken = await run(dir, {});
+    assert.match(broken, /WARNING: cannot read/);
+    // The store is there, only unreadable: "no store yet" would contradict the warning.
+    assert.match(broken, /No usage since .* \(it could not be read: see the warning\)/);
+    assert.doesNotMatch(broken, /no store yet/);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
