@@ -32,12 +32,13 @@ export async function runProbe(options: ProbeOptions, deps: ProbeDeps = {}): Pro
   const { json, ...cli } = options;
   const config = await loadConfig(cli, { env });
   const plan = await makePlan(config, { run, env });
-  const [vllm, proxyPort, backendPorts, probeDir, tlsUnreadable, rayPort, ray] = await Promise.all([
+  const [vllm, proxyPort, backendPorts, probeDir, tlsUnreadable, metricsPort, rayPort, ray] = await Promise.all([
     probeVllmVersion(config.vllm.command[0] ?? 'vllm', run, plan.env),
     portFact(config.proxy.port, config.proxy.host),
     Promise.all(config.models.map((m) => portFact(m.port, BACKEND_HOST))),
     probeDirFact(config.probes.dir, config.probes.dirExplicit),
     unreadableTlsFiles(config.proxy.tls),
+    config.proxy.metricsPort === null ? null : portFact(config.proxy.metricsPort, '127.0.0.1'),
     // start checks a head's Ray port before anything starts (start.ts, checkPorts): so does probe.
     config.cluster.role === 'head' ? portFact(DEFAULTS.rayPort, '0.0.0.0') : undefined,
     // A head or worker that cannot run `ray` fails at once (exit 2): the same `COMMAND --version` test as for vLLM.
@@ -45,7 +46,7 @@ export async function runProbe(options: ProbeOptions, deps: ProbeDeps = {}): Pro
   ]);
   const running = probeDir.exists ? runningFact(config.probes.dir) : null;
   const backendPort = backendPorts[0]!;
-  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(rayPort ? { rayPort } : {}), ...(ray ? { rayFound: ray.found } : {}) });
+  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(metricsPort ? { metricsPort } : {}), ...(rayPort ? { rayPort } : {}), ...(ray ? { rayFound: ray.found } : {}) });
   const text = json === true ? JSON.stringify(report, null, 2) : probeLines(report).join('\n');
   // Last line of defence: no known key value leaves this process, whatever field it hid in.
   write(redactText(text, config.secrets.values) + '\n');

@@ -28,7 +28,7 @@ export function problemText(p: ProblemEntry): string {
   return [p.message, ...p.details].join(' ');
 }
 
-function portProblem(what: 'public' | 'backend' | 'Ray head', fact: PortFact, fix: string): ProblemEntry | null {
+function portProblem(what: 'public' | 'backend' | 'metrics' | 'Ray head', fact: PortFact, fix: string): ProblemEntry | null {
   if (fact.free) return null;
   if (fact.error === 'EADDRINUSE') {
     return { code: 'PORT_IN_USE', message: `${what} port ${fact.host}:${fact.port} is already in use`, details: [`Fix: stop what holds it, or ${fix}`] };
@@ -54,6 +54,8 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
     const backend = portProblem('backend', fact, several ? `give model "${name}" another port: (models[].port).` : 'choose another with --backend-port N (vllm.port).');
     if (backend) out.push(backend);
   });
+  const metrics = facts.metricsPort ? portProblem('metrics', facts.metricsPort, 'choose another with proxy.metrics_port.') : null;
+  if (metrics) out.push(metrics);
   if (facts.rayPort) {
     const ray = portProblem('Ray head', facts.rayPort, 'run `ray stop` if it is a Ray left from an earlier run (the head always uses 6379).');
     if (ray) out.push(ray);

@@ -53,6 +53,8 @@ export interface ProbeFacts {
   rayPort?: PortFact;
   /** Whether `ray.command` can be run (head or worker); absent without --role. */
   rayFound?: boolean;
+  /** `proxy.metrics_port` on 127.0.0.1; absent when none is set. */
+  metricsPort?: PortFact;
 }
 
 /** One model in the `probe --json` report: what start would give its vLLM. */

@@ -122,6 +122,11 @@ test('the facts add problems: busy and privileged ports, unwritable explicit pro
     assert.match(hostProblem?.details[0] ?? '', /^Fix: use --host 0\.0\.0\.0/);
   }
 
+  // proxy.metrics_port is bound by start too: busy, it is a problem that names its setting.
+  const [metrics] = factProblems(p, facts({ metricsPort: { host: '127.0.0.1', port: 9100, free: false, error: 'EADDRINUSE' } }));
+  assert.match(metrics?.message ?? '', /^metrics port 127\.0\.0\.1:9100 is already in use$/);
+  assert.match(metrics?.details[0] ?? '', /proxy\.metrics_port/);
+
   // The same port twice never reaches the facts (where both tests would bind at once and one would see the other
   // as "in use"): the configuration refuses it, exit 2.
   await assert.rejects(plan({ model, port: '9000', backendPort: '9000' }, { LLMSERVE_MASTER_KEY: KEY }), (err: Error & { exitCode?: number }) => err.exitCode === 2 && /both 9000/.test(err.message));
