@@ -6,7 +6,8 @@ import { resolveCluster, type Given } from './cluster.js';
 import { DEFAULT_ROUTES, DEFAULTS, MASTER_KEY_ENV } from './defaults.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT, parseRestartPolicy } from './reliability.js';
-import { DEFAULT_USAGE_FLUSH_INTERVAL, usageDir } from './usage-settings.js';
+import { DEFAULT_USAGE_FLUSH_INTERVAL, USAGE_DIR_ENV, usageDir } from './usage-settings.js';
+import { envTypoNotes } from './env-typos.js';
 import { mergeKeys, noKeys, rawKeyEntry, weakKeyNote, type LoadedKeys } from './keys.js';
 import { hasPolicy } from './key-policy.js';
 import {
@@ -37,6 +38,9 @@ export const FLAGS = {
 } as const satisfies Record<Exclude<keyof CliOptions, 'extraArgs'>, readonly [string, string]>;
 
 type Flag = keyof typeof FLAGS;
+
+/** Every LLMSERVE_* variable llmserve reads: the flags' and the master key, the log file and the usage directory. */
+const KNOWN_ENV: readonly string[] = [...Object.values(FLAGS).map(([, name]) => name), 'LLMSERVE_MASTER_KEY', 'LLMSERVE_LOG_FILE', USAGE_DIR_ENV];
 
 /** A non-empty environment value, or undefined (an empty variable counts as unset). */
 export function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -146,6 +150,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     notes.push(`${keysFile}: the keys file has no keys yet: every request is refused until keys are added and llmserve gets SIGHUP`);
   }
   notes.push(...keys.notes);
+  notes.push(...envTypoNotes(env, KNOWN_ENV));
 
   const vllmPort = pick('backendPort', parsePort, f.vllm.port) ?? DEFAULTS.vllmPort;
   const tensorParallelSize = pick('tensorParallelSize', parseTensorParallel, f.vllm.tensorParallelSize) ?? 'auto';

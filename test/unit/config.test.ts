@@ -257,3 +257,16 @@ test('weak keys are noted, never quoted', async () => {
   assert.match(d.notes.join('\n'), /placeholder/);
   assertNoLeak(d, ['sk-1234']);
 });
+
+test('a set LLMSERVE_* variable that is a likely typo of an unset one is a note with "did you mean"', async () => {
+  const env = { LLMSERVE_MASTER_KEY: STRONG_KEY, LLMSERVE_PROBEDIR: '/srv/probe', LLMSERVE_HEALTH_INTERVALL: '2', LLMSERVE_TEAM_A_KEY: 'x' };
+  const c = await load({}, { model: 'm' }, env);
+  const typos = c.notes.filter((n) => /is not one llmserve reads/.test(n));
+  assert.deepEqual(typos, [
+    'environment variable LLMSERVE_HEALTH_INTERVALL is not one llmserve reads (did you mean LLMSERVE_HEALTH_INTERVAL?); it is ignored',
+    'environment variable LLMSERVE_PROBEDIR is not one llmserve reads (did you mean LLMSERVE_PROBE_DIR?); it is ignored',
+  ]);
+  // A look-alike whose known name is set too is the user's own variable (an os.environ/ reference, say): no note.
+  const own = await load({}, { model: 'm' }, { LLMSERVE_MASTER_KEY: STRONG_KEY, LLMSERVE_MODEL: 'm', LLMSERVE_MODEL2: 'n' });
+  assert.ok(!own.notes.some((n) => /is not one llmserve reads/.test(n)), own.notes.join('\n'));
+});
