@@ -23,6 +23,7 @@ import { onEmergency } from '../util/emergency.js';
 import { onOutputClosed } from '../util/output.js';
 import { isPortFree, portBindError } from '../util/port.js';
 import { describeBindFailure } from '../util/bind-failure.js';
+import { loadTls } from '../proxy/tls.js';
 import { runCommand } from '../util/run.js';
 import { catchStartupSignals, type StartupSignals } from '../util/startup-signals.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -327,7 +328,7 @@ async function checkPortsFree(config: Config): Promise<void> {
   }
 }
 
-/** Reads the TLS certificate and key once, so a bad path is a start-up error (exit 2), not a proxy crash. */
+/** Reads and checks the TLS certificate and key once, so a bad file is a start-up error (exit 2), not a proxy crash. */
 async function checkTlsFiles(config: Config): Promise<void> {
   const tls = config.proxy.tls;
   if (!tls) return;
@@ -338,6 +339,8 @@ async function checkTlsFiles(config: Config): Promise<void> {
       });
     });
   }
+  // Readable is not enough: not PEM, or a key of another certificate, would fail in the proxy (exit 3, three times).
+  await loadTls(tls);
 }
 
 /** Pids holding GPU memory according to nvidia-smi; null when it is not available. */

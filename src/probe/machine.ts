@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { writableProblem } from '../probes/files.js';
 import { readRuntimeFile } from '../supervisor/runtime-file.js';
+import { loadTls } from '../proxy/tls.js';
 import type { PortFact, ProbeDirFact, RunningFact } from './types.js';
 
 /** Tries to bind `host:port` and lets go at once; says why when it cannot (EADDRINUSE, EACCES, ...). */
@@ -52,6 +53,12 @@ export async function unreadableTlsFiles(tls: { cert: string; key: string } | nu
     if (error !== null) out.push([what, file, error]);
   }
   return out;
+}
+
+/** Why readable TLS files would still be refused by start (not PEM, a key of another certificate), or null. */
+export async function invalidTls(tls: { cert: string; key: string } | null): Promise<string | null> {
+  if (tls === null) return null;
+  return loadTls(tls).then(() => null, (err: Error) => err.message);
 }
 
 /** A `start` that wrote its runtime file into the probe directory, and whether its pid still runs. */

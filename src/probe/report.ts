@@ -43,6 +43,9 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
   for (const [what, file, error] of facts.tlsUnreadable) {
     out.push({ code: 'TLS', message: `${what}: cannot read ${file}: ${error}`, details: ['Fix: point proxy.tls.cert / proxy.tls.key at readable PEM files.'] });
   }
+  if (facts.tlsInvalid !== undefined) {
+    out.push({ code: 'TLS', message: facts.tlsInvalid, details: ['Fix: point proxy.tls.cert and proxy.tls.key at a PEM certificate and its own private key.'] });
+  }
   // Each port is a port of its own here: the configuration refuses one port twice (exit 2, resolve.ts), so a busy
   // port is really held by something else, never by probe's own test of another of these ports.
   const proxy = portProblem('public', facts.proxyPort, 'choose another with --port N (proxy.port).');

@@ -46,6 +46,8 @@ export interface ProbeFacts {
   probeDir: ProbeDirFact;
   /** `proxy.tls.cert` / `proxy.tls.key` that cannot be read: [what, file, errno]. */
   tlsUnreadable: [string, string, string][];
+  /** Readable TLS files that start would still refuse (not PEM, a key of another certificate): the message; absent when fine. */
+  tlsInvalid?: string;
   running: RunningFact | null;
   /** Every model's backend port (the first is `backendPort`); absent = only `backendPort`. */
   backendPorts?: PortFact[];

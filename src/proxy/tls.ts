@@ -1,5 +1,5 @@
 // TLS material for the public port: read and checked at start, each failure naming the file at fault.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { LlmserveError } from '../errors.js';
 
@@ -9,19 +9,28 @@ export interface TlsMaterial {
   key: Buffer;
 }
 
-/** Reads and parses the certificate and key files; throws a TLS error that names the file. */
+const FIX = 'Fix: point proxy.tls.cert and proxy.tls.key at a PEM certificate and its own private key.';
+
+/** Reads and parses the certificate and key files, and checks that they belong together; a TLS error names the file. */
 export async function loadTls(paths: { cert: string; key: string }): Promise<TlsMaterial> {
   const cert = await read(paths.cert, 'certificate');
   const key = await read(paths.key, 'key');
+  let x509: X509Certificate;
   try {
-    new X509Certificate(cert);
+    x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new LlmserveError('TLS', `TLS certificate file ${paths.cert} is not a valid PEM certificate: ${(err as Error).message}`);
+    throw new LlmserveError('TLS', `TLS certificate file ${paths.cert} is not a valid PEM certificate: ${(err as Error).message}`, { details: [FIX] });
   }
+  let privateKey: KeyObject;
   try {
-    createPrivateKey(key);
+    privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new LlmserveError('TLS', `TLS key file ${paths.key} is not a valid private key: ${(err as Error).message}`);
+    throw new LlmserveError('TLS', `TLS key file ${paths.key} is not a valid private key: ${(err as Error).message}`, { details: [FIX] });
+  }
+  // Why here: a key of another certificate parses fine, and https.createServer's "key values mismatch" would come
+  // from the proxy after start-up began, naming neither file.
+  if (!x509.checkPrivateKey(privateKey)) {
+    throw new LlmserveError('TLS', `TLS key file ${paths.key} is not the private key of the certificate in ${paths.cert}`, { details: [FIX] });
   }
   return { cert, key };
 }

@@ -92,6 +92,22 @@ test('vllm.command that is missing or not executable: exit 2 with the fix, both 
   }
 });
 
+test('TLS key of another certificate: exit 2 naming both files, before anything starts (was exit 3 from the proxy)', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync } = await import('node:fs');
+  const dir = mkdtempSync(path.join(await import('node:os').then((os) => os.tmpdir()), 'llmserve-tls-'));
+  const [cert, key, otherKey] = ['cert.pem', 'key.pem', 'other-key.pem'].map((f) => path.join(dir, f)) as [string, string, string];
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', otherKey], { stdio: 'ignore' });
+  } catch {
+    t.skip('openssl not installed');
+    return;
+  }
+  const line = await refused(t, { config: `proxy:\n  tls: { cert: ${cert}, key: ${otherKey} }\n` });
+  assert.match(line, /TLS key file .*other-key\.pem is not the private key of the certificate in .*cert\.pem/);
+});
+
 test('public host that is not an address of this machine: named as such, not as a port in use', async (t) => {
   // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): never assigned to a local interface, so listen() fails with EADDRNOTAVAIL.
   const line = await refused(t, { args: ['--host', '192.0.2.7'] });

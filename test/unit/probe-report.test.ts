@@ -127,6 +127,11 @@ test('the facts add problems: busy and privileged ports, unwritable explicit pro
   assert.match(metrics?.message ?? '', /^metrics port 127\.0\.0\.1:9100 is already in use$/);
   assert.match(metrics?.details[0] ?? '', /proxy\.metrics_port/);
 
+  // Readable TLS files that start would refuse (not PEM, another certificate's key): a problem, as start stops there.
+  const [tls] = factProblems(p, facts({ tlsInvalid: 'TLS key file /k.pem is not the private key of the certificate in /c.pem' }));
+  assert.equal(tls?.code, 'TLS');
+  assert.match(tls?.details[0] ?? '', /^Fix: point proxy\.tls\.cert and proxy\.tls\.key at a PEM certificate and its own private key/);
+
   // The same port twice never reaches the facts (where both tests would bind at once and one would see the other
   // as "in use"): the configuration refuses it, exit 2.
   await assert.rejects(plan({ model, port: '9000', backendPort: '9000' }, { LLMSERVE_MASTER_KEY: KEY }), (err: Error & { exitCode?: number }) => err.exitCode === 2 && /both 9000/.test(err.message));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LlmserveError } from '../../src/errors.js';
+import { loadTls } from '../../src/proxy/tls.js';
 import { KEY, startPair } from '../helpers/upstream.js';
 
 function hasOpenssl(): boolean {
@@ -49,5 +50,22 @@ describe('tls', () => {
       return true;
     });
     await assert.rejects(startPair({ tls: { cert: bad, key: bad } }), /TLS certificate file .*bad\.pem is not a valid/);
+  });
+
+  it('names a key that belongs to another certificate (not "key values mismatch" from the proxy)', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const [cert, key, otherKey] = ['cert.pem', 'key.pem', 'other-key.pem'].map((f) => join(dir, f)) as [string, string, string];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', otherKey], { stdio: 'ignore' });
+    await assert.rejects(loadTls({ cert, key: otherKey }), (err: unknown) => {
+      assert.ok(err instanceof LlmserveError);
+      assert.equal(err.code, 'TLS');
+      assert.equal(err.exitCode, 2);
+      assert.match(err.message, /TLS key file .*other-key\.pem is not the private key of the certificate in .*cert\.pem$/);
+      assert.match(err.details[0] ?? '', /^Fix: /);
+      return true;
+    });
+    await loadTls({ cert, key });
   });
 });
