@@ -1,9 +1,10 @@
 // The probe files the platform reads: `not-ready` and `not-healthy`, written atomically, removed idempotently.
-import { mkdirSync, renameSync, rmSync, writeFileSync, constants } from 'node:fs';
-import { mkdtemp, mkdir, access, rm } from 'node:fs/promises';
+import { renameSync, rmSync, writeFileSync, constants } from 'node:fs';
+import { mkdtemp, access, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LlmserveError } from '../errors.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 export const NOT_READY = 'not-ready';
 export const NOT_HEALTHY = 'not-healthy';
@@ -36,7 +37,7 @@ export function probeFiles(dir: string): ProbeFiles {
           // The directory was removed while llmserve ran (a /tmp cleaner, an `rm -rf`): the platform still reads this
           // path, so it is made again, rather than dying with an uncaught error at the next change of state.
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-          mkdirSync(dir, { recursive: true });
+          makeDirs(dir);
           write();
         }
       } else {
@@ -68,7 +69,7 @@ export async function prepareProbeDir(dir: string, explicit: boolean, warn: (msg
 /** Says why a directory cannot hold probe files, or null when it can (creating it if needed). */
 export async function writableProblem(dir: string): Promise<string | null> {
   try {
-    await mkdir(dir, { recursive: true });
+    makeDirs(dir);
     await access(dir, constants.W_OK);
     // access() says yes for root on a read-only mount: write a real file to be sure.
     const probe = path.join(dir, `.llmserve-write-test.${process.pid}`);

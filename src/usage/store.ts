@@ -1,6 +1,7 @@
 // The usage store: one SQLite file (llmserve-usage.db) with a row per hour, key and model. Losing or breaking
 // the file is a warning: llmserve moves a broken file aside and starts empty, or keeps counting in memory.
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, renameSync } from 'node:fs';
+import { makeDirs } from '../util/make-dirs.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { openSqlite, type SqlDb, type SqlStatement } from './sqlite.js';
@@ -157,7 +158,7 @@ async function openChecked(file: string): Promise<UsageStore> {
 export async function openUsageStore(dir: string, logger: Logger): Promise<UsageStore> {
   const file = join(dir, USAGE_DB_FILE);
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
     return await openChecked(file);
   } catch (err) {
     const message = (err as Error).message;
