@@ -3,7 +3,7 @@ import { configError } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
 import { resolveEnvRef, type EnvRefContext } from './env-ref.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
-import { asMap, at, expected, isMap, kindOf } from './values.js';
+import { asMap, at, expected, isMap, joinPath, kindOf } from './values.js';
 
 /** True when a document is a LiteLLM proxy config. */
 export function isLiteLLMConfig(doc: Record<string, unknown>): boolean {
@@ -71,11 +71,11 @@ export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, e
     out.notes.push(`${file}: model_list names ${others.size + 1} models; only the first, "${name}", is served (ignored: ${[...others].map((o) => `"${o}"`).join(', ')})`);
   }
 
-  const ignored = Object.keys(doc).filter((key) => !['model_list', 'general_settings', 'environment_variables'].includes(key));
+  const ignored = Object.keys(doc).filter((key) => !['model_list', 'general_settings', 'environment_variables'].includes(key)).map((key) => joinPath('', key));
   const general = asMap(doc['general_settings'], at(file, 'general_settings'));
   for (const [key, value] of Object.entries(general)) {
     if (key !== 'master_key') {
-      ignored.push(`general_settings.${key}`);
+      ignored.push(joinPath('general_settings', key));
       continue;
     }
     if (value === null || value === undefined) continue;

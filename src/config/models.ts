@@ -1,7 +1,7 @@
 // `models:` (several models on one node), `probes.require` and `ray:`: the file side, validated.
 import { configError } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
-import { at, expected, isMap, parsePort, parsePositiveInt, parseString, parseTensorParallel } from './values.js';
+import { at, expected, isMap, joinPath, parsePort, parsePositiveInt, parseString, parseTensorParallel } from './values.js';
 
 /** One `models:` entry as the file gives it (undefined = not set there). */
 export interface ModelFileEntry {
@@ -23,7 +23,7 @@ function checkKeys(map: Record<string, unknown>, known: readonly string[], where
   for (const key of Object.keys(map)) {
     if (known.includes(key)) continue;
     const guess = didYouMean(key, known);
-    throw configError(`${where}.${key}: unknown key; ${guess ? `did you mean "${guess}"?` : `known keys here: ${known.join(', ')}`}`);
+    throw configError(`${joinPath(where, key)}: unknown key; ${guess ? `did you mean "${guess}"?` : `known keys here: ${known.join(', ')}`}`);
   }
 }
 

@@ -25,10 +25,18 @@ export function expected(where: string, what: string, value: unknown, hint?: str
   return configError(`${where}: expected ${what}, got ${describe(value)}${hint ? `; ${hint}` : ''}`);
 }
 
-/** A path inside a document: `a.b`, `a[0]`. */
+/** Mapping keys that look like an API key or token (a key pasted where a setting's name goes). */
+// Case matters: `HF_HUB_ENABLE_HF_TRANSFER` in vllm.env is a setting; `hf_...` and `sk-...` are tokens.
+const SECRET_LIKE = /^(sk-|hf_)\S{8,}$|^[0-9a-fA-F]{40,}$/;
+
+/**
+ * A path inside a document: `a.b`, `a[0]`. A key that looks like a secret is shown as `[redacted]`. Why: every
+ * error names its path, and an API key pasted as a mapping key (`proxy:\n  sk-...: x`) would be printed in full.
+ */
 export function joinPath(base: string, key: string | number): string {
   if (typeof key === 'number') return `${base}[${key}]`;
-  return base ? `${base}.${key}` : key;
+  const shown = SECRET_LIKE.test(key) ? '[redacted]' : key;
+  return base ? `${base}.${shown}` : shown;
 }
 
 /** The label of a place in a file: `FILE: key.path`. */

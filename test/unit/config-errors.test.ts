@@ -233,3 +233,13 @@ test('--head that is no HOST:PORT is refused at once (a worker would retry it un
     assert.equal((await worker(ok)).cluster.head, ok);
   }
 });
+
+test('an API key pasted as a mapping key is not printed by the unknown-key error', async () => {
+  const secret = 'sk-pasted-0123456789abcdef';
+  await rejects(file(`model: m\nproxy:\n  ${secret}: team-a\n`), new RegExp(`^${esc(F)}: proxy\\.\\[redacted\\]: unknown key`), [secret]);
+  await rejects(file(`model: m\nproxy:\n  keys:\n    - name: a\n      ${secret}: x\n`), /proxy\.keys\[0\]\.\[redacted\]: unknown key/, [secret]);
+  await rejects(file(`models:\n  - model: /m/a\n    ${secret}: x\n`), /models\[0\]\.\[redacted\]: unknown key/, [secret]);
+  // Ordinary keys are still named, with their "did you mean".
+  await rejects(file('model: m\nvllm:\n  env: { HF_HUB_ENABLE_HF_TRANSFER: [1] }\n'), /vllm\.env\.HF_HUB_ENABLE_HF_TRANSFER: expected a string or a number, got a list$/);
+  await rejects(file('model: m\nproxy:\n  prot: 1\n'), /proxy\.prot: unknown key; did you mean "port"\?$/);
+});
