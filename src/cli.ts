@@ -32,7 +32,7 @@ function clusterOptions(cmd: Command): Command {
   return cmd
     .option('--role <role>', 'multi-node on Ray: "head" (runs ray start --head, waits for --nodes, then vLLM) or "worker" (joins --head); env LLMSERVE_ROLE')
     .option('--nodes <n>', 'with --role head: nodes in the Ray cluster, the head included (2 or more); env LLMSERVE_NODES')
-    .option('--head <address>', 'with --role worker: the Ray head to join, HOST:PORT (port 6379); env LLMSERVE_HEAD');
+    .option('--head <address>', 'with --role worker: the Ray head to join, HOST[:PORT] (port 6379 if left out); env LLMSERVE_HEAD');
 }
 
 /** Pulls the CLI options object out of commander's parsed options. */

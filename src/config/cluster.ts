@@ -49,7 +49,7 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A
  * would only fail half an hour later, as a timeout.
  */
 function checkHeadAddress(value: string, where: string): void {
-  const what = 'the Ray head as HOST:PORT, e.g. 10.0.0.1:6379 or head-0.llm.svc:6379';
+  const what = 'the Ray head as HOST[:PORT] (port 6379 if left out), e.g. 10.0.0.1:6379 or head-0.llm.svc';
   const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(value);
   const plain = /^([^:\s]+)(?::(\d+))?$/.exec(value);
   const host = bracketed?.[1] ?? plain?.[1];

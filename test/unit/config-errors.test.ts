@@ -224,14 +224,16 @@ test('bytes that are not UTF-8 (a Latin-1 file) are refused at FILE:LINE:COL, no
 
 test('--head that is no HOST:PORT is refused at once (a worker would retry it until the 30-minute start-up timeout)', async () => {
   const worker = (head: string, env: NodeJS.ProcessEnv = {}) => load({}, { model: 'm', role: 'worker', ...(head ? { head } : {}) }, { ...KEY_ENV, ...env });
-  const what = esc('expected the Ray head as HOST:PORT, e.g. 10.0.0.1:6379');
+  const what = esc('expected the Ray head as HOST[:PORT] (port 6379 if left out), e.g. 10.0.0.1:6379');
   await rejects(worker('http://10.0.0.1:6379'), new RegExp(`^--head: ${what}.*got "http://10\\.0\\.0\\.1:6379"; give the address without a scheme`));
   await rejects(worker('10.0.0.1:99999'), new RegExp(`^--head: ${what}.*got "10\\.0\\.0\\.1:99999"$`));
   await rejects(worker('head host:6379'), new RegExp(`^--head: ${what}`));
   await rejects(worker('', { LLMSERVE_HEAD: '$(LWS_LEADER_ADDRESS):6379' }), new RegExp(`^LLMSERVE_HEAD: ${what}.*; a variable was not expanded`));
-  for (const ok of ['10.0.0.1:6379', 'lws-0.lws.default.svc.cluster.local:6379', '[fd00::1]:6379', 'head-0']) {
+  for (const ok of ['10.0.0.1:6379', 'lws-0.lws.default.svc.cluster.local:6379', '[fd00::1]:6379']) {
     assert.equal((await worker(ok)).cluster.head, ok);
   }
+  // Without a port: the head's Ray port.
+  assert.equal((await worker('head-0')).cluster.head, 'head-0:6379');
 });
 
 test('an API key pasted as a mapping key is not printed by the unknown-key error', async () => {
