@@ -7,6 +7,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorLines, startService, type ServiceOptions } from '../helpers/service.js';
 import { findByMarker } from '../helpers/procs.js';
+import { hasOpenssl, selfSignedCert, strayKey } from '../helpers/tls.js';
 
 /** Runs `start` with a bad input and checks the common contract; returns the single error line. */
 async function refused(t: { after(fn: () => Promise<void>): void }, opts: ServiceOptions & { setup?: (dir: string) => void }): Promise<string> {
@@ -93,17 +94,11 @@ test('vllm.command that is missing or not executable: exit 2 with the fix, both 
 });
 
 test('TLS key of another certificate: exit 2 naming both files, before anything starts (was exit 3 from the proxy)', async (t) => {
-  const { execFileSync } = await import('node:child_process');
+  if (!hasOpenssl()) return void t.skip('openssl not installed');
   const { mkdtempSync } = await import('node:fs');
   const dir = mkdtempSync(path.join(await import('node:os').then((os) => os.tmpdir()), 'llmserve-tls-'));
-  const [cert, key, otherKey] = ['cert.pem', 'key.pem', 'other-key.pem'].map((f) => path.join(dir, f)) as [string, string, string];
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', otherKey], { stdio: 'ignore' });
-  } catch {
-    t.skip('openssl not installed');
-    return;
-  }
+  const { cert } = selfSignedCert(dir);
+  const otherKey = strayKey(dir);
   const line = await refused(t, { config: `proxy:\n  tls: { cert: ${cert}, key: ${otherKey} }\n` });
   assert.match(line, /TLS key file .*other-key\.pem is not the private key of the certificate in .*cert\.pem/);
 });

@@ -1,13 +1,14 @@
 // Tests of the fakes themselves: they must behave like shared/reference/VLLM.md and the real sources say vLLM, nvidia-smi and ray do.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { startFakeVllm, type FakeVllm } from '../helpers/engine.js';
 import { fixturePath, makeModelDir, runCli, tempDir } from '../helpers/fixtures.js';
 import { isPortOpen } from '../helpers/ports.js';
+import { hasOpenssl, selfSignedCert } from '../helpers/tls.js';
 import { findByMarker, isAlive } from '../helpers/procs.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 
@@ -23,16 +24,6 @@ async function withFake(opts: Parameters<typeof startFakeVllm>[0], fn: (f: FakeV
   } finally {
     await fake.stop();
     assert.deepEqual(findByMarker(fake.marker), [], 'no process of this test may be left');
-  }
-}
-
-/** True when the openssl CLI is there to make a throwaway certificate. */
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -106,8 +97,7 @@ describe('fake vllm: command line', { concurrency: true }, () => {
 describe('fake vllm: serving', { concurrency: true }, () => {
   it('serves HTTPS with --ssl-keyfile and --ssl-certfile, so plain HTTP gets no answer', { skip: hasOpenssl() ? false : 'openssl not installed' }, async () => {
     const dir = await tempDir();
-    const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const { key, cert } = selfSignedCert(dir);
     await withFake({ args: ['m', '--ssl-keyfile', key, '--ssl-certfile', cert], env: FAST }, async (f) => {
       await f.waitForOutput(new RegExp(`Starting vLLM server on https://127\\.0\\.0\\.1:${f.port}`));
       await waitFor(() => isPortOpen(f.port), { timeoutMs: 5000, message: 'the port to open' });

@@ -1,6 +1,5 @@
 // TLS on the public port: serves https with the given cert; unreadable or invalid files are named.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -8,24 +7,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LlmserveError } from '../../src/errors.js';
 import { loadTls } from '../../src/proxy/tls.js';
+import { hasOpenssl, selfSignedCert, strayKey } from '../helpers/tls.js';
 import { KEY, startPair } from '../helpers/upstream.js';
-
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('tls', () => {
   it('serves https with the configured certificate', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const { cert, key } = selfSignedCert(dir);
     const pair = await startPair({ tls: { cert, key } });
     t.after(() => pair.close());
     const status = await new Promise<number>((resolve, reject) => {
@@ -55,9 +44,8 @@ describe('tls', () => {
   it('names a key that belongs to another certificate (not "key values mismatch" from the proxy)', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
-    const [cert, key, otherKey] = ['cert.pem', 'key.pem', 'other-key.pem'].map((f) => join(dir, f)) as [string, string, string];
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
-    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', otherKey], { stdio: 'ignore' });
+    const { cert, key } = selfSignedCert(dir);
+    const otherKey = strayKey(dir);
     await assert.rejects(loadTls({ cert, key: otherKey }), (err: unknown) => {
       assert.ok(err instanceof LlmserveError);
       assert.equal(err.code, 'TLS');
