@@ -1,10 +1,15 @@
 // Timers that can be cancelled, so no wait outlives the reason for it.
 
+/** The longest delay a Node timer keeps (2^31-1 ms); a longer one fires after 1 ms instead. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
+    // Why the bound: settings stop at 2147483 s, but a wait can add a margin to one (the drain waits drain.timeout
+    // + 1 s), and an overflowing timer would end that wait at once: a waited ~24.8 days is the same as asked for.
+    const timer = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
     function done() {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);
