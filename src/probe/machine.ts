@@ -1,21 +1,17 @@
 // The machine facts `probe` looks at besides the GPUs: ports, the probe directory, TLS files, a running start.
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { writableProblem } from '../probes/files.js';
 import { readRuntimeFile } from '../supervisor/runtime-file.js';
 import { loadTls } from '../proxy/tls.js';
+import { portBindError } from '../util/port.js';
 import type { PortFact, ProbeDirFact, RunningFact } from './types.js';
 
 /** Tries to bind `host:port` and lets go at once; says why when it cannot (EADDRINUSE, EACCES, ...). */
-export function portFact(port: number, host: string): Promise<PortFact> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', (err: NodeJS.ErrnoException) => resolve({ host, port, free: false, error: err.code ?? err.message }));
-    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve({ host, port, free: true, error: null })));
-  });
+export async function portFact(port: number, host: string): Promise<PortFact> {
+  const error = await portBindError(port, host);
+  return { host, port, free: error === null, error };
 }
 
 /**

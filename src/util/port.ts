@@ -2,13 +2,8 @@
 import net from 'node:net';
 
 /** Resolves true when `host:port` can be bound right now. */
-export function isPortFree(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
-  });
+export async function isPortFree(port: number, host: string): Promise<boolean> {
+  return (await portBindError(port, host)) === null;
 }
 
 /** Resolves null when `host:port` can be bound right now, else the errno code of the failed listen (EADDRINUSE, EACCES, ...). */
