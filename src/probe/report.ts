@@ -30,9 +30,6 @@ export function problemText(p: ProblemEntry): string {
 
 function portProblem(what: 'public' | 'backend' | 'metrics' | 'Ray head', fact: PortFact, fix: string): ProblemEntry | null {
   if (fact.free) return null;
-  if (fact.error === 'EADDRINUSE') {
-    return { code: 'PORT_IN_USE', message: `${what} port ${fact.host}:${fact.port} is already in use`, details: [`Fix: stop what holds it, or ${fix}`] };
-  }
   const failure = describeBindFailure({ what, host: fact.host, port: fact.port, portFix: fix }, fact.error ?? 'unknown error');
   return { code: failure.code, message: failure.message, details: [`Fix: ${failure.fix}`] };
 }

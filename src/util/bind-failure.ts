@@ -28,7 +28,7 @@ export function describeBindFailure(s: BindSettings, errno: string, holder: stri
   const hostFix = 'use --host 0.0.0.0 (every address of this machine; proxy.host, LLMSERVE_HOST) or one of its own addresses';
   switch (errno) {
     case 'EADDRINUSE':
-      return { code: 'PORT_IN_USE', message: `${s.what} port ${address} is already in use${holder ? ` by ${holder}` : ''}`, fix: `stop it, or ${s.portFix}` };
+      return { code: 'PORT_IN_USE', message: `${s.what} port ${address} is already in use${holder ? ` by ${holder}` : ''}`, fix: `${holder ? 'stop it' : 'stop what holds it'}, or ${s.portFix}` };
     case 'EACCES':
       return {
         code: 'PORT_IN_USE',

@@ -123,6 +123,6 @@ test('a head whose Ray port (6379) is taken stops before starting anything (exit
   t.after(async () => assert.equal(await head.cleanup(), 0));
   const { code } = await head.exited;
   assert.equal(code, 2, head.output());
-  assert.match(head.output(), /Ray head port 0\.0\.0\.0:6379 is already in use.*; stop it, or run `ray stop` if it is a Ray left from an earlier run/);
+  assert.match(head.output(), /Ray head port 0\.0\.0\.0:6379 is already in use.*; stop (it|what holds it), or run `ray stop` if it is a Ray left from an earlier run/);
   assert.doesNotMatch(head.output(), /ray start|proxy  \|/, 'nothing was started');
 });

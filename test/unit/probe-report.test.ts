@@ -126,6 +126,10 @@ test('the facts add problems: busy and privileged ports, unwritable explicit pro
   const [metrics] = factProblems(p, facts({ metricsPort: { host: '127.0.0.1', port: 9100, free: false, error: 'EADDRINUSE' } }));
   assert.match(metrics?.message ?? '', /^metrics port 127\.0\.0\.1:9100 is already in use$/);
   assert.match(metrics?.details[0] ?? '', /proxy\.metrics_port/);
+  // An IPv6 listen address is written as start writes it, in brackets: `:::8080` reads as nothing.
+  const [v6] = factProblems(p, facts({ proxyPort: { host: '::', port: 8080, free: false, error: 'EADDRINUSE' } }));
+  assert.equal(v6?.message, 'public port [::]:8080 is already in use');
+  assert.match(v6?.details[0] ?? '', /^Fix: stop what holds it, or choose another with --port N/);
 
   // Readable TLS files that start would refuse (not PEM, another certificate's key): a problem, as start stops there.
   const [tls] = factProblems(p, facts({ tlsInvalid: 'TLS key file /k.pem is not the private key of the certificate in /c.pem' }));
