@@ -7,9 +7,10 @@ const PREFIX = 'LLMSERVE_';
  * Notes for set LLMSERVE_* variables that are a likely typo of `known` ones that are not set. Why only then: a typo
  * (`LLMSERVE_PROBEDIR`) is silently ignored, and the setting falls back to its default (/etc/probe); a name of the
  * user's own (`LLMSERVE_TEAM_KEY` for an os.environ/ reference) is not close to any, or its look-alike is set too.
+ * `referenced` are the names the config files read (`os.environ/LLMSERVE_MASTER_KEY2`): read, so never a typo.
  */
-export function envTypoNotes(env: NodeJS.ProcessEnv, known: readonly string[]): string[] {
-  const knownSet = new Set(known);
+export function envTypoNotes(env: NodeJS.ProcessEnv, known: readonly string[], referenced: readonly string[] = []): string[] {
+  const knownSet = new Set([...known, ...referenced]);
   const unset = known.filter((name) => env[name] === undefined || env[name] === '').map((name) => name.slice(PREFIX.length));
   const notes: string[] = [];
   for (const name of Object.keys(env).sort()) {

@@ -54,6 +54,8 @@ export interface FileSettings {
   logFormat?: 'text' | 'json';
   environment: Record<string, string>;
   extra: Record<string, unknown>;
+  /** The NAMEs of the file's `os.environ/NAME` values: variables llmserve reads through the file. */
+  envRefs: string[];
   notes: string[];
 }
 
@@ -68,6 +70,7 @@ export function emptyFileSettings(file: string, format: FileSettings['format']):
     ray: {},
     environment: {},
     extra: {},
+    envRefs: [],
     notes: [],
   };
 }

@@ -89,5 +89,6 @@ export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, e
   if (ignored.length > 0) {
     out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${ignored.map(withGuess).join(', ')}`);
   }
+  out.envRefs = [...new Set(refs.values())];
   return out;
 }

@@ -150,7 +150,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     notes.push(`${keysFile}: the keys file has no keys yet: every request is refused until keys are added and llmserve gets SIGHUP`);
   }
   notes.push(...keys.notes);
-  notes.push(...envTypoNotes(env, KNOWN_ENV));
+  notes.push(...envTypoNotes(env, KNOWN_ENV, [...f.envRefs, ...(keysFromFile?.envNames ?? [])]));
 
   const vllmPort = pick('backendPort', parsePort, f.vllm.port) ?? DEFAULTS.vllmPort;
   const tensorParallelSize = pick('tensorParallelSize', parseTensorParallel, f.vllm.tensorParallelSize) ?? 'auto';

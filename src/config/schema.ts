@@ -174,5 +174,6 @@ export function parseLlmserveConfig(doc: Record<string, unknown>, file: string, 
   }
   const ray = asMap(root['ray'], w('ray'));
   if (has(ray, 'command')) out.ray.command = command(ray['command'], w('ray.command'));
+  out.envRefs = [...new Set(refs.values())];
   return out;
 }

@@ -269,4 +269,12 @@ test('a set LLMSERVE_* variable that is a likely typo of an unset one is a note 
   // A look-alike whose known name is set too is the user's own variable (an os.environ/ reference, say): no note.
   const own = await load({}, { model: 'm' }, { LLMSERVE_MASTER_KEY: STRONG_KEY, LLMSERVE_MODEL: 'm', LLMSERVE_MODEL2: 'n' });
   assert.ok(!own.notes.some((n) => /is not one llmserve reads/.test(n)), own.notes.join('\n'));
+
+  // A look-alike the config file reads through os.environ/ is read, not ignored: no note, whatever it looks like.
+  const files = {
+    'llmserve.yaml': `model: m\nproxy:\n  keys:\n    - name: next\n      key: os.environ/LLMSERVE_MASTER_KEY2\n  keys_file: keys.yaml\n`,
+    'keys.yaml': `- name: team\n  key: os.environ/LLMSERVE_MODE\n`,
+  };
+  const referenced = await load(files, {}, { LLMSERVE_MASTER_KEY2: STRONG_KEY, LLMSERVE_MODE: `${STRONG_KEY}x` });
+  assert.ok(!referenced.notes.some((n) => /is not one llmserve reads/.test(n)), referenced.notes.join('\n'));
 });
