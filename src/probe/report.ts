@@ -2,6 +2,7 @@
 import { formatArgv } from '../engine/command.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import type { Plan } from '../plan.js';
+import { TLS_FIX } from '../proxy/tls.js';
 import { withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { describeBindFailure } from '../util/bind-failure.js';
 import { redactConfig, redactText } from './redact.js';
@@ -41,7 +42,7 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
     out.push({ code: 'TLS', message: `${what}: cannot read ${file}: ${error}`, details: ['Fix: point proxy.tls.cert / proxy.tls.key at readable PEM files.'] });
   }
   if (facts.tlsInvalid !== undefined) {
-    out.push({ code: 'TLS', message: facts.tlsInvalid, details: ['Fix: point proxy.tls.cert and proxy.tls.key at a PEM certificate and its own private key.'] });
+    out.push({ code: 'TLS', message: facts.tlsInvalid, details: [TLS_FIX] });
   }
   // Each port is a port of its own here: the configuration refuses one port twice (exit 2, resolve.ts), so a busy
   // port is really held by something else, never by probe's own test of another of these ports.

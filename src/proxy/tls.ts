@@ -9,7 +9,8 @@ export interface TlsMaterial {
   key: Buffer;
 }
 
-const FIX = 'Fix: point proxy.tls.cert and proxy.tls.key at a PEM certificate and its own private key.';
+/** The fix for TLS files that start refuses; `probe` lists it with the same words. */
+export const TLS_FIX = 'Fix: point proxy.tls.cert and proxy.tls.key at a PEM certificate and its own private key.';
 
 /** Reads and parses the certificate and key files, and checks that they belong together; a TLS error names the file. */
 export async function loadTls(paths: { cert: string; key: string }): Promise<TlsMaterial> {
@@ -19,18 +20,18 @@ export async function loadTls(paths: { cert: string; key: string }): Promise<Tls
   try {
     x509 = new X509Certificate(cert);
   } catch (err) {
-    throw new LlmserveError('TLS', `TLS certificate file ${paths.cert} is not a valid PEM certificate: ${(err as Error).message}`, { details: [FIX] });
+    throw new LlmserveError('TLS', `TLS certificate file ${paths.cert} is not a valid PEM certificate: ${(err as Error).message}`, { details: [TLS_FIX] });
   }
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new LlmserveError('TLS', `TLS key file ${paths.key} is not a valid private key: ${(err as Error).message}`, { details: [FIX] });
+    throw new LlmserveError('TLS', `TLS key file ${paths.key} is not a valid private key: ${(err as Error).message}`, { details: [TLS_FIX] });
   }
   // Why here: a key of another certificate parses fine, and https.createServer's "key values mismatch" would come
   // from the proxy after start-up began, naming neither file.
   if (!x509.checkPrivateKey(privateKey)) {
-    throw new LlmserveError('TLS', `TLS key file ${paths.key} is not the private key of the certificate in ${paths.cert}`, { details: [FIX] });
+    throw new LlmserveError('TLS', `TLS key file ${paths.key} is not the private key of the certificate in ${paths.cert}`, { details: [TLS_FIX] });
   }
   return { cert, key };
 }
