@@ -47,7 +47,7 @@ export async function runProbe(options: ProbeOptions, deps: ProbeDeps = {}): Pro
   const running = probeDir.exists ? runningFact(config.probes.dir) : null;
   const tlsInvalid = tlsUnreadable.length === 0 ? await invalidTls(config.proxy.tls) : null;
   const backendPort = backendPorts[0]!;
-  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(metricsPort ? { metricsPort } : {}), ...(tlsInvalid !== null ? { tlsInvalid } : {}), ...(rayPort ? { rayPort } : {}), ...(ray ? { rayFound: ray.found } : {}) });
+  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(metricsPort ? { metricsPort } : {}), ...(tlsInvalid !== null ? { tlsInvalid } : {}), ...(rayPort ? { rayPort } : {}), ...(ray ? { rayFound: ray.found, ...(ray.found || ray.raw === '' ? {} : { rayUnrunnable: ray.raw }) } : {}) });
   const text = json === true ? JSON.stringify(report, null, 2) : probeLines(report).join('\n');
   // Last line of defence: no known key value leaves this process, whatever field it hid in.
   write(redactText(text, config.secrets.values) + '\n');

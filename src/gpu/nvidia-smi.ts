@@ -13,6 +13,8 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   notFound: boolean;
+  /** The errno code when the program could not be spawned at all (ENOENT, EACCES, ...); absent when it ran. */
+  spawnError?: string;
 }
 
 /** Runs an external program (injected so tests need no real binary). */

@@ -72,14 +72,14 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
     const command = plan.config.ray.command[0] ?? 'ray';
     out.push({
       code: 'RAY_NOT_FOUND',
-      message: `the Ray command "${command}" was not found`,
+      message: `the Ray command "${command}" ${facts.rayUnrunnable ? `cannot be run (${facts.rayUnrunnable})` : 'was not found'}`,
       details: ['Fix: install Ray (pip install "ray[default]") so that `ray` is on PATH, or set ray.command in the config file.'],
     });
   }
   if (!facts.vllm.found) {
     out.push({
       code: 'VLLM_NOT_FOUND',
-      message: `the vLLM command "${facts.vllm.command}" was not found${facts.vllm.raw ? ` (${facts.vllm.raw})` : ''}`,
+      message: `the vLLM command "${facts.vllm.command}" ${facts.vllm.raw ? `cannot be run (${facts.vllm.raw})` : 'was not found'}`,
       details: ['Fix: install vLLM in this environment (pip install vllm) so that it is on PATH, or set vllm.command in the config file.'],
     });
   }

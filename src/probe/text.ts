@@ -41,7 +41,7 @@ function modelLines(r: ProbeReport): string[] {
 
 function vllmLine(r: ProbeReport): string {
   const v = r.vllm;
-  if (!v.found) return row('vLLM', `NOT FOUND ("${v.command}" is not on PATH)`);
+  if (!v.found) return row('vLLM', v.raw ? `CANNOT RUN "${v.command}" (${v.raw})` : `NOT FOUND ("${v.command}" is not on PATH)`);
   if (v.version !== null) return row('vLLM', `found, version ${v.version} (${v.command} --version)`);
   return row('vLLM', `found, version unknown (${v.command} --version printed ${JSON.stringify(v.raw)}${v.exitCode !== 0 ? `, exit ${v.exitCode ?? 'signal'}` : ''})`);
 }

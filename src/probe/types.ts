@@ -55,6 +55,8 @@ export interface ProbeFacts {
   rayPort?: PortFact;
   /** Whether `ray.command` can be run (head or worker); absent without --role. */
   rayFound?: boolean;
+  /** Why `ray.command` cannot be run when it exists (EACCES: ...); absent otherwise. */
+  rayUnrunnable?: string;
   /** `proxy.metrics_port` on 127.0.0.1; absent when none is set. */
   metricsPort?: PortFact;
 }

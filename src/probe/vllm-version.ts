@@ -1,5 +1,6 @@
 // `vllm --version`: run it, and read a version number out of whatever it printed.
 import type { RunCommand, RunResult } from '../gpu/nvidia-smi.js';
+import { isUnrunnable, spawnErrorText } from '../supervisor/spawn-failure.js';
 import type { VllmVersionFact } from './types.js';
 
 const VERSION_LINE = /^(?:vllm\s+)?v?(\d+\.\d+(?:\.\d+)?(?:[.+-][\w.+-]*)?)$/i;
@@ -19,6 +20,8 @@ export function vllmVersionFact(command: string, result: RunResult): VllmVersion
   const raw = `${result.stdout}\n${result.stderr}`.trim();
   const shown = raw.length > 400 ? `${raw.slice(0, 400)}…` : raw;
   if (result.notFound) return { command, found: false, version: null, raw: '', exitCode: null };
+  // start cannot spawn it either (exit 2, spawn-failure.ts): not executable is a problem, not a version unknown.
+  if (isUnrunnable(result.spawnError)) return { command, found: false, version: null, raw: spawnErrorText(command, result.spawnError!), exitCode: null };
   return { command, found: true, version: result.exitCode === 0 ? parseVllmVersion(result.stdout) ?? parseVllmVersion(raw) : null, raw: shown, exitCode: result.exitCode };
 }
 

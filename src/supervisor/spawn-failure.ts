@@ -3,16 +3,25 @@ import { LlmserveError } from '../errors.js';
 
 const CONFIGURATION = new Set(['ENOENT', 'EACCES', 'ENOTDIR', 'ENOEXEC']);
 
+/** True when a spawn failed with an errno that means the command itself is wrong (missing, not executable): exit 2. */
+export function isUnrunnable(code: string | undefined): boolean {
+  return code !== undefined && CONFIGURATION.has(code);
+}
+
+/** Why `file` could not be spawned, in words (`EACCES: not executable by this user, or a directory`). */
+export function spawnErrorText(file: string, code: string): string {
+  if (code === 'ENOENT') return `${code}: not found${file.includes('/') ? '' : ' on PATH'}`;
+  return code === 'EACCES' ? `${code}: not executable by this user, or a directory` : code;
+}
+
 /**
  * The error for a failed spawn of `file`; `fix` is what to install or set (without "Fix: "). Why exit 2 for a
  * missing and a non-executable command alike: nothing ran, so PATH or the configured command is wrong; exit 3 is for
  * a start-up that failed, with vLLM's last lines.
  */
 export function spawnFailure(file: string, err: NodeJS.ErrnoException, fix: string): LlmserveError {
-  const code = err.code ?? err.message;
-  const why = err.code === 'ENOENT' ? `${code}: not found${file.includes('/') ? '' : ' on PATH'}` : err.code === 'EACCES' ? `${code}: not executable by this user, or a directory` : code;
-  return new LlmserveError('STARTUP_FAILED', `cannot run "${file}": ${why}`, {
-    exitCode: err.code !== undefined && CONFIGURATION.has(err.code) ? 2 : 3,
+  return new LlmserveError('STARTUP_FAILED', `cannot run "${file}": ${spawnErrorText(file, err.code ?? err.message)}`, {
+    exitCode: isUnrunnable(err.code) ? 2 : 3,
     details: [`Fix: ${err.code === 'EACCES' ? `make it executable (chmod +x ${file}), or ` : ''}${fix}`],
   });
 }

@@ -14,11 +14,14 @@ export const runCommand: RunCommand = async (file, args, options = {}) => {
     // driver call ignores SIGTERM; killed now, it is gone before llmserve exits instead of outliving it.
     ...(options.signal === undefined ? {} : { cancelSignal: options.signal, killSignal: 'SIGKILL' as const }),
   });
-  const notFound = (result as { code?: string }).code === 'ENOENT';
+  const code = (result as { code?: string }).code;
+  // A spawn that failed has an errno code and no exit code (a timeout or a signal has neither).
+  const spawnError = result.exitCode === undefined && typeof code === 'string' ? code : undefined;
   return {
     exitCode: result.exitCode ?? null,
     stdout: typeof result.stdout === 'string' ? result.stdout : '',
     stderr: typeof result.stderr === 'string' ? result.stderr : '',
-    notFound,
+    notFound: code === 'ENOENT',
+    ...(spawnError === undefined ? {} : { spawnError }),
   };
 };

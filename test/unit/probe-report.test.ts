@@ -8,7 +8,8 @@ import type { RunCommand } from '../../src/gpu/index.js';
 import { makePlan, type Plan } from '../../src/plan.js';
 import { buildProbeReport, factProblems, formatBytes } from '../../src/probe/report.js';
 import { probeLines } from '../../src/probe/text.js';
-import { parseVllmVersion, vllmVersionFact } from '../../src/probe/vllm-version.js';
+import { parseVllmVersion, probeVllmVersion, vllmVersionFact } from '../../src/probe/vllm-version.js';
+import { runCommand } from '../../src/util/run.js';
 import { redactConfig, redactText } from '../../src/probe/redact.js';
 import type { ProbeFacts } from '../../src/probe/types.js';
 import { makeModelDir, tempDir } from '../helpers/fixtures.js';
@@ -276,6 +277,25 @@ test('vllm --version: plain, after log lines, prefixed, unparsable, failing, mis
   assert.equal(failing.version, null);
   assert.equal(failing.raw, 'ImportError: libcuda.so.1');
   assert.equal(vllmVersionFact('vllm', { exitCode: null, stdout: '', stderr: '', notFound: true }).found, false);
+});
+
+test('a vllm.command (or ray.command) that is not executable is a problem, as start exits 2 on it', async () => {
+  // start cannot spawn it (EACCES: exit 2, spawn-failure.ts); probe used to call it "found, version unknown".
+  const dir = await tempDir();
+  const script = path.join(dir, 'vllm');
+  writeFileSync(script, '#!/bin/sh\necho 0.22.0\n', { mode: 0o644 });
+  const vllm = await probeVllmVersion(script, runCommand);
+  assert.deepEqual(vllm, { command: script, found: false, version: null, raw: 'EACCES: not executable by this user, or a directory', exitCode: null });
+  const model = await makeModelDir();
+  const r = buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }), facts({ vllm }));
+  assert.equal(r.ok, false);
+  assert.deepEqual(r.problemDetails.map((p) => p.code), ['VLLM_NOT_FOUND']);
+  assert.equal(r.problemDetails[0]?.message, `the vLLM command "${script}" cannot be run (EACCES: not executable by this user, or a directory)`);
+  assert.ok(probeLines(r).includes(`vLLM            CANNOT RUN "${script}" (EACCES: not executable by this user, or a directory)`), probeLines(r).join('\n'));
+  const [ray] = factProblems(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }), facts({ rayFound: false, rayUnrunnable: vllm.raw }));
+  assert.equal(ray?.message, 'the Ray command "ray" cannot be run (EACCES: not executable by this user, or a directory)');
+  // A command that is missing stays "was not found".
+  assert.deepEqual(await probeVllmVersion(path.join(dir, 'missing'), runCommand), { command: path.join(dir, 'missing'), found: false, version: null, raw: '', exitCode: null });
 });
 
 test('an unknown vLLM version is a warning with the raw text, never a problem', async () => {
