@@ -42,6 +42,19 @@ test("otherParallelism reads the underscore spellings vLLM accepts (--pipeline_p
   assert.equal(pp.tensorParallel?.size, 2, pp.argv.join(' '));
 });
 
+test('otherParallelism reads the abbreviations vLLM accepts (--pipe 2 is -pp 2)', async () => {
+  // vLLM's argparse keeps allow_abbrev on: a unique prefix of a flag is that flag.
+  assert.deepEqual(otherParallelism(['--pipeline-parallel', '2', '--data-parallel-size-l=2']), { dataParallel: 2, pipelineParallel: 2 });
+  assert.deepEqual(otherParallelism(['--pipe=3']), { dataParallel: 1, pipelineParallel: 3 });
+  assert.deepEqual(otherParallelism(['--data-parallel-size', '4', '--headl']), { dataParallel: 1, pipelineParallel: 1 });
+  // A prefix of several (vLLM refuses it as ambiguous) counts as nothing; exact names stay exact.
+  assert.deepEqual(otherParallelism(['--data-parallel-s', '4']), { dataParallel: 1, pipelineParallel: 1 });
+  assert.deepEqual(otherParallelism(['--data-parallel-size', '4']), { dataParallel: 4, pipelineParallel: 1 });
+  const model = await makeModelDir({ heads: 16 });
+  const pp = await plan({ model, extraArgs: ['--pipeline-parallel', '2'] }, 4);
+  assert.equal(pp.tensorParallel?.size, 2, pp.argv.join(' '));
+});
+
 test('auto tensor parallelism splits the GPUs among data-parallel ranks and pipeline stages', async () => {
   const model = await makeModelDir({ heads: 32 });
   const dp = await plan({ model, extraArgs: ['--data-parallel-size', '2'] }, 4);
