@@ -9,9 +9,15 @@ export function shutdownTimeoutFor(stopTimeoutS: number): number | null {
   return n >= 1 ? n : null;
 }
 
-/** True when the user's vLLM args already set --shutdown-timeout (any spelling vLLM accepts). */
+/**
+ * True when the user's vLLM args already set --shutdown-timeout (any spelling vLLM accepts). Why prefixes count:
+ * vLLM's argparse takes an abbreviation (`--shutdown 60`) for the flag, and the one llmserve appends would override it.
+ */
 export function setsShutdownTimeout(args: readonly string[]): boolean {
-  return args.some((a) => a.split('=')[0]!.replace(/_/g, '-') === SHUTDOWN_TIMEOUT_FLAG);
+  return args.some((a) => {
+    const name = a.split('=')[0]!.replace(/_/g, '-');
+    return name.length > 2 && name.startsWith('--') && SHUTDOWN_TIMEOUT_FLAG.startsWith(name);
+  });
 }
 
 /** argv plus `--shutdown-timeout=N`, unless the user set it or the stop timeout is too short; says whether it added it. */

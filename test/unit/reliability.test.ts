@@ -76,7 +76,10 @@ test('--shutdown-timeout: below the stop timeout, added once, never over the use
   assert.deepEqual(withShutdownTimeout(['vllm', 'serve', 'm', '--shutdown_timeout', '3'], 30), { argv: ['vllm', 'serve', 'm', '--shutdown_timeout', '3'], added: false });
   assert.deepEqual(withShutdownTimeout(['vllm', 'serve', 'm'], 1), { argv: ['vllm', 'serve', 'm'], added: false });
   assert.equal(setsShutdownTimeout(['--shutdown-timeout=0']), true);
-  assert.equal(setsShutdownTimeout(['--shutdown']), false);
+  // vLLM's argparse reads an abbreviation as the flag: `--shutdown 60` is the user's own drain, not to be overridden.
+  assert.equal(setsShutdownTimeout(['--shutdown', '60']), true);
+  assert.deepEqual(withShutdownTimeout(['vllm', 'serve', 'm', '--shutdown_time=60'], 30), { argv: ['vllm', 'serve', 'm', '--shutdown_time=60'], added: false });
+  assert.equal(setsShutdownTimeout(['--', '--seed', '1', '--shutdown-timeouts']), false);
 });
 
 test('port holder: /proc/net/tcp parsing (LISTEN only, any address, v4 and v6 layouts)', () => {
