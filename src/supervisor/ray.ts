@@ -133,7 +133,9 @@ export async function stopRay(child: ManagedChild, run: RunCommand | undefined, 
     const onKill = () => waited.abort();
     killNow.addEventListener('abort', onKill, { once: true });
     try {
-      await Promise.race([run(file, args, { timeoutMs: graceMs, env }), child.exited, sleep(graceMs, waited.signal)]);
+      // The same signal cancels the run: a `ray stop` still going when the wait ends is SIGKILLed, so it does not
+      // outlive llmserve. Ray's processes it had yet to stop are in the head's group, which stopChild ends next.
+      await Promise.race([run(file, args, { timeoutMs: graceMs, env, signal: waited.signal }), child.exited, sleep(graceMs, waited.signal)]);
     } finally {
       waited.abort();
       killNow.removeEventListener('abort', onKill);

@@ -43,10 +43,13 @@ test('stopRay: a `ray stop` that never returns (a child of it holds the pipes) t
     },
     signalGroup: () => {},
   } as unknown as ManagedChild;
-  const hang: RunCommand = () => new Promise(() => {});
+  let cancel: AbortSignal | undefined;
+  const hang: RunCommand = (_file, _args, options) => ((cancel = options?.signal), new Promise(() => {}));
   const t0 = performance.now();
   await stopRay(child, hang, ['ray', 'stop'], {}, 300, new AbortController().signal);
   const ms = performance.now() - t0;
   assert.ok(ms < 2000, `stopRay took ${Math.round(ms)} ms with a 300 ms grace period`);
   assert.equal(hasExited, true, 'the Ray group was stopped after the wait');
+  // The run is cancelled too (runCommand SIGKILLs on it): `ray stop` must not outlive llmserve.
+  assert.equal(cancel?.aborted, true, 'the hanging `ray stop` run was cancelled');
 });
