@@ -1,6 +1,6 @@
 // `os.environ/NAME` values, as in LiteLLM: read from the environment when the config is loaded.
 import { configError } from '../errors.js';
-import { at, isMap, joinPath } from './values.js';
+import { at, isMap, joinPath, looksSecret } from './values.js';
 
 const PREFIX = 'os.environ/';
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -22,7 +22,9 @@ export function resolveEnvRef(value: unknown, path: string, ctx: EnvRefContext):
   if (!isEnvRef(value)) return value;
   const name = value.slice(PREFIX.length).trim();
   if (!NAME.test(name)) {
-    throw configError(`${at(ctx.file, path)}: expected os.environ/NAME with a variable name, got ${JSON.stringify(value)}`);
+    // Why: a key pasted in place of the variable's name (`master_key: os.environ/sk-...`) must not be printed.
+    const shown = looksSecret(name) ? `${PREFIX}[redacted]` : value;
+    throw configError(`${at(ctx.file, path)}: expected os.environ/NAME with a variable name, got ${JSON.stringify(shown)}`);
   }
   const found = ctx.env[name];
   if (found === undefined || found === '') {

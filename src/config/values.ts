@@ -29,13 +29,18 @@ export function expected(where: string, what: string, value: unknown, hint?: str
 // Case matters: `HF_HUB_ENABLE_HF_TRANSFER` in vllm.env is a setting; `hf_...` and `sk-...` are tokens.
 const SECRET_LIKE = /^(sk-|hf_)\S{8,}$|^[0-9a-fA-F]{40,}$/;
 
+/** True for a string that looks like an API key or token (see SECRET_LIKE): never printed. */
+export function looksSecret(text: string): boolean {
+  return SECRET_LIKE.test(text);
+}
+
 /**
  * A path inside a document: `a.b`, `a[0]`. A key that looks like a secret is shown as `[redacted]`. Why: every
  * error names its path, and an API key pasted as a mapping key (`proxy:\n  sk-...: x`) would be printed in full.
  */
 export function joinPath(base: string, key: string | number): string {
   if (typeof key === 'number') return `${base}[${key}]`;
-  const shown = SECRET_LIKE.test(key) ? '[redacted]' : key;
+  const shown = looksSecret(key) ? '[redacted]' : key;
   return base ? `${base}.${shown}` : shown;
 }
 

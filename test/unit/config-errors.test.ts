@@ -245,3 +245,13 @@ test('an API key pasted as a mapping key is not printed by the unknown-key error
   await rejects(file('model: m\nvllm:\n  env: { HF_HUB_ENABLE_HF_TRANSFER: [1] }\n'), /vllm\.env\.HF_HUB_ENABLE_HF_TRANSFER: expected a string or a number, got a list$/);
   await rejects(file('model: m\nproxy:\n  prot: 1\n'), /proxy\.prot: unknown key; did you mean "port"\?$/);
 });
+
+test('an API key pasted after os.environ/ is not printed by the bad-variable-name error', async () => {
+  const secret = 'sk-pasted-0123456789abcdef';
+  await rejects(file(`model: m\nproxy:\n  master_key: os.environ/${secret}\n`), /proxy\.master_key: expected os\.environ\/NAME with a variable name, got "os\.environ\/\[redacted\]"$/, [secret]);
+  await rejects(file(`model: m\nproxy:\n  keys:\n    - name: a\n      key: os.environ/${secret}\n`), /proxy\.keys\[0\]\.key: expected os\.environ\/NAME/, [secret]);
+  const litellm = `model_list:\n  - model_name: m\n    litellm_params: { model: hosted_vllm/m }\ngeneral_settings:\n  master_key: os.environ/${secret}\n`;
+  await rejects(load({ 'litellm.yaml': litellm }, { config: 'litellm.yaml', model: '/m' }), /general_settings\.master_key: expected os\.environ\/NAME/, [secret]);
+  // A name that is only mistyped is still shown, so that it can be fixed.
+  await rejects(file('model: m\nproxy:\n  master_key: os.environ/MY-KEY\n'), /got "os\.environ\/MY-KEY"$/);
+});
