@@ -1,10 +1,11 @@
 // The probe files the platform reads: `not-ready` and `not-healthy`, written atomically, removed idempotently.
-import { renameSync, rmSync, writeFileSync, constants } from 'node:fs';
+import { renameSync, rmSync, constants } from 'node:fs';
 import { mkdtemp, access, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LlmserveError } from '../errors.js';
 import { makeDirs } from '../util/make-dirs.js';
+import { writeNewFile } from '../util/write-new.js';
 
 export const NOT_READY = 'not-ready';
 export const NOT_HEALTHY = 'not-healthy';
@@ -28,7 +29,7 @@ export function probeFiles(dir: string): ProbeFiles {
       if (present) {
         const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
         const write = () => {
-          writeFileSync(tmp, `${new Date().toISOString()}\n`);
+          writeNewFile(tmp, `${new Date().toISOString()}\n`);
           renameSync(tmp, file);
         };
         try {
@@ -73,7 +74,7 @@ export async function writableProblem(dir: string): Promise<string | null> {
     await access(dir, constants.W_OK);
     // access() says yes for root on a read-only mount: write a real file to be sure.
     const probe = path.join(dir, `.llmserve-write-test.${process.pid}`);
-    writeFileSync(probe, '');
+    writeNewFile(probe, '');
     await rm(probe, { force: true });
     return null;
   } catch (err) {

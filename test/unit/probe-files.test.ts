@@ -2,9 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NOT_HEALTHY, NOT_READY, probeFiles } from '../../src/probes/files.js';
+import { NOT_HEALTHY, NOT_READY, probeFiles, writableProblem } from '../../src/probes/files.js';
+import { writeRuntimeFile } from '../../src/supervisor/runtime-file.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 test('a probe directory removed at run time (a /tmp cleaner) is made again, not an uncaught error', async () => {
@@ -26,4 +27,25 @@ test('a probe directory under /proc is refused at once (Node\'s recursive mkdir 
   const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
   assert.equal(r.signal, null, 'writableProblem must return, not loop');
   assert.match(r.stdout.trim(), /^E[A-Z]+$/, r.stderr);
+});
+
+test('a symlink planted at a temporary file name in the probe directory is replaced, never written through', async () => {
+  // A shared, world-writable probe directory: another user can guess `.<name>.<pid>.tmp` and point it at a file of
+  // ours, which a write that follows links would truncate and overwrite (as root: any file on the machine).
+  const dir = await tempDir();
+  const victim = path.join(await tempDir(), 'victim');
+  const plant = (name: string) => symlinkSync(victim, path.join(dir, name));
+  writeFileSync(victim, 'precious\n');
+  plant(`.${NOT_READY}.${process.pid}.tmp`);
+  plant(`.llmserve-write-test.${process.pid}`);
+  plant(`llmserve.json.${process.pid}.tmp`);
+  const probes = probeFiles(dir);
+  probes.set(NOT_READY, true);
+  assert.equal(await writableProblem(dir), null);
+  writeRuntimeFile(dir, { pid: process.pid, startedAt: 'now', proxy: { host: '0.0.0.0', port: 1, tls: false }, backend: { host: '127.0.0.1', port: 2 }, models: ['m'] });
+  assert.equal(readFileSync(victim, 'utf8'), 'precious\n');
+  assert.match(readFileSync(path.join(dir, NOT_READY), 'utf8'), /^\d{4}-/);
+  assert.match(readFileSync(path.join(dir, 'llmserve.json'), 'utf8'), /"pid"/);
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(path.dirname(victim), { recursive: true, force: true });
 });

@@ -1,0 +1,13 @@
+// Writes a fresh file where another user may have planted a link: the link goes, it is never written through.
+import { rmSync, writeFileSync } from 'node:fs';
+
+/**
+ * Writes `data` to `file` as a new file: whatever is at that name (a stale file, or a symlink planted in a shared
+ * directory) is removed first, and the open refuses to follow a link (O_CREAT|O_EXCL), so a link planted between
+ * the two makes the write fail instead of overwriting the file it points to. For temporary names that are then
+ * renamed into place, and for the probe directory's write test.
+ */
+export function writeNewFile(file: string, data: string): void {
+  rmSync(file, { force: true });
+  writeFileSync(file, data, { flag: 'wx' });
+}
