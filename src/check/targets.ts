@@ -9,6 +9,7 @@ import type { CliOptions, KeyEntry } from '../config/types.js';
 import { parsePort, parseString } from '../config/values.js';
 import { readRuntimeFile, RUNTIME_FILE } from '../supervisor/runtime-file.js';
 import { firstUsableKey, rawKeyCandidates, type KeyCandidate } from './key-choice.js';
+import { isLocalAddress } from './local-address.js';
 import type { CheckTargets } from './types.js';
 
 /** Side effects of resolving the targets; each has a real default. */
@@ -71,7 +72,10 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const production = envValue(env, 'OPENBAYES_SERVING_PRODUCTION') !== undefined;
   const filePort = file?.proxy.port === 'auto' ? undefined : file?.proxy.port;
   const port = flag('port', parsePort) ?? runtime?.proxy.port ?? pick('port', parsePort, filePort) ?? (production ? DEFAULTS.proxyPortProduction : DEFAULTS.proxyPort);
-  const host = flag('host', str) ?? runtime?.proxy.host ?? pick('host', str, file?.proxy.host) ?? DEFAULTS.proxyHost;
+  // start writes its bind address, one of this machine's: a runtime file naming another host was not written by it
+  // (a shared probe directory), and the key must never follow it there.
+  const runtimeHost = runtime !== null && isLocalAddress(runtime.proxy.host) ? runtime.proxy.host : undefined;
+  const host = flag('host', str) ?? runtimeHost ?? pick('host', str, file?.proxy.host) ?? DEFAULTS.proxyHost;
   const tls = runtime?.proxy.tls ?? (file?.proxy.tls !== undefined && file.proxy.tls !== null);
   const backendPort = flag('backendPort', parsePort) ?? runtime?.backend.port ?? pick('backendPort', parsePort, file?.vllm.port) ?? DEFAULTS.vllmPort;
   const backendHost = runtime?.backend.host ?? '127.0.0.1';

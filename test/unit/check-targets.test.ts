@@ -149,3 +149,24 @@ test('keys: check sends the first key the proxy would accept (not disabled, not 
   const viaFile = await targets(entry('old', '      disabled: true\n'), `  keys_file: ${keysFile}\n`);
   assert.equal(viaFile.key, 'carol-key-abcdefghijklmnop');
 });
+
+test('a runtime file naming a host off this machine never gets the key sent there', async () => {
+  // start writes its bind address, always one of this machine's; a llmserve.json that another user could write
+  // (a shared probe directory) must not point check, and its Authorization header, at a host of theirs.
+  const { cwd, probeDir } = await setup();
+  mkdirSync(probeDir, { recursive: true });
+  const env = { LLMSERVE_MASTER_KEY: 'env-key-abcdefghijklmnop' };
+  const write = (host: string) =>
+    writeRuntimeFile(probeDir, { pid: process.pid, startedAt: new Date().toISOString(), proxy: { host, port: 18080, tls: false }, backend: { host: '127.0.0.1', port: 13000 }, models: ['m'] });
+  for (const host of ['203.0.113.7', 'attacker.example', '2001:db8::7']) {
+    write(host);
+    const t = await resolveCheckTargets({ probeDir }, { env, cwd });
+    assert.equal(t.proxy.host, '127.0.0.1', host);
+  }
+  for (const [host, connect] of [['0.0.0.0', '127.0.0.1'], ['::', '127.0.0.1'], ['127.0.0.2', '127.0.0.2'], ['::1', '::1'], ['localhost', 'localhost']]) {
+    write(host!);
+    assert.equal((await resolveCheckTargets({ probeDir }, { env, cwd })).proxy.host, connect, host);
+  }
+  // check's own --host is the user's choice, wherever it points.
+  assert.equal((await resolveCheckTargets({ probeDir, host: '203.0.113.7' }, { env, cwd })).proxy.host, '203.0.113.7');
+});
