@@ -61,6 +61,8 @@ export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Pr
     const text = await readConfigText(located, readFile);
     file = await parseConfigFileText(text, located.path, env, readFile);
     checkExtraArgs(file.vllm.args, at(located.path, 'vllm.args'));
+    // Each model's own args too: they follow llmserve's `--host 127.0.0.1` on vLLM's command line, where the last wins.
+    for (const [i, m] of (file.models ?? []).entries()) checkExtraArgs(m.args, at(located.path, `models[${i}].vllm.args`));
   }
   checkExtraArgs(cli.extraArgs ?? [], 'vLLM arguments after --');
   const keysFromFile = file?.proxy.keysFile !== undefined ? await readKeysFile(file.proxy.keysFile, { env, readFile }) : null;

@@ -134,3 +134,15 @@ test('ray status: Total Usage, no idle section, placement-group notes, Healthy, 
   const typed = `${head}Active:\n 1 head-group\n 2 gpu-workers\nPending:\n gpu-workers, 1 launching\n\nResources\n${'-'.repeat(63)}\nUsage:\n 0.0/24.0 GPU\n`;
   assert.deepEqual(parseRayStatus(typed), { nodes: 3, gpus: 24 });
 });
+
+test('models: an entry\'s vllm.args may not set what llmserve owns (a later --host 0.0.0.0 would win)', async () => {
+  // vLLM's argparse keeps the last --host: a model's args go after llmserve's `--host 127.0.0.1`, so without this
+  // check that vLLM listened on every interface, without a key.
+  const entry = (args: string) => `models:\n  - model: /m/a\n    gpus: [0]\n    vllm:\n      args: ${args}\n  - model: /m/b\n    gpus: [1]\n`;
+  await rejects(load(entry('[--host, 0.0.0.0]')), /^\/cfg\/llmserve\.yaml: models\[0\]\.vllm\.args: vLLM flag --host is set by llmserve/);
+  await rejects(load(entry('[--hos=0.0.0.0]')), /models\[0\]\.vllm\.args: vLLM flag --hos \(short for --host\)/);
+  await rejects(load(entry('[--api-key, sk-entry-0123456789abcdef]')), /models\[0\]\.vllm\.args: vLLM flag --api-key is set by llmserve/);
+  await rejects(load(entry('[--uds, /tmp/v.sock]')), /models\[0\]\.vllm\.args: vLLM flag --uds/);
+  const ok = await load(entry('[--max-model-len, "4096"]'));
+  assert.deepEqual(ok.models[0]?.args.slice(-2), ['--max-model-len', '4096']);
+});
