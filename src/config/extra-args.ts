@@ -50,3 +50,18 @@ export function checkExtraArgs(args: readonly string[], origin: string): void {
     throw usageError(`${origin}: vLLM flag ${shown} ${verb}: ${COLLISIONS[owned]}`);
   }
 }
+
+/** Flags whose value is a secret: refused in vllm.command too, where nothing else is checked. */
+const SECRET_FLAGS: readonly string[] = ['--api-key', '--hf-token'];
+
+/**
+ * Throws a usage error (exit 2) when the vLLM command carries a secret flag (`--api-key`, `--hf-token`). Exact names
+ * only: the command may be a wrapper (`numactl -t ...`) whose own flags must not be read as abbreviations of vLLM's.
+ */
+export function checkCommandSecrets(command: readonly string[], origin: string): void {
+  for (const arg of command) {
+    const name = flagName(arg);
+    if (name === undefined || !SECRET_FLAGS.includes(name)) continue;
+    throw usageError(`${origin}: vLLM flag ${name} is refused: ${COLLISIONS[name]}`);
+  }
+}

@@ -3,7 +3,7 @@ import { access, readFile as fsReadFile } from 'node:fs/promises';
 import os from 'node:os';
 import { configError } from '../errors.js';
 import type { CliOptions, Config } from './types.js';
-import { checkExtraArgs } from './extra-args.js';
+import { checkCommandSecrets, checkExtraArgs } from './extra-args.js';
 import type { FileSettings } from './file-settings.js';
 import { readKeysFile } from './keys-file.js';
 import { isLiteLLMConfig, parseLiteLLMConfig } from './litellm.js';
@@ -61,6 +61,7 @@ export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Pr
     const text = await readConfigText(located, readFile);
     file = await parseConfigFileText(text, located.path, env, readFile);
     checkExtraArgs(file.vllm.args, at(located.path, 'vllm.args'));
+    if (file.vllm.command !== undefined) checkCommandSecrets(file.vllm.command, at(located.path, 'vllm.command'));
     // Each model's own args too: they follow llmserve's `--host 127.0.0.1` on vLLM's command line, where the last wins.
     for (const [i, m] of (file.models ?? []).entries()) checkExtraArgs(m.args, at(located.path, `models[${i}].vllm.args`));
   }

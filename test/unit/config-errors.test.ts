@@ -255,3 +255,12 @@ test('an API key pasted after os.environ/ is not printed by the bad-variable-nam
   // A name that is only mistyped is still shown, so that it can be fixed.
   await rejects(file('model: m\nproxy:\n  master_key: os.environ/MY-KEY\n'), /got "os\.environ\/MY-KEY"$/);
 });
+
+test('vllm.command may not carry a secret flag: it would be on the command line, in ps and in the logs', async () => {
+  const secret = 'sk-command-0123456789abcdef';
+  await rejects(file(`model: m\nvllm:\n  command: vllm serve --api-key ${secret}\n`), /vllm\.command: vLLM flag --api-key is refused: keys go in proxy\.master_key/, [secret]);
+  await rejects(file('model: m\nvllm:\n  command: [vllm, serve, --hf-token=hf_0123456789abcdef]\n'), /vllm\.command: vLLM flag --hf-token is refused/, ['hf_0123456789abcdef']);
+  // A wrapper's own flags are its business: only exact names are refused (no abbreviations: `-t` is not `-tp` here).
+  const ok = await file('model: m\nvllm:\n  command: [numactl, -t, --host-like, vllm, serve]\n');
+  assert.deepEqual(ok.vllm.command, ['numactl', '-t', '--host-like', 'vllm', 'serve']);
+});
