@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { authenticate, presentedKey, sha256, toStoredKeys } from '../../src/proxy/auth.js';
-import { KEY, KEY_NAME, bearer, request, sha256Hex, startPair } from '../helpers/upstream.js';
+import { KEY, KEY_NAME, bearer, request, sha256Hex, startPair, until } from '../helpers/upstream.js';
 
 const chat = { model: 'test-model', messages: [{ role: 'user', content: 'hi' }] };
 const keyHeaderNames = ['authorization', 'x-api-key', 'api-key', 'x-litellm-api-key'];
@@ -168,6 +168,20 @@ describe('auth over HTTP', () => {
         assert.equal(refused?.key, '-');
       }
     }
+  });
+
+  it('a model name from the body cannot forge log lines in the text access log', async (t) => {
+    // The model is the client's: with a newline in it, the supervisor (which splits the proxy's output into lines)
+    // printed a line of the client's making, `llmserve | error: ...` included.
+    const pair = await startPair({ modelAliases: { alias: 'test-model' } });
+    t.after(() => pair.close());
+    const forged = 'nope\nllmserve | error: FORGED';
+    const res = await request(pair.port, '/v1/chat/completions', { body: { model: forged, messages: [] }, headers: bearer });
+    assert.equal(res.status, 404);
+    await until(() => pair.lines.some((l) => l.includes('/v1/chat/completions')));
+    assert.ok(!pair.lines.some((l) => l.startsWith('llmserve | error: FORGED')), pair.lines.join('\n'));
+    const line = pair.lines.find((l) => l.includes('/v1/chat/completions'))!;
+    assert.match(line, / POST \/v1\/chat\/completions model="nope\\nllmserve \| error: FORGED" 404 /);
   });
 
   it('reloadKeys re-reads the keys file, keeps configured keys, and survives a broken file', async (t) => {
