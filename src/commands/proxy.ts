@@ -80,6 +80,7 @@ function handleMessage(proxy: ProxyHandle, msg: unknown, gatherer: MetricsGather
     // In force from the next request on: say so (to the supervisor, or to the cluster primary, which waits for all).
     if (typeof m.seq === 'number') void send({ type: 'state-applied', seq: m.seq });
   } else if (m.type === 'reload-keys') proxy.reloadKeys().catch(() => {}); // the failure is logged; old keys stay
+  else if (m.type === 'stopping') proxy.markStopping();
   else if (m.type === 'drain') {
     const timeoutMs = typeof m.timeoutMs === 'number' && m.timeoutMs >= 0 ? m.timeoutMs : 30_000;
     void proxy.drain(timeoutMs).then((remaining) => send({ type: 'drained', remaining }));

@@ -21,6 +21,8 @@ import { metricsBackendUrls, routeBody, type RouteTarget, type Router } from './
 export interface HandlerDeps {
   settings: ProxySettings;
   state: () => BackendState;
+  /** True once a stop was announced: readiness fails while requests are still served. */
+  stopping?: () => boolean;
   keys: KeyRing;
   forwarder: Forwarder;
   health: BackendHealth;
@@ -178,7 +180,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     if (path === healthPaths.readiness) {
       ex.health = true;
       if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));
-      if (deps.state() === 'draining') return errors.sendError(res, errors.unavailable('draining'));
+      if (deps.state() === 'draining' || deps.stopping?.() === true) return errors.sendError(res, errors.unavailable('draining'));
       void readiness(res);
       return;
     }

@@ -28,6 +28,8 @@ export interface ProxyHandle {
   setRestarts(total: number): void;
   /** Re-reads the keys file (keeping the configured keys); resolves with the key count, rejects and keeps the old keys on error. */
   reloadKeys(): Promise<number>;
+  /** From now on /health/readiness answers 503 (a stop is coming), while requests are still served. */
+  markStopping(): void;
   /** Refuses new requests (503) and waits for those in flight, up to `timeoutMs`; resolves with how many remain. */
   drain(timeoutMs: number): Promise<number>;
   /** Stops listening and cuts every connection. */
@@ -58,6 +60,9 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   const announce = deps.quiet === true ? withoutInfo(logger) : logger;
   // A start message without a valid state means nothing is known yet about the backend.
   let state: BackendState = isBackendState(settings.state) ? settings.state : 'starting';
+  // Set by the supervisor's `stopping` (SIGTERM, before drain.delay): only readiness changes, so that HTTP probes agree
+  // with the probe files while the load balancer still sends requests.
+  let stopping = false;
   const router = createRouter(settings, now);
   if (router !== null) state = router.overall();
   const workers = settings.workers ?? 1;
@@ -89,6 +94,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   const handle = createHandler({
     settings,
     state: () => state,
+    stopping: () => stopping,
     keys,
     forwarder,
     health: createBackendHealth(settings.backendUrl, now),
@@ -206,6 +212,9 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     },
     setRestarts(total) {
       cost.metrics.setRestarts(total);
+    },
+    markStopping() {
+      stopping = true;
     },
     reloadKeys: async () => {
       const count = await keys.reload();

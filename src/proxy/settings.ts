@@ -61,6 +61,8 @@ export type ParentMessage =
   /** `seq` (increasing) asks for a `state-applied` answer once the state is in force. */
   | { type: 'state'; state: BackendState; model?: string; seq?: number; restarts?: number }
   | { type: 'reload-keys' }
+  /** SIGTERM arrived: /health/readiness answers 503 from now on, while requests are still served (drain.delay). */
+  | { type: 'stopping' }
   | { type: 'drain'; timeoutMs: number };
 
 /** The default route allowlist: the configuration's own list, so the two cannot drift apart. */

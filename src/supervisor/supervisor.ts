@@ -550,6 +550,8 @@ export class Supervisor {
     // that was ready once has anything to drain: a stop during the first load stops at once (README), without
     // waiting out drain.delay.
     if (proxy && this.proxyListening && !proxy.hasExited && requested && this.everReady && !this.killCtl.signal.aborted) {
+      // Readiness fails at once, like `not-ready`, so that an HTTP health check takes the replica out during the delay.
+      proxy.send({ type: 'stopping' });
       await sleep(this.plan.drainDelay * 1000, this.killCtl.signal);
       const drained = new Promise<void>((resolve) => proxy.onMessage((m) => (m as { type?: string }).type === 'drained' && resolve()));
       proxy.send({ type: 'drain', timeoutMs: this.plan.drainTimeout * 1000 });

@@ -84,6 +84,9 @@ test('drain.delay: requests are still served after SIGTERM for the delay (probe 
   svc.run.child.kill('SIGTERM');
   await waitForFile(svc.notReady, true, 5000);
   assert.ok(svc.probesDown());
+  // HTTP probes (a load balancer's health check) must see what the probe files say, or the delay never removes it.
+  const readiness = () => fetch(`http://127.0.0.1:${svc.port}/health/readiness`).then((r) => r.status);
+  await waitFor(async () => (await readiness()) === 503, { timeoutMs: 1500, message: '/health/readiness 503 during the delay' });
   assert.equal((await svc.chat()).status, 200, 'served during the delay');
   await waitFor(async () => (await svc.chat()).status === 503, { timeoutMs: 8000, message: 'a 503 after the delay' });
   assert.match(await body, /data: \[DONE\]\n\n$/);
