@@ -10,7 +10,7 @@ const STATES = ['starting', 'ready', 'restarting', 'draining', 'failed'] as cons
 /** Every metric of the proxy, with the updates the proxy makes. */
 export class ProxyMetrics {
   readonly registry = new Registry();
-  readonly requests = this.registry.add(new Counter('llmserve_requests_total', 'Requests answered, by key name, model and HTTP status (499: the client left; 502: the backend broke the response mid-way).', ['key', 'model', 'status']));
+  readonly requests = this.registry.add(new Counter('llmserve_requests_total', 'Requests answered, by key name, model and HTTP status (499: the client left; 502: the backend broke the response mid-way; 503: cut at the end of the drain).', ['key', 'model', 'status']));
   readonly duration = this.registry.add(new Histogram('llmserve_request_duration_seconds', 'Time from request to the end of the response.', ['key', 'model'], LATENCY_BUCKETS));
   readonly ttfb = this.registry.add(new Histogram('llmserve_time_to_first_byte_seconds', 'Time from request to the response headers (for streams: the prefill).', ['key', 'model'], LATENCY_BUCKETS));
   readonly tokens = this.registry.add(new Counter('llmserve_tokens_total', 'Tokens counted from the backend\'s usage reports, by key name, model and kind (prompt, completion).', ['key', 'model', 'kind']));

@@ -30,8 +30,9 @@ export interface Exchange {
   /**
    * The proxy already answered on its own (413 while streaming, 504), or the backend broke the response after its
    * head went out (`upstream-error`: the client's response was cut): later upstream errors are ignored.
+   * `shutdown`: the proxy closed while the response was still going (it outlived drain.timeout).
    */
-  answered: 'too-large' | 'timeout' | 'upstream-error' | null;
+  answered: 'too-large' | 'timeout' | 'upstream-error' | 'shutdown' | null;
   /** Why the proxy refused the request itself (`llmserve_rejected_total{reason}`), or null. */
   rejected: string | null;
   /** Watches the response for token usage; only for metered keys (a key with a policy, or usage.track: all). */
@@ -71,11 +72,11 @@ export function newExchange(start: number, method: string, url: string | undefin
 }
 
 /** Status codes logged for a response that did not finish, by who cut it. */
-const CUT_STATUS = { 'too-large': 413, timeout: 504, 'upstream-error': 502 } as const;
+const CUT_STATUS = { 'too-large': 413, timeout: 504, 'upstream-error': 502, shutdown: 503 } as const;
 
 /**
  * The status the access log and the metrics report: the one sent, once the response finished; 502/504/413 when the
- * proxy cut it (the backend died mid-stream...); else 499, nginx's code for a client that left first.
+ * proxy cut it (the backend died mid-stream, the drain ran out...); else 499, nginx's code for a client that left first.
  */
 export function finalStatus(ex: Exchange, res: { writableFinished: boolean; statusCode: number }): number {
   if (res.writableFinished) return res.statusCode;

@@ -105,6 +105,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   const accessLog = createAccessLog(logger);
 
   let inflight = 0;
+  // True once close() cuts what is left: a response still open then was cut by the proxy, not left by its client.
+  let cutting = false;
   const idleWaiters = new Set<() => void>();
   const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     const ex = newExchange(now(), req.method ?? 'GET', req.url, req.socket);
@@ -112,6 +114,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     cost.metrics.inflight.inc(1);
     res.once('close', () => {
       ex.closed = true;
+      if (cutting && ex.answered === null && !res.writableFinished) ex.answered = 'shutdown';
       inflight--;
       cost.metrics.inflight.inc(-1);
       const end = now();
@@ -242,6 +245,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
             resolve();
           });
         };
+        cutting = true;
         server.close(done);
         server.closeAllConnections();
         metricsServer?.close(done);

@@ -49,6 +49,19 @@ test('SIGTERM with a stream in flight: new requests get 503, the stream ends wit
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 
+test('a stream that outlives drain.timeout is cut by the proxy: logged as 503 (the proxy cut it), not 499 (client left)', async (t) => {
+  const svc = await startService({ config: 'drain: { timeout: 0.5 }\n', env: { FAKE_VLLM_STREAM_CHUNKS: '400', FAKE_VLLM_STREAM_INTERVAL_MS: '50' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const res = await svc.chat({ stream: true });
+  const body = res.text().catch(() => 'cut');
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+  await body;
+  const line = svc.run.lines.find((l) => /POST \/v1\/chat\/completions .* \d{3} \d+B/.test(l));
+  assert.match(line ?? svc.run.output(), / 503 \d+B/);
+});
+
 test('the output closes under llmserve (a closed terminal, a closed pipe): it drains and stops as on SIGTERM, exit 0', async (t) => {
   const logFile = path.join(await tempDir('llmserve-log-'), 'llmserve.log');
   const svc = await startService({ args: ['--log-file', logFile] });
