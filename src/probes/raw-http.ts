@@ -44,7 +44,10 @@ export function rawGet(url: string, options: { timeoutMs: number; headers?: Reco
 /** Parses a complete HTTP/1.x response (content-length, chunked, or until close); null while incomplete. */
 export function parseResponse(data: Buffer, closed = false): Omit<HttpCheckResult, 'ms'> | null {
   const headEnd = data.indexOf('\r\n\r\n');
-  if (headEnd < 0) return closed ? { ok: false, status: null, error: 'malformed HTTP answer', body: '' } : null;
+  if (headEnd < 0) {
+    if (!closed) return null;
+    return { ok: false, status: null, error: data.length === 0 ? 'connection closed without an answer' : 'malformed HTTP answer', body: '' };
+  }
   const lines = data.subarray(0, headEnd).toString('latin1').split('\r\n');
   const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1]);
   if (!Number.isInteger(status)) return { ok: false, status: null, error: 'malformed HTTP status line', body: '' };

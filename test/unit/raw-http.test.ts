@@ -15,6 +15,9 @@ test('parses content-length, chunked and close-delimited answers; incomplete one
   assert.equal(parseResponse(close), null);
   assert.equal(parseResponse(close, true)?.body, 'until close');
   assert.equal(parseResponse(Buffer.from('garbage\r\n\r\n'))?.error, 'malformed HTTP status line');
+  // A server that dies (or is killed, as a hung vLLM is) before answering sent nothing: not a malformed answer.
+  assert.equal(parseResponse(Buffer.alloc(0), true)?.error, 'connection closed without an answer');
+  assert.equal(parseResponse(Buffer.from('HTTP/1.1 200'), true)?.error, 'malformed HTTP answer');
 });
 
 test('rawGet against a real server: status, body, headers sent, refused port, timeout', async (t) => {
