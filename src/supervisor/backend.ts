@@ -288,6 +288,9 @@ export class Backend {
         this.ctx.changed(this, '');
         return 'ready';
       }
+      // start() already said why this try failed (an exit, a stall, the start-up timeout); its child's exit, often
+      // the SIGKILL llmserve itself sent, is no news and no "unexpected" exit.
+      reason = '';
     }
   }
 
