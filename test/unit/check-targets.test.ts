@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { resolveCheckTargets } from '../../src/check/targets.js';
 import { loadConfig, type CliOptions } from '../../src/config/index.js';
@@ -163,7 +164,8 @@ test('a runtime file naming a host off this machine never gets the key sent ther
     const t = await resolveCheckTargets({ probeDir }, { env, cwd });
     assert.equal(t.proxy.host, '127.0.0.1', host);
   }
-  for (const [host, connect] of [['0.0.0.0', '127.0.0.1'], ['::', '127.0.0.1'], ['127.0.0.2', '127.0.0.2'], ['::1', '::1'], ['localhost', 'localhost']]) {
+  const own = hostname();
+  for (const [host, connect] of [['0.0.0.0', '127.0.0.1'], ['::', '127.0.0.1'], ['127.0.0.2', '127.0.0.2'], ['::1', '::1'], ['localhost', 'localhost'], [own, own]]) {
     write(host!);
     assert.equal((await resolveCheckTargets({ probeDir }, { env, cwd })).proxy.host, connect, host);
   }
