@@ -45,10 +45,15 @@ export class Limiter {
   private seeds: BudgetSeed[] = [];
   private totals: ReadonlyMap<string, number> = new Map();
 
-  /** `now` is wall-clock ms (budgets are per hour of the calendar). */
+  /**
+   * `now` is wall-clock ms (budgets are per hour of the calendar, expiry is a date); `windowNow` is a monotonic ms
+   * clock for the rpm / tpm windows. Why two: a wall clock stepped back (NTP, a VM resumed) would leave the window's
+   * counts in its future, and the key refused for as long as the step.
+   */
   constructor(
     policies: ReadonlyMap<string, KeyPolicy> = new Map(),
     private readonly now: () => number = Date.now,
+    private readonly windowNow: () => number = () => performance.now(),
   ) {
     this.setPolicies(policies);
   }
@@ -139,20 +144,20 @@ export class Limiter {
   admit(name: string): Admission {
     const s = this.states.get(name);
     if (s === undefined) return { ok: true, headers: null };
-    const now = this.now();
-    const refused = this.refusal(s, now);
+    const now = this.windowNow();
+    const refused = this.refusal(s, now, this.now());
     if (refused !== null) return refused;
     s.inflight++;
     s.requests.add(now, 1);
     return { ok: true, headers: this.headersAt(s, now) };
   }
 
-  /** Why `s` may not send a request at `now` (nothing is counted), or null. */
-  private refusal(s: KeyState, now: number): Admission | null {
+  /** Why `s` may not send a request at `now` (window clock; `wallNow` for the budget), or null; nothing is counted. */
+  private refusal(s: KeyState, now: number, wallNow: number): Admission | null {
     const p = s.policy;
-    if (p.budget !== null && s.budget !== null && s.budget.used(now) >= p.budget.tokens) {
+    if (p.budget !== null && s.budget !== null && s.budget.used(wallNow) >= p.budget.tokens) {
       const headers = this.headersAt(s, now) ?? {};
-      const wait = s.budget.msUntilBelow(now, p.budget.tokens);
+      const wait = s.budget.msUntilBelow(wallNow, p.budget.tokens);
       return { ok: false, reason: 'budget', error: reject.budgetSpent(p.budget.tokens, p.budget.period, wait === null ? headers : { ...headers, 'retry-after': retryAfter(wait) }) };
     }
     // Retry-After is when the window first has room for one more (the oldest units leave it); the reset header is
@@ -170,7 +175,7 @@ export class Limiter {
   }
 
   /**
-   * OpenAI's x-ratelimit-* headers for the windows as they are at `now`, or null without rpm / tpm. Reset follows
+   * OpenAI's x-ratelimit-* headers for the windows as they are at `now` (window clock), or null without rpm / tpm. Reset follows
    * OpenAI's definition, the time until the limit is back to its full value: in a sliding window, until everything
    * counted in it has left (not merely until the next unit frees, which is what Retry-After says on a 429).
    */
@@ -189,9 +194,8 @@ export class Limiter {
     if (s === undefined) return;
     if (s.inflight > 0) s.inflight--;
     if (tokens > 0) {
-      const now = this.now();
-      s.tokens.add(now, tokens);
-      s.budget?.add(now, tokens);
+      s.tokens.add(this.windowNow(), tokens);
+      s.budget?.add(this.now(), tokens);
     }
   }
 

@@ -7,7 +7,7 @@ import { BudgetLedger, formatReset, Limiter, SlidingWindow } from '../../src/lim
 const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
 
 function limiter(policies: Record<string, KeyPolicy>, clock = { t: T0 }): { l: Limiter; clock: { t: number } } {
-  return { l: new Limiter(new Map(Object.entries(policies)), () => clock.t), clock };
+  return { l: new Limiter(new Map(Object.entries(policies)), () => clock.t, () => clock.t), clock };
 }
 
 test('sliding window: counts over the last minute and says when room comes back', () => {
@@ -211,4 +211,19 @@ test('budget ledger drops hours that left the period', () => {
   b.addHour(11, 7);
   assert.equal(b.used(11 * 3_600_000), 12);
   assert.equal(b.used(12 * 3_600_000), 7);
+});
+
+test('rpm: a wall clock stepped back does not lock the key out (the windows follow a monotonic clock)', () => {
+  const wall = { t: T0 };
+  const mono = { t: 5_000 };
+  const l = new Limiter(new Map([['a', { rpm: 2 }]]), () => wall.t, () => mono.t);
+  assert.equal(l.admit('a').ok, true);
+  assert.equal(l.admit('a').ok, true);
+  assert.equal(l.admit('a').ok, false);
+  // NTP steps the wall clock back an hour; a minute passes.
+  wall.t -= 3_600_000 - 61_000;
+  mono.t += 61_000;
+  const next = l.admit('a');
+  assert.equal(next.ok, true, 'a minute later the window has room again');
+  assert.equal(next.ok && next.headers?.['x-ratelimit-reset-requests'], '1m0s');
 });
