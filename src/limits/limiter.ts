@@ -170,7 +170,8 @@ export class Limiter {
       const after = retryAfter(s.tokens.msUntil(now, p.tpm - 1));
       return { ok: false, reason: 'tpm', error: reject.rateLimited('tokens', p.tpm, s.tokens.used(now), after, { ...this.headersAt(s, now), 'retry-after': after }) };
     }
-    if (p.maxParallel !== null && s.inflight >= p.maxParallel) return { ok: false, reason: 'parallel', error: reject.tooManyParallel(p.maxParallel) };
+    // With rpm / tpm, this 429 carries the x-ratelimit-* headers too, as every other answer of the key does.
+    if (p.maxParallel !== null && s.inflight >= p.maxParallel) return { ok: false, reason: 'parallel', error: reject.tooManyParallel(p.maxParallel, this.headersAt(s, now)) };
     return null;
   }
 

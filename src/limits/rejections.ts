@@ -67,13 +67,13 @@ export function rateLimited(kind: 'requests' | 'tokens', limit: number, used: nu
   };
 }
 
-/** 429: too many requests of this key in flight at once. */
-export function tooManyParallel(limit: number): LimitError {
+/** 429: too many requests of this key in flight at once (`headers`: the key's x-ratelimit-* headers, if any). */
+export function tooManyParallel(limit: number, headers: Record<string, string> | null = null): LimitError {
   return {
     status: 429,
     type: 'requests',
     code: 'rate_limit_exceeded',
     message: `Too many parallel requests for this key: the limit is ${limit} at once. Retry when one of them finished.`,
-    headers: { 'retry-after': '1' },
+    headers: { ...headers, 'retry-after': '1' },
   };
 }

@@ -115,6 +115,20 @@ test('max_parallel: 429 while the slots are taken, free again on release', () =>
   assert.ok(l.admit('a').ok);
 });
 
+test('max_parallel: the 429 of a key with rpm carries its x-ratelimit-* headers, as the README promises for every 429', () => {
+  const { l } = limiter({ a: { rpm: 10, maxParallel: 1 } });
+  assert.ok(l.admit('a').ok);
+  const no = l.admit('a');
+  assert.ok(!no.ok);
+  assert.equal(no.reason, 'parallel');
+  assert.deepEqual(no.error.headers, {
+    'x-ratelimit-limit-requests': '10',
+    'x-ratelimit-remaining-requests': '9',
+    'x-ratelimit-reset-requests': '1m0s',
+    'retry-after': '1',
+  });
+});
+
 test('budget: spent -> 429 insufficient_quota; a rolling period frees tokens as hours leave it', () => {
   const { l, clock } = limiter({ a: { budget: { tokens: 100, period: '1d' } } });
   assert.ok(l.admit('a').ok);
