@@ -38,8 +38,11 @@ export function parseExpires(value: unknown, where: string): string {
   if (value instanceof Date && !Number.isNaN(value.getTime())) return value.toISOString();
   if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) {
     const text = value.trim();
+    const day = text.slice(0, 10);
     const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text.replace(' ', 'T'));
-    if (Number.isFinite(ms)) return new Date(ms).toISOString();
+    // Date.parse rolls 2026-02-30 over to March 2nd: a day that does not exist is refused (as `usage --since` does).
+    const real = new Date(Date.parse(`${day}T00:00:00Z`)).toISOString().slice(0, 10) === day;
+    if (Number.isFinite(ms) && real) return new Date(ms).toISOString();
   }
   throw expected(where, 'an ISO date like 2026-12-31 or 2026-12-31T18:00:00Z', value);
 }

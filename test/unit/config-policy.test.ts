@@ -75,6 +75,9 @@ test('bad policy values name the key path and what was expected', async () => {
   await rejects(load(entry('budget: { tokens: 10, period: 2d }')), /budget\.period: expected 1d, 7d, 30d or total, got "2d"/);
   await rejects(load(entry('budget: { tokens: 10, every: 1d }')), /budget\.every: unknown key/);
   await rejects(load(entry('expires: tomorrow')), /proxy\.keys\[0\]\.expires: expected an ISO date/);
+  // A day that does not exist, which Date.parse would roll over into March.
+  await rejects(load(entry('expires: 2026-02-30')), /proxy\.keys\[0\]\.expires: expected an ISO date.*2026-02-30/);
+  await rejects(load(entry('expires: 2026-02-31T12:00:00Z')), /proxy\.keys\[0\]\.expires: expected an ISO date/);
   await rejects(load(entry('disabled: maybe')), /proxy\.keys\[0\]\.disabled: expected true or false/);
   await rejects(load(entry('rpm_limit: 5')), /proxy\.keys\[0\]\.rpm_limit: unknown key; did you mean "rpm"/);
 });
