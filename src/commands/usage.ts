@@ -94,7 +94,8 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
     write(toJson(rows));
     return ExitCode.ok;
   }
-  const period = sinceMs === null ? 'all recorded time' : `since ${new Date(sinceMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  // The store keeps whole hours, so the rows start at the hour --since falls in: say that hour, not --since itself.
+  const period = sinceMs === null ? 'all recorded time' : `since ${new Date(hourOf(sinceMs) * 3_600_000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   if (rows.length === 0) {
     write(`No usage ${period}${options.key === undefined ? '' : ` for key ${options.key}`} in ${join(dir, USAGE_DB_FILE)}${unreadable ? ' (it could not be read: see the warning)' : store === null ? ' (no store yet)' : ''}.\n`);
     return ExitCode.ok;

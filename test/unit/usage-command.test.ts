@@ -63,6 +63,8 @@ test('table with totals and the estimate mark; the chart on a terminal', async (
     assert.match(text, /estimated tokens/);
     assert.match(text, /Tokens per day \(UTC\)\n2026-05-09\s+█+ 10\n2026-05-10\s+█{40} 56/);
     assert.doesNotMatch(await run(dir, {}), /Tokens per day/, 'no chart when not on a terminal');
+    // --since 2h at 12:30 selects the rows of 10:00 onwards (the store keeps hours): the heading says so.
+    assert.match(await run(dir, { since: '2h' }), /^Usage since 2026-05-10 10:00 UTC /);
   });
 });
 
