@@ -12,6 +12,8 @@ export class BudgetLedger {
   /** Hour -> tokens, in increasing hour order (insertion order of a Map). */
   private readonly hours = new Map<number, number>();
   private sum = 0;
+  /** The latest hour added. */
+  private newest = -Infinity;
 
   /** `periodHours` null = total (nothing ever drops out). */
   constructor(private readonly periodHours: number | null) {}
@@ -24,8 +26,17 @@ export class BudgetLedger {
 
   /** Adds tokens to an hour (seeding from the store, oldest first). */
   addHour(hour: number, tokens: number): void {
-    this.hours.set(hour, (this.hours.get(hour) ?? 0) + tokens);
+    const had = this.hours.get(hour);
+    this.hours.set(hour, (had ?? 0) + tokens);
     this.sum += tokens;
+    // Why re-sort: a new hour older than the newest (the wall clock stepped back) would sit at the end of the Map,
+    // and used() and msUntilBelow(), which stop at the first hour still in the period, would keep it past its time.
+    if (had === undefined && hour < this.newest) {
+      const sorted = [...this.hours].sort((a, b) => a[0] - b[0]);
+      this.hours.clear();
+      for (const [h, t] of sorted) this.hours.set(h, t);
+    }
+    if (hour > this.newest) this.newest = hour;
   }
 
   /** Tokens used in the period that ends at `nowMs`. */

@@ -241,3 +241,13 @@ test('rpm: a wall clock stepped back does not lock the key out (the windows foll
   assert.equal(next.ok, true, 'a minute later the window has room again');
   assert.equal(next.ok && next.headers?.['x-ratelimit-reset-requests'], '1m0s');
 });
+
+test('budget: tokens counted after the wall clock stepped back into an earlier hour still leave the period on time', () => {
+  const H = 3_600_000;
+  const b = new BudgetLedger(24);
+  const t0 = 1000 * H + 10 * 60_000;
+  b.add(t0, 50);
+  b.add(t0 - 20 * 60_000, 40); // hour 999, added after hour 1000
+  assert.equal(b.used(1023 * H + 1), 50, 'hour 999 left the 1d period at hour 1023');
+  assert.equal(b.msUntilBelow(1023 * H, 50), H, 'below 50 once hour 1000 leaves too');
+});
