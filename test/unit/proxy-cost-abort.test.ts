@@ -1,4 +1,4 @@
-// A metered stream the client abandons: its parallel slot is freed, and its usage is recorded as an estimate.
+// A metered stream the client abandons, or that vLLM cuts: its parallel slot is freed, its usage recorded as an estimate.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
@@ -47,6 +47,36 @@ test('a client that leaves a metered stream: 499, the slot is freed, tokens esti
     assert.equal(r.errors, 1, 'the abandoned stream counts as an error (499)');
     assert.equal(r.estimated, 1, 'the abandoned stream never got its usage event: estimated');
     assert.ok(r.completionTokens >= 3, `the events it got count as completion tokens (${r.completionTokens})`);
+  } finally {
+    store?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('vLLM dying mid-stream: 502 for the record, the slot is freed, tokens estimated and recorded', async () => {
+  const dir = await tempDir();
+  const p = await startPair(
+    { keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY), policy: { maxParallel: 1, budget: { tokens: 1_000_000, period: '1d' } } }], usage: { dir, track: 'limited', flushInterval: 60 } },
+    { behaviour: { events: 50, intervalMs: 5, dieAfterEvents: 4 } },
+  );
+  try {
+    const cut = await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat }).catch(() => null);
+    assert.ok(cut === null || !cut.text.includes('[DONE]'), 'the client sees the stream end early');
+    await until(() => p.proxy.inflight() === 0, 3000, 'the cut stream to end');
+    const next = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: false } });
+    assert.equal(next.status, 200, 'the parallel slot is free again');
+    await until(() => p.proxy.inflight() === 0, 3000, 'the second request to end');
+  } finally {
+    await p.close();
+  }
+  const store = await readUsageStore(dir);
+  try {
+    const rows = store?.rows() ?? [];
+    assert.equal(rows.length, 1, JSON.stringify(rows));
+    assert.equal(rows[0]!.requests, 2);
+    assert.equal(rows[0]!.errors, 1, 'the cut stream counts as an error (502)');
+    assert.equal(rows[0]!.estimated, 1);
+    assert.ok(rows[0]!.completionTokens >= 4, `the events it sent count (${rows[0]!.completionTokens})`);
   } finally {
     store?.close();
     await fs.rm(dir, { recursive: true, force: true });
