@@ -77,7 +77,9 @@ export function parseKeyPolicy(entry: Record<string, unknown>, file: string, pat
     out.budget = { tokens, period: period as BudgetPeriod };
   }
   if (set('expires')) out.expires = parseExpires(entry['expires'], w('expires'));
-  if (set('disabled')) out.disabled = parseBool(entry['disabled'], w('disabled'));
+  // `disabled: false` is the default, not a limit: kept, it would take the key off the fast path and refuse
+  // proxy.workers > 1 as "per-key limits".
+  if (set('disabled') && parseBool(entry['disabled'], w('disabled'))) out.disabled = true;
   return Object.keys(out).length > 0 ? out : undefined;
 }
 

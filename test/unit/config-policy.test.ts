@@ -50,10 +50,18 @@ proxy:
     maxParallel: 4,
     budget: { tokens: 1000000, period: '30d' },
     expires: '2030-01-31T00:00:00.000Z',
-    disabled: false,
   });
   assert.equal(c.proxy.keys.find((k) => k.name === 'plain')?.policy, undefined);
   assert.equal(c.proxy.keys.find((k) => k.name === 'master')?.policy, undefined, 'the master key is unlimited by default');
+});
+
+test('disabled: false is no policy: the key stays on the fast path and proxy.workers: 2 is allowed', async () => {
+  const c = await load({ 'llmserve.yaml': `model: m\nproxy:\n  workers: 2\n  keys:\n    - { name: a, key: ${K1}, disabled: false }\n` });
+  assert.equal(c.proxy.keys.find((k) => k.name === 'a')?.policy, undefined);
+  const off = await load({ 'llmserve.yaml': `model: m\nproxy:\n  keys:\n    - { name: a, key: ${K1}, disabled: true }\n` });
+  assert.deepEqual(off.proxy.keys.find((k) => k.name === 'a')?.policy, { disabled: true });
+  const kf = await loadKeysFile('/k.yaml', { readFile: async () => `- name: bob\n  key: ${K2}\n  disabled: false\n`, env: {} });
+  assert.equal(kf[0]?.policy, undefined);
 });
 
 test('proxy.master_limits gives the master key a policy; metrics_port is read', async () => {
