@@ -19,6 +19,8 @@ export interface ProgressOptions {
   tty: boolean;
   verbose: boolean;
   now: () => number;
+  /** What the phase lines name: `vLLM` (default), or `vLLM "NAME"` with several models, whose start-ups interleave. */
+  label?: string;
 }
 
 const barWidth = 20;
@@ -49,7 +51,7 @@ export function createProgress(options: ProgressOptions): StartupProgress {
         const changed = next.id !== phase?.id;
         phase = next;
         if (options.tty) draw();
-        else if (changed) options.logger.info(`vLLM: ${next.label} (${elapsed()})`, { phase: next.id });
+        else if (changed) options.logger.info(`${options.label ?? 'vLLM'}: ${next.label} (${elapsed()})`, { phase: next.id });
       }
     },
     stop() {

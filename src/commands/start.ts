@@ -137,9 +137,10 @@ async function startWithSignals(
     describePortHolder: (port) => describePortHolder(findPortHolder(port)),
     run: runCommand,
     // A live status line only for one model on a terminal in text mode; otherwise one line per phase.
-    startProgress: () =>
+    startProgress: (label) =>
       createProgress({
         logger,
+        label,
         tty: proc.stdout.isTTY === true && config.log.format === 'text' && supervised.backends.length === 1,
         verbose: options.verbose ?? false,
         now: () => performance.now(),

@@ -96,7 +96,7 @@ export class Backend {
       this.lastOutputAt = this.ctx.deps.now();
       const [file, ...args] = this.argv as [string, ...string[]];
       const started = this.ctx.deps.now();
-      const progress = this.ctx.deps.startProgress?.();
+      const progress = this.ctx.deps.startProgress?.(this.label);
       const child = await this.ctx.deps
         .spawn({
           file,

@@ -70,8 +70,8 @@ export interface SupervisorDeps {
   run?: RunCommand;
   /** Names the process listening on a port (`pid N (cmd)`), or null when unknown; for port-in-use messages. */
   describePortHolder?: (port: number) => string | null;
-  /** A progress display for one vLLM start-up (phases from its log); absent: every line is printed. */
-  startProgress?: () => StartupProgress;
+  /** A progress display for one vLLM start-up (phases from its log), its lines named by `label`; absent: every line is printed. */
+  startProgress?: (label: string) => StartupProgress;
 }
 
 /** The life-cycle states of DESIGN.md. */

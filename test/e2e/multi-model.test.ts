@@ -82,7 +82,10 @@ test('two models on GPUs [0,1] and [2,3]: one port, one key, own CUDA_VISIBLE_DE
   for (const model of ['alpha', 'beta']) {
     const res = await chat(s.port, model);
     assert.equal(res.status, 200, await res.text());
+    // The two start-ups interleave: each phase line names its model.
+    assert.match(run.output(), new RegExp(`llmserve \\| vLLM "${model}": loading weights`), `${model}'s phase lines name it`);
   }
+  assert.doesNotMatch(run.output(), /llmserve \| vLLM: /, 'no phase line without its model');
   // /metrics passes through both models' vllm:* (each vLLM's own page), merged: each family's HELP/TYPE once.
   const scrapes = [
     await fetch(`http://127.0.0.1:${s.port}/metrics`, { headers: { authorization: `Bearer ${KEY}` } }),

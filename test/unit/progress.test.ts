@@ -47,6 +47,15 @@ test('off a terminal: raw lines stay visible and llmserve adds one line per phas
   assert.ok(!logs.out.join('').includes('\r'), 'no status line off a terminal');
 });
 
+test('with several models each phase line names its model (the label), as start-ups interleave', () => {
+  const logs = sink();
+  const logger = createLogger({ stdout: logs.stream, stderr: logs.stream, color: false });
+  const progress = createProgress({ logger, tty: false, verbose: false, now: () => 0, label: 'vLLM "beta"' });
+  progress.line(vllmLines[0]!);
+  progress.stop();
+  assert.match(logs.out.join(''), /vLLM "beta": loading weights \(shard 1\/2\)/);
+});
+
 test('on a terminal: a status line with phase, bar and elapsed time, kept below log lines; raw lines hidden unless verbose', () => {
   const screen = sink();
   const logger = createLogger({ stdout: screen.stream, stderr: screen.stream, color: false });
