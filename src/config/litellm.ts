@@ -19,6 +19,8 @@ function backendPort(apiBase: unknown, where: string): number | undefined {
   } catch {
     throw expected(where, 'a URL like http://localhost:3000/v1', apiBase);
   }
+  // Why: without a scheme, `localhost:8000/v1` parses as scheme "localhost:" with no port, which would mean 3000.
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw expected(where, 'a URL like http://localhost:3000/v1', apiBase);
   // vLLM is always the local backend; a URL without a port means the backend default, 3000.
   return url.port ? Number(url.port) : 3000;
 }

@@ -103,6 +103,10 @@ test('LiteLLM config: api_base without a port means 3000; a bad URL is an error'
   assert.equal((await load({ 'llmserve.yaml': yaml('http://localhost/v1') }, { model: '/m', backendPort: '3005' })).vllm.port, 3005);
   await rejects(load({ 'llmserve.yaml': yaml('not a url') }, { model: '/m' }), /llmserve\.yaml: model_list\[0\]\.litellm_params\.api_base: expected a URL like http:\/\/localhost:3000\/v1, got "not a url"$/);
   await rejects(load({ 'llmserve.yaml': 'model_list: []\n' }, { model: '/m' }), /model_list: expected a non-empty list of models, got a list$/);
+  // Without a scheme, `localhost:8000` parses as a URL of scheme "localhost:" with no port: never a silent 3000.
+  await rejects(load({ 'llmserve.yaml': yaml('localhost:8000/v1') }, { model: '/m' }), /api_base: expected a URL like http:\/\/localhost:3000\/v1, got "localhost:8000\/v1"$/);
+  await rejects(load({ 'llmserve.yaml': yaml('127.0.0.1:8000') }, { model: '/m' }), /api_base: expected a URL like http:\/\/localhost:3000\/v1, got "127.0.0.1:8000"$/);
+  assert.equal((await load({ 'llmserve.yaml': yaml('HTTPS://localhost:8443') }, { model: '/m' })).vllm.port, 8443);
 });
 
 test('LiteLLM config without a key: error says how to set one', async () => {
