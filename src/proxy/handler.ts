@@ -15,7 +15,8 @@ import { PROMETHEUS_CONTENT_TYPE } from '../metrics/registry.js';
 import { Meter } from '../usage/meter.js';
 import { planBody, type BodyPlan } from '../usage/request.js';
 import type { CostControl } from './cost.js';
-import { metricsBackendUrls, routeBody, type RouteTarget, type Router } from './router.js';
+import { isMultipart } from './multipart.js';
+import { metricsBackendUrls, routeBody, routeMultipart, type RouteDecision, type RouteTarget, type Router } from './router.js';
 
 /** What the handler reads and uses; the state is read through a function so changes apply at once. */
 export interface HandlerDeps {
@@ -111,9 +112,20 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (plan.unknown) return errors.sendError(res, errors.unknownModel(plan.model ?? '-'));
       body = plan.body ?? raw;
     }
+    let upload: RouteDecision | null = null;
+    if (router !== null && method === 'POST' && isMultipart(req.headers['content-type'])) {
+      // Several models: an upload goes to the model its `model` form field names.
+      const raw = await readBodyOrAnswer(req, res);
+      if (raw === null) return;
+      bodyBytes = raw.length;
+      upload = routeMultipart(raw, req.headers['content-type']!, router);
+      if (upload.model !== '-') ex.model = upload.model;
+      if (upload.kind === 'unknown') return errors.sendError(res, errors.unknownModel(upload.model));
+      body = upload.body ?? raw;
+    }
     if (allowlist !== null) {
-      // Without a readable model (a multipart upload), the request goes to the served model: check that one.
-      const model = plan?.model ?? settings.servedModelName;
+      // Without a readable model (an upload without one), the request goes to the served model: check that one.
+      const model = plan?.model ?? (upload?.kind === 'forward' ? upload.target.name : settings.servedModelName);
       if (!allowlist.has(model)) {
         ex.rejected = 'model';
         return errors.sendError(res, modelNotAllowed(model));
@@ -130,7 +142,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     }
     ex.meter = new Meter(plan?.injected ?? false, bodyBytes);
     if (router === null) return forwarder.forward(req, res, ex, body);
-    const target = router.find(plan?.model ?? null);
+    const target = upload?.kind === 'forward' ? upload.target : router.find(plan?.model ?? null);
     if (target === undefined) return errors.sendError(res, errors.unknownModel(plan?.model ?? '-'));
     forwardTo(req, res, ex, body, target);
   };
@@ -159,10 +171,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   };
 
   /** Several models: read the body to find the model, then forward to its backend. */
-  const forwardRouted = async (req: IncomingMessage, res: ServerResponse, ex: Exchange, r: Router) => {
+  const forwardRouted = async (req: IncomingMessage, res: ServerResponse, ex: Exchange, r: Router, multipart: boolean) => {
     const raw = await readBodyOrAnswer(req, res);
     if (raw === null) return;
-    const decision = routeBody(raw, r);
+    const decision = multipart ? routeMultipart(raw, req.headers['content-type']!, r) : routeBody(raw, r);
     ex.model = decision.model;
     if (decision.kind === 'unknown') return errors.sendError(res, errors.unknownModel(decision.model));
     forwardTo(req, res, ex, decision.body ?? raw, decision.target);
@@ -250,8 +262,9 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     if (expectContinue) res.writeContinue();
 
     if (router !== null) {
-      // Several models: a JSON body names its model; anything else (a multipart upload, a GET) goes to the first.
-      if (method === 'POST' && isJson(req.headers['content-type'])) void forwardRouted(req, res, ex, router);
+      // Several models: a JSON body or a multipart upload names its model; anything else (a GET) goes to the first.
+      const type = req.headers['content-type'];
+      if (method === 'POST' && (isJson(type) || isMultipart(type))) void forwardRouted(req, res, ex, router, isMultipart(type));
       else forwardTo(req, res, ex, null, router.targets[0]!);
       return;
     }
@@ -276,7 +289,7 @@ async function routedHealth(router: Router, require: 'all' | 'any'): Promise<{ o
   return { ok, detail };
 }
 
-/** JSON bodies (or bodies with no declared type) are parsed; multipart audio uploads are not. */
+/** JSON bodies (or bodies with no declared type) are parsed; multipart uploads only for their `model` field. */
 function isJson(type: string | undefined): boolean {
   return type === undefined || type.includes('json');
 }

@@ -1,5 +1,6 @@
 // Several models behind one proxy: which backend serves a request's `model`, and each backend's state.
 import { createBackendHealth, type BackendHealth } from './health.js';
+import { multipartModel } from './multipart.js';
 import type { BackendState, ProxySettings } from './settings.js';
 
 /** One model's vLLM as the proxy sees it. */
@@ -76,6 +77,21 @@ export function routeBody(raw: Buffer, router: Router): RouteDecision {
   if (target.name === model) return { kind: 'forward', target, body: null, model };
   obj.model = target.name;
   return { kind: 'forward', target, body: Buffer.from(JSON.stringify(obj), 'utf8'), model };
+}
+
+/**
+ * Picks the backend of a multipart upload (OpenAI's audio endpoints) by its `model` form field, rewriting an alias
+ * to the served name; without that field it goes to the first model, as a body without a model does.
+ */
+export function routeMultipart(raw: Buffer, contentType: string, router: Router): RouteDecision {
+  const field = multipartModel(raw, contentType);
+  if (field === null) return { kind: 'forward', target: router.targets[0]!, body: null, model: '-' };
+  const model = field.value;
+  const target = router.find(model);
+  if (target === undefined) return { kind: 'unknown', model };
+  if (target.name === model) return { kind: 'forward', target, body: null, model };
+  const body = Buffer.concat([raw.subarray(0, field.start), Buffer.from(target.name, 'utf8'), raw.subarray(field.end)]);
+  return { kind: 'forward', target, body, model };
 }
 
 /**

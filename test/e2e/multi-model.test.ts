@@ -55,6 +55,14 @@ ${opts.extra ?? ''}proxy: { metrics_port: ${metricsPort} }
   return { dir, config, port, portA, portB, metricsPort, probeDir: path.join(dir, 'probe'), starts, startsOf, env };
 }
 
+/** An audio upload (multipart, as the openai SDK sends it) naming its model in a form field. */
+function transcribe(port: number, model: string): Promise<Response> {
+  const body = new FormData();
+  body.append('file', new Blob([Buffer.alloc(64)], { type: 'audio/wav' }), 'a.wav');
+  body.append('model', model);
+  return fetch(`http://127.0.0.1:${port}/v1/audio/transcriptions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body });
+}
+
 function chat(port: number, model: string): Promise<Response> {
   return fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
     method: 'POST',
@@ -108,6 +116,10 @@ test('two models on GPUs [0,1] and [2,3]: one port, one key, own CUDA_VISIBLE_DE
   const unknown = await chat(s.port, 'gamma');
   assert.equal(unknown.status, 404);
   assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'model_not_found');
+  // An upload names its model in a form field: an unknown one is refused by the proxy, not sent to the first model.
+  const upload = await transcribe(s.port, 'gamma');
+  assert.equal(upload.status, 404);
+  assert.equal(((await upload.json()) as { error: { code: string } }).error.code, 'model_not_found');
   assert.equal((await fetch(`http://127.0.0.1:${s.port}/v1/models`)).status, 401);
   const runtime = JSON.parse(readFileSync(path.join(s.probeDir, 'llmserve.json'), 'utf8')) as { models: string[]; backends: { port: number }[] };
   assert.deepEqual(runtime.models, ['alpha', 'beta']);
@@ -130,6 +142,9 @@ test('two models on GPUs [0,1] and [2,3]: one port, one key, own CUDA_VISIBLE_DE
       if (a.status === 503) {
         alpha503++;
         assert.equal(a.headers.get('retry-after'), '5', 'a model that is restarting answers 503 + Retry-After');
+        // beta's upload goes to beta (the fake vLLM has no audio route: its 404), not to the restarting alpha.
+        const u = await transcribe(s.port, 'beta');
+        assert.notEqual(u.status, 503, `an upload for beta went to alpha: ${await u.text()}`);
       }
       return s.startsOf('alpha').length === 2 && a.status === 200;
     },
