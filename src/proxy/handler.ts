@@ -125,7 +125,9 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     }
     if (allowlist !== null) {
       // Without a readable model (an upload without one), the request goes to the served model: check that one.
-      const model = plan?.model ?? (upload?.kind === 'forward' ? upload.target.name : settings.servedModelName);
+      // The public name asked for, as with JSON (an alias is checked as the alias).
+      const named = upload !== null && upload.model !== '-' ? upload.model : null;
+      const model = plan?.model ?? named ?? settings.servedModelName;
       if (!allowlist.has(model)) {
         ex.rejected = 'model';
         return errors.sendError(res, modelNotAllowed(model));
