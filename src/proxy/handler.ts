@@ -7,7 +7,7 @@ import type { Exchange } from './exchange.js';
 import type { Forwarder } from './forward.js';
 import type { BackendHealth } from './health.js';
 import type { KeyRing } from './keyring.js';
-import { decideModel, modelList } from './models.js';
+import { decideModel, decideUploadModel, modelList } from './models.js';
 import { compileRoutes, healthPaths, normalisePath, withV1 } from './routes.js';
 import type { BackendState, ProxySettings } from './settings.js';
 import { modelNotAllowed } from '../limits/rejections.js';
@@ -16,7 +16,7 @@ import { Meter } from '../usage/meter.js';
 import { planBody, type BodyPlan } from '../usage/request.js';
 import type { CostControl } from './cost.js';
 import { isMultipart } from './multipart.js';
-import { metricsBackendUrls, routeBody, routeMultipart, type RouteDecision, type RouteTarget, type Router } from './router.js';
+import { metricsBackendUrls, routeBody, routeMultipart, type RouteTarget, type Router } from './router.js';
 
 /** What the handler reads and uses; the state is read through a function so changes apply at once. */
 export interface HandlerDeps {
@@ -112,22 +112,25 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (plan.unknown) return errors.sendError(res, errors.unknownModel(plan.model ?? '-'));
       body = plan.body ?? raw;
     }
-    let upload: RouteDecision | null = null;
-    if (router !== null && method === 'POST' && isMultipart(req.headers['content-type'])) {
-      // Several models: an upload goes to the model its `model` form field names.
+    let uploadModel: string | null = null;
+    let uploadTarget: RouteTarget | undefined;
+    if ((router !== null || rewriting) && method === 'POST' && isMultipart(req.headers['content-type'])) {
+      // Several models (or aliases): an upload goes to the model its `model` form field names.
       const raw = await readBodyOrAnswer(req, res);
       if (raw === null) return;
       bodyBytes = raw.length;
-      upload = routeMultipart(raw, req.headers['content-type']!, router);
-      if (upload.model !== '-') ex.model = upload.model;
+      const type = req.headers['content-type']!;
+      const routed = router !== null ? routeMultipart(raw, type, router) : null;
+      const upload = routed ?? decideUploadModel(raw, type, settings.servedModelName, aliases);
+      if (upload.model !== '-') ex.model = uploadModel = upload.model;
       if (upload.kind === 'unknown') return errors.sendError(res, errors.unknownModel(upload.model));
       body = upload.body ?? raw;
+      if (routed?.kind === 'forward') uploadTarget = routed.target;
     }
     if (allowlist !== null) {
       // Without a readable model (an upload without one), the request goes to the served model: check that one.
       // The public name asked for, as with JSON (an alias is checked as the alias).
-      const named = upload !== null && upload.model !== '-' ? upload.model : null;
-      const model = plan?.model ?? named ?? settings.servedModelName;
+      const model = plan?.model ?? uploadModel ?? settings.servedModelName;
       if (!allowlist.has(model)) {
         ex.rejected = 'model';
         return errors.sendError(res, modelNotAllowed(model));
@@ -144,7 +147,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     }
     ex.meter = new Meter(plan?.injected ?? false, bodyBytes);
     if (router === null) return forwarder.forward(req, res, ex, body);
-    const target = upload?.kind === 'forward' ? upload.target : router.find(plan?.model ?? null);
+    const target = uploadTarget ?? router.find(plan?.model ?? null);
     if (target === undefined) return errors.sendError(res, errors.unknownModel(plan?.model ?? '-'));
     forwardTo(req, res, ex, body, target);
   };
@@ -160,10 +163,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     else errors.sendJson(res, 503, { status: 'unhealthy', state: deps.state(), backend: result.detail }, { 'retry-after': String(errors.retryAfterSeconds) });
   };
 
-  const forwardRewritten = async (req: IncomingMessage, res: ServerResponse, ex: Exchange) => {
+  const forwardRewritten = async (req: IncomingMessage, res: ServerResponse, ex: Exchange, multipart: boolean) => {
     const raw = await readBodyOrAnswer(req, res);
     if (raw === null) return;
-    const decision = decideModel(raw, settings.servedModelName, aliases);
+    const decision = multipart ? decideUploadModel(raw, req.headers['content-type']!, settings.servedModelName, aliases) : decideModel(raw, settings.servedModelName, aliases);
     ex.model = decision.model;
     if (decision.kind === 'unknown') {
       errors.sendError(res, errors.unknownModel(decision.model));
@@ -270,8 +273,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       else forwardTo(req, res, ex, null, router.targets[0]!);
       return;
     }
-    if (rewriting && method === 'POST' && isJson(req.headers['content-type'])) {
-      void forwardRewritten(req, res, ex);
+    const type = req.headers['content-type'];
+    if (rewriting && method === 'POST' && (isJson(type) || isMultipart(type))) {
+      // An upload names its model in a form field: an alias there is rewritten too (only when aliases exist).
+      void forwardRewritten(req, res, ex, isMultipart(type));
       return;
     }
     forwarder.forward(req, res, ex, null);

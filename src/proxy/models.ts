@@ -1,4 +1,5 @@
-// Public model names: alias rewriting of a JSON body, and the /v1/models list when aliases exist.
+// Public model names: alias rewriting of a JSON body or an upload, and the /v1/models list when aliases exist.
+import { multipartModel } from './multipart.js';
 
 /** What to do with a parsed body. */
 export type ModelDecision =
@@ -25,6 +26,16 @@ export function decideModel(raw: Buffer, served: string, aliases: Readonly<Recor
     return { kind: 'forward', body: Buffer.from(JSON.stringify(obj), 'utf8'), model };
   }
   return { kind: 'unknown', model };
+}
+
+/** Looks at a multipart upload's `model` form field and rewrites an alias to the served name, as for JSON. */
+export function decideUploadModel(raw: Buffer, contentType: string, served: string, aliases: Readonly<Record<string, string>>): ModelDecision {
+  const field = multipartModel(raw, contentType);
+  if (field === null) return { kind: 'forward', body: null, model: '-' };
+  const model = field.value;
+  if (model === served) return { kind: 'forward', body: null, model };
+  if (!Object.hasOwn(aliases, model)) return { kind: 'unknown', model };
+  return { kind: 'forward', body: Buffer.concat([raw.subarray(0, field.start), Buffer.from(aliases[model]!, 'utf8'), raw.subarray(field.end)]), model };
 }
 
 /** The OpenAI list shape with the served name(s) and each alias. */

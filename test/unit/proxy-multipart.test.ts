@@ -1,9 +1,11 @@
 // Several models: a multipart upload (OpenAI's audio endpoints) is routed by its `model` form field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { decideUploadModel } from '../../src/proxy/models.js';
 import { isMultipart, multipartModel } from '../../src/proxy/multipart.js';
 import { createRouter, routeMultipart, type Router } from '../../src/proxy/router.js';
 import type { ProxySettings } from '../../src/proxy/settings.js';
+import { bearer, request, startPair, startUpstream } from '../helpers/upstream.js';
 
 const TYPE = 'multipart/form-data; boundary=----form123';
 
@@ -56,4 +58,47 @@ test('multipart: routed by model, an alias rewritten to the served name, an unkn
   assert.deepEqual(routeMultipart(form([['model', 'nope']]), TYPE, r), { kind: 'unknown', model: 'nope' });
   const none = routeMultipart(form([['file', 'abc']]), TYPE, r);
   assert.equal(none.kind === 'forward' && none.target.name, 'alpha');
+});
+
+test('one model with aliases: an upload naming an alias is rewritten to the served name; an unknown name is refused', () => {
+  const aliases = { 'whisper-1': 'test-model' };
+  const alias = decideUploadModel(form([['model', 'whisper-1'], ['file', 'abc']]), TYPE, 'test-model', aliases);
+  assert.deepEqual(alias, { kind: 'forward', body: form([['model', 'test-model'], ['file', 'abc']]), model: 'whisper-1' });
+  assert.deepEqual(decideUploadModel(form([['model', 'test-model']]), TYPE, 'test-model', aliases), { kind: 'forward', body: null, model: 'test-model' });
+  assert.deepEqual(decideUploadModel(form([['model', 'nope']]), TYPE, 'test-model', aliases), { kind: 'unknown', model: 'nope' });
+  assert.deepEqual(decideUploadModel(form([['file', 'abc']]), TYPE, 'test-model', aliases), { kind: 'forward', body: null, model: '-' });
+});
+
+test('through the proxy: one model with an alias, and two models, route and rewrite uploads (metered keys too)', async (t) => {
+  // The fake upstream has no audio route (it answers 404 Not Found): what it received is what counts.
+  const upload = (model: string) => ({ body: form([['file', 'RIFF'], ['model', model]]), headers: { ...bearer, 'content-type': TYPE } });
+  for (const trackAll of [false, true]) {
+    const single = await startPair({ modelAliases: { 'whisper-1': 'test-model' }, ...(trackAll ? { usage: { dir: null, track: 'all', flushInterval: 5 } } : {}) });
+    t.after(() => single.close());
+    await request(single.port, '/v1/audio/transcriptions', upload('whisper-1'));
+    const seen = single.upstream.requests.at(-1)!;
+    assert.deepEqual(seen.body, form([['file', 'RIFF'], ['model', 'test-model']]), 'the alias reached vLLM as the served name');
+    const unknown = await request(single.port, '/v1/audio/transcriptions', upload('nope'));
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.text, /model_not_found/);
+  }
+
+  const other = await startUpstream({ served: 'whisper' });
+  t.after(() => other.close());
+  const pair = await startPair({ modelAliases: { 'whisper-1': 'whisper' } });
+  t.after(() => pair.close());
+  const multi = await startPair({
+    backends: [
+      { name: 'test-model', url: pair.upstream.url },
+      { name: 'whisper', url: other.url },
+    ],
+    modelAliases: { 'whisper-1': 'whisper' },
+  });
+  t.after(() => multi.close());
+  await request(multi.port, '/v1/audio/transcriptions', upload('whisper-1'));
+  assert.deepEqual(other.requests.at(-1)?.body, form([['file', 'RIFF'], ['model', 'whisper']]), 'the second model got the upload');
+  await request(multi.port, '/v1/audio/transcriptions', upload('whisper'));
+  assert.equal(other.requests.length, 2);
+  assert.match((await request(multi.port, '/v1/audio/transcriptions', upload('nope'))).text, /model_not_found/);
+  assert.equal(other.requests.length, 2);
 });
