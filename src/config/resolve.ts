@@ -176,6 +176,17 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     if (clash !== undefined) throw configError(`models "${clash}" and "${m.servedModelName}" would both use backend port ${m.port}; give each entry its own port:`);
     seenPorts.set(m.port, m.servedModelName);
   }
+  if (models.length > 1) {
+    // Why: with several models the proxy routes an alias only to a served name; any other target, or an alias that
+    // is itself a model's name (that model wins), would silently answer 404 or route elsewhere than written.
+    const names = models.map((m) => `"${m.servedModelName}"`).join(', ');
+    for (const [alias, target] of Object.entries(f.proxy.modelAliases ?? {})) {
+      const where = at(f.file, `proxy.model_aliases.${alias}`);
+      if (!seenNames.has(target)) throw configError(`${where}: expected the served name of one of the models (${names}), got "${target}"`);
+      const own = seenNames.get(alias);
+      if (own !== undefined && target !== alias) throw configError(`${where}: "${alias}" is the served name of models[${own}]; an alias needs a name of its own`);
+    }
+  }
   // A worker binds none of these ports: it only lends its GPUs to the head's Ray cluster.
   if (!worker) {
     /** Where a port came from, for the error: the flag or variable, the file's key, or the default. */

@@ -50,6 +50,12 @@ test('models: errors are exit 2 and name the place', async () => {
   await rejects(load('model: /m/a\nprobes: { require: most }\n'), /probes\.require: expected "all" or "any", got "most"/);
   await rejects(load('models: [{ model: /m/a, port: 4000, vllm: { port: 4001 } }]\n'), /models\[0\]: port 4000 and vllm\.port 4001 disagree/);
   await rejects(load('models: [{ model: /m/a, vllm: { command: /opt/vllm } }]\n'), /models\[0\]\.vllm\.command: the vLLM command is shared by every model/);
+  // The router sends an alias only to a model's served name: any other target answers 404 to every request.
+  await rejects(load('models: [{ model: /m/a }, { model: /m/b }]\nproxy: { model_aliases: { gpt-4: c } }\n'), /proxy\.model_aliases\.gpt-4: expected the served name of one of the models \("a", "b"\), got "c"/);
+  // An alias named like a served model would never be used: that model's own name wins.
+  await rejects(load('models: [{ model: /m/a }, { model: /m/b }]\nproxy: { model_aliases: { b: a } }\n'), /proxy\.model_aliases\.b: "b" is the served name of models\[1\]/);
+  const ok = await load('models: [{ model: /m/a }, { model: /m/b }]\nproxy: { model_aliases: { gpt-4: b, a: a } }\n');
+  assert.deepEqual(ok.proxy.modelAliases, { 'gpt-4': 'b', a: 'a' });
 });
 
 test('models: an entry takes vllm.port like the single-model config, as an alias of port', async () => {
