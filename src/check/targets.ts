@@ -77,10 +77,14 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const runtimeHost = runtime !== null && isLocalAddress(runtime.proxy.host) ? runtime.proxy.host : undefined;
   const host = flag('host', str) ?? runtimeHost ?? pick('host', str, file?.proxy.host) ?? DEFAULTS.proxyHost;
   const tls = runtime?.proxy.tls ?? (file?.proxy.tls !== undefined && file.proxy.tls !== null);
-  const backendPort = flag('backendPort', parsePort) ?? runtime?.backend.port ?? pick('backendPort', parsePort, file?.vllm.port) ?? DEFAULTS.vllmPort;
+  // Several models and no runtime file: each entry's port and name as start resolves them (resolve.ts).
+  const firstPort = pick('backendPort', parsePort, file?.vllm.port) ?? DEFAULTS.vllmPort;
+  const fileBackends = (file?.models ?? []).map((m, i) => ({ host: '127.0.0.1', port: m.port ?? firstPort + i, model: m.servedModelName ?? nameFromModel(m.model) }));
+  const backendPort = flag('backendPort', parsePort) ?? runtime?.backend.port ?? fileBackends[0]?.port ?? firstPort;
   const backendHost = runtime?.backend.host ?? '127.0.0.1';
   const modelPath = pick('model', str, file?.model);
-  const model = flag('servedModelName', str) ?? runtime?.models?.[0] ?? pick('servedModelName', str, file?.servedModelName) ?? (modelPath === undefined ? null : nameFromModel(modelPath));
+  const model = flag('servedModelName', str) ?? runtime?.models?.[0] ?? fileBackends[0]?.model ?? pick('servedModelName', str, file?.servedModelName) ?? (modelPath === undefined ? null : nameFromModel(modelPath));
+  const backends = runtime !== null ? runtime.backends : fileBackends.length > 1 ? fileBackends : undefined;
 
   // The key, in start's order: the master key (environment, else file), the file's named raw keys, the keys file's;
   // the first one the proxy would accept now for this model, so that a disabled or expired key never fails a probe.
@@ -115,8 +119,8 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   return {
     proxy: { host: connectHost(host), port, tls },
     backend: { host: connectHost(backendHost), port: backendPort },
-    ...(runtime?.backends !== undefined && runtime.backends.length > 1 && flag('backendPort', parsePort) === undefined
-      ? { backends: runtime.backends.map((b) => ({ host: connectHost(b.host), port: b.port, model: b.model })), require: runtime.require ?? file?.probes.require ?? 'all' }
+    ...(backends !== undefined && backends.length > 1 && flag('backendPort', parsePort) === undefined
+      ? { backends: backends.map((b) => ({ host: connectHost(b.host), port: b.port, model: b.model })), require: runtime?.require ?? file?.probes.require ?? 'all' }
       : {}),
     model,
     key,

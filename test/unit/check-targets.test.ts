@@ -47,6 +47,21 @@ test('without a runtime file, check resolves ports, name and key exactly as star
   assert.equal((await resolveCheckTargets({ config: litellm, probeDir }, { env: {}, cwd })).backend.port, 3000);
 });
 
+test('several models without a runtime file: every model\'s port and name as start resolves them, and require', async () => {
+  const { cwd, probeDir } = await setup();
+  const file = path.join(cwd, 'models.yaml');
+  writeFileSync(file, 'vllm: { port: 5000 }\nmodels:\n  - { model: /m/alpha, port: 5100 }\n  - { model: /m/beta, served_model_name: b }\n  - { model: /m/gamma }\nprobes: { require: any }\n');
+  const env = { LLMSERVE_MASTER_KEY: 'env-key-abcdefghijklmnop' };
+  const config = await loadConfig({ config: file }, { env, cwd });
+  const t = await resolveCheckTargets({ config: file, probeDir }, { env, cwd });
+  assert.deepEqual(t.backends, config.models.map((m) => ({ host: '127.0.0.1', port: m.port, model: m.servedModelName })));
+  assert.deepEqual(t.backends?.map((b) => [b.model, b.port]), [['alpha', 5100], ['b', 5001], ['gamma', 5002]]);
+  assert.deepEqual([t.backend.port, t.model, t.require], [5100, 'alpha', 'any']);
+  // LLMSERVE_BACKEND_PORT moves the entries without a port of their own, as in start.
+  const moved = await resolveCheckTargets({ config: file, probeDir }, { env: { ...env, LLMSERVE_BACKEND_PORT: '6000' }, cwd });
+  assert.deepEqual(moved.backends?.map((b) => b.port), [5100, 6001, 6002]);
+});
+
 test('the runtime file that start wrote beats environment, file and defaults; check\'s own flags beat it', async () => {
   const { cwd, probeDir, litellm } = await setup();
   mkdirSync(probeDir, { recursive: true });
