@@ -55,7 +55,7 @@ export function createErrorReporter(initial: Logger): ErrorReporter {
 
 export interface LoggerOptions {
   format?: LogFormat;
-  /** Colours: default on when stdout is a terminal and NO_COLOR is unset. */
+  /** Colours: default on for each stream that is a terminal, when NO_COLOR is unset. */
   color?: boolean;
   verbose?: boolean;
   source?: string;
@@ -70,6 +70,8 @@ interface Shared {
   secrets: string[];
   format: LogFormat;
   chalk: ChalkInstance;
+  /** Whether stderr may get colour codes: stdout on a terminal with stderr sent to a file (`2>err.log`) may not. */
+  stderrColor: boolean;
   verbose: boolean;
   stdout: NonNullable<LoggerOptions['stdout']>;
   stderr: NonNullable<LoggerOptions['stderr']>;
@@ -98,6 +100,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     secrets: [],
     format: options.format ?? 'text',
     chalk: new Chalk({ level: color ? 1 : 0 }),
+    stderrColor: options.color ?? wantsColor(stderr),
     verbose: options.verbose ?? false,
     stdout,
     stderr,
@@ -164,13 +167,17 @@ const CLEAR_LINE = '\r\x1b[2K';
 /** Writes one finished line (above the status line, when one is shown) and tees it. */
 function emit(shared: Shared, line: string, stream: 'stdout' | 'stderr'): void {
   if (shared.status !== null) shared.stdout.write(CLEAR_LINE);
-  (stream === 'stderr' ? shared.stderr : shared.stdout).write(line + '\n');
+  // Lines are coloured for stdout; one bound for a stderr that is not a terminal loses its codes (a passed-through
+  // proxy line too, coloured by the proxy child after llmserve's stdout).
+  const plain = stream === 'stderr' && !shared.stderrColor ? stripAnsi(line) : line;
+  (stream === 'stderr' ? shared.stderr : shared.stdout).write(plain + '\n');
   if (shared.status !== null) shared.stdout.write(shared.status);
   // The log file never gets colour codes, whatever the terminal had.
   shared.tee?.(shared.chalk.level > 0 ? stripAnsi(line) : line);
 }
 
 function stripAnsi(text: string): string {
+  if (!text.includes('\x1b')) return text;
   return text.replace(/\x1b\[[0-9;]*m/g, '');
 }
 
