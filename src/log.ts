@@ -13,10 +13,13 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
-  /** One line of a child process's output, written under that child's prefix (`vllm |`, `proxy |`). */
-  child(source: string, line: string, stream?: 'stdout' | 'stderr'): void;
+  /**
+   * One line of a child process's output, written under that child's prefix (`vllm |`, `proxy |`). Its JSON level:
+   * `level` when given (read from the line), else `warn` for stderr and `info` for stdout.
+   */
+  child(source: string, line: string, stream?: 'stdout' | 'stderr', level?: LogLevel): void;
   /** A line kept for the log file only (--log-file), not shown: vLLM's raw lines behind a terminal status line. */
-  fileOnly(source: string, line: string): void;
+  fileOnly(source: string, line: string, level?: LogLevel): void;
   /** A line another llmserve process already formatted (the proxy child): written as-is, redacted, wrapped if foreign. */
   passthrough(source: string, line: string, stream?: 'stdout' | 'stderr'): void;
   /** Shows (or with null, clears) one status line under the log on a terminal; log lines are written above it. */
@@ -130,11 +133,11 @@ function makeLogger(shared: Shared, source: string): Logger {
     error(msg, fields) {
       write('error', source, msg, fields, 'stderr');
     },
-    child(childSource, line, stream = 'stdout') {
-      write(stream === 'stderr' ? 'warn' : 'info', childSource, line, undefined, stream, false);
+    child(childSource, line, stream = 'stdout', level) {
+      write(level ?? (stream === 'stderr' ? 'warn' : 'info'), childSource, line, undefined, stream, false);
     },
-    fileOnly(childSource, line) {
-      const formatted = formatLine(shared, 'info', childSource, scrub(shared, line), undefined, false);
+    fileOnly(childSource, line, level = 'info') {
+      const formatted = formatLine(shared, level, childSource, scrub(shared, line), undefined, false);
       shared.tee?.(shared.chalk.level > 0 ? stripAnsi(formatted) : formatted);
     },
     passthrough(childSource, line, stream = 'stdout') {

@@ -31,7 +31,8 @@ export async function main(argv: string[]): Promise<void> {
     if (!(err instanceof LlmserveError)) return fatal(err);
     const { logger } = errors;
     logger.error(err.message, { code: err.code });
-    for (const line of err.details) logger.child('llmserve', line, 'stderr');
+    // The details (vLLM's last lines, the diagnosis, the fix) belong to the error: a collector keeping `error` keeps them.
+    for (const line of err.details) logger.child('llmserve', line, 'stderr', 'error');
     code = err.exitCode;
   }
   process.exit(code);

@@ -2,6 +2,7 @@
 import { LlmserveError } from '../errors.js';
 import { diagnose, rejectedRemovedFlags, withoutFlags } from '../engine/diagnose.js';
 import { BACKEND_HOST } from '../engine/command.js';
+import { vllmLineLevel } from '../engine/line-level.js';
 import { LineRing } from '../util/ring.js';
 import { formatSeconds, sleep } from '../util/time.js';
 import { liveGroupMembers, type ManagedChild } from './child.js';
@@ -106,8 +107,9 @@ export class Backend {
             this.lines.push(line);
             this.lastOutputAt = this.ctx.deps.now();
             // Behind a terminal status line vLLM's raw lines are hidden (they still reach --log-file).
-            if (progress === undefined || progress.showsRawLines()) logger.child(this.spec.logName, line, stream);
-            else logger.fileOnly(this.spec.logName, line);
+            const level = vllmLineLevel(line, stream);
+            if (progress === undefined || progress.showsRawLines()) logger.child(this.spec.logName, line, stream, level);
+            else logger.fileOnly(this.spec.logName, line, level);
             progress?.line(line);
           },
         })

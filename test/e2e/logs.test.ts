@@ -68,6 +68,12 @@ test('--log-format json: a vLLM that fails while loading prints its traceback as
   const parsed = run.lines.filter((l) => l.length > 0).map((l) => JSON.parse(l) as { source: string; msg: string; level: string });
   assert.ok(parsed.some((p) => p.source === 'vllm' && p.msg.includes('CUDA out of memory')));
   assert.ok(parsed.some((p) => p.level === 'error' && /vLLM exited during start-up/.test(p.msg)));
+  // Levels come from the line, not its stream: tqdm's frames (stderr) are info; the final error's details
+  // (vLLM's last lines, the diagnosis) are error, like the error line they belong to.
+  const frames = parsed.filter((p) => p.source === 'vllm' && /checkpoint shards/.test(p.msg));
+  assert.ok(frames.length > 0 && frames.every((p) => p.level === 'info'), JSON.stringify(frames));
+  const details = parsed.filter((p) => p.source === 'llmserve' && p.msg.startsWith('  ('));
+  assert.ok(details.length > 0 && details.every((p) => p.level === 'error'), JSON.stringify(details));
 });
 
 /** Every non-empty line parsed as JSON, each with the four fields of the format. */

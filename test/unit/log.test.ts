@@ -1,7 +1,8 @@
-// The one logger: colours per stream (a stderr sent to a file gets no escape codes).
+// The one logger: colours per stream (a stderr sent to a file gets no escape codes) and the levels of vLLM's lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../src/log.js';
+import { vllmLineLevel } from '../../src/engine/line-level.js';
 
 function sink(isTTY: boolean) {
   const out: string[] = [];
@@ -43,4 +44,24 @@ test('NO_COLOR: no escape codes on either stream, terminals or not', () => {
   } finally {
     process.env = env;
   }
+});
+
+test("vLLM's lines get vLLM's own level in JSON, not their stream's: progress bars on stderr are info, ERROR on stdout is error", () => {
+  const out = sink(false);
+  const logger = createLogger({ format: 'json', stdout: out.stream, stderr: out.stream });
+  const lines: [string, 'stdout' | 'stderr', string][] = [
+    ['(APIServer pid=10) INFO 11-26 10:00:10 [api_server.py:1971] Starting vLLM server on http://127.0.0.1:3000', 'stdout', 'info'],
+    ['(APIServer pid=10) INFO:     Application startup complete.', 'stdout', 'info'],
+    ['(APIServer pid=10) WARNING 11-26 10:00:01 [api_server.py:1800] something odd', 'stdout', 'warn'],
+    ['(EngineCore_DP0 pid=12) ERROR 11-26 10:00:05 [core.py:708] EngineCore failed to start.', 'stdout', 'error'],
+    ['(APIServer pid=10) CRITICAL 11-26 10:00:05 [launcher.py:116] Engine failed', 'stdout', 'error'],
+    ['(APIServer pid=10) DEBUG 11-26 10:00:05 [utils.py:1] detail', 'stdout', 'debug'],
+    ['(EngineCore pid=12) Loading safetensors checkpoint shards:  50% Completed | 1/2 [00:01<00:01,  1.20it/s]', 'stderr', 'info'],
+    ['(EngineCore pid=12) Capturing CUDA graphs (mixed prefill-decode, PIECEWISE): 40%|████      | 27/67', 'stderr', 'info'],
+    ['(EngineCore pid=12) Traceback (most recent call last):', 'stderr', 'warn'],
+    ['a line without a level', 'stdout', 'info'],
+  ];
+  for (const [line, stream] of lines) logger.child('vllm', line, stream, vllmLineLevel(line, stream));
+  const levels = out.out.map((l) => (JSON.parse(l) as { level: string }).level);
+  assert.deepEqual(levels, lines.map((l) => l[2]));
 });
