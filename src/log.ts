@@ -215,23 +215,58 @@ function formatFields(fields: LogFields): string {
     .join(' ');
 }
 
-/** Splits a byte stream into lines, calling `onLine` for each complete one; carriage-return frames count as lines. */
-export function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer | string): void; flush(): void } {
+/**
+ * Splits a byte stream into lines, calling `onLine` for each complete one; carriage-return frames count as lines.
+ * With `frameIdleMs`, a frame after a `\r` that nothing has followed for that long is passed on as it stands.
+ */
+export function lineSplitter(onLine: (line: string) => void, options: { frameIdleMs?: number } = {}): { push(chunk: Buffer | string): void; flush(): void } {
   let rest = '';
+  // How much of `rest` was already passed on by the idle timer: dropped when its line end comes.
+  let emitted = 0;
+  // Whether `rest` follows a bare `\r`: a tqdm frame, which is redrawn in place and never ends with a line end.
+  let afterCR = false;
+  let timer: NodeJS.Timeout | null = null;
   // Why a decoder: a pipe read can end inside a multi-byte UTF-8 character (tqdm's █, a CJK model name); decoding
   // each chunk alone would turn both halves into U+FFFD.
   const decoder = new StringDecoder('utf8');
+  const stopTimer = () => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+  };
+  // Why a timer: tqdm writes `\rframe`, so a frame is only ended by the next one, which may be a whole weight
+  // shard (minutes) away; without it the status line and the log stay one frame behind vLLM.
+  const emitIdleFrame = () => {
+    timer = null;
+    const frame = rest.slice(emitted);
+    emitted = rest.length;
+    if (frame.length > 0) onLine(frame);
+  };
   return {
     push(chunk) {
+      stopTimer();
       rest += typeof chunk === 'string' ? chunk : decoder.write(chunk);
-      const parts = rest.split(/\r\n|\n|\r/);
-      rest = parts.pop() ?? '';
-      for (const p of parts) if (p.length > 0) onLine(p);
+      const ends = /\r\n|\n|\r/g;
+      let start = 0;
+      let m: RegExpExecArray | null;
+      while ((m = ends.exec(rest)) !== null) {
+        const line = rest.slice(start + emitted, m.index);
+        emitted = 0;
+        if (line.length > 0) onLine(line);
+        start = m.index + m[0].length;
+        afterCR = m[0] === '\r';
+      }
+      rest = rest.slice(start);
+      if (options.frameIdleMs !== undefined && afterCR && rest.length > emitted) {
+        timer = setTimeout(emitIdleFrame, options.frameIdleMs);
+        timer.unref();
+      }
     },
     flush() {
+      stopTimer();
       rest += decoder.end();
-      if (rest.length > 0) onLine(rest);
+      if (rest.length > emitted) onLine(rest.slice(emitted));
       rest = '';
+      emitted = 0;
     },
   };
 }

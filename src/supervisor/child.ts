@@ -37,6 +37,8 @@ export interface SpawnOptions {
   onLine: (line: string, stream: 'stdout' | 'stderr') => void;
 }
 
+const FRAME_IDLE_MS = 100;
+
 /** Spawns a child as the leader of a new process group (setsid), with piped output split into lines. */
 export function spawnInGroup(options: SpawnOptions): Promise<ManagedChild> {
   return new Promise((resolve, reject) => {
@@ -49,8 +51,9 @@ export function spawnInGroup(options: SpawnOptions): Promise<ManagedChild> {
       detached: true,
       stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     });
-    const out = lineSplitter((line) => options.onLine(line, 'stdout'));
-    const err = lineSplitter((line) => options.onLine(line, 'stderr'));
+    // A progress frame (`\r...`) is passed on once its writer has been quiet for 100 ms (tqdm's own redraw interval).
+    const out = lineSplitter((line) => options.onLine(line, 'stdout'), { frameIdleMs: FRAME_IDLE_MS });
+    const err = lineSplitter((line) => options.onLine(line, 'stderr'), { frameIdleMs: FRAME_IDLE_MS });
     child.stdout?.on('data', (c: Buffer) => out.push(c));
     child.stderr?.on('data', (c: Buffer) => err.push(c));
     let exitInfo: ChildExit | null = null;

@@ -190,3 +190,22 @@ test('JSON mode: a usage error is JSON lines with exit 2; text mode prints comma
   assert.equal(text.code, 2);
   assert.equal(text.stderr, "error: unknown option '--bogus'\n(run with --help for usage)\n");
 });
+
+test("--log-format json: each of vLLM's tqdm frames is logged when vLLM draws it, not when the next one comes", async (t) => {
+  const dir = await tempDir();
+  // The fake draws the shard bar at 0, 1 and 2 s: 0% and 50% end with no line end (tqdm redraws with \r).
+  const run = runLlmserve(
+    ['start', '--model', await makeModelDir(), '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', path.join(dir, 'probe'), '--log-format', 'json'],
+    { LLMSERVE_MASTER_KEY: KEY, FAKE_VLLM_LOAD_MS: '2000' },
+  );
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  await run.waitForLine(/ready after .* serves/, 20_000);
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+  const frames = jsonLines(run.lines)
+    .filter((p) => p.source === 'vllm' && /checkpoint shards/.test(p.msg))
+    .map((p) => Date.parse((p as unknown as { time: string }).time));
+  assert.equal(frames.length, 3, run.output());
+  // One frame behind, the 0% frame came out with the 50% one, and the 50% frame with the 100% one (same instant).
+  assert.ok(frames[1]! - frames[0]! >= 600 && frames[2]! - frames[1]! >= 600, `frame times ${frames.join(', ')}`);
+});

@@ -25,3 +25,43 @@ test('a multi-byte character split between two reads stays whole', () => {
   // A truncated character at the very end is still flushed (as U+FFFD), not lost.
   assert.deepEqual(split([Buffer.from([0x61, 0xe2, 0x96])]), ['a\ufffd']);
 });
+
+test('frameIdleMs: a tqdm frame is passed on once its writer is quiet, not only when the next frame comes; never twice', async () => {
+  const lines: string[] = [];
+  const s = lineSplitter((l) => lines.push(l), { frameIdleMs: 20 });
+  s.push('(EngineCore pid=7) INFO loading\n\r(EngineCore pid=7) Loading safetensors checkpoint shards:   0% Completed | 0/2');
+  assert.deepEqual(lines, ['(EngineCore pid=7) INFO loading'], 'not at once: the frame may still be arriving');
+  await new Promise((r) => setTimeout(r, 80));
+  assert.deepEqual(lines.slice(1), ['(EngineCore pid=7) Loading safetensors checkpoint shards:   0% Completed | 0/2']);
+  // The next frame ends the first one: it is not repeated.
+  s.push('\r(EngineCore pid=7) Loading safetensors checkpoint shards:  50% Completed | 1/2');
+  await new Promise((r) => setTimeout(r, 80));
+  // tqdm's closing frame and line end come together; then the line end alone after an idle frame adds nothing.
+  s.push('\r(EngineCore pid=7) Loading safetensors checkpoint shards: 100% Completed | 2/2');
+  await new Promise((r) => setTimeout(r, 80));
+  s.push('\n(APIServer pid=5) INFO next\n');
+  s.flush();
+  assert.deepEqual(lines, [
+    '(EngineCore pid=7) INFO loading',
+    '(EngineCore pid=7) Loading safetensors checkpoint shards:   0% Completed | 0/2',
+    '(EngineCore pid=7) Loading safetensors checkpoint shards:  50% Completed | 1/2',
+    '(EngineCore pid=7) Loading safetensors checkpoint shards: 100% Completed | 2/2',
+    '(APIServer pid=5) INFO next',
+  ]);
+});
+
+test('frameIdleMs: a frame split across reads comes out whole; an ordinary unfinished line waits for its line end', async () => {
+  const lines: string[] = [];
+  const s = lineSplitter((l) => lines.push(l), { frameIdleMs: 20 });
+  s.push('\rframe 1 of');
+  s.push(' 2');
+  await new Promise((r) => setTimeout(r, 80));
+  assert.deepEqual(lines, ['frame 1 of 2']);
+  const plain: string[] = [];
+  const p = lineSplitter((l) => plain.push(l), { frameIdleMs: 20 });
+  p.push('first\nan unfinished li');
+  await new Promise((r) => setTimeout(r, 80));
+  assert.deepEqual(plain, ['first']);
+  p.push('ne\n');
+  assert.deepEqual(plain, ['first', 'an unfinished line']);
+});
