@@ -229,6 +229,10 @@ export class Backend {
     if (result === 'stopped' || this.status !== 'ready') return 'ok';
     if (this.child && !this.child.hasExited) for (const pid of liveGroupMembers(this.child.pid)) this.pids.add(pid);
     this.failedChecks = result.ok ? 0 : this.failedChecks + 1;
+    // --verbose's debug lines: every check, where the log otherwise shows only changes of health.
+    deps.logger.debug(
+      `${this.label} health check: ${result.ok ? 'ok' : `failed (${result.error ?? `status ${result.status}`}), ${this.failedChecks} of ${HUNG_CHECKS_BEFORE_RESTART} in a row before a restart`}`,
+    );
     if (result.ok) this.policy.recordHealthy(deps.now());
     if (result.ok !== this.healthy) {
       this.healthy = result.ok;

@@ -45,6 +45,7 @@ test('--log-format json: every line of start (llmserve, vllm, proxy, access log,
       assert.fail(`not JSON: ${line}`);
     }
     for (const field of ['time', 'level', 'source', 'msg']) assert.ok(field in parsed, `${field} missing in ${line}`);
+    assert.notEqual(parsed.level === 'debug' && parsed.source === 'llmserve', true, `a debug line without --verbose: ${line}`);
     sources.add(String(parsed.source));
   }
   assert.deepEqual([...sources].sort(), ['llmserve', 'proxy', 'vllm']);
@@ -208,4 +209,17 @@ test("--log-format json: each of vLLM's tqdm frames is logged when vLLM draws it
   assert.equal(frames.length, 3, run.output());
   // One frame behind, the 0% frame came out with the 50% one, and the 50% frame with the 100% one (same instant).
   assert.ok(frames[1]! - frames[0]! >= 600 && frames[2]! - frames[1]! >= 600, `frame times ${frames.join(', ')}`);
+});
+
+test('--verbose adds the debug lines it promises: one per vLLM health check', async (t) => {
+  const dir = await tempDir();
+  const run = runLlmserve(
+    ['start', '--model', await makeModelDir(), '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', path.join(dir, 'probe'), '--log-format', 'json', '--health-interval', '0.2', '--verbose'],
+    { LLMSERVE_MASTER_KEY: KEY },
+  );
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  await run.waitForLine(/ready after .* serves/, 20_000);
+  await run.waitForLine(/"level":"debug","source":"llmserve","msg":"vLLM health check: ok"/, 5000);
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
 });
