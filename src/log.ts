@@ -62,7 +62,7 @@ export interface LoggerOptions {
   color?: boolean;
   verbose?: boolean;
   source?: string;
-  stdout?: { write(chunk: string): unknown; isTTY?: boolean };
+  stdout?: { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
   stderr?: { write(chunk: string): unknown; isTTY?: boolean };
   now?: () => Date;
   /** Extra sink that receives every formatted line (the --log-file tee). */
@@ -148,8 +148,8 @@ function makeLogger(shared: Shared, source: string): Logger {
     },
     status(text) {
       if (shared.status !== null) shared.stdout.write(CLEAR_LINE);
-      shared.status = text;
-      if (text !== null) shared.stdout.write(CLEAR_LINE + text);
+      shared.status = text === null ? null : fitWidth(text, shared.stdout.columns);
+      if (shared.status !== null) shared.stdout.write(CLEAR_LINE + shared.status);
     },
     redact(secret) {
       // Very short values would redact ordinary words; keys that short are refused elsewhere anyway.
@@ -162,6 +162,15 @@ function makeLogger(shared: Shared, source: string): Logger {
       return makeLogger(shared, other);
     },
   };
+}
+
+/**
+ * The status line cut to the terminal's width. Why: a line that wraps is two rows, and \r with clear-line
+ * rewrites only the last one, so every redraw (each second) would leave a row behind on a narrow terminal.
+ */
+function fitWidth(text: string, columns: number | undefined): string {
+  if (columns === undefined || columns <= 1 || text.length < columns) return text;
+  return text.slice(0, columns - 2) + '…';
 }
 
 /** \r and clear-to-end-of-line: the status line is rewritten in place. */

@@ -65,3 +65,21 @@ test("vLLM's lines get vLLM's own level in JSON, not their stream's: progress ba
   const levels = out.out.map((l) => (JSON.parse(l) as { level: string }).level);
   assert.deepEqual(levels, lines.map((l) => l[2]));
 });
+
+test('the terminal status line is cut to the terminal width: a wrapped one would leave a row behind at each redraw', () => {
+  const out: string[] = [];
+  const stdout = { isTTY: true, columns: 40, write: (s: string) => out.push(s) };
+  const logger = createLogger({ stdout, stderr: stdout, color: false });
+  const long = 'llmserve | loading weights (shard 1/2) [##########..........] 50%  0.5 s';
+  logger.status(long);
+  logger.info('a line above it');
+  const drawn = out.map((w) => w.replace('\r\x1b[2K', '')).filter((w) => w.startsWith('llmserve | loading'));
+  assert.equal(drawn.length, 2, JSON.stringify(out));
+  for (const d of drawn) {
+    assert.ok(d.length < 40, `${d.length} columns: ${d}`);
+    assert.ok(long.startsWith(d.slice(0, -1)) && d.endsWith('…'), d);
+  }
+  out.length = 0;
+  logger.status('llmserve | short  1 s');
+  assert.deepEqual(out, ['\r\x1b[2K', '\r\x1b[2Kllmserve | short  1 s']);
+});
