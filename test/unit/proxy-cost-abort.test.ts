@@ -9,6 +9,27 @@ import { KEY, KEY_NAME, bearer, request, sha256Hex, startPair, until } from '../
 
 const chat = { model: 'test-model', messages: [{ role: 'user', content: 'hi' }], stream: true };
 
+/** Waits for the cut stream to be over, then shows that its max_parallel slot is free: the next request gets 200. */
+async function slotFreed(p: Awaited<ReturnType<typeof startPair>>): Promise<void> {
+  await until(() => p.proxy.inflight() === 0, 3000, 'the cut stream to end');
+  const next = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: false } });
+  assert.equal(next.status, 200, 'the parallel slot is free again');
+  await until(() => p.proxy.inflight() === 0, 3000, 'the second request to end');
+}
+
+/** The usage store's only row, once the proxy has closed; the store's directory is removed. */
+async function onlyRow(dir: string) {
+  const store = await readUsageStore(dir);
+  try {
+    const rows = store?.rows() ?? [];
+    assert.equal(rows.length, 1, JSON.stringify(rows));
+    return rows[0]!;
+  } finally {
+    store?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 test('a client that leaves a metered stream: 499, the slot is freed, tokens estimated and recorded', async () => {
   const dir = await tempDir();
   const p = await startPair(
@@ -31,26 +52,15 @@ test('a client that leaves a metered stream: 499, the slot is freed, tokens esti
       req.setTimeout(5000, () => reject(new Error('no events')));
       req.end(JSON.stringify(chat));
     });
-    await until(() => p.proxy.inflight() === 0, 3000, 'the abandoned stream to end');
-    const next = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: false } });
-    assert.equal(next.status, 200, 'the parallel slot is free again');
-    await until(() => p.proxy.inflight() === 0, 3000, 'the second request to end');
+    await slotFreed(p);
   } finally {
     await p.close();
   }
-  const store = await readUsageStore(dir);
-  try {
-    const rows = store?.rows() ?? [];
-    assert.equal(rows.length, 1, JSON.stringify(rows));
-    const r = rows[0]!;
-    assert.equal(r.requests, 2);
-    assert.equal(r.errors, 1, 'the abandoned stream counts as an error (499)');
-    assert.equal(r.estimated, 1, 'the abandoned stream never got its usage event: estimated');
-    assert.ok(r.completionTokens >= 3, `the events it got count as completion tokens (${r.completionTokens})`);
-  } finally {
-    store?.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  const r = await onlyRow(dir);
+  assert.equal(r.requests, 2);
+  assert.equal(r.errors, 1, 'the abandoned stream counts as an error (499)');
+  assert.equal(r.estimated, 1, 'the abandoned stream never got its usage event: estimated');
+  assert.ok(r.completionTokens >= 3, `the events it got count as completion tokens (${r.completionTokens})`);
 });
 
 test('vLLM dying mid-stream: 502 for the record, the slot is freed, tokens estimated and recorded', async () => {
@@ -62,23 +72,13 @@ test('vLLM dying mid-stream: 502 for the record, the slot is freed, tokens estim
   try {
     const cut = await request(p.port, '/v1/chat/completions', { headers: bearer, body: chat }).catch(() => null);
     assert.ok(cut === null || !cut.text.includes('[DONE]'), 'the client sees the stream end early');
-    await until(() => p.proxy.inflight() === 0, 3000, 'the cut stream to end');
-    const next = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: false } });
-    assert.equal(next.status, 200, 'the parallel slot is free again');
-    await until(() => p.proxy.inflight() === 0, 3000, 'the second request to end');
+    await slotFreed(p);
   } finally {
     await p.close();
   }
-  const store = await readUsageStore(dir);
-  try {
-    const rows = store?.rows() ?? [];
-    assert.equal(rows.length, 1, JSON.stringify(rows));
-    assert.equal(rows[0]!.requests, 2);
-    assert.equal(rows[0]!.errors, 1, 'the cut stream counts as an error (502)');
-    assert.equal(rows[0]!.estimated, 1);
-    assert.ok(rows[0]!.completionTokens >= 4, `the events it sent count (${rows[0]!.completionTokens})`);
-  } finally {
-    store?.close();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  const r = await onlyRow(dir);
+  assert.equal(r.requests, 2);
+  assert.equal(r.errors, 1, 'the cut stream counts as an error (502)');
+  assert.equal(r.estimated, 1);
+  assert.ok(r.completionTokens >= 4, `the events it sent count (${r.completionTokens})`);
 });
