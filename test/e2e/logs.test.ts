@@ -9,6 +9,15 @@ import { binPath, runLlmserve } from '../helpers/llmserve.js';
 
 const KEY = 'sk-logs-e2e-0123456789abcdef';
 
+/** `llmserve start --log-format json` against the fake vLLM, on free ports and a temporary probe directory. */
+async function startJson(extraArgs: readonly string[], env: NodeJS.ProcessEnv = {}) {
+  const dir = await tempDir();
+  return runLlmserve(
+    ['start', '--model', await makeModelDir(), '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', path.join(dir, 'probe'), '--log-format', 'json', ...extraArgs],
+    { LLMSERVE_MASTER_KEY: KEY, ...env },
+  );
+}
+
 test('--log-format json: every line of start (llmserve, vllm, proxy, access log, a failure) is one JSON object', async (t) => {
   const dir = await tempDir();
   const probeDir = path.join(dir, 'probe');
@@ -59,11 +68,7 @@ test('--log-format json: every line of start (llmserve, vllm, proxy, access log,
 });
 
 test('--log-format json: a vLLM that fails while loading prints its traceback as JSON lines too', async (t) => {
-  const dir = await tempDir();
-  const run = runLlmserve(
-    ['start', '--model', await makeModelDir(), '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', path.join(dir, 'probe'), '--log-format', 'json'],
-    { LLMSERVE_MASTER_KEY: KEY, FAKE_VLLM_MODE: 'fail-load' },
-  );
+  const run = await startJson([], { FAKE_VLLM_MODE: 'fail-load' });
   t.after(async () => assert.equal(await run.cleanup(), 0));
   assert.equal((await run.exited).code, 3, run.output());
   const parsed = run.lines.filter((l) => l.length > 0).map((l) => JSON.parse(l) as { source: string; msg: string; level: string });
@@ -193,12 +198,8 @@ test('JSON mode: a usage error is JSON lines with exit 2; text mode prints comma
 });
 
 test("--log-format json: each of vLLM's tqdm frames is logged when vLLM draws it, not when the next one comes", async (t) => {
-  const dir = await tempDir();
   // The fake draws the shard bar at 0, 1 and 2 s: 0% and 50% end with no line end (tqdm redraws with \r).
-  const run = runLlmserve(
-    ['start', '--model', await makeModelDir(), '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', path.join(dir, 'probe'), '--log-format', 'json'],
-    { LLMSERVE_MASTER_KEY: KEY, FAKE_VLLM_LOAD_MS: '2000' },
-  );
+  const run = await startJson([], { FAKE_VLLM_LOAD_MS: '2000' });
   t.after(async () => assert.equal(await run.cleanup(), 0));
   await run.waitForLine(/ready after .* serves/, 20_000);
   run.child.kill('SIGTERM');
@@ -212,11 +213,7 @@ test("--log-format json: each of vLLM's tqdm frames is logged when vLLM draws it
 });
 
 test('--verbose adds the debug lines it promises: one per vLLM health check', async (t) => {
-  const dir = await tempDir();
-  const run = runLlmserve(
-    ['start', '--model', await makeModelDir(), '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', path.join(dir, 'probe'), '--log-format', 'json', '--health-interval', '0.2', '--verbose'],
-    { LLMSERVE_MASTER_KEY: KEY },
-  );
+  const run = await startJson(['--health-interval', '0.2', '--verbose']);
   t.after(async () => assert.equal(await run.cleanup(), 0));
   await run.waitForLine(/ready after .* serves/, 20_000);
   await run.waitForLine(/"level":"debug","source":"llmserve","msg":"vLLM health check: ok"/, 5000);
