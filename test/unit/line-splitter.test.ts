@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lineSplitter } from '../../src/log.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** The lines `chunks` give, pushed one by one, then flushed. */
 function split(chunks: (Buffer | string)[]): string[] {
@@ -31,14 +32,15 @@ test('frameIdleMs: a tqdm frame is passed on once its writer is quiet, not only 
   const s = lineSplitter((l) => lines.push(l), { frameIdleMs: 20 });
   s.push('(EngineCore pid=7) INFO loading\n\r(EngineCore pid=7) Loading safetensors checkpoint shards:   0% Completed | 0/2');
   assert.deepEqual(lines, ['(EngineCore pid=7) INFO loading'], 'not at once: the frame may still be arriving');
-  await new Promise((r) => setTimeout(r, 80));
+  const idleFrames = (n: number) => waitFor(() => lines.length === n, { timeoutMs: 2000, message: () => `${n} lines: ${JSON.stringify(lines)}` });
+  await idleFrames(2);
   assert.deepEqual(lines.slice(1), ['(EngineCore pid=7) Loading safetensors checkpoint shards:   0% Completed | 0/2']);
   // The next frame ends the first one: it is not repeated.
   s.push('\r(EngineCore pid=7) Loading safetensors checkpoint shards:  50% Completed | 1/2');
-  await new Promise((r) => setTimeout(r, 80));
+  await idleFrames(3);
   // tqdm's closing frame and line end come together; then the line end alone after an idle frame adds nothing.
   s.push('\r(EngineCore pid=7) Loading safetensors checkpoint shards: 100% Completed | 2/2');
-  await new Promise((r) => setTimeout(r, 80));
+  await idleFrames(4);
   s.push('\n(APIServer pid=5) INFO next\n');
   s.flush();
   assert.deepEqual(lines, [
@@ -55,11 +57,12 @@ test('frameIdleMs: a frame split across reads comes out whole; an ordinary unfin
   const s = lineSplitter((l) => lines.push(l), { frameIdleMs: 20 });
   s.push('\rframe 1 of');
   s.push(' 2');
-  await new Promise((r) => setTimeout(r, 80));
+  await waitFor(() => lines.length === 1, { timeoutMs: 2000, message: () => JSON.stringify(lines) });
   assert.deepEqual(lines, ['frame 1 of 2']);
   const plain: string[] = [];
   const p = lineSplitter((l) => plain.push(l), { frameIdleMs: 20 });
   p.push('first\nan unfinished li');
+  // Nothing may happen here: four idle periods show that no timer passes an ordinary line on.
   await new Promise((r) => setTimeout(r, 80));
   assert.deepEqual(plain, ['first']);
   p.push('ne\n');
