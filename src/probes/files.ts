@@ -1,11 +1,11 @@
 // The probe files the platform reads: `not-ready` and `not-healthy`, written atomically, removed idempotently.
-import { renameSync, rmSync, constants } from 'node:fs';
+import { rmSync, constants } from 'node:fs';
 import { mkdtemp, access, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LlmserveError } from '../errors.js';
 import { makeDirs } from '../util/make-dirs.js';
-import { writeNewFile } from '../util/write-new.js';
+import { replaceFileSync, writeNewFile } from '../util/write-new.js';
 
 export const NOT_READY = 'not-ready';
 export const NOT_HEALTHY = 'not-healthy';
@@ -28,10 +28,7 @@ export function probeFiles(dir: string): ProbeFiles {
       const file = path.join(dir, name);
       if (present) {
         const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
-        const write = () => {
-          writeNewFile(tmp, `${new Date().toISOString()}\n`);
-          renameSync(tmp, file);
-        };
+        const write = () => replaceFileSync(file, tmp, `${new Date().toISOString()}\n`);
         try {
           write();
         } catch (err) {

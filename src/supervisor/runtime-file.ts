@@ -1,7 +1,7 @@
 // `llmserve.json` beside the probe files: what a running `start` uses, so `check` finds ports given only on its command line.
-import { renameSync, rmSync, readFileSync } from 'node:fs';
+import { rmSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { writeNewFile } from '../util/write-new.js';
+import { replaceFileSync } from '../util/write-new.js';
 
 export const RUNTIME_FILE = 'llmserve.json';
 
@@ -22,8 +22,7 @@ export interface RuntimeInfo {
 export function writeRuntimeFile(dir: string, info: RuntimeInfo): void {
   const file = path.join(dir, RUNTIME_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
-  writeNewFile(tmp, JSON.stringify(info, null, 2) + '\n');
-  renameSync(tmp, file);
+  replaceFileSync(file, tmp, JSON.stringify(info, null, 2) + '\n');
 }
 
 /** Removes the runtime file if it is ours. */

@@ -1,5 +1,5 @@
-// Writes a fresh file where another user may have planted a link: the link goes, it is never written through.
-import { rmSync, writeFileSync } from 'node:fs';
+// Writes fresh files where another user may have planted a link: the link goes, it is never written through.
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 
 /**
  * Writes `data` to `file` as a new file: whatever is at that name (a stale file, or a symlink planted in a shared
@@ -10,4 +10,10 @@ import { rmSync, writeFileSync } from 'node:fs';
 export function writeNewFile(file: string, data: string): void {
   rmSync(file, { force: true });
   writeFileSync(file, data, { flag: 'wx' });
+}
+
+/** Replaces `file` atomically: `data` goes to the temporary name `tmp` (written as a new file), then is renamed over it. */
+export function replaceFileSync(file: string, tmp: string, data: string): void {
+  writeNewFile(tmp, data);
+  renameSync(tmp, file);
 }
