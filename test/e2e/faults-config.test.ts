@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { errorLines, startService, type ServiceOptions } from '../helpers/service.js';
+import { tempDir } from '../helpers/fixtures.js';
 import { findByMarker } from '../helpers/procs.js';
 import { hasOpenssl, selfSignedCert, strayKey } from '../helpers/tls.js';
 
@@ -29,10 +30,10 @@ test('missing model directory', async (t) => {
 });
 
 test('unwritable explicit probe directory (below a regular file: fails even for root)', async (t) => {
-  const blocker = path.join(await import('node:os').then((os) => os.tmpdir()), `llmserve-blocker-${process.pid}-${Date.now()}`);
+  const blocker = path.join(await tempDir(), 'llmserve-blocker');
   writeFileSync(blocker, 'a regular file\n');
   const line = await refused(t, { args: ['--probe-dir', path.join(blocker, 'probe')] });
-  assert.match(line, /probe directory .*llmserve-blocker-.*\/probe is not writable: (ENOTDIR|EEXIST)/);
+  assert.match(line, /probe directory .*llmserve-blocker\/probe is not writable: (ENOTDIR|EEXIST)/);
 });
 
 test('nvidia-smi failing', async (t) => {
@@ -82,9 +83,9 @@ test('metrics port in use: named as the metrics port with its holder and setting
 });
 
 test('vllm.command that is missing or not executable: exit 2 with the fix, both alike (nothing ran)', async (t) => {
-  const notExecutable = path.join(await import('node:os').then((os) => os.tmpdir()), `llmserve-not-exec-${process.pid}-${Date.now()}`);
+  const notExecutable = path.join(await tempDir(), 'llmserve-not-exec');
   writeFileSync(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
-  for (const [command, why] of [['no-such-vllm-binary serve', /cannot run "no-such-vllm-binary": ENOENT: not found on PATH/], [notExecutable, /cannot run ".*llmserve-not-exec-.*": EACCES: not executable by this user/]] as const) {
+  for (const [command, why] of [['no-such-vllm-binary serve', /cannot run "no-such-vllm-binary": ENOENT: not found on PATH/], [notExecutable, /cannot run ".*llmserve-not-exec": EACCES: not executable by this user/]] as const) {
     const svc = await startService({ config: `vllm:\n  command: ${command}\n` });
     t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
     assert.equal((await svc.run.exited).code, 2, svc.run.output());
@@ -95,8 +96,7 @@ test('vllm.command that is missing or not executable: exit 2 with the fix, both 
 
 test('TLS key of another certificate: exit 2 naming both files, before anything starts (was exit 3 from the proxy)', async (t) => {
   if (!hasOpenssl()) return void t.skip('openssl not installed');
-  const { mkdtempSync } = await import('node:fs');
-  const dir = mkdtempSync(path.join(await import('node:os').then((os) => os.tmpdir()), 'llmserve-tls-'));
+  const dir = await tempDir('llmserve-tls-');
   const { cert } = selfSignedCert(dir);
   const otherKey = strayKey(dir);
   const line = await refused(t, { config: `proxy:\n  tls: { cert: ${cert}, key: ${otherKey} }\n` });

@@ -1,7 +1,7 @@
 // Paths of the test fixtures, temp dirs, fake model directories and an environment that puts the fakes first.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,9 +17,32 @@ export function fixturePath(...parts: string[]): string {
 /** Absolute path of test/fixtures/bin (fake vllm, fake nvidia-smi). */
 export const fixtureBinDir = fixturePath('bin');
 
-/** A fresh temporary directory. */
-export function tempDir(prefix = 'llmserve-test-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix));
+const madeDirs: string[] = [];
+// Why at exit: node --test runs each test file in a process of its own, so this removes every directory the file
+// made once its tests (and the processes they started, which teardown kills) are done, and a run leaves nothing in
+// the shared temporary directory. Synchronous, as an 'exit' handler must be.
+process.once('exit', () => {
+  for (const dir of madeDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A directory that cannot be removed is left; the test's own result stands.
+    }
+  }
+});
+
+/** A fresh temporary directory, removed when the test file's process exits. */
+export async function tempDir(prefix = 'llmserve-test-'): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
+}
+
+/** tempDir for synchronous callers. */
+export function tempDirSync(prefix = 'llmserve-test-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
 }
 
 /** A local "model" directory: config.json (Qwen2-like, `heads` attention heads, default 12) and a tiny safetensors file. */

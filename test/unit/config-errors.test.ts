@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { checkExtraArgs, didYouMean, loadConfig, type CliOptions, type Config } from '../../src/config/index.js';
 import { LlmserveError } from '../../src/errors.js';
 import { STRONG_KEY, load, rejects } from '../helpers/config.js';
+import { tempDirSync } from '../helpers/fixtures.js';
 
 const F = '/srv/app/llmserve.yaml';
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
@@ -204,10 +205,9 @@ test('seconds above what a Node timer can wait are refused, not fired at once (T
 });
 
 test('bytes that are not UTF-8 (a Latin-1 file) are refused at FILE:LINE:COL, not read as another value', async () => {
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
+  const { writeFileSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const dir = mkdtempSync(join(tmpdir(), 'llmserve-utf8-'));
+  const dir = tempDirSync('llmserve-utf8-');
   const config = join(dir, 'llmserve.yaml');
   const keys = join(dir, 'keys.yaml');
   // `café` in Latin-1: 0xE9 alone is no UTF-8; Node's 'utf8' decoding would turn it into U+FFFD without an error.

@@ -1,13 +1,14 @@
 // The vLLM command line and environment, model inspection, start-up diagnosis, the restart policy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
 import { buildVllmArgv, buildVllmEnv, formatArgv, inspectModel, headsFromConfig } from '../../src/engine/index.js';
 import { diagnose, rejectedRemovedFlags, withoutFlags } from '../../src/engine/diagnose.js';
 import { RestartPolicy, DEFAULT_RESTART } from '../../src/supervisor/restart-policy.js';
+import { tempDir } from '../helpers/fixtures.js';
 
 const KEY = 'sk-test-0123456789abcdef';
 const baseEnv = { LLMSERVE_MASTER_KEY: KEY, PATH: '/usr/bin' };
@@ -46,7 +47,7 @@ test("vLLM's environment: no VLLM_API_KEY, which would make vLLM refuse the prox
 });
 
 test('model inspection: local dir with heads and weights, missing path, hub id', async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'llmserve-model-'));
+  const dir = await tempDir('llmserve-model-');
   await writeFile(path.join(dir, 'config.json'), JSON.stringify({ num_attention_heads: 12 }));
   await writeFile(path.join(dir, 'model.safetensors'), Buffer.alloc(1000));
   const info = await inspectModel(dir);
