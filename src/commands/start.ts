@@ -12,6 +12,7 @@ import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps } from '../gpu/nvidia-smi.js'
 import { NOT_READY, prepareProbeDir, probeFiles, type ProbeFiles } from '../probes/files.js';
 import { httpGet } from '../probes/http-check.js';
 import { spawnInGroup } from '../supervisor/child.js';
+import { startOrphanGuard } from '../supervisor/orphan-guard.js';
 import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
 import { SHUTDOWN_TIMEOUT_FLAG, withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { removeRuntimeFile, writeRuntimeFile } from '../supervisor/runtime-file.js';
@@ -126,10 +127,12 @@ async function startWithSignals(
     throw err;
   }
 
+  // A SIGKILL of llmserve cannot be caught: the guard, a process of its own, then stops what llmserve started.
+  const guard = await startOrphanGuard(config.timeouts.stop * 1000, probeDir, proc.env, logger);
   const supervisor = new Supervisor(supervised, {
     logger,
     probes,
-    spawn: spawnInGroup,
+    spawn: guard.wrap(spawnInGroup),
     httpGet,
     isPortFree,
     gpuMemoryHolders: (signal) => gpuMemoryHolders(signal),
@@ -172,6 +175,7 @@ async function startWithSignals(
   try {
     return await supervisor.run();
   } finally {
+    await guard.release();
     unregister();
     offOutput();
     removeRuntimeFile(probeDir, proc.pid);

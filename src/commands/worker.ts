@@ -5,6 +5,7 @@ import { rayStartArgv } from '../engine/ray-command.js';
 import type { Logger } from '../log.js';
 import { prepareProbeDir, probeFiles } from '../probes/files.js';
 import { spawnInGroup } from '../supervisor/child.js';
+import { startOrphanGuard } from '../supervisor/orphan-guard.js';
 import { RayWorker } from '../supervisor/ray-worker.js';
 import { onEmergency } from '../util/emergency.js';
 import { onOutputClosed } from '../util/output.js';
@@ -18,6 +19,8 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
   const ray = config.ray.command;
   // Ray's workers run vLLM's processes: they get vLLM's environment (keys removed, VLLM_PORT dropped).
   const env = buildVllmEnv(config, proc.env);
+  // A SIGKILL of llmserve cannot be caught: the guard, a process of its own, then stops Ray's group.
+  const guard = await startOrphanGuard(config.timeouts.stop * 1000, probeDir, proc.env, logger);
   const worker = new RayWorker(
     {
       head,
@@ -30,7 +33,7 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
       stopTimeout: config.timeouts.stop,
       restart: { ...config.restart },
     },
-    { logger, probes: probeFiles(probeDir), spawn: spawnInGroup, run: runCommand, now: () => performance.now() },
+    { logger, probes: probeFiles(probeDir), spawn: guard.wrap(spawnInGroup), run: runCommand, now: () => performance.now() },
   );
   const onTerm = () => worker.requestStop('SIGTERM');
   const onInt = () => worker.requestStop('SIGINT');
@@ -44,6 +47,7 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
   try {
     return await worker.run();
   } finally {
+    await guard.release();
     unregister();
     offOutput();
     proc.off('SIGTERM', onTerm);

@@ -1,7 +1,8 @@
-// Long-lived children (vLLM, the proxy): spawn in their own process group, stream their lines, stop them in order.
+// Long-lived children (vLLM, the proxy, the orphan guard): spawn in their own process group, stream their lines.
 // The one module that imports node:child_process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { lineSplitter } from '../log.js';
 
 /** How a child ended. */
@@ -133,4 +134,42 @@ export function liveGroupMembers(pgid: number): number[] {
     }
   }
   return members;
+}
+
+/** A helper process that only reads lines on its standard input (the orphan guard). */
+export interface LineReader {
+  /** Writes one line; a helper that is gone is ignored (the guard is a safety net, not a dependency). */
+  writeLine(line: string): void;
+  /** Ends its input and resolves when it has exited, or after `timeoutMs`. */
+  end(timeoutMs: number): Promise<void>;
+}
+
+/** Spawns `sh -c SCRIPT NAME ARGS...` in a session of its own, its standard input a pipe from llmserve. */
+export function spawnLineReader(script: string, name: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<LineReader> {
+  return new Promise((resolve, reject) => {
+    // detached: in a session of its own, so that a signal to llmserve's group (Ctrl-C, `kill -- -PGID`) does not
+    // end it with llmserve; it ends when its input closes, which happens however llmserve ends.
+    const child = spawn('/bin/sh', ['-c', script, name, ...args], { env, detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+    const stdin = child.stdin!;
+    // EPIPE once the helper is gone: nothing to do about it, and it must not become an uncaught error.
+    stdin.on('error', () => {});
+    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    child.once('error', reject);
+    child.once('spawn', () => {
+      // Neither the process nor its pipe keeps llmserve's event loop alive.
+      child.unref();
+      (stdin as Socket).unref();
+      resolve({
+        writeLine(line) {
+          if (!stdin.destroyed && stdin.writable) stdin.write(`${line}\n`);
+        },
+        async end(timeoutMs) {
+          stdin.end();
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([exited, new Promise<void>((done) => (timer = setTimeout(done, timeoutMs)))]);
+          clearTimeout(timer);
+        },
+      });
+    });
+  });
 }

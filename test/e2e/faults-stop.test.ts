@@ -1,5 +1,5 @@
 // Stopping (issue 5 items 3 and 4): drain with a stream in flight, drain.delay, vLLM ignoring SIGTERM, a second
-// SIGTERM, llmserve SIGKILLed (the proxy follows it; vLLM is the documented tini case), an uncaught error, and the
+// SIGTERM, llmserve SIGKILLed (its orphan guard stops vLLM and the proxy), an uncaught error, and the
 // output going away (a closed terminal or pipe).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -161,22 +161,50 @@ test('a second SIGTERM during the drain delay: no grace period either, killed at
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 
-test('llmserve SIGKILLed: the proxy exits by itself (IPC disconnect); vLLM survives (run under tini), cleaned up here', async (t) => {
-  const svc = await startService();
-  let left = -1;
-  t.after(async () => {
-    if (left < 0) await svc.run.cleanup();
-  });
+test('llmserve SIGKILLed: the orphan guard marks the probe files down and stops vLLM with SIGTERM; nothing is left', async (t) => {
+  // A stop timeout of 60 s: a tree gone within seconds was stopped by its SIGTERM, not by the SIGKILL at the end.
+  const svc = await startService({ stopTimeout: '60' });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
   await svc.waitReady();
   const proxy = await svc.findProcess(/llmserve\.js proxy$/);
-  const api = svc.vllmStarts()[0]!.pid;
+  const guard = await svc.findProcess(/^\/bin\/sh -c [\s\S]* llmserve-orphan-guard 600 \//);
+  const tree = processGroupMembers(svc.vllmStarts()[0]!.pid);
+  assert.ok(tree.length >= 2, 'the API server and its engine');
+  assert.equal(svc.probesDown(), false);
   svc.run.child.kill('SIGKILL');
   await svc.run.exited;
-  await waitFor(() => !isAlive(proxy.pid), { timeoutMs: 5000, message: 'the proxy to exit after its parent died' });
-  // Documented limit: nothing catches a SIGKILL of llmserve; vLLM's own group lives on until tini ends the container.
-  assert.ok(isAlive(api), 'vLLM (own process group) outlives a SIGKILLed llmserve');
-  left = await svc.run.cleanup();
-  assert.ok(left >= 1, 'the vLLM tree was left for the test to clean up');
+  // The platform hears of it: both probe files, as at every exit of llmserve.
+  await waitFor(() => svc.probesDown(), { timeoutMs: 5000, message: 'both probe files after llmserve was SIGKILLed' });
+  await waitFor(() => findByMarker(svc.run.marker).length === 0, {
+    timeoutMs: 15_000,
+    message: () => `vLLM, the proxy and the guard gone; left: ${findByMarker(svc.run.marker).map((p) => p.cmdline).join('; ')}`,
+  });
+  for (const p of [...tree, proxy, guard]) assert.equal(isAlive(p.pid), false, `${p.cmdline} must be gone`);
+});
+
+test('llmserve SIGKILLed while vLLM ignores SIGTERM: the guard SIGKILLs vLLM\'s group after the stop timeout', async (t) => {
+  const svc = await startService({ stopTimeout: '1', env: { FAKE_VLLM_MODE: 'ignore-sigterm' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  await svc.waitReady();
+  const api = svc.vllmStarts()[0]!.pid;
+  const tree = processGroupMembers(api);
+  const killed = Date.now();
+  svc.run.child.kill('SIGKILL');
+  await svc.run.exited;
+  await waitFor(() => tree.every((p) => !isAlive(p.pid)), { timeoutMs: 10_000, message: 'vLLM\'s group SIGKILLed by the guard' });
+  assert.ok(Date.now() - killed >= 1000, `the guard gave vLLM its stop timeout first (gone after ${Date.now() - killed} ms)`);
+  await waitFor(() => findByMarker(svc.run.marker).length === 0, { timeoutMs: 5000, message: 'nothing left' });
+});
+
+test('an orderly stop leaves no orphan guard behind', async (t) => {
+  const svc = await startService();
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  await svc.waitReady();
+  const guard = await svc.findProcess(/llmserve-orphan-guard/);
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+  // llmserve waits for the guard to exit before it does.
+  assert.equal(isAlive(guard.pid), false);
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 

@@ -1,0 +1,95 @@
+// The orphan guard: a small shell process that outlives a SIGKILLed llmserve and stops the process groups it left.
+import type { Logger } from '../log.js';
+import { safeKill, spawnLineReader, type LineReader, type ManagedChild, type SpawnOptions } from './child.js';
+
+/**
+ * The guard's script. Each input line is the whole list of process groups to guard (an empty line: none). When its
+ * input closes with groups still listed, llmserve ended without stopping them (SIGKILL, the OOM killer): it marks the
+ * probe files in $2 down, as every exit of llmserve leaves them, then stops the groups as llmserve would have: SIGTERM
+ * to each leader (vLLM's API server then stops its engine in order), up to $1 tenths of a second for the leaders to
+ * exit, then SIGKILL to each whole group (the orphans a leader leaves, vLLM's EngineCore and workers). `set -C` creates a probe file with O_EXCL: one that exists stays as it is,
+ * and a symlink planted in its place is not followed.
+ */
+const SCRIPT = `groups=''
+while IFS= read -r line; do groups=$line; done
+[ -n "$groups" ] || exit 0
+(set -C; : > "$2/not-ready") 2>/dev/null
+(set -C; : > "$2/not-healthy") 2>/dev/null
+for g in $groups; do kill -s TERM "$g" 2>/dev/null; done
+n=0
+while [ "$n" -lt "$1" ]; do
+  alive=''
+  for g in $groups; do kill -s 0 "$g" 2>/dev/null && alive=1; done
+  [ -n "$alive" ] || break
+  sleep 0.1
+  n=$((n + 1))
+done
+for g in $groups; do kill -s KILL -- "-$g" 2>/dev/null; done
+`;
+
+/** The name the guard shows in `ps` ($0 of its script). */
+export const GUARD_NAME = 'llmserve-orphan-guard';
+
+type Spawn = (options: SpawnOptions) => Promise<ManagedChild>;
+
+/** Guards process groups against llmserve's own SIGKILL. */
+export interface OrphanGuard {
+  /** The spawn function the supervisor uses, each group it starts guarded until no process of it is left. */
+  wrap(spawn: Spawn): Spawn;
+  /** An orderly exit (every group already stopped): clears the list and waits for the guard to exit. */
+  release(): Promise<void>;
+}
+
+export interface OrphanGuardDeps {
+  startReader?: (script: string, name: string, args: readonly string[], env: NodeJS.ProcessEnv) => Promise<LineReader>;
+  /** Whether any process of a group is left (a zombie counts until it is reaped). */
+  groupAlive?: (pgid: number) => boolean;
+  /** How often a group whose leader exited is checked for members left, ms. */
+  pollMs?: number;
+}
+
+/** Starts the guard; when it cannot start, says so once and returns one that guards nothing. */
+export async function startOrphanGuard(
+  graceMs: number,
+  probeDir: string,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  deps: OrphanGuardDeps = {},
+): Promise<OrphanGuard> {
+  const startReader = deps.startReader ?? spawnLineReader;
+  const groupAlive = deps.groupAlive ?? ((pgid: number) => safeKill(-pgid, 0));
+  const pollMs = deps.pollMs ?? 200;
+  let reader: LineReader | null = null;
+  try {
+    reader = await startReader(SCRIPT, GUARD_NAME, [String(Math.max(1, Math.ceil(graceMs / 100))), probeDir], env);
+  } catch (err) {
+    logger.warn(`cannot start the orphan guard (/bin/sh: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): if llmserve is SIGKILLed, vLLM keeps running until the container ends, and the probe files stay as they are`);
+  }
+  const groups = new Set<number>();
+  const publish = () => reader?.writeLine([...groups].join(' '));
+  // A group stays listed after its leader exits while orphans of it live (vLLM's EngineCore and workers), and is
+  // dropped once empty, so that a process group id the kernel hands out again later is never signalled.
+  const dropWhenEmpty = (pgid: number) => {
+    if (groupAlive(pgid)) {
+      setTimeout(() => dropWhenEmpty(pgid), pollMs).unref();
+      return;
+    }
+    groups.delete(pgid);
+    publish();
+  };
+  return {
+    wrap: (spawn) => async (options) => {
+      const child = await spawn(options);
+      groups.add(child.pid);
+      publish();
+      void child.exited.then(() => dropWhenEmpty(child.pid));
+      return child;
+    },
+    async release() {
+      groups.clear();
+      publish();
+      await reader?.end(1000);
+      reader = null;
+    },
+  };
+}
