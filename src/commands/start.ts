@@ -5,7 +5,7 @@ import { LlmserveError } from '../errors.js';
 import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../log.js';
 import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
-import { formatArgv, BACKEND_HOST } from '../engine/command.js';
+import { buildVllmEnv, formatArgv, BACKEND_HOST } from '../engine/command.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
 import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps } from '../gpu/nvidia-smi.js';
@@ -127,8 +127,9 @@ async function startWithSignals(
     throw err;
   }
 
-  // A SIGKILL of llmserve cannot be caught: the guard, a process of its own, then stops what llmserve started.
-  const guard = await startOrphanGuard(config.timeouts.stop * 1000, probeDir, proc.env, logger);
+  // A SIGKILL of llmserve cannot be caught: the guard, a process of its own, then stops what llmserve started. It
+  // gets vLLM's environment, which holds no key.
+  const guard = await startOrphanGuard(config.timeouts.stop * 1000, probeDir, buildVllmEnv(config, proc.env), logger);
   const supervisor = new Supervisor(supervised, {
     logger,
     probes,

@@ -20,7 +20,7 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
   // Ray's workers run vLLM's processes: they get vLLM's environment (keys removed, VLLM_PORT dropped).
   const env = buildVllmEnv(config, proc.env);
   // A SIGKILL of llmserve cannot be caught: the guard, a process of its own, then stops Ray's group.
-  const guard = await startOrphanGuard(config.timeouts.stop * 1000, probeDir, proc.env, logger);
+  const guard = await startOrphanGuard(config.timeouts.stop * 1000, probeDir, env, logger);
   const worker = new RayWorker(
     {
       head,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fixturePath, tempDir } from '../helpers/fixtures.js';
-import { startService } from '../helpers/service.js';
+import { startService, TEST_KEY } from '../helpers/service.js';
 import { findByMarker, isAlive, processGroupMembers } from '../helpers/procs.js';
 import { waitFor, waitForFile } from '../helpers/wait.js';
 
@@ -168,6 +168,8 @@ test('llmserve SIGKILLed: the orphan guard marks the probe files down and stops 
   await svc.waitReady();
   const proxy = await svc.findProcess(/llmserve\.js proxy$/);
   const guard = await svc.findProcess(/^\/bin\/sh -c [\s\S]* llmserve-orphan-guard 600 \//);
+  // It gets vLLM's environment: no key.
+  assert.doesNotMatch(readFileSync(`/proc/${guard.pid}/environ`, 'utf8'), new RegExp(TEST_KEY));
   const tree = processGroupMembers(svc.vllmStarts()[0]!.pid);
   assert.ok(tree.length >= 2, 'the API server and its engine');
   assert.equal(svc.probesDown(), false);
