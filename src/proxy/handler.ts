@@ -185,6 +185,22 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     forwardTo(req, res, ex, decision.body ?? raw, decision.target);
   };
 
+  /** A CORS pre-flight on an allowlisted route, to the first ready backend (or 503 while none is). */
+  const preflight = (req: IncomingMessage, res: ServerResponse, ex: Exchange, path: string | null) => {
+    let route = path === null ? null : routes.match(path);
+    const v1 = route === null && path !== null ? withV1(path) : null;
+    if (v1 !== null && (route = routes.match(v1)) !== null) req.url = '/v1' + req.url!;
+    if (path === null || route === null) return errors.sendError(res, errors.unknownRoute('OPTIONS', ex.path));
+    const state = deps.state();
+    if (state === 'draining') return errors.sendError(res, errors.unavailable('draining'));
+    if (router !== null) return forwardTo(req, res, ex, null, router.targets.find((t) => t.state === 'ready') ?? router.targets[0]!);
+    if (state !== 'ready') {
+      ex.rejected = 'unavailable';
+      return errors.sendError(res, errors.unavailable(state));
+    }
+    forwarder.forward(req, res, ex, null);
+  };
+
   return (req, res, ex, expectContinue) => {
     const method = req.method ?? 'GET';
     let path = normalisePath(req.url);
@@ -200,6 +216,13 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (deps.state() === 'draining' || deps.stopping?.() === true) return errors.sendError(res, errors.unavailable('draining'));
       void readiness(res);
       return;
+    }
+
+    // A browser's CORS pre-flight (before a cross-origin call) never carries a key, by the fetch standard: on an
+    // allowlisted route it goes to vLLM as it is, and vLLM's CORS middleware answers it (`--allowed-origins`, every
+    // origin by default) before any endpoint runs. Both headers, as that middleware requires to treat it as one.
+    if (method === 'OPTIONS' && req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined) {
+      return preflight(req, res, ex, path);
     }
 
     // Auth before the draining check: a request without a valid key is a 401 in every state, never a 5xx.

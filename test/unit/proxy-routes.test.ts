@@ -204,4 +204,28 @@ describe('routes over HTTP', () => {
     await until(() => pair.lines.filter((l) => / GET \/v1\/models /.test(l)).length === 3, 5000, 'three access-log lines');
     assert.ok(!pair.lines.some((l) => l.includes('/health/readiness')), pair.lines.join('\n'));
   });
+
+  it('a CORS pre-flight (OPTIONS with Origin and Access-Control-Request-Method) reaches vLLM without a key, on allowlisted routes only', async (t) => {
+    const pair = await startPair({ routes: ['/v1/chat/completions', '/v1/models'] });
+    t.after(() => pair.close());
+    const cors = { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' };
+    await request(pair.port, '/v1/chat/completions', { method: 'OPTIONS', headers: cors });
+    // LiteLLM's spelling without /v1 is the /v1 route here too.
+    await request(pair.port, '/chat/completions', { method: 'OPTIONS', headers: cors });
+    assert.deepEqual(pair.upstream.requests.map((r) => [r.method, r.path, r.headers.origin, r.headers.authorization]), [
+      ['OPTIONS', '/v1/chat/completions', 'https://app.example', undefined],
+      ['OPTIONS', '/v1/chat/completions', 'https://app.example', undefined],
+    ]);
+    // Anything else without a key is refused as before: an OPTIONS that lacks either header is no pre-flight.
+    const { origin, ...noOrigin } = cors;
+    assert.equal(origin, 'https://app.example');
+    assert.equal((await request(pair.port, '/v1/chat/completions', { method: 'OPTIONS', headers: noOrigin })).status, 401);
+    assert.equal((await request(pair.port, '/v1/chat/completions', { method: 'OPTIONS', headers: { origin: 'https://app.example' } })).status, 401);
+    assert.equal((await request(pair.port, '/v1/chat/completions', { headers: { origin: 'https://app.example' }, body: {} })).status, 401);
+    // A pre-flight to a route outside the allowlist never reaches vLLM.
+    for (const path of ['/v1/embeddings', '/scale_elastic_ep', '/v1/models/../../sleep']) {
+      assert.equal((await request(pair.port, path, { method: 'OPTIONS', headers: cors })).status, 404, path);
+    }
+    assert.equal(pair.upstream.requests.length, 2);
+  });
 });

@@ -1,0 +1,50 @@
+// A browser client through llmserve: the CORS pre-flight reaches vLLM without a key, and vLLM's own policy answers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startService, TEST_KEY } from '../helpers/service.js';
+
+/** A browser's pre-flight for a POST with a key and a JSON body. */
+function preflight(port: number, origin: string, path = '/v1/chat/completions'): Promise<Response> {
+  return fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+  });
+}
+
+test('CORS: vLLM\'s default (every origin) answers the pre-flight through llmserve, and the call then carries its header', async (t) => {
+  const svc = await startService();
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  await svc.waitReady();
+  const pre = await preflight(svc.port, 'https://app.example');
+  assert.equal(pre.status, 200, await pre.clone().text());
+  assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+  assert.match(pre.headers.get('access-control-allow-methods') ?? '', /\bPOST\b/);
+  assert.equal(pre.headers.get('access-control-allow-headers'), 'authorization, content-type');
+  // The call itself still needs the key; its answer carries vLLM's header, so the browser hands it to the page.
+  const res = await fetch(`http://127.0.0.1:${svc.port}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { origin: 'https://app.example', 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(res.headers.get('access-control-allow-origin'), '*');
+  await res.text();
+  // LiteLLM's path without /v1, as its users' base URLs have it.
+  assert.equal((await preflight(svc.port, 'https://app.example', '/chat/completions')).status, 200);
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+});
+
+test('CORS: vLLM\'s --allowed-origins is the policy: another origin\'s pre-flight is refused by vLLM', async (t) => {
+  const svc = await startService({ vllmArgs: ['--allowed-origins', '["https://app.example"]'] });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  await svc.waitReady();
+  const ok = await preflight(svc.port, 'https://app.example');
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers.get('access-control-allow-origin'), 'https://app.example');
+  const other = await preflight(svc.port, 'https://evil.example');
+  assert.equal(other.status, 400);
+  assert.equal(await other.text(), 'Disallowed CORS origin');
+  assert.equal(other.headers.get('access-control-allow-origin'), null);
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+});
