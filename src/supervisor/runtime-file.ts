@@ -31,6 +31,52 @@ export function removeRuntimeFile(dir: string, pid = process.pid): void {
   if (info === null || info.pid === pid) rmSync(path.join(dir, RUNTIME_FILE), { force: true });
 }
 
+/**
+ * The other `start` that uses this probe directory now: its runtime file names a live process that is llmserve and
+ * that started before the file was written. Null otherwise: no file, this process's own, or a stale one (its pid gone,
+ * or reused since, as in a restarted container whose volume kept the file).
+ */
+export function runningOwner(dir: string, self: number = process.pid, proc: ProcReader = linuxProc): RuntimeInfo | null {
+  const info = readRuntimeFile(dir);
+  if (info === null || !Number.isInteger(info.pid) || info.pid <= 0 || info.pid === self) return null;
+  const written = Date.parse(info.startedAt);
+  const started = proc.startedAtMs(info.pid);
+  const cmdline = proc.cmdline(info.pid);
+  if (started === null || cmdline === null || Number.isNaN(written) || !cmdline.includes('llmserve')) return null;
+  // /proc's start time is in clock ticks since a boot time given in whole seconds: a second's slack.
+  return started <= written + 1000 ? info : null;
+}
+
+/** What runningOwner reads about a process (injected in tests); null when it is gone or unreadable. */
+export interface ProcReader {
+  startedAtMs(pid: number): number | null;
+  cmdline(pid: number): string | null;
+}
+
+/** ProcReader on Linux's /proc. */
+export const linuxProc: ProcReader = {
+  startedAtMs(pid) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Field 22 (starttime), the 20th after the command name; a zombie has exited already.
+      if (fields[0] === 'Z') return null;
+      const bootSeconds = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+      // USER_HZ is 100 on every Linux that Node runs on.
+      return bootSeconds * 1000 + Number(fields[19]) * 10;
+    } catch {
+      return null;
+    }
+  },
+  cmdline(pid) {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      return null;
+    }
+  },
+};
+
 /** Reads the runtime file; null when absent or unreadable. */
 export function readRuntimeFile(dir: string): RuntimeInfo | null {
   try {

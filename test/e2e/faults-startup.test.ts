@@ -2,7 +2,11 @@
 // start-up, flags the installed vLLM rejects. Every case: exit code, probe files, messages, nothing left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { errorLines, startService } from '../helpers/service.js';
+import { existsSync } from 'node:fs';
+import { errorLines, startService, TEST_KEY } from '../helpers/service.js';
+import { makeModelDir } from '../helpers/fixtures.js';
+import { runLlmserve } from '../helpers/llmserve.js';
+import { freePort } from '../helpers/ports.js';
 import { findByMarker, isAlive } from '../helpers/procs.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -174,4 +178,24 @@ test('an inherited VLLM_API_KEY does not reach vLLM: it becomes ready and answer
   assert.equal((await svc.chat()).status, 200);
   svc.run.child.kill('SIGTERM');
   assert.equal((await svc.run.exited).code, 0, svc.run.output());
+});
+
+test('a second start on a running one\'s probe directory: exit 2 before touching its probe files; the first serves on', async (t) => {
+  const first = await startService();
+  t.after(async () => assert.equal(await first.run.cleanup(), 0, 'no process may be left behind'));
+  await first.waitReady();
+  const model = await makeModelDir();
+  const [port, backendPort] = [await freePort(), await freePort()];
+  const second = runLlmserve(['start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', first.probeDir], { LLMSERVE_MASTER_KEY: TEST_KEY });
+  t.after(async () => assert.equal(await second.cleanup(), 0));
+  const stillRuns = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the second start still runs:\n${second.output()}`)), 20_000).unref());
+  assert.equal((await Promise.race([second.exited, stillRuns])).code, 2, second.output());
+  assert.match(second.output(), new RegExp(`the probe directory ${first.probeDir} belongs to a running llmserve \\(pid ${first.run.child.pid}, started .*, proxy on port ${first.port}\\)`));
+  assert.match(second.output(), /Fix: stop that one first, or give this one a probe directory of its own with --probe-dir DIR/);
+  // The running service still says ready and healthy.
+  assert.equal(existsSync(first.notReady), false);
+  assert.equal(existsSync(first.notHealthy), false);
+  assert.equal((await first.chat()).status, 200);
+  first.run.child.kill('SIGTERM');
+  assert.equal((await first.run.exited).code, 0, first.run.output());
 });

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NOT_HEALTHY, NOT_READY, probeFiles, writableProblem } from '../../src/probes/files.js';
-import { writeRuntimeFile } from '../../src/supervisor/runtime-file.js';
+import { linuxProc, runningOwner, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 test('a probe directory removed at run time (a /tmp cleaner) is made again, not an uncaught error', async () => {
@@ -48,4 +48,28 @@ test('a symlink planted at a temporary file name in the probe directory is repla
   assert.match(readFileSync(path.join(dir, 'llmserve.json'), 'utf8'), /"pid"/);
   rmSync(dir, { recursive: true, force: true });
   rmSync(path.dirname(victim), { recursive: true, force: true });
+});
+
+test('runningOwner: a live llmserve that started before its runtime file owns the directory; a stale file does not', async () => {
+  const dir = await tempDir();
+  const info = { pid: 4242, startedAt: '2026-11-27T12:00:00.000Z', proxy: { host: '0.0.0.0', port: 8080, tls: false }, backend: { host: '127.0.0.1', port: 3000 }, models: ['m'] };
+  const write = (over: object) => writeRuntimeFile(dir, { ...info, ...over });
+  const at = (iso: string) => Date.parse(iso);
+  const proc = (startedAt: number | null, cmdline: string | null): ProcReader => ({ startedAtMs: () => startedAt, cmdline: () => cmdline });
+  const llmserve = 'node /usr/lib/node_modules/llmserve/bin/llmserve.js start ';
+  write({});
+  assert.equal(runningOwner(dir, 1, proc(at('2026-11-27T11:59:58Z'), llmserve))?.pid, 4242, 'started 2 s before it wrote the file');
+  assert.equal(runningOwner(dir, 1, proc(at('2026-11-27T12:00:00.900Z'), llmserve))?.pid, 4242, 'within the second of slack');
+  // The pid reused since (a restarted container kept the file on its volume; tini is PID 1 there now).
+  assert.equal(runningOwner(dir, 1, proc(at('2026-11-27T12:05:00Z'), 'tini -- llmserve start ')), null);
+  assert.equal(runningOwner(dir, 1, proc(null, null)), null, 'the pid is gone');
+  assert.equal(runningOwner(dir, 1, proc(at('2026-11-27T11:00:00Z'), 'python3 -m http.server ')), null, 'not llmserve');
+  assert.equal(runningOwner(dir, 4242, proc(at('2026-11-27T11:00:00Z'), llmserve)), null, 'this process\'s own file');
+  write({ startedAt: 'yesterday' });
+  assert.equal(runningOwner(dir, 1, proc(at('2026-11-27T11:00:00Z'), llmserve)), null, 'a file that cannot be judged is ignored');
+  // The real /proc: this test process, named by a file written just now, owns it.
+  writeRuntimeFile(dir, { ...info, pid: process.pid, startedAt: new Date().toISOString() });
+  assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' })?.pid, process.pid);
+  writeRuntimeFile(dir, { ...info, pid: process.pid, startedAt: new Date(Date.now() - 3_600_000).toISOString() });
+  assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' }), null, 'this process started after that file');
 });
