@@ -15,7 +15,7 @@ import { spawnInGroup } from '../supervisor/child.js';
 import { startOrphanGuard } from '../supervisor/orphan-guard.js';
 import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
 import { SHUTDOWN_TIMEOUT_FLAG, withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
-import { removeRuntimeFile, runningOwner, writeRuntimeFile } from '../supervisor/runtime-file.js';
+import { ownedProbeDir, removeRuntimeFile, runningOwner, writeRuntimeFile } from '../supervisor/runtime-file.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
 import { onEmergency } from '../util/emergency.js';
@@ -97,9 +97,8 @@ async function startWithSignals(
   // would mark the running service not-ready, and not-healthy at its own exit, and the platform would restart it.
   const owner = runningOwner(probeDir);
   if (owner !== null) {
-    throw new LlmserveError('PROBE_DIR', `the probe directory ${probeDir} belongs to a running llmserve (pid ${owner.pid}, started ${owner.startedAt}, proxy on port ${owner.proxy.port}); this start would overwrite its probe files`, {
-      details: ['Fix: stop that one first, or give this one a probe directory of its own with --probe-dir DIR (and ports of its own).'],
-    });
+    const { message, fix } = ownedProbeDir(probeDir, owner);
+    throw new LlmserveError('PROBE_DIR', message, { details: [fix] });
   }
   const probes = probeFiles(probeDir);
   probes.set(NOT_READY, true);

@@ -3,6 +3,7 @@ import { formatArgv } from '../engine/command.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import type { Plan } from '../plan.js';
 import { TLS_FIX } from '../proxy/tls.js';
+import { ownedProbeDir } from '../supervisor/runtime-file.js';
 import { withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { describeBindFailure } from '../util/bind-failure.js';
 import { redactConfig, redactText } from './redact.js';
@@ -61,6 +62,11 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
     const ray = portProblem('Ray head', facts.rayPort, 'run `ray stop` if it is a Ray left from an earlier run (the head always uses 6379).');
     if (ray) out.push(ray);
   }
+  // start stops here too (commands/start.ts), before it touches the running one's probe files; a worker does not.
+  if (facts.running?.owner && plan.config.cluster.role !== 'worker') {
+    const { message, fix } = ownedProbeDir(facts.probeDir.dir, facts.running.owner);
+    out.push({ code: 'PROBE_DIR', message, details: [fix] });
+  }
   if (!facts.probeDir.writable && facts.probeDir.explicit) {
     out.push({
       code: 'PROBE_DIR',
@@ -100,7 +106,7 @@ function factWarnings(report: Pick<ProbeReport, 'model' | 'vllm'>, facts: ProbeF
   if (report.vllm.found && report.vllm.version === null) {
     out.push(`could not read a version from "${report.vllm.command} --version"${report.vllm.exitCode !== 0 ? ` (exit ${report.vllm.exitCode ?? 'signal'})` : ''}: ${JSON.stringify(report.vllm.raw)}`);
   }
-  if (facts.running?.alive) {
+  if (facts.running?.alive && !facts.running.owner) {
     out.push(`llmserve start (pid ${facts.running.pid}) is running with probe directory ${facts.probeDir.dir}: its ports show as in use`);
   }
   return out;

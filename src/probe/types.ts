@@ -1,6 +1,7 @@
 // What `probe` finds out besides the plan, and the report it prints (the `--json` shape).
 import type { DrainConfig, ProxyConfig, RestartConfig } from '../config/types.js';
 import type { Gpu } from '../gpu/types.js';
+import type { RuntimeInfo } from '../supervisor/runtime-file.js';
 
 /** Result of `vllm --version`. */
 export interface VllmVersionFact {
@@ -36,6 +37,8 @@ export interface ProbeDirFact {
 export interface RunningFact {
   pid: number;
   alive: boolean;
+  /** The runtime file when its llmserve owns the directory now (supervisor/runtime-file.ts runningOwner): start stops. */
+  owner: RuntimeInfo | null;
 }
 
 /** Everything `probe` measured on the machine, apart from the plan. */

@@ -47,6 +47,14 @@ export function runningOwner(dir: string, self: number = process.pid, proc: Proc
   return started <= written + 1000 ? info : null;
 }
 
+/** The PROBE_DIR error of a directory that a running llmserve owns: what `start` stops at and `probe` reports. */
+export function ownedProbeDir(dir: string, owner: RuntimeInfo): { message: string; fix: string } {
+  return {
+    message: `the probe directory ${dir} belongs to a running llmserve (pid ${owner.pid}, started ${owner.startedAt}, proxy on port ${owner.proxy.port}); this start would overwrite its probe files`,
+    fix: 'Fix: stop that one first, or give this one a probe directory of its own with --probe-dir DIR (and ports of its own).',
+  };
+}
+
 /** What runningOwner reads about a process (injected in tests); null when it is gone or unreadable. */
 export interface ProcReader {
   startedAtMs(pid: number): number | null;

@@ -39,7 +39,7 @@ test('unreadableTlsFiles and runningFact', async () => {
   assert.equal(runningFact(dir), null);
   const info = { startedAt: '', proxy: { host: '0.0.0.0', port: 1, tls: false }, backend: { host: '127.0.0.1', port: 2 }, models: ['m'] };
   writeRuntimeFile(dir, { pid: process.pid, ...info });
-  assert.deepEqual(runningFact(dir), { pid: process.pid, alive: true });
+  assert.deepEqual(runningFact(dir), { pid: process.pid, alive: true, owner: null }, 'a file that cannot be judged (no start time) owns nothing');
   writeRuntimeFile(dir, { pid: 2 ** 22 + 1, ...info });
-  assert.deepEqual(runningFact(dir), { pid: 2 ** 22 + 1, alive: false });
+  assert.deepEqual(runningFact(dir), { pid: 2 ** 22 + 1, alive: false, owner: null });
 });

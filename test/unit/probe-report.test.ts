@@ -150,6 +150,25 @@ test('an unwritable default probe dir is only a warning (start falls back to a t
   assert.match(probeLines(r).join('\n'), /Probe dir\s+\/etc\/probe NOT WRITABLE \(EACCES\) \(default\)/);
 });
 
+test('a probe directory a running llmserve owns is a problem, as start refuses it; a stale runtime file only a warning', async () => {
+  const model = await makeModelDir({ heads: 12 });
+  const p = await plan({ model }, { LLMSERVE_MASTER_KEY: KEY });
+  const owner = { pid: 77, startedAt: '2026-11-27T12:00:00.000Z', proxy: { host: '0.0.0.0', port: 8080, tls: false }, backend: { host: '127.0.0.1', port: 3000 }, models: ['m'] };
+  const owned = buildProbeReport(p, facts({ running: { pid: 77, alive: true, owner } }));
+  assert.equal(owned.ok, false);
+  assert.deepEqual(owned.problems, [
+    'the probe directory /etc/probe belongs to a running llmserve (pid 77, started 2026-11-27T12:00:00.000Z, proxy on port 8080); this start would overwrite its probe files Fix: stop that one first, or give this one a probe directory of its own with --probe-dir DIR (and ports of its own).',
+  ]);
+  assert.equal(owned.problemDetails[0]!.code, 'PROBE_DIR');
+  // The pid lives but is not that llmserve (reused): start goes ahead, so probe only says the ports may show as busy.
+  const stale = buildProbeReport(p, facts({ running: { pid: 77, alive: true, owner: null } }));
+  assert.deepEqual(stale.problems, []);
+  assert.match(stale.warnings.join('\n'), /llmserve start \(pid 77\) is running with probe directory/);
+  // A worker's start does not look (commands/worker.ts).
+  const worker = buildProbeReport(await plan({ role: 'worker', head: '10.0.0.1:6379' }, {}, failingSmi), facts({ running: { pid: 77, alive: true, owner } }));
+  assert.deepEqual(worker.problems, []);
+});
+
 test('a missing model directory is a problem; weights near the GPU memory are a warning', async () => {
   const dir = await tempDir();
   const missing = buildProbeReport(await plan({ model: path.join(dir, 'nope') }, { LLMSERVE_MASTER_KEY: KEY }), facts());
