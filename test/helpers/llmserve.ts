@@ -1,11 +1,10 @@
 // Run the built `llmserve` binary as a user would, with a unique marker so every process it starts can be found.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { envWithFakes } from './fixtures.js';
+import { envWithFakes, tempDirSync } from './fixtures.js';
 import { findByMarker, killByMarker } from './procs.js';
 import { waitFor } from './wait.js';
 
@@ -30,7 +29,7 @@ export function runLlmserve(args: string[], env: Record<string, string | undefin
   const marker = `llmserve-test-${randomUUID()}`;
   // The usage store goes to a temporary directory unless the test sets (or unsets) LLMSERVE_USAGE_DIR: without a
   // config file it would land in the working directory (the repository).
-  const usageDir = mkdtempSync(path.join(os.tmpdir(), 'llmserve-usage-'));
+  const usageDir = tempDirSync('llmserve-usage-');
   const child = spawn(process.execPath, [binPath, ...args], {
     env: envWithFakes({ LLMSERVE_TEST_MARKER: marker, FAKE_VLLM_LOAD_MS: '200', LLMSERVE_USAGE_DIR: usageDir, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
