@@ -27,7 +27,8 @@ export type ErrorCode =
   | 'STARTUP_TIMEOUT'
   | 'RUNTIME'
   | 'CHECK_FAILED'
-  | 'PROBLEMS';
+  | 'PROBLEMS'
+  | 'USAGE_STORE';
 
 const defaultExit: Record<ErrorCode, ExitCodeValue> = {
   USAGE: ExitCode.usage,
@@ -43,6 +44,7 @@ const defaultExit: Record<ErrorCode, ExitCodeValue> = {
   RUNTIME: ExitCode.runtime,
   CHECK_FAILED: ExitCode.runtime,
   PROBLEMS: ExitCode.runtime,
+  USAGE_STORE: ExitCode.runtime,
 };
 
 /** An expected failure: printed as one clear message (plus optional detail lines), never as a stack trace. */

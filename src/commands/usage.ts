@@ -6,7 +6,7 @@ import { locateConfig } from '../config/locate.js';
 import { usageDir } from '../config/usage-settings.js';
 import { isMap } from '../config/values.js';
 import { parseYaml } from '../config/yaml.js';
-import { configError, ExitCode } from '../errors.js';
+import { configError, ExitCode, LlmserveError } from '../errors.js';
 import { hourOf } from '../limits/budget.js';
 import { dayChart, summarise, toJson, toTable } from '../usage/report.js';
 import { parseSince } from '../usage/since.js';
@@ -27,7 +27,6 @@ export interface UsageDeps {
   cwd?: string;
   now?: () => number;
   write?: (text: string) => void;
-  warn?: (text: string) => void;
   /** Show the bar chart (default: stdout is a terminal). */
   chart?: boolean;
 }
@@ -61,31 +60,36 @@ export async function findUsageDir(config: string | undefined, env: NodeJS.Proce
   return usageDir(env, typeof dir === 'string' && dir !== '' ? resolve(dirname(located.path), dir) : undefined, located.path, cwd);
 }
 
-/** Runs `llmserve usage`; exit 0 (an absent or damaged store prints nothing and warns). */
+/**
+ * Runs `llmserve usage`; exit 0 (no store yet prints no rows), or USAGE_STORE (exit 1) when the store is there but
+ * cannot be read: a billing script must not take that for a period without usage.
+ */
 export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Promise<number> {
   const env = deps.env ?? process.env;
   const cwd = deps.cwd ?? process.cwd();
   const now = (deps.now ?? Date.now)();
   const write = deps.write ?? ((t: string) => void process.stdout.write(t));
-  const warn = deps.warn ?? ((t: string) => void process.stderr.write(t));
   const sinceMs = parseSince(options.since ?? '7d', now);
   const dir = await findUsageDir(options.config, env, cwd);
 
-  let store: UsageStore | null = null;
-  let unreadable = false;
+  const file = join(dir, USAGE_DB_FILE);
+  const unreadable = (err: unknown) =>
+    new LlmserveError('USAGE_STORE', `cannot read the usage store ${file}: ${(err as Error).message}`, {
+      details: ['Fix: make it readable by this user; a damaged store is moved aside (llmserve-usage.db.corrupt-TIME) by the next llmserve start, which begins a new one.'],
+      cause: err,
+    });
+  let store: UsageStore | null;
   try {
     store = await readUsageStore(dir);
   } catch (err) {
-    unreadable = true;
-    warn(`llmserve usage: WARNING: cannot read ${join(dir, USAGE_DB_FILE)}: ${(err as Error).message}\n`);
+    throw unreadable(err);
   }
   const filter = { ...(sinceMs === null ? {} : { sinceHour: hourOf(sinceMs) }), ...(options.key === undefined ? {} : { key: options.key }) };
-  let hourly = [] as ReturnType<UsageStore['rows']>;
+  let hourly: ReturnType<UsageStore['rows']>;
   try {
     hourly = store?.rows(filter) ?? [];
   } catch (err) {
-    unreadable = true;
-    warn(`llmserve usage: WARNING: cannot read ${join(dir, USAGE_DB_FILE)}: ${(err as Error).message}\n`);
+    throw unreadable(err);
   } finally {
     store?.close();
   }
@@ -97,7 +101,7 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
   // The store keeps whole hours, so the rows start at the hour --since falls in: say that hour, not --since itself.
   const period = sinceMs === null ? 'all recorded time' : `since ${new Date(hourOf(sinceMs) * 3_600_000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   if (rows.length === 0) {
-    write(`No usage ${period}${options.key === undefined ? '' : ` for key ${options.key}`} in ${join(dir, USAGE_DB_FILE)}${unreadable ? ' (it could not be read: see the warning)' : store === null ? ' (no store yet)' : ''}.\n`);
+    write(`No usage ${period}${options.key === undefined ? '' : ` for key ${options.key}`} in ${join(dir, USAGE_DB_FILE)}${store === null ? ' (no store yet)' : ''}.\n`);
     return ExitCode.ok;
   }
   write(`Usage ${period} (${join(dir, USAGE_DB_FILE)})\n\n${toTable(rows, estimated)}`);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { memoryLogger } from '../helpers/upstream.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { runUsage, findUsageDir } from '../../src/commands/usage.js';
+import type { LlmserveError } from '../../src/errors.js';
 import { openUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
 import { parseSince } from '../../src/usage/since.js';
 
@@ -33,7 +34,7 @@ async function withStore(fn: (dir: string) => Promise<void>): Promise<void> {
 
 async function run(dir: string, opts: Parameters<typeof runUsage>[0], chart = false): Promise<string> {
   let out = '';
-  const code = await runUsage(opts, { env: { LLMSERVE_USAGE_DIR: dir }, cwd: dir, now: () => NOW, write: (t) => (out += t), warn: (t) => (out += t), chart });
+  const code = await runUsage(opts, { env: { LLMSERVE_USAGE_DIR: dir }, cwd: dir, now: () => NOW, write: (t) => (out += t), chart });
   assert.equal(code, 0);
   return out;
 }
@@ -68,17 +69,22 @@ test('table with totals and the estimate mark; the chart on a terminal', async (
   });
 });
 
-test('no store yet: empty JSON and a one-line note; a broken file warns', async () => {
+test('no store yet: empty JSON and a one-line note; a store that cannot be read is exit 1, never "no usage"', async () => {
   const dir = await tempDir();
   try {
     assert.deepEqual(JSON.parse(await run(dir, { json: true })), { rows: [] });
     assert.match(await run(dir, {}), /No usage since .* \(no store yet\)/);
     writeFileSync(join(dir, USAGE_DB_FILE), 'garbage '.repeat(1000));
-    const broken = await run(dir, {});
-    assert.match(broken, /WARNING: cannot read/);
-    // The store is there, only unreadable: "no store yet" would contradict the warning.
-    assert.match(broken, /No usage since .* \(it could not be read: see the warning\)/);
-    assert.doesNotMatch(broken, /no store yet/);
+    // A billing script reading --json must not take an unreadable store for a period without usage.
+    for (const json of [true, false]) {
+      await assert.rejects(run(dir, { json }), (err: LlmserveError) => {
+        assert.equal(err.code, 'USAGE_STORE');
+        assert.equal(err.exitCode, 1);
+        assert.match(err.message, new RegExp(`^cannot read the usage store ${join(dir, USAGE_DB_FILE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+        assert.match(err.details[0]!, /^Fix: make it readable by this user; a damaged store is moved aside/);
+        return true;
+      });
+    }
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
