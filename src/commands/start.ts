@@ -245,6 +245,7 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
       port: config.proxy.port,
       publicUrl: `${scheme}://${localHost.includes(':') ? `[${localHost}]` : localHost}:${config.proxy.port}`,
       insecureTls: true,
+      keysFile: config.proxy.keysFile,
       settings: {
         host: config.proxy.host,
         port: config.proxy.port,

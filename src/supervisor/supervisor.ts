@@ -82,7 +82,12 @@ export class Supervisor {
 
   /** SIGHUP: the proxy re-reads its keys file without dropping connections. */
   reloadKeys(): void {
-    this.deps.logger.info('SIGHUP received: reloading keys');
+    const file = this.plan.proxy.keysFile;
+    if (file === null) {
+      this.deps.logger.info('SIGHUP received: no proxy.keys_file to reload (keys from the config and the environment are read at start only)');
+      return;
+    }
+    this.deps.logger.info(`SIGHUP received: reloading keys from ${file}`);
     this.proxy?.send({ type: 'reload-keys' });
   }
 

@@ -45,7 +45,17 @@ export interface SupervisorPlan {
   require: 'all' | 'any';
   /** A Ray head to start (and wait for its nodes) before vLLM; absent without --role head. */
   ray?: RayHeadPlan;
-  proxy: { file: string; args: string[]; env: NodeJS.ProcessEnv; settings: unknown; port: number; publicUrl: string; insecureTls: boolean };
+  proxy: {
+    file: string;
+    args: string[];
+    env: NodeJS.ProcessEnv;
+    settings: unknown;
+    port: number;
+    publicUrl: string;
+    insecureTls: boolean;
+    /** proxy.keys_file, which SIGHUP re-reads; null without one. */
+    keysFile: string | null;
+  };
   /** Seconds. */
   healthInterval: number;
   startupTimeout: number;

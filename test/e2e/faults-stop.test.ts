@@ -79,7 +79,7 @@ test('the output closes under llmserve (a closed terminal, a closed pipe): it dr
   const { code } = await svc.run.exited;
   assert.equal(code, 0, svc.run.output());
   const log = readFileSync(logFile, 'utf8');
-  assert.match(log, /SIGHUP received: reloading keys\n/);
+  assert.match(log, /SIGHUP received: no proxy.keys_file to reload \(keys from the config and the environment are read at start only\)\n/);
   assert.match(log, /the output closed \(EPIPE\): draining and stopping\n/);
   assert.doesNotMatch(log, /internal error/);
   assert.ok(svc.probesDown());

@@ -42,6 +42,7 @@ test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; 
   const loadedBefore = svc.run.lines.filter((l) => /keys loaded: /.test(l)).length;
   svc.run.child.kill('SIGHUP');
   await waitFor(() => svc.run.lines.filter((l) => /keys loaded: /.test(l)).length > loadedBefore, { timeoutMs: 10_000, message: 'a `keys loaded` line after SIGHUP' });
+  assert.ok(svc.run.lines.some((l) => l.includes(`SIGHUP received: reloading keys from ${keysFile}`)), svc.run.output());
   // With several proxy workers each reloads on its own: wait until the change is in force on every connection.
   await waitFor(async () => (await statusWith(svc.port, DAVE)) === 200 && (await statusWith(svc.port, CAROL)) === 401, {
     timeoutMs: 10_000,
