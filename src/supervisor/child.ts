@@ -156,6 +156,8 @@ export function spawnLineReader(script: string, name: string, args: readonly str
     const exited = new Promise<void>((done) => child.once('exit', () => done()));
     child.once('error', reject);
     child.once('spawn', () => {
+      // A later 'error' (none is expected: it is never signalled or sent to) must not become an uncaught one.
+      child.on('error', () => {});
       // Neither the process nor its pipe keeps llmserve's event loop alive.
       child.unref();
       (stdin as Socket).unref();
