@@ -6,6 +6,7 @@ import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../lo
 import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
 import { buildVllmEnv, formatArgv, BACKEND_HOST } from '../engine/command.js';
+import { allowedOrigins } from '../engine/cors-args.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
 import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps } from '../gpu/nvidia-smi.js';
@@ -258,6 +259,8 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
           .filter((k) => !k.fromKeysFile)
           .map((k) => ({ name: k.name, sha256Hex: k.sha256.toString('hex'), ...(k.policy === undefined ? {} : { policy: k.policy }) })),
         keysFile: config.proxy.keysFile,
+        // vLLM's CORS policy, which the proxy's own answers follow (the first model's with several).
+        corsOrigins: allowedOrigins(plan.argv) ?? [],
         routes: config.proxy.routes,
         modelAliases: config.proxy.modelAliases,
         maxBodyBytes: config.proxy.maxBodyBytes,

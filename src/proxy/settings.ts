@@ -45,6 +45,11 @@ export interface ProxySettings extends ConfiguredProxy {
   backendStates?: Record<string, BackendState>;
   /** Several models: readiness needs `all` of them ready (default) or `any`. */
   require?: 'all' | 'any';
+  /**
+   * The origins vLLM's CORS middleware allows (its `--allowed-origins`; the first model's with several), which the
+   * proxy's own answers follow too; absent = vLLM's default, every origin (`*`).
+   */
+  corsOrigins?: string[];
 }
 
 /** Messages the proxy child sends to the supervisor. */

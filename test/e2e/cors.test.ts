@@ -28,6 +28,11 @@ test('CORS: vLLM\'s default (every origin) answers the pre-flight through llmser
   });
   assert.equal(res.headers.get('access-control-allow-origin'), '*');
   await res.text();
+  // An answer of llmserve's own (a wrong key) carries it too: the page can show the 401.
+  const denied = await fetch(`http://127.0.0.1:${svc.port}/v1/models`, { headers: { origin: 'https://app.example', authorization: 'Bearer sk-wrong-0123456789abcdef' } });
+  assert.equal(denied.status, 401);
+  assert.equal(denied.headers.get('access-control-allow-origin'), '*');
+  await denied.text();
   // LiteLLM's path without /v1, as its users' base URLs have it.
   assert.equal((await preflight(svc.port, 'https://app.example', '/chat/completions')).status, 200);
   svc.run.child.kill('SIGTERM');
@@ -45,6 +50,13 @@ test('CORS: vLLM\'s --allowed-origins is the policy: another origin\'s pre-fligh
   assert.equal(other.status, 400);
   assert.equal(await other.text(), 'Disallowed CORS origin');
   assert.equal(other.headers.get('access-control-allow-origin'), null);
+  // llmserve's own answers follow the same list.
+  for (const [origin, allowed] of [['https://app.example', 'https://app.example'], ['https://evil.example', null]] as const) {
+    const denied = await fetch(`http://127.0.0.1:${svc.port}/v1/models`, { headers: { origin } });
+    assert.equal(denied.status, 401);
+    assert.equal(denied.headers.get('access-control-allow-origin'), allowed, origin);
+    await denied.text();
+  }
   svc.run.child.kill('SIGTERM');
   assert.equal((await svc.run.exited).code, 0, svc.run.output());
 });

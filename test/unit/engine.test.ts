@@ -7,6 +7,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
 import { buildVllmArgv, buildVllmEnv, formatArgv, inspectModel, headsFromConfig } from '../../src/engine/index.js';
 import { diagnose, rejectedRemovedFlags, withoutFlags } from '../../src/engine/diagnose.js';
+import { allowedOrigins } from '../../src/engine/cors-args.js';
 import { RestartPolicy, DEFAULT_RESTART } from '../../src/supervisor/restart-policy.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -91,4 +92,17 @@ test('restart policy: backoff doubles to the cap, the Nth failure in the window 
   assert.equal(windowed.recordFailure(40_000)?.delayMs, 1000, 'backoff reset after staying healthy');
   const never = new RestartPolicy({ ...DEFAULT_RESTART, policy: 'never' });
   assert.equal(never.recordFailure(0), null);
+});
+
+test("vLLM's CORS origins from its arguments: default every origin; any spelling argparse takes; unparsable = null", () => {
+  const base = ['vllm', 'serve', '/models/m', '--port', '3000'];
+  assert.deepEqual(allowedOrigins(base), ['*']);
+  assert.deepEqual(allowedOrigins([...base, '--allowed-origins', '["https://a.example"]']), ['https://a.example']);
+  assert.deepEqual(allowedOrigins([...base, '--allowed_origins=["https://a.example","https://b.example"]']), ['https://a.example', 'https://b.example']);
+  assert.deepEqual(allowedOrigins([...base, '--allowed-o', '["https://a.example"]']), ['https://a.example'], 'the shortest unique abbreviation');
+  // `--allowed` is ambiguous (vLLM refuses it); --allowed-methods is another flag.
+  assert.deepEqual(allowedOrigins([...base, '--allowed-methods', '["GET"]']), ['*']);
+  assert.deepEqual(allowedOrigins([...base, '--allowed-origins', '["https://a.example"]', '--allowed-origins', '["*"]']), ['*'], 'the last one wins');
+  assert.equal(allowedOrigins([...base, '--allowed-origins', 'https://a.example']), null);
+  assert.equal(allowedOrigins([...base, '--allowed-origins']), null);
 });

@@ -228,4 +228,33 @@ describe('routes over HTTP', () => {
     }
     assert.equal(pair.upstream.requests.length, 2);
   });
+
+  it('the proxy\'s own answers to a browser carry Access-Control-Allow-Origin by vLLM\'s policy, so a page can read a 401 or 429', async (t) => {
+    const any = await startPair();
+    t.after(() => any.close());
+    const fromPage = { origin: 'https://app.example' };
+    const denied = await request(any.port, '/v1/chat/completions', { headers: fromPage, body: {} });
+    assert.equal(denied.status, 401);
+    assert.equal(denied.headers['access-control-allow-origin'], '*');
+    const served = await request(any.port, '/v1/chat/completions', { headers: { ...fromPage, ...bearer }, body: { model: 'test-model', messages: [] } });
+    assert.equal(served.status, 200);
+    assert.equal(served.headers['access-control-allow-origin'], '*');
+    // Not a browser (no Origin): nothing added.
+    assert.equal((await request(any.port, '/v1/chat/completions', { body: {} })).headers['access-control-allow-origin'], undefined);
+
+    // vLLM started with --allowed-origins '["https://app.example"]': that origin only, echoed, with Vary.
+    const listed = await startPair({ corsOrigins: ['https://app.example'] });
+    t.after(() => listed.close());
+    const mine = await request(listed.port, '/v1/models', { headers: fromPage });
+    assert.equal(mine.headers['access-control-allow-origin'], 'https://app.example');
+    assert.equal(mine.headers.vary, 'Origin');
+    const other = await request(listed.port, '/v1/models', { headers: { origin: 'https://evil.example' } });
+    assert.equal(other.status, 401);
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+
+    // An --allowed-origins llmserve could not read: none at all (vLLM refuses such a value itself).
+    const none = await startPair({ corsOrigins: [] });
+    t.after(() => none.close());
+    assert.equal((await request(none.port, '/v1/models', { headers: fromPage })).headers['access-control-allow-origin'], undefined);
+  });
 });
