@@ -17,14 +17,14 @@ export function createAccessLog(logger: Logger): AccessLog {
     const durationMs = Math.round(end - ex.start);
     const ttfbMs = ex.ttfb === null ? durationMs : Math.round(ex.ttfb);
     if (logger.format === 'json') {
-      logger.info('request', { key: ex.keyName, method: ex.method, path: ex.path, model: ex.model, status, bytes, duration_ms: durationMs, ttfb_ms: ttfbMs });
+      logger.info('request', { key: ex.keyName, method: ex.method, path: ex.path, model: ex.model, status, bytes, duration_ms: durationMs, ttfb_ms: ttfbMs, request_id: ex.requestId });
       return;
     }
     // The model comes from the client's body: quoted and escaped when it holds whitespace, control characters (a
     // newline would start a line of the client's making in llmserve's output, an ESC would drive the terminal) or quotes.
     const model = UNSAFE_IN_LINE.test(ex.model) ? JSON.stringify(ex.model) : ex.model;
     logger.info(
-      new Date().toISOString() + ' ' + ex.keyName + ' ' + ex.method + ' ' + ex.path + ' model=' + model + ' ' + status + ' ' + bytes + 'B ' + durationMs + 'ms ttfb=' + ttfbMs + 'ms',
+      new Date().toISOString() + ' ' + ex.keyName + ' ' + ex.method + ' ' + ex.path + ' model=' + model + ' ' + status + ' ' + bytes + 'B ' + durationMs + 'ms ttfb=' + ttfbMs + 'ms id=' + ex.requestId,
     );
   };
 }

@@ -26,6 +26,12 @@ export interface ProxyError {
   headers?: Record<string, string>;
 }
 
+/** The request's id (server.ts puts it in the request's headers) for an answer of the proxy's own. */
+export function requestIdHeader(res: ServerResponse): { 'x-request-id'?: string } {
+  const id = res.req?.headers['x-request-id'];
+  return typeof id === 'string' ? { 'x-request-id': id } : {};
+}
+
 /** Writes a JSON body with the right length; does nothing when the client is gone or headers already went. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
@@ -33,6 +39,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   // The reason phrase given explicitly: a writeHead that failed on a backend's bad header left its phrase behind.
   res.writeHead(status, STATUS_CODES[status] ?? 'unknown', {
     ...headers,
+    ...requestIdHeader(res),
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
   });

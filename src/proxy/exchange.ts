@@ -1,4 +1,5 @@
 // The state of one request/response pair, shared by the server, the forwarder and the access log.
+import { randomUUID } from 'node:crypto';
 import type { UpstreamCall } from './upstream/client.js';
 import type { Socket } from 'node:net';
 import type { Meter } from '../usage/meter.js';
@@ -13,6 +14,8 @@ export interface Exchange {
   readonly socket: Socket;
   /** socket.bytesWritten when the request began (keep-alive sockets carry several responses). */
   readonly bytesAtStart: number;
+  /** The client's X-Request-Id when it is a safe token, else a new UUID: sent to vLLM and back, and logged. */
+  readonly requestId: string;
   /** Key name, `-` when none. */
   keyName: string;
   /** Requested model, `-` unless the body was parsed. */
@@ -45,8 +48,14 @@ export interface Exchange {
   counted: boolean;
 }
 
+/**
+ * A client's request id that may be kept: up to 128 visible ASCII characters without `"` or `\`, so that it goes into
+ * a log line as it is (a UUID, a ULID, an AWS trace id `Root=1-...;Parent=...` all pass).
+ */
+const SAFE_REQUEST_ID = /^[!#-\[\]-~]{1,128}$/;
+
 /** A fresh exchange for a request. */
-export function newExchange(start: number, method: string, url: string | undefined, socket: Socket): Exchange {
+export function newExchange(start: number, method: string, url: string | undefined, socket: Socket, clientRequestId?: string | string[]): Exchange {
   const raw = url ?? '';
   const q = raw.indexOf('?');
   return {
@@ -55,6 +64,7 @@ export function newExchange(start: number, method: string, url: string | undefin
     path: q >= 0 ? raw.slice(0, q) : raw,
     socket,
     bytesAtStart: socket.bytesWritten,
+    requestId: typeof clientRequestId === 'string' && SAFE_REQUEST_ID.test(clientRequestId) ? clientRequestId : randomUUID(),
     keyName: '-',
     model: '-',
     health: false,

@@ -104,7 +104,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           call.destroy();
           return;
         }
-        res.writeHead(head.statusCode, head.statusMessage, responseHeaders(head.headers));
+        const headers = responseHeaders(head.headers);
+        // The request's id back to the client (vLLM, given it as X-Request-Id, names its completion chatcmpl-ID).
+        headers['x-request-id'] = ex.requestId;
+        res.writeHead(head.statusCode, head.statusMessage, headers);
         // A chunked body's Content-Length (sent with Transfer-Encoding by a broken backend) is stale: ignored.
         const length = framing.kind === 'chunked' ? undefined : head.headers['content-length'];
         const socket = res.socket;

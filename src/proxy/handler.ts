@@ -74,7 +74,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     // Every model's vLLM metrics, not only the first one's.
     const text = await cost.metrics.render(metricsBackendUrls(settings, router));
     if (res.headersSent || res.destroyed) return;
-    res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
+    res.writeHead(200, { ...errors.requestIdHeader(res), 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
     res.end(text);
   };
 
@@ -95,7 +95,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (allowlist !== null) listed.data = listed.data.filter((m) => allowlist.has(m.id));
       const text = JSON.stringify(listed);
       ex.ttfb = 0;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.writeHead(200, { ...errors.requestIdHeader(res), 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
       return;
     }
@@ -292,7 +292,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
 
     if (localModels !== null && path === '/v1/models') {
       ex.ttfb = 0;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(localModels) });
+      res.writeHead(200, { ...errors.requestIdHeader(res), 'content-type': 'application/json', 'content-length': Buffer.byteLength(localModels) });
       res.end(localModels);
       return;
     }

@@ -109,7 +109,11 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   let cutting = false;
   const idleWaiters = new Set<() => void>();
   const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
-    const ex = newExchange(now(), req.method ?? 'GET', req.url, req.socket);
+    const ex = newExchange(now(), req.method ?? 'GET', req.url, req.socket, req.headers['x-request-id']);
+    // Why in the request's own headers: from there the id goes to vLLM with the others (upstreamHeaders), and every
+    // answer takes it back (forward.ts, errors.ts) without res.setHeader, which would put each forwarded answer on
+    // Node's slower writeHead path.
+    req.headers['x-request-id'] = ex.requestId;
     inflight++;
     cost.metrics.inflight.inc(1);
     res.once('close', () => {

@@ -46,6 +46,14 @@ test('the original LiteLLM config, unchanged: probe files, vLLM argv, auth, engi
   const ok = await post(port, { model: 'DeepSeek-R1-Distill-Qwen-1.5B', messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${KEY}` });
   assert.equal(ok.status, 200, ok.body);
   assert.equal((JSON.parse(ok.body) as { object: string }).object, 'chat.completion');
+  // One id end to end: the client's X-Request-Id names vLLM's completion (chatcmpl-ID) and comes back.
+  const traced = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, 'x-request-id': 'trace-42' },
+    body: JSON.stringify({ model: 'DeepSeek-R1-Distill-Qwen-1.5B', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(traced.headers.get('x-request-id'), 'trace-42');
+  assert.equal(((await traced.json()) as { id: string }).id, 'chatcmpl-trace-42');
   for (const headers of [{}, { authorization: 'Bearer wrong-key' }]) {
     const denied = await post(port, { model: 'DeepSeek-R1-Distill-Qwen-1.5B', messages: [] }, headers);
     assert.equal(denied.status, 401);

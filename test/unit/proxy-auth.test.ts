@@ -151,7 +151,7 @@ describe('auth over HTTP', () => {
       const line = pair.lines.find((l) => l.includes('/v1/chat/completions'));
       assert.ok(line, `no access line in ${all}`);
       if (format === 'text') {
-        assert.match(line, new RegExp(` ${KEY_NAME} POST /v1/chat/completions model=- 200 \\d+B \\d+ms ttfb=\\d+ms`));
+        assert.match(line, new RegExp(` ${KEY_NAME} POST /v1/chat/completions model=- 200 \\d+B \\d+ms ttfb=\\d+ms id=${res.headers['x-request-id']}$`));
       } else {
         const entry = JSON.parse(line) as Record<string, unknown>;
         assert.equal(entry.msg, 'request');
@@ -163,6 +163,7 @@ describe('auth over HTTP', () => {
         assert.ok((entry.bytes as number) > 0);
         assert.equal(typeof entry.duration_ms, 'number');
         assert.equal(typeof entry.ttfb_ms, 'number');
+        assert.equal(entry.request_id, res.headers['x-request-id']);
         assert.equal(typeof entry.time, 'string');
         const refused = pair.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.status === 401);
         assert.equal(refused?.key, '-');

@@ -257,4 +257,33 @@ describe('routes over HTTP', () => {
     t.after(() => none.close());
     assert.equal((await request(none.port, '/v1/models', { headers: fromPage })).headers['access-control-allow-origin'], undefined);
   });
+
+  it('X-Request-Id: the client\'s when it is a safe token, else a new UUID; sent to vLLM, answered and logged', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const chat = { model: 'test-model', messages: [] };
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const cases: [string | undefined, RegExp | string][] = [
+      ['Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8', 'Root=1-67891233-abcdef012345678912345678;Parent=53995c3f42cd8ad8'],
+      [undefined, uuid],
+      ['has space', uuid],
+      ['quote"d', uuid],
+      ['x'.repeat(129), uuid],
+    ];
+    for (const [sent, expected] of cases) {
+      const res = await request(pair.port, '/v1/chat/completions', { headers: { ...bearer, ...(sent === undefined ? {} : { 'x-request-id': sent }) }, body: chat });
+      assert.equal(res.status, 200);
+      const id = res.headers['x-request-id'] as string;
+      if (typeof expected === 'string') assert.equal(id, expected);
+      else assert.match(id, expected, String(sent));
+      // vLLM got the same id (so its logs and its chatcmpl-ID name the request), never the unsafe one.
+      assert.equal(pair.upstream.requests.at(-1)!.headers['x-request-id'], id);
+      await until(() => pair.lines.some((l) => l.endsWith(` id=${id}`)), 5000, `the access-log line of ${id}`);
+    }
+    // The proxy's own answers carry it too (a 401 here), so a user can quote it.
+    const denied = await request(pair.port, '/v1/chat/completions', { headers: { 'x-request-id': 'mine-1' }, body: chat });
+    assert.equal(denied.status, 401);
+    assert.equal(denied.headers['x-request-id'], 'mine-1');
+    await until(() => pair.lines.some((l) => / - POST \/v1\/chat\/completions model=- 401 .* id=mine-1$/.test(l)), 5000, 'the 401\'s line');
+  });
 });
