@@ -7,8 +7,8 @@ import { safeKill, spawnLineReader, type LineReader, type ManagedChild, type Spa
  * input closes with groups still listed, llmserve ended without stopping them (SIGKILL, the OOM killer): it marks the
  * probe files in $2 down, as every exit of llmserve leaves them, then stops the groups as llmserve would have: SIGTERM
  * to each leader (vLLM's API server then stops its engine in order), up to $1 tenths of a second for the leaders to
- * exit, then SIGKILL to each whole group (the orphans a leader leaves, vLLM's EngineCore and workers). `set -C` creates a probe file with O_EXCL: one that exists stays as it is,
- * and a symlink planted in its place is not followed.
+ * exit, then SIGKILL to each whole group (the orphans a leader leaves: vLLM's EngineCore and workers). `set -C`
+ * creates a probe file with O_EXCL: one that exists stays as it is, and a symlink planted in its place is not followed.
  */
 const SCRIPT = `groups=''
 while IFS= read -r line; do groups=$line; done
