@@ -7,14 +7,17 @@ import { safeKill, spawnLineReader, type LineReader, type ManagedChild, type Spa
  * input closes with groups still listed, llmserve ended without stopping them (SIGKILL, the OOM killer): it marks the
  * probe files in $2 down, as every exit of llmserve leaves them, then stops the groups as llmserve would have: SIGTERM
  * to each leader (vLLM's API server then stops its engine in order), up to $1 tenths of a second for the leaders to
- * exit, then SIGKILL to each whole group (the orphans a leader leaves: vLLM's EngineCore and workers). `set -C`
- * creates a probe file with O_EXCL: one that exists stays as it is, and a symlink planted in its place is not followed.
+ * exit, then SIGKILL to each whole group (the orphans a leader leaves: vLLM's EngineCore and workers). A probe file
+ * is created only where nothing is at its name: `set -C` alone opens an existing non-regular file (dash, busybox and
+ * bash all do), through a symlink too, and opening a FIFO for writing waits for a reader, so the guard would never
+ * reach vLLM. `set -C` still makes the creation O_EXCL should something appear at the name meanwhile.
  */
 const SCRIPT = `groups=''
 while IFS= read -r line; do groups=$line; done
 [ -n "$groups" ] || exit 0
-(set -C; : > "$2/not-ready") 2>/dev/null
-(set -C; : > "$2/not-healthy") 2>/dev/null
+for f in not-ready not-healthy; do
+  [ -e "$2/$f" ] || [ -h "$2/$f" ] || (set -C; : > "$2/$f") 2>/dev/null
+done
 for g in $groups; do kill -s TERM "$g" 2>/dev/null; done
 n=0
 while [ "$n" -lt "$1" ]; do

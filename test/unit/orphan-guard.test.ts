@@ -1,6 +1,7 @@
 // The orphan guard (src/supervisor/orphan-guard.ts) with its real shell, and real process groups standing in for vLLM.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnInGroup, spawnLineReader, type LineReader, type ManagedChild } from '../../src/supervisor/child.js';
@@ -109,6 +110,21 @@ test('a probe file that exists, or a symlink planted at its name, is left as it 
   assert.ok(lstatSync(path.join(dir, 'not-healthy')).isSymbolicLink());
   assert.equal(readFileSync(path.join(dir, 'not-ready'), 'utf8'), 'already\n');
   await waitFor(() => processGroupMembers(vllm.pid).length === 0, { timeoutMs: 5000, message: 'the group stopped' });
+});
+
+test('a FIFO at a probe file\'s name, or a symlink to one, is left as it is: the guard never blocks opening it', async (t) => {
+  const dir = await tempDir();
+  const fifo = path.join(await tempDir(), 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  symlinkSync(fifo, path.join(dir, 'not-ready'));
+  execFileSync('mkfifo', [path.join(dir, 'not-healthy')]);
+  const { guard, die } = await guarded(30_000, dir);
+  const vllm = await fakeVllm(t, guard, 'exec sleep 30');
+  // Opening a FIFO for writing waits for a reader: a guard that opened one would never reach vLLM.
+  await die();
+  await waitFor(() => processGroupMembers(vllm.pid).length === 0, { timeoutMs: 5000, message: 'the group stopped' });
+  assert.ok(lstatSync(path.join(dir, 'not-ready')).isSymbolicLink());
+  assert.ok(lstatSync(path.join(dir, 'not-healthy')).isFIFO());
 });
 
 test('a guard that cannot start is a warning, and a guard that guards nothing', async () => {
