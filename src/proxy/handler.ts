@@ -16,6 +16,7 @@ import { Meter } from '../usage/meter.js';
 import { planBody, type BodyPlan } from '../usage/request.js';
 import type { CostControl } from './cost.js';
 import { isMultipart } from './multipart.js';
+import { isPreflight } from './preflight.js';
 import { metricsBackendUrls, routeBody, routeMultipart, type RouteTarget, type Router } from './router.js';
 
 /** What the handler reads and uses; the state is read through a function so changes apply at once. */
@@ -231,8 +232,9 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
 
     // A browser's CORS pre-flight (before a cross-origin call) never carries a key, by the fetch standard: on an
     // allowlisted route it goes to vLLM as it is, and vLLM's CORS middleware answers it (`--allowed-origins`, every
-    // origin by default) before any endpoint runs. Both headers, as that middleware requires to treat it as one.
-    if (method === 'OPTIONS' && req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined) {
+    // origin by default) before any endpoint runs. Both headers, as that middleware requires to treat it as one, and as
+    // vLLM will get them (preflight.ts).
+    if (method === 'OPTIONS' && isPreflight(req)) {
       return preflight(req, res, ex, path);
     }
 

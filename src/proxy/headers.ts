@@ -19,7 +19,7 @@ const hopByHop: ReadonlySet<string> = new Set([
 const framing: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host']);
 
 /** Names listed in a Connection header (they are hop-by-hop too). */
-function connectionTokens(value: string | string[] | undefined): string[] {
+export function connectionTokens(value: string | string[] | undefined): string[] {
   if (value === undefined) return [];
   const text = Array.isArray(value) ? value.join(',') : value;
   return text.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t.length > 0);

@@ -229,6 +229,25 @@ describe('routes over HTTP', () => {
     assert.equal(pair.upstream.requests.length, 2);
   });
 
+  it('an OPTIONS is a key-free pre-flight only as vLLM will get it: both headers not named in Connection, and no body', async (t) => {
+    const pair = await startPair({ routes: ['/v1/chat/completions', '/v1/models'] });
+    t.after(() => pair.close());
+    const cors = { origin: 'https://app.example', 'access-control-request-method': 'POST' };
+    // A header named in Connection is dropped on the way to vLLM, whose CORS layer would then pass the bare OPTIONS on
+    // to its endpoints: without a key, that is a 401 like any other request.
+    for (const listed of ['access-control-request-method', 'Origin', 'keep-alive, Access-Control-Request-Method']) {
+      const res = await request(pair.port, '/v1/chat/completions', { method: 'OPTIONS', headers: { ...cors, connection: listed } });
+      assert.equal(res.status, 401, listed);
+    }
+    // A browser's pre-flight has no body.
+    assert.equal((await request(pair.port, '/v1/chat/completions', { method: 'OPTIONS', headers: cors, body: 'x'.repeat(1000) })).status, 401);
+    assert.equal((await request(pair.port, '/v1/chat/completions', { method: 'OPTIONS', headers: { ...cors, 'transfer-encoding': 'chunked' }, body: 'x', chunked: true })).status, 401);
+    assert.equal(pair.upstream.requests.length, 0);
+    // An empty body (Content-Length: 0) and a Connection header naming neither still make a pre-flight.
+    await request(pair.port, '/v1/chat/completions', { method: 'OPTIONS', headers: { ...cors, connection: 'keep-alive', 'content-length': '0' } });
+    assert.deepEqual(pair.upstream.requests.map((r) => [r.method, r.headers.origin, r.headers['access-control-request-method']]), [['OPTIONS', 'https://app.example', 'POST']]);
+  });
+
   it('the proxy\'s own answers to a browser carry Access-Control-Allow-Origin by vLLM\'s policy, so a page can read a 401 or 429', async (t) => {
     const any = await startPair();
     t.after(() => any.close());
