@@ -107,6 +107,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         const headers = responseHeaders(head.headers);
         // The request's id back to the client (vLLM, given it as X-Request-Id, names its completion chatcmpl-ID).
         headers['x-request-id'] = ex.requestId;
+        // The handler's CORS header (for the proxy's own answers) must not stand in for vLLM's: where vLLM gave none,
+        // its policy refused the origin (with several models, this model's list may differ from the first's).
+        if (headers['access-control-allow-origin'] === undefined && res.hasHeader('access-control-allow-origin')) res.removeHeader('access-control-allow-origin');
         res.writeHead(head.statusCode, head.statusMessage, headers);
         // A chunked body's Content-Length (sent with Transfer-Encoding by a broken backend) is stale: ignored.
         const length = framing.kind === 'chunked' ? undefined : head.headers['content-length'];

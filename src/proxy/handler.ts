@@ -209,8 +209,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const method = req.method ?? 'GET';
     let path = normalisePath(req.url);
     // A browser hands a cross-origin answer to the page only with this header. vLLM's answers carry their own (its
-    // CORS middleware), which replaces this one in writeHead; the proxy's own answers (401, 429, 503, ...) get it here,
-    // by vLLM's policy, so that a page shows the error rather than a bare CORS failure.
+    // CORS middleware) or none, and the forwarder keeps exactly that; the proxy's own answers (401, 429, 503, ...) get
+    // it here, by vLLM's policy, so that a page shows the error rather than a bare CORS failure.
     const origin = req.headers.origin;
     if (origin !== undefined && (corsAny || corsOrigins.includes(origin))) {
       res.setHeader('access-control-allow-origin', corsAny ? '*' : origin);

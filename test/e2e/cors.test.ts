@@ -1,6 +1,11 @@
 // A browser client through llmserve: the CORS pre-flight reaches vLLM without a key, and vLLM's own policy answers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { runLlmserve } from '../helpers/llmserve.js';
+import { freePort } from '../helpers/ports.js';
 import { startService, TEST_KEY } from '../helpers/service.js';
 
 /** A browser's pre-flight for a POST with a key and a JSON body. */
@@ -59,4 +64,36 @@ test('CORS: vLLM\'s --allowed-origins is the policy: another origin\'s pre-fligh
   }
   svc.run.child.kill('SIGTERM');
   assert.equal((await svc.run.exited).code, 0, svc.run.output());
+});
+
+test('CORS with several models: each model\'s answers follow its own vLLM\'s --allowed-origins, not the first model\'s', async (t) => {
+  const dir = await tempDir('llmserve-cors-');
+  const [a, b] = [await makeModelDir(), await makeModelDir()];
+  const [port, portA, portB] = [await freePort(), await freePort(), await freePort()];
+  const config = path.join(dir, 'llmserve.yaml');
+  const entry = (model: string, name: string, gpus: string, p: number, origin: string) =>
+    `  - model: ${model}\n    served_model_name: ${name}\n    gpus: ${gpus}\n    port: ${p}\n    vllm:\n      args: [--allowed-origins, '["${origin}"]']\n`;
+  writeFileSync(config, `models:\n${entry(a, 'alpha', '[0, 1]', portA, 'https://a.example')}${entry(b, 'beta', '[2, 3]', portB, 'https://b.example')}`);
+  const run = runLlmserve(['start', '--config', config, '--port', String(port), '--probe-dir', path.join(dir, 'probe'), '--stop-timeout', '3'], {
+    LLMSERVE_MASTER_KEY: TEST_KEY,
+    FAKE_NVIDIA_SMI_GPUS: '4',
+    FAKE_VLLM_LOAD_MS: '300',
+  });
+  t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
+  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 20_000);
+  const call = async (model: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { origin: 'https://a.example', 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
+      body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    await res.text();
+    return res.headers.get('access-control-allow-origin');
+  };
+  assert.equal(await call('alpha'), 'https://a.example');
+  // beta's vLLM allows https://b.example only: a page on https://a.example must not be handed beta's answer.
+  assert.equal(await call('beta'), null);
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
 });

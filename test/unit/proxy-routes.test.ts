@@ -255,9 +255,16 @@ describe('routes over HTTP', () => {
     const denied = await request(any.port, '/v1/chat/completions', { headers: fromPage, body: {} });
     assert.equal(denied.status, 401);
     assert.equal(denied.headers['access-control-allow-origin'], '*');
+    // A forwarded answer carries vLLM's own header (its CORS layer), and only that: with several models, another
+    // model's vLLM may refuse an origin that the first one's list allows.
+    any.upstream.behaviour.extraHeaders = { 'access-control-allow-origin': '*' };
     const served = await request(any.port, '/v1/chat/completions', { headers: { ...fromPage, ...bearer }, body: { model: 'test-model', messages: [] } });
     assert.equal(served.status, 200);
     assert.equal(served.headers['access-control-allow-origin'], '*');
+    any.upstream.behaviour.extraHeaders = {};
+    const refused = await request(any.port, '/v1/chat/completions', { headers: { ...fromPage, ...bearer }, body: { model: 'test-model', messages: [] } });
+    assert.equal(refused.status, 200);
+    assert.equal(refused.headers['access-control-allow-origin'], undefined, 'vLLM gave none: the browser must not hand the answer to the page');
     // Not a browser (no Origin): nothing added.
     assert.equal((await request(any.port, '/v1/chat/completions', { body: {} })).headers['access-control-allow-origin'], undefined);
 
