@@ -10,7 +10,7 @@ import { safeKill, spawnLineReader, type LineReader, type ManagedChild, type Spa
  * exit, then SIGKILL to each whole group (the orphans a leader leaves: vLLM's EngineCore and workers). A probe file
  * is created only where nothing is at its name: `set -C` alone opens an existing non-regular file (dash, busybox and
  * bash all do), through a symlink too, and opening a FIFO for writing waits for a reader, so the guard would never
- * reach vLLM. `set -C` still makes the creation O_EXCL should something appear at the name meanwhile.
+ * reach vLLM. `set -C` still leaves alone a regular file that appears at the name meanwhile.
  */
 const SCRIPT = `groups=''
 while IFS= read -r line; do groups=$line; done
