@@ -138,6 +138,11 @@ async function startWithSignals(
   // A SIGKILL of llmserve cannot be caught: the guard, a process of its own, then stops what llmserve started. It
   // gets vLLM's environment, which holds no key.
   const guard = await startOrphanGuard(config.timeouts.stop * 1000, probeDir, buildVllmEnv(config, proc.env), logger);
+  // A signal while the guard started (an await): nothing runs yet, so stop here as during the checks above.
+  if (early.received !== null) {
+    await guard.release();
+    return stoppedDuringStartup(early);
+  }
   const supervisor = new Supervisor(supervised, {
     logger,
     probes,
