@@ -186,12 +186,24 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     forwardTo(req, res, ex, decision.body ?? raw, decision.target);
   };
 
+  /**
+   * The allowlisted route of a normalised path and the path it stands for, or null. LiteLLM's spelling without /v1
+   * (`/chat/completions`) is checked and forwarded as the /v1 route it stands for: req.url gets the /v1 prefix.
+   */
+  const matchRoute = (req: IncomingMessage, path: string | null): { route: NonNullable<ReturnType<typeof routes.match>>; path: string } | null => {
+    if (path === null) return null;
+    const route = routes.match(path);
+    if (route !== null) return { route, path };
+    const v1 = withV1(path);
+    const viaV1 = v1 === null ? null : routes.match(v1);
+    if (v1 === null || viaV1 === null) return null;
+    req.url = '/v1' + req.url!;
+    return { route: viaV1, path: v1 };
+  };
+
   /** A CORS pre-flight on an allowlisted route, to the first ready backend (or 503 while none is). */
   const preflight = (req: IncomingMessage, res: ServerResponse, ex: Exchange, path: string | null) => {
-    let route = path === null ? null : routes.match(path);
-    const v1 = route === null && path !== null ? withV1(path) : null;
-    if (v1 !== null && (route = routes.match(v1)) !== null) req.url = '/v1' + req.url!;
-    if (path === null || route === null) return errors.sendError(res, errors.unknownRoute('OPTIONS', ex.path));
+    if (matchRoute(req, path) === null) return errors.sendError(res, errors.unknownRoute('OPTIONS', ex.path));
     const state = deps.state();
     if (state === 'draining') return errors.sendError(res, errors.unavailable('draining'));
     if (router !== null) return forwardTo(req, res, ex, null, router.targets.find((t) => t.state === 'ready') ?? router.targets[0]!);
@@ -261,16 +273,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return;
     }
 
-    let route = path === null ? null : routes.match(path);
-    if (route === null && path !== null) {
-      // LiteLLM's spelling without /v1 (`/chat/completions`): checked and forwarded as the /v1 route it stands for.
-      const v1 = withV1(path);
-      if (v1 !== null && (route = routes.match(v1)) !== null) {
-        path = v1;
-        req.url = '/v1' + req.url!;
-      }
-    }
-    if (path === null || route === null) return errors.sendError(res, errors.unknownRoute(method, ex.path));
+    const matched = matchRoute(req, path);
+    if (matched === null) return errors.sendError(res, errors.unknownRoute(method, ex.path));
+    const { route } = matched;
+    path = matched.path;
     if (route.methods !== null && !route.methods.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, route.methods));
 
     // With several models the state is checked per model, once the request's model is known.
