@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writableProblem } from '../probes/files.js';
-import { readRuntimeFile, runningOwner } from '../supervisor/runtime-file.js';
+import { ownerOf, readRuntimeFile } from '../supervisor/runtime-file.js';
 import { loadTls } from '../proxy/tls.js';
 import { portBindError } from '../util/port.js';
 import type { PortFact, ProbeDirFact, RunningFact } from './types.js';
@@ -61,7 +61,7 @@ export async function invalidTls(tls: { cert: string; key: string } | null): Pro
 export function runningFact(dir: string): RunningFact | null {
   const info = readRuntimeFile(dir);
   if (info === null || typeof info.pid !== 'number') return null;
-  const owner = runningOwner(dir);
+  const owner = ownerOf(info);
   try {
     process.kill(info.pid, 0);
     return { pid: info.pid, alive: true, owner };

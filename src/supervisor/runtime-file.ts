@@ -37,7 +37,11 @@ export function removeRuntimeFile(dir: string, pid = process.pid): void {
  * or reused since, as in a restarted container whose volume kept the file).
  */
 export function runningOwner(dir: string, self: number = process.pid, proc: ProcReader = linuxProc): RuntimeInfo | null {
-  const info = readRuntimeFile(dir);
+  return ownerOf(readRuntimeFile(dir), self, proc);
+}
+
+/** runningOwner for a runtime file already read (probe reads it for its own facts too). */
+export function ownerOf(info: RuntimeInfo | null, self: number = process.pid, proc: ProcReader = linuxProc): RuntimeInfo | null {
   if (info === null || !Number.isInteger(info.pid) || info.pid <= 0 || info.pid === self) return null;
   const written = Date.parse(info.startedAt);
   const started = proc.startedAtMs(info.pid);
