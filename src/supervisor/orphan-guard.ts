@@ -45,8 +45,6 @@ export interface OrphanGuard {
 
 export interface OrphanGuardDeps {
   startReader?: (script: string, name: string, args: readonly string[], env: NodeJS.ProcessEnv) => Promise<LineReader>;
-  /** Whether any process of a group is left (a zombie counts until it is reaped). */
-  groupAlive?: (pgid: number) => boolean;
   /** How often a group whose leader exited is checked for members left, ms. */
   pollMs?: number;
 }
@@ -60,7 +58,8 @@ export async function startOrphanGuard(
   deps: OrphanGuardDeps = {},
 ): Promise<OrphanGuard> {
   const startReader = deps.startReader ?? spawnLineReader;
-  const groupAlive = deps.groupAlive ?? ((pgid: number) => safeKill(-pgid, 0));
+  // Whether any process of a group is left (a zombie counts until it is reaped).
+  const groupAlive = (pgid: number) => safeKill(-pgid, 0);
   const pollMs = deps.pollMs ?? 200;
   let reader: LineReader | null = null;
   try {
