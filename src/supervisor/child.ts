@@ -1,9 +1,10 @@
 // Long-lived children (vLLM, the proxy, the orphan guard): spawn in their own process group, stream their lines.
 // The one module that imports node:child_process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { lineSplitter } from '../log.js';
+import { procStatFields } from '../util/proc-stat.js';
 
 /** How a child ended. */
 export interface ChildExit {
@@ -124,14 +125,9 @@ export function liveGroupMembers(pgid: number): number[] {
   const members: number[] = [];
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the command name, which is in parentheses and may itself contain spaces.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
+    // null: the process ended while we looked.
+    const fields = procStatFields(entry);
+    if (fields !== null && Number(fields[2]) === pgid && fields[0] !== 'Z') members.push(Number(entry));
   }
   return members;
 }

@@ -1,6 +1,7 @@
 // `llmserve.json` beside the probe files: what a running `start` uses, so `check` finds ports given only on its command line.
 import { rmSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { procStatFields } from '../util/proc-stat.js';
 import { replaceFileSync } from '../util/write-new.js';
 
 export const RUNTIME_FILE = 'llmserve.json';
@@ -68,11 +69,10 @@ export interface ProcReader {
 /** ProcReader on Linux's /proc. */
 export const linuxProc: ProcReader = {
   startedAtMs(pid) {
+    const fields = procStatFields(pid);
+    // Field 22 (starttime), the 20th after the command name; a zombie has exited already.
+    if (fields === null || fields[0] === 'Z') return null;
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // Field 22 (starttime), the 20th after the command name; a zombie has exited already.
-      if (fields[0] === 'Z') return null;
       const bootSeconds = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
       // USER_HZ is 100 on every Linux that Node runs on.
       return bootSeconds * 1000 + Number(fields[19]) * 10;
