@@ -16,7 +16,7 @@ import { spawnInGroup } from '../supervisor/child.js';
 import { startOrphanGuard } from '../supervisor/orphan-guard.js';
 import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
 import { SHUTDOWN_TIMEOUT_FLAG, withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
-import { ownedProbeDir, removeRuntimeFile, runningOwner, writeRuntimeFile } from '../supervisor/runtime-file.js';
+import { ownedProbeDir, removeRuntimeFile, runningOwner, selfIdentity, writeRuntimeFile } from '../supervisor/runtime-file.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
 import { onEmergency } from '../util/emergency.js';
@@ -177,9 +177,11 @@ async function startWithSignals(
   // closing the terminal does not leave vLLM holding the GPUs.
   const offOutput = onOutputClosed((code) => supervisor.requestStop(`the output closed (${code})`));
   const unregister = onEmergency(() => supervisor.killAllNow());
+  const identity = selfIdentity(undefined, proc.pid);
   writeRuntimeFile(probeDir, {
     pid: proc.pid,
     startedAt: new Date().toISOString(),
+    ...(identity === null ? {} : { process: identity }),
     proxy: { host: config.proxy.host, port: config.proxy.port, tls: config.proxy.tls !== null },
     backend: { host: BACKEND_HOST, port: config.vllm.port },
     models: config.models.map((m) => m.servedModelName),

@@ -17,6 +17,24 @@ export interface RuntimeInfo {
   backends?: { model: string; host: string; port: number }[];
   /** Several models: `probes.require`, so that `check` judges health as start does. Absent in older files. */
   require?: 'all' | 'any';
+  /**
+   * Who wrote the file, exactly: the pid's start time in clock ticks since boot (/proc/PID/stat field 22) and the
+   * boot's id, which no clock step changes. Absent in older files (and off Linux): startedAt is compared instead.
+   */
+  process?: ProcessIdentity;
+}
+
+/** A process named exactly: the same pid, started at the same tick of the same boot, is the same process. */
+export interface ProcessIdentity {
+  startTicks: string;
+  bootId: string;
+}
+
+/** This process's identity (for the runtime file); null without /proc. */
+export function selfIdentity(proc: ProcReader = linuxProc, pid: number = process.pid): ProcessIdentity | null {
+  const startTicks = proc.startTicks(pid);
+  const bootId = proc.bootId();
+  return startTicks === null || bootId === null ? null : { startTicks, bootId };
 }
 
 /** Writes the runtime file atomically. */
@@ -33,9 +51,10 @@ export function removeRuntimeFile(dir: string, pid = process.pid): void {
 }
 
 /**
- * The other `start` that uses this probe directory now: its runtime file names a live process that is llmserve and
- * that started before the file was written. Null otherwise: no file, this process's own, or a stale one (its pid gone,
- * or reused since, as in a restarted container whose volume kept the file).
+ * The other `start` that uses this probe directory now: its runtime file names a live process that is llmserve and is
+ * the very process that wrote it (the same start tick in the same boot; for files without that, one that started
+ * before the file was written). Null otherwise: no file, this process's own, or a stale one (its pid gone, or reused
+ * since, as in a restarted container whose volume kept the file).
  */
 export function runningOwner(dir: string, self: number = process.pid, proc: ProcReader = linuxProc): RuntimeInfo | null {
   return ownerOf(readRuntimeFile(dir), self, proc);
@@ -44,10 +63,17 @@ export function runningOwner(dir: string, self: number = process.pid, proc: Proc
 /** runningOwner for a runtime file already read (probe reads it for its own facts too). */
 export function ownerOf(info: RuntimeInfo | null, self: number = process.pid, proc: ProcReader = linuxProc): RuntimeInfo | null {
   if (info === null || !Number.isInteger(info.pid) || info.pid <= 0 || info.pid === self) return null;
+  const cmdline = proc.cmdline(info.pid);
+  if (cmdline === null || !cmdline.includes('llmserve')) return null;
+  const id = info.process;
+  if (typeof id?.startTicks === 'string' && typeof id.bootId === 'string') {
+    // Why not the clock: a clock stepped back after a container restart would make the new process's start look
+    // older than the old file, and every start would then refuse the directory. Ticks since boot never step.
+    return proc.startTicks(info.pid) === id.startTicks && proc.bootId() === id.bootId ? info : null;
+  }
   const written = Date.parse(info.startedAt);
   const started = proc.startedAtMs(info.pid);
-  const cmdline = proc.cmdline(info.pid);
-  if (started === null || cmdline === null || Number.isNaN(written) || !cmdline.includes('llmserve')) return null;
+  if (started === null || Number.isNaN(written)) return null;
   // /proc's start time is in clock ticks since a boot time given in whole seconds: a second's slack.
   return started <= written + 1000 ? info : null;
 }
@@ -63,19 +89,35 @@ export function ownedProbeDir(dir: string, owner: RuntimeInfo): { message: strin
 /** What runningOwner reads about a process (injected in tests); null when it is gone or unreadable. */
 export interface ProcReader {
   startedAtMs(pid: number): number | null;
+  /** The start time in clock ticks since boot, as /proc prints it; null for a zombie (it has exited already). */
+  startTicks(pid: number): string | null;
+  /** This boot's id (a new one after every reboot). */
+  bootId(): string | null;
   cmdline(pid: number): string | null;
 }
 
 /** ProcReader on Linux's /proc. */
 export const linuxProc: ProcReader = {
   startedAtMs(pid) {
-    const fields = procStatFields(pid);
-    // Field 22 (starttime), the 20th after the command name; a zombie has exited already.
-    if (fields === null || fields[0] === 'Z') return null;
+    const ticks = linuxProc.startTicks(pid);
+    if (ticks === null) return null;
     try {
       const bootSeconds = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
       // USER_HZ is 100 on every Linux that Node runs on.
-      return bootSeconds * 1000 + Number(fields[19]) * 10;
+      return bootSeconds * 1000 + Number(ticks) * 10;
+    } catch {
+      return null;
+    }
+  },
+  startTicks(pid) {
+    const fields = procStatFields(pid);
+    // Field 22 (starttime), the 20th after the command name; a zombie has exited already.
+    if (fields === null || fields[0] === 'Z') return null;
+    return /^\d+$/.test(fields[19] ?? '') ? fields[19]! : null;
+  },
+  bootId() {
+    try {
+      return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
     } catch {
       return null;
     }

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NOT_HEALTHY, NOT_READY, probeFiles, writableProblem } from '../../src/probes/files.js';
-import { linuxProc, runningOwner, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
+import { linuxProc, runningOwner, selfIdentity, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 test('a probe directory removed at run time (a /tmp cleaner) is made again, not an uncaught error', async () => {
@@ -55,7 +55,13 @@ test('runningOwner: a live llmserve that started before its runtime file owns th
   const info = { pid: 4242, startedAt: '2026-11-27T12:00:00.000Z', proxy: { host: '0.0.0.0', port: 8080, tls: false }, backend: { host: '127.0.0.1', port: 3000 }, models: ['m'] };
   const write = (over: object) => writeRuntimeFile(dir, { ...info, ...over });
   const at = (iso: string) => Date.parse(iso);
-  const proc = (startedAt: number | null, cmdline: string | null): ProcReader => ({ startedAtMs: () => startedAt, cmdline: () => cmdline });
+  // A file without the writer's identity (older versions): judged by the clock. startTicks is what /proc would say.
+  const proc = (startedAt: number | null, cmdline: string | null, startTicks: string | null = '1', bootId = 'boot-a'): ProcReader => ({
+    startedAtMs: () => startedAt,
+    startTicks: () => startTicks,
+    bootId: () => bootId,
+    cmdline: () => cmdline,
+  });
   const llmserve = 'node /usr/lib/node_modules/llmserve/bin/llmserve.js start ';
   write({});
   assert.equal(runningOwner(dir, 1, proc(at('2026-11-27T11:59:58Z'), llmserve))?.pid, 4242, 'started 2 s before it wrote the file');
@@ -72,4 +78,34 @@ test('runningOwner: a live llmserve that started before its runtime file owns th
   assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' })?.pid, process.pid);
   writeRuntimeFile(dir, { ...info, pid: process.pid, startedAt: new Date(Date.now() - 3_600_000).toISOString() });
   assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' }), null, 'this process started after that file');
+});
+
+test('runningOwner: a file that names its writer exactly (start tick and boot) is judged by those, not by the clock', async () => {
+  const dir = await tempDir();
+  const llmserve = 'node /usr/lib/node_modules/llmserve/bin/llmserve.js start ';
+  const proc = (startTicks: string | null, bootId: string, startedAt: number): ProcReader => ({ startedAtMs: () => startedAt, startTicks: () => startTicks, bootId: () => bootId, cmdline: () => llmserve });
+  writeRuntimeFile(dir, {
+    pid: 4242,
+    startedAt: '2026-11-27T12:00:00.000Z',
+    process: { startTicks: '123456', bootId: 'boot-a' },
+    proxy: { host: '0.0.0.0', port: 8080, tls: false },
+    backend: { host: '127.0.0.1', port: 3000 },
+    models: ['m'],
+  });
+  const before = Date.parse('2026-11-27T11:59:00Z');
+  const after = Date.parse('2026-11-27T12:05:00Z');
+  assert.equal(runningOwner(dir, 1, proc('123456', 'boot-a', before))?.pid, 4242, 'the writer itself');
+  // The writer, although the clock now puts its start after the file (the clock was stepped back since).
+  assert.equal(runningOwner(dir, 1, proc('123456', 'boot-a', after))?.pid, 4242, 'the writer, whatever the clock says');
+  // A restarted container whose clock was stepped forward: the new llmserve with the old pid looks older than the file.
+  assert.equal(runningOwner(dir, 1, proc('999999', 'boot-a', before)), null, 'the pid reused by a later process');
+  assert.equal(runningOwner(dir, 1, proc('123456', 'boot-b', before)), null, 'the same tick after a reboot');
+  assert.equal(runningOwner(dir, 1, proc(null, 'boot-a', before)), null, 'a zombie, or gone');
+  // The real /proc: the identity start writes for this process names this process.
+  const self = selfIdentity();
+  assert.ok(self !== null && /^\d+$/.test(self.startTicks) && self.bootId.length > 0, JSON.stringify(self));
+  writeRuntimeFile(dir, { pid: process.pid, startedAt: new Date(Date.now() + 3_600_000).toISOString(), process: self, proxy: { host: '0.0.0.0', port: 1, tls: false }, backend: { host: '127.0.0.1', port: 2 }, models: ['m'] });
+  assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' })?.pid, process.pid);
+  writeRuntimeFile(dir, { pid: process.pid, startedAt: new Date(Date.now() - 3_600_000).toISOString(), process: { ...self, startTicks: String(Number(self.startTicks) + 1) }, proxy: { host: '0.0.0.0', port: 1, tls: false }, backend: { host: '127.0.0.1', port: 2 }, models: ['m'] });
+  assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' }), null, 'another start tick: another process, although the clock says it is older');
 });
