@@ -5,7 +5,7 @@ import { createLogger } from '../log.js';
 import { batchedOutput } from '../proxy/batched-output.js';
 import { onEmergency } from '../util/emergency.js';
 import type { ProxyHandle } from '../proxy/server.js';
-import { isBackendState, type ChildMessage, type ParentMessage, type ProxySettings } from '../proxy/settings.js';
+import { isBackendState, type ChildMessage, type KeyEntryDigest, type ParentMessage, type ProxySettings } from '../proxy/settings.js';
 import { metricsCollector, metricsGatherer, type MetricsGatherer, type WorkerMetricsMessage } from '../proxy/worker-metrics.js';
 
 /**
@@ -47,7 +47,9 @@ export async function runProxyCommand(): Promise<void> {
       // Loaded here, not at the top: a cluster primary (above) serves nothing, and the server's modules (node:http,
       // the config parser...) cost it 10-30 MB of RSS per Node major, a share of the 5,000-stream memory budget.
       const { createProxy } = await import('../proxy/server.js');
-      proxy = await createProxy(settings, { logger, quiet, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }) });
+      // The keys file's keys in force go to the supervisor, which gives them to a proxy restarted while the file is broken.
+      const onKeysLoaded = (fromFile: readonly KeyEntryDigest[]) => void send({ type: 'keys-loaded', fromFile: [...fromFile] });
+      proxy = await createProxy(settings, { logger, quiet, onKeysLoaded, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }) });
     } catch (err) {
       const code = err instanceof LlmserveError ? err.code : 'RUNTIME';
       const message = (err as Error).message;
@@ -170,6 +172,7 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
           if (collector.handle(worker, m)) return;
           if (m.type === 'log' && typeof (m as { text?: unknown }).text === 'string') stdout.write((m as { text: string }).text);
           else if (m.type === 'want-start') worker.send({ type: 'start', settings });
+          else if (m.type === 'keys-loaded') void send(m as ChildMessage);
           else if (m.type === 'listening' && typeof m.port === 'number') resolve(m.port);
           else if (m.type === 'state-applied' && typeof m.seq === 'number') {
             appliedBy.set(worker, m.seq);

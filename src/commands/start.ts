@@ -1,6 +1,6 @@
 // `llmserve start`: resolve everything, then hand vLLM and the proxy to the supervisor until a signal.
 import { readFile } from 'node:fs/promises';
-import { loadConfig, type CliOptions, type Config } from '../config/index.js';
+import { loadConfig, type CliOptions, type Config, type KeyEntry } from '../config/index.js';
 import { LlmserveError } from '../errors.js';
 import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../log.js';
 import { createProgress } from '../progress.js';
@@ -28,6 +28,7 @@ import { runCommand } from '../util/run.js';
 import { catchStartupSignals, type StartupSignals } from '../util/startup-signals.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { proxyNodeFlags } from '../proxy/node-flags.js';
+import type { KeyEntryDigest } from '../proxy/settings.js';
 import { openLogFile } from './log-file.js';
 import { runWorker } from './worker.js';
 
@@ -262,9 +263,9 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
         // Several models: the proxy routes by the request's model to each one's vLLM.
         ...(several ? { backends: config.models.map((m) => ({ name: m.servedModelName, url: `http://${BACKEND_HOST}:${m.port}` })), require: config.probes.require } : {}),
         auth: config.proxy.auth,
-        keys: config.proxy.keys
-          .filter((k) => !k.fromKeysFile)
-          .map((k) => ({ name: k.name, sha256Hex: k.sha256.toString('hex'), ...(k.policy === undefined ? {} : { policy: k.policy }) })),
+        keys: config.proxy.keys.filter((k) => !k.fromKeysFile).map(keyDigest),
+        // The file's keys as the config load read them: served by a proxy that finds the file broken at its start.
+        fileKeys: config.proxy.keys.filter((k) => k.fromKeysFile).map(keyDigest),
         keysFile: config.proxy.keysFile,
         // vLLM's CORS policy, which the proxy's own answers follow (the first model's with several).
         corsOrigins: allowedOrigins(plan.argv) ?? [],
@@ -291,6 +292,11 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
     drainTimeout: config.drain.timeout,
     restart: { ...config.restart },
   };
+}
+
+/** A key as the proxy gets it: name, digest, limits; never the value. */
+function keyDigest(k: KeyEntry): KeyEntryDigest {
+  return { name: k.name, sha256Hex: k.sha256.toString('hex'), ...(k.policy === undefined ? {} : { policy: k.policy }) };
 }
 
 /** The proxy's environment: without key variables (its keys arrive over IPC), except those of the keys file. */

@@ -18,22 +18,28 @@ type Entry = { name: string; sha256Hex: string; policy?: KeyPolicy };
 /** Reads a keys file as `{name, sha256Hex}` entries (the loader is injectable for tests). */
 export type KeysFileLoader = (path: string) => Promise<Entry[]>;
 
+/** How the ring reads the keys file and what it does around that. */
+export interface KeyRingOptions {
+  /** Reads the file (default: the config module's loader). */
+  load?: KeysFileLoader;
+  /** Refuses a reloaded file (returns why) that this proxy cannot serve as it runs; the keys in use stay. */
+  refuse?: (fromFile: readonly Entry[]) => string | null;
+  /** The file's keys as last loaded (by the supervisor's config load or an earlier proxy): served if the file fails now. */
+  lastFromFile?: readonly Entry[];
+  /** Told the file's keys after each load that is put in force (at start and on reload). */
+  onLoaded?: (fromFile: readonly Entry[]) => void;
+}
+
 const defaultLoader: KeysFileLoader = async (path) =>
   (await loadKeysFile(path)).map((k) => ({ name: k.name, sha256Hex: k.sha256.toString('hex'), ...(k.policy === undefined ? {} : { policy: k.policy }) }));
 
 /**
- * Builds the key ring and reads the keys file once. The supervisor's `keys` already include the file's keys as
- * they were at config load; the digests found in the file now are set apart, so that a key later removed from
- * the file stops working on reload while the configured keys (master key, inline keys) always stay.
+ * Builds the key ring and reads the keys file once. The configured keys (master key, inline keys) always stay; the
+ * file's are the file's as read now (a configured key that the file lists too counts as the file's), so that a key
+ * removed from the file stops working on reload.
  */
-export async function createKeyRing(
-  configured: readonly Entry[],
-  keysFile: string | null,
-  logger: Logger,
-  load: KeysFileLoader = defaultLoader,
-  /** Refuses a reloaded file (returns why) that this proxy cannot serve as it runs; the keys in use stay. */
-  refuse: (fromFile: readonly Entry[]) => string | null = () => null,
-): Promise<KeyRing> {
+export async function createKeyRing(configured: readonly Entry[], keysFile: string | null, logger: Logger, options: KeyRingOptions = {}): Promise<KeyRing> {
+  const { load = defaultLoader, refuse = () => null, onLoaded = () => {} } = options;
   let base: readonly Entry[] = configured;
   let keys: readonly StoredKey[] = toStoredKeys(configured);
   let all: readonly Entry[] = configured;
@@ -55,6 +61,7 @@ export async function createKeyRing(
     all = [...base, ...fromFile];
     keys = toStoredKeys(all);
     logger.info(`keys loaded: ${keys.length} (${fromFile.length} from ${keysFile})`);
+    onLoaded(fromFile);
     return keys.length;
   };
 
@@ -70,9 +77,16 @@ export async function createKeyRing(
       // The file's keys as they are now, with their policies (the supervisor may send only the configured ones).
       all = [...base, ...fromFile];
       keys = toStoredKeys(all);
+      onLoaded(fromFile);
     } catch (err) {
-      // The config loader read this file moments ago; if it broke since, serve the keys we were given.
-      logger.error(`${(err as Error).message}; keeping the ${keys.length} configured keys`);
+      // Why not the configured keys alone: a proxy restarted (after a crash) while someone's edit left the file
+      // broken would lock out every key of the file, and bring back keys a reload had removed. The file's keys as
+      // last loaded stay in force, as they do when a SIGHUP finds the file broken.
+      const last = options.lastFromFile ?? [];
+      const known = new Set(configured.map((e) => e.sha256Hex.toLowerCase()));
+      all = [...configured, ...last.filter((e) => !known.has(e.sha256Hex.toLowerCase()))];
+      keys = toStoredKeys(all);
+      logger.error(`${(err as Error).message}; keeping the ${keys.length} keys in use before (${all.length - configured.length} as last loaded from ${keysFile})`);
     }
   }
   return { current: () => keys, reload, entries: () => all };

@@ -13,6 +13,7 @@ import { createBackendHealth } from './health.js';
 import { createCostControl } from './cost.js';
 import { PROMETHEUS_CONTENT_TYPE, type RegistrySnapshot } from '../metrics/registry.js';
 import { createKeyRing, type KeysFileLoader } from './keyring.js';
+import type { KeyEntryDigest } from './settings.js';
 import { isBackendState, type BackendState, type ProxySettings } from './settings.js';
 import { createRouter, metricsBackendUrls } from './router.js';
 import { loadTls } from './tls.js';
@@ -49,6 +50,8 @@ export interface ProxyDeps {
   now?: () => number;
   /** Reads the keys file (default: the config module's loader). */
   loadKeysFile?: KeysFileLoader;
+  /** Told the keys file's keys each time a load of it is put in force (the supervisor keeps them for a restart). */
+  onKeysLoaded?: (fromFile: readonly KeyEntryDigest[]) => void;
   /** A proxy worker (`proxy.workers` > 1): every worker's metrics, for /metrics (worker-metrics.ts). */
   gatherMetrics?: () => Promise<RegistrySnapshot[]>;
 }
@@ -73,7 +76,12 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     if (workers === 1 || limited.length === 0) return null;
     return `it now gives limits to ${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}, but the proxy runs ${workers} processes, each of which would allow the full limit; set proxy.workers: 1 and restart llmserve to use limits`;
   };
-  const keys = await createKeyRing(settings.keys, settings.keysFile, logger, deps.loadKeysFile, refuseLimits);
+  const keys = await createKeyRing(settings.keys, settings.keysFile, logger, {
+    ...(deps.loadKeysFile === undefined ? {} : { load: deps.loadKeysFile }),
+    refuse: refuseLimits,
+    ...(settings.fileKeys === undefined ? {} : { lastFromFile: settings.fileKeys }),
+    ...(deps.onKeysLoaded === undefined ? {} : { onLoaded: deps.onKeysLoaded }),
+  });
   const cost = await createCostControl(settings.usage ?? { dir: null, track: 'limited', flushInterval: 5 }, keys.entries(), state, announce, [
     settings.servedModelName,
     ...(router?.targets.map((t) => t.name) ?? []),

@@ -16,6 +16,13 @@ type ConfiguredProxy = Pick<
   'host' | 'port' | 'auth' | 'keysFile' | 'routes' | 'modelAliases' | 'maxBodyBytes' | 'firstByteTimeout' | 'headersTimeout' | 'bodyTimeout' | 'tls' | 'logHealth'
 >;
 
+/** A key as the proxy gets it: its name, the SHA-256 of its value (never the value) and its limits. */
+export interface KeyEntryDigest {
+  name: string;
+  sha256Hex: string;
+  policy?: KeyPolicy;
+}
+
 /** Everything the proxy child needs, as sent in the IPC `start` message. Times are in seconds; port 0 = ephemeral. */
 export interface ProxySettings extends ConfiguredProxy {
   /** Where vLLM listens, e.g. http://127.0.0.1:3000. */
@@ -23,7 +30,12 @@ export interface ProxySettings extends ConfiguredProxy {
   /** The public model name, equal to vLLM's --served-model-name by default. */
   servedModelName: string;
   /** Keys from the configuration itself (not from keysFile, which the proxy reads on its own), with their limits. */
-  keys: { name: string; sha256Hex: string; policy?: KeyPolicy }[];
+  keys: KeyEntryDigest[];
+  /**
+   * keysFile's keys as last loaded (at config load, then as the last proxy reported them): what a proxy restarted
+   * while the file is broken serves, instead of none of the file's. Absent = none known.
+   */
+  fileKeys?: KeyEntryDigest[];
   logFormat: 'text' | 'json';
   color: boolean;
   /** Initial backend state. */
@@ -58,7 +70,9 @@ export type ChildMessage =
   | { type: 'fatal'; code: string; message: string }
   | { type: 'drained'; remaining: number }
   /** Every state message up to `seq` is applied (in every worker): the supervisor may now update the probe files. */
-  | { type: 'state-applied'; seq: number };
+  | { type: 'state-applied'; seq: number }
+  /** The keys file's keys now in force (at the proxy's start, after a reload): a restarted proxy gets them as fileKeys. */
+  | { type: 'keys-loaded'; fromFile: KeyEntryDigest[] };
 
 /** Messages the supervisor sends to the proxy child. */
 export type ParentMessage =

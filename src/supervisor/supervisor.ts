@@ -39,6 +39,11 @@ export class Supervisor {
   private readonly stopCtl = new AbortController();
   private readonly killCtl = new AbortController();
   private readonly proxyPolicy: RestartPolicy;
+  /**
+   * proxy.keys_file's keys as the last proxy put them in force (null: as at config load, in the plan's settings):
+   * a proxy restarted while the file is broken serves these, not none of the file's keys.
+   */
+  private fileKeys: unknown[] | null = null;
   private startedAt = 0;
   private readonly stopRequested = new Promise<'stopped'>((resolve) => this.stopCtl.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
 
@@ -198,6 +203,7 @@ export class Supervisor {
         const msg = m as { type?: string; seq?: unknown };
         if (msg.type === 'listening' || msg.type === 'fatal') resolve(msg as { type: string });
         else if (msg.type === 'state-applied' && typeof msg.seq === 'number' && this.proxy === proxy) this.stateInForce(msg.seq);
+        else if (msg.type === 'keys-loaded' && isKeyDigestList((msg as { fromFile?: unknown }).fromFile)) this.fileKeys = (msg as { fromFile: unknown[] }).fromFile;
       });
     });
     // Settings and keys travel over IPC, never on argv where `ps` would show them. A restarted proxy learns each
@@ -206,7 +212,8 @@ export class Supervisor {
     const state = several ? this.overallState() : this.proxyState(this.backends[0]!);
     const backendStates = several ? Object.fromEntries(this.backends.map((b) => [b.spec.servedModelName, this.proxyState(b)])) : undefined;
     const seqAtStart = this.stateSeq;
-    proxy.send({ type: 'start', settings: { ...(this.plan.proxy.settings as object), state, restarts: this.restarts(), ...(backendStates ? { backendStates } : {}) } });
+    const fileKeys = this.fileKeys === null ? {} : { fileKeys: this.fileKeys };
+    proxy.send({ type: 'start', settings: { ...(this.plan.proxy.settings as object), ...fileKeys, state, restarts: this.restarts(), ...(backendStates ? { backendStates } : {}) } });
     const outcome = await Promise.race([listening, proxy.exited.then(() => null), this.stopped()]);
     if (outcome === 'stopped') return;
     if (outcome !== null && outcome.type === 'listening') {
@@ -574,4 +581,12 @@ export class Supervisor {
     if (this.ray && this.plan.ray) await stopRay(this.ray, this.deps.run, this.plan.ray.stopArgv, this.plan.ray.env, grace, this.killCtl.signal);
     this.deps.probes.markDown();
   }
+}
+
+/** A `keys-loaded` list as the proxy sends it: names with SHA-256 digests (never key values). */
+function isKeyDigestList(value: unknown): value is unknown[] {
+  return (
+    Array.isArray(value) &&
+    value.every((e) => typeof e === 'object' && e !== null && typeof (e as { name?: unknown }).name === 'string' && /^[0-9a-f]{64}$/i.test(String((e as { sha256Hex?: unknown }).sha256Hex)))
+  );
 }

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/fixtures.js';
+import { findByMarker } from '../helpers/procs.js';
 import { startService, TEST_KEY } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -52,6 +53,32 @@ test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; 
   assert.equal(await statusWith(svc.port, TEST_KEY), 200);
   assert.doesNotMatch(svc.run.output(), /is not set/);
 
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+});
+
+test('a proxy restarted while the keys file is broken serves the keys last loaded: none locked out, none brought back', async (t) => {
+  const keysFile = path.join(await tempDir('llmserve-keys-'), 'keys.yaml');
+  writeFileSync(keysFile, `- name: carol\n  key: ${CAROL}\n`);
+  // Two proxy workers: the keys each loads reach the supervisor through the cluster primary.
+  const svc = await startService({ config: `restart:\n  backoff_initial: 0.1\nproxy:\n  workers: 2\n  keys_file: ${keysFile}\n`, env: { DAVE_KEY: DAVE } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  await svc.waitReady();
+  // Carol revoked and dave added by a reload; then someone's edit leaves the file broken (no SIGHUP needed).
+  writeFileSync(keysFile, `- name: dave\n  key: os.environ/DAVE_KEY\n`);
+  svc.run.child.kill('SIGHUP');
+  await waitFor(async () => (await statusWith(svc.port, DAVE)) === 200 && (await statusWith(svc.port, CAROL)) === 401, { timeoutMs: 10_000, message: 'the reload in force' });
+  writeFileSync(keysFile, `- name: dave\n   key: [unclosed\n`);
+  // The proxy crashes and the supervisor restarts it: it finds the file broken.
+  const proxyChild = (notPid = -1) => findByMarker(svc.run.marker).find((p) => / proxy$/.test(p.cmdline) && p.ppid === svc.run.child.pid && p.pid !== notPid);
+  const proxy = await waitFor(() => proxyChild(), { timeoutMs: 10_000, message: 'the proxy child' });
+  process.kill(proxy.pid, 'SIGKILL');
+  await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy/, 5000);
+  await waitFor(() => proxyChild(proxy.pid), { timeoutMs: 10_000, message: 'a new proxy' });
+  await svc.run.waitForLine(/keeping the 2 keys in use before \(1 as last loaded from /, 10_000);
+  await waitFor(async () => (await statusWith(svc.port, TEST_KEY).catch(() => 0)) === 200, { timeoutMs: 10_000, message: 'the new proxy serving' });
+  assert.equal(await statusWith(svc.port, DAVE), 200, 'a key added by the reload still works');
+  assert.equal(await statusWith(svc.port, CAROL), 401, 'a key the reload removed stays out');
   svc.run.child.kill('SIGTERM');
   assert.equal((await svc.run.exited).code, 0, svc.run.output());
 });

@@ -7,17 +7,43 @@ import { memoryLogger, sha256Hex } from '../helpers/upstream.js';
 test('createKeyRing: limits this proxy cannot count as one are logged as an error at start, the keys kept', async () => {
   const { logger, lines } = memoryLogger();
   const fromFile = [{ name: 'bob', sha256Hex: sha256Hex('bob-key-0123456789abcdef'), policy: { rpm: 2 } }];
-  const ring = await createKeyRing(
-    [{ name: 'master', sha256Hex: sha256Hex('master-key-0123456789abcdef') }],
-    '/etc/llmserve/keys.yaml',
-    logger,
-    async () => fromFile,
-    () => 'it now gives limits to bob, but the proxy runs 2 processes',
-  );
+  const ring = await createKeyRing([{ name: 'master', sha256Hex: sha256Hex('master-key-0123456789abcdef') }], '/etc/llmserve/keys.yaml', logger, {
+    load: async () => fromFile,
+    refuse: () => 'it now gives limits to bob, but the proxy runs 2 processes',
+  });
   assert.deepEqual(ring.entries().map((e) => e.name), ['master', 'bob']);
   assert.ok(lines.some((l) => /error: \/etc\/llmserve\/keys\.yaml: it now gives limits to bob, but the proxy runs 2 processes; until then each process counts these limits on its own/.test(l)), lines.join('\n'));
   // Nothing refused: nothing said.
   const quiet = memoryLogger();
-  await createKeyRing([], '/k.yaml', quiet.logger, async () => fromFile, () => null);
+  await createKeyRing([], '/k.yaml', quiet.logger, { load: async () => fromFile, refuse: () => null });
   assert.deepEqual(quiet.lines, []);
+});
+
+test('createKeyRing: a file broken at the proxy\'s start leaves the file\'s keys as last loaded in force, not none of them', async () => {
+  const { logger, lines } = memoryLogger();
+  const master = { name: 'master', sha256Hex: sha256Hex('master-key-0123456789abcdef') };
+  const dave = { name: 'dave', sha256Hex: sha256Hex('dave-key-0123456789abcdef'), policy: { rpm: 5 } };
+  let file: typeof dave[] | Error = new Error('/etc/llmserve/keys.yaml: line 3: bad indentation');
+  const loaded: string[][] = [];
+  const ring = await createKeyRing([master], '/etc/llmserve/keys.yaml', logger, {
+    load: async () => {
+      if (file instanceof Error) throw file;
+      return file;
+    },
+    lastFromFile: [dave, master],
+    onLoaded: (fromFile) => loaded.push(fromFile.map((e) => e.name)),
+  });
+  assert.deepEqual(ring.entries(), [master, dave], 'the configured keys, then the file\'s as last loaded (once each)');
+  assert.equal(ring.current().length, 2);
+  assert.deepEqual(loaded, [], 'a failed load is not reported as loaded');
+  assert.ok(lines.some((l) => /error: \/etc\/llmserve\/keys\.yaml: line 3: bad indentation; keeping the 2 keys in use before \(1 as last loaded from \/etc\/llmserve\/keys\.yaml\)/.test(l)), lines.join('\n'));
+  // Mended and reloaded: the file as it is now, reported.
+  file = [];
+  assert.equal(await ring.reload(), 1);
+  assert.deepEqual(ring.entries(), [master]);
+  assert.deepEqual(loaded, [[]]);
+  // A load at start that works is reported too.
+  const fresh: string[][] = [];
+  await createKeyRing([master], '/k.yaml', logger, { load: async () => [dave], lastFromFile: [], onLoaded: (f) => fresh.push(f.map((e) => e.name)) });
+  assert.deepEqual(fresh, [['dave']]);
 });
