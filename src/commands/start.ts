@@ -16,7 +16,7 @@ import { spawnInGroup } from '../supervisor/child.js';
 import { startOrphanGuard } from '../supervisor/orphan-guard.js';
 import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
 import { SHUTDOWN_TIMEOUT_FLAG, withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
-import { ownedProbeDir, removeRuntimeFile, runningOwner, selfIdentity, writeRuntimeFile } from '../supervisor/runtime-file.js';
+import { ownedProbeDir, removeRuntimeFile, runningOwner, RUNTIME_FILE, selfIdentity, writeRuntimeFile } from '../supervisor/runtime-file.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
 import { onEmergency } from '../util/emergency.js';
@@ -102,7 +102,7 @@ async function startWithSignals(
     const { message, fix } = ownedProbeDir(probeDir, owner);
     throw new LlmserveError('PROBE_DIR', message, { details: [fix] });
   }
-  const probes = probeFiles(probeDir);
+  const probes = probeFiles(probeDir, logger);
   probes.set(NOT_READY, true);
   seen.probesReady(probes);
   logger.info(`probe files in ${probeDir}`);
@@ -179,16 +179,21 @@ async function startWithSignals(
   const offOutput = onOutputClosed((code) => supervisor.requestStop(`the output closed (${code})`));
   const unregister = onEmergency(() => supervisor.killAllNow());
   const identity = selfIdentity(undefined, proc.pid);
-  writeRuntimeFile(probeDir, {
-    pid: proc.pid,
-    startedAt: new Date().toISOString(),
-    ...(identity === null ? {} : { process: identity }),
-    proxy: { host: config.proxy.host, port: config.proxy.port, tls: config.proxy.tls !== null },
-    backend: { host: BACKEND_HOST, port: config.vllm.port },
-    models: config.models.map((m) => m.servedModelName),
-    backends: config.models.map((m) => ({ model: m.servedModelName, host: BACKEND_HOST, port: m.port })),
-    require: config.probes.require,
-  });
+  try {
+    writeRuntimeFile(probeDir, {
+      pid: proc.pid,
+      startedAt: new Date().toISOString(),
+      ...(identity === null ? {} : { process: identity }),
+      proxy: { host: config.proxy.host, port: config.proxy.port, tls: config.proxy.tls !== null },
+      backend: { host: BACKEND_HOST, port: config.vllm.port },
+      models: config.models.map((m) => m.servedModelName),
+      backends: config.models.map((m) => ({ model: m.servedModelName, host: BACKEND_HOST, port: m.port })),
+      require: config.probes.require,
+    });
+  } catch (err) {
+    // Not worth stopping a serving start for (a full disk): check falls back to resolving ports as start does.
+    logger.warn(`cannot write ${RUNTIME_FILE} in ${probeDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): \`llmserve check\` will not know ports given only on this command line, and a second start on this directory goes undetected`);
+  }
   try {
     return await supervisor.run();
   } finally {

@@ -33,7 +33,7 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
       stopTimeout: config.timeouts.stop,
       restart: { ...config.restart },
     },
-    { logger, probes: probeFiles(probeDir), spawn: guard.wrap(spawnInGroup), run: runCommand, now: () => performance.now() },
+    { logger, probes: probeFiles(probeDir, logger), spawn: guard.wrap(spawnInGroup), run: runCommand, now: () => performance.now() },
   );
   const onTerm = () => worker.requestStop('SIGTERM');
   const onInt = () => worker.requestStop('SIGINT');

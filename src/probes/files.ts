@@ -18,28 +18,38 @@ export interface ProbeFiles {
   markDown(): void;
 }
 
+/** Where the probe files' troubles are said (the logger): a full disk, a file that cannot be written at all. */
+export interface ProbeFileReports {
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+const unreported: ProbeFileReports = { warn() {}, error() {} };
+
 /** Creates a probe-file handle on a directory that is known to be writable. */
-export function probeFiles(dir: string): ProbeFiles {
+export function probeFiles(dir: string, report: ProbeFileReports = unreported): ProbeFiles {
   const state = new Map<string, boolean>();
+  let saidFull = false;
   return {
     dir,
     set(name, present) {
       // Synchronous on purpose: probe writes are tiny, and the exit paths (signals, uncaught errors) cannot await.
       const file = path.join(dir, name);
-      if (present) {
-        const tmp = path.join(dir, `.${name}.${process.pid}.tmp`);
-        const write = () => replaceFileSync(file, tmp, `${new Date().toISOString()}\n`);
-        try {
-          write();
-        } catch (err) {
-          // The directory was removed while llmserve ran (a /tmp cleaner, an `rm -rf`): the platform still reads this
-          // path, so it is made again, rather than dying with an uncaught error at the next change of state.
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-          makeDirs(dir);
-          write();
+      try {
+        if (present) {
+          writeProbeFile(dir, file, path.join(dir, `.${name}.${process.pid}.tmp`), (code) => {
+            if (saidFull) return;
+            saidFull = true;
+            report.warn(`the disk that holds ${dir} is full (${code}): probe files are written empty from now on (the platform reads only whether they exist); free some space there`);
+          });
+        } else {
+          rmSync(file, { force: true });
         }
-      } else {
-        rmSync(file, { force: true });
+      } catch (err) {
+        // Why not throw: a probe file that cannot be written (no inode left, a read-only remount) must not take down
+        // a vLLM that serves, and an exit path must go on to stop the children. Said, and tried again at the next change.
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        report.error(`cannot ${present ? 'create' : 'remove'} the probe file ${file} (${code}): the platform does not see this change; fix the probe directory (space, permissions, mount) or choose another with --probe-dir`);
       }
       state.set(name, present);
     },
@@ -48,6 +58,31 @@ export function probeFiles(dir: string): ProbeFiles {
       this.set(NOT_HEALTHY, true);
     },
   };
+}
+
+/** Creates a probe file with the time in it, or empty when the disk is full (`onFull` is told); throws when neither works. */
+function writeProbeFile(dir: string, file: string, tmp: string, onFull: (code: string) => void): void {
+  const write = (data: string) => {
+    try {
+      replaceFileSync(file, tmp, data);
+    } catch (err) {
+      // The directory was removed while llmserve ran (a /tmp cleaner, an `rm -rf`): the platform still reads this
+      // path, so it is made again, rather than dying with an uncaught error at the next change of state.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      makeDirs(dir);
+      replaceFileSync(file, tmp, data);
+    }
+  };
+  try {
+    write(`${new Date().toISOString()}\n`);
+  } catch (err) {
+    // A full disk (or quota, or a file-size limit) still has room for an empty file: an inode and a name, no data
+    // block. The time in the file is for people; the platform reads only whether it exists.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'EFBIG') throw err;
+    onFull(code);
+    write('');
+  }
 }
 
 /** Makes sure the probe directory exists and is writable; falls back to a temporary one when it was not set explicitly. */

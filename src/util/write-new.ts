@@ -9,11 +9,23 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
  */
 export function writeNewFile(file: string, data: string): void {
   rmSync(file, { force: true });
-  writeFileSync(file, data, { flag: 'wx' });
+  try {
+    writeFileSync(file, data, { flag: 'wx' });
+  } catch (err) {
+    // A write that failed after the open had created the file (a full disk: ENOSPC) leaves no empty file behind.
+    // EEXIST: the open created nothing, and what is at the name now is not ours.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') rmSync(file, { force: true });
+    throw err;
+  }
 }
 
 /** Replaces `file` atomically: `data` goes to the temporary name `tmp` (written as a new file), then is renamed over it. */
 export function replaceFileSync(file: string, tmp: string, data: string): void {
   writeNewFile(tmp, data);
-  renameSync(tmp, file);
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NOT_HEALTHY, NOT_READY, probeFiles, writableProblem } from '../../src/probes/files.js';
 import { linuxProc, runningOwner, selfIdentity, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
@@ -18,6 +18,47 @@ test('a probe directory removed at run time (a /tmp cleaner) is made again, not 
   probes.markDown();
   assert.ok(existsSync(path.join(dir, NOT_READY)) && existsSync(path.join(dir, NOT_HEALTHY)));
   rmSync(path.dirname(dir), { recursive: true, force: true });
+});
+
+test('no room for data (a full disk): probe files are written empty, said once; nothing half-written is left', async () => {
+  // A real refusal in a child: `ulimit -f 0` fails every data write with EFBIG (Node ignores SIGXFSZ), as a full disk
+  // fails it with ENOSPC, while files can still be created empty.
+  const dir = await tempDir();
+  const files = new URL('../../src/probes/files.ts', import.meta.url).href;
+  const writeNew = new URL('../../src/util/write-new.ts', import.meta.url).href;
+  const script = `
+    const { probeFiles, NOT_READY, NOT_HEALTHY } = await import(${JSON.stringify(files)});
+    const { writeNewFile } = await import(${JSON.stringify(writeNew)});
+    const said = [];
+    const probes = probeFiles(${JSON.stringify(dir)}, { warn: (m) => said.push('warn: ' + m), error: (m) => said.push('error: ' + m) });
+    probes.set(NOT_READY, true);
+    probes.set(NOT_HEALTHY, true);
+    probes.set(NOT_HEALTHY, false);
+    probes.markDown();
+    let thrown = null;
+    try { writeNewFile(${JSON.stringify(path.join(dir, 'data'))}, 'some data'); } catch (err) { thrown = err.code; }
+    console.log(JSON.stringify({ said, thrown }));`;
+  const r = spawnSync('/bin/sh', ['-c', 'ulimit -f 0 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim()) as { said: string[]; thrown: string };
+  assert.equal(out.said.length, 1, out.said.join('\n'));
+  assert.match(out.said[0]!, /^warn: the disk that holds .* is full \(EFBIG\): probe files are written empty from now on/);
+  for (const name of [NOT_READY, NOT_HEALTHY]) assert.equal(readFileSync(path.join(dir, name), 'utf8'), '', `${name} present, empty`);
+  assert.equal(out.thrown, 'EFBIG', 'the failed write is still an error for its caller');
+  assert.deepEqual(readdirSync(dir).sort(), [NOT_HEALTHY, NOT_READY], 'no temporary or half-written file is left');
+});
+
+test('a probe file that cannot be written at all is said as an error, never thrown (a serving vLLM must not go down for it)', async () => {
+  const root = await tempDir();
+  // The probe directory's name is taken by a file: every write fails (ENOTDIR), as on a read-only remount.
+  const dir = path.join(root, 'probe');
+  writeFileSync(dir, 'not a directory\n');
+  const said: string[] = [];
+  const probes = probeFiles(dir, { warn: (m) => said.push(`warn: ${m}`), error: (m) => said.push(`error: ${m}`) });
+  probes.set(NOT_HEALTHY, true);
+  probes.markDown();
+  assert.equal(said.length, 3, said.join('\n'));
+  assert.match(said[0]!, /^error: cannot create the probe file .*probe\/not-healthy \(ENOTDIR\): the platform does not see this change; fix the probe directory .* or choose another with --probe-dir$/);
 });
 
 test('a probe directory under /proc is refused at once (Node\'s recursive mkdir loops forever there)', { skip: existsSync('/proc/self') ? false : 'no /proc' }, () => {
