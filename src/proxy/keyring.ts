@@ -80,8 +80,8 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
       onLoaded(fromFile);
     } catch (err) {
       // Why not the configured keys alone: a proxy restarted (after a crash) while someone's edit left the file
-      // broken would lock out every key of the file, and bring back keys a reload had removed. The file's keys as
-      // last loaded stay in force, as they do when a SIGHUP finds the file broken.
+      // broken would lock out every key of the file. The file's keys as last loaded (at config load, or by the last
+      // reload, so that keys it removed stay out) stay in force, as they do when a SIGHUP finds the file broken.
       const last = options.lastFromFile ?? [];
       const known = new Set(configured.map((e) => e.sha256Hex.toLowerCase()));
       all = [...configured, ...last.filter((e) => !known.has(e.sha256Hex.toLowerCase()))];
