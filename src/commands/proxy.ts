@@ -83,6 +83,7 @@ function handleMessage(proxy: ProxyHandle, msg: unknown, gatherer: MetricsGather
     if (typeof m.seq === 'number') void send({ type: 'state-applied', seq: m.seq });
   } else if (m.type === 'reload-keys') proxy.reloadKeys().catch(() => {}); // the failure is logged; old keys stay
   else if (m.type === 'stopping') proxy.markStopping();
+  else if (m.type === 'activity' && typeof m.seq === 'number') void send({ type: 'activity', seq: m.seq, sinceMs: proxy.backendActivity() });
   else if (m.type === 'drain') {
     const timeoutMs = typeof m.timeoutMs === 'number' && m.timeoutMs >= 0 ? m.timeoutMs : 30_000;
     void proxy.drain(timeoutMs).then((remaining) => send({ type: 'drained', remaining }));
@@ -144,6 +145,8 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
   const workers = new Set<Worker>();
   let stopping = false;
   let drain: { pending: number; remaining: number } | null = null;
+  // The `activity` question being answered (a newer one replaces it: the supervisor waits for one answer at a time).
+  let activity: { seq: number; pending: number; sinceMs: Record<string, number | null> } | null = null;
   let failed!: (err: Error) => void;
   const failure = new Promise<never>((_, reject) => (failed = reject));
   failure.catch(() => {});
@@ -178,7 +181,18 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
             appliedBy.set(worker, m.seq);
             reportApplied();
           } else if (m.type === 'fatal') reject(new LlmserveError(m.code === 'PORT_IN_USE' || m.code === 'TLS' ? m.code : 'RUNTIME', m.message ?? 'a proxy worker failed'));
-          else if (m.type === 'drained' && drain !== null) {
+          else if (m.type === 'activity' && activity !== null && m.seq === activity.seq) {
+            // The most recent bytes any worker got from each backend: the backend served one of them.
+            for (const [url, ms] of Object.entries((m as { sinceMs?: Record<string, number | null> }).sinceMs ?? {})) {
+              const known = activity.sinceMs[url];
+              if (typeof ms === 'number' && (typeof known !== 'number' || ms < known)) activity.sinceMs[url] = ms;
+              else if (known === undefined) activity.sinceMs[url] = null;
+            }
+            if (--activity.pending === 0) {
+              void send({ type: 'activity', seq: activity.seq, sinceMs: activity.sinceMs });
+              activity = null;
+            }
+          } else if (m.type === 'drained' && drain !== null) {
             drain.remaining += typeof m.remaining === 'number' ? m.remaining : 0;
             if (--drain.pending === 0) {
               void send({ type: 'drained', remaining: drain.remaining });
@@ -217,6 +231,10 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
     if (m.type === 'drain') {
       if (workers.size === 0) return void send({ type: 'drained', remaining: 0 });
       drain = { pending: workers.size, remaining: 0 };
+    }
+    if (m.type === 'activity' && typeof m.seq === 'number') {
+      if (workers.size === 0) return void send({ type: 'activity', seq: m.seq, sinceMs: {} });
+      activity = { seq: m.seq, pending: workers.size, sinceMs: {} };
     }
     for (const w of workers) if (w.isConnected()) w.send(m);
   };

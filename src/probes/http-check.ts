@@ -8,6 +8,8 @@ export interface HttpCheckResult {
   ms: number;
   error: string | null;
   body: string;
+  /** No answer within the deadline (as against a refused connection or an error status). */
+  timedOut?: boolean;
 }
 
 /** GETs a URL and reports status, time and (up to 64 KiB of) body; `ok` when the status is 2xx. */
@@ -45,7 +47,7 @@ function request(client: typeof http | typeof import('node:https'), url: string,
     });
     const timer = setTimeout(() => {
       req.destroy();
-      finish({ ok: false, status: null, error: `timed out after ${options.timeoutMs} ms`, body: '' });
+      finish({ ok: false, status: null, error: `timed out after ${options.timeoutMs} ms`, body: '', timedOut: true });
     }, options.timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => finish({ ok: false, status: null, error: err.code ?? err.message, body: '' }));
   });

@@ -35,6 +35,8 @@ export interface Forwarder {
    * (a backend URL) replaces the default backend (several models).
    */
   forward(req: IncomingMessage, res: ServerResponse, ex: Exchange, body: Buffer | null, target?: string): void;
+  /** Milliseconds since a backend (the default one without `target`) last sent bytes; null when it never has. */
+  msSinceHeard(target?: string): number | null;
   /** Closes pooled upstream sockets. */
   close(): void;
 }
@@ -77,7 +79,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const defaultBackend = parseBackend(options.backendUrl);
   const backends = new Map<string, Backend>();
   const backendOf = (url: string | undefined): Backend => {
-    if (url === undefined) return defaultBackend;
+    // The default backend's own URL is the same backend: one pool (and one activity record) for it.
+    if (url === undefined || url === options.backendUrl) return defaultBackend;
     let b = backends.get(url);
     if (b === undefined) backends.set(url, (b = parseBackend(url)));
     return b;
@@ -249,6 +252,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         }
       });
       req.on('end', () => call.end());
+    },
+    msSinceHeard(target) {
+      return pool.msSinceHeard(backendOf(target));
     },
     close() {
       pool.close();

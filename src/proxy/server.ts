@@ -38,6 +38,8 @@ export interface ProxyHandle {
   inflight(): number;
   /** This process's metrics as plain data (for another worker's /metrics). */
   metricsSnapshot(): RegistrySnapshot;
+  /** For each backend URL: milliseconds since it last sent response bytes to this process, null when it never has. */
+  backendActivity(): Record<string, number | null>;
 }
 
 /** Side effects the proxy can be given (tests); real defaults otherwise. */
@@ -267,6 +269,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     },
     inflight: () => inflight,
     metricsSnapshot: () => cost.metrics.snapshot(),
+    backendActivity: () => {
+      const urls = router === null ? [settings.backendUrl] : router.targets.map((t) => t.url);
+      return Object.fromEntries(urls.map((url) => [url, forwarder.msSinceHeard(url)]));
+    },
   };
 }
 

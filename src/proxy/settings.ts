@@ -72,7 +72,9 @@ export type ChildMessage =
   /** Every state message up to `seq` is applied (in every worker): the supervisor may now update the probe files. */
   | { type: 'state-applied'; seq: number }
   /** The keys file's keys now in force (at the proxy's start, after a reload): a restarted proxy gets them as fileKeys. */
-  | { type: 'keys-loaded'; fromFile: KeyEntryDigest[] };
+  | { type: 'keys-loaded'; fromFile: KeyEntryDigest[] }
+  /** The answer to `activity`: per backend URL, ms since it last sent response bytes (null: never), the least of every worker's. */
+  | { type: 'activity'; seq: number; sinceMs: Record<string, number | null> };
 
 /** Messages the supervisor sends to the proxy child. */
 export type ParentMessage =
@@ -82,7 +84,9 @@ export type ParentMessage =
   | { type: 'reload-keys' }
   /** SIGTERM arrived: /health/readiness answers 503 from now on, while requests are still served (drain.delay). */
   | { type: 'stopping' }
-  | { type: 'drain'; timeoutMs: number };
+  | { type: 'drain'; timeoutMs: number }
+  /** How recently each backend sent bytes (a slow /health: busy or hung?); answered by `activity` with the same seq. */
+  | { type: 'activity'; seq: number };
 
 /** The default route allowlist: the configuration's own list, so the two cannot drift apart. */
 export const defaultRoutes: readonly string[] = DEFAULT_ROUTES;

@@ -38,6 +38,8 @@ export interface BackendContext {
   changed: (backend: Backend, why: string) => void;
   /** Called each time vLLM is started again after a failure (the proxy counts restarts). */
   restarting: (backend: Backend) => void;
+  /** Milliseconds since the vLLM at this URL last sent response bytes through the proxy; null when not known. */
+  heardFrom?: (url: string) => Promise<number | null>;
 }
 
 /** One vLLM and everything about its life: start, readiness, health checks, restart with backoff, stop. */
@@ -58,6 +60,8 @@ export class Backend {
    */
   private pids = new Set<number>();
   private failedChecks = 0;
+  /** /health is timing out while vLLM keeps sending responses: said once per episode. */
+  private busy = false;
   /** How many times vLLM was started again after a failure. */
   restarts = 0;
   readonly policy: RestartPolicy;
@@ -225,8 +229,14 @@ export class Backend {
   private async healthCheck(): Promise<'ok' | 'failed' | 'hung'> {
     const { plan, deps } = this.ctx;
     const timeoutMs = Math.min(5000, Math.max(1000, plan.healthInterval * 1000));
-    const result = await Promise.race([deps.httpGet(`http://${BACKEND_HOST}:${this.spec.port}/health`, { timeoutMs }), this.ctx.stopped()]);
+    const url = `http://${BACKEND_HOST}:${this.spec.port}`;
+    const result = await Promise.race([deps.httpGet(`${url}/health`, { timeoutMs }), this.ctx.stopped()]);
     if (result === 'stopped' || this.status !== 'ready') return 'ok';
+    if (result.timedOut === true && (await this.servingWhileSlow(url, timeoutMs))) return 'ok';
+    if (this.busy) {
+      this.busy = false;
+      if (result.ok) deps.logger.info(`${this.label} answers /health in time again`);
+    }
     if (this.child && !this.child.hasExited) for (const pid of liveGroupMembers(this.child.pid)) this.pids.add(pid);
     this.failedChecks = result.ok ? 0 : this.failedChecks + 1;
     // --verbose's debug lines: every check, where the log otherwise shows only changes of health.
@@ -243,6 +253,25 @@ export class Backend {
       return 'hung';
     }
     return result.ok ? 'ok' : 'failed';
+  }
+
+  /**
+   * A /health that timed out while vLLM sent responses through the proxy within this check's window: a saturated
+   * vLLM, whose API server answers /health late (its event loop is busy with the traffic), not a hung one. Why it
+   * matters: restarting it would cut every request in flight and take the model away for a reload at peak load, and a
+   * not-healthy file would have the platform do the same. Such a check counts neither as failed nor as passed; a vLLM
+   * that hangs sends nothing, and is still restarted after three failed checks.
+   */
+  private async servingWhileSlow(url: string, timeoutMs: number): Promise<boolean> {
+    const { plan, deps } = this.ctx;
+    const since = (await this.ctx.heardFrom?.(url)) ?? null;
+    // The window: since the last check began, the proxy's one-second resolution included.
+    if (since === null || since > plan.healthInterval * 1000 + timeoutMs + 1000) return false;
+    if (!this.busy) {
+      this.busy = true;
+      deps.logger.warn(`${this.label} did not answer /health within ${timeoutMs} ms but sent a response ${since < 1000 ? 'within the last second' : `${formatSeconds(since / 1000)} ago`}: busy, not hung (not counted as a failed check)`);
+    } else deps.logger.debug(`${this.label} health check: timed out, but it sent a response ${since} ms ago (busy)`);
+    return true;
   }
 
   /** vLLM exited without being asked (any exit code: vLLM exits 0 when its engine dies): restart with backoff. */

@@ -44,6 +44,9 @@ export class Supervisor {
    * a proxy restarted while the file is broken serves these, not none of the file's keys.
    */
   private fileKeys: unknown[] | null = null;
+  /** `activity` questions to the proxy waiting for their answer, by seq. */
+  private readonly activityWaiters = new Map<number, (sinceMs: Record<string, unknown>) => void>();
+  private activitySeq = 0;
   private startedAt = 0;
   private readonly stopRequested = new Promise<'stopped'>((resolve) => this.stopCtl.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
 
@@ -62,6 +65,7 @@ export class Supervisor {
       restarting: (b: Backend) => {
         if (this.state === 'ready') this.sendState(b);
       },
+      heardFrom: (url: string) => this.heardFrom(url),
     };
     this.backends = plan.backends.map((b) => new Backend(b, ctx, plan.backends.length > 1));
   }
@@ -182,6 +186,24 @@ export class Supervisor {
 
   // ---------------------------------------------------------------- the proxy
 
+  /**
+   * Milliseconds since the vLLM at `url` last sent response bytes through the proxy (any worker), or null when that
+   * is not known: no proxy listening, no answer within a second, or no bytes ever.
+   */
+  private async heardFrom(url: string): Promise<number | null> {
+    const proxy = this.proxy;
+    if (proxy === null || !this.proxyListening || proxy.hasExited) return null;
+    const seq = ++this.activitySeq;
+    const giveUp = new AbortController();
+    const answer = new Promise<Record<string, unknown> | null>((resolve) => this.activityWaiters.set(seq, resolve));
+    proxy.send({ type: 'activity', seq });
+    const sinceMs = await Promise.race([answer, sleep(1000, giveUp.signal).then(() => null)]);
+    giveUp.abort();
+    this.activityWaiters.delete(seq);
+    const ms = sinceMs?.[url];
+    return typeof ms === 'number' && ms >= 0 ? ms : null;
+  }
+
   /** A backend's state for the proxy. */
   private proxyState(b: Backend): ProxyBackendState {
     return this.state === 'starting' && b.status === 'ready' ? 'starting' : b.status;
@@ -204,6 +226,10 @@ export class Supervisor {
         if (msg.type === 'listening' || msg.type === 'fatal') resolve(msg as { type: string });
         else if (msg.type === 'state-applied' && typeof msg.seq === 'number' && this.proxy === proxy) this.stateInForce(msg.seq);
         else if (msg.type === 'keys-loaded' && isKeyDigestList((msg as { fromFile?: unknown }).fromFile)) this.fileKeys = (msg as { fromFile: unknown[] }).fromFile;
+        else if (msg.type === 'activity' && typeof msg.seq === 'number') {
+          const sinceMs = (msg as { sinceMs?: unknown }).sinceMs;
+          this.activityWaiters.get(msg.seq)?.(typeof sinceMs === 'object' && sinceMs !== null ? (sinceMs as Record<string, unknown>) : {});
+        }
       });
     });
     // Settings and keys travel over IPC, never on argv where `ps` would show them. A restarted proxy learns each

@@ -97,6 +97,33 @@ test('vLLM hangs (port open, no answers): not-healthy at the next check, a resta
   await stopCleanly(svc);
 });
 
+test('vLLM saturated (/health answers late while it streams): busy, not hung: no not-healthy, no restart until the traffic stops', async (t) => {
+  // Checks every 0.2 s with a 1 s deadline; the saturated fake answers /health after 3 s; a stream lasts about 4 s.
+  const svc = await startService({
+    config: FAST_RESTART,
+    healthInterval: '0.2',
+    stopTimeout: '1',
+    env: { FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '80', FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
+  });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const api = svc.vllmStarts()[0]!.pid;
+  const stream = await svc.chat({ stream: true });
+  assert.equal(stream.status, 200);
+  process.kill(api, 'SIGUSR2'); // the fake's trigger: /health answers 3 s late from now on, the stream goes on
+  const body = stream.text();
+  await svc.run.waitForLine(/vLLM did not answer \/health within 1000 ms but sent a response .*: busy, not hung \(not counted as a failed check\)/, 5000);
+  assert.match(await body, /data: \[DONE\]/, 'the stream was served to its end');
+  assert.equal(existsSync(svc.notHealthy), false, 'a busy vLLM is not marked not-healthy');
+  assert.doesNotMatch(svc.run.output(), /health check failed|failed 3 health checks/);
+  // No traffic now: a /health that does not answer in time counts again, and three in a row restart vLLM.
+  await svc.run.waitForLine(/vLLM health check failed .*not-healthy created/, 10_000);
+  await svc.run.waitForLine(/vLLM failed 3 health checks in a row/, 15_000);
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'a restarted vLLM' });
+  await waitForFile(svc.notHealthy, false, 15_000);
+  await stopCleanly(svc);
+});
+
 test('a proxy worker crashes (proxy.workers: 2): the proxy restarts as a whole, vLLM keeps running', async (t) => {
   const svc = await startService({ config: FAST_RESTART + 'proxy:\n  workers: 2\n' });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));

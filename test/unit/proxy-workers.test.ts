@@ -62,6 +62,9 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
   const workers = childrenOf(child.pid!);
   assert.equal(workers.length, 2, output());
 
+  // `activity` (a slow /health: busy or hung?): the backend has sent nothing to any worker yet.
+  child.send({ type: 'activity', seq: 2 });
+  assert.deepEqual(await next('activity'), { type: 'activity', seq: 2, sinceMs: { [upstream.url]: null } });
   assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 503);
   const refused = 1;
   child.send({ type: 'state', state: 'ready', seq: 7 });
@@ -77,6 +80,13 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
     assert.equal(counted503, refused, page);
     assert.match(page, /^llmserve_backend_state\{state="ready"\} 1$/m);
   }
+
+  // Now it has, to one worker or both: the least of their figures, within the proxy's one-second resolution.
+  child.send({ type: 'activity', seq: 3 });
+  const activity = (await next('activity')) as Extract<ChildMessage, { type: 'activity' }>;
+  assert.equal(activity.seq, 3);
+  const since = activity.sinceMs[upstream.url];
+  assert.ok(typeof since === 'number' && since >= 0 && since <= 2000, JSON.stringify(activity));
 
   child.send({ type: 'drain', timeoutMs: 1000 });
   assert.deepEqual(await next('drained'), { type: 'drained', remaining: 0 });

@@ -56,13 +56,22 @@ export interface UpstreamPoolOptions {
 interface Conn {
   readonly socket: Socket;
   readonly target: UpstreamTarget;
+  readonly heard: Heard;
   call: UpstreamCall | null;
   idleSince: number;
+}
+
+/** When a target last sent bytes: a flag set per read (a store, no clock read per event), timed by the sweep. */
+interface Heard {
+  recently: boolean;
+  /** Date.now() at the sweep that last found the flag set; 0: never. */
+  at: number;
 }
 
 /** Keep-alive connections to the backends, and the requests sent over them. */
 export class UpstreamPool {
   private readonly idle = new Map<UpstreamTarget, Conn[]>();
+  private readonly heard = new Map<UpstreamTarget, Heard>();
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
 
@@ -80,6 +89,17 @@ export class UpstreamPool {
     const call = new UpstreamCall(this, conn, request.method, head, request.chunked, handlers);
     conn.call = call;
     return call;
+  }
+
+  /**
+   * Milliseconds since `target` last sent response bytes (to within the sweep's period, at most a second), or null
+   * when it never has: the supervisor's evidence that a vLLM whose /health is slow is busy, not hung.
+   */
+  msSinceHeard(target: UpstreamTarget): number | null {
+    const heard = this.heard.get(target);
+    if (heard === undefined) return null;
+    if (heard.recently) return 0;
+    return heard.at === 0 ? null : Date.now() - heard.at;
   }
 
   /** Closes idle connections; connections in use close when their exchange ends. */
@@ -129,7 +149,9 @@ export class UpstreamPool {
     // `onread` (documented in net.connect) hands each read to a callback, without the Readable stream's push and
     // 'data' machinery nor a fresh 64 KiB allocation per read: per streamed event that was a measurable part of
     // the proxy's CPU. The read buffer is shared and reused, so each read is copied out before anyone keeps it.
-    const conn: Conn = { socket: null as unknown as Socket, target, call: null, idleSince: 0 };
+    let heard = this.heard.get(target);
+    if (heard === undefined) this.heard.set(target, (heard = { recently: false, at: 0 }));
+    const conn: Conn = { socket: null as unknown as Socket, target, heard, call: null, idleSince: 0 };
     const socket = net.connect({
       host: target.hostname,
       port: target.port,
@@ -137,6 +159,7 @@ export class UpstreamPool {
         buffer: readBuffer,
         callback: (n: number, buf: Uint8Array) => {
           const d = Buffer.from((buf as Buffer).subarray(0, n));
+          conn.heard.recently = true;
           if (conn.call !== null) conn.call.received(d);
           // Bytes on an idle connection: the backend is out of step with us; never reuse it.
           else this.drop(conn);
@@ -173,7 +196,13 @@ export class UpstreamPool {
   }
 
   private sweep(): void {
-    const oldest = Date.now() - this.options.idleMs;
+    const now = Date.now();
+    for (const heard of this.heard.values()) {
+      if (!heard.recently) continue;
+      heard.recently = false;
+      heard.at = now;
+    }
+    const oldest = now - this.options.idleMs;
     for (const list of this.idle.values()) {
       // The list is in release order: the idle-too-long ones are at its start.
       let n = 0;
