@@ -7,8 +7,16 @@ export interface BackendHealth {
   check(): Promise<{ ok: boolean; detail: string }>;
 }
 
-/** Builds the cached backend health check (concurrent probes share one request). */
-export function createBackendHealth(backendUrl: string, now: () => number, timeoutMs = 1000, cacheMs = 250): BackendHealth {
+/** Milliseconds since a backend URL last sent response bytes to this process; null when it never has. */
+export type HeardFrom = (url: string) => number | null;
+
+/**
+ * Builds the cached backend health check (concurrent probes share one request). A /health that does not answer in
+ * time while the backend sent response bytes within `busyWindowMs` counts as healthy (busy): a saturated vLLM
+ * answers /health late, and failing readiness would take a serving replica out of rotation at peak load, only to
+ * put it back once the load moved elsewhere (the supervisor judges its own checks the same way).
+ */
+export function createBackendHealth(backendUrl: string, now: () => number, heardFrom: HeardFrom = () => null, timeoutMs = 1000, cacheMs = 250, busyWindowMs = 2000): BackendHealth {
   const url = new URL('/health', backendUrl);
   const client = url.protocol === 'https:' ? https : http;
   let cached: { at: number; result: { ok: boolean; detail: string } } | null = null;
@@ -21,7 +29,13 @@ export function createBackendHealth(backendUrl: string, now: () => number, timeo
         res.on('end', () => resolve(res.statusCode === 200 ? { ok: true, detail: 'healthy' } : { ok: false, detail: `backend /health answered ${res.statusCode}` }));
         res.on('error', () => resolve({ ok: false, detail: 'backend /health broke off' }));
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on('timeout', () => {
+        const since = heardFrom(backendUrl);
+        if (since !== null && since <= busyWindowMs) {
+          req.destroy();
+          resolve({ ok: true, detail: `busy: /health did not answer within ${timeoutMs} ms, but responses are flowing` });
+        } else req.destroy(new Error(`no answer within ${timeoutMs} ms`));
+      });
       req.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, detail: `backend unreachable (${err.code ?? err.message})` }));
     });
 

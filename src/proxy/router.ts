@@ -1,5 +1,5 @@
 // Several models behind one proxy: which backend serves a request's `model`, and each backend's state.
-import { createBackendHealth, type BackendHealth } from './health.js';
+import { createBackendHealth, type BackendHealth, type HeardFrom } from './health.js';
 import { multipartModel } from './multipart.js';
 import type { BackendState, ProxySettings } from './settings.js';
 
@@ -29,14 +29,14 @@ export type RouteDecision =
   | { kind: 'unknown'; model: string };
 
 /** Builds the router from the settings; null with one backend (the single-model path stays untouched). */
-export function createRouter(settings: ProxySettings, now: () => number): Router | null {
+export function createRouter(settings: ProxySettings, now: () => number, heardFrom?: HeardFrom): Router | null {
   const backends = settings.backends;
   if (backends === undefined || backends.length < 2) return null;
   const targets: RouteTarget[] = backends.map((b) => ({
     name: b.name,
     url: b.url,
     state: settings.backendStates?.[b.name] ?? settings.state,
-    health: createBackendHealth(b.url, now),
+    health: createBackendHealth(b.url, now, heardFrom),
   }));
   const byName = new Map(targets.map((t) => [t.name, t]));
   const names: Record<string, string> = { ...settings.modelAliases };

@@ -9,7 +9,7 @@ import { createAccessLog } from './access-log.js';
 import { finalStatus, newExchange } from './exchange.js';
 import { createForwarder } from './forward.js';
 import { createHandler } from './handler.js';
-import { createBackendHealth } from './health.js';
+import { createBackendHealth, type HeardFrom } from './health.js';
 import { createCostControl } from './cost.js';
 import { PROMETHEUS_CONTENT_TYPE, type RegistrySnapshot } from '../metrics/registry.js';
 import { createKeyRing, type KeysFileLoader } from './keyring.js';
@@ -67,7 +67,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // Set by the supervisor's `stopping` (SIGTERM, before drain.delay): only readiness changes, so that HTTP probes agree
   // with the probe files while the load balancer still sends requests.
   let stopping = false;
-  const router = createRouter(settings, now);
+  // Readiness asks the forwarder (made below, after the key ring and the usage meter) how recently each backend sent
+  // bytes: through this indirection until it exists.
+  let heardFrom: HeardFrom = () => null;
+  const router = createRouter(settings, now, (url) => heardFrom(url));
   if (router !== null) state = router.overall();
   const workers = settings.workers ?? 1;
   // With several proxy processes, each would count a key's limits on its own (config/resolve.ts refuses that at
@@ -100,13 +103,14 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     now,
     onStream: () => cost.metrics.streams.inc(1),
   });
+  heardFrom = (url) => forwarder.msSinceHeard(url);
   const handle = createHandler({
     settings,
     state: () => state,
     stopping: () => stopping,
     keys,
     forwarder,
-    health: createBackendHealth(settings.backendUrl, now),
+    health: createBackendHealth(settings.backendUrl, now, (url) => heardFrom(url)),
     startedAt: Math.floor(Date.now() / 1000),
     cost,
     router,
