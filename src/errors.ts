@@ -28,7 +28,9 @@ export type ErrorCode =
   | 'RUNTIME'
   | 'CHECK_FAILED'
   | 'PROBLEMS'
-  | 'USAGE_STORE';
+  | 'USAGE_STORE'
+  /** A command's output could not be written (stdout on a full disk). */
+  | 'OUTPUT';
 
 const defaultExit: Record<ErrorCode, ExitCodeValue> = {
   USAGE: ExitCode.usage,
@@ -45,6 +47,7 @@ const defaultExit: Record<ErrorCode, ExitCodeValue> = {
   CHECK_FAILED: ExitCode.runtime,
   PROBLEMS: ExitCode.runtime,
   USAGE_STORE: ExitCode.runtime,
+  OUTPUT: ExitCode.runtime,
 };
 
 /** An expected failure: printed as one clear message (plus optional detail lines), never as a stack trace. */

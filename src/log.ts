@@ -1,6 +1,7 @@
 // The one logger: prefixes, colours, JSON lines and secret redaction all live here.
 import { StringDecoder } from 'node:string_decoder';
 import { Chalk, type ChalkInstance } from 'chalk';
+import { stdSink, type StdSink } from './util/output.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'text' | 'json';
@@ -62,8 +63,8 @@ export interface LoggerOptions {
   color?: boolean;
   verbose?: boolean;
   source?: string;
-  stdout?: { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
-  stderr?: { write(chunk: string): unknown; isTTY?: boolean };
+  stdout?: StdSink;
+  stderr?: StdSink;
   now?: () => Date;
   /** Extra sink that receives every formatted line (the --log-file tee). */
   tee?: (line: string) => void;
@@ -96,8 +97,8 @@ export function wantsColor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv =
 
 /** Builds the logger used by a command. */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const stdout = options.stdout ?? process.stdout;
-  const stderr = options.stderr ?? process.stderr;
+  const stdout = options.stdout ?? stdSink(process.stdout, 'stdout');
+  const stderr = options.stderr ?? stdSink(process.stderr, 'stderr');
   const color = options.color ?? wantsColor(stdout);
   const shared: Shared = {
     secrets: [],

@@ -2,7 +2,7 @@
 import { LlmserveError, ExitCode } from './errors.js';
 import { createErrorReporter, createLogger } from './log.js';
 import { runEmergencyCleanups } from './util/emergency.js';
-import { guardOutput } from './util/output.js';
+import { describeWriteError, guardOutput, stdoutFailed } from './util/output.js';
 
 /** Runs llmserve with the given arguments and exits with its code. */
 export async function main(argv: string[]): Promise<void> {
@@ -32,6 +32,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const { runCli } = await import('./cli.js');
     code = await runCli(argv, errors);
+    // A command whose output is its product (a key, a report) did not do its job when stdout had no room for it;
+    // `start` serves through that (it said so), and its exit code says how the service ended.
+    const failed = argv[0] === 'start' || argv[0] === 'proxy' ? null : stdoutFailed();
+    if (code === 0 && failed !== null) throw outputError(failed);
   } catch (err) {
     if (!(err instanceof LlmserveError)) return fatal(err);
     const { logger } = errors;
@@ -41,6 +45,13 @@ export async function main(argv: string[]): Promise<void> {
     code = err.exitCode;
   }
   process.exit(code);
+}
+
+/** The error for a command's output that could not be written whole (exit 1). */
+function outputError(code: string): LlmserveError {
+  return new LlmserveError('OUTPUT', `cannot write the output to stdout (${describeWriteError(code)}); it is missing or cut short`, {
+    details: ['Fix: free some space where stdout goes, or send it elsewhere, and run the command again.'],
+  });
 }
 
 function wantsJson(argv: string[]): boolean {

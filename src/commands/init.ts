@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { LlmserveError, ExitCode, usageError } from '../errors.js';
 import { newKey } from './keys.js';
+import { writeStdout } from '../util/output.js';
 
 /** Options of `init`. */
 export interface InitOptions {
@@ -126,7 +127,7 @@ function writeProblem(dir: string, err: NodeJS.ErrnoException): string {
 
 /** Runs `llmserve init`; resolves to 0 after writing the file and printing the key. */
 export async function runInit(options: InitOptions, deps: InitDeps = {}): Promise<number> {
-  const write = deps.write ?? ((text: string) => void process.stdout.write(text));
+  const write = deps.write ?? writeStdout;
   const cwd = deps.cwd ?? process.cwd();
   const shown = options.out ?? DEFAULT_OUT;
   const out = path.resolve(cwd, shown);

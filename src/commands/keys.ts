@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { hashKey } from '../config/index.js';
 import { ExitCode, usageError } from '../errors.js';
+import { writeStdout } from '../util/output.js';
 
 /** Options of `keys generate`. */
 export interface KeysGenerateOptions {
@@ -34,7 +35,7 @@ export function keyEntryYaml(name: string, digest: string): string[] {
 
 /** Runs `llmserve keys generate`; prints the key, its digest and a ready-to-paste config entry. */
 export async function runKeysGenerate(options: KeysGenerateOptions, deps: KeysDeps = {}): Promise<number> {
-  const write = deps.write ?? ((text: string) => void process.stdout.write(text));
+  const write = deps.write ?? writeStdout;
   const name = options.name ?? 'client';
   // Names land unquoted in YAML and in logs: keep them to a plain, unambiguous set.
   if (!NAME.test(name)) throw usageError(`--name: expected letters, digits and . _ @ - (starting with a letter or digit), got ${JSON.stringify(name)}`);

@@ -11,6 +11,7 @@ import { buildProbeReport } from '../probe/report.js';
 import { probeLines } from '../probe/text.js';
 import { probeVllmVersion } from '../probe/vllm-version.js';
 import { runCommand } from '../util/run.js';
+import { writeStdout } from '../util/output.js';
 
 /** Options of `probe` beyond the shared configuration flags. */
 export interface ProbeOptions extends CliOptions {
@@ -28,7 +29,7 @@ export interface ProbeDeps {
 export async function runProbe(options: ProbeOptions, deps: ProbeDeps = {}): Promise<number> {
   const env = deps.env ?? process.env;
   const run = deps.run ?? runCommand;
-  const write = deps.write ?? ((text: string) => void process.stdout.write(text));
+  const write = deps.write ?? writeStdout;
   const { json, ...cli } = options;
   const config = await loadConfig(cli, { env });
   const plan = await makePlan(config, { run, env });

@@ -20,7 +20,7 @@ import { ownedProbeDir, removeRuntimeFile, runningOwner, RUNTIME_FILE, selfIdent
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
 import { onEmergency } from '../util/emergency.js';
-import { onOutputClosed } from '../util/output.js';
+import { onOutputClosed, onOutputFailed, outputFailedWarning } from '../util/output.js';
 import { isPortFree, portBindError } from '../util/port.js';
 import { describeBindFailure } from '../util/bind-failure.js';
 import { loadTls } from '../proxy/tls.js';
@@ -53,6 +53,9 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     probes.markDown();
     logger?.info(`${name} received during start-up: stopping before anything is started`);
   });
+  // Output with no room (`> llmserve.log` on a full disk) is said and served through; only a reader that is gone
+  // (a closed terminal or pipe) stops the service, below. A --role worker too.
+  const offFailed = onOutputFailed((code, stream) => logger?.warn(outputFailedWarning(code, stream)));
   try {
     return await startWithSignals(options, proc, early, {
       probesReady: (p) => (probes = p),
@@ -60,6 +63,7 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     });
   } finally {
     early.dispose();
+    offFailed();
   }
 }
 

@@ -12,6 +12,7 @@ import { dayChart, summarise, toJson, toTable } from '../usage/report.js';
 import { parseSince } from '../usage/since.js';
 import { readUsageStore, USAGE_DB_FILE } from '../usage/store.js';
 import type { UsageStore } from '../usage/types.js';
+import { writeStdout } from '../util/output.js';
 
 /** Options of `llmserve usage`. */
 export interface UsageOptions {
@@ -68,7 +69,7 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
   const env = deps.env ?? process.env;
   const cwd = deps.cwd ?? process.cwd();
   const now = (deps.now ?? Date.now)();
-  const write = deps.write ?? ((t: string) => void process.stdout.write(t));
+  const write = deps.write ?? writeStdout;
   const sinceMs = parseSince(options.since ?? '7d', now);
   const dir = await findUsageDir(options.config, env, cwd);
 
