@@ -83,6 +83,8 @@ interface Shared {
   tee?: (line: string) => void;
   /** The status line drawn at the bottom of the terminal, or null. */
   status: string | null;
+  /** Lines left out of each stream because its reader did not keep up (see emit), not yet said. */
+  dropped: { stdout: number; stderr: number };
 }
 
 const REDACTED = '[redacted]';
@@ -110,6 +112,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     stderr,
     now: options.now ?? (() => new Date()),
     status: null,
+    dropped: { stdout: 0, stderr: 0 },
     ...(options.tee ? { tee: options.tee } : {}),
   };
   return makeLogger(shared, options.source ?? 'llmserve');
@@ -177,16 +180,34 @@ function fitWidth(text: string, columns: number | undefined): string {
 /** \r and clear-to-end-of-line: the status line is rewritten in place. */
 const CLEAR_LINE = '\r\x1b[2K';
 
+/**
+ * Output waiting for a slow reader past which lines are left out. Why a cap: Node keeps what a pipe's reader has not
+ * taken yet in memory, without end, so a log collector that stops reading (not closing) grew the supervisor by about
+ * 0.5 KB per request served, for as long as it lasted.
+ */
+export const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
+
 /** Writes one finished line (above the status line, when one is shown) and tees it. */
 function emit(shared: Shared, line: string, stream: 'stdout' | 'stderr'): void {
+  // The log file never gets colour codes, whatever the terminal had; it gets every line, those left out below included.
+  shared.tee?.(shared.chalk.level > 0 ? stripAnsi(line) : line);
+  const out = stream === 'stderr' ? shared.stderr : shared.stdout;
+  if ((out.writableLength ?? 0) > MAX_BACKLOG_BYTES) {
+    shared.dropped[stream]++;
+    return;
+  }
   if (shared.status !== null) shared.stdout.write(CLEAR_LINE);
+  if (shared.dropped[stream] > 0) {
+    const n = shared.dropped[stream];
+    shared.dropped[stream] = 0;
+    const note = `${n} line${n === 1 ? '' : 's'} left out here: the ${stream} reader stopped taking them (over ${MAX_BACKLOG_BYTES / 1024 / 1024} MiB waited)${shared.tee ? '; --log-file has every line' : ''}`;
+    out.write(stripAnsi(formatLine(shared, 'warn', 'llmserve', note, undefined, true)) + '\n');
+  }
   // Lines are coloured for stdout; one bound for a stderr that is not a terminal loses its codes (a passed-through
   // proxy line too, coloured by the proxy child after llmserve's stdout).
   const plain = stream === 'stderr' && !shared.stderrColor ? stripAnsi(line) : line;
-  (stream === 'stderr' ? shared.stderr : shared.stdout).write(plain + '\n');
+  out.write(plain + '\n');
   if (shared.status !== null) shared.stdout.write(shared.status);
-  // The log file never gets colour codes, whatever the terminal had.
-  shared.tee?.(shared.chalk.level > 0 ? stripAnsi(line) : line);
 }
 
 function stripAnsi(text: string): string {

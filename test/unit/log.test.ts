@@ -1,7 +1,7 @@
 // The one logger: colours per stream (a stderr sent to a file gets no escape codes) and the levels of vLLM's lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger } from '../../src/log.js';
+import { createLogger, MAX_BACKLOG_BYTES } from '../../src/log.js';
 import { vllmLineLevel } from '../../src/engine/line-level.js';
 
 function sink(isTTY: boolean) {
@@ -82,4 +82,21 @@ test('the terminal status line is cut to the terminal width: a wrapped one would
   out.length = 0;
   logger.status('llmserve | short  1 s');
   assert.deepEqual(out, ['\r\x1b[2K', '\r\x1b[2Kllmserve | short  1 s']);
+});
+
+test('a pipe whose reader stops reading: lines past the backlog cap are left out (memory stays bounded), counted, and the log file gets them all', () => {
+  // A stdout whose reader took nothing for a while: Node keeps what was written in memory (writableLength).
+  const out: string[] = [];
+  const stdout = { isTTY: false, writableLength: MAX_BACKLOG_BYTES + 1, write: (s: string) => out.push(s) };
+  const file: string[] = [];
+  const logger = createLogger({ stdout, stderr: sink(false).stream, tee: (line) => file.push(line) });
+  for (let i = 0; i < 1000; i++) logger.info(`request ${i}`);
+  assert.deepEqual(out, [], 'nothing more is queued while the reader is behind');
+  assert.equal(file.length, 1000, 'the log file gets every line');
+  // The reader catches up: the next line goes out after a note that says how many were left out.
+  stdout.writableLength = 0;
+  logger.info('request 1000');
+  assert.equal(out.length, 2, out.join(''));
+  assert.match(out[0]!, /^llmserve \| warning: 1000 lines left out here: the stdout reader stopped taking them \(over 4 MiB waited\); --log-file has every line\n$/);
+  assert.equal(out[1], 'llmserve | request 1000\n');
 });
