@@ -94,7 +94,13 @@ export async function prepareProbeDir(dir: string, explicit: boolean, warn: (msg
       details: ['Fix: create it with write access for this user, or choose another with --probe-dir DIR (or probes.dir).'],
     });
   }
-  const fallback = await mkdtemp(path.join(os.tmpdir(), 'llmserve-probe-'));
+  // A TMPDIR that names a missing or read-only directory (a container's env copied from another machine) leaves no
+  // fallback: said as the configuration problem it is, not as an internal error with a stack trace.
+  const fallback = await mkdtemp(path.join(os.tmpdir(), 'llmserve-probe-')).catch((err: NodeJS.ErrnoException) => {
+    throw new LlmserveError('PROBE_DIR', `default probe directory ${dir} is not writable (${problem}), and no temporary one can be made in ${os.tmpdir()} (${err.code ?? err.message})`, {
+      details: ['Fix: choose a writable directory with --probe-dir DIR (or probes.dir), or point TMPDIR at an existing writable directory.'],
+    });
+  });
   warn(`default probe directory ${dir} is not writable (${problem}); using ${fallback} instead. Set --probe-dir to choose one.`);
   return fallback;
 }

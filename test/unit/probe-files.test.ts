@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NOT_HEALTHY, NOT_READY, probeFiles, writableProblem } from '../../src/probes/files.js';
+import { LlmserveError } from '../../src/errors.js';
+import { NOT_HEALTHY, NOT_READY, prepareProbeDir, probeFiles, writableProblem } from '../../src/probes/files.js';
 import { linuxProc, runningOwner, selfIdentity, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -149,4 +150,25 @@ test('runningOwner: a file that names its writer exactly (start tick and boot) i
   assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' })?.pid, process.pid);
   writeRuntimeFile(dir, { pid: process.pid, startedAt: new Date(Date.now() - 3_600_000).toISOString(), process: { ...self, startTicks: String(Number(self.startTicks) + 1) }, proxy: { host: '0.0.0.0', port: 1, tls: false }, backend: { host: '127.0.0.1', port: 2 }, models: ['m'] });
   assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' }), null, 'another start tick: another process, although the clock says it is older');
+});
+
+test('the default probe directory is not writable and TMPDIR names a missing directory: a PROBE_DIR error (exit 2), not an internal error', async () => {
+  const root = await tempDir();
+  // A file where the directory should be: not writable, even for root.
+  writeFileSync(path.join(root, 'etc'), '');
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = path.join(root, 'missing');
+  try {
+    await assert.rejects(prepareProbeDir(path.join(root, 'etc', 'probe'), false, () => {}), (err: unknown) => {
+      assert.ok(err instanceof LlmserveError, String(err));
+      assert.equal(err.code, 'PROBE_DIR');
+      assert.equal(err.exitCode, 2);
+      assert.match(err.message, /default probe directory .*etc\/probe is not writable \(ENOTDIR\), and no temporary one can be made in .*missing \(ENOENT\)$/);
+      assert.match(err.details[0]!, /--probe-dir DIR .* TMPDIR/);
+      return true;
+    });
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
 });
