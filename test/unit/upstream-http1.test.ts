@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChunkedReader, UpstreamProtocolError, bodyFraming, keepsAlive, parseResponseHead, requestHead } from '../../src/proxy/upstream/http1.js';
+import { ChunkedReader, MAX_CHUNK_EXTENSIONS, UpstreamProtocolError, bodyFraming, keepsAlive, parseResponseHead, requestHead } from '../../src/proxy/upstream/http1.js';
 
 const event = (n: number) => `data: {"n":${n},"text":"${'x'.repeat(n * 7)}"}\n\n`;
 const frame = (s: string, ext = '') => `${Buffer.byteLength(s).toString(16)}${ext}\r\n${s}\r\n`;
@@ -47,6 +47,22 @@ describe('ChunkedReader', () => {
       }
     });
   }
+
+  it('a chunk extension that never ends is refused past 16 KiB (relay held it all in memory), in both modes; one that fits passes', () => {
+    for (const relay of [true, false]) {
+      const r = new ChunkedReader(relay, () => {});
+      // A backend sending `5;aaaa...` without end, 4 KiB at a time.
+      assert.equal(r.push(Buffer.from('3\r\nabc\r\n5;')), false);
+      const piece = Buffer.alloc(4096, 'a');
+      assert.throws(() => {
+        for (let sent = 0; sent <= MAX_CHUNK_EXTENSIONS + piece.length; sent += piece.length) r.push(piece);
+      }, (err: unknown) => err instanceof UpstreamProtocolError && /chunk extensions over 16384 bytes/.test(err.message));
+      // Each line has its own allowance: extensions just under the cap on every chunk are fine.
+      const ext = ';' + 'e'.repeat(MAX_CHUNK_EXTENSIONS - 1);
+      const wire = Buffer.from(frame('abc', ext) + frame('defg', ext) + '0\r\n\r\n', 'latin1');
+      assert.equal(feed(relay, [wire]).done, true);
+    }
+  });
 
   it('relay holds a size line back until it is known not to be the last one', () => {
     const got: string[] = [];

@@ -103,6 +103,9 @@ export function keepsAlive(head: ResponseHead): boolean {
   return !head.http10 || (conn !== undefined && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(conn));
 }
 
+/** The most bytes of extensions one chunk-size line may carry (Node's HTTP parser allows as many). */
+export const MAX_CHUNK_EXTENSIONS = 16 * 1024;
+
 const enum Chunk {
   /** At the start of a size line, or inside it (digits > 0). */
   Size,
@@ -133,6 +136,8 @@ export class ChunkedReader {
   private state = Chunk.Size;
   private size = 0;
   private digits = 0;
+  /** Bytes of the current size line's extensions: capped, as relay holds them until the line ends. */
+  private extension = 0;
   private left = 0;
   /** relay: bytes of a size line begun in an earlier buffer, not yet passed on. */
   private held: Buffer[] = [];
@@ -185,6 +190,10 @@ export class ChunkedReader {
         }
         case Chunk.Extension: {
           const lf = buf.indexOf(10, i);
+          // Why a cap: relay holds a size line until it ends, so a backend whose extension never ends grew the proxy's
+          // memory by as much as it sent. Node's own HTTP parser refuses extensions over the same 16 KiB.
+          this.extension += (lf < 0 ? n : lf) - i;
+          if (this.extension > MAX_CHUNK_EXTENSIONS) throw new UpstreamProtocolError(`chunk extensions over ${MAX_CHUNK_EXTENSIONS} bytes from the backend`);
           if (lf < 0) {
             i = n;
             break;
@@ -264,6 +273,7 @@ export class ChunkedReader {
     this.state = Chunk.Size;
     this.size = 0;
     this.digits = 0;
+    this.extension = 0;
   }
 
   /** A size line ended: either the last chunk (relay passes on what preceded its line) or data follows. */
