@@ -11,6 +11,7 @@ import { readRuntimeFile, RUNTIME_FILE } from '../supervisor/runtime-file.js';
 import { firstUsableKey, rawKeyCandidates, type KeyCandidate } from './key-choice.js';
 import { isLocalAddress } from './local-address.js';
 import type { CheckTargets } from './types.js';
+import { workingDir } from '../util/cwd.js';
 
 /** Side effects of resolving the targets; each has a real default. */
 export interface TargetDeps {
@@ -46,7 +47,7 @@ export function connectHost(bind: string): string {
  */
 export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}): Promise<CheckTargets> {
   const env = deps.env ?? process.env;
-  const cwd = deps.cwd ?? process.cwd();
+  const cwd = deps.cwd ?? workingDir();
   const readFile = deps.readFile ?? realReadFile;
   const located = await locateConfig(cli, env, cwd, deps.exists ?? realExists);
   let file: FileSettings | null = null;

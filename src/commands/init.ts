@@ -7,6 +7,7 @@ import { parse, stringify } from 'yaml';
 import { LlmserveError, ExitCode, usageError } from '../errors.js';
 import { newKey } from './keys.js';
 import { writeStdout } from '../util/output.js';
+import { workingDir } from '../util/cwd.js';
 
 /** Options of `init`. */
 export interface InitOptions {
@@ -128,7 +129,7 @@ function writeProblem(dir: string, err: NodeJS.ErrnoException): string {
 /** Runs `llmserve init`; resolves to 0 after writing the file and printing the key. */
 export async function runInit(options: InitOptions, deps: InitDeps = {}): Promise<number> {
   const write = deps.write ?? writeStdout;
-  const cwd = deps.cwd ?? process.cwd();
+  const cwd = deps.cwd ?? workingDir();
   const shown = options.out ?? DEFAULT_OUT;
   const out = path.resolve(cwd, shown);
   if (options.model !== undefined && options.model.trim() === '') throw usageError('--model: expected a model directory or a hub id, got an empty string');

@@ -13,6 +13,7 @@ import { parseSince } from '../usage/since.js';
 import { readUsageStore, USAGE_DB_FILE } from '../usage/store.js';
 import type { UsageStore } from '../usage/types.js';
 import { writeStdout } from '../util/output.js';
+import { workingDir } from '../util/cwd.js';
 
 /** Options of `llmserve usage`. */
 export interface UsageOptions {
@@ -67,7 +68,7 @@ export async function findUsageDir(config: string | undefined, env: NodeJS.Proce
  */
 export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Promise<number> {
   const env = deps.env ?? process.env;
-  const cwd = deps.cwd ?? process.cwd();
+  const cwd = deps.cwd ?? workingDir();
   const now = (deps.now ?? Date.now)();
   const write = deps.write ?? writeStdout;
   const sinceMs = parseSince(options.since ?? '7d', now);

@@ -13,6 +13,7 @@ import { parseLlmserveConfig } from './schema.js';
 import { at, isMap, kindOf } from './values.js';
 import { parseYaml } from './yaml.js';
 import { withIncludes } from './include.js';
+import { workingDir } from '../util/cwd.js';
 
 /** Side effects of loading the configuration; each has a real default. */
 export interface LoadConfigDeps {
@@ -52,7 +53,7 @@ function parseConfigDoc(doc: unknown, file: string, env: NodeJS.ProcessEnv): Fil
 /** Builds the one Config from flags, environment (LLMSERVE_*), the config file and defaults. */
 export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Promise<Config> {
   const env = deps.env ?? process.env;
-  const cwd = deps.cwd ?? process.cwd();
+  const cwd = deps.cwd ?? workingDir();
   const readFile = deps.readFile ?? ((p: string) => fsReadFile(p, 'utf8'));
   const located = await locateConfig(cli, env, cwd, deps.exists ?? realExists);
 

@@ -13,6 +13,7 @@ import { hasPolicy } from './key-policy.js';
 import {
   at, parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
 } from './values.js';
+import { workingDir } from '../util/cwd.js';
 
 /** One setting's flag and environment variable names, by CliOptions field. */
 export const FLAGS = {
@@ -257,7 +258,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
       timeout: pick('drainTimeout', parseNonNegativeSeconds, f.drain?.timeout) ?? DEFAULT_DRAIN.timeout,
     },
     usage: {
-      dir: usageDir(env, f.usage?.dir, file ? f.file : null, process.cwd()),
+      dir: usageDir(env, f.usage?.dir, file ? f.file : null, workingDir()),
       track: f.usage?.track ?? 'limited',
       flushInterval: f.usage?.flushInterval ?? DEFAULT_USAGE_FLUSH_INTERVAL,
     },

@@ -1,6 +1,7 @@
 // Look at the model before vLLM does: is it a local path, does it exist, how many heads, how big.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { workingDir } from '../util/cwd.js';
 
 /** What llmserve can learn about the model without loading it. */
 export interface ModelInfo {
@@ -17,7 +18,7 @@ export interface ModelInfo {
 }
 
 /** Inspects a model path or hub id; never throws (a hub id is reported as not local). */
-export async function inspectModel(model: string, cwd = process.cwd()): Promise<ModelInfo> {
+export async function inspectModel(model: string, cwd = workingDir()): Promise<ModelInfo> {
   const looksLocal = /^(\/|\.\.?(\/|$)|~)/.test(model);
   const resolved = path.resolve(cwd, model);
   const isDir = await stat(resolved).then((s) => s.isDirectory(), () => false);

@@ -122,3 +122,19 @@ test('probe files are not created when the configuration is refused before the p
   assert.equal((await svc.run.exited).code, 2);
   assert.equal(existsSync(svc.probeDir), false);
 });
+
+test('a working directory that was deleted (a shell left in a removed checkout): exit 2 with the fix, not an internal error', async () => {
+  const gone = path.join(await tempDir(), 'gone');
+  const bin = new URL('../../bin/llmserve.js', import.meta.url).pathname;
+  // The shell enters the directory, removes it, then runs llmserve there; check takes its lean entry, the rest the full CLI.
+  for (const args of [['start', '--model', '/nonexistent/model'], ['probe', '--model', '/nonexistent/model'], ['check', '--timeout', '1'], ['usage'], ['init']]) {
+    const child = spawn('/bin/sh', ['-c', 'mkdir "$1" && cd "$1" && rmdir "$1" && shift && exec "$@"', 'sh', gone, process.execPath, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    const [code] = (await once(child, 'close')) as [number | null];
+    assert.equal(code, 2, `${args[0]}: ${out}`);
+    assert.match(out, /error: the current directory cannot be read \(ENOENT: it was deleted, or this user may not enter it\); cd to an existing directory/, args[0]);
+    assert.doesNotMatch(out, /internal error|\n\s+at /, args[0]);
+  }
+});
