@@ -246,6 +246,9 @@ function formatFields(fields: LogFields): string {
     .join(' ');
 }
 
+/** The longest line lineSplitter holds back waiting for its end; a longer one is passed on in pieces of this size or more. */
+export const MAX_LINE_CHARS = 64 * 1024;
+
 /**
  * Splits a byte stream into lines, calling `onLine` for each complete one; carriage-return frames count as lines.
  * With `frameIdleMs`, a frame after a `\r` that nothing has followed for that long is passed on as it stands.
@@ -287,6 +290,14 @@ export function lineSplitter(onLine: (line: string) => void, options: { frameIdl
         afterCR = m[0] === '\r';
       }
       rest = rest.slice(start);
+      // Why a cap: a child that writes without ever ending its line (a dump, a runaway print) would grow this buffer
+      // without end, and each read would scan all of it again. Past the cap, the part held so far goes out as a line.
+      if (rest.length - emitted > MAX_LINE_CHARS) {
+        onLine(rest.slice(emitted));
+        rest = '';
+        emitted = 0;
+        return;
+      }
       if (options.frameIdleMs !== undefined && afterCR && rest.length > emitted) {
         timer = setTimeout(emitIdleFrame, options.frameIdleMs);
         timer.unref();

@@ -1,7 +1,7 @@
 // Splitting a child's output into lines: line ends, carriage-return frames, and UTF-8 split across pipe reads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lineSplitter } from '../../src/log.js';
+import { lineSplitter, MAX_LINE_CHARS } from '../../src/log.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** The lines `chunks` give, pushed one by one, then flushed. */
@@ -67,4 +67,18 @@ test('frameIdleMs: a frame split across reads comes out whole; an ordinary unfin
   assert.deepEqual(plain, ['first']);
   p.push('ne\n');
   assert.deepEqual(plain, ['first', 'an unfinished line']);
+});
+
+test('a line that never ends is passed on in pieces once it passes the cap, so the buffer stays bounded', () => {
+  const lines: string[] = [];
+  const s = lineSplitter((l) => lines.push(l));
+  const piece = 'x'.repeat(1000);
+  // 200 KB without a line end (a child that dumps without newlines), then the end of the line.
+  for (let i = 0; i < 200; i++) s.push(piece);
+  s.push('tail\n');
+  assert.ok(lines.length >= 3, `${lines.length} pieces`);
+  for (const l of lines) assert.ok(l.length <= MAX_LINE_CHARS + piece.length + 5, `a piece of ${l.length} characters`);
+  assert.equal(lines.join(''), piece.repeat(200) + 'tail', 'nothing lost, nothing repeated');
+  s.push('next line\n');
+  assert.equal(lines.at(-1), 'next line');
 });
