@@ -98,6 +98,12 @@ export class UsageRecorder {
     // The last write: worth waiting for a lock, nothing is served any more.
     this.options.store.patient?.();
     this.flush();
+    // No later try: what the last write could not store is lost, and said so (the warning above said "retrying").
+    const lost = this.unflushed();
+    if (lost.length > 0) {
+      const requests = lost.reduce((n, r) => n + r.requests, 0);
+      this.options.logger.error(`the usage store could not take the last ${requests} request${requests === 1 ? '' : 's'} (${lost.length} row${lost.length === 1 ? '' : 's'}) before the proxy stopped: they are not recorded`);
+    }
     try {
       this.options.store.close();
     } catch {

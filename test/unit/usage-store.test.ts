@@ -140,6 +140,24 @@ test('a store that fails to write keeps the rows and retries, warning once', () 
   assert.deepEqual(inner.rows().map((r) => [r.requests, r.promptTokens]), [[2, 2]]);
 });
 
+test('rows the last write at shutdown cannot store are said as lost, not left behind a "retrying" warning', () => {
+  const { logger, lines } = memoryLogger();
+  const inner = memoryStore();
+  const store = { ...inner, add: () => { throw new Error('database or disk is full'); } };
+  const rec = new UsageRecorder({ store, logger, flushMs: 0, now: () => T0 });
+  rec.record('a', 'm', false, 1, 1, false);
+  rec.record('a', 'm', false, 1, 1, false);
+  rec.record('b', 'm', false, 1, 1, false);
+  rec.close();
+  assert.ok(lines.some((l) => /error: the usage store could not take the last 3 requests \(2 rows\) before the proxy stopped: they are not recorded/.test(l)), lines.join('\n'));
+  // A close whose write works says nothing of the kind.
+  const quiet = memoryLogger();
+  const ok = new UsageRecorder({ store: memoryStore(), logger: quiet.logger, flushMs: 0, now: () => T0 });
+  ok.record('a', 'm', false, 1, 1, false);
+  ok.close();
+  assert.deepEqual(quiet.lines.filter((l) => /not recorded/.test(l)), []);
+});
+
 test('a write that finds another process\'s lock fails at once while serving (rows kept), and waits at shutdown', async () => {
   const dir = await tempDir();
   const { logger, lines } = memoryLogger();
