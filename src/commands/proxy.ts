@@ -145,8 +145,9 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
   const workers = new Set<Worker>();
   let stopping = false;
   let drain: { pending: number; remaining: number } | null = null;
-  // The `activity` question being answered (a newer one replaces it: the supervisor waits for one answer at a time).
-  let activity: { seq: number; pending: number; sinceMs: Record<string, number | null> } | null = null;
+  // The `activity` questions being answered, by seq. Why several: each model's health loop asks on its own, and loops
+  // started together time out together; a question dropped for a newer one left its model's check counted as failed.
+  const activity = new Map<number, { pending: number; sinceMs: Record<string, number | null> }>();
   let failed!: (err: Error) => void;
   const failure = new Promise<never>((_, reject) => (failed = reject));
   failure.catch(() => {});
@@ -181,16 +182,17 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
             appliedBy.set(worker, m.seq);
             reportApplied();
           } else if (m.type === 'fatal') reject(new LlmserveError(m.code === 'PORT_IN_USE' || m.code === 'TLS' ? m.code : 'RUNTIME', m.message ?? 'a proxy worker failed'));
-          else if (m.type === 'activity' && activity !== null && m.seq === activity.seq) {
+          else if (m.type === 'activity' && typeof m.seq === 'number' && activity.has(m.seq)) {
+            const question = activity.get(m.seq)!;
             // The most recent bytes any worker got from each backend: the backend served one of them.
             for (const [url, ms] of Object.entries((m as { sinceMs?: Record<string, number | null> }).sinceMs ?? {})) {
-              const known = activity.sinceMs[url];
-              if (typeof ms === 'number' && (typeof known !== 'number' || ms < known)) activity.sinceMs[url] = ms;
-              else if (known === undefined) activity.sinceMs[url] = null;
+              const known = question.sinceMs[url];
+              if (typeof ms === 'number' && (typeof known !== 'number' || ms < known)) question.sinceMs[url] = ms;
+              else if (known === undefined) question.sinceMs[url] = null;
             }
-            if (--activity.pending === 0) {
-              void send({ type: 'activity', seq: activity.seq, sinceMs: activity.sinceMs });
-              activity = null;
+            if (--question.pending === 0) {
+              activity.delete(m.seq);
+              void send({ type: 'activity', seq: m.seq, sinceMs: question.sinceMs });
             }
           } else if (m.type === 'drained' && drain !== null) {
             drain.remaining += typeof m.remaining === 'number' ? m.remaining : 0;
@@ -233,8 +235,10 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
       drain = { pending: workers.size, remaining: 0 };
     }
     if (m.type === 'activity' && typeof m.seq === 'number') {
-      if (workers.size === 0) return void send({ type: 'activity', seq: m.seq, sinceMs: {} });
-      activity = { seq: m.seq, pending: workers.size, sinceMs: {} };
+      // Only the workers it goes to: a question waiting on one that cannot answer would stay in the map for good.
+      const asked = [...workers].filter((w) => w.isConnected()).length;
+      if (asked === 0) return void send({ type: 'activity', seq: m.seq, sinceMs: {} });
+      activity.set(m.seq, { pending: asked, sinceMs: {} });
     }
     for (const w of workers) if (w.isConnected()) w.send(m);
   };

@@ -25,6 +25,8 @@ interface TwoModelOptions {
   betaEnv?: Record<string, string>;
   restart?: string;
   extra?: string;
+  /** More `proxy:` keys (flow-map entries, e.g. `workers: 2`). */
+  proxy?: string;
 }
 
 /** A two-model config (alpha on GPUs 0,1 and beta on 2,3) in a temp dir, with free ports. */
@@ -45,7 +47,7 @@ async function twoModels(gpus: [string, string] = ['[0, 1]', '[2, 3]'], opts: Tw
     gpus: ${gpus[1]}
     port: ${portB}
 ${opts.betaEnv ? `    vllm:\n      env: ${JSON.stringify(opts.betaEnv)}\n` : ''}restart: ${opts.restart ?? '{ backoff_initial: 0.1, backoff_max: 0.2 }'}
-${opts.extra ?? ''}proxy: { metrics_port: ${metricsPort} }
+${opts.extra ?? ''}proxy: { metrics_port: ${metricsPort}${opts.proxy ? `, ${opts.proxy}` : ''} }
 `,
   );
   const argvFile = path.join(dir, 'argv.jsonl');
@@ -278,4 +280,29 @@ test('probes.require: all: a model whose restart budget runs out still ends llms
   assert.equal(isAlive(s.startsOf('alpha')[0]!.pid), false, 'alpha was stopped with the service');
   assert.ok(existsSync(path.join(s.probeDir, 'not-ready')) && existsSync(path.join(s.probeDir, 'not-healthy')));
   assert.deepEqual(findByMarker(run.marker), []);
+});
+
+test('two saturated models behind proxy.workers: 2 (their checks time out together): both busy, neither counted as failed', async (t) => {
+  const s = await twoModels(undefined, { proxy: 'workers: 2' });
+  const env = { ...s.env, FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '120', FAKE_VLLM_STREAM_INTERVAL_MS: '50' };
+  const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.2', '--stop-timeout', '1'], env);
+  t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
+  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 20_000);
+  const streams = ['alpha', 'beta'].map((model) =>
+    fetch(`http://127.0.0.1:${s.port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    }).then((r) => r.text()),
+  );
+  await waitFor(() => s.starts().length === 2, { timeoutMs: 1000, message: 'both vLLMs recorded' });
+  await new Promise((resolve) => setTimeout(resolve, 300)); // both streams flowing
+  for (const start of s.starts()) process.kill(start.pid, 'SIGUSR2'); // the fake's trigger: /health answers 3 s late
+  await run.waitForLine(/vLLM "alpha" did not answer \/health within 1000 ms .*: busy, not hung/, 5000);
+  await run.waitForLine(/vLLM "beta" did not answer \/health within 1000 ms .*: busy, not hung/, 5000);
+  for (const body of await Promise.all(streams)) assert.match(body, /data: \[DONE\]/);
+  assert.doesNotMatch(run.output(), /health check failed/, 'a busy model is never counted as failed');
+  assert.equal(existsSync(path.join(s.probeDir, 'not-healthy')), false);
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
 });

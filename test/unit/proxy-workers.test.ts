@@ -87,6 +87,11 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
   assert.equal(activity.seq, 3);
   const since = activity.sinceMs[upstream.url];
   assert.ok(typeof since === 'number' && since >= 0 && since <= 2000, JSON.stringify(activity));
+  // Two questions at once (two models' health checks timing out together): each gets its answer.
+  child.send({ type: 'activity', seq: 4 });
+  child.send({ type: 'activity', seq: 5 });
+  const answered = [await next('activity'), await next('activity')].map((m) => (m as Extract<ChildMessage, { type: 'activity' }>).seq);
+  assert.deepEqual(answered.sort(), [4, 5]);
 
   child.send({ type: 'drain', timeoutMs: 1000 });
   assert.deepEqual(await next('drained'), { type: 'drained', remaining: 0 });
