@@ -232,7 +232,17 @@ export class Backend {
     const url = `http://${BACKEND_HOST}:${this.spec.port}`;
     const result = await Promise.race([deps.httpGet(`${url}/health`, { timeoutMs }), this.ctx.stopped()]);
     if (result === 'stopped' || this.status !== 'ready') return 'ok';
-    if (result.timedOut === true && (await this.servingWhileSlow(url, timeoutMs))) return 'ok';
+    if (result.timedOut === true && (await this.servingWhileSlow(url, timeoutMs))) {
+      // Why a busy check ends a row of failures and removes not-healthy: it serves. Else one check that failed as the
+      // load came in (before bytes flowed) kept not-healthy for the whole busy spell, and the platform restarts a
+      // container on it; and a single failure after an hour of busy checks was counted as the third in a row.
+      this.failedChecks = 0;
+      if (!this.healthy) {
+        this.healthy = true;
+        this.ctx.changed(this, '');
+      }
+      return 'ok';
+    }
     if (this.busy) {
       this.busy = false;
       if (result.ok) deps.logger.info(`${this.label} answers /health in time again`);
@@ -259,8 +269,9 @@ export class Backend {
    * A /health that timed out while vLLM sent responses through the proxy within this check's window: a saturated
    * vLLM, whose API server answers /health late (its event loop is busy with the traffic), not a hung one. Why it
    * matters: restarting it would cut every request in flight and take the model away for a reload at peak load, and a
-   * not-healthy file would have the platform do the same. Such a check counts neither as failed nor as passed; a vLLM
-   * that hangs sends nothing, and is still restarted after three failed checks.
+   * not-healthy file would have the platform do the same. Such a check is not failed (not-healthy goes, the failures
+   * in a row start again), though it is not said as healthy; a vLLM that hangs sends nothing, and is still restarted
+   * after three failed checks.
    */
   private async servingWhileSlow(url: string, timeoutMs: number): Promise<boolean> {
     const { plan, deps } = this.ctx;

@@ -215,3 +215,25 @@ test('SIGTERM while a restart waits on a stuck GPU-memory query: stops without w
   assert.ok(Date.now() - signalled < 5000, `stopped ${Date.now() - signalled} ms after SIGTERM`);
   assert.doesNotMatch(svc.run.output(), /restarting vLLM in/);
 });
+
+test('a check failed just before the traffic came (not-healthy created), then busy: not-healthy goes, and no restart while it serves', async (t) => {
+  const svc = await startService({
+    config: FAST_RESTART,
+    healthInterval: '0.2',
+    stopTimeout: '1',
+    env: { FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '100', FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
+  });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  process.kill(svc.vllmStarts()[0]!.pid, 'SIGUSR2'); // /health answers 3 s late from now on; no traffic yet
+  await svc.run.waitForLine(/vLLM health check failed \(timed out after 1000 ms\): not-healthy created/, 5000);
+  const stream = await svc.chat({ stream: true });
+  assert.equal(stream.status, 200);
+  const body = stream.text();
+  await svc.run.waitForLine(/vLLM did not answer \/health within 1000 ms but sent a response .*: busy, not hung/, 5000);
+  await waitForFile(svc.notHealthy, false, 1000);
+  assert.match(await body, /data: \[DONE\]/, 'the stream was served to its end');
+  assert.equal(svc.vllmStarts().length, 1, 'a busy vLLM is not restarted');
+  assert.doesNotMatch(svc.run.output(), /failed 3 health checks/);
+  await stopCleanly(svc);
+});
