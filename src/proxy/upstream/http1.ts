@@ -182,7 +182,11 @@ export class ChunkedReader {
             this.size = this.size * 16 + v;
           } else if (this.digits === 0) throw new UpstreamProtocolError('bad chunk size from the backend');
           else if (c === 13) this.state = Chunk.SizeLf;
-          else if (c === 59 || c === 32 || c === 9) this.state = Chunk.Extension;
+          else if (c === 59 || c === 32 || c === 9) {
+            // Counted from here, not reset per chunk: nextChunk runs per streamed event, extensions almost never.
+            this.extension = 0;
+            this.state = Chunk.Extension;
+          }
           else if (c === 10) this.sizeLineDone(buf);
           else throw new UpstreamProtocolError('bad chunk size from the backend');
           i++;
@@ -273,7 +277,6 @@ export class ChunkedReader {
     this.state = Chunk.Size;
     this.size = 0;
     this.digits = 0;
-    this.extension = 0;
   }
 
   /** A size line ended: either the last chunk (relay passes on what preceded its line) or data follows. */
