@@ -14,6 +14,8 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** A warning on a stream of choice (warn's is stderr): one about stderr itself goes where it can be read. */
+  warnTo(stream: 'stdout' | 'stderr', msg: string, fields?: LogFields): void;
   /**
    * One line of a child process's output, written under that child's prefix (`vllm |`, `proxy |`). Its JSON level:
    * `level` when given (read from the line), else `warn` for stderr and `info` for stdout.
@@ -136,6 +138,9 @@ function makeLogger(shared: Shared, source: string): Logger {
     },
     error(msg, fields) {
       write('error', source, msg, fields, 'stderr');
+    },
+    warnTo(stream, msg, fields) {
+      write('warn', source, msg, fields, stream);
     },
     child(childSource, line, stream = 'stdout', level) {
       write(level ?? (stream === 'stderr' ? 'warn' : 'info'), childSource, line, undefined, stream, false);

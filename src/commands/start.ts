@@ -54,8 +54,9 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     logger?.info(`${name} received during start-up: stopping before anything is started`);
   });
   // Output with no room (`> llmserve.log` on a full disk) is said and served through; only a reader that is gone
-  // (a closed terminal or pipe) stops the service, below. A --role worker too.
-  const offFailed = onOutputFailed((code, stream) => logger?.warn(outputFailedWarning(code, stream)));
+  // (a closed terminal or pipe) stops the service, below. A --role worker too. Said on the other stream: a warning
+  // about stderr written to stderr would be lost with it.
+  const offFailed = onOutputFailed((code, stream) => logger?.warnTo(stream === 'stderr' ? 'stdout' : 'stderr', outputFailedWarning(code, stream)));
   try {
     return await startWithSignals(options, proc, early, {
       probesReady: (p) => (probes = p),

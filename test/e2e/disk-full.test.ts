@@ -60,8 +60,8 @@ test('a disk that fills in the middle of the output (a short write): the rest is
   assert.ok(readFileSync(out).length <= 512);
 });
 
-/** Starts the bin's `start` with stdout to `stdout` (a pipe when absent) and optionally a file-size limit; kills all it started at the end. */
-async function startWith(t: { after(fn: () => Promise<void>): void }, opts: { stdout?: string; ulimitF?: number } = {}) {
+/** Starts the bin's `start` with stdout to `stdout` and stderr to `stderr` (pipes when absent) and optionally a file-size limit; kills all it started at the end. */
+async function startWith(t: { after(fn: () => Promise<void>): void }, opts: { stdout?: string; stderr?: string; ulimitF?: number } = {}) {
   const dir = await tempDir('llmserve-full-');
   const model = await makeModelDir();
   const probeDir = path.join(dir, 'probe');
@@ -69,14 +69,15 @@ async function startWith(t: { after(fn: () => Promise<void>): void }, opts: { st
   const marker = `llmserve-test-${randomUUID()}`;
   const args = [binPath, 'start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probeDir, '--health-interval', '0.3', '--stop-timeout', '3'];
   const out = opts.stdout === undefined ? 'pipe' : openSync(opts.stdout, 'w');
+  const err = opts.stderr === undefined ? 'pipe' : openSync(opts.stderr, 'w');
   const child = spawn(opts.ulimitF === undefined ? process.execPath : '/bin/sh', opts.ulimitF === undefined ? args : ['-c', `ulimit -f ${opts.ulimitF} && exec "$0" "$@"`, process.execPath, ...args], {
     env: envWithFakes({ LLMSERVE_TEST_MARKER: marker, LLMSERVE_MASTER_KEY: KEY, LLMSERVE_USAGE_DIR: dir, FAKE_VLLM_LOAD_MS: '200', FAKE_NVIDIA_SMI_GPUS: '1' }),
-    stdio: ['ignore', out, 'pipe'],
+    stdio: ['ignore', out, err],
   });
-  if (typeof out === 'number') closeSync(out);
+  for (const fd of [out, err]) if (typeof fd === 'number') closeSync(fd);
   let output = '';
   child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   t.after(async () => {
     killByMarker(marker);
@@ -108,6 +109,18 @@ test('start with stdout on a full disk: it warns on stderr and keeps serving (be
   assert.equal(await svc.readiness(), 200);
   assert.match(svc.output(), /warning: cannot write stdout \(ENOSPC: no space left where it goes\); llmserve keeps serving/);
   assert.doesNotMatch(svc.output(), /output closed|internal error/);
+  svc.child.kill('SIGTERM');
+  assert.equal((await svc.exited).code, 0, svc.output());
+});
+
+test('start with stderr on a full disk: the warning goes to stdout, the stream that still works, and it keeps serving', { skip: noDevFull }, async (t) => {
+  const svc = await startWith(t, { stderr: '/dev/full' });
+  await svc.waitReady();
+  assert.equal(await svc.models(), 200);
+  await waitFor(() => /warning: cannot write stderr \(ENOSPC: no space left where it goes\); llmserve keeps serving/.test(svc.output()), {
+    timeoutMs: 5000,
+    message: () => `the warning on stdout\n${svc.output()}`,
+  });
   svc.child.kill('SIGTERM');
   assert.equal((await svc.exited).code, 0, svc.output());
 });
