@@ -194,6 +194,8 @@ export class Backend {
     this.status = 'ready';
     this.healthy = true;
     this.failedChecks = 0;
+    // A new vLLM, a new episode: one saturated from its first check is said busy again (the old one's flag stuck).
+    this.busy = false;
   }
 
   /**

@@ -237,3 +237,37 @@ test('a check failed just before the traffic came (not-healthy created), then bu
   assert.doesNotMatch(svc.run.output(), /failed 3 health checks/);
   await stopCleanly(svc);
 });
+
+test('busy, then vLLM dies and the new one is saturated from its first check: the busy warning is said again for it', async (t) => {
+  const svc = await startService({
+    config: FAST_RESTART,
+    healthInterval: '0.2',
+    stopTimeout: '1',
+    env: { FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '100', FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
+  });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const busy = /vLLM did not answer \/health within 1000 ms but sent a response .*: busy, not hung/;
+  const said = () => svc.run.lines.filter((l) => busy.test(l)).length;
+  const first = await svc.chat({ stream: true });
+  const firstBody = first.text().catch(() => '');
+  process.kill(svc.vllmStarts()[0]!.pid, 'SIGUSR2');
+  await svc.run.waitForLine(busy, 5000);
+  // The next vLLM is saturated from the start (a replica restarted at peak load).
+  writeFileSync(path.join(svc.dir, 'fake-vllm-mode'), 'busy\n');
+  process.kill(svc.vllmStarts()[0]!.pid, 'SIGKILL');
+  await firstBody;
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 10_000, message: 'a restarted vLLM' });
+  let second: Response | null = null;
+  await waitFor(async () => {
+    const res = await svc.chat({ stream: true });
+    if (res.status === 200) second = res;
+    else await res.text();
+    return second !== null;
+  }, { timeoutMs: 15_000, message: 'the restarted vLLM serving' });
+  const secondBody = second!.text();
+  await waitFor(() => said() === 2, { timeoutMs: 5000, message: () => `the busy warning again for the new vLLM\n${svc.run.output()}` });
+  assert.match(await secondBody, /data: \[DONE\]/);
+  assert.doesNotMatch(svc.run.output(), /answers \/health in time again/, 'the new vLLM never answered in time');
+  await stopCleanly(svc);
+});
