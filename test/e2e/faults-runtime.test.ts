@@ -216,9 +216,10 @@ test('SIGTERM while a restart waits on a stuck GPU-memory query: stops without w
   assert.doesNotMatch(svc.run.output(), /restarting vLLM in/);
 });
 
-test('a check failed just before the traffic came (not-healthy created), then busy: not-healthy goes, and no restart while it serves', async (t) => {
+test('a check failed just before the traffic came (not-healthy created), then busy: not-healthy goes, and no restart while it serves; readiness says busy', async (t) => {
   const svc = await startService({
-    config: FAST_RESTART,
+    // One proxy process: its readiness knows only the responses it relayed itself (README).
+    config: FAST_RESTART + 'proxy:\n  workers: 1\n',
     healthInterval: '0.2',
     stopTimeout: '1',
     env: { FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '100', FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
@@ -232,6 +233,9 @@ test('a check failed just before the traffic came (not-healthy created), then bu
   const body = stream.text();
   await svc.run.waitForLine(/vLLM did not answer \/health within 1000 ms but sent a response .*: busy, not hung/, 5000);
   await waitForFile(svc.notHealthy, false, 1000);
+  // The proxy's readiness judges its own 1 s /health check alike: ready (busy), so the replica stays in rotation.
+  const readiness = await fetch(`http://127.0.0.1:${svc.port}/health/readiness`);
+  assert.deepEqual([readiness.status, ((await readiness.json()) as { backend: string }).backend], [200, 'busy: /health did not answer within 1000 ms, but responses are flowing']);
   assert.match(await body, /data: \[DONE\]/, 'the stream was served to its end');
   assert.equal(svc.vllmStarts().length, 1, 'a busy vLLM is not restarted');
   assert.doesNotMatch(svc.run.output(), /failed 3 health checks/);
