@@ -37,11 +37,13 @@ export function probeFiles(dir: string, report: ProbeFileReports = unreported): 
       const file = path.join(dir, name);
       try {
         if (present) {
-          writeProbeFile(dir, file, path.join(dir, `.${name}.${process.pid}.tmp`), (code) => {
-            if (saidFull) return;
+          const full = writeProbeFile(dir, file, path.join(dir, `.${name}.${process.pid}.tmp`));
+          // Said once per spell, like --log-file: a disk that has room again and fills up later is said again.
+          if (full === null) saidFull = false;
+          else if (!saidFull) {
             saidFull = true;
-            report.warn(`the disk that holds ${dir} is full (${code}): probe files are written empty from now on (the platform reads only whether they exist); free some space there`);
-          });
+            report.warn(`the disk that holds ${dir} is full (${full}): probe files are written empty while it is (the platform reads only whether they exist); free some space there`);
+          }
         } else {
           rmSync(file, { force: true });
         }
@@ -60,8 +62,8 @@ export function probeFiles(dir: string, report: ProbeFileReports = unreported): 
   };
 }
 
-/** Creates a probe file with the time in it, or empty when the disk is full (`onFull` is told); throws when neither works. */
-function writeProbeFile(dir: string, file: string, tmp: string, onFull: (code: string) => void): void {
+/** Creates a probe file with the time in it, or empty when the disk is full (returns why); throws when neither works. */
+function writeProbeFile(dir: string, file: string, tmp: string): string | null {
   const write = (data: string) => {
     try {
       replaceFileSync(file, tmp, data);
@@ -75,13 +77,14 @@ function writeProbeFile(dir: string, file: string, tmp: string, onFull: (code: s
   };
   try {
     write(`${new Date().toISOString()}\n`);
+    return null;
   } catch (err) {
     // A full disk (or quota, or a file-size limit) still has room for an empty file: an inode and a name, no data
     // block. The time in the file is for people; the platform reads only whether it exists.
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'EFBIG') throw err;
-    onFull(code);
     write('');
+    return code;
   }
 }
 

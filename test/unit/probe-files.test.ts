@@ -1,13 +1,15 @@
 // Probe files: written atomically, and written again into a probe directory that was removed while llmserve ran.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LlmserveError } from '../../src/errors.js';
 import { NOT_HEALTHY, NOT_READY, prepareProbeDir, probeFiles, writableProblem } from '../../src/probes/files.js';
 import { linuxProc, runningOwner, selfIdentity, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 test('a probe directory removed at run time (a /tmp cleaner) is made again, not an uncaught error', async () => {
   const dir = path.join(await tempDir(), 'probe');
@@ -43,10 +45,44 @@ test('no room for data (a full disk): probe files are written empty, said once; 
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim()) as { said: string[]; thrown: string };
   assert.equal(out.said.length, 1, out.said.join('\n'));
-  assert.match(out.said[0]!, /^warn: the disk that holds .* is full \(EFBIG\): probe files are written empty from now on/);
+  assert.match(out.said[0]!, /^warn: the disk that holds .* is full \(EFBIG\): probe files are written empty while it is/);
   for (const name of [NOT_READY, NOT_HEALTHY]) assert.equal(readFileSync(path.join(dir, name), 'utf8'), '', `${name} present, empty`);
   assert.equal(out.thrown, 'EFBIG', 'the failed write is still an error for its caller');
   assert.deepEqual(readdirSync(dir).sort(), [NOT_HEALTHY, NOT_READY], 'no temporary or half-written file is left');
+});
+
+test('a disk that has room again and fills up later: the full-disk warning is said again, once per spell', { skip: existsSync('/usr/bin/prlimit') || existsSync('/bin/prlimit') ? false : 'no prlimit' }, async () => {
+  // The child's file-size limit is lowered and raised from outside (prlimit), as a disk fills and is cleared; the
+  // soft limit only, which a process may raise again up to its hard one.
+  const dir = await tempDir();
+  const files = new URL('../../src/probes/files.ts', import.meta.url).href;
+  const script = `
+    const { probeFiles } = await import(${JSON.stringify(files)});
+    const probes = probeFiles(${JSON.stringify(dir)}, { warn: (m) => console.log('warn: ' + m), error: (m) => console.log('error: ' + m) });
+    process.stdin.setEncoding('utf8');
+    for await (const line of process.stdin) for (const name of line.split('\\n').filter(Boolean)) { probes.set(name, true); console.log('done ' + name); }`;
+  const child = spawn('/bin/sh', ['-c', 'ulimit -S -f 0 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const set = async (name: string) => {
+    child.stdin.write(`${name}\n`);
+    await waitFor(() => out.includes(`done ${name}`), { timeoutMs: 20_000, message: () => out });
+  };
+  const limit = (fsize: string) => assert.equal(spawnSync('prlimit', ['--pid', String(child.pid), `--fsize=${fsize}:`]).status, 0);
+  try {
+    await set('a'); // full: written empty, said
+    limit('unlimited');
+    await set('b'); // room again: written with its time
+    limit('0');
+    await set('c'); // full again: said again
+  } finally {
+    child.stdin.end();
+    await once(child, 'exit');
+  }
+  const said = out.split('\n').filter((l) => l.startsWith('warn: '));
+  assert.equal(said.length, 2, out);
+  assert.deepEqual(['a', 'b', 'c'].map((n) => readFileSync(path.join(dir, n), 'utf8') !== ''), [false, true, false]);
 });
 
 test('a probe file that cannot be written at all is said as an error, never thrown (a serving vLLM must not go down for it)', async () => {
