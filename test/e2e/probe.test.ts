@@ -138,17 +138,18 @@ test('a missing model directory, a busy port, an unwritable explicit probe dir: 
   await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => busy.close(() => resolve())));
   const busyPort = (busy.address() as net.AddressInfo).port;
-  const free = String(await freePort());
+  // A fresh free port for each run: one taken at the start could be another test's by the last run (they run in parallel).
+  const free = async () => String(await freePort());
   const base = ['probe', '--config', config, '--json'];
   const env = { FAKE_NVIDIA_SMI_GPUS: '2' };
 
-  const missing = await llmserve([...base, '--model', path.join(dir, 'no-such-model'), '--probe-dir', dir, '--port', free, '--backend-port', String(await freePort())], env);
+  const missing = await llmserve([...base, '--model', path.join(dir, 'no-such-model'), '--probe-dir', dir, '--port', await free(), '--backend-port', await free()], env);
   assert.equal(missing.code, 1);
   assert.deepEqual((JSON.parse(missing.stdout) as ProbeJson).problemDetails.map((p) => p.code), ['MODEL_PATH']);
 
   for (const [flag, what] of [['--port', 'public'], ['--backend-port', 'backend']] as const) {
     const other = flag === '--port' ? '--backend-port' : '--port';
-    const r = await llmserve([...base, '--model', model, '--probe-dir', dir, flag, String(busyPort), other, String(await freePort())], env);
+    const r = await llmserve([...base, '--model', model, '--probe-dir', dir, flag, String(busyPort), other, await free()], env);
     assert.equal(r.code, 1, r.stdout);
     const j = JSON.parse(r.stdout) as ProbeJson;
     assert.deepEqual(j.problemDetails.map((p) => p.code), ['PORT_IN_USE']);
@@ -157,7 +158,7 @@ test('a missing model directory, a busy port, an unwritable explicit probe dir: 
 
   const file = path.join(dir, 'a-regular-file');
   writeFileSync(file, '');
-  const unwritable = await llmserve([...base, '--model', model, '--probe-dir', path.join(file, 'sub'), '--port', free, '--backend-port', String(await freePort())], env);
+  const unwritable = await llmserve([...base, '--model', model, '--probe-dir', path.join(file, 'sub'), '--port', await free(), '--backend-port', await free()], env);
   assert.equal(unwritable.code, 1);
   const j = JSON.parse(unwritable.stdout) as ProbeJson;
   assert.deepEqual(j.problemDetails.map((p) => p.code), ['PROBE_DIR']);
