@@ -86,7 +86,7 @@ test('keys generate prints a key and its SHA-256 (--json)', () => {
   const bad = run(['keys', 'generate', '--name', 'bad name!']);
   assert.equal(bad.code, 2, bad.all);
   assert.match(bad.stderr, /--name: expected letters, digits/);
-  assert.match(readFileSync(path.join(root, 'README.md'), 'utf8'), /^\| `keys generate` \| [^\n]*\| 0 · 2 [^\n]*\|$/m);
+  assert.match(readFileSync(path.join(root, 'README.md'), 'utf8'), /^\| `keys generate` \| [^\n]*\| 0 · 1 [^\n]*`OUTPUT`[^\n]* · 2 [^\n]*\|$/m);
 });
 
 test('--help shows the --log-format default that the README states (text)', () => {
