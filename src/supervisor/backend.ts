@@ -239,6 +239,8 @@ export class Backend {
       // load came in (before bytes flowed) kept not-healthy for the whole busy spell, and the platform restarts a
       // container on it; and a single failure after an hour of busy checks was counted as the third in a row.
       this.failedChecks = 0;
+      // Serving time counts toward resetting the restart backoff, as a passing check's does.
+      this.policy.recordHealthy(deps.now());
       if (!this.healthy) {
         this.healthy = true;
         this.ctx.changed(this, '');

@@ -50,3 +50,42 @@ test('recover with no child and a vLLM that cannot be run: each try is a failure
   assert.ok(lines.some((l) => /vLLM "b" failed 3 times within .*: giving up/.test(l)), lines.join('\n'));
   assert.equal(changes[0], 'first start failed');
 });
+
+test('a busy health check (late /health, responses flowing) counts toward resetting the restart backoff', async () => {
+  const { logger } = memoryLogger();
+  let clock = 0;
+  const deps = {
+    logger,
+    probes: { set() {}, markDown() {} },
+    // Every /health times out; the proxy says vLLM sent bytes just now: busy, not hung.
+    httpGet: async () => ({ ok: false, status: null, ms: 1000, error: 'timed out after 1000 ms', body: '', timedOut: true }),
+    now: () => clock,
+  } as unknown as SupervisorDeps;
+  const plan = {
+    restart: { policy: 'on-failure', maxFailures: 10, windowS: 1, backoffInitialS: 1, backoffMaxS: 60, resetAfterS: 300 },
+    healthInterval: 1,
+  } as unknown as SupervisorPlan;
+  const ctx: BackendContext = {
+    deps,
+    plan,
+    stopSignal: new AbortController().signal,
+    killSignal: new AbortController().signal,
+    stopped: () => new Promise(() => {}),
+    changed: () => {},
+    restarting: () => {},
+    heardFrom: async () => 0,
+  };
+  const backend = new Backend({ argv: ['vllm', 'serve', 'm'], env: {}, port: 1, servedModelName: 'm', logName: 'vllm', droppableFlags: [] }, ctx, false);
+  // Two failures before: the next delay would be 4 s.
+  backend.policy.recordFailure(clock);
+  clock += 2000;
+  backend.policy.recordFailure(clock);
+  backend.markReady();
+  const check = (backend as unknown as { healthCheck(): Promise<string> }).healthCheck.bind(backend);
+  assert.equal(await check(), 'ok');
+  clock += 300_000;
+  assert.equal(await check(), 'ok');
+  // Five minutes of serving: the backoff starts from backoff_initial again.
+  clock += 2000;
+  assert.equal(backend.policy.recordFailure(clock)?.delayMs, 1000);
+});
