@@ -21,6 +21,22 @@ async function stopCleanly(svc: Service): Promise<void> {
   assert.deepEqual(findByMarker(svc.run.marker), []);
 }
 
+/**
+ * A ready service whose fake vLLM can be saturated (SIGUSR2, or mode `busy`): checks every 0.2 s with a 1 s deadline,
+ * /health then answers after 3 s, and a stream of `chunks` events at 50 ms lasts chunks / 20 seconds.
+ */
+async function startSaturable(t: { after: (fn: () => Promise<void>) => void }, chunks: number, config = ''): Promise<Service> {
+  const svc = await startService({
+    config: FAST_RESTART + config,
+    healthInterval: '0.2',
+    stopTimeout: '1',
+    env: { FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: String(chunks), FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
+  });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  return svc;
+}
+
 test('the engine dies (the API server then exits 0): not-healthy, a new vLLM serves, the old engine is gone', async (t) => {
   const svc = await startService({ config: FAST_RESTART, env: { FAKE_VLLM_ENGINE_DEATH_EXIT_MS: '200' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
@@ -98,15 +114,7 @@ test('vLLM hangs (port open, no answers): not-healthy at the next check, a resta
 });
 
 test('vLLM saturated (/health answers late while it streams): busy, not hung: no not-healthy, no restart until the traffic stops', async (t) => {
-  // Checks every 0.2 s with a 1 s deadline; the saturated fake answers /health after 3 s; a stream lasts about 4 s.
-  const svc = await startService({
-    config: FAST_RESTART,
-    healthInterval: '0.2',
-    stopTimeout: '1',
-    env: { FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '80', FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
-  });
-  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
-  await svc.waitReady();
+  const svc = await startSaturable(t, 80);
   const api = svc.vllmStarts()[0]!.pid;
   const stream = await svc.chat({ stream: true });
   assert.equal(stream.status, 200);
@@ -217,15 +225,8 @@ test('SIGTERM while a restart waits on a stuck GPU-memory query: stops without w
 });
 
 test('a check failed just before the traffic came (not-healthy created), then busy: not-healthy goes, and no restart while it serves; readiness says busy', async (t) => {
-  const svc = await startService({
-    // One proxy process: its readiness knows only the responses it relayed itself (README).
-    config: FAST_RESTART + 'proxy:\n  workers: 1\n',
-    healthInterval: '0.2',
-    stopTimeout: '1',
-    env: { FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '100', FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
-  });
-  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
-  await svc.waitReady();
+  // One proxy process: its readiness knows only the responses it relayed itself (README).
+  const svc = await startSaturable(t, 100, 'proxy:\n  workers: 1\n');
   process.kill(svc.vllmStarts()[0]!.pid, 'SIGUSR2'); // /health answers 3 s late from now on; no traffic yet
   await svc.run.waitForLine(/vLLM health check failed \(timed out after 1000 ms\): not-healthy created/, 5000);
   const stream = await svc.chat({ stream: true });
@@ -243,14 +244,7 @@ test('a check failed just before the traffic came (not-healthy created), then bu
 });
 
 test('busy, then vLLM dies and the new one is saturated from its first check: the busy warning is said again for it', async (t) => {
-  const svc = await startService({
-    config: FAST_RESTART,
-    healthInterval: '0.2',
-    stopTimeout: '1',
-    env: { FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '100', FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
-  });
-  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
-  await svc.waitReady();
+  const svc = await startSaturable(t, 100);
   const busy = /vLLM did not answer \/health within 1000 ms but sent a response .*: busy, not hung/;
   const said = () => svc.run.lines.filter((l) => busy.test(l)).length;
   const first = await svc.chat({ stream: true });
