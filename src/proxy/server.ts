@@ -67,8 +67,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // Set by the supervisor's `stopping` (SIGTERM, before drain.delay): only readiness changes, so that HTTP probes agree
   // with the probe files while the load balancer still sends requests.
   let stopping = false;
-  // Readiness asks the forwarder (made below, after the key ring and the usage meter) how recently each backend sent
-  // bytes: through this indirection until it exists.
+  // The router's readiness checks ask the forwarder (made below, after the key ring and the usage meter) how recently
+  // each backend sent bytes: through this indirection until it exists.
   let heardFrom: HeardFrom = () => null;
   const router = createRouter(settings, now, (url) => heardFrom(url));
   if (router !== null) state = router.overall();
@@ -110,7 +110,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     stopping: () => stopping,
     keys,
     forwarder,
-    health: createBackendHealth(settings.backendUrl, now, (url) => heardFrom(url)),
+    health: createBackendHealth(settings.backendUrl, now, (url) => forwarder.msSinceHeard(url)),
     startedAt: Math.floor(Date.now() / 1000),
     cost,
     router,
