@@ -6,6 +6,7 @@ import { batchedOutput } from '../proxy/batched-output.js';
 import { onEmergency } from '../util/emergency.js';
 import type { ProxyHandle } from '../proxy/server.js';
 import { isBackendState, type ChildMessage, type KeyEntryDigest, type ParentMessage, type ProxySettings } from '../proxy/settings.js';
+import { activityGatherer, type ActivityGatherer, type WorkerActivityMessage } from '../proxy/worker-activity.js';
 import { metricsCollector, metricsGatherer, type MetricsGatherer, type WorkerMetricsMessage } from '../proxy/worker-metrics.js';
 
 /**
@@ -31,6 +32,7 @@ export async function runProxyCommand(): Promise<void> {
   try {
     let proxy!: ProxyHandle;
     let gatherer: MetricsGatherer | null = null;
+    let activity: ActivityGatherer | null = null;
     try {
       const settings = await Promise.race([waitForStart(), stop.promise.then(() => null)]);
       if (settings === null) return; // stopped or orphaned before the start message
@@ -42,6 +44,8 @@ export async function runProxyCommand(): Promise<void> {
       }
       // A worker's /metrics shows every worker: it gathers their snapshots through the primary.
       gatherer = cluster.isWorker ? metricsGatherer((m) => void send(m), () => proxy.metricsSnapshot()) : null;
+      // Its readiness judges a late backend by every worker's traffic, through the primary, as the supervisor does.
+      activity = cluster.isWorker ? activityGatherer((m) => void send(m), () => proxy.backendActivity()) : null;
       // Workers after the first leave the lines every worker would repeat (listening, backend state) to the first.
       const quiet = cluster.isWorker && cluster.worker !== undefined && cluster.worker.id > 1;
       // Loaded here, not at the top: a cluster primary (above) serves nothing, and the server's modules (node:http,
@@ -49,7 +53,7 @@ export async function runProxyCommand(): Promise<void> {
       const { createProxy } = await import('../proxy/server.js');
       // The keys file's keys in force go to the supervisor, which gives them to a proxy restarted while the file is broken.
       const onKeysLoaded = (fromFile: readonly KeyEntryDigest[]) => void send({ type: 'keys-loaded', fromFile: [...fromFile] });
-      proxy = await createProxy(settings, { logger, quiet, onKeysLoaded, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }) });
+      proxy = await createProxy(settings, { logger, quiet, onKeysLoaded, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }), ...(activity === null ? {} : { heardFrom: activity.ask }) });
     } catch (err) {
       const code = err instanceof LlmserveError ? err.code : 'RUNTIME';
       const message = (err as Error).message;
@@ -57,7 +61,7 @@ export async function runProxyCommand(): Promise<void> {
       // The contract says exit 2 whatever the cause; main.ts exits with this error's code.
       throw new LlmserveError(code, message, { exitCode: ExitCode.usage, cause: err });
     }
-    const onMessage = (msg: unknown) => handleMessage(proxy, msg, gatherer);
+    const onMessage = (msg: unknown) => handleMessage(proxy, msg, gatherer, activity);
     process.on('message', onMessage);
     await send({ type: 'listening', port: proxy.port });
     await stop.promise;
@@ -72,10 +76,11 @@ export async function runProxyCommand(): Promise<void> {
 }
 
 /** Applies one message from the supervisor (or, in a worker, from the cluster primary). */
-function handleMessage(proxy: ProxyHandle, msg: unknown, gatherer: MetricsGatherer | null): void {
+function handleMessage(proxy: ProxyHandle, msg: unknown, gatherer: MetricsGatherer | null, activity: ActivityGatherer | null): void {
   const m = msg as Partial<ParentMessage> | null;
   if (m === null || typeof m !== 'object') return;
   if (gatherer !== null && gatherer.handle(m)) return;
+  if (activity !== null && activity.handle(m)) return;
   if (m.type === 'state' && isBackendState(m.state)) {
     proxy.setState(m.state, typeof m.model === 'string' ? m.model : undefined);
     if (typeof m.restarts === 'number') proxy.setRestarts(m.restarts);
@@ -145,9 +150,19 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
   const workers = new Set<Worker>();
   let stopping = false;
   let drain: { pending: number; remaining: number } | null = null;
-  // The `activity` questions being answered, by seq. Why several: each model's health loop asks on its own, and loops
-  // started together time out together; a question dropped for a newer one left its model's check counted as failed.
-  const activity = new Map<number, { pending: number; sinceMs: Record<string, number | null> }>();
+  // The `activity` questions being answered, by a seq of the primary's own. Why several: each model's health loop asks
+  // on its own, and loops started together time out together (a question dropped for a newer one left its model's check
+  // counted as failed); and a worker's readiness asks too (worker-activity.ts).
+  const activity = new Map<number, { pending: number; sinceMs: Record<string, number | null>; reply: (sinceMs: Record<string, number | null>) => void }>();
+  let activitySeq = 0;
+  const askActivity = (reply: (sinceMs: Record<string, number | null>) => void) => {
+    // Only the workers it goes to: a question waiting on one that cannot answer would stay in the map for good.
+    const asked = [...workers].filter((w) => w.isConnected());
+    if (asked.length === 0) return reply({});
+    const seq = ++activitySeq;
+    activity.set(seq, { pending: asked.length, sinceMs: {}, reply });
+    for (const w of asked) w.send({ type: 'activity', seq });
+  };
   let failed!: (err: Error) => void;
   const failure = new Promise<never>((_, reject) => (failed = reject));
   failure.catch(() => {});
@@ -176,6 +191,10 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
           if (collector.handle(worker, m)) return;
           if (m.type === 'log' && typeof (m as { text?: unknown }).text === 'string') stdout.write((m as { text: string }).text);
           else if (m.type === 'want-start') worker.send({ type: 'start', settings });
+          else if (m.type === 'activity-gather' && typeof (m as { id?: unknown }).id === 'number') {
+            const id = (m as { id: number }).id;
+            askActivity((sinceMs) => void (worker.isConnected() && worker.send({ type: 'activity-gathered', id, sinceMs } satisfies WorkerActivityMessage)));
+          }
           else if (m.type === 'keys-loaded') void send(m as ChildMessage);
           else if (m.type === 'listening' && typeof m.port === 'number') resolve(m.port);
           else if (m.type === 'state-applied' && typeof m.seq === 'number') {
@@ -192,7 +211,7 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
             }
             if (--question.pending === 0) {
               activity.delete(m.seq);
-              void send({ type: 'activity', seq: m.seq, sinceMs: question.sinceMs });
+              question.reply(question.sinceMs);
             }
           } else if (m.type === 'drained' && drain !== null) {
             drain.remaining += typeof m.remaining === 'number' ? m.remaining : 0;
@@ -234,11 +253,10 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
       if (workers.size === 0) return void send({ type: 'drained', remaining: 0 });
       drain = { pending: workers.size, remaining: 0 };
     }
-    if (m.type === 'activity' && typeof m.seq === 'number') {
-      // Only the workers it goes to: a question waiting on one that cannot answer would stay in the map for good.
-      const asked = [...workers].filter((w) => w.isConnected()).length;
-      if (asked === 0) return void send({ type: 'activity', seq: m.seq, sinceMs: {} });
-      activity.set(m.seq, { pending: asked, sinceMs: {} });
+    if (m.type === 'activity') {
+      const seq = m.seq;
+      if (typeof seq === 'number') askActivity((sinceMs) => void send({ type: 'activity', seq, sinceMs }));
+      return;
     }
     for (const w of workers) if (w.isConnected()) w.send(m);
   };
@@ -253,7 +271,7 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
 }
 
 /** Sends a message to the parent and waits until it is written (a no-op once disconnected). */
-function send(msg: ChildMessage | WorkerMetricsMessage): Promise<void> {
+function send(msg: ChildMessage | WorkerMetricsMessage | WorkerActivityMessage): Promise<void> {
   return new Promise((resolve) => {
     if (!process.connected || process.send === undefined) return resolve();
     process.send(msg, undefined, {}, () => resolve());

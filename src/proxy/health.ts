@@ -7,8 +7,11 @@ export interface BackendHealth {
   check(): Promise<{ ok: boolean; detail: string }>;
 }
 
-/** Milliseconds since a backend URL last sent response bytes to this process; null when it never has. */
-export type HeardFrom = (url: string) => number | null;
+/**
+ * Milliseconds since a backend URL last sent response bytes to this proxy (every worker's, asked through the cluster
+ * primary, with `proxy.workers` above 1); null when it never has.
+ */
+export type HeardFrom = (url: string) => number | null | Promise<number | null>;
 
 /**
  * Builds the cached backend health check (concurrent probes share one request). A /health that does not answer in
@@ -29,14 +32,19 @@ export function createBackendHealth(backendUrl: string, now: () => number, heard
         res.on('end', () => resolve(res.statusCode === 200 ? { ok: true, detail: 'healthy' } : { ok: false, detail: `backend /health answered ${res.statusCode}` }));
         res.on('error', () => resolve({ ok: false, detail: 'backend /health broke off' }));
       });
+      let timedOut = false;
       req.on('timeout', () => {
-        const since = heardFrom(backendUrl);
-        if (since !== null && since <= busyWindowMs) {
-          req.destroy();
-          resolve({ ok: true, detail: `busy: /health did not answer within ${timeoutMs} ms, but responses are flowing` });
-        } else req.destroy(new Error(`no answer within ${timeoutMs} ms`));
+        timedOut = true;
+        req.destroy();
+        void Promise.resolve(heardFrom(backendUrl)).then((since) =>
+          resolve(since !== null && since <= busyWindowMs
+            ? { ok: true, detail: `busy: /health did not answer within ${timeoutMs} ms, but responses are flowing` }
+            : { ok: false, detail: `backend unreachable (no answer within ${timeoutMs} ms)` }),
+        );
       });
-      req.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, detail: `backend unreachable (${err.code ?? err.message})` }));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (!timedOut) resolve({ ok: false, detail: `backend unreachable (${err.code ?? err.message})` });
+      });
     });
 
   return {

@@ -55,6 +55,8 @@ export interface ProxyDeps {
   onKeysLoaded?: (fromFile: readonly KeyEntryDigest[]) => void;
   /** A proxy worker (`proxy.workers` > 1): every worker's metrics, for /metrics (worker-metrics.ts). */
   gatherMetrics?: () => Promise<RegistrySnapshot[]>;
+  /** A proxy worker: how recently a backend sent bytes to any worker, for readiness (worker-activity.ts). */
+  heardFrom?: HeardFrom;
 }
 
 /** Starts the proxy; rejects with PORT_IN_USE or TLS errors that name the port or the file. */
@@ -68,7 +70,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // with the probe files while the load balancer still sends requests.
   let stopping = false;
   // The router's readiness checks ask the forwarder (made below, after the key ring and the usage meter) how recently
-  // each backend sent bytes: through this indirection until it exists.
+  // each backend sent bytes, or in a cluster worker every worker through the primary: through this indirection.
   let heardFrom: HeardFrom = () => null;
   const router = createRouter(settings, now, (url) => heardFrom(url));
   if (router !== null) state = router.overall();
@@ -103,14 +105,14 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     now,
     onStream: () => cost.metrics.streams.inc(1),
   });
-  heardFrom = (url) => forwarder.msSinceHeard(url);
+  heardFrom = deps.heardFrom ?? ((url) => forwarder.msSinceHeard(url));
   const handle = createHandler({
     settings,
     state: () => state,
     stopping: () => stopping,
     keys,
     forwarder,
-    health: createBackendHealth(settings.backendUrl, now, (url) => forwarder.msSinceHeard(url)),
+    health: createBackendHealth(settings.backendUrl, now, heardFrom),
     startedAt: Math.floor(Date.now() / 1000),
     cost,
     router,

@@ -35,6 +35,8 @@ export interface Behaviour {
   headerDelayMs: number;
   /** Status of GET /health. */
   healthStatus: number;
+  /** Wait this long before answering GET /health (a saturated vLLM answers it late while it streams). */
+  healthDelayMs: number;
   /** Delay between the SSE response head (flushed at once) and the first event: the prefill. */
   firstEventDelayMs: number;
   /** Headers added to every response. */
@@ -58,7 +60,7 @@ export interface Upstream {
 /** Starts the fake on 127.0.0.1 and an ephemeral port. */
 export async function startUpstream(options: { served?: string; behaviour?: Partial<Behaviour> } = {}): Promise<Upstream> {
   const served = options.served ?? 'test-model';
-  const behaviour: Behaviour = { events: 3, intervalMs: 10, dieAfterEvents: null, headerDelayMs: 0, healthStatus: 200, firstEventDelayMs: 0, extraHeaders: {}, ...options.behaviour };
+  const behaviour: Behaviour = { events: 3, intervalMs: 10, dieAfterEvents: null, headerDelayMs: 0, healthStatus: 200, healthDelayMs: 0, firstEventDelayMs: 0, extraHeaders: {}, ...options.behaviour };
   const requests: Recorded[] = [];
   const events = new EventEmitter();
   const sockets = new Set<Socket>();
@@ -118,8 +120,13 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
       res.end(text);
     };
     if (rec.path === '/health' && req.method === 'GET') {
-      res.writeHead(behaviour.healthStatus, { 'content-length': 0 });
-      res.end();
+      const health = () => {
+        if (res.destroyed) return;
+        res.writeHead(behaviour.healthStatus, { 'content-length': 0 });
+        res.end();
+      };
+      if (behaviour.healthDelayMs > 0) later(health, behaviour.healthDelayMs);
+      else health();
       return;
     }
     if (rec.path === '/v1/models' && req.method === 'GET') {

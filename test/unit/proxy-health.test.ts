@@ -28,3 +28,12 @@ test('a /health past its deadline: healthy (busy) while the backend sent bytes w
   since = null;
   assert.equal((await health.check()).ok, false, 'a backend that never sent anything');
 });
+
+test('an asynchronous heardFrom (a cluster worker asking every worker through the primary) is waited for', async (t) => {
+  const url = await silentBackend(t);
+  let answer: number | null = 100;
+  const health = createBackendHealth(url, () => performance.now(), () => new Promise((resolve) => setTimeout(() => resolve(answer), 50)), 200, 0, 2000);
+  assert.deepEqual(await health.check(), { ok: true, detail: 'busy: /health did not answer within 200 ms, but responses are flowing' });
+  answer = null;
+  assert.deepEqual(await health.check(), { ok: false, detail: 'backend unreachable (no answer within 200 ms)' });
+});

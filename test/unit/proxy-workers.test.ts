@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
 import { proxySettings, type ChildMessage } from '../../src/proxy/settings.js';
@@ -101,6 +102,30 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
   const [code] = (await once(child, 'exit')) as [number | null];
   assert.equal(code, 0);
   await until(() => workers.every((pid) => !alive(pid)), 5000, 'the workers to exit');
+});
+
+it('workers: 2, a saturated backend (/health late, a stream flowing through one worker): readiness says busy on both workers', async (t) => {
+  const upstream = await startUpstream({ behaviour: { events: 1000, intervalMs: 20, healthDelayMs: 10_000 } });
+  t.after(() => upstream.close());
+  const { child, next, output } = start(t, upstream.url);
+  const { port } = (await next('listening')) as { port: number };
+  child.send({ type: 'state', state: 'ready', seq: 1 });
+  await next('state-applied');
+  // One stream, on whichever worker the kernel gives its connection to; the other worker relays nothing.
+  const stream = http.request({ host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', agent: false, headers: { ...bearer, 'content-type': 'application/json' } });
+  t.after(() => stream.destroy());
+  stream.end(JSON.stringify({ model: 'test-model', stream: true, messages: [] }));
+  const [res] = (await once(stream, 'response')) as [http.IncomingMessage];
+  await once(res, 'data');
+  // Readiness on fresh connections, spread by the kernel over both workers: each judges the late /health by what
+  // every worker relays (through the primary), so none answers 503 for want of traffic of its own.
+  const answers = await Promise.all(Array.from({ length: 8 }, () => request(port, '/health/readiness')));
+  for (const a of answers) {
+    assert.equal(a.status, 200, `${a.text}\n${output()}`);
+    assert.match(String((a.json() as { backend: string }).backend), /^busy: \/health did not answer within 1000 ms/);
+  }
+  child.disconnect();
+  await once(child, 'exit');
 });
 
 it('workers exit when the primary is killed', async (t) => {
