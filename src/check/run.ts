@@ -1,11 +1,14 @@
 // Run the checks concurrently, each with its own deadline, and judge each response.
 import type { HttpCheckResult } from '../probes/http-check.js';
+import { busyInReadiness, coversCheck } from './busy.js';
 import type { CheckReport, CheckResult, CheckSpec, CheckTargets } from './types.js';
 
 /** One GET with a deadline (probes/http-check's httpGet, injected for tests). */
 export type HttpGet = (url: string, options: { timeoutMs: number; headers?: Record<string, string>; insecure?: boolean }) => Promise<HttpCheckResult>;
 
 const AUTHENTICATED = 'proxy /v1/models';
+/** How long a check of vLLM may take before the proxy is asked whether vLLM is busy. */
+const ASK_READINESS_AFTER_MS = 250;
 
 function base(scheme: 'http' | 'https', host: string, port: number): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -20,14 +23,14 @@ export function planChecks(t: CheckTargets): { specs: CheckSpec[]; skipped: { na
   const vllms = t.backends?.map((b) => ({ tag: `vllm ${b.model}`, model: b.model, url: base('http', b.host, b.port), expect: { expectModel: b.model } })) ?? [{ tag: 'vllm', model: undefined, url: backend, expect }];
   const specs: CheckSpec[] = [
     ...vllms.flatMap((v): CheckSpec[] => [
-      { name: `${v.tag} /health`, url: `${v.url}/health`, ...(v.model === undefined ? {} : { backendOf: v.model }) },
-      { name: `${v.tag} /v1/models`, url: `${v.url}/v1/models`, ...v.expect, ...(v.model === undefined ? {} : { backendOf: v.model }) },
+      { name: `${v.tag} /health`, url: `${v.url}/health`, saturable: true, ...(v.model === undefined ? {} : { backendOf: v.model }) },
+      { name: `${v.tag} /v1/models`, url: `${v.url}/v1/models`, saturable: true, ...v.expect, ...(v.model === undefined ? {} : { backendOf: v.model }) },
     ]),
     { name: 'proxy /health/liveness', url: `${proxy}/health/liveness` },
   ];
   const skipped: { name: string; reason: string }[] = [];
-  if (!t.auth) specs.push({ name: AUTHENTICATED, url: `${proxy}/v1/models`, ...expect });
-  else if (t.key !== null) specs.push({ name: AUTHENTICATED, url: `${proxy}/v1/models`, headers: { authorization: `Bearer ${t.key}` }, ...expect });
+  if (!t.auth) specs.push({ name: AUTHENTICATED, url: `${proxy}/v1/models`, saturable: true, ...expect });
+  else if (t.key !== null) specs.push({ name: AUTHENTICATED, url: `${proxy}/v1/models`, saturable: true, headers: { authorization: `Bearer ${t.key}` }, ...expect });
   else skipped.push({ name: `${AUTHENTICATED} (authenticated)`, reason: t.skipAuthenticated ?? 'no key known' });
   return { specs, skipped };
 }
@@ -61,13 +64,58 @@ export function judge(spec: CheckSpec, res: HttpCheckResult): CheckResult {
   return out;
 }
 
-/** Runs every check at once; resolves when all have answered or timed out. */
+/** Runs every check at once; resolves when all have answered or timed out (a busy vLLM's within the same deadline). */
 export async function runChecks(t: CheckTargets, timeoutMs: number, get: HttpGet): Promise<CheckReport> {
   const { specs, skipped } = planChecks(t);
+  const readiness = askReadinessOnce(t, timeoutMs, get);
   const checks = await Promise.all(
-    specs.map(async (spec) => judge(spec, await get(spec.url, { timeoutMs, insecure: true, ...(spec.headers ? { headers: spec.headers } : {}) }))),
+    specs.map(async (spec) => {
+      // A check of vLLM still unanswered after 250 ms (a healthy one answers in a few): ask the proxy, while there is
+      // time left for its readiness (which gives /health 1 s), whether vLLM is saturated. Not asked when everything
+      // answers in time, so a healthy service sees the same requests as before.
+      const slow = spec.saturable === true ? setTimeout(readiness.ask, Math.min(timeoutMs / 2, ASK_READINESS_AFTER_MS)) : undefined;
+      const res = await get(spec.url, { timeoutMs, insecure: true, ...(spec.headers ? { headers: spec.headers } : {}) });
+      clearTimeout(slow);
+      if (res.timedOut === true && spec.saturable === true) {
+        const busy = await readiness.ask();
+        if (busy !== null && coversCheck(busy, spec.backendOf)) return busyResult(spec, res, timeoutMs);
+      }
+      return judge(spec, res);
+    }),
   );
   return { healthy: isHealthy(t, specs, checks), checks, skipped };
+}
+
+/**
+ * The proxy's `/health/readiness`, asked at most once and only on demand, within what is left of the deadline. Why
+ * the proxy: a saturated vLLM answers every request late (/health, /v1/models: its API server's event loop is busy
+ * with the traffic), so only the proxy, which relays its responses, can tell it from a hung one; readiness says
+ * `busy: ...` for a backend whose /health timed out while its bytes flowed (proxy/health.ts).
+ */
+function askReadinessOnce(t: CheckTargets, timeoutMs: number, get: HttpGet): { ask: () => Promise<ReturnType<typeof busyInReadiness>> } {
+  const started = performance.now();
+  let answer: Promise<ReturnType<typeof busyInReadiness>> | null = null;
+  const url = `${base(t.proxy.tls ? 'https' : 'http', t.proxy.host, t.proxy.port)}/health/readiness`;
+  return {
+    ask: () => {
+      const left = Math.round(timeoutMs - (performance.now() - started));
+      answer ??= left <= 0 ? Promise.resolve(null) : get(url, { timeoutMs: left, insecure: true }).then((r) => (r.status === null ? null : busyInReadiness(r.body)));
+      return answer;
+    },
+  };
+}
+
+/** A timed-out check of a vLLM that the proxy says is busy: passed, and marked so. */
+function busyResult(spec: CheckSpec, res: HttpCheckResult, timeoutMs: number): CheckResult {
+  return {
+    name: spec.name,
+    url: spec.url,
+    ok: true,
+    status: null,
+    ms: res.ms,
+    error: null,
+    busy: `no answer within ${timeoutMs} ms, but the proxy is relaying vLLM's responses: saturated, not hung`,
+  };
 }
 
 /**

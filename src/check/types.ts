@@ -29,6 +29,8 @@ export interface CheckSpec {
   expectModel?: string;
   /** Several models: the model whose vLLM this check probes. */
   backendOf?: string;
+  /** vLLM answers it: late when saturated, so a timeout is judged by what the proxy says (busy or not). */
+  saturable?: boolean;
 }
 
 /** One check's outcome, as printed. */
@@ -39,6 +41,8 @@ export interface CheckResult {
   status: number | null;
   ms: number;
   error: string | null;
+  /** Only on a check that timed out while the proxy reported vLLM busy (saturated, not hung): why it passed. */
+  busy?: string;
 }
 
 /** The `check --json` object. */

@@ -23,7 +23,7 @@ export function rawGet(url: string, options: { timeoutMs: number; headers?: Reco
       socket.destroy();
       resolve({ ...result, ms: Math.round((performance.now() - started) * 10) / 10 });
     };
-    const timer = setTimeout(() => finish({ ok: false, status: null, error: `timed out after ${options.timeoutMs} ms`, body: '' }), options.timeoutMs);
+    const timer = setTimeout(() => finish({ ok: false, status: null, error: `timed out after ${options.timeoutMs} ms`, body: '', timedOut: true }), options.timeoutMs);
     socket.on('connect', () => {
       let head = `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\nConnection: close\r\nAccept: application/json\r\n`;
       for (const [k, v] of Object.entries(options.headers ?? {})) head += `${k}: ${v}\r\n`;

@@ -8,6 +8,7 @@ import { envWithFakes, makeModelDir, tempDir, LITELLM_CONFIG } from '../helpers/
 import { binPath, runLlmserve } from '../helpers/llmserve.js';
 import { freePort } from '../helpers/ports.js';
 import { findByMarker, isAlive } from '../helpers/procs.js';
+import { startService, TEST_KEY } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
 
 const KEY = 'sk-check-e2e-KEY-1f2e3d4c5b6a7980';
@@ -21,7 +22,7 @@ interface Ran {
 
 interface CheckJson {
   healthy: boolean;
-  checks: { name: string; url: string; ok: boolean; status: number | null; ms: number; error: string | null }[];
+  checks: { name: string; url: string; ok: boolean; status: number | null; ms: number; error: string | null; busy?: string }[];
   skipped: { name: string; reason: string }[];
 }
 
@@ -191,4 +192,57 @@ test('no master key and a disabled first key: check sends the next usable key an
 
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());
+});
+
+test('a saturated vLLM (it answers everything late while it streams): check passes and says busy; a hung one fails', async (t) => {
+  // --health-interval 30: the supervisor's own checks stay out of the way (its first one fails only after 5 s).
+  const svc = await startService({ healthInterval: '30', stopTimeout: '1', env: { FAKE_VLLM_BUSY_HEALTH_MS: '10000', FAKE_VLLM_STREAM_CHUNKS: '1000', FAKE_VLLM_STREAM_INTERVAL_MS: '20' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
+  await svc.waitReady();
+  const api = svc.vllmStarts()[0]!.pid;
+  // A stopped API server (a hung one: nothing answers, nothing flows) must be running again for the cleanup.
+  t.after(() => void (isAlive(api) && process.kill(api, 'SIGCONT')));
+  const base = ['--probe-dir', svc.probeDir, '--json'];
+  const env = { LLMSERVE_MASTER_KEY: TEST_KEY };
+  const verdicts = (doc: CheckJson) => Object.fromEntries(doc.checks.map((c) => [c.name, c.busy !== undefined ? 'busy' : c.ok ? 'ok' : 'FAIL']));
+  const HUNG = { 'vllm /health': 'FAIL', 'vllm /v1/models': 'FAIL', 'proxy /health/liveness': 'ok', 'proxy /v1/models': 'FAIL' };
+
+  // Hung with no traffic: every request to vLLM times out and nothing flows through the proxy: unhealthy.
+  process.kill(api, 'SIGSTOP');
+  const idle = await check([...base, '--timeout', '1.5'], env);
+  assert.equal(idle.code, 1, idle.stdout + idle.stderr);
+  const idleDoc = JSON.parse(idle.stdout) as CheckJson;
+  assert.deepEqual(verdicts(idleDoc), HUNG);
+  assert.match(String(idleDoc.checks[0]?.error), /^timed out after 1500 ms$/);
+  process.kill(api, 'SIGCONT');
+
+  // Saturated (the fake's SIGUSR2), a stream flowing: every request to vLLM times out (/v1/models too, and through
+  // the proxy), and check says why it passes, within its deadline.
+  process.kill(api, 'SIGUSR2');
+  const abort = new AbortController();
+  const res = await svc.chat({ stream: true });
+  t.after(() => abort.abort());
+  const reader = res.body!.getReader();
+  abort.signal.addEventListener('abort', () => void reader.cancel().catch(() => {}));
+  await reader.read();
+  const busy = await check([...base, '--timeout', '2'], env);
+  assert.equal(busy.code, 0, busy.stdout + busy.stderr);
+  const doc = JSON.parse(busy.stdout) as CheckJson;
+  assert.deepEqual(verdicts(doc), { 'vllm /health': 'busy', 'vllm /v1/models': 'busy', 'proxy /health/liveness': 'ok', 'proxy /v1/models': 'busy' });
+  assert.ok(doc.checks.every((c) => c.error === null));
+  assert.ok(busy.ms < 4000, `within the deadline, not after it: ${Math.round(busy.ms)} ms`);
+  const text = await check(['--probe-dir', svc.probeDir, '--timeout', '2'], env);
+  assert.equal(text.code, 0);
+  assert.match(text.stdout, /^busy vllm \/health +\d+ ms {2}no answer within 2000 ms, but the proxy is relaying vLLM's responses: saturated, not hung$/m);
+
+  // It hangs mid-stream: once the proxy has relayed nothing for its busy window, a late vLLM is no longer excused.
+  process.kill(api, 'SIGSTOP');
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${svc.port}/health/readiness`)).status === 503, { timeoutMs: 10_000, message: 'readiness no longer busy' });
+  const hung = await check([...base, '--timeout', '1.5'], env);
+  assert.equal(hung.code, 1, hung.stdout);
+  assert.deepEqual(verdicts(JSON.parse(hung.stdout) as CheckJson), HUNG);
+  process.kill(api, 'SIGCONT');
+  abort.abort();
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
 });

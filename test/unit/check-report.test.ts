@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCheckArgs } from '../../src/check/args.js';
 import { judge, listedModels, planChecks, runChecks, type HttpGet } from '../../src/check/run.js';
+import { busyInReadiness } from '../../src/check/busy.js';
 import { checkLines, formatMs } from '../../src/check/text.js';
 import type { CheckTargets } from '../../src/check/types.js';
 import { runCheck, type CheckOptions } from '../../src/commands/check.js';
@@ -166,4 +167,99 @@ test('several models under probes.require: any: healthy while one model passes; 
   assert.equal((await runChecks(any, 1000, get(new Set([3001]), true))).healthy, false, 'the proxy itself must pass');
   assert.equal((await runChecks(targets({ backends, require: 'all', model: 'a' }), 1000, get(new Set([3001])))).healthy, false);
   assert.equal((await runChecks(targets({ backends, model: 'a' }), 1000, get(new Set([3001])))).healthy, false, 'all is the default');
+});
+
+/**
+ * A service whose vLLM answers nothing in time (its checks and the proxy's /v1/models time out at the deadline, as
+ * rawGet reports it), while the proxy's readiness answers `readiness` after `readinessMs`. Records every URL asked.
+ */
+function saturatedGet(readiness: { status: number | null; body: string } | null, readinessMs = 10): { get: HttpGet; asked: { url: string; timeoutMs: number; at: number }[] } {
+  const asked: { url: string; timeoutMs: number; at: number }[] = [];
+  const started = performance.now();
+  const get: HttpGet = (url, o) => {
+    asked.push({ url, timeoutMs: o.timeoutMs, at: performance.now() - started });
+    const late = (ms: number, r: HttpCheckResult) => new Promise<HttpCheckResult>((resolve) => setTimeout(() => resolve(r), ms));
+    if (url.endsWith('/health/liveness')) return Promise.resolve(reply({ body: '"I\'m alive!"' }));
+    if (url.endsWith('/health/readiness')) {
+      if (readiness === null) return late(o.timeoutMs, reply({ ok: false, status: null, error: `timed out after ${o.timeoutMs} ms`, timedOut: true }));
+      return late(readinessMs, reply({ ok: readiness.status === 200, status: readiness.status, body: readiness.body }));
+    }
+    return late(o.timeoutMs, reply({ ok: false, status: null, ms: o.timeoutMs, error: `timed out after ${o.timeoutMs} ms`, timedOut: true }));
+  };
+  return { get, asked };
+}
+const BUSY_READY = { status: 200, body: JSON.stringify({ status: 'healthy', state: 'ready', backend: 'busy: /health did not answer within 1000 ms, but responses are flowing' }) };
+
+test('a saturated vLLM (every vLLM check times out, the proxy says busy): healthy, its checks marked busy; readiness asked once, not at once', async () => {
+  const { get, asked } = saturatedGet(BUSY_READY);
+  const report = await runChecks(targets(), 200, get);
+  assert.equal(report.healthy, true);
+  assert.deepEqual(report.checks.map((c) => [c.name, c.ok, c.busy !== undefined]), [
+    ['vllm /health', true, true],
+    ['vllm /v1/models', true, true],
+    ['proxy /health/liveness', true, false],
+    ['proxy /v1/models', true, true],
+  ]);
+  assert.equal(report.checks[0]?.error, null);
+  assert.equal(report.checks[0]?.status, null);
+  assert.match(String(report.checks[0]?.busy), /^no answer within 200 ms, but the proxy is relaying vLLM's responses: saturated, not hung$/);
+  const readiness = asked.filter((a) => a.url === 'http://127.0.0.1:8080/health/readiness');
+  assert.equal(readiness.length, 1, 'one readiness request for all the late checks');
+  assert.ok(readiness[0]!.at >= 90, `asked halfway through a short deadline, not at once (at ${readiness[0]!.at} ms)`);
+  assert.ok(readiness[0]!.timeoutMs <= 110, `within what is left of the deadline (${readiness[0]!.timeoutMs} ms)`);
+  // A longer deadline: asked after 250 ms, so that readiness (which gives vLLM's /health 1 s) can answer in time.
+  const long = saturatedGet(BUSY_READY);
+  assert.equal((await runChecks(targets(), 1500, long.get)).healthy, true);
+  const at = long.asked.find((a) => a.url.endsWith('/health/readiness'))!;
+  assert.ok(at.at >= 240 && at.at < 1000 && at.timeoutMs >= 1150, JSON.stringify(at));
+  assert.match(checkLines(report).join('\n'), /^busy vllm \/health +\d+ ms {2}no answer within 200 ms, but the proxy is relaying/m);
+});
+
+test('a hung vLLM (timeouts, and the proxy does not say busy, or does not answer): unhealthy as before', async () => {
+  const hung = { status: 503, body: JSON.stringify({ status: 'unhealthy', state: 'ready', backend: 'backend unreachable (timed out)' }) };
+  for (const [what, readiness] of [['503 not busy', hung], ['readiness late too', null], ['draining', { status: 503, body: JSON.stringify({ error: { message: 'draining' } }) }], ['not JSON', { status: 200, body: 'busy: ' }]] as const) {
+    const report = await runChecks(targets(), 200, saturatedGet(readiness).get);
+    assert.equal(report.healthy, false, what);
+    assert.deepEqual(report.checks.filter((c) => !c.ok).map((c) => c.name), ['vllm /health', 'vllm /v1/models', 'proxy /v1/models'], what);
+    assert.ok(report.checks.every((c) => c.busy === undefined), what);
+  }
+  // A check that failed otherwise (refused, an error status) is judged as it is, whatever readiness says.
+  const refused: HttpGet = async (url) => (url.endsWith('/health/readiness') ? reply(BUSY_READY) : url.includes(':3000/') ? reply({ ok: false, status: null, error: 'ECONNREFUSED' }) : reply({ body: modelsBody('m1') }));
+  const report = await runChecks(targets(), 200, refused);
+  assert.deepEqual(report.checks.filter((c) => !c.ok).map((c) => c.error), ['ECONNREFUSED', 'ECONNREFUSED']);
+});
+
+test('a service that answers in time: readiness is never asked (the same requests as before)', async () => {
+  const asked: string[] = [];
+  const report = await runChecks(targets(), 200, async (url) => {
+    asked.push(url);
+    return reply({ body: url.endsWith('/v1/models') ? modelsBody('m1') : '' });
+  });
+  assert.equal(report.healthy, true);
+  assert.ok(!asked.some((u) => u.includes('readiness')), asked.join(' '));
+});
+
+test('several models: only the model the proxy calls busy passes its timed-out checks', async () => {
+  const backends = [
+    { host: '127.0.0.1', port: 3000, model: 'a' },
+    { host: '127.0.0.1', port: 3001, model: 'b' },
+  ];
+  const readiness = { status: 503, body: JSON.stringify({ status: 'unhealthy', state: 'ready', backend: 'a: busy: /health did not answer within 1000 ms, but responses are flowing; b: backend unreachable (timed out)' }) };
+  const report = await runChecks(targets({ backends, model: 'a' }), 200, saturatedGet(readiness).get);
+  assert.deepEqual(report.checks.map((c) => [c.name, c.ok, c.busy !== undefined]), [
+    ['vllm a /health', true, true],
+    ['vllm a /v1/models', true, true],
+    ['vllm b /health', false, false],
+    ['vllm b /v1/models', false, false],
+    ['proxy /health/liveness', true, false],
+    ['proxy /v1/models', true, true],
+  ]);
+  assert.equal(report.healthy, false, 'require all: b must pass too');
+  assert.equal((await runChecks(targets({ backends, model: 'a', require: 'any' }), 200, saturatedGet(readiness).get)).healthy, true);
+});
+
+test('busyInReadiness: the proxy readiness detail, for one backend and for several', () => {
+  assert.deepEqual(busyInReadiness(BUSY_READY.body), { single: true, models: new Set() });
+  assert.deepEqual(busyInReadiness(JSON.stringify({ backend: 'alpha: busy: x; beta: healthy; gamma: busy: y' })), { single: false, models: new Set(['alpha', 'gamma']) });
+  for (const body of ['', 'busy: x', 'null', '[]', JSON.stringify({ backend: 'healthy' }), JSON.stringify({ backend: 'unknown' }), JSON.stringify({ backend: 3 })]) assert.equal(busyInReadiness(body), null, body);
 });
