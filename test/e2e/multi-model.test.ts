@@ -288,15 +288,24 @@ test('two saturated models behind proxy.workers: 2 (their checks time out togeth
   const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.2', '--stop-timeout', '1'], env);
   t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
   await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 20_000);
-  const streams = ['alpha', 'beta'].map((model) =>
-    fetch(`http://127.0.0.1:${s.port}/v1/chat/completions`, {
+  const readers = await Promise.all(['alpha', 'beta'].map(async (model) => {
+    const res = await fetch(`http://127.0.0.1:${s.port}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
       body: JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
-    }).then((r) => r.text()),
-  );
+    });
+    const reader = res.body!.getReader();
+    const first = await reader.read(); // this stream is flowing
+    return { reader, first: new TextDecoder().decode(first.value) };
+  }));
+  // The rest of each stream, read to its end.
+  const streams = readers.map(async ({ reader, first }) => {
+    let text = first;
+    const decoder = new TextDecoder();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += decoder.decode(r.value, { stream: true });
+    return text;
+  });
   await waitFor(() => s.starts().length === 2, { timeoutMs: 1000, message: 'both vLLMs recorded' });
-  await new Promise((resolve) => setTimeout(resolve, 300)); // both streams flowing
   for (const start of s.starts()) process.kill(start.pid, 'SIGUSR2'); // the fake's trigger: /health answers 3 s late
   await run.waitForLine(/vLLM "alpha" did not answer \/health within 1000 ms .*: busy, not hung/, 5000);
   await run.waitForLine(/vLLM "beta" did not answer \/health within 1000 ms .*: busy, not hung/, 5000);
