@@ -16,7 +16,7 @@ import { spawnInGroup } from '../supervisor/child.js';
 import { startOrphanGuard } from '../supervisor/orphan-guard.js';
 import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
 import { SHUTDOWN_TIMEOUT_FLAG, withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
-import { ownedProbeDir, removeRuntimeFile, runningOwner, RUNTIME_FILE, selfIdentity, writeRuntimeFile } from '../supervisor/runtime-file.js';
+import { discardRuntimeFile, ownedProbeDir, removeRuntimeFile, runningOwner, RUNTIME_FILE, selfIdentity, writeRuntimeFile } from '../supervisor/runtime-file.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
 import { onEmergency } from '../util/emergency.js';
@@ -196,8 +196,10 @@ async function startWithSignals(
       require: config.probes.require,
     });
   } catch (err) {
-    // Not worth stopping a serving start for (a full disk): check falls back to resolving ports as start does.
-    logger.warn(`cannot write ${RUNTIME_FILE} in ${probeDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): \`llmserve check\` will not know ports given only on this command line, and a second start on this directory goes undetected`);
+    // Not worth stopping a serving start for (a full disk): check falls back to resolving ports as start does. An
+    // older file (its llmserve was SIGKILLed) goes, removing needs no room, so that check does not read its ports.
+    const stale = discardRuntimeFile(probeDir) ? `; the older ${RUNTIME_FILE} there, from an llmserve that is gone, was removed` : '';
+    logger.warn(`cannot write ${RUNTIME_FILE} in ${probeDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): \`llmserve check\` will not know ports given only on this command line, and a second start on this directory goes undetected${stale}`);
   }
   try {
     return await supervisor.run();

@@ -44,6 +44,20 @@ export function writeRuntimeFile(dir: string, info: RuntimeInfo): void {
   replaceFileSync(file, tmp, JSON.stringify(info, null, 2) + '\n');
 }
 
+/**
+ * Removes whatever runtime file is there (the caller knows it names no running llmserve); true when there was one.
+ * For a start that cannot write its own: a file left by an llmserve that was SIGKILLed would send `check` to its ports.
+ */
+export function discardRuntimeFile(dir: string): boolean {
+  const file = path.join(dir, RUNTIME_FILE);
+  try {
+    rmSync(file);
+    return true;
+  } catch {
+    return false; // none there, or no permission: nothing more to do about it
+  }
+}
+
 /** Removes the runtime file if it is ours. */
 export function removeRuntimeFile(dir: string, pid = process.pid): void {
   const info = readRuntimeFile(dir);

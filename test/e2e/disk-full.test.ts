@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { envWithFakes, makeModelDir, tempDir } from '../helpers/fixtures.js';
 import { binPath } from '../helpers/llmserve.js';
@@ -61,10 +61,11 @@ test('a disk that fills in the middle of the output (a short write): the rest is
 });
 
 /** Starts the bin's `start` with stdout to `stdout` and stderr to `stderr` (pipes when absent) and optionally a file-size limit; kills all it started at the end. */
-async function startWith(t: { after(fn: () => Promise<void>): void }, opts: { stdout?: string; stderr?: string; ulimitF?: number } = {}) {
+async function startWith(t: { after(fn: () => Promise<void>): void }, opts: { stdout?: string; stderr?: string; ulimitF?: number; before?: (probeDir: string) => void } = {}) {
   const dir = await tempDir('llmserve-full-');
   const model = await makeModelDir();
   const probeDir = path.join(dir, 'probe');
+  opts.before?.(probeDir);
   const [port, backendPort] = [await freePort(), await freePort()];
   const marker = `llmserve-test-${randomUUID()}`;
   const args = [binPath, 'start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probeDir, '--health-interval', '0.3', '--stop-timeout', '3'];
@@ -127,10 +128,19 @@ test('start with stderr on a full disk: the warning goes to stdout, the stream t
 
 test('start under a file-size limit (ulimit -f 0): it serves, a failed write is EFBIG, never a SIGXFSZ that kills llmserve', async (t) => {
   // Every data write to a file fails (the runtime file, probe files' times, the usage store); stdout is a pipe.
-  const svc = await startWith(t, { ulimitF: 0 });
+  // The probe directory keeps the runtime file of an llmserve that was SIGKILLed: its ports must not mislead check.
+  const stale = (probeDir: string) => path.join(probeDir, 'llmserve.json');
+  const svc = await startWith(t, {
+    ulimitF: 0,
+    before: (probeDir) => {
+      mkdirSync(probeDir, { recursive: true });
+      writeFileSync(stale(probeDir), JSON.stringify({ pid: 2 ** 22 + 1, startedAt: '2026-01-01T00:00:00.000Z', proxy: { host: '127.0.0.1', port: 1, tls: false }, backend: { host: '127.0.0.1', port: 2 } }));
+    },
+  });
   await svc.waitReady();
   assert.equal(await svc.models(), 200);
-  assert.match(svc.output(), /warning: cannot write llmserve.json in .* \(EFBIG\)/);
+  assert.match(svc.output(), /warning: cannot write llmserve.json in .* \(EFBIG\): .*; the older llmserve.json there, from an llmserve that is gone, was removed/);
+  assert.equal(existsSync(stale(svc.probeDir)), false, 'the stale runtime file is gone');
   svc.child.kill('SIGTERM');
   const { code, signal } = await svc.exited;
   assert.deepEqual({ code, signal }, { code: 0, signal: null }, svc.output());
