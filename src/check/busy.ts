@@ -2,7 +2,8 @@
 
 /**
  * Which backends the proxy's `/health/readiness` answer calls busy (its /health timed out while its responses flowed
- * through the proxy); `all` for a single backend. Null when the answer says no such thing, or is not the proxy's.
+ * through the proxy): `single` when the proxy has one backend, else the busy models by name. Null when the answer
+ * says no such thing, or is not the proxy's.
  */
 export function busyInReadiness(body: string): { single: boolean; models: Set<string> } | null {
   let backend: unknown;
