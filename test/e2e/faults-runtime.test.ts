@@ -113,6 +113,21 @@ test('vLLM hangs (port open, no answers): not-healthy at the next check, a resta
   await stopCleanly(svc);
 });
 
+test('vLLM hangs mid-stream (nothing more flows): busy for at most its window, then failed checks and a restart', async (t) => {
+  const svc = await startSaturable(t, 400);
+  const res = await svc.chat({ stream: true });
+  const reader = res.body!.getReader();
+  t.after(() => void reader.cancel().catch(() => {}));
+  await reader.read(); // the stream is flowing
+  const api = svc.vllmStarts()[0]!.pid;
+  process.kill(api, 'SIGUSR1'); // the fake's trigger: from now on it answers nothing and sends nothing
+  await svc.run.waitForLine(/vLLM failed 3 health checks in a row/, 15_000);
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'a restarted vLLM' });
+  assert.equal(isAlive(api), false);
+  await waitForFile(svc.notHealthy, false, 15_000);
+  await stopCleanly(svc);
+});
+
 test('vLLM saturated (/health answers late while it streams): busy, not hung: no not-healthy, no restart until the traffic stops', async (t) => {
   const svc = await startSaturable(t, 80);
   const api = svc.vllmStarts()[0]!.pid;
