@@ -23,7 +23,7 @@ export function busyInReadiness(body: string): { single: boolean; models: Set<st
   return models.size > 0 ? { single: false, models } : null;
 }
 
-/** Whether a readiness verdict covers this check: its model's vLLM (or, for a check of no one model, any vLLM). */
+/** Whether a readiness verdict covers this check: its model's vLLM (or, for a check of no known model, any vLLM). */
 export function coversCheck(busy: { single: boolean; models: Set<string> }, model: string | undefined): boolean {
   if (busy.single) return true;
   return model === undefined ? busy.models.size > 0 : busy.models.has(model);

@@ -78,7 +78,9 @@ export async function runChecks(t: CheckTargets, timeoutMs: number, get: HttpGet
       clearTimeout(slow);
       if (res.timedOut === true && spec.saturable === true) {
         const busy = await readiness.ask();
-        if (busy !== null && coversCheck(busy, spec.backendOf)) return busyResult(spec, res, timeoutMs);
+        // A check of no one model's vLLM (one model, or one port of several picked with --backend-port) is that of
+        // the model it expects: another model's traffic must not excuse a hung vLLM on this port.
+        if (busy !== null && coversCheck(busy, spec.backendOf ?? t.model ?? undefined)) return busyResult(spec, res, timeoutMs);
       }
       return judge(spec, res);
     }),

@@ -263,3 +263,15 @@ test('busyInReadiness: the proxy readiness detail, for one backend and for sever
   assert.deepEqual(busyInReadiness(JSON.stringify({ backend: 'alpha: busy: x; beta: healthy; gamma: busy: y' })), { single: false, models: new Set(['alpha', 'gamma']) });
   for (const body of ['', 'busy: x', 'null', '[]', JSON.stringify({ backend: 'healthy' }), JSON.stringify({ backend: 'unknown' }), JSON.stringify({ backend: 3 })]) assert.equal(busyInReadiness(body), null, body);
 });
+
+test('several models behind the proxy, one vLLM checked (--backend-port, or a runtime file without backends): only its own model being busy excuses it', async () => {
+  // beta hung, alpha busy: `check --backend-port <beta's> --served-model-name beta` must not pass on alpha's traffic.
+  const readiness = { status: 503, body: JSON.stringify({ status: 'unhealthy', state: 'ready', backend: 'alpha: busy: /health did not answer within 1000 ms, but responses are flowing; beta: backend unreachable (no answer within 1000 ms)' }) };
+  const beta = await runChecks(targets({ model: 'beta' }), 200, saturatedGet(readiness).get);
+  assert.equal(beta.healthy, false);
+  assert.deepEqual(beta.checks.filter((c) => !c.ok).map((c) => c.name), ['vllm /health', 'vllm /v1/models', 'proxy /v1/models']);
+  assert.ok(beta.checks.every((c) => c.busy === undefined));
+  const alpha = await runChecks(targets({ model: 'alpha' }), 200, saturatedGet(readiness).get);
+  assert.equal(alpha.healthy, true, 'the busy model itself still passes');
+  assert.deepEqual(alpha.checks.filter((c) => c.busy !== undefined).map((c) => c.name), ['vllm /health', 'vllm /v1/models', 'proxy /v1/models']);
+});
