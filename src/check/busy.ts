@@ -13,8 +13,9 @@ export function busyInReadiness(body: string): { single: boolean; models: Set<st
     return null;
   }
   if (typeof backend !== 'string') return null;
-  // One backend: `busy: ...`. Several: `alpha: busy: ...; beta: healthy` (proxy/handler.ts routedHealth).
-  if (backend.startsWith('busy: ')) return { single: true, models: new Set() };
+  // One backend: `busy: ...`. Several: `alpha: busy: ...; beta: healthy` (proxy/handler.ts routedHealth), always
+  // two parts or more: `busy: ...; beta: ...` is a model named "busy", not the one backend busy.
+  if (backend.startsWith('busy: ') && !backend.includes('; ')) return { single: true, models: new Set() };
   const models = new Set<string>();
   for (const part of backend.split('; ')) {
     const at = part.indexOf(': busy: ');

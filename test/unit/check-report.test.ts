@@ -275,3 +275,10 @@ test('several models behind the proxy, one vLLM checked (--backend-port, or a ru
   assert.equal(alpha.healthy, true, 'the busy model itself still passes');
   assert.deepEqual(alpha.checks.filter((c) => c.busy !== undefined).map((c) => c.name), ['vllm /health', 'vllm /v1/models', 'proxy /v1/models']);
 });
+
+test('busyInReadiness: a model named "busy" (several models) is read as a model, not as the one backend being busy', () => {
+  // Hung, listed first: nothing about it is busy, and it must not excuse every check.
+  assert.equal(busyInReadiness(JSON.stringify({ backend: 'busy: backend unreachable (no answer within 1000 ms); alpha: healthy' })), null);
+  assert.deepEqual(busyInReadiness(JSON.stringify({ backend: 'busy: backend unreachable (no answer within 1000 ms); alpha: busy: /health did not answer within 1000 ms, but responses are flowing' })), { single: false, models: new Set(['alpha']) });
+  assert.deepEqual(busyInReadiness(JSON.stringify({ backend: 'busy: busy: /health did not answer within 1000 ms, but responses are flowing; alpha: healthy' })), { single: false, models: new Set(['busy']) });
+});
