@@ -153,14 +153,24 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
   // The `activity` questions being answered, by a seq of the primary's own. Why several: each model's health loop asks
   // on its own, and loops started together time out together (a question dropped for a newer one left its model's check
   // counted as failed); and a worker's readiness asks too (worker-activity.ts).
-  const activity = new Map<number, { pending: number; sinceMs: Record<string, number | null>; reply: (sinceMs: Record<string, number | null>) => void }>();
+  const activity = new Map<number, { pending: number; sinceMs: Record<string, number | null>; reply: (sinceMs: Record<string, number | null>) => void; timer: NodeJS.Timeout }>();
   let activitySeq = 0;
+  const answerActivity = (seq: number) => {
+    const question = activity.get(seq);
+    if (question === undefined) return;
+    activity.delete(seq);
+    clearTimeout(question.timer);
+    question.reply(question.sinceMs);
+  };
   const askActivity = (reply: (sinceMs: Record<string, number | null>) => void) => {
     // Only the workers it goes to: a question waiting on one that cannot answer would stay in the map for good.
     const asked = [...workers].filter((w) => w.isConnected());
     if (asked.length === 0) return reply({});
     const seq = ++activitySeq;
-    activity.set(seq, { pending: asked.length, sinceMs: {}, reply });
+    // A worker still starting (its message handler not yet there) never answers: after 1 s, what the others said.
+    const timer = setTimeout(() => answerActivity(seq), 1000);
+    timer.unref();
+    activity.set(seq, { pending: asked.length, sinceMs: {}, reply, timer });
     for (const w of asked) w.send({ type: 'activity', seq });
   };
   let failed!: (err: Error) => void;
@@ -209,10 +219,7 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
               if (typeof ms === 'number' && (typeof known !== 'number' || ms < known)) question.sinceMs[url] = ms;
               else if (known === undefined) question.sinceMs[url] = null;
             }
-            if (--question.pending === 0) {
-              activity.delete(m.seq);
-              question.reply(question.sinceMs);
-            }
+            if (--question.pending === 0) answerActivity(m.seq);
           } else if (m.type === 'drained' && drain !== null) {
             drain.remaining += typeof m.remaining === 'number' ? m.remaining : 0;
             if (--drain.pending === 0) {

@@ -128,6 +128,22 @@ it('workers: 2, a saturated backend (/health late, a stream flowing through one 
   await once(child, 'exit');
 });
 
+it('workers: 2, one worker that cannot answer (stopped): the activity question is answered with the others\' figures', async (t) => {
+  const upstream = await startUpstream();
+  t.after(() => upstream.close());
+  const { child, next } = start(t, upstream.url);
+  await next('listening');
+  const [stopped] = childrenOf(child.pid!);
+  process.kill(stopped!, 'SIGSTOP');
+  t.after(() => void (alive(stopped!) && process.kill(stopped!, 'SIGCONT')));
+  // Before, the question waited for the stopped worker for good: the supervisor's busy-or-hung judgement got no answer.
+  child.send({ type: 'activity', seq: 11 });
+  assert.deepEqual(await next('activity'), { type: 'activity', seq: 11, sinceMs: { [upstream.url]: null } });
+  process.kill(stopped!, 'SIGCONT');
+  child.disconnect();
+  await once(child, 'exit');
+});
+
 it('workers exit when the primary is killed', async (t) => {
   const upstream = await startUpstream();
   t.after(() => upstream.close());
