@@ -211,7 +211,8 @@ test('a saturated vLLM (every vLLM check times out, the proxy says busy): health
   const long = saturatedGet(BUSY_READY);
   assert.equal((await runChecks(targets(), 1500, long.get)).healthy, true);
   const at = long.asked.find((a) => a.url.endsWith('/health/readiness'))!;
-  assert.ok(at.at >= 240 && at.at < 1000 && at.timeoutMs >= 1150, JSON.stringify(at));
+  // Well before halfway (750 ms), with a generous margin for a timer that fires late on a loaded machine.
+  assert.ok(at.at >= 240 && at.at < 700 && at.timeoutMs > 800, JSON.stringify(at));
   assert.match(checkLines(report).join('\n'), /^busy vllm \/health +\d+ ms {2}no answer within 200 ms, but the proxy is relaying/m);
 });
 
