@@ -218,6 +218,12 @@ export class Backend {
       let recovered: 'ready' | 'give-up' | 'stopped' = 'ready';
       if (event === 'tick') {
         if ((await this.healthCheck()) === 'hung') {
+          // Why before the stop, not in recover() after it: a wedged vLLM can take the whole stop timeout (30 s) to
+          // go, and meanwhile the proxy would send every new request into it (to hang until the SIGKILL, or to get
+          // vLLM's own draining 503 without Retry-After); `restarting` has it answer 503 + Retry-After at once.
+          this.status = 'restarting';
+          this.healthy = false;
+          this.ctx.changed(this, '');
           logger.error(`${this.label} failed ${HUNG_CHECKS_BEFORE_RESTART} health checks in a row: stopping it to restart it`);
           await stopChild(child, plan.stopTimeout * 1000, this.ctx.killSignal);
           recovered = await this.recover(`${this.label} stopped after ${HUNG_CHECKS_BEFORE_RESTART} failed health checks`);
