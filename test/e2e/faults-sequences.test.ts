@@ -19,7 +19,7 @@ test('a wedged vLLM being stopped for a restart gets no new requests: the proxy 
   t.after(() => void (isAlive(api) && process.kill(api, 'SIGCONT')));
   await svc.run.waitForLine(/vLLM failed 3 health checks in a row: stopping it to restart it/, 15_000);
   // The proxy is told before the stop, not once the old vLLM is gone 4 s later.
-  await svc.run.waitForLine(/backend state: ready -> restarting/, 2000);
+  await svc.run.waitForLine(/backend state: ready -> restarting/, 3000);
   assert.ok(isAlive(api), 'the old vLLM is still being stopped');
   const started = Date.now();
   const res = await svc.chat();
@@ -27,7 +27,8 @@ test('a wedged vLLM being stopped for a restart gets no new requests: the proxy 
   assert.equal(res.status, 503, body);
   assert.ok(res.headers.get('retry-after'), 'a 503 with Retry-After, not a request sent into the vLLM being stopped');
   assert.match(body, /restarting/);
-  assert.ok(Date.now() - started < 1000, `answered after ${Date.now() - started} ms`);
+  // Within the 4 s stop: a request sent into the stopped vLLM would wait for the SIGKILL.
+  assert.ok(Date.now() - started < 3000, `answered after ${Date.now() - started} ms`);
   await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'a restarted vLLM' });
   await waitFor(async () => (await svc.chat()).status === 200, { timeoutMs: 15_000, message: 'the new vLLM serving' });
   svc.run.child.kill('SIGTERM');
