@@ -151,6 +151,27 @@ async function openChecked(file: string): Promise<UsageStore> {
   }
 }
 
+/** Tries of the first open that another process's lock may refuse, and the pause between them (ms, jittered). */
+const OPEN_TRIES = 8;
+const OPEN_PAUSE_MS = 40;
+
+/**
+ * openChecked, tried again while the file is locked. Why: `proxy.workers: 2` opens the store from two processes at
+ * the same instant, and on a new file both switch it to WAL and create the table together; SQLite then refuses one
+ * of them at once with "database is locked" (a lock it cannot wait for without a deadlock: busy_timeout does not
+ * apply), and that worker counted usage in memory only, its share never stored.
+ */
+async function openRetryingLocked(file: string): Promise<UsageStore> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openChecked(file);
+    } catch (err) {
+      if (attempt >= OPEN_TRIES || !/database is locked|SQLITE_BUSY/i.test((err as Error).message)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, OPEN_PAUSE_MS * (0.5 + Math.random())));
+    }
+  }
+}
+
 /**
  * Opens the usage store in `dir` for writing. A broken file is moved aside (`.corrupt-TIME`) and a new one
  * started; when no file can be used at all (no driver, unwritable directory), usage is kept in memory. Both warn.
@@ -159,7 +180,7 @@ export async function openUsageStore(dir: string, logger: Logger): Promise<Usage
   const file = join(dir, USAGE_DB_FILE);
   try {
     makeDirs(dir);
-    return await openChecked(file);
+    return await openRetryingLocked(file);
   } catch (err) {
     const message = (err as Error).message;
     if (/not a database|malformed|corrupt/i.test(message)) {

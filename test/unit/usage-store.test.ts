@@ -185,3 +185,23 @@ test('a write that finds another process\'s lock fails at once while serving (ro
   assert.deepEqual(read?.rows().map((r) => [r.key, r.requests, r.completionTokens]), [['alice', 1, 2]]);
   read?.close();
 });
+
+test('a first open that finds the file locked by another process (two proxy workers opening a new store at once) tries again', async () => {
+  const dir = await tempDir('llmserve-usage-');
+  const file = join(dir, USAGE_DB_FILE);
+  // Another connection holds the new file exclusively for a while, as the other worker does while it sets up WAL and
+  // the table: the first try waits out its busy timeout and is refused with "database is locked".
+  const { db: other } = await openSqlite(file);
+  other.exec('BEGIN EXCLUSIVE');
+  const release = setTimeout(() => other.exec('COMMIT'), 500);
+  const { logger, lines } = memoryLogger();
+  try {
+    const store = await openUsageStore(dir, logger);
+    assert.notEqual(store.kind, 'memory', lines.join('\n'));
+    assert.deepEqual(lines, [], 'no "cannot be used" warning, no fallback to memory');
+    store.close();
+  } finally {
+    clearTimeout(release);
+    other.close();
+  }
+});
