@@ -13,6 +13,8 @@ import { emptyGroup, stopChild, type StopOutcome } from './stop.js';
 import type { BackendPlan, SupervisorDeps, SupervisorPlan } from './types.js';
 
 const READY_POLL_MS = 100;
+/** How long a stop waits for a GPU-memory query it SIGKILLed to be gone. */
+const QUERY_GONE_MS = 1000;
 /** vLLM lines printed after a failed start. */
 const LAST_LINES = 50;
 /** vLLM lines searched for a diagnosis: the root cause often precedes pages of worker shutdown noise. */
@@ -358,8 +360,15 @@ export class Backend {
     while (deps.now() < deadline && !this.stopping) {
       // Stopped with the stop signal, and not waited for: a nvidia-smi stuck on a wedged driver (likely, right after
       // a GPU fault killed vLLM) would otherwise hold SIGTERM up for as long as it hangs.
-      const holders = await Promise.race([deps.gpuMemoryHolders(this.ctx.stopSignal), this.ctx.stopped()]);
-      if (holders === 'stopped') return;
+      const query = deps.gpuMemoryHolders(this.ctx.stopSignal);
+      const holders = await Promise.race([query, this.ctx.stopped()]);
+      if (holders === 'stopped') {
+        // The stop signal SIGKILLed the query (util/run.ts); give it a moment to be gone, so that llmserve does not exit
+        // before a child of its own (CI once found it still alive after llmserve's exit). Bounded: a query in
+        // uninterruptible sleep inside the driver outlives any signal.
+        await Promise.race([query, sleep(QUERY_GONE_MS)]);
+        return;
+      }
       const old = holders?.filter((pid) => oldPids.has(pid)) ?? [];
       if (old.length === 0) return;
       if (!said) deps.logger.info(`waiting for the GPU memory of the old ${this.label} (pids ${old.join(', ')}) to be released`);

@@ -240,7 +240,7 @@ test('SIGTERM while a restart waits on a stuck GPU-memory query: stops without w
 });
 
 test('a check failed just before the traffic came (not-healthy created), then busy: not-healthy goes, and no restart while it serves; readiness says busy', async (t) => {
-  // One proxy process: its readiness knows only the responses it relayed itself (README).
+  // One proxy process keeps the case small (with several, readiness asks every worker: proxy-workers.test.ts).
   const svc = await startSaturable(t, 100, 'proxy:\n  workers: 1\n');
   process.kill(svc.vllmStarts()[0]!.pid, 'SIGUSR2'); // /health answers 3 s late from now on; no traffic yet
   await svc.run.waitForLine(/vLLM health check failed \(timed out after 1000 ms\): not-healthy created/, 5000);

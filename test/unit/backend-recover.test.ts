@@ -89,3 +89,42 @@ test('a busy health check (late /health, responses flowing) counts toward resett
   clock += 2000;
   assert.equal(backend.policy.recordFailure(clock)?.delayMs, 1000);
 });
+
+test('a stop during the wait for GPU memory waits (bounded) for the query it cancelled to end, so llmserve never exits before it', async () => {
+  const { logger } = memoryLogger();
+  const stop = new AbortController();
+  const stopped = new Promise<'stopped'>((resolve) => stop.signal.addEventListener('abort', () => resolve('stopped')));
+  let settledAt = 0;
+  let hangs = false;
+  const deps = {
+    logger,
+    probes: { set() {}, markDown() {} },
+    // The query, SIGKILLed by the stop signal, is reaped 150 ms later (a loaded machine); or never (a driver hang).
+    gpuMemoryHolders: (signal: AbortSignal) =>
+      new Promise<number[] | null>((resolve) => {
+        if (hangs) return;
+        signal.addEventListener('abort', () => setTimeout(() => ((settledAt = performance.now()), resolve(null)), 150));
+      }),
+    now: () => performance.now(),
+  } as unknown as SupervisorDeps;
+  const ctx: BackendContext = {
+    deps,
+    plan: { healthInterval: 1 } as unknown as SupervisorPlan,
+    stopSignal: stop.signal,
+    killSignal: new AbortController().signal,
+    stopped: () => stopped,
+    changed: () => {},
+    restarting: () => {},
+  };
+  const backend = new Backend({ argv: ['vllm', 'serve', 'm'], env: {}, port: 1, servedModelName: 'm', logName: 'vllm', droppableFlags: [] }, ctx, false);
+  const wait = (backend as unknown as { waitGpuMemoryReleased(old: Set<number>): Promise<void> }).waitGpuMemoryReleased.bind(backend);
+  const waiting = wait(new Set([4242]));
+  setTimeout(() => stop.abort(), 20);
+  await waiting;
+  assert.ok(settledAt > 0 && settledAt <= performance.now(), 'returned only once the cancelled query had ended');
+  // A query that never ends (uninterruptible sleep in the driver) holds the stop up for a second at most.
+  hangs = true;
+  const started = performance.now();
+  await wait(new Set([4242]));
+  assert.ok(performance.now() - started < 3000, `${performance.now() - started} ms`);
+});
