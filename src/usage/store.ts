@@ -151,9 +151,14 @@ async function openChecked(file: string): Promise<UsageStore> {
   }
 }
 
-/** Tries of the first open that another process's lock may refuse, and the pause between them (ms, jittered). */
+/**
+ * Tries of the first open that another process's lock may refuse, the pause between them (ms, jittered), and how long
+ * tries may go on: a lock held for good (an sqlite3 shell in a write transaction) costs the proxy's start about two
+ * busy timeouts, not eight.
+ */
 const OPEN_TRIES = 8;
 const OPEN_PAUSE_MS = 40;
+const OPEN_RETRY_FOR_MS = 2500;
 
 /**
  * openChecked, tried again while the file is locked. Why: `proxy.workers: 2` opens the store from two processes at
@@ -162,11 +167,13 @@ const OPEN_PAUSE_MS = 40;
  * apply), and that worker counted usage in memory only, its share never stored.
  */
 async function openRetryingLocked(file: string): Promise<UsageStore> {
+  const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
       return await openChecked(file);
     } catch (err) {
-      if (attempt >= OPEN_TRIES || !/database is locked|SQLITE_BUSY/i.test((err as Error).message)) throw err;
+      const locked = /database is locked|SQLITE_BUSY/i.test((err as Error).message);
+      if (!locked || attempt >= OPEN_TRIES || Date.now() - started > OPEN_RETRY_FOR_MS) throw err;
       await new Promise((resolve) => setTimeout(resolve, OPEN_PAUSE_MS * (0.5 + Math.random())));
     }
   }

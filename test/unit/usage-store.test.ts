@@ -205,3 +205,20 @@ test('a first open that finds the file locked by another process (two proxy work
     other.close();
   }
 });
+
+test('a store locked for good (an sqlite3 shell in a write transaction): memory after about two busy timeouts, not eight', async () => {
+  const dir = await tempDir('llmserve-usage-');
+  const { db: other } = await openSqlite(join(dir, USAGE_DB_FILE));
+  other.exec('BEGIN EXCLUSIVE');
+  const { logger, lines } = memoryLogger();
+  const started = performance.now();
+  try {
+    const store = await openUsageStore(dir, logger);
+    assert.equal(store.kind, 'memory');
+    assert.match(lines.join('\n'), /cannot be used \(database is locked\)/);
+  } finally {
+    other.close();
+  }
+  const ms = performance.now() - started;
+  assert.ok(ms < 7000, `the proxy's start waited ${Math.round(ms)} ms`);
+});
