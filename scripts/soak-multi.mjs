@@ -1,0 +1,794 @@
+#!/usr/bin/env node
+// Randomized fault soak of the multi-model and multi-node set-ups (run by hand, not part of `npm test`), the sibling of
+// soak.mjs (one model). `--scenario two-models` (default): `models:` with two vLLMs behind one proxy, rounds alternating
+// `probes.require: all` and `any` (or `--require all|any`), faults hitting one model's vLLM or the other's or both
+// (API server or EngineCore SIGKILLed, a hang), under a client load on both models. `--scenario multi-node`: a
+// `--role head --nodes 2` and a `--role worker` on this machine (fake `ray`, own probe dirs and ports), faults: the
+// worker's `ray start` SIGKILLed, the worker llmserve SIGKILLed (then started again), and to end the round SIGTERM to
+// the head while the worker runs or the head's Ray SIGKILLed. Each round checks the README's invariants.
+// `node scripts/soak-multi.mjs --scenario two-models --minutes 3 --seed 42`; `--round N` replays one round.
+// Needs `npm run build` first. Exit 0: no invariant broke; 1: some did (each such round's files are kept and named).
+import { spawn, execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/helpers/free-port.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'bin', 'llmserve.js');
+
+// ---- options -------------------------------------------------------------------------------------------------
+const opts = { scenario: 'two-models', require: null, minutes: 3, seed: Date.now() % 100000, round: null, roundSeconds: 30, clients: 3, keep: false, verbose: false };
+{
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) usage(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--scenario') opts.scenario = val();
+    else if (a === '--require') opts.require = val();
+    else if (a === '--minutes') opts.minutes = Number(val());
+    else if (a === '--seed') opts.seed = Number(val());
+    else if (a === '--round') opts.round = Number(val());
+    else if (a === '--round-seconds') opts.roundSeconds = Number(val());
+    else if (a === '--clients') opts.clients = Number(val());
+    else if (a === '--keep') opts.keep = true;
+    else if (a === '--verbose') opts.verbose = true;
+    else if (a === '-h' || a === '--help') usage();
+    else usage(`unknown option ${a}`);
+  }
+  if (!['two-models', 'multi-node'].includes(opts.scenario)) usage(`--scenario must be two-models or multi-node, not ${opts.scenario}`);
+  if (opts.require !== null && !['all', 'any'].includes(opts.require)) usage(`--require must be all or any, not ${opts.require}`);
+}
+function usage(err) {
+  const text = 'usage: node scripts/soak-multi.mjs [--scenario two-models|multi-node] [--require all|any] [--minutes M] [--seed S] [--round N] [--round-seconds S] [--clients N] [--keep] [--verbose]';
+  if (err) {
+    process.stderr.write(`soak-multi: ${err}\n${text}\n`);
+    process.exit(2);
+  }
+  process.stdout.write(`${text}\n`);
+  process.exit(0);
+}
+if (!fs.existsSync(path.join(root, 'dist'))) usage('run `npm run build` first');
+
+const MASTER = 'sk-soak-master-0123456789abcdef0123';
+const HEALTH_INTERVAL = 0.3;
+const STOP_TIMEOUT = 2;
+const DRAIN_TIMEOUT = 3;
+const STARTUP_TIMEOUT = 10;
+const EXIT_MARGIN_MS = 6000;
+const CLIENT_DEADLINE_MS = 20_000;
+const SAMPLE_MS = 25;
+const MODELS = ['alpha', 'beta'];
+
+// ---- small helpers (as in soak.mjs) ------------------------------------------------------------------------------
+function mulberry32(a) {
+  return () => {
+    a |= 0;
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const between = (rng, lo, hi) => lo + rng() * (hi - lo);
+const pick = (rng, list) => list[Math.floor(rng() * list.length)];
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+function procStat(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0], ppid: Number(f[1]), pgid: Number(f[2]), start: f[19] };
+  } catch {
+    return undefined;
+  }
+}
+const alive = (pid) => {
+  const s = procStat(pid);
+  return s !== undefined && s.state !== 'Z' && s.state !== 'X';
+};
+/** Live processes carrying `marker` in their environment. */
+function marked(marker) {
+  const out = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if (!fs.readFileSync(`/proc/${name}/environ`, 'utf8').includes(marker)) continue;
+      const s = procStat(name);
+      if (!s || s.state === 'Z') continue;
+      out.push({ pid: Number(name), ...s, cmdline: fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ') });
+    } catch { /* gone, or not ours */ }
+  }
+  return out;
+}
+function signal(pid, sig) {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function waitUntil(pred, ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (pred()) return true;
+    await sleep(20);
+  }
+  return pred();
+}
+function makeModel(dir, name) {
+  const model = path.join(dir, name);
+  fs.mkdirSync(model);
+  fs.writeFileSync(path.join(model, 'config.json'), JSON.stringify({ architectures: ['Qwen2ForCausalLM'], num_attention_heads: 12, max_position_embeddings: 32768 }));
+  fs.writeFileSync(path.join(model, 'model.safetensors'), Buffer.alloc(64));
+  return model;
+}
+function readStarts(argvFile) {
+  try {
+    return fs.readFileSync(argvFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+/** `llmserve start ...` with its output lines timed (relative to `t0`) and logged to `logPath`. */
+function launch(args, env, t0, logPath, label) {
+  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = fs.createWriteStream(logPath, { flags: 'a' });
+  const run = { child, lines: [], readyPids: new Map(), exitInfo: null, label };
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream.on('data', (chunk) => {
+      const parts = (partial + chunk.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) {
+        const t = Date.now() - t0;
+        run.lines.push({ t, line });
+        log.write(`${(t / 1000).toFixed(3)} ${line}\n`);
+        const m = /\(APIServer pid=(\d+)\) INFO:\s+Application startup complete/.exec(line);
+        if (m) run.readyPids.set(Number(m[1]), t);
+      }
+    });
+  }
+  run.exited = new Promise((resolve) => child.on('exit', (code, sig) => {
+    run.exitInfo = { code, signal: sig, at: Date.now() - t0 };
+    log.end();
+    resolve(run.exitInfo);
+  }));
+  run.said = (re) => run.lines.some((l) => re.test(l.line));
+  return run;
+}
+function runCheck(env, probeDir, config) {
+  return new Promise((resolve) => {
+    const args = [bin, 'check', '--probe-dir', probeDir, '--timeout', '5', ...(config ? ['--config', config] : [])];
+    execFile(process.execPath, args, { env, timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` });
+    });
+  });
+}
+function baseEnv(marker, dir) {
+  return {
+    ...process.env,
+    PATH: `${path.join(root, 'test', 'fixtures', 'bin')}${path.delimiter}${process.env.PATH ?? ''}`,
+    NO_COLOR: '1',
+    LLMSERVE_TEST_MARKER: marker,
+    LLMSERVE_MASTER_KEY: MASTER,
+    LLMSERVE_USAGE_DIR: dir,
+    FAKE_VLLM_LOAD_MS: '300',
+    FAKE_VLLM_STREAM_CHUNKS: '10',
+    FAKE_VLLM_STREAM_INTERVAL_MS: '50',
+    FAKE_VLLM_MAX_LIFETIME_MS: String((opts.roundSeconds + 120) * 1000),
+  };
+}
+/** A chat completion (streamed or not) for `model`; what came back, timed. */
+async function chatRequest(port, model, stream, now) {
+  const r = { t0: now(), t1: null, model, stream, status: null, retryAfter: null, outcome: null, detail: '' };
+  const ac = new AbortController();
+  const deadline = setTimeout(() => ac.abort(), CLIENT_DEADLINE_MS);
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER}` },
+      body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'soak' }] }),
+      signal: ac.signal,
+    });
+    r.status = res.status;
+    r.retryAfter = res.headers.get('retry-after');
+    let body = '';
+    try {
+      body = await res.text();
+    } catch (err) {
+      r.outcome = ac.signal.aborted ? 'timeout' : 'cut';
+      r.detail = String(err?.cause?.code ?? err?.message ?? err);
+      return r;
+    }
+    if (res.status === 200) {
+      const complete = stream ? body.includes('data: [DONE]') : (() => {
+        try {
+          return Array.isArray(JSON.parse(body).choices);
+        } catch {
+          return false;
+        }
+      })();
+      r.outcome = complete ? 'ok' : 'cut';
+      if (!complete) r.detail = body.slice(-120);
+    } else {
+      r.outcome = 'status';
+      r.detail = body.slice(0, 200);
+    }
+  } catch (err) {
+    r.outcome = ac.signal.aborted ? 'timeout' : 'conn-error';
+    r.detail = String(err?.cause?.code ?? err?.cause?.message ?? err?.message ?? err);
+  } finally {
+    clearTimeout(deadline);
+    r.t1 ??= now();
+  }
+  return r;
+}
+
+// ==== scenario two-models ===========================================================================================
+function scheduleTwo(seed) {
+  const rng = mulberry32(seed);
+  const faults = [];
+  let at = between(rng, 1000, 3000);
+  while (at < opts.roundSeconds * 1000) {
+    const kind = pick(rng, ['kill-api', 'kill-engine', 'hang']);
+    const r = rng();
+    faults.push({ at: Math.round(at), kind, target: r < 0.4 ? 'alpha' : r < 0.8 ? 'beta' : 'both' });
+    at += rng() < 0.25 ? between(rng, 50, 600) : between(rng, 2000, 7000);
+  }
+  const last = faults.at(-1)?.at ?? 0;
+  const sigtermAt = Math.round(rng() < 0.4 ? last + between(rng, 50, 1500) : Math.max(opts.roundSeconds * 1000, last + 500) + between(rng, 0, 2500));
+  return { faults, sigtermAt, clientSeed: Math.floor(rng() * 2 ** 31) };
+}
+
+async function twoModelsRound(index, seed, require) {
+  const plan = scheduleTwo(seed);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-soak2-'));
+  const [port, portA, portB] = [await freePort(), await freePort(), await freePort()];
+  const probeDir = path.join(dir, 'probe');
+  const argvFile = path.join(dir, 'vllm-argv.jsonl');
+  const config = path.join(dir, 'llmserve.yaml');
+  fs.writeFileSync(config, [
+    'models:',
+    `  - model: ${makeModel(dir, 'Alpha-Model')}`,
+    '    served_model_name: alpha',
+    '    gpus: [0, 1]',
+    `    port: ${portA}`,
+    `  - model: ${makeModel(dir, 'Beta-Model')}`,
+    '    served_model_name: beta',
+    '    gpus: [2, 3]',
+    `    port: ${portB}`,
+    `probes: { require: ${require} }`,
+    'restart: { policy: on-failure, max_failures: 1000, window: 600, backoff_initial: 0.2, backoff_max: 0.5 }',
+    `drain: { timeout: ${DRAIN_TIMEOUT} }`,
+    '',
+  ].join('\n'));
+  const marker = `llmserve-soak2-${process.pid}-${index}-${Date.now()}`;
+  const env = { ...baseEnv(marker, dir), FAKE_VLLM_ARGV_FILE: argvFile, FAKE_NVIDIA_SMI_GPUS: '4', FAKE_VLLM_BUSY_HEALTH_MS: '3000' };
+  const t0 = Date.now();
+  const now = () => Date.now() - t0;
+  const violations = [];
+  const violate = (what, at = now()) => {
+    violations.push(`[${(at / 1000).toFixed(2)} s] ${what}`);
+    if (opts.verbose) process.stdout.write(`  VIOLATION ${violations.at(-1)}\n`);
+  };
+  const run = launch(['start', '--config', config, '--port', String(port), '--probe-dir', probeDir, '--health-interval', String(HEALTH_INTERVAL),
+    '--stop-timeout', String(STOP_TIMEOUT), '--startup-timeout', String(STARTUP_TIMEOUT)], env, t0, path.join(dir, 'llmserve.log'), 'llmserve');
+  const startsOf = (list, m) => list.filter((s) => s.argv.includes(m));
+  // API server pids made to hang -> when: not healthy from then on, though not-healthy comes only with the first
+  // failed check (up to the interval plus the check's deadline later).
+  const hung = new Map();
+
+  // Sampler: probe files and each model's state.
+  const samples = [];
+  let sigtermAt = null;
+  let firstReadyAt = null;
+  let startList = [];
+  let startSize = 0;
+  const firstSeen = new Map(); // API server pid -> when the sampler first saw its start
+  const since = {};
+  const persist = (key, cond, t, ms, what) => {
+    if (!cond) {
+      since[key] = null;
+      return;
+    }
+    since[key] ??= t;
+    if (since[key] !== Infinity && t - since[key] > ms) {
+      violate(`${what} for ${t - since[key]} ms`, since[key]);
+      since[key] = Infinity;
+    }
+  };
+  const modelUp = (m, hangGraceMs = 0) => {
+    const latest = startsOf(startList, m).at(-1);
+    const hungAt = hung.get(latest?.pid);
+    return latest !== undefined && alive(latest.pid) && run.readyPids.has(latest.pid) && (hungAt === undefined || now() - hungAt < hangGraceMs);
+  };
+  const sampler = setInterval(() => {
+    const t = now();
+    const nr = fs.existsSync(path.join(probeDir, 'not-ready'));
+    const nh = fs.existsSync(path.join(probeDir, 'not-healthy'));
+    let size = 0;
+    try { size = fs.statSync(argvFile).size; } catch { /* none yet */ }
+    if (size !== startSize) {
+      startSize = size;
+      startList = readStarts(argvFile);
+      for (const s of startList) if (!firstSeen.has(s.pid)) firstSeen.set(s.pid, t);
+    }
+    const up = Object.fromEntries(MODELS.map((m) => [m, modelUp(m)]));
+    samples.push({ t, nr, nh, up });
+    const readySaid = run.said(/\| ready after .* serves /);
+    if (firstReadyAt === null && readySaid && !nr) firstReadyAt = t;
+    if (firstReadyAt === null || sigtermAt !== null || run.exitInfo !== null) return;
+    persist('nr', nr, t, 0, 'not-ready came back while serving, without SIGTERM');
+    // Up to ~5 s: a check that times out within the busy window after the last response bytes is "busy", not failed.
+    const late = Object.fromEntries(MODELS.map((m) => [m, modelUp(m, 5000)]));
+    const want = require === 'all' ? !(late.alpha && late.beta) : !(late.alpha || late.beta);
+    const wantNot = require === 'all' ? !(up.alpha && up.beta) : !(up.alpha || up.beta);
+    const state = MODELS.map((m) => `${m} ${up[m] ? 'up' : 'down'}`).join(', ');
+    persist('nh-missing', want && !nh, t, 400, `not-healthy absent (probes.require: ${require}; ${state})`);
+    persist('nh-extra', !wantNot && nh, t, 3000, `not-healthy present (probes.require: ${require}; ${state})`);
+  }, SAMPLE_MS);
+  const sampleAt = (t) => {
+    let lo = 0;
+    let hi = samples.length - 1;
+    if (hi < 0) return undefined;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (samples[mid].t <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    return samples[lo];
+  };
+  /** Whether `m` was up at every sample in [a, b]. */
+  const upThroughout = (m, a, b) => samples.every((s) => s.t < a - SAMPLE_MS || s.t > b + SAMPLE_MS || s.up[m]);
+  const downThroughout = (m, a, b) => samples.every((s) => s.t < a - SAMPLE_MS || s.t > b + SAMPLE_MS || !s.up[m]);
+
+  // Client load on both models, and /v1/models now and then.
+  const requests = [];
+  const listings = [];
+  const clientRng = mulberry32(plan.clientSeed);
+  let stopClients = false;
+  const clients = Array.from({ length: opts.clients }, async () => {
+    while (!stopClients) {
+      requests.push(await chatRequest(port, pick(clientRng, MODELS), clientRng() < 0.5, now));
+      await sleep(Math.floor(clientRng() * 100));
+    }
+  });
+  const lister = (async () => {
+    while (!stopClients) {
+      await sleep(1500);
+      if (firstReadyAt === null || sigtermAt !== null) continue;
+      const t = now();
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${MASTER}` } });
+        const text = await res.text();
+        let ids = null;
+        try { ids = JSON.parse(text).data.map((d) => d.id); } catch { /* not JSON */ }
+        listings.push({ t, to: now(), status: res.status, ids, text: text.slice(0, 200) });
+      } catch (err) {
+        listings.push({ t, to: now(), status: null, ids: null, text: String(err?.cause?.code ?? err) });
+      }
+    }
+  })();
+
+  const becameReady = await waitUntil(() => firstReadyAt !== null || run.exitInfo !== null, 30_000);
+  const injected = [];
+  const checkRuns = [];
+  let checker = Promise.resolve();
+  if (!becameReady || firstReadyAt === null) violate(`not ready within 30 s (exit: ${JSON.stringify(run.exitInfo)})`);
+  else {
+    // Both models up before the first fault (under `any`, llmserve is ready with the first one).
+    await waitUntil(() => MODELS.every(modelUp), 15_000);
+    const base = Date.now();
+    checker = (async () => {
+      while (sigtermAt === null && run.exitInfo === null) {
+        await sleep(2500);
+        if (sigtermAt !== null || run.exitInfo !== null) break;
+        const from = now();
+        const r = await runCheck(env, probeDir, config);
+        checkRuns.push({ from, to: now(), code: r.code, out: r.out.trim().split('\n').join(' | ') });
+      }
+    })();
+    const inject = (f) => {
+      const at = now();
+      const list = readStarts(argvFile);
+      for (const m of f.target === 'both' ? MODELS : [f.target]) {
+        const gens = startsOf(list, m);
+        const gen = gens.length - 1;
+        const g = gens[gen];
+        const rec = { kind: f.kind, model: m, t: at, gen, target: null, expect: 'none', effectMs: 0 };
+        if (g && alive(g.pid)) {
+          const up = run.readyPids.has(g.pid);
+          if (f.kind === 'kill-api' && signal(g.pid, 'SIGKILL')) Object.assign(rec, { target: g.pid, expect: 'required', effectMs: 500 });
+          if (f.kind === 'kill-engine') {
+            const engine = marked(marker).find((p) => p.cmdline.startsWith('VLLM::EngineCore') && p.ppid === g.pid);
+            if (engine && signal(engine.pid, 'SIGKILL')) Object.assign(rec, { target: engine.pid, expect: 'required', effectMs: 1500 });
+          }
+          if (f.kind === 'hang' && signal(g.pid, 'SIGUSR1')) {
+            hung.set(g.pid, now());
+            Object.assign(rec, { target: g.pid, expect: 'required', effectMs: up ? 9000 : (STARTUP_TIMEOUT + 4) * 1000 });
+          }
+        }
+        injected.push(rec);
+        if (opts.verbose) process.stdout.write(`  ${(at / 1000).toFixed(2)} s ${f.kind} ${m}${rec.target ? ` -> ${rec.target} gen ${gen}` : ' (no target)'}\n`);
+      }
+    };
+    for (const f of plan.faults) {
+      while (Date.now() - base < f.at) await sleep(20);
+      if (run.exitInfo !== null) break;
+      inject(f);
+    }
+    while (Date.now() - base < plan.sigtermAt && run.exitInfo === null) await sleep(20);
+  }
+
+  // SIGTERM and the exit.
+  sigtermAt = now();
+  if (run.exitInfo !== null) violate(`llmserve exited by itself before SIGTERM: ${JSON.stringify(run.exitInfo)}`);
+  else signal(run.child.pid, 'SIGTERM');
+  const limitMs = (DRAIN_TIMEOUT + STOP_TIMEOUT) * 1000 + EXIT_MARGIN_MS;
+  const exit = await Promise.race([run.exited, sleep(limitMs).then(() => null)]);
+  if (exit === null) {
+    violate(`llmserve did not exit within ${limitMs} ms of SIGTERM`);
+    signal(run.child.pid, 'SIGKILL');
+  } else if (exit.code !== 0) violate(`llmserve exited ${exit.code ?? exit.signal} after SIGTERM (want 0)`);
+  const final = await run.exited;
+  await checker;
+  stopClients = true;
+  await Promise.all([...clients, lister]);
+  clearInterval(sampler);
+  await sleep(300);
+  const left = marked(marker);
+  if (left.length > 0) violate(`left behind: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
+  for (const p of left) signal(p.pid, 'SIGKILL');
+  for (const f of ['not-ready', 'not-healthy']) if (!fs.existsSync(path.join(probeDir, f))) violate(`${f} missing after exit`);
+
+  // Restarts: each model's vLLM restarted once per fault that hit it, never otherwise, never two on the same GPUs.
+  const list = readStarts(argvFile);
+  for (const s of list) {
+    const same = (s.otherVllm ?? []).filter((o) => o.cuda === s.env.CUDA_VISIBLE_DEVICES).map((o) => o.pid);
+    if (same.length) violate(`vLLM ${s.argv.includes('alpha') ? 'alpha' : 'beta'} (pid ${s.pid}) began while processes of an earlier vLLM on its GPUs lived: ${same.join(', ')}`);
+    if (firstSeen.get(s.pid) > sigtermAt + 2 * SAMPLE_MS) violate(`vLLM started again (pid ${s.pid}) after SIGTERM`, firstSeen.get(s.pid));
+  }
+  for (const m of MODELS) {
+    const gens = startsOf(list, m);
+    for (let g = 0; g < gens.length; g++) {
+      const hits = injected.filter((f) => f.model === m && f.gen === g && f.expect !== 'none');
+      const restarted = g + 1 < gens.length;
+      if (restarted && hits.length === 0) violate(`vLLM ${m} start ${g} (pid ${gens[g].pid}) was restarted though no fault hit it`);
+      const due = hits.filter((f) => f.expect === 'required' && f.t + f.effectMs + 3000 < sigtermAt);
+      if (!restarted && due.length > 0) violate(`vLLM ${m} start ${g} got ${due.map((f) => f.kind).join(', ')} at ${due.map((f) => (f.t / 1000).toFixed(2)).join(', ')} s but was never restarted`);
+    }
+  }
+  for (const l of run.lines) {
+    if (/internal error|uncaught|unhandled/i.test(l.line)) violate(`llmserve said: ${l.line}`, l.t);
+    if (l.t > sigtermAt && /restarting vLLM/.test(l.line)) violate(`a restart after SIGTERM: ${l.line}`, l.t);
+  }
+
+  // The clients' view, per model: a fault's window runs from its injection until that model is up again.
+  const windows = injected.map((f) => {
+    const back = samples.find((s) => s.t >= f.t + f.effectMs && s.up[f.model]);
+    return { f, start: f.t, end: back && back.t < sigtermAt ? back.t + 500 : Infinity };
+  });
+  const faultOn = (m, a, b) => windows.some((w) => w.f.model === m && w.start <= b && w.end >= a);
+  const counts = {};
+  for (const r of requests) {
+    const phase = r.t0 < (firstReadyAt ?? Infinity) ? 'starting' : r.t1 >= sigtermAt ? 'stopping' : 'serving';
+    counts[phase] ??= {};
+    counts[phase][r.outcome] = (counts[phase][r.outcome] ?? 0) + 1;
+    if (r.outcome === 'ok' || phase !== 'serving') continue;
+    const other = MODELS.find((m) => m !== r.model);
+    const what = `${r.stream ? 'stream' : 'chat'} for ${r.model} ${(r.t0 / 1000).toFixed(2)}-${(r.t1 / 1000).toFixed(2)} s (${other} ${upThroughout(other, r.t0, r.t1) ? 'up' : 'down at some point'})`;
+    if (r.outcome === 'timeout') {
+      violate(`${what}: no answer within ${CLIENT_DEADLINE_MS} ms`, r.t0);
+      continue;
+    }
+    if (r.outcome === 'status' && r.status === 503 && !r.retryAfter) violate(`${what}: 503 without Retry-After: ${r.detail}`, r.t0);
+    const clean = r.outcome === 'status' && ([502, 503, 504].includes(r.status) || (r.status === 500 && /EngineCore encountered an issue/.test(r.detail)));
+    if (r.outcome === 'status' && !clean) violate(`${what}: unclean status ${r.status}: ${r.detail}`, r.t0);
+    // Its own model up all along, no fault on it in flight: the request must be served, whatever the other model does.
+    if (upThroughout(r.model, r.t0 - 500, r.t1) && !faultOn(r.model, r.t0 - 500, r.t1)) {
+      violate(`${what}: ${r.outcome} ${r.status ?? ''} ${r.detail} while ${r.model} was up`, r.t0);
+    }
+  }
+  // /v1/models lists both public names whenever llmserve serves (the proxy answers it from the configuration).
+  for (const l of listings) {
+    if (l.status !== 200 || JSON.stringify(l.ids) !== JSON.stringify(MODELS)) violate(`/v1/models answered ${l.status}: ${l.text}`, l.t);
+  }
+  // check agrees with the rule: at a moment when both models are steadily up, exit 0; both steadily down, 1; one
+  // steadily down and the other up: 1 under `all`, 0 under `any`.
+  let judgedChecks = 0;
+  for (const c of checkRuns) {
+    if (c.to >= sigtermAt) continue;
+    const a = c.from - 1000;
+    const state = {};
+    for (const m of MODELS) state[m] = upThroughout(m, a, c.to) && !faultOn(m, a, c.to) ? 'up' : downThroughout(m, a, c.to) ? 'down' : 'moving';
+    if (MODELS.some((m) => state[m] === 'moving')) continue;
+    const ups = MODELS.filter((m) => state[m] === 'up').length;
+    const want = ups === 2 ? 0 : ups === 0 ? 1 : require === 'any' ? 0 : 1;
+    judgedChecks++;
+    if (c.code !== want) violate(`llmserve check exited ${c.code} (want ${want}: ${JSON.stringify(state)}, probes.require: ${require}): ${c.out}`, c.from);
+  }
+
+  const summary = {
+    round: index, seed, require,
+    faults: injected.map((f) => `${f.kind}:${f.model}${f.target ? '' : '(-)'}`).join(' '),
+    vllmStarts: Object.fromEntries(MODELS.map((m) => [m, startsOf(list, m).length])),
+    requests: requests.length, counts, listings: listings.length, checks: `${judgedChecks}/${checkRuns.length}`,
+    exit: final.code ?? final.signal, secs: ((Date.now() - t0) / 1000).toFixed(1),
+  };
+  fs.writeFileSync(path.join(dir, 'soak-round.json'), JSON.stringify({ summary, plan, injected, violations, requests, checkRuns, listings }, null, 1));
+  const keep = opts.keep || violations.length > 0;
+  if (!keep) fs.rmSync(dir, { recursive: true, force: true });
+  return { summary, violations, dir: keep ? dir : null };
+}
+
+// ==== scenario multi-node ===========================================================================================
+function scheduleNodes(seed) {
+  const rng = mulberry32(seed);
+  const faults = [];
+  let at = between(rng, 1000, 3000);
+  while (at < opts.roundSeconds * 1000) {
+    const kind = rng() < 0.6 ? 'kill-worker-ray' : 'sigkill-worker';
+    faults.push({ at: Math.round(at), kind, restartAfter: Math.round(between(rng, 300, 3000)) });
+    at += rng() < 0.2 ? between(rng, 50, 600) : between(rng, 3000, 7000);
+  }
+  const end = rng() < 0.6 ? 'sigterm-head' : 'kill-head-ray';
+  return { workerFirst: rng() < 0.3, workerDelay: Math.round(between(rng, 0, 3000)), faults, endAt: Math.max(opts.roundSeconds * 1000, (faults.at(-1)?.at ?? 0) + 4000), end, clientSeed: Math.floor(rng() * 2 ** 31) };
+}
+
+async function multiNodeRound(index, seed) {
+  const plan = scheduleNodes(seed);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-soakn-'));
+  const [port, backendPort] = [await freePort(), await freePort()];
+  const headProbes = path.join(dir, 'head-probe');
+  const workerProbes = path.join(dir, 'worker-probe');
+  const argvFile = path.join(dir, 'vllm-argv.jsonl');
+  const stamp = `${process.pid}-${index}-${Date.now()}`;
+  const headMarker = `llmserve-soakn-head-${stamp}`;
+  const shared = { FAKE_RAY_STATE_DIR: path.join(dir, 'ray'), FAKE_NVIDIA_SMI_GPUS: '2' };
+  const headEnv = { ...baseEnv(headMarker, dir), ...shared, FAKE_RAY_NODE_ID: 'head', FAKE_VLLM_ARGV_FILE: argvFile };
+  const t0 = Date.now();
+  const now = () => Date.now() - t0;
+  const violations = [];
+  const violate = (what, at = now()) => {
+    violations.push(`[${(at / 1000).toFixed(2)} s] ${what}`);
+    if (opts.verbose) process.stdout.write(`  VIOLATION ${violations.at(-1)}\n`);
+  };
+  // A large restart budget (the worker's `ray start` is SIGKILLed many times) and a fast backoff, for both roles.
+  const config = path.join(dir, 'llmserve.yaml');
+  fs.writeFileSync(config, 'restart: { policy: on-failure, max_failures: 1000, window: 600, backoff_initial: 0.2, backoff_max: 0.5 }\n');
+  const common = ['--config', config, '--health-interval', String(HEALTH_INTERVAL), '--stop-timeout', String(STOP_TIMEOUT)];
+  const startHead = () => launch(['start', '--role', 'head', '--nodes', '2', '--model', makeModel(dir, 'Big-Model'), '--port', String(port), '--backend-port', String(backendPort),
+    '--probe-dir', headProbes, '--drain-timeout', String(DRAIN_TIMEOUT), '--startup-timeout', '30', ...common], headEnv, t0, path.join(dir, 'head.log'), 'head');
+  const workers = [];
+  const startWorker = () => {
+    const marker = `llmserve-soakn-worker${workers.length}-${stamp}`;
+    const w = launch(['start', '--role', 'worker', '--head', '127.0.0.1:6379', '--probe-dir', workerProbes, '--startup-timeout', '60', ...common],
+      { ...baseEnv(marker, dir), ...shared, FAKE_RAY_NODE_ID: 'worker-1' }, t0, path.join(dir, `worker${workers.length}.log`), `worker${workers.length}`);
+    w.marker = marker;
+    w.startedAt = now();
+    workers.push(w);
+    return w;
+  };
+  let head;
+  if (plan.workerFirst) {
+    startWorker();
+    await sleep(plan.workerDelay);
+    head = startHead();
+  } else {
+    head = startHead();
+    await sleep(plan.workerDelay);
+    startWorker();
+  }
+  const worker = () => workers.at(-1);
+  const exists = (d, f) => fs.existsSync(path.join(d, f));
+
+  // Sampler: both roles' probe files.
+  const samples = [];
+  let headReadyAt = null;
+  let workerReadyAt = null;
+  let phase = 'starting'; // starting | serving | ending
+  let workerDownSince = null; // the worker llmserve is being restarted (SIGKILLed): its files are the guard's
+  const since = {};
+  const persist = (key, cond, t, ms, what) => {
+    if (!cond) {
+      since[key] = null;
+      return;
+    }
+    since[key] ??= t;
+    if (since[key] !== Infinity && t - since[key] > ms) {
+      violate(`${what} for ${t - since[key]} ms`, since[key]);
+      since[key] = Infinity;
+    }
+  };
+  const workerRayPid = () => {
+    const w = worker();
+    return w && marked(w.marker).find((p) => / start --address=/.test(p.cmdline) && p.ppid === w.child.pid)?.pid;
+  };
+  const rayFaults = []; // { t, pid } of the worker's ray start SIGKILLed
+  const sampler = setInterval(() => {
+    const t = now();
+    const s = { t, hnr: exists(headProbes, 'not-ready'), hnh: exists(headProbes, 'not-healthy'), wnr: exists(workerProbes, 'not-ready'), wnh: exists(workerProbes, 'not-healthy') };
+    samples.push(s);
+    if (headReadyAt === null && head.said(/\| ready after .* serves /) && !s.hnr && !s.hnh) headReadyAt = t;
+    if (workerReadyAt === null && worker().said(/ready: joined the Ray cluster/) && !s.wnr) workerReadyAt = t;
+    if (phase !== 'serving') return;
+    persist('hnr', s.hnr || s.hnh, t, 0, 'head probe files appeared while it served (no fault on the head)');
+    if (workerDownSince === null) {
+      persist('wnr', s.wnr, t, 0, 'worker not-ready came back while it served');
+      const lastKill = rayFaults.at(-1);
+      const rayUp = lastKill === undefined || worker().lines.some((l) => l.t > lastKill.t && /joined .* again: not-healthy removed/.test(l.line));
+      persist('wnh-extra', s.wnh && rayUp, t, 1500, 'worker not-healthy present while its ray start ran and the head answered');
+    }
+  }, SAMPLE_MS);
+  const samplesBetween = (a, b) => samples.filter((s) => s.t >= a && s.t <= b);
+
+  // Client load on the head.
+  const requests = [];
+  const clientRng = mulberry32(plan.clientSeed);
+  let stopClients = false;
+  const clients = Array.from({ length: opts.clients }, async () => {
+    while (!stopClients) {
+      if (headReadyAt === null) {
+        await sleep(100);
+        continue;
+      }
+      requests.push(await chatRequest(port, 'Big-Model', clientRng() < 0.5, now));
+      await sleep(Math.floor(clientRng() * 150));
+    }
+  });
+
+  const ready = await waitUntil(() => (headReadyAt !== null && workerReadyAt !== null) || head.exitInfo !== null || worker().exitInfo !== null, 40_000);
+  const injected = [];
+  if (!ready || headReadyAt === null || workerReadyAt === null) {
+    violate(`not ready within 40 s (head ${headReadyAt ?? 'not ready'} ${JSON.stringify(head.exitInfo)}, worker ${workerReadyAt ?? 'not ready'} ${JSON.stringify(worker().exitInfo)})`);
+  } else {
+    phase = 'serving';
+    const base = Date.now();
+    for (const f of plan.faults) {
+      while (Date.now() - base < f.at) await sleep(20);
+        if (head.exitInfo !== null) break;
+      const at = now();
+      const w = worker();
+      if (w.exitInfo !== null) {
+        violate(`the worker exited by itself: ${JSON.stringify(w.exitInfo)}: ${w.lines.slice(-2).map((l) => l.line).join(' | ')}`, w.exitInfo.at);
+        break;
+      }
+      if (f.kind === 'kill-worker-ray') {
+        const pid = workerRayPid();
+        const rejoined = () => w.lines.some((l) => l.t > at && /joined .* again: not-healthy removed/.test(l.line));
+        if (pid && signal(pid, 'SIGKILL')) {
+          rayFaults.push({ t: at, pid });
+          injected.push({ kind: f.kind, t: at, target: pid });
+          // not-healthy at once, then removed once ray start joined again (backoff 1 s by default).
+          if (!(await waitUntil(() => exists(workerProbes, 'not-healthy'), 1000))) violate(`worker's ray start (pid ${pid}) SIGKILLed: not-healthy not created within 1 s`, at);
+          if (!(await waitUntil(rejoined, 10_000))) violate(`worker's ray start (pid ${pid}) SIGKILLed: no rejoin within 10 s`, at);
+          else if (!(await waitUntil(() => !exists(workerProbes, 'not-healthy'), 1000))) violate('worker rejoined but not-healthy stayed', at);
+        } else injected.push({ kind: f.kind, t: at, target: null });
+      } else {
+        const procs = marked(w.marker);
+        if (!signal(w.child.pid, 'SIGKILL')) continue;
+        workerDownSince = at;
+        injected.push({ kind: f.kind, t: at, target: w.child.pid });
+        // The orphan guard: both probe files, and nothing of that worker left, within stop_timeout (+ margin).
+        const cleaned = await waitUntil(() => exists(workerProbes, 'not-ready') && exists(workerProbes, 'not-healthy') && marked(w.marker).length === 0, STOP_TIMEOUT * 1000 + 3000);
+        if (!cleaned) {
+          const left = marked(w.marker);
+          violate(`worker llmserve SIGKILLed: within ${STOP_TIMEOUT + 3} s: not-ready ${exists(workerProbes, 'not-ready')}, not-healthy ${exists(workerProbes, 'not-healthy')}, left: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')} (had: ${procs.map((p) => `${p.pid} ${p.cmdline}`).join('; ')})`, at);
+          for (const p of left) signal(p.pid, 'SIGKILL');
+        }
+        await sleep(f.restartAfter);
+        const w2 = startWorker();
+        if (!(await waitUntil(() => w2.said(/ready: joined the Ray cluster/) || w2.exitInfo !== null, 20_000))) violate('the restarted worker did not join within 20 s', w2.startedAt);
+        else if (w2.exitInfo !== null) violate(`the restarted worker exited ${JSON.stringify(w2.exitInfo)}: ${w2.lines.slice(-3).map((l) => l.line).join(' | ')}`, w2.startedAt);
+        if (!(await waitUntil(() => !exists(workerProbes, 'not-ready') && !exists(workerProbes, 'not-healthy'), 2000))) violate('the restarted worker joined but its probe files stayed', now());
+        workerDownSince = null;
+      }
+    }
+    while (Date.now() - base < plan.endAt && head.exitInfo === null) await sleep(20);
+  }
+
+  // The end: SIGTERM to the head while the worker runs, or the head's Ray killed (the head exits 1).
+  phase = 'ending';
+  const endAt = now();
+  const w = worker();
+  let wantHead = 0;
+  if (head.exitInfo !== null) violate(`the head exited by itself before the end: ${JSON.stringify(head.exitInfo)}`);
+  else if (plan.end === 'sigterm-head' || headReadyAt === null) signal(head.child.pid, 'SIGTERM');
+  else {
+    const ray = marked(headMarker).find((p) => / start --head/.test(p.cmdline));
+    if (ray) signal(ray.pid, 'SIGKILL');
+    wantHead = 1;
+  }
+  const headLimit = (DRAIN_TIMEOUT + 3 * STOP_TIMEOUT) * 1000 + EXIT_MARGIN_MS;
+  const hexit = await Promise.race([head.exited, sleep(headLimit).then(() => null)]);
+  if (hexit === null) {
+    violate(`the head did not exit within ${headLimit} ms of ${plan.end}`);
+    signal(head.child.pid, 'SIGKILL');
+  } else if (hexit.code !== wantHead) violate(`the head exited ${hexit.code ?? hexit.signal} after ${plan.end} (want ${wantHead}): ${head.lines.slice(-3).map((l) => l.line).join(' | ')}`);
+  await sleep(300);
+  const headLeft = marked(headMarker);
+  if (headLeft.length) violate(`left behind by the head: ${headLeft.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
+  for (const p of headLeft) signal(p.pid, 'SIGKILL');
+  for (const f of ['not-ready', 'not-healthy']) if (!exists(headProbes, f)) violate(`head ${f} missing after its exit`);
+  // The head is gone: the worker's `ray status --address` fails, so not-healthy (a few health intervals).
+  if (w.exitInfo === null && workerReadyAt !== null) {
+    if (!(await waitUntil(() => exists(workerProbes, 'not-healthy'), 5000))) violate('worker: no not-healthy within 5 s of the head going away');
+    if (exists(workerProbes, 'not-ready')) violate('worker: not-ready while it runs, after the head went away');
+  }
+  const wStop = now();
+  signal(w.child.pid, 'SIGTERM');
+  const wLimit = 2 * STOP_TIMEOUT * 1000 + EXIT_MARGIN_MS;
+  const wexit = await Promise.race([w.exited, sleep(wLimit).then(() => null)]);
+  if (wexit === null) {
+    violate(`the worker did not exit within ${wLimit} ms of SIGTERM`, wStop);
+    signal(w.child.pid, 'SIGKILL');
+  } else if (wexit.code !== 0) violate(`the worker exited ${wexit.code ?? wexit.signal} after SIGTERM (want 0): ${w.lines.slice(-3).map((l) => l.line).join(' | ')}`, wStop);
+  stopClients = true;
+  await Promise.all(clients);
+  clearInterval(sampler);
+  await sleep(300);
+  for (const x of workers) {
+    const left = marked(x.marker);
+    if (left.length) violate(`left behind by ${x.label}: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
+    for (const p of left) signal(p.pid, 'SIGKILL');
+  }
+  for (const f of ['not-ready', 'not-healthy']) if (!exists(workerProbes, f)) violate(`worker ${f} missing after its exit`);
+  try {
+    const nodes = fs.readdirSync(path.join(dir, 'ray', 'nodes'));
+    if (nodes.length) violate(`Ray nodes left registered: ${nodes.join(', ')}`);
+  } catch { /* none */ }
+
+  // Restarts: the worker's ray start once per SIGKILL, the head's vLLM never (no fault hit it).
+  const rayKills = injected.filter((f) => f.kind === 'kill-worker-ray' && f.target);
+  const rejoins = workers.reduce((n, x) => n + x.lines.filter((l) => /joined .* again: not-healthy removed/.test(l.line)).length, 0);
+  if (rejoins !== rayKills.length) violate(`${rejoins} rejoins for ${rayKills.length} ray start SIGKILLs`);
+  const vllmStarts = readStarts(argvFile);
+  if (vllmStarts.length !== 1) violate(`${vllmStarts.length} vLLM starts on the head (want 1: no fault hit it)`);
+  for (const x of [head, ...workers]) for (const l of x.lines) if (/internal error|uncaught|unhandled/i.test(l.line)) violate(`${x.label} said: ${l.line}`, l.t);
+  // Requests to the head while it served (no fault on the head before the end) must all be served.
+  const counts = {};
+  for (const r of requests) {
+    const p = r.t1 < endAt ? 'serving' : 'ending';
+    counts[p] ??= {};
+    counts[p][r.outcome] = (counts[p][r.outcome] ?? 0) + 1;
+    if (p === 'serving' && r.outcome !== 'ok') violate(`${r.stream ? 'stream' : 'chat'} ${(r.t0 / 1000).toFixed(2)}-${(r.t1 / 1000).toFixed(2)} s: ${r.outcome} ${r.status ?? ''} ${r.detail}`, r.t0);
+  }
+  void samplesBetween;
+
+  const summary = {
+    round: index, seed, end: plan.end, workerFirst: plan.workerFirst,
+    faults: injected.map((f) => `${f.kind}${f.target ? '' : '(-)'}`).join(' '),
+    workers: workers.length, rejoins, requests: requests.length, counts,
+    head: hexit?.code ?? hexit?.signal, worker: wexit?.code ?? wexit?.signal, secs: ((Date.now() - t0) / 1000).toFixed(1),
+  };
+  fs.writeFileSync(path.join(dir, 'soak-round.json'), JSON.stringify({ summary, plan, injected, violations, requests }, null, 1));
+  const keep = opts.keep || violations.length > 0;
+  if (!keep) fs.rmSync(dir, { recursive: true, force: true });
+  return { summary, violations, dir: keep ? dir : null };
+}
+
+// ---- main ------------------------------------------------------------------------------------------------------
+const roundSeed = (i) => (opts.seed * 1000 + i) >>> 0;
+const deadline = Date.now() + opts.minutes * 60_000;
+let failed = 0;
+let i = opts.round ?? 0;
+process.stdout.write(`soak-multi: ${opts.scenario}, seed ${opts.seed}, ${opts.round !== null ? `round ${opts.round} only` : `${opts.minutes} min`}, rounds of ${opts.roundSeconds} s\n`);
+for (;;) {
+  const { summary, violations, dir } = opts.scenario === 'two-models'
+    ? await twoModelsRound(i, roundSeed(i), opts.require ?? (i % 2 === 0 ? 'all' : 'any'))
+    : await multiNodeRound(i, roundSeed(i));
+  process.stdout.write(`round ${i}: ${violations.length === 0 ? 'ok' : `${violations.length} VIOLATION(S)`} ${JSON.stringify(summary)}\n`);
+  for (const v of violations) process.stdout.write(`  ${v}\n`);
+  if (dir) process.stdout.write(`  files: ${dir}   replay: node scripts/soak-multi.mjs --scenario ${opts.scenario}${opts.require ? ` --require ${opts.require}` : ''} --seed ${opts.seed} --round ${i}\n`);
+  if (violations.length > 0) failed++;
+  i++;
+  if (opts.round !== null || Date.now() >= deadline) break;
+}
+process.stdout.write(`soak-multi: ${failed === 0 ? 'no invariant broke' : `${failed} round(s) broke invariants`}\n`);
+process.exit(failed === 0 ? 0 : 1);
