@@ -476,8 +476,10 @@ async function twoModelsRound(index, seed, require) {
   });
   const faultOn = (m, a, b) => windows.some((w) => w.f.model === m && w.start <= b && w.end >= a);
   const counts = {};
+  let servedBesideDown = 0; // requests served while the other model was down: the scenario's point, counted
   for (const r of requests) {
     const phase = r.t0 < (firstReadyAt ?? Infinity) ? 'starting' : r.t1 >= sigtermAt ? 'stopping' : 'serving';
+    if (phase === 'serving' && r.outcome === 'ok' && !upThroughout(MODELS.find((m) => m !== r.model), r.t0, r.t1)) servedBesideDown++;
     counts[phase] ??= {};
     counts[phase][r.outcome] = (counts[phase][r.outcome] ?? 0) + 1;
     if (r.outcome === 'ok' || phase !== 'serving') continue;
@@ -518,7 +520,7 @@ async function twoModelsRound(index, seed, require) {
     round: index, seed, require,
     faults: injected.map((f) => `${f.kind}:${f.model}${f.target ? '' : '(-)'}`).join(' '),
     vllmStarts: Object.fromEntries(MODELS.map((m) => [m, startsOf(list, m).length])),
-    requests: requests.length, counts, listings: listings.length, checks: `${judgedChecks}/${checkRuns.length}`,
+    requests: requests.length, servedBesideDown, counts, listings: listings.length, checks: `${judgedChecks}/${checkRuns.length}`,
     exit: final.code ?? final.signal, secs: ((Date.now() - t0) / 1000).toFixed(1),
   };
   fs.writeFileSync(path.join(dir, 'soak-round.json'), JSON.stringify({ summary, plan, injected, violations, requests, checkRuns, listings }, null, 1));
