@@ -8,227 +8,27 @@
 // the head while the worker runs or the head's Ray SIGKILLed. Each round checks the README's invariants.
 // `node scripts/soak-multi.mjs --scenario two-models --minutes 3 --seed 42`; `--round N` replays one round.
 // Needs `npm run build` first. Exit 0: no invariant broke; 1: some did (each such round's files are kept and named).
-import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/helpers/free-port.mjs';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'bin', 'llmserve.js');
+import {
+  CLIENT_DEADLINE_MS, DRAIN_TIMEOUT, EXIT_MARGIN_MS, HEALTH_INTERVAL, MASTER, SAMPLE_MS, STARTUP_TIMEOUT, STOP_TIMEOUT, alive, baseEnv,
+  between, chatRequest, checkLoop, checkRestarts, clientLoops, endRound, exitWithin, launch, makeModel, marked, mulberry32,
+  parseOptions, persistence, pick, playFaults, probeFilesAfterExit, probeState, readStarts, reapLeft, requireBuild, runRounds, signal, sleep,
+  startsPoller, stopRun, tally, usageOf, violationLog, waitUntil,
+} from './soak-lib.mjs';
 
 // ---- options -------------------------------------------------------------------------------------------------
-const opts = { scenario: 'two-models', require: null, minutes: 3, seed: Date.now() % 100000, round: null, roundSeconds: 30, clients: 3, keep: false, verbose: false };
-{
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) usage(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--scenario') opts.scenario = val();
-    else if (a === '--require') opts.require = val();
-    else if (a === '--minutes') opts.minutes = Number(val());
-    else if (a === '--seed') opts.seed = Number(val());
-    else if (a === '--round') opts.round = Number(val());
-    else if (a === '--round-seconds') opts.roundSeconds = Number(val());
-    else if (a === '--clients') opts.clients = Number(val());
-    else if (a === '--keep') opts.keep = true;
-    else if (a === '--verbose') opts.verbose = true;
-    else if (a === '-h' || a === '--help') usage();
-    else usage(`unknown option ${a}`);
-  }
-  if (!['two-models', 'multi-node'].includes(opts.scenario)) usage(`--scenario must be two-models or multi-node, not ${opts.scenario}`);
-  if (opts.require !== null && !['all', 'any'].includes(opts.require)) usage(`--require must be all or any, not ${opts.require}`);
-}
-function usage(err) {
-  const text = 'usage: node scripts/soak-multi.mjs [--scenario two-models|multi-node] [--require all|any] [--minutes M] [--seed S] [--round N] [--round-seconds S] [--clients N] [--keep] [--verbose]';
-  if (err) {
-    process.stderr.write(`soak-multi: ${err}\n${text}\n`);
-    process.exit(2);
-  }
-  process.stdout.write(`${text}\n`);
-  process.exit(0);
-}
-if (!fs.existsSync(path.join(root, 'dist'))) usage('run `npm run build` first');
+const usage = usageOf('soak-multi', 'usage: node scripts/soak-multi.mjs [--scenario two-models|multi-node] [--require all|any] [--minutes M] [--seed S] [--round N] [--round-seconds S] [--clients N] [--keep] [--verbose]');
+const opts = parseOptions(process.argv.slice(2), { scenario: 'two-models', require: null, minutes: 3, seed: Date.now() % 100000, round: null, roundSeconds: 30, clients: 3, keep: false, verbose: false },
+  usage, { '--scenario': 'scenario', '--require': 'require' });
+if (!['two-models', 'multi-node'].includes(opts.scenario)) usage(`--scenario must be two-models or multi-node, not ${opts.scenario}`);
+if (opts.require !== null && !['all', 'any'].includes(opts.require)) usage(`--require must be all or any, not ${opts.require}`);
+requireBuild(usage);
 
-const MASTER = 'sk-soak-master-0123456789abcdef0123';
-const HEALTH_INTERVAL = 0.3;
-const STOP_TIMEOUT = 2;
-const DRAIN_TIMEOUT = 3;
-const STARTUP_TIMEOUT = 10;
-const EXIT_MARGIN_MS = 6000;
-const CLIENT_DEADLINE_MS = 20_000;
-const SAMPLE_MS = 25;
+// The rest of the settings (MASTER, timeouts) are soak-lib.mjs's, shared with soak.mjs.
 const MODELS = ['alpha', 'beta'];
-
-// ---- small helpers (as in soak.mjs) ------------------------------------------------------------------------------
-function mulberry32(a) {
-  return () => {
-    a |= 0;
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const between = (rng, lo, hi) => lo + rng() * (hi - lo);
-const pick = (rng, list) => list[Math.floor(rng() * list.length)];
-const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
-function procStat(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: f[0], ppid: Number(f[1]), pgid: Number(f[2]), start: f[19] };
-  } catch {
-    return undefined;
-  }
-}
-const alive = (pid) => {
-  const s = procStat(pid);
-  return s !== undefined && s.state !== 'Z' && s.state !== 'X';
-};
-/** Live processes carrying `marker` in their environment. */
-function marked(marker) {
-  const out = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      if (!fs.readFileSync(`/proc/${name}/environ`, 'utf8').includes(marker)) continue;
-      const s = procStat(name);
-      if (!s || s.state === 'Z') continue;
-      out.push({ pid: Number(name), ...s, cmdline: fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ') });
-    } catch { /* gone, or not ours */ }
-  }
-  return out;
-}
-function signal(pid, sig) {
-  try {
-    process.kill(pid, sig);
-    return true;
-  } catch {
-    return false;
-  }
-}
-async function waitUntil(pred, ms) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await sleep(20);
-  }
-  return pred();
-}
-function makeModel(dir, name) {
-  const model = path.join(dir, name);
-  fs.mkdirSync(model);
-  fs.writeFileSync(path.join(model, 'config.json'), JSON.stringify({ architectures: ['Qwen2ForCausalLM'], num_attention_heads: 12, max_position_embeddings: 32768 }));
-  fs.writeFileSync(path.join(model, 'model.safetensors'), Buffer.alloc(64));
-  return model;
-}
-function readStarts(argvFile) {
-  try {
-    return fs.readFileSync(argvFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  } catch {
-    return [];
-  }
-}
-/** `llmserve start ...` with its output lines timed (relative to `t0`) and logged to `logPath`. */
-function launch(args, env, t0, logPath, label) {
-  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const log = fs.createWriteStream(logPath, { flags: 'a' });
-  const run = { child, lines: [], readyPids: new Map(), exitInfo: null, label };
-  for (const stream of [child.stdout, child.stderr]) {
-    let partial = '';
-    stream.on('data', (chunk) => {
-      const parts = (partial + chunk.toString()).split('\n');
-      partial = parts.pop() ?? '';
-      for (const line of parts) {
-        const t = Date.now() - t0;
-        run.lines.push({ t, line });
-        log.write(`${(t / 1000).toFixed(3)} ${line}\n`);
-        const m = /\(APIServer pid=(\d+)\) INFO:\s+Application startup complete/.exec(line);
-        if (m) run.readyPids.set(Number(m[1]), t);
-      }
-    });
-  }
-  run.exited = new Promise((resolve) => child.on('exit', (code, sig) => {
-    run.exitInfo = { code, signal: sig, at: Date.now() - t0 };
-    log.end();
-    resolve(run.exitInfo);
-  }));
-  run.said = (re) => run.lines.some((l) => re.test(l.line));
-  return run;
-}
-function runCheck(env, probeDir, config) {
-  return new Promise((resolve) => {
-    const args = [bin, 'check', '--probe-dir', probeDir, '--timeout', '5', ...(config ? ['--config', config] : [])];
-    execFile(process.execPath, args, { env, timeout: 20_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` });
-    });
-  });
-}
-function baseEnv(marker, dir) {
-  return {
-    ...process.env,
-    PATH: `${path.join(root, 'test', 'fixtures', 'bin')}${path.delimiter}${process.env.PATH ?? ''}`,
-    NO_COLOR: '1',
-    LLMSERVE_TEST_MARKER: marker,
-    LLMSERVE_MASTER_KEY: MASTER,
-    LLMSERVE_USAGE_DIR: dir,
-    FAKE_VLLM_LOAD_MS: '300',
-    FAKE_VLLM_STREAM_CHUNKS: '10',
-    FAKE_VLLM_STREAM_INTERVAL_MS: '50',
-    FAKE_VLLM_MAX_LIFETIME_MS: String((opts.roundSeconds + 120) * 1000),
-  };
-}
-/** A chat completion (streamed or not) for `model`; what came back, timed. */
-async function chatRequest(port, model, stream, now) {
-  const r = { t0: now(), t1: null, model, stream, status: null, retryAfter: null, outcome: null, detail: '' };
-  const ac = new AbortController();
-  const deadline = setTimeout(() => ac.abort(), CLIENT_DEADLINE_MS);
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${MASTER}` },
-      body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'soak' }] }),
-      signal: ac.signal,
-    });
-    r.status = res.status;
-    r.retryAfter = res.headers.get('retry-after');
-    let body = '';
-    try {
-      body = await res.text();
-    } catch (err) {
-      r.outcome = ac.signal.aborted ? 'timeout' : 'cut';
-      r.detail = String(err?.cause?.code ?? err?.message ?? err);
-      return r;
-    }
-    if (res.status === 200) {
-      const complete = stream ? body.includes('data: [DONE]') : (() => {
-        try {
-          return Array.isArray(JSON.parse(body).choices);
-        } catch {
-          return false;
-        }
-      })();
-      r.outcome = complete ? 'ok' : 'cut';
-      if (!complete) r.detail = body.slice(-120);
-    } else {
-      r.outcome = 'status';
-      r.detail = body.slice(0, 200);
-    }
-  } catch (err) {
-    r.outcome = ac.signal.aborted ? 'timeout' : 'conn-error';
-    r.detail = String(err?.cause?.code ?? err?.cause?.message ?? err?.message ?? err);
-  } finally {
-    clearTimeout(deadline);
-    r.t1 ??= now();
-  }
-  return r;
-}
 
 // ==== scenario two-models ===========================================================================================
 function scheduleTwo(seed) {
@@ -269,14 +69,10 @@ async function twoModelsRound(index, seed, require) {
     '',
   ].join('\n'));
   const marker = `llmserve-soak2-${process.pid}-${index}-${Date.now()}`;
-  const env = { ...baseEnv(marker, dir), FAKE_VLLM_ARGV_FILE: argvFile, FAKE_NVIDIA_SMI_GPUS: '4', FAKE_VLLM_BUSY_HEALTH_MS: '3000' };
+  const env = { ...baseEnv(marker, dir, opts.roundSeconds), FAKE_VLLM_ARGV_FILE: argvFile, FAKE_NVIDIA_SMI_GPUS: '4', FAKE_VLLM_BUSY_HEALTH_MS: '3000' };
   const t0 = Date.now();
   const now = () => Date.now() - t0;
-  const violations = [];
-  const violate = (what, at = now()) => {
-    violations.push(`[${(at / 1000).toFixed(2)} s] ${what}`);
-    if (opts.verbose) process.stdout.write(`  VIOLATION ${violations.at(-1)}\n`);
-  };
+  const { violations, violate } = violationLog(now, opts.verbose);
   const run = launch(['start', '--config', config, '--port', String(port), '--probe-dir', probeDir, '--health-interval', String(HEALTH_INTERVAL),
     '--stop-timeout', String(STOP_TIMEOUT), '--startup-timeout', String(STARTUP_TIMEOUT)], env, t0, path.join(dir, 'llmserve.log'), 'llmserve');
   const startsOf = (list, m) => list.filter((s) => s.argv.includes(m));
@@ -289,20 +85,11 @@ async function twoModelsRound(index, seed, require) {
   let sigtermAt = null;
   let firstReadyAt = null;
   let startList = [];
-  let startSize = 0;
   const firstSeen = new Map(); // API server pid -> when the sampler first saw its start
-  const since = {};
-  const persist = (key, cond, t, ms, what) => {
-    if (!cond) {
-      since[key] = null;
-      return;
-    }
-    since[key] ??= t;
-    if (since[key] !== Infinity && t - since[key] > ms) {
-      violate(`${what} for ${t - since[key]} ms`, since[key]);
-      since[key] = Infinity;
-    }
-  };
+  const pollStarts = startsPoller(argvFile, (list, t) => {
+    for (const s of list) if (!firstSeen.has(s.pid)) firstSeen.set(s.pid, t);
+  });
+  const persist = persistence(violate);
   const modelUp = (m, hangGraceMs = 0) => {
     const latest = startsOf(startList, m).at(-1);
     const hungAt = hung.get(latest?.pid);
@@ -310,15 +97,8 @@ async function twoModelsRound(index, seed, require) {
   };
   const sampler = setInterval(() => {
     const t = now();
-    const nr = fs.existsSync(path.join(probeDir, 'not-ready'));
-    const nh = fs.existsSync(path.join(probeDir, 'not-healthy'));
-    let size = 0;
-    try { size = fs.statSync(argvFile).size; } catch { /* none yet */ }
-    if (size !== startSize) {
-      startSize = size;
-      startList = readStarts(argvFile);
-      for (const s of startList) if (!firstSeen.has(s.pid)) firstSeen.set(s.pid, t);
-    }
+    const { nr, nh } = probeState(probeDir);
+    startList = pollStarts(t);
     const up = Object.fromEntries(MODELS.map((m) => [m, modelUp(m)]));
     samples.push({ t, nr, nh, up });
     const readySaid = run.said(/\| ready after .* serves /);
@@ -333,17 +113,6 @@ async function twoModelsRound(index, seed, require) {
     persist('nh-missing', want && !nh, t, 400, `not-healthy absent (probes.require: ${require}; ${state})`);
     persist('nh-extra', !wantNot && nh, t, 3000, `not-healthy present (probes.require: ${require}; ${state})`);
   }, SAMPLE_MS);
-  const sampleAt = (t) => {
-    let lo = 0;
-    let hi = samples.length - 1;
-    if (hi < 0) return undefined;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (samples[mid].t <= t) lo = mid;
-      else hi = mid - 1;
-    }
-    return samples[lo];
-  };
   /** Whether `m` was up at every sample in [a, b]. */
   const upThroughout = (m, a, b) => samples.every((s) => s.t < a - SAMPLE_MS || s.t > b + SAMPLE_MS || s.up[m]);
   const downThroughout = (m, a, b) => samples.every((s) => s.t < a - SAMPLE_MS || s.t > b + SAMPLE_MS || !s.up[m]);
@@ -353,11 +122,8 @@ async function twoModelsRound(index, seed, require) {
   const listings = [];
   const clientRng = mulberry32(plan.clientSeed);
   let stopClients = false;
-  const clients = Array.from({ length: opts.clients }, async () => {
-    while (!stopClients) {
-      requests.push(await chatRequest(port, pick(clientRng, MODELS), clientRng() < 0.5, now));
-      await sleep(Math.floor(clientRng() * 100));
-    }
+  const clients = clientLoops(opts.clients, clientRng, 100, () => stopClients, async () => {
+    requests.push(await chatRequest(port, pick(clientRng, MODELS), clientRng() < 0.5, now));
   });
   const lister = (async () => {
     while (!stopClients) {
@@ -384,16 +150,7 @@ async function twoModelsRound(index, seed, require) {
   else {
     // Both models up before the first fault (under `any`, llmserve is ready with the first one).
     await waitUntil(() => MODELS.every(modelUp), 15_000);
-    const base = Date.now();
-    checker = (async () => {
-      while (sigtermAt === null && run.exitInfo === null) {
-        await sleep(2500);
-        if (sigtermAt !== null || run.exitInfo !== null) break;
-        const from = now();
-        const r = await runCheck(env, probeDir, config);
-        checkRuns.push({ from, to: now(), code: r.code, out: r.out.trim().split('\n').join(' | ') });
-      }
-    })();
+    checker = checkLoop(() => sigtermAt !== null || run.exitInfo !== null, now, env, probeDir, config, checkRuns);
     const inject = (f) => {
       const at = now();
       const list = readStarts(argvFile);
@@ -418,34 +175,19 @@ async function twoModelsRound(index, seed, require) {
         if (opts.verbose) process.stdout.write(`  ${(at / 1000).toFixed(2)} s ${f.kind} ${m}${rec.target ? ` -> ${rec.target} gen ${gen}` : ' (no target)'}\n`);
       }
     };
-    for (const f of plan.faults) {
-      while (Date.now() - base < f.at) await sleep(20);
-      if (run.exitInfo !== null) break;
-      inject(f);
-    }
-    while (Date.now() - base < plan.sigtermAt && run.exitInfo === null) await sleep(20);
+    await playFaults(plan.faults, plan.sigtermAt, () => run.exitInfo !== null, inject);
   }
 
   // SIGTERM and the exit.
   sigtermAt = now();
-  if (run.exitInfo !== null) violate(`llmserve exited by itself before SIGTERM: ${JSON.stringify(run.exitInfo)}`);
-  else signal(run.child.pid, 'SIGTERM');
-  const limitMs = (DRAIN_TIMEOUT + STOP_TIMEOUT) * 1000 + EXIT_MARGIN_MS;
-  const exit = await Promise.race([run.exited, sleep(limitMs).then(() => null)]);
-  if (exit === null) {
-    violate(`llmserve did not exit within ${limitMs} ms of SIGTERM`);
-    signal(run.child.pid, 'SIGKILL');
-  } else if (exit.code !== 0) violate(`llmserve exited ${exit.code ?? exit.signal} after SIGTERM (want 0)`);
-  const final = await run.exited;
+  const final = await stopRun(run, violate);
   await checker;
   stopClients = true;
   await Promise.all([...clients, lister]);
   clearInterval(sampler);
   await sleep(300);
-  const left = marked(marker);
-  if (left.length > 0) violate(`left behind: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
-  for (const p of left) signal(p.pid, 'SIGKILL');
-  for (const f of ['not-ready', 'not-healthy']) if (!fs.existsSync(path.join(probeDir, f))) violate(`${f} missing after exit`);
+  reapLeft(marker, violate);
+  probeFilesAfterExit(probeDir, violate);
 
   // Restarts: each model's vLLM restarted once per fault that hit it, never otherwise, never two on the same GPUs.
   const list = readStarts(argvFile);
@@ -455,14 +197,7 @@ async function twoModelsRound(index, seed, require) {
     if (firstSeen.get(s.pid) > sigtermAt + 2 * SAMPLE_MS) violate(`vLLM started again (pid ${s.pid}) after SIGTERM`, firstSeen.get(s.pid));
   }
   for (const m of MODELS) {
-    const gens = startsOf(list, m);
-    for (let g = 0; g < gens.length; g++) {
-      const hits = injected.filter((f) => f.model === m && f.gen === g && f.expect !== 'none');
-      const restarted = g + 1 < gens.length;
-      if (restarted && hits.length === 0) violate(`vLLM ${m} start ${g} (pid ${gens[g].pid}) was restarted though no fault hit it`);
-      const due = hits.filter((f) => f.expect === 'required' && f.t + f.effectMs + 3000 < sigtermAt);
-      if (!restarted && due.length > 0) violate(`vLLM ${m} start ${g} got ${due.map((f) => f.kind).join(', ')} at ${due.map((f) => (f.t / 1000).toFixed(2)).join(', ')} s but was never restarted`);
-    }
+    checkRestarts(startsOf(list, m), injected.filter((f) => f.model === m), sigtermAt, violate, `vLLM ${m}`, 'no fault hit it');
   }
   for (const l of run.lines) {
     if (/internal error|uncaught|unhandled/i.test(l.line)) violate(`llmserve said: ${l.line}`, l.t);
@@ -480,8 +215,7 @@ async function twoModelsRound(index, seed, require) {
   for (const r of requests) {
     const phase = r.t0 < (firstReadyAt ?? Infinity) ? 'starting' : r.t1 >= sigtermAt ? 'stopping' : 'serving';
     if (phase === 'serving' && r.outcome === 'ok' && !upThroughout(MODELS.find((m) => m !== r.model), r.t0, r.t1)) servedBesideDown++;
-    counts[phase] ??= {};
-    counts[phase][r.outcome] = (counts[phase][r.outcome] ?? 0) + 1;
+    tally(counts, phase, r.outcome);
     if (r.outcome === 'ok' || phase !== 'serving') continue;
     const other = MODELS.find((m) => m !== r.model);
     const what = `${r.stream ? 'stream' : 'chat'} for ${r.model} ${(r.t0 / 1000).toFixed(2)}-${(r.t1 / 1000).toFixed(2)} s (${other} ${upThroughout(other, r.t0, r.t1) ? 'up' : 'down at some point'})`;
@@ -523,10 +257,7 @@ async function twoModelsRound(index, seed, require) {
     requests: requests.length, servedBesideDown, counts, listings: listings.length, checks: `${judgedChecks}/${checkRuns.length}`,
     exit: final.code ?? final.signal, secs: ((Date.now() - t0) / 1000).toFixed(1),
   };
-  fs.writeFileSync(path.join(dir, 'soak-round.json'), JSON.stringify({ summary, plan, injected, violations, requests, checkRuns, listings }, null, 1));
-  const keep = opts.keep || violations.length > 0;
-  if (!keep) fs.rmSync(dir, { recursive: true, force: true });
-  return { summary, violations, dir: keep ? dir : null };
+  return endRound(dir, { summary, plan, injected, violations, requests, checkRuns, listings }, opts.keep);
 }
 
 // ==== scenario multi-node ===========================================================================================
@@ -553,14 +284,10 @@ async function multiNodeRound(index, seed) {
   const stamp = `${process.pid}-${index}-${Date.now()}`;
   const headMarker = `llmserve-soakn-head-${stamp}`;
   const shared = { FAKE_RAY_STATE_DIR: path.join(dir, 'ray'), FAKE_NVIDIA_SMI_GPUS: '2' };
-  const headEnv = { ...baseEnv(headMarker, dir), ...shared, FAKE_RAY_NODE_ID: 'head', FAKE_VLLM_ARGV_FILE: argvFile };
+  const headEnv = { ...baseEnv(headMarker, dir, opts.roundSeconds), ...shared, FAKE_RAY_NODE_ID: 'head', FAKE_VLLM_ARGV_FILE: argvFile };
   const t0 = Date.now();
   const now = () => Date.now() - t0;
-  const violations = [];
-  const violate = (what, at = now()) => {
-    violations.push(`[${(at / 1000).toFixed(2)} s] ${what}`);
-    if (opts.verbose) process.stdout.write(`  VIOLATION ${violations.at(-1)}\n`);
-  };
+  const { violations, violate } = violationLog(now, opts.verbose);
   // A large restart budget (the worker's `ray start` is SIGKILLed many times) and a fast backoff, for both roles.
   const config = path.join(dir, 'llmserve.yaml');
   fs.writeFileSync(config, 'restart: { policy: on-failure, max_failures: 1000, window: 600, backoff_initial: 0.2, backoff_max: 0.5 }\n');
@@ -571,7 +298,7 @@ async function multiNodeRound(index, seed) {
   const startWorker = () => {
     const marker = `llmserve-soakn-worker${workers.length}-${stamp}`;
     const w = launch(['start', '--role', 'worker', '--head', '127.0.0.1:6379', '--probe-dir', workerProbes, '--startup-timeout', '60', ...common],
-      { ...baseEnv(marker, dir), ...shared, FAKE_RAY_NODE_ID: 'worker-1' }, t0, path.join(dir, `worker${workers.length}.log`), `worker${workers.length}`);
+      { ...baseEnv(marker, dir, opts.roundSeconds), ...shared, FAKE_RAY_NODE_ID: 'worker-1' }, t0, path.join(dir, `worker${workers.length}.log`), `worker${workers.length}`);
     w.marker = marker;
     w.startedAt = now();
     workers.push(w);
@@ -596,18 +323,7 @@ async function multiNodeRound(index, seed) {
   let workerReadyAt = null;
   let phase = 'starting'; // starting | serving | ending
   let workerDownSince = null; // the worker llmserve is being restarted (SIGKILLed): its files are the guard's
-  const since = {};
-  const persist = (key, cond, t, ms, what) => {
-    if (!cond) {
-      since[key] = null;
-      return;
-    }
-    since[key] ??= t;
-    if (since[key] !== Infinity && t - since[key] > ms) {
-      violate(`${what} for ${t - since[key]} ms`, since[key]);
-      since[key] = Infinity;
-    }
-  };
+  const persist = persistence(violate);
   const workerRayPid = () => {
     const w = worker();
     return w && marked(w.marker).find((p) => / start --address=/.test(p.cmdline) && p.ppid === w.child.pid)?.pid;
@@ -634,15 +350,12 @@ async function multiNodeRound(index, seed) {
   const requests = [];
   const clientRng = mulberry32(plan.clientSeed);
   let stopClients = false;
-  const clients = Array.from({ length: opts.clients }, async () => {
-    while (!stopClients) {
-      if (headReadyAt === null) {
-        await sleep(100);
-        continue;
-      }
-      requests.push(await chatRequest(port, 'Big-Model', clientRng() < 0.5, now));
-      await sleep(Math.floor(clientRng() * 150));
+  const clients = clientLoops(opts.clients, clientRng, 150, () => stopClients, async () => {
+    if (headReadyAt === null) {
+      await sleep(100);
+      return false; // not sent: no pause
     }
+    requests.push(await chatRequest(port, 'Big-Model', clientRng() < 0.5, now));
   });
 
   const ready = await waitUntil(() => (headReadyAt !== null && workerReadyAt !== null) || head.exitInfo !== null || worker().exitInfo !== null, 40_000);
@@ -708,16 +421,14 @@ async function multiNodeRound(index, seed) {
     wantHead = 1;
   }
   const headLimit = (DRAIN_TIMEOUT + 3 * STOP_TIMEOUT) * 1000 + EXIT_MARGIN_MS;
-  const hexit = await Promise.race([head.exited, sleep(headLimit).then(() => null)]);
+  const hexit = await exitWithin(head, headLimit);
   if (hexit === null) {
     violate(`the head did not exit within ${headLimit} ms of ${plan.end}`);
     signal(head.child.pid, 'SIGKILL');
   } else if (hexit.code !== wantHead) violate(`the head exited ${hexit.code ?? hexit.signal} after ${plan.end} (want ${wantHead}): ${head.lines.slice(-3).map((l) => l.line).join(' | ')}`);
   await sleep(300);
-  const headLeft = marked(headMarker);
-  if (headLeft.length) violate(`left behind by the head: ${headLeft.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
-  for (const p of headLeft) signal(p.pid, 'SIGKILL');
-  for (const f of ['not-ready', 'not-healthy']) if (!exists(headProbes, f)) violate(`head ${f} missing after its exit`);
+  reapLeft(headMarker, violate, 'left behind by the head');
+  probeFilesAfterExit(headProbes, violate, (f) => `head ${f} missing after its exit`);
   // The head is gone: the worker's `ray status --address` fails, so not-healthy (a few health intervals).
   if (w.exitInfo === null && workerReadyAt !== null) {
     if (!(await waitUntil(() => exists(workerProbes, 'not-healthy'), 5000))) violate('worker: no not-healthy within 5 s of the head going away');
@@ -726,7 +437,7 @@ async function multiNodeRound(index, seed) {
   const wStop = now();
   signal(w.child.pid, 'SIGTERM');
   const wLimit = 2 * STOP_TIMEOUT * 1000 + EXIT_MARGIN_MS;
-  const wexit = await Promise.race([w.exited, sleep(wLimit).then(() => null)]);
+  const wexit = await exitWithin(w, wLimit);
   if (wexit === null) {
     violate(`the worker did not exit within ${wLimit} ms of SIGTERM`, wStop);
     signal(w.child.pid, 'SIGKILL');
@@ -735,12 +446,8 @@ async function multiNodeRound(index, seed) {
   await Promise.all(clients);
   clearInterval(sampler);
   await sleep(300);
-  for (const x of workers) {
-    const left = marked(x.marker);
-    if (left.length) violate(`left behind by ${x.label}: ${left.map((p) => `${p.pid} ${p.cmdline}`).join('; ')}`);
-    for (const p of left) signal(p.pid, 'SIGKILL');
-  }
-  for (const f of ['not-ready', 'not-healthy']) if (!exists(workerProbes, f)) violate(`worker ${f} missing after its exit`);
+  for (const x of workers) reapLeft(x.marker, violate, `left behind by ${x.label}`);
+  probeFilesAfterExit(workerProbes, violate, (f) => `worker ${f} missing after its exit`);
   try {
     const nodes = fs.readdirSync(path.join(dir, 'ray', 'nodes'));
     if (nodes.length) violate(`Ray nodes left registered: ${nodes.join(', ')}`);
@@ -757,8 +464,7 @@ async function multiNodeRound(index, seed) {
   const counts = {};
   for (const r of requests) {
     const p = r.t1 < endAt ? 'serving' : 'ending';
-    counts[p] ??= {};
-    counts[p][r.outcome] = (counts[p][r.outcome] ?? 0) + 1;
+    tally(counts, p, r.outcome);
     if (p === 'serving' && r.outcome !== 'ok') violate(`${r.stream ? 'stream' : 'chat'} ${(r.t0 / 1000).toFixed(2)}-${(r.t1 / 1000).toFixed(2)} s: ${r.outcome} ${r.status ?? ''} ${r.detail}`, r.t0);
   }
   void samplesBetween;
@@ -769,28 +475,11 @@ async function multiNodeRound(index, seed) {
     workers: workers.length, rejoins, requests: requests.length, counts,
     head: hexit?.code ?? hexit?.signal, worker: wexit?.code ?? wexit?.signal, secs: ((Date.now() - t0) / 1000).toFixed(1),
   };
-  fs.writeFileSync(path.join(dir, 'soak-round.json'), JSON.stringify({ summary, plan, injected, violations, requests }, null, 1));
-  const keep = opts.keep || violations.length > 0;
-  if (!keep) fs.rmSync(dir, { recursive: true, force: true });
-  return { summary, violations, dir: keep ? dir : null };
+  return endRound(dir, { summary, plan, injected, violations, requests }, opts.keep);
 }
 
 // ---- main ------------------------------------------------------------------------------------------------------
-const roundSeed = (i) => (opts.seed * 1000 + i) >>> 0;
-const deadline = Date.now() + opts.minutes * 60_000;
-let failed = 0;
-let i = opts.round ?? 0;
-process.stdout.write(`soak-multi: ${opts.scenario}, seed ${opts.seed}, ${opts.round !== null ? `round ${opts.round} only` : `${opts.minutes} min`}, rounds of ${opts.roundSeconds} s\n`);
-for (;;) {
-  const { summary, violations, dir } = opts.scenario === 'two-models'
-    ? await twoModelsRound(i, roundSeed(i), opts.require ?? (i % 2 === 0 ? 'all' : 'any'))
-    : await multiNodeRound(i, roundSeed(i));
-  process.stdout.write(`round ${i}: ${violations.length === 0 ? 'ok' : `${violations.length} VIOLATION(S)`} ${JSON.stringify(summary)}\n`);
-  for (const v of violations) process.stdout.write(`  ${v}\n`);
-  if (dir) process.stdout.write(`  files: ${dir}   replay: node scripts/soak-multi.mjs --scenario ${opts.scenario}${opts.require ? ` --require ${opts.require}` : ''} --seed ${opts.seed} --round ${i}\n`);
-  if (violations.length > 0) failed++;
-  i++;
-  if (opts.round !== null || Date.now() >= deadline) break;
-}
-process.stdout.write(`soak-multi: ${failed === 0 ? 'no invariant broke' : `${failed} round(s) broke invariants`}\n`);
-process.exit(failed === 0 ? 0 : 1);
+const replay = `node scripts/soak-multi.mjs --scenario ${opts.scenario}${opts.require ? ` --require ${opts.require}` : ''}`;
+await runRounds('soak-multi', opts, `${opts.scenario}, `, replay, (i, seed) => (opts.scenario === 'two-models'
+  ? twoModelsRound(i, seed, opts.require ?? (i % 2 === 0 ? 'all' : 'any'))
+  : multiNodeRound(i, seed)));
