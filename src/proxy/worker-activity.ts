@@ -1,6 +1,7 @@
 // Readiness with `proxy.workers` > 1: whether a backend whose /health is late still sends responses is a question for
 // every worker, not only the one the kernel gave the probe's connection to (which may carry none of the traffic). The
 // worker asks the cluster primary, which asks every worker (the supervisor's `activity` question) and answers.
+import { primaryAsker } from './ask-primary.js';
 
 /** The messages between a worker and the primary. */
 export type WorkerActivityMessage =
@@ -17,26 +18,16 @@ export interface ActivityGatherer {
 
 /** The worker's side; `own` is this worker's figure per backend URL (the fallback when the primary does not answer). */
 export function activityGatherer(send: (m: WorkerActivityMessage) => void, own: () => Record<string, number | null>, timeoutMs = 500): ActivityGatherer {
-  let next = 0;
-  const pending = new Map<number, (sinceMs: Record<string, number | null>) => void>();
+  const asker = primaryAsker<Record<string, number | null>>((id) => send({ type: 'activity-gather', id }), timeoutMs);
   return {
-    ask(url) {
-      return new Promise((resolve) => {
-        const id = ++next;
-        const settle = (sinceMs: Record<string, number | null>) => {
-          clearTimeout(timer);
-          pending.delete(id);
-          resolve(sinceMs[url] ?? own()[url] ?? null);
-        };
-        const timer = setTimeout(() => settle(own()), timeoutMs);
-        pending.set(id, settle);
-        send({ type: 'activity-gather', id });
-      });
+    async ask(url) {
+      const sinceMs = await asker.ask(own);
+      return sinceMs[url] ?? own()[url] ?? null;
     },
     handle(msg) {
       const m = msg as WorkerActivityMessage;
       if (m.type !== 'activity-gathered') return false;
-      if (m.sinceMs !== null && typeof m.sinceMs === 'object') pending.get(m.id)?.(m.sinceMs);
+      if (m.sinceMs !== null && typeof m.sinceMs === 'object') asker.answer(m.id, m.sinceMs);
       return true;
     },
   };

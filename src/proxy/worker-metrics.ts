@@ -3,6 +3,7 @@
 // would show the one worker the kernel happened to give the connection to.
 import type { Worker } from 'node:cluster';
 import type { RegistrySnapshot } from '../metrics/registry.js';
+import { primaryAsker } from './ask-primary.js';
 
 /** The messages between the primary and its workers. */
 export type WorkerMetricsMessage =
@@ -20,22 +21,9 @@ export interface MetricsGatherer {
 
 /** The worker's side; `own` is this worker's snapshot (the fallback when the primary does not answer in time). */
 export function metricsGatherer(send: (m: WorkerMetricsMessage) => void, own: () => RegistrySnapshot, timeoutMs = 2000): MetricsGatherer {
-  let next = 0;
-  const pending = new Map<number, (snapshots: RegistrySnapshot[]) => void>();
+  const asker = primaryAsker<RegistrySnapshot[]>((id) => send({ type: 'metrics-gather', id }), timeoutMs);
   return {
-    gather() {
-      return new Promise((resolve) => {
-        const id = ++next;
-        const timer = setTimeout(() => settle([own()]), timeoutMs);
-        const settle = (snapshots: RegistrySnapshot[]) => {
-          clearTimeout(timer);
-          pending.delete(id);
-          resolve(snapshots);
-        };
-        pending.set(id, settle);
-        send({ type: 'metrics-gather', id });
-      });
-    },
+    gather: () => asker.ask(() => [own()]),
     handle(msg) {
       const m = msg as WorkerMetricsMessage;
       if (m.type === 'metrics-snapshot-request') {
@@ -43,7 +31,7 @@ export function metricsGatherer(send: (m: WorkerMetricsMessage) => void, own: ()
         return true;
       }
       if (m.type === 'metrics-gathered') {
-        if (Array.isArray(m.snapshots)) pending.get(m.id)?.(m.snapshots);
+        if (Array.isArray(m.snapshots)) asker.answer(m.id, m.snapshots);
         return true;
       }
       return false;
