@@ -38,6 +38,11 @@ export function withoutInfo(logger: Logger): Logger {
   return { ...logger, info() {} };
 }
 
+/** The same logger with `info` and `warn` silenced (for what an identical process beside it already says). */
+export function errorsOnly(logger: Logger): Logger {
+  return { ...logger, info() {}, warn() {} };
+}
+
 /** Holds the logger main.ts prints the final error through: its early one until a command hands over its own. */
 export interface ErrorReporter {
   /** The logger in use now. */

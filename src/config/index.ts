@@ -6,7 +6,7 @@ export { DEFAULT_ROUTES, DEFAULTS, MASTER_KEY_ENV, RESERVED_TOP_KEYS } from './d
 export { hashKey, weakKeyNote } from './keys.js';
 export { hasPolicy, parseExpires, POLICY_FIELDS, type BudgetPeriod, type KeyPolicy } from './key-policy.js';
 export { DEFAULT_USAGE_FLUSH_INTERVAL, USAGE_DIR_ENV, parseUsage, usageDir, type UsageConfig, type UsageFileSettings } from './usage-settings.js';
-export { loadKeysFile, readKeysFile, type KeysFileDeps } from './keys-file.js';
+export { readKeysFile, type KeysFileDeps } from './keys-file.js';
 export { checkExtraArgs } from './extra-args.js';
 export { resolveEnvRef, resolveEnvRefs, isEnvRef } from './env-ref.js';
 export { didYouMean, editDistance } from './did-you-mean.js';

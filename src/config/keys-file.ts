@@ -12,7 +12,7 @@ export interface KeysFileDeps {
   readFile?: (p: string) => Promise<string>;
 }
 
-/** Reads a keys file with everything known about it (raw values and env names, for redaction). */
+/** Reads a keys file (at start and on SIGHUP) with everything known about it: entries, weak-key notes, raw values and env names (for redaction). */
 export async function readKeysFile(path: string, deps: KeysFileDeps = {}): Promise<LoadedKeys> {
   const readFile = deps.readFile ?? ((p: string) => fsReadFile(p, 'utf8'));
   let text: string;
@@ -26,9 +26,4 @@ export async function readKeysFile(path: string, deps: KeysFileDeps = {}): Promi
   const parsed = resolveEnvRefs(parseYaml(text, path), '', { env: deps.env ?? process.env, file: path, refs });
   // mergeKeys checks names and keys for duplicates inside the file.
   return mergeKeys(parseKeyList(parsed, path, '', refs));
-}
-
-/** Loads the key entries of a keys file (digests only); used at start and on SIGHUP. */
-export async function loadKeysFile(path: string, deps: KeysFileDeps = {}): Promise<KeyEntry[]> {
-  return (await readKeysFile(path, deps)).entries;
 }

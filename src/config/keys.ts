@@ -48,7 +48,15 @@ export function rawKeyEntry(name: string, raw: unknown, where: string): { entry:
 export function parseKeyList(list: unknown, file: string, basePath: string, refs: ReadonlyMap<string, string>): LoadedKeys {
   const out = noKeys();
   if (list === null || list === undefined) return out;
-  if (!Array.isArray(list)) throw expected(at(file, basePath), 'a list of {name, key} or {name, key_sha256} entries', list);
+  if (!Array.isArray(list)) {
+    // A keys file is the list itself; `keys:` (or `proxy: keys:`) around it, as in the config, is the usual slip.
+    if (basePath === '' && isMap(list)) {
+      const around = Object.keys(list).find((k) => Array.isArray(list[k]));
+      const fix = around === undefined ? 'write the entries at the top level, each starting with `- name:`' : `a keys file is the list itself: move the entries under \`${around}:\` to the top level, each starting with \`- name:\``;
+      throw configError(`${file}: expected a list of {name, key} or {name, key_sha256} entries, got a mapping; ${fix}`);
+    }
+    throw expected(at(file, basePath), 'a list of {name, key} or {name, key_sha256} entries', list);
+  }
   list.forEach((item, i) => {
     const path = joinPath(basePath, i);
     // The kind only: a key entry written as one string (`- name: a key:sk-...` on one line) holds the key.

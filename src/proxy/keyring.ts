@@ -1,5 +1,5 @@
 // The accepted keys: the configured ones plus the keys file's, swapped atomically on reload.
-import { loadKeysFile, type KeyPolicy } from '../config/index.js';
+import { readKeysFile, type KeyPolicy } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { toStoredKeys, type StoredKey } from './auth.js';
 
@@ -15,8 +15,14 @@ export interface KeyRing {
 
 type Entry = { name: string; sha256Hex: string; policy?: KeyPolicy };
 
-/** Reads a keys file as `{name, sha256Hex}` entries (the loader is injectable for tests). */
-export type KeysFileLoader = (path: string) => Promise<Entry[]>;
+/** A keys file as read: `{name, sha256Hex}` entries, and warnings about weak keys in it (never the keys). */
+export interface LoadedKeysFile {
+  entries: Entry[];
+  notes: readonly string[];
+}
+
+/** Reads a keys file (the loader is injectable for tests). */
+export type KeysFileLoader = (path: string) => Promise<LoadedKeysFile>;
 
 /** How the ring reads the keys file and what it does around that. */
 export interface KeyRingOptions {
@@ -28,10 +34,17 @@ export interface KeyRingOptions {
   lastFromFile?: readonly Entry[];
   /** Told the file's keys after each load that is put in force (at start and on reload). */
   onLoaded?: (fromFile: readonly Entry[]) => void;
+  /**
+   * Where what every proxy process would say alike goes ("keys loaded", weak keys): with several workers only one
+   * says it (default: `logger`). Errors go to `logger` in every process, since each keeps its own keys.
+   */
+  announce?: Logger;
 }
 
-const defaultLoader: KeysFileLoader = async (path) =>
-  (await loadKeysFile(path)).map((k) => ({ name: k.name, sha256Hex: k.sha256.toString('hex'), ...(k.policy === undefined ? {} : { policy: k.policy }) }));
+const defaultLoader: KeysFileLoader = async (path) => {
+  const { entries, notes } = await readKeysFile(path);
+  return { entries: entries.map((k) => ({ name: k.name, sha256Hex: k.sha256.toString('hex'), ...(k.policy === undefined ? {} : { policy: k.policy }) })), notes };
+};
 
 /**
  * Builds the key ring and reads the keys file once. The configured keys (master key, inline keys) always stay; the
@@ -39,7 +52,7 @@ const defaultLoader: KeysFileLoader = async (path) =>
  * removed from the file stops working on reload.
  */
 export async function createKeyRing(configured: readonly Entry[], keysFile: string | null, logger: Logger, options: KeyRingOptions = {}): Promise<KeyRing> {
-  const { load = defaultLoader, refuse = () => null, onLoaded = () => {} } = options;
+  const { load = defaultLoader, refuse = () => null, onLoaded = () => {}, announce = logger } = options;
   let base: readonly Entry[] = configured;
   let keys: readonly StoredKey[] = toStoredKeys(configured);
   let all: readonly Entry[] = configured;
@@ -47,8 +60,9 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
   const reload = async (): Promise<number> => {
     if (keysFile === null) return keys.length;
     let fromFile: Entry[];
+    let notes: readonly string[];
     try {
-      fromFile = await load(keysFile);
+      ({ entries: fromFile, notes } = await load(keysFile));
     } catch (err) {
       logger.error(`${(err as Error).message}; keeping the ${keys.length} keys in use`);
       throw err;
@@ -60,14 +74,18 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
     }
     all = [...base, ...fromFile];
     keys = toStoredKeys(all);
-    logger.info(`keys loaded: ${keys.length} (${fromFile.length} from ${keysFile})`);
+    announce.info(`keys loaded: ${keys.length} (${fromFile.length} from ${keysFile})`);
+    // Why here too: at start the supervisor warns about weak keys when it reads the config; a key added later by a
+    // reload (short, or a placeholder from an example) would otherwise be served without a word.
+    for (const note of notes) announce.warn(note);
     onLoaded(fromFile);
     return keys.length;
   };
 
   if (keysFile !== null) {
     try {
-      const fromFile = await load(keysFile);
+      // The supervisor has warned about this file's weak keys when it read the config: not again here.
+      const { entries: fromFile } = await load(keysFile);
       // A restarted proxy reads the file as it is now, perhaps with limits a reload was refused for: they are kept
       // (refusing them would lock these keys out), but said loudly, since each process counts them on its own.
       const why = refuse(fromFile);

@@ -4,7 +4,7 @@ import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { LlmserveError } from '../errors.js';
 import { hasPolicy, type KeyPolicy } from '../config/index.js';
-import { createLogger, withoutInfo, type Logger } from '../log.js';
+import { createLogger, errorsOnly, withoutInfo, type Logger } from '../log.js';
 import { createAccessLog } from './access-log.js';
 import { finalStatus, newExchange } from './exchange.js';
 import { createForwarder } from './forward.js';
@@ -87,6 +87,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     refuse: refuseLimits,
     ...(settings.fileKeys === undefined ? {} : { lastFromFile: settings.fileKeys }),
     ...(deps.onKeysLoaded === undefined ? {} : { onLoaded: deps.onKeysLoaded }),
+    // Every worker reads the same file: one says what it found (its errors stay in each, as each keeps its own keys).
+    announce: deps.quiet === true ? errorsOnly(logger) : logger,
   });
   const cost = await createCostControl(settings.usage ?? { dir: null, track: 'limited', flushInterval: 5 }, keys.entries(), state, announce, [
     settings.servedModelName,
@@ -245,7 +247,9 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     },
     async drain(timeoutMs) {
       state = 'draining';
-      logger.info(`draining: ${inflight} requests in flight, waiting up to ${timeoutMs} ms`);
+      // Every worker drains: the first one always says so, the others only when they have requests of their own in
+      // flight (the supervisor reports what is left over all of them at the end).
+      (inflight > 0 ? logger : announce).info(`draining: ${inflight} requests in flight, waiting up to ${timeoutMs} ms`);
       await waitIdle(timeoutMs);
       // Idle keep-alive connections would otherwise hold the process open.
       server.closeIdleConnections();

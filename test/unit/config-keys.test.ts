@@ -1,7 +1,7 @@
 // loadConfig with an unchanged LiteLLM proxy config, and with API keys (master, named, digests, keys file).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hashKey, loadConfig, loadKeysFile } from '../../src/config/index.js';
+import { hashKey, loadConfig, readKeysFile } from '../../src/config/index.js';
 import { CWD, STRONG_KEY, load, rejects, assertNoLeak } from '../helpers/config.js';
 import { LITELLM_CONFIG as LITELLM } from '../helpers/fixtures.js';
 
@@ -139,7 +139,7 @@ test('named keys alone (no master key) are enough', async () => {
   assert.deepEqual(c.proxy.keys.map((k) => k.name), ['a']);
 });
 
-test('keys_file: relative to the config file, loaded at start and by loadKeysFile', async () => {
+test('keys_file: relative to the config file, loaded at start and by readKeysFile', async () => {
   const files = {
     '/etc/llmserve/llmserve.yaml': 'model: m\nproxy:\n  keys_file: keys.yaml\n',
     '/etc/llmserve/keys.yaml': `- name: alice\n  key: ${STRONG_KEY}\n- name: bob\n  key_sha256: ${'ab'.repeat(32)}\n`,
@@ -149,26 +149,31 @@ test('keys_file: relative to the config file, loaded at start and by loadKeysFil
   assert.deepEqual(c.proxy.keys.map((k) => k.name), ['alice', 'bob']);
   assert.deepEqual(c.secrets.values, [STRONG_KEY]);
 
-  const entries = await loadKeysFile('/etc/llmserve/keys.yaml', { readFile: async () => files['/etc/llmserve/keys.yaml'] });
+  const { entries } = await readKeysFile('/etc/llmserve/keys.yaml', { readFile: async () => files['/etc/llmserve/keys.yaml'] });
   assert.deepEqual(entries.map((k) => k.name), ['alice', 'bob']);
   assert.ok(entries[1]?.sha256.equals(Buffer.from('ab'.repeat(32), 'hex')));
 });
 
-test('loadKeysFile on a real file; an empty keys file is allowed with a note', async () => {
+test('readKeysFile on a real file; an empty keys file is allowed with a note; a list wrapped in a mapping is refused with the fix', async () => {
   const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = await mkdtemp(join(tmpdir(), 'llmserve-keys-'));
   try {
     await writeFile(join(dir, 'keys.yaml'), `- { name: k, key: ${STRONG_KEY} }\n`);
-    const entries = await loadKeysFile(join(dir, 'keys.yaml'));
+    const { entries } = await readKeysFile(join(dir, 'keys.yaml'));
     assert.equal(entries[0]?.name, 'k');
     await writeFile(join(dir, 'empty.yaml'), '');
     await writeFile(join(dir, 'llmserve.yaml'), 'model: m\nproxy: { keys_file: empty.yaml }\n');
     const c = await loadConfig({ config: join(dir, 'llmserve.yaml') }, { env: {} });
     assert.deepEqual(c.proxy.keys, []);
     assert.match(c.notes.join('\n'), /keys file has no keys yet/);
-    await rejects(loadKeysFile(join(dir, 'missing.yaml')), /missing\.yaml: cannot read the keys file: no such file$/);
+    await rejects(readKeysFile(join(dir, 'missing.yaml')), /missing\.yaml: cannot read the keys file: no such file$/);
+    // The config's `proxy.keys:` shape copied into the keys file.
+    await writeFile(join(dir, 'wrapped.yaml'), `keys:\n  - name: k\n    key: ${STRONG_KEY}\n`);
+    await rejects(readKeysFile(join(dir, 'wrapped.yaml')), /wrapped\.yaml: expected a list of \{name, key\} or \{name, key_sha256\} entries, got a mapping; a keys file is the list itself: move the entries under `keys:` to the top level, each starting with `- name:`$/);
+    await writeFile(join(dir, 'map.yaml'), `alice: ${STRONG_KEY}\n`);
+    await rejects(readKeysFile(join(dir, 'map.yaml')), /map\.yaml: expected a list .* got a mapping; write the entries at the top level, each starting with `- name:`$/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

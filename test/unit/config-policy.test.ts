@@ -1,7 +1,7 @@
 // Per-key policy fields in proxy.keys, the keys file and proxy.master_limits; the typed `usage:` section.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadKeysFile, type Config } from '../../src/config/index.js';
+import { readKeysFile, type Config } from '../../src/config/index.js';
 import { LlmserveError } from '../../src/errors.js';
 import { CWD, load as loadFiles } from '../helpers/config.js';
 
@@ -60,7 +60,7 @@ test('disabled: false is no policy: the key stays on the fast path and proxy.wor
   assert.equal(c.proxy.keys.find((k) => k.name === 'a')?.policy, undefined);
   const off = await load({ 'llmserve.yaml': `model: m\nproxy:\n  keys:\n    - { name: a, key: ${K1}, disabled: true }\n` });
   assert.deepEqual(off.proxy.keys.find((k) => k.name === 'a')?.policy, { disabled: true });
-  const kf = await loadKeysFile('/k.yaml', { readFile: async () => `- name: bob\n  key: ${K2}\n  disabled: false\n`, env: {} });
+  const { entries: kf } = await readKeysFile('/k.yaml', { readFile: async () => `- name: bob\n  key: ${K2}\n  disabled: false\n`, env: {} });
   assert.equal(kf[0]?.policy, undefined);
 });
 
@@ -71,7 +71,7 @@ test('proxy.master_limits gives the master key a policy; metrics_port is read', 
 });
 
 test('the keys file takes the same policy fields', async () => {
-  const keys = await loadKeysFile('/k.yaml', { readFile: async () => `- name: bob\n  key: ${K2}\n  rpm: 2\n  budget: { tokens: 50 }\n`, env: {} });
+  const { entries: keys } = await readKeysFile('/k.yaml', { readFile: async () => `- name: bob\n  key: ${K2}\n  rpm: 2\n  budget: { tokens: 50 }\n`, env: {} });
   assert.deepEqual(keys[0]?.policy, { rpm: 2, budget: { tokens: 50, period: 'total' } });
 });
 

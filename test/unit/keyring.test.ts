@@ -8,14 +8,14 @@ test('createKeyRing: limits this proxy cannot count as one are logged as an erro
   const { logger, lines } = memoryLogger();
   const fromFile = [{ name: 'bob', sha256Hex: sha256Hex('bob-key-0123456789abcdef'), policy: { rpm: 2 } }];
   const ring = await createKeyRing([{ name: 'master', sha256Hex: sha256Hex('master-key-0123456789abcdef') }], '/etc/llmserve/keys.yaml', logger, {
-    load: async () => fromFile,
+    load: async () => ({ entries: fromFile, notes: [] }),
     refuse: () => 'it now gives limits to bob, but the proxy runs 2 processes',
   });
   assert.deepEqual(ring.entries().map((e) => e.name), ['master', 'bob']);
   assert.ok(lines.some((l) => /error: \/etc\/llmserve\/keys\.yaml: it now gives limits to bob, but the proxy runs 2 processes; until then each process counts these limits on its own/.test(l)), lines.join('\n'));
   // Nothing refused: nothing said.
   const quiet = memoryLogger();
-  await createKeyRing([], '/k.yaml', quiet.logger, { load: async () => fromFile, refuse: () => null });
+  await createKeyRing([], '/k.yaml', quiet.logger, { load: async () => ({ entries: fromFile, notes: [] }), refuse: () => null });
   assert.deepEqual(quiet.lines, []);
 });
 
@@ -28,7 +28,7 @@ test('createKeyRing: a file broken at the proxy\'s start leaves the file\'s keys
   const ring = await createKeyRing([master], '/etc/llmserve/keys.yaml', logger, {
     load: async () => {
       if (file instanceof Error) throw file;
-      return file;
+      return { entries: file, notes: [] };
     },
     lastFromFile: [dave, master],
     onLoaded: (fromFile) => loaded.push(fromFile.map((e) => e.name)),
@@ -44,6 +44,32 @@ test('createKeyRing: a file broken at the proxy\'s start leaves the file\'s keys
   assert.deepEqual(loaded, [[]]);
   // A load at start that works is reported too.
   const fresh: string[][] = [];
-  await createKeyRing([master], '/k.yaml', logger, { load: async () => [dave], lastFromFile: [], onLoaded: (f) => fresh.push(f.map((e) => e.name)) });
+  await createKeyRing([master], '/k.yaml', logger, { load: async () => ({ entries: [dave], notes: [] }), lastFromFile: [], onLoaded: (f) => fresh.push(f.map((e) => e.name)) });
   assert.deepEqual(fresh, [['dave']]);
+});
+
+test('createKeyRing: a reload says "keys loaded" and warns about weak keys through announce (one worker of several), errors through every logger', async () => {
+  const own = memoryLogger();
+  const shared = memoryLogger();
+  const master = { name: 'master', sha256Hex: sha256Hex('master-key-0123456789abcdef') };
+  const weak = 'WARNING: API key "bob" is shorter than 16 characters: anyone could guess it.';
+  let file: { entries: typeof master[]; notes: string[] } | Error = { entries: [], notes: [] };
+  const ring = await createKeyRing([master], '/k.yaml', own.logger, {
+    load: async () => {
+      if (file instanceof Error) throw file;
+      return file;
+    },
+    announce: shared.logger,
+  });
+  assert.deepEqual([own.lines, shared.lines], [[], []], 'the start says nothing: the supervisor warned when it read the config');
+  file = { entries: [{ name: 'bob', sha256Hex: sha256Hex('bob') }], notes: [weak] };
+  assert.equal(await ring.reload(), 2);
+  assert.deepEqual(own.lines, []);
+  assert.equal(shared.lines.length, 2, shared.lines.join('\n'));
+  assert.match(shared.lines[0]!, /keys loaded: 2 \(1 from \/k\.yaml\)/);
+  assert.match(shared.lines[1]!, /warn.*API key "bob" is shorter than 16 characters/);
+  file = new Error('/k.yaml: line 2: bad indentation');
+  await assert.rejects(ring.reload());
+  assert.match(own.lines.join('\n'), /error: \/k\.yaml: line 2: bad indentation; keeping the 2 keys in use/);
+  assert.equal(shared.lines.length, 2);
 });

@@ -212,6 +212,28 @@ describe('auth over HTTP', () => {
     assert.ok(!pair.lines.join('\n').includes(carol));
   });
 
+  it('a reload warns about a weak key it adds; a quiet worker (the second of several) leaves both lines to the first', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmserve-keys-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'keys.yaml');
+    await writeFile(file, `- name: bob\n  key: sk-bob-0123456789abcdef\n`);
+    const first = await startPair({ keysFile: file });
+    t.after(() => first.close());
+    const second = await startPair({ keysFile: file }, { deps: { quiet: true } });
+    t.after(() => second.close());
+    await writeFile(file, `- name: dave\n  key: sk-dave-0123456789abcdef\n- name: eve\n  key: changeme\n`);
+    assert.equal(await first.proxy.reloadKeys(), 3);
+    assert.equal(await second.proxy.reloadKeys(), 3);
+    assert.equal(first.lines.filter((l) => l.includes('keys loaded: 3 (2 from')).length, 1, first.lines.join('\n'));
+    assert.equal(first.lines.filter((l) => /warn.*API key "eve" .*anyone could guess it/.test(l)).length, 1, first.lines.join('\n'));
+    assert.ok(!first.lines.some((l) => l.includes('dave"')), 'no warning for a strong key');
+    assert.deepEqual(second.lines.filter((l) => /keys loaded|API key/.test(l)), [], second.lines.join('\n'));
+    // Errors stay in every worker: each keeps its own keys.
+    await writeFile(file, '- name: [broken\n');
+    await assert.rejects(second.proxy.reloadKeys());
+    assert.ok(second.lines.some((l) => l.includes('error') && l.includes('keeping the 3 keys')), second.lines.join('\n'));
+  });
+
   it('one of several proxy workers refuses a reloaded keys file that adds limits, and keeps its keys', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'llmserve-keys-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
