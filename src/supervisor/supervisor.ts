@@ -591,9 +591,18 @@ export class Supervisor {
       // Readiness fails at once, like `not-ready`, so that an HTTP health check takes the replica out during the delay.
       proxy.send({ type: 'stopping' });
       await sleep(this.plan.drainDelay * 1000, this.killCtl.signal);
-      const drained = new Promise<void>((resolve) => proxy.onMessage((m) => (m as { type?: string }).type === 'drained' && resolve()));
+      const drained = new Promise<number>((resolve) =>
+        proxy.onMessage((m) => {
+          const msg = m as { type?: string; remaining?: unknown };
+          if (msg.type === 'drained') resolve(typeof msg.remaining === 'number' ? msg.remaining : 0);
+        }),
+      );
       proxy.send({ type: 'drain', timeoutMs: this.plan.drainTimeout * 1000 });
-      await Promise.race([drained, proxy.exited, sleep(this.plan.drainTimeout * 1000 + 1000, this.killCtl.signal)]);
+      const remaining = await Promise.race([drained, proxy.exited.then(() => 0), sleep(this.plan.drainTimeout * 1000 + 1000, this.killCtl.signal).then(() => 0)]);
+      // The one loss a stop can cause: say it, so that it is not mistaken for a client's or vLLM's fault.
+      if (remaining > 0) {
+        this.deps.logger.warn(`drain: ${remaining} request${remaining === 1 ? '' : 's'} still in flight after drain.timeout (${formatSeconds(this.plan.drainTimeout)}): stopping anyway, they are cut (a longer drain.timeout, within the platform's grace period, lets them finish)`);
+      }
     }
     this.state = 'stopping';
     // Starts still waiting for a backend give up now (they watch the stop signal).

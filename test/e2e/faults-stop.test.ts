@@ -60,6 +60,8 @@ test('a stream that outlives drain.timeout is cut by the proxy: logged as 503 (t
   await body;
   const line = svc.run.lines.find((l) => /POST \/v1\/chat\/completions .* \d{3} \d+B/.test(l));
   assert.match(line ?? svc.run.output(), / 503 \d+B/);
+  // The loss is said once, by the supervisor, with the setting that would have avoided it.
+  assert.equal(svc.run.lines.filter((l) => /drain: 1 request still in flight after drain\.timeout \(0\.5 s\): stopping anyway, they are cut/.test(l)).length, 1, svc.run.output());
 });
 
 test('the output closes under llmserve (a closed terminal, a closed pipe): it drains and stops as on SIGTERM, exit 0', async (t) => {
