@@ -536,6 +536,8 @@ export class Supervisor {
   /** The proxy died: restart only the proxy; the backends keep their loaded models. */
   private async recoverProxy(): Promise<'ready' | 'give-up' | 'stopped'> {
     const { logger } = this.deps;
+    // Set when llmserve itself killed a proxy whose restart failed: its SIGKILL is no news of its own.
+    let killedAfterFailedRestart = false;
     for (;;) {
       const exited = await Promise.race([this.proxy!.exited, this.stopped()]);
       if (exited === 'stopped') return 'stopped';
@@ -550,7 +552,9 @@ export class Supervisor {
         logger.error(`the proxy failed ${this.proxyPolicy.failuresRecorded} times: giving up`);
         return 'give-up';
       }
-      logger.warn(`the proxy exited (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}): restarting only the proxy in ${formatSeconds(decision.delayMs / 1000)}`);
+      const why = killedAfterFailedRestart ? 'the restarted proxy failed (llmserve killed it)' : `the proxy exited (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})`;
+      killedAfterFailedRestart = false;
+      logger.warn(`${why}: restarting only the proxy in ${formatSeconds(decision.delayMs / 1000)}`);
       await sleep(decision.delayMs, this.stopCtl.signal);
       if (this.stopping) return 'stopped';
       try {
@@ -560,7 +564,10 @@ export class Supervisor {
         logger.error(`proxy restart failed: ${(err as Error).message}`);
         // Why kill it: a proxy that listens but never answers would otherwise be waited on forever at the top of
         // this loop (its exit), and with it every later signal.
-        if (this.proxy !== null && !this.proxy.hasExited) await emptyGroup(this.proxy);
+        if (this.proxy !== null && !this.proxy.hasExited) {
+          killedAfterFailedRestart = true;
+          await emptyGroup(this.proxy);
+        }
         continue;
       }
       if (this.stopping) return 'stopped';

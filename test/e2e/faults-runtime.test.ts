@@ -203,8 +203,9 @@ test('a restarted proxy that listens but never answers: killed and tried again; 
   writeFileSync(fault, 'hang-health');
   process.kill(proxy.pid, 'SIGKILL');
   await svc.run.waitForLine(/proxy restart failed: the proxy did not answer .*\/health\/liveness within 10 s/, 30_000);
-  // The hung one was killed, not waited on: another restart follows.
-  await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy in 0\.2 s/, 10_000);
+  // The hung one was killed, not waited on: another restart follows, and the SIGKILL is not reported as news.
+  await svc.run.waitForLine(/the restarted proxy failed \(llmserve killed it\): restarting only the proxy in 0\.2 s/, 10_000);
+  assert.equal(svc.run.lines.filter((l) => /the proxy exited \(signal SIGKILL\)/.test(l)).length, 1, 'only the test\'s own kill: ' + svc.run.output());
   assert.ok(existsSync(svc.notHealthy));
   const signalled = Date.now();
   await stopCleanly(svc);
