@@ -1,7 +1,6 @@
 // `proxy.keys_file`: a YAML list of key entries, read at start and again on SIGHUP.
 import { readFile as fsReadFile } from 'node:fs/promises';
 import { configError } from '../errors.js';
-import type { KeyEntry } from './types.js';
 import { resolveEnvRefs } from './env-ref.js';
 import { mergeKeys, parseKeyList, type LoadedKeys } from './keys.js';
 import { parseYaml } from './yaml.js';
@@ -12,7 +11,10 @@ export interface KeysFileDeps {
   readFile?: (p: string) => Promise<string>;
 }
 
-/** Reads a keys file (at start and on SIGHUP) with everything known about it: entries, weak-key notes, raw values and env names (for redaction). */
+/**
+ * Reads a keys file (at start and on SIGHUP) with everything known about it: entries, weak-key notes, raw values and
+ * env names (for redaction).
+ */
 export async function readKeysFile(path: string, deps: KeysFileDeps = {}): Promise<LoadedKeys> {
   const readFile = deps.readFile ?? ((p: string) => fsReadFile(p, 'utf8'));
   let text: string;
