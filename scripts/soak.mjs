@@ -183,7 +183,13 @@ async function runRound(index, seed) {
           break;
         case 'saturate':
           // Restarted only when no response flows for a while (a proxy restart in between, say): allowed, not required.
-          if (g && signal(g.pid, 'SIGUSR2')) Object.assign(rec, { gen: g.gen, target: g.pid, expect: 'maybe', effectMs: 6000 });
+          if (g && signal(g.pid, 'SIGUSR2')) {
+            Object.assign(rec, { gen: g.gen, target: g.pid, expect: 'maybe', effectMs: 6000 });
+            // The fake leaves mode `hang` for `busy` here: a hang of this vLLM that was not yet due to be noticed is
+            // over, and its restart allowed, not required (seed 777 round 1: a hang 6.5 s before this, still inside
+            // the busy window of the answers it had scheduled).
+            for (const h of injected) if (h.kind === 'hang' && h.gen === g.gen && h.expect === 'required' && at < h.t + h.effectMs) h.expect = 'maybe';
+          }
           break;
         case 'stop-api':
           if (g) {

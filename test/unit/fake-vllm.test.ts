@@ -302,6 +302,20 @@ describe('fake vllm: failure modes', { concurrency: true }, () => {
     });
   });
 
+  it('a hang (SIGUSR1) also swallows the late answers a busy server had queued: a hung server sends nothing', async () => {
+    const log = path.join(await tempDir(), 'requests.jsonl');
+    await withFake({ args: ['m'], env: { ...FAST, FAKE_VLLM_MODE: 'busy', FAKE_VLLM_BUSY_HEALTH_MS: '1500', FAKE_VLLM_REQUEST_LOG: log } }, async (f) => {
+      await f.waitForOutput(/Application startup complete\./);
+      // Busy: /health answers, late.
+      assert.equal((await fetch(url(f, '/health'), { signal: AbortSignal.timeout(5000) })).status, 200);
+      // Queued while busy, then the server hangs before the answer is due: no answer.
+      const late = fetch(url(f, '/health'), { signal: AbortSignal.timeout(3500) }).then((r) => r.status, (e: Error) => e.name);
+      await waitFor(() => readLog(log).filter((e) => e.event === 'request' && e.path === '/health').length === 2, { timeoutMs: 2000, message: 'the second /health received' });
+      f.child.kill('SIGUSR1');
+      assert.equal(await late, 'TimeoutError');
+    });
+  });
+
   it('SIGTERM during start-up exits non-zero and orphans the TP workers (#32116)', async () => {
     const model = await makeModelDir({ heads: 12 });
     await withFake({ args: [model, '-tp', '2'], env: { FAKE_VLLM_LOAD_MS: '5000' } }, async (f) => {
