@@ -53,7 +53,14 @@ export async function runProxyCommand(): Promise<void> {
       const { createProxy } = await import('../proxy/server.js');
       // The keys file's keys in force go to the supervisor, which gives them to a proxy restarted while the file is broken.
       const onKeysLoaded = (fromFile: readonly KeyEntryDigest[]) => void send({ type: 'keys-loaded', fromFile: [...fromFile] });
-      proxy = await createProxy(settings, { logger, quiet, onKeysLoaded, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }), ...(activity === null ? {} : { heardFrom: activity.ask }) });
+      // A cluster worker's drain count and keys file errors go to the primary, which says them once for all workers.
+      const toPrimary = cluster.isWorker
+        ? {
+            onDraining: (inflight: number, timeoutMs: number) => void send({ type: 'draining', inflight, timeoutMs }),
+            onKeysError: (message: string) => void send({ type: 'keys-error', message }),
+          }
+        : {};
+      proxy = await createProxy(settings, { logger, quiet, onKeysLoaded, ...toPrimary, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }), ...(activity === null ? {} : { heardFrom: activity.ask }) });
     } catch (err) {
       const code = err instanceof LlmserveError ? err.code : 'RUNTIME';
       const message = (err as Error).message;
@@ -150,6 +157,10 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
   const workers = new Set<Worker>();
   let stopping = false;
   let drain: { pending: number; remaining: number } | null = null;
+  // The workers' requests in flight as the drain began, summed: said once, when every worker has told its own.
+  let draining: { pending: number; inflight: number } | null = null;
+  // The keys file errors said since the last reload: every worker reads the same file and finds the same error.
+  const keysErrorsSaid = new Set<string>();
   // The `activity` questions being answered, by a seq of the primary's own. Why several: each model's health loop asks
   // on its own, and loops started together time out together (a question dropped for a newer one left its model's check
   // counted as failed); and a worker's readiness asks too (worker-activity.ts).
@@ -220,6 +231,16 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
               else if (known === undefined) question.sinceMs[url] = null;
             }
             if (--question.pending === 0) answerActivity(m.seq);
+          } else if (m.type === 'draining' && draining !== null) {
+            draining.inflight += typeof (m as { inflight?: unknown }).inflight === 'number' ? (m as { inflight: number }).inflight : 0;
+            if (--draining.pending === 0) {
+              const timeoutMs = (m as { timeoutMs?: unknown }).timeoutMs;
+              logger.info(`draining: ${draining.inflight} requests in flight, waiting up to ${typeof timeoutMs === 'number' ? timeoutMs : '?'} ms`);
+              draining = null;
+            }
+          } else if (m.type === 'keys-error' && typeof m.message === 'string') {
+            if (!keysErrorsSaid.has(m.message)) logger.error(m.message);
+            keysErrorsSaid.add(m.message);
           } else if (m.type === 'drained' && drain !== null) {
             drain.remaining += typeof m.remaining === 'number' ? m.remaining : 0;
             if (--drain.pending === 0) {
@@ -259,7 +280,9 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
     if (m.type === 'drain') {
       if (workers.size === 0) return void send({ type: 'drained', remaining: 0 });
       drain = { pending: workers.size, remaining: 0 };
+      draining = { pending: workers.size, inflight: 0 };
     }
+    if (m.type === 'reload-keys') keysErrorsSaid.clear();
     if (m.type === 'activity') {
       const seq = m.seq;
       if (typeof seq === 'number') askActivity((sinceMs) => void send({ type: 'activity', seq, sinceMs }));
@@ -278,12 +301,15 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
 }
 
 /** Sends a message to the parent and waits until it is written (a no-op once disconnected). */
-function send(msg: ChildMessage | WorkerMetricsMessage | WorkerActivityMessage): Promise<void> {
+function send(msg: ChildMessage | WorkerMetricsMessage | WorkerActivityMessage | WorkerLogMessage): Promise<void> {
   return new Promise((resolve) => {
     if (!process.connected || process.send === undefined) return resolve();
     process.send(msg, undefined, {}, () => resolve());
   });
 }
+
+/** What a cluster worker tells its primary for the primary to say once for every worker (runWorkers). */
+type WorkerLogMessage = { type: 'draining'; inflight: number; timeoutMs: number } | { type: 'keys-error'; message: string };
 
 /** False once the process is dying: its last lines are written directly. */
 let relayToPrimary = true;

@@ -36,9 +36,11 @@ export interface KeyRingOptions {
   onLoaded?: (fromFile: readonly Entry[]) => void;
   /**
    * Where what every proxy process would say alike goes ("keys loaded", weak keys): with several workers only one
-   * says it (default: `logger`). Errors go to `logger` in every process, since each keeps its own keys.
+   * says it (default: `logger`). Errors go to `reportError`.
    */
   announce?: Logger;
+  /** Where the keys file's errors go (default: `logger.error`); a cluster worker hands them to its primary. */
+  reportError?: (message: string) => void;
 }
 
 const defaultLoader: KeysFileLoader = async (path) => {
@@ -52,7 +54,7 @@ const defaultLoader: KeysFileLoader = async (path) => {
  * removed from the file stops working on reload.
  */
 export async function createKeyRing(configured: readonly Entry[], keysFile: string | null, logger: Logger, options: KeyRingOptions = {}): Promise<KeyRing> {
-  const { load = defaultLoader, refuse = () => null, onLoaded = () => {}, announce = logger } = options;
+  const { load = defaultLoader, refuse = () => null, onLoaded = () => {}, announce = logger, reportError = (m: string) => logger.error(m) } = options;
   let base: readonly Entry[] = configured;
   let keys: readonly StoredKey[] = toStoredKeys(configured);
   let all: readonly Entry[] = configured;
@@ -64,12 +66,12 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
     try {
       ({ entries: fromFile, notes } = await load(keysFile));
     } catch (err) {
-      logger.error(`${(err as Error).message}; keeping the ${keys.length} keys in use`);
+      reportError(`${(err as Error).message}; keeping the ${keys.length} keys in use`);
       throw err;
     }
     const why = refuse(fromFile);
     if (why !== null) {
-      logger.error(`${keysFile}: ${why}; keeping the ${keys.length} keys in use`);
+      reportError(`${keysFile}: ${why}; keeping the ${keys.length} keys in use`);
       throw new Error(why);
     }
     all = [...base, ...fromFile];
@@ -89,7 +91,7 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
       // A restarted proxy reads the file as it is now, perhaps with limits a reload was refused for: they are kept
       // (refusing them would lock these keys out), but said loudly, since each process counts them on its own.
       const why = refuse(fromFile);
-      if (why !== null) logger.error(`${keysFile}: ${why}; until then each process counts these limits on its own (up to that many times the limit)`);
+      if (why !== null) reportError(`${keysFile}: ${why}; until then each process counts these limits on its own (up to that many times the limit)`);
       const initial = new Set(fromFile.map((e) => e.sha256Hex.toLowerCase()));
       base = configured.filter((e) => !initial.has(e.sha256Hex.toLowerCase()));
       // The file's keys as they are now, with their policies (the supervisor may send only the configured ones).
@@ -104,7 +106,7 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
       const known = new Set(configured.map((e) => e.sha256Hex.toLowerCase()));
       all = [...configured, ...last.filter((e) => !known.has(e.sha256Hex.toLowerCase()))];
       keys = toStoredKeys(all);
-      logger.error(`${(err as Error).message}; keeping the ${keys.length} keys in use before (${all.length - configured.length} as last loaded from ${keysFile})`);
+      reportError(`${(err as Error).message}; keeping the ${keys.length} keys in use before (${all.length - configured.length} as last loaded from ${keysFile})`);
     }
   }
   return { current: () => keys, reload, entries: () => all };

@@ -57,6 +57,13 @@ export interface ProxyDeps {
   gatherMetrics?: () => Promise<RegistrySnapshot[]>;
   /** A proxy worker: how recently a backend sent bytes to any worker, for readiness (worker-activity.ts). */
   heardFrom?: HeardFrom;
+  /**
+   * A proxy worker: told its requests in flight as a drain begins, instead of logging them; the cluster primary says
+   * the sum once (each worker's own count, one line per worker, read as the whole).
+   */
+  onDraining?: (inflight: number, timeoutMs: number) => void;
+  /** A proxy worker: its keys file errors go here, not to the log; the primary says each distinct one once. */
+  onKeysError?: (message: string) => void;
 }
 
 /** Starts the proxy; rejects with PORT_IN_USE or TLS errors that name the port or the file. */
@@ -87,8 +94,9 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     refuse: refuseLimits,
     ...(settings.fileKeys === undefined ? {} : { lastFromFile: settings.fileKeys }),
     ...(deps.onKeysLoaded === undefined ? {} : { onLoaded: deps.onKeysLoaded }),
-    // Every worker reads the same file: one says what it found (its errors stay in each, as each keeps its own keys).
+    // Every worker reads the same file: one says what it found; the primary says each distinct error once.
     announce: deps.quiet === true ? errorsOnly(logger) : logger,
+    ...(deps.onKeysError === undefined ? {} : { reportError: deps.onKeysError }),
   });
   const cost = await createCostControl(settings.usage ?? { dir: null, track: 'limited', flushInterval: 5 }, keys.entries(), state, announce, [
     settings.servedModelName,
@@ -247,9 +255,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     },
     async drain(timeoutMs) {
       state = 'draining';
-      // Every worker drains: the first one always says so, the others only when they have requests of their own in
-      // flight (the supervisor reports what is left over all of them at the end).
-      (inflight > 0 ? logger : announce).info(`draining: ${inflight} requests in flight, waiting up to ${timeoutMs} ms`);
+      // Every worker drains; with several, the primary says the sum of their counts once (the supervisor reports
+      // what is left over all of them at the end).
+      if (deps.onDraining !== undefined) deps.onDraining(inflight, timeoutMs);
+      else logger.info(`draining: ${inflight} requests in flight, waiting up to ${timeoutMs} ms`);
       await waitIdle(timeoutMs);
       // Idle keep-alive connections would otherwise hold the process open.
       server.closeIdleConnections();

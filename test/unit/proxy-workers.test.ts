@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
-import { proxySettings, type ChildMessage } from '../../src/proxy/settings.js';
+import os from 'node:os';
+import path from 'node:path';
+import { proxySettings, type ChildMessage, type ProxySettings } from '../../src/proxy/settings.js';
 import { KEY, bearer, request, sha256Hex, startUpstream, until } from '../helpers/upstream.js';
 
 const fixture = fileURLToPath(new URL('../fixtures/run-proxy.mts', import.meta.url));
@@ -37,7 +39,7 @@ const alive = (pid: number) => {
   }
 };
 
-function start(t: { after: (f: () => void) => void }, backendUrl: string, logFormat: 'text' | 'json' = 'text') {
+function start(t: { after: (f: () => void) => void }, backendUrl: string, logFormat: 'text' | 'json' = 'text', over: Partial<ProxySettings> = {}) {
   const child = fork(fixture, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
@@ -51,7 +53,7 @@ function start(t: { after: (f: () => void) => void }, backendUrl: string, logFor
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  child.send({ type: 'start', settings: proxySettings({ backendUrl, keys: [{ name: 'alice', sha256Hex: sha256Hex(KEY) }], servedModelName: 'test-model', state: 'starting', workers: 2, logFormat }) });
+  child.send({ type: 'start', settings: proxySettings({ backendUrl, keys: [{ name: 'alice', sha256Hex: sha256Hex(KEY) }], servedModelName: 'test-model', state: 'starting', workers: 2, logFormat, ...over }) });
   return { child, next, output: () => output };
 }
 
@@ -140,6 +142,60 @@ it('workers: 2, one worker that cannot answer (stopped): the activity question i
   child.send({ type: 'activity', seq: 11 });
   assert.deepEqual(await next('activity'), { type: 'activity', seq: 11, sinceMs: { [upstream.url]: null } });
   process.kill(stopped!, 'SIGCONT');
+  child.disconnect();
+  await once(child, 'exit');
+});
+
+it('workers: 2, a drain with requests in flight on both workers: one "draining:" line with their sum', async (t) => {
+  const upstream = await startUpstream({ behaviour: { events: 1000, intervalMs: 20 } });
+  t.after(() => upstream.close());
+  const { child, next, output } = start(t, upstream.url);
+  const { port } = (await next('listening')) as { port: number };
+  child.send({ type: 'state', state: 'ready', seq: 1 });
+  await next('state-applied');
+  // Streams on fresh connections, which the kernel spreads over both workers.
+  const n = 12;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      const stream = http.request({ host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', agent: false, headers: { ...bearer, 'content-type': 'application/json' } });
+      t.after(() => stream.destroy());
+      stream.on('error', () => {});
+      stream.end(JSON.stringify({ model: 'test-model', stream: true, messages: [] }));
+      const [res] = (await once(stream, 'response')) as [http.IncomingMessage];
+      res.on('error', () => {});
+      await once(res, 'data');
+    }),
+  );
+  child.send({ type: 'drain', timeoutMs: 200 });
+  assert.deepEqual(await next('drained'), { type: 'drained', remaining: n });
+  // Each worker's own count, one line per worker, read as the whole: the primary says the sum, once.
+  const lines = output().split('\n').filter((l) => l.includes('draining:'));
+  assert.deepEqual(lines, [`proxy  | draining: ${n} requests in flight, waiting up to 200 ms`], output());
+  child.disconnect();
+  await once(child, 'exit');
+});
+
+it('workers: 2, a keys file that does not load on reload: one error line, not one per worker', async (t) => {
+  const upstream = await startUpstream();
+  t.after(() => upstream.close());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-keys-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const keysFile = path.join(dir, 'keys.yaml');
+  fs.writeFileSync(keysFile, '- name: bob\n  key_sha256: ' + sha256Hex('sk-bob-0123456789abcdef0123') + '\n');
+  const { child, next, output } = start(t, upstream.url, 'text', { keysFile });
+  await next('listening');
+  fs.writeFileSync(keysFile, '- name: bob\n  key: [broken\n');
+  const errors = () => output().split('\n').filter((l) => /error: .*keys\.yaml.*keeping the \d+ keys in use/.test(l));
+  child.send({ type: 'reload-keys' });
+  await until(() => errors().length > 0, 10_000, `an error line; output:\n${output()}`);
+  // Both workers have read the file by now: give a second line the time to arrive, if one were coming.
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(errors().length, 1, output());
+  // A second SIGHUP that finds the file as broken says it again, once.
+  child.send({ type: 'reload-keys' });
+  await until(() => errors().length > 1, 10_000, `a second error line; output:\n${output()}`);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(errors().length, 2, output());
   child.disconnect();
   await once(child, 'exit');
 });
