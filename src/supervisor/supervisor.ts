@@ -459,7 +459,8 @@ export class Supervisor {
     }
     if (result === 'stopped') return 'stopped';
     if (result === 'failed') {
-      const recovered = await b.recover();
+      // The failed start was said above (or by start() itself): its exit is no news, and no "unexpected" exit.
+      const recovered = await b.recover('');
       if (recovered !== 'ready') return recovered;
     }
     return b.watch();

@@ -225,6 +225,9 @@ test('probes.require: any: a model whose restart budget runs out stops alone, th
   );
   assert.equal(sawNotHealthy, false, 'not-healthy was created while alpha was healthy');
   assert.match(run.output(), /vLLM "beta" failed 3 times within 60 s: giving up/);
+  // Each failed start is said once, as a start-up failure: its exit is no "unexpected" exit said a second time.
+  assert.equal(run.lines.filter((l) => /vLLM "beta" exited during start-up \(exit code 1\)/.test(l)).length, 3, run.output());
+  assert.doesNotMatch(run.output(), /vLLM "beta" exited unexpectedly/);
   assert.match(run.output(), /error: vLLM "beta" is stopped for good: requests for "beta" get 503 until llmserve restarts; the other models keep serving/);
   assert.equal(run.child.exitCode, null, `llmserve must keep running for alpha:\n${run.output()}`);
   assert.equal(s.startsOf('beta').length, 3, 'the first start and two restarts, then the budget is spent');
