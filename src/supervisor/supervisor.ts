@@ -543,19 +543,22 @@ export class Supervisor {
       const exited = await Promise.race([this.proxy!.exited, this.stopped()]);
       if (exited === 'stopped') return 'stopped';
       const exit = exited;
+      const why = killedAfterFailedRestart ? 'the restarted proxy failed (llmserve killed it)' : `the proxy exited (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})`;
+      killedAfterFailedRestart = false;
+      // not-healthy at once; said with the exit below, in one line (no health check failed: the proxy is gone).
+      let created = false;
       if (this.proxyHealthy) {
         this.proxyHealthy = false;
-        this.updateHealth(`proxy health check failed (exit ${exit.signal ?? exit.code})`, 'warn');
+        created = !this.notHealthy;
+        this.updateHealth('', 'warn');
       }
       await emptyGroup(this.proxy!);
       const decision = this.proxyPolicy.recordFailure(this.deps.now());
       if (decision === null) {
-        logger.error(`the proxy failed ${this.proxyPolicy.failuresRecorded} times: giving up`);
+        logger.error(`${why}; the proxy failed ${this.proxyPolicy.failuresRecorded} times: giving up`);
         return 'give-up';
       }
-      const why = killedAfterFailedRestart ? 'the restarted proxy failed (llmserve killed it)' : `the proxy exited (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})`;
-      killedAfterFailedRestart = false;
-      logger.warn(`${why}: restarting only the proxy in ${formatSeconds(decision.delayMs / 1000)}`);
+      logger.warn(`${why}: restarting only the proxy in ${formatSeconds(decision.delayMs / 1000)}${created ? ' (not-healthy until it answers)' : ''}`);
       await sleep(decision.delayMs, this.stopCtl.signal);
       if (this.stopping) return 'stopped';
       try {
