@@ -441,7 +441,8 @@ export class Supervisor {
       this.deps.probes.set(NOT_HEALTHY, true);
     }
     if (why) {
-      if (!is && (is !== was || level === 'error')) this.deps.logger[level](`${why}: not-healthy created`);
+      // An error is said even when not-healthy was already there (a failed check before the restart): as such.
+      if (!is && (is !== was || level === 'error')) this.deps.logger[level](`${why}: not-healthy ${is !== was ? 'created' : 'kept'}`);
       else if (is) this.deps.logger[level](`${why}; the other models keep serving (probes.require: ${this.plan.require})`);
     }
   }

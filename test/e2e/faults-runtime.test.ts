@@ -106,6 +106,9 @@ test('vLLM hangs (port open, no answers): not-healthy at the next check, a resta
   await waitForFile(svc.notHealthy, true, 5000);
   await svc.run.waitForLine(/vLLM health check failed .*not-healthy created/, 1000);
   await svc.run.waitForLine(/vLLM failed 3 health checks in a row/, 15_000);
+  // not-healthy was created by the first failed check: the stop says it is kept, not created again.
+  await svc.run.waitForLine(/vLLM stopped after 3 failed health checks: not-healthy kept$/, 15_000);
+  assert.equal(svc.run.lines.filter((l) => /not-healthy created/.test(l)).length, 1, svc.run.output());
   await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'a restarted vLLM' });
   assert.equal(isAlive(api), false);
   await waitForFile(svc.notHealthy, false, 15_000);
