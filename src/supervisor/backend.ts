@@ -156,7 +156,11 @@ export class Backend {
             : `${this.label} printed nothing for ${formatSeconds(plan.stallTimeout)} while starting (stall timeout)`;
       const diagnosis = diagnose(lines);
       const last = lines.slice(-LAST_LINES);
-      const details = [`last ${last.length} lines of vLLM:`, ...last.map((l) => `  ${l}`), ...(diagnosis ? [`diagnosis: ${diagnosis}`] : [])];
+      const details = [
+        last.length === 0 ? 'vLLM printed nothing' : `last ${last.length} lines of vLLM:`,
+        ...last.map((l) => `  ${l}`),
+        ...(diagnosis ? [`diagnosis: ${diagnosis}`] : outcome === 'exited' ? [] : [timeoutFix(outcome, plan.startupTimeout, plan.stallTimeout)]),
+      ];
       if (first) throw new LlmserveError(outcome === 'exited' ? 'STARTUP_FAILED' : 'STARTUP_TIMEOUT', what, { details });
       logger.error(`${what}${diagnosis ? `: ${diagnosis}` : ''}`);
       return 'failed';
@@ -382,6 +386,13 @@ export class Backend {
   async stop(graceMs: number): Promise<StopOutcome | null> {
     return this.child ? stopChild(this.child, graceMs, this.ctx.killSignal) : null;
   }
+}
+
+/** The fix for a start-up that timed out without a known cause: the setting that allows more, when it is slow. */
+function timeoutFix(outcome: 'timeout' | 'stalled', startupTimeoutS: number, stallTimeoutS: number): string {
+  return outcome === 'timeout'
+    ? `Fix: if vLLM was still making progress (a large model's download or load), raise --startup-timeout (startup_timeout, now ${formatSeconds(startupTimeoutS)}); otherwise its last lines show where it stopped.`
+    : `Fix: if vLLM works that long without a word (a download or a compilation that prints nothing), raise --stall-timeout (stall_timeout, now ${formatSeconds(stallTimeoutS)}); otherwise its last lines show where it stopped.`;
 }
 
 /** The warning printed when a flag vLLM rejected is dropped instead of failing the start. */

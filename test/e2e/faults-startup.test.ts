@@ -41,6 +41,9 @@ test('vLLM prints nothing while loading: the stall timeout ends it, exit 3, noth
   const { code } = await svc.run.exited;
   assert.equal(code, 3, svc.run.output());
   assert.match(errorLines(svc.run)[0] ?? '', /vLLM printed nothing for 0\.6 s while starting \(stall timeout\)/);
+  // The setting to raise is named, in the last line (no "last 0 lines of vLLM:" over an empty list).
+  assert.match(svc.run.lines.at(-1) ?? '', /Fix: .*raise --stall-timeout \(stall_timeout, now 0\.6 s\)/, svc.run.output());
+  assert.doesNotMatch(svc.run.output(), /last 0 lines/);
   assert.ok(svc.probesDown());
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
@@ -51,6 +54,7 @@ test('vLLM too slow to load: the hard start-up timeout ends it, exit 3, nothing 
   const { code } = await svc.run.exited;
   assert.equal(code, 3, svc.run.output());
   assert.match(errorLines(svc.run)[0] ?? '', /vLLM was not ready within the start-up timeout \(0\.8 s\)/);
+  assert.match(svc.run.lines.at(-1) ?? '', /Fix: .*raise --startup-timeout \(startup_timeout, now 0\.8 s\)/, svc.run.output());
   assert.ok(svc.probesDown());
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
