@@ -84,7 +84,11 @@ export class Supervisor {
     }
     // The probe files go first, before anything else can fail: the platform must stop routing to us at once.
     this.deps.probes.markDown();
-    this.deps.logger.info(isSignal(reason) ? `${reason} received: draining and stopping (send it again to kill at once)` : `${reason}: draining and stopping`);
+    // Before the service was ever ready nothing drains (shutdown() skips it): "draining" would send an operator
+    // looking for a drain that never runs, and for drain.delay, which is not waited out either.
+    const what = this.everReady ? 'draining and stopping' : 'stopping without waiting for the load (nothing served yet: no drain)';
+    const during = this.everReady ? '' : ' during start-up';
+    this.deps.logger.info(isSignal(reason) ? `${reason} received${during}: ${what} (send it again to kill at once)` : `${reason}${during}: ${what}`);
     this.stopAsked = true;
     this.stopCtl.abort();
   }

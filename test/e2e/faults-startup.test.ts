@@ -88,6 +88,9 @@ test('SIGTERM during the first load with a drain.delay: nothing to drain yet, st
   const { code } = await svc.run.exited;
   assert.equal(code, 0, svc.run.output());
   assert.ok(Date.now() - started < 10_000, `stopped ${Date.now() - started} ms after SIGTERM, not after the 30 s drain delay`);
+  // The log says so: no "draining" that never runs.
+  assert.match(svc.run.output(), /SIGTERM received during start-up: stopping without waiting for the load \(nothing served yet: no drain\)/);
+  assert.doesNotMatch(svc.run.output(), /draining/);
   assert.ok(svc.probesDown());
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
