@@ -310,7 +310,10 @@ export class Backend {
       // No child when the start before never spawned one (its port was taken, `vllm` could not be run).
       const old = this.child;
       const exit = old !== null && old.hasExited ? await old.exited : null;
-      this.status = 'restarting';
+      // Decided first: the state the proxy is told (and logs) is `failed` for the failure that spends the budget,
+      // not a `restarting` that never comes.
+      const decision = this.policy.recordFailure(now());
+      this.status = decision === null ? 'failed' : 'restarting';
       this.healthy = false;
       const why = reason ?? (exit ? `${this.label} exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})` : null);
       reason = undefined;
@@ -321,10 +324,8 @@ export class Backend {
       // Why forget an emptied child: a later stop or restart would SIGKILL its old process group id, which by then
       // may belong to an unrelated process (with probes.require: any a model that gave up stays down for days).
       if (left.length === 0) this.child = null;
-      const decision = this.policy.recordFailure(now());
       if (decision === null) {
         logger.error(plan.restart.policy === 'never' ? 'restart policy is "never": giving up' : `${this.label} failed ${this.policy.failuresRecorded} times within ${formatSeconds(plan.restart.windowS)}: giving up`);
-        this.status = 'failed';
         return 'give-up';
       }
       await this.waitGpuMemoryReleased(oldPids);

@@ -418,7 +418,7 @@ export class Supervisor {
   private backendChanged(b: Backend, why: string): void {
     if (this.state !== 'ready') return;
     this.sendState(b);
-    this.updateHealth(why, b.status === 'restarting' ? 'error' : 'warn');
+    this.updateHealth(why, b.status === 'restarting' || b.status === 'failed' ? 'error' : 'warn');
   }
 
   /**

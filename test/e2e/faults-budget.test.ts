@@ -19,6 +19,9 @@ test('vLLM keeps dying after it was ready (exit 0 each time): the 3rd failure gi
   assert.match(svc.run.output(), /restarting vLLM in 0\.1 s \(failure 1 of 3 allowed within 60 s\)/);
   assert.match(svc.run.output(), /restarting vLLM in 0\.2 s \(failure 2 of 3 allowed within 60 s\)/);
   assert.match(errorLines(svc.run).join('\n'), /vLLM failed 3 times within 60 s: giving up/);
+  // The proxy is told (and says) `restarting` for the two failures that are restarted, `failed` for the third.
+  assert.equal(svc.run.lines.filter((l) => /backend state: ready -> restarting$/.test(l)).length, 2, svc.run.output());
+  assert.match(svc.run.output(), /backend state: ready -> failed$/m);
   for (const start of svc.vllmStarts().slice(1)) assert.deepEqual(start.otherVllmPids, [], 'old tree gone before each restart');
   assert.ok(svc.probesDown(), 'both probe files: the platform replaces the container');
   assert.deepEqual(findByMarker(svc.run.marker), []);
@@ -50,6 +53,9 @@ test('restart: never gives up at the first unrequested exit: exit 1, both probe 
   assert.equal(code, 1, svc.run.output());
   assert.equal(svc.vllmStarts().length, 1);
   assert.match(errorLines(svc.run).join('\n'), /restart policy is "never": giving up/);
+  // Nothing restarts: the proxy's line says so too (it answers "stopped", without Retry-After, until it goes).
+  assert.doesNotMatch(svc.run.output(), /-> restarting/);
+  assert.match(svc.run.output(), /backend state: ready -> failed$/m);
   assert.ok(svc.probesDown());
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
