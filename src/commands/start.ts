@@ -14,6 +14,7 @@ import { NOT_READY, prepareProbeDir, probeFiles, type ProbeFiles } from '../prob
 import { httpGet } from '../probes/http-check.js';
 import { spawnInGroup } from '../supervisor/child.js';
 import { startOrphanGuard } from '../supervisor/orphan-guard.js';
+import { RAY_INSTALL_FIX, spawnFailure, VLLM_INSTALL_FIX } from '../supervisor/spawn-failure.js';
 import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
 import { SHUTDOWN_TIMEOUT_FLAG, withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { discardRuntimeFile, ownedProbeDir, removeRuntimeFile, runningOwner, RUNTIME_FILE, selfIdentity, writeRuntimeFile } from '../supervisor/runtime-file.js';
@@ -25,6 +26,7 @@ import { isPortFree, portBindError } from '../util/port.js';
 import { describeBindFailure } from '../util/bind-failure.js';
 import { loadTls } from '../proxy/tls.js';
 import { runCommand } from '../util/run.js';
+import { unrunnableReason } from '../util/which.js';
 import { catchStartupSignals, type StartupSignals } from '../util/startup-signals.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { proxyNodeFlags } from '../proxy/node-flags.js';
@@ -131,6 +133,7 @@ async function startWithSignals(
     describePlan(plan, supervised.backends.map((b) => b.argv), logger);
     const problem = plan.problems[0];
     if (problem) throw problem;
+    checkCommandsRunnable(supervised);
     await checkTlsFiles(config);
     await checkPortsFree(config);
     if (early.received !== null) return stoppedDuringStartup(early);
@@ -366,6 +369,20 @@ async function checkPortsFree(config: Config): Promise<void> {
     const holder = errno === 'EADDRINUSE' ? describePortHolder(findPortHolder(port)) : null;
     const failure = describeBindFailure({ what, host, port, portFix: fix }, errno, holder);
     throw new LlmserveError(failure.code, `${failure.message}; ${failure.fix}`);
+  }
+}
+
+/**
+ * Fails fast (exit 2, nothing started) when vLLM's or Ray's command cannot be run. Why before the proxy: the spawn
+ * would fail the same way, but only after the proxy had started (and made its usage store), against "nothing is
+ * started" for a machine that does not fit.
+ */
+function checkCommandsRunnable(plan: SupervisorPlan): void {
+  const commands = [...plan.backends.map((b) => ({ argv: b.argv, env: b.env, fix: VLLM_INSTALL_FIX })), ...(plan.ray ? [{ argv: plan.ray.argv, env: plan.ray.env, fix: RAY_INSTALL_FIX }] : [])];
+  for (const { argv, env, fix } of commands) {
+    const file = argv[0]!;
+    const code = unrunnableReason(file, env);
+    if (code !== null) throw spawnFailure(file, Object.assign(new Error(code), { code }), fix);
   }
 }
 

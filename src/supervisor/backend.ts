@@ -8,7 +8,7 @@ import { formatSeconds, sleep } from '../util/time.js';
 import { liveGroupMembers, type ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
 import { SHUTDOWN_TIMEOUT_FLAG } from './shutdown-timeout.js';
-import { spawnFailure } from './spawn-failure.js';
+import { spawnFailure, VLLM_INSTALL_FIX } from './spawn-failure.js';
 import { emptyGroup, stopChild, type StopOutcome } from './stop.js';
 import type { BackendPlan, SupervisorDeps, SupervisorPlan } from './types.js';
 
@@ -120,7 +120,7 @@ export class Backend {
           },
         })
         .catch((err: NodeJS.ErrnoException) => {
-          throw spawnFailure(file, err, 'install vLLM (pip install vllm) so that `vllm` is on PATH, or set vllm.command.');
+          throw spawnFailure(file, err, VLLM_INSTALL_FIX);
         });
       this.child = child;
       logger.info(`${this.label} started (pid ${child.pid}, own process group); waiting for http://${BACKEND_HOST}:${port}/v1/models`);

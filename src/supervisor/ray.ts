@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import { formatSeconds, sleep } from '../util/time.js';
 import type { ManagedChild, SpawnOptions } from './child.js';
 import { stopChild } from './stop.js';
-import { spawnFailure } from './spawn-failure.js';
+import { RAY_INSTALL_FIX, spawnFailure } from './spawn-failure.js';
 
 /** What `ray status` says about the cluster: live nodes and total GPUs. */
 export interface RayCluster {
@@ -70,7 +70,7 @@ export async function spawnRay(spawn: (o: SpawnOptions) => Promise<ManagedChild>
       logger.child('ray', line, stream);
     },
   }).catch((err: NodeJS.ErrnoException) => {
-    throw spawnFailure(file, err, 'install Ray (pip install "ray[default]") so that `ray` is on PATH, or set ray.command in the config file.');
+    throw spawnFailure(file, err, RAY_INSTALL_FIX);
   });
 }
 

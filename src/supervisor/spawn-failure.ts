@@ -3,6 +3,11 @@ import { LlmserveError } from '../errors.js';
 
 const CONFIGURATION = new Set(['ENOENT', 'EACCES', 'ENOTDIR', 'ENOEXEC']);
 
+/** What to do when `vllm` (or vllm.command) cannot be run. */
+export const VLLM_INSTALL_FIX = 'install vLLM (pip install vllm) so that `vllm` is on PATH, or set vllm.command.';
+/** What to do when `ray` (or ray.command) cannot be run. */
+export const RAY_INSTALL_FIX = 'install Ray (pip install "ray[default]") so that `ray` is on PATH, or set ray.command in the config file.';
+
 /** True when a spawn failed with an errno that means the command itself is wrong (missing, not executable): exit 2. */
 export function isUnrunnable(code: string | undefined): boolean {
   return code !== undefined && CONFIGURATION.has(code);

@@ -82,7 +82,7 @@ test('metrics port in use: named as the metrics port with its holder and setting
   assert.match(line, new RegExp(`metrics port 127\\.0\\.0\\.1:${held.port} is already in use by pid ${held.pid} \\(.*node -e.*; stop it, or choose another with proxy\\.metrics_port`));
 });
 
-test('vllm.command that is missing or not executable: exit 2 with the fix, both alike (nothing ran)', async (t) => {
+test('vllm.command that is missing or not executable: exit 2 with the fix, both alike, before the proxy starts', async (t) => {
   const notExecutable = path.join(await tempDir(), 'llmserve-not-exec');
   writeFileSync(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
   for (const [command, why] of [['no-such-vllm-binary serve', /cannot run "no-such-vllm-binary": ENOENT: not found on PATH/], [notExecutable, /cannot run ".*llmserve-not-exec": EACCES: not executable by this user/]] as const) {
@@ -91,6 +91,8 @@ test('vllm.command that is missing or not executable: exit 2 with the fix, both 
     assert.equal((await svc.run.exited).code, 2, svc.run.output());
     assert.match(svc.run.output(), why);
     assert.match(svc.run.output(), /Fix: /);
+    // It used to start the proxy (and make its usage store) before the spawn failed.
+    assert.ok(!svc.run.output().includes('listening on'), `the proxy must never have started:\n${svc.run.output()}`);
   }
 });
 
