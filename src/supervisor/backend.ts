@@ -330,7 +330,8 @@ export class Backend {
       }
       await this.waitGpuMemoryReleased(oldPids);
       if (this.stopping) return 'stopped';
-      logger.info(`restarting ${this.label} in ${formatSeconds(decision.delayMs / 1000)} (failure ${decision.failuresInWindow} of ${plan.restart.maxFailures} allowed within ${formatSeconds(plan.restart.windowS)})`);
+      // Why not "N of M allowed": the Mth failure gives up, so that read as one more restart than there is.
+      logger.info(`restarting ${this.label} in ${formatSeconds(decision.delayMs / 1000)} (failure ${decision.failuresInWindow} within ${formatSeconds(plan.restart.windowS)}; the ${ordinal(plan.restart.maxFailures)} gives up)`);
       await sleep(decision.delayMs, this.ctx.stopSignal);
       if (this.stopping) return 'stopped';
       this.restarts += 1;
@@ -394,6 +395,13 @@ function timeoutFix(outcome: 'timeout' | 'stalled', startupTimeoutS: number, sta
   return outcome === 'timeout'
     ? `Fix: if vLLM was still making progress (a large model's download or load), raise --startup-timeout (startup_timeout, now ${formatSeconds(startupTimeoutS)}); otherwise its last lines show where it stopped.`
     : `Fix: if vLLM works that long without a word (a download or a compilation that prints nothing), raise --stall-timeout (stall_timeout, now ${formatSeconds(stallTimeoutS)}); otherwise its last lines show where it stopped.`;
+}
+
+/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
 }
 
 /** The warning printed when a flag vLLM rejected is dropped instead of failing the start. */
