@@ -11,8 +11,12 @@ import { emptyGroup, isSignal, stopChild } from './stop.js';
 import type { SupervisorDeps, SupervisorPlan, SupervisorState } from './types.js';
 
 const READY_POLL_MS = 100;
-/** How long a change to healthy waits for the proxy to confirm the state before the probe files follow anyway. */
-const STATE_APPLIED_TIMEOUT_MS = 2000;
+/**
+ * How long a change to ready or healthy waits for every proxy worker to confirm the state before the probe files
+ * follow anyway. Why 5 s: a worker of a proxy just started on a busy machine confirmed after 2 s once (the service
+ * was then said ready while that worker still answered 503 "starting"); a hung proxy is the health check's business.
+ */
+const STATE_APPLIED_TIMEOUT_MS = 5000;
 
 /** A backend's state as the proxy sees it. */
 type ProxyBackendState = 'starting' | 'ready' | 'restarting' | 'failed';
@@ -408,7 +412,10 @@ export class Supervisor {
       const onApplied = () => {
         if (this.appliedSeq >= seq) finish();
       };
-      timer = setTimeout(finish, STATE_APPLIED_TIMEOUT_MS);
+      timer = setTimeout(() => {
+        this.deps.logger.warn(`the proxy did not confirm the backend state within ${formatSeconds(STATE_APPLIED_TIMEOUT_MS / 1000)}: going on (a worker may answer with the old state for a moment)`);
+        finish();
+      }, STATE_APPLIED_TIMEOUT_MS);
       this.appliedWaiters.add(onApplied);
       this.stopCtl.signal.addEventListener('abort', finish, { once: true });
     });
