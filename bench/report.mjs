@@ -69,6 +69,7 @@ export function printTable(r) {
   if (r.check) out.push(`llmserve check: ${f(r.check.checkMs, 1)} ms vs node -e 0 ${f(r.check.nodeMs, 1)} ms (+${f(r.check.addedMs, 1)} ms, ${f(r.check.ratio)}x; exit ${r.check.exitCode})`);
   const clean = r.check?.withoutExtraCaCerts;
   if (clean) out.push(`  without NODE_EXTRA_CA_CERTS: ${f(clean.checkMs, 1)} ms vs node -e 0 ${f(clean.nodeMs, 1)} ms (+${f(clean.addedMs, 1)} ms, ${f(clean.ratio)}x; exit ${clean.exitCode})`);
+  if (r.keyCheck) out.push(`key check per request: ${Object.entries(r.keyCheck).map(([n, k]) => `${Number(n).toLocaleString('en-US')} key${n === '1' ? '' : 's'} ${f(k.matchUs)} us (wrong key ${f(k.wrongUs)})`).join(', ')}`);
   out.push(`memory: ${f(r.memory.rssAfterWarmupMB, 1)} MB after warm-up -> ${f(r.memory.rssAfterMB, 1)} MB (${f(r.memory.growth * 100, 1)} %)`, '');
   for (const t of r.targets) out.push(`${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${f(t.value)} (${t.limit})`);
   for (const n of r.notes) out.push(`note: ${n}`);

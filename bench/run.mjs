@@ -8,6 +8,7 @@ import path from 'node:path';
 import { abortLatency, abortedStreams, burst, fixedRate, saturation, sleep, sseRun } from './load.mjs';
 import { supervisorTimings } from './supervisor.mjs';
 import { KEY, root, rssOf, rssSampler, startBare, startLlmserve, startNginx, startUpstream } from './targets.mjs';
+import { keyCheckCost } from './keys.mjs';
 import { evaluate, printTable } from './report.mjs';
 
 const quick = process.argv.includes('--quick');
@@ -155,6 +156,9 @@ for (const n of results.supervisor.notes) results.notes.push(n);
 delete results.supervisor.notes;
 results.check = results.supervisor.check;
 delete results.supervisor.check;
+
+log('key check with 1, 1,000 and 10,000 keys');
+results.keyCheck = await keyCheckCost();
 
 results.seconds = Math.round((Date.now() - began) / 1000);
 evaluate(results);

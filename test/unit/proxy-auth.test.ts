@@ -41,6 +41,27 @@ describe('auth unit', () => {
     assert.deepEqual(authenticate({ authorization: 'Bearer three' }, keys), { ok: false, reason: 'invalid' });
     assert.deepEqual(authenticate({}, keys), { ok: false, reason: 'missing' });
   });
+
+  it('finds any key among 10,000 by its digest, and a new list (a reload) is indexed afresh', () => {
+    const entries = Array.from({ length: 10_000 }, (_, i) => ({ name: `k${i}`, sha256Hex: sha256(`key-${i}`).toString('hex') }));
+    const keys = toStoredKeys(entries);
+    for (const i of [0, 1, 4999, 9999]) assert.deepEqual(authenticate({ 'x-api-key': `key-${i}` }, keys), { ok: true, name: `k${i}` });
+    assert.deepEqual(authenticate({ 'x-api-key': 'key-10000' }, keys), { ok: false, reason: 'invalid' });
+    // The reloaded list drops key 4999 and renames key 0: the old list's index must not answer for it.
+    const reloaded = toStoredKeys([{ name: 'renamed', sha256Hex: entries[0]!.sha256Hex }, ...entries.slice(1, 4999), ...entries.slice(5000)]);
+    assert.deepEqual(authenticate({ 'x-api-key': 'key-4999' }, reloaded), { ok: false, reason: 'invalid' });
+    assert.deepEqual(authenticate({ 'x-api-key': 'key-0' }, reloaded), { ok: true, name: 'renamed' });
+    assert.deepEqual(authenticate({ 'x-api-key': 'key-4999' }, keys), { ok: true, name: 'k4999' });
+  });
+
+  it('a digest listed twice answers with its first entry', () => {
+    const digest = sha256('same');
+    const keys = [
+      { name: 'first', sha256: digest },
+      { name: 'second', sha256: digest },
+    ];
+    assert.deepEqual(authenticate({ authorization: 'Bearer same' }, keys), { ok: true, name: 'first' });
+  });
 });
 
 describe('auth over HTTP', () => {
