@@ -15,6 +15,8 @@ export interface RunResult {
   notFound: boolean;
   /** The errno code when the program could not be spawned at all (ENOENT, EACCES, ...); absent when it ran. */
   spawnError?: string;
+  /** It ran past its timeout and was killed (exitCode is then null). */
+  timedOut?: boolean;
 }
 
 /** Runs an external program (injected so tests need no real binary). */
@@ -47,13 +49,17 @@ export function parseGpuCsv(text: string): { gpus: Gpu[]; unparsed: string[] } {
   return { gpus, unparsed };
 }
 
+/** How long the GPU query may take: nvidia-smi answers in well under a second on a healthy driver. */
+const GPU_QUERY_TIMEOUT_MS = 15_000;
+
 /** Runs the GPU query; null when nvidia-smi is not installed, an error quoting its output when it fails. */
 export async function queryNvidiaSmi(run: RunCommand, command = 'nvidia-smi'): Promise<{ gpus: Gpu[]; unparsed: string[]; raw: string } | null> {
-  const result = await run(command, GPU_QUERY_ARGS, { timeoutMs: 15_000 });
+  const result = await run(command, GPU_QUERY_ARGS, { timeoutMs: GPU_QUERY_TIMEOUT_MS });
   if (result.notFound) return null;
   const raw = (result.stdout + result.stderr).trim();
   if (result.exitCode !== 0) {
-    throw new LlmserveError('GPU_QUERY', `nvidia-smi failed (exit ${result.exitCode ?? 'signal'}): ${quote(raw)}`, {
+    const what = result.timedOut === true ? `did not answer within ${GPU_QUERY_TIMEOUT_MS / 1000} s (killed; a GPU driver in trouble hangs it)` : `failed (exit ${result.exitCode ?? 'signal'})`;
+    throw new LlmserveError('GPU_QUERY', `nvidia-smi ${what}: ${quote(raw)}`, {
       details: ['Fix: check the NVIDIA driver and that the container was given GPUs (nvidia-smi must work in it), or set --tensor-parallel-size explicitly.'],
     });
   }
@@ -70,6 +76,13 @@ export function parseComputeApps(text: string): { pid: number; usedMiB: number |
     apps.push({ pid: Number(pidText), usedMiB: memText !== undefined && /^\d+$/.test(memText) ? Number(memText) : null });
   }
   return apps;
+}
+
+/** What went wrong with a `--query-compute-apps` run that gave no answer (it ran, but timed out or failed). */
+export function computeAppsFailure(result: RunResult, timeoutMs: number): string {
+  if (result.timedOut === true) return `did not answer within ${timeoutMs / 1000} s (killed; a GPU driver in trouble hangs it)`;
+  const raw = (result.stdout + result.stderr).trim();
+  return `failed (exit ${result.exitCode ?? 'signal'}): ${quote(raw)}`;
 }
 
 function quote(text: string): string {

@@ -375,6 +375,12 @@ export class Backend {
         await Promise.race([query, sleep(QUERY_GONE_MS)]);
         return;
       }
+      if (holders !== null && !Array.isArray(holders)) {
+        // Said, since nvidia-smi failing right after vLLM died is often the first sign of a GPU fault (an Xid error)
+        // that the new vLLM will hit too.
+        if (!this.stopping) deps.logger.warn(`nvidia-smi --query-compute-apps ${holders.failed}: cannot tell whether the old ${this.label} has released its GPU memory; starting the new one anyway`);
+        return;
+      }
       const old = holders?.filter((pid) => oldPids.has(pid)) ?? [];
       if (old.length === 0) return;
       if (!said) deps.logger.info(`waiting for the GPU memory of the old ${this.label} (pids ${old.join(', ')}) to be released`);

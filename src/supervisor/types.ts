@@ -73,8 +73,11 @@ export interface SupervisorDeps {
   spawn: (options: SpawnOptions) => Promise<ManagedChild>;
   httpGet: (url: string, options: { timeoutMs: number; insecure?: boolean }) => Promise<HttpCheckResult>;
   isPortFree: (port: number, host: string) => Promise<boolean>;
-  /** Pids holding GPU memory (nvidia-smi --query-compute-apps), or null when unknown. */
-  gpuMemoryHolders: (signal?: AbortSignal) => Promise<number[] | null>;
+  /**
+   * Pids holding GPU memory (nvidia-smi --query-compute-apps); null without nvidia-smi; `{ failed }` saying why when
+   * it ran and gave no answer (a hang, an error).
+   */
+  gpuMemoryHolders: (signal?: AbortSignal) => Promise<number[] | null | { failed: string }>;
   now: () => number;
   /** Runs a short command (`ray status`, `ray stop`); needed only with a Ray plan. */
   run?: RunCommand;

@@ -10,9 +10,11 @@ export const runCommand: RunCommand = async (file, args, options = {}) => {
     env: options.env,
     extendEnv: options.env === undefined,
     stdin: 'ignore',
-    // Cancelled (llmserve is stopping): SIGKILL at once. These are queries with nothing to save, and one stuck in a
-    // driver call ignores SIGTERM; killed now, it is gone before llmserve exits instead of outliving it.
-    ...(options.signal === undefined ? {} : { cancelSignal: options.signal, killSignal: 'SIGKILL' as const }),
+    // Timed out or cancelled (llmserve is stopping): SIGKILL at once. These are queries with nothing to save, and one
+    // stuck in a driver call ignores SIGTERM: with execa's SIGTERM, its 5 s wait for a SIGKILL came on top of the
+    // timeout (a restart waited 10 s on a hung nvidia-smi), and on a stop the query outlived llmserve.
+    killSignal: 'SIGKILL',
+    ...(options.signal === undefined ? {} : { cancelSignal: options.signal }),
   });
   const code = (result as { code?: string }).code;
   // A spawn that failed has an errno code and no exit code (a timeout or a signal has neither).
@@ -23,5 +25,6 @@ export const runCommand: RunCommand = async (file, args, options = {}) => {
     stderr: typeof result.stderr === 'string' ? result.stderr : '',
     notFound: code === 'ENOENT',
     ...(spawnError === undefined ? {} : { spawnError }),
+    ...(result.timedOut === true ? { timedOut: true } : {}),
   };
 };

@@ -97,6 +97,24 @@ test('the old vLLM\'s GPU memory: the restart waits until nvidia-smi --query-com
   await stopCleanly(svc);
 });
 
+test('a GPU-memory query that hangs after vLLM died: killed at its 5 s timeout, said, and the restart goes on', async (t) => {
+  const svc = await startService({ config: FAST_RESTART, env: { FAKE_NVIDIA_SMI_MODE: 'hang-apps' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const engine = await svc.findProcess(/^VLLM::EngineCore/);
+  process.kill(engine.pid, 'SIGKILL');
+  await waitFor(() => findByMarker(svc.run.marker).some((p) => /nvidia-smi --query-compute-apps/.test(p.cmdline)), { timeoutMs: 10_000, message: 'the GPU-memory query running' });
+  const queried = Date.now();
+  await svc.run.waitForLine(/nvidia-smi --query-compute-apps did not answer within 5 s \(killed; .*\): cannot tell whether the old vLLM has released its GPU memory; starting the new one anyway/, 15_000);
+  // The query ignores SIGTERM (stuck in the driver): SIGKILL at the timeout, not execa's SIGTERM and 5 s more.
+  assert.ok(Date.now() - queried < 9000, `the warning came ${Date.now() - queried} ms after the query started`);
+  assert.ok(!findByMarker(svc.run.marker).some((p) => /nvidia-smi --query-compute-apps/.test(p.cmdline)), 'the hung query was killed');
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 10_000, message: 'the restart after the failed query' });
+  await waitForFile(svc.notHealthy, false, 15_000);
+  assert.equal((await svc.chat()).status, 200);
+  await stopCleanly(svc);
+});
+
 test('vLLM hangs (port open, no answers): not-healthy at the next check, a restart after 3 failed checks', async (t) => {
   const svc = await startService({ config: FAST_RESTART, healthInterval: '0.2', stopTimeout: '1' });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));

@@ -128,3 +128,30 @@ test('a stop during the wait for GPU memory waits (bounded) for the query it can
   await wait(new Set([4242]));
   assert.ok(performance.now() - started < 3000, `${performance.now() - started} ms`);
 });
+
+test('waiting for GPU memory: a GPU-memory query that gave no answer is said once, with why, and the restart goes on', async () => {
+  const { logger, lines } = memoryLogger();
+  let queries = 0;
+  const deps = {
+    logger,
+    probes: { set() {}, markDown() {} },
+    gpuMemoryHolders: async () => (queries++, { failed: 'did not answer within 5 s (killed; a GPU driver in trouble hangs it)' }),
+    now: () => performance.now(),
+  } as unknown as SupervisorDeps;
+  const ctx: BackendContext = {
+    deps,
+    plan: { healthInterval: 1 } as unknown as SupervisorPlan,
+    stopSignal: new AbortController().signal,
+    killSignal: new AbortController().signal,
+    stopped: () => new Promise(() => {}),
+    changed: () => {},
+    restarting: () => {},
+  };
+  const backend = new Backend({ argv: ['vllm', 'serve', 'm'], env: {}, port: 1, servedModelName: 'm', logName: 'vllm', droppableFlags: [] }, ctx, false);
+  const wait = (backend as unknown as { waitGpuMemoryReleased(old: Set<number>): Promise<void> }).waitGpuMemoryReleased.bind(backend);
+  await wait(new Set([4242]));
+  assert.equal(queries, 1, 'not asked again: a driver that hung once would hang the next query too');
+  const warned = lines.filter((l) => /query-compute-apps/.test(l));
+  assert.equal(warned.length, 1, lines.join('\n'));
+  assert.match(warned[0]!, /nvidia-smi --query-compute-apps did not answer within 5 s .*: cannot tell whether the old vLLM has released its GPU memory; starting the new one anyway/);
+});

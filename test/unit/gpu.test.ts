@@ -76,6 +76,15 @@ test('a failing nvidia-smi is an error quoting its output; a missing one falls b
   assert.equal(none.inventory.source, 'none');
 });
 
+test('an nvidia-smi that timed out says so, not "exit signal"', async () => {
+  await assert.rejects(detectGpus({ run: fakeRun({ exitCode: null, timedOut: true }), env: {} }), (err: unknown) => {
+    assert.ok(err instanceof LlmserveError);
+    assert.equal(err.code, 'GPU_QUERY');
+    assert.match(err.message, /^nvidia-smi did not answer within 15 s \(killed; a GPU driver in trouble hangs it\): \(no output\)$/);
+    return true;
+  });
+});
+
 test('tensor-parallel: auto = GPU count, reduced to a power of two dividing the heads, explicit kept', () => {
   assert.equal(chooseTensorParallel('auto', 2, 12).size, 2);
   assert.equal(chooseTensorParallel('auto', 8, 64).size, 8);

@@ -1,0 +1,27 @@
+// runCommand (util/run.ts): a query that hangs past its timeout, ignoring SIGTERM as a program stuck in a driver
+// call does, is SIGKILLed at the timeout and reported as timed out.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCommand } from '../../src/util/run.js';
+import { isAlive } from '../helpers/procs.js';
+
+test('runCommand: past its timeout a program that ignores SIGTERM is killed at once and reported as timed out', async () => {
+  // The program prints its pid, ignores SIGTERM and waits forever.
+  const script = "process.on('SIGTERM', () => {}); console.log(process.pid); setInterval(() => {}, 60000);";
+  const started = Date.now();
+  const result = await runCommand(process.execPath, ['-e', script], { timeoutMs: 500 });
+  const took = Date.now() - started;
+  assert.equal(result.timedOut, true, JSON.stringify(result));
+  assert.equal(result.exitCode, null);
+  assert.equal(result.notFound, false);
+  // With execa's SIGTERM it would have lived on until the SIGKILL 5 s later.
+  assert.ok(took < 4500, `returned ${took} ms after the start`);
+  const pid = Number(result.stdout.trim());
+  assert.ok(pid > 0, `pid printed: ${JSON.stringify(result.stdout)}`);
+  assert.equal(isAlive(pid), false, 'the program is gone');
+});
+
+test('runCommand: a program that ends in time is not timed out', async () => {
+  const result = await runCommand(process.execPath, ['-e', 'process.exit(3)'], { timeoutMs: 10_000 });
+  assert.deepEqual([result.exitCode, result.timedOut], [3, undefined]);
+});
