@@ -267,11 +267,17 @@ async function runRound(index, seed) {
   });
   for (const l of lines) if (sigtermAt !== null && l.t > sigtermAt && /restarting only the proxy|restarting vLLM in/.test(l.line)) violate(`a restart after SIGTERM: ${l.line}`, l.t);
   checkRestarts(list, injected, sigtermAt, violate, 'vLLM', 'no fault that restarts hit it');
+  // A killed proxy worker is replaced while the other serves (`starting another`), or, the third exit within 60 s or a
+  // replacement killed before it served, the proxy is restarted as a whole; a proxy restart needs such a cause.
   const proxyRestarts = lines.filter((l) => /the proxy exited .*restarting only the proxy/.test(l.line));
-  const primariesHit = new Set(injected.filter((f) => f.kind === 'kill-proxy-worker' && f.target && f.t < sigtermAt - 1000).map((f) => f.primary));
-  const primariesHitAll = new Set(injected.filter((f) => f.kind === 'kill-proxy-worker' && f.target).map((f) => f.primary));
-  if (proxyRestarts.length < primariesHit.size || proxyRestarts.length > primariesHitAll.size) {
-    violate(`${proxyRestarts.length} proxy restarts for ${primariesHitAll.size} proxies whose worker was killed`);
+  const workerKills = injected.filter((f) => f.kind === 'kill-proxy-worker' && f.target);
+  const replaced = (f) => lines.some((l) => l.t >= f.t && l.line.includes(`proxy worker ${f.target} exited (SIGKILL): starting another`));
+  for (const f of workerKills) {
+    if (f.t >= sigtermAt - 1000 || replaced(f)) continue;
+    if (!proxyRestarts.some((l) => l.t >= f.t && l.t - f.t < 5000)) violate(`proxy worker ${f.target} killed: neither replaced nor the proxy restarted`, f.t);
+  }
+  for (const l of proxyRestarts) {
+    if (!workerKills.some((f) => f.t <= l.t && l.t - f.t < 5000 && !replaced(f))) violate(`a proxy restart with no unreplaced worker kill just before: ${l.line}`, l.t);
   }
   // A restart fails, and is tried again after its backoff, when a fault killed a worker of the proxy being started:
   // expected then (two worker kills close together), a violation with no such fault just before.
@@ -335,7 +341,8 @@ async function runRound(index, seed) {
     }
     if (r.outcome === 'conn-error') {
       if (beforeReady) continue;
-      // The proxy is down only while it restarts (a killed worker takes all its processes) and after the drain.
+      // A killed worker's connections break; the proxy is down only while it restarts (workers that keep dying) and after
+      // the drain.
       if (startedAfterStop || (afterStop && r.t1 - sigtermAt >= DRAIN_TIMEOUT * 1000 - 200)) continue;
       if (!faultDuring(r.t0, r.t1, ['kill-proxy-worker'])) violate(`${what}: connection error (${r.detail}) with no proxy fault in flight`, r.t0);
     }

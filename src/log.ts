@@ -33,14 +33,16 @@ export interface Logger {
   withSource(source: string): Logger;
 }
 
-/** The same logger with `info` silenced (for lines another process already writes). */
-export function withoutInfo(logger: Logger): Logger {
-  return { ...logger, info() {} };
-}
-
-/** The same logger with `info` and `warn` silenced (for what an identical process beside it already says). */
-export function errorsOnly(logger: Logger): Logger {
-  return { ...logger, info() {}, warn() {} };
+/**
+ * The same logger with `info` (and with `warn: true`, `warn`) silenced while `quiet()` is true: for lines another
+ * process beside it already writes, until it is asked to say them itself (a proxy worker that takes over).
+ */
+export function quietWhile(logger: Logger, quiet: () => boolean, options: { warn?: boolean } = {}): Logger {
+  return {
+    ...logger,
+    info: (msg, fields) => void (quiet() || logger.info(msg, fields)),
+    warn: (msg, fields) => void ((options.warn === true && quiet()) || logger.warn(msg, fields)),
+  };
 }
 
 /** Holds the logger main.ts prints the final error through: its early one until a command hands over its own. */

@@ -80,4 +80,9 @@ export class ProxyMetrics {
   snapshot(): RegistrySnapshot {
     return this.registry.snapshot();
   }
+
+  /** The names of its gauges (left out of a gone worker's last snapshot). */
+  gaugeNames(): string[] {
+    return this.registry.gaugeNames();
+  }
 }

@@ -187,6 +187,11 @@ export class Registry {
     return out;
   }
 
+  /** The names of the gauges (values of now, which a process that is gone no longer has). */
+  gaugeNames(): string[] {
+    return this.metrics.filter((m) => m instanceof Counter && m.type === 'gauge').map((m) => m.name);
+  }
+
   /** Adds a snapshot of a registry with the same metrics (another proxy worker's); unknown names are ignored. */
   absorb(snapshot: RegistrySnapshot): void {
     for (const m of this.metrics) {

@@ -4,7 +4,7 @@ import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { LlmserveError } from '../errors.js';
 import { hasPolicy, type KeyPolicy } from '../config/index.js';
-import { createLogger, errorsOnly, withoutInfo, type Logger } from '../log.js';
+import { createLogger, quietWhile, type Logger } from '../log.js';
 import { createAccessLog } from './access-log.js';
 import { finalStatus, newExchange } from './exchange.js';
 import { createForwarder } from './forward.js';
@@ -38,6 +38,10 @@ export interface ProxyHandle {
   inflight(): number;
   /** This process's metrics as plain data (for another worker's /metrics). */
   metricsSnapshot(): RegistrySnapshot;
+  /** The names of the gauges among them. */
+  metricsGauges(): string[];
+  /** A quiet cluster worker (`deps.quiet`) says from now on what every worker would say alike. */
+  speak(): void;
   /** For each backend URL: milliseconds since it last sent response bytes to this process, null when it never has. */
   backendActivity(): Record<string, number | null>;
 }
@@ -70,7 +74,9 @@ export interface ProxyDeps {
 export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {}): Promise<ProxyHandle> {
   const logger = deps.logger ?? createLogger({ source: 'proxy', format: settings.logFormat, color: settings.color });
   const now = deps.now ?? (() => performance.now());
-  const announce = deps.quiet === true ? withoutInfo(logger) : logger;
+  // Cleared by `speak()`: the cluster primary hands the speaking to this worker when the one that spoke is gone.
+  let quiet = deps.quiet === true;
+  const announce = quietWhile(logger, () => quiet);
   // A start message without a valid state means nothing is known yet about the backend.
   let state: BackendState = isBackendState(settings.state) ? settings.state : 'starting';
   // Set by the supervisor's `stopping` (SIGTERM, before drain.delay): only readiness changes, so that HTTP probes agree
@@ -95,7 +101,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     ...(settings.fileKeys === undefined ? {} : { lastFromFile: settings.fileKeys }),
     ...(deps.onKeysLoaded === undefined ? {} : { onLoaded: deps.onKeysLoaded }),
     // Every worker reads the same file: one says what it found; the primary says each distinct error once.
-    announce: deps.quiet === true ? errorsOnly(logger) : logger,
+    announce: quietWhile(logger, () => quiet, { warn: true }),
     ...(deps.onKeysError === undefined ? {} : { reportError: deps.onKeysError }),
   });
   const cost = await createCostControl(settings.usage ?? { dir: null, track: 'limited', flushInterval: 5 }, keys.entries(), state, announce, [
@@ -288,6 +294,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     },
     inflight: () => inflight,
     metricsSnapshot: () => cost.metrics.snapshot(),
+    metricsGauges: () => cost.metrics.gaugeNames(),
+    speak: () => {
+      quiet = false;
+    },
     backendActivity: () => {
       const urls = router === null ? [settings.backendUrl] : router.targets.map((t) => t.url);
       return Object.fromEntries(urls.map((url) => [url, forwarder.msSinceHeard(url)]));

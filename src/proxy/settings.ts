@@ -49,6 +49,11 @@ export interface ProxySettings extends ConfiguredProxy {
   /** Proxy processes sharing the port (Node cluster); absent or 1 = this process serves alone. */
   workers?: number;
   /**
+   * A cluster worker (set by its primary): leaves the lines every worker would repeat (listening, keys loaded, backend
+   * state) to the one worker that says them.
+   */
+  quiet?: boolean;
+  /**
    * Several models: each one's served name and vLLM; requests are routed by their `model`. Absent (or one entry)
    * = the single-model path, which never reads a body to route.
    */
@@ -86,7 +91,9 @@ export type ParentMessage =
   | { type: 'stopping' }
   | { type: 'drain'; timeoutMs: number }
   /** How recently each backend sent bytes (a slow /health: busy or hung?); answered by `activity` with the same seq. */
-  | { type: 'activity'; seq: number };
+  | { type: 'activity'; seq: number }
+  /** From a cluster primary to a quiet worker: the worker that spoke for all is gone, say it from now on. */
+  | { type: 'speak' };
 
 /** The default route allowlist: the configuration's own list, so the two cannot drift apart. */
 export const defaultRoutes: readonly string[] = DEFAULT_ROUTES;

@@ -9,7 +9,8 @@ import { primaryAsker } from './ask-primary.js';
 export type WorkerMetricsMessage =
   | { type: 'metrics-gather'; id: number }
   | { type: 'metrics-snapshot-request'; token: string }
-  | { type: 'metrics-snapshot'; token: string; snapshot: RegistrySnapshot }
+  /** `gauges`: which of its metrics are gauges (dropped from the snapshot the primary keeps of a gone worker). */
+  | { type: 'metrics-snapshot'; token: string; snapshot: RegistrySnapshot; gauges?: string[] }
   | { type: 'metrics-gathered'; id: number; snapshots: RegistrySnapshot[] };
 
 /** A worker's side: `gather` for its ProxyMetrics, `handle` for the primary's messages. */
@@ -19,15 +20,18 @@ export interface MetricsGatherer {
   handle(msg: { type?: unknown }): boolean;
 }
 
-/** The worker's side; `own` is this worker's snapshot (the fallback when the primary does not answer in time). */
-export function metricsGatherer(send: (m: WorkerMetricsMessage) => void, own: () => RegistrySnapshot, timeoutMs = 2000): MetricsGatherer {
+/**
+ * The worker's side; `own` is this worker's snapshot (the fallback when the primary does not answer in time), `gauges`
+ * the names of the gauges in it.
+ */
+export function metricsGatherer(send: (m: WorkerMetricsMessage) => void, own: () => RegistrySnapshot, gauges: () => string[] = () => [], timeoutMs = 2000): MetricsGatherer {
   const asker = primaryAsker<RegistrySnapshot[]>((id) => send({ type: 'metrics-gather', id }), timeoutMs);
   return {
     gather: () => asker.ask(() => [own()]),
     handle(msg) {
       const m = msg as WorkerMetricsMessage;
       if (m.type === 'metrics-snapshot-request') {
-        send({ type: 'metrics-snapshot', token: m.token, snapshot: own() });
+        send({ type: 'metrics-snapshot', token: m.token, snapshot: own(), gauges: gauges() });
         return true;
       }
       if (m.type === 'metrics-gathered') {
@@ -42,11 +46,16 @@ export function metricsGatherer(send: (m: WorkerMetricsMessage) => void, own: ()
 /**
  * The primary's side: answers a worker's `metrics-gather` with every live worker's snapshot. A worker that does not
  * answer in time is counted with its last snapshot: left out, its counters would drop for that scrape, and
- * Prometheus reads a drop as a counter reset (a spurious jump in rate() and increase()).
+ * Prometheus reads a drop as a counter reset (a spurious jump in rate() and increase()). For the same reason a worker
+ * that is gone (`retire`, replaced by a new one) stays counted with its last counters and histograms, its gauges
+ * (requests in flight, open streams) left out.
  */
-export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 1000): { handle(from: Worker, msg: { type?: unknown }): boolean } {
+export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 1000): { handle(from: Worker, msg: { type?: unknown }): boolean; retire(worker: Worker): void } {
   let seq = 0;
   const last = new Map<Worker, RegistrySnapshot>();
+  const gaugesOf = new Map<Worker, readonly string[]>();
+  // What gone workers counted, as of their last snapshot: part of every answer from now on.
+  const retired: RegistrySnapshot[] = [];
   const open = new Map<string, { requester: Worker; id: number; waiting: Set<Worker>; snapshots: RegistrySnapshot[]; timer: NodeJS.Timeout }>();
   const finish = (token: string) => {
     const c = open.get(token);
@@ -57,6 +66,7 @@ export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 10
       const previous = last.get(w);
       if (previous !== undefined) c.snapshots.push(previous);
     }
+    c.snapshots.push(...retired);
     if (c.requester.isConnected()) c.requester.send({ type: 'metrics-gathered', id: c.id, snapshots: c.snapshots } satisfies WorkerMetricsMessage);
   };
   return {
@@ -75,6 +85,7 @@ export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 10
       }
       if (m.type === 'metrics-snapshot') {
         last.set(from, m.snapshot);
+        if (Array.isArray(m.gauges)) gaugesOf.set(from, m.gauges);
         const c = open.get(m.token);
         if (c !== undefined && c.waiting.delete(from)) {
           c.snapshots.push(m.snapshot);
@@ -83,6 +94,15 @@ export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 10
         return true;
       }
       return false;
+    },
+    retire(worker) {
+      const snapshot = last.get(worker);
+      const gauges = new Set(gaugesOf.get(worker) ?? []);
+      last.delete(worker);
+      gaugesOf.delete(worker);
+      if (snapshot !== undefined) retired.push(Object.fromEntries(Object.entries(snapshot).filter(([name]) => !gauges.has(name))));
+      // A scrape waiting on it has its answer without it.
+      for (const [token, c] of open) if (c.waiting.delete(worker) && c.waiting.size === 0) finish(token);
     },
   };
 }

@@ -3,6 +3,7 @@ import { LlmserveError } from '../errors.js';
 import { diagnose, rejectedRemovedFlags, withoutFlags } from '../engine/diagnose.js';
 import { BACKEND_HOST } from '../engine/command.js';
 import { vllmLineLevel } from '../engine/line-level.js';
+import { ordinal } from '../util/ordinal.js';
 import { LineRing } from '../util/ring.js';
 import { formatSeconds, sleep } from '../util/time.js';
 import { liveGroupMembers, type ManagedChild } from './child.js';
@@ -401,13 +402,6 @@ function timeoutFix(outcome: 'timeout' | 'stalled', startupTimeoutS: number, sta
   return outcome === 'timeout'
     ? `Fix: if vLLM was still making progress (a large model's download or load), raise --startup-timeout (startup_timeout, now ${formatSeconds(startupTimeoutS)}); otherwise its last lines show where it stopped.`
     : `Fix: if vLLM works that long without a word (a download or a compilation that prints nothing), raise --stall-timeout (stall_timeout, now ${formatSeconds(stallTimeoutS)}); otherwise its last lines show where it stopped.`;
-}
-
-/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
-function ordinal(n: number): string {
-  const tens = n % 100;
-  const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
-  return `${n}${suffix}`;
 }
 
 /** The warning printed when a flag vLLM rejected is dropped instead of failing the start. */

@@ -3,10 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { fixturePath, tempDir } from '../helpers/fixtures.js';
-import { startService, type Service } from '../helpers/service.js';
-import { findByMarker, isAlive, processGroupMembers } from '../helpers/procs.js';
+import { startService, TEST_KEY, type Service } from '../helpers/service.js';
+import { connectionOwners, findByMarker, isAlive, processGroupMembers, type ProcInfo } from '../helpers/procs.js';
 import { isPortOpen } from '../helpers/ports.js';
 import { waitFor, waitForFile } from '../helpers/wait.js';
 
@@ -168,27 +169,98 @@ test('vLLM saturated (/health answers late while it streams): busy, not hung: no
   await stopCleanly(svc);
 });
 
-test('a proxy worker crashes (proxy.workers: 2): the proxy restarts as a whole, vLLM keeps running', async (t) => {
-  const svc = await startService({ config: FAST_RESTART + 'proxy:\n  workers: 2\n' });
-  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
-  await svc.waitReady();
+/** A streamed chat on a connection of its own: its client port, and its text once it ends (`cut` if it broke). */
+function openStream(svc: Service): Promise<{ localPort: number; done: Promise<{ text: string; cut: boolean }> }> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ model: svc.modelName, stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    const req = http.request({ host: '127.0.0.1', port: svc.port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      const done = new Promise<{ text: string; cut: boolean }>((settle) => {
+        res.on('end', () => settle({ text, cut: false }));
+        res.on('error', () => settle({ text, cut: true }));
+        res.on('aborted', () => settle({ text, cut: true }));
+      });
+      resolve({ localPort: req.socket!.localPort!, done });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The proxy child (the cluster primary) and its two workers. */
+async function proxyProcesses(svc: Service): Promise<{ primary: ProcInfo; workers: ProcInfo[] }> {
   const primary = await waitFor(() => findByMarker(svc.run.marker).find((p) => / proxy$/.test(p.cmdline) && p.ppid === svc.run.child.pid), { timeoutMs: 10_000, message: 'the proxy child' });
   const workers = await waitFor(() => {
-    const w = findByMarker(svc.run.marker).filter((p) => p.ppid === primary.pid);
+    const w = findByMarker(svc.run.marker).filter((p) => p.ppid === primary.pid && isAlive(p.pid));
     return w.length === 2 ? w : undefined;
   }, { timeoutMs: 10_000, message: 'two proxy workers' });
+  return { primary, workers };
+}
+
+test('a proxy worker crashes (proxy.workers: 2): another replaces it while the other serves on; its streams go on, vLLM and the proxy stay', async (t) => {
+  // Streams of 60 events at 50 ms: 3 s, long enough to outlive the crash.
+  const svc = await startService({ config: FAST_RESTART + 'proxy:\n  workers: 2\n', env: { FAKE_VLLM_STREAM_CHUNKS: '60', FAKE_VLLM_STREAM_INTERVAL_MS: '50' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const { primary, workers } = await proxyProcesses(svc);
   // The primary and its workers run with the fixed young generation (src/proxy/node-flags.ts).
   for (const p of [primary, ...workers]) assert.match(p.cmdline, / --max-semi-space-size=16 .*llmserve\.js proxy$/, p.cmdline);
   const api = svc.vllmStarts()[0]!.pid;
-  process.kill(workers[0]!.pid, 'SIGKILL');
-  await svc.run.waitForLine(/proxy worker \d+ exited \(SIGKILL\)/, 5000);
+  // Streams on connections of their own until each worker holds at least one (the kernel picks the worker).
+  const streams: { localPort: number; done: Promise<{ text: string; cut: boolean }> }[] = [];
+  let owners = new Map<number, number>();
+  await waitFor(async () => {
+    streams.push(await openStream(svc));
+    owners = connectionOwners(svc.port, workers.map((w) => w.pid));
+    return workers.every((w) => streams.some((s) => owners.get(s.localPort) === w.pid)) ? true : undefined;
+  }, { timeoutMs: 10_000, message: 'a stream on each worker' });
+  const [victim, survivor] = workers as [ProcInfo, ProcInfo];
+  process.kill(victim.pid, 'SIGKILL');
+  await svc.run.waitForLine(new RegExp(`proxy worker ${victim.pid} exited \\(SIGKILL\\): starting another, the other worker serves meanwhile \\(1 of 2 replacements within 60 s\\)`), 5000);
+  await svc.run.waitForLine(new RegExp(`proxy worker ${victim.pid} replaced`), 10_000);
+  // The port never closed: a new request is served at once, by either worker.
+  assert.equal((await svc.chat()).status, 200);
+  for (const s of streams) {
+    const { text, cut } = await s.done;
+    if (owners.get(s.localPort) === survivor.pid) {
+      assert.equal(cut, false, 'a stream on the other worker goes on');
+      assert.match(text, /data: \[DONE\]\n\n$/, 'a stream on the other worker ends whole');
+    } else if (owners.get(s.localPort) === victim.pid) assert.ok(cut || !text.includes('[DONE]'), 'a stream on the killed worker is cut');
+  }
+  const after = await proxyProcesses(svc);
+  assert.equal(after.primary.pid, primary.pid, 'the same proxy: not restarted as a whole');
+  assert.ok(after.workers.some((w) => w.pid === survivor.pid), 'the other worker is the same process');
+  assert.ok(!after.workers.some((w) => w.pid === victim.pid));
+  assert.doesNotMatch(svc.run.output(), /the proxy exited|health check failed/);
+  assert.equal(existsSync(svc.notHealthy), false, 'the service stayed healthy');
+  assert.ok(isAlive(api), 'vLLM is the same process');
+  assert.equal(svc.vllmStarts().length, 1, 'vLLM was never restarted');
+  await stopCleanly(svc);
+});
+
+test('proxy workers that keep crashing: the third exit within 60 s fails the proxy, which llmserve restarts as a whole', async (t) => {
+  const svc = await startService({ config: FAST_RESTART + 'proxy:\n  workers: 2\n' });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const { primary } = await proxyProcesses(svc);
+  for (let n = 1; n <= 3; n++) {
+    const { workers } = await proxyProcesses(svc);
+    process.kill(workers[0]!.pid, 'SIGKILL');
+    if (n < 3) {
+      await svc.run.waitForLine(new RegExp(`proxy worker ${workers[0]!.pid} exited \\(SIGKILL\\): starting another.*\\(${n} of 2 replacements within 60 s\\)`), 5000);
+      await svc.run.waitForLine(new RegExp(`proxy worker ${workers[0]!.pid} replaced`), 10_000);
+    } else {
+      await svc.run.waitForLine(new RegExp(`proxy worker ${workers[0]!.pid} exited \\(SIGKILL\\), the 3rd within 60 s`), 5000);
+    }
+  }
   await svc.run.waitForLine(/the proxy exited \(exit code 2\): restarting only the proxy in .* \(not-healthy until it answers\)$/, 5000);
   // An exit, said once as such: no health check failed (none ran), and not a second line for not-healthy.
   assert.doesNotMatch(svc.run.output(), /health check failed/);
   // The other worker goes with its primary: nothing of the old proxy is left.
-  await waitFor(() => [primary.pid, ...workers.map((w) => w.pid)].every((pid) => !isAlive(pid)), { timeoutMs: 5000, message: 'the old primary and workers gone' });
+  await waitFor(() => !isAlive(primary.pid) && findByMarker(svc.run.marker).every((p) => p.ppid !== primary.pid), { timeoutMs: 5000, message: 'the old primary and workers gone' });
   await waitFor(async () => (await svc.chat().catch(() => null))?.status === 200, { timeoutMs: 10_000, message: 'the new proxy serving' });
-  assert.ok(isAlive(api), 'vLLM is the same process');
   assert.equal(svc.vllmStarts().length, 1, 'vLLM was never restarted');
   await stopCleanly(svc);
 });

@@ -113,3 +113,36 @@ export function killByMarker(marker: string): number {
   }
   return found.length;
 }
+
+/**
+ * Which process holds the server side of each TCP connection to `serverPort` (IPv4 loopback), by the client's port:
+ * /proc/net/tcp gives each socket's inode, and /proc/PID/fd which process has it open. Only `pids` are searched.
+ */
+export function connectionOwners(serverPort: number, pids: readonly number[]): Map<number, number> {
+  const byInode = new Map<string, number>();
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const [local, remote, state, inode] = [f[1]!, f[2]!, f[3]!, f[9]!];
+    // 01: ESTABLISHED; the server side has the server's port as its local port.
+    if (state !== '01' || parseInt(local.split(':')[1]!, 16) !== serverPort) continue;
+    byInode.set(inode, parseInt(remote.split(':')[1]!, 16));
+  }
+  const owners = new Map<number, number>();
+  for (const pid of pids) {
+    let fds: string[] = [];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch { /* gone */ }
+    for (const fd of fds) {
+      let target = '';
+      try {
+        target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch { /* closed meanwhile */ }
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      const clientPort = m === null ? undefined : byInode.get(m[1]!);
+      if (clientPort !== undefined) owners.set(clientPort, pid);
+    }
+  }
+  return owners;
+}

@@ -32,6 +32,8 @@ export interface Service {
   waitReady(timeoutMs?: number): Promise<void>;
   /** The marked process whose command line matches. */
   findProcess(pattern: RegExp, timeoutMs?: number): Promise<ProcInfo>;
+  /** The public model name (the model directory's name). */
+  modelName: string;
   /** POSTs a chat completion through the proxy with the test key. */
   chat(body?: Record<string, unknown>): Promise<Response>;
   /** Both probe files present, as at every exit. */
@@ -89,6 +91,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     findProcess(pattern, timeoutMs = 10_000) {
       return waitFor(() => findByMarker(run.marker).find((p) => pattern.test(p.cmdline)), { timeoutMs, message: `a process matching ${pattern}` });
     },
+    modelName: path.basename(model),
     chat(body = {}) {
       return fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
         method: 'POST',

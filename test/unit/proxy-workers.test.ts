@@ -57,13 +57,19 @@ function start(t: { after: (f: () => void) => void }, backendUrl: string, logFor
   return { child, next, output: () => output };
 }
 
-it('workers: 2 serves from two processes, relays state and drain, exits with the primary', async (t) => {
+/** A fake upstream and the proxy with two workers in front of it, listening. */
+async function startListening(t: { after: (f: () => void) => void }) {
   const upstream = await startUpstream();
   t.after(() => upstream.close());
-  const { child, next, output } = start(t, upstream.url);
-  const { port } = (await next('listening')) as { port: number };
-  const workers = childrenOf(child.pid!);
-  assert.equal(workers.length, 2, output());
+  const started = start(t, upstream.url);
+  const { port } = (await started.next('listening')) as { port: number };
+  const workers = childrenOf(started.child.pid!);
+  assert.equal(workers.length, 2, started.output());
+  return { upstream, port, workers, ...started };
+}
+
+it('workers: 2 serves from two processes, relays state and drain, exits with the primary', async (t) => {
+  const { upstream, child, next, output, port, workers } = await startListening(t);
 
   // `activity` (a slow /health: busy or hung?): the backend has sent nothing to any worker yet.
   child.send({ type: 'activity', seq: 2 });
@@ -104,6 +110,35 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
   const [code] = (await once(child, 'exit')) as [number | null];
   assert.equal(code, 0);
   await until(() => workers.every((pid) => !alive(pid)), 5000, 'the workers to exit');
+});
+
+it('workers: 2, a worker that dies is replaced with the state in force, the other worker taking over its lines; the next state is confirmed by both', async (t) => {
+  const { upstream, child, next, output, port, workers } = await startListening(t);
+  t.after(() => childrenOf(child.pid!).forEach((pid) => process.kill(pid, 'SIGKILL')));
+  child.send({ type: 'state', state: 'ready', seq: 1, restarts: 2 });
+  assert.deepEqual(await next('state-applied'), { type: 'state-applied', seq: 1 });
+  // The first worker speaks for both: it has said the state change, the second has not.
+  await until(() => /backend state: starting -> ready/.test(output()), 5000, 'the state line');
+  process.kill(workers[0]!, 'SIGKILL');
+  await until(() => /proxy worker \d+ replaced/.test(output()), 20_000, `the replacement; output:\n${output()}`);
+  const now = childrenOf(child.pid!);
+  assert.equal(now.length, 2, output());
+  assert.ok(now.includes(workers[1]!) && !now.includes(workers[0]!));
+  // The new worker started with the state in force (not the start message's `starting`): no connection is refused,
+  // whichever worker the kernel hands it to.
+  for (let i = 0; i < 20; i++) assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 200, `request ${i} after the replacement`);
+  for (let i = 0; i < 4; i++) assert.match((await request(port, '/metrics', { headers: bearer })).text, /^llmserve_backend_restarts_total 2$/m);
+  // A state sent now waits for both workers, the new one included, and the surviving worker says it.
+  child.send({ type: 'state', state: 'restarting', seq: 2, restarts: 3 });
+  assert.deepEqual(await next('state-applied'), { type: 'state-applied', seq: 2 });
+  for (let i = 0; i < 10; i++) assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 503);
+  await until(() => /backend state: ready -> restarting/.test(output()), 5000, `the state line from the worker that took over; output:\n${output()}`);
+  assert.equal(output().match(/backend state: ready -> restarting/g)?.length, 1, output());
+  // The replacement repeated no start-up line: one "listening on" in all.
+  assert.equal(output().match(/listening on http/g)?.length, 1, output());
+  child.disconnect();
+  await once(child, 'exit');
+  await until(() => childrenOf(child.pid!).length === 0, 5000, 'the workers to exit');
 });
 
 it('workers: 2, a saturated backend (/health late, a stream flowing through one worker): readiness says busy on both workers', async (t) => {

@@ -42,12 +42,18 @@ function cluster(answering: boolean[], collectorTimeoutMs = 1000) {
       if (answering[i] || m.type !== 'metrics-snapshot-request') setImmediate(() => gatherers[i]!.handle(m));
     },
   })) as unknown as Worker[];
-  const collector = metricsCollector(() => workers, collectorTimeoutMs);
+  const live = [...workers];
+  const collector = metricsCollector(() => live, collectorTimeoutMs);
   answering.forEach((_, i) => {
-    gatherers.push(metricsGatherer((m) => setImmediate(() => collector.handle(workers[i]!, m)), () => metrics[i]!.snapshot()));
+    gatherers.push(metricsGatherer((m) => setImmediate(() => collector.handle(workers[i]!, m)), () => metrics[i]!.snapshot(), () => metrics[i]!.gaugeNames()));
     metrics[i]!.gather = gatherers[i]!.gather;
   });
-  return metrics;
+  /** Worker i is gone (exited, replaced): the primary no longer asks it, and retires what it counted. */
+  const exit = (i: number) => {
+    live.splice(live.indexOf(workers[i]!), 1);
+    collector.retire(workers[i]!);
+  };
+  return Object.assign(metrics, { exit });
 }
 
 test('a scrape on either worker shows the sum of both', async () => {
@@ -88,4 +94,27 @@ test('a worker that stops answering is counted with its last snapshot: its count
   a!.request('alice', 'm', 200, 12, 3);
   // b is stuck: its last answer (1 request) stands in, so the total grows from 2 to 3 instead of dropping to 2.
   assert.match(await a!.render([]), /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
+});
+
+test('a worker that is gone (replaced) stays counted with its last counters; its gauges (in flight, streams) go', async () => {
+  const two = cluster([true, true]);
+  const [a, b] = two;
+  a!.request('alice', 'm', 200, 12, 3);
+  b!.request('alice', 'm', 200, 12, 3);
+  a!.inflight.set(1);
+  b!.inflight.set(4);
+  b!.streams.set(2);
+  const before = await a!.render([]);
+  assert.match(before, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 2$/m);
+  assert.match(before, /^llmserve_requests_in_flight 5$/m);
+  assert.match(before, /^llmserve_active_streams 2$/m);
+  two.exit(1);
+  a!.request('alice', 'm', 200, 12, 3);
+  const after = await a!.render([]);
+  // 2 before, plus a's new one: the gone worker's request is still counted, so the total never drops.
+  assert.match(after, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
+  assert.match(after, /^llmserve_request_duration_seconds_count\{key="alice",model="m"\} 3$/m);
+  // Its requests in flight and streams went with it.
+  assert.match(after, /^llmserve_requests_in_flight 1$/m);
+  assert.match(after, /^llmserve_active_streams 0$/m);
 });
