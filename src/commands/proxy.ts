@@ -44,7 +44,7 @@ export async function runProxyCommand(): Promise<void> {
         return;
       }
       // A worker's /metrics shows every worker: it gathers their snapshots through the primary.
-      gatherer = cluster.isWorker ? metricsGatherer((m) => void send(m), () => proxy.metricsSnapshot(), () => proxy.metricsGauges()) : null;
+      gatherer = cluster.isWorker ? metricsGatherer((m) => void send(m), () => proxy.metricsSnapshot(), () => proxy.metricsUnsummed()) : null;
       // Its readiness judges a late backend by every worker's traffic, through the primary, as the supervisor does.
       activity = cluster.isWorker ? activityGatherer((m) => void send(m), () => proxy.backendActivity()) : null;
       // Workers other than the primary's speaker leave the lines every worker would repeat (listening, backend state) to it.
@@ -321,6 +321,7 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
         }
         const others = live.size === 1 ? 'the other worker serves' : `the other ${live.size} workers serve`;
         logger.warn(`${how}: starting another, ${others} meanwhile (${exitTimes.length} of ${WORKER_REPLACEMENTS} replacements within ${WORKER_EXIT_WINDOW_MS / 1000} s)`);
+        collector.replaced();
         if (speaker === worker) {
           // A worker that serves on takes the speaking over (its start-up lines were said already, once); only with
           // none left does the replacement speak, start-up lines included.

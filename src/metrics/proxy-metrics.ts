@@ -1,5 +1,6 @@
 // The llmserve_* metrics of the proxy. Labels carry key NAMES (from the config), never keys.
 import { fetchAllBackendMetrics } from './backend.js';
+import { WORKER_REPLACEMENTS_METRIC } from '../proxy/worker-metrics.js';
 import { Counter, Histogram, Registry, type RegistrySnapshot } from './registry.js';
 
 /** Seconds: from fast local answers to 10-minute generations. */
@@ -21,6 +22,8 @@ export class ProxyMetrics {
   // Every proxy worker sees the same restarts and state: with several workers these are the largest, not the sum.
   readonly restarts = this.registry.add(new Counter('llmserve_backend_restarts_total', 'Backend restarts (every model\'s vLLM started again after a failure).', [], 'counter', 'max'));
   readonly state = this.registry.add(new Counter('llmserve_backend_state', 'The backend state as the proxy sees it: 1 for the current state.', ['state'], 'gauge', 'max'));
+  // Counted by the cluster primary (worker-metrics.ts): 0 in every worker's own registry.
+  readonly workerReplacements = this.registry.add(new Counter(WORKER_REPLACEMENTS_METRIC, 'Proxy worker processes (proxy.workers above 1) that died and were replaced while the others served.'));
   readonly backendUp = this.registry.add(new Counter('llmserve_backend_metrics_up', '1 when the backends\' own metrics (vllm:*) could be read for this scrape (with several models: every one\'s).', [], 'gauge'));
   private readonly statusText = new Map<number, string>();
   /**
@@ -81,8 +84,8 @@ export class ProxyMetrics {
     return this.registry.snapshot();
   }
 
-  /** The names of its gauges (left out of a gone worker's last snapshot). */
-  gaugeNames(): string[] {
-    return this.registry.gaugeNames();
+  /** Its gauges and max-merged series (left out of a gone worker's last snapshot: see Registry.unsummedNames). */
+  unsummedNames(): string[] {
+    return this.registry.unsummedNames();
   }
 }

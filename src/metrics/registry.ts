@@ -187,9 +187,12 @@ export class Registry {
     return out;
   }
 
-  /** The names of the gauges (values of now, which a process that is gone no longer has). */
-  gaugeNames(): string[] {
-    return this.metrics.filter((m) => m instanceof Counter && m.type === 'gauge').map((m) => m.name);
+  /**
+   * The metrics whose values are not a sum over time and processes: gauges (values of now, which a process that is gone
+   * no longer has) and max-merged series (what every process sees alike).
+   */
+  unsummedNames(): string[] {
+    return this.metrics.filter((m) => m instanceof Counter && (m.type === 'gauge' || m.merge === 'max')).map((m) => m.name);
   }
 
   /** Adds a snapshot of a registry with the same metrics (another proxy worker's); unknown names are ignored. */

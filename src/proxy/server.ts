@@ -38,8 +38,8 @@ export interface ProxyHandle {
   inflight(): number;
   /** This process's metrics as plain data (for another worker's /metrics). */
   metricsSnapshot(): RegistrySnapshot;
-  /** The names of the gauges among them. */
-  metricsGauges(): string[];
+  /** The names of the gauges and max-merged series among them (Registry.unsummedNames). */
+  metricsUnsummed(): string[];
   /** A quiet cluster worker (`deps.quiet`) says from now on what every worker would say alike. */
   speak(): void;
   /** For each backend URL: milliseconds since it last sent response bytes to this process, null when it never has. */
@@ -294,7 +294,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     },
     inflight: () => inflight,
     metricsSnapshot: () => cost.metrics.snapshot(),
-    metricsGauges: () => cost.metrics.gaugeNames(),
+    metricsUnsummed: () => cost.metrics.unsummedNames(),
     speak: () => {
       quiet = false;
     },

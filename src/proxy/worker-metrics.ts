@@ -2,15 +2,21 @@
 // for a snapshot of its series and hands them all back; the worker sums them into the page. Without this a scrape
 // would show the one worker the kernel happened to give the connection to.
 import type { Worker } from 'node:cluster';
-import type { RegistrySnapshot } from '../metrics/registry.js';
+import type { RegistrySnapshot, SeriesSnapshot } from '../metrics/registry.js';
 import { primaryAsker } from './ask-primary.js';
+
+/** Counted by the cluster primary, which alone sees workers die and replaces them. */
+export const WORKER_REPLACEMENTS_METRIC = 'llmserve_proxy_worker_replacements_total';
 
 /** The messages between the primary and its workers. */
 export type WorkerMetricsMessage =
   | { type: 'metrics-gather'; id: number }
   | { type: 'metrics-snapshot-request'; token: string }
-  /** `gauges`: which of its metrics are gauges (dropped from the snapshot the primary keeps of a gone worker). */
-  | { type: 'metrics-snapshot'; token: string; snapshot: RegistrySnapshot; gauges?: string[] }
+  /**
+   * `unsummed`: its gauges and max-merged metrics (Registry.unsummedNames), left out of what the primary keeps of a gone
+   * worker.
+   */
+  | { type: 'metrics-snapshot'; token: string; snapshot: RegistrySnapshot; unsummed?: string[] }
   | { type: 'metrics-gathered'; id: number; snapshots: RegistrySnapshot[] };
 
 /** A worker's side: `gather` for its ProxyMetrics, `handle` for the primary's messages. */
@@ -21,17 +27,17 @@ export interface MetricsGatherer {
 }
 
 /**
- * The worker's side; `own` is this worker's snapshot (the fallback when the primary does not answer in time), `gauges`
- * the names of the gauges in it.
+ * The worker's side; `own` is this worker's snapshot (the fallback when the primary does not answer in time),
+ * `unsummed` the names of its gauges and max-merged metrics.
  */
-export function metricsGatherer(send: (m: WorkerMetricsMessage) => void, own: () => RegistrySnapshot, gauges: () => string[] = () => [], timeoutMs = 2000): MetricsGatherer {
+export function metricsGatherer(send: (m: WorkerMetricsMessage) => void, own: () => RegistrySnapshot, unsummed: () => string[] = () => [], timeoutMs = 2000): MetricsGatherer {
   const asker = primaryAsker<RegistrySnapshot[]>((id) => send({ type: 'metrics-gather', id }), timeoutMs);
   return {
     gather: () => asker.ask(() => [own()]),
     handle(msg) {
       const m = msg as WorkerMetricsMessage;
       if (m.type === 'metrics-snapshot-request') {
-        send({ type: 'metrics-snapshot', token: m.token, snapshot: own(), gauges: gauges() });
+        send({ type: 'metrics-snapshot', token: m.token, snapshot: own(), unsummed: unsummed() });
         return true;
       }
       if (m.type === 'metrics-gathered') {
@@ -48,14 +54,19 @@ export function metricsGatherer(send: (m: WorkerMetricsMessage) => void, own: ()
  * answer in time is counted with its last snapshot: left out, its counters would drop for that scrape, and
  * Prometheus reads a drop as a counter reset (a spurious jump in rate() and increase()). For the same reason a worker
  * that is gone (`retire`, replaced by a new one) stays counted with its last counters and histograms, its gauges
- * (requests in flight, open streams) left out.
+ * (requests in flight, open streams) and the series every worker has alike (the restart count) left out; what every
+ * gone worker counted is summed into one snapshot, so that a proxy whose workers die now and then does not grow.
  */
-export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 1000): { handle(from: Worker, msg: { type?: unknown }): boolean; retire(worker: Worker): void } {
+export function metricsCollector(
+  workers: () => Iterable<Worker>,
+  timeoutMs = 1000,
+): { handle(from: Worker, msg: { type?: unknown }): boolean; retire(worker: Worker): void; replaced(): void } {
   let seq = 0;
   const last = new Map<Worker, RegistrySnapshot>();
-  const gaugesOf = new Map<Worker, readonly string[]>();
-  // What gone workers counted, as of their last snapshot: part of every answer from now on.
-  const retired: RegistrySnapshot[] = [];
+  const unsummedOf = new Map<Worker, readonly string[]>();
+  // What gone workers counted, as of their last snapshots, summed: part of every answer from now on.
+  const retired: RegistrySnapshot = {};
+  let replacements = 0;
   const open = new Map<string, { requester: Worker; id: number; waiting: Set<Worker>; snapshots: RegistrySnapshot[]; timer: NodeJS.Timeout }>();
   const finish = (token: string) => {
     const c = open.get(token);
@@ -66,7 +77,8 @@ export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 10
       const previous = last.get(w);
       if (previous !== undefined) c.snapshots.push(previous);
     }
-    c.snapshots.push(...retired);
+    c.snapshots.push(retired);
+    if (replacements > 0) c.snapshots.push({ [WORKER_REPLACEMENTS_METRIC]: [[[], replacements]] });
     if (c.requester.isConnected()) c.requester.send({ type: 'metrics-gathered', id: c.id, snapshots: c.snapshots } satisfies WorkerMetricsMessage);
   };
   return {
@@ -85,7 +97,7 @@ export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 10
       }
       if (m.type === 'metrics-snapshot') {
         last.set(from, m.snapshot);
-        if (Array.isArray(m.gauges)) gaugesOf.set(from, m.gauges);
+        if (Array.isArray(m.unsummed)) unsummedOf.set(from, m.unsummed);
         const c = open.get(m.token);
         if (c !== undefined && c.waiting.delete(from)) {
           c.snapshots.push(m.snapshot);
@@ -97,12 +109,35 @@ export function metricsCollector(workers: () => Iterable<Worker>, timeoutMs = 10
     },
     retire(worker) {
       const snapshot = last.get(worker);
-      const gauges = new Set(gaugesOf.get(worker) ?? []);
+      const unsummed = new Set(unsummedOf.get(worker) ?? []);
       last.delete(worker);
-      gaugesOf.delete(worker);
-      if (snapshot !== undefined) retired.push(Object.fromEntries(Object.entries(snapshot).filter(([name]) => !gauges.has(name))));
+      unsummedOf.delete(worker);
+      if (snapshot !== undefined) for (const [name, series] of Object.entries(snapshot)) if (!unsummed.has(name)) addSeries(retired, name, series);
       // A scrape waiting on it has its answer without it.
       for (const [token, c] of open) if (c.waiting.delete(worker) && c.waiting.size === 0) finish(token);
     },
+    replaced() {
+      replacements++;
+    },
   };
+}
+
+/** Adds one metric's series to `into` (counters and histograms: summed per label values). */
+function addSeries(into: RegistrySnapshot, name: string, series: SeriesSnapshot[]): void {
+  const mine = (into[name] ??= []);
+  const labelsOf = (e: SeriesSnapshot) => e[0].join('\u0000');
+  const byLabels = new Map(mine.map((e) => [labelsOf(e), e]));
+  for (const entry of series) {
+    const same = byLabels.get(labelsOf(entry));
+    if (same === undefined) {
+      const copy: SeriesSnapshot = entry.length === 2 ? [[...entry[0]], entry[1]] : [[...entry[0]], [...entry[1]], entry[2], entry[3]];
+      mine.push(copy);
+      byLabels.set(labelsOf(copy), copy);
+    } else if (same.length === 2 && entry.length === 2) same[1] += entry[1];
+    else if (same.length === 4 && entry.length === 4 && same[1].length === entry[1].length) {
+      entry[1].forEach((n, i) => (same[1][i]! += n));
+      same[2] += entry[2];
+      same[3] += entry[3];
+    }
+  }
 }

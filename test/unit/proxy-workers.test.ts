@@ -127,7 +127,11 @@ it('workers: 2, a worker that dies is replaced with the state in force, the othe
   // The new worker started with the state in force (not the start message's `starting`): no connection is refused,
   // whichever worker the kernel hands it to.
   for (let i = 0; i < 20; i++) assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 200, `request ${i} after the replacement`);
-  for (let i = 0; i < 4; i++) assert.match((await request(port, '/metrics', { headers: bearer })).text, /^llmserve_backend_restarts_total 2$/m);
+  for (let i = 0; i < 4; i++) {
+    const page = (await request(port, '/metrics', { headers: bearer })).text;
+    assert.match(page, /^llmserve_backend_restarts_total 2$/m);
+    assert.match(page, /^llmserve_proxy_worker_replacements_total 1$/m);
+  }
   // A state sent now waits for both workers, the new one included, and the surviving worker says it.
   child.send({ type: 'state', state: 'restarting', seq: 2, restarts: 3 });
   assert.deepEqual(await next('state-applied'), { type: 'state-applied', seq: 2 });

@@ -45,13 +45,14 @@ function cluster(answering: boolean[], collectorTimeoutMs = 1000) {
   const live = [...workers];
   const collector = metricsCollector(() => live, collectorTimeoutMs);
   answering.forEach((_, i) => {
-    gatherers.push(metricsGatherer((m) => setImmediate(() => collector.handle(workers[i]!, m)), () => metrics[i]!.snapshot(), () => metrics[i]!.gaugeNames()));
+    gatherers.push(metricsGatherer((m) => setImmediate(() => collector.handle(workers[i]!, m)), () => metrics[i]!.snapshot(), () => metrics[i]!.unsummedNames()));
     metrics[i]!.gather = gatherers[i]!.gather;
   });
   /** Worker i is gone (exited, replaced): the primary no longer asks it, and retires what it counted. */
-  const exit = (i: number) => {
+  const exit = (i: number, replaced = true) => {
     live.splice(live.indexOf(workers[i]!), 1);
     collector.retire(workers[i]!);
+    if (replaced) collector.replaced();
   };
   return Object.assign(metrics, { exit });
 }
@@ -108,6 +109,7 @@ test('a worker that is gone (replaced) stays counted with its last counters; its
   assert.match(before, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 2$/m);
   assert.match(before, /^llmserve_requests_in_flight 5$/m);
   assert.match(before, /^llmserve_active_streams 2$/m);
+  assert.match(before, /^llmserve_proxy_worker_replacements_total 0$/m);
   two.exit(1);
   a!.request('alice', 'm', 200, 12, 3);
   const after = await a!.render([]);
@@ -117,4 +119,27 @@ test('a worker that is gone (replaced) stays counted with its last counters; its
   // Its requests in flight and streams went with it.
   assert.match(after, /^llmserve_requests_in_flight 1$/m);
   assert.match(after, /^llmserve_active_streams 0$/m);
+  assert.match(after, /^llmserve_proxy_worker_replacements_total 1$/m);
+});
+
+test('several gone workers: their counters and histograms summed once, the restart count (alike in every worker) not multiplied', async () => {
+  const three = cluster([true, true, true]);
+  const [a, b, c] = three;
+  for (const m of [a!, b!, c!]) {
+    m.request('alice', 'm', 200, 12, 3);
+    m.setRestarts(2);
+  }
+  c!.request('bob', 'm', 429, 1, null);
+  b!.inflight.set(3);
+  assert.match(await a!.render([]), /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
+  three.exit(1);
+  three.exit(2);
+  a!.request('alice', 'm', 200, 12, 3);
+  const page = await a!.render([]);
+  assert.match(page, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 4$/m);
+  assert.match(page, /^llmserve_requests_total\{key="bob",model="m",status="429"\} 1$/m);
+  assert.match(page, /^llmserve_request_duration_seconds_count\{key="alice",model="m"\} 4$/m);
+  assert.match(page, /^llmserve_backend_restarts_total 2$/m);
+  assert.match(page, /^llmserve_requests_in_flight 0$/m);
+  assert.match(page, /^llmserve_proxy_worker_replacements_total 2$/m);
 });
