@@ -316,6 +316,23 @@ describe('fake vllm: failure modes', { concurrency: true }, () => {
     });
   });
 
+  it('a hang that ends (SIGUSR1, then SIGUSR2) answers what came in meanwhile, as a stalled server that resumes does', async () => {
+    const log = path.join(await tempDir(), 'requests.jsonl');
+    await withFake({ args: ['m'], env: { ...FAST, FAKE_VLLM_BUSY_HEALTH_MS: '100', FAKE_VLLM_REQUEST_LOG: log } }, async (f) => {
+      await f.waitForOutput(/Application startup complete\./);
+      f.child.kill('SIGUSR1');
+      await f.waitForOutput(/SIGUSR1: hanging from now on/);
+      const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+      const chat = fetch(url(f, '/v1/chat/completions'), { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(10_000) });
+      const models = fetch(url(f, '/v1/models'), { signal: AbortSignal.timeout(10_000) });
+      await waitFor(() => readLog(log).filter((e) => e.event === 'request').length === 2, { timeoutMs: 3000, message: 'both requests received' });
+      // (That nothing is sent while it hangs is the test above's.)
+      f.child.kill('SIGUSR2');
+      assert.equal((await chat).status, 200);
+      assert.equal((await models).status, 200);
+    });
+  });
+
   it('SIGTERM during start-up exits non-zero and orphans the TP workers (#32116)', async () => {
     const model = await makeModelDir({ heads: 12 });
     await withFake({ args: [model, '-tp', '2'], env: { FAKE_VLLM_LOAD_MS: '5000' } }, async (f) => {
