@@ -145,6 +145,37 @@ it('workers: 2, a worker that dies is replaced with the state in force, the othe
   await until(() => childrenOf(child.pid!).length === 0, 5000, 'the workers to exit');
 });
 
+it('workers: 2, several models: a replacement worker starts with each model\'s state as the supervisor last sent it', async (t) => {
+  const alpha = await startUpstream({ served: 'alpha' });
+  const beta = await startUpstream({ served: 'beta' });
+  t.after(() => (alpha.close(), beta.close()));
+  const backends = [{ name: 'alpha', url: alpha.url }, { name: 'beta', url: beta.url }];
+  const { child, next, output } = start(t, alpha.url, 'text', { backends, backendStates: { alpha: 'starting', beta: 'starting' } });
+  const { port } = (await next('listening')) as { port: number };
+  const workers = childrenOf(child.pid!);
+  assert.equal(workers.length, 2, output());
+  t.after(() => childrenOf(child.pid!).forEach((pid) => process.kill(pid, 'SIGKILL')));
+  child.send({ type: 'state', state: 'ready', model: 'alpha', seq: 1 });
+  child.send({ type: 'state', state: 'ready', model: 'beta', seq: 2 });
+  child.send({ type: 'state', state: 'restarting', model: 'beta', seq: 3 });
+  // Confirmed one by one (or together, when both workers applied several at once): up to 3.
+  while (((await next('state-applied')) as { seq: number }).seq < 3);
+  process.kill(workers[1]!, 'SIGKILL');
+  await until(() => /proxy worker \d+ replaced/.test(output()), 20_000, `the replacement; output:\n${output()}`);
+  const chat = (model: string) => request(port, '/v1/chat/completions', { headers: bearer, body: { model, messages: [{ role: 'user', content: 'hi' }] } });
+  // Fresh connections, spread by the kernel over the old worker and the new one: alpha serves, beta restarts.
+  for (let i = 0; i < 10; i++) {
+    const a = await chat('alpha');
+    assert.equal(a.status, 200, `alpha, request ${i}: ${a.text}`);
+    const b = await chat('beta');
+    assert.equal(b.status, 503, `beta, request ${i}: ${b.text}`);
+    assert.match(b.text, /restarting/);
+  }
+  child.disconnect();
+  await once(child, 'exit');
+  await until(() => childrenOf(child.pid!).length === 0, 5000, 'the workers to exit');
+});
+
 it('workers: 2, a saturated backend (/health late, a stream flowing through one worker): readiness says busy on both workers', async (t) => {
   const upstream = await startUpstream({ behaviour: { events: 1000, intervalMs: 20, healthDelayMs: 10_000 } });
   t.after(() => upstream.close());
