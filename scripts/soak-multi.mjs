@@ -35,10 +35,15 @@ function scheduleTwo(seed) {
   const rng = mulberry32(seed);
   const faults = [];
   let at = between(rng, 1000, 3000);
+  // At most two proxy workers killed a round: both are replaced (a third within 60 s restarts the proxy, soak.mjs's).
+  let workerKills = 0;
   while (at < opts.roundSeconds * 1000) {
-    const kind = pick(rng, ['kill-api', 'kill-engine', 'hang']);
+    const kind = workerKills < 2 && rng() < 0.15 ? 'kill-proxy-worker' : pick(rng, ['kill-api', 'kill-engine', 'hang']);
     const r = rng();
-    faults.push({ at: Math.round(at), kind, target: r < 0.4 ? 'alpha' : r < 0.8 ? 'beta' : 'both' });
+    if (kind === 'kill-proxy-worker') {
+      workerKills++;
+      faults.push({ at: Math.round(at), kind, target: 'proxy' });
+    } else faults.push({ at: Math.round(at), kind, target: r < 0.4 ? 'alpha' : r < 0.8 ? 'beta' : 'both' });
     at += rng() < 0.25 ? between(rng, 50, 600) : between(rng, 2000, 7000);
   }
   const last = faults.at(-1)?.at ?? 0;
@@ -153,6 +158,18 @@ async function twoModelsRound(index, seed, require) {
     checker = checkLoop(() => sigtermAt !== null || run.exitInfo !== null, now, env, probeDir, config, checkRuns);
     const inject = (f) => {
       const at = now();
+      if (f.kind === 'kill-proxy-worker') {
+        // One of the proxy's two workers: the primary replaces it, each model's state carried over (no model restarts).
+        const procs = marked(marker);
+        const primary = procs.find((p) => / proxy$/.test(p.cmdline) && p.ppid === run.child.pid);
+        const workers = primary ? procs.filter((p) => p.ppid === primary.pid && / proxy$/.test(p.cmdline)) : [];
+        const w = workers[Math.floor(f.at % Math.max(1, workers.length))];
+        const rec = { kind: f.kind, model: 'proxy', t: at, gen: null, target: null, expect: 'none', effectMs: 3000 };
+        if (w && signal(w.pid, 'SIGKILL')) rec.target = w.pid;
+        injected.push(rec);
+        if (opts.verbose) process.stdout.write(`  ${(at / 1000).toFixed(2)} s ${f.kind}${rec.target ? ` -> ${rec.target}` : ' (no target)'}\n`);
+        return;
+      }
       const list = readStarts(argvFile);
       for (const m of f.target === 'both' ? MODELS : [f.target]) {
         const gens = startsOf(list, m);
@@ -202,14 +219,21 @@ async function twoModelsRound(index, seed, require) {
   for (const l of run.lines) {
     if (/internal error|uncaught|unhandled/i.test(l.line)) violate(`llmserve said: ${l.line}`, l.t);
     if (l.t > sigtermAt && /restarting vLLM/.test(l.line)) violate(`a restart after SIGTERM: ${l.line}`, l.t);
+    if (/restarting only the proxy/.test(l.line)) violate(`the proxy restarted as a whole (at most two workers are killed a round: each must be replaced): ${l.line}`, l.t);
+  }
+  for (const f of injected) {
+    if (f.kind !== 'kill-proxy-worker' || !f.target || f.t >= sigtermAt - 1000) continue;
+    if (!run.lines.some((l) => l.t >= f.t && l.line.includes(`proxy worker ${f.target} exited (SIGKILL): starting another`))) violate(`proxy worker ${f.target} killed and not replaced`, f.t);
   }
 
   // The clients' view, per model: a fault's window runs from its injection until that model is up again.
   const windows = injected.map((f) => {
+    // A killed proxy worker cuts the requests it held, for every model; its replacement is up within the effect time.
+    if (f.model === 'proxy') return { f, start: f.t, end: f.t + f.effectMs };
     const back = samples.find((s) => s.t >= f.t + f.effectMs && s.up[f.model]);
     return { f, start: f.t, end: back && back.t < sigtermAt ? back.t + 500 : Infinity };
   });
-  const faultOn = (m, a, b) => windows.some((w) => w.f.model === m && w.start <= b && w.end >= a);
+  const faultOn = (m, a, b) => windows.some((w) => (w.f.model === m || w.f.model === 'proxy') && w.start <= b && w.end >= a);
   const counts = {};
   let servedBesideDown = 0; // requests served while the other model was down: the scenario's point, counted
   for (const r of requests) {
@@ -233,6 +257,7 @@ async function twoModelsRound(index, seed, require) {
   }
   // /v1/models lists both public names whenever llmserve serves (the proxy answers it from the configuration).
   for (const l of listings) {
+    if (l.status === null && windows.some((w) => w.f.model === 'proxy' && w.start <= l.to && w.end >= l.t)) continue; // on the killed worker
     if (l.status !== 200 || JSON.stringify(l.ids) !== JSON.stringify(MODELS)) violate(`/v1/models answered ${l.status}: ${l.text}`, l.t);
   }
   // check agrees with the rule: at a moment when both models are steadily up, exit 0; both steadily down, 1; one
