@@ -235,15 +235,15 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
   };
   /** The settings a worker starts with: the supervisor's, brought up to date for a worker started later. */
   const settingsFor = (worker: Worker): ProxySettings => {
-    const now: ProxySettings = { ...settings, quiet: worker !== speaker };
-    if (restarts !== undefined) now.restarts = restarts;
-    if (fileKeys !== undefined) now.fileKeys = fileKeys;
+    const current: ProxySettings = { ...settings, quiet: worker !== speaker };
+    if (restarts !== undefined) current.restarts = restarts;
+    if (fileKeys !== undefined) current.fileKeys = fileKeys;
     for (const [model, m] of lastState) {
       if (m.type !== 'state') continue;
-      if (model === '') now.state = m.state;
-      else now.backendStates = { ...now.backendStates, [model]: m.state };
+      if (model === '') current.state = m.state;
+      else current.backendStates = { ...current.backendStates, [model]: m.state };
     }
-    return now;
+    return current;
   };
 
   /** Forks one worker; resolves with its port once it listens, rejects if it fails or exits first. */

@@ -9,7 +9,7 @@ import { buildVllmEnv, formatArgv, BACKEND_HOST } from '../engine/command.js';
 import { allowedOrigins } from '../engine/cors-args.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
-import { COMPUTE_APPS_QUERY_ARGS, computeAppsFailure, parseComputeApps } from '../gpu/nvidia-smi.js';
+import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps, queryFailure } from '../gpu/nvidia-smi.js';
 import { NOT_READY, prepareProbeDir, probeFiles, type ProbeFiles } from '../probes/files.js';
 import { httpGet } from '../probes/http-check.js';
 import { spawnInGroup } from '../supervisor/child.js';
@@ -406,7 +406,7 @@ async function gpuMemoryHolders(signal?: AbortSignal): Promise<number[] | null |
   const timeoutMs = 5000;
   const result = await runCommand('nvidia-smi', COMPUTE_APPS_QUERY_ARGS, { timeoutMs, ...(signal === undefined ? {} : { signal }) });
   if (result.notFound) return null;
-  if (result.exitCode !== 0) return { failed: computeAppsFailure(result, timeoutMs) };
+  if (result.exitCode !== 0) return { failed: queryFailure(result, timeoutMs) };
   return parseComputeApps(result.stdout).map((a) => a.pid);
 }
 

@@ -58,8 +58,7 @@ export async function queryNvidiaSmi(run: RunCommand, command = 'nvidia-smi'): P
   if (result.notFound) return null;
   const raw = (result.stdout + result.stderr).trim();
   if (result.exitCode !== 0) {
-    const what = result.timedOut === true ? `did not answer within ${GPU_QUERY_TIMEOUT_MS / 1000} s (killed; a GPU driver in trouble hangs it)` : `failed (exit ${result.exitCode ?? 'signal'})`;
-    throw new LlmserveError('GPU_QUERY', `nvidia-smi ${what}: ${quote(raw)}`, {
+    throw new LlmserveError('GPU_QUERY', `nvidia-smi ${queryFailure(result, GPU_QUERY_TIMEOUT_MS)}`, {
       details: ['Fix: check the NVIDIA driver and that the container was given GPUs (nvidia-smi must work in it), or set --tensor-parallel-size explicitly.'],
     });
   }
@@ -78,11 +77,11 @@ export function parseComputeApps(text: string): { pid: number; usedMiB: number |
   return apps;
 }
 
-/** What went wrong with a `--query-compute-apps` run that gave no answer (it ran, but timed out or failed). */
-export function computeAppsFailure(result: RunResult, timeoutMs: number): string {
+/** What went wrong with an nvidia-smi query that gave no answer (installed, but it timed out, failed or could not run). */
+export function queryFailure(result: RunResult, timeoutMs: number): string {
+  if (result.spawnError !== undefined) return `could not be run (${result.spawnError})`;
   if (result.timedOut === true) return `did not answer within ${timeoutMs / 1000} s (killed; a GPU driver in trouble hangs it)`;
-  const raw = (result.stdout + result.stderr).trim();
-  return `failed (exit ${result.exitCode ?? 'signal'}): ${quote(raw)}`;
+  return `failed (exit ${result.exitCode ?? 'signal'}): ${quote((result.stdout + result.stderr).trim())}`;
 }
 
 function quote(text: string): string {

@@ -80,7 +80,7 @@ test('an nvidia-smi that timed out says so, not "exit signal"', async () => {
   await assert.rejects(detectGpus({ run: fakeRun({ exitCode: null, timedOut: true }), env: {} }), (err: unknown) => {
     assert.ok(err instanceof LlmserveError);
     assert.equal(err.code, 'GPU_QUERY');
-    assert.match(err.message, /^nvidia-smi did not answer within 15 s \(killed; a GPU driver in trouble hangs it\): \(no output\)$/);
+    assert.match(err.message, /^nvidia-smi did not answer within 15 s \(killed; a GPU driver in trouble hangs it\)$/);
     return true;
   });
 });
