@@ -85,6 +85,14 @@ test('an nvidia-smi that timed out says so, not "exit signal"', async () => {
   });
 });
 
+test('an nvidia-smi that cannot be run (not executable) says so', async () => {
+  await assert.rejects(detectGpus({ run: fakeRun({ exitCode: null, spawnError: 'EACCES' }), env: {} }), (err: unknown) => {
+    assert.ok(err instanceof LlmserveError);
+    assert.match(err.message, /^nvidia-smi could not be run \(EACCES\)$/);
+    return true;
+  });
+});
+
 test('tensor-parallel: auto = GPU count, reduced to a power of two dividing the heads, explicit kept', () => {
   assert.equal(chooseTensorParallel('auto', 2, 12).size, 2);
   assert.equal(chooseTensorParallel('auto', 8, 64).size, 8);
