@@ -1,6 +1,6 @@
 // `llmserve start`: resolve everything, then hand vLLM and the proxy to the supervisor until a signal.
 import { readFile } from 'node:fs/promises';
-import { loadConfig, type CliOptions, type Config, type KeyEntry } from '../config/index.js';
+import { loadConfig, readKeysFile, type CliOptions, type Config, type KeyEntry } from '../config/index.js';
 import { LlmserveError } from '../errors.js';
 import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../log.js';
 import { createProgress } from '../progress.js';
@@ -159,6 +159,7 @@ async function startWithSignals(
     httpGet,
     isPortFree,
     gpuMemoryHolders: (signal) => gpuMemoryHolders(signal),
+    keysFileEnvNames: (file) => readKeysFile(file).then((loaded) => loaded.envNames, () => []),
     now: () => performance.now(),
     describePortHolder: (port) => describePortHolder(findPortHolder(port)),
     run: runCommand,

@@ -106,6 +106,20 @@ export class Supervisor {
     }
     this.deps.logger.info(`SIGHUP received: reloading keys from ${file}`);
     this.proxy?.send({ type: 'reload-keys' });
+    void this.keepNewKeysFromVllm(file);
+  }
+
+  /**
+   * A keys file that now reads a key from a variable it did not read at start: vLLM was given that variable then (it
+   * was not a key yet), and a running process's environment cannot be changed; every vLLM started from now on is
+   * started without it, as with the keys known at start.
+   */
+  private async keepNewKeysFromVllm(file: string): Promise<void> {
+    const names = (await this.deps.keysFileEnvNames?.(file)) ?? [];
+    const fresh = names.filter((name) => this.backends.some((b) => b.spec.env[name] !== undefined));
+    if (fresh.length === 0) return;
+    for (const b of this.backends) for (const name of fresh) delete b.spec.env[name];
+    this.deps.logger.info(`${file} now reads keys from ${fresh.join(', ')}: the running vLLM was started with ${fresh.length === 1 ? 'that variable' : 'those variables'} (not keys then); every vLLM started from now on is started without ${fresh.length === 1 ? 'it' : 'them'}`);
   }
 
   /** Kills every child's process group synchronously: the last resort on an uncaught error. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { tempDir } from '../helpers/fixtures.js';
 import { findByMarker } from '../helpers/procs.js';
 import { startService, TEST_KEY } from '../helpers/service.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, waitForFile } from '../helpers/wait.js';
 
 const BOB = 'sk-bob-from-env-0123456789abcdef';
 const CAROL = 'sk-carol-literal-0123456789abcdef';
@@ -19,10 +19,10 @@ async function statusWith(port: number, key: string): Promise<number> {
   return res.status;
 }
 
-test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; the values stay out of vLLM', async (t) => {
+test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; the values stay out of vLLM, a restarted one too', async (t) => {
   const keysFile = path.join(await tempDir('llmserve-keys-'), 'keys.yaml');
   writeFileSync(keysFile, `- name: bob\n  key: os.environ/BOB_KEY\n- name: carol\n  key: ${CAROL}\n`);
-  const svc = await startService({ config: `proxy:\n  keys_file: ${keysFile}\n`, env: { BOB_KEY: BOB, DAVE_KEY: DAVE } });
+  const svc = await startService({ config: `restart:\n  backoff_initial: 0.1\nproxy:\n  keys_file: ${keysFile}\n`, env: { BOB_KEY: BOB, DAVE_KEY: DAVE } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
   await svc.waitReady();
 
@@ -52,6 +52,16 @@ test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; 
   assert.equal(await statusWith(svc.port, BOB), 200);
   assert.equal(await statusWith(svc.port, TEST_KEY), 200);
   assert.doesNotMatch(svc.run.output(), /is not set/);
+
+  // DAVE_KEY became a key: the running vLLM has it (it was no key at its start), a vLLM started from now on does not.
+  await svc.run.waitForLine(/now reads keys from DAVE_KEY: the running vLLM was started with that variable \(not keys then\); every vLLM started from now on is started without it/, 10_000);
+  const api = svc.vllmStarts()[0]!.pid;
+  process.kill(api, 'SIGKILL');
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'the restarted vLLM' });
+  const restartedEnv = JSON.stringify((JSON.parse(readFileSync(path.join(svc.dir, 'vllm-argv.jsonl'), 'utf8').trim().split('\n')[1]!) as { env: Record<string, string> }).env);
+  for (const secret of [BOB, DAVE, TEST_KEY]) assert.ok(!restartedEnv.includes(secret), 'a key reached the restarted vLLM');
+  await waitForFile(svc.notHealthy, false, 15_000);
+  assert.equal(await statusWith(svc.port, DAVE), 200);
 
   svc.run.child.kill('SIGTERM');
   assert.equal((await svc.run.exited).code, 0, svc.run.output());
