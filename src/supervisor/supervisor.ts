@@ -552,7 +552,12 @@ export class Supervisor {
 
   private async proxyCheck(): Promise<void> {
     const timeoutMs = Math.min(5000, Math.max(1000, this.plan.healthInterval * 1000));
-    const result = await Promise.race([this.deps.httpGet(`${this.plan.proxy.publicUrl}/health/liveness`, { timeoutMs, insecure: this.plan.proxy.insecureTls }), this.stopped()]);
+    const check = () => Promise.race([this.deps.httpGet(`${this.plan.proxy.publicUrl}/health/liveness`, { timeoutMs, insecure: this.plan.proxy.insecureTls }), this.stopped()]);
+    let result = await check();
+    // Why once more at once: with several proxy workers the kernel may have handed this check to a worker that died
+    // under it (the proxy replaces it and serves on); a fresh connection goes to one that serves. A proxy that is down
+    // fails this one too.
+    if (result !== 'stopped' && !result.ok && result.error === 'ECONNRESET') result = await check();
     if (result === 'stopped') return;
     if (result.ok) this.proxyPolicy.recordHealthy(this.deps.now());
     if (result.ok === this.proxyHealthy) return;
