@@ -119,7 +119,7 @@ export class Supervisor {
     const fresh = names.filter((name) => this.backends.some((b) => b.spec.env[name] !== undefined));
     if (fresh.length === 0) return;
     for (const b of this.backends) for (const name of fresh) delete b.spec.env[name];
-    this.deps.logger.info(`${file} now reads keys from ${fresh.join(', ')}: the running vLLM was started with ${fresh.length === 1 ? 'that variable' : 'those variables'} (not keys then); every vLLM started from now on is started without ${fresh.length === 1 ? 'it' : 'them'}`);
+    this.deps.logger.info(`${file} now reads keys from ${fresh.join(', ')}: the running vLLM was started with ${fresh.length === 1 ? 'that variable (no key then)' : 'those variables (no keys then)'}; every vLLM started from now on is started without ${fresh.length === 1 ? 'it' : 'them'}`);
   }
 
   /** Kills every child's process group synchronously: the last resort on an uncaught error. */

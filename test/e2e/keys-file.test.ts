@@ -54,7 +54,7 @@ test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; 
   assert.doesNotMatch(svc.run.output(), /is not set/);
 
   // DAVE_KEY became a key: the running vLLM has it (it was no key at its start), a vLLM started from now on does not.
-  await svc.run.waitForLine(/now reads keys from DAVE_KEY: the running vLLM was started with that variable \(not keys then\); every vLLM started from now on is started without it/, 10_000);
+  await svc.run.waitForLine(/now reads keys from DAVE_KEY: the running vLLM was started with that variable \(no key then\); every vLLM started from now on is started without it/, 10_000);
   const api = svc.vllmStarts()[0]!.pid;
   process.kill(api, 'SIGKILL');
   await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'the restarted vLLM' });
