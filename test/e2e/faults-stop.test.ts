@@ -97,8 +97,8 @@ test('drain.delay: requests are still served after SIGTERM for the delay (probe 
   const stream = await svc.chat({ stream: true });
   const body = stream.text();
   svc.run.child.kill('SIGTERM');
-  await waitForFile(svc.notReady, true, 5000);
-  assert.ok(svc.probesDown());
+  // Both files (llmserve writes them one after the other: this process may look between the two writes).
+  await waitFor(() => svc.probesDown(), { timeoutMs: 5000, message: 'both probe files after SIGTERM' });
   // HTTP probes (a load balancer's health check) must see what the probe files say, or the delay never removes it.
   const readiness = () => fetch(`http://127.0.0.1:${svc.port}/health/readiness`).then((r) => r.status);
   await waitFor(async () => (await readiness()) === 503, { timeoutMs: 1500, message: '/health/readiness 503 during the delay' });
