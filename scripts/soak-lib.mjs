@@ -400,3 +400,13 @@ export async function runRounds(name, opts, heading, replay, round) {
   process.stdout.write(`${name}: ${failed === 0 ? 'no invariant broke' : `${failed} round(s) broke invariants`}\n`);
   process.exit(failed === 0 ? 0 : 1);
 }
+
+/** The proxy workers of the llmserve run `supervisorPid` (children of its proxy child), and that child; [] if none. */
+export function proxyWorkers(marker, supervisorPid) {
+  const procs = marked(marker);
+  const primary = procs.find((p) => / proxy$/.test(p.cmdline) && p.ppid === supervisorPid);
+  return { primary, workers: primary ? procs.filter((p) => p.ppid === primary.pid && / proxy$/.test(p.cmdline)) : [] };
+}
+
+/** Whether llmserve said it replaced the proxy worker a `kill-proxy-worker` fault killed. */
+export const workerReplaced = (lines, fault) => lines.some((l) => l.t >= fault.t && l.line.includes(`proxy worker ${fault.target} exited (SIGKILL): starting another`));

@@ -15,8 +15,8 @@ import { freePort } from '../test/helpers/free-port.mjs';
 import {
   CLIENT_DEADLINE_MS, DRAIN_TIMEOUT, EXIT_MARGIN_MS, HEALTH_INTERVAL, MASTER, SAMPLE_MS, STARTUP_TIMEOUT, STOP_TIMEOUT, alive, baseEnv,
   between, chatRequest, checkLoop, checkRestarts, clientLoops, endRound, exitWithin, launch, makeModel, marked, mulberry32,
-  parseOptions, persistence, pick, playFaults, probeFilesAfterExit, probeState, readStarts, reapLeft, requireBuild, runRounds, signal, sleep,
-  startsPoller, stopRun, tally, usageOf, violationLog, waitUntil,
+  parseOptions, persistence, pick, playFaults, probeFilesAfterExit, probeState, proxyWorkers, readStarts, reapLeft, requireBuild, runRounds, signal, sleep,
+  startsPoller, stopRun, tally, usageOf, violationLog, waitUntil, workerReplaced,
 } from './soak-lib.mjs';
 
 // ---- options -------------------------------------------------------------------------------------------------
@@ -160,9 +160,7 @@ async function twoModelsRound(index, seed, require) {
       const at = now();
       if (f.kind === 'kill-proxy-worker') {
         // One of the proxy's two workers: the primary replaces it, each model's state carried over (no model restarts).
-        const procs = marked(marker);
-        const primary = procs.find((p) => / proxy$/.test(p.cmdline) && p.ppid === run.child.pid);
-        const workers = primary ? procs.filter((p) => p.ppid === primary.pid && / proxy$/.test(p.cmdline)) : [];
+        const { workers } = proxyWorkers(marker, run.child.pid);
         const w = workers[Math.floor(f.at % Math.max(1, workers.length))];
         const rec = { kind: f.kind, model: 'proxy', t: at, gen: null, target: null, expect: 'none', effectMs: 3000 };
         if (w && signal(w.pid, 'SIGKILL')) rec.target = w.pid;
@@ -223,7 +221,7 @@ async function twoModelsRound(index, seed, require) {
   }
   for (const f of injected) {
     if (f.kind !== 'kill-proxy-worker' || !f.target || f.t >= sigtermAt - 1000) continue;
-    if (!run.lines.some((l) => l.t >= f.t && l.line.includes(`proxy worker ${f.target} exited (SIGKILL): starting another`))) violate(`proxy worker ${f.target} killed and not replaced`, f.t);
+    if (!workerReplaced(run.lines, f)) violate(`proxy worker ${f.target} killed and not replaced`, f.t);
   }
 
   // The clients' view, per model: a fault's window runs from its injection until that model is up again.

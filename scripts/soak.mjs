@@ -11,8 +11,8 @@ import { freePort } from '../test/helpers/free-port.mjs';
 import {
   CLIENT_DEADLINE_MS, DRAIN_TIMEOUT, HEALTH_INTERVAL, MASTER, SAMPLE_MS, STARTUP_TIMEOUT, STOP_TIMEOUT, alive, baseEnv, between,
   chatRequest, checkLoop, checkRestarts, clientLoops, endRound, launch, makeModel, marked, mulberry32, parseOptions, pick,
-  playFaults, probeFilesAfterExit, probeState, procStat, readStarts, reapLeft, requireBuild, runRounds, signal, sleep, startsPoller, stopRun, tally,
-  usageOf, violationLog, waitUntil,
+  playFaults, probeFilesAfterExit, probeState, procStat, proxyWorkers, readStarts, reapLeft, requireBuild, runRounds, signal, sleep, startsPoller, stopRun, tally,
+  usageOf, violationLog, waitUntil, workerReplaced,
 } from './soak-lib.mjs';
 
 // ---- options -------------------------------------------------------------------------------------------------
@@ -204,9 +204,7 @@ async function runRound(index, seed) {
           }
           break;
         case 'kill-proxy-worker': {
-          const procs = marked(marker);
-          const primary = procs.find((p) => / proxy$/.test(p.cmdline) && p.ppid === child.pid);
-          const workers = primary ? procs.filter((p) => p.ppid === primary.pid && / proxy$/.test(p.cmdline)) : [];
+          const { primary, workers } = proxyWorkers(marker, child.pid);
           if (workers.length > 0) {
             const w = workers[Math.floor(f.at % workers.length)];
             if (signal(w.pid, 'SIGKILL')) Object.assign(rec, { target: w.pid, primary: primary.pid, effectMs: 1500 });
@@ -271,13 +269,12 @@ async function runRound(index, seed) {
   // replacement killed before it served, the proxy is restarted as a whole; a proxy restart needs such a cause.
   const proxyRestarts = lines.filter((l) => /the proxy exited .*restarting only the proxy/.test(l.line));
   const workerKills = injected.filter((f) => f.kind === 'kill-proxy-worker' && f.target);
-  const replaced = (f) => lines.some((l) => l.t >= f.t && l.line.includes(`proxy worker ${f.target} exited (SIGKILL): starting another`));
   for (const f of workerKills) {
-    if (f.t >= sigtermAt - 1000 || replaced(f)) continue;
+    if (f.t >= sigtermAt - 1000 || workerReplaced(lines, f)) continue;
     if (!proxyRestarts.some((l) => l.t >= f.t && l.t - f.t < 5000)) violate(`proxy worker ${f.target} killed: neither replaced nor the proxy restarted`, f.t);
   }
   for (const l of proxyRestarts) {
-    if (!workerKills.some((f) => f.t <= l.t && l.t - f.t < 5000 && !replaced(f))) violate(`a proxy restart with no unreplaced worker kill just before: ${l.line}`, l.t);
+    if (!workerKills.some((f) => f.t <= l.t && l.t - f.t < 5000 && !workerReplaced(lines, f))) violate(`a proxy restart with no unreplaced worker kill just before: ${l.line}`, l.t);
   }
   // A restart fails, and is tried again after its backoff, when a fault killed a worker of the proxy being started:
   // expected then (two worker kills close together), a violation with no such fault just before.
