@@ -57,6 +57,7 @@ export function printTable(r) {
     ['  added p50 / p99 ms', ...names.map((n) => (n === 'direct' ? '-' : `${f(r.added.streams1000[n]?.p50Ms)} / ${f(r.added.streams1000[n]?.p99Ms)}`))],
     ['  TTFB p50 / p99 ms', ...names.map((n) => `${f(r.streams1000[n]?.ttfbP50Ms)} / ${f(r.streams1000[n]?.ttfbP99Ms)}`)],
     ['  errors, peak RSS MB', ...names.map((n) => `${f(r.streams1000[n]?.errors, 0)}, ${f(r.streams1000[n]?.peakRssMB, 0)}`)],
+    ['  proxy CPU us/event, machine busy', ...names.map((n) => (r.streams1000[n] ? `${f(r.streams1000[n].proxyCpuUsPerEvent, 1)}, ${f(r.streams1000[n].machineBusy * 100, 0)} %` : '-'))],
     ['5k streams: delay p50 / p99 ms', ...names.map((n) => (r.streams5000[n] ? `${f(r.streams5000[n].eventDelayP50Ms)} / ${f(r.streams5000[n].eventDelayP99Ms)}` : '-'))],
     ['  errors, peak RSS MB', ...names.map((n) => (r.streams5000[n] ? `${f(r.streams5000[n].errors, 0)}, ${f(r.streams5000[n].peakRssMB, 0)}` : '-'))],
     ['abort -> upstream close p50 / max ms', ...names.map((n) => (r.abort[n] ? `${f(r.abort[n].p50Ms)} / ${f(r.abort[n].maxMs)}` : '-'))],

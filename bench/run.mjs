@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { abortLatency, abortedStreams, burst, fixedRate, saturation, sleep, sseRun } from './load.mjs';
 import { supervisorTimings } from './supervisor.mjs';
-import { KEY, root, rssOf, rssSampler, startBare, startLlmserve, startNginx, startUpstream } from './targets.mjs';
+import { KEY, cpuMsOf, root, rssOf, rssSampler, startBare, startLlmserve, startNginx, startUpstream } from './targets.mjs';
 import { keyCheckCost } from './keys.mjs';
 import { evaluate, printTable } from './report.mjs';
 
@@ -95,12 +95,21 @@ try {
   results.latency500 = Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, { p50Ms: ms(pct(v.latencies, 50)), p99Ms: ms(pct(v.latencies, 99)), samples: v.latencies.length, errors: v.errors }]));
 
   const streaming = async (streams, intervalMs, events, rampMs, rounds, who) => {
-    const acc = Object.fromEntries(who.map((t) => [t.name, { delays: [], ttfb: [], errors: 0, peakRssMB: 0 }]));
+    const acc = Object.fromEntries(who.map((t) => [t.name, { delays: [], ttfb: [], errors: 0, peakRssMB: 0, proxyCpuMs: 0, harnessCpuMs: 0, wallMs: 0 }]));
     for (let r = 0; r < rounds; r++) {
       for (const t of rotate(who, r)) {
         const rss = t === upstream ? null : rssSampler(t);
+        // CPU of the proxy (every process of it), of the harness (the fake upstream and this process, the client), and
+        // the round's wall time: how much of the machine each proxy's rounds used, which is what its tail waits on.
+        const proxyPids = t === upstream ? [] : t.pids();
+        const cpuOf = (pids) => pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+        const before = { proxy: cpuOf(proxyPids), upstream: cpuMsOf(upstream.pid), client: process.cpuUsage(), at: Date.now() };
         const x = await sseRun(t.port, { streams, intervalMs, events, rampMs });
         const a = acc[t.name];
+        const client = process.cpuUsage(before.client);
+        a.proxyCpuMs += cpuOf(proxyPids) - before.proxy;
+        a.harnessCpuMs += cpuMsOf(upstream.pid) - before.upstream + (client.user + client.system) / 1000;
+        a.wallMs += Date.now() - before.at;
         for (const d of x.delays) a.delays.push(d);
         for (const d of x.ttfb) a.ttfb.push(d);
         a.errors += x.errors;
@@ -111,7 +120,19 @@ try {
     return Object.fromEntries(
       Object.entries(acc).map(([k, a]) => [
         k,
-        { eventDelayP50Ms: ms(pct(a.delays, 50)), eventDelayP99Ms: ms(pct(a.delays, 99)), ttfbP50Ms: ms(pct(a.ttfb, 50)), ttfbP99Ms: ms(pct(a.ttfb, 99)), events: a.delays.length, errors: a.errors, peakRssMB: k === 'direct' ? null : a.peakRssMB },
+        {
+          eventDelayP50Ms: ms(pct(a.delays, 50)),
+          eventDelayP99Ms: ms(pct(a.delays, 99)),
+          ttfbP50Ms: ms(pct(a.ttfb, 50)),
+          ttfbP99Ms: ms(pct(a.ttfb, 99)),
+          events: a.delays.length,
+          errors: a.errors,
+          peakRssMB: k === 'direct' ? null : a.peakRssMB,
+          // Per event sent (streams x events x rounds), streams opened and closed included.
+          proxyCpuUsPerEvent: k === 'direct' ? null : +((a.proxyCpuMs * 1000) / (streams * events * rounds)).toFixed(1),
+          // Share of all the CPUs' time the proxy, the upstream and the client used over the rounds.
+          machineBusy: +((a.proxyCpuMs + a.harnessCpuMs) / (a.wallMs * os.availableParallelism())).toFixed(3),
+        },
       ]),
     );
   };

@@ -129,6 +129,21 @@ export function childrenOf(pid) {
   return out;
 }
 
+// Clock ticks per second of /proc/PID/stat's CPU times (getconf CLK_TCK; 100 on Linux).
+const clockTicks = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
+
+/** CPU time a process has used so far (user + system), ms; 0 when gone. */
+export function cpuMsOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of proc(5) (utime, stime), counted here from field 3 (state).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return 0;
+  }
+}
+
 /** Resident set size of a process, bytes (0 when gone). */
 export function rssOf(pid) {
   try {
