@@ -208,7 +208,7 @@ describe('fake vllm: serving', { concurrency: true }, () => {
         req.on('error', (e) => (e.message.includes('aborted') || (e as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(e)));
         req.end(JSON.stringify({ model: 'm', stream: true, messages: [] }));
       });
-      const closed = await waitFor(() => readLog(log).find((e) => e.event === 'client-closed'), { timeoutMs: 2000, message: 'client-closed event' });
+      const closed = await waitFor(() => readLog(log).find((e) => e.event === 'client-closed'), { timeoutMs: 10_000, message: 'client-closed event' });
       assert.equal(closed.path, '/v1/chat/completions');
       assert.ok(Math.abs((closed.t as number) - closedAt) < 500, 'close recorded promptly');
       const metrics = await (await fetch(url(f, '/metrics'))).text();
@@ -230,7 +230,7 @@ describe('fake vllm: processes and stopping', { concurrency: true }, () => {
         const found = findByMarker(f.marker);
         titles = found.map((p) => p.cmdline).sort();
         return ['VLLM::EngineCore', 'VLLM::Worker_TP0', 'VLLM::Worker_TP1'].every((t) => titles.includes(t)) ? found : undefined;
-      }, { timeoutMs: 3000, message: 'EngineCore and both TP workers titled VLLM::' }).catch((err: Error) => assert.fail(`${err.message}: ${titles.join('|')}`));
+      }, { timeoutMs: 10_000, message: 'EngineCore and both TP workers titled VLLM::' }).catch((err: Error) => assert.fail(`${err.message}: ${titles.join('|')}`));
       const api = procs.find((p) => p.pid === f.child.pid)!;
       assert.ok(procs.every((p) => p.pgid === api.pgid), 'vLLM never makes its own process group');
     });
@@ -242,7 +242,7 @@ describe('fake vllm: processes and stopping', { concurrency: true }, () => {
     await withFake({ args: ['m'], env: { ...FAST, FAKE_VLLM_ENGINE_DEATH_EXIT_MS: '2000' } }, async (f) => {
       await f.waitReady();
       process.kill(await f.enginePid(), 'SIGKILL');
-      await waitFor(async () => (await fetch(url(f, '/health'))).status === 503, { timeoutMs: 2000, message: '/health 503' });
+      await waitFor(async () => (await fetch(url(f, '/health'))).status === 503, { timeoutMs: 10_000, message: '/health 503' });
       assert.equal((await fetch(url(f, '/version'))).status, 200, '/version keeps answering (#39863)');
       assert.equal(await withTimeout(f.exited, 5000, 'API server exit'), 0);
     });
@@ -263,7 +263,7 @@ describe('fake vllm: processes and stopping', { concurrency: true }, () => {
     const model = await makeModelDir({ heads: 12 });
     await withFake({ args: [model, '--tensor-parallel-size', '2'], env: FAST }, async (f) => {
       await f.waitReady();
-      await waitFor(() => findByMarker(f.marker).length === 4, { timeoutMs: 2000, message: 'api + engine + 2 workers' });
+      await waitFor(() => findByMarker(f.marker).length === 4, { timeoutMs: 10_000, message: 'api + engine + 2 workers' });
       f.child.kill('SIGTERM');
       assert.equal(await withTimeout(f.exited, 3000, 'API server exit'), 0);
       assert.deepEqual(findByMarker(f.marker), []);
@@ -310,7 +310,7 @@ describe('fake vllm: failure modes', { concurrency: true }, () => {
       assert.equal((await fetch(url(f, '/health'), { signal: AbortSignal.timeout(5000) })).status, 200);
       // Queued while busy, then the server hangs before the answer is due: no answer.
       const late = fetch(url(f, '/health'), { signal: AbortSignal.timeout(3500) }).then((r) => r.status, (e: Error) => e.name);
-      await waitFor(() => readLog(log).filter((e) => e.event === 'request' && e.path === '/health').length === 2, { timeoutMs: 2000, message: 'the second /health received' });
+      await waitFor(() => readLog(log).filter((e) => e.event === 'request' && e.path === '/health').length === 2, { timeoutMs: 10_000, message: 'the second /health received' });
       f.child.kill('SIGUSR1');
       assert.equal(await late, 'TimeoutError');
     });
@@ -325,7 +325,7 @@ describe('fake vllm: failure modes', { concurrency: true }, () => {
       const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
       const chat = fetch(url(f, '/v1/chat/completions'), { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(10_000) });
       const models = fetch(url(f, '/v1/models'), { signal: AbortSignal.timeout(10_000) });
-      await waitFor(() => readLog(log).filter((e) => e.event === 'request').length === 2, { timeoutMs: 3000, message: 'both requests received' });
+      await waitFor(() => readLog(log).filter((e) => e.event === 'request').length === 2, { timeoutMs: 10_000, message: 'both requests received' });
       // (That nothing is sent while it hangs is the test above's.)
       f.child.kill('SIGUSR2');
       assert.equal((await chat).status, 200);
@@ -335,11 +335,13 @@ describe('fake vllm: failure modes', { concurrency: true }, () => {
 
   it('SIGTERM during start-up exits non-zero and orphans the TP workers (#32116)', async () => {
     const model = await makeModelDir({ heads: 12 });
-    await withFake({ args: [model, '-tp', '2'], env: { FAKE_VLLM_LOAD_MS: '5000' } }, async (f) => {
-      await waitFor(() => findByMarker(f.marker).filter((p) => p.cmdline.startsWith('VLLM::Worker_TP')).length === 2, { timeoutMs: 3000, message: 'workers up' });
+    // A load far longer than any wait here, so that the SIGTERM always lands during start-up: on a loaded CI machine
+    // the API server, EngineCore and both workers once took more than 3 s to come up (Node 24).
+    await withFake({ args: [model, '-tp', '2'], env: { FAKE_VLLM_LOAD_MS: '60000' } }, async (f) => {
+      await waitFor(() => findByMarker(f.marker).filter((p) => p.cmdline.startsWith('VLLM::Worker_TP')).length === 2, { timeoutMs: 15_000, message: 'workers up' });
       f.child.kill('SIGTERM');
-      assert.equal(await withTimeout(f.exited, 3000, 'API server exit'), 1);
-      await waitFor(() => !findByMarker(f.marker).some((p) => p.cmdline === 'VLLM::EngineCore'), { timeoutMs: 2000, message: 'engine gone' });
+      assert.equal(await withTimeout(f.exited, 5000, 'API server exit'), 1);
+      await waitFor(() => !findByMarker(f.marker).some((p) => p.cmdline === 'VLLM::EngineCore'), { timeoutMs: 5000, message: 'engine gone' });
       assert.equal(findByMarker(f.marker).filter((p) => p.cmdline.startsWith('VLLM::Worker_TP')).length, 2, 'workers leaked');
     });
   });
@@ -352,7 +354,7 @@ describe('fake vllm: failure modes', { concurrency: true }, () => {
       assert.equal(f.child.exitCode, null);
       assert.equal((await fetch(`http://127.0.0.1:${f.port}/v1/models`)).status, 200);
       assert.equal(await withTimeout(f.exited, 3000, 'API server exit'), 0);
-      await waitFor(() => findByMarker(f.marker).length === 0, { timeoutMs: 2000, message: 'engine gone' });
+      await waitFor(() => findByMarker(f.marker).length === 0, { timeoutMs: 10_000, message: 'engine gone' });
     });
   });
 });
