@@ -308,9 +308,10 @@ describe('fake vllm: failure modes', { concurrency: true }, () => {
       await f.waitForOutput(/Application startup complete\./);
       // Busy: /health answers, late.
       assert.equal((await fetch(url(f, '/health'), { signal: AbortSignal.timeout(5000) })).status, 200);
-      // Queued while busy, then the server hangs before the answer is due: no answer.
+      // Queued while busy, then the server hangs before the answer is due: no answer. The wait below stays short: past
+      // the client's 3.5 s, the TimeoutError would come without the hang.
       const late = fetch(url(f, '/health'), { signal: AbortSignal.timeout(3500) }).then((r) => r.status, (e: Error) => e.name);
-      await waitFor(() => readLog(log).filter((e) => e.event === 'request' && e.path === '/health').length === 2, { timeoutMs: 10_000, message: 'the second /health received' });
+      await waitFor(() => readLog(log).filter((e) => e.event === 'request' && e.path === '/health').length === 2, { timeoutMs: 2000, message: 'the second /health received' });
       f.child.kill('SIGUSR1');
       assert.equal(await late, 'TimeoutError');
     });
