@@ -334,6 +334,42 @@ describe('fake vllm: failure modes', { concurrency: true }, () => {
     });
   });
 
+  it('a stuck engine (SIGWINCH) keeps /health and /v1/models answering, freezes /metrics, and answers no generation', async () => {
+    const log = path.join(await tempDir(), 'requests.jsonl');
+    await withFake({ args: ['m'], env: { ...FAST, FAKE_VLLM_REQUEST_LOG: log, FAKE_VLLM_STREAM_CHUNKS: '500', FAKE_VLLM_STREAM_INTERVAL_MS: '10' } }, async (f) => {
+      await f.waitReady();
+      // A stream under way when the engine sticks: its first events came, then none.
+      const events: string[] = [];
+      const running = http.request(url(f, '/v1/chat/completions'), { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => res.on('data', (d: Buffer) => events.push(d.toString())));
+      running.on('error', () => {});
+      running.end(JSON.stringify({ model: 'm', stream: true, messages: [] }));
+      await waitFor(() => events.length >= 3, { timeoutMs: 10_000, message: 'the first events' });
+      f.child.kill('SIGWINCH');
+      await f.waitForOutput(/SIGWINCH: the engine is stuck/);
+      const page = await (await fetch(url(f, '/metrics'))).text();
+      assert.match(page, /^vllm:num_requests_running\{[^}]*\} 1$/m);
+      const seen = events.length;
+
+      // A new stream gets its head and nothing more; a plain completion gets nothing.
+      const stream = await post(f, '/v1/chat/completions', { model: 'm', stream: true, messages: [] });
+      assert.equal(stream.status, 200);
+      const reader = stream.body!.getReader();
+      assert.equal(await withTimeout(reader.read(), 400, 'no event').then(() => 'data', (e: Error) => e.message), 'timed out after 400 ms: no event');
+      const plain = await fetch(url(f, '/v1/chat/completions'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [] }), signal: AbortSignal.timeout(400) }).then((r) => r.status, (e: Error) => e.name);
+      assert.equal(plain, 'TimeoutError');
+
+      // The API server still answers; the engine's figures stand still, a client that gave up included.
+      assert.equal((await fetch(url(f, '/health'))).status, 200);
+      assert.equal((await fetch(url(f, '/v1/models'))).status, 200);
+      assert.equal((await post(f, '/tokenize', { model: 'm', prompt: 'a b' })).status, 200);
+      running.destroy();
+      await reader.cancel();
+      await waitFor(() => readLog(log).filter((e) => e.event === 'client-closed').length >= 3, { timeoutMs: 10_000, message: 'the clients to be gone' });
+      assert.equal(await (await fetch(url(f, '/metrics'))).text(), page);
+      assert.equal(events.length, seen, 'no event after the engine stuck');
+    });
+  });
+
   it('SIGTERM during start-up exits non-zero and orphans the TP workers (#32116)', async () => {
     const model = await makeModelDir({ heads: 12 });
     // A load far longer than any wait here, so that the SIGTERM always lands during start-up: on a loaded CI machine
