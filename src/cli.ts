@@ -20,6 +20,7 @@ function configOptions(cmd: Command): Command {
     .option('--startup-timeout <seconds>', 'give up when vLLM is not ready after this long (default 1800)')
     .option('--stop-timeout <seconds>', 'grace between SIGTERM and SIGKILL when stopping a child (default 30)')
     .option('--stall-timeout <seconds>', 'give up when vLLM prints nothing for this long while starting (default 600)')
+    .option('--engine-stall-timeout <seconds>', 'restart vLLM when requests wait this long on it while it sends nothing and its engine stands still (default 0: off)')
     .option('--drain-delay <seconds>', 'after SIGTERM, keep serving this long before draining (default 0)')
     .option('--drain-timeout <seconds>', 'then wait at most this long for requests in flight (default 30)')
     .addOption(new Option('--restart <policy>', 'restart vLLM and the proxy when they fail (default on-failure)').choices(['on-failure', 'never']))
@@ -39,7 +40,7 @@ function clusterOptions(cmd: Command): Command {
 function cliOptions(opts: Record<string, unknown>, extraArgs: string[] | undefined): CliOptions {
   const pick = (k: string) => (typeof opts[k] === 'string' ? (opts[k] as string) : undefined);
   const out: CliOptions = {};
-  const keys = ['config', 'model', 'servedModelName', 'port', 'host', 'backendPort', 'tensorParallelSize', 'probeDir', 'healthInterval', 'startupTimeout', 'stopTimeout', 'stallTimeout', 'drainDelay', 'drainTimeout', 'restart', 'logFormat', 'role', 'nodes', 'head'] as const;
+  const keys = ['config', 'model', 'servedModelName', 'port', 'host', 'backendPort', 'tensorParallelSize', 'probeDir', 'healthInterval', 'startupTimeout', 'stopTimeout', 'stallTimeout', 'engineStallTimeout', 'drainDelay', 'drainTimeout', 'restart', 'logFormat', 'role', 'nodes', 'head'] as const;
   for (const k of keys) {
     const v = pick(k);
     if (v !== undefined) out[k] = v;

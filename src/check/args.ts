@@ -21,6 +21,7 @@ const VALUE_FLAGS: Record<string, keyof CliOptions | 'timeout'> = {
   '--startup-timeout': 'startupTimeout',
   '--stop-timeout': 'stopTimeout',
   '--stall-timeout': 'stallTimeout',
+  '--engine-stall-timeout': 'engineStallTimeout',
   '--drain-delay': 'drainDelay',
   '--drain-timeout': 'drainTimeout',
   '--restart': 'restart',

@@ -41,6 +41,7 @@ function refuseUnusableFlags(cli: CliOptions): void {
   const seconds = [['healthInterval', '--health-interval'], ['startupTimeout', '--startup-timeout'], ['stopTimeout', '--stop-timeout'], ['stallTimeout', '--stall-timeout']] as const;
   for (const [key, flag] of seconds) if (cli[key] !== undefined) parseSeconds(cli[key], flag);
   if (cli.drainDelay !== undefined) parseNonNegativeSeconds(cli.drainDelay, '--drain-delay');
+  if (cli.engineStallTimeout !== undefined) parseNonNegativeSeconds(cli.engineStallTimeout, '--engine-stall-timeout');
   if (cli.drainTimeout !== undefined) parseNonNegativeSeconds(cli.drainTimeout, '--drain-timeout');
   if (cli.tensorParallelSize !== undefined) parseTensorParallel(cli.tensorParallelSize, '--tensor-parallel-size');
   if (cli.restart !== undefined && cli.restart !== 'on-failure' && cli.restart !== 'never') throw expected('--restart', '"on-failure" or "never"', cli.restart);

@@ -8,6 +8,7 @@ import { ordinal } from '../util/ordinal.js';
 import type { ProxyHandle } from '../proxy/server.js';
 import { isBackendState, type ChildMessage, type KeyEntryDigest, type ParentMessage, type ProxySettings } from '../proxy/settings.js';
 import { activityGatherer, type ActivityGatherer, type WorkerActivityMessage } from '../proxy/worker-activity.js';
+import { mergeActivity, noActivity, type BackendActivity } from '../proxy/backend-activity.js';
 import { metricsCollector, metricsGatherer, type MetricsGatherer, type WorkerMetricsMessage } from '../proxy/worker-metrics.js';
 
 /**
@@ -46,7 +47,7 @@ export async function runProxyCommand(): Promise<void> {
       // A worker's /metrics shows every worker: it gathers their snapshots through the primary.
       gatherer = cluster.isWorker ? metricsGatherer((m) => void send(m), () => proxy.metricsSnapshot(), () => proxy.metricsUnsummed()) : null;
       // Its readiness judges a late backend by every worker's traffic, through the primary, as the supervisor does.
-      activity = cluster.isWorker ? activityGatherer((m) => void send(m), () => proxy.backendActivity()) : null;
+      activity = cluster.isWorker ? activityGatherer((m) => void send(m), () => proxy.backendActivity().sinceMs) : null;
       // Workers other than the primary's speaker leave the lines every worker would repeat (listening, backend state) to it.
       const quiet = cluster.isWorker && settings.quiet === true;
       // Loaded here, not at the top: a cluster primary (above) serves nothing, and the server's modules (node:http,
@@ -97,7 +98,7 @@ function handleMessage(proxy: ProxyHandle, msg: unknown, gatherer: MetricsGather
   } else if (m.type === 'reload-keys') proxy.reloadKeys().catch(() => {}); // the failure is logged; old keys stay
   else if (m.type === 'stopping') proxy.markStopping();
   else if (m.type === 'speak') proxy.speak();
-  else if (m.type === 'activity' && typeof m.seq === 'number') void send({ type: 'activity', seq: m.seq, sinceMs: proxy.backendActivity() });
+  else if (m.type === 'activity' && typeof m.seq === 'number') void send({ type: 'activity', seq: m.seq, ...proxy.backendActivity() });
   else if (m.type === 'drain') {
     const timeoutMs = typeof m.timeoutMs === 'number' && m.timeoutMs >= 0 ? m.timeoutMs : 30_000;
     void proxy.drain(timeoutMs).then((remaining) => send({ type: 'drained', remaining }));
@@ -184,24 +185,24 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
   // The `activity` questions being answered, by a seq of the primary's own. Why several: each model's health loop asks
   // on its own, and loops started together time out together (a question dropped for a newer one left its model's check
   // counted as failed); and a worker's readiness asks too (worker-activity.ts).
-  const activity = new Map<number, { pending: number; sinceMs: Record<string, number | null>; reply: (sinceMs: Record<string, number | null>) => void; timer: NodeJS.Timeout }>();
+  const activity = new Map<number, { pending: number; answer: BackendActivity; reply: (answer: BackendActivity) => void; timer: NodeJS.Timeout }>();
   let activitySeq = 0;
   const answerActivity = (seq: number) => {
     const question = activity.get(seq);
     if (question === undefined) return;
     activity.delete(seq);
     clearTimeout(question.timer);
-    question.reply(question.sinceMs);
+    question.reply(question.answer);
   };
-  const askActivity = (reply: (sinceMs: Record<string, number | null>) => void) => {
+  const askActivity = (reply: (answer: BackendActivity) => void) => {
     // Only the workers it goes to: a question waiting on one that cannot answer would stay in the map for good.
     const asked = [...live].filter((w) => w.isConnected());
-    if (asked.length === 0) return reply({});
+    if (asked.length === 0) return reply(noActivity());
     const seq = ++activitySeq;
     // A worker that cannot answer (stopped, dying) never does: after 1 s, what the others said.
     const timer = setTimeout(() => answerActivity(seq), 1000);
     timer.unref();
-    activity.set(seq, { pending: asked.length, sinceMs: {}, reply, timer });
+    activity.set(seq, { pending: asked.length, answer: noActivity(), reply, timer });
     for (const w of asked) w.send({ type: 'activity', seq });
   };
   let failed!: (err: Error) => void;
@@ -260,7 +261,7 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
         else if (m.type === 'want-start') worker.send({ type: 'start', settings: settingsFor(worker) });
         else if (m.type === 'activity-gather' && typeof (m as { id?: unknown }).id === 'number') {
           const id = (m as { id: number }).id;
-          askActivity((sinceMs) => void (worker.isConnected() && worker.send({ type: 'activity-gathered', id, sinceMs } satisfies WorkerActivityMessage)));
+          askActivity(({ sinceMs }) => void (worker.isConnected() && worker.send({ type: 'activity-gathered', id, sinceMs } satisfies WorkerActivityMessage)));
         } else if (m.type === 'keys-loaded') {
           const fromFile = (m as { fromFile?: unknown }).fromFile;
           if (Array.isArray(fromFile)) fileKeys = fromFile as KeyEntryDigest[];
@@ -278,12 +279,9 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
         } else if (m.type === 'fatal') reject(new LlmserveError(m.code === 'PORT_IN_USE' || m.code === 'TLS' ? m.code : 'RUNTIME', m.message ?? 'a proxy worker failed'));
         else if (m.type === 'activity' && typeof m.seq === 'number' && activity.has(m.seq)) {
           const question = activity.get(m.seq)!;
-          // The most recent bytes any worker got from each backend: the backend served one of them.
-          for (const [url, ms] of Object.entries((m as { sinceMs?: Record<string, number | null> }).sinceMs ?? {})) {
-            const known = question.sinceMs[url];
-            if (typeof ms === 'number' && (typeof known !== 'number' || ms < known)) question.sinceMs[url] = ms;
-            else if (known === undefined) question.sinceMs[url] = null;
-          }
+          // The most recent bytes any worker got from each backend (the backend served one of them), and the exchanges
+          // waiting on it in all of them.
+          mergeActivity(question.answer, m as { sinceMs?: unknown; waiting?: unknown });
           if (--question.pending === 0) answerActivity(m.seq);
         } else if (m.type === 'draining' && draining !== null && draining.waiting.delete(worker)) {
           draining.inflight += typeof (m as { inflight?: unknown }).inflight === 'number' ? (m as { inflight: number }).inflight : 0;
@@ -372,7 +370,7 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
     if (m.type === 'reload-keys') keysErrorsSaid.clear();
     if (m.type === 'activity') {
       const seq = m.seq;
-      if (typeof seq === 'number') askActivity((sinceMs) => void send({ type: 'activity', seq, sinceMs }));
+      if (typeof seq === 'number') askActivity((answer) => void send({ type: 'activity', seq, ...answer }));
       return;
     }
     for (const w of live) if (w.isConnected()) w.send(m);

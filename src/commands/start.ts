@@ -303,6 +303,7 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
     healthInterval: config.probes.interval,
     startupTimeout: config.timeouts.startup,
     stallTimeout: config.timeouts.stall,
+    engineStallTimeout: config.timeouts.engineStall,
     stopTimeout: config.timeouts.stop,
     drainDelay: config.drain.delay,
     drainTimeout: config.drain.timeout,

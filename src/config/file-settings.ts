@@ -48,6 +48,7 @@ export interface FileSettings {
   startupTimeout?: number;
   stopTimeout?: number;
   stallTimeout?: number;
+  engineStallTimeout?: number;
   restart?: RestartConfig;
   drain?: DrainConfig;
   usage?: UsageFileSettings;

@@ -28,6 +28,7 @@ export const FLAGS = {
   startupTimeout: ['--startup-timeout', 'LLMSERVE_STARTUP_TIMEOUT'],
   stopTimeout: ['--stop-timeout', 'LLMSERVE_STOP_TIMEOUT'],
   stallTimeout: ['--stall-timeout', 'LLMSERVE_STALL_TIMEOUT'],
+  engineStallTimeout: ['--engine-stall-timeout', 'LLMSERVE_ENGINE_STALL_TIMEOUT'],
   drainDelay: ['--drain-delay', 'LLMSERVE_DRAIN_DELAY'],
   drainTimeout: ['--drain-timeout', 'LLMSERVE_DRAIN_TIMEOUT'],
   restart: ['--restart', 'LLMSERVE_RESTART'],
@@ -250,6 +251,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
       startup: pick('startupTimeout', parseSeconds, f.startupTimeout) ?? DEFAULTS.startupTimeout,
       stop: pick('stopTimeout', parseSeconds, f.stopTimeout) ?? DEFAULTS.stopTimeout,
       stall: pick('stallTimeout', parseSeconds, f.stallTimeout) ?? DEFAULT_STALL_TIMEOUT,
+      engineStall: pick('engineStallTimeout', parseNonNegativeSeconds, f.engineStallTimeout) ?? 0,
     },
     // The flag and variable set the policy; the budget and backoff of the file's long form (or the defaults) stay.
     restart: { ...(f.restart ?? DEFAULT_RESTART), policy: pick('restart', parseRestartPolicy, f.restart?.policy) ?? DEFAULT_RESTART.policy },

@@ -12,13 +12,13 @@ import { parseModels, parseRequire } from './models.js';
 import { DRAIN_KEYS, RESTART_KEYS, parseDrain, parseRestart } from './reliability.js';
 import {
   asMap, at, expected, joinPath, parseBool, parsePort, parsePortOrAuto, parseSeconds, parseSize, parseString,
-  parseTensorParallel, parseLogFormat, isMap, kindOf, parseWorkers,
+  parseTensorParallel, parseLogFormat, isMap, kindOf, parseWorkers, parseNonNegativeSeconds,
 } from './values.js';
 
 /** Known keys per section ('' = top level). */
 export const SCHEMA: Readonly<Record<string, readonly string[]>> = {
   '': [
-    'model', 'served_model_name', 'vllm', 'proxy', 'probes', 'startup_timeout', 'stop_timeout', 'stall_timeout', 'restart', 'drain', 'usage',
+    'model', 'served_model_name', 'vllm', 'proxy', 'probes', 'startup_timeout', 'stop_timeout', 'stall_timeout', 'engine_stall_timeout', 'restart', 'drain', 'usage',
     'log_format', 'models', 'ray', ...RESERVED_TOP_KEYS,
   ],
   vllm: ['command', 'port', 'tensor_parallel_size', 'args', 'env'],
@@ -111,6 +111,7 @@ export function parseLlmserveConfig(doc: Record<string, unknown>, file: string, 
   if (has(root, 'startup_timeout')) out.startupTimeout = parseSeconds(root['startup_timeout'], w('startup_timeout'));
   if (has(root, 'stop_timeout')) out.stopTimeout = parseSeconds(root['stop_timeout'], w('stop_timeout'));
   if (has(root, 'stall_timeout')) out.stallTimeout = parseSeconds(root['stall_timeout'], w('stall_timeout'));
+  if (has(root, 'engine_stall_timeout')) out.engineStallTimeout = parseNonNegativeSeconds(root['engine_stall_timeout'], w('engine_stall_timeout'));
   if (has(root, 'restart')) out.restart = parseRestart(root['restart'], file);
   if (has(root, 'drain')) out.drain = parseDrain(root['drain'], file);
   if (has(root, 'usage')) out.usage = parseUsage(root['usage'], file);

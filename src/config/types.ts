@@ -44,6 +44,8 @@ export interface CliOptions {
   stopTimeout?: string;
   /** `--stall-timeout`, `--drain-delay`, `--drain-timeout` (seconds) and `--restart on-failure|never`. */
   stallTimeout?: string;
+  /** `--engine-stall-timeout` (seconds, 0: off). */
+  engineStallTimeout?: string;
   drainDelay?: string;
   drainTimeout?: string;
   restart?: string;
@@ -178,6 +180,11 @@ export interface Config {
     stop: number;
     /** Start-up stall timeout: vLLM printed nothing (not even a progress frame) for this long, seconds. */
     stall: number;
+    /**
+     * Run-time engine stall: requests waited on vLLM this long while it sent nothing and its engine's figures stood
+     * still, seconds; 0: off (the default).
+     */
+    engineStall: number;
   };
   restart: RestartConfig;
   drain: DrainConfig;

@@ -54,7 +54,7 @@ export function redactConfig(config: Config): RedactedConfig {
       workers: config.proxy.workers,
     },
     probes: { dir: config.probes.dir, explicit: config.probes.dirExplicit, interval: config.probes.interval },
-    timeouts: { startup: config.timeouts.startup, stop: config.timeouts.stop, stall: config.timeouts.stall },
+    timeouts: { startup: config.timeouts.startup, stop: config.timeouts.stop, stall: config.timeouts.stall, engineStall: config.timeouts.engineStall },
     drain: { ...config.drain },
     restart: { ...config.restart },
     log: { format: config.log.format },

@@ -55,7 +55,7 @@ function configLines(r: ProbeReport): string[] {
     row('  proxy', `${c.proxy.host}:${c.proxy.port}, auth ${c.proxy.auth ? 'on' : 'OFF'}, tls ${c.proxy.tls ? 'on' : 'off'}, ${c.proxy.workers} process${c.proxy.workers === 1 ? '' : 'es'}`),
     row('  keys', `${keys}${c.proxy.keysFile ? `; keys file ${c.proxy.keysFile}` : ''}`),
     row('  backend', `127.0.0.1:${c.vllm.port}, tensor-parallel ${c.vllm.tensorParallelSize}`),
-    row('  timeouts', `startup ${c.timeouts.startup} s, stall ${c.timeouts.stall} s, stop ${c.timeouts.stop} s, health every ${c.probes.interval} s`),
+    row('  timeouts', `startup ${c.timeouts.startup} s, stall ${c.timeouts.stall} s, stop ${c.timeouts.stop} s, health every ${c.probes.interval} s, engine stall ${c.timeouts.engineStall > 0 ? `${c.timeouts.engineStall} s` : 'off'}`),
     row('  on SIGTERM', `serve ${c.drain.delay} s more, drain up to ${c.drain.timeout} s, then stop (up to ${c.timeouts.stop} s)`),
     row('  restart', c.restart.policy === 'never' ? 'never' : `on-failure: gives up at ${c.restart.maxFailures} failures in ${c.restart.windowS} s, backoff ${c.restart.backoffInitialS}-${c.restart.backoffMaxS} s`),
   ];

@@ -137,7 +137,8 @@ export interface RedactedConfig {
     keys: { name: string; kind: 'key' | 'key_sha256'; value: '[redacted]' }[];
   };
   probes: { dir: string; explicit: boolean; interval: number };
-  timeouts: { startup: number; stop: number; stall: number };
+  /** Seconds; `engineStall` 0: the engine-stall watchdog is off. */
+  timeouts: { startup: number; stop: number; stall: number; engineStall: number };
   drain: DrainConfig;
   restart: RestartConfig;
   log: { format: 'text' | 'json' };

@@ -12,8 +12,8 @@ export interface HttpCheckResult {
   timedOut?: boolean;
 }
 
-/** GETs a URL and reports status, time and (up to 64 KiB of) body; `ok` when the status is 2xx. */
-export function httpGet(url: string, options: { timeoutMs: number; headers?: Record<string, string>; insecure?: boolean }): Promise<HttpCheckResult> {
+/** GETs a URL and reports status, time and body (up to `maxBodyBytes`, 64 KiB by default); `ok` when the status is 2xx. */
+export function httpGet(url: string, options: { timeoutMs: number; headers?: Record<string, string>; insecure?: boolean; maxBodyBytes?: number }): Promise<HttpCheckResult> {
   const started = performance.now();
   // Loaded on first use: `check` bundles this module but reaches it only for https URLs, and node:http/node:https
   // cost it several ms of start-up (a module import is cached, so later calls pay nothing).
@@ -22,7 +22,7 @@ export function httpGet(url: string, options: { timeoutMs: number; headers?: Rec
 }
 
 /** The GET itself, over http or https. */
-function request(client: typeof http | typeof import('node:https'), url: string, options: { timeoutMs: number; headers?: Record<string, string>; insecure?: boolean }, started: number): Promise<HttpCheckResult> {
+function request(client: typeof http | typeof import('node:https'), url: string, options: { timeoutMs: number; headers?: Record<string, string>; insecure?: boolean; maxBodyBytes?: number }, started: number): Promise<HttpCheckResult> {
   return new Promise((resolve) => {
     let settled = false;
     const finish = (result: Omit<HttpCheckResult, 'ms'>) => {
@@ -36,7 +36,7 @@ function request(client: typeof http | typeof import('node:https'), url: string,
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
-        if (size < 65536) chunks.push(chunk);
+        if (size < (options.maxBodyBytes ?? 65536)) chunks.push(chunk);
         size += chunk.length;
       });
       res.on('end', () => {

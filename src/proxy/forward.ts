@@ -37,6 +37,8 @@ export interface Forwarder {
   forward(req: IncomingMessage, res: ServerResponse, ex: Exchange, body: Buffer | null, target?: string): void;
   /** Milliseconds since a backend (the default one without `target`) last sent bytes; null when it never has. */
   msSinceHeard(target?: string): number | null;
+  /** Exchanges with a backend (the default one without `target`) that wait on it alone (UpstreamPool.waitingOn). */
+  waitingOn(target?: string): number;
   /** Closes pooled upstream sockets. */
   close(): void;
 }
@@ -255,6 +257,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     },
     msSinceHeard(target) {
       return pool.msSinceHeard(backendOf(target));
+    },
+    waitingOn(target) {
+      return pool.waitingOn(backendOf(target));
     },
     close() {
       pool.close();

@@ -6,6 +6,7 @@ import { LlmserveError } from '../errors.js';
 import { hasPolicy, type KeyPolicy } from '../config/index.js';
 import { createLogger, quietWhile, type Logger } from '../log.js';
 import { createAccessLog } from './access-log.js';
+import type { BackendActivity } from './backend-activity.js';
 import { finalStatus, newExchange } from './exchange.js';
 import { createForwarder } from './forward.js';
 import { createHandler } from './handler.js';
@@ -42,8 +43,8 @@ export interface ProxyHandle {
   metricsUnsummed(): string[];
   /** A quiet cluster worker (`deps.quiet`) says from now on what every worker would say alike. */
   speak(): void;
-  /** For each backend URL: milliseconds since it last sent response bytes to this process, null when it never has. */
-  backendActivity(): Record<string, number | null>;
+  /** For each backend URL: ms since it last sent response bytes to this process (null: never), and the exchanges waiting on it. */
+  backendActivity(): BackendActivity;
 }
 
 /** Side effects the proxy can be given (tests); real defaults otherwise. */
@@ -300,7 +301,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     },
     backendActivity: () => {
       const urls = router === null ? [settings.backendUrl] : router.targets.map((t) => t.url);
-      return Object.fromEntries(urls.map((url) => [url, forwarder.msSinceHeard(url)]));
+      return { sinceMs: Object.fromEntries(urls.map((url) => [url, forwarder.msSinceHeard(url)])), waiting: Object.fromEntries(urls.map((url) => [url, forwarder.waitingOn(url)])) };
     },
   };
 }

@@ -2,6 +2,7 @@
 import { DEFAULT_ROUTES } from '../config/defaults.js';
 import type { KeyPolicy } from '../config/key-policy.js';
 import type { ProxyConfig } from '../config/types.js';
+import type { BackendActivity } from './backend-activity.js';
 import type { UsageSettings } from './cost.js';
 
 /**
@@ -78,8 +79,11 @@ export type ChildMessage =
   | { type: 'state-applied'; seq: number }
   /** The keys file's keys now in force (at the proxy's start, after a reload): a restarted proxy gets them as fileKeys. */
   | { type: 'keys-loaded'; fromFile: KeyEntryDigest[] }
-  /** The answer to `activity`: per backend URL, ms since it last sent response bytes (null: never), the least of every worker's. */
-  | { type: 'activity'; seq: number; sinceMs: Record<string, number | null> };
+  /**
+   * The answer to `activity`: per backend URL, ms since it last sent response bytes (null: never), the least of every
+   * worker's; and the exchanges waiting on it (backend-activity.ts), every worker's summed.
+   */
+  | ({ type: 'activity'; seq: number } & BackendActivity);
 
 /** Messages the supervisor sends to the proxy child. */
 export type ParentMessage =
@@ -90,7 +94,7 @@ export type ParentMessage =
   /** SIGTERM arrived: /health/readiness answers 503 from now on, while requests are still served (drain.delay). */
   | { type: 'stopping' }
   | { type: 'drain'; timeoutMs: number }
-  /** How recently each backend sent bytes (a slow /health: busy or hung?); answered by `activity` with the same seq. */
+  /** How recently each backend sent bytes (a slow /health: busy or hung?), how many exchanges wait on it (stalled?); answered by `activity` with the same seq. */
   | { type: 'activity'; seq: number }
   /** From a cluster primary to a quiet worker: the worker that spoke for all is gone, say it from now on. */
   | { type: 'speak' };

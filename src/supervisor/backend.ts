@@ -10,6 +10,7 @@ import { liveGroupMembers, type ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
 import { SHUTDOWN_TIMEOUT_FLAG } from './shutdown-timeout.js';
 import { spawnFailure, VLLM_INSTALL_FIX } from './spawn-failure.js';
+import { EngineStallWatch, engineFigures } from './engine-stall.js';
 import { emptyGroup, stopChild, type StopOutcome } from './stop.js';
 import type { BackendPlan, SupervisorDeps, SupervisorPlan } from './types.js';
 
@@ -20,6 +21,8 @@ const QUERY_GONE_MS = 1000;
 const LAST_LINES = 50;
 /** vLLM lines searched for a diagnosis: the root cause often precedes pages of worker shutdown noise. */
 const DIAGNOSIS_LINES = 500;
+/** The most of vLLM's /metrics page the engine-stall watchdog reads (a page cut short loses only its last line). */
+const METRICS_PAGE_BYTES = 4 * 1024 * 1024;
 /** Consecutive failed backend health checks (port open, no answer) before vLLM counts as failed and restarts. */
 export const HUNG_CHECKS_BEFORE_RESTART = 3;
 
@@ -41,8 +44,11 @@ export interface BackendContext {
   changed: (backend: Backend, why: string) => void;
   /** Called each time vLLM is started again after a failure (the proxy counts restarts). */
   restarting: (backend: Backend) => void;
-  /** Milliseconds since the vLLM at this URL last sent response bytes through the proxy; null when not known. */
-  heardFrom?: (url: string) => Promise<number | null>;
+  /**
+   * What the proxy knows of the vLLM at this URL: ms since it last sent response bytes (null: never) and the exchanges
+   * waiting on it; null when not known.
+   */
+  activityOf?: (url: string) => Promise<{ sinceMs: number | null; waiting: number } | null>;
 }
 
 /** One vLLM and everything about its life: start, readiness, health checks, restart with backoff, stop. */
@@ -65,6 +71,10 @@ export class Backend {
   private failedChecks = 0;
   /** /health is timing out while vLLM keeps sending responses: said once per episode. */
   private busy = false;
+  /** The engine-stall watchdog; null when `engine_stall_timeout` is 0. */
+  private readonly stall: EngineStallWatch | null;
+  /** This vLLM's /metrics was found without token counters: said once per vLLM. */
+  private stallBlindSaid = false;
   /** How many times vLLM was started again after a failure. */
   restarts = 0;
   readonly policy: RestartPolicy;
@@ -76,6 +86,7 @@ export class Backend {
   ) {
     this.argv = [...spec.argv];
     this.policy = new RestartPolicy(ctx.plan.restart);
+    this.stall = ctx.plan.engineStallTimeout > 0 ? new EngineStallWatch(ctx.plan.engineStallTimeout * 1000) : null;
     this.label = several ? `vLLM "${spec.servedModelName}"` : 'vLLM';
   }
 
@@ -203,6 +214,8 @@ export class Backend {
     this.failedChecks = 0;
     // A new vLLM, a new episode: one saturated from its first check is said busy again (the old one's flag stuck).
     this.busy = false;
+    this.stall?.reset();
+    this.stallBlindSaid = false;
   }
 
   /**
@@ -224,7 +237,15 @@ export class Backend {
       if (event === 'stopped') return 'stopped';
       let recovered: 'ready' | 'give-up' | 'stopped' = 'ready';
       if (event === 'tick') {
-        if ((await this.healthCheck()) === 'hung') {
+        const verdict = await this.healthCheck();
+        if (verdict === 'stalled') {
+          // As for a hung vLLM below: the proxy answers 503 + Retry-After from now on, not into the vLLM being stopped.
+          this.status = 'restarting';
+          this.healthy = false;
+          this.ctx.changed(this, `${this.label}'s engine stalled`);
+          await stopChild(child, plan.stopTimeout * 1000, this.ctx.killSignal);
+          recovered = await this.recover(`${this.label} stopped after its engine stalled`);
+        } else if (verdict === 'hung') {
           // Why before the stop, not in recover() after it: a wedged vLLM can take the whole stop timeout (30 s) to
           // go, and meanwhile the proxy would send every new request into it (to hang until the SIGKILL, or to get
           // vLLM's own draining 503 without Retry-After); `restarting` has it answer 503 + Retry-After at once.
@@ -240,8 +261,11 @@ export class Backend {
     }
   }
 
-  /** One health check of /health; `hung` after HUNG_CHECKS_BEFORE_RESTART failures in a row. */
-  private async healthCheck(): Promise<'ok' | 'failed' | 'hung'> {
+  /**
+   * One health check of /health; `hung` after HUNG_CHECKS_BEFORE_RESTART failures in a row; `stalled` when it passes
+   * but the engine-stall watchdog finds requests waiting on an engine that stands still.
+   */
+  private async healthCheck(): Promise<'ok' | 'failed' | 'hung' | 'stalled'> {
     const { plan, deps } = this.ctx;
     const timeoutMs = Math.min(5000, Math.max(1000, plan.healthInterval * 1000));
     const url = `http://${BACKEND_HOST}:${this.spec.port}`;
@@ -279,7 +303,36 @@ export class Backend {
       this.failedChecks = 0;
       return 'hung';
     }
+    if (result.ok && this.stall !== null && (await this.engineStalled(url, timeoutMs))) return 'stalled';
     return result.ok ? 'ok' : 'failed';
+  }
+
+  /**
+   * The engine-stall watchdog's look at a vLLM whose /health passed: the proxy's count of requests waiting on it and
+   * when it last sent bytes, and (while requests wait) its engine's figures in /metrics. True once requests have
+   * waited `engine_stall_timeout` without any sign of progress (engine-stall.ts); says why before returning it.
+   */
+  private async engineStalled(url: string, timeoutMs: number): Promise<boolean> {
+    const { deps, plan } = this.ctx;
+    const activity = (await this.ctx.activityOf?.(url)) ?? null;
+    let figures: string | null = null;
+    if (activity !== null && activity.waiting > 0) {
+      // Open even when vLLM has an API key (VLLM.md); the page can be large (histograms per model), so read it whole.
+      const page = await Promise.race([deps.httpGet(`${url}/metrics`, { timeoutMs, maxBodyBytes: METRICS_PAGE_BYTES }), this.ctx.stopped()]);
+      if (page === 'stopped' || this.status !== 'ready') return false;
+      figures = page.ok ? engineFigures(page.body) : null;
+      if (page.ok && figures === null && !this.stallBlindSaid) {
+        this.stallBlindSaid = true;
+        deps.logger.warn(`${this.label}'s /metrics has no token counters (vLLM started with --disable-log-stats?): engine_stall_timeout cannot tell a stalled engine from a busy one, and restarts nothing`);
+      }
+      if (!page.ok) deps.logger.debug(`${this.label} engine-stall watchdog: /metrics ${page.error ?? `status ${page.status}`} (counted as progress)`);
+    }
+    const quietMs = this.stall!.sample({ now: deps.now(), waiting: activity?.waiting ?? null, sinceBytesMs: activity?.sinceMs ?? null, figures });
+    if (quietMs === null) return false;
+    deps.logger.error(
+      `${this.label}'s engine made no progress for ${formatSeconds(quietMs / 1000)} while ${activity!.waiting} request${activity!.waiting === 1 ? '' : 's'} waited on it (no response bytes, no change in its /metrics tokens, queue or KV cache; /health still passes): stopping it to restart it (engine_stall_timeout ${formatSeconds(plan.engineStallTimeout)})`,
+    );
+    return true;
   }
 
   /**
@@ -292,7 +345,7 @@ export class Backend {
    */
   private async servingWhileSlow(url: string, timeoutMs: number): Promise<boolean> {
     const { plan, deps } = this.ctx;
-    const since = (await this.ctx.heardFrom?.(url)) ?? null;
+    const since = (await this.ctx.activityOf?.(url))?.sinceMs ?? null;
     // The window: since the last check began, the proxy's one-second resolution included.
     if (since === null || since > plan.healthInterval * 1000 + timeoutMs + 1000) return false;
     if (!this.busy) {

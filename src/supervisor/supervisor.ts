@@ -4,6 +4,7 @@ import { LlmserveError } from '../errors.js';
 import { NOT_HEALTHY, NOT_READY } from '../probes/files.js';
 import { formatSeconds, sleep } from '../util/time.js';
 import { Backend, type StartResult } from './backend.js';
+import { mergeActivity, noActivity, type BackendActivity } from '../proxy/backend-activity.js';
 import type { ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
 import { spawnRay, stopRay, waitForCluster } from './ray.js';
@@ -49,7 +50,7 @@ export class Supervisor {
    */
   private fileKeys: unknown[] | null = null;
   /** `activity` questions to the proxy waiting for their answer, by seq. */
-  private readonly activityWaiters = new Map<number, (sinceMs: Record<string, unknown>) => void>();
+  private readonly activityWaiters = new Map<number, (activity: BackendActivity) => void>();
   private activitySeq = 0;
   private startedAt = 0;
   private readonly stopRequested = new Promise<'stopped'>((resolve) => this.stopCtl.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
@@ -69,7 +70,7 @@ export class Supervisor {
       restarting: (b: Backend) => {
         if (this.state === 'ready') this.sendState(b);
       },
-      heardFrom: (url: string) => this.heardFrom(url),
+      activityOf: (url: string) => this.activityOf(url),
     };
     this.backends = plan.backends.map((b) => new Backend(b, ctx, plan.backends.length > 1));
   }
@@ -209,21 +210,22 @@ export class Supervisor {
   // ---------------------------------------------------------------- the proxy
 
   /**
-   * Milliseconds since the vLLM at `url` last sent response bytes through the proxy (any worker), or null when that
-   * is not known: no proxy listening, no answer within a second, or no bytes ever.
+   * What the proxy (every worker) knows of the vLLM at `url`: ms since it last sent response bytes (null: never) and
+   * the exchanges waiting on it; null when not known (no proxy listening, or no answer within a second).
    */
-  private async heardFrom(url: string): Promise<number | null> {
+  private async activityOf(url: string): Promise<{ sinceMs: number | null; waiting: number } | null> {
     const proxy = this.proxy;
     if (proxy === null || !this.proxyListening || proxy.hasExited) return null;
     const seq = ++this.activitySeq;
     const giveUp = new AbortController();
-    const answer = new Promise<Record<string, unknown> | null>((resolve) => this.activityWaiters.set(seq, resolve));
+    const answer = new Promise<BackendActivity | null>((resolve) => this.activityWaiters.set(seq, resolve));
     proxy.send({ type: 'activity', seq });
-    const sinceMs = await Promise.race([answer, sleep(1000, giveUp.signal).then(() => null)]);
+    const activity = await Promise.race([answer, sleep(1000, giveUp.signal).then(() => null)]);
     giveUp.abort();
     this.activityWaiters.delete(seq);
-    const ms = sinceMs?.[url];
-    return typeof ms === 'number' && ms >= 0 ? ms : null;
+    if (activity === null) return null;
+    const ms = activity.sinceMs[url];
+    return { sinceMs: typeof ms === 'number' && ms >= 0 ? ms : null, waiting: activity.waiting[url] ?? 0 };
   }
 
   /** A backend's state for the proxy. */
@@ -249,8 +251,9 @@ export class Supervisor {
         else if (msg.type === 'state-applied' && typeof msg.seq === 'number' && this.proxy === proxy) this.stateInForce(msg.seq);
         else if (msg.type === 'keys-loaded' && isKeyDigestList((msg as { fromFile?: unknown }).fromFile)) this.fileKeys = (msg as { fromFile: unknown[] }).fromFile;
         else if (msg.type === 'activity' && typeof msg.seq === 'number') {
-          const sinceMs = (msg as { sinceMs?: unknown }).sinceMs;
-          this.activityWaiters.get(msg.seq)?.(typeof sinceMs === 'object' && sinceMs !== null ? (sinceMs as Record<string, unknown>) : {});
+          const activity = noActivity();
+          mergeActivity(activity, msg as { sinceMs?: unknown; waiting?: unknown });
+          this.activityWaiters.get(msg.seq)?.(activity);
         }
       });
     });

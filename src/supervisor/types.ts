@@ -60,6 +60,8 @@ export interface SupervisorPlan {
   healthInterval: number;
   startupTimeout: number;
   stallTimeout: number;
+  /** Requests waiting this long on a vLLM that shows no progress restart it; 0: off (engine-stall.ts). */
+  engineStallTimeout: number;
   stopTimeout: number;
   drainDelay: number;
   drainTimeout: number;
@@ -71,7 +73,7 @@ export interface SupervisorDeps {
   logger: Logger;
   probes: ProbeFiles;
   spawn: (options: SpawnOptions) => Promise<ManagedChild>;
-  httpGet: (url: string, options: { timeoutMs: number; insecure?: boolean }) => Promise<HttpCheckResult>;
+  httpGet: (url: string, options: { timeoutMs: number; insecure?: boolean; maxBodyBytes?: number }) => Promise<HttpCheckResult>;
   isPortFree: (port: number, host: string) => Promise<boolean>;
   /**
    * Pids holding GPU memory (nvidia-smi --query-compute-apps); null without nvidia-smi; `{ failed }` saying why when

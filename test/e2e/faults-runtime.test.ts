@@ -151,6 +151,55 @@ test('vLLM hangs mid-stream (nothing more flows): busy for at most its window, t
   await stopCleanly(svc);
 });
 
+test('engine_stall_timeout: an engine stuck behind a live API server (/health passes) is restarted once requests have waited on it that long', async (t) => {
+  const svc = await startService({ config: FAST_RESTART + 'engine_stall_timeout: 1\n', healthInterval: '0.2', stopTimeout: '1', env: { FAKE_VLLM_STREAM_CHUNKS: '400', FAKE_VLLM_STREAM_INTERVAL_MS: '50' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  // A stream flowing (bytes, tokens: progress) for longer than the timeout: nothing happens to a working engine.
+  const stream = await svc.chat({ stream: true });
+  const reader = stream.body!.getReader();
+  t.after(() => void reader.cancel().catch(() => {}));
+  let events = 0;
+  const started = Date.now();
+  while (Date.now() - started < 1800) events += (await reader.read()).done ? 0 : 1;
+  assert.ok(events > 10, `the stream flowed (${events} reads)`);
+  assert.equal(svc.vllmStarts().length, 1);
+  assert.doesNotMatch(svc.run.output(), /made no progress/);
+
+  const api = svc.vllmStarts()[0]!.pid;
+  process.kill(api, 'SIGWINCH'); // the fake's trigger: EngineCore deadlocked, /health and /v1/models still answer
+  const plain = svc.chat(); // sent into the stuck engine: waits on it too
+  await svc.run.waitForLine(/vLLM's engine made no progress for [\d.]+ ?s while 2 requests waited on it \(no response bytes, no change in its \/metrics tokens, queue or KV cache; \/health still passes\): stopping it to restart it \(engine_stall_timeout 1 ?s\)/, 15_000);
+  await svc.run.waitForLine(/vLLM's engine stalled: not-healthy created$/, 5000);
+  await waitForFile(svc.notHealthy, true, 5000);
+  await svc.run.waitForLine(/vLLM stopped after its engine stalled: not-healthy kept$/, 5000);
+  // Its clients get an answer when the stuck vLLM is stopped, instead of waiting for ever.
+  assert.ok((await plain).status >= 500);
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'a restarted vLLM' });
+  assert.equal(isAlive(api), false);
+  await waitForFile(svc.notHealthy, false, 15_000);
+  assert.equal((await svc.chat()).status, 200);
+  await stopCleanly(svc);
+});
+
+test('engine_stall_timeout without vLLM\'s token counters (--disable-log-stats): said once, and a stuck engine is left alone', async (t) => {
+  const svc = await startService({ config: 'engine_stall_timeout: 0.5\n', args: ['--verbose'], healthInterval: '0.2', stopTimeout: '1', vllmArgs: ['--disable-log-stats'] });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  process.kill(svc.vllmStarts()[0]!.pid, 'SIGWINCH');
+  const plain = svc.chat();
+  plain.catch(() => {});
+  await svc.run.waitForLine(/vLLM's \/metrics has no token counters \(vLLM started with --disable-log-stats\?\): engine_stall_timeout cannot tell a stalled engine from a busy one, and restarts nothing/, 10_000);
+  // Ten more passing checks (2 s, four times the timeout) with the request still waiting: no verdict, no restart.
+  const checks = () => svc.run.lines.filter((l) => /vLLM health check: ok/.test(l)).length;
+  const after = checks();
+  await waitFor(() => checks() >= after + 10, { timeoutMs: 15_000, message: 'ten more health checks' });
+  assert.equal(svc.vllmStarts().length, 1);
+  assert.doesNotMatch(svc.run.output(), /made no progress/);
+  assert.equal(svc.run.lines.filter((l) => /has no token counters/.test(l)).length, 1, 'said once');
+  await stopCleanly(svc);
+});
+
 test('vLLM saturated (/health answers late while it streams): busy, not hung: no not-healthy, no restart until the traffic stops', async (t) => {
   const svc = await startSaturable(t, 80);
   const api = svc.vllmStarts()[0]!.pid;

@@ -26,6 +26,7 @@ test('recover with no child and a vLLM that cannot be run: each try is a failure
     healthInterval: 1,
     startupTimeout: 5,
     stallTimeout: 5,
+    engineStallTimeout: 0,
     stopTimeout: 1,
   } as unknown as SupervisorPlan;
   const stop = new AbortController();
@@ -73,7 +74,7 @@ test('a busy health check (late /health, responses flowing) counts toward resett
     stopped: () => new Promise(() => {}),
     changed: () => {},
     restarting: () => {},
-    heardFrom: async () => 0,
+    activityOf: async () => ({ sinceMs: 0, waiting: 0 }),
   };
   const backend = new Backend({ argv: ['vllm', 'serve', 'm'], env: {}, port: 1, servedModelName: 'm', logName: 'vllm', droppableFlags: [] }, ctx, false);
   // Two failures before: the next delay would be 4 s.

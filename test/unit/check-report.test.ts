@@ -30,6 +30,7 @@ test('parseCheckArgs: every flag, both spellings; anything unusual goes to the f
   assert.deepEqual(parseCheckArgs(['--json', '--timeout', '0.5', '--port=9000', '--backend-port', '3001', '--probe-dir', '/p', '--config', 'c.yaml', '--model', 'm', '--served-model-name', 's', '--host', '::1', '--log-format', 'json']), {
     json: true, timeout: '0.5', port: '9000', backendPort: '3001', probeDir: '/p', config: 'c.yaml', model: 'm', servedModelName: 's', host: '::1', logFormat: 'json',
   });
+  assert.deepEqual(parseCheckArgs(['--engine-stall-timeout', '300', '--stall-timeout=60']), { engineStallTimeout: '300', stallTimeout: '60' });
   for (const odd of [['--help'], ['-h'], ['--bogus'], ['--port'], ['--port', '--json'], ['extra'], ['--', 'x'], ['--log-format', 'yaml']]) {
     assert.equal(parseCheckArgs(odd), null, JSON.stringify(odd));
   }
@@ -124,6 +125,7 @@ test('runCheck: --timeout is validated (exit 2), the JSON shape, the key masked 
     ['healthInterval', 'abc', /--health-interval/],
     ['stopTimeout', '0', /--stop-timeout/],
     ['drainDelay', '-1', /--drain-delay/],
+    ['engineStallTimeout', '5m', /--engine-stall-timeout/],
     ['tensorParallelSize', '0', /--tensor-parallel-size/],
     ['restart', 'bogus', /--restart: expected "on-failure" or "never"/],
   ];

@@ -89,6 +89,8 @@ test('wrong values in flags and env name the flag or the variable', async () => 
   await rejects(load({}, { ...m, logFormat: 'yaml' }, KEY_ENV), /^--log-format: expected "text" or "json", got "yaml"$/);
   await rejects(load({}, { ...m, drainDelay: '-1' }, KEY_ENV), /^--drain-delay: expected a number of seconds, 0 or more, got "-1"$/);
   await rejects(load({}, { ...m, stallTimeout: '0' }, KEY_ENV), /^--stall-timeout: expected a positive number of seconds, got "0"$/);
+  await rejects(load({}, { ...m, engineStallTimeout: '5m' }, KEY_ENV), /^--engine-stall-timeout: expected a number of seconds, 0 or more, got "5m"$/);
+  await rejects(load({ 'llmserve.yaml': 'model: m\nengine_stall_timeout: -1\n' }, {}, KEY_ENV), /llmserve\.yaml: engine_stall_timeout: expected a number of seconds, 0 or more, got -1/);
   await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_DRAIN_TIMEOUT: '30s' }), /^LLMSERVE_DRAIN_TIMEOUT: expected a number of seconds, 0 or more, got "30s"$/);
   await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_RESTART: 'always' }), /^LLMSERVE_RESTART: expected "on-failure" or "never", got "always"$/);
   await rejects(load({}, { ...m, host: '' }, KEY_ENV), /^--host: expected a bind address/);

@@ -26,7 +26,7 @@ test('defaults with no file: model from --model, key from env', async () => {
   assert.equal(c.proxy.logHealth, false);
   assert.equal(c.proxy.keysFile, null);
   assert.deepEqual(c.probes, { dir: '/etc/probe', dirExplicit: false, interval: 10, require: 'all' });
-  assert.deepEqual(c.timeouts, { startup: 1800, stop: 30, stall: 600 });
+  assert.deepEqual(c.timeouts, { startup: 1800, stop: 30, stall: 600, engineStall: 0 });
   assert.deepEqual(c.restart, { policy: 'on-failure', maxFailures: 5, windowS: 600, backoffInitialS: 1, backoffMaxS: 60, resetAfterS: 300 });
   assert.deepEqual(c.drain, { delay: 0, timeout: 30 });
   assert.equal(c.log.format, 'text');
@@ -75,6 +75,7 @@ log_format: json
 restart: { max_failures: 3 }
 drain: { delay: 5, timeout: 30 }
 stall_timeout: 120
+engine_stall_timeout: 240
 models: []
 usage: { dir: /var/lib/llmserve, track: all, flush_interval: 2 }
 `;
@@ -100,7 +101,7 @@ test('llmserve format: every key read', async () => {
   assert.deepEqual(c.proxy.tls, { cert: `${CWD}/tls/cert.pem`, key: '/etc/tls/key.pem' });
   assert.equal(c.proxy.logHealth, true);
   assert.deepEqual(c.probes, { dir: '/tmp/probe', dirExplicit: true, interval: 2.5, require: 'all' });
-  assert.deepEqual(c.timeouts, { startup: 900, stop: 5, stall: 120 });
+  assert.deepEqual(c.timeouts, { startup: 900, stop: 5, stall: 120, engineStall: 240 });
   assert.deepEqual(c.restart, { policy: 'on-failure', maxFailures: 3, windowS: 600, backoffInitialS: 1, backoffMaxS: 60, resetAfterS: 300 });
   assert.deepEqual(c.drain, { delay: 5, timeout: 30 });
   assert.equal(c.log.format, 'json');
@@ -207,6 +208,15 @@ test('restart, drain and stall_timeout: flags > environment > file > defaults; t
   assert.deepEqual(pick(await load(files, {}, env)), ['never', 3, 7, 0, 90]);
   assert.deepEqual(pick(await load(files, flags, env)), ['on-failure', 3, 2.5, 45, 30]);
   assert.deepEqual(pick(await load({}, { model: 'm', drainDelay: '10' }, KEY_ENV)), ['on-failure', 5, 10, 30, 600]);
+});
+
+test('engine_stall_timeout: off (0) by default; flags > environment > file; 0 turns it off', async () => {
+  const files = { 'llmserve.yaml': 'model: m\nengine_stall_timeout: 300\n' };
+  const stall = async (...a: Parameters<typeof load>) => (await load(...a)).timeouts.engineStall;
+  assert.equal(await stall({}, { model: 'm' }, KEY_ENV), 0);
+  assert.equal(await stall(files, {}, KEY_ENV), 300);
+  assert.equal(await stall(files, {}, { ...KEY_ENV, LLMSERVE_ENGINE_STALL_TIMEOUT: '0' }), 0);
+  assert.equal(await stall(files, { engineStallTimeout: '120.5' }, { ...KEY_ENV, LLMSERVE_ENGINE_STALL_TIMEOUT: '600' }), 120.5);
 });
 
 test('probes.dirExplicit from flag, env and file', async () => {

@@ -271,17 +271,18 @@ test('a head or worker whose ray command cannot be run: a problem, as start fail
 test('the resolved configuration includes the stall timeout, the drain and the restart policy, as flags and env set them', async () => {
   // A Deployment sets LLMSERVE_DRAIN_DELAY without a config file (README): probe is where it can be checked.
   const model = await makeModelDir({ heads: 12 });
-  const env = { LLMSERVE_MASTER_KEY: KEY, LLMSERVE_DRAIN_DELAY: '10', LLMSERVE_STALL_TIMEOUT: '120' };
+  const env = { LLMSERVE_MASTER_KEY: KEY, LLMSERVE_DRAIN_DELAY: '10', LLMSERVE_STALL_TIMEOUT: '120', LLMSERVE_ENGINE_STALL_TIMEOUT: '300' };
   const r = buildProbeReport(await plan({ model, drainTimeout: '45', restart: 'never' }, env), facts());
-  assert.deepEqual(r.config.timeouts, { startup: 1800, stop: 30, stall: 120 });
+  assert.deepEqual(r.config.timeouts, { startup: 1800, stop: 30, stall: 120, engineStall: 300 });
   assert.deepEqual(r.config.drain, { delay: 10, timeout: 45 });
   assert.equal(r.config.restart.policy, 'never');
   const text = probeLines(r).join('\n');
-  assert.match(text, /timeouts +startup 1800 s, stall 120 s, stop 30 s, health every 10 s/);
+  assert.match(text, /timeouts +startup 1800 s, stall 120 s, stop 30 s, health every 10 s, engine stall 300 s$/m);
   assert.match(text, /on SIGTERM +serve 10 s more, drain up to 45 s, then stop \(up to 30 s\)/);
   assert.match(text, /restart +never/);
   const defaults = probeLines(buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }), facts())).join('\n');
   assert.match(defaults, /restart +on-failure: gives up at 5 failures in 600 s, backoff 1-60 s/);
+  assert.match(defaults, /timeouts +.*, engine stall off$/m);
 });
 
 test('vllm --version: plain, after log lines, prefixed, unparsable, failing, missing', () => {

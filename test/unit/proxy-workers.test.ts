@@ -73,7 +73,7 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
 
   // `activity` (a slow /health: busy or hung?): the backend has sent nothing to any worker yet.
   child.send({ type: 'activity', seq: 2 });
-  assert.deepEqual(await next('activity'), { type: 'activity', seq: 2, sinceMs: { [upstream.url]: null } });
+  assert.deepEqual(await next('activity'), { type: 'activity', seq: 2, sinceMs: { [upstream.url]: null }, waiting: { [upstream.url]: 0 } });
   assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 503);
   const refused = 1;
   child.send({ type: 'state', state: 'ready', seq: 7 });
@@ -101,6 +101,22 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
   child.send({ type: 'activity', seq: 5 });
   const answered = [await next('activity'), await next('activity')].map((m) => (m as Extract<ChildMessage, { type: 'activity' }>).seq);
   assert.deepEqual(answered.sort(), [4, 5]);
+
+  // Streams that wait on the backend (head sent, no event yet), whichever worker carries each: summed.
+  upstream.behaviour.firstEventDelayMs = 60_000;
+  const held = [0, 1, 2].map(() => {
+    const req = http.request({ port, method: 'POST', path: '/v1/chat/completions', headers: { ...bearer, 'content-type': 'application/json' } });
+    req.on('error', () => {});
+    req.end(JSON.stringify({ model: 'test-model', stream: true, messages: [] }));
+    return req;
+  });
+  await until(() => upstream.requests.filter((r) => r.path === '/v1/chat/completions').length === 3, 10_000, 'the three streams at the upstream');
+  child.send({ type: 'activity', seq: 6 });
+  assert.equal(((await next('activity')) as Extract<ChildMessage, { type: 'activity' }>).waiting[upstream.url], 3);
+  for (const req of held) req.destroy();
+  await until(() => upstream.requests.filter((r) => r.clientClosedAt !== null).length >= 3, 10_000, 'the upstream to see the streams closed');
+  child.send({ type: 'activity', seq: 8 });
+  assert.equal(((await next('activity')) as Extract<ChildMessage, { type: 'activity' }>).waiting[upstream.url], 0);
 
   child.send({ type: 'drain', timeoutMs: 1000 });
   assert.deepEqual(await next('drained'), { type: 'drained', remaining: 0 });
@@ -210,7 +226,7 @@ it('workers: 2, one worker that cannot answer (stopped): the activity question i
   t.after(() => void (alive(stopped!) && process.kill(stopped!, 'SIGCONT')));
   // Before, the question waited for the stopped worker for good: the supervisor's busy-or-hung judgement got no answer.
   child.send({ type: 'activity', seq: 11 });
-  assert.deepEqual(await next('activity'), { type: 'activity', seq: 11, sinceMs: { [upstream.url]: null } });
+  assert.deepEqual(await next('activity'), { type: 'activity', seq: 11, sinceMs: { [upstream.url]: null }, waiting: { [upstream.url]: 0 } });
   process.kill(stopped!, 'SIGCONT');
   child.disconnect();
   await once(child, 'exit');

@@ -519,3 +519,37 @@ describe('UpstreamCall backpressure', () => {
     assert.equal(second.body, 'r1');
   });
 });
+
+describe('UpstreamPool.waitingOn (the engine-stall watchdog)', () => {
+  it('counts the calls whose request went out whole and whose response is not finished nor paused for the client', async (t) => {
+    // The backend answers nothing until told: each request waits on it alone.
+    const be = await startBackend(t, () => {});
+    const { pool, request } = makePool(t);
+    assert.equal(pool.waitingOn(be.target), 0, 'nothing sent yet');
+
+    const held = request(be.target, new Recorder(), { method: 'POST', headers: { 'content-length': '4' } });
+    held.write(Buffer.from('ab'));
+    await waitFor(() => be.conns.length === 1, { ...WAIT, message: 'the first connection' });
+    assert.equal(pool.waitingOn(be.target), 0, 'a request whose body is still coming waits on its client, not the backend');
+    held.end(Buffer.from('cd'));
+    assert.equal(pool.waitingOn(be.target), 1);
+
+    const paused = request(be.target, new Recorder());
+    paused.end();
+    assert.equal(pool.waitingOn(be.target), 2);
+    paused.pause();
+    assert.equal(pool.waitingOn(be.target), 1, 'a call paused for a slow client is not waiting on the backend');
+    paused.resume();
+    assert.equal(pool.waitingOn(be.target), 2);
+
+    // Answered, failed and destroyed calls no longer count.
+    await waitFor(() => be.conns.reduce((n, c) => n + c.requests.length, 0) === 2, { ...WAIT, message: 'both requests at the backend' });
+    const first = be.conns.find((c) => c.requests.length === 1 && c.requests[0]!.head.startsWith('POST'))!;
+    held.destroy();
+    assert.equal(pool.waitingOn(be.target), 1);
+    const other = be.conns.find((c) => c !== first)!;
+    other.socket.write(ok('done'));
+    await waitFor(() => pool.waitingOn(be.target) === 0, { ...WAIT, message: 'the answered call to stop counting' });
+    assert.equal(pool.waitingOn({ hostname: '127.0.0.1', port: 1 }), 0, 'a target never used');
+  });
+});

@@ -61,11 +61,15 @@ interface Conn {
   idleSince: number;
 }
 
-/** When a target last sent bytes: a flag set per read (a store, no clock read per event), timed by the sweep. */
+/**
+ * When a target last sent bytes: a flag set per read (a store, no clock read per event), timed by the sweep; and the
+ * exchanges with it under way (the engine-stall watchdog asks how many wait on it).
+ */
 interface Heard {
   recently: boolean;
   /** Date.now() at the sweep that last found the flag set; 0: never. */
   at: number;
+  readonly calls: Set<UpstreamCall>;
 }
 
 /** Keep-alive connections to the backends, and the requests sent over them. */
@@ -88,6 +92,7 @@ export class UpstreamPool {
     const conn = this.acquire(target);
     const call = new UpstreamCall(this, conn, request.method, head, request.chunked, handlers);
     conn.call = call;
+    conn.heard.calls.add(call);
     return call;
   }
 
@@ -102,6 +107,17 @@ export class UpstreamPool {
     return heard.at === 0 ? null : Date.now() - heard.at;
   }
 
+  /**
+   * Exchanges with `target` that wait on it alone: the whole request sent, the response not finished, and not paused
+   * because the client reads slowly. Counted when asked (every health interval), not kept per event. Why these only:
+   * silence on any other (a client still uploading, or not reading) is not the backend's doing.
+   */
+  waitingOn(target: UpstreamTarget): number {
+    let n = 0;
+    for (const call of this.heard.get(target)?.calls ?? []) if (call.waitsOnBackend) n++;
+    return n;
+  }
+
   /** Closes idle connections; connections in use close when their exchange ends. */
   close(): void {
     this.closed = true;
@@ -112,6 +128,7 @@ export class UpstreamPool {
 
   /** Called by a finished exchange: keeps the connection for the next request, or closes it. */
   release(conn: Conn, reusable: boolean): void {
+    if (conn.call !== null) conn.heard.calls.delete(conn.call);
     conn.call = null;
     if (!reusable || this.closed || conn.socket.destroyed) {
       conn.socket.destroy();
@@ -150,7 +167,7 @@ export class UpstreamPool {
     // 'data' machinery nor a fresh 64 KiB allocation per read: per streamed event that was a measurable part of
     // the proxy's CPU. The read buffer is shared and reused, so each read is copied out before anyone keeps it.
     let heard = this.heard.get(target);
-    if (heard === undefined) this.heard.set(target, (heard = { recently: false, at: 0 }));
+    if (heard === undefined) this.heard.set(target, (heard = { recently: false, at: 0, calls: new Set() }));
     const conn: Conn = { socket: null as unknown as Socket, target, heard, call: null, idleSince: 0 };
     const socket = net.connect({
       host: target.hostname,
@@ -250,6 +267,11 @@ export class UpstreamCall {
   /** Whether the response ended (whole body, or the call was destroyed or failed). */
   get finished(): boolean {
     return this.state === State.Done;
+  }
+
+  /** The request is sent whole and the response is not finished, nor paused for a slow client: only the backend can act. */
+  get waitsOnBackend(): boolean {
+    return this.state !== State.Done && this.requestDone && !this.conn.socket.isPaused();
   }
 
   /** Request body bytes; false when the socket's buffer is full (wait for `onceDrain`). Ignored once finished. */
