@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Randomized fault soak (run by hand, not part of `npm test`): `llmserve start` against the fakes, a steady mixed
 // client load, and a seeded sequence of faults per round (engine or API server killed, hang, saturation, a proxy
-// worker killed, SIGHUP with a rewritten keys file, SIGSTOP/SIGCONT), each round ended by SIGTERM; then checks the
+// worker killed, SIGHUP with a rewritten keys file, SIGSTOP/SIGCONT, an engine stuck behind a live /health), each
+// round ended by SIGTERM; then checks the
 // invariants that the README promises. `node scripts/soak.mjs --minutes 3 --seed 42`; `--round N` replays one round.
 // Needs `npm run build` first. Exit 0: no invariant broke; 1: some did (each round's files are kept and named).
 import fs from 'node:fs';
@@ -26,7 +27,9 @@ const STREAM_CHUNKS = 20;
 const STREAM_INTERVAL_MS = 50; // a stream lasts about 1 s
 
 // ---- the fault schedule of a round -----------------------------------------------------------------------------
-const KINDS = ['kill-engine', 'kill-api', 'hang', 'saturate', 'kill-proxy-worker', 'hup', 'stop-api'];
+const KINDS = ['kill-engine', 'kill-api', 'hang', 'saturate', 'kill-proxy-worker', 'hup', 'stop-api', 'stuck'];
+/** engine_stall_timeout of every round, seconds: the client load keeps requests waiting on a stuck engine. */
+const ENGINE_STALL_TIMEOUT = 2;
 function schedule(seed) {
   const rng = mulberry32(seed);
   const faults = [];
@@ -44,7 +47,7 @@ function schedule(seed) {
   // SIGTERM: a while after the last fault, or right into its effects (a restart's backoff, a hang, a reload).
   const last = faults.at(-1)?.at ?? 0;
   const sigtermAt = Math.round(rng() < 0.5 ? last + between(rng, 50, 1500) : Math.max(end, last + 500) + between(rng, 0, 2500));
-  const drainFault = rng() < 0.4 ? { kind: pick(rng, ['kill-proxy-worker', 'kill-engine', 'kill-api', 'hang', 'hup', 'stop-api']), delay: Math.round(between(rng, 50, 2000)), stopMs: 8000, roll: rng() } : null;
+  const drainFault = rng() < 0.4 ? { kind: pick(rng, ['kill-proxy-worker', 'kill-engine', 'kill-api', 'hang', 'hup', 'stop-api', 'stuck']), delay: Math.round(between(rng, 50, 2000)), stopMs: 8000, roll: rng() } : null;
   return { faults, sigtermAt, drainFault, clientSeed: Math.floor(rng() * 2 ** 31) };
 }
 
@@ -68,6 +71,7 @@ async function runRound(index, seed) {
     '  backoff_max: 0.5',
     'drain:',
     `  timeout: ${DRAIN_TIMEOUT}`,
+    `engine_stall_timeout: ${ENGINE_STALL_TIMEOUT}`,
     'proxy:',
     '  workers: 2',
     `  keys_file: ${keysFile}`,
@@ -181,6 +185,11 @@ async function runRound(index, seed) {
           // Up: failed checks (after at most the busy window) restart it. Loading: the start-up timeout does.
           if (g && signal(g.pid, 'SIGUSR1')) Object.assign(rec, { gen: g.gen, target: g.pid, expect: 'required', effectMs: g.up ? 9000 : (STARTUP_TIMEOUT + 4) * 1000 });
           break;
+        case 'stuck':
+          // EngineCore deadlocked behind a live /health: the requests waiting on it restart it after the stall timeout
+          // (a check to start the spell, the timeout, the stop). Loading: the fake sticks only once it listens.
+          if (g && signal(g.pid, 'SIGWINCH')) Object.assign(rec, { gen: g.gen, target: g.pid, expect: g.up ? 'required' : 'maybe', effectMs: (ENGINE_STALL_TIMEOUT + 2 * HEALTH_INTERVAL + STOP_TIMEOUT + 1) * 1000 });
+          break;
         case 'saturate':
           // Restarted only when no response flows for a while (a proxy restart in between, say): allowed, not required.
           if (g && signal(g.pid, 'SIGUSR2')) {
@@ -188,7 +197,8 @@ async function runRound(index, seed) {
             // The fake leaves mode `hang` for `busy` here: a hang of this vLLM that was not yet due to be noticed is
             // over, and its restart allowed, not required (seed 777 round 1: a hang 6.5 s before this, still inside
             // the busy window of the answers it had scheduled).
-            for (const h of injected) if (h.kind === 'hang' && h.gen === g.gen && h.expect === 'required' && at < h.t + h.effectMs) h.expect = 'maybe';
+            // A stuck engine that saturation unsticks (the fake's mode changes) likewise.
+            for (const h of injected) if ((h.kind === 'hang' || h.kind === 'stuck') && h.gen === g.gen && h.expect === 'required' && at < h.t + h.effectMs) h.expect = 'maybe';
           }
           break;
         case 'stop-api':

@@ -11,7 +11,7 @@ import { declaredLength } from './body.js';
 import { badGateway, gatewayTimeout, sendError, tooLarge } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { responseHeaders, upstreamHeaders } from './headers.js';
-import { UpstreamPool, type UpstreamCall, type UpstreamHandlers, type UpstreamTarget } from './upstream/client.js';
+import { UpstreamPool, type UpstreamCall, type UpstreamHandlers, type UpstreamTarget, type WaitingOn } from './upstream/client.js';
 import type { BodyFraming, ResponseHead } from './upstream/http1.js';
 
 /** How the forwarder reaches the backend. */
@@ -38,7 +38,7 @@ export interface Forwarder {
   /** Milliseconds since a backend (the default one without `target`) last sent bytes; null when it never has. */
   msSinceHeard(target?: string): number | null;
   /** Exchanges with a backend (the default one without `target`) that wait on it alone (UpstreamPool.waitingOn). */
-  waitingOn(target?: string): number;
+  waitingOn(target?: string): WaitingOn;
   /** Closes pooled upstream sockets. */
   close(): void;
 }

@@ -11,6 +11,7 @@ import { RestartPolicy } from './restart-policy.js';
 import { SHUTDOWN_TIMEOUT_FLAG } from './shutdown-timeout.js';
 import { spawnFailure, VLLM_INSTALL_FIX } from './spawn-failure.js';
 import { EngineStallWatch, engineFigures } from './engine-stall.js';
+import type { WaitingOn } from '../proxy/upstream/client.js';
 import { emptyGroup, stopChild, type StopOutcome } from './stop.js';
 import type { BackendPlan, SupervisorDeps, SupervisorPlan } from './types.js';
 
@@ -33,6 +34,15 @@ export type StartResult = 'ready' | 'failed' | 'stopped';
  */
 export type BackendStatus = 'starting' | 'ready' | 'restarting' | 'failed';
 
+/**
+ * What the proxy (every worker) knows of one vLLM: ms since it last sent response bytes (null: never), and the exchanges
+ * waiting on it alone with ms since any of them last got bytes (null: none has).
+ */
+export interface BackendActivityOf {
+  sinceMs: number | null;
+  waiting: WaitingOn;
+}
+
 /** What a backend shares with its supervisor: side effects, timings, and the stop and kill signals. */
 export interface BackendContext {
   deps: SupervisorDeps;
@@ -44,11 +54,8 @@ export interface BackendContext {
   changed: (backend: Backend, why: string) => void;
   /** Called each time vLLM is started again after a failure (the proxy counts restarts). */
   restarting: (backend: Backend) => void;
-  /**
-   * What the proxy knows of the vLLM at this URL: ms since it last sent response bytes (null: never) and the exchanges
-   * waiting on it; null when not known.
-   */
-  activityOf?: (url: string) => Promise<{ sinceMs: number | null; waiting: number } | null>;
+  /** What the proxy knows of the vLLM at this URL; null when not known (no proxy, no answer). */
+  activityOf?: (url: string) => Promise<BackendActivityOf | null>;
 }
 
 /** One vLLM and everything about its life: start, readiness, health checks, restart with backoff, stop. */
@@ -314,9 +321,9 @@ export class Backend {
    */
   private async engineStalled(url: string, timeoutMs: number): Promise<boolean> {
     const { deps, plan } = this.ctx;
-    const activity = (await this.ctx.activityOf?.(url)) ?? null;
+    const waiting = (await this.ctx.activityOf?.(url))?.waiting ?? null;
     let figures: string | null = null;
-    if (activity !== null && activity.waiting > 0) {
+    if (waiting !== null && waiting.count > 0) {
       // Open even when vLLM has an API key (VLLM.md); the page can be large (histograms per model), so read it whole.
       const page = await Promise.race([deps.httpGet(`${url}/metrics`, { timeoutMs, maxBodyBytes: METRICS_PAGE_BYTES }), this.ctx.stopped()]);
       if (page === 'stopped' || this.status !== 'ready') return false;
@@ -327,10 +334,11 @@ export class Backend {
       }
       if (!page.ok) deps.logger.debug(`${this.label} engine-stall watchdog: /metrics ${page.error ?? `status ${page.status}`} (counted as progress)`);
     }
-    const quietMs = this.stall!.sample({ now: deps.now(), waiting: activity?.waiting ?? null, sinceBytesMs: activity?.sinceMs ?? null, figures });
+    const quietMs = this.stall!.sample({ now: deps.now(), waiting: waiting?.count ?? null, sinceBytesMs: waiting?.heardMs ?? null, figures });
     if (quietMs === null) return false;
+    const n = waiting!.count;
     deps.logger.error(
-      `${this.label}'s engine made no progress for ${formatSeconds(quietMs / 1000)} while ${activity!.waiting} request${activity!.waiting === 1 ? '' : 's'} waited on it (no response bytes, no change in its /metrics tokens, queue or KV cache; /health still passes): stopping it to restart it (engine_stall_timeout ${formatSeconds(plan.engineStallTimeout)})`,
+      `${this.label}'s engine made no progress for ${formatSeconds(quietMs / 1000)} while ${n} request${n === 1 ? '' : 's'} waited on it (no response bytes, no change in its /metrics tokens, queue or KV cache; /health still passes): stopping it to restart it (engine_stall_timeout ${formatSeconds(plan.engineStallTimeout)})`,
     );
     return true;
   }

@@ -48,7 +48,7 @@ export interface StallSample {
   now: number;
   /** Exchanges waiting on vLLM alone (the proxy's count, every worker); null when the proxy did not say. */
   waiting: number | null;
-  /** Ms since vLLM last sent response bytes through the proxy; null: never, or not known. */
+  /** Ms since any of those exchanges last got bytes from vLLM; null: none has, or not known. */
   sinceBytesMs: number | null;
   /** engineFigures() of vLLM's /metrics now; null when they could not be read or hold no token counter. */
   figures: string | null;

@@ -3,7 +3,7 @@
 import { LlmserveError } from '../errors.js';
 import { NOT_HEALTHY, NOT_READY } from '../probes/files.js';
 import { formatSeconds, sleep } from '../util/time.js';
-import { Backend, type StartResult } from './backend.js';
+import { Backend, type BackendActivityOf, type StartResult } from './backend.js';
 import { mergeActivity, noActivity, type BackendActivity } from '../proxy/backend-activity.js';
 import type { ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
@@ -213,7 +213,7 @@ export class Supervisor {
    * What the proxy (every worker) knows of the vLLM at `url`: ms since it last sent response bytes (null: never) and
    * the exchanges waiting on it; null when not known (no proxy listening, or no answer within a second).
    */
-  private async activityOf(url: string): Promise<{ sinceMs: number | null; waiting: number } | null> {
+  private async activityOf(url: string): Promise<BackendActivityOf | null> {
     const proxy = this.proxy;
     if (proxy === null || !this.proxyListening || proxy.hasExited) return null;
     const seq = ++this.activitySeq;
@@ -225,7 +225,7 @@ export class Supervisor {
     this.activityWaiters.delete(seq);
     if (activity === null) return null;
     const ms = activity.sinceMs[url];
-    return { sinceMs: typeof ms === 'number' && ms >= 0 ? ms : null, waiting: activity.waiting[url] ?? 0 };
+    return { sinceMs: typeof ms === 'number' && ms >= 0 ? ms : null, waiting: activity.waiting[url] ?? { count: 0, heardMs: null } };
   }
 
   /** A backend's state for the proxy. */

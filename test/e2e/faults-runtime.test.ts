@@ -168,13 +168,32 @@ test('engine_stall_timeout: an engine stuck behind a live API server (/health pa
 
   const api = svc.vllmStarts()[0]!.pid;
   process.kill(api, 'SIGWINCH'); // the fake's trigger: EngineCore deadlocked, /health and /v1/models still answer
-  const plain = svc.chat(); // sent into the stuck engine: waits on it too
-  await svc.run.waitForLine(/vLLM's engine made no progress for [\d.]+ ?s while 2 requests waited on it \(no response bytes, no change in its \/metrics tokens, queue or KV cache; \/health still passes\): stopping it to restart it \(engine_stall_timeout 1 ?s\)/, 15_000);
+  // Sent into the stuck engine: waits on it too (its status, or `error`).
+  const plain = svc.chat().then((r) => r.status, () => 'error');
+  // Meanwhile vLLM's API server keeps answering what needs no engine (/tokenize through the proxy): bytes from vLLM,
+  // but not on the requests that wait, so no sign of progress.
+  let polling = true;
+  let tokenized = 0;
+  const poller = (async () => {
+    while (polling) {
+      const r = await fetch(`http://127.0.0.1:${svc.port}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` }, body: JSON.stringify({ model: svc.modelName, prompt: 'a b c' }), signal: AbortSignal.timeout(5000) }).catch(() => null);
+      if (r?.status === 200) tokenized++;
+      await r?.arrayBuffer().catch(() => {});
+    }
+  })();
+  try {
+    await svc.run.waitForLine(/vLLM's engine made no progress for [\d.]+ ?s while 2 requests waited on it \(no response bytes, no change in its \/metrics tokens, queue or KV cache; \/health still passes\): stopping it to restart it \(engine_stall_timeout 1 ?s\)/, 15_000);
+  } finally {
+    polling = false;
+    await poller;
+  }
+  assert.ok(tokenized > 5, `the API server answered meanwhile (${tokenized} /tokenize)`);
   await svc.run.waitForLine(/vLLM's engine stalled: not-healthy created$/, 5000);
   await waitForFile(svc.notHealthy, true, 5000);
   await svc.run.waitForLine(/vLLM stopped after its engine stalled: not-healthy kept$/, 5000);
   // Its clients get an answer when the stuck vLLM is stopped, instead of waiting for ever.
-  assert.ok((await plain).status >= 500);
+  const status = await plain;
+  assert.ok(typeof status === 'number' && status >= 500, `status ${status}`);
   await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'a restarted vLLM' });
   assert.equal(isAlive(api), false);
   await waitForFile(svc.notHealthy, false, 15_000);

@@ -74,7 +74,7 @@ test('a busy health check (late /health, responses flowing) counts toward resett
     stopped: () => new Promise(() => {}),
     changed: () => {},
     restarting: () => {},
-    activityOf: async () => ({ sinceMs: 0, waiting: 0 }),
+    activityOf: async () => ({ sinceMs: 0, waiting: { count: 0, heardMs: null } }),
   };
   const backend = new Backend({ argv: ['vllm', 'serve', 'm'], env: {}, port: 1, servedModelName: 'm', logName: 'vllm', droppableFlags: [] }, ctx, false);
   // Two failures before: the next delay would be 4 s.

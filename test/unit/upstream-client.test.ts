@@ -525,31 +525,52 @@ describe('UpstreamPool.waitingOn (the engine-stall watchdog)', () => {
     // The backend answers nothing until told: each request waits on it alone.
     const be = await startBackend(t, () => {});
     const { pool, request } = makePool(t);
-    assert.equal(pool.waitingOn(be.target), 0, 'nothing sent yet');
+    const count = () => pool.waitingOn(be.target).count;
+    assert.deepEqual(pool.waitingOn(be.target), { count: 0, heardMs: null }, 'nothing sent yet');
 
     const held = request(be.target, new Recorder(), { method: 'POST', headers: { 'content-length': '4' } });
     held.write(Buffer.from('ab'));
     await waitFor(() => be.conns.length === 1, { ...WAIT, message: 'the first connection' });
-    assert.equal(pool.waitingOn(be.target), 0, 'a request whose body is still coming waits on its client, not the backend');
+    assert.equal(count(), 0, 'a request whose body is still coming waits on its client, not the backend');
     held.end(Buffer.from('cd'));
-    assert.equal(pool.waitingOn(be.target), 1);
+    assert.deepEqual(pool.waitingOn(be.target), { count: 1, heardMs: null }, 'waiting, nothing heard yet');
 
     const paused = request(be.target, new Recorder());
     paused.end();
-    assert.equal(pool.waitingOn(be.target), 2);
+    assert.equal(count(), 2);
     paused.pause();
-    assert.equal(pool.waitingOn(be.target), 1, 'a call paused for a slow client is not waiting on the backend');
+    assert.equal(count(), 1, 'a call paused for a slow client is not waiting on the backend');
     paused.resume();
-    assert.equal(pool.waitingOn(be.target), 2);
+    assert.equal(count(), 2);
 
     // Answered, failed and destroyed calls no longer count.
     await waitFor(() => be.conns.reduce((n, c) => n + c.requests.length, 0) === 2, { ...WAIT, message: 'both requests at the backend' });
     const first = be.conns.find((c) => c.requests.length === 1 && c.requests[0]!.head.startsWith('POST'))!;
     held.destroy();
-    assert.equal(pool.waitingOn(be.target), 1);
+    assert.equal(count(), 1);
     const other = be.conns.find((c) => c !== first)!;
     other.socket.write(ok('done'));
-    await waitFor(() => pool.waitingOn(be.target) === 0, { ...WAIT, message: 'the answered call to stop counting' });
-    assert.equal(pool.waitingOn({ hostname: '127.0.0.1', port: 1 }), 0, 'a target never used');
+    await waitFor(() => count() === 0, { ...WAIT, message: 'the answered call to stop counting' });
+    assert.deepEqual(pool.waitingOn({ hostname: '127.0.0.1', port: 1 }), { count: 0, heardMs: null }, 'a target never used');
+  });
+
+  it('heardMs: bytes on a waiting call count, bytes on a short exchange that ended do not', async (t) => {
+    // /silent gets nothing, /head a stream's head and nothing more, anything else a whole answer at once.
+    const be = await startBackend(t, (c, req) => {
+      if (!req.head.includes(' /silent ')) c.socket.write(req.head.includes(' /head ') ? 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n' : ok('{}'));
+    });
+    const { pool, request, send } = makePool(t);
+    const silent = request(be.target, new Recorder(), { target: '/silent' });
+    silent.end();
+    // A quick answer (a model list) while the other waits: the waiting call heard nothing.
+    await send(be.target);
+    assert.deepEqual(pool.waitingOn(be.target), { count: 1, heardMs: null });
+    const headed = new Recorder();
+    request(be.target, headed, { target: '/head' }).end();
+    await waitFor(() => headed.heads.length === 1, { ...WAIT, message: 'the head' });
+    const w = pool.waitingOn(be.target);
+    assert.equal(w.count, 2);
+    // Within the sweep's period (1 s with idleMs 5000) of the read.
+    assert.ok(w.heardMs !== null && w.heardMs <= 1000, JSON.stringify(w));
   });
 });

@@ -52,6 +52,12 @@ export interface UpstreamPoolOptions {
   maxIdle: number;
 }
 
+/** Exchanges that wait on a backend alone, and ms since any of them last got bytes (null: none has). */
+export interface WaitingOn {
+  count: number;
+  heardMs: number | null;
+}
+
 /** One pooled connection and the exchange it carries, if any. */
 interface Conn {
   readonly socket: Socket;
@@ -77,11 +83,15 @@ export class UpstreamPool {
   private readonly idle = new Map<UpstreamTarget, Conn[]>();
   private readonly heard = new Map<UpstreamTarget, Heard>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly sweepMs: number;
+  /** Sweeps so far: an exchange notes the count at each read (a store, no clock read per event). */
+  private sweeps = 0;
   private closed = false;
 
   constructor(private readonly options: UpstreamPoolOptions) {
     // One timer for the whole pool instead of one per idle socket.
-    this.sweeper = setInterval(() => this.sweep(), Math.max(100, Math.min(1000, options.idleMs / 2)));
+    this.sweepMs = Math.max(100, Math.min(1000, options.idleMs / 2));
+    this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
     this.sweeper.unref();
   }
 
@@ -108,14 +118,21 @@ export class UpstreamPool {
   }
 
   /**
-   * Exchanges with `target` that wait on it alone: the whole request sent, the response not finished, and not paused
-   * because the client reads slowly. Counted when asked (every health interval), not kept per event. Why these only:
-   * silence on any other (a client still uploading, or not reading) is not the backend's doing.
+   * The exchanges with `target` that wait on it alone (the whole request sent, the response not finished, not paused
+   * because the client reads slowly), and ms since any of them last got bytes (null: none has; good to the sweep's
+   * period, at most a second). Counted when asked (every health interval), not kept per event. Why these only: silence
+   * on any other (a client still uploading, or not reading) is not the backend's doing, and bytes on a short exchange
+   * (a model list, a 404 from vLLM's API server) say nothing about its engine.
    */
-  waitingOn(target: UpstreamTarget): number {
-    let n = 0;
-    for (const call of this.heard.get(target)?.calls ?? []) if (call.waitsOnBackend) n++;
-    return n;
+  waitingOn(target: UpstreamTarget): WaitingOn {
+    let count = 0;
+    let newest = -1;
+    for (const call of this.heard.get(target)?.calls ?? []) {
+      if (!call.waitsOnBackend) continue;
+      count++;
+      if (call.heardSweep > newest) newest = call.heardSweep;
+    }
+    return { count, heardMs: newest < 0 ? null : (this.sweeps - newest) * this.sweepMs };
   }
 
   /** Closes idle connections; connections in use close when their exchange ends. */
@@ -177,7 +194,10 @@ export class UpstreamPool {
         callback: (n: number, buf: Uint8Array) => {
           const d = Buffer.from((buf as Buffer).subarray(0, n));
           conn.heard.recently = true;
-          if (conn.call !== null) conn.call.received(d);
+          if (conn.call !== null) {
+            conn.call.heardSweep = this.sweeps;
+            conn.call.received(d);
+          }
           // Bytes on an idle connection: the backend is out of step with us; never reuse it.
           else this.drop(conn);
           return true;
@@ -213,6 +233,7 @@ export class UpstreamPool {
   }
 
   private sweep(): void {
+    this.sweeps++;
     const now = Date.now();
     for (const heard of this.heard.values()) {
       if (!heard.recently) continue;
@@ -244,6 +265,8 @@ const enum State {
 export class UpstreamCall {
   /** Set in onResponse: pass a chunked body on with its framing (see ChunkedReader). */
   relay = false;
+  /** The pool's sweep count at this exchange's last read; -1: nothing read yet (UpstreamPool.waitingOn). */
+  heardSweep = -1;
   private state = State.Head;
   private headSent = false;
   private requestDone = false;
