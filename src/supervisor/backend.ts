@@ -316,7 +316,7 @@ export class Backend {
 
   /**
    * The engine-stall watchdog's look at a vLLM whose /health passed: the proxy's count of requests waiting on it and
-   * when it last sent bytes, and (while requests wait) its engine's figures in /metrics. True once requests have
+   * when any of them last got bytes, and (while requests wait) its engine's figures in /metrics. True once requests have
    * waited `engine_stall_timeout` without any sign of progress (engine-stall.ts); says why before returning it.
    */
   private async engineStalled(url: string, timeoutMs: number): Promise<boolean> {

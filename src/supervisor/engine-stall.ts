@@ -56,8 +56,8 @@ export interface StallSample {
 
 /**
  * Decides, sample by sample, whether vLLM's engine stalled: requests have been waiting on it for `timeoutMs` with no
- * sign of progress (no response byte, no change in its figures). Anything unknown counts as progress: a wrong verdict
- * restarts a healthy vLLM, so only evidence of standing still, sample after sample, adds up to one.
+ * sign of progress (no byte on any of them, no change in its figures). Anything unknown counts as progress: a wrong
+ * verdict restarts a healthy vLLM, so only evidence of standing still, sample after sample, adds up to one.
  */
 export class EngineStallWatch {
   /** When the present spell of waiting without progress began; null while nothing waits. */
