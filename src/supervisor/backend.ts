@@ -323,18 +323,25 @@ export class Backend {
     const { deps, plan } = this.ctx;
     const waiting = (await this.ctx.activityOf?.(url))?.waiting ?? null;
     let figures: string | null = null;
+    let unread = '';
     if (waiting !== null && waiting.count > 0) {
       // Open even when vLLM has an API key (VLLM.md); the page can be large (histograms per model), so read it whole.
       const page = await Promise.race([deps.httpGet(`${url}/metrics`, { timeoutMs, maxBodyBytes: METRICS_PAGE_BYTES }), this.ctx.stopped()]);
       if (page === 'stopped' || this.status !== 'ready') return false;
       figures = page.ok ? engineFigures(page.body) : null;
+      unread = page.ok ? 'without token counters' : `not read: ${page.error ?? `status ${page.status}`}`;
       if (page.ok && figures === null && !this.stallBlindSaid) {
         this.stallBlindSaid = true;
         deps.logger.warn(`${this.label}'s /metrics has no token counters (vLLM started with --disable-log-stats?): engine_stall_timeout cannot tell a stalled engine from a busy one, and restarts nothing`);
       }
-      if (!page.ok) deps.logger.debug(`${this.label} engine-stall watchdog: /metrics ${page.error ?? `status ${page.status}`} (counted as progress)`);
     }
-    const quietMs = this.stall!.sample({ now: deps.now(), waiting: waiting?.count ?? null, sinceBytesMs: waiting?.heardMs ?? null, figures });
+    const now = deps.now();
+    const quietMs = this.stall!.sample({ now, waiting: waiting?.count ?? null, sinceBytesMs: waiting?.heardMs ?? null, figures });
+    // --verbose: what each look saw, while requests wait (why a stall was, or was not, declared).
+    if (waiting !== null && waiting.count > 0) {
+      const quiet = this.stall!.quietFor(now);
+      deps.logger.debug(`${this.label} engine-stall watchdog: ${waiting.count} waiting, their last byte ${waiting.heardMs === null ? 'never' : `${waiting.heardMs} ms ago`}, /metrics ${figures === null ? unread : 'read'}, no progress for ${quiet === null ? '-' : formatSeconds(quiet / 1000)}`);
+    } else if (waiting === null) deps.logger.debug(`${this.label} engine-stall watchdog: the proxy did not say what waits`);
     if (quietMs === null) return false;
     const n = waiting!.count;
     deps.logger.error(

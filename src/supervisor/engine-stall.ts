@@ -56,8 +56,12 @@ export interface StallSample {
 
 /**
  * Decides, sample by sample, whether vLLM's engine stalled: requests have been waiting on it for `timeoutMs` with no
- * sign of progress (no byte on any of them, no change in its figures). Anything unknown counts as progress: a wrong
- * verdict restarts a healthy vLLM, so only evidence of standing still, sample after sample, adds up to one.
+ * sign of progress (no byte on any of them, no change in its figures). A wrong verdict restarts a healthy vLLM, so
+ * only evidence adds up to one: a verdict needs figures read at this sample and equal to the last ones read (the token
+ * counters only grow, so equal means no token in between, however many reads failed meanwhile); a sample whose figures
+ * could not be read (a /metrics that timed out under load) gives none and leaves the count as it was, instead of
+ * starting it again at every slow read; never read (no token counters at all), no verdict ever; a proxy that did not
+ * say what waits starts the count again.
  */
 export class EngineStallWatch {
   /** When the present spell of waiting without progress began; null while nothing waits. */
@@ -79,20 +83,26 @@ export class EngineStallWatch {
     const previous = this.sampledAt;
     const figures = this.figures;
     this.sampledAt = s.now;
-    this.figures = s.figures;
+    if (s.figures !== null) this.figures = s.figures;
     if (s.waiting === null || s.waiting === 0) {
       this.quietSince = null;
       return null;
     }
-    // Bytes since the sample before (the proxy's figure is good to a second), or figures that moved or are unknown.
+    // Bytes since the sample before (the proxy's figure is good to a second), or figures that moved since last read.
     const bytes = s.sinceBytesMs !== null && previous !== null && s.sinceBytesMs <= s.now - previous + 1000;
-    const moved = s.figures === null || figures === null || s.figures !== figures;
+    const moved = s.figures !== null && s.figures !== figures;
     // The first sample that finds requests waiting starts the spell: the timeout counts from a time they were seen.
     if (this.quietSince === null || bytes || moved) {
       this.quietSince = s.now;
       return null;
     }
+    if (s.figures === null || figures === null) return null;
     const quietMs = s.now - this.quietSince;
     return quietMs >= this.timeoutMs ? quietMs : null;
+  }
+
+  /** Ms since the present spell of waiting without progress began; null when there is none. */
+  quietFor(now: number): number | null {
+    return this.quietSince === null ? null : now - this.quietSince;
   }
 }

@@ -152,7 +152,8 @@ test('vLLM hangs mid-stream (nothing more flows): busy for at most its window, t
 });
 
 test('engine_stall_timeout: an engine stuck behind a live API server (/health passes) is restarted once requests have waited on it that long', async (t) => {
-  const svc = await startService({ config: FAST_RESTART + 'engine_stall_timeout: 1\n', healthInterval: '0.2', stopTimeout: '1', env: { FAKE_VLLM_STREAM_CHUNKS: '400', FAKE_VLLM_STREAM_INTERVAL_MS: '50' } });
+  // --verbose: each look of the watchdog is in the output a failure prints.
+  const svc = await startService({ config: FAST_RESTART + 'engine_stall_timeout: 1\n', args: ['--verbose'], healthInterval: '0.2', stopTimeout: '1', env: { FAKE_VLLM_STREAM_CHUNKS: '400', FAKE_VLLM_STREAM_INTERVAL_MS: '50' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
   // A stream flowing (bytes, tokens: progress) for longer than the timeout: nothing happens to a working engine.
@@ -182,7 +183,7 @@ test('engine_stall_timeout: an engine stuck behind a live API server (/health pa
     }
   })();
   try {
-    await svc.run.waitForLine(/vLLM's engine made no progress for [\d.]+ ?s while 2 requests waited on it \(no response bytes, no change in its \/metrics tokens, queue or KV cache; \/health still passes\): stopping it to restart it \(engine_stall_timeout 1 ?s\)/, 15_000);
+    await svc.run.waitForLine(/vLLM's engine made no progress for [\d.]+ ?s while 2 requests waited on it \(no response bytes, no change in its \/metrics tokens, queue or KV cache; \/health still passes\): stopping it to restart it \(engine_stall_timeout 1 ?s\)/, 30_000);
   } finally {
     polling = false;
     await poller;

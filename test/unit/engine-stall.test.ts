@@ -77,6 +77,20 @@ describe('EngineStallWatch', () => {
     for (let now = 0; now <= 300_000; now += 10_000) assert.equal(v.sample({ now, waiting: now % 20_000 === 0 ? null : 4, sinceBytesMs: null, figures: frozen }), null, `proxy silent at ${now}`);
   });
 
+  it('a /metrics read that fails neither restarts the count nor gives a verdict; the next read compares with the last one read', () => {
+    const w = new EngineStallWatch(T);
+    w.sample({ now: 0, waiting: 1, sinceBytesMs: null, figures: frozen });
+    assert.equal(w.sample({ now: 10_000, waiting: 1, sinceBytesMs: null, figures: frozen }), null);
+    assert.equal(w.sample({ now: 30_000, waiting: 1, sinceBytesMs: null, figures: null }), null, 'due, but nothing read: no verdict');
+    assert.equal(w.quietFor(30_000), 30_000, 'and the count goes on');
+    assert.equal(w.sample({ now: 40_000, waiting: 1, sinceBytesMs: null, figures: frozen }), 40_000, 'equal to the last read: no token in between');
+    const v = new EngineStallWatch(T);
+    v.sample({ now: 0, waiting: 1, sinceBytesMs: null, figures: frozen });
+    v.sample({ now: 20_000, waiting: 1, sinceBytesMs: null, figures: null });
+    assert.equal(v.sample({ now: 40_000, waiting: 1, sinceBytesMs: null, figures: 'vllm:generation_tokens_total=150' }), null, 'tokens made while unread');
+    assert.equal(v.quietFor(40_000), 0);
+  });
+
   it('reset() forgets the spell (a new vLLM)', () => {
     const w = new EngineStallWatch(T);
     w.sample({ now: 0, waiting: 1, sinceBytesMs: null, figures: frozen });
