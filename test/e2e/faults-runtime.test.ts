@@ -9,6 +9,7 @@ import { fixturePath, tempDir } from '../helpers/fixtures.js';
 import { startService, TEST_KEY, type Service } from '../helpers/service.js';
 import { connectionOwners, findByMarker, isAlive, processGroupMembers, type ProcInfo } from '../helpers/procs.js';
 import { isPortOpen } from '../helpers/ports.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor, waitForFile } from '../helpers/wait.js';
 
 const FAST_RESTART = 'restart: { backoff_initial: 0.1, backoff_max: 0.2 }\n';
@@ -180,10 +181,14 @@ test('engine_stall_timeout: an engine stuck behind a live API server (/health pa
       const r = await fetch(`http://127.0.0.1:${svc.port}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` }, body: JSON.stringify({ model: svc.modelName, prompt: 'a b c' }), signal: AbortSignal.timeout(5000) }).catch(() => null);
       if (r?.status === 200) tokenized++;
       await r?.arrayBuffer().catch(() => {});
+      // Paced (a load, not a wait): flat out, it would take a core from the tests that run beside this one.
+      await sleep(50);
     }
   })();
   try {
-    await svc.run.waitForLine(/vLLM's engine made no progress for [\d.]+ ?s while 2 requests waited on it \(no response bytes, no change in its \/metrics tokens, queue or KV cache; \/health still passes\): stopping it to restart it \(engine_stall_timeout 1 ?s\)/, 30_000);
+    // Two wait: the stream and the plain request (a /tokenize slower than a second would count too).
+    const line = await svc.run.waitForLine(/vLLM's engine made no progress for [\d.]+ ?s while \d+ requests waited on it \(no response bytes, no change in its \/metrics tokens, queue or KV cache; \/health still passes\): stopping it to restart it \(engine_stall_timeout 1 ?s\)/, 30_000);
+    assert.ok(Number(/while (\d+) requests/.exec(line)![1]) >= 2, line);
   } finally {
     polling = false;
     await poller;

@@ -521,23 +521,29 @@ describe('UpstreamCall backpressure', () => {
 });
 
 describe('UpstreamPool.waitingOn (the engine-stall watchdog)', () => {
-  it('counts the calls whose request went out whole and whose response is not finished nor paused for the client', async (t) => {
+  // Sweeps every 100 ms: an exchange counts once it began a full period ago.
+  const SWEEPS = { idleMs: 200, maxIdle: 4 };
+
+  it('counts the calls whose request went out whole, whose response is not finished nor paused for the client, begun a sweep ago', async (t) => {
     // The backend answers nothing until told: each request waits on it alone.
     const be = await startBackend(t, () => {});
-    const { pool, request } = makePool(t);
+    const { pool, request } = makePool(t, SWEEPS);
     const count = () => pool.waitingOn(be.target).count;
     assert.deepEqual(pool.waitingOn(be.target), { count: 0, heardMs: null }, 'nothing sent yet');
 
     const held = request(be.target, new Recorder(), { method: 'POST', headers: { 'content-length': '4' } });
     held.write(Buffer.from('ab'));
     await waitFor(() => be.conns.length === 1, { ...WAIT, message: 'the first connection' });
-    assert.equal(count(), 0, 'a request whose body is still coming waits on its client, not the backend');
+    const uploading = pool.waitingOn(be.target);
     held.end(Buffer.from('cd'));
+    assert.equal(count(), 0, 'just sent: not counted before a sweep period has passed');
+    await waitFor(() => count() === 1, { ...WAIT, message: 'the sent request to count' });
+    assert.deepEqual(uploading, { count: 0, heardMs: null }, 'a request whose body is still coming waits on its client, not the backend');
     assert.deepEqual(pool.waitingOn(be.target), { count: 1, heardMs: null }, 'waiting, nothing heard yet');
 
     const paused = request(be.target, new Recorder());
     paused.end();
-    assert.equal(count(), 2);
+    await waitFor(() => count() === 2, { ...WAIT, message: 'the second request to count' });
     paused.pause();
     assert.equal(count(), 1, 'a call paused for a slow client is not waiting on the backend');
     paused.resume();
@@ -554,23 +560,29 @@ describe('UpstreamPool.waitingOn (the engine-stall watchdog)', () => {
     assert.deepEqual(pool.waitingOn({ hostname: '127.0.0.1', port: 1 }), { count: 0, heardMs: null }, 'a target never used');
   });
 
-  it('heardMs: bytes on a waiting call count, bytes on a short exchange that ended do not', async (t) => {
-    // /silent gets nothing, /head a stream's head and nothing more, anything else a whole answer at once.
+  it('heardMs: bytes on a waiting call count; a short exchange that ended, or one half-read that began within the last period, does not', async (t) => {
+    // /silent gets nothing, /head a stream's head and nothing more, /half the head of an answer whose body never comes
+    // (a short answer caught between two reads), anything else a whole answer at once.
     const be = await startBackend(t, (c, req) => {
-      if (!req.head.includes(' /silent ')) c.socket.write(req.head.includes(' /head ') ? 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n' : ok('{}'));
+      if (req.head.includes(' /silent ')) return;
+      if (req.head.includes(' /half ')) return void c.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{"to');
+      c.socket.write(req.head.includes(' /head ') ? 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n' : ok('{}'));
     });
-    const { pool, request, send } = makePool(t);
-    const silent = request(be.target, new Recorder(), { target: '/silent' });
-    silent.end();
-    // A quick answer (a model list) while the other waits: the waiting call heard nothing.
+    const { pool, request, send } = makePool(t, SWEEPS);
+    request(be.target, new Recorder(), { target: '/silent' }).end();
+    await waitFor(() => pool.waitingOn(be.target).count === 1, { ...WAIT, message: 'the silent request to count' });
+    // A quick answer (a model list) while the other waits, and one caught half-read: the waiting call heard nothing.
     await send(be.target);
+    const half = new Recorder();
+    request(be.target, half, { target: '/half' }).end();
+    await waitFor(() => half.bytes === 4, { ...WAIT, message: 'the half answer' });
     assert.deepEqual(pool.waitingOn(be.target), { count: 1, heardMs: null });
     const headed = new Recorder();
     request(be.target, headed, { target: '/head' }).end();
     await waitFor(() => headed.heads.length === 1, { ...WAIT, message: 'the head' });
+    // Once they have waited a period, the stream and the half answer count, with their bytes (within a period or two).
+    await waitFor(() => pool.waitingOn(be.target).count === 3, { ...WAIT, message: 'the stream to count' });
     const w = pool.waitingOn(be.target);
-    assert.equal(w.count, 2);
-    // Within the sweep's period (1 s with idleMs 5000) of the read.
     assert.ok(w.heardMs !== null && w.heardMs <= 1000, JSON.stringify(w));
   });
 });

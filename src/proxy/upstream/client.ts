@@ -102,6 +102,7 @@ export class UpstreamPool {
     const conn = this.acquire(target);
     const call = new UpstreamCall(this, conn, request.method, head, request.chunked, handlers);
     conn.call = call;
+    call.bornSweep = this.sweeps;
     conn.heard.calls.add(call);
     return call;
   }
@@ -119,16 +120,17 @@ export class UpstreamPool {
 
   /**
    * The exchanges with `target` that wait on it alone (the whole request sent, the response not finished, not paused
-   * because the client reads slowly), and ms since any of them last got bytes (null: none has; good to the sweep's
-   * period, at most a second). Counted when asked (every health interval), not kept per event. Why these only: silence
-   * on any other (a client still uploading, or not reading) is not the backend's doing, and bytes on a short exchange
-   * (a model list, a 404 from vLLM's API server) say nothing about its engine.
+   * because the client reads slowly) and began at least a sweep's period ago, and ms since any of them last got bytes
+   * (null: none has; good to the period, at most a second). Counted when asked (every health interval), not kept per
+   * event. Why these only: silence on any other (a client still uploading, or not reading) is not the backend's doing,
+   * and bytes on a short exchange (a model list, `/tokenize`: vLLM's API server answers them without its engine, in
+   * milliseconds, though the answer may come in two reads) say nothing about its engine.
    */
   waitingOn(target: UpstreamTarget): WaitingOn {
     let count = 0;
     let newest = -1;
     for (const call of this.heard.get(target)?.calls ?? []) {
-      if (!call.waitsOnBackend) continue;
+      if (!call.waitsOnBackend || call.bornSweep > this.sweeps - 2) continue;
       count++;
       if (call.heardSweep > newest) newest = call.heardSweep;
     }
@@ -267,6 +269,8 @@ export class UpstreamCall {
   relay = false;
   /** The pool's sweep count at this exchange's last read; -1: nothing read yet (UpstreamPool.waitingOn). */
   heardSweep = -1;
+  /** The pool's sweep count when this exchange began. */
+  bornSweep = -1;
   private state = State.Head;
   private headSent = false;
   private requestDone = false;
