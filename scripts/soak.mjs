@@ -2,9 +2,9 @@
 // Randomized fault soak (run by hand, not part of `npm test`): `llmserve start` against the fakes, a steady mixed
 // client load, and a seeded sequence of faults per round (engine or API server killed, hang, saturation, a proxy
 // worker killed, SIGHUP with a rewritten keys file, SIGSTOP/SIGCONT, an engine stuck behind a live /health), each
-// round ended by SIGTERM; then checks the
-// invariants that the README promises. `node scripts/soak.mjs --minutes 3 --seed 42`; `--round N` replays one round.
-// Needs `npm run build` first. Exit 0: no invariant broke; 1: some did (each round's files are kept and named).
+// round ended by SIGTERM; then checks the invariants that the README promises. `node scripts/soak.mjs --minutes 3
+// --seed 42`; `--round N` replays one round. Needs `npm run build` first. Exit 0: no invariant broke; 1: some did
+// (each round's files are kept and named).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -215,10 +215,11 @@ test('engine_stall_timeout without vLLM\'s token counters (--disable-log-stats):
   const plain = svc.chat();
   plain.catch(() => {});
   await svc.run.waitForLine(/vLLM's \/metrics has no token counters \(vLLM started with --disable-log-stats\?\): engine_stall_timeout cannot tell a stalled engine from a busy one, and restarts nothing/, 10_000);
-  // Ten more passing checks (2 s, four times the timeout) with the request still waiting: no verdict, no restart.
-  const checks = () => svc.run.lines.filter((l) => /vLLM health check: ok/.test(l)).length;
-  const after = checks();
-  await waitFor(() => checks() >= after + 10, { timeoutMs: 15_000, message: 'ten more health checks' });
+  // Ten more looks of the watchdog (2 s, four times the timeout), each with the request waiting and the page read
+  // without token counters: no verdict, no restart.
+  const looks = () => svc.run.lines.filter((l) => /vLLM engine-stall watchdog: 1 waiting, .*\/metrics without token counters/.test(l)).length;
+  const after = looks();
+  await waitFor(() => looks() >= after + 10, { timeoutMs: 15_000, message: 'ten more looks of the watchdog' });
   assert.equal(svc.vllmStarts().length, 1);
   assert.doesNotMatch(svc.run.output(), /made no progress/);
   assert.equal(svc.run.lines.filter((l) => /has no token counters/.test(l)).length, 1, 'said once');
