@@ -122,7 +122,7 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
   assert.equal(waiting?.count, 3, JSON.stringify(waiting));
   assert.ok(typeof waiting.heardMs === 'number' && waiting.heardMs <= 3000, JSON.stringify(waiting));
   for (const req of held) req.destroy();
-  await until(() => upstream.requests.filter((r) => r.clientClosedAt !== null).length >= 3, 10_000, 'the upstream to see the streams closed');
+  await until(() => upstream.requests.filter((r) => r.path === '/v1/chat/completions' && r.clientClosedAt !== null).length === 3, 10_000, 'the upstream to see the streams closed');
   child.send({ type: 'activity', seq: ++seq });
   assert.deepEqual(((await next('activity')) as Extract<ChildMessage, { type: 'activity' }>).waiting[upstream.url], { count: 0, heardMs: null });
 
