@@ -340,5 +340,6 @@ async function routedHealth(router: Router, require: 'all' | 'any'): Promise<{ o
 
 /** JSON bodies (or bodies with no declared type) are parsed; multipart uploads only for their `model` field. */
 function isJson(type: string | undefined): boolean {
-  return type === undefined || type.includes('json');
+  // Media types are case-insensitive (RFC 9110 8.3.1): vLLM's FastAPI parses `Application/JSON` as JSON, so must we.
+  return type === undefined || /json/i.test(type);
 }

@@ -122,6 +122,15 @@ describe('model aliases', () => {
     assert.ok(pair.lines.some((l) => l.includes('model=gpt-4o 200')), pair.lines.join('\n'));
   });
 
+  it('reads a body whose media type is written in capitals (media types are case-insensitive) as JSON', async (t) => {
+    const pair = await startPair({ modelAliases: aliases });
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/chat/completions', { headers: { ...bearer, 'content-type': 'Application/JSON; charset=UTF-8' }, body: JSON.stringify(chat('gpt-4o')) });
+    assert.equal(res.status, 200, res.text);
+    const rec = await pair.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
+    assert.equal((JSON.parse(rec.body.toString()) as { model: string }).model, 'test-model');
+  });
+
   it('rewrites a chunked body too: new content-length, no transfer-encoding', async (t) => {
     const pair = await startPair({ modelAliases: aliases });
     t.after(() => pair.close());
