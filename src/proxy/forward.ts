@@ -115,14 +115,22 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         // The handler's CORS header (for the proxy's own answers) must not stand in for vLLM's: where vLLM gave none,
         // its policy refused the origin (with several models, this model's list may differ from the first's).
         if (headers['access-control-allow-origin'] === undefined && res.hasHeader('access-control-allow-origin')) res.removeHeader('access-control-allow-origin');
-        res.writeHead(head.statusCode, head.statusMessage, headers);
         // A chunked body's Content-Length (sent with Transfer-Encoding by a broken backend) is stale: ignored.
         const length = framing.kind === 'chunked' ? undefined : head.headers['content-length'];
         const socket = res.socket;
-        // Item 7: send the head now, not with the first body byte (which for a stream comes after the prefill). A
-        // response with a length (vLLM's non-streaming answers) has its body right behind the head: flushing it
-        // would cost a second socket write per request for nothing.
+        // A response with a length (vLLM's non-streaming answers) has its body right behind the head: its head is
+        // set with the first body byte (or the end), not now, so that a backend that dies in between leaves the
+        // client a 502 (onError) rather than a head-less empty reply (`writeHead` alone marks the head sent).
+        let headPending = length !== undefined;
+        const setHead = () => {
+          if (!headPending) return;
+          headPending = false;
+          res.writeHead(head.statusCode, head.statusMessage, headers);
+        };
+        // Item 7: send a stream's head now, not with the first body byte (which for a stream comes after the
+        // prefill). Flushing a response with a length would cost a second socket write per request for nothing.
         if (length === undefined) {
+          res.writeHead(head.statusCode, head.statusMessage, headers);
           // "Now" is the end of this tick: body bytes that came in the same read as the head (the first event, under
           // load) leave in the same write, and a stream still in its prefill gets its head a few microseconds later.
           if (socket !== null) corkForTick(socket);
@@ -139,9 +147,13 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           const body = bodyStream(head, call);
           ex.meter.attach(body).pipe(res);
           onData = (chunk) => {
+            setHead();
             if (!body.push(chunk)) call.pause();
           };
-          onEnd = () => body.push(null);
+          onEnd = () => {
+            setHead();
+            body.push(null);
+          };
           return;
         }
         let waiting = false;
@@ -175,10 +187,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         // whole in one piece (a short answer) goes out with `end`, in the same write as the head.
         const whole = length === undefined ? -1 : Number(length);
         onData = (chunk) => {
+          setHead();
           if (chunk.length === whole) res.end(chunk);
           else if (!res.write(chunk)) resumeOnDrain(res);
         };
         onEnd = () => {
+          setHead();
           if (!res.writableEnded) res.end();
         };
       },
@@ -223,7 +237,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         return;
       }
       ex.proxyReq = call;
-      ex.timer = setTimeout(() => answer(res, ex, 'timeout'), firstByteMs);
+      // The first-byte deadline counts from the request's last byte sent: a client's slow upload (a long audio file)
+      // is `body_timeout`'s to judge, not vLLM's silence. Not armed once the head came (vLLM may answer early).
+      const armFirstByte = () => {
+        if (ex.closed || ex.answered !== null || ex.ttfb !== null || call.finished) return;
+        ex.timer = setTimeout(() => answer(res, ex, 'timeout'), firstByteMs);
+      };
       res.once('close', () => {
         clearTimeout(ex.timer ?? undefined);
         // Item 1: the client left before the response finished: stop the generation now (http-proxy relied on
@@ -232,6 +251,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       });
       if (body !== null) {
         call.end(body);
+        armFirstByte();
         return;
       }
       // A client whose request stream fails (a reset mid-body) takes the upstream request with it.
@@ -253,7 +273,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           call.onceDrain(() => req.resume());
         }
       });
-      req.on('end', () => call.end());
+      req.on('end', () => {
+        call.end();
+        armFirstByte();
+      });
     },
     msSinceHeard(target) {
       return pool.msSinceHeard(backendOf(target));

@@ -6,14 +6,17 @@ import { createProxy } from '../../src/proxy/server.js';
 import { proxySettings } from '../../src/proxy/settings.js';
 import { KEY, KEY_NAME, memoryLogger, sha256Hex } from '../helpers/upstream.js';
 
-/** A backend that answers every request with `raw`, as given. */
-async function rawBackend(raw: string): Promise<{ url: string; close(): Promise<void> }> {
+/** A backend that answers every request with `raw`, as given (and then closes the connection, with `thenClose`). */
+async function rawBackend(raw: string, thenClose = false): Promise<{ url: string; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
     s.on('error', () => {});
     s.on('close', () => sockets.delete(s));
-    s.once('data', () => s.write(raw));
+    s.once('data', () => {
+      s.write(raw);
+      if (thenClose) s.end();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -77,5 +80,30 @@ describe('backend framing', () => {
     });
     const text = await rawGet(proxy.port);
     assert.match(text, /^HTTP\/1\.1 502 Bad Gateway\r\n/, text);
+  });
+
+  it('a backend that sends a head with a length and dies before the body: the client gets a 502, not an empty reply', async (t) => {
+    const backend = await rawBackend('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n', true);
+    const proxy = await proxyFor(backend.url);
+    t.after(async () => {
+      await proxy.close();
+      await backend.close();
+    });
+    const text = await rawGet(proxy.port);
+    assert.match(text, /^HTTP\/1\.1 502 Bad Gateway\r\n/, text);
+    assert.match(text, /"code":"bad_gateway"/, text);
+  });
+
+  it('a backend that dies part-way through a body with a length: the client sees the answer cut, never a clean end', async (t) => {
+    const backend = await rawBackend('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"partial":', true);
+    const proxy = await proxyFor(backend.url);
+    t.after(async () => {
+      await proxy.close();
+      await backend.close();
+    });
+    const text = await rawGet(proxy.port);
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/, text);
+    assert.match(text, /content-length: 100\r\n/i, text);
+    assert.ok(text.endsWith('{"partial":'), `the client got more than the backend sent:\n${text}`);
   });
 });

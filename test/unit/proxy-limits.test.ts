@@ -89,6 +89,28 @@ describe('limits and failures', () => {
     await pair.upstream.waitForClientClose(rec, 2000);
   });
 
+  it('the first-byte timeout counts from the request\'s last byte, not while the client is still uploading', async (t) => {
+    const pair = await startPair({ firstByteTimeout: 0.3 });
+    t.after(() => pair.close());
+    const body = JSON.stringify(chat('test-model'));
+    const started = Date.now();
+    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: pair.port, path: '/v1/chat/completions', method: 'POST', agent: false, headers: { ...bearer, 'content-type': 'application/json', 'content-length': String(body.length) } }, (r) => {
+        let text = '';
+        r.setEncoding('utf8');
+        r.on('data', (d: string) => (text += d));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      // A slow upload: the body's second half goes three timeouts after its first (a pace, not a wait for a state).
+      req.write(body.slice(0, 10));
+      setTimeout(() => req.end(body.slice(10)), 900);
+    });
+    assert.ok(Date.now() - started >= 900);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(pair.upstream.requests.filter((r) => r.path === '/v1/chat/completions').length, 1);
+  });
+
   it('the first-byte timeout is not a deadline on the stream', async (t) => {
     const pair = await startPair({ firstByteTimeout: 0.2 }, { behaviour: { events: 4, intervalMs: 150 } });
     t.after(() => pair.close());
