@@ -1,5 +1,5 @@
 // A backend that breaks HTTP/1.1 framing must not be able to split the client's connection, or leak its status text.
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createProxy } from '../../src/proxy/server.js';
@@ -53,16 +53,21 @@ async function proxyFor(backendUrl: string) {
   return createProxy(proxySettings({ backendUrl, servedModelName: 'm', keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY) }] }), { logger });
 }
 
+/** The whole answer to one GET through a proxy in front of a backend that answers `raw` (closed by the test's end). */
+async function answerThrough(t: TestContext, raw: string, thenClose = false): Promise<string> {
+  const backend = await rawBackend(raw, thenClose);
+  const proxy = await proxyFor(backend.url);
+  t.after(async () => {
+    await proxy.close();
+    await backend.close();
+  });
+  return rawGet(proxy.port);
+}
+
 describe('backend framing', () => {
   it('Content-Length with Transfer-Encoding: the body is read as chunked and the stale length never reaches the client', async (t) => {
     const injected = 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\nx-injected: yes\r\n\r\nINJECTED!!';
-    const backend = await rawBackend(`HTTP/1.1 200 OK\r\ncontent-length: 0\r\ntransfer-encoding: chunked\r\n\r\n${injected.length.toString(16)}\r\n${injected}\r\n0\r\n\r\n`);
-    const proxy = await proxyFor(backend.url);
-    t.after(async () => {
-      await proxy.close();
-      await backend.close();
-    });
-    const text = await rawGet(proxy.port);
+    const text = await answerThrough(t, `HTTP/1.1 200 OK\r\ncontent-length: 0\r\ntransfer-encoding: chunked\r\n\r\n${injected.length.toString(16)}\r\n${injected}\r\n0\r\n\r\n`);
     const head = text.slice(0, text.indexOf('\r\n\r\n'));
     assert.match(head, /^HTTP\/1\.1 200 /);
     assert.doesNotMatch(head, /content-length: 0/i, `the stale length was relayed:\n${text}`);
@@ -72,36 +77,18 @@ describe('backend framing', () => {
   });
 
   it('a backend header Node refuses: a 502 with its own reason phrase, not the backend\'s', async (t) => {
-    const backend = await rawBackend('HTTP/1.1 200 Totally Fine\r\nx-bad: a\u0001b\r\ncontent-length: 2\r\n\r\nok');
-    const proxy = await proxyFor(backend.url);
-    t.after(async () => {
-      await proxy.close();
-      await backend.close();
-    });
-    const text = await rawGet(proxy.port);
+    const text = await answerThrough(t, 'HTTP/1.1 200 Totally Fine\r\nx-bad: a\u0001b\r\ncontent-length: 2\r\n\r\nok');
     assert.match(text, /^HTTP\/1\.1 502 Bad Gateway\r\n/, text);
   });
 
   it('a backend that sends a head with a length and dies before the body: the client gets a 502, not an empty reply', async (t) => {
-    const backend = await rawBackend('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n', true);
-    const proxy = await proxyFor(backend.url);
-    t.after(async () => {
-      await proxy.close();
-      await backend.close();
-    });
-    const text = await rawGet(proxy.port);
+    const text = await answerThrough(t, 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n', true);
     assert.match(text, /^HTTP\/1\.1 502 Bad Gateway\r\n/, text);
     assert.match(text, /"code":"bad_gateway"/, text);
   });
 
   it('a backend that dies part-way through a body with a length: the client sees the answer cut, never a clean end', async (t) => {
-    const backend = await rawBackend('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"partial":', true);
-    const proxy = await proxyFor(backend.url);
-    t.after(async () => {
-      await proxy.close();
-      await backend.close();
-    });
-    const text = await rawGet(proxy.port);
+    const text = await answerThrough(t, 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"partial":', true);
     assert.match(text, /^HTTP\/1\.1 200 OK\r\n/, text);
     assert.match(text, /content-length: 100\r\n/i, text);
     assert.ok(text.endsWith('{"partial":'), `the client got more than the backend sent:\n${text}`);
