@@ -181,10 +181,14 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // A listener replaces Node's default answer, so keep its statuses: 408 for the header/body timeouts.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    // A response already under way on this connection (a 413 while the body still comes, a pipelined request behind
-    // a stream): an answer written now would land inside it. Close instead, as Node's own handler does.
-    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
-    if (inFlight?.headersSent === true) return void socket.destroy();
+    // A response under way on this connection (a 413 while the body still comes, a pipelined request behind a
+    // stream), or one still to come for a request received whole (the error is then a pipelined request's behind
+    // it, whose answer vLLM has not sent yet): an answer written now would land inside it, or be read as its answer
+    // (responses go in request order). Close instead. Node's own handler closes only for the first case.
+    // `_httpMessage` is the connection's pending response until it finishes; a timeout on a request still arriving
+    // (its body stopped) is that request's own error, and gets its 408.
+    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean; req?: { complete?: boolean } } | null })._httpMessage;
+    if (inFlight?.headersSent === true || inFlight?.req?.complete === true) return void socket.destroy();
     socket.end(clientErrorResponse(err.code));
   });
 

@@ -62,6 +62,16 @@ describe('requests the HTTP parser refuses', () => {
     assert.equal(text.indexOf('HTTP/1.1', 1), -1, `a second status line inside the stream:\n${text}`);
   });
 
+  it('garbage pipelined behind a request still waiting for its answer closes the connection; no 400 is read as that answer', async (t) => {
+    const pair = await startPair({}, { behaviour: { headerDelayMs: 300 } });
+    t.after(() => pair.close());
+    const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }] });
+    const request = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const r = await raw(pair.port, `${request}NOT HTTP AT ALL\r\n\r\n`, { keepOpen: true });
+    assert.doesNotMatch(r.text, /^HTTP\/1\.1 400 /, `the bad request's 400 came as the first request's answer:\n${r.text}`);
+    assert.equal(r.text, '');
+  });
+
   it('proxy.headers_timeout fires within about a second, not after Node\'s 30 s check interval', async (t) => {
     const pair = await startPair({ headersTimeout: 1, bodyTimeout: 2 });
     t.after(() => pair.close());
