@@ -93,4 +93,16 @@ describe('backend framing', () => {
     assert.match(text, /content-length: 100\r\n/i, text);
     assert.ok(text.endsWith('{"partial":'), `the client got more than the backend sent:\n${text}`);
   });
+
+  it('a head whose lines end in a bare LF: a 502 at once, not a 504 after the first-byte timeout', async (t) => {
+    const text = await answerThrough(t, 'HTTP/1.1 200 OK\ncontent-type: application/json\ncontent-length: 2\n\nok');
+    assert.match(text, /^HTTP\/1\.1 502 Bad Gateway\r\n/, text);
+  });
+
+  it('a Content-Length list of one value reaches the client as that one value', async (t) => {
+    const text = await answerThrough(t, 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2, 2\r\n\r\nok');
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/, text);
+    assert.match(text, /\r\ncontent-length: 2\r\n/i, text);
+    assert.ok(text.endsWith('\r\n\r\nok'), text);
+  });
 });

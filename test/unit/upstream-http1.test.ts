@@ -97,6 +97,20 @@ describe('ChunkedReader', () => {
       assert.throws(() => new ChunkedReader(false, () => {}).push(Buffer.from(bad)), UpstreamProtocolError, bad);
     }
   });
+
+  it('rejects what the client\'s parser would refuse in the relayed bytes (bare LF line ends, junk after a size), in both modes', () => {
+    const bad = ['5\nhello\r\n0\r\n\r\n', '5\r\nhello\n0\r\n\r\n', '5 zz\r\nhello\r\n', '5;ext\nhello\r\n', '5\r\nhello\r\n0\r\n\n'];
+    for (const wire of bad) {
+      for (const relay of [true, false]) {
+        assert.throws(() => feed(relay, [Buffer.from(wire)]), UpstreamProtocolError, JSON.stringify(wire));
+        // Byte by byte too: the check does not depend on where the reads fall.
+        assert.throws(() => feed(relay, splits(Buffer.from(wire))[1]!), UpstreamProtocolError, JSON.stringify(wire));
+      }
+    }
+    // Whitespace before `;` is allowed (RFC 9112's BWS), in any split.
+    const ok = Buffer.from('5 \t;a=b\r\nhello\r\n0\r\n\r\n');
+    for (const pieces of splits(ok)) assert.equal(feed(true, pieces).out, '5 \t;a=b\r\nhello\r\n');
+  });
 });
 
 describe('response head', () => {
@@ -113,6 +127,15 @@ describe('response head', () => {
     assert.throws(() => parseResponseHead('HTTP/2 200 OK'), UpstreamProtocolError);
     assert.throws(() => parseResponseHead('HTTP/1.1 200 OK\r\nbad header'), UpstreamProtocolError);
     assert.throws(() => parseResponseHead('HTTP/1.1 200 OK\r\nbad name: 1'), UpstreamProtocolError);
+    // A bare LF inside a line (a line end the backend mixed in) is refused, not folded into a value.
+    assert.throws(() => parseResponseHead('HTTP/1.1 200 OK\r\nx-a: 1\nx-b: 2'), UpstreamProtocolError);
+  });
+
+  it('a Content-Length list or repeated line of one value is that value; different values are refused', () => {
+    assert.equal(parseResponseHead('HTTP/1.1 200 OK\r\ncontent-length: 5, 5').headers['content-length'], '5');
+    assert.equal(parseResponseHead('HTTP/1.1 200 OK\r\ncontent-length: 5\r\nContent-Length: 5').headers['content-length'], '5');
+    assert.throws(() => parseResponseHead('HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6'), UpstreamProtocolError);
+    assert.throws(() => parseResponseHead('HTTP/1.1 200 OK\r\ncontent-length: 5, 6'), UpstreamProtocolError);
   });
 
   it('frames bodies by method, status, transfer-encoding and content-length', () => {

@@ -41,6 +41,12 @@ export interface UpstreamHandlers {
 const MAX_HEAD = 64 * 1024;
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
+
+/** Whether `buf` holds an LF not preceded by a CR (a head still incomplete is scanned again as it grows: heads are short). */
+function hasBareLf(buf: Buffer): boolean {
+  for (let lf = buf.indexOf(10); lf >= 0; lf = buf.indexOf(10, lf + 1)) if (lf === 0 || buf[lf - 1] !== 13) return true;
+  return false;
+}
 /** Every upstream socket reads into this one buffer (reads are handled synchronously, then copied). */
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
 
@@ -388,6 +394,8 @@ export class UpstreamCall {
       const at = buf.indexOf('\r\n\r\n', 0, 'latin1');
       if (at < 0) {
         if (buf.length > MAX_HEAD) throw new UpstreamProtocolError(`response head from the backend over ${MAX_HEAD} bytes`);
+        // A head whose lines end in a bare LF never shows a CRLF CRLF: refused now, not after first_byte_timeout.
+        if (hasBareLf(buf)) throw new UpstreamProtocolError('a response head line from the backend ends without CR');
         this.pending = buf;
         return;
       }

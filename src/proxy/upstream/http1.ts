@@ -17,9 +17,9 @@ export interface ResponseHead {
   headers: IncomingHttpHeaders;
 }
 
-/** Headers of which Node keeps the first and drops duplicates (`IncomingMessage.headers`). */
+/** Headers of which Node keeps the first and drops duplicates (`IncomingMessage.headers`); Content-Length: `oneLength`. */
 const firstWins: ReadonlySet<string> = new Set([
-  'age', 'authorization', 'content-length', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
+  'age', 'authorization', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since',
   'if-unmodified-since', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer',
   'retry-after', 'server', 'user-agent',
 ]);
@@ -60,10 +60,24 @@ export function parseResponseHead(text: string): ResponseHead {
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
     const colon = line.indexOf(':');
-    if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) throw new UpstreamProtocolError(`bad header line from the backend: ${JSON.stringify(line.slice(0, 80))}`);
-    addHeader(headers, line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim());
+    // A bare LF ends no line here, as in Node's parser: a backend that mixes line ends is refused, not guessed at.
+    if (colon <= 0 || /[\s]/.test(line.slice(0, colon)) || line.includes('\n')) throw new UpstreamProtocolError(`bad header line from the backend: ${JSON.stringify(line.slice(0, 80))}`);
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === 'content-length') headers[name] = oneLength(value, headers[name]);
+    else addHeader(headers, name, value);
   }
   return { statusCode: Number(status[2]), statusMessage: status[3] ?? '', http10: status[1] === '0', headers };
+}
+
+/**
+ * A Content-Length given as a list or on several lines is one length when all agree (RFC 9110 8.6), and is passed on
+ * as that one value; lengths that differ are two answers to where the body ends: refused, not guessed at.
+ */
+function oneLength(value: string, prior: string | undefined): string {
+  const values = (prior === undefined ? value : `${prior},${value}`).split(',').map((v) => v.trim());
+  if (!values.every((v) => /^\d{1,15}$/.test(v) && v === values[0])) throw new UpstreamProtocolError(`bad content-length from the backend: ${JSON.stringify(values.join(', ').slice(0, 80))}`);
+  return values[0]!;
 }
 
 function addHeader(headers: IncomingHttpHeaders, name: string, value: string): void {
@@ -88,10 +102,9 @@ export function bodyFraming(method: string, head: ResponseHead): BodyFraming {
   if (te !== undefined) return /(?:^|,)\s*chunked\s*$/i.test(te) ? { kind: 'chunked' } : { kind: 'close' };
   const cl = head.headers['content-length'];
   if (cl !== undefined) {
-    // Node keeps the first of several Content-Length headers; a list in one header must agree with itself.
-    const values = cl.split(',').map((v) => v.trim());
-    if (!values.every((v) => /^\d{1,15}$/.test(v) && v === values[0])) throw new UpstreamProtocolError(`bad content-length from the backend: ${JSON.stringify(cl)}`);
-    return { kind: 'length', length: Number(values[0]) };
+    // One number (parseResponseHead made a list of equal values one).
+    if (!/^\d{1,15}$/.test(cl)) throw new UpstreamProtocolError(`bad content-length from the backend: ${JSON.stringify(cl)}`);
+    return { kind: 'length', length: Number(cl) };
   }
   return { kind: 'close' };
 }
@@ -109,7 +122,9 @@ export const MAX_CHUNK_EXTENSIONS = 16 * 1024;
 const enum Chunk {
   /** At the start of a size line, or inside it (digits > 0). */
   Size,
-  /** After the size: extensions or whitespace until LF. */
+  /** Whitespace after the size: only more of it, `;` (extensions) or CR may follow. */
+  SizeSpace,
+  /** After `;`: extensions until CR. */
   Extension,
   /** Saw the size line's CR. */
   SizeLf,
@@ -182,28 +197,37 @@ export class ChunkedReader {
             this.size = this.size * 16 + v;
           } else if (this.digits === 0) throw new UpstreamProtocolError('bad chunk size from the backend');
           else if (c === 13) this.state = Chunk.SizeLf;
-          else if (c === 59 || c === 32 || c === 9) {
-            // Counted from here, not reset per chunk: nextChunk runs per streamed event, extensions almost never.
-            this.extension = 0;
-            this.state = Chunk.Extension;
-          }
-          else if (c === 10) this.sizeLineDone(buf);
+          else if (c === 59) this.startExtension();
+          else if (c === 32 || c === 9) this.state = Chunk.SizeSpace;
+          // A bare LF, or anything else: what the client's parser would refuse in the bytes relayed to it.
           else throw new UpstreamProtocolError('bad chunk size from the backend');
           i++;
           break;
         }
+        case Chunk.SizeSpace: {
+          // RFC 9112's BWS before `;`; nothing else may follow a chunk size but the line's CR.
+          const c = buf[i]!;
+          if (c === 59) this.startExtension();
+          else if (c === 13) this.state = Chunk.SizeLf;
+          else if (c !== 32 && c !== 9) throw new UpstreamProtocolError('bad chunk size from the backend');
+          i++;
+          break;
+        }
         case Chunk.Extension: {
+          const cr = buf.indexOf(13, i);
+          const end = cr < 0 ? n : cr;
           const lf = buf.indexOf(10, i);
+          if (lf >= 0 && lf < end) throw new UpstreamProtocolError('bad chunk size line from the backend');
           // Why a cap: relay holds a size line until it ends, so a backend whose extension never ends grew the proxy's
           // memory by as much as it sent. Node's own HTTP parser refuses extensions over the same 16 KiB.
-          this.extension += (lf < 0 ? n : lf) - i;
+          this.extension += end - i;
           if (this.extension > MAX_CHUNK_EXTENSIONS) throw new UpstreamProtocolError(`chunk extensions over ${MAX_CHUNK_EXTENSIONS} bytes from the backend`);
-          if (lf < 0) {
+          if (cr < 0) {
             i = n;
             break;
           }
-          i = lf + 1;
-          this.sizeLineDone(buf);
+          i = cr + 1;
+          this.state = Chunk.SizeLf;
           break;
         }
         case Chunk.SizeLf: {
@@ -215,7 +239,6 @@ export class ChunkedReader {
         case Chunk.DataCr: {
           const c = buf[i]!;
           if (c === 13) this.state = Chunk.DataLf;
-          else if (c === 10) this.nextChunk();
           else throw new UpstreamProtocolError('chunk data longer than its size from the backend');
           i++;
           break;
@@ -229,7 +252,7 @@ export class ChunkedReader {
         case Chunk.Trailer: {
           // Trailer lines until an empty one; dropped (vLLM sends none, and the client's response writes none).
           const c = buf[i]!;
-          if (c === 10) return this.finish(i + 1);
+          if (c === 10) throw new UpstreamProtocolError('bad end of a chunked body from the backend');
           this.state = c === 13 ? Chunk.TrailerLf : Chunk.TrailerLine;
           i++;
           break;
@@ -262,7 +285,7 @@ export class ChunkedReader {
     const n = buf.length;
     // After the last chunk's size line nothing is passed on (trailers, the final CRLF).
     if (this.from >= n || this.state >= Chunk.Trailer) return;
-    const inSizeLine = (this.state === Chunk.Size && this.digits > 0) || this.state === Chunk.Extension || this.state === Chunk.SizeLf;
+    const inSizeLine = (this.state === Chunk.Size && this.digits > 0) || this.state === Chunk.SizeSpace || this.state === Chunk.Extension || this.state === Chunk.SizeLf;
     if (!inSizeLine) {
       this.onData(this.from === 0 ? buf : buf.subarray(this.from), false);
       return;
@@ -271,6 +294,12 @@ export class ChunkedReader {
     const cut = this.lineAt >= 0 ? this.lineAt : this.from;
     if (cut > this.from) this.onData(buf.subarray(this.from, cut), false);
     this.held.push(buf.subarray(cut));
+  }
+
+  private startExtension(): void {
+    // Counted from here, not reset per chunk: nextChunk runs per streamed event, extensions almost never.
+    this.extension = 0;
+    this.state = Chunk.Extension;
   }
 
   private nextChunk(): void {
