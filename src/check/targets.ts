@@ -6,6 +6,7 @@ import type { FileSettings } from '../config/file-settings.js';
 import { locateConfig, readConfigText } from '../config/locate.js';
 import { envValue, FLAGS, nameFromModel } from '../config/resolve.js';
 import type { CliOptions, KeyEntry } from '../config/types.js';
+import { modelBackendPort } from '../config/models.js';
 import { parsePort, parseString } from '../config/values.js';
 import { readRuntimeFile, RUNTIME_FILE } from '../supervisor/runtime-file.js';
 import { firstUsableKey, rawKeyCandidates, type KeyCandidate } from './key-choice.js';
@@ -80,7 +81,13 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const tls = runtime?.proxy.tls ?? (file?.proxy.tls !== undefined && file.proxy.tls !== null);
   // Several models and no runtime file: each entry's port and name as start resolves them (resolve.ts).
   const firstPort = pick('backendPort', parsePort, file?.vllm.port) ?? DEFAULTS.vllmPort;
-  const fileBackends = (file?.models ?? []).map((m, i) => ({ host: '127.0.0.1', port: m.port ?? firstPort + i, model: m.servedModelName ?? nameFromModel(m.model) }));
+  const firstPortFrom = (f: FileSettings): string =>
+    cli.backendPort !== undefined ? FLAGS.backendPort[0] : envValue(env, FLAGS.backendPort[1]) !== undefined ? FLAGS.backendPort[1] : f.vllm.port !== undefined ? 'vllm.port' : `the default backend port ${DEFAULTS.vllmPort}`;
+  const fileBackends = file === null || file.models === undefined ? [] : file.models.map((m, i) => ({
+    host: '127.0.0.1',
+    port: modelBackendPort(m.port, firstPort, i, file.file, firstPortFrom(file)),
+    model: m.servedModelName ?? nameFromModel(m.model),
+  }));
   const backendPort = flag('backendPort', parsePort) ?? runtime?.backend.port ?? fileBackends[0]?.port ?? firstPort;
   const backendHost = runtime?.backend.host ?? '127.0.0.1';
   const modelPath = pick('model', str, file?.model);

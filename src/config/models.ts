@@ -41,6 +41,17 @@ function gpuList(value: unknown, where: string): number[] | number {
 }
 
 /**
+ * The backend port of `models[i]`: its own `port`, else the first backend port plus `i`; a derived port past 65535
+ * is the configuration's error (`firstFrom` names where the first port came from: a flag, a variable, `vllm.port`).
+ */
+export function modelBackendPort(own: number | undefined, first: number, i: number, file: string, firstFrom: string): number {
+  if (own !== undefined) return own;
+  const port = first + i;
+  if (port > 65535) throw configError(`${at(file, `models[${i}]`)}: no port of its own, so it would take ${firstFrom} + ${i} = ${port}, past 65535; set models[${i}].port, or a lower ${firstFrom}`);
+  return port;
+}
+
+/**
  * Parses `models:`; `strings` and `envMap` are the schema's own list and map validators. An empty list or an
  * absent key is "not set" (undefined).
  */

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { configError } from '../errors.js';
 import type { CliOptions, Config, KeyEntry, ModelConfig } from './types.js';
 import { resolveCluster, type Given } from './cluster.js';
+import { modelBackendPort } from './models.js';
 import { DEFAULT_ROUTES, DEFAULTS, MASTER_KEY_ENV } from './defaults.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT, parseRestartPolicy } from './reliability.js';
@@ -158,12 +159,13 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   const tensorParallelSize = pick('tensorParallelSize', parseTensorParallel, f.vllm.tensorParallelSize) ?? 'auto';
   const sharedArgs = [...f.vllm.args];
   const extraArgs = cli.extraArgs ?? [];
+  const backendPortFrom = given('backendPort')?.where ?? (f.vllm.port !== undefined ? 'vllm.port' : `the default backend port ${DEFAULTS.vllmPort}`);
   const models: ModelConfig[] = (f.models ?? [{ model, args: [], env: {} }]).map((m, i) => ({
     model: m.model,
     servedModelName: i === 0 ? servedModelName : (m.servedModelName ?? nameFromModel(m.model)),
     gpus: m.gpus ?? null,
     // Several models: each on its own port, the backend port and up unless the entry sets one.
-    port: m.port ?? vllmPort + i,
+    port: modelBackendPort(m.port, vllmPort, i, f.file, backendPortFrom),
     tensorParallelSize: m.tensorParallelSize ?? tensorParallelSize,
     args: [...sharedArgs, ...m.args, ...extraArgs],
     env: { ...f.vllm.env, ...m.env },
@@ -175,7 +177,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     if (other !== undefined) throw configError(`${f.file}: models[${i}]: the public name "${m.servedModelName}" is already used by models[${other}]; give each entry its own served_model_name`);
     seenNames.set(m.servedModelName, i);
     const clash = seenPorts.get(m.port);
-    if (clash !== undefined) throw configError(`models "${clash}" and "${m.servedModelName}" would both use backend port ${m.port}; give each entry its own port:`);
+    if (clash !== undefined) throw configError(`${f.file}: models "${clash}" and "${m.servedModelName}" would both use backend port ${m.port}; give each entry its own \`port\``);
     seenPorts.set(m.port, m.servedModelName);
   }
   if (models.length > 1) {

@@ -60,6 +60,17 @@ test('several models without a runtime file: every model\'s port and name as sta
   // LLMSERVE_BACKEND_PORT moves the entries without a port of their own, as in start.
   const moved = await resolveCheckTargets({ config: file, probeDir }, { env: { ...env, LLMSERVE_BACKEND_PORT: '6000' }, cwd });
   assert.deepEqual(moved.backends?.map((b) => b.port), [5100, 6001, 6002]);
+  // A port derived past 65535 is the configuration's error (exit 2), in check as in start, not a crash on a bad URL.
+  for (const load of [
+    () => resolveCheckTargets({ config: file, probeDir, backendPort: '65534' }, { env, cwd }),
+    () => loadConfig({ config: file, backendPort: '65534' }, { env, cwd }),
+  ]) {
+    await assert.rejects(load(), (err: unknown) => {
+      assert.match(String((err as Error).message), /models\[2\]: no port of its own, so it would take --backend-port \+ 2 = 65536, past 65535; set models\[2\]\.port, or a lower --backend-port/);
+      assert.equal((err as { exitCode?: number }).exitCode, 2);
+      return true;
+    });
+  }
 });
 
 test('the runtime file that start wrote beats environment, file and defaults; check\'s own flags beat it', async () => {

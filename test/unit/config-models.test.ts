@@ -46,7 +46,8 @@ test('models: errors are exit 2 and name the place', async () => {
   await rejects(load('models: [{ model: /m/a, gpu: [0] }]\n'), /models\[0\]\.gpu: unknown key; did you mean "gpus"\?/);
   await rejects(load('models: [{ model: /m/a, gpus: [0, 0] }]\n'), /models\[0\]\.gpus: GPU 0 is listed twice/);
   await rejects(load('models: [{ model: /m/a }, { model: /m/b, served_model_name: a }]\n'), /public name "a" is already used by models\[0\]/);
-  await rejects(load('models: [{ model: /m/a, port: 4000 }, { model: /m/b, port: 4000 }]\n'), /would both use backend port 4000/);
+  await rejects(load('models: [{ model: /m/a, port: 4000 }, { model: /m/b, port: 4000 }]\n'), /^\/cfg\/llmserve\.yaml: models "a" and "b" would both use backend port 4000; give each entry its own `port`$/);
+  await rejects(load('vllm: { port: 65535 }\nmodels: [{ model: /m/a }, { model: /m/b }]\n'), /models\[1\]: no port of its own, so it would take vllm\.port \+ 1 = 65536, past 65535/);
   await rejects(load('model: /m/a\nprobes: { require: most }\n'), /probes\.require: expected "all" or "any", got "most"/);
   await rejects(load('models: [{ model: /m/a, port: 4000, vllm: { port: 4001 } }]\n'), /models\[0\]: port 4000 and vllm\.port 4001 disagree/);
   await rejects(load('models: [{ model: /m/a, vllm: { command: /opt/vllm } }]\n'), /models\[0\]\.vllm\.command: the vLLM command is shared by every model/);
