@@ -57,9 +57,12 @@ export class RayWorker {
     this.policy = new RestartPolicy(plan.restart);
   }
 
-  /** First call: stop cleanly. A second call: kill now. */
+  /** First call: stop cleanly. A second signal: kill now. */
   requestStop(reason: string): void {
     if (this.stopAsked) {
+      // Only a second signal is the operator's "kill now". The output closing (a `| tee` killed by the same Ctrl-C or
+      // container stop) is not: it must not cut the drain short, before or after the signal.
+      if (!isSignal(reason)) return void this.deps.logger.info(`${reason}: already stopping`);
       this.deps.logger.warn(`${reason} again: killing everything now`);
       this.killCtl.abort();
       return;

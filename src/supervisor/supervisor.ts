@@ -80,9 +80,12 @@ export class Supervisor {
     return this.state;
   }
 
-  /** First call: drain and stop. A second call: kill everything now. Safe to call from a signal handler. */
+  /** First call: drain and stop. A second signal: kill everything now. Safe to call from a signal handler. */
   requestStop(reason: string): void {
     if (this.stopAsked) {
+      // Only a second signal is the operator's "kill now". The output closing (a `| tee` killed by the same Ctrl-C or
+      // container stop) is not: it must not cut the drain short, before or after the signal.
+      if (!isSignal(reason)) return void this.deps.logger.info(`${reason}: already stopping`);
       this.deps.logger.warn(`${reason} again: killing everything now`);
       this.killCtl.abort();
       return;

@@ -89,6 +89,31 @@ test('the output closes under llmserve (a closed terminal, a closed pipe): it dr
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 
+test('the output closing during a drain is not a second SIGTERM: the stream in flight finishes, exit 0', async (t) => {
+  const logFile = path.join(await tempDir('llmserve-log-'), 'llmserve.log');
+  const svc = await startService({ args: ['--log-file', logFile], config: 'drain: { timeout: 30 }\n', env: { FAKE_VLLM_STREAM_CHUNKS: '20', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
+  t.after(async () => {
+    assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind');
+    rmSync(path.dirname(logFile), { recursive: true, force: true });
+  });
+  await svc.waitReady();
+  const stream = await svc.chat({ stream: true });
+  const body = stream.text();
+  svc.run.child.kill('SIGTERM');
+  await svc.run.waitForLine(/draining: 1 request/, 5000);
+  // `llmserve start | tee log` stopped with Ctrl-C: tee goes too, and llmserve's next write fails (the SIGHUP's line).
+  svc.run.child.stdout!.destroy();
+  svc.run.child.kill('SIGHUP');
+  assert.match(await body, /data: \[DONE\]/, 'the stream was cut');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  const log = readFileSync(logFile, 'utf8');
+  assert.match(log, /the output closed \(EPIPE\): already stopping\n/);
+  assert.doesNotMatch(log, /again: killing everything now|second signal/);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
 test('drain.delay: requests are still served after SIGTERM for the delay (probe files already down), then 503', async (t) => {
   const svc = await startService({ config: 'drain: { delay: 2, timeout: 10 }\n', env: { FAKE_VLLM_STREAM_CHUNKS: '60', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
