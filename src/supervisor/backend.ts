@@ -106,6 +106,8 @@ export class Backend {
     const { logger } = this.ctx.deps;
     const { plan } = this.ctx;
     for (;;) {
+      // A retry (a flag dropped) after the stop began must not start a vLLM that nothing would stop.
+      if (this.stopping) return 'stopped';
       const port = this.spec.port;
       if (!(await this.waitPortFree(port, first ? 0 : 10_000))) {
         if (this.stopping) return 'stopped';
@@ -142,6 +144,12 @@ export class Backend {
           throw spawnFailure(file, err, VLLM_INSTALL_FIX);
         });
       this.child = child;
+      if (this.stopping) {
+        // The stop came while the spawn was under way: the stop may already have passed this backend by.
+        progress?.stop();
+        await emptyGroup(child);
+        return 'stopped';
+      }
       logger.info(`${this.label} started (pid ${child.pid}, own process group); waiting for http://${BACKEND_HOST}:${port}/v1/models`);
       const outcome = await this.waitReady(child).finally(() => progress?.stop());
       if (outcome === 'ready') {

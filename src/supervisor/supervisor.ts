@@ -139,10 +139,11 @@ export class Supervisor {
     this.startedAt = this.deps.now();
     this.deps.probes.set(NOT_READY, true);
     let code = 0;
+    let initial: Promise<StartResult>[] = [];
     try {
       await this.startProxy();
       if (!this.stopping && (await this.startRay()) === 'ready' && !this.stopping) {
-        const initial = this.backends.map((b) =>
+        initial = this.backends.map((b) =>
           b.start(true).then((r) => {
             if (r === 'ready') {
               b.markReady();
@@ -162,6 +163,11 @@ export class Supervisor {
         }
       }
     } catch (err) {
+      // One model's first start failed (exit 3): the others' starts may still be under way (a retry without a
+      // dropped flag spawns a new vLLM). They see the stop and end first, so that each backend's child is the last
+      // one spawned when shutdown stops them, and no vLLM outlives llmserve.
+      if (!this.stopping) this.stopCtl.abort();
+      await Promise.allSettled(initial);
       await this.shutdown();
       throw err;
     }

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Backend, type BackendContext } from '../../src/supervisor/backend.js';
+import type { ManagedChild } from '../../src/supervisor/child.js';
 import type { SupervisorDeps, SupervisorPlan } from '../../src/supervisor/types.js';
 import { memoryLogger } from '../helpers/upstream.js';
 
@@ -155,4 +156,70 @@ test('waiting for GPU memory: a GPU-memory query that gave no answer is said onc
   const warned = lines.filter((l) => /query-compute-apps/.test(l));
   assert.equal(warned.length, 1, lines.join('\n'));
   assert.match(warned[0]!, /nvidia-smi --query-compute-apps did not answer within 5 s .*: cannot tell whether the old vLLM has released its GPU memory; starting the new one anyway/);
+});
+
+/** A start's context with a spawn of the test's making; the stop controller is the test's. */
+function startContext(spawn: SupervisorDeps['spawn'], stop: AbortController): BackendContext {
+  const { logger } = memoryLogger();
+  const deps = {
+    logger,
+    probes: { set() {}, markDown() {} },
+    spawn,
+    httpGet: async () => ({ ok: false, status: null, ms: 0, error: 'not up', body: '' }),
+    isPortFree: async () => true,
+    now: () => performance.now(),
+  } as unknown as SupervisorDeps;
+  const plan = { startupTimeout: 60, stallTimeout: 60, engineStallTimeout: 0, restart: { policy: 'on-failure', maxFailures: 3, windowS: 60, backoffInitialS: 1, backoffMaxS: 1, resetAfterS: 300 } } as unknown as SupervisorPlan;
+  return { deps, plan, stopSignal: stop.signal, killSignal: new AbortController().signal, stopped: () => new Promise(() => {}), changed: () => {}, restarting: () => {} };
+}
+
+/** A vLLM that has exited at once (a pid no process has: its group is empty), its pipes closing when `closeOutput` runs. */
+function exitedChild(): { child: ManagedChild; kills: NodeJS.Signals[]; closeOutput: () => void } {
+  const kills: NodeJS.Signals[] = [];
+  let closeOutput = () => {};
+  const outputClosed = new Promise<void>((resolve) => (closeOutput = resolve));
+  const child = {
+    pid: 4_194_303,
+    exited: Promise.resolve({ code: 2, signal: null }),
+    hasExited: true,
+    outputClosed,
+    signal() {},
+    signalGroup: (sig: NodeJS.Signals) => void kills.push(sig),
+    send() {},
+    onMessage() {},
+  } as unknown as ManagedChild;
+  return { child, kills, closeOutput };
+}
+
+const spec = { argv: ['vllm', 'serve', 'm', '--shutdown-timeout=1'], env: {}, port: 1, servedModelName: 'b', logName: 'vllm:b', droppableFlags: ['--shutdown-timeout'] };
+
+test('a first start that would retry without a dropped flag after the stop began spawns no new vLLM', async () => {
+  // Another model's start failed (exit 3) while this one's old vLLM rejected --shutdown-timeout and an orphan held
+  // its output open: the retry came after shutdown had stopped this backend, and its vLLM outlived llmserve.
+  const stop = new AbortController();
+  const first = exitedChild();
+  let spawns = 0;
+  const ctx = startContext(async (opts) => {
+    spawns++;
+    opts.onLine('vllm: error: unrecognized arguments: --shutdown-timeout=1', 'stderr');
+    return first.child;
+  }, stop);
+  const started = new Backend(spec, ctx, true).start(true);
+  // The start now waits for the old vLLM's output to close; the stop comes meanwhile.
+  await new Promise((resolve) => setImmediate(resolve));
+  stop.abort();
+  first.closeOutput();
+  assert.equal(await started, 'stopped');
+  assert.equal(spawns, 1, 'a second vLLM was spawned after the stop');
+});
+
+test('a stop that comes while vLLM is being spawned kills the new vLLM\'s group', async () => {
+  const stop = new AbortController();
+  const spawned = exitedChild();
+  const ctx = startContext(async () => {
+    stop.abort();
+    return spawned.child;
+  }, stop);
+  assert.equal(await new Backend(spec, ctx, true).start(true), 'stopped');
+  assert.deepEqual(spawned.kills, ['SIGKILL']);
 });
