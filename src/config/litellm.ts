@@ -3,7 +3,7 @@ import { configError } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
 import { resolveEnvRef, type EnvRefContext } from './env-ref.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
-import { asMap, at, expected, isMap, joinPath, kindOf } from './values.js';
+import { asMap, at, expected, isMap, joinPath, kindOf, parsePort } from './values.js';
 
 /** True when a document is a LiteLLM proxy config. */
 export function isLiteLLMConfig(doc: Record<string, unknown>): boolean {
@@ -21,8 +21,11 @@ function backendPort(apiBase: unknown, where: string): number | undefined {
   }
   // Why: without a scheme, `localhost:8000/v1` parses as scheme "localhost:" with no port, which would mean 3000.
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw expected(where, 'a URL like http://localhost:3000/v1', apiBase);
-  // vLLM is always the local backend; a URL without a port means the backend default, 3000.
-  return url.port ? Number(url.port) : 3000;
+  // vLLM is always the local backend; a URL without a port means the backend default, 3000. The port is read from
+  // the text: URL drops a scheme's default port (`http://localhost:80/v1` has port ''), which would mean 3000 too.
+  const written = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(?:\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?/i.exec(String(apiBase))?.[1];
+  if (written === undefined || written === '') return 3000;
+  return parsePort(written, `${where} (its port)`);
 }
 
 /**

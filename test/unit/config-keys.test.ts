@@ -107,6 +107,12 @@ test('LiteLLM config: api_base without a port means 3000; a bad URL is an error'
   await rejects(load({ 'llmserve.yaml': yaml('localhost:8000/v1') }, { model: '/m' }), /api_base: expected a URL like http:\/\/localhost:3000\/v1, got "localhost:8000\/v1"$/);
   await rejects(load({ 'llmserve.yaml': yaml('127.0.0.1:8000') }, { model: '/m' }), /api_base: expected a URL like http:\/\/localhost:3000\/v1, got "127.0.0.1:8000"$/);
   assert.equal((await load({ 'llmserve.yaml': yaml('HTTPS://localhost:8443') }, { model: '/m' })).vllm.port, 8443);
+  // A scheme's default port written out is that port (URL drops it), not the backend default.
+  assert.equal((await load({ 'llmserve.yaml': yaml('http://localhost:80/v1') }, { model: '/m' })).vllm.port, 80);
+  assert.equal((await load({ 'llmserve.yaml': yaml('https://user:pw@[::1]:443') }, { model: '/m' })).vllm.port, 443);
+  assert.equal((await load({ 'llmserve.yaml': yaml('http://[::1]/v1') }, { model: '/m' })).vllm.port, 3000);
+  // Port 0 would have vLLM pick a port no one knows: refused as every other port setting refuses it.
+  await rejects(load({ 'llmserve.yaml': yaml('http://localhost:0/v1') }, { model: '/m' }), /model_list\[0\]\.litellm_params\.api_base \(its port\): expected an integer 1-65535, got "0"$/);
 });
 
 test('LiteLLM config without a key: error says how to set one', async () => {
