@@ -199,15 +199,20 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     // vLLM and the metrics listener bind 127.0.0.1: the public port clashes with theirs only when its address
     // covers loopback (a wildcard or a loopback address), not on a specific external address.
     const publicOverlapsLoopback = host === '0.0.0.0' || host === '::' || host === 'localhost' || host.startsWith('127.');
-    assertDistinctPorts([
-      ...(publicOverlapsLoopback ? [{ what: 'the public port', where: origin('port', 'proxy.port', filePort !== undefined && filePort !== 'auto'), port }] : []),
+    const publicPort = { what: 'the public port', where: origin('port', 'proxy.port', filePort !== undefined && filePort !== 'auto'), port };
+    const local = [
       ...models.map((m, i) => ({
         what: models.length > 1 ? `the backend port of model "${m.servedModelName}"` : 'the backend port',
         where: f.models?.[i]?.port !== undefined ? at(f.file, `models[${i}].port`) : i === 0 ? backendOrigin : `${backendOrigin} + ${i}`,
         port: m.port,
       })),
       ...(f.proxy.metricsPort === undefined ? [] : [{ what: 'the metrics port', where: at(f.file, 'proxy.metrics_port'), port: f.proxy.metricsPort }]),
-    ]);
+    ];
+    assertDistinctPorts([...(publicOverlapsLoopback ? [publicPort] : []), ...local]);
+    // The Ray head binds its port on every address (`ray start --head --port=6379`): any listener of ours on it
+    // clashes, whatever its address, and `ray start` would fail only once the proxy holds the port.
+    const onRayPort = cluster.role === 'head' ? [publicPort, ...local].find((p) => p.port === DEFAULTS.rayPort) : undefined;
+    if (onRayPort !== undefined) throw configError(`${onRayPort.what} (${onRayPort.where}) is ${DEFAULTS.rayPort}, the port the Ray head binds on every address (--role head); choose another`);
   }
   const first = models[0]!;
 

@@ -74,6 +74,10 @@ test('--role/--nodes/--head and their env forms: validated together (exit 2)', a
   await rejects(load(null, { model: '/m/a', nodes: 'two', role: 'head' }), /--nodes: expected a whole number/);
   const head = await load(null, { model: '/m/a' }, { ...KEY_ENV, LLMSERVE_ROLE: 'head', LLMSERVE_NODES: '4' });
   assert.deepEqual(head.cluster, { role: 'head', nodes: 4, head: null });
+  // The head's Ray binds 6379 on every address: none of our listeners may take it, whatever its address.
+  await rejects(load(null, { model: '/m/a', role: 'head', nodes: '2', port: '6379', host: '10.1.2.3' }), /^the public port \(--port\) is 6379, the port the Ray head binds on every address \(--role head\); choose another$/);
+  await rejects(load(null, { model: '/m/a', role: 'head', nodes: '2', backendPort: '6379' }), /^the backend port \(--backend-port\) is 6379, the port the Ray head binds/);
+  assert.equal((await load(null, { model: '/m/a', port: '6379' })).proxy.port, 6379, 'without Ray 6379 is free to use');
   // A worker runs only Ray: no model and no key are needed.
   const worker = await load(null, { role: 'worker', head: '10.0.0.1:6379' }, {});
   assert.deepEqual(worker.cluster, { role: 'worker', nodes: 1, head: '10.0.0.1:6379' });
