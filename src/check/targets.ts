@@ -4,7 +4,8 @@ import path from 'node:path';
 import { DEFAULTS, MASTER_KEY_ENV } from '../config/defaults.js';
 import type { FileSettings } from '../config/file-settings.js';
 import { locateConfig, readConfigText } from '../config/locate.js';
-import { envValue, FLAGS, nameFromModel } from '../config/resolve.js';
+import { rawKeyEntry } from '../config/keys.js';
+import { envValue, FLAGS, masterKeyGiven, nameFromModel } from '../config/resolve.js';
 import type { CliOptions, KeyEntry } from '../config/types.js';
 import { modelBackendPort } from '../config/models.js';
 import { parsePort, parseString } from '../config/values.js';
@@ -101,7 +102,10 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   let skipAuthenticated: string | null = null;
   if (auth) {
     const now = (deps.now ?? Date.now)();
-    const master = MASTER_KEY_ENV.map((n) => envValue(env, n)).find((v) => v !== undefined) ?? file?.proxy.masterKey?.value;
+    // start's master key, checked as start checks it: a key start would refuse is an error here too (exit 2), not
+    // a request sent with it (a CR or LF in it would even split that request's head).
+    const given = masterKeyGiven(env, file);
+    const master = given === undefined ? undefined : rawKeyEntry('master', given.raw, given.origin).value;
     const policy = file?.proxy.masterPolicy;
     const candidates: KeyCandidate[] = master === undefined ? [] : [{ name: 'master', value: master, ...(policy === undefined ? {} : { policy }) }];
     if (file) candidates.push(...(await rawKeyCandidates(file.proxy.keys)));

@@ -38,6 +38,10 @@ export function noKeys(): LoadedKeys {
 export function rawKeyEntry(name: string, raw: unknown, where: string): { entry: KeyEntry; value: string } {
   if (typeof raw !== 'string' || raw === '') throw configError(`${where}: expected a non-empty string (the key), got ${kindOf(raw)}; quote keys that look like numbers`);
   if (raw !== raw.trim()) throw configError(`${where}: the key starts or ends with whitespace; remove it (clients would never send it)`);
+  // An HTTP header carries printable ASCII: a client sends other characters as bytes that the proxy (reading them
+  // as Latin-1, as Node does) never matches, or refuses to send them at all; a CR or LF would split the header.
+  const bad = /[^\x20-\x7e]/.exec(raw);
+  if (bad !== null) throw configError(`${where}: the key holds a character an HTTP header cannot carry (${bad[0].charCodeAt(0) < 0x20 || bad[0] === '\x7f' ? 'a control character' : 'a non-ASCII character'}, at position ${bad.index + 1}), so no client could ever present it; use printable ASCII, e.g. a key from \`llmserve keys generate\``);
   return { entry: { name, sha256: hashKey(raw), digestOnly: false }, value: raw };
 }
 

@@ -51,6 +51,22 @@ export function envValue(env: NodeJS.ProcessEnv, name: string): string | undefin
   return v === undefined || v === '' ? undefined : v;
 }
 
+/**
+ * The master key as given, and where: the environment (LLMSERVE_MASTER_KEY, LITELLM_MASTER_KEY), else the file's
+ * master key, else, as LiteLLM reads it (general_settings.master_key, else LITELLM_MASTER_KEY once
+ * environment_variables are set), a master key variable in the config's own environment section. `check` picks
+ * its key the same way, so that it authenticates with the key the proxy accepts.
+ */
+export function masterKeyGiven(env: NodeJS.ProcessEnv, f: FileSettings | null): { raw: string; origin: string } | undefined {
+  const envMaster = MASTER_KEY_ENV.find((name) => envValue(env, name) !== undefined);
+  if (envMaster !== undefined) return { raw: envValue(env, envMaster)!, origin: envMaster };
+  if (f === null) return undefined;
+  if (f.proxy.masterKey !== undefined) return { raw: f.proxy.masterKey.value, origin: f.proxy.masterKey.origin ?? 'master key' };
+  const sectionMaster = MASTER_KEY_ENV.find((name) => (f.environment[name] ?? '') !== '');
+  if (sectionMaster === undefined) return undefined;
+  return { raw: f.environment[sectionMaster]!, origin: at(f.file, `${f.format === 'litellm' ? 'environment_variables' : 'environment'}.${sectionMaster}`) };
+}
+
 /** The public name derived from a model path or hub id: its last path component. */
 export function nameFromModel(model: string): string {
   const trimmed = model.replace(/[/\\]+$/, '');
@@ -117,14 +133,10 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
 
   // Keys: no flag on purpose (a command line is visible to every process); env beats the file.
   let master: LoadedKeys = noKeys();
-  const envMaster = MASTER_KEY_ENV.find((name) => envValue(env, name) !== undefined);
-  // Last, as LiteLLM reads it (general_settings.master_key, else LITELLM_MASTER_KEY once environment_variables are
-  // set): a master key variable given in the config's own environment section.
-  const sectionMaster = MASTER_KEY_ENV.find((name) => (f.environment[name] ?? '') !== '');
-  const masterRaw = envMaster !== undefined ? envValue(env, envMaster) : (f.proxy.masterKey?.value ?? (sectionMaster === undefined ? undefined : f.environment[sectionMaster]));
-  if (masterRaw !== undefined) {
-    const origin = envMaster ?? f.proxy.masterKey?.origin ?? (sectionMaster === undefined ? 'master key' : at(f.file, `${f.format === 'litellm' ? 'environment_variables' : 'environment'}.${sectionMaster}`));
-    const { entry, value } = rawKeyEntry('master', masterRaw, origin);
+  const masterGiven = masterKeyGiven(env, f);
+  if (masterGiven !== undefined) {
+    const { entry, value } = rawKeyEntry('master', masterGiven.raw, masterGiven.origin);
+    const origin = masterGiven.origin;
     if (f.proxy.masterPolicy !== undefined) entry.policy = f.proxy.masterPolicy;
     // The file's own master key counts as a secret even when the environment overrides it: its variable must still
     // leave vLLM's environment, and its value still be redacted.
@@ -134,7 +146,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     const weak = weakKeyNote('master', value);
     master = { entries: [entry], values, envNames, origins: [origin], notes: weak ? [weak] : [] };
     // No note when the file itself points at that variable (`master_key: os.environ/LLMSERVE_MASTER_KEY`): nothing is overridden.
-    if (envMaster !== undefined && f.proxy.masterKey && f.proxy.masterKey.envName !== envMaster) notes.push(`${envMaster} overrides ${f.proxy.masterKey.origin}`);
+    if (MASTER_KEY_ENV.includes(origin) && f.proxy.masterKey && f.proxy.masterKey.envName !== origin) notes.push(`${origin} overrides ${f.proxy.masterKey.origin}`);
   }
   const keys = mergeKeys(master, f.proxy.keys, keysFromFile ?? noKeys());
   // Keys of the keys file are marked: the proxy re-reads that file on SIGHUP, and a key removed there must go.

@@ -136,6 +136,26 @@ test('bad values are configuration errors (exit 2), like start', async () => {
   const { cwd, probeDir } = await setup();
   await assert.rejects(resolveCheckTargets({ probeDir, port: 'eighty' }, { env: {}, cwd }), (err: Error & { exitCode?: number }) => err.exitCode === 2 && /--port: expected an integer 1-65535/.test(err.message));
   await assert.rejects(resolveCheckTargets({ config: path.join(cwd, 'missing.yaml') }, { env: {}, cwd }), /cannot read config file .*missing\.yaml: no such file/);
+  // A master key start would refuse is refused here too, not sent (a CR or LF in it would split the request's head).
+  for (const bad of ['sk-check-key-abcdefghij\n', 'sk-check\r\nx-evil: 1']) {
+    await assert.rejects(resolveCheckTargets({ probeDir }, { env: { LLMSERVE_MASTER_KEY: bad }, cwd }), (err: Error & { exitCode?: number }) => {
+      assert.equal(err.exitCode, 2);
+      assert.match(err.message, /^LLMSERVE_MASTER_KEY: the key (starts or ends with whitespace|holds a character an HTTP header cannot carry)/);
+      assert.ok(!err.message.includes('sk-check'), err.message);
+      return true;
+    });
+  }
+});
+
+test('the master key of a LiteLLM config\'s environment_variables is the key check sends, as start serves with it', async () => {
+  const { cwd, probeDir } = await setup();
+  const file = path.join(cwd, 'litellm-env.yaml');
+  writeFileSync(file, 'model_list:\n  - { model_name: m, litellm_params: { model: hosted_vllm/m, api_base: "http://127.0.0.1:3000/v1" } }\nenvironment_variables:\n  LITELLM_MASTER_KEY: sk-section-key-abcdefghijklmnop\n');
+  const t = await resolveCheckTargets({ config: file, probeDir, model: '/m' }, { env: {}, cwd });
+  assert.equal(t.key, 'sk-section-key-abcdefghijklmnop');
+  assert.equal(t.skipAuthenticated, null);
+  const config = await loadConfig({ config: file, model: '/m' }, { env: {}, cwd });
+  assert.equal(config.proxy.keys[0]?.name, 'master');
 });
 
 test('keys: check sends the first key the proxy would accept (not disabled, not expired, allowed the model), else skips and says why', async () => {

@@ -197,9 +197,12 @@ test('key errors: duplicates, both/neither, bad sha256, unknown field, non-strin
     [`[{ name: "", key: ${STRONG_KEY} }]`, /proxy\.keys\[0\]\.name: expected a non-empty string/],
     ['[{ name: a, key: 12345678901234567 }]', /proxy\.keys\[0\]\.key: expected a non-empty string \(the key\), got a number; quote keys/],
     [`{ a: ${STRONG_KEY} }`, /proxy\.keys: expected a list of \{name, key\} or \{name, key_sha256\} entries, got a mapping$/],
+    // A key no client can present in a header: never accepted, never echoed.
+    ['[{ name: a, key: "sk-ключключключключ" }]', /proxy\.keys\[0\]\.key: the key holds a character an HTTP header cannot carry \(a non-ASCII character, at position 4\), so no client could ever present it/],
+    ['[{ name: a, key: "sk-0123456789\\nabcdef" }]', /proxy\.keys\[0\]\.key: the key holds a character an HTTP header cannot carry \(a control character, at position 14\)/],
   ];
   for (const [keys, pattern] of cases) {
-    await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  keys: ${keys}\n` }), pattern, [STRONG_KEY, 'other-key-0123456789', '12345678901234567']);
+    await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  keys: ${keys}\n` }), pattern, [STRONG_KEY, 'other-key-0123456789', '12345678901234567', 'ключ', '0123456789']);
   }
   // master key in env equal to a named key's name "master"
   await rejects(load({ 'llmserve.yaml': `model: m\nproxy: { keys: [{ name: master, key: other-key-0123456789 }] }\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }), /duplicate key name "master" \(also used by LLMSERVE_MASTER_KEY\)/, [STRONG_KEY]);
