@@ -5,7 +5,8 @@ import { safeKill, spawnLineReader, type LineReader, type ManagedChild, type Spa
 /**
  * The guard's script. Each input line is the whole list of process groups to guard (an empty line: none). When its
  * input closes with groups still listed, llmserve ended without stopping them (SIGKILL, the OOM killer): it marks the
- * probe files in $2 down, as every exit of llmserve leaves them, then stops the groups as llmserve would have: SIGTERM
+ * probe files in $2 down, as every exit of llmserve leaves them (the directory made again if it was removed, as
+ * llmserve's own writes make it), then stops the groups as llmserve would have: SIGTERM
  * to each leader (vLLM's API server then stops its engine in order), up to $1 tenths of a second for the leaders to
  * exit, then SIGKILL to each whole group (the orphans a leader leaves: vLLM's EngineCore and workers). A probe file
  * is created only where nothing is at its name: `set -C` alone opens an existing non-regular file (dash, busybox and
@@ -15,6 +16,7 @@ import { safeKill, spawnLineReader, type LineReader, type ManagedChild, type Spa
 const SCRIPT = `groups=''
 while IFS= read -r line; do groups=$line; done
 [ -n "$groups" ] || exit 0
+mkdir -p -- "$2" 2>/dev/null
 for f in not-ready not-healthy; do
   [ -e "$2/$f" ] || [ -h "$2/$f" ] || (set -C; : > "$2/$f") 2>/dev/null
 done

@@ -97,6 +97,17 @@ test('a group is dropped from the list once empty, so that its id, if the kernel
   await guard.release();
 });
 
+test('a probe directory removed while llmserve ran is made again for the probe files', async (t) => {
+  const dir = path.join(await tempDir(), 'probe');
+  const { guard, die } = await guarded(30_000, dir);
+  const vllm = await fakeVllm(t, guard, 'exec sleep 30');
+  // The directory does not exist (removed under a running llmserve, as `rm -rf` of a shared volume would).
+  assert.equal(existsSync(dir), false);
+  await die();
+  assert.ok(existsSync(path.join(dir, 'not-ready')) && existsSync(path.join(dir, 'not-healthy')), 'both probe files');
+  await waitFor(() => processGroupMembers(vllm.pid).length === 0, { timeoutMs: 5000, message: 'the group stopped' });
+});
+
 test('a probe file that exists, or a symlink planted at its name, is left as it is', async (t) => {
   const dir = await tempDir();
   const victim = path.join(await tempDir(), 'victim');
