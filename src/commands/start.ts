@@ -92,12 +92,8 @@ async function startWithSignals(
     logger.warn('running as PID 1: orphaned grandchildren cannot be reaped and a SIGKILL of llmserve leaves its children running. Use tini (or docker run --init) as the entrypoint.');
   }
 
-  if (config.cluster.role === 'worker') {
-    if (early.received !== null) return 0;
-    // The worker installs its own handlers at once.
-    early.dispose();
-    return runWorker(config, logger, proc);
-  }
+  // The worker takes start-up's handlers over until its own are installed.
+  if (config.cluster.role === 'worker') return runWorker(config, logger, proc, early);
 
   // `not-ready` comes first, before GPU discovery and the other checks: the platform must see it within a second
   // of the container starting. From here on every exit leaves both probe files present.

@@ -10,17 +10,32 @@ import { RayWorker } from '../supervisor/ray-worker.js';
 import { onEmergency } from '../util/emergency.js';
 import { onOutputClosed } from '../util/output.js';
 import { runCommand } from '../util/run.js';
+import type { StartupSignals } from '../util/startup-signals.js';
 
-/** Runs the worker until a signal (0) or an exhausted restart budget (1). */
-export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Process): Promise<number> {
+/**
+ * Runs the worker until a signal (0) or an exhausted restart budget (1). `early` holds start-up's signal handlers
+ * until the worker's own are installed: a signal meanwhile stops it with both probe files present, exit 0.
+ */
+export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Process, early: StartupSignals): Promise<number> {
   const probeDir = await prepareProbeDir(config.probes.dir, config.probes.dirExplicit, (m) => logger.warn(m));
   logger.info(`probe files in ${probeDir}`);
+  const stoppedEarly = (): number => {
+    probeFiles(probeDir, logger).markDown();
+    logger.info(`${early.received} received during start-up: stopping before anything is started`);
+    early.dispose();
+    return 0;
+  };
+  if (early.received !== null) return stoppedEarly();
   const head = config.cluster.head!;
   const ray = config.ray.command;
   // Ray's workers run vLLM's processes: they get vLLM's environment (keys removed, VLLM_PORT dropped).
   const env = buildVllmEnv(config, proc.env);
   // A SIGKILL of llmserve cannot be caught: the guard, a process of its own, then stops Ray's group.
   const guard = await startOrphanGuard(config.timeouts.stop * 1000, probeDir, env, logger);
+  if (early.received !== null) {
+    await guard.release();
+    return stoppedEarly();
+  }
   const worker = new RayWorker(
     {
       head,
@@ -42,6 +57,8 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
   proc.on('SIGTERM', onTerm);
   proc.on('SIGINT', onInt);
   proc.on('SIGHUP', onHup);
+  // Only now: no await since the last check of `early.received`, so no signal fell between the two sets of handlers.
+  early.dispose();
   const offOutput = onOutputClosed((code) => worker.requestStop(`the output closed (${code})`));
   const unregister = onEmergency(() => worker.killAllNow());
   try {

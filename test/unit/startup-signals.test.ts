@@ -2,7 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { runWorker } from '../../src/commands/worker.js';
+import { loadConfig } from '../../src/config/index.js';
 import { catchStartupSignals } from '../../src/util/startup-signals.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { memoryLogger } from '../helpers/upstream.js';
 
 test('catchStartupSignals: the first of SIGTERM/SIGINT wins, SIGHUP is ignored, settled() waits the grace after it', async () => {
   const proc = new EventEmitter() as unknown as NodeJS.Process;
@@ -29,4 +35,20 @@ test('catchStartupSignals: the first of SIGTERM/SIGINT wins, SIGHUP is ignored, 
   early.dispose();
   assert.equal((proc as unknown as EventEmitter).listenerCount('SIGTERM'), 0);
   assert.equal((proc as unknown as EventEmitter).listenerCount('SIGHUP'), 0);
+});
+
+test('--role worker: a signal before the worker\'s own handlers stops it with both probe files, exit 0, nothing started', async () => {
+  const proc = Object.assign(new EventEmitter(), { env: process.env, pid: process.pid }) as unknown as NodeJS.Process;
+  const early = catchStartupSignals(proc, () => {});
+  const probeDir = path.join(await tempDir(), 'probe');
+  const config = await loadConfig({ role: 'worker', head: '10.0.0.1:6379', probeDir }, { env: {}, cwd: '/' });
+  const { logger, lines } = memoryLogger();
+  const running = runWorker(config, logger, proc, early);
+  // While the probe directory is being made: start-up's handler takes it, the worker sees it before starting Ray.
+  proc.emit('SIGTERM');
+  assert.equal(await running, 0);
+  assert.ok(existsSync(path.join(probeDir, 'not-ready')) && existsSync(path.join(probeDir, 'not-healthy')), 'both probe files');
+  assert.ok(lines.some((l) => /SIGTERM received during start-up: stopping before anything is started/.test(l)), lines.join('\n'));
+  assert.ok(!lines.some((l) => /ray/i.test(l)), 'Ray was started');
+  assert.equal((proc as unknown as EventEmitter).listenerCount('SIGTERM'), 0, 'no handler left behind');
 });
