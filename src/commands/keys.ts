@@ -1,5 +1,6 @@
 // `llmserve keys generate`: a new random API key and the SHA-256 digest that goes into the config instead of it.
 import { randomBytes } from 'node:crypto';
+import { parse } from 'yaml';
 import { hashKey } from '../config/index.js';
 import { ExitCode, usageError } from '../errors.js';
 import { writeStdout } from '../util/output.js';
@@ -30,7 +31,9 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
 
 /** The YAML lines of one `proxy.keys` entry holding only the digest (indented for a paste under `proxy:`). */
 export function keyEntryYaml(name: string, digest: string): string[] {
-  return ['proxy:', '  keys:', `    - name: ${name}`, `      key_sha256: ${digest}`];
+  // Quoted where YAML would read the plain name as something else (123, 1e3, 0x1F, true, null): the config wants a string.
+  const scalar = parse(name) === name ? name : JSON.stringify(name);
+  return ['proxy:', '  keys:', `    - name: ${scalar}`, `      key_sha256: ${digest}`];
 }
 
 /** Runs `llmserve keys generate`; prints the key, its digest and a ready-to-paste config entry. */
@@ -39,6 +42,8 @@ export async function runKeysGenerate(options: KeysGenerateOptions, deps: KeysDe
   const name = options.name ?? 'client';
   // Names land unquoted in YAML and in logs: keep them to a plain, unambiguous set.
   if (!NAME.test(name)) throw usageError(`--name: expected letters, digits and . _ @ - (starting with a letter or digit), got ${JSON.stringify(name)}`);
+  // The master key's name in logs, metrics and usage: a named key "master" beside it is refused by the config.
+  if (name === 'master') throw usageError('--name: "master" is the name of the master key (LLMSERVE_MASTER_KEY) in logs, metrics and usage; choose another');
   const key = newKey(deps.random);
   const digest = keyDigestHex(key);
   if (options.json === true) {

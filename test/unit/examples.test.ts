@@ -197,6 +197,16 @@ test('keys generate: a new key, its SHA-256, and an entry that a config accepts'
   assert.ok(!block.includes(fixed), 'the pasted entry holds only the digest');
 
   await assert.rejects(runKeysGenerate({ name: 'a b' }, { write: () => undefined }), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2);
+  // "master" names the master key: a second key by that name is refused by the config.
+  await assert.rejects(runKeysGenerate({ name: 'master' }, { write: () => undefined }), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2 && /"master" is the name of the master key/.test(err.message));
+  // A name YAML would read as a number, a boolean or null is quoted in the entry, so that the pasted entry loads.
+  for (const name of ['123', '1e3', '0x1F', 'true', 'null', 'alice']) {
+    let printed = '';
+    await runKeysGenerate({ name }, { write: (t) => (printed += t) });
+    const pasted = printed.split('\n').filter((l) => l.startsWith('  ')).map((l) => l.slice(2)).join('\n');
+    assert.equal(parseConfigText(`model: /m\n${pasted}\n`, 'pasted.yaml', {}).proxy.keys.entries[0]?.name, name, pasted);
+    assert.equal(pasted.includes(`name: ${name}\n`), name === 'alice', 'only names YAML would misread are quoted');
+  }
 });
 
 test('examples/openbayes: one start.sh that only runs llmserve start; the LiteLLM config loads; ports documented', async () => {
