@@ -1,9 +1,9 @@
 // `llmserve usage`: what each key used, read from the usage store (the proxy writes it; this only reads).
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { resolveEnvRef, isEnvRef } from '../config/env-ref.js';
 import { locateConfig } from '../config/locate.js';
-import { usageDir } from '../config/usage-settings.js';
+import { parseUsage, usageDir } from '../config/usage-settings.js';
 import { isMap } from '../config/values.js';
 import { parseYaml } from '../config/yaml.js';
 import { configError, ExitCode, LlmserveError } from '../errors.js';
@@ -56,10 +56,13 @@ export async function findUsageDir(config: string | undefined, env: NodeJS.Proce
     throw configError(`cannot read config file ${located.path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   const doc = parseYaml(text, located.path);
-  const usage = isMap(doc) ? doc['usage'] : undefined;
-  let dir = isMap(usage) ? usage['dir'] : undefined;
-  if (typeof dir === 'string' && isEnvRef(dir)) dir = resolveEnvRef(dir, 'usage.dir', { env, file: located.path, refs: new Map() });
-  return usageDir(env, typeof dir === 'string' && dir !== '' ? resolve(dirname(located.path), dir) : undefined, located.path, cwd);
+  const section = isMap(doc) ? doc['usage'] : undefined;
+  if (section === undefined || section === null) return usageDir(env, undefined, located.path, cwd);
+  // The section is checked as start checks it (unknown keys, types): a misspelt `dir` would have the report read
+  // another store than the one start writes, and a billing script take "no rows" for a period without usage.
+  const dir = isMap(section) ? section['dir'] : undefined;
+  const resolved = typeof dir === 'string' && isEnvRef(dir) ? { ...section, dir: resolveEnvRef(dir, 'usage.dir', { env, file: located.path, refs: new Map() }) } : section;
+  return usageDir(env, parseUsage(resolved, located.path).dir, located.path, cwd);
 }
 
 /**

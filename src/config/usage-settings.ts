@@ -2,6 +2,7 @@
 import { dirname, resolve as resolvePath } from 'node:path';
 import { at, asMap, expected, joinPath, parseSeconds, parseString } from './values.js';
 import { configError } from '../errors.js';
+import { didYouMean } from './did-you-mean.js';
 
 /** Known keys of the `usage` mapping. */
 export const USAGE_KEYS: readonly string[] = ['dir', 'track', 'flush_interval'];
@@ -37,7 +38,11 @@ export const USAGE_DIR_ENV = 'LLMSERVE_USAGE_DIR';
 export function parseUsage(value: unknown, file: string): UsageFileSettings {
   const map = asMap(value, at(file, 'usage'));
   const out: UsageFileSettings = {};
-  for (const k of Object.keys(map)) if (!USAGE_KEYS.includes(k)) throw configError(`${at(file, joinPath('usage', k))}: unknown key; known keys here: ${USAGE_KEYS.join(', ')}`);
+  for (const k of Object.keys(map)) {
+    if (USAGE_KEYS.includes(k)) continue;
+    const guess = didYouMean(k, USAGE_KEYS);
+    throw configError(`${at(file, joinPath('usage', k))}: unknown key; ${guess ? `did you mean "${guess}"?` : `known keys here: ${USAGE_KEYS.join(', ')}`}`);
+  }
   if (map['dir'] !== undefined && map['dir'] !== null) out.dir = resolvePath(dirname(file), parseString(map['dir'], at(file, 'usage.dir'), 'a directory path'));
   if (map['track'] !== undefined && map['track'] !== null) {
     const t = map['track'];

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { memoryLogger } from '../helpers/upstream.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { runUsage, findUsageDir } from '../../src/commands/usage.js';
-import type { LlmserveError } from '../../src/errors.js';
+import { LlmserveError } from '../../src/errors.js';
 import { openUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
 import { parseSince } from '../../src/usage/since.js';
 
@@ -99,6 +99,17 @@ test('the usage directory: usage.dir of the config (relative to it), else next t
     assert.equal(await findUsageDir(join(dir, 'other.yaml'), {}, '/'), dir);
     assert.equal(await findUsageDir(undefined, {}, dir), join(dir, 'data'), './llmserve.yaml found in the working directory');
     assert.equal(await findUsageDir(undefined, { LLMSERVE_USAGE_DIR: '/x' }, dir), '/x');
+    await fs.writeFile(join(dir, 'ref.yaml'), 'model: m\nusage: { dir: os.environ/USAGE_HERE }\n');
+    assert.equal(await findUsageDir(join(dir, 'ref.yaml'), { USAGE_HERE: 'from-env' }, '/'), join(dir, 'from-env'));
+    // The section is checked as start checks it: a misspelt or mistyped key is exit 2, never another store's empty report.
+    for (const [section, pattern] of [
+      ['{ dri: data }', /usage\.dri: unknown key; did you mean "dir"\?$/],
+      ['{ dir: 5 }', /usage\.dir: expected a directory path, got 5/],
+      ['{ track: everything }', /usage\.track: expected "limited" or "all"/],
+    ] as const) {
+      await fs.writeFile(join(dir, 'bad.yaml'), `model: m\nusage: ${section}\n`);
+      await assert.rejects(findUsageDir(join(dir, 'bad.yaml'), {}, '/'), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2 && pattern.test(err.message));
+    }
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
