@@ -134,6 +134,7 @@ export async function runInit(options: InitOptions, deps: InitDeps = {}): Promis
   const out = path.resolve(cwd, shown);
   if (options.model !== undefined && options.model.trim() === '') throw usageError('--model: expected a model directory or a hub id, got an empty string');
   if (options.name !== undefined && options.name.trim() === '') throw usageError('--name: expected the public model name, got an empty string');
+  if (shown.trim() === '') throw usageError(`--out: expected a file name, got an empty string; leave --out out for ${DEFAULT_OUT}`);
 
   const dir = path.dirname(out);
   const dirStat = await stat(dir).catch(() => null);

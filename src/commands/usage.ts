@@ -104,7 +104,7 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
     return ExitCode.ok;
   }
   // The store keeps whole hours, so the rows start at the hour --since falls in: say that hour, not --since itself.
-  const period = sinceMs === null ? 'all recorded time' : `since ${new Date(hourOf(sinceMs) * 3_600_000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  const period = sinceMs === null ? 'over all recorded time' : `since ${new Date(hourOf(sinceMs) * 3_600_000).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   if (rows.length === 0) {
     write(`No usage ${period}${options.key === undefined ? '' : ` for key ${options.key}`} in ${join(dir, USAGE_DB_FILE)}${store === null ? ' (no store yet)' : ''}.\n`);
     return ExitCode.ok;

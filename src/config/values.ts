@@ -66,9 +66,9 @@ const INT = /^\s*\d+\s*$/;
 const NUM = /^\s*(\d+(\.\d*)?|\.\d+)\s*$/;
 
 function toInt(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isInteger(value)) return value;
-  if (typeof value === 'string' && INT.test(value)) return Number(value);
-  return undefined;
+  // Past 2^53 a number is no longer the integer written (99999999999999999999 reads as 1e20): refused, not rounded.
+  const n = typeof value === 'number' ? value : typeof value === 'string' && INT.test(value) ? Number(value) : undefined;
+  return n !== undefined && Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** The most `proxy.workers` accepted. Why a bound: each is a forked Node process, and `1e30` would fork until memory runs out. */

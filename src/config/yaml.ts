@@ -24,6 +24,8 @@ export function parseYaml(text: string, file: string): unknown {
     const pos = err.linePos?.[0];
     const where = pos ? `${file}:${pos.line}:${pos.col}` : file;
     const message = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+.*$/, '') ?? 'syntax error';
+    // The library's own advice (a call of its API) means nothing to a user: say what to change in the file.
+    if (err.code === 'MULTIPLE_DOCS') throw configError(`${where}: invalid YAML: a second document (after \`---\`); a config is one document: remove the \`---\` line and merge the settings`);
     throw configError(`${where}: invalid YAML: ${message}`);
   }
   try {

@@ -14,6 +14,8 @@ const file = (text: string, cli: CliOptions = {}, env: NodeJS.ProcessEnv = KEY_E
 test('invalid YAML: FILE:LINE:COL: invalid YAML: message', async () => {
   await rejects(file('model: m\nproxy:\n  port: [8080\n'), new RegExp(`^${esc(F)}:4:1: invalid YAML: `));
   await rejects(file('model: m\nmodel: n\n'), new RegExp(`^${esc(F)}:2:1: invalid YAML: Map keys must be unique`));
+  // The YAML library's advice names its own API; the error says what to change in the file instead.
+  await rejects(file('model: m\n---\nmodel: n\n'), new RegExp(`^${esc(F)}:2:1: invalid YAML: a second document \\(after \`---\`\\); a config is one document: remove the \`---\` line and merge the settings$`));
   await rejects(file('model: "m\n'), new RegExp(`^${esc(F)}:\\d+:\\d+: invalid YAML: Missing closing "quote$`));
 });
 
@@ -83,6 +85,9 @@ test('wrong values in flags and env name the flag or the variable', async () => 
   await rejects(load({}, { ...m, port: '0' }, KEY_ENV), /^--port: expected an integer 1-65535, got "0"$/);
   await rejects(load({}, { ...m, backendPort: '65536' }, KEY_ENV), /^--backend-port: expected an integer 1-65535, got "65536"$/);
   await rejects(load({}, { ...m, tensorParallelSize: 'two' }, KEY_ENV), /^--tensor-parallel-size: expected a positive integer or "auto", got "two"$/);
+  // Past 2^53 the number read is not the one written (it would reach vLLM as 100000000000000000000): refused.
+  await rejects(load({}, { ...m, tensorParallelSize: '99999999999999999999' }, KEY_ENV), /^--tensor-parallel-size: expected a positive integer or "auto", got "99999999999999999999"$/);
+  await rejects(load({ 'llmserve.yaml': 'model: /m\nvllm: { port: 1e300 }\n' }, {}, KEY_ENV), /vllm\.port: expected an integer 1-65535/);
   await rejects(load({}, { ...m, healthInterval: '-1' }, KEY_ENV), /^--health-interval: expected a positive number of seconds, got "-1"$/);
   await rejects(load({}, { ...m, startupTimeout: '1h' }, KEY_ENV), /^--startup-timeout: expected a positive number of seconds, got "1h"$/);
   await rejects(load({}, { ...m, stopTimeout: '0' }, KEY_ENV), /^--stop-timeout: /);

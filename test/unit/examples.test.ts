@@ -148,6 +148,7 @@ test('init: a missing directory, a directory as --out and empty values are usage
     [{ out: '.' }, /is a directory/],
     [{ model: ' ' }, /--model: expected/],
     [{ name: '' }, /--name: expected/],
+    [{ out: '' }, /^--out: expected a file name, got an empty string; leave --out out for llmserve\.yaml$/],
   ] as const) {
     await assert.rejects(init(options, dir), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2 && message.test(err.message));
   }
