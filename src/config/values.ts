@@ -79,8 +79,10 @@ export function parseWorkers(value: unknown, where: string): number | 'auto' {
   if (value === 'auto') return 'auto';
   const n = toInt(value);
   const hint = 'auto (the default) starts min(2, CPUs) processes, or 1 with key limits';
+  // A number too large to read exactly (1e30) is still too many processes: said as such.
+  const tooMany = n === undefined ? typeof value !== 'boolean' && Number(value) > MAX_WORKERS : n > MAX_WORKERS;
+  if (tooMany) throw expected(where, `at most ${MAX_WORKERS} processes`, value, `${hint}; more processes than CPUs only use memory`);
   if (n === undefined || n < 1) throw expected(where, 'a positive integer or auto', value, hint);
-  if (n > MAX_WORKERS) throw expected(where, `at most ${MAX_WORKERS} processes`, value, `${hint}; more processes than CPUs only use memory`);
   return n;
 }
 
