@@ -159,6 +159,18 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       if (!ex.health) cost.finish(ex, finalStatus(ex, res), end - ex.start);
       if (inflight === 0) for (const wake of idleWaiters) wake();
     });
+    // A response queued behind another on a pipelined connection has no socket yet, and Node never emits its 'close'
+    // when the connection closes first: the socket's close stands in for it, so that the exchange ends exactly once
+    // (its in-flight count, its key's max_parallel slot, its usage row, its upstream call). Only then: a response
+    // that holds the socket gets its own 'close'.
+    if (res.socket === null) {
+      const socket = req.socket;
+      const orphaned = () => {
+        if (res.socket === null) res.emit('close');
+      };
+      socket.once('close', orphaned);
+      res.once('close', () => socket.off('close', orphaned));
+    }
     handle(req, res, ex, expectContinue);
   };
 

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { KEY, startPair } from '../helpers/upstream.js';
+import { KEY, KEY_NAME, bearer, request, sha256Hex, startPair, until } from '../helpers/upstream.js';
 
 /** Sends raw bytes on a fresh connection and resolves with everything the proxy sent before closing. */
 function raw(port: number, data: string, opts: { keepOpen?: boolean } = {}): Promise<{ text: string; ms: number }> {
@@ -91,5 +91,30 @@ describe('requests the HTTP parser refuses', () => {
     const { text, ms } = await raw(pair.port, head, { keepOpen: true });
     assert.match(text, /^HTTP\/1\.1 408 /);
     assert.ok(ms < 12_000, `408 after ${Math.round(ms)} ms`);
+  });
+});
+
+describe('pipelined requests', () => {
+  it('requests queued behind a stream end when their client disconnects: in-flight back to 0, the key\'s slots freed, upstream closed', async (t) => {
+    const pair = await startPair({ keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY), policy: { maxParallel: 3 } }] }, { behaviour: { events: 500, intervalMs: 20 } });
+    t.after(() => pair.close());
+    const request1 = (stream: boolean) => {
+      const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }], stream });
+      return `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    };
+    const socket = net.connect(pair.port, '127.0.0.1');
+    socket.on('error', () => {});
+    // A long stream, then two requests pipelined behind it (their answers wait for the stream's end), and a wrong key.
+    socket.write(request1(true) + request1(false) + request1(true) + request1(false).replace(KEY, 'sk-wrong-key-0123456789'));
+    await until(() => pair.proxy.inflight() === 4 && pair.upstream.requests.length === 3, 5000, 'the four requests in flight, three of them sent to vLLM');
+    socket.destroy();
+    await until(() => pair.proxy.inflight() === 0, 5000, 'every exchange of the closed connection to end');
+    // Both streams, the one on the socket and the one queued behind it, stop generating.
+    const streams = pair.upstream.requests.filter((r) => r.body.toString().includes('"stream":true'));
+    assert.equal(streams.length, 2);
+    for (const r of streams) await pair.upstream.waitForClientClose(r, 5000);
+    // The three max_parallel slots are free again: three requests at once are admitted.
+    const replies = await Promise.all([1, 2, 3].map(() => request(pair.port, '/v1/chat/completions', { headers: bearer, body: { model: 'test-model', messages: [] } })));
+    assert.deepEqual(replies.map((r) => r.status), [200, 200, 200]);
   });
 });
