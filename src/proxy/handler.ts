@@ -341,5 +341,6 @@ async function routedHealth(router: Router, require: 'all' | 'any'): Promise<{ o
 /** JSON bodies (or bodies with no declared type) are parsed; multipart uploads only for their `model` field. */
 function isJson(type: string | undefined): boolean {
   // Media types are case-insensitive (RFC 9110 8.3.1): vLLM's FastAPI parses `Application/JSON` as JSON, so must we.
-  return type === undefined || /json/i.test(type);
+  // The media type only, before any parameter: a multipart boundary may hold "json" (WebKit's random ones do).
+  return type === undefined || /^[^;]*json/i.test(type);
 }

@@ -102,3 +102,16 @@ test('through the proxy: one model with an alias, and two models, route and rewr
   assert.match((await request(multi.port, '/v1/audio/transcriptions', upload('nope'))).text, /model_not_found/);
   assert.equal(other.requests.length, 2);
 });
+
+test('an upload whose boundary holds "json" is read as multipart, not JSON (metered keys too): rewritten and answered', async (t) => {
+  const boundary = '----WebKitFormBoundaryXjSoNq7Ab';
+  const type = `multipart/form-data; boundary=${boundary}`;
+  for (const trackAll of [false, true]) {
+    const pair = await startPair({ modelAliases: { 'whisper-1': 'test-model' }, ...(trackAll ? { usage: { dir: null, track: 'all', flushInterval: 5 } } : {}) });
+    t.after(() => pair.close());
+    const res = await request(pair.port, '/v1/audio/transcriptions', { body: form([['file', 'RIFF'], ['model', 'whisper-1']], boundary), headers: { ...bearer, 'content-type': type } });
+    // The fake upstream has no audio route: its 404 is the answer; what it received is what counts.
+    assert.equal(res.status, 404, res.text);
+    assert.deepEqual(pair.upstream.requests.at(-1)?.body, form([['file', 'RIFF'], ['model', 'test-model']], boundary));
+  }
+});
