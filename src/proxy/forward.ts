@@ -91,6 +91,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const answer = (res: ServerResponse, ex: Exchange, kind: 'too-large' | 'timeout') => {
     if (ex.answered !== null || ex.closed) return;
     ex.answered = kind;
+    // A body over the cap is the proxy's own refusal (llmserve_rejected_total); a timeout is vLLM's silence.
+    if (kind === 'too-large') ex.rejected = 'too_large';
     if (!res.headersSent) {
       ex.ttfb = now() - ex.start;
       sendError(res, kind === 'timeout' ? gatewayTimeout(options.firstByteTimeout) : tooLarge(options.maxBodyBytes));

@@ -61,12 +61,14 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   const { limiter } = cost;
 
   /** Reads a request body under the size cap; on failure answers 413 (or drops the connection) and returns null. */
-  const readBodyOrAnswer = async (req: IncomingMessage, res: ServerResponse): Promise<Buffer | null> => {
+  const readBodyOrAnswer = async (req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<Buffer | null> => {
     try {
       return await readBody(req, settings.maxBodyBytes);
     } catch (err) {
-      if (err instanceof BodyTooLarge) errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
-      else res.destroy();
+      if (err instanceof BodyTooLarge) {
+        ex.rejected = 'too_large';
+        errors.sendError(res, errors.tooLarge(settings.maxBodyBytes));
+      } else res.destroy();
       return null;
     }
   };
@@ -81,14 +83,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
 
   /** The slow path of a metered key (a policy, or usage.track: all): read the body, check, count. */
   const forwardMetered = async (req: IncomingMessage, res: ServerResponse, ex: Exchange, expectContinue: boolean, path: string, method: string) => {
+    // Disabled and expired keys were refused with the key check.
     const policy = limiter.policy(ex.keyName);
-    if (policy !== undefined) {
-      const refused = limiter.checkKey(ex.keyName);
-      if (refused !== null) {
-        ex.rejected = refused.reason;
-        return errors.sendError(res, refused.error);
-      }
-    }
     const allowlist = policy?.models ?? null;
     if (path === '/v1/models' && (allowlist !== null || localModels !== null)) {
       // Only the names this key may use (all of them without an allowlist).
@@ -105,7 +101,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     let body: Buffer | null = null;
     let bodyBytes = declaredLength(req) ?? 0;
     if (method === 'POST' && isJson(req.headers['content-type'])) {
-      const raw = await readBodyOrAnswer(req, res);
+      const raw = await readBodyOrAnswer(req, res, ex);
       if (raw === null) return;
       bodyBytes = raw.length;
       plan = planBody(raw, path, settings.servedModelName, aliases);
@@ -117,7 +113,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     let uploadTarget: RouteTarget | undefined;
     if ((router !== null || rewriting) && method === 'POST' && isMultipart(req.headers['content-type'])) {
       // Several models (or aliases): an upload goes to the model its `model` form field names.
-      const raw = await readBodyOrAnswer(req, res);
+      const raw = await readBodyOrAnswer(req, res, ex);
       if (raw === null) return;
       bodyBytes = raw.length;
       const type = req.headers['content-type']!;
@@ -165,7 +161,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   };
 
   const forwardRewritten = async (req: IncomingMessage, res: ServerResponse, ex: Exchange, multipart: boolean) => {
-    const raw = await readBodyOrAnswer(req, res);
+    const raw = await readBodyOrAnswer(req, res, ex);
     if (raw === null) return;
     const decision = multipart ? decideUploadModel(raw, req.headers['content-type']!, settings.servedModelName, aliases) : decideModel(raw, settings.servedModelName, aliases);
     ex.model = decision.model;
@@ -178,7 +174,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
 
   /** Several models: read the body to find the model, then forward to its backend. */
   const forwardRouted = async (req: IncomingMessage, res: ServerResponse, ex: Exchange, r: Router, multipart: boolean) => {
-    const raw = await readBodyOrAnswer(req, res);
+    const raw = await readBodyOrAnswer(req, res, ex);
     if (raw === null) return;
     const decision = multipart ? routeMultipart(raw, req.headers['content-type']!, r) : routeBody(raw, r);
     ex.model = decision.model;
@@ -205,7 +201,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   const preflight = (req: IncomingMessage, res: ServerResponse, ex: Exchange, path: string | null) => {
     if (matchRoute(req, path) === null) return errors.sendError(res, errors.unknownRoute('OPTIONS', ex.path));
     const state = deps.state();
-    if (state === 'draining') return errors.sendError(res, errors.unavailable('draining'));
+    if (state === 'draining') {
+      ex.rejected = 'unavailable';
+      return errors.sendError(res, errors.unavailable('draining'));
+    }
     if (router !== null) return forwardTo(req, res, ex, null, router.targets.find((t) => t.state === 'ready') ?? router.targets[0]!);
     if (state !== 'ready') {
       ex.rejected = 'unavailable';
@@ -258,16 +257,20 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
         return errors.sendError(res, result.reason === 'missing' ? errors.missingKey : errors.invalidKey);
       }
       ex.keyName = result.name;
-    }
-    if (deps.state() === 'draining') return errors.sendError(res, errors.unavailable('draining'));
-
-    if (path === '/metrics') {
-      if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));
-      const refused = limiter.checkKey(ex.keyName);
+      // A disabled or expired key is a 401 in every state too: not a 503 that an SDK would retry for nothing.
+      const refused = limiter.active() ? limiter.checkKey(ex.keyName) : null;
       if (refused !== null) {
         ex.rejected = refused.reason;
         return errors.sendError(res, refused.error);
       }
+    }
+    if (deps.state() === 'draining') {
+      ex.rejected = 'unavailable';
+      return errors.sendError(res, errors.unavailable('draining'));
+    }
+
+    if (path === '/metrics') {
+      if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));
       ex.counted = false;
       void serveMetrics(res);
       return;

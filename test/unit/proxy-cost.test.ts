@@ -188,6 +188,13 @@ test('expired and disabled keys -> 401 invalid_api_key before the body is read',
     const no = await request(d.port, '/v1/chat/completions', { headers: bearer, body: chat });
     assert.equal(no.status, 401);
     assert.match(errorOf(no.text).message, /disabled/);
+    // In every state: while vLLM restarts (or the proxy drains) a refused key is still a 401, not a 503 to retry.
+    for (const state of ['restarting', 'draining'] as const) {
+      d.proxy.setState(state);
+      const refused = await request(d.port, '/v1/chat/completions', { headers: bearer, body: chat });
+      assert.equal(refused.status, 401, `${state}: ${refused.text}`);
+      assert.equal(refused.headers['retry-after'], undefined);
+    }
   } finally {
     await d.close();
   }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, it } from 'node:test';
-import { bearer, request, startPair } from '../helpers/upstream.js';
+import { bearer, request, startPair, until } from '../helpers/upstream.js';
 
 const chat = (model: string) => ({ model, messages: [{ role: 'user', content: 'hi' }] });
 
@@ -55,6 +55,19 @@ describe('limits and failures', () => {
     assert.equal(res.status, 413);
     assert.ok(pair.upstream.requests.every((r) => r.body.length <= 1000), 'the over-limit part reached the backend');
     assert.ok(!pair.upstream.requests.some((r) => r.bodyDone && r.path === '/v1/chat/completions' && r.body.length > 0 && r.eventsSent > 0));
+  });
+
+  it('the proxy\'s own refusals are counted in llmserve_rejected_total: a chunked body over the cap, a request while draining', async (t) => {
+    const pair = await startPair({ maxBodyBytes: 1000 });
+    t.after(() => pair.close());
+    assert.equal((await sendChunked(pair.port, 600, 50)).status, 413);
+    pair.proxy.setState('draining');
+    assert.equal((await request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('test-model') })).status, 503);
+    pair.proxy.setState('ready');
+    await until(() => pair.proxy.inflight() === 0, 5000, 'the refused requests to end');
+    const page = (await request(pair.port, '/metrics', { headers: bearer })).text;
+    assert.match(page, /^llmserve_rejected_total\{reason="too_large"\} 1$/m, page);
+    assert.match(page, /^llmserve_rejected_total\{reason="unavailable"\} 1$/m, page);
   });
 
   it('a chunked body under the cap streams through', async (t) => {
