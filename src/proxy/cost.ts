@@ -131,7 +131,8 @@ export async function createCostControl(
       }
       if (ex.admitted) limiter.release(ex.keyName, prompt + completion);
       // Requests without a key name (auth off, or refused before auth) are not a key's usage.
-      if (ex.keyName !== '-') recorder.record(ex.keyName, model, status >= 400, prompt, completion, estimated);
+      // A stream that failed after its 200 (vLLM's error event) is an error too.
+      if (ex.keyName !== '-') recorder.record(ex.keyName, model, status >= 400 || ex.meter?.failed === true, prompt, completion, estimated);
     },
     setState(next) {
       metrics.setState(next);

@@ -24,6 +24,9 @@ function eventEnd(text: string, from: number): number {
   return b + 4;
 }
 
+/** The start of vLLM's in-stream error event's payload: `{"error": {...}}`. */
+const ERROR_EVENT = /^\{\s*"error"\s*:/;
+
 /** The JSON payload of an SSE event's data line(s), or null. */
 function dataOf(event: string): string | null {
   const i = event.indexOf('data:');
@@ -38,6 +41,8 @@ export type MeteredResponse = Readable & { statusCode?: number; headers: Incomin
 export class Meter {
   private found: TokenCount | null = null;
   private contentEvents = 0;
+  /** vLLM reported an error inside the stream (a `data: {"error": ...}` event under HTTP 200). */
+  private streamFailed = false;
   private status = 0;
   private chunks: Buffer[] = [];
   private size = 0;
@@ -70,10 +75,15 @@ export class Meter {
     return res;
   }
 
-  /** Tokens seen (or estimated for a successful answer that carried no usage). */
+  /** True when the answer failed though its status said success: vLLM's error event in a stream that had started. */
+  get failed(): boolean {
+    return this.streamFailed;
+  }
+
+  /** Tokens seen (or estimated for a successful answer that carried no usage; none for one that failed). */
   result(): MeterResult {
     if (this.found !== null) return { ...this.found, estimated: false };
-    if (this.status >= 200 && this.status < 300) return { prompt: estimatePromptTokens(this.bodyBytes), completion: this.contentEvents, estimated: true };
+    if (this.status >= 200 && this.status < 300 && !this.streamFailed) return { prompt: estimatePromptTokens(this.bodyBytes), completion: this.contentEvents, estimated: true };
     return { prompt: 0, completion: 0, estimated: false };
   }
 
@@ -120,6 +130,11 @@ export class Meter {
   private event(event: string): boolean {
     const data = dataOf(event);
     if (data === null || data === '[DONE]') return false;
+    // An error after the stream started comes as an event under HTTP 200 (vLLM): the request failed, not content.
+    if (ERROR_EVENT.test(data)) {
+      this.streamFailed = true;
+      return false;
+    }
     if (!data.includes('"usage"')) {
       this.contentEvents++;
       return false;

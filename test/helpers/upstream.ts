@@ -31,6 +31,8 @@ export interface Behaviour {
   intervalMs: number;
   /** Destroy the socket after this many events (the backend dying mid-stream). */
   dieAfterEvents: number | null;
+  /** After this many events, vLLM's in-stream error event (`data: {"error": ...}` under the 200), then [DONE]. */
+  errorAfterEvents: number | null;
   /** Wait this long before sending response headers. */
   headerDelayMs: number;
   /** Status of GET /health. */
@@ -60,7 +62,7 @@ export interface Upstream {
 /** Starts the fake on 127.0.0.1 and an ephemeral port. */
 export async function startUpstream(options: { served?: string; behaviour?: Partial<Behaviour> } = {}): Promise<Upstream> {
   const served = options.served ?? 'test-model';
-  const behaviour: Behaviour = { events: 3, intervalMs: 10, dieAfterEvents: null, headerDelayMs: 0, healthStatus: 200, healthDelayMs: 0, firstEventDelayMs: 0, extraHeaders: {}, ...options.behaviour };
+  const behaviour: Behaviour = { events: 3, intervalMs: 10, dieAfterEvents: null, errorAfterEvents: null, headerDelayMs: 0, healthStatus: 200, healthDelayMs: 0, firstEventDelayMs: 0, extraHeaders: {}, ...options.behaviour };
   const requests: Recorded[] = [];
   const events = new EventEmitter();
   const sockets = new Set<Socket>();
@@ -174,6 +176,12 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
       if (res.destroyed) return;
       if (behaviour.dieAfterEvents !== null && rec.eventsSent >= behaviour.dieAfterEvents) {
         res.socket?.destroy();
+        return;
+      }
+      if (behaviour.errorAfterEvents !== null && rec.eventsSent >= behaviour.errorAfterEvents) {
+        // As vLLM's serving layer answers an exception once the stream has begun: an error event, then [DONE].
+        const error = { error: { message: 'EngineCore encountered an issue', type: 'InternalServerError', param: null, code: 500 } };
+        res.end(`data: ${JSON.stringify(error)}\n\ndata: [DONE]\n\n`);
         return;
       }
       if (rec.eventsSent >= behaviour.events) {

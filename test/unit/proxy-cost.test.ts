@@ -230,6 +230,25 @@ test('a stream without include_usage: counted, and the client sees exactly the s
   }
 });
 
+test('a stream that fails after it started (vLLM\'s error event under the 200) is recorded as an error, with no tokens made up', async () => {
+  const dir = await tempDir();
+  const p = await pair({ rpm: 100 }, { usage: { dir, track: 'limited', flushInterval: 60 } }, { behaviour: { events: 5, intervalMs: 1, errorAfterEvents: 2 } });
+  try {
+    const reply = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: true } });
+    assert.equal(reply.status, 200);
+    assert.match(reply.text, /data: \{"error":/, 'the client gets the error event');
+  } finally {
+    await p.close();
+  }
+  const store = await readUsageStore(dir);
+  try {
+    assert.deepEqual(store?.rows().map((r) => [r.key, r.requests, r.errors, r.promptTokens, r.completionTokens, r.estimated]), [[KEY_NAME, 1, 1, 0, 0, 0]]);
+  } finally {
+    store?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a stream still running when the proxy closes (it outlived the drain) is recorded too', async () => {
   const dir = await tempDir();
   const p = await pair({ rpm: 100 }, { usage: { dir, track: 'limited', flushInterval: 60 } }, { behaviour: { events: 1000, intervalMs: 20 } });

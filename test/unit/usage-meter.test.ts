@@ -110,3 +110,18 @@ test('an error answer counts no tokens and is not an estimate', async () => {
   await drain(m.attach(response(400, 'application/json', ['{"error":{}}'])));
   assert.deepEqual(m.result(), { prompt: 0, completion: 0, estimated: false });
 });
+
+test('a stream that fails after it started (vLLM\'s error event under HTTP 200): failed, no tokens estimated, the event passed on', async () => {
+  const error = { error: { message: 'EngineCore encountered an issue', type: 'InternalServerError', param: null, code: 500 } };
+  for (const injected of [false, true]) {
+    const m = new Meter(injected, 400);
+    const body = ev({ choices: [{ delta: { content: 'a' } }] }) + `data: ${JSON.stringify(error, null, 1).replace(/\n/g, '')}\n\n` + 'data: [DONE]\n\n';
+    const out = await drain(m.attach(response(200, 'text/event-stream', [body])));
+    assert.equal(out, body, 'the client sees the error event as vLLM sent it');
+    assert.equal(m.failed, true);
+    assert.deepEqual(m.result(), { prompt: 0, completion: 0, estimated: false });
+  }
+  const ok = new Meter(false, 400);
+  await drain(ok.attach(response(200, 'text/event-stream', [ev({ choices: [{ delta: { content: 'error' } }] }), 'data: [DONE]\n\n'])));
+  assert.equal(ok.failed, false, 'content that mentions "error" is content');
+});
