@@ -9,7 +9,7 @@ import { envValue, FLAGS, masterKeyGiven, nameFromModel } from '../config/resolv
 import type { CliOptions, KeyEntry } from '../config/types.js';
 import { modelBackendPort } from '../config/models.js';
 import { parsePort, parseString } from '../config/values.js';
-import { readRuntimeFile, RUNTIME_FILE } from '../supervisor/runtime-file.js';
+import { ownerOf, readRuntimeFile, RUNTIME_FILE, type RuntimeInfo } from '../supervisor/runtime-file.js';
 import { firstUsableKey, rawKeyCandidates, type KeyCandidate } from './key-choice.js';
 import { isLocalAddress } from './local-address.js';
 import type { CheckTargets } from './types.js';
@@ -27,6 +27,8 @@ export interface TargetDeps {
   readKeysFile?: (file: string, env: NodeJS.ProcessEnv) => Promise<{ entries: KeyEntry[]; values: string[] }>;
   /** The time, in ms since the epoch, against which keys' `expires` is judged. */
   now?: () => number;
+  /** The runtime file's info when the llmserve that wrote it still runs, else null (runtime-file.ts ownerOf). */
+  runtimeOwner?: (info: RuntimeInfo | null) => RuntimeInfo | null;
 }
 
 // node:fs, not node:fs/promises: it is loaded at Node's start anyway, so `check` saves a module load.
@@ -36,6 +38,9 @@ const realReadFile = (p: string) => new Promise<string>((resolve, reject) => fsR
 // Loaded lazily: the YAML parser is the heaviest thing `check` could import, and most probe scripts need none.
 const lazyParseConfig = async (text: string, file: string, env: NodeJS.ProcessEnv) => (await import('../config/load.js')).parseConfigFileText(text, file, env);
 const lazyReadKeysFile = async (file: string, env: NodeJS.ProcessEnv) => (await import('../config/keys-file.js')).readKeysFile(file, { env });
+
+// `check` writes no runtime file, so none is its own: no pid is excluded.
+const liveOwner = (info: RuntimeInfo | null) => ownerOf(info, 0);
 
 /** The address to connect to for a bind address: the wildcard ones mean this machine. */
 export function connectHost(bind: string): string {
@@ -70,7 +75,10 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const str = (v: unknown, w: string) => parseString(v, w);
 
   const probeDir = path.resolve(cwd, pick('probeDir', str, file?.probes.dir) ?? DEFAULTS.probeDir);
-  const runtime = readRuntimeFile(probeDir);
+  // Only a runtime file that a running llmserve wrote (the check start makes before it takes a probe directory): the
+  // key goes where the file says, and a file left by a dead one, or planted in a shared directory, must not send it
+  // to whatever now listens on that port.
+  const runtime = (deps.runtimeOwner ?? liveOwner)(readRuntimeFile(probeDir));
 
   const production = envValue(env, 'OPENBAYES_SERVING_PRODUCTION') !== undefined;
   const filePort = file?.proxy.port === 'auto' ? undefined : file?.proxy.port;

@@ -2,13 +2,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { resolveCheckTargets } from '../../src/check/targets.js';
 import { loadConfig, type CliOptions } from '../../src/config/index.js';
-import { writeRuntimeFile } from '../../src/supervisor/runtime-file.js';
+import { writeRuntimeFile, type RuntimeInfo } from '../../src/supervisor/runtime-file.js';
 import { tempDir, LITELLM_CONFIG } from '../helpers/fixtures.js';
 
+
+/** Deps that take the runtime file as a live llmserve's: the tests write it with their own pid. */
+const live = { runtimeOwner: (info: RuntimeInfo | null) => info };
 
 async function setup(): Promise<{ cwd: string; probeDir: string; litellm: string; own: string }> {
   const cwd = await tempDir();
@@ -84,16 +88,16 @@ test('the runtime file that start wrote beats environment, file and defaults; ch
     models: ['from-runtime'],
   });
   const env = { OPENBAYES_SERVING_PRODUCTION: '1', LLMSERVE_MASTER_KEY: 'env-key-abcdefghijklmnop' };
-  const t = await resolveCheckTargets({ config: litellm, probeDir }, { env, cwd });
+  const t = await resolveCheckTargets({ config: litellm, probeDir }, { env, cwd, ...live });
   assert.deepEqual(t.proxy, { host: '127.0.0.1', port: 18080, tls: true });
   assert.deepEqual(t.backend, { host: '127.0.0.1', port: 13000 });
   assert.equal(t.model, 'from-runtime');
   assert.equal(t.runtimeFile, path.join(probeDir, 'llmserve.json'));
-  const flags = await resolveCheckTargets({ probeDir, port: '1234', backendPort: '1235', servedModelName: 'x' }, { env, cwd });
+  const flags = await resolveCheckTargets({ probeDir, port: '1234', backendPort: '1235', servedModelName: 'x' }, { env, cwd, ...live });
   assert.deepEqual([flags.proxy.port, flags.backend.port, flags.model], [1234, 1235, 'x']);
   // With the runtime file and the key in the environment, no config file is needed at all (and none is parsed).
   let parsed = 0;
-  const lean = await resolveCheckTargets({ probeDir }, { env, cwd, parseConfigFile: async () => { parsed++; throw new Error('not expected'); } });
+  const lean = await resolveCheckTargets({ probeDir }, { env, cwd, ...live, parseConfigFile: async () => { parsed++; throw new Error('not expected'); } });
   assert.deepEqual([lean.proxy.port, lean.model, lean.key, parsed], [18080, 'from-runtime', 'env-key-abcdefghijklmnop', 0]);
   // Several models: every backend and the readiness rule come from the runtime file too.
   writeRuntimeFile(probeDir, {
@@ -105,7 +109,7 @@ test('the runtime file that start wrote beats environment, file and defaults; ch
     backends: [{ model: 'a', host: '127.0.0.1', port: 13000 }, { model: 'b', host: '127.0.0.1', port: 13001 }],
     require: 'any',
   });
-  const several = await resolveCheckTargets({ probeDir }, { env, cwd });
+  const several = await resolveCheckTargets({ probeDir }, { env, cwd, ...live });
   assert.deepEqual([several.backends?.map((b) => b.port), several.require], [[13000, 13001], 'any']);
 });
 
@@ -130,6 +134,20 @@ test('keys: only digests -> skipped and says so; no key at all -> skipped; auth 
   const withFile = path.join(cwd, 'withfile.yaml');
   writeFileSync(withFile, `model: /m\nproxy:\n  keys_file: ${keysFile}\n`);
   assert.equal((await resolveCheckTargets({ config: withFile, probeDir }, { env: {}, cwd })).key, 'carol-key-abcdefghijklmnop');
+});
+
+test('a runtime file no running llmserve wrote (left by a dead one, or planted) is ignored: the key never follows it', async () => {
+  const { cwd, probeDir } = await setup();
+  mkdirSync(probeDir, { recursive: true });
+  // A pid whose process has exited.
+  const dead = spawnSync('true').pid!;
+  writeRuntimeFile(probeDir, { pid: dead, startedAt: new Date().toISOString(), proxy: { host: '127.0.0.1', port: 18081, tls: false }, backend: { host: '127.0.0.1', port: 13001 }, models: ['planted'] });
+  const env = { LLMSERVE_MASTER_KEY: 'env-key-abcdefghijklmnop' };
+  const t = await resolveCheckTargets({ probeDir, model: '/m/real' }, { env, cwd });
+  assert.equal(t.runtimeFile, null);
+  assert.notEqual(t.proxy.port, 18081);
+  assert.notEqual(t.backend.port, 13001);
+  assert.equal(t.model, 'real');
 });
 
 test('bad values are configuration errors (exit 2), like start', async () => {
@@ -207,14 +225,14 @@ test('a runtime file naming a host off this machine never gets the key sent ther
     writeRuntimeFile(probeDir, { pid: process.pid, startedAt: new Date().toISOString(), proxy: { host, port: 18080, tls: false }, backend: { host: '127.0.0.1', port: 13000 }, models: ['m'] });
   for (const host of ['203.0.113.7', 'attacker.example', '2001:db8::7']) {
     write(host);
-    const t = await resolveCheckTargets({ probeDir }, { env, cwd });
+    const t = await resolveCheckTargets({ probeDir }, { env, cwd, ...live });
     assert.equal(t.proxy.host, '127.0.0.1', host);
   }
   const own = hostname();
   for (const [host, connect] of [['0.0.0.0', '127.0.0.1'], ['::', '127.0.0.1'], ['127.0.0.2', '127.0.0.2'], ['::1', '::1'], ['localhost', 'localhost'], [own, own]]) {
     write(host!);
-    assert.equal((await resolveCheckTargets({ probeDir }, { env, cwd })).proxy.host, connect, host);
+    assert.equal((await resolveCheckTargets({ probeDir }, { env, cwd, ...live })).proxy.host, connect, host);
   }
   // check's own --host is the user's choice, wherever it points.
-  assert.equal((await resolveCheckTargets({ probeDir, host: '203.0.113.7' }, { env, cwd })).proxy.host, '203.0.113.7');
+  assert.equal((await resolveCheckTargets({ probeDir, host: '203.0.113.7' }, { env, cwd, ...live })).proxy.host, '203.0.113.7');
 });
