@@ -155,7 +155,7 @@ async function startWithSignals(
     httpGet,
     isPortFree,
     gpuMemoryHolders: (signal) => gpuMemoryHolders(signal),
-    keysFileEnvNames: (file) => readKeysFile(file).then((loaded) => loaded.envNames, () => []),
+    keysFileSecrets: (file) => readKeysFile(file).then((loaded) => ({ envNames: loaded.envNames, values: loaded.values }), () => ({ envNames: [], values: [] })),
     now: () => performance.now(),
     describePortHolder: (port) => describePortHolder(findPortHolder(port)),
     run: runCommand,

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { declaredLength } from './body.js';
 import { badGateway, gatewayTimeout, sendError, tooLarge } from './errors.js';
 import type { Exchange } from './exchange.js';
-import { responseHeaders, upstreamHeaders } from './headers.js';
+import { responseHeaders, upstreamHeaders, withoutKeyParams } from './headers.js';
 import { UpstreamPool, type UpstreamCall, type UpstreamHandlers, type UpstreamTarget, type WaitingOn } from './upstream/client.js';
 import type { BodyFraming, ResponseHead } from './upstream/http1.js';
 
@@ -232,7 +232,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           address: socket.remoteAddress,
           encrypted: socket.encrypted === true,
         });
-        call = pool.request(backend, { method: req.method ?? 'GET', target: backend.basePath + (req.url ?? '/'), headers, chunked }, handlers);
+        call = pool.request(backend, { method: req.method ?? 'GET', target: backend.basePath + withoutKeyParams(req.url ?? '/'), headers, chunked }, handlers);
       } catch (err) {
         // An invalid header value or path (the client's parser should have refused it already).
         handlers.onError(err as Error);

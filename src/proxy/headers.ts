@@ -83,3 +83,30 @@ export function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeade
   if (type !== undefined && type.startsWith('text/event-stream')) out['x-accel-buffering'] = 'no';
   return out;
 }
+
+/** Query parameters named like a key: a client may send its key there as well, and vLLM has no use for one. */
+const keyParams: ReadonlySet<string> = new Set(['api_key', 'api-key', 'apikey', 'key', 'x-api-key', 'access_token']);
+
+/**
+ * The request target without key-named query parameters. Why: vLLM's uvicorn logs every request line, query
+ * included, and that line reaches llmserve's log; the key is the proxy's alone, never vLLM's (README, security).
+ */
+export function withoutKeyParams(target: string): string {
+  const q = target.indexOf('?');
+  if (q < 0) return target;
+  const kept = target
+    .slice(q + 1)
+    .split('&')
+    .filter((part) => {
+      const eq = part.indexOf('=');
+      const raw = eq < 0 ? part : part.slice(0, eq);
+      let name: string;
+      try {
+        name = decodeURIComponent(raw.replace(/\+/g, ' '));
+      } catch {
+        name = raw;
+      }
+      return !keyParams.has(name.trim().toLowerCase());
+    });
+  return kept.length === 0 ? target.slice(0, q) : `${target.slice(0, q)}?${kept.join('&')}`;
+}

@@ -110,7 +110,18 @@ export class Supervisor {
     }
     this.deps.logger.info(`SIGHUP received: reloading keys from ${file}`);
     this.proxy?.send({ type: 'reload-keys' });
-    void this.keepNewKeysFromVllm(file);
+    void this.afterKeysReload(file);
+  }
+
+  /**
+   * A reloaded keys file's raw keys are redacted from every line from now on, as the keys known at start are (a key
+   * can reach a line that llmserve relays, vLLM's access log of a URL that carries it); and its key variables leave
+   * the environment of every vLLM started from now on (below).
+   */
+  private async afterKeysReload(file: string): Promise<void> {
+    const { envNames, values } = (await this.deps.keysFileSecrets?.(file)) ?? { envNames: [], values: [] };
+    for (const value of values) this.deps.logger.redact(value);
+    this.keepNewKeysFromVllm(file, envNames);
   }
 
   /**
@@ -118,8 +129,7 @@ export class Supervisor {
    * was not a key yet), and a running process's environment cannot be changed; every vLLM started from now on is
    * started without it, as with the keys known at start.
    */
-  private async keepNewKeysFromVllm(file: string): Promise<void> {
-    const names = (await this.deps.keysFileEnvNames?.(file)) ?? [];
+  private keepNewKeysFromVllm(file: string, names: readonly string[]): void {
     const fresh = names.filter((name) => this.backends.some((b) => b.spec.env[name] !== undefined));
     if (fresh.length === 0) return;
     for (const b of this.backends) for (const name of fresh) delete b.spec.env[name];

@@ -82,10 +82,10 @@ export interface SupervisorDeps {
   gpuMemoryHolders: (signal?: AbortSignal) => Promise<number[] | null | { failed: string }>;
   now: () => number;
   /**
-   * The variables a keys file reads its keys from (`os.environ/NAME`), as the file is now; none when it does not load
-   * (the proxy reports that). Absent: not looked at.
+   * What a keys file holds as it is now: the variables it reads its keys from (`os.environ/NAME`) and its raw key
+   * values (to redact); none when it does not load (the proxy reports that). Absent: not looked at.
    */
-  keysFileEnvNames?: (file: string) => Promise<string[]>;
+  keysFileSecrets?: (file: string) => Promise<{ envNames: string[]; values: string[] }>;
   /** Runs a short command (`ray status`, `ray stop`); needed only with a Ray plan. */
   run?: RunCommand;
   /** Names the process listening on a port (`pid N (cmd)`), or null when unknown; for port-in-use messages. */

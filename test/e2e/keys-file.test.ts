@@ -55,6 +55,13 @@ test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; 
 
   // DAVE_KEY became a key: the running vLLM has it (it was no key at its start), a vLLM started from now on does not.
   await svc.run.waitForLine(/now reads keys from DAVE_KEY: the running vLLM was started with that variable \(no key then\); every vLLM started from now on is started without it/, 10_000);
+  // A key the reload added is redacted from every line from now on, as the keys known at start are: here a path that
+  // holds it, in the proxy's access log (vLLM's own access log of a URL would be another such line).
+  const refused = await fetch(`http://127.0.0.1:${svc.port}/nowhere/${DAVE}`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
+  await refused.arrayBuffer();
+  assert.equal(refused.status, 404);
+  await svc.run.waitForLine(/GET \/nowhere\/\S+ model=- 404/, 10_000);
+  assert.ok(!svc.run.output().includes(DAVE), 'a key added by SIGHUP was printed');
   const api = svc.vllmStarts()[0]!.pid;
   process.kill(api, 'SIGKILL');
   await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'the restarted vLLM' });

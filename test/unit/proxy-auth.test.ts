@@ -96,6 +96,18 @@ describe('auth over HTTP', () => {
     });
   }
 
+  it('a key in the query string (api_key, key, ...) never reaches vLLM, whose access log would print it; other parameters do', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const query = `?api_key=${KEY}&limit=5&Key=${KEY}&x%2Dapi%2Dkey=${encodeURIComponent(KEY)}&access_token=${KEY}&order=desc`;
+    const res = await request(pair.port, `/v1/models${query}`, { headers: bearer });
+    assert.equal(res.status, 200, res.text);
+    const seen = await pair.upstream.waitForRequest((r) => r.path === '/v1/models');
+    assert.equal(seen.url, '/v1/models?limit=5&order=desc');
+    assert.equal((await request(pair.port, `/v1/models?key=${KEY}`, { headers: bearer })).status, 200);
+    assert.equal(pair.upstream.requests.at(-1)?.url, '/v1/models');
+  });
+
   it('Expect: 100-continue: checks the key before 100, and the key never reaches the upstream', async (t) => {
     const pair = await startPair();
     t.after(() => pair.close());
