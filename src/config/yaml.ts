@@ -14,6 +14,14 @@ function checkUtf8(text: string, file: string): void {
   throw configError(`${where}: not valid UTF-8 (a byte of another encoding, read as U+FFFD); save the file as UTF-8 (iconv -f latin1 -t utf-8)`);
 }
 
+/**
+ * A YAML library message without the file's text it quotes. Why: a value the parser chokes on may be a key (one that
+ * starts with `*`, `|` or `>` reads as an alias or a block scalar), and at load time no key is known to redact yet.
+ */
+function withoutSource(message: string): string {
+  return message.replace(/^(Block scalar header includes extra characters|Unresolved alias \(the anchor must be set before the alias\)): .*$/, '$1 (the text is not shown: it may be a key; quote the value)');
+}
+
 /** Parses YAML text; a syntax error names the file, line and column. */
 export function parseYaml(text: string, file: string): unknown {
   checkUtf8(text, file);
@@ -23,7 +31,7 @@ export function parseYaml(text: string, file: string): unknown {
   if (err) {
     const pos = err.linePos?.[0];
     const where = pos ? `${file}:${pos.line}:${pos.col}` : file;
-    const message = err.message.split('\n')[0]?.replace(/ at line \d+, column \d+.*$/, '') ?? 'syntax error';
+    const message = withoutSource(err.message.split('\n')[0]?.replace(/ at line \d+, column \d+.*$/, '') ?? 'syntax error');
     // The library's own advice (a call of its API) means nothing to a user: say what to change in the file.
     if (err.code === 'MULTIPLE_DOCS') throw configError(`${where}: invalid YAML: a second document (after \`---\`); a config is one document: remove the \`---\` line and merge the settings`);
     throw configError(`${where}: invalid YAML: ${message}`);
@@ -33,6 +41,6 @@ export function parseYaml(text: string, file: string): unknown {
     // needs (every entry's `litellm_params: *base` counts).
     return doc.toJS({ maxAliasCount: 10_000 }) as unknown;
   } catch (err) {
-    throw configError(`${file}: invalid YAML: ${(err as Error).message.split('\n')[0] ?? 'too many aliases'}`);
+    throw configError(`${file}: invalid YAML: ${withoutSource((err as Error).message.split('\n')[0] ?? 'too many aliases')}`);
   }
 }

@@ -14,6 +14,10 @@ const file = (text: string, cli: CliOptions = {}, env: NodeJS.ProcessEnv = KEY_E
 test('invalid YAML: FILE:LINE:COL: invalid YAML: message', async () => {
   await rejects(file('model: m\nproxy:\n  port: [8080\n'), new RegExp(`^${esc(F)}:4:1: invalid YAML: `));
   await rejects(file('model: m\nmodel: n\n'), new RegExp(`^${esc(F)}:2:1: invalid YAML: Map keys must be unique`));
+  // A value the parser chokes on may be a key: the error never quotes it.
+  for (const value of ['*Kx9mQ2vLp7Rt4Wz8Ny3', '|Kx9mQ2vLp7Rt4Wz8Ny3', '>Kx9mQ2vLp7Rt4Wz8Ny3']) {
+    await rejects(file(`model: m\nproxy:\n  master_key: ${value}\n`), /invalid YAML: .*\(the text is not shown: it may be a key; quote the value\)$/, ['Kx9mQ2vLp7Rt4Wz8Ny3']);
+  }
   // The YAML library's advice names its own API; the error says what to change in the file instead.
   await rejects(file('model: m\n---\nmodel: n\n'), new RegExp(`^${esc(F)}:2:1: invalid YAML: a second document \\(after \`---\`\\); a config is one document: remove the \`---\` line and merge the settings$`));
   await rejects(file('model: "m\n'), new RegExp(`^${esc(F)}:\\d+:\\d+: invalid YAML: Missing closing "quote$`));
