@@ -33,13 +33,15 @@ export function hasPolicy(policy: KeyPolicy | undefined): policy is KeyPolicy {
   return policy !== undefined && Object.keys(policy).length > 0;
 }
 
-/** Parses an ISO date or date-time; a date alone means 00:00 UTC of that day (the key works until that day begins). */
+/** Parses an ISO date or date-time; a date alone means 00:00 UTC of that day (the key works until that day begins), a date-time without a zone is UTC. */
 export function parseExpires(value: unknown, where: string): string {
   if (value instanceof Date && !Number.isNaN(value.getTime())) return value.toISOString();
   if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) {
     const text = value.trim();
     const day = text.slice(0, 10);
-    const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text.replace(' ', 'T'));
+    // A date-time without a zone is UTC, as a date alone is: never the host's time zone, which differs by machine.
+    const dateTime = text.replace(' ', 'T');
+    const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : /(Z|[+-]\d{2}:?\d{2})$/.test(dateTime) ? dateTime : `${dateTime}Z`);
     // Date.parse rolls 2026-02-30 over to March 2nd: a day that does not exist is refused (as `usage --since` does).
     const real = new Date(Date.parse(`${day}T00:00:00Z`)).toISOString().slice(0, 10) === day;
     if (Number.isFinite(ms) && real) return new Date(ms).toISOString();

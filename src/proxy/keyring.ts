@@ -53,6 +53,17 @@ const defaultLoader: KeysFileLoader = async (path) => {
  * file's are the file's as read now (a configured key that the file lists too counts as the file's), so that a key
  * removed from the file stops working on reload.
  */
+/**
+ * A keys-file entry whose name a configured key (the master key, `proxy.keys`) already has, for another key: start
+ * refuses that file, and a reload must too, or the two keys would share one name's policy, counters and usage rows
+ * (a `disabled: true` entry named `master` would lock the master key out).
+ */
+function nameTaken(configured: readonly Entry[], fromFile: readonly Entry[]): string | null {
+  const byName = new Map(configured.map((e) => [e.name, e.sha256Hex.toLowerCase()]));
+  const clash = fromFile.find((e) => byName.has(e.name) && byName.get(e.name) !== e.sha256Hex.toLowerCase());
+  return clash === undefined ? null : `key name "${clash.name}" is already used by a key of the configuration (names must be unique)`;
+}
+
 export async function createKeyRing(configured: readonly Entry[], keysFile: string | null, logger: Logger, options: KeyRingOptions = {}): Promise<KeyRing> {
   const { load = defaultLoader, refuse = () => null, onLoaded = () => {}, announce = logger, reportError = (m: string) => logger.error(m) } = options;
   let base: readonly Entry[] = configured;
@@ -69,7 +80,7 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
       reportError(`${(err as Error).message}; keeping the ${keys.length} keys in use`);
       throw err;
     }
-    const why = refuse(fromFile);
+    const why = nameTaken(base, fromFile) ?? refuse(fromFile);
     if (why !== null) {
       reportError(`${keysFile}: ${why}; keeping the ${keys.length} keys in use`);
       throw new Error(why);

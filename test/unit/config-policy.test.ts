@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readKeysFile, type Config } from '../../src/config/index.js';
+import { parseExpires } from '../../src/config/key-policy.js';
 import { LlmserveError } from '../../src/errors.js';
 import { CWD, load as loadFiles } from '../helpers/config.js';
 
@@ -53,6 +54,22 @@ proxy:
   });
   assert.equal(c.proxy.keys.find((k) => k.name === 'plain')?.policy, undefined);
   assert.equal(c.proxy.keys.find((k) => k.name === 'master')?.policy, undefined, 'the master key is unlimited by default');
+});
+
+test('expires: a date-time without a zone is UTC, whatever the host\'s time zone; with one, its own', () => {
+  const zone = process.env.TZ;
+  try {
+    for (const tz of ['UTC', 'America/New_York', 'Asia/Kolkata']) {
+      process.env.TZ = tz;
+      assert.equal(parseExpires('2026-12-31T18:00', 'x'), '2026-12-31T18:00:00.000Z', tz);
+      assert.equal(parseExpires('2026-12-31 18:00:30', 'x'), '2026-12-31T18:00:30.000Z', tz);
+      assert.equal(parseExpires('2026-12-31T18:00+02:00', 'x'), '2026-12-31T16:00:00.000Z', tz);
+      assert.equal(parseExpires('2026-12-31', 'x'), '2026-12-31T00:00:00.000Z', tz);
+    }
+  } finally {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  }
 });
 
 test('disabled: false is no policy: the key stays on the fast path and proxy.workers: 2 is allowed', async () => {

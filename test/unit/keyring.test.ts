@@ -73,3 +73,18 @@ test('createKeyRing: a reload says "keys loaded" and warns about weak keys throu
   assert.match(own.lines.join('\n'), /error: \/k\.yaml: line 2: bad indentation; keeping the 2 keys in use/);
   assert.equal(shared.lines.length, 2);
 });
+
+test('createKeyRing: a reload whose file names a key like a configured one (another key) is refused, the keys in use kept', async () => {
+  const { logger, lines } = memoryLogger();
+  const master = { name: 'master', sha256Hex: sha256Hex('master-key-0123456789abcdef') };
+  let entries = [{ name: 'bob', sha256Hex: sha256Hex('bob-key-0123456789abcdef') }];
+  const ring = await createKeyRing([master], '/k.yaml', logger, { load: async () => ({ entries, notes: [] }) });
+  // A `disabled: true` entry named master would have locked the master key out (one name, one policy).
+  entries = [{ name: 'master', sha256Hex: sha256Hex('other-key-0123456789abcdef'), policy: { disabled: true } } as (typeof entries)[number]];
+  await assert.rejects(ring.reload());
+  assert.deepEqual(ring.entries().map((e) => e.name), ['master', 'bob']);
+  assert.ok(lines.some((l) => /error: \/k\.yaml: key name "master" is already used by a key of the configuration \(names must be unique\); keeping the 2 keys in use/.test(l)), lines.join('\n'));
+  // The configured key itself listed in the file too (the same digest) is no clash: one key.
+  entries = [{ name: 'master', sha256Hex: master.sha256Hex }];
+  assert.equal(await ring.reload(), 1);
+});
