@@ -1,4 +1,5 @@
 // Public model names: alias rewriting of a JSON body or an upload, and the /v1/models list when aliases exist.
+import { jsonText, withMember } from '../util/json-edit.js';
 import { multipartModel } from './multipart.js';
 
 /** What to do with a parsed body. */
@@ -10,9 +11,10 @@ export type ModelDecision =
 
 /** Looks at a JSON body's `model` and rewrites an alias to the served name. Non-JSON bodies pass unchanged. */
 export function decideModel(raw: Buffer, served: string, aliases: Readonly<Record<string, string>>): ModelDecision {
+  const text = jsonText(raw);
   let doc: unknown;
   try {
-    doc = JSON.parse(raw.toString('utf8'));
+    doc = JSON.parse(text);
   } catch {
     return { kind: 'forward', body: null, model: '-' };
   }
@@ -21,10 +23,7 @@ export function decideModel(raw: Buffer, served: string, aliases: Readonly<Recor
   const model = obj.model;
   if (typeof model !== 'string') return { kind: 'forward', body: null, model: '-' };
   if (model === served) return { kind: 'forward', body: null, model };
-  if (Object.hasOwn(aliases, model)) {
-    obj.model = aliases[model];
-    return { kind: 'forward', body: Buffer.from(JSON.stringify(obj), 'utf8'), model };
-  }
+  if (Object.hasOwn(aliases, model)) return { kind: 'forward', body: Buffer.from(withMember(text, 'model', JSON.stringify(aliases[model])), 'utf8'), model };
   return { kind: 'unknown', model };
 }
 

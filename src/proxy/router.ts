@@ -1,6 +1,7 @@
 // Several models behind one proxy: which backend serves a request's `model`, and each backend's state.
 import { createBackendHealth, type BackendHealth, type HeardFrom } from './health.js';
 import { multipartModel } from './multipart.js';
+import { jsonText, withMember } from '../util/json-edit.js';
 import type { BackendState, ProxySettings } from './settings.js';
 
 /** One model's vLLM as the proxy sees it. */
@@ -62,9 +63,10 @@ export function createRouter(settings: ProxySettings, now: () => number, heardFr
 /** Reads a JSON body's `model` and picks its backend, rewriting an alias to the served name. */
 export function routeBody(raw: Buffer, router: Router): RouteDecision {
   const first = router.targets[0]!;
+  const text = jsonText(raw);
   let doc: unknown;
   try {
-    doc = JSON.parse(raw.toString('utf8'));
+    doc = JSON.parse(text);
   } catch {
     return { kind: 'forward', target: first, body: null, model: '-' };
   }
@@ -75,8 +77,7 @@ export function routeBody(raw: Buffer, router: Router): RouteDecision {
   const target = router.find(model);
   if (target === undefined) return { kind: 'unknown', model };
   if (target.name === model) return { kind: 'forward', target, body: null, model };
-  obj.model = target.name;
-  return { kind: 'forward', target, body: Buffer.from(JSON.stringify(obj), 'utf8'), model };
+  return { kind: 'forward', target, body: Buffer.from(withMember(text, 'model', JSON.stringify(target.name)), 'utf8'), model };
 }
 
 /**

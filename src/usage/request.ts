@@ -1,4 +1,5 @@
 // Reading a metered request's JSON body once: the model, the alias rewrite, and `stream_options.include_usage`.
+import { jsonText, withMember } from '../util/json-edit.js';
 
 /** What the proxy learns from, and does to, a metered request body. */
 export interface BodyPlan {
@@ -19,9 +20,10 @@ const USAGE_STREAM_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions',
 /** Plans a body: alias rewrite (as the proxy does without limits), plus include_usage on streams that lack it. */
 export function planBody(raw: Buffer, path: string, served: string, aliases: Readonly<Record<string, string>>): BodyPlan {
   const none: BodyPlan = { model: null, unknown: false, body: null, injected: false, stream: false };
+  let text = jsonText(raw);
   let doc: unknown;
   try {
-    doc = JSON.parse(raw.toString('utf8'));
+    doc = JSON.parse(text);
   } catch {
     return none;
   }
@@ -34,7 +36,7 @@ export function planBody(raw: Buffer, path: string, served: string, aliases: Rea
     if (!Object.hasOwn(aliases, model)) return { model, unknown: true, body: null, injected: false, stream };
     // With several models the map also holds each served name as itself: nothing to rewrite then.
     if (aliases[model] !== model) {
-      obj.model = aliases[model];
+      text = withMember(text, 'model', JSON.stringify(aliases[model]));
       changed = true;
     }
   }
@@ -45,10 +47,12 @@ export function planBody(raw: Buffer, path: string, served: string, aliases: Rea
     if (!asked) {
       // continuous_usage_stats off: vLLM honours it only together with include_usage, so without this the client
       // who set it alone (and got no usage before) would now get usage in every chunk, which is not stripped.
-      obj.stream_options = { ...(so !== null && typeof so === 'object' ? (so as Record<string, unknown>) : {}), include_usage: true, continuous_usage_stats: false };
+      const options = { ...(so !== null && typeof so === 'object' ? (so as Record<string, unknown>) : {}), include_usage: true, continuous_usage_stats: false };
+      text = withMember(text, 'stream_options', JSON.stringify(options));
       injected = true;
       changed = true;
     }
   }
-  return { model, unknown: false, body: changed ? Buffer.from(JSON.stringify(obj), 'utf8') : null, injected, stream };
+  // Edited in place: every other byte as the client sent it (a seed past 2^53 would not survive JSON.stringify).
+  return { model, unknown: false, body: changed ? Buffer.from(text, 'utf8') : null, injected, stream };
 }
