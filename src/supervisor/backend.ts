@@ -158,6 +158,17 @@ export class Backend {
         return 'ready';
       }
       if (outcome === 'stopped') return 'stopped';
+      if (typeof outcome === 'object') {
+        // Not our vLLM's answer: kill ours, whose port another server shares, and say so.
+        await emptyGroup(child);
+        const error = new LlmserveError(
+          'PORT_IN_USE',
+          `backend port ${BACKEND_HOST}:${port} is shared with another server: its /v1/models lists ${outcome.listed.length === 0 ? 'no model' : outcome.listed.slice(0, 3).map((m) => `"${m}"`).join(', ')}, not "${this.spec.servedModelName}" (vLLM binds with SO_REUSEPORT, so a second server on the port does not fail); stop the other one, or choose another port with --backend-port N (vllm.port)`,
+        );
+        if (first) throw error;
+        logger.error(error.message);
+        return 'failed';
+      }
       // The last lines (the traceback) may still be in the pipe when the exit is seen, and orphaned workers keep
       // the pipe open: kill the group first, then read to the end (data already written survives the SIGKILL).
       await emptyGroup(child);
@@ -194,7 +205,7 @@ export class Backend {
     }
   }
 
-  private async waitReady(child: ManagedChild): Promise<'ready' | 'exited' | 'timeout' | 'stalled' | 'stopped'> {
+  private async waitReady(child: ManagedChild): Promise<'ready' | 'exited' | 'timeout' | 'stalled' | 'stopped' | { listed: string[] }> {
     const { plan, deps } = this.ctx;
     const url = `http://${BACKEND_HOST}:${this.spec.port}/v1/models`;
     const deadline = deps.now() + plan.startupTimeout * 1000;
@@ -208,7 +219,12 @@ export class Backend {
       if (now - this.lastOutputAt > plan.stallTimeout * 1000) return 'stalled';
       const check = await Promise.race([deps.httpGet(url, { timeoutMs: 2000 }), exited]);
       if (check === 'exited') return 'exited';
-      if (check.ok) return 'ready';
+      if (check.ok) {
+        // Why look at the list: vLLM binds its port with SO_REUSEPORT before it loads, so another server on that port
+        // (a second llmserve, a vLLM started by hand) shares it without an error and may be the one answering.
+        const listed = modelIds(check.body);
+        return listed === null || listed.includes(this.spec.servedModelName) ? 'ready' : { listed };
+      }
       await Promise.race([sleep(READY_POLL_MS, this.ctx.stopSignal), exited]);
     }
   }
@@ -486,4 +502,15 @@ function droppedFlagWarning(flag: string): string {
     return `the installed vLLM does not accept ${flag} (added in March 2026): retrying without it; on SIGTERM vLLM will abort what is still in flight after llmserve's own drain`;
   }
   return `the installed vLLM no longer accepts ${flag} (its intent is now the default): retrying without it`;
+}
+
+/** The model ids of an OpenAI model list, or null when the body is not one (cut, or not JSON: no verdict then). */
+function modelIds(body: string): string[] | null {
+  try {
+    const data = (JSON.parse(body) as { data?: unknown }).data;
+    if (!Array.isArray(data)) return null;
+    return data.map((m) => (m !== null && typeof m === 'object' ? String((m as { id?: unknown }).id) : '')).filter((id) => id !== '');
+  } catch {
+    return null;
+  }
 }

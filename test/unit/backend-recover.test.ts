@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Backend, type BackendContext } from '../../src/supervisor/backend.js';
+import { LlmserveError } from '../../src/errors.js';
 import type { ManagedChild } from '../../src/supervisor/child.js';
 import type { SupervisorDeps, SupervisorPlan } from '../../src/supervisor/types.js';
 import { memoryLogger } from '../helpers/upstream.js';
@@ -159,13 +160,13 @@ test('waiting for GPU memory: a GPU-memory query that gave no answer is said onc
 });
 
 /** A start's context with a spawn of the test's making; the stop controller is the test's. */
-function startContext(spawn: SupervisorDeps['spawn'], stop: AbortController): BackendContext {
+function startContext(spawn: SupervisorDeps['spawn'], stop: AbortController, httpGet: SupervisorDeps['httpGet'] = async () => ({ ok: false, status: null, ms: 0, error: 'not up', body: '' })): BackendContext {
   const { logger } = memoryLogger();
   const deps = {
     logger,
     probes: { set() {}, markDown() {} },
     spawn,
-    httpGet: async () => ({ ok: false, status: null, ms: 0, error: 'not up', body: '' }),
+    httpGet,
     isPortFree: async () => true,
     now: () => performance.now(),
   } as unknown as SupervisorDeps;
@@ -222,4 +223,34 @@ test('a stop that comes while vLLM is being spawned kills the new vLLM\'s group'
   }, stop);
   assert.equal(await new Backend(spec, ctx, true).start(true), 'stopped');
   assert.deepEqual(spawned.kills, ['SIGKILL']);
+});
+
+test('a /v1/models that does not list the served model is another server on the shared port: the start fails, our vLLM killed', async () => {
+  // vLLM binds with SO_REUSEPORT before it loads: a server that took the port meanwhile shares it and may answer.
+  const alive = exitedChild();
+  const child = { ...alive.child, hasExited: false, exited: new Promise(() => {}) } as unknown as ManagedChild;
+  let killed = false;
+  (child as { signalGroup: (s: NodeJS.Signals) => void }).signalGroup = () => {
+    killed = true;
+    (child as { hasExited: boolean }).hasExited = true;
+    (child as { exited: Promise<unknown> }).exited = Promise.resolve({ code: null, signal: 'SIGKILL' });
+  };
+  const answers = [
+    { ok: true, status: 200, ms: 1, error: null, body: JSON.stringify({ object: 'list', data: [{ id: 'someone-elses-model' }] }) },
+  ];
+  const ctx = startContext(async () => child, new AbortController(), async () => answers[0]!);
+  await assert.rejects(new Backend(spec, ctx, true).start(true), (err: unknown) => {
+    assert.ok(err instanceof LlmserveError);
+    assert.equal(err.code, 'PORT_IN_USE');
+    assert.match(err.message, /backend port 127\.0\.0\.1:1 is shared with another server: its \/v1\/models lists "someone-elses-model", not "b"/);
+    return true;
+  });
+  assert.ok(killed, 'our vLLM was left running');
+  // A list that names the model, or a body that is no list (no verdict), is ready.
+  for (const body of [JSON.stringify({ data: [{ id: 'other' }, { id: 'b' }] }), 'not json']) {
+    const ok = startContext(async () => exitedChild().child, new AbortController(), async () => ({ ok: true, status: 200, ms: 1, error: null, body }));
+    const fresh = { ...exitedChild().child, hasExited: false, exited: new Promise(() => {}) } as unknown as ManagedChild;
+    ok.deps.spawn = async () => fresh;
+    assert.equal(await new Backend(spec, ok, true).start(true), 'ready', body);
+  }
 });
