@@ -7,6 +7,7 @@ import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
 import { buildVllmEnv, formatArgv, BACKEND_HOST } from '../engine/command.js';
 import { allowedOrigins } from '../engine/cors-args.js';
+import { loraModuleNames, withLoraNames } from '../engine/lora-args.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
 import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps, queryFailure } from '../gpu/nvidia-smi.js';
@@ -282,7 +283,9 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
         // vLLM's CORS policy, which the proxy's own answers follow (the first model's with several).
         corsOrigins: allowedOrigins(plan.argv) ?? [],
         routes: config.proxy.routes,
-        modelAliases: config.proxy.modelAliases,
+        // With aliases the proxy answers an unknown model's 404 itself: the LoRA adapters vLLM serves are known names
+        // too (each as itself, as several models' served names are), so a request for one still reaches vLLM.
+        modelAliases: withLoraNames(config.proxy.modelAliases, several ? [] : loraModuleNames(plan.argv)),
         maxBodyBytes: config.proxy.maxBodyBytes,
         firstByteTimeout: config.proxy.firstByteTimeout,
         headersTimeout: config.proxy.headersTimeout,

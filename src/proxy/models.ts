@@ -22,7 +22,8 @@ export function decideModel(raw: Buffer, served: string, aliases: Readonly<Recor
   const obj = doc as Record<string, unknown>;
   const model = obj.model;
   if (typeof model !== 'string') return { kind: 'forward', body: null, model: '-' };
-  if (model === served) return { kind: 'forward', body: null, model };
+  // A name that maps to itself (a LoRA adapter vLLM serves) goes as it is.
+  if (model === served || aliases[model] === model) return { kind: 'forward', body: null, model };
   if (Object.hasOwn(aliases, model)) return { kind: 'forward', body: Buffer.from(withMember(text, 'model', JSON.stringify(aliases[model])), 'utf8'), model };
   return { kind: 'unknown', model };
 }
@@ -32,7 +33,7 @@ export function decideUploadModel(raw: Buffer, contentType: string, served: stri
   const field = multipartModel(raw, contentType);
   if (field === null) return { kind: 'forward', body: null, model: '-' };
   const model = field.value;
-  if (model === served) return { kind: 'forward', body: null, model };
+  if (model === served || aliases[model] === model) return { kind: 'forward', body: null, model };
   if (!Object.hasOwn(aliases, model)) return { kind: 'unknown', model };
   return { kind: 'forward', body: Buffer.concat([raw.subarray(0, field.start), Buffer.from(aliases[model]!, 'utf8'), raw.subarray(field.end)]), model };
 }

@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { buildVllmArgv, buildVllmEnv, formatArgv, inspectModel, headsFromConfig } from '../../src/engine/index.js';
 import { diagnose, rejectedRemovedFlags, withoutFlags } from '../../src/engine/diagnose.js';
 import { allowedOrigins } from '../../src/engine/cors-args.js';
+import { loraModuleNames, withLoraNames } from '../../src/engine/lora-args.js';
 import { RestartPolicy, DEFAULT_RESTART } from '../../src/supervisor/restart-policy.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -105,4 +106,17 @@ test("vLLM's CORS origins from its arguments: default every origin; any spelling
   assert.deepEqual(allowedOrigins([...base, '--allowed-origins', '["https://a.example"]', '--allowed-origins', '["*"]']), ['*'], 'the last one wins');
   assert.equal(allowedOrigins([...base, '--allowed-origins', 'https://a.example']), null);
   assert.equal(allowedOrigins([...base, '--allowed-origins']), null);
+});
+
+test('loraModuleNames: every --lora-modules spelling and both value forms; values end at the next option', () => {
+  assert.deepEqual(loraModuleNames(['serve', '/m', '--lora-modules', 'sql=/l/sql', '{"name": "chat", "path": "/l/chat"}', '--port', '3000']), ['sql', 'chat']);
+  assert.deepEqual(loraModuleNames(['--lora_modules=a=/x', '--lora-m', 'b=/y', '--enable-lora']), ['a', 'b']);
+  assert.deepEqual(loraModuleNames(['--lora-dtype', 'auto', '--max-lora-rank', '64']), []);
+  assert.deepEqual(loraModuleNames(['--lora-modules', '{not json', 'noequals']), []);
+});
+
+test('withLoraNames: with aliases, each adapter is a known name (as itself); an alias of the same name wins; without aliases nothing changes', () => {
+  assert.deepEqual(withLoraNames({ 'gpt-4o': 'm' }, ['sql', 'chat']), { sql: 'sql', chat: 'chat', 'gpt-4o': 'm' });
+  assert.deepEqual(withLoraNames({ sql: 'm' }, ['sql']), { sql: 'm' });
+  assert.deepEqual(withLoraNames({}, ['sql']), {});
 });

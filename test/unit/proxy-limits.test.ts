@@ -166,6 +166,19 @@ describe('model aliases', () => {
     assert.equal((JSON.parse(rec.body.toString()) as { model: string }).model, 'test-model');
   });
 
+  it('a name that maps to itself (a LoRA adapter vLLM serves) goes to vLLM unchanged; an unknown one is still 404', async (t) => {
+    const pair = await startPair({ modelAliases: { ...aliases, 'sql-lora': 'sql-lora' } });
+    t.after(() => pair.close());
+    const body = JSON.stringify({ ...chat('sql-lora'), seed: 1 });
+    // The fake vLLM here serves no adapter: its own 404 answers, which shows the request reached it.
+    await request(pair.port, '/v1/chat/completions', { headers: { ...bearer, 'content-type': 'application/json' }, body });
+    const rec = await pair.upstream.waitForRequest((r) => r.path === '/v1/chat/completions');
+    assert.equal(rec.body.toString(), body);
+    assert.equal((await request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('nope') })).status, 404);
+    const listed = (await request(pair.port, '/v1/models', { headers: bearer })).json() as { data: { id: string }[] };
+    assert.ok(listed.data.some((m) => m.id === 'sql-lora'), JSON.stringify(listed));
+  });
+
   it('rewrites a chunked body too: new content-length, no transfer-encoding', async (t) => {
     const pair = await startPair({ modelAliases: aliases });
     t.after(() => pair.close());
