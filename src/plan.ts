@@ -67,7 +67,7 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
     ({ inventory, selection } = await detectGpus({ ...deps, env: detectEnv }));
     warnings.push(...selection.warnings);
     if (inventory.unparsed.length > 0) {
-      warnings.push(`nvidia-smi printed lines llmserve could not parse (GPU details unknown): ${JSON.stringify(inventory.unparsed.slice(0, 3).join(' | '))}`);
+      warnings.push(`nvidia-smi printed lines llmserve could not parse, or a GPU reporting an error (check it before vLLM uses it): ${JSON.stringify(inventory.unparsed.slice(0, 3).join(' | '))}`);
     }
   } catch (err) {
     if (!(err instanceof LlmserveError)) throw err;

@@ -45,6 +45,9 @@ export function parseGpuCsv(text: string): { gpus: Gpu[]; unparsed: string[] } {
     }
     const memoryMiB = /^\d+(\.\d+)?$/.test(memoryText) ? Math.round(Number(memoryText)) : null;
     gpus.push({ index, uuid, name, memoryMiB });
+    // A field nvidia-smi fills with an error (`ERR!`, `[GPU requires reset]`, `[Unknown Error]`), unlike the
+    // harmless `[N/A]` and `[Not Supported]`: the GPU is listed, and its line is shown as it came (a warning).
+    if (fields.slice(1).some((f) => f.includes('ERR!') || (/^\[.*\]$/.test(f) && !/^\[(N\/A|Not Supported)\]$/i.test(f)))) unparsed.push(line);
   }
   return { gpus, unparsed };
 }

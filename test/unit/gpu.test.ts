@@ -31,6 +31,13 @@ test('memory [N/A] is unknown, not a crash; garbage lines are kept as unparsed',
   assert.equal(garbage.unparsed.length, 2);
 });
 
+test('a GPU whose fields report an error (ERR!, [GPU requires reset]) is listed, and its line kept to be shown as it came', () => {
+  const text = `${line(0)}\n1, GPU-11111111-1111-2222-3333-444444444444, NVIDIA H100 80GB HBM3, [GPU requires reset]\n2, GPU-22222222-1111-2222-3333-444444444444, ERR!, ERR!\n3, MIG-abc, NVIDIA A100 MIG 1g.10gb, [Not Supported]\n`;
+  const parsed = parseGpuCsv(text);
+  assert.deepEqual(parsed.gpus.map((g) => [g.index, g.memoryMiB]), [[0, 81559], [1, null], [2, null], [3, null]]);
+  assert.deepEqual(parsed.unparsed, ['1, GPU-11111111-1111-2222-3333-444444444444, NVIDIA H100 80GB HBM3, [GPU requires reset]', '2, GPU-22222222-1111-2222-3333-444444444444, ERR!, ERR!']);
+});
+
 test('compute-apps parsing', () => {
   assert.deepEqual(parseComputeApps('1234, 70000\n5678, [N/A]\n\n'), [
     { pid: 1234, usedMiB: 70000 },
