@@ -48,6 +48,31 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   const rewriting = Object.keys(aliases).length > 0;
   const served: string | string[] = router === null ? settings.servedModelName : router.targets.map((t) => t.name);
   const localModels = rewriting ? JSON.stringify(modelList(served, settings.modelAliases, deps.startedAt)) : null;
+  /**
+   * The model list the proxy answers itself: with several models, only those still served (a model whose restart
+   * budget ran out is gone for good) and the aliases of those; null while none is ready (a 503, as one model's
+   * vLLM answers until it is up).
+   */
+  const currentModels = (): { data: { id: string }[] } | null => {
+    if (router === null) return modelList(served, settings.modelAliases, deps.startedAt) as { data: { id: string }[] };
+    if (!router.targets.some((t) => t.state === 'ready')) return null;
+    const live = router.targets.filter((t) => t.state !== 'failed').map((t) => t.name);
+    const aliases = Object.fromEntries(Object.entries(settings.modelAliases).filter(([, target]) => live.includes(target)));
+    return modelList(live, aliases, deps.startedAt) as { data: { id: string }[] };
+  };
+  const sendModels = (res: ServerResponse, ex: Exchange, allowlist: ReadonlySet<string> | null): void => {
+    const listed = currentModels();
+    if (listed === null) {
+      ex.rejected = 'unavailable';
+      return errors.sendError(res, errors.unavailable(router?.overall() ?? deps.state()));
+    }
+    // Only the names this key may use (all of them without an allowlist).
+    if (allowlist !== null) listed.data = listed.data.filter((m) => allowlist.has(m.id));
+    const text = router === null && allowlist === null && localModels !== null ? localModels : JSON.stringify(listed);
+    ex.ttfb = 0;
+    res.writeHead(200, { ...errors.requestIdHeader(res), 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
 
   /** Several models: forwards to the model's backend, or answers 503 + Retry-After while that one is not ready. */
   const forwardTo = (req: IncomingMessage, res: ServerResponse, ex: Exchange, body: Buffer | null, target: RouteTarget) => {
@@ -86,16 +111,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     // Disabled and expired keys were refused with the key check.
     const policy = limiter.policy(ex.keyName);
     const allowlist = policy?.models ?? null;
-    if (path === '/v1/models' && (allowlist !== null || localModels !== null)) {
-      // Only the names this key may use (all of them without an allowlist).
-      const listed = modelList(served, settings.modelAliases, deps.startedAt) as { data: { id: string }[] };
-      if (allowlist !== null) listed.data = listed.data.filter((m) => allowlist.has(m.id));
-      const text = JSON.stringify(listed);
-      ex.ttfb = 0;
-      res.writeHead(200, { ...errors.requestIdHeader(res), 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-      res.end(text);
-      return;
-    }
+    if (path === '/v1/models' && (allowlist !== null || localModels !== null)) return sendModels(res, ex, allowlist);
     if (expectContinue) res.writeContinue();
     let plan: BodyPlan | null = null;
     let body: Buffer | null = null;
@@ -301,12 +317,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return;
     }
 
-    if (localModels !== null && path === '/v1/models') {
-      ex.ttfb = 0;
-      res.writeHead(200, { ...errors.requestIdHeader(res), 'content-type': 'application/json', 'content-length': Buffer.byteLength(localModels) });
-      res.end(localModels);
-      return;
-    }
+    if (localModels !== null && path === '/v1/models') return sendModels(res, ex, null);
 
     // Every check passed: only now let the client send its body.
     if (expectContinue) res.writeContinue();

@@ -115,3 +115,23 @@ test('an upload whose boundary holds "json" is read as multipart, not JSON (mete
     assert.deepEqual(pair.upstream.requests.at(-1)?.body, form([['file', 'RIFF'], ['model', 'test-model']], boundary));
   }
 });
+
+test('several models: /v1/models lists the models still served (not one that gave up) and their aliases; none ready: 503', async (t) => {
+  const other = await startUpstream({ served: 'whisper' });
+  t.after(() => other.close());
+  const pair = await startPair({
+    backends: [
+      { name: 'test-model', url: 'http://127.0.0.1:1' },
+      { name: 'whisper', url: other.url },
+    ],
+    modelAliases: { 'whisper-1': 'whisper', 'gpt-4o': 'test-model' },
+  });
+  t.after(() => pair.close());
+  const ids = async () => ((await request(pair.port, '/v1/models', { headers: bearer })).json() as { data: { id: string }[] }).data.map((m) => m.id);
+  assert.deepEqual(await ids(), ['test-model', 'whisper', 'whisper-1', 'gpt-4o']);
+  pair.proxy.setState('failed', 'test-model');
+  assert.deepEqual(await ids(), ['whisper', 'whisper-1']);
+  pair.proxy.setState('restarting', 'whisper');
+  const none = await request(pair.port, '/v1/models', { headers: bearer });
+  assert.equal(none.status, 503, none.text);
+});
