@@ -16,7 +16,7 @@ import { httpGet } from '../probes/http-check.js';
 import { spawnInGroup } from '../supervisor/child.js';
 import { startOrphanGuard } from '../supervisor/orphan-guard.js';
 import { RAY_INSTALL_FIX, spawnFailure, VLLM_INSTALL_FIX } from '../supervisor/spawn-failure.js';
-import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
+import { describePortHolder, findPortHolder, otherListeners } from '../supervisor/port-holder.js';
 import { SHUTDOWN_TIMEOUT_FLAG, withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { discardRuntimeFile, ownedProbeDir, removeRuntimeFile, runningOwner, RUNTIME_FILE, selfIdentity, writeRuntimeFile } from '../supervisor/runtime-file.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -159,6 +159,10 @@ async function startWithSignals(
     keysFileSecrets: (file) => readKeysFile(file).then((loaded) => ({ envNames: loaded.envNames, values: loaded.values }), () => ({ envNames: [], values: [] })),
     now: () => performance.now(),
     describePortHolder: (port) => describePortHolder(findPortHolder(port)),
+    otherListeners: (port, pids) => {
+      const found = otherListeners(port, pids);
+      return found === null ? null : { count: found.count, holder: describePortHolder(found.holder) };
+    },
     run: runCommand,
     // A live status line only for one model on a terminal in text mode; otherwise one line per phase.
     startProgress: (label) =>

@@ -159,12 +159,9 @@ export class Backend {
       }
       if (outcome === 'stopped') return 'stopped';
       if (typeof outcome === 'object') {
-        // Not our vLLM's answer: kill ours, whose port another server shares, and say so.
+        // Not (only) our vLLM's answer: kill ours, whose port another server shares, and say so.
         await emptyGroup(child);
-        const error = new LlmserveError(
-          'PORT_IN_USE',
-          `backend port ${BACKEND_HOST}:${port} is shared with another server: its /v1/models lists ${outcome.listed.length === 0 ? 'no model' : outcome.listed.slice(0, 3).map((m) => `"${m}"`).join(', ')}, not "${this.spec.servedModelName}" (vLLM binds with SO_REUSEPORT, so a second server on the port does not fail); stop the other one, or choose another port with --backend-port N (vllm.port)`,
-        );
+        const error = this.sharedPort(port, outcome.why);
         if (first) throw error;
         logger.error(error.message);
         return 'failed';
@@ -205,7 +202,15 @@ export class Backend {
     }
   }
 
-  private async waitReady(child: ManagedChild): Promise<'ready' | 'exited' | 'timeout' | 'stalled' | 'stopped' | { listed: string[] }> {
+  /** The error of a backend port another server shares (`what` says how it shows). */
+  private sharedPort(port: number, what: string): LlmserveError {
+    return new LlmserveError(
+      'PORT_IN_USE',
+      `backend port ${BACKEND_HOST}:${port} is shared with another server: ${what} (vLLM binds with SO_REUSEPORT, so a second server on the port does not fail); stop the other one, or choose another port with --backend-port N (vllm.port)`,
+    );
+  }
+
+  private async waitReady(child: ManagedChild): Promise<'ready' | 'exited' | 'timeout' | 'stalled' | 'stopped' | { why: string }> {
     const { plan, deps } = this.ctx;
     const url = `http://${BACKEND_HOST}:${this.spec.port}/v1/models`;
     const deadline = deps.now() + plan.startupTimeout * 1000;
@@ -223,7 +228,16 @@ export class Backend {
         // Why look at the list: vLLM binds its port with SO_REUSEPORT before it loads, so another server on that port
         // (a second llmserve, a vLLM started by hand) shares it without an error and may be the one answering.
         const listed = modelIds(check.body);
-        return listed === null || listed.includes(this.spec.servedModelName) ? 'ready' : { listed };
+        if (listed !== null && !listed.includes(this.spec.servedModelName)) {
+          return { why: `its /v1/models lists ${listed.length === 0 ? 'no model' : listed.slice(0, 3).map((m) => `"${m}"`).join(', ')}, not "${this.spec.servedModelName}"` };
+        }
+        // The same model may answer from another vLLM on the port (a second llmserve started while this one loaded,
+        // answering this check before this vLLM listens at all): a listener that no process of this vLLM holds.
+        const others = deps.otherListeners?.(this.spec.port, liveGroupMembers(child.pid));
+        if (others !== null && others !== undefined && others.count > 0) {
+          return { why: `${others.count === 1 ? 'a process that is not this vLLM listens' : `${others.count} sockets that are not this vLLM's listen`} on it${others.holder ? ` (${others.holder})` : ''}` };
+        }
+        return 'ready';
       }
       await Promise.race([sleep(READY_POLL_MS, this.ctx.stopSignal), exited]);
     }

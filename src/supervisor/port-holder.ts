@@ -27,8 +27,8 @@ export function listeningInodes(table: string, port: number): string[] {
   return inodes;
 }
 
-/** Finds the process listening on TCP `port`, or null when it cannot be told. */
-export function findPortHolder(port: number, procRoot = '/proc'): PortHolder | null {
+/** Inodes of every socket listening on TCP `port` on this machine (IPv4 and IPv6). */
+function portListeners(port: number, procRoot: string): Set<string> {
   const inodes = new Set<string>();
   for (const table of ['net/tcp', 'net/tcp6']) {
     try {
@@ -37,7 +37,31 @@ export function findPortHolder(port: number, procRoot = '/proc'): PortHolder | n
       // No such table (no IPv6, not Linux): the other one may still answer.
     }
   }
-  if (inodes.size === 0) return null;
+  return inodes;
+}
+
+/** The socket inodes a process has open (none when it is gone or not ours to inspect). */
+function socketInodes(procRoot: string, pid: string): string[] {
+  let fds: string[];
+  try {
+    fds = readdirSync(path.join(procRoot, pid, 'fd'));
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(path.join(procRoot, pid, 'fd', fd)));
+      if (m?.[1] !== undefined) out.push(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+/** The first process with an fd on one of `inodes`, or null. */
+function holderOf(inodes: ReadonlySet<string>, procRoot: string): PortHolder | null {
   let entries: string[];
   try {
     entries = readdirSync(procRoot).filter((e) => /^\d+$/.test(e));
@@ -45,24 +69,28 @@ export function findPortHolder(port: number, procRoot = '/proc'): PortHolder | n
     return null;
   }
   for (const entry of entries) {
-    let fds: string[];
-    try {
-      fds = readdirSync(path.join(procRoot, entry, 'fd'));
-    } catch {
-      continue; // gone, or not ours to inspect
-    }
-    for (const fd of fds) {
-      let target: string;
-      try {
-        target = readlinkSync(path.join(procRoot, entry, 'fd', fd));
-      } catch {
-        continue;
-      }
-      const m = /^socket:\[(\d+)\]$/.exec(target);
-      if (m?.[1] !== undefined && inodes.has(m[1])) return { pid: Number(entry), command: commandOf(procRoot, entry) };
-    }
+    if (socketInodes(procRoot, entry).some((inode) => inodes.has(inode))) return { pid: Number(entry), command: commandOf(procRoot, entry) };
   }
   return null;
+}
+
+/** Finds the process listening on TCP `port`, or null when it cannot be told. */
+export function findPortHolder(port: number, procRoot = '/proc'): PortHolder | null {
+  const inodes = portListeners(port, procRoot);
+  return inodes.size === 0 ? null : holderOf(inodes, procRoot);
+}
+
+/**
+ * Listeners on TCP `port` that none of `pids` holds (vLLM binds with SO_REUSEPORT, so another server on its port
+ * shares it without an error): how many, and one's process where it can be told. Null when nothing can be told (no
+ * listener seen at all: not Linux, or /proc unreadable).
+ */
+export function otherListeners(port: number, pids: readonly number[], procRoot = '/proc'): { count: number; holder: PortHolder | null } | null {
+  const inodes = portListeners(port, procRoot);
+  if (inodes.size === 0) return null;
+  const ours = new Set(pids.flatMap((pid) => socketInodes(procRoot, String(pid))).filter((inode) => inodes.has(inode)));
+  const others = new Set([...inodes].filter((inode) => !ours.has(inode)));
+  return { count: others.size, holder: others.size === 0 ? null : holderOf(others, procRoot) };
 }
 
 /** `pid N (command line)`, the way error messages name a port's holder. */

@@ -90,6 +90,11 @@ export interface SupervisorDeps {
   run?: RunCommand;
   /** Names the process listening on a port (`pid N (cmd)`), or null when unknown; for port-in-use messages. */
   describePortHolder?: (port: number) => string | null;
+  /**
+   * Listeners on a port that none of `pids` holds, and one's holder described; null when nothing can be told.
+   * Absent: not looked at.
+   */
+  otherListeners?: (port: number, pids: readonly number[]) => { count: number; holder: string | null } | null;
   /** A progress display for one vLLM start-up (phases from its log), its lines named by `label`; absent: every line is printed. */
   startProgress?: (label: string) => StartupProgress;
 }

@@ -254,3 +254,24 @@ test('a /v1/models that does not list the served model is another server on the 
     assert.equal(await new Backend(spec, ok, true).start(true), 'ready', body);
   }
 });
+
+test('another listener on the backend port that none of this vLLM\'s processes holds: the start fails, our vLLM killed', async () => {
+  const alive = exitedChild();
+  let killed = false;
+  const child = { ...alive.child, hasExited: false, exited: new Promise(() => {}) } as unknown as ManagedChild;
+  (child as { signalGroup: (s: NodeJS.Signals) => void }).signalGroup = () => {
+    killed = true;
+    Object.assign(child, { hasExited: true, exited: Promise.resolve({ code: null, signal: 'SIGKILL' }) });
+  };
+  const body = JSON.stringify({ data: [{ id: 'b' }] });
+  const ctx = startContext(async () => child, new AbortController(), async () => ({ ok: true, status: 200, ms: 1, error: null, body }));
+  const asked: number[] = [];
+  ctx.deps.otherListeners = (port) => (asked.push(port), { count: 1, holder: 'pid 20 (vllm serve /m)' });
+  await assert.rejects(new Backend(spec, ctx, true).start(true), (err: unknown) => {
+    assert.ok(err instanceof LlmserveError && err.code === 'PORT_IN_USE');
+    assert.match(err.message, /backend port 127\.0\.0\.1:1 is shared with another server: a process that is not this vLLM listens on it \(pid 20 \(vllm serve \/m\)\)/);
+    return true;
+  });
+  assert.deepEqual(asked, [1]);
+  assert.ok(killed);
+});

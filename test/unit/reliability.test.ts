@@ -3,9 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '../helpers/fixtures.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { LlmserveError } from '../../src/errors.js';
-import { describePortHolder, findPortHolder, listeningInodes } from '../../src/supervisor/port-holder.js';
+import { describePortHolder, findPortHolder, listeningInodes, otherListeners } from '../../src/supervisor/port-holder.js';
 import { setsShutdownTimeout, shutdownTimeoutFor, withShutdownTimeout } from '../../src/supervisor/shutdown-timeout.js';
 
 const F = '/srv/app/llmserve.yaml';
@@ -95,6 +98,30 @@ test('port holder: /proc/net/tcp parsing (LISTEN only, any address, v4 and v6 la
   assert.deepEqual(listeningInodes(table, 9), []);
   assert.equal(describePortHolder(null), null);
   assert.equal(describePortHolder({ pid: 7, command: 'python -m http.server' }), 'pid 7 (python -m http.server)');
+});
+
+test('other listeners: a listener on the port that none of our processes holds is found, with its process', async () => {
+  // A /proc of two processes listening on port 3000 (vLLM's SO_REUSEPORT lets both bind): ours (10) and another (20).
+  const root = await tempDir();
+  mkdirSync(path.join(root, 'net'));
+  writeFileSync(path.join(root, 'net', 'tcp'), [
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+    '   0: 0100007F:0BB8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 111 1 0000000000000000 100 0 0 10 0',
+    '   1: 0100007F:0BB8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 555 1 0000000000000000 100 0 0 10 0',
+    '   2: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0',
+  ].join('\n'));
+  for (const [pid, inode, cmd] of [['10', '111', 'vllm serve /m'], ['20', '555', 'vllm serve /other']] as const) {
+    mkdirSync(path.join(root, pid, 'fd'), { recursive: true });
+    symlinkSync(`socket:[${inode}]`, path.join(root, pid, 'fd', '3'));
+    writeFileSync(path.join(root, pid, 'cmdline'), cmd.replace(/ /g, '\0'));
+  }
+  assert.deepEqual(otherListeners(3000, [10], root), { count: 1, holder: { pid: 20, command: 'vllm serve /other' } });
+  assert.deepEqual(otherListeners(3000, [10, 20], root), { count: 0, holder: null });
+  // None of ours listens yet (still loading) while another does: the other one answered.
+  assert.deepEqual(otherListeners(3000, [99], root), { count: 2, holder: { pid: 10, command: 'vllm serve /m' } });
+  // No listener seen at all (not Linux, /proc unreadable): no verdict.
+  assert.equal(otherListeners(3000, [10], path.join(root, 'missing')), null);
+  assert.equal(otherListeners(4000, [10], root), null);
 });
 
 test('port holder: finds the real process listening on a port, null for a free one', async (t) => {
