@@ -225,17 +225,19 @@ export class Backend {
       const check = await Promise.race([deps.httpGet(url, { timeoutMs: 2000 }), exited]);
       if (check === 'exited') return 'exited';
       if (check.ok) {
-        // Why look at the list: vLLM binds its port with SO_REUSEPORT before it loads, so another server on that port
-        // (a second llmserve, a vLLM started by hand) shares it without an error and may be the one answering.
+        // Why look further: vLLM binds its port with SO_REUSEPORT before it loads, so another server on that port (a
+        // second llmserve, a vLLM started by hand) shares it without an error, and may be the one answering, even
+        // before this vLLM listens at all. A listener that no process of this vLLM holds is that other server.
+        const others = deps.otherListeners?.(this.spec.port, liveGroupMembers(child.pid));
+        if (others !== null && others !== undefined) {
+          if (others.count === 0) return 'ready';
+          return { why: `${others.count === 1 ? 'a process that is not this vLLM listens' : `${others.count} sockets that are not this vLLM's listen`} on it${others.holder ? ` (${others.holder})` : ''}` };
+        }
+        // Where listeners cannot be seen (no /proc): a model list without the served name is another server's. Only
+        // then, as a server started by a wrapper `vllm.command` may name its model otherwise.
         const listed = modelIds(check.body);
         if (listed !== null && !listed.includes(this.spec.servedModelName)) {
           return { why: `its /v1/models lists ${listed.length === 0 ? 'no model' : listed.slice(0, 3).map((m) => `"${m}"`).join(', ')}, not "${this.spec.servedModelName}"` };
-        }
-        // The same model may answer from another vLLM on the port (a second llmserve started while this one loaded,
-        // answering this check before this vLLM listens at all): a listener that no process of this vLLM holds.
-        const others = deps.otherListeners?.(this.spec.port, liveGroupMembers(child.pid));
-        if (others !== null && others !== undefined && others.count > 0) {
-          return { why: `${others.count === 1 ? 'a process that is not this vLLM listens' : `${others.count} sockets that are not this vLLM's listen`} on it${others.holder ? ` (${others.holder})` : ''}` };
         }
         return 'ready';
       }

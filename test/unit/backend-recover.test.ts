@@ -275,3 +275,11 @@ test('another listener on the backend port that none of this vLLM\'s processes h
   assert.deepEqual(asked, [1]);
   assert.ok(killed);
 });
+
+test('where listeners can be seen and all are this vLLM\'s, a model list naming another model is still ready (a wrapper command\'s server)', async () => {
+  const child = { ...exitedChild().child, hasExited: false, exited: new Promise(() => {}) } as unknown as ManagedChild;
+  const body = JSON.stringify({ data: [{ id: '/models/qwen' }] });
+  const ctx = startContext(async () => child, new AbortController(), async () => ({ ok: true, status: 200, ms: 1, error: null, body }));
+  ctx.deps.otherListeners = () => ({ count: 0, holder: null });
+  assert.equal(await new Backend(spec, ctx, true).start(true), 'ready');
+});
