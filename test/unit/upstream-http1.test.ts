@@ -99,7 +99,7 @@ describe('ChunkedReader', () => {
   });
 
   it('rejects what the client\'s parser would refuse in the relayed bytes (bare LF line ends, junk after a size), in both modes', () => {
-    const bad = ['5\nhello\r\n0\r\n\r\n', '5\r\nhello\n0\r\n\r\n', '5 zz\r\nhello\r\n', '5;ext\nhello\r\n', '5\r\nhello\r\n0\r\n\n'];
+    const bad = ['5\nhello\r\n0\r\n\r\n', '5\r\nhello\n0\r\n\r\n', '5 zz\r\nhello\r\n', '5 \r\nhello\r\n', '5;ext\nhello\r\n', '5\r\nhello\r\n0\r\n\n'];
     for (const wire of bad) {
       for (const relay of [true, false]) {
         assert.throws(() => feed(relay, [Buffer.from(wire)]), UpstreamProtocolError, JSON.stringify(wire));

@@ -122,7 +122,7 @@ export const MAX_CHUNK_EXTENSIONS = 16 * 1024;
 const enum Chunk {
   /** At the start of a size line, or inside it (digits > 0). */
   Size,
-  /** Whitespace after the size: only more of it, `;` (extensions) or CR may follow. */
+  /** Whitespace after the size: only more of it or `;` (extensions) may follow. */
   SizeSpace,
   /** After `;`: extensions until CR. */
   Extension,
@@ -205,10 +205,9 @@ export class ChunkedReader {
           break;
         }
         case Chunk.SizeSpace: {
-          // RFC 9112's BWS before `;`; nothing else may follow a chunk size but the line's CR.
+          // RFC 9112's BWS, allowed only before a `;` (an extension): whitespace and then the line's end is no chunk size.
           const c = buf[i]!;
           if (c === 59) this.startExtension();
-          else if (c === 13) this.state = Chunk.SizeLf;
           else if (c !== 32 && c !== 9) throw new UpstreamProtocolError('bad chunk size from the backend');
           i++;
           break;
