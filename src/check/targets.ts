@@ -5,7 +5,7 @@ import { DEFAULTS, MASTER_KEY_ENV } from '../config/defaults.js';
 import type { FileSettings } from '../config/file-settings.js';
 import { locateConfig, readConfigText } from '../config/locate.js';
 import { rawKeyEntry } from '../config/keys.js';
-import { envValue, FLAGS, masterKeyGiven, nameFromModel } from '../config/resolve.js';
+import { backendPortOrigin, envValue, FLAGS, masterKeyGiven, nameFromModel } from '../config/resolve.js';
 import type { CliOptions, KeyEntry } from '../config/types.js';
 import { modelBackendPort } from '../config/models.js';
 import { parsePort, parseString } from '../config/values.js';
@@ -90,11 +90,9 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const tls = runtime?.proxy.tls ?? (file?.proxy.tls !== undefined && file.proxy.tls !== null);
   // Several models and no runtime file: each entry's port and name as start resolves them (resolve.ts).
   const firstPort = pick('backendPort', parsePort, file?.vllm.port) ?? DEFAULTS.vllmPort;
-  const firstPortFrom = (f: FileSettings): string =>
-    cli.backendPort !== undefined ? FLAGS.backendPort[0] : envValue(env, FLAGS.backendPort[1]) !== undefined ? FLAGS.backendPort[1] : f.vllm.port !== undefined ? 'vllm.port' : `the default backend port ${DEFAULTS.vllmPort}`;
   const fileBackends = file === null || file.models === undefined ? [] : file.models.map((m, i) => ({
     host: '127.0.0.1',
-    port: modelBackendPort(m.port, firstPort, i, file.file, firstPortFrom(file)),
+    port: modelBackendPort(m.port, firstPort, i, file.file, backendPortOrigin(cli, env, file.vllm.port !== undefined)),
     model: m.servedModelName ?? nameFromModel(m.model),
   }));
   const backendPort = flag('backendPort', parsePort) ?? runtime?.backend.port ?? fileBackends[0]?.port ?? firstPort;

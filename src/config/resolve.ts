@@ -67,6 +67,17 @@ export function masterKeyGiven(env: NodeJS.ProcessEnv, f: FileSettings | null): 
   return { raw: f.environment[sectionMaster]!, origin: at(f.file, `${f.format === 'litellm' ? 'environment_variables' : 'environment'}.${sectionMaster}`) };
 }
 
+/**
+ * Where the first backend port came from (the flag, its variable, `vllm.port` or the default), for the errors about
+ * the ports of several models derived from it; `check` names it the same way.
+ */
+export function backendPortOrigin(cli: CliOptions, env: NodeJS.ProcessEnv, inFile: boolean): string {
+  const [flagName, envName] = FLAGS.backendPort;
+  if (cli.backendPort !== undefined) return flagName;
+  if (envValue(env, envName) !== undefined) return envName;
+  return inFile ? 'vllm.port' : `the default backend port ${DEFAULTS.vllmPort}`;
+}
+
 /** The public name derived from a model path or hub id: its last path component. */
 export function nameFromModel(model: string): string {
   const trimmed = model.replace(/[/\\]+$/, '');
@@ -171,7 +182,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   const tensorParallelSize = pick('tensorParallelSize', parseTensorParallel, f.vllm.tensorParallelSize) ?? 'auto';
   const sharedArgs = [...f.vllm.args];
   const extraArgs = cli.extraArgs ?? [];
-  const backendPortFrom = given('backendPort')?.where ?? (f.vllm.port !== undefined ? 'vllm.port' : `the default backend port ${DEFAULTS.vllmPort}`);
+  const backendPortFrom = backendPortOrigin(cli, env, f.vllm.port !== undefined);
   const models: ModelConfig[] = (f.models ?? [{ model, args: [], env: {} }]).map((m, i) => ({
     model: m.model,
     servedModelName: i === 0 ? servedModelName : (m.servedModelName ?? nameFromModel(m.model)),

@@ -1,5 +1,5 @@
 // Public model names: alias rewriting of a JSON body or an upload, and the /v1/models list when aliases exist.
-import { jsonText, withMember } from '../util/json-edit.js';
+import { parseJsonObject, withMember } from '../util/json-edit.js';
 import { multipartModel } from './multipart.js';
 
 /** What to do with a parsed body. */
@@ -11,15 +11,9 @@ export type ModelDecision =
 
 /** Looks at a JSON body's `model` and rewrites an alias to the served name. Non-JSON bodies pass unchanged. */
 export function decideModel(raw: Buffer, served: string, aliases: Readonly<Record<string, string>>): ModelDecision {
-  const text = jsonText(raw);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return { kind: 'forward', body: null, model: '-' };
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return { kind: 'forward', body: null, model: '-' };
-  const obj = doc as Record<string, unknown>;
+  const parsed = parseJsonObject(raw);
+  if (parsed === null) return { kind: 'forward', body: null, model: '-' };
+  const { text, obj } = parsed;
   const model = obj.model;
   if (typeof model !== 'string') return { kind: 'forward', body: null, model: '-' };
   // A name that maps to itself (a LoRA adapter vLLM serves) goes as it is.

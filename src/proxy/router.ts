@@ -1,7 +1,7 @@
 // Several models behind one proxy: which backend serves a request's `model`, and each backend's state.
 import { createBackendHealth, type BackendHealth, type HeardFrom } from './health.js';
 import { multipartModel } from './multipart.js';
-import { jsonText, withMember } from '../util/json-edit.js';
+import { parseJsonObject, withMember } from '../util/json-edit.js';
 import type { BackendState, ProxySettings } from './settings.js';
 
 /** One model's vLLM as the proxy sees it. */
@@ -63,15 +63,9 @@ export function createRouter(settings: ProxySettings, now: () => number, heardFr
 /** Reads a JSON body's `model` and picks its backend, rewriting an alias to the served name. */
 export function routeBody(raw: Buffer, router: Router): RouteDecision {
   const first = router.targets[0]!;
-  const text = jsonText(raw);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return { kind: 'forward', target: first, body: null, model: '-' };
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return { kind: 'forward', target: first, body: null, model: '-' };
-  const obj = doc as Record<string, unknown>;
+  const parsed = parseJsonObject(raw);
+  if (parsed === null) return { kind: 'forward', target: first, body: null, model: '-' };
+  const { text, obj } = parsed;
   if (typeof obj.model !== 'string') return { kind: 'forward', target: first, body: null, model: '-' };
   const model = obj.model;
   const target = router.find(model);

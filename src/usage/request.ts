@@ -1,5 +1,5 @@
 // Reading a metered request's JSON body once: the model, the alias rewrite, and `stream_options.include_usage`.
-import { jsonText, withMember } from '../util/json-edit.js';
+import { parseJsonObject, withMember } from '../util/json-edit.js';
 
 /** What the proxy learns from, and does to, a metered request body. */
 export interface BodyPlan {
@@ -20,15 +20,10 @@ const USAGE_STREAM_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions',
 /** Plans a body: alias rewrite (as the proxy does without limits), plus include_usage on streams that lack it. */
 export function planBody(raw: Buffer, path: string, served: string, aliases: Readonly<Record<string, string>>): BodyPlan {
   const none: BodyPlan = { model: null, unknown: false, body: null, injected: false, stream: false };
-  let text = jsonText(raw);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return none;
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return none;
-  const obj = doc as Record<string, unknown>;
+  const parsed = parseJsonObject(raw);
+  if (parsed === null) return none;
+  const { obj } = parsed;
+  let { text } = parsed;
   const model = typeof obj.model === 'string' ? obj.model : null;
   const stream = obj.stream === true;
   let changed = false;

@@ -8,6 +8,18 @@ export function jsonText(raw: Buffer): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
+/** A request body that is a JSON object: its text (for in-place edits) and its parsed members; null otherwise. */
+export function parseJsonObject(raw: Buffer): { text: string; obj: Record<string, unknown> } | null {
+  const text = jsonText(raw);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? { text, obj: doc as Record<string, unknown> } : null;
+}
+
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
 function skipSpace(text: string, i: number): number {
