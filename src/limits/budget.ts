@@ -7,27 +7,50 @@ export function hourOf(ms: number): number {
   return Math.floor(ms / HOUR_MS);
 }
 
+/** One hour's tokens and the time of its latest use. */
+interface HourTokens {
+  tokens: number;
+  latestMs: number;
+}
+
 /** Tokens one key used, by hour; the oldest hours drop out of a rolling period. */
 export class BudgetLedger {
-  /** Hour -> tokens, in increasing hour order (insertion order of a Map). */
-  private readonly hours = new Map<number, number>();
+  /**
+   * Hour -> its tokens, in increasing hour order (insertion order of a Map). Why an hour leaves the period a period
+   * after its latest use, not when it leaves the last `periodHours` hours: tokens used late in an hour would then leave
+   * less than a period after they were used (a day's budget spent twice within 23 hours). So tokens stay at least a
+   * period and at most one hour more; hours read from the store, whose rows keep no time within the hour, count as
+   * used at the hour's end.
+   */
+  private readonly hours = new Map<number, HourTokens>();
   private sum = 0;
   /** The latest hour added. */
   private newest = -Infinity;
+  private readonly periodMs: number | null;
 
   /** `periodHours` null = total (nothing ever drops out). */
-  constructor(private readonly periodHours: number | null) {}
+  constructor(periodHours: number | null) {
+    this.periodMs = periodHours === null ? null : periodHours * HOUR_MS;
+  }
 
-  /** Adds tokens in the hour of `nowMs`. */
+  /** Adds tokens used at `nowMs`. */
   add(nowMs: number, tokens: number): void {
     if (tokens <= 0) return;
-    this.addHour(hourOf(nowMs), tokens);
+    this.addAt(hourOf(nowMs), tokens, nowMs);
   }
 
   /** Adds tokens to an hour (seeding from the store, oldest first). */
   addHour(hour: number, tokens: number): void {
+    this.addAt(hour, tokens, (hour + 1) * HOUR_MS - 1);
+  }
+
+  private addAt(hour: number, tokens: number, atMs: number): void {
     const had = this.hours.get(hour);
-    this.hours.set(hour, (had ?? 0) + tokens);
+    if (had === undefined) this.hours.set(hour, { tokens, latestMs: atMs });
+    else {
+      had.tokens += tokens;
+      had.latestMs = Math.max(had.latestMs, atMs);
+    }
     this.sum += tokens;
     // Why re-sort: a new hour older than the newest (the wall clock stepped back) would sit at the end of the Map,
     // and used() and msUntilBelow(), which stop at the first hour still in the period, would keep it past its time.
@@ -41,23 +64,22 @@ export class BudgetLedger {
 
   /** Tokens used in the period that ends at `nowMs`. */
   used(nowMs: number): number {
-    if (this.periodHours === null) return this.sum;
-    const first = hourOf(nowMs) - this.periodHours + 1;
-    for (const [hour, tokens] of this.hours) {
-      if (hour >= first) break;
+    if (this.periodMs === null) return this.sum;
+    for (const [hour, h] of this.hours) {
+      if (h.latestMs + this.periodMs > nowMs) break;
       this.hours.delete(hour);
-      this.sum -= tokens;
+      this.sum -= h.tokens;
     }
     return this.sum;
   }
 
   /** Ms from `nowMs` until the used tokens drop below `limit` (null when they never will: `total`). */
   msUntilBelow(nowMs: number, limit: number): number | null {
-    if (this.periodHours === null) return null;
+    if (this.periodMs === null) return null;
     let left = this.used(nowMs);
-    for (const [hour, tokens] of this.hours) {
-      left -= tokens;
-      if (left < limit) return Math.max(1000, (hour + this.periodHours) * HOUR_MS - nowMs);
+    for (const h of this.hours.values()) {
+      left -= h.tokens;
+      if (left < limit) return Math.max(1000, h.latestMs + this.periodMs - nowMs);
     }
     return null;
   }

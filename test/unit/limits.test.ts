@@ -22,6 +22,24 @@ test('sliding window: counts over the last minute and says when room comes back'
   assert.equal(w.used(90_000), 0);
 });
 
+test('sliding window: a count made late in its slot stays a whole span (the limit holds over every minute)', () => {
+  const w = new SlidingWindow();
+  w.add(999, 2);
+  // Counted in the slot [0, 1 s): a window that dropped whole slots freed it at 60 s, 59.001 s after it was made.
+  assert.equal(w.used(59_001), 2);
+  assert.equal(w.used(60_000), 2);
+  assert.equal(w.msUntil(60_000, 0), 999);
+  assert.equal(w.used(60_999), 0);
+  // A slot's earlier counts stay with its latest (at most one slot longer than a span), never shorter.
+  w.add(120_100, 1);
+  w.add(120_900, 1);
+  assert.equal(w.used(180_100), 2);
+  assert.equal(w.used(180_900), 0);
+  // The cell that held the slot 61 s before is reused for a new slot, not added to it.
+  w.add(181_000, 1);
+  assert.equal(w.used(181_000), 1);
+});
+
 test('OpenAI-style reset durations', () => {
   assert.equal(formatReset(20), '20ms');
   assert.equal(formatReset(1500), '1.5s');
@@ -99,8 +117,8 @@ test('reset headers describe the windows after this request is counted (and the 
     l.release('t', 7);
     clock.t += 2500;
   }
-  // The newest tokens leave with their one-second slot: 57 to 57.5 s after, never 0ms once tokens are counted.
-  assert.deepEqual(seen, [['30', '0ms'], ['23', '57.5s'], ['16', '57s'], ['9', '57.5s'], ['2', '57s']]);
+  // The newest tokens leave a minute after they were counted (2.5 s before each admission): never 0ms once counted.
+  assert.deepEqual(seen, [['30', '0ms'], ['23', '57.5s'], ['16', '57.5s'], ['9', '57.5s'], ['2', '57.5s']]);
 });
 
 test('max_parallel: 429 while the slots are taken, free again on release', () => {
@@ -219,12 +237,24 @@ test('a keys reload that adds rpm or tpm starts from the last minute', () => {
   assert.equal(l.admit('a').ok, false, 'so do its tokens');
 });
 
-test('budget ledger drops hours that left the period', () => {
+test('budget ledger drops hours that left the period (hours from the store count as used at their end)', () => {
+  const H = 3_600_000;
   const b = new BudgetLedger(2);
   b.addHour(10, 5);
   b.addHour(11, 7);
-  assert.equal(b.used(11 * 3_600_000), 12);
-  assert.equal(b.used(12 * 3_600_000), 7);
+  assert.equal(b.used(11 * H), 12);
+  assert.equal(b.used(13 * H - 2), 12, 'hour 10 may have been used at 10:59:59.999: two hours later it still counts');
+  assert.equal(b.used(13 * H - 1), 7);
+});
+
+test('budget: tokens leave a rolling period a period after their use, however late in its hour they were used', () => {
+  const H = 3_600_000;
+  const b = new BudgetLedger(24);
+  b.add(1000 * H + 59 * 60_000, 100);
+  // Dropping whole hours freed them at 1024:00, 23 h 1 min after their use.
+  assert.equal(b.used(1024 * H), 100);
+  assert.equal(b.msUntilBelow(1024 * H, 100), 59 * 60_000);
+  assert.equal(b.used(1024 * H + 59 * 60_000), 0);
 });
 
 test('rpm: a wall clock stepped back does not lock the key out (the windows follow a monotonic clock)', () => {
@@ -248,6 +278,6 @@ test('budget: tokens counted after the wall clock stepped back into an earlier h
   const t0 = 1000 * H + 10 * 60_000;
   b.add(t0, 50);
   b.add(t0 - 20 * 60_000, 40); // hour 999, added after hour 1000
-  assert.equal(b.used(1023 * H + 1), 50, 'hour 999 left the 1d period at hour 1023');
-  assert.equal(b.msUntilBelow(1023 * H, 50), H, 'below 50 once hour 1000 leaves too');
+  assert.equal(b.used(1023 * H + 50 * 60_000), 50, 'hour 999 left the 1d period 24 h after its use');
+  assert.equal(b.msUntilBelow(1023 * H, 50), H + 10 * 60_000, 'below 50 once hour 1000 leaves too');
 });
