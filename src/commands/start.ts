@@ -5,7 +5,7 @@ import { LlmserveError } from '../errors.js';
 import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../log.js';
 import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
-import { buildVllmEnv, formatArgv, BACKEND_HOST } from '../engine/command.js';
+import { addsAccessLogFlag, buildVllmEnv, formatArgv, BACKEND_HOST, DISABLE_ACCESS_LOG_FLAG } from '../engine/command.js';
 import { allowedOrigins } from '../engine/cors-args.js';
 import { loraModuleNames, withLoraNames } from '../engine/lora-args.js';
 import { rayStartArgv } from '../engine/ray-command.js';
@@ -243,7 +243,7 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
       servedModelName: m.config.servedModelName,
       logName: several ? `vllm:${m.config.servedModelName}` : 'vllm',
       summary: backendSummary(m),
-      droppableFlags: [...REMOVED_FLAGS_NOW_DEFAULT, ...(shutdown.added ? [SHUTDOWN_TIMEOUT_FLAG] : [])],
+      droppableFlags: [...REMOVED_FLAGS_NOW_DEFAULT, ...(shutdown.added ? [SHUTDOWN_TIMEOUT_FLAG] : []), ...(addsAccessLogFlag(config, m.config.args) ? [DISABLE_ACCESS_LOG_FLAG] : [])],
     };
   });
   const ray = config.ray.command;

@@ -17,6 +17,7 @@ export interface FileSettings {
     tensorParallelSize?: number | 'auto';
     args: string[];
     env: Record<string, string>;
+    accessLog?: boolean;
   };
   proxy: {
     port?: number | 'auto';

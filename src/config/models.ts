@@ -78,6 +78,9 @@ export function parseModels(
       if (v['command'] != null) {
         throw configError(`${w}.vllm.command: the vLLM command is shared by every model: set vllm.command at the top level of the file`);
       }
+      if (v['access_log'] != null) {
+        throw configError(`${w}.vllm.access_log: vLLM's access log is on or off for every model: set vllm.access_log at the top level of the file`);
+      }
       checkKeys(v, ENTRY_VLLM_KEYS, `${w}.vllm`);
       if (v['port'] != null) {
         const port = parsePort(v['port'], `${w}.vllm.port`);

@@ -250,6 +250,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
       tensorParallelSize: first.tensorParallelSize,
       args: first.args,
       env: first.env,
+      accessLog: f.vllm.accessLog ?? false,
     },
     models,
     cluster,

@@ -21,7 +21,7 @@ export const SCHEMA: Readonly<Record<string, readonly string[]>> = {
     'model', 'served_model_name', 'vllm', 'proxy', 'probes', 'startup_timeout', 'stop_timeout', 'stall_timeout', 'engine_stall_timeout', 'restart', 'drain', 'usage',
     'log_format', 'models', 'ray', ...RESERVED_TOP_KEYS,
   ],
-  vllm: ['command', 'port', 'tensor_parallel_size', 'args', 'env'],
+  vllm: ['command', 'port', 'tensor_parallel_size', 'args', 'env', 'access_log'],
   proxy: [
     'port', 'host', 'master_key', 'auth', 'keys', 'keys_file', 'routes', 'model_aliases', 'max_body_bytes',
     'first_byte_timeout', 'headers_timeout', 'body_timeout', 'tls', 'log_health', 'master_limits', 'metrics_port',
@@ -124,6 +124,7 @@ export function parseLlmserveConfig(doc: Record<string, unknown>, file: string, 
   if (has(vllm, 'tensor_parallel_size')) out.vllm.tensorParallelSize = parseTensorParallel(vllm['tensor_parallel_size'], w('vllm.tensor_parallel_size'));
   if (has(vllm, 'args')) out.vllm.args = stringList(vllm['args'], w('vllm.args'), 'a list of strings (vLLM flags)');
   if (has(vllm, 'env')) out.vllm.env = stringMap(vllm['env'], w('vllm.env'), true);
+  if (has(vllm, 'access_log')) out.vllm.accessLog = parseBool(vllm['access_log'], w('vllm.access_log'));
 
   const proxy = asMap(root['proxy'], w('proxy'));
   const p = out.proxy;

@@ -155,6 +155,8 @@ export interface Config {
     args: string[];
     /** Extra environment for vLLM (already resolved: os.environ/ read). */
     env: Record<string, string>;
+    /** Leave vLLM's uvicorn access log on (default off: llmserve adds --disable-uvicorn-access-log). */
+    accessLog: boolean;
   };
   /**
    * Every model to serve, at least one; the first is also `model`, `servedModelName` and `vllm` (port, size, args,

@@ -4,7 +4,23 @@ import type { Config } from '../config/types.js';
 /** The loopback address vLLM binds to: only the proxy may reach it. */
 export const BACKEND_HOST = '127.0.0.1';
 
-/** The vLLM command as argv: [command..., MODEL, --served-model-name NAME, --host, --port, --tensor-parallel-size, extra...]. */
+/**
+ * The flag that turns uvicorn's access log off. Why llmserve adds it: vLLM's API server would print one line per
+ * request (and per health check), doubling the proxy's own access log (which names the key), costing the API server's
+ * single event loop time under load, and pushing the root cause of a crash out of the lines llmserve reads to
+ * diagnose it. `vllm.access_log: true` leaves it on.
+ */
+export const DISABLE_ACCESS_LOG_FLAG = '--disable-uvicorn-access-log';
+
+/** True when llmserve adds --disable-uvicorn-access-log: `vllm.access_log` is off and the flags do not say it already. */
+export function addsAccessLogFlag(config: Config, extraArgs: readonly string[]): boolean {
+  return !config.vllm.accessLog && !extraArgs.some((a) => a.replace(/_/g, '-') === DISABLE_ACCESS_LOG_FLAG);
+}
+
+/**
+ * The vLLM command as argv: [command..., MODEL, --served-model-name NAME, --host, --port, --tensor-parallel-size,
+ * --disable-uvicorn-access-log (unless `vllm.access_log` or the extra flags already say it), extra...].
+ */
 export function buildVllmArgv(config: Config, tensorParallelSize: number, extraArgs: readonly string[] = config.vllm.args): string[] {
   // MODEL goes first: --served-model-name takes one or more values and would swallow a positional after it.
   return [
@@ -18,6 +34,8 @@ export function buildVllmArgv(config: Config, tensorParallelSize: number, extraA
     String(config.vllm.port),
     '--tensor-parallel-size',
     String(tensorParallelSize),
+    // Before the extra flags, so that the user's own come last, as given.
+    ...(addsAccessLogFlag(config, extraArgs) ? [DISABLE_ACCESS_LOG_FLAG] : []),
     ...extraArgs,
   ];
 }

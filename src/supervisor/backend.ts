@@ -1,7 +1,7 @@
 // One backend: a vLLM child with its own restart policy and health state. The supervisor runs one per model.
 import { LlmserveError } from '../errors.js';
 import { diagnose, rejectedRemovedFlags, withoutFlags } from '../engine/diagnose.js';
-import { BACKEND_HOST } from '../engine/command.js';
+import { BACKEND_HOST, DISABLE_ACCESS_LOG_FLAG } from '../engine/command.js';
 import { vllmLineLevel } from '../engine/line-level.js';
 import { ordinal } from '../util/ordinal.js';
 import { LineRing } from '../util/ring.js';
@@ -516,6 +516,9 @@ function timeoutFix(outcome: 'timeout' | 'stalled', startupTimeoutS: number, sta
 function droppedFlagWarning(flag: string): string {
   if (flag === SHUTDOWN_TIMEOUT_FLAG) {
     return `the installed vLLM does not accept ${flag} (added in March 2026): retrying without it; on SIGTERM vLLM will abort what is still in flight after llmserve's own drain`;
+  }
+  if (flag === DISABLE_ACCESS_LOG_FLAG) {
+    return `the command does not accept ${flag}, which llmserve adds to keep vLLM's per-request access lines out of the log: retrying without it (vllm.access_log: true stops adding it)`;
   }
   return `the installed vLLM no longer accepts ${flag} (its intent is now the default): retrying without it`;
 }

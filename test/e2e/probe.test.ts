@@ -96,7 +96,7 @@ test('free ports and a writable probe dir: exit 0, "start would proceed"; the hu
   assert.match(r.stdout, /^Tensor parallel 2 \(2 visible GPUs \(12 attention heads divide evenly\)\)$/m);
   assert.match(r.stdout, new RegExp(`^Public port\\s+0\\.0\\.0\\.0:${port} free$`, 'm'));
   assert.match(r.stdout, /keys\s+master \(key\) \[redacted\]/);
-  assert.match(r.stdout, new RegExp(`^  vllm serve ${model.replace(/[/.]/g, '\\$&')} --served-model-name DeepSeek-R1-Distill-Qwen-1\\.5B --host 127\\.0\\.0\\.1 --port ${backendPort} --tensor-parallel-size 2 --shutdown-timeout=25$`, 'm'));
+  assert.match(r.stdout, new RegExp(`^  vllm serve ${model.replace(/[/.]/g, '\\$&')} --served-model-name DeepSeek-R1-Distill-Qwen-1\\.5B --host 127\\.0\\.0\\.1 --port ${backendPort} --tensor-parallel-size 2 --disable-uvicorn-access-log --shutdown-timeout=25$`, 'm'));
   for (const secret of [ENV_KEY, FILE_KEY]) assert.ok(!(r.stdout + r.stderr).includes(secret), `${secret} leaked`);
   assert.equal(existsSync(path.join(dir, 'probe')), false, 'probe creates nothing');
 });
@@ -108,7 +108,7 @@ test('CUDA_VISIBLE_DEVICES=0 gives tensor-parallel size 1 and lists only GPU 0',
   assert.equal(j.tensorParallelSize, 1);
   assert.deepEqual(j.gpus.map((g) => g.index), [0]);
   assert.deepEqual(j.allGpus.map((g) => [g.index, g.selected]), [[0, true], [1, false]]);
-  assert.deepEqual(j.vllm.argv.slice(-3), ['--tensor-parallel-size', '1', '--shutdown-timeout=25']);
+  assert.deepEqual(j.vllm.argv.slice(-4), ['--tensor-parallel-size', '1', '--disable-uvicorn-access-log', '--shutdown-timeout=25']);
 });
 
 test('a failing nvidia-smi: exit 1 and says why, with the fix', async () => {

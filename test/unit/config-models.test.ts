@@ -51,6 +51,9 @@ test('models: errors are exit 2 and name the place', async () => {
   await rejects(load('model: /m/a\nprobes: { require: most }\n'), /probes\.require: expected "all" or "any", got "most"/);
   await rejects(load('models: [{ model: /m/a, port: 4000, vllm: { port: 4001 } }]\n'), /models\[0\]: port 4000 and vllm\.port 4001 disagree/);
   await rejects(load('models: [{ model: /m/a, vllm: { command: /opt/vllm } }]\n'), /models\[0\]\.vllm\.command: the vLLM command is shared by every model/);
+  await rejects(load('models: [{ model: /m/a, vllm: { access_log: true } }]\n'), /models\[0\]\.vllm\.access_log: vLLM's access log is on or off for every model: set vllm\.access_log at the top level/);
+  assert.equal((await load('vllm: { access_log: true }\nmodels: [{ model: /m/a }]\n')).vllm.accessLog, true);
+  await rejects(load('vllm: { access_log: sometimes }\nmodels: [{ model: /m/a }]\n'), /vllm\.access_log: expected true or false/);
   // The router sends an alias only to a model's served name: any other target answers 404 to every request.
   await rejects(load('models: [{ model: /m/a }, { model: /m/b }]\nproxy: { model_aliases: { gpt-4: c } }\n'), /proxy\.model_aliases\.gpt-4: expected the served name of one of the models \("a", "b"\), got "c"/);
   // An alias named like a served model would never be used: that model's own name wins.

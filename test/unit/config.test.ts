@@ -12,7 +12,7 @@ test('defaults with no file: model from --model, key from env', async () => {
   assert.equal(c.configFormat, null);
   assert.equal(c.model, '/models/Qwen2.5-7B-Instruct/');
   assert.equal(c.servedModelName, 'Qwen2.5-7B-Instruct');
-  assert.deepEqual(c.vllm, { command: ['vllm', 'serve'], port: 3000, tensorParallelSize: 'auto', args: [], env: {} });
+  assert.deepEqual(c.vllm, { command: ['vllm', 'serve'], port: 3000, tensorParallelSize: 'auto', args: [], env: {}, accessLog: false });
   assert.equal(c.proxy.port, 8080);
   assert.equal(c.proxy.host, '0.0.0.0');
   assert.equal(c.proxy.auth, true);

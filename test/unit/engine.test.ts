@@ -18,9 +18,12 @@ const baseEnv = { LLMSERVE_MASTER_KEY: KEY, PATH: '/usr/bin' };
 test('the vLLM command: model first, loopback, port, tensor parallel, then extra args', async () => {
   const config = await loadConfig({ model: '/models/qwen', backendPort: '3100', extraArgs: ['--max-model-len', '16384'] }, { env: baseEnv, cwd: os.tmpdir() });
   assert.deepEqual(buildVllmArgv(config, 2), [
-    'vllm', 'serve', '/models/qwen', '--served-model-name', 'qwen', '--host', '127.0.0.1', '--port', '3100', '--tensor-parallel-size', '2', '--max-model-len', '16384',
+    'vllm', 'serve', '/models/qwen', '--served-model-name', 'qwen', '--host', '127.0.0.1', '--port', '3100', '--tensor-parallel-size', '2', '--disable-uvicorn-access-log', '--max-model-len', '16384',
   ]);
   assert.ok(!buildVllmArgv(config, 2).includes('--disable-log-requests'));
+  // vllm.access_log: true leaves uvicorn's access log on; a user's own flag (any spelling) is not doubled.
+  assert.ok(!buildVllmArgv({ ...config, vllm: { ...config.vllm, accessLog: true } }, 2).includes('--disable-uvicorn-access-log'));
+  assert.deepEqual(buildVllmArgv(config, 2, ['--disable_uvicorn_access_log']).slice(-2), ['2', '--disable_uvicorn_access_log']);
   assert.equal(formatArgv(['vllm', 'serve', 'a b', "it's"]), `vllm serve 'a b' 'it'\\''s'`);
 });
 

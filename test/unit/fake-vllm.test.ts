@@ -105,6 +105,20 @@ describe('fake vllm: serving', { concurrency: true }, () => {
     });
   });
 
+  it("prints uvicorn's access line per request (query included), unless --disable-uvicorn-access-log", async () => {
+    await withFake({ args: ['m'], env: FAST }, async (f) => {
+      await f.waitReady();
+      await fetch(url(f, '/v1/models?x=1'));
+      await f.waitForOutput(new RegExp(`^\\(APIServer pid=\\d+\\) INFO: {5}127\\.0\\.0\\.1:\\d+ - "GET /v1/models\\?x=1 HTTP/1\\.1" 200 OK$`, 'm'));
+      assert.match(f.output(), /INFO: {5}127\.0\.0\.1:\d+ - "GET \/health HTTP\/1\.1" 200 OK/);
+    });
+    await withFake({ args: ['m', '--disable-uvicorn-access-log'], env: FAST }, async (f) => {
+      await f.waitReady();
+      assert.equal((await post(f, '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'hi' }] })).status, 200);
+      assert.doesNotMatch(f.output(), /HTTP\/1\.1" \d{3}/);
+    });
+  });
+
   it('keeps the port closed while loading, then answers /health and /v1/models', async () => {
     const model = await makeModelDir({ maxPositionEmbeddings: 4096 });
     const dir = await tempDir();

@@ -48,8 +48,8 @@ test('the JSON report has the nested shape of the issue: GPUs, size, argv, ports
   assert.equal(r.tensorParallelSize, 2);
   assert.deepEqual(r.tensorParallel, { size: 2, reason: '2 visible GPUs (12 attention heads divide evenly)', requested: 'auto' });
   // The whole command start runs, --shutdown-timeout included (stop_timeout 30 s by default: 25 s for vLLM's drain).
-  assert.deepEqual(r.vllm.argv, ['vllm', 'serve', model, '--served-model-name', path.basename(model), '--host', '127.0.0.1', '--port', '3000', '--tensor-parallel-size', '2', '--shutdown-timeout=25']);
-  assert.equal(r.vllm.commandLine, `vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2 --shutdown-timeout=25`);
+  assert.deepEqual(r.vllm.argv, ['vllm', 'serve', model, '--served-model-name', path.basename(model), '--host', '127.0.0.1', '--port', '3000', '--tensor-parallel-size', '2', '--disable-uvicorn-access-log', '--shutdown-timeout=25']);
+  assert.equal(r.vllm.commandLine, `vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2 --disable-uvicorn-access-log --shutdown-timeout=25`);
   assert.deepEqual(r.models.map((m) => m.vllm.argv), [r.vllm.argv]);
   assert.equal(r.backend.port, 3000);
   assert.equal(r.proxy.port, 8080);
@@ -218,7 +218,7 @@ test('the human report: sections in order, size with its reason, ports, the exac
   assert.match(text, /^Public port\s+0\.0\.0\.0:18080 IN USE$/m);
   assert.match(text, /^Backend port\s+127\.0\.0\.1:3000 free$/m);
   assert.match(text, /^Weights\s+~64 B against 159\.3 GiB of GPU memory/m);
-  assert.ok(lines.includes(`  vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2 --shutdown-timeout=25`));
+  assert.ok(lines.includes(`  vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2 --disable-uvicorn-access-log --shutdown-timeout=25`));
   const order = ['GPUs', 'Tensor parallel', 'Model', 'vLLM ', 'Public port', 'Probe dir', 'Configuration', 'vLLM command', 'Problems'].map((h) => lines.findIndex((l) => l.startsWith(h)));
   assert.deepEqual([...order].sort((a, b) => a - b), order);
   assert.ok(order.every((i) => i >= 0), String(order));
