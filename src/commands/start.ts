@@ -212,7 +212,8 @@ async function startWithSignals(
     await guard.release();
     unregister();
     offOutput();
-    removeRuntimeFile(probeDir, proc.pid);
+    const left = removeRuntimeFile(probeDir, proc.pid);
+    if (left !== null) logger.warn(`cannot remove ${RUNTIME_FILE} in ${probeDir} (${left}): it stays, and is ignored once this llmserve is gone`);
     proc.off('SIGTERM', onTerm);
     proc.off('SIGINT', onInt);
     proc.off('SIGHUP', onHup);

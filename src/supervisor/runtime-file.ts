@@ -58,10 +58,19 @@ export function discardRuntimeFile(dir: string): boolean {
   }
 }
 
-/** Removes the runtime file if it is ours. */
-export function removeRuntimeFile(dir: string, pid = process.pid): void {
-  const info = readRuntimeFile(dir);
-  if (info === null || info.pid === pid) rmSync(path.join(dir, RUNTIME_FILE), { force: true });
+/**
+ * Removes the runtime file if it is ours; never throws, returns why it could not (an errno code), or null. Why: it runs
+ * on the way out, after the stop, where a probe directory that went read-only (a file system remounted after an error)
+ * must not turn a clean exit into a crash; a file left behind is harmless, its pid is gone.
+ */
+export function removeRuntimeFile(dir: string, pid = process.pid): string | null {
+  try {
+    const info = readRuntimeFile(dir);
+    if (info === null || info.pid === pid) rmSync(path.join(dir, RUNTIME_FILE), { force: true });
+    return null;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  }
 }
 
 /**

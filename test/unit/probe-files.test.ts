@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LlmserveError } from '../../src/errors.js';
 import { NOT_HEALTHY, NOT_READY, prepareProbeDir, probeFiles, writableProblem } from '../../src/probes/files.js';
-import { linuxProc, runningOwner, selfIdentity, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
+import { linuxProc, removeRuntimeFile, RUNTIME_FILE, runningOwner, selfIdentity, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -207,4 +207,14 @@ test('the default probe directory is not writable and TMPDIR names a missing dir
     if (saved === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = saved;
   }
+});
+
+test('removing the runtime file on the way out never throws (a probe directory remounted read-only): it says why', async () => {
+  const dir = await tempDir();
+  writeRuntimeFile(dir, { pid: process.pid, startedAt: new Date().toISOString(), proxy: { host: '0.0.0.0', port: 1, tls: false }, backend: { host: '127.0.0.1', port: 2 }, models: ['m'], backends: [], require: 'all' });
+  assert.equal(removeRuntimeFile(dir), null);
+  assert.equal(existsSync(path.join(dir, RUNTIME_FILE)), false);
+  // A removal that fails (as on EROFS, which root cannot be made to meet here): a non-empty directory in its place.
+  mkdirSync(path.join(dir, RUNTIME_FILE, 'x'), { recursive: true });
+  assert.match(String(removeRuntimeFile(dir)), /EISDIR|ENOTEMPTY|EPERM/);
 });
