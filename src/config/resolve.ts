@@ -14,6 +14,7 @@ import { hasPolicy } from './key-policy.js';
 import {
   at, parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
 } from './values.js';
+import { isServiceLink, serviceLinkNotes } from './service-links.js';
 import { workingDir } from '../util/cwd.js';
 
 /** One setting's flag and environment variable names, by CliOptions field. */
@@ -45,10 +46,13 @@ type Flag = keyof typeof FLAGS;
 /** Every LLMSERVE_* variable llmserve reads: the flags' and the master key, the log file and the usage directory. */
 const KNOWN_ENV: readonly string[] = [...Object.values(FLAGS).map(([, name]) => name), 'LLMSERVE_MASTER_KEY', 'LLMSERVE_LOG_FILE', USAGE_DIR_ENV];
 
-/** A non-empty environment value, or undefined (an empty variable counts as unset). */
+/**
+ * A non-empty environment value, or undefined (an empty variable counts as unset, and so does a port variable that
+ * holds a Kubernetes service link: see service-links.ts).
+ */
 export function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const v = env[name];
-  return v === undefined || v === '' ? undefined : v;
+  return v === undefined || v === '' || isServiceLink(name, v) ? undefined : v;
 }
 
 /**
@@ -177,6 +181,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   }
   notes.push(...keys.notes);
   notes.push(...envTypoNotes(env, KNOWN_ENV, [...f.envRefs, ...(keysFromFile?.envNames ?? [])]));
+  notes.push(...serviceLinkNotes(env, KNOWN_ENV));
 
   const vllmPort = pick('backendPort', parsePort, f.vllm.port) ?? DEFAULTS.vllmPort;
   const tensorParallelSize = pick('tensorParallelSize', parseTensorParallel, f.vllm.tensorParallelSize) ?? 'auto';

@@ -33,6 +33,8 @@ test('without a runtime file, check resolves ports, name and key exactly as star
     { cli: { config: own }, env: { MY_KEY: 'file-key-abcdefghijklmnop' } },
     { cli: { config: own }, env: { MY_KEY: 'file-key-abcdefghijklmnop', OPENBAYES_SERVING_PRODUCTION: '1' } },
     { cli: { model: 'org/name', probeDir }, env: { LLMSERVE_MASTER_KEY: 'env-key-abcdefghijklmnop', LLMSERVE_SERVED_MODEL_NAME: 'public' } },
+    // Kubernetes service links of Services named llmserve and llmserve-backend: not ports, ignored by both.
+    { cli: { model: '/m/x', probeDir }, env: { LLMSERVE_MASTER_KEY: 'env-key-abcdefghijklmnop', LLMSERVE_PORT: 'tcp://10.96.0.9:80', LLMSERVE_BACKEND_PORT: 'tcp://10.96.0.8:3000' } },
   ];
   for (const { cli, env } of cases) {
     const config = await loadConfig(cli, { env, cwd });

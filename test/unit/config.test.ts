@@ -268,6 +268,24 @@ test('weak keys are noted, never quoted', async () => {
   assertNoLeak(d, ['sk-1234']);
 });
 
+test('Kubernetes service links for Services named llmserve and llmserve-backend are not ports: ignored, with a note', async () => {
+  const links = (svc: string, ip: string) => ({
+    [`${svc}_SERVICE_HOST`]: ip, [`${svc}_SERVICE_PORT`]: '80', [`${svc}_PORT`]: `tcp://${ip}:80`,
+    [`${svc}_PORT_80_TCP`]: `tcp://${ip}:80`, [`${svc}_PORT_80_TCP_PROTO`]: 'tcp', [`${svc}_PORT_80_TCP_PORT`]: '80', [`${svc}_PORT_80_TCP_ADDR`]: ip,
+  });
+  const env = { LLMSERVE_MASTER_KEY: STRONG_KEY, ...links('LLMSERVE', '10.96.12.34'), ...links('LLMSERVE_BACKEND', '10.96.12.35') };
+  const c = await load({}, { model: 'm' }, env);
+  assert.equal(c.proxy.port, 8080);
+  assert.equal(c.vllm.port, 3000);
+  assert.deepEqual(c.notes, [
+    'LLMSERVE_PORT=tcp://10.96.12.34:80 is the link Kubernetes makes for a Service named llmserve, not a port: ignored (set enableServiceLinks: false in the pod spec to keep such variables out)',
+    'LLMSERVE_BACKEND_PORT=tcp://10.96.12.35:80 is the link Kubernetes makes for a Service named llmserve-backend, not a port: ignored (set enableServiceLinks: false in the pod spec to keep such variables out)',
+  ]);
+  // A port that is set wins over nothing; a bad value that is no service link is still an error.
+  assert.equal((await load({}, { model: 'm' }, { ...env, LLMSERVE_PORT: '9000' })).proxy.port, 9000);
+  await assert.rejects(load({}, { model: 'm' }, { ...env, LLMSERVE_PORT: 'http://x:80' }), /LLMSERVE_PORT: expected an integer 1-65535/);
+});
+
 test('a set LLMSERVE_* variable that is a likely typo of an unset one is a note with "did you mean"', async () => {
   const env = { LLMSERVE_MASTER_KEY: STRONG_KEY, LLMSERVE_PROBEDIR: '/srv/probe', LLMSERVE_HEALTH_INTERVALL: '2', LLMSERVE_TEAM_A_KEY: 'x' };
   const c = await load({}, { model: 'm' }, env);
