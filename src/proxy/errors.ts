@@ -1,6 +1,7 @@
 // The proxy's own answers, in OpenAI's error shape, so SDKs map them to the right exception classes.
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { LimitError } from '../limits/rejections.js';
+import { lingerAfterAnswer } from './linger.js';
 
 /** The `code` values the proxy itself produces. */
 export type ProxyErrorCode =
@@ -35,6 +36,7 @@ export function requestIdHeader(res: ServerResponse): { 'x-request-id'?: string 
 /** Writes a JSON body with the right length; does nothing when the client is gone or headers already went. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
+  if (headers.connection === 'close') lingerAfterAnswer(res);
   const text = JSON.stringify(body);
   // The reason phrase given explicitly: a writeHead that failed on a backend's bad header left its phrase behind.
   res.writeHead(status, STATUS_CODES[status] ?? 'unknown', {

@@ -1,6 +1,11 @@
 // Size caps, backend failures (502/504), and the model-alias rewrite.
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import { lingerAfterAnswer } from '../../src/proxy/linger.js';
+import { withTimeout } from '../helpers/wait.js';
 import { describe, it } from 'node:test';
 import { bearer, request, startPair, until } from '../helpers/upstream.js';
 
@@ -36,7 +41,74 @@ function sendChunked(port: number, size: number, chunks: number, body?: Buffer):
   });
 }
 
+/**
+ * A client in a process of its own that sends a whole body of BYTES, then reads the answer: as undici (fetch, OpenAI's
+ * JS SDK) does in effect, where a failed write ends the request whatever answer has come (it failed 8 MB and larger
+ * uploads with "Connection error." that way). Prints what came back and the socket's error as JSON.
+ */
+const UPLOAD_CLIENT = `
+const net = require('node:net');
+const [port, auth, bytes, chunked] = process.argv.slice(1);
+const socket = net.connect(Number(port), '127.0.0.1');
+let text = '';
+let error = null;
+socket.setEncoding('latin1');
+socket.pause();
+socket.on('data', (d) => (text += d));
+socket.on('error', (err) => (error = err.code || err.message));
+socket.on('close', () => console.log(JSON.stringify({ text: text.slice(0, 400), error })));
+const n = Number(bytes);
+const head = 'POST /v1/chat/completions HTTP/1.1\\r\\nHost: x\\r\\nAuthorization: ' + auth + '\\r\\nContent-Type: application/json\\r\\n' + (chunked === '1' ? 'Transfer-Encoding: chunked' : 'Content-Length: ' + n) + '\\r\\n\\r\\n';
+const body = Buffer.alloc(n, 0x61);
+socket.write(chunked === '1' ? Buffer.concat([Buffer.from(head + n.toString(16) + '\\r\\n'), body, Buffer.from('\\r\\n0\\r\\n\\r\\n')]) : Buffer.concat([Buffer.from(head), body]), (err) => err || socket.resume());
+`;
+
+/** Runs UPLOAD_CLIENT against the proxy on `port`; resolves with what it got. */
+async function uploadWhole(port: number, bytes: number, chunked: boolean): Promise<{ text: string; error: string | null }> {
+  const child = spawn(process.execPath, ['-e', UPLOAD_CLIENT, String(port), bearer.authorization, String(bytes), chunked ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0, out);
+  return JSON.parse(out) as { text: string; error: string | null };
+}
+
 describe('limits and failures', () => {
+  it('a large body over the cap gets its 413 although the client writes it whole (no reset before the answer is read)', async (t) => {
+    const pair = await startPair({ maxBodyBytes: 1_000_000 });
+    // Every key metered: a chunked JSON body is read whole by the proxy, and refused while it reads.
+    const metered = await startPair({ maxBodyBytes: 1_000_000, usage: { dir: null, track: 'all', flushInterval: 5 } });
+    t.after(() => Promise.all([pair.close(), metered.close()]));
+    // Declared length (answered before any byte is read), and chunked (answered once the cap is passed).
+    for (const [port, chunked] of [[pair.port, false], [pair.port, true], [metered.port, true]] as const) {
+      const r = await uploadWhole(port, 24 * 1024 * 1024, chunked);
+      assert.match(r.text, /^HTTP\/1\.1 413 /, `chunked ${chunked}: got ${JSON.stringify(r.text.slice(0, 80))}, socket error ${r.error}`);
+      assert.match(r.text, /request_too_large/);
+    }
+    await until(() => pair.proxy.inflight() === 0 && metered.proxy.inflight() === 0, 5000, 'the refused requests to end');
+  });
+
+
+  it('a lingering close is bounded: a client that stops sending its refused body is cut off after the linger time', async (t) => {
+    const server = http.createServer((req, res) => {
+      lingerAfterAnswer(res, 300);
+      res.writeHead(413, { connection: 'close', 'content-length': '2' });
+      res.end('no');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => new Promise((resolve) => server.close(resolve)));
+    const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', () => {});
+    // Declares 10 MB, sends 1 MB and goes quiet without closing.
+    socket.write(`POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n`);
+    socket.write(Buffer.alloc(1024 * 1024, 0x61));
+    await withTimeout(once(socket, 'close'), 5000, 'the lingering connection to be closed');
+    assert.match(text, /^HTTP\/1\.1 413 [^]*\r\n\r\nno$/);
+  });
+
   it('413 on a declared content-length over the cap, without asking the backend', async (t) => {
     const pair = await startPair({ maxBodyBytes: 1000 });
     t.after(() => pair.close());
