@@ -7,7 +7,7 @@ import type { Exchange } from './exchange.js';
 import type { Forwarder } from './forward.js';
 import type { BackendHealth } from './health.js';
 import type { KeyRing } from './keyring.js';
-import { decideModel, decideUploadModel, modelList } from './models.js';
+import { decideModel, decideUploadModel, modelList, retrievedModelId } from './models.js';
 import { compileRoutes, healthPaths, normalisePath, withV1 } from './routes.js';
 import type { BackendState, ProxySettings } from './settings.js';
 import { modelNotAllowed } from '../limits/rejections.js';
@@ -72,6 +72,32 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     ex.ttfb = 0;
     res.writeHead(200, { ...errors.requestIdHeader(res), 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
+  };
+
+  /** True when the allowlist names the served model `name` itself or one of its aliases. */
+  const mayUseByAnyName = (allowlist: ReadonlySet<string>, name: string): boolean => {
+    if (allowlist.has(name)) return true;
+    for (const allowed of allowlist) if (settings.modelAliases[allowed] === name) return true;
+    return false;
+  };
+
+  /** One entry of the model list, for a key that may use it; 404 `model_not_found` otherwise (as OpenAI answers). */
+  const sendModel = (res: ServerResponse, ex: Exchange, id: string): void => {
+    ex.model = id;
+    const state = deps.state();
+    const listed = router !== null || state === 'ready' ? currentModels() : null;
+    if (listed === null) {
+      ex.rejected = 'unavailable';
+      return errors.sendError(res, errors.unavailable(router?.overall() ?? state));
+    }
+    const allowlist = limiter.active() ? (limiter.policy(ex.keyName)?.models ?? null) : null;
+    const entry = listed.data.find((m) => m.id === id);
+    if (entry === undefined || (allowlist !== null && !allowlist.has(id))) {
+      if (allowlist !== null && entry !== undefined) ex.rejected = 'model';
+      return errors.sendError(res, allowlist !== null && entry !== undefined ? modelNotAllowed(id) : errors.unknownModel(id));
+    }
+    ex.ttfb = 0;
+    errors.sendJson(res, 200, entry);
   };
 
   /** Several models: forwards to the model's backend, or answers 503 + Retry-After while that one is not ready. */
@@ -141,10 +167,12 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (routed?.kind === 'forward') uploadTarget = routed.target;
     }
     if (allowlist !== null) {
-      // Without a readable model (an upload without one), the request goes to the served model: check that one.
-      // The public name asked for, as with JSON (an alias is checked as the alias).
-      const model = plan?.model ?? uploadModel ?? settings.servedModelName;
-      if (!allowlist.has(model)) {
+      // The public name asked for, as with JSON (an alias is checked as the alias). Without a readable model (a
+      // Responses follow-up, /tokenize, an upload without one) the request goes to the served (first) model: a key
+      // may send it when it may use that model by any of its names.
+      const asked = plan?.model ?? uploadModel ?? null;
+      const model = asked ?? (router === null ? settings.servedModelName : router.targets[0]!.name);
+      if (asked !== null ? !allowlist.has(model) : !mayUseByAnyName(allowlist, model)) {
         ex.rejected = 'model';
         return errors.sendError(res, modelNotAllowed(model));
       }
@@ -290,6 +318,12 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       ex.counted = false;
       void serveMetrics(res);
       return;
+    }
+
+    // OpenAI's `models.retrieve(id)` (and LiteLLM's route for it): vLLM has none, the proxy answers from its list.
+    if (getOnly.includes(method) && routes.match('/v1/models') !== null) {
+      const id = retrievedModelId(req.url);
+      if (id !== null) return sendModel(res, ex, id);
     }
 
     const matched = matchRoute(req, path);

@@ -32,6 +32,23 @@ export function decideUploadModel(raw: Buffer, contentType: string, served: stri
   return { kind: 'forward', body: Buffer.concat([raw.subarray(0, field.start), Buffer.from(aliases[model]!, 'utf8'), raw.subarray(field.end)]), model };
 }
 
+/**
+ * The model id of a retrieve request, `GET /v1/models/{id}` (or `/models/{id}`, as LiteLLM also serves it), or null.
+ * The id is decoded whole: a hub-style name comes with its slash encoded (`Qwen%2FQwen2.5-7B`, as the SDKs send it).
+ */
+export function retrievedModelId(url: string | undefined): string | null {
+  if (url === undefined) return null;
+  const q = url.indexOf('?');
+  const path = q >= 0 ? url.slice(0, q) : url;
+  const prefix = path.startsWith('/v1/models/') ? '/v1/models/' : path.startsWith('/models/') ? '/models/' : null;
+  if (prefix === null || path.length === prefix.length) return null;
+  try {
+    return decodeURIComponent(path.slice(prefix.length));
+  } catch {
+    return null;
+  }
+}
+
 /** The OpenAI list shape with the served name(s) and each alias. */
 export function modelList(served: string | readonly string[], aliases: Readonly<Record<string, string>>, created: number): unknown {
   const servedNames: readonly string[] = typeof served === 'string' ? [served] : served;

@@ -162,6 +162,50 @@ test('models allowlist -> 404 model_not_found (the key does not learn the model 
   }
 });
 
+test('models.retrieve (GET /v1/models/{id}, and /models/{id}): the entry for a name the key may use, 404 model_not_found otherwise', async () => {
+  const p = await pair({ models: ['small'] }, { modelAliases: { small: 'test-model', 'org/big': 'test-model' } });
+  try {
+    const one = await request(p.port, '/v1/models/small', { headers: bearer });
+    assert.equal(one.status, 200, one.text);
+    const entry = one.json() as Record<string, unknown>;
+    assert.deepEqual([entry.id, entry.object, entry.owned_by, entry.root], ['small', 'model', 'llmserve', 'test-model']);
+    for (const id of ['test-model', 'org%2Fbig', 'nope']) {
+      const no = await request(p.port, `/v1/models/${id}`, { headers: bearer });
+      assert.equal(no.status, 404, id);
+      assert.equal(errorOf(no.text).code, 'model_not_found', id);
+    }
+    // A key without an allowlist: every served name and alias, a hub-style name with its slash encoded as the SDKs send it.
+    const other = { authorization: `Bearer ${OTHER}` };
+    assert.equal(((await request(p.port, '/v1/models/org%2Fbig', { headers: other })).json() as { id: string }).id, 'org/big');
+    assert.equal(((await request(p.port, '/models/test-model', { headers: other })).json() as { id: string }).id, 'test-model');
+    assert.equal(errorOf((await request(p.port, '/v1/models/nope', { headers: other })).text).code, 'model_not_found');
+    assert.equal((await request(p.port, '/v1/models/small', {})).status, 401);
+    assert.equal(p.upstream.requests.filter((r) => r.path.startsWith('/v1/models/')).length, 0);
+  } finally {
+    await p.close();
+  }
+});
+
+test('a key allowed only an alias may send requests that name no model (they go to the model the alias names)', async () => {
+  const p = await pair({ models: ['small'] }, { modelAliases: { small: 'test-model' } });
+  try {
+    // Both reach the backend (the test upstream itself serves neither: its own 404, not the proxy's model_not_found).
+    for (const [path, options] of [['/tokenize', { body: { prompt: 'hi' } }], ['/v1/responses/resp_1', { method: 'GET' }]] as const) {
+      const r = await request(p.port, path, { headers: bearer, ...options });
+      assert.doesNotMatch(r.text, /model_not_found/, path);
+      await p.upstream.waitForRequest((u) => u.path === path);
+    }
+  } finally {
+    await p.close();
+  }
+  const q = await pair({ models: ['other'] }, { modelAliases: { small: 'test-model', other: 'test-model-2' } });
+  try {
+    assert.equal((await request(q.port, '/tokenize', { headers: bearer, body: { prompt: 'hi' } })).status, 404);
+  } finally {
+    await q.close();
+  }
+});
+
 test('a key limited to other models gets 404 for the served model', async () => {
   const p = await pair({ models: ['another-model'] });
   try {
