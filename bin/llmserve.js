@@ -6,6 +6,8 @@
 // lean parser does not take, runs the full CLI (ES modules, loaded with import()).
 'use strict';
 const argv = process.argv.slice(2);
+// Before anything is loaded: a signal while start's modules load is kept for start (see early-signals.js).
+if (argv[0] === 'start') require('./early-signals.js').recordEarlySignals(process);
 const fullCli = () => import('../dist/main.js').then((cli) => cli.main(argv));
 
 /** The bundled check, or the same code unbundled from a plain `tsc` build (no bundle). */

@@ -10,6 +10,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const template = readFileSync(path.join(root, 'templates', 'llmserve.yaml'), 'utf8');
 const outfile = path.join(root, 'dist', 'llmserve.mjs');
+// bin/early-signals.js, run first as in bin/llmserve.js: a signal while the bundle loads is kept for start.
+const earlySignals = readFileSync(path.join(root, 'bin', 'early-signals.js'), 'utf8');
+const recordEarly = `if (process.argv[2] === 'start') (() => { const module = { exports: {} }; ${earlySignals}\n; module.exports.recordEarlySignals(process); })();`;
 
 await build({
   stdin: {
@@ -33,7 +36,7 @@ await build({
   external: ['osx-temperature-sensor', 'macos-temperature-sensor'],
   banner: {
     // Bundled CommonJS dependencies (commander, systeminformation) call require() for Node's built-ins.
-    js: "#!/usr/bin/env node\nimport { createRequire as __llmserveCreateRequire } from 'node:module';\nconst require = __llmserveCreateRequire(import.meta.url);",
+    js: `#!/usr/bin/env node\nimport { createRequire as __llmserveCreateRequire } from 'node:module';\nconst require = __llmserveCreateRequire(import.meta.url);\n${recordEarly}`,
   },
 });
 chmodSync(outfile, 0o755); // runnable as `./llmserve.mjs` or through a symlink named llmserve

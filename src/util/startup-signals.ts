@@ -12,6 +12,24 @@ export interface StartupSignals {
   dispose(): void;
 }
 
+/** Where bin/early-signals.js keeps a signal that came while start's modules loaded (a symbol of the process object). */
+const EARLY_SIGNALS = Symbol.for('llmserve.earlySignals');
+
+interface EarlySignalRecord {
+  received: string | null;
+  handlers: Record<string, () => void>;
+}
+
+/** Removes bin/early-signals.js's handlers, once ours are installed, and returns the signal they recorded, if any. */
+function takeEarlySignal(proc: NodeJS.Process): string | null {
+  const holder = proc as unknown as Record<symbol, EarlySignalRecord | undefined>;
+  const record = holder[EARLY_SIGNALS];
+  if (record === undefined) return null;
+  delete holder[EARLY_SIGNALS];
+  for (const [name, handler] of Object.entries(record.handlers)) proc.off(name, handler);
+  return record.received;
+}
+
 /**
  * Handles SIGTERM, SIGINT and SIGHUP from the moment `not-ready` exists until the supervisor takes over.
  * Why: without a listener Node's default action ends the process by the signal (exit 143), with `not-ready` alone
@@ -34,6 +52,8 @@ export function catchStartupSignals(proc: NodeJS.Process, onSignal: (name: strin
   proc.on('SIGTERM', onTerm);
   proc.on('SIGINT', onInt);
   proc.on('SIGHUP', onHup);
+  const handed = takeEarlySignal(proc);
+  if (handed !== null) stop(handed)();
   return {
     get received() {
       return received;

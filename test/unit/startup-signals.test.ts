@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { runWorker } from '../../src/commands/worker.js';
@@ -35,6 +36,34 @@ test('catchStartupSignals: the first of SIGTERM/SIGINT wins, SIGHUP is ignored, 
   early.dispose();
   assert.equal((proc as unknown as EventEmitter).listenerCount('SIGTERM'), 0);
   assert.equal((proc as unknown as EventEmitter).listenerCount('SIGHUP'), 0);
+});
+
+test('a SIGTERM while start\'s modules load (recorded by bin/early-signals.js) is taken over: start stops at once', () => {
+  const require = createRequire(import.meta.url);
+  const { recordEarlySignals } = require('../../bin/early-signals.js') as { recordEarlySignals(proc: NodeJS.Process): void };
+  const proc = new EventEmitter() as unknown as NodeJS.Process;
+  const count = (name: string) => (proc as unknown as EventEmitter).listenerCount(name);
+  recordEarlySignals(proc);
+  // As PID 1 a signal without a handler is dropped: from the first line of bin/llmserve.js there is one.
+  assert.deepEqual([count('SIGTERM'), count('SIGINT'), count('SIGHUP')], [1, 1, 1]);
+  proc.emit('SIGHUP');
+  proc.emit('SIGTERM');
+  proc.emit('SIGINT');
+  const seen: string[] = [];
+  const early = catchStartupSignals(proc, (name) => seen.push(name));
+  assert.equal(early.received, 'SIGTERM');
+  assert.equal(early.abort.aborted, true);
+  assert.deepEqual(seen, ['SIGTERM']);
+  // The recording handlers are gone: start's own are the only ones, and a later signal is not counted twice.
+  assert.deepEqual([count('SIGTERM'), count('SIGINT'), count('SIGHUP')], [1, 1, 1]);
+  early.dispose();
+  assert.deepEqual([count('SIGTERM'), count('SIGINT'), count('SIGHUP')], [0, 0, 0]);
+  // Nothing recorded: nothing received, and the recording handlers are removed all the same.
+  recordEarlySignals(proc);
+  const quiet = catchStartupSignals(proc, () => assert.fail('no signal came'));
+  assert.equal(quiet.received, null);
+  quiet.dispose();
+  assert.equal(count('SIGTERM'), 0);
 });
 
 test('--role worker: a signal before the worker\'s own handlers stops it with both probe files, exit 0, nothing started', async () => {
