@@ -186,9 +186,9 @@ test('npm pack ships only what runs: bin, dist without maps, templates, examples
   assert.equal(r.status, 0, r.stderr);
   const [pack] = JSON.parse(r.stdout) as { files: { path: string }[] }[];
   const files = pack!.files.map((f) => f.path);
-  for (const f of ['bin/llmserve.js', 'bin/package.json', 'dist/lean/check.cjs', 'dist/main.js', 'dist/cli.js', 'dist/commands/init.js', 'dist/commands/keys.js', 'templates/llmserve.yaml', 'examples/kubernetes/deployment.yaml', 'examples/docker/Dockerfile', 'README.md', 'package.json']) {
+  for (const f of ['bin/llmserve.js', 'bin/early-signals.js', 'bin/package.json', 'dist/lean/check.cjs', 'dist/main.js', 'dist/cli.js', 'dist/commands/init.js', 'dist/commands/keys.js', 'templates/llmserve.yaml', 'examples/kubernetes/deployment.yaml', 'examples/docker/Dockerfile', 'README.md', 'package.json']) {
     assert.ok(files.includes(f), `${f} missing from the package`);
   }
-  const unwanted = files.filter((f) => f.endsWith('.map') || f.endsWith('.ts') || /^(src|test|scripts|bench|docs)\//.test(f) || f === 'dist/llmserve.mjs' || (f.startsWith('bin/') && f !== 'bin/llmserve.js' && f !== 'bin/package.json'));
+  const unwanted = files.filter((f) => f.endsWith('.map') || f.endsWith('.ts') || /^(src|test|scripts|bench|docs)\//.test(f) || f === 'dist/llmserve.mjs' || (f.startsWith('bin/') && !['bin/llmserve.js', 'bin/early-signals.js', 'bin/package.json'].includes(f)));
   assert.deepEqual(unwanted, []);
 });
