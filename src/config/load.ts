@@ -8,7 +8,7 @@ import type { FileSettings } from './file-settings.js';
 import { readKeysFile } from './keys-file.js';
 import { isLiteLLMConfig, parseLiteLLMConfig } from './litellm.js';
 import { locateConfig, readConfigText } from './locate.js';
-import { resolveConfig } from './resolve.js';
+import { envValue, FLAGS, resolveConfig } from './resolve.js';
 import { parseLlmserveConfig } from './schema.js';
 import { at, isMap, kindOf } from './values.js';
 import { parseYaml } from './yaml.js';
@@ -36,18 +36,22 @@ const realExists = async (p: string): Promise<boolean> => {
 
 /** Parses config file text (either format) into FileSettings. */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv): FileSettings {
-  return parseConfigDoc(parseYaml(text, file), file, env);
+  return parseConfigDoc(parseYaml(text, file), file, env, []);
 }
 
 /** Parses config file text with the files its `include:` names (LiteLLM's), read through `readFile`. */
-export async function parseConfigFileText(text: string, file: string, env: NodeJS.ProcessEnv, readFile: (p: string) => Promise<string> = (p) => fsReadFile(p, 'utf8')): Promise<FileSettings> {
-  return parseConfigDoc(await withIncludes(parseYaml(text, file), file, readFile), file, env);
+export async function parseConfigFileText(text: string, file: string, env: NodeJS.ProcessEnv, readFile: (p: string) => Promise<string> = (p) => fsReadFile(p, 'utf8'), skipped: readonly string[] = []): Promise<FileSettings> {
+  return parseConfigDoc(await withIncludes(parseYaml(text, file), file, readFile), file, env, skipped);
 }
 
-function parseConfigDoc(doc: unknown, file: string, env: NodeJS.ProcessEnv): FileSettings {
+/** The sections of the proxy's settings (llmserve's and LiteLLM's), which a --role worker leaves unread. */
+const PROXY_SECTIONS: readonly string[] = ['proxy', 'general_settings'];
+
+function parseConfigDoc(doc: unknown, file: string, env: NodeJS.ProcessEnv, skipped: readonly string[]): FileSettings {
   if (doc === null || doc === undefined) throw configError(`${file}: the config file is empty; expected a mapping of settings (model:, proxy:, ...)`);
   if (!isMap(doc)) throw configError(`${file}: expected a mapping of settings at the top level (model:, proxy:, ...), got ${kindOf(doc)}`);
-  return isLiteLLMConfig(doc) ? parseLiteLLMConfig(doc, file, env) : parseLlmserveConfig(doc, file, env);
+  const read = skipped.length === 0 ? doc : Object.fromEntries(Object.entries(doc).filter(([key]) => !skipped.includes(key)));
+  return isLiteLLMConfig(read) ? parseLiteLLMConfig(read, file, env) : parseLlmserveConfig(read, file, env);
 }
 
 /** Builds the one Config from flags, environment (LLMSERVE_*), the config file and defaults. */
@@ -58,9 +62,12 @@ export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Pr
   const located = await locateConfig(cli, env, cwd, deps.exists ?? realExists);
 
   let file: FileSettings | null = null;
+  // A --role worker runs only `ray start`: the proxy's settings (keys read from variables that only the head's pod
+  // has, a keys file) are the head's business, so a worker sharing the head's config file neither reads nor checks them.
+  const worker = (cli.role ?? envValue(env, FLAGS.role[1])) === 'worker';
   if (located) {
     const text = await readConfigText(located, readFile);
-    file = await parseConfigFileText(text, located.path, env, readFile);
+    file = await parseConfigFileText(text, located.path, env, readFile, worker ? PROXY_SECTIONS : []);
     checkExtraArgs(file.vllm.args, at(located.path, 'vllm.args'));
     if (file.vllm.command !== undefined) checkCommandSecrets(file.vllm.command, at(located.path, 'vllm.command'));
     // Each model's own args too: they follow llmserve's `--host 127.0.0.1` on vLLM's command line, where the last wins.

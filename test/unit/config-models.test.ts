@@ -85,6 +85,12 @@ test('--role/--nodes/--head and their env forms: validated together (exit 2)', a
   const worker = await load(null, { role: 'worker', head: '10.0.0.1:6379' }, {});
   assert.deepEqual(worker.cluster, { role: 'worker', nodes: 1, head: '10.0.0.1:6379' });
   assert.deepEqual(worker.ray.command, ['ray']);
+  // Nor the head's key when the worker shares the head's config file: the proxy's section is not read on a worker.
+  const shared = `model: /m/a\nproxy:\n  master_key: os.environ/HEAD_ONLY_KEY\n  keys_file: /nowhere/keys.yaml\nray: { command: /opt/ray }\n`;
+  const fromFile = await load(shared, { role: 'worker', head: '10.0.0.1' }, {});
+  assert.deepEqual(fromFile.ray.command, ['/opt/ray']);
+  assert.equal((await load(shared, {}, { LLMSERVE_ROLE: 'worker', LLMSERVE_HEAD: '10.0.0.1' })).cluster.role, 'worker');
+  await rejects(load(shared, { role: 'head', nodes: '2' }, {}), /environment variable HEAD_ONLY_KEY \(from os\.environ\/HEAD_ONLY_KEY\) is not set/);
 });
 
 test('--head without a port means the head\'s Ray port 6379: ray start --address needs HOST:PORT', async () => {
