@@ -8,7 +8,7 @@ import type { Forwarder } from './forward.js';
 import type { BackendHealth } from './health.js';
 import type { KeyRing } from './keyring.js';
 import { decideModel, decideUploadModel, modelList, retrievedModelId } from './models.js';
-import { compileRoutes, healthPaths, normalisePath, withV1 } from './routes.js';
+import { compileRoutes, estimatesTokens, healthPaths, normalisePath, withV1 } from './routes.js';
 import type { BackendState, ProxySettings } from './settings.js';
 import { modelNotAllowed } from '../limits/rejections.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../metrics/registry.js';
@@ -186,7 +186,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       ex.admitted = true;
       if (admission.headers !== null) for (const name in admission.headers) res.setHeader(name, admission.headers[name]!);
     }
-    ex.meter = new Meter(plan?.injected ?? false, bodyBytes);
+    // Every route's reported usage counts; only a route that runs the model is charged an estimate without one.
+    ex.meter = new Meter(plan?.injected ?? false, estimatesTokens(path) ? bodyBytes : null);
     if (router === null) return forwarder.forward(req, res, ex, body);
     const target = uploadTarget ?? router.find(plan?.model ?? null);
     if (target === undefined) return errors.sendError(res, errors.unknownModel(plan?.model ?? '-'));

@@ -26,6 +26,18 @@ const knownMethods: Readonly<Record<string, readonly string[]>> = {
   [metricsPath]: ['GET'],
 };
 
+/**
+ * Routes that run the model on the request (generate, embed, score): a success that reports no usage gets an estimate.
+ * Why not every route: a model list or `/tokenize` costs no inference, and an estimate from its body charged a budget.
+ */
+const estimatedExact: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/embeddings', '/v1/rerank', '/v1/score']);
+const estimatedPrefix = '/v1/audio/';
+
+/** True when a successful answer without usage on this (normalised, /v1) path is charged estimated tokens. */
+export function estimatesTokens(path: string): boolean {
+  return estimatedExact.has(path) || (path.length > estimatedPrefix.length && path.startsWith(estimatedPrefix));
+}
+
 /** A matched route: the allowed methods, null meaning any. */
 export interface RouteMatch {
   methods: readonly string[] | null;

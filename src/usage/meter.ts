@@ -54,8 +54,8 @@ export class Meter {
   constructor(
     /** llmserve added include_usage: the usage event is removed from the stream. */
     readonly injected: boolean,
-    /** Request body size, for an estimate when the backend reports nothing. */
-    private readonly bodyBytes: number,
+    /** Request body size, for an estimate when the backend reports nothing; null on routes that never estimate. */
+    private readonly bodyBytes: number | null,
   ) {}
 
   /** Starts watching the backend's response; returns the stream to pipe to the client. */
@@ -80,10 +80,13 @@ export class Meter {
     return this.streamFailed;
   }
 
-  /** Tokens seen (or estimated for a successful answer that carried no usage; none for one that failed). */
+  /**
+   * Tokens seen (or estimated for a successful answer that carried no usage, on a route that estimates; none for one
+   * that failed).
+   */
   result(): MeterResult {
     if (this.found !== null) return { ...this.found, estimated: false };
-    if (this.status >= 200 && this.status < 300 && !this.streamFailed) return { prompt: estimatePromptTokens(this.bodyBytes), completion: this.contentEvents, estimated: true };
+    if (this.bodyBytes !== null && this.status >= 200 && this.status < 300 && !this.streamFailed) return { prompt: estimatePromptTokens(this.bodyBytes), completion: this.contentEvents, estimated: true };
     return { prompt: 0, completion: 0, estimated: false };
   }
 

@@ -138,6 +138,15 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
       });
       return;
     }
+    // As vLLM answers them: no `usage` (no inference runs).
+    if (rec.path === '/tokenize' && req.method === 'POST') {
+      json(200, { count: 3, max_model_len: 4096, tokens: [1, 2, 3], token_strs: null });
+      return;
+    }
+    if (rec.path === '/detokenize' && req.method === 'POST') {
+      json(200, { prompt: 'a b c' });
+      return;
+    }
     if (rec.path === '/metrics' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('vllm:num_requests_running 0\n');

@@ -114,6 +114,35 @@ test('budget spent -> 429 insufficient_quota (type and code)', async () => {
   }
 });
 
+test('routes that run no inference (/tokenize, /detokenize, /v1/models) count as requests, never as estimated tokens', async () => {
+  const dir = await tempDir();
+  const p = await pair({ budget: { tokens: 2, period: '1d' } }, { usage: { dir, track: 'limited', flushInterval: 60 } });
+  try {
+    // A large body: an estimate from it (about 4 bytes a token) would have spent the budget many times over.
+    const prompt = 'word '.repeat(200);
+    assert.equal((await request(p.port, '/tokenize', { headers: bearer, body: { model: 'test-model', prompt } })).status, 200);
+    assert.equal((await request(p.port, '/detokenize', { headers: bearer, body: { model: 'test-model', tokens: [1, 2, 3] } })).status, 200);
+    assert.equal((await request(p.port, '/v1/models', { headers: bearer })).status, 200);
+    await until(() => p.proxy.inflight() === 0, 2000, 'the requests to finish');
+    const text = (await request(p.port, '/metrics', { headers: bearer })).text;
+    assert.doesNotMatch(text, /^llmserve_estimated_requests_total\{/m);
+    assert.doesNotMatch(text, /^llmserve_tokens_total\{key="alice"/m);
+    await lastBeforeBudgetSpent(p, bearer, 'no tokens used yet');
+  } finally {
+    await p.close();
+  }
+  const store = await readUsageStore(dir);
+  try {
+    // Every request counted: the model list (no body: model `-`); the (de)tokenize calls, the chat completion admitted
+    // (2 tokens) and the one the budget refused.
+    const rows = store?.rows().map((r) => [r.key, r.model, r.requests, r.promptTokens, r.completionTokens, r.estimated]);
+    assert.deepEqual(rows?.sort(), [[KEY_NAME, '-', 1, 0, 0, 0], [KEY_NAME, 'test-model', 4, 1, 1, 0]]);
+  } finally {
+    store?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a keys-file reload that adds a budget counts the tokens used before it (SIGHUP)', async () => {
   const dir = await tempDir();
   const file = path.join(dir, 'keys.yaml');
