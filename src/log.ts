@@ -1,6 +1,7 @@
 // The one logger: prefixes, colours, JSON lines and secret redaction all live here.
 import { StringDecoder } from 'node:string_decoder';
 import { Chalk, type ChalkInstance } from 'chalk';
+import { escapeInvisible, lineValue } from './util/line-safe.js';
 import { stdSink, type StdSink } from './util/output.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -242,7 +243,8 @@ function scrubFields(shared: Shared, fields: LogFields): LogFields {
 
 function formatLine(shared: Shared, level: LogLevel, source: string, msg: string, fields: LogFields | undefined, decorate: boolean): string {
   if (shared.format === 'json') {
-    return JSON.stringify({ time: shared.now().toISOString(), level, source, msg, ...(fields ? scrubFields(shared, fields) : {}) });
+    // Valid JSON either way; escaped so that a reader splitting on Unicode line ends (U+2028, U+0085) sees one line.
+    return escapeInvisible(JSON.stringify({ time: shared.now().toISOString(), level, source, msg, ...(fields ? scrubFields(shared, fields) : {}) }));
   }
   const c = shared.chalk;
   const paint = source === 'vllm' ? c.cyan : source === 'proxy' ? c.magenta : c.green;
@@ -254,7 +256,7 @@ function formatLine(shared: Shared, level: LogLevel, source: string, msg: string
 
 function formatFields(fields: LogFields): string {
   return Object.entries(fields)
-    .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? lineValue(v) : escapeInvisible(String(JSON.stringify(v)))}`)
     .join(' ');
 }
 

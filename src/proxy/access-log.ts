@@ -1,10 +1,8 @@
 // One access-log line per request, built from the exchange with plain concatenation and written once.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
+import { lineValue } from '../util/line-safe.js';
 import { finalStatus, type Exchange } from './exchange.js';
-
-/** Characters that must not reach a text log line raw. */
-const UNSAFE_IN_LINE = /[\s\x00-\x1f\x7f"\\]/;
 
 /** Writes the line for a finished (or aborted) exchange. */
 export type AccessLog = (ex: Exchange, res: ServerResponse, end: number) => void;
@@ -20,11 +18,12 @@ export function createAccessLog(logger: Logger): AccessLog {
       logger.info('request', { key: ex.keyName, method: ex.method, path: ex.path, model: ex.model, status, bytes, duration_ms: durationMs, ttfb_ms: ttfbMs, request_id: ex.requestId });
       return;
     }
-    // The model comes from the client's body: quoted and escaped when it holds whitespace, control characters (a
-    // newline would start a line of the client's making in llmserve's output, an ESC would drive the terminal) or quotes.
-    const model = UNSAFE_IN_LINE.test(ex.model) ? JSON.stringify(ex.model) : ex.model;
+    // The model comes from the client's body, the key name from the operator (LiteLLM aliases like "Team A"), the
+    // path from the request line: quoted and escaped when they hold whitespace, controls (a newline or U+2028 would
+    // start a line of the client's making in llmserve's output, an ESC or U+009B would drive the terminal), bidi
+    // controls or quotes.
     logger.info(
-      new Date().toISOString() + ' ' + ex.keyName + ' ' + ex.method + ' ' + ex.path + ' model=' + model + ' ' + status + ' ' + bytes + 'B ' + durationMs + 'ms ttfb=' + ttfbMs + 'ms id=' + ex.requestId,
+      new Date().toISOString() + ' ' + lineValue(ex.keyName) + ' ' + ex.method + ' ' + lineValue(ex.path) + ' model=' + lineValue(ex.model) + ' ' + status + ' ' + bytes + 'B ' + durationMs + 'ms ttfb=' + ttfbMs + 'ms id=' + ex.requestId,
     );
   };
 }

@@ -1,4 +1,5 @@
 // What `llmserve usage` prints: rows per key and model, as JSON, as a table, and a per-day bar chart.
+import { escapeInvisible, lineValue } from '../util/line-safe.js';
 import type { UsageRow } from './types.js';
 
 /** One line of the report: a key's use of a model over the whole period. */
@@ -31,7 +32,9 @@ export function summarise(rows: readonly UsageRow[]): { rows: ReportRow[]; estim
 
 /** The `--json` document: exactly `{"rows": [{key, model, requests, prompt_tokens, completion_tokens, errors}]}`. */
 export function toJson(rows: readonly ReportRow[]): string {
-  return JSON.stringify({ rows: rows.map((r) => ({ key: r.key, model: r.model, requests: r.requests, prompt_tokens: r.prompt_tokens, completion_tokens: r.completion_tokens, errors: r.errors })) }) + '\n';
+  const json = JSON.stringify({ rows: rows.map((r) => ({ key: r.key, model: r.model, requests: r.requests, prompt_tokens: r.prompt_tokens, completion_tokens: r.completion_tokens, errors: r.errors })) });
+  // The same values; a U+2028 in a key name would otherwise end the line for a reader splitting on Unicode line ends.
+  return escapeInvisible(json) + '\n';
 }
 
 const group = (n: number): string => n.toLocaleString('en-US');
@@ -41,7 +44,9 @@ export function toTable(rows: readonly ReportRow[], estimated: ReadonlyMap<strin
   const header = ['KEY', 'MODEL', 'REQUESTS', 'PROMPT', 'COMPLETION', 'TOTAL', 'ERRORS'];
   const body = rows.map((r) => {
     const est = estimated.has(`${r.key}\u0000${r.model}`) ? '~' : '';
-    return [r.key, r.model, group(r.requests), group(r.prompt_tokens), group(r.completion_tokens), est + group(r.prompt_tokens + r.completion_tokens), group(r.errors)];
+    // Key names are the operator's (a space in LiteLLM aliases like "Team A"), models the clients' (`other` unless
+    // served): quoted where a space, a line break or a control would break the table or drive the terminal.
+    return [lineValue(r.key), lineValue(r.model), group(r.requests), group(r.prompt_tokens), group(r.completion_tokens), est + group(r.prompt_tokens + r.completion_tokens), group(r.errors)];
   });
   const sum = (f: (r: ReportRow) => number) => rows.reduce((acc, r) => acc + f(r), 0);
   if (rows.length > 1) {

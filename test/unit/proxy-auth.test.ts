@@ -218,6 +218,41 @@ describe('auth over HTTP', () => {
     assert.match(line, / POST \/v1\/chat\/completions model="nope\\nllmserve \| error: FORGED" 404 /);
   });
 
+  it('Unicode line ends, C1 controls and bidi controls in a model or key name are escaped, in text and in JSON', async (t) => {
+    // A reader splitting on Unicode line ends (Python's splitlines) took U+0085 or U+2028 for a new line: a forged one.
+    const splitLines = (text: string) => text.split(/\r\n|[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]/);
+    const raw = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+    const models = ['x\u0085proxy  | FORGED', 'y\u009b2J', 'evil\u202egnp.exe', 'z\u2028w', 'iso\u2066late'];
+    const other = 'sk-llmserve-test-TEAM-0123456789abcdef';
+    // Key names are the operator's, and are not refused: LiteLLM's aliases hold spaces ("Team A").
+    const keys = [
+      { name: 'new\nline\x1b[31m', sha256Hex: sha256Hex(KEY) },
+      { name: 'Team A', sha256Hex: sha256Hex(other) },
+    ];
+    for (const format of ['text', 'json'] as const) {
+      const pair = await startPair({ modelAliases: { alias: 'test-model' }, keys }, { format });
+      t.after(() => pair.close());
+      for (const model of models) assert.equal((await request(pair.port, '/v1/chat/completions', { body: { model, messages: [] }, headers: bearer })).status, 404);
+      assert.equal((await request(pair.port, '/v1/chat/completions', { body: chat, headers: { authorization: `Bearer ${other}` } })).status, 200);
+      await until(() => pair.lines.filter((l) => l.includes('/v1/chat/completions')).length === models.length + 1);
+      const access = splitLines(pair.lines.join('\n')).filter((l) => l.includes('/v1/chat/completions'));
+      assert.equal(access.length, models.length + 1, access.join('\n'));
+      for (const line of access) assert.doesNotMatch(line, raw, JSON.stringify(line));
+      if (format === 'json') {
+        const entries = access.map((l) => JSON.parse(l) as { model: string; key: string });
+        assert.deepEqual(entries.slice(0, models.length).map((e) => e.model), models, 'the same values once parsed');
+        assert.deepEqual(entries.map((e) => e.key), [...models.map(() => 'new\nline\x1b[31m'), 'Team A']);
+        continue;
+      }
+      assert.match(access[0]!, / "new\\nline\\u001b\[31m" POST \/v1\/chat\/completions model="x\\u0085proxy {2}\| FORGED" 404 /);
+      assert.match(access[1]!, / model="y\\u009b2J" /);
+      assert.match(access[2]!, / model="evil\\u202egnp\.exe" /);
+      assert.match(access[3]!, / model="z\\u2028w" /);
+      assert.match(access[4]!, / model="iso\\u2066late" /);
+      assert.match(access[5]!, / "Team A" POST \/v1\/chat\/completions model=test-model 200 /);
+    }
+  });
+
   it('reloadKeys re-reads the keys file, keeps configured keys, and survives a broken file', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'llmserve-keys-'));
     t.after(() => rm(dir, { recursive: true, force: true }));

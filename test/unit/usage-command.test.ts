@@ -10,6 +10,7 @@ import { runUsage, findUsageDir } from '../../src/commands/usage.js';
 import { LlmserveError } from '../../src/errors.js';
 import { openUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
 import { parseSince } from '../../src/usage/since.js';
+import { summarise, toJson, toTable } from '../../src/usage/report.js';
 
 const HOUR = 3_600_000;
 const NOW = Date.UTC(2026, 4, 10, 12, 30);
@@ -67,6 +68,21 @@ test('table with totals and the estimate mark; the chart on a terminal', async (
     // --since 2h at 12:30 selects the rows of 10:00 onwards (the store keeps hours): the heading says so.
     assert.match(await run(dir, { since: '2h' }), /^Usage since 2026-05-10 10:00 UTC /);
   });
+});
+
+test('key names with a space, a line break, an ESC or U+2028 are quoted in the table; --json gives them back as they are', () => {
+  const rows = summarise(
+    ['Team A', 'new\nline', 'esc\x1b[31m', 'ls\u2028sep', 'plain'].map((key) => ({ hour: H, key, model: 'm', requests: 1, promptTokens: 1, completionTokens: 1, errors: 0, estimated: 0 })),
+  ).rows;
+  const table = toTable(rows, new Map());
+  const lines = table.split(/\r\n|[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]/).filter((l) => l !== '');
+  assert.equal(lines.length, 1 + rows.length + 1, table);
+  assert.doesNotMatch(table, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]/);
+  for (const cell of ['"Team A"', '"new\\nline"', '"esc\\u001b[31m"', '"ls\\u2028sep"']) assert.ok(lines.some((l) => l.startsWith(cell + ' ')), `${cell} in\n${table}`);
+  assert.ok(lines.some((l) => l.startsWith('plain ')));
+  const json = toJson(rows);
+  assert.doesNotMatch(json, /[\u2028\u2029]/);
+  assert.deepEqual((JSON.parse(json) as { rows: { key: string }[] }).rows.map((r) => r.key), rows.map((r) => r.key));
 });
 
 test('no store yet: empty JSON and a one-line note; a store that cannot be read is exit 1, never "no usage"', async () => {
