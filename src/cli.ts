@@ -133,7 +133,7 @@ export async function runCli(argv: string[], errors: ErrorReporter = createError
     .description('tokens and requests per key and model, from the usage store the proxy writes')
     .option('--config <file>', 'config file whose usage.dir to read (default ./llmserve.yaml when present; env LLMSERVE_USAGE_DIR overrides)')
     .option('--key <name>', 'only this key (by name)')
-    .option('--since <span>', 'period: 24h, 7d, 2w, a date like 2026-05-01, or all', '7d')
+    .option('--since <span>', 'period: 24h, 7d, 2w, a date like 2026-05-01, a date-time like 2026-05-01T09:30 (UTC unless it ends in Z or an offset like +02:00), or all', '7d')
     .option('--json', 'print {"rows": [{key, model, requests, prompt_tokens, completion_tokens, errors}]}')
     .action(async (opts: Record<string, unknown>) => {
       const { runUsage } = await import('./commands/usage.js');

@@ -1,5 +1,7 @@
-// `--since`: a span back from now (`90m`, `24h`, `7d`, `2w`), a date (`2026-05-01`), or `all`.
+// `--since`: a span back from now (`90m`, `24h`, `7d`, `2w`), a date (`2026-05-01`), a date-time
+// (`2026-05-01T09:30`, UTC unless it names a zone: `Z`, `+02:00`), or `all`.
 import { usageError } from '../errors.js';
+import { parseIsoInstant } from '../util/iso-time.js';
 
 const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
@@ -13,11 +15,11 @@ export function parseSince(value: string, nowMs: number): number | null {
     const from = nowMs - Number(m[1]) * UNIT_MS[m[2]!]!;
     return from > 0 ? from : null;
   }
-  if (/^\d{4}-\d{2}-\d{2}/.test(v)) {
-    const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(v);
-    const ms = Date.parse(dateOnly ? `${v}T00:00:00Z` : value.trim());
-    // Date.parse rolls 2026-02-30 over to March 2nd: a day that does not exist is refused instead.
-    if (Number.isFinite(ms) && (!dateOnly || new Date(ms).toISOString().slice(0, 10) === v)) return ms;
-  }
-  throw usageError(`--since: expected a span like 24h, 7d or 2w, a date like 2026-05-01, or all; got ${JSON.stringify(value)}`);
+  // Only the strict forms, each field checked: a day or hour that does not exist is refused, never rolled over.
+  const ms = parseIsoInstant(value.trim());
+  if (ms !== null) return ms;
+  const hint = /^\d{4}-\d{2}-\d{2}/.test(v) ? ' (the form is YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM], with a day and time that exist)' : '';
+  throw usageError(
+    `--since: expected a span like 24h, 7d or 2w, a date like 2026-05-01, a date-time like 2026-05-01T09:30 (UTC) or 2026-05-01T09:30+02:00, or all; got ${JSON.stringify(value)}${hint}`,
+  );
 }

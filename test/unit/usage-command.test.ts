@@ -143,3 +143,17 @@ test('--since values', () => {
   assert.throws(() => parseSince('2026-02-30', NOW), /--since: expected/);
   assert.equal(parseSince('2024-02-29', NOW), Date.UTC(2024, 1, 29));
 });
+
+test('--since: only strict dates and date-times, checked against the calendar; a date-time without a zone is UTC', () => {
+  // Date.parse read these as June, May 11th and March 2nd.
+  for (const junk of ['2026-11-28junk', '2026-05-011', '2026-02-30T00:00:00Z', '2026-05-01T24:00', '2026-05-01T10:60Z', '2026-05-01T10:00+25:00', '2026-13-01', '2026-05-01T10']) {
+    assert.throws(() => parseSince(junk, NOW), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2 && /^--since: expected .*YYYY-MM-DD\[THH:MM/.test(err.message), junk);
+  }
+  assert.throws(() => parseSince('2026-5-1', NOW), /--since: expected a span/);
+  assert.equal(parseSince('2026-11-28T05:30', NOW), Date.UTC(2026, 10, 28, 5, 30), 'UTC, as the heading says, not the host zone');
+  assert.equal(parseSince('2026-11-28 05:30:15', NOW), Date.UTC(2026, 10, 28, 5, 30, 15));
+  assert.equal(parseSince('2026-11-28T05:30:15.250Z', NOW), Date.UTC(2026, 10, 28, 5, 30, 15, 250));
+  assert.equal(parseSince('2026-11-28T05:30+02:00', NOW), Date.UTC(2026, 10, 28, 3, 30));
+  assert.equal(parseSince('2026-11-28T05:30-0130', NOW), Date.UTC(2026, 10, 28, 7, 0));
+  assert.equal(parseSince('2024-02-29T23:59:59z', NOW), Date.UTC(2024, 1, 29, 23, 59, 59));
+});
