@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import { lineValue } from '../util/line-safe.js';
-import { finalStatus, type Exchange } from './exchange.js';
+import { finalStatus, responseBytes, type Exchange } from './exchange.js';
 
 /** Writes the line for a finished (or aborted) exchange. */
 export type AccessLog = (ex: Exchange, res: ServerResponse, end: number) => void;
@@ -11,7 +11,7 @@ export type AccessLog = (ex: Exchange, res: ServerResponse, end: number) => void
 export function createAccessLog(logger: Logger): AccessLog {
   return (ex, res, end) => {
     const status = finalStatus(ex, res);
-    const bytes = ex.socket.bytesWritten - ex.bytesAtStart;
+    const bytes = responseBytes(ex);
     const durationMs = Math.round(end - ex.start);
     const ttfbMs = ex.ttfb === null ? durationMs : Math.round(ex.ttfb);
     if (logger.format === 'json') {

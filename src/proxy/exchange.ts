@@ -12,8 +12,13 @@ export interface Exchange {
   /** Path without the query string (never the query: it could hold secrets). */
   readonly path: string;
   readonly socket: Socket;
-  /** socket.bytesWritten when the request began (keep-alive sockets carry several responses). */
-  readonly bytesAtStart: number;
+  /**
+   * socket.bytesWritten when this response began: at the request for a response that has the socket at once; for
+   * one queued behind another (pipelining), when the socket is handed to it; null until then.
+   */
+  bytesAtStart: number | null;
+  /** socket.bytesWritten when this response ended, set only when a queued response took the socket from it. */
+  bytesAtEnd: number | null;
   /** The client's X-Request-Id when it is a safe token, else a new UUID: sent to vLLM and back, and logged. */
   readonly requestId: string;
   /** Key name, `-` when none. */
@@ -64,6 +69,7 @@ export function newExchange(start: number, method: string, url: string | undefin
     path: q >= 0 ? raw.slice(0, q) : raw,
     socket,
     bytesAtStart: socket.bytesWritten,
+    bytesAtEnd: null,
     requestId: typeof clientRequestId === 'string' && SAFE_REQUEST_ID.test(clientRequestId) ? clientRequestId : randomUUID(),
     keyName: '-',
     model: '-',
@@ -79,6 +85,13 @@ export function newExchange(start: number, method: string, url: string | undefin
     streaming: false,
     counted: true,
   };
+}
+
+/** The bytes this exchange's response put on the wire (status line, headers, body and chunk framing). */
+export function responseBytes(ex: Exchange): number {
+  // A response that never got the socket (its connection closed while it waited behind another) sent nothing.
+  if (ex.bytesAtStart === null) return 0;
+  return (ex.bytesAtEnd ?? ex.socket.bytesWritten) - ex.bytesAtStart;
 }
 
 /** Status codes logged for a response that did not finish, by who cut it. */

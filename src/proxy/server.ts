@@ -1,5 +1,6 @@
 // The proxy as an in-process object: listen, track requests in flight, change state, reload keys, drain, close.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { LlmserveError } from '../errors.js';
@@ -7,7 +8,7 @@ import { hasPolicy, type KeyPolicy } from '../config/index.js';
 import { createLogger, quietWhile, type Logger } from '../log.js';
 import { createAccessLog } from './access-log.js';
 import type { BackendActivity } from './backend-activity.js';
-import { finalStatus, newExchange } from './exchange.js';
+import { finalStatus, newExchange, type Exchange } from './exchange.js';
 import { createForwarder } from './forward.js';
 import { createHandler } from './handler.js';
 import { createBackendHealth, type HeardFrom } from './health.js';
@@ -140,6 +141,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // True once close() cuts what is left: a response still open then was cut by the proxy, not left by its client.
   let cutting = false;
   const idleWaiters = new Set<() => void>();
+  // Each connection's latest exchange: a response queued behind it (pipelining) marks where its bytes end.
+  const latest = new WeakMap<Socket, Exchange>();
   const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     const ex = newExchange(now(), req.method ?? 'GET', req.url, req.socket, req.headers['x-request-id']);
     // Why in the request's own headers: from there the id goes to vLLM with the others (upstreamHeaders), and every
@@ -150,6 +153,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     cost.metrics.inflight.inc(1);
     res.once('close', () => {
       ex.closed = true;
+      // Not kept past its end for an idle keep-alive connection (a request queued behind it took it already).
+      if (latest.get(req.socket) === ex) latest.delete(req.socket);
       if (cutting && ex.answered === null && !res.writableFinished) ex.answered = 'shutdown';
       inflight--;
       cost.metrics.inflight.inc(-1);
@@ -159,6 +164,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       if (!ex.health) cost.finish(ex, finalStatus(ex, res), end - ex.start);
       if (inflight === 0) for (const wake of idleWaiters) wake();
     });
+    const ahead = res.socket === null ? latest.get(req.socket) : undefined;
+    latest.set(req.socket, ex);
     // A response queued behind another on a pipelined connection has no socket yet, and Node never emits its 'close'
     // when the connection closes first: the socket's close stands in for it, so that the exchange ends exactly once
     // (its in-flight count, its key's max_parallel slot, its usage row, its upstream call). Only then: a response
@@ -170,6 +177,14 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       };
       socket.once('close', orphaned);
       res.once('close', () => socket.off('close', orphaned));
+      // Its bytes start when Node hands it the socket: at the 'finish' of the response ahead, which is still being
+      // written as this request arrives, and whose own 'close' (and log line) comes a tick later, after this
+      // response's first bytes. Only pipelined requests pay for this listener; streaming pays nothing per chunk.
+      ex.bytesAtStart = null;
+      res.once('socket', () => {
+        ex.bytesAtStart = socket.bytesWritten;
+        if (ahead !== undefined) ahead.bytesAtEnd = ex.bytesAtStart;
+      });
     }
     handle(req, res, ex, expectContinue);
   };
