@@ -218,7 +218,7 @@ test('models.retrieve (GET /v1/models/{id}, and /models/{id}): the entry for a n
 test('a key allowed only an alias may send requests that name no model (they go to the model the alias names)', async () => {
   const p = await pair({ models: ['small'] }, { modelAliases: { small: 'test-model' } });
   try {
-    // Both reach the backend (the test upstream itself serves neither: its own 404, not the proxy's model_not_found).
+    // Both reach the backend (whatever it answers, it is not the proxy's model_not_found).
     for (const [path, options] of [['/tokenize', { body: { prompt: 'hi' } }], ['/v1/responses/resp_1', { method: 'GET' }]] as const) {
       const r = await request(p.port, path, { headers: bearer, ...options });
       assert.doesNotMatch(r.text, /model_not_found/, path);
