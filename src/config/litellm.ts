@@ -3,6 +3,7 @@ import { configError } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
 import { resolveEnvRef, type EnvRefContext } from './env-ref.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
+import { envValue } from './resolve.js';
 import { asMap, at, expected, isMap, joinPath, kindOf, parsePort } from './values.js';
 
 /** True when a document is a LiteLLM proxy config. */
@@ -39,19 +40,38 @@ function withGuess(key: string): string {
   return guess === undefined ? key : `${key} (did you mean ${section}${guess}?)`;
 }
 
+/**
+ * `environment_variables`, read first: LiteLLM sets them before reading the rest, so os.environ/ may use them. A
+ * variable already set (non-empty) in the environment is left out, and a note says so. Why: LiteLLM applies each as
+ * `get_secret(NAME, default_value=VALUE)`, which reads os.environ first, so a set variable keeps its value (a master
+ * key `os.environ/NAME` with NAME set by the deployment stays that key); vLLM then inherits that same value.
+ */
+function environmentVariables(doc: Record<string, unknown>, file: string, env: NodeJS.ProcessEnv, refs: Map<string, string>, notes: string[]): Record<string, string> {
+  const vars = asMap(doc['environment_variables'], at(file, 'environment_variables'));
+  const out: Record<string, string> = {};
+  const kept: string[] = [];
+  for (const [name, value] of Object.entries(vars)) {
+    const path = `environment_variables.${name}`;
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw expected(at(file, path), 'a string or a number', value);
+    if (envValue(env, name) !== undefined) {
+      kept.push(name);
+      continue;
+    }
+    out[name] = String(resolveEnvRef(value, path, { env, file, refs }));
+  }
+  if (kept.length > 0) {
+    notes.push(`${file}: environment_variables: ${kept.join(', ')} ${kept.length === 1 ? 'is' : 'are'} set in the environment, which wins as in LiteLLM: the file's value is used neither by os.environ/ nor by vLLM`);
+  }
+  return out;
+}
+
 /** Reads a LiteLLM config: model_list[0] (name, backend port), general_settings.master_key, environment_variables. */
 export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, env: NodeJS.ProcessEnv): FileSettings {
   const out = emptyFileSettings(file, 'litellm');
   const refs = new Map<string, string>();
 
-  // environment_variables first: LiteLLM sets them before reading the rest, so os.environ/ may use them.
-  const vars = asMap(doc['environment_variables'], at(file, 'environment_variables'));
-  for (const [name, value] of Object.entries(vars)) {
-    const path = `environment_variables.${name}`;
-    const resolved = resolveEnvRef(value, path, { env, file, refs });
-    if (typeof resolved === 'string' || typeof resolved === 'number' || typeof resolved === 'boolean') out.environment[name] = String(resolved);
-    else throw expected(at(file, path), 'a string or a number', resolved);
-  }
+  out.environment = environmentVariables(doc, file, env, refs, out.notes);
+  // Only variables the environment lacks were kept: a set one is what os.environ/ reads, as in LiteLLM.
   const ctx: EnvRefContext = { env: { ...env, ...out.environment }, file, refs };
 
   const list = doc['model_list'];

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hashKey, loadConfig, readKeysFile } from '../../src/config/index.js';
+import { buildVllmEnv } from '../../src/engine/command.js';
 import { CWD, STRONG_KEY, load, rejects, assertNoLeak } from '../helpers/config.js';
 import { LITELLM_CONFIG as LITELLM } from '../helpers/fixtures.js';
 
@@ -260,6 +261,27 @@ test('LiteLLM config: LITELLM_MASTER_KEY given in environment_variables is the m
   // general_settings.master_key comes first, as in LiteLLM.
   const both = await load({ 'litellm.config.yaml': `${text}general_settings: { master_key: other-key-0123456789abcdef }\n` }, { config: 'litellm.config.yaml', model: '/m' }, {});
   assert.ok(both.proxy.keys[0]?.sha256.equals(hashKey('other-key-0123456789abcdef')));
+});
+
+test('LiteLLM config: a variable already set in the environment wins over environment_variables, for os.environ/ and for vLLM', async () => {
+  // LiteLLM applies each entry as get_secret(NAME, default_value=VALUE): os.environ is read first.
+  const devKey = 'dev-key-not-for-production-0000';
+  const text = `environment_variables:\n  MY_PROXY_KEY: ${devKey}\n  HF_HOME: /file-cache\n  FROM: os.environ/UNSET_HERE\n  ONLY_FILE: x\nmodel_list:\n  - { model_name: m, litellm_params: { model: hosted_vllm/m, api_base: "http://127.0.0.1:3000/v1" } }\ngeneral_settings:\n  master_key: os.environ/MY_PROXY_KEY\n`;
+  const env = { MY_PROXY_KEY: STRONG_KEY, HF_HOME: '/env-cache', FROM: 'set' };
+  const c = await load({ 'litellm.config.yaml': text }, { config: 'litellm.config.yaml', model: '/m' }, env);
+  assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)), 'the environment\'s key, not the file\'s');
+  assert.ok(!c.secrets.values.includes(devKey));
+  assert.deepEqual(c.environment, { ONLY_FILE: 'x' });
+  const vllmEnv = buildVllmEnv(c, env);
+  assert.equal(vllmEnv.HF_HOME, '/env-cache');
+  assert.equal(vllmEnv.FROM, 'set');
+  assert.equal(vllmEnv.MY_PROXY_KEY, undefined);
+  assert.ok(c.notes.some((n) => /environment_variables: MY_PROXY_KEY, HF_HOME, FROM are set in the environment, which wins as in LiteLLM/.test(n)), c.notes.join('\n'));
+  assertNoLeak(c, [STRONG_KEY, devKey]);
+  // Unset (or empty) in the environment: the file's value is used, as before.
+  const d = await load({ 'litellm.config.yaml': text }, { config: 'litellm.config.yaml', model: '/m' }, { MY_PROXY_KEY: '', UNSET_HERE: 'u' });
+  assert.ok(d.proxy.keys[0]?.sha256.equals(hashKey(devKey)));
+  assert.deepEqual(d.environment, { MY_PROXY_KEY: devKey, HF_HOME: '/file-cache', FROM: 'u', ONLY_FILE: 'x' });
 });
 
 test("LiteLLM's include: the included files' model_list entries are combined with the parent's", async () => {
