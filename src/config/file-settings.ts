@@ -9,6 +9,8 @@ import type { ModelFileEntry } from './models.js';
 export interface FileSettings {
   file: string;
   format: 'llmserve' | 'litellm';
+  /** Where a master key goes when not `file`: the included file whose general_settings replaces the parent's. */
+  masterKeyFile?: string;
   model?: string;
   servedModelName?: string;
   vllm: {

@@ -1,44 +1,68 @@
-// LiteLLM's `include:`: a config split over several files, whose model_list entries are combined.
+// LiteLLM's `include:`: a config split over several files, merged as LiteLLM's proxy merges them.
 import path from 'node:path';
 import { configError } from '../errors.js';
 import { isMap, kindOf } from './values.js';
 import { parseYaml } from './yaml.js';
 
+/** A document with its includes merged in, which included file each top-level key now comes from, and notes. */
+export interface Included {
+  doc: unknown;
+  /** Top-level key -> the included file its whole value comes from (keys of the parent's own are absent). */
+  origins: Record<string, string>;
+  notes: string[];
+}
+
 /**
- * Reads the files a config's top-level `include:` names (relative to that config) and merges them into it, as
- * LiteLLM does: `model_list` entries are appended to the parent's, any other section the parent lacks is taken
- * from the first file that has it. A document without `include:` is returned as it is.
+ * Reads the files a config's top-level `include:` names (relative to that config) and merges them into it, in order,
+ * as LiteLLM's `_process_includes` does: a list (`model_list`) is appended to the one already there, any other key
+ * replaces it (a note says so where one was there: LiteLLM does it silently). A document without `include:` is
+ * returned as it is.
  */
-export async function withIncludes(doc: unknown, file: string, readFile: (p: string) => Promise<string>): Promise<unknown> {
-  if (!isMap(doc) || !('include' in doc)) return doc;
+export async function withIncludes(doc: unknown, file: string, readFile: (p: string) => Promise<string>): Promise<Included> {
+  const origins: Record<string, string> = {};
+  const notes: string[] = [];
+  if (!isMap(doc) || !('include' in doc)) return { doc, origins, notes };
   const list = doc['include'];
   if (!Array.isArray(list) || !list.every((p): p is string => typeof p === 'string' && p.trim() !== '')) {
     throw configError(`${file}: include: expected a list of file paths (as LiteLLM's include:), got ${kindOf(list)}`);
   }
   const out: Record<string, unknown> = { ...doc };
   delete out['include'];
-  const models: unknown[] = Array.isArray(out['model_list']) ? [...(out['model_list'] as unknown[])] : [];
   for (const [i, name] of list.entries()) {
     const target = path.resolve(path.dirname(file), name);
-    let text: string;
-    try {
-      text = await readFile(target);
-    } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-      throw configError(`${file}: include[${i}]: cannot read ${target}: ${why}`);
-    }
-    const part = parseYaml(text, target);
+    const part = await readIncluded(target, `${file}: include[${i}]`, readFile);
     if (part === null || part === undefined) continue;
     if (!isMap(part)) throw configError(`${target}: expected a mapping of settings (included by ${file}), got ${kindOf(part)}`);
-    for (const [key, value] of Object.entries(part)) {
-      if (key === 'model_list') {
-        if (!Array.isArray(value)) throw configError(`${target}: model_list: expected a list of models, got ${kindOf(value)}`);
-        models.push(...(value as unknown[]));
-      } else if (key === 'include') {
-        throw configError(`${target}: include: an included file cannot include others (LiteLLM does not either)`);
-      } else if (!(key in out)) out[key] = value;
-    }
+    for (const [key, value] of Object.entries(part)) mergeKey(out, key, value, target, file, origins, notes);
   }
-  if (models.length > 0) out['model_list'] = models;
-  return out;
+  return { doc: out, origins, notes };
+}
+
+async function readIncluded(target: string, where: string, readFile: (p: string) => Promise<string>): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(target);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw configError(`${where}: cannot read ${target}: ${why}`);
+  }
+  return parseYaml(text, target);
+}
+
+/** One top-level key of an included file: a list extends the list there, anything else replaces what was there. */
+function mergeKey(out: Record<string, unknown>, key: string, value: unknown, target: string, file: string, origins: Record<string, string>, notes: string[]): void {
+  if (key === 'include') throw configError(`${target}: include: an included file cannot include others (LiteLLM does not either)`);
+  if (key === 'model_list' && !Array.isArray(value)) throw configError(`${target}: model_list: expected a list of models, got ${kindOf(value)}`);
+  const before = out[key];
+  if (Array.isArray(value) && Array.isArray(before)) {
+    out[key] = [...(before as unknown[]), ...(value as unknown[])];
+    // Entries of several files: no one file to name.
+    delete origins[key];
+    return;
+  }
+  if (before !== undefined && before !== null) {
+    notes.push(`${target}: ${key} replaces the ${key} of ${origins[key] ?? file} (as LiteLLM merges include: an included file's section wins; only lists such as model_list are combined)`);
+  }
+  out[key] = value;
+  origins[key] = target;
 }

@@ -65,15 +65,8 @@ function environmentVariables(doc: Record<string, unknown>, file: string, env: N
   return out;
 }
 
-/** Reads a LiteLLM config: model_list[0] (name, backend port), general_settings.master_key, environment_variables. */
-export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, env: NodeJS.ProcessEnv): FileSettings {
-  const out = emptyFileSettings(file, 'litellm');
-  const refs = new Map<string, string>();
-
-  out.environment = environmentVariables(doc, file, env, refs, out.notes);
-  // Only variables the environment lacks were kept: a set one is what os.environ/ reads, as in LiteLLM.
-  const ctx: EnvRefContext = { env: { ...env, ...out.environment }, file, refs };
-
+/** The first model's public name and backend port; a note names the other models, which are not served. */
+function readModelList(doc: Record<string, unknown>, file: string, ctx: EnvRefContext, out: FileSettings): void {
   const list = doc['model_list'];
   if (!Array.isArray(list) || list.length === 0) throw expected(at(file, 'model_list'), 'a non-empty list of models', list);
   const first = list[0];
@@ -95,8 +88,11 @@ export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, e
   if (others.size > 0) {
     out.notes.push(`${file}: model_list names ${others.size + 1} models; only the first, "${name}", is served (ignored: ${[...others].map((o) => `"${o}"`).join(', ')})`);
   }
+}
 
-  const ignored = Object.keys(doc).filter((key) => !['model_list', 'general_settings', 'environment_variables'].includes(key)).map((key) => joinPath('', key));
+/** general_settings.master_key; the section's other keys are returned, to be named as ignored. */
+function readGeneralSettings(doc: Record<string, unknown>, file: string, ctx: EnvRefContext, out: FileSettings): string[] {
+  const ignored: string[] = [];
   const general = asMap(doc['general_settings'], at(file, 'general_settings'));
   for (const [key, value] of Object.entries(general)) {
     if (key !== 'master_key') {
@@ -108,9 +104,30 @@ export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, e
     if (typeof raw !== 'string' || raw === '') {
       throw configError(`${at(file, 'general_settings.master_key')}: expected a non-empty string (better: os.environ/NAME), got ${raw === '' ? 'an empty string' : kindOf(raw)}`);
     }
-    const envName = refs.get('general_settings.master_key');
+    const envName = ctx.refs.get('general_settings.master_key');
     out.proxy.masterKey = { value: raw, origin: at(file, 'general_settings.master_key'), ...(envName === undefined ? {} : { envName }) };
   }
+  return ignored;
+}
+
+/**
+ * Reads a LiteLLM config: model_list[0] (name, backend port), general_settings.master_key, environment_variables.
+ * `origins` names the included file a section comes from (LiteLLM's include:), for the errors about it.
+ */
+export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, env: NodeJS.ProcessEnv, origins: Record<string, string> = {}): FileSettings {
+  const out = emptyFileSettings(file, 'litellm');
+  const refs = new Map<string, string>();
+  const fileOf = (section: string): string => origins[section] ?? file;
+
+  out.environment = environmentVariables(doc, fileOf('environment_variables'), env, refs, out.notes);
+  // Only variables the environment lacks were kept: a set one is what os.environ/ reads, as in LiteLLM.
+  const resolveEnv = { ...env, ...out.environment };
+  readModelList(doc, fileOf('model_list'), { env: resolveEnv, file: fileOf('model_list'), refs }, out);
+  const generalFile = fileOf('general_settings');
+  // A master key belongs where the general_settings in effect is: one added to the parent's would be replaced.
+  if (generalFile !== file) out.masterKeyFile = generalFile;
+  const ignored = readGeneralSettings(doc, generalFile, { env: resolveEnv, file: generalFile, refs }, out);
+  ignored.unshift(...Object.keys(doc).filter((key) => !['model_list', 'general_settings', 'environment_variables'].includes(key)).map((key) => joinPath('', key)));
   if (ignored.length > 0) {
     out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${ignored.map(withGuess).join(', ')}`);
   }

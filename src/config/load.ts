@@ -12,7 +12,7 @@ import { envValue, FLAGS, resolveConfig } from './resolve.js';
 import { parseLlmserveConfig } from './schema.js';
 import { at, isMap, kindOf } from './values.js';
 import { parseYaml } from './yaml.js';
-import { withIncludes } from './include.js';
+import { withIncludes, type Included } from './include.js';
 import { workingDir } from '../util/cwd.js';
 
 /** Side effects of loading the configuration; each has a real default. */
@@ -36,7 +36,7 @@ const realExists = async (p: string): Promise<boolean> => {
 
 /** Parses config file text (either format) into FileSettings. */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv): FileSettings {
-  return parseConfigDoc(parseYaml(text, file), file, env, []);
+  return parseConfigDoc({ doc: parseYaml(text, file), origins: {}, notes: [] }, file, env, []);
 }
 
 /** Parses config file text with the files its `include:` names (LiteLLM's), read through `readFile`. */
@@ -47,11 +47,14 @@ export async function parseConfigFileText(text: string, file: string, env: NodeJ
 /** The sections of the proxy's settings (llmserve's and LiteLLM's), which a --role worker leaves unread. */
 const PROXY_SECTIONS: readonly string[] = ['proxy', 'general_settings'];
 
-function parseConfigDoc(doc: unknown, file: string, env: NodeJS.ProcessEnv, skipped: readonly string[]): FileSettings {
+function parseConfigDoc({ doc, origins, notes }: Included, file: string, env: NodeJS.ProcessEnv, skipped: readonly string[]): FileSettings {
   if (doc === null || doc === undefined) throw configError(`${file}: the config file is empty; expected a mapping of settings (model:, proxy:, ...)`);
   if (!isMap(doc)) throw configError(`${file}: expected a mapping of settings at the top level (model:, proxy:, ...), got ${kindOf(doc)}`);
   const read = skipped.length === 0 ? doc : Object.fromEntries(Object.entries(doc).filter(([key]) => !skipped.includes(key)));
-  return isLiteLLMConfig(read) ? parseLiteLLMConfig(read, file, env) : parseLlmserveConfig(read, file, env);
+  if (!isLiteLLMConfig(read)) return parseLlmserveConfig(read, file, env);
+  const settings = parseLiteLLMConfig(read, file, env, origins);
+  settings.notes.unshift(...notes);
+  return settings;
 }
 
 /** Builds the one Config from flags, environment (LLMSERVE_*), the config file and defaults. */

@@ -175,7 +175,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   } else if (keys.entries.length === 0 && !worker) {
     if (keysFile === null) {
       const where = f.format === 'litellm' ? 'general_settings.master_key' : 'proxy.master_key';
-      throw configError(`no API key configured, so the proxy would refuse every request: export LLMSERVE_MASTER_KEY=... (a long random value), or set ${where}: os.environ/NAME${file ? ` in ${f.file}` : ' in a config file'}; to serve without authentication, set proxy.auth: false`);
+      throw configError(`no API key configured, so the proxy would refuse every request: export LLMSERVE_MASTER_KEY=... (a long random value), or set ${where}: os.environ/NAME${file ? ` in ${f.masterKeyFile ?? f.file}` : ' in a config file'}; to serve without authentication, set proxy.auth: false`);
     }
     notes.push(`${keysFile}: the keys file has no keys yet: every request is refused until keys are added and llmserve gets SIGHUP`);
   }

@@ -296,6 +296,28 @@ test("LiteLLM's include: the included files' model_list entries are combined wit
   await rejects(load({ 'litellm.config.yaml': 'include: models.yaml\n' }, { config: 'litellm.config.yaml', model: '/m' }, {}), /include: expected a list of file paths/);
 });
 
+test("LiteLLM's include: an included file's section replaces the parent's, as LiteLLM merges it; lists are appended; errors and the no-key fix name the included file", async () => {
+  const cli = { config: 'litellm.config.yaml', model: '/m' };
+  const models = 'model_list:\n  - model_name: inc-model\n    litellm_params: { model: hosted_vllm/x, api_base: "http://127.0.0.1:3005/v1" }\n';
+  // A base config with a development key; the production overlay it includes sets the real one.
+  const base = `include:\n  - inc/prod.yaml\nmodel_list:\n  - model_name: m1\n    litellm_params: { model: hosted_vllm/m1, api_base: "http://127.0.0.1:3000/v1" }\ngeneral_settings:\n  master_key: sk-dev-key-000000000000000000000\n`;
+  const prod = 'general_settings:\n  master_key: os.environ/PROD_KEY\nmodel_list:\n  - model_name: m2\n';
+  const c = await load({ 'litellm.config.yaml': base, 'inc/prod.yaml': prod }, cli, { PROD_KEY: STRONG_KEY });
+  assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)), "the included file's key, not the parent's");
+  assert.ok(c.secrets.envNames.includes('PROD_KEY'));
+  assert.equal(c.servedModelName, 'm1');
+  assert.ok(c.notes.some((n) => /only the first, "m1", is served \(ignored: "m2"\)/.test(n)), 'model_list entries appended');
+  assert.ok(c.notes.some((n) => n === '/srv/app/inc/prod.yaml: general_settings replaces the general_settings of /srv/app/litellm.config.yaml (as LiteLLM merges include: an included file\'s section wins; only lists such as model_list are combined)'), c.notes.join('\n'));
+  // An unset variable of the included section is named in the included file.
+  await rejects(load({ 'litellm.config.yaml': base, 'inc/prod.yaml': prod }, cli, {}), /^\/srv\/app\/inc\/prod\.yaml: general_settings\.master_key: environment variable PROD_KEY/);
+  // No key anywhere, the general_settings in effect is an included file's: the fix names that file, not the parent.
+  const parent = 'include:\n  - inc/models.yaml\n  - inc/secrets.yaml\ngeneral_settings:\n  alerting: ["slack"]\n';
+  await rejects(load({ 'litellm.config.yaml': parent, 'inc/models.yaml': models, 'inc/secrets.yaml': 'general_settings:\n  alerting: ["email"]\n' }, cli, {}), /general_settings\.master_key: os\.environ\/NAME in \/srv\/app\/inc\/secrets\.yaml;/);
+  const d = await load({ 'litellm.config.yaml': parent, 'inc/models.yaml': models, 'inc/secrets.yaml': 'general_settings:\n  master_key: os.environ/INCLUDED_KEY\n' }, cli, { INCLUDED_KEY: STRONG_KEY });
+  assert.ok(d.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
+  assert.equal(d.vllm.port, 3005);
+});
+
 test('LiteLLM config: an ignored key that is a typo of one llmserve reads says so (the master key would be lost)', async () => {
   const head = 'model_list:\n  - model_name: a\n    litellm_params: { model: openai/custom }\n';
   const env = { LLMSERVE_MASTER_KEY: STRONG_KEY };
