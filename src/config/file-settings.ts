@@ -13,6 +13,8 @@ export interface FileSettings {
   masterKeyFile?: string;
   model?: string;
   servedModelName?: string;
+  /** A LiteLLM `model_name` with `*` (a wildcard route), served under the name derived from the model instead. */
+  wildcardModelName?: { name: string; where: string };
   vllm: {
     command?: string[];
     port?: number;

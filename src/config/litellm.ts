@@ -73,7 +73,11 @@ function readModelList(doc: Record<string, unknown>, file: string, ctx: EnvRefCo
   if (!isMap(first)) throw expected(at(file, 'model_list[0]'), 'a mapping with model_name and litellm_params', first);
   const name = resolveEnvRef(first['model_name'], 'model_list[0].model_name', ctx);
   if (typeof name !== 'string' || name.trim() === '') throw expected(at(file, 'model_list[0].model_name'), 'a non-empty string (the public model name)', name);
-  out.servedModelName = name;
+  // Why: `*` is LiteLLM's wildcard route (any name requested goes through); vLLM serves one model under the names it
+  // is given, so `--served-model-name '*'` would answer 404 to every request while the probes say ready. The name
+  // llmserve derives from --model is served instead, and resolveConfig says which.
+  if (name.includes('*')) out.wildcardModelName = { name, where: at(file, 'model_list[0].model_name') };
+  else out.servedModelName = name;
   const params = asMap(first['litellm_params'], at(file, 'model_list[0].litellm_params'));
   const apiBase = resolveEnvRef(params['api_base'], 'model_list[0].litellm_params.api_base', ctx);
   const port = backendPort(apiBase, at(file, 'model_list[0].litellm_params.api_base'));
@@ -86,7 +90,8 @@ function readModelList(doc: Record<string, unknown>, file: string, ctx: EnvRefCo
     if (typeof other === 'string' && other !== name) others.add(other);
   });
   if (others.size > 0) {
-    out.notes.push(`${file}: model_list names ${others.size + 1} models; only the first, "${name}", is served (ignored: ${[...others].map((o) => `"${o}"`).join(', ')})`);
+    const served = name.includes('*') ? `(the wildcard "${name}")` : `"${name}"`;
+    out.notes.push(`${file}: model_list names ${others.size + 1} models; only the first, ${served}, is served (ignored: ${[...others].map((o) => `"${o}"`).join(', ')})`);
   }
 }
 

@@ -138,6 +138,11 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     throw configError(`no model given: pass --model PATH (a local directory or a hub id like org/name), set LLMSERVE_MODEL, or set model: in ${file ? f.file : 'a config file (llmserve.yaml)'}`);
   }
   const servedModelName = f.models !== undefined ? (f.models[0]?.servedModelName ?? nameFromModel(model)) : (pick('servedModelName', (v, w) => parseString(v, w), f.servedModelName) ?? nameFromModel(model));
+  if (f.wildcardModelName !== undefined) {
+    const from = given('servedModelName')?.where ?? 'derived from the model path; --served-model-name sets another';
+    const { name, where } = f.wildcardModelName;
+    notes.push(`${where}: "${name}" is a LiteLLM wildcard route, and vLLM answers only the names it serves (requests for "${name}" would all get 404): the model is served as "${servedModelName}" (${from})`);
+  }
 
   const filePort = f.proxy.port;
   const production = envValue(env, 'OPENBAYES_SERVING_PRODUCTION') !== undefined;

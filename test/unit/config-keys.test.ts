@@ -318,6 +318,17 @@ test("LiteLLM's include: an included file's section replaces the parent's, as Li
   assert.equal(d.vllm.port, 3005);
 });
 
+test('LiteLLM config: a wildcard model_name ("*") is served as the name derived from --model, with a note, never as "*"', async () => {
+  const yaml = (name: string): string => `model_list:\n  - model_name: "${name}"\n    litellm_params: { model: "hosted_vllm/*", api_base: "http://localhost:3000/v1" }\n  - model_name: other\ngeneral_settings: { master_key: ${STRONG_KEY} }\n`;
+  const c = await load({ 'litellm.config.yaml': yaml('*') }, { config: 'litellm.config.yaml', model: '/models/Qwen2.5-7B' });
+  assert.equal(c.servedModelName, 'Qwen2.5-7B');
+  assert.ok(c.notes.some((n) => /model_list\[0\]\.model_name: "\*" is a LiteLLM wildcard route.*served as "Qwen2\.5-7B" \(derived from the model path/.test(n)), c.notes.join('\n'));
+  assert.ok(c.notes.some((n) => /only the first, \(the wildcard "\*"\), is served \(ignored: "other"\)/.test(n)), c.notes.join('\n'));
+  const d = await load({ 'litellm.config.yaml': yaml('qwen/*') }, { config: 'litellm.config.yaml', model: '/models/Qwen2.5-7B', servedModelName: 'pub' });
+  assert.equal(d.servedModelName, 'pub');
+  assert.ok(d.notes.some((n) => /"qwen\/\*" is a LiteLLM wildcard route.*served as "pub" \(--served-model-name\)/.test(n)), d.notes.join('\n'));
+});
+
 test('LiteLLM config: an ignored key that is a typo of one llmserve reads says so (the master key would be lost)', async () => {
   const head = 'model_list:\n  - model_name: a\n    litellm_params: { model: openai/custom }\n';
   const env = { LLMSERVE_MASTER_KEY: STRONG_KEY };
