@@ -1,7 +1,8 @@
 // `llmserve usage`: what each key used, read from the usage store (the proxy writes it; this only reads).
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resolveEnvRef, isEnvRef } from '../config/env-ref.js';
+import { resolveEnvRefs } from '../config/env-ref.js';
+import { isLiteLLMConfig } from '../config/litellm.js';
 import { locateConfig } from '../config/locate.js';
 import { parseUsage, usageDir } from '../config/usage-settings.js';
 import { isMap } from '../config/values.js';
@@ -43,8 +44,8 @@ const exists = async (p: string) => {
 };
 
 /**
- * The usage directory as `start` would use it: only `usage.dir` is read from the config file (so that keys and
- * os.environ/ references elsewhere in it need not be set to read usage).
+ * The usage directory as `start` would use it: only the `usage:` section is read from the config file (so that keys
+ * and os.environ/ references elsewhere in it need not be set to read usage), as start reads it.
  */
 export async function findUsageDir(config: string | undefined, env: NodeJS.ProcessEnv, cwd: string): Promise<string> {
   const located = await locateConfig(config === undefined ? {} : { config }, env, cwd, exists);
@@ -56,12 +57,13 @@ export async function findUsageDir(config: string | undefined, env: NodeJS.Proce
     throw configError(`cannot read config file ${located.path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   const doc = parseYaml(text, located.path);
-  const section = isMap(doc) ? doc['usage'] : undefined;
+  // A LiteLLM config's `usage:` is no LiteLLM section, and start ignores it: its store is next to the file.
+  const section = isMap(doc) && !isLiteLLMConfig(doc) ? doc['usage'] : undefined;
   if (section === undefined || section === null) return usageDir(env, undefined, located.path, cwd);
-  // The section is checked as start checks it (unknown keys, types): a misspelt `dir` would have the report read
-  // another store than the one start writes, and a billing script take "no rows" for a period without usage.
-  const dir = isMap(section) ? section['dir'] : undefined;
-  const resolved = typeof dir === 'string' && isEnvRef(dir) ? { ...section, dir: resolveEnvRef(dir, 'usage.dir', { env, file: located.path, refs: new Map() }) } : section;
+  // The section is checked and read as start reads it (os.environ/ in any of its values, unknown keys, types): a
+  // misspelt `dir` would have the report read another store than the one start writes, and a billing script take
+  // "no rows" for a period without usage.
+  const resolved = resolveEnvRefs(section, 'usage', { env, file: located.path, refs: new Map() });
   return usageDir(env, parseUsage(resolved, located.path).dir, located.path, cwd);
 }
 

@@ -117,6 +117,12 @@ test('the usage directory: usage.dir of the config (relative to it), else next t
     assert.equal(await findUsageDir(undefined, { LLMSERVE_USAGE_DIR: '/x' }, dir), '/x');
     await fs.writeFile(join(dir, 'ref.yaml'), 'model: m\nusage: { dir: os.environ/USAGE_HERE }\n');
     assert.equal(await findUsageDir(join(dir, 'ref.yaml'), { USAGE_HERE: 'from-env' }, '/'), join(dir, 'from-env'));
+    // os.environ/ in any value of the section, as start reads it.
+    await fs.writeFile(join(dir, 'refs.yaml'), 'model: m\nusage: { dir: data, track: os.environ/TRACK, flush_interval: os.environ/FLUSH }\n');
+    assert.equal(await findUsageDir(join(dir, 'refs.yaml'), { TRACK: 'all', FLUSH: '2' }, '/'), join(dir, 'data'));
+    // A LiteLLM config's `usage:` is ignored by start (its store is next to the file): so it is here.
+    await fs.writeFile(join(dir, 'litellm.yaml'), 'model_list:\n  - model_name: m\ngeneral_settings: { master_key: os.environ/UNSET_HERE }\nusage: { dir: /elsewhere }\n');
+    assert.equal(await findUsageDir(join(dir, 'litellm.yaml'), {}, '/'), dir);
     // The section is checked as start checks it: a misspelt or mistyped key is exit 2, never another store's empty report.
     for (const [section, pattern] of [
       ['{ dri: data }', /usage\.dri: unknown key; did you mean "dir"\?$/],
