@@ -63,6 +63,8 @@ export interface FileSettings {
   /** The NAMEs of the file's `os.environ/NAME` values: variables llmserve reads through the file. */
   envRefs: string[];
   notes: string[];
+  /** Ignored LiteLLM keys that look like a misspelt key llmserve reads, each with its "did you mean". */
+  misspelt?: string[];
 }
 
 /** A FileSettings that sets nothing. */

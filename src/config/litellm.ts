@@ -134,7 +134,10 @@ export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, e
   const ignored = readGeneralSettings(doc, generalFile, { env: resolveEnv, file: generalFile, refs }, out);
   ignored.unshift(...Object.keys(doc).filter((key) => !['model_list', 'general_settings', 'environment_variables'].includes(key)).map((key) => joinPath('', key)));
   if (ignored.length > 0) {
-    out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${ignored.map(withGuess).join(', ')}`);
+    const shown = ignored.map(withGuess);
+    out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${shown.join(', ')}`);
+    const misspelt = shown.filter((text, i) => text !== ignored[i]);
+    if (misspelt.length > 0) out.misspelt = misspelt;
   }
   out.envRefs = [...new Set(refs.values())];
   return out;

@@ -1,6 +1,6 @@
 // Precedence: command-line flags > environment (LLMSERVE_*) > config file > defaults, one setting at a time.
 import { basename } from 'node:path';
-import { configError } from '../errors.js';
+import { configError, type LlmserveError } from '../errors.js';
 import type { CliOptions, Config, KeyEntry, ModelConfig } from './types.js';
 import { resolveCluster, type Given } from './cluster.js';
 import { modelBackendPort } from './models.js';
@@ -178,10 +178,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   if (!auth) {
     notes.push(`WARNING: proxy.auth is false: no API key is checked; anyone who can reach ${host}:${port} can use the model${keys.entries.length > 0 ? ' (the configured keys are ignored)' : ''}`);
   } else if (keys.entries.length === 0 && !worker) {
-    if (keysFile === null) {
-      const where = f.format === 'litellm' ? 'general_settings.master_key' : 'proxy.master_key';
-      throw configError(`no API key configured, so the proxy would refuse every request: export LLMSERVE_MASTER_KEY=... (a long random value), or set ${where}: os.environ/NAME${file ? ` in ${f.masterKeyFile ?? f.file}` : ' in a config file'}; to serve without authentication, set proxy.auth: false`);
-    }
+    if (keysFile === null) throw noKeyError(f, file !== null);
     notes.push(`${keysFile}: the keys file has no keys yet: every request is refused until keys are added and llmserve gets SIGHUP`);
   }
   notes.push(...keys.notes);
@@ -311,6 +308,22 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     notes,
     extra: { ...f.extra },
   };
+}
+
+/**
+ * The error for a proxy without any key, with the fixes that work for the file's format. Why: a LiteLLM config has
+ * no setting that turns authentication off (llmserve reads only its model_list, general_settings.master_key and
+ * environment_variables), and a misspelt `general_settings` there is ignored, not refused: the error says so.
+ */
+function noKeyError(f: FileSettings, hasFile: boolean): LlmserveError {
+  const litellm = f.format === 'litellm';
+  const where = litellm ? 'general_settings.master_key' : 'proxy.master_key';
+  const inFile = hasFile ? ` in ${f.masterKeyFile ?? f.file}` : ' in a config file';
+  const typos = f.misspelt !== undefined ? ` (${f.file}: ignored as misspelt: ${f.misspelt.join(', ')})` : '';
+  const open = litellm
+    ? 'a LiteLLM config cannot turn authentication off: to serve without it, use llmserve\'s own format with proxy.auth: false (llmserve init writes one)'
+    : 'to serve without authentication, set proxy.auth: false';
+  return configError(`no API key configured, so the proxy would refuse every request: export LLMSERVE_MASTER_KEY=... (a long random value), or set ${where}: os.environ/NAME${inFile}${typos}; ${open}`);
 }
 
 /** Refuses two listeners on one port (exit 2), naming both and where each was set: the second could never bind. */

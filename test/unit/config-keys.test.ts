@@ -116,8 +116,14 @@ test('LiteLLM config: api_base without a port means 3000; a bad URL is an error'
   await rejects(load({ 'llmserve.yaml': yaml('http://localhost:0/v1') }, { model: '/m' }), /model_list\[0\]\.litellm_params\.api_base \(its port\): expected an integer 1-65535, got "0"$/);
 });
 
-test('LiteLLM config without a key: error says how to set one', async () => {
-  await rejects(load({ 'llmserve.yaml': 'model_list:\n  - model_name: a\n' }, { model: '/m' }), /no API key configured.*export LLMSERVE_MASTER_KEY=\.\.\..*general_settings\.master_key: os\.environ\/NAME.*proxy\.auth: false/);
+test('LiteLLM config without a key: error says how to set one, a fix that works for that format, and a misspelt general_settings', async () => {
+  const err = await rejects(load({ 'llmserve.yaml': 'model_list:\n  - model_name: a\n' }, { model: '/m' }), /no API key configured.*export LLMSERVE_MASTER_KEY=\.\.\..*general_settings\.master_key: os\.environ\/NAME in \/srv\/app\/llmserve\.yaml; /);
+  // A LiteLLM file ignores proxy.auth: the error must not offer it as a setting of that file.
+  assert.doesNotMatch(err.message, /; to serve without authentication, set proxy\.auth: false/);
+  assert.match(err.message, /a LiteLLM config cannot turn authentication off: to serve without it, use llmserve's own format with proxy\.auth: false \(llmserve init writes one\)$/);
+  // The key is under a misspelt section, ignored as LiteLLM ignores it: the error says which, not only a note never shown.
+  const typo = 'model_list:\n  - model_name: m1\n    litellm_params: { model: openai/m1 }\ngeneral_setting:\n  master_key: sk-abcdefghijklmnopqrstuvwxyz0123\n';
+  await rejects(load({ 'llmserve.yaml': typo }, { model: '/m' }), /os\.environ\/NAME in \/srv\/app\/llmserve\.yaml \(\/srv\/app\/llmserve\.yaml: ignored as misspelt: general_setting \(did you mean general_settings\?\)\); a LiteLLM config cannot/, ['sk-abcdefghijklmnopqrstuvwxyz0123']);
 });
 
 test('named keys and digests, in order after the master key', async () => {
