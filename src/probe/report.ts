@@ -112,6 +112,14 @@ function factWarnings(report: Pick<ProbeReport, 'model' | 'vllm'>, facts: ProbeF
   return out;
 }
 
+/**
+ * The configured variables (environment_variables, vllm.env) that vLLM's environment leaves out: VLLM_PORT,
+ * VLLM_API_KEY and key variables (buildVllmEnv). Why: listing them as vLLM's would say the opposite of what it gets.
+ */
+function removedFromVllmEnv(plan: Plan): string[] {
+  return Object.keys({ ...plan.config.environment, ...plan.config.vllm.env }).filter((name) => plan.env[name] === undefined);
+}
+
 /** Builds the report (the `--json` object) from the plan and the facts; pure. */
 export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
   const { config, inventory, selection, tensorParallel, model } = plan;
@@ -145,7 +153,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
       gpuMemoryBytes,
       weightShare,
     },
-    vllm: { ...facts.vllm, argv, commandLine: formatArgv(argv) },
+    vllm: { ...facts.vllm, argv, commandLine: formatArgv(argv), envRemoved: removedFromVllmEnv(plan) },
   };
   return {
     ok: problemDetails.length === 0,

@@ -46,6 +46,15 @@ function vllmLine(r: ProbeReport): string {
   return row('vLLM', `found, version unknown (${v.command} --version printed ${JSON.stringify(v.raw)}${v.exitCode !== 0 ? `, exit ${v.exitCode ?? 'signal'}` : ''})`);
 }
 
+/** The configured variables vLLM gets, then the ones llmserve leaves out of its environment, named as such. */
+function vllmEnvText(r: ProbeReport): string {
+  const removed = new Set(r.vllm.envRemoved);
+  const given = Object.entries({ ...r.config.environment, ...r.config.vllm.env }).filter(([k]) => !removed.has(k));
+  const parts = given.length > 0 ? [given.map(([k, v]) => `${k}=${v}`).join(' ')] : [];
+  if (removed.size > 0) parts.push(`removed by llmserve, vLLM never gets them: ${[...removed].join(', ')}`);
+  return parts.join('; ');
+}
+
 function configLines(r: ProbeReport): string[] {
   const c = r.config;
   const keys = c.proxy.keys.length === 0 ? 'none' : c.proxy.keys.map((k) => `${k.name} (${k.kind}) ${k.value}`).join(', ');
@@ -59,8 +68,8 @@ function configLines(r: ProbeReport): string[] {
     row('  on SIGTERM', `serve ${c.drain.delay} s more, drain up to ${c.drain.timeout} s, then stop (up to ${c.timeouts.stop} s)`),
     row('  restart', c.restart.policy === 'never' ? 'never' : `on-failure: gives up at ${c.restart.maxFailures} failures in ${c.restart.windowS} s, backoff ${c.restart.backoffInitialS}-${c.restart.backoffMaxS} s`),
   ];
-  const env = Object.entries({ ...c.environment, ...c.vllm.env });
-  if (env.length > 0) lines.push(row('  vLLM env', env.map(([k, v]) => `${k}=${v}`).join(' ')));
+  const env = vllmEnvText(r);
+  if (env !== '') lines.push(row('  vLLM env', env));
   if (Object.keys(c.proxy.modelAliases).length > 0) lines.push(row('  aliases', Object.entries(c.proxy.modelAliases).map(([a, s]) => `${a} -> ${s}`).join(', ')));
   return lines;
 }

@@ -110,7 +110,8 @@ export interface ProbeReport {
     /** weightBytes / gpuMemoryBytes, rounded to 3 decimals; null when either is unknown. */
     weightShare: number | null;
   };
-  vllm: VllmVersionFact & { argv: string[]; commandLine: string };
+  /** `envRemoved`: configured variables vLLM does not get (VLLM_PORT, VLLM_API_KEY, key variables). */
+  vllm: VllmVersionFact & { argv: string[]; commandLine: string; envRemoved: string[] };
   backend: PortFact;
   /** Every model (one entry without a models: list); the fields above describe the first. */
   models: ProbeModelEntry[];

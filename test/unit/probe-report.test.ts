@@ -207,6 +207,19 @@ test('keys never appear: not in JSON, not in the text, not in argv; key names do
   assert.equal(redactConfig(p.config).proxy.keys.length, 3);
 });
 
+test("the vLLM env row lists what vLLM gets: VLLM_PORT, VLLM_API_KEY and key variables are named as removed, never as vLLM's", async () => {
+  const model = await makeModelDir();
+  const dir = await tempDir();
+  const config = path.join(dir, 'litellm.yaml');
+  writeFileSync(config, 'environment_variables:\n  CUDA_VISIBLE_DEVICES: "0,1"\n  VLLM_PORT: "tcp://10.0.0.1:8000"\n  VLLM_API_KEY: abc\n  PROXY_KEY: os.environ/PK\nmodel_list:\n  - { model_name: m1, litellm_params: { model: openai/custom, api_base: "http://localhost:3000/v1" } }\ngeneral_settings:\n  master_key: os.environ/PROXY_KEY\n');
+  const p = await plan({ config, model }, { PK: KEY });
+  const r = buildProbeReport(p, facts());
+  assert.deepEqual(r.vllm.envRemoved, ['VLLM_PORT', 'VLLM_API_KEY', 'PROXY_KEY']);
+  assert.deepEqual(Object.keys(p.env).filter((k) => ['CUDA_VISIBLE_DEVICES', 'VLLM_PORT', 'VLLM_API_KEY', 'PROXY_KEY'].includes(k)), ['CUDA_VISIBLE_DEVICES']);
+  const row = probeLines(r).find((l) => l.startsWith('  vLLM env')) ?? '';
+  assert.match(row, /^ {2}vLLM env\s+CUDA_VISIBLE_DEVICES=0,1; removed by llmserve, vLLM never gets them: VLLM_PORT, VLLM_API_KEY, PROXY_KEY$/);
+});
+
 test('the human report: sections in order, size with its reason, ports, the exact vLLM command line', async () => {
   const model = await makeModelDir({ heads: 12 });
   const lines = probeLines(buildProbeReport(await plan({ model, port: '18080' }, { LLMSERVE_MASTER_KEY: KEY }), facts({ proxyPort: { host: '0.0.0.0', port: 18080, free: false, error: 'EADDRINUSE' } })));
