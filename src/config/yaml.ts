@@ -1,6 +1,7 @@
 // YAML text -> plain value, with `FILE:LINE:COL:` on syntax errors.
 import { parseDocument } from 'yaml';
 import { configError } from '../errors.js';
+import { keepNumbersAsWritten } from './number-text.js';
 
 /**
  * Refuses text with U+FFFD. Why: files are read as UTF-8 and Node turns every byte that is not UTF-8 (a Latin-1
@@ -36,6 +37,7 @@ export function parseYaml(text: string, file: string): unknown {
     if (err.code === 'MULTIPLE_DOCS') throw configError(`${where}: invalid YAML: a second document (after \`---\`); a config is one document: remove the \`---\` line and merge the settings`);
     throw configError(`${where}: invalid YAML: ${message}`);
   }
+  keepNumbersAsWritten(doc);
   try {
     // A bound on alias expansion (a "billion laughs" file), well above what a long model_list with a shared anchor
     // needs (every entry's `litellm_params: *base` counts).

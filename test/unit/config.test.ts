@@ -252,6 +252,33 @@ drain: { delay: os.environ/DRAIN_DELAY }
   assert.ok(!c.secrets.envNames.includes('HF_TOKEN'));
 });
 
+test('numbers where a string goes (vllm.args, vllm.env, models, environment_variables) keep the text as written', async () => {
+  const yaml = `model: m
+vllm:
+  args: [--revision, 8130e14, --seed, 12345678901234567890, --hf-overrides-version, 1.10, --max-num-seqs, 256]
+  env:
+    UMASK_LIKE: 0022
+    BIG_ID: 123456789012345678901
+    HEX: 0x1F
+    QUOTED: "1.10"
+  port: 0x1F91
+drain: { delay: 1.50 }
+`;
+  const c = await load({ 'llmserve.yaml': yaml }, {}, KEY_ENV);
+  assert.deepEqual(c.vllm.args, ['--revision', '8130e14', '--seed', '12345678901234567890', '--hf-overrides-version', '1.10', '--max-num-seqs', '256']);
+  assert.deepEqual(c.vllm.env, { UMASK_LIKE: '0022', BIG_ID: '123456789012345678901', HEX: '0x1F', QUOTED: '1.10' });
+  // Where a number goes, a number it stays.
+  assert.equal(c.vllm.port, 8081);
+  assert.equal(c.drain.delay, 1.5);
+  // A merge key brings its values to the string place; each model's own args and env too.
+  const many = `models:\n  - model: /a\n    vllm: { args: [--revision, 8130e14], env: { V: 1.10 } }\n  - model: /b\n`;
+  const m = await load({ 'llmserve.yaml': many }, {}, KEY_ENV);
+  assert.deepEqual(m.models[0]?.args, ['--revision', '8130e14']);
+  assert.deepEqual(m.models[0]?.env, { V: '1.10' });
+  const merged = await load({ 'litellm.yaml': `x: &base { MODEL_REVISION: 8130e14 }\nenvironment_variables:\n  <<: *base\n  DISCORD_CHANNEL_ID: 123456789012345678901\nmodel_list:\n  - model_name: m1\n` }, { config: 'litellm.yaml', model: '/m' }, KEY_ENV);
+  assert.deepEqual(merged.environment, { MODEL_REVISION: '8130e14', DISCORD_CHANNEL_ID: '123456789012345678901' });
+});
+
 test('os.environ/NAME unset: error names the key path and the variable', async () => {
   const yaml = 'model: m\nvllm:\n  env:\n    HF_TOKEN: os.environ/MISSING_TOKEN\n';
   await rejects(load({ 'llmserve.yaml': yaml }, {}, KEY_ENV), /^\/srv\/app\/llmserve\.yaml: vllm\.env\.HF_TOKEN: environment variable MISSING_TOKEN \(from os\.environ\/MISSING_TOKEN\) is not set/);
