@@ -114,8 +114,18 @@ export class Counter implements Metric {
   }
 }
 
+/**
+ * Sums are kept in whole microseconds. Why: several proxy workers' snapshots are added up in an order that changes
+ * from one scrape to the next (which answered first, a replaced worker's last one), and floating-point addition is
+ * not associative: a seconds sum could come out a hair lower than the scrape before (0.447313682 then
+ * 0.44731368199999993), which Prometheus takes for a counter reset. Integer sums add up alike in any order (exactly,
+ * up to 285 years of request time).
+ */
+const SUM_UNITS_PER_SECOND = 1e6;
+
 /** A histogram with fixed bucket bounds (seconds). */
 export class Histogram implements Metric {
+  /** `sum` in microseconds (SUM_UNITS_PER_SECOND), an integer. */
   private readonly series: Series<{ counts: Float64Array; sum: number; count: number }>;
   constructor(
     readonly name: string,
@@ -152,7 +162,7 @@ export class Histogram implements Metric {
         break;
       }
     }
-    s.sum += v;
+    s.sum += Math.round(v * SUM_UNITS_PER_SECOND);
     s.count++;
   }
 
@@ -165,7 +175,7 @@ export class Histogram implements Metric {
         out.push(`${this.name}_bucket${labelText(this.labels, values, `le="${num(le)}"`)} ${cumulative}`);
       });
       out.push(`${this.name}_bucket${labelText(this.labels, values, 'le="+Inf"')} ${item.count}`);
-      out.push(`${this.name}_sum${labelText(this.labels, values)} ${num(item.sum)}`);
+      out.push(`${this.name}_sum${labelText(this.labels, values)} ${num(item.sum / SUM_UNITS_PER_SECOND)}`);
       out.push(`${this.name}_count${labelText(this.labels, values)} ${item.count}`);
     }
   }
