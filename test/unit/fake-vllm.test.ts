@@ -174,6 +174,13 @@ describe('fake vllm: serving', { concurrency: true }, () => {
       assert.deepEqual(await (await fetch(url(f, '/version'))).json(), { version: '0.22.0' });
       assert.match(await (await fetch(url(f, '/metrics'))).text(), /^vllm:num_requests_running\{/m);
       assert.equal((await post(f, '/tokenize', { prompt: 'a b' })).status, 200);
+      // Embeddings: one per input; base64 (OpenAI's JS SDK's default) is the float32 array, little-endian.
+      type Embeddings = { data: { index: number; embedding: number[] | string }[] };
+      const floats = (await (await post(f, '/v1/embeddings', { model: 'Qwen/Qwen2.5-1.5B', input: ['a', 'b'] })).json()) as Embeddings;
+      assert.deepEqual(floats.data.map((d) => d.index), [0, 1]);
+      const b64 = (await (await post(f, '/v1/embeddings', { model: 'Qwen/Qwen2.5-1.5B', input: 'a', encoding_format: 'base64' })).json()) as Embeddings;
+      const decoded = Array.from(new Float32Array(new Uint8Array(Buffer.from(b64.data[0]!.embedding as string, 'base64')).buffer));
+      assert.deepEqual(decoded, Array.from(new Float32Array(floats.data[0]!.embedding as number[])));
       for (const p of ['/scale_elastic_ep', '/collective_rpc', '/server_info', '/sleep']) assert.equal((await post(f, p, {})).status, 200, p);
     });
   });
