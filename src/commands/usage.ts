@@ -82,7 +82,7 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
   const file = join(dir, USAGE_DB_FILE);
   const unreadable = (err: unknown) =>
     new LlmserveError('USAGE_STORE', `cannot read the usage store ${file}: ${(err as Error).message}`, {
-      details: ['Fix: make it readable by this user; a damaged store is moved aside (llmserve-usage.db.corrupt-TIME) by the next llmserve start, which begins a new one.'],
+      details: ['Fix: run it as the user llmserve start runs as, or give this one read access to the file and write access to its directory (SQLite opens the store\'s -wal and -shm files beside it, even to read); a damaged store is moved aside (llmserve-usage.db.corrupt-TIME) by the next llmserve start, which begins a new one.'],
       cause: err,
     });
   let store: UsageStore | null;

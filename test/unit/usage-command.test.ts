@@ -97,7 +97,7 @@ test('no store yet: empty JSON and a one-line note; a store that cannot be read 
         assert.equal(err.code, 'USAGE_STORE');
         assert.equal(err.exitCode, 1);
         assert.match(err.message, new RegExp(`^cannot read the usage store ${join(dir, USAGE_DB_FILE).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
-        assert.match(err.details[0]!, /^Fix: make it readable by this user; a damaged store is moved aside/);
+        assert.match(err.details[0]!, /^Fix: run it as the user llmserve start runs as, or give this one read access to the file and write access to its directory \(SQLite opens the store's -wal and -shm files beside it, even to read\); a damaged store is moved aside/);
         return true;
       });
     }
