@@ -1,5 +1,6 @@
 // Per-key policy fields of a `proxy.keys` / keys-file entry: models, rpm, tpm, max_parallel, budget, expires, disabled.
 import { configError } from '../errors.js';
+import { didYouMean } from './did-you-mean.js';
 import { at, expected, isMap, joinPath, parseBool, parsePositiveInt } from './values.js';
 
 /** Budget periods: rolling windows of 1, 7 or 30 days, or everything ever recorded. */
@@ -85,12 +86,17 @@ export function parseKeyPolicy(entry: Record<string, unknown>, file: string, pat
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
+/** LiteLLM's names of the policy fields (a virtual key's), for a did-you-mean. */
+export const LITELLM_POLICY_NAMES: Readonly<Record<string, string>> = { rpm_limit: 'rpm', tpm_limit: 'tpm', max_parallel_requests: 'max_parallel', max_budget: 'budget' };
+
 /** The `proxy.master_limits` mapping: the master key's policy (the master key is unlimited without it). */
 export function parseMasterLimits(value: unknown, file: string): KeyPolicy | undefined {
   const where = at(file, 'proxy.master_limits');
   if (!isMap(value)) throw expected(where, `a mapping of ${POLICY_FIELDS.join(', ')}`, value);
   for (const k of Object.keys(value)) {
-    if (!POLICY_FIELDS.includes(k)) throw configError(`${at(file, joinPath('proxy.master_limits', k))}: unknown key; known keys here: ${POLICY_FIELDS.join(', ')}`);
+    if (POLICY_FIELDS.includes(k)) continue;
+    const guess = LITELLM_POLICY_NAMES[k] ?? didYouMean(k, POLICY_FIELDS);
+    throw configError(`${at(file, joinPath('proxy.master_limits', k))}: unknown key${guess ? `; did you mean "${guess}"?` : ''} (known keys here: ${POLICY_FIELDS.join(', ')})`);
   }
   return parseKeyPolicy(value, file, 'proxy.master_limits');
 }

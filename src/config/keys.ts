@@ -4,7 +4,7 @@ import { configError } from '../errors.js';
 import type { KeyEntry } from './types.js';
 import { MIN_KEY_LENGTH, PLACEHOLDER_KEYS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
-import { POLICY_FIELDS, parseKeyPolicy } from './key-policy.js';
+import { LITELLM_POLICY_NAMES, POLICY_FIELDS, parseKeyPolicy } from './key-policy.js';
 import { at, expected, isMap, joinPath, kindOf } from './values.js';
 
 /** Keys as loaded: the entries, the raw values known (for redaction), where each entry came from. */
@@ -21,7 +21,7 @@ export interface LoadedKeys {
 
 const ENTRY_FIELDS = ['name', 'key', 'key_sha256', ...POLICY_FIELDS];
 /** LiteLLM's virtual-key field names, pointed at llmserve's. */
-const LITELLM_NAMES: Record<string, string> = { rpm_limit: 'rpm', tpm_limit: 'tpm', max_parallel_requests: 'max_parallel', max_budget: 'budget', key_alias: 'name' };
+const LITELLM_NAMES: Record<string, string> = { ...LITELLM_POLICY_NAMES, key_alias: 'name' };
 const HEX64 = /^[0-9a-fA-F]{64}$/;
 
 /** SHA-256 digest of a raw key (32 bytes): the only form kept in memory. */

@@ -38,6 +38,8 @@ test('unknown keys: path, file, did-you-mean', async () => {
   await rejects(file('model: m\nprobes: { intervall: 3 }\n'), /: probes\.intervall: unknown key; did you mean "interval"\?$/);
   await rejects(file('model: m\nzzzzzz: 1\n'), /: zzzzzz: unknown key; known keys here: model, served_model_name, vllm/);
   await rejects(file('model: m\ngeneral_settings: { master_key: x }\n'), /general_settings: unknown key; this is a LiteLLM section, but a LiteLLM config needs a top-level model_list$/);
+  await rejects(file('model: m\nproxy: { master_limits: { rpn: 3 } }\n'), /: proxy\.master_limits\.rpn: unknown key; did you mean "rpm"\? \(known keys here: /);
+  await rejects(file('model: m\nproxy: { master_limits: { rpm_limit: 3 } }\n'), /: proxy\.master_limits\.rpm_limit: unknown key; did you mean "rpm"\?/);
   // unknown keys are reported before os.environ/ is read
   await rejects(file('model: os.environ/UNSET\nproxy: { prot: 1 }\n'), /proxy\.prot: unknown key/);
 });
