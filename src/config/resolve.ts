@@ -277,7 +277,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
       tls: f.proxy.tls ?? null,
       logHealth: f.proxy.logHealth ?? false,
       metricsPort: f.proxy.metricsPort ?? null,
-      workers: proxyWorkers(f.proxy.workers ?? 'auto', keys.entries, f.usage?.track ?? 'limited', cores),
+      workers: proxyWorkers(f.proxy.workers ?? 'auto', keys.entries, f.usage?.track ?? 'limited', cores, at(f.file, 'proxy.workers')),
     },
     probes: {
       dir: probeDir ?? DEFAULTS.probeDir,
@@ -344,17 +344,17 @@ const AUTO_WORKERS = 2;
  * budgets) and usage.track: all are counted in the proxy process, so N processes would each allow the full limit.
  * `auto` (the default) is 1 there, and otherwise min(2, cores).
  */
-function proxyWorkers(workers: number | 'auto', keys: readonly KeyEntry[], track: 'limited' | 'all', cores: number): number {
+function proxyWorkers(workers: number | 'auto', keys: readonly KeyEntry[], track: 'limited' | 'all', cores: number, where: string): number {
   const limited = keys.filter((k) => hasPolicy(k.policy)).map((k) => k.name);
   if (workers === 'auto') return limited.length > 0 || track === 'all' ? 1 : Math.max(1, Math.min(AUTO_WORKERS, cores));
   if (workers === 1) return 1;
   if (limited.length > 0) {
     throw configError(
-      `proxy.workers: ${workers} cannot be used with per-key limits (${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}): each proxy process counts requests, tokens and budgets on its own, so every limit would be multiplied by ${workers}; remove the limits or set proxy.workers: 1`,
+      `${where}: ${workers} cannot be used with per-key limits (keys ${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}): a key with a policy is metered in the proxy process, and ${workers} processes would each count requests, tokens and budgets on their own (every rpm, tpm, max_parallel and budget multiplied by ${workers}); remove the keys' policies or set proxy.workers: 1 (auto picks 1 for you)`,
     );
   }
   if (track === 'all') {
-    throw configError(`proxy.workers: ${workers} cannot be used with usage.track: all: token usage is counted in the proxy process; set usage.track: limited or proxy.workers: 1`);
+    throw configError(`${where}: ${workers} cannot be used with usage.track: all: token usage is counted in the proxy process; set usage.track: limited or proxy.workers: 1 (auto picks 1 for you)`);
   }
   return workers;
 }

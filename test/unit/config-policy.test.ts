@@ -136,6 +136,6 @@ test('proxy.workers: a number above 1 is refused with key limits or usage.track:
   await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: 1e30\n` }), /proxy\.workers: expected at most 256 processes, got 1e\+30; auto \(the default\)/);
   await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: 257\n` }), /proxy\.workers: expected at most 256 processes, got 257/);
   assert.equal((await load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: 256\n` })).proxy.workers, 256);
-  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  master_limits: { rpm: 10 }\n  workers: 2\n` }), /proxy\.workers: 2 cannot be used with per-key limits \(master\).*multiplied by 2/);
-  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: 2\nusage:\n  track: all\n` }), /proxy\.workers: 2 cannot be used with usage\.track: all/);
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  master_limits: { rpm: 10 }\n  workers: 2\n` }), /llmserve\.yaml: proxy\.workers: 2 cannot be used with per-key limits \(keys master\).*multiplied by 2/);
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  workers: 2\nusage:\n  track: all\n` }), /llmserve\.yaml: proxy\.workers: 2 cannot be used with usage\.track: all/);
 });
