@@ -79,8 +79,9 @@ export async function runCli(argv: string[], errors: ErrorReporter = createError
     .option('--log-file <file>', 'also append every log line to FILE (env LLMSERVE_LOG_FILE)')
     .action(async (opts: Record<string, unknown>) => {
       const { runStart } = await import('./commands/start.js');
-      const logFile = typeof opts.logFile === 'string' ? opts.logFile : process.env.LLMSERVE_LOG_FILE || undefined;
-      code = await runStart({ ...cliOptions(opts, extra), verbose: opts.verbose === true, ...(logFile ? { logFile } : {}), errors });
+      const fromFlag = typeof opts.logFile === 'string';
+      const logFile = fromFlag ? (opts.logFile as string) : process.env.LLMSERVE_LOG_FILE || undefined;
+      code = await runStart({ ...cliOptions(opts, extra), verbose: opts.verbose === true, ...(logFile ? { logFile, logFileFrom: fromFlag ? '--log-file' : 'LLMSERVE_LOG_FILE' } : {}), errors });
     });
 
   clusterOptions(configOptions(

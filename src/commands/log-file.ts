@@ -26,12 +26,12 @@ function logFileProblem(file: string, err: NodeJS.ErrnoException): string {
  * Opens the --log-file for appending (created if needed); a path that cannot be opened is exit 2. A write that fails
  * (disk full, EIO) warns once through `onWriteError` and is never thrown: losing the log file must not stop serving.
  */
-export function openLogFile(file: string, onWriteError: (message: string) => void): (line: string) => void {
+export function openLogFile(file: string, onWriteError: (message: string) => void, from = '--log-file'): (line: string) => void {
   let fd: number;
   try {
     fd = openSync(file, 'a');
   } catch (err) {
-    throw new LlmserveError('USAGE', `--log-file: cannot open ${file}: ${logFileProblem(file, err as NodeJS.ErrnoException)}`);
+    throw new LlmserveError('USAGE', `${from}: cannot open ${file}: ${logFileProblem(file, err as NodeJS.ErrnoException)}`);
   }
   let failing = false;
   // Synchronous appends: a line is on disk before llmserve can die, and the order of lines is kept.

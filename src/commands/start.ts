@@ -40,6 +40,8 @@ export interface StartOptions extends CliOptions {
   verbose?: boolean;
   /** --log-file: every line is appended there too, vLLM's hidden ones included. */
   logFile?: string;
+  /** Where logFile came from, for its error (`--log-file`, or `LLMSERVE_LOG_FILE`). */
+  logFileFrom?: string;
   /** Where main.ts prints the final error: handed the log file, then this command's logger, so they get it too. */
   errors?: ErrorReporter;
 }
@@ -80,7 +82,7 @@ async function startWithSignals(
 ): Promise<number> {
   const { errors } = options;
   // A write that fails later (a full disk) is reported through whichever logger prints at that moment.
-  const logFile = options.logFile ? openLogFile(options.logFile, (msg) => (errors ? errors.logger.warn(msg) : void process.stderr.write(`${msg}\n`))) : null;
+  const logFile = options.logFile ? openLogFile(options.logFile, (msg) => (errors ? errors.logger.warn(msg) : void process.stderr.write(`${msg}\n`)), options.logFileFrom) : null;
   // A configuration error reaches the log file too, in the format known before the config (flag or environment).
   if (logFile && errors) errors.use(createLogger({ format: errors.logger.format, tee: logFile }));
   const config = await loadConfig(options);

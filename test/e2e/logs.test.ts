@@ -143,6 +143,11 @@ test('--log-file that cannot be opened: exit 2 with the reason and the fix, not 
   t.after(async () => assert.equal(await isDir.cleanup(), 0));
   assert.equal((await isDir.exited).code, 2, isDir.output());
   assert.match(isDir.output(), /it is a directory \(EISDIR\); give a file name, such as .*\/llmserve\.log/);
+  // Set by the variable: the error names the variable, not a flag the user never gave.
+  const fromEnv = runLlmserve(['start', '--model', await makeModelDir(), '--probe-dir', path.join(dir, 'probe')], { LLMSERVE_MASTER_KEY: KEY, LLMSERVE_LOG_FILE: missing });
+  t.after(async () => assert.equal(await fromEnv.cleanup(), 0));
+  assert.equal((await fromEnv.exited).code, 2, fromEnv.output());
+  assert.match(fromEnv.output(), /LLMSERVE_LOG_FILE: cannot open .*no-such-dir\/llmserve\.log/);
 });
 
 test('--log-file whose writes fail (a full disk): one warning, and the service runs and stops as usual', async (t) => {
