@@ -50,8 +50,14 @@ function environmentVariables(doc: Record<string, unknown>, file: string, env: N
   const vars = asMap(doc['environment_variables'], at(file, 'environment_variables'));
   const out: Record<string, string> = {};
   const kept: string[] = [];
+  const empty: string[] = [];
   for (const [name, value] of Object.entries(vars)) {
     const path = `environment_variables.${name}`;
+    // `REDIS_PASSWORD:` with nothing after it (a placeholder LiteLLM's own examples leave): no value to set.
+    if (value === null || value === undefined) {
+      empty.push(name);
+      continue;
+    }
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw expected(at(file, path), 'a string or a number', value);
     if (envValue(env, name) !== undefined) {
       kept.push(name);
@@ -59,6 +65,7 @@ function environmentVariables(doc: Record<string, unknown>, file: string, env: N
     }
     out[name] = String(resolveEnvRef(value, path, { env, file, refs }));
   }
+  if (empty.length > 0) notes.push(`${file}: environment_variables: ${empty.join(', ')} ${empty.length === 1 ? 'has' : 'have'} no value: left as the environment has ${empty.length === 1 ? 'it' : 'them'}`);
   if (kept.length > 0) {
     notes.push(`${file}: environment_variables: ${kept.join(', ')} ${kept.length === 1 ? 'is' : 'are'} set in the environment, which wins as in LiteLLM: the file's value is used neither by os.environ/ nor by vLLM`);
   }

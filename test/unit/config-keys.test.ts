@@ -288,6 +288,11 @@ test('LiteLLM config: a variable already set in the environment wins over enviro
   const d = await load({ 'litellm.config.yaml': text }, { config: 'litellm.config.yaml', model: '/m' }, { MY_PROXY_KEY: '', UNSET_HERE: 'u' });
   assert.ok(d.proxy.keys[0]?.sha256.equals(hashKey(devKey)));
   assert.deepEqual(d.environment, { MY_PROXY_KEY: devKey, HF_HOME: '/file-cache', FROM: 'u', ONLY_FILE: 'x' });
+  // An entry with no value (a placeholder left empty): not an error, left as the environment has it.
+  const placeholder = text.replace(/^environment_variables:\n(?: {2}.*\n)+/, 'environment_variables:\n  REDIS_PASSWORD:\n  ONLY_FILE: x\n');
+  const e = await load({ 'litellm.config.yaml': placeholder }, { config: 'litellm.config.yaml', model: '/m' }, { MY_PROXY_KEY: STRONG_KEY });
+  assert.deepEqual(e.environment, { ONLY_FILE: 'x' });
+  assert.ok(e.notes.some((n) => /environment_variables: REDIS_PASSWORD has no value: left as the environment has it/.test(n)), e.notes.join('\n'));
 });
 
 test("LiteLLM's include: the included files' model_list entries are combined with the parent's", async () => {
