@@ -54,6 +54,8 @@ export function checkKnownKeys(section: Record<string, unknown>, path: string, f
     const guess = didYouMean(key, known);
     let hint = guess ? `did you mean "${guess}"?` : `known keys here: ${known.join(', ')}`;
     if (!path && LITELLM_SECTIONS.includes(key)) hint = 'this is a LiteLLM section, but a LiteLLM config needs a top-level model_list';
+    // A misspelt model_list (`modellist`) makes a LiteLLM config read as llmserve's: `models` would be a wrong guess.
+    else if (!path && didYouMean(key, ['model_list']) !== undefined) hint = 'did you mean "model_list" (a LiteLLM config\'s list of models)?';
     throw configError(`${at(file, joinPath(path, key))}: unknown key; ${hint}`);
   }
 }

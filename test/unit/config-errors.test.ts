@@ -37,6 +37,8 @@ test('unknown keys: path, file, did-you-mean', async () => {
   await rejects(file('model: m\nproxy: { tls: { cret: a, key: b } }\n'), /: proxy\.tls\.cret: unknown key; did you mean "cert"\?$/);
   await rejects(file('model: m\nprobes: { intervall: 3 }\n'), /: probes\.intervall: unknown key; did you mean "interval"\?$/);
   await rejects(file('model: m\nzzzzzz: 1\n'), /: zzzzzz: unknown key; known keys here: model, served_model_name, vllm/);
+  await rejects(file('modellist:\n  - { model_name: m }\n'), /: modellist: unknown key; did you mean "model_list" \(a LiteLLM config's list of models\)\?$/);
+  await rejects(file('model_lists: []\n'), /: model_lists: unknown key; did you mean "model_list"/);
   await rejects(file('model: m\ngeneral_settings: { master_key: x }\n'), /general_settings: unknown key; this is a LiteLLM section, but a LiteLLM config needs a top-level model_list$/);
   await rejects(file('model: m\nproxy: { master_limits: { rpn: 3 } }\n'), /: proxy\.master_limits\.rpn: unknown key; did you mean "rpm"\? \(known keys here: /);
   await rejects(file('model: m\nproxy: { master_limits: { rpm_limit: 3 } }\n'), /: proxy\.master_limits\.rpm_limit: unknown key; did you mean "rpm"\?/);
