@@ -3,9 +3,9 @@
 import { LlmserveError } from './errors.js';
 import type { Config, ModelConfig } from './config/types.js';
 import {
-  assignGpus, chooseTensorParallel, detectGpus, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice,
+  assignGpus, chooseTensorParallel, detectGpus, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice, type RunCommand,
 } from './gpu/index.js';
-import { buildVllmArgv, buildVllmEnv, inspectModel, type ModelInfo } from './engine/index.js';
+import { buildVllmArgv, buildVllmEnv, inspectModel, withoutKeyVariables, type ModelInfo } from './engine/index.js';
 import { otherParallelism } from './engine/parallel-args.js';
 
 /** One model's part of the plan: its GPUs, sizes and vLLM command. */
@@ -63,8 +63,11 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
   // with one model, its vllm.env win over llmserve's own, as in buildVllmEnv), so the size fits what vLLM sees.
   const cvd = (several ? undefined : config.models[0]?.env.CUDA_VISIBLE_DEVICES) ?? config.environment.CUDA_VISIBLE_DEVICES;
   const detectEnv = cvd === undefined ? env : { ...env, CUDA_VISIBLE_DEVICES: cvd };
+  // nvidia-smi never needs llmserve's keys (a child's environment is readable in /proc by the same user).
+  const keyless = withoutKeyVariables(env, config.secrets.envNames);
+  const run: RunCommand = (file, args, options = {}) => deps.run(file, args, { env: keyless, ...options });
   try {
-    ({ inventory, selection } = await detectGpus({ ...deps, env: detectEnv }));
+    ({ inventory, selection } = await detectGpus({ ...deps, run, env: detectEnv }));
     warnings.push(...selection.warnings);
     if (inventory.unparsed.length > 0) {
       warnings.push(`nvidia-smi printed lines llmserve could not parse, or a GPU reporting an error (check it before vLLM uses it): ${JSON.stringify(inventory.unparsed.slice(0, 3).join(' | '))}`);

@@ -5,7 +5,7 @@ import { LlmserveError } from '../errors.js';
 import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../log.js';
 import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
-import { addsAccessLogFlag, buildVllmEnv, formatArgv, BACKEND_HOST, DISABLE_ACCESS_LOG_FLAG } from '../engine/command.js';
+import { addsAccessLogFlag, buildVllmEnv, formatArgv, withoutKeyVariables, BACKEND_HOST, DISABLE_ACCESS_LOG_FLAG } from '../engine/command.js';
 import { allowedOrigins } from '../engine/cors-args.js';
 import { loraModuleNames, withLoraNames } from '../engine/lora-args.js';
 import { rayStartArgv } from '../engine/ray-command.js';
@@ -157,7 +157,7 @@ async function startWithSignals(
     spawn: guard.wrap(spawnInGroup),
     httpGet,
     isPortFree,
-    gpuMemoryHolders: (signal) => gpuMemoryHolders(signal),
+    gpuMemoryHolders: (signal) => gpuMemoryHolders(withoutKeyVariables(proc.env, config.secrets.envNames), signal),
     keysFileSecrets: (file) => readKeysFile(file).then((loaded) => ({ envNames: loaded.envNames, values: loaded.values }), () => ({ envNames: [], values: [] })),
     now: () => performance.now(),
     describePortHolder: (port) => describePortHolder(findPortHolder(port)),
@@ -410,9 +410,9 @@ async function checkTlsFiles(config: Config): Promise<void> {
 }
 
 /** Pids holding GPU memory according to nvidia-smi; null when it is not installed; why, when it gave no answer. */
-async function gpuMemoryHolders(signal?: AbortSignal): Promise<number[] | null | { failed: string }> {
+async function gpuMemoryHolders(env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<number[] | null | { failed: string }> {
   const timeoutMs = 5000;
-  const result = await runCommand('nvidia-smi', COMPUTE_APPS_QUERY_ARGS, { timeoutMs, ...(signal === undefined ? {} : { signal }) });
+  const result = await runCommand('nvidia-smi', COMPUTE_APPS_QUERY_ARGS, { timeoutMs, env, ...(signal === undefined ? {} : { signal }) });
   if (result.notFound) return null;
   if (result.exitCode !== 0) return { failed: queryFailure(result, timeoutMs) };
   return parseComputeApps(result.stdout).map((a) => a.pid);

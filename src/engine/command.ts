@@ -54,6 +54,13 @@ export function buildVllmEnv(config: Config, base: NodeJS.ProcessEnv = process.e
   return env;
 }
 
+/** An environment without the variables llmserve's keys came from: for external programs (nvidia-smi), as for vLLM. */
+export function withoutKeyVariables(env: NodeJS.ProcessEnv, keyVariables: readonly string[]): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const name of keyVariables) delete out[name];
+  return out;
+}
+
 /** Quotes an argv for display, one shell-safe token per element. */
 export function formatArgv(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');

@@ -98,3 +98,20 @@ test('CUDA_VISIBLE_DEVICES set in the config (environment_variables, vllm.env) c
   assert.equal(b.tensorParallel?.size, 4);
   assert.equal(b.env.CUDA_VISIBLE_DEVICES, '2,3,4,5');
 });
+
+test("nvidia-smi runs without the variables llmserve's keys come from (as vLLM does), with everything else", async () => {
+  const seen: (NodeJS.ProcessEnv | undefined)[] = [];
+  const recording: RunCommand = async (file, args, options) => {
+    seen.push(options?.env);
+    return smi(2)(file, args, options);
+  };
+  const env = { LLMSERVE_MASTER_KEY: 'sk-plan-test-0123456789abcdef', PATH: '/usr/bin', HF_HOME: '/cache' };
+  const config = await loadConfig({ model: await makeModelDir({ heads: 12 }) }, { env });
+  await makePlan(config, { run: recording, env });
+  assert.ok(seen.length > 0, 'nvidia-smi was asked');
+  for (const e of seen) {
+    assert.equal(e?.LLMSERVE_MASTER_KEY, undefined);
+    assert.equal(e?.PATH, '/usr/bin');
+    assert.equal(e?.HF_HOME, '/cache');
+  }
+});
