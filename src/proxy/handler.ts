@@ -7,6 +7,7 @@ import type { Exchange } from './exchange.js';
 import type { Forwarder } from './forward.js';
 import type { BackendHealth } from './health.js';
 import type { KeyRing } from './keyring.js';
+import { backendModelEntries, withBackendFields, type ModelEntry } from './backend-models.js';
 import { decideModel, decideUploadModel, modelList, retrievedModelId } from './models.js';
 import { compileRoutes, estimatesTokens, healthPaths, normalisePath, withV1 } from './routes.js';
 import type { BackendState, ProxySettings } from './settings.js';
@@ -47,7 +48,6 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   const aliases = router === null ? settings.modelAliases : router.names;
   const rewriting = Object.keys(aliases).length > 0;
   const served: string | string[] = router === null ? settings.servedModelName : router.targets.map((t) => t.name);
-  const localModels = rewriting ? JSON.stringify(modelList(served, settings.modelAliases, deps.startedAt)) : null;
   /**
    * The model list the proxy answers itself: with several models, only those still served (a model whose restart
    * budget ran out is gone for good) and the aliases of those; null while none is ready (a 503, as one model's
@@ -60,18 +60,21 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const aliases = Object.fromEntries(Object.entries(settings.modelAliases).filter(([, target]) => live.includes(target)));
     return modelList(live, aliases, deps.startedAt) as { data: { id: string }[] };
   };
-  const sendModels = (res: ServerResponse, ex: Exchange, allowlist: ReadonlySet<string> | null): void => {
+  /** The proxy's entries given vLLM's own fields (max_model_len, ...), asked of every ready backend. */
+  const withVllmFields = async (entries: ModelEntry[]): Promise<ModelEntry[]> => {
+    if (entries.length === 0) return entries;
+    const urls = router === null ? [settings.backendUrl] : router.targets.filter((t) => t.state === 'ready').map((t) => t.url);
+    return withBackendFields(entries, await backendModelEntries(urls), settings.modelAliases);
+  };
+  const sendModels = async (res: ServerResponse, ex: Exchange, allowlist: ReadonlySet<string> | null): Promise<void> => {
     const listed = currentModels();
     if (listed === null) {
       ex.rejected = 'unavailable';
       return errors.sendError(res, errors.unavailable(router?.overall() ?? deps.state()));
     }
     // Only the names this key may use (all of them without an allowlist).
-    if (allowlist !== null) listed.data = listed.data.filter((m) => allowlist.has(m.id));
-    const text = router === null && allowlist === null && localModels !== null ? localModels : JSON.stringify(listed);
-    ex.ttfb = 0;
-    res.writeHead(200, { ...errors.requestIdHeader(res), 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
+    const entries = (allowlist === null ? listed.data : listed.data.filter((m) => allowlist.has(m.id))) as ModelEntry[];
+    errors.sendJson(res, 200, { object: 'list', data: await withVllmFields(entries) });
   };
 
   /** True when the allowlist names the served model `name` itself or one of its aliases. */
@@ -82,7 +85,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   };
 
   /** One entry of the model list, for a key that may use it; 404 `model_not_found` otherwise (as OpenAI answers). */
-  const sendModel = (res: ServerResponse, ex: Exchange, id: string): void => {
+  const sendModel = async (res: ServerResponse, ex: Exchange, id: string): Promise<void> => {
     ex.model = id;
     const state = deps.state();
     const listed = router !== null || state === 'ready' ? currentModels() : null;
@@ -96,8 +99,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (allowlist !== null && entry !== undefined) ex.rejected = 'model';
       return errors.sendError(res, allowlist !== null && entry !== undefined ? modelNotAllowed(id) : errors.unknownModel(id));
     }
-    ex.ttfb = 0;
-    errors.sendJson(res, 200, entry);
+    errors.sendJson(res, 200, (await withVllmFields([entry as ModelEntry]))[0]);
   };
 
   /** Several models: forwards to the model's backend, or answers 503 + Retry-After while that one is not ready. */
@@ -137,7 +139,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     // Disabled and expired keys were refused with the key check.
     const policy = limiter.policy(ex.keyName);
     const allowlist = policy?.models ?? null;
-    if (path === '/v1/models' && (allowlist !== null || localModels !== null)) return sendModels(res, ex, allowlist);
+    if (path === '/v1/models' && (allowlist !== null || rewriting)) return sendModels(res, ex, allowlist);
     if (expectContinue) res.writeContinue();
     let plan: BodyPlan | null = null;
     let body: Buffer | null = null;
@@ -324,7 +326,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     // OpenAI's `models.retrieve(id)` (and LiteLLM's route for it): vLLM has none, the proxy answers from its list.
     if (getOnly.includes(method) && routes.match('/v1/models') !== null) {
       const id = retrievedModelId(req.url);
-      if (id !== null) return sendModel(res, ex, id);
+      if (id !== null) return void sendModel(res, ex, id);
     }
 
     const matched = matchRoute(req, path);
@@ -352,7 +354,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return;
     }
 
-    if (localModels !== null && path === '/v1/models') return sendModels(res, ex, null);
+    if (rewriting && path === '/v1/models') return void sendModels(res, ex, null);
 
     // Every check passed: only now let the client send its body.
     if (expectContinue) res.writeContinue();

@@ -283,15 +283,26 @@ describe('model aliases', () => {
     assert.equal(pair.upstream.requests.length, 0);
   });
 
-  it('/v1/models lists the served name and every alias', async (t) => {
+  it("/v1/models lists the served name and every alias, each with vLLM's own fields (max_model_len)", async (t) => {
     const pair = await startPair({ modelAliases: aliases });
     t.after(() => pair.close());
     const res = await request(pair.port, '/v1/models', { headers: bearer });
     assert.equal(res.status, 200);
-    const list = res.json() as { object: string; data: { id: string; object: string }[] };
+    const list = res.json() as { object: string; data: { id: string; object: string; max_model_len?: number; root?: string }[] };
     assert.equal(list.object, 'list');
     assert.deepEqual(list.data.map((m) => m.id), ['test-model', 'gpt-4o', 'fast']);
     assert.ok(list.data.every((m) => m.object === 'model'));
-    assert.equal(pair.upstream.requests.length, 0);
+    // The test upstream lists test-model with max_model_len 4096: every alias of it gets that entry under its own id.
+    assert.deepEqual(list.data.map((m) => [m.max_model_len, m.root]), [[4096, '/models/x'], [4096, '/models/x'], [4096, '/models/x']]);
+    // vLLM's list asked once; nothing else went to it.
+    assert.deepEqual(pair.upstream.requests.map((r) => r.path), ['/v1/models']);
+  });
+
+  it("/v1/models with aliases while vLLM's own list does not answer: the proxy's own entries", async (t) => {
+    const pair = await startPair({ modelAliases: aliases });
+    t.after(() => pair.close());
+    await pair.upstream.close();
+    const list = (await request(pair.port, '/v1/models', { headers: bearer })).json() as { data: { id: string; owned_by: string; root: string }[] };
+    assert.deepEqual(list.data.map((m) => [m.id, m.owned_by, m.root]), [['test-model', 'llmserve', 'test-model'], ['gpt-4o', 'llmserve', 'test-model'], ['fast', 'llmserve', 'test-model']]);
   });
 });
