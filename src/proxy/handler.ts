@@ -60,11 +60,12 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const aliases = Object.fromEntries(Object.entries(settings.modelAliases).filter(([, target]) => live.includes(target)));
     return modelList(live, aliases, deps.startedAt) as { data: { id: string }[] };
   };
+  /** The backends that may answer now: the one, or with several models those ready. */
+  const readyBackendUrls = (): string[] => (router === null ? [settings.backendUrl] : router.targets.filter((t) => t.state === 'ready').map((t) => t.url));
   /** The proxy's entries given vLLM's own fields (max_model_len, ...), asked of every ready backend. */
   const withVllmFields = async (entries: ModelEntry[]): Promise<ModelEntry[]> => {
     if (entries.length === 0) return entries;
-    const urls = router === null ? [settings.backendUrl] : router.targets.filter((t) => t.state === 'ready').map((t) => t.url);
-    return withBackendFields(entries, await backendModelEntries(urls), settings.modelAliases);
+    return withBackendFields(entries, await backendModelEntries(readyBackendUrls()), settings.modelAliases);
   };
   const sendModels = async (res: ServerResponse, ex: Exchange, allowlist: ReadonlySet<string> | null): Promise<void> => {
     const listed = currentModels();
@@ -84,7 +85,20 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     return false;
   };
 
-  /** One entry of the model list, for a key that may use it; 404 `model_not_found` otherwise (as OpenAI answers). */
+  /**
+   * 404 for a model that is not served, for a key with an allowlist in the words of a refused one (OpenAI's "does not
+   * exist or you do not have access to it"): whether a name it may not use exists is not the key's to learn.
+   */
+  const refuseUnknown = (res: ServerResponse, ex: Exchange, model: string, allowlist: ReadonlySet<string> | null): void => {
+    if (allowlist === null) return errors.sendError(res, errors.unknownModel(model));
+    ex.rejected = 'model';
+    errors.sendError(res, modelNotAllowed(model));
+  };
+
+  /**
+   * One entry of the model list (OpenAI's retrieve), for a key that may use it, with vLLM's own fields; a name only
+   * vLLM lists (a LoRA adapter without aliases) too. 404 `model_not_found` otherwise, as OpenAI answers.
+   */
   const sendModel = async (res: ServerResponse, ex: Exchange, id: string): Promise<void> => {
     ex.model = id;
     const state = deps.state();
@@ -94,12 +108,12 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       return errors.sendError(res, errors.unavailable(router?.overall() ?? state));
     }
     const allowlist = limiter.active() ? (limiter.policy(ex.keyName)?.models ?? null) : null;
-    const entry = listed.data.find((m) => m.id === id);
-    if (entry === undefined || (allowlist !== null && !allowlist.has(id))) {
-      if (allowlist !== null && entry !== undefined) ex.rejected = 'model';
-      return errors.sendError(res, allowlist !== null && entry !== undefined ? modelNotAllowed(id) : errors.unknownModel(id));
-    }
-    errors.sendJson(res, 200, (await withVllmFields([entry as ModelEntry]))[0]);
+    if (allowlist !== null && !allowlist.has(id)) return refuseUnknown(res, ex, id, allowlist);
+    const byId = await backendModelEntries(readyBackendUrls());
+    const own = listed.data.find((m) => m.id === id) as ModelEntry | undefined;
+    const entry = own === undefined ? byId.get(id) : withBackendFields([own], byId, settings.modelAliases)[0];
+    if (entry === undefined) return refuseUnknown(res, ex, id, allowlist);
+    errors.sendJson(res, 200, entry);
   };
 
   /** Several models: forwards to the model's backend, or answers 503 + Retry-After while that one is not ready. */
@@ -150,7 +164,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       bodyBytes = raw.length;
       plan = planBody(raw, path, settings.servedModelName, aliases);
       if (plan.model !== null) ex.model = plan.model;
-      if (plan.unknown) return errors.sendError(res, errors.unknownModel(plan.model ?? '-'));
+      if (plan.unknown) return refuseUnknown(res, ex, plan.model ?? '-', allowlist);
       body = plan.body ?? raw;
     }
     let uploadModel: string | null = null;
@@ -164,7 +178,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       const routed = router !== null ? routeMultipart(raw, type, router) : null;
       const upload = routed ?? decideUploadModel(raw, type, settings.servedModelName, aliases);
       if (upload.model !== '-') ex.model = uploadModel = upload.model;
-      if (upload.kind === 'unknown') return errors.sendError(res, errors.unknownModel(upload.model));
+      if (upload.kind === 'unknown') return refuseUnknown(res, ex, upload.model, allowlist);
       body = upload.body ?? raw;
       if (routed?.kind === 'forward') uploadTarget = routed.target;
     }
@@ -246,7 +260,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
 
   /** A CORS pre-flight on an allowlisted route, to the first ready backend (or 503 while none is). */
   const preflight = (req: IncomingMessage, res: ServerResponse, ex: Exchange, path: string | null) => {
-    if (matchRoute(req, path) === null) return errors.sendError(res, errors.unknownRoute('OPTIONS', ex.path));
+    // A retrieve (`/v1/models/{id}`) is allowed with `/v1/models`: a page's pre-flight for it must pass too. It goes to
+    // vLLM as `/v1/models` (vLLM's CORS layer answers alike for any path), so that no path outside the allowlist does.
+    if (routes.match('/v1/models') !== null && retrievedModelId(req.url) !== null) req.url = '/v1/models';
+    else if (matchRoute(req, path) === null) return errors.sendError(res, errors.unknownRoute('OPTIONS', ex.path));
     const state = deps.state();
     if (state === 'draining') {
       ex.rejected = 'unavailable';

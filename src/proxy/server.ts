@@ -144,6 +144,13 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // Each connection's latest exchange: a response queued behind it (pipelining) marks where its bytes end.
   const latest = new WeakMap<Socket, Exchange>();
   const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    // A request that arrives after this connection's last answer (`Connection: close`: a refusal whose body a lingering
+    // close still reads, with a pipelined request behind it) is never run: RFC 9112 forbids it, and its client,
+    // which sees the connection close without an answer, sends it again elsewhere. The close follows (linger.ts).
+    if (req.socket.writableEnded) {
+      req.resume();
+      return;
+    }
     const ex = newExchange(now(), req.method ?? 'GET', req.url, req.socket, req.headers['x-request-id']);
     // Why in the request's own headers: from there the id goes to vLLM with the others (upstreamHeaders), and every
     // answer takes it back (forward.ts, errors.ts) without res.setHeader, which would put each forwarded answer on

@@ -43,6 +43,8 @@ export interface Behaviour {
   firstEventDelayMs: number;
   /** Headers added to every response. */
   extraHeaders: Record<string, string>;
+  /** More ids GET /v1/models lists besides the served name (vLLM lists each LoRA adapter). */
+  listedModels: string[];
 }
 
 /** The running fake, with waits on observable events instead of sleeps. */
@@ -62,7 +64,7 @@ export interface Upstream {
 /** Starts the fake on 127.0.0.1 and an ephemeral port. */
 export async function startUpstream(options: { served?: string; behaviour?: Partial<Behaviour> } = {}): Promise<Upstream> {
   const served = options.served ?? 'test-model';
-  const behaviour: Behaviour = { events: 3, intervalMs: 10, dieAfterEvents: null, errorAfterEvents: null, headerDelayMs: 0, healthStatus: 200, healthDelayMs: 0, firstEventDelayMs: 0, extraHeaders: {}, ...options.behaviour };
+  const behaviour: Behaviour = { events: 3, intervalMs: 10, dieAfterEvents: null, errorAfterEvents: null, headerDelayMs: 0, healthStatus: 200, healthDelayMs: 0, firstEventDelayMs: 0, extraHeaders: {}, listedModels: [], ...options.behaviour };
   const requests: Recorded[] = [];
   const events = new EventEmitter();
   const sockets = new Set<Socket>();
@@ -134,7 +136,10 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
     if (rec.path === '/v1/models' && req.method === 'GET') {
       json(200, {
         object: 'list',
-        data: [{ id: served, object: 'model', created: 1, owned_by: 'vllm', root: '/models/x', parent: null, max_model_len: 4096, permission: [] }],
+        data: [
+          { id: served, object: 'model', created: 1, owned_by: 'vllm', root: '/models/x', parent: null, max_model_len: 4096, permission: [] },
+          ...behaviour.listedModels.map((id) => ({ id, object: 'model', created: 1, owned_by: 'vllm', root: `/adapters/${id}`, parent: served, max_model_len: 4096, permission: [] })),
+        ],
       });
       return;
     }

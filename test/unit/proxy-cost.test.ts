@@ -199,11 +199,20 @@ test('models.retrieve (GET /v1/models/{id}, and /models/{id}): the entry for a n
     // vLLM's own entry of the model the alias names, under the alias (the test upstream's: max_model_len 4096).
     const entry = one.json() as Record<string, unknown>;
     assert.deepEqual([entry.id, entry.object, entry.owned_by, entry.root, entry.max_model_len], ['small', 'model', 'vllm', '/models/x', 4096]);
+    // Served or not, a name the key may not use gets the same answer: the key does not learn which names exist.
+    const refusals = new Set<string>();
     for (const id of ['test-model', 'org%2Fbig', 'nope']) {
       const no = await request(p.port, `/v1/models/${id}`, { headers: bearer });
       assert.equal(no.status, 404, id);
       assert.equal(errorOf(no.text).code, 'model_not_found', id);
+      refusals.add(errorOf(no.text).message.replace(decodeURIComponent(id), 'NAME'));
     }
+    for (const model of ['org/big', 'nope']) {
+      const chatted = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, model } });
+      assert.equal(chatted.status, 404, model);
+      refusals.add(errorOf(chatted.text).message.replace(model, 'NAME'));
+    }
+    assert.deepEqual([...refusals], ['The model `NAME` does not exist or you do not have access to it.']);
     // A key without an allowlist: every served name and alias, a hub-style name with its slash encoded as the SDKs send it.
     const other = { authorization: `Bearer ${OTHER}` };
     assert.equal(((await request(p.port, '/v1/models/org%2Fbig', { headers: other })).json() as { id: string }).id, 'org/big');
@@ -213,6 +222,14 @@ test('models.retrieve (GET /v1/models/{id}, and /models/{id}): the entry for a n
     assert.equal(p.upstream.requests.filter((r) => r.path.startsWith('/v1/models/')).length, 0);
   } finally {
     await p.close();
+  }
+  // No aliases: a LoRA adapter that only vLLM's list names (as models.list shows it) is retrieved too.
+  const lora = await pair(undefined, {}, { behaviour: { listedModels: ['sql-lora'] } });
+  try {
+    const entry = (await request(lora.port, '/v1/models/sql-lora', { headers: { authorization: `Bearer ${OTHER}` } })).json() as Record<string, unknown>;
+    assert.deepEqual([entry.id, entry.parent, entry.root], ['sql-lora', 'test-model', '/adapters/sql-lora']);
+  } finally {
+    await lora.close();
   }
 });
 

@@ -89,6 +89,24 @@ describe('limits and failures', () => {
   });
 
 
+  it('a request pipelined behind a refused one, in its lingering close, is never run (RFC 9112: none after Connection: close)', async (t) => {
+    const pair = await startPair({ maxBodyBytes: 1000 });
+    t.after(() => pair.close());
+    const socket = net.connect(pair.port, '127.0.0.1');
+    let text = '';
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.on('error', () => {});
+    const refused = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: ${bearer.authorization}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n${'a'.repeat(5000)}`;
+    const behind = `GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: ${bearer.authorization}\r\n\r\n`;
+    socket.write(refused + behind);
+    await withTimeout(once(socket, 'close'), 5000, 'the connection to close');
+    assert.equal(text.match(/HTTP\/1\.1 \d{3}/g)?.join(), 'HTTP/1.1 413', text);
+    await until(() => pair.proxy.inflight() === 0, 5000, 'nothing in flight');
+    // Neither sent to vLLM nor handled at all (no access-log line, no count against the key).
+    assert.deepEqual(pair.upstream.requests.map((r) => r.path), []);
+    assert.deepEqual(pair.lines.filter((l) => l.includes('/v1/models')), [], pair.lines.join('\n'));
+  });
+
   it('a lingering close is bounded: a client that stops sending its refused body is cut off after the linger time', async (t) => {
     const server = http.createServer((req, res) => {
       lingerAfterAnswer(res, 300);

@@ -223,10 +223,15 @@ describe('routes over HTTP', () => {
     assert.equal((await request(pair.port, '/v1/chat/completions', { method: 'OPTIONS', headers: { origin: 'https://app.example' } })).status, 401);
     assert.equal((await request(pair.port, '/v1/chat/completions', { headers: { origin: 'https://app.example' }, body: {} })).status, 401);
     // A pre-flight to a route outside the allowlist never reaches vLLM.
-    for (const path of ['/v1/embeddings', '/scale_elastic_ep', '/v1/models/../../sleep']) {
+    for (const path of ['/v1/embeddings', '/scale_elastic_ep']) {
       assert.equal((await request(pair.port, path, { method: 'OPTIONS', headers: cors })).status, 404, path);
     }
     assert.equal(pair.upstream.requests.length, 2);
+    // models.retrieve from a page: its pre-flight passes, sent to vLLM as /v1/models (whatever the id looks like).
+    for (const path of ['/v1/models/test-model', '/v1/models/org%2Fbig', '/v1/models/../../sleep']) {
+      await request(pair.port, path, { method: 'OPTIONS', headers: { ...cors, 'access-control-request-method': 'GET' } });
+    }
+    assert.deepEqual(pair.upstream.requests.slice(2).map((r) => [r.method, r.path]), [['OPTIONS', '/v1/models'], ['OPTIONS', '/v1/models'], ['OPTIONS', '/v1/models']]);
   });
 
   it('an OPTIONS is a key-free pre-flight only as vLLM will get it: both headers not named in Connection, and no body', async (t) => {
