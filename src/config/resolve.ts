@@ -130,12 +130,14 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     }
   }
 
+  // Before the errors below: a misspelt variable (LLMSERVE_MASTERKEY) is most often the very cause of one.
+  const typoNotes = envTypoNotes(env, KNOWN_ENV, [...f.envRefs, ...(keysFromFile?.envNames ?? [])]);
   const model = f.models?.[0]?.model ?? pick('model', (v, w) => parseString(v, w, 'a model path or hub id'), f.model) ?? (worker ? '' : undefined);
   if (model === undefined) {
     if (f.format === 'litellm') {
-      throw configError(`--model PATH is required with a LiteLLM config: its litellm_params.model names a provider route, not the weights vLLM loads; pass --model /path/to/model (or a hub id like org/name) or set LLMSERVE_MODEL (config: ${f.file})`);
+      throw configError(withTypoNotes(`--model PATH is required with a LiteLLM config: its litellm_params.model names a provider route, not the weights vLLM loads; pass --model /path/to/model (or a hub id like org/name) or set LLMSERVE_MODEL (config: ${f.file})`, typoNotes));
     }
-    throw configError(`no model given: pass --model PATH (a local directory or a hub id like org/name), set LLMSERVE_MODEL, or set model: in ${file ? f.file : 'a config file (llmserve.yaml)'}`);
+    throw configError(withTypoNotes(`no model given: pass --model PATH (a local directory or a hub id like org/name), set LLMSERVE_MODEL, or set model: in ${file ? f.file : 'a config file (llmserve.yaml)'}`, typoNotes));
   }
   const servedModelName = f.models !== undefined ? (f.models[0]?.servedModelName ?? nameFromModel(model)) : (pick('servedModelName', (v, w) => parseString(v, w), f.servedModelName) ?? nameFromModel(model));
   if (f.wildcardModelName !== undefined) {
@@ -178,11 +180,11 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   if (!auth) {
     notes.push(`WARNING: proxy.auth is false: no API key is checked; anyone who can reach ${host}:${port} can use the model${keys.entries.length > 0 ? ' (the configured keys are ignored)' : ''}`);
   } else if (keys.entries.length === 0 && !worker) {
-    if (keysFile === null) throw noKeyError(f, file !== null);
+    if (keysFile === null) throw noKeyError(f, file !== null, typoNotes);
     notes.push(`${keysFile}: the keys file has no keys yet: every request is refused until keys are added and llmserve gets SIGHUP`);
   }
   notes.push(...keys.notes);
-  notes.push(...envTypoNotes(env, KNOWN_ENV, [...f.envRefs, ...(keysFromFile?.envNames ?? [])]));
+  notes.push(...typoNotes);
   notes.push(...serviceLinkNotes(env, KNOWN_ENV));
 
   const vllmPort = pick('backendPort', parsePort, f.vllm.port) ?? DEFAULTS.vllmPort;
@@ -315,7 +317,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
  * no setting that turns authentication off (llmserve reads only its model_list, general_settings.master_key and
  * environment_variables), and a misspelt `general_settings` there is ignored, not refused: the error says so.
  */
-function noKeyError(f: FileSettings, hasFile: boolean): LlmserveError {
+function noKeyError(f: FileSettings, hasFile: boolean, typoNotes: readonly string[]): LlmserveError {
   const litellm = f.format === 'litellm';
   const where = litellm ? 'general_settings.master_key' : 'proxy.master_key';
   const inFile = hasFile ? ` in ${f.masterKeyFile ?? f.file}` : ' in a config file';
@@ -323,7 +325,12 @@ function noKeyError(f: FileSettings, hasFile: boolean): LlmserveError {
   const open = litellm
     ? 'a LiteLLM config cannot turn authentication off: to serve without it, use llmserve\'s own format with proxy.auth: false (llmserve init writes one)'
     : 'to serve without authentication, set proxy.auth: false';
-  return configError(`no API key configured, so the proxy would refuse every request: export LLMSERVE_MASTER_KEY=... (a long random value), or set ${where}: os.environ/NAME${inFile}${typos}; ${open}`);
+  return configError(withTypoNotes(`no API key configured, so the proxy would refuse every request: export LLMSERVE_MASTER_KEY=... (a long random value), or set ${where}: os.environ/NAME${inFile}${typos}; ${open}`, typoNotes));
+}
+
+/** An error message followed by the notes on misspelt variables, when there are any. */
+function withTypoNotes(message: string, typoNotes: readonly string[]): string {
+  return typoNotes.length === 0 ? message : `${message} (${typoNotes.join('; ')})`;
 }
 
 /** Refuses two listeners on one port (exit 2), naming both and where each was set: the second could never bind. */

@@ -313,6 +313,15 @@ test('Kubernetes service links for Services named llmserve and llmserve-backend 
   await assert.rejects(load({}, { model: 'm' }, { ...env, LLMSERVE_PORT: 'http://x:80' }), /LLMSERVE_PORT: expected an integer 1-65535/);
 });
 
+test('a misspelt variable that causes an error (no key, no model) is named in that error, with "did you mean"', async () => {
+  await assert.rejects(load({}, { model: 'm' }, { LLMSERVE_MASTERKEY: STRONG_KEY }), (err: Error) => {
+    assert.match(err.message, /^no API key configured, .* \(environment variable LLMSERVE_MASTERKEY is not one llmserve reads \(did you mean LLMSERVE_MASTER_KEY\?\); it is ignored\)$/);
+    assert.ok(!err.message.includes(STRONG_KEY));
+    return true;
+  });
+  await assert.rejects(load({}, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY, LLMSERVE_MODLE: '/m' }), /no model given: .* \(environment variable LLMSERVE_MODLE is not one llmserve reads \(did you mean LLMSERVE_MODEL\?\); it is ignored\)$/);
+});
+
 test('a set LLMSERVE_* variable that is a likely typo of an unset one is a note with "did you mean"', async () => {
   const env = { LLMSERVE_MASTER_KEY: STRONG_KEY, LLMSERVE_PROBEDIR: '/srv/probe', LLMSERVE_HEALTH_INTERVALL: '2', LLMSERVE_TEAM_A_KEY: 'x' };
   const c = await load({}, { model: 'm' }, env);
