@@ -19,9 +19,12 @@ const COLLISIONS: Readonly<Record<string, string>> = {
 /** Flags refused outright rather than set by llmserve. */
 const REFUSED: ReadonlySet<string> = new Set(['--hf-token', '--ssl-keyfile', '--ssl-certfile']);
 
-/** The flag name of an argument, normalised: `--Tensor_Parallel_Size=2` -> `--tensor-parallel-size`. */
+/**
+ * The flag name of an argument, normalised: `--Tensor_Parallel_Size=2` -> `--tensor-parallel-size`. It ends at
+ * whitespace too: `--hf-token hf_x` written as one item names --hf-token (refused), not a flag nobody knows.
+ */
 function flagName(arg: string): string | undefined {
-  const m = /^(-{1,2})([^=]+)/.exec(arg);
+  const m = /^(-{1,2})([^=\s]+)/.exec(arg);
   if (!m?.[1] || !m[2]) return undefined;
   return m[1] + m[2].toLowerCase().replace(/_/g, '-');
 }
@@ -44,7 +47,14 @@ export function checkExtraArgs(args: readonly string[], origin: string): void {
     const name = flagName(arg);
     if (name === undefined) continue;
     const owned = COLLISIONS[name] !== undefined ? name : abbreviated(name);
-    if (owned === undefined) continue;
+    if (owned === undefined) {
+      // argparse reads an item with a space before any `=` as a positional, so vLLM would refuse it after a start
+      // that passed every check. The value is not shown: it may be a secret.
+      if (/^-{1,2}[A-Za-z][^=]*\s/.test(arg)) {
+        throw usageError(`${origin}: "${name} ..." is one argument with a space in it, which vLLM would refuse as an unrecognized argument: give the flag and its value as two items (${name} and its value), or as ${name}=VALUE`);
+      }
+      continue;
+    }
     const verb = REFUSED.has(owned) ? 'is refused' : 'is set by llmserve';
     const shown = owned === name ? name : `${name} (short for ${owned})`;
     throw usageError(`${origin}: vLLM flag ${shown} ${verb}: ${COLLISIONS[owned]}`);

@@ -143,6 +143,12 @@ test('extra vLLM args that collide with llmserve are usage errors naming llmserv
   }
   await rejects(file('model: m\nvllm: { args: [--max-model-len, 4096, --port, 3001] }\n'), new RegExp(`^${esc(F)}: vllm\\.args: vLLM flag --port is set by llmserve`));
   assert.doesNotThrow(() => checkExtraArgs(['--max-model-len', '4096', '--enable-auto-tool-choice', '--hostname-like-value'], 'x'));
+  // A flag and its value written as one item: vLLM would refuse it after a start that passed every check; a secret
+  // flag written so is still refused as a secret, and no value is ever shown.
+  assert.throws(() => checkExtraArgs(['--max-model-len 16384'], 'vllm.args'), /^LlmserveError: vllm\.args: "--max-model-len \.\.\." is one argument with a space in it, .* give the flag and its value as two items \(--max-model-len and its value\), or as --max-model-len=VALUE$/);
+  assert.throws(() => checkExtraArgs(['--hf-token hf_SECRETVALUE'], 'vllm.args'), (err: Error) => /vLLM flag --hf-token is refused/.test(err.message) && !err.message.includes('SECRETVALUE'));
+  assert.throws(() => checkExtraArgs(['--some-token s3cr3t value'], 'x'), (err: Error) => !err.message.includes('s3cr3t'));
+  assert.doesNotThrow(() => checkExtraArgs(['--chat-template', '{{ a b }}', '--override-generation-config={"a": 1}', '-1 2'], 'x'));
   assert.throws(() => checkExtraArgs(['--HOST=1.2.3.4'], 'origin'), /^LlmserveError: origin: vLLM flag --host/);
 });
 
