@@ -1,4 +1,5 @@
 // A command that could not be spawned at all (vLLM, Ray): said in words, with its fix and the documented exit code.
+import { isAbsolute, resolve } from 'node:path';
 import { LlmserveError } from '../errors.js';
 
 const CONFIGURATION = new Set(['ENOENT', 'EACCES', 'ENOTDIR', 'ENOEXEC']);
@@ -15,7 +16,8 @@ export function isUnrunnable(code: string | undefined): boolean {
 
 /** Why `file` could not be spawned, in words (`EACCES: not executable by this user, or a directory`). */
 export function spawnErrorText(file: string, code: string): string {
-  if (code === 'ENOENT') return `${code}: not found${file.includes('/') ? '' : ' on PATH'}`;
+  // A relative path is looked up from the working directory, not from the config file that may have named it.
+  if (code === 'ENOENT') return `${code}: not found${!file.includes('/') ? ' on PATH' : isAbsolute(file) ? '' : ` (as ${resolve(file)}: relative to the working directory)`}`;
   return code === 'EACCES' ? `${code}: not executable by this user, or a directory` : code;
 }
 

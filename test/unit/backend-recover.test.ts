@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Backend, type BackendContext } from '../../src/supervisor/backend.js';
 import { LlmserveError } from '../../src/errors.js';
+import path from 'node:path';
+import { spawnErrorText } from '../../src/supervisor/spawn-failure.js';
 import type { ManagedChild } from '../../src/supervisor/child.js';
 import type { SupervisorDeps, SupervisorPlan } from '../../src/supervisor/types.js';
 import { memoryLogger } from '../helpers/upstream.js';
@@ -282,4 +284,10 @@ test('where listeners can be seen and all are this vLLM\'s, a model list naming 
   const ctx = startContext(async () => child, new AbortController(), async () => ({ ok: true, status: 200, ms: 1, error: null, body }));
   ctx.deps.otherListeners = () => ({ count: 0, holder: null });
   assert.equal(await new Backend(spec, ctx, true).start(true), 'ready');
+});
+
+test('a relative command that is not there is said with the full path it was looked for at (the working directory\'s)', () => {
+  assert.equal(spawnErrorText('vllm', 'ENOENT'), 'ENOENT: not found on PATH');
+  assert.equal(spawnErrorText('/opt/v/bin/vllm', 'ENOENT'), 'ENOENT: not found');
+  assert.equal(spawnErrorText('./wrap.sh', 'ENOENT'), `ENOENT: not found (as ${path.join(process.cwd(), 'wrap.sh')}: relative to the working directory)`);
 });
