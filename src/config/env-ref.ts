@@ -34,6 +34,20 @@ export function resolveEnvRef(value: unknown, path: string, ctx: EnvRefContext):
   return found;
 }
 
+/**
+ * For a file's master key written `os.environ/NAME` with NAME unset: the master key variable of the environment that
+ * overrides the file's key anyway (LLMSERVE_MASTER_KEY, LITELLM_MASTER_KEY), or null. Why: a LiteLLM config kept
+ * unchanged says `master_key: os.environ/LITELLM_MASTER_KEY`, and a user who exports LLMSERVE_MASTER_KEY as the README
+ * says must not be refused for a variable whose value would not be used.
+ */
+export function overridingMasterVariable(value: unknown, env: NodeJS.ProcessEnv, masterVariables: readonly string[]): string | null {
+  if (!isEnvRef(value)) return null;
+  const name = value.slice(PREFIX.length).trim();
+  // Not a variable name (a key pasted after os.environ/): the reading's own error, which never prints it.
+  if (!NAME.test(name) || (env[name] ?? '') !== '') return null;
+  return masterVariables.find((v) => (env[v] ?? '') !== '') ?? null;
+}
+
 /** Reads every `os.environ/NAME` string in a value, at any depth, recording each NAME by key path. */
 export function resolveEnvRefs(value: unknown, path: string, ctx: EnvRefContext): unknown {
   if (Array.isArray(value)) return value.map((item, i) => resolveEnvRefs(item, joinPath(path, i), ctx));

@@ -1,7 +1,8 @@
 // An unchanged LiteLLM proxy config (top-level `model_list`): what llmserve takes from it, and what it ignores.
 import { configError } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
-import { resolveEnvRef, type EnvRefContext } from './env-ref.js';
+import { overridingMasterVariable, resolveEnvRef, type EnvRefContext } from './env-ref.js';
+import { MASTER_KEY_ENV } from './defaults.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { envValue } from './resolve.js';
 import { asMap, at, expected, isMap, joinPath, kindOf, parsePort } from './values.js';
@@ -112,6 +113,11 @@ function readGeneralSettings(doc: Record<string, unknown>, file: string, ctx: En
       continue;
     }
     if (value === null || value === undefined) continue;
+    const overriding = overridingMasterVariable(value, ctx.env, MASTER_KEY_ENV);
+    if (overriding !== null) {
+      out.notes.push(`${at(file, 'general_settings.master_key')}: ${String(value)} is not set; ${overriding}, which overrides it, is the master key`);
+      continue;
+    }
     const raw = resolveEnvRef(value, 'general_settings.master_key', ctx);
     if (typeof raw !== 'string' || raw === '') {
       throw configError(`${at(file, 'general_settings.master_key')}: expected a non-empty string (better: os.environ/NAME), got ${raw === '' ? 'an empty string' : kindOf(raw)}`);

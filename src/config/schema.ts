@@ -1,9 +1,9 @@
 // llmserve's own YAML format: known keys, their types, and did-you-mean for unknown ones.
 import { dirname, resolve as resolvePath } from 'node:path';
 import { configError } from '../errors.js';
-import { RESERVED_TOP_KEYS } from './defaults.js';
+import { MASTER_KEY_ENV, RESERVED_TOP_KEYS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
-import { resolveEnvRefs } from './env-ref.js';
+import { overridingMasterVariable, resolveEnvRefs } from './env-ref.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { parseKeyList } from './keys.js';
 import { parseMasterLimits } from './key-policy.js';
@@ -104,8 +104,13 @@ const has = (map: Record<string, unknown>, key: string): boolean => map[key] !==
 export function parseLlmserveConfig(doc: Record<string, unknown>, file: string, env: NodeJS.ProcessEnv): FileSettings {
   checkDocument(doc, file);
   const refs = new Map<string, string>();
-  const root = asMap(resolveEnvRefs(doc, '', { env, file, refs }), file);
+  const proxySection = isMap(doc['proxy']) ? doc['proxy'] : undefined;
+  const overriding = overridingMasterVariable(proxySection?.['master_key'], env, MASTER_KEY_ENV);
+  // An unset master key variable that the environment's master key overrides anyway is not read (env-ref.ts).
+  const read = overriding === null ? doc : { ...doc, proxy: Object.fromEntries(Object.entries(proxySection!).filter(([k]) => k !== 'master_key')) };
+  const root = asMap(resolveEnvRefs(read, '', { env, file, refs }), file);
   const out = emptyFileSettings(file, 'llmserve');
+  if (overriding !== null) out.notes.push(`${at(file, 'proxy.master_key')}: ${String(proxySection!['master_key'])} is not set; ${overriding}, which overrides it, is the master key`);
   const w = (path: string): string => at(file, path);
 
   if (has(root, 'model')) out.model = parseString(root['model'], w('model'), 'a model path or hub id');

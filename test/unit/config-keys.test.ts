@@ -349,3 +349,15 @@ test('LiteLLM config: an ignored key that is a typo of one llmserve reads says s
   assert.ok(inner.notes.some((n) => /were ignored: general_settings\.master_kye \(did you mean general_settings\.master_key\?\), general_settings\.database_url$/.test(n)), inner.notes.join('\n'));
   assertNoLeak(inner, ['sk-typo-0123456789abcdef']);
 });
+
+test('a master key read from an unset variable is not an error when LLMSERVE_MASTER_KEY, which overrides it, is set', async () => {
+  const litellm = `model_list:\n  - { model_name: m, litellm_params: { model: hosted_vllm/m, api_base: "http://127.0.0.1:3000/v1" } }\ngeneral_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n`;
+  const own = `model: /m\nproxy:\n  master_key: os.environ/TEAM_KEY\n`;
+  for (const [name, text, where] of [['litellm.config.yaml', litellm, 'general_settings.master_key'], ['llmserve.yaml', own, 'proxy.master_key']] as const) {
+    const c = await load({ [name]: text }, { config: name, model: '/m' }, { LLMSERVE_MASTER_KEY: STRONG_KEY });
+    assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)), name);
+    assert.ok(c.notes.some((n) => n.includes(`${where}: os.environ/`) && n.includes('is not set; LLMSERVE_MASTER_KEY, which overrides it, is the master key')), c.notes.join('\n'));
+    // Without a key in the environment, the unset variable is the error it always was.
+    await assert.rejects(load({ [name]: text }, { config: name, model: '/m' }, {}), /is not set; export/);
+  }
+});
