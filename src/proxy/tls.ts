@@ -18,15 +18,21 @@ export async function loadTls(paths: { cert: string; key: string }): Promise<Tls
   const key = await read(paths.key, 'key');
   let x509: X509Certificate;
   try {
+    // Why PEM only: X509Certificate reads DER too, but the server (a TLS secure context) takes PEM alone.
+    if (!cert.includes('-----BEGIN')) throw new Error('no PEM block (-----BEGIN CERTIFICATE-----): a DER file? convert it: openssl x509 -inform der -in CERT -out CERT.pem');
     x509 = new X509Certificate(cert);
   } catch (err) {
     throw new LlmserveError('TLS', `TLS certificate file ${paths.cert} is not a valid PEM certificate: ${(err as Error).message}`, { details: [TLS_FIX] });
   }
   let privateKey: KeyObject;
   try {
+    if (!key.includes('-----BEGIN')) throw new Error('no PEM block (-----BEGIN PRIVATE KEY-----): a DER file? convert it: openssl pkey -inform der -in KEY -out KEY.pem');
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new LlmserveError('TLS', `TLS key file ${paths.key} is not a valid private key: ${(err as Error).message}`, { details: [TLS_FIX] });
+    // A key encrypted with a passphrase: OpenSSL asks for it, and there is no one to answer.
+    const encrypted = key.includes('ENCRYPTED') || (err as NodeJS.ErrnoException).code === 'ERR_OSSL_CRYPTO_INTERRUPTED_OR_CANCELLED';
+    const why = encrypted ? 'it is encrypted with a passphrase, which llmserve cannot give; decrypt it: openssl pkey -in KEY -out KEY.plain (and keep that file private)' : (err as Error).message;
+    throw new LlmserveError('TLS', `TLS key file ${paths.key} is not a valid private key: ${why}`, { details: [TLS_FIX] });
   }
   // Why here: a key of another certificate parses fine, and https.createServer's "key values mismatch" would come
   // from the proxy after start-up began, naming neither file.

@@ -1,5 +1,6 @@
 // TLS on the public port: serves https with the given cert; unreadable or invalid files are named.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -55,5 +56,18 @@ describe('tls', () => {
       return true;
     });
     await loadTls({ cert, key });
+  });
+
+  it('refuses a DER certificate or key (the server takes PEM alone) and an encrypted key, each with the command that fixes it', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const { cert, key } = selfSignedCert(dir);
+    const [derCert, derKey, encrypted] = [join(dir, 'cert.der'), join(dir, 'key.der'), join(dir, 'enc.pem')];
+    execFileSync('openssl', ['x509', '-in', cert, '-outform', 'der', '-out', derCert], { stdio: 'ignore' });
+    execFileSync('openssl', ['pkey', '-in', key, '-outform', 'der', '-out', derKey], { stdio: 'ignore' });
+    execFileSync('openssl', ['pkey', '-in', key, '-aes256', '-passout', 'pass:secret', '-out', encrypted], { stdio: 'ignore' });
+    await assert.rejects(loadTls({ cert: derCert, key }), /TLS certificate file .*cert\.der is not a valid PEM certificate: no PEM block .* openssl x509 -inform der/);
+    await assert.rejects(loadTls({ cert, key: derKey }), /TLS key file .*key\.der is not a valid private key: no PEM block .* openssl pkey -inform der/);
+    await assert.rejects(loadTls({ cert, key: encrypted }), /TLS key file .*enc\.pem is not a valid private key: it is encrypted with a passphrase, .* openssl pkey -in KEY -out KEY\.plain/);
   });
 });
