@@ -96,6 +96,7 @@ function handleMessage(proxy: ProxyHandle, msg: unknown, gatherer: MetricsGather
     // In force from the next request on: say so (to the supervisor, or to the cluster primary, which waits for all).
     if (typeof m.seq === 'number') void send({ type: 'state-applied', seq: m.seq });
   } else if (m.type === 'reload-keys') proxy.reloadKeys().catch(() => {}); // the failure is logged; old keys stay
+  else if (m.type === 'reload-tls') void proxy.reloadTls(); // the failure is logged; the certificate in use stays
   else if (m.type === 'stopping') proxy.markStopping();
   else if (m.type === 'speak') proxy.speak();
   else if (m.type === 'activity' && typeof m.seq === 'number') void send({ type: 'activity', seq: m.seq, ...proxy.backendActivity() });

@@ -275,6 +275,7 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
       publicUrl: `${scheme}://${localHost.includes(':') ? `[${localHost}]` : localHost}:${config.proxy.port}`,
       insecureTls: true,
       keysFile: config.proxy.keysFile,
+      tlsCert: config.proxy.tls?.cert ?? null,
       settings: {
         host: config.proxy.host,
         port: config.proxy.port,

@@ -30,6 +30,8 @@ export interface ProxyHandle {
   setRestarts(total: number): void;
   /** Re-reads the keys file (keeping the configured keys); resolves with the key count, rejects and keeps the old keys on error. */
   reloadKeys(): Promise<number>;
+  /** Re-reads proxy.tls's files and serves them from the next handshake on; on failure logs why and keeps the old. */
+  reloadTls(): Promise<void>;
   /** From now on /health/readiness answers 503 (a stop is coming), while requests are still served. */
   markStopping(): void;
   /** Refuses new requests (503) and waits for those in flight, up to `timeoutMs`; resolves with how many remain. */
@@ -297,6 +299,17 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       const count = await keys.reload();
       cost.setPolicies(keys.entries());
       return count;
+    },
+    async reloadTls() {
+      if (settings.tls === null || !(server instanceof https.Server)) return;
+      try {
+        const material = await loadTls(settings.tls);
+        server.setSecureContext({ cert: material.cert, key: material.key });
+        announce.info(`TLS certificate reloaded from ${settings.tls.cert} (valid until ${material.validTo})`);
+      } catch (err) {
+        // Every worker reads the same files and finds the same fault: the first one says it.
+        announce.error(`TLS certificate not reloaded, the one in use stays: ${(err as Error).message}`);
+      }
     },
     async drain(timeoutMs) {
       state = 'draining';

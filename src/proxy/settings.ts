@@ -91,6 +91,8 @@ export type ParentMessage =
   /** `seq` (increasing) asks for a `state-applied` answer once the state is in force. */
   | { type: 'state'; state: BackendState; model?: string; seq?: number; restarts?: number }
   | { type: 'reload-keys' }
+  /** SIGHUP with proxy.tls: the certificate and key files are read again (a renewed certificate). */
+  | { type: 'reload-tls' }
   /** SIGTERM arrived: /health/readiness answers 503 from now on, while requests are still served (drain.delay). */
   | { type: 'stopping' }
   | { type: 'drain'; timeoutMs: number }

@@ -7,6 +7,8 @@ import { LlmserveError } from '../errors.js';
 export interface TlsMaterial {
   cert: Buffer;
   key: Buffer;
+  /** The certificate's end of validity, as X509Certificate says it (`Feb 26 10:00:00 2027 GMT`). */
+  validTo: string;
 }
 
 /** The fix for TLS files that start refuses; `probe` lists it with the same words. */
@@ -39,7 +41,7 @@ export async function loadTls(paths: { cert: string; key: string }): Promise<Tls
   if (!x509.checkPrivateKey(privateKey)) {
     throw new LlmserveError('TLS', `TLS key file ${paths.key} is not the private key of the certificate in ${paths.cert}`, { details: [TLS_FIX] });
   }
-  return { cert, key };
+  return { cert, key, validTo: x509.validTo };
 }
 
 async function read(path: string, what: string): Promise<Buffer> {

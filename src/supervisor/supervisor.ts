@@ -101,11 +101,17 @@ export class Supervisor {
     this.stopCtl.abort();
   }
 
-  /** SIGHUP: the proxy re-reads its keys file without dropping connections. */
+  /** SIGHUP: the proxy re-reads its keys file and its TLS certificate without dropping connections. */
   reloadKeys(): void {
     const file = this.plan.proxy.keysFile;
+    const cert = this.plan.proxy.tlsCert ?? null;
+    if (cert !== null) {
+      // A renewed certificate (cert-manager rewrites the Secret's files) is served from the next connection on.
+      this.deps.logger.info(`SIGHUP received: reloading the TLS certificate and key (${cert})`);
+      this.proxy?.send({ type: 'reload-tls' });
+    }
     if (file === null) {
-      this.deps.logger.info('SIGHUP received: no proxy.keys_file to reload (keys from the config and the environment are read at start only)');
+      if (cert === null) this.deps.logger.info('SIGHUP received: no proxy.keys_file to reload (keys from the config and the environment are read at start only)');
       return;
     }
     this.deps.logger.info(`SIGHUP received: reloading keys from ${file}`);

@@ -55,6 +55,8 @@ export interface SupervisorPlan {
     insecureTls: boolean;
     /** proxy.keys_file, which SIGHUP re-reads; null without one. */
     keysFile: string | null;
+    /** proxy.tls's certificate file, which SIGHUP re-reads too (a renewed certificate); null without TLS. */
+    tlsCert: string | null;
   };
   /** Seconds. */
   healthInterval: number;

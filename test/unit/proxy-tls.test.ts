@@ -1,7 +1,9 @@
 // TLS on the public port: serves https with the given cert; unreadable or invalid files are named.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { connect as tlsConnect } from 'node:tls';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,13 +13,19 @@ import { loadTls } from '../../src/proxy/tls.js';
 import { hasOpenssl, selfSignedCert, strayKey } from '../helpers/tls.js';
 import { KEY, startPair } from '../helpers/upstream.js';
 
+/** A temporary directory with a self-signed certificate, and the proxy serving it; both gone after the test. */
+async function tlsPair(t: { after: (fn: () => unknown) => void }) {
+  const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const { cert, key } = selfSignedCert(dir);
+  const pair = await startPair({ tls: { cert, key } });
+  t.after(() => pair.close());
+  return { dir, cert, key, pair };
+}
+
 describe('tls', () => {
   it('serves https with the configured certificate', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
-    const { cert, key } = selfSignedCert(dir);
-    const pair = await startPair({ tls: { cert, key } });
-    t.after(() => pair.close());
+    const { pair } = await tlsPair(t);
     const status = await new Promise<number>((resolve, reject) => {
       const req = https.get({ host: '127.0.0.1', port: pair.port, path: '/v1/models', rejectUnauthorized: false, agent: false, headers: { authorization: `Bearer ${KEY}` } }, (res) => {
         res.resume();
@@ -56,6 +64,34 @@ describe('tls', () => {
       return true;
     });
     await loadTls({ cert, key });
+  });
+
+  it('reloadTls (SIGHUP): a renewed certificate is served from the next handshake; a broken one is said and the old one stays', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
+    const { dir, cert, key, pair } = await tlsPair(t);
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ host: '127.0.0.1', port: pair.port, rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerX509Certificate()!.fingerprint256);
+          socket.end();
+        });
+        socket.on('error', reject);
+      });
+    const first = await served();
+    assert.equal(first, new X509Certificate(await readFile(cert)).fingerprint256);
+    // cert-manager renews: new files in place (written whole, then renamed over the old ones).
+    const renewed = selfSignedCert(await mkdtemp(join(dir, 'new-')));
+    await rename(renewed.cert, cert);
+    await rename(renewed.key, key);
+    assert.equal(await served(), first, 'nothing changes before the reload');
+    await pair.proxy.reloadTls();
+    const second = await served();
+    assert.notEqual(second, first);
+    assert.equal(second, new X509Certificate(await readFile(cert)).fingerprint256);
+    assert.ok(pair.lines.some((l) => /TLS certificate reloaded from .*cert\.pem \(valid until /.test(l)), pair.lines.join('\n'));
+    await writeFile(cert, 'not a certificate\n');
+    await pair.proxy.reloadTls();
+    assert.equal(await served(), second, 'a broken renewal leaves the certificate in use');
+    assert.ok(pair.lines.some((l) => /TLS certificate not reloaded, the one in use stays: TLS certificate file .*cert\.pem is not a valid PEM/.test(l)), pair.lines.join('\n'));
   });
 
   it('refuses a DER certificate or key (the server takes PEM alone) and an encrypted key, each with the command that fixes it', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {

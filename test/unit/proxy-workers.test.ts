@@ -1,5 +1,9 @@
 // `proxy.workers: N`: the proxy child as a cluster primary: every worker gets the settings and the supervisor's
 // messages (state, drain), and the workers stop with the primary, also when it is killed.
+import { X509Certificate } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
+import { hasOpenssl, selfSignedCert } from '../helpers/tls.js';
+import { waitFor } from '../helpers/wait.js';
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -290,6 +294,36 @@ it('workers: 2, a keys file that does not load on reload: one error line, not on
   await until(() => errors().length > 1, 10_000, `a second error line; output:\n${output()}`);
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(errors().length, 2, output());
+  child.disconnect();
+  await once(child, 'exit');
+});
+
+it('workers: 2 with TLS, SIGHUP (reload-tls): every worker serves the renewed certificate; one line says so', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
+  const upstream = await startUpstream();
+  t.after(() => upstream.close());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const tlsFiles = selfSignedCert(dir);
+  const { child, next, output } = start(t, upstream.url, 'text', { tls: tlsFiles });
+  const { port } = (await next('listening')) as { port: number };
+  const fingerprint = () =>
+    new Promise<string>((resolve, reject) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+        resolve(socket.getPeerX509Certificate()!.fingerprint256);
+        socket.end();
+      });
+      socket.on('error', reject);
+    });
+  const renewed = selfSignedCert(fs.mkdtempSync(path.join(dir, 'new-')));
+  fs.renameSync(renewed.cert, tlsFiles.cert);
+  fs.renameSync(renewed.key, tlsFiles.key);
+  const expected = new X509Certificate(fs.readFileSync(tlsFiles.cert)).fingerprint256;
+  child.send({ type: 'reload-tls' });
+  const said = () => output().split('\n').filter((l) => l.includes('TLS certificate reloaded'));
+  await until(() => said().length > 0, 10_000, `the reload line; output:\n${output()}`);
+  // Connections go to both workers in turn: each of eight handshakes must show the renewed certificate.
+  await waitFor(async () => (await Promise.all(Array.from({ length: 8 }, fingerprint))).every((f) => f === expected), { timeoutMs: 10_000, message: 'every worker to serve the renewed certificate' });
+  assert.equal(said().length, 1, output());
   child.disconnect();
   await once(child, 'exit');
 });
