@@ -40,7 +40,7 @@ export interface Exchange {
    * head went out (`upstream-error`: the client's response was cut): later upstream errors are ignored.
    * `shutdown`: the proxy closed while the response was still going (it outlived drain.timeout).
    */
-  answered: 'too-large' | 'timeout' | 'upstream-error' | 'shutdown' | null;
+  answered: 'too-large' | 'timeout' | 'upstream-error' | 'shutdown' | 'request-timeout' | 'bad-request' | null;
   /** Why the proxy refused the request itself (`llmserve_rejected_total{reason}`), or null. */
   rejected: string | null;
   /** Watches the response for token usage; only for metered keys (a key with a policy, or usage.track: all). */
@@ -95,11 +95,12 @@ export function responseBytes(ex: Exchange): number {
 }
 
 /** Status codes logged for a response that did not finish, by who cut it. */
-const CUT_STATUS = { 'too-large': 413, timeout: 504, 'upstream-error': 502, shutdown: 503 } as const;
+const CUT_STATUS = { 'too-large': 413, timeout: 504, 'upstream-error': 502, shutdown: 503, 'request-timeout': 408, 'bad-request': 400 } as const;
 
 /**
  * The status the access log and the metrics report: the one sent, once the response finished; 502/504/413 when the
- * proxy cut it (the backend died mid-stream, the drain ran out...); else 499, nginx's code for a client that left first.
+ * proxy cut it (the backend died mid-stream, the drain ran out...), 408/400 when Node's parser refused the rest of the
+ * request (its body stopped coming, or broke); else 499, nginx's code for a client that left first.
  */
 export function finalStatus(ex: Exchange, res: { writableFinished: boolean; statusCode: number }): number {
   if (res.writableFinished) return res.statusCode;

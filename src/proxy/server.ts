@@ -224,6 +224,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     // `_httpMessage` is the connection's pending response until it finishes; a timeout on a request still arriving
     // (its body stopped) is that request's own error, and gets its 408.
     const inFlight = (socket as { _httpMessage?: { headersSent?: boolean; req?: { complete?: boolean } } | null })._httpMessage;
+    // A request whose body broke or stopped coming (its head began an exchange, the latest on the connection: nothing
+    // behind it was parsed yet) is logged with the answer it gets here, not as a client that left (499).
+    const ex = inFlight?.req?.complete === false ? latest.get(socket as Socket) : undefined;
+    if (ex !== undefined && !ex.closed && ex.answered === null) ex.answered = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request';
     if (inFlight?.headersSent === true || inFlight?.req?.complete === true) return void socket.destroy();
     socket.end(clientErrorResponse(err.code));
   });

@@ -91,6 +91,18 @@ describe('requests the HTTP parser refuses', () => {
     const { text, ms } = await raw(pair.port, head, { keepOpen: true });
     assert.match(text, /^HTTP\/1\.1 408 /);
     assert.ok(ms < 12_000, `408 after ${Math.round(ms)} ms`);
+    // Logged and counted as the 408 it got, not as a client that left (499).
+    await until(() => pair.lines.some((l) => / POST \/v1\/chat\/completions .* 408 /.test(l)), 5000, `the 408 in the access log:\n${pair.lines.join('\n')}`);
+    assert.ok(!pair.lines.some((l) => / 499 /.test(l)), pair.lines.join('\n'));
+  });
+
+  it('a chunked body that breaks off into garbage is logged as the 400 it got, not as 499', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n5\r\n{"mod\r\nZZZ not a chunk size\r\n`;
+    const { text } = await raw(pair.port, head, { keepOpen: true });
+    assert.match(text, /^HTTP\/1\.1 400 /);
+    await until(() => pair.lines.some((l) => / POST \/v1\/chat\/completions .* 400 /.test(l)), 5000, `the 400 in the access log:\n${pair.lines.join('\n')}`);
   });
 });
 
