@@ -626,11 +626,10 @@ export class Supervisor {
       } catch (err) {
         logger.error(`proxy restart failed: ${(err as Error).message}`);
         // Why kill it: a proxy that listens but never answers would otherwise be waited on forever at the top of
-        // this loop (its exit), and with it every later signal.
-        if (this.proxy !== null && !this.proxy.hasExited) {
-          killedAfterFailedRestart = true;
-          await emptyGroup(this.proxy);
-        }
+        // this loop (its exit), and with it every later signal. A start that failed outright (bad TLS files) has
+        // had its group killed already: its SIGKILL is no more news than this one's.
+        killedAfterFailedRestart = true;
+        if (this.proxy !== null && !this.proxy.hasExited) await emptyGroup(this.proxy);
         continue;
       }
       if (this.stopping) return 'stopped';
