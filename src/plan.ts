@@ -5,7 +5,7 @@ import type { Config, ModelConfig } from './config/types.js';
 import {
   assignGpus, chooseTensorParallel, detectGpus, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice, type RunCommand,
 } from './gpu/index.js';
-import { buildVllmArgv, buildVllmEnv, inspectModel, withoutKeyVariables, type ModelInfo } from './engine/index.js';
+import { buildVllmArgv, buildVllmEnv, inspectModel, modelPathFindings, withoutKeyVariables, type ModelInfo } from './engine/index.js';
 import { otherParallelism } from './engine/parallel-args.js';
 
 /** One model's part of the plan: its GPUs, sizes and vLLM command. */
@@ -94,15 +94,9 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
     const named = (text: string) => (several ? `model "${m.servedModelName}": ${text}` : text);
     const gpus = assignment?.gpus[i] ?? null;
     const model = await inspectModel(m.model, deps.cwd);
-    if (model.isLocalPath && !model.exists) {
-      problems.push(
-        new LlmserveError('MODEL_PATH', named(`model directory ${m.model} does not exist`), {
-          details: ['Fix: give the directory that holds config.json and the weights with --model PATH (or model:), or a hub id such as Qwen/Qwen2.5-1.5B-Instruct.'],
-        }),
-      );
-    } else if (model.exists && !model.hasConfigJson) {
-      warnings.push(named(`model directory ${m.model} has no config.json; vLLM will probably refuse it`));
-    }
+    const findings = await modelPathFindings(model, m.args, named, deps.cwd);
+    problems.push(...findings.problems);
+    warnings.push(...findings.warnings);
     // Data-parallel ranks and pipeline stages in vllm.args each take their own tensor-parallel group of GPUs.
     const { dataParallel, pipelineParallel } = otherParallelism(m.args);
     const groups = dataParallel * pipelineParallel;

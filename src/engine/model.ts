@@ -9,7 +9,10 @@ export interface ModelInfo {
   model: string;
   /** True when it names a local path (absolute, relative with ./ or ../, ~, or an existing directory). */
   isLocalPath: boolean;
+  /** True when the path exists, as a directory or as a file (see isFile). */
   exists: boolean;
+  /** True when the path is a file, not a directory: a single .gguf file vLLM can load, or a file given by mistake. */
+  isFile: boolean;
   hasConfigJson: boolean;
   /** `num_attention_heads` from config.json (also looked up under text_config / llm_config), or null. */
   attentionHeads: number | null;
@@ -21,8 +24,12 @@ export interface ModelInfo {
 export async function inspectModel(model: string, cwd = workingDir()): Promise<ModelInfo> {
   const looksLocal = /^(\/|\.\.?(\/|$)|~)/.test(model);
   const resolved = path.resolve(cwd, model);
-  const isDir = await stat(resolved).then((s) => s.isDirectory(), () => false);
-  const info: ModelInfo = { model, isLocalPath: looksLocal || isDir, exists: isDir, hasConfigJson: false, attentionHeads: null, weightBytes: null };
+  const found = await stat(resolved).catch(() => null);
+  const isDir = found?.isDirectory() ?? false;
+  const isFile = found?.isFile() ?? false;
+  const info: ModelInfo = { model, isLocalPath: looksLocal || isDir || isFile, exists: isDir || isFile, isFile, hasConfigJson: false, attentionHeads: null, weightBytes: null };
+  // A single GGUF file is the whole model: its size is the weights' size.
+  if (isFile) return { ...info, weightBytes: isGgufPath(model) ? (found?.size ?? 0) : null };
   if (!isDir) return info;
   const configText = await readFile(path.join(resolved, 'config.json'), 'utf8').catch(() => null);
   if (configText !== null) {
@@ -31,6 +38,11 @@ export async function inspectModel(model: string, cwd = workingDir()): Promise<M
   }
   info.weightBytes = await weightSize(resolved);
   return info;
+}
+
+/** True when the path names a GGUF file, which vLLM loads on its own (no directory, no config.json). */
+export function isGgufPath(model: string): boolean {
+  return /\.gguf$/i.test(model);
 }
 
 /** Reads num_attention_heads from a config.json text; null when absent or unparsable. */

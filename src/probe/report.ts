@@ -147,6 +147,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
       servedName: config.servedModelName,
       isLocalPath: model.isLocalPath,
       exists: model.exists,
+      isFile: model.isFile,
       hasConfigJson: model.hasConfigJson,
       attentionHeads: model.attentionHeads,
       weightBytes: model.weightBytes,

@@ -1,4 +1,5 @@
 // The `probe` report for people: short sections, aligned columns, problems last with their fixes.
+import { isGgufPath } from '../engine/model.js';
 import { formatBytes } from './report.js';
 import type { PortFact, ProbeReport } from './types.js';
 
@@ -30,13 +31,19 @@ function gpuLines(r: ProbeReport): string[] {
 
 function modelLines(r: ProbeReport): string[] {
   const m = r.model;
-  const where = !m.isLocalPath ? 'hub id (downloaded by vLLM; not checked)' : !m.exists ? 'local directory: DOES NOT EXIST' : `local directory, ${m.hasConfigJson ? 'config.json present' : 'NO config.json'}${m.attentionHeads !== null ? `, ${m.attentionHeads} attention heads` : ''}`;
-  const lines = [row('Model', `${m.path}`), row('', where), row('Served as', m.servedName)];
+  const lines = [row('Model', `${m.path}`), row('', modelWhere(m)), row('Served as', m.servedName)];
   if (m.weightBytes !== null) {
     const memory = m.gpuMemoryBytes === null ? 'GPU memory unknown' : `${formatBytes(m.gpuMemoryBytes)} of GPU memory (${((m.weightShare ?? 0) * 100).toFixed(1)}%)`;
     lines.push(row('Weights', `~${formatBytes(m.weightBytes)} against ${memory}`));
   }
   return lines;
+}
+
+function modelWhere(m: ProbeReport['model']): string {
+  if (!m.isLocalPath) return 'hub id (downloaded by vLLM; not checked)';
+  if (!m.exists) return 'local directory: DOES NOT EXIST';
+  if (m.isFile) return isGgufPath(m.path) ? 'local GGUF file (one file holds the model)' : 'local file, NOT A DIRECTORY';
+  return `local directory, ${m.hasConfigJson ? 'config.json present' : 'NO config.json'}${m.attentionHeads !== null ? `, ${m.attentionHeads} attention heads` : ''}`;
 }
 
 function vllmLine(r: ProbeReport): string {

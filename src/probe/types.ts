@@ -102,6 +102,8 @@ export interface ProbeReport {
     servedName: string;
     isLocalPath: boolean;
     exists: boolean;
+    /** A file, not a directory: a single .gguf file, or a file given by mistake (a problem). */
+    isFile: boolean;
     hasConfigJson: boolean;
     attentionHeads: number | null;
     weightBytes: number | null;

@@ -56,7 +56,7 @@ test('model inspection: local dir with heads and weights, missing path, hub id',
   await writeFile(path.join(dir, 'config.json'), JSON.stringify({ num_attention_heads: 12 }));
   await writeFile(path.join(dir, 'model.safetensors'), Buffer.alloc(1000));
   const info = await inspectModel(dir);
-  assert.deepEqual({ ...info, model: '' }, { model: '', isLocalPath: true, exists: true, hasConfigJson: true, attentionHeads: 12, weightBytes: 1000 });
+  assert.deepEqual({ ...info, model: '' }, { model: '', isLocalPath: true, exists: true, isFile: false, hasConfigJson: true, attentionHeads: 12, weightBytes: 1000 });
   const missing = await inspectModel('/nonexistent/model');
   assert.equal(missing.isLocalPath, true);
   assert.equal(missing.exists, false);

@@ -184,6 +184,28 @@ test('a missing model directory is a problem; weights near the GPU memory are a 
   assert.ok(r.warnings.some((w) => /take 100% of the GPUs' memory/.test(w)), r.warnings.join('\n'));
 });
 
+test('a file given as the model: config.json gets "a file, not a directory" and its folder; a .gguf file is let through', async () => {
+  const model = await makeModelDir();
+  const env = { LLMSERVE_MASTER_KEY: KEY };
+  const configJson = buildProbeReport(await plan({ model: path.join(model, 'config.json') }, env), facts());
+  assert.equal(configJson.ok, false);
+  assert.equal(configJson.problemDetails[0]?.code, 'MODEL_PATH');
+  assert.equal(configJson.problems[0], `model ${path.join(model, 'config.json')} is a file, not a directory Fix: give the directory that holds it: --model ${model} (or model: ${model}).`);
+  assert.equal(configJson.model.isFile, true);
+  assert.match(probeLines(configJson).join('\n'), /local file, NOT A DIRECTORY/);
+
+  const gguf = path.join(await tempDir(), 'tinyllama.Q4_K_M.gguf');
+  writeFileSync(gguf, Buffer.alloc(2048));
+  const one = buildProbeReport(await plan({ model: gguf }, env), facts());
+  assert.deepEqual(one.problems, []);
+  assert.equal(one.model.weightBytes, 2048);
+  assert.ok(one.warnings.some((w) => /is a single GGUF file: .*--tokenizer HUB_ID/.test(w)), one.warnings.join('\n'));
+  assert.match(probeLines(one).join('\n'), /local GGUF file/);
+  // With a tokenizer given, nothing is left to say.
+  const withTokenizer = buildProbeReport(await plan({ model: gguf, extraArgs: ['--tokenizer', 'TinyLlama/TinyLlama-1.1B-Chat-v1.0'] }, env), facts());
+  assert.ok(!withTokenizer.warnings.some((w) => /GGUF/.test(w)), withTokenizer.warnings.join('\n'));
+});
+
 test('keys never appear: not in JSON, not in the text, not in argv; key names do, as [redacted]', async () => {
   const model = await makeModelDir();
   const dir = await tempDir();
