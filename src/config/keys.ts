@@ -83,9 +83,9 @@ export function parseKeyList(list: unknown, file: string, basePath: string, refs
       const { entry, value } = rawKeyEntry(name, item['key'], at(file, keyPath));
       out.entries.push(entry);
       out.values.push(value);
-      const note = weakKeyNote(name, value);
-      if (note) out.notes.push(note);
       const envName = refs.get(keyPath);
+      const note = weakKeyNote(name, value, at(file, keyPath), envName);
+      if (note) out.notes.push(note);
       if (envName !== undefined) out.envNames.push(envName);
     } else {
       const digest = item['key_sha256'];
@@ -94,7 +94,7 @@ export function parseKeyList(list: unknown, file: string, basePath: string, refs
         throw configError(`${at(file, joinPath(path, 'key_sha256'))}: expected 64 hexadecimal characters (the SHA-256 digest of the key, e.g. from: printf %s "$KEY" | sha256sum), got ${found}`);
       }
       out.entries.push({ name, sha256: Buffer.from(digest.trim(), 'hex'), digestOnly: true });
-      const note = weakDigestNote(name, digest.trim());
+      const note = weakDigestNote(name, digest.trim(), at(file, joinPath(path, 'key_sha256')));
       if (note) out.notes.push(note);
     }
     const policy = parseKeyPolicy(item, file, path);
@@ -128,16 +128,39 @@ export function mergeKeys(...sets: LoadedKeys[]): LoadedKeys {
 const PLACEHOLDER_DIGESTS: ReadonlyMap<string, string> = new Map(PLACEHOLDER_KEYS.map((k) => [hashKey(k).toString('hex'), k]));
 
 /** A warning note when a key_sha256 is the digest of a published placeholder; never contains the key. */
-export function weakDigestNote(name: string, digestHex: string): string | undefined {
+export function weakDigestNote(name: string, digestHex: string, where: string): string | undefined {
   if (!PLACEHOLDER_DIGESTS.has(digestHex.toLowerCase())) return undefined;
-  return `WARNING: API key "${name}": its key_sha256 is the digest of a well-known placeholder from examples: anyone could guess the key. Make a new one with: llmserve keys generate --name ${name}`;
+  return `API key "${name}" (from ${placeText(where)}): its key_sha256 is the digest of a well-known placeholder from examples: anyone could guess the key. Make a new one with: llmserve keys generate --name ${name}, and put its key_sha256 there`;
 }
 
-/** A warning note when a raw key is short or a published placeholder; never contains the key. */
-export function weakKeyNote(name: string, raw: string): string | undefined {
-  let why: string | undefined;
-  if (PLACEHOLDER_KEYS.includes(raw.toLowerCase())) why = 'is a well-known placeholder from examples';
-  else if (raw.length < MIN_KEY_LENGTH) why = `is shorter than ${MIN_KEY_LENGTH} characters`;
+/**
+ * A warning note when a named key (proxy.keys, a keys file) is short or a published placeholder; never contains the
+ * key. `where` is its `FILE: PATH`, `envName` the variable it was read from (os.environ/NAME), if any.
+ */
+export function weakKeyNote(name: string, raw: string, where: string, envName?: string): string | undefined {
+  const why = weakness(raw);
   if (why === undefined) return undefined;
-  return `WARNING: API key "${name}" ${why}: anyone could guess it. Use a long random key, e.g. export LLMSERVE_MASTER_KEY=$(openssl rand -hex 32)`;
+  const put = envName === undefined ? 'and put its key_sha256 there in place of the key' : `and set ${envName} to the new key`;
+  return `API key "${name}" (from ${placeText(where)}) ${why}: anyone could guess it. Make a new one with: llmserve keys generate --name ${name}, ${put}`;
+}
+
+/** The weak-key note for the master key; `origin` is its variable or `FILE: PATH`. */
+export function weakMasterKeyNote(raw: string, origin: string): string | undefined {
+  const why = weakness(raw);
+  if (why === undefined) return undefined;
+  // LLMSERVE_MASTER_KEY wins over every other source of the master key (resolve.ts, masterKeyGiven).
+  const wins = origin === 'LLMSERVE_MASTER_KEY' ? '' : `, which wins over ${placeText(origin)}`;
+  return `API key "master" (from ${placeText(origin)}) ${why}: anyone could guess it. Use a long random key: export LLMSERVE_MASTER_KEY=$(openssl rand -hex 32)${wins}`;
+}
+
+function weakness(raw: string): string | undefined {
+  if (PLACEHOLDER_KEYS.includes(raw.toLowerCase())) return 'is a well-known placeholder from examples';
+  if (raw.length < MIN_KEY_LENGTH) return `is shorter than ${MIN_KEY_LENGTH} characters`;
+  return undefined;
+}
+
+// `FILE: KEY` (values.ts, at) reads better inside a sentence as `KEY in FILE`; a variable name stays as it is.
+function placeText(where: string): string {
+  const i = where.lastIndexOf(': ');
+  return i < 0 ? where : `${where.slice(i + 2)} in ${where.slice(0, i)}`;
 }

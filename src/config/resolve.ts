@@ -9,7 +9,7 @@ import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT, parseRestartPolicy } from './reliability.js';
 import { DEFAULT_USAGE_FLUSH_INTERVAL, USAGE_DIR_ENV, usageDir } from './usage-settings.js';
 import { envTypoNotes } from './env-typos.js';
-import { mergeKeys, noKeys, rawKeyEntry, weakKeyNote, type LoadedKeys } from './keys.js';
+import { mergeKeys, noKeys, rawKeyEntry, weakMasterKeyNote, type LoadedKeys } from './keys.js';
 import { hasPolicy } from './key-policy.js';
 import {
   at, parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
@@ -165,7 +165,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     const fileMaster = f.proxy.masterKey;
     const envNames = fileMaster?.envName !== undefined ? [fileMaster.envName] : [];
     const values = fileMaster !== undefined && fileMaster.value !== value && fileMaster.value !== '' ? [value, fileMaster.value] : [value];
-    const weak = weakKeyNote('master', value);
+    const weak = weakMasterKeyNote(value, origin);
     master = { entries: [entry], values, envNames, origins: [origin], notes: weak ? [weak] : [] };
     // No note when the file itself points at that variable (`master_key: os.environ/LLMSERVE_MASTER_KEY`): nothing is overridden.
     if (MASTER_KEY_ENV.includes(origin) && f.proxy.masterKey && f.proxy.masterKey.envName !== origin) notes.push(`${origin} overrides ${f.proxy.masterKey.origin}`);
@@ -178,7 +178,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   const keysFile = f.proxy.keysFile ?? null;
 
   if (!auth) {
-    notes.push(`WARNING: proxy.auth is false: no API key is checked; anyone who can reach ${host}:${port} can use the model${keys.entries.length > 0 ? ' (the configured keys are ignored)' : ''}`);
+    notes.push(`proxy.auth is false: no API key is checked; anyone who can reach ${host}:${port} can use the model${keys.entries.length > 0 ? ' (the configured keys are ignored)' : ''}`);
   } else if (keys.entries.length === 0 && !worker) {
     if (keysFile === null) throw noKeyError(f, file !== null, typoNotes);
     notes.push(`${keysFile}: the keys file has no keys yet: every request is refused until keys are added and llmserve gets SIGHUP`);

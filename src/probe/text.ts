@@ -88,7 +88,7 @@ function headline(r: ProbeReport): string {
 /** Warnings, then problems with their fixes: the end of every report. */
 function closingLines(r: ProbeReport): string[] {
   const lines: string[] = [];
-  if (r.warnings.length > 0) lines.push('', 'Warnings', ...r.warnings.map((w) => `  - ${w.replace(/^WARNING: /, '')}`));
+  if (r.warnings.length > 0) lines.push('', 'Warnings', ...r.warnings.map((w) => `  - ${w}`));
   if (r.problemDetails.length > 0) {
     lines.push('', 'Problems');
     for (const p of r.problemDetails) lines.push(`  - ${p.message}`, ...p.details.map((d) => `    ${d}`));

@@ -22,7 +22,8 @@ test('the unchanged LiteLLM config of the original deployment', async () => {
   assert.deepEqual(c.secrets.values, ['your-master-key-here']);
   assert.deepEqual(c.secrets.envNames, ['LLMSERVE_MASTER_KEY', 'LITELLM_MASTER_KEY']);
   assert.equal(c.notes.length, 1);
-  assert.match(c.notes[0] ?? '', /^WARNING: API key "master" is a well-known placeholder/);
+  // One prefix: the logger adds "warning:" (no "WARNING:" of its own), and the note names where the key is set.
+  assert.equal(c.notes[0], 'API key "master" (from general_settings.master_key in /srv/app/litellm.config.yaml) is a well-known placeholder from examples: anyone could guess it. Use a long random key: export LLMSERVE_MASTER_KEY=$(openssl rand -hex 32), which wins over general_settings.master_key in /srv/app/litellm.config.yaml');
   assertNoLeak(c, ['your-master-key-here']);
   assert.deepEqual(c.environment, {});
 });
@@ -30,11 +31,10 @@ test('the unchanged LiteLLM config of the original deployment', async () => {
 test('a key_sha256 that is the digest of a published placeholder warns, as the raw key would', async () => {
   const digest = hashKey('password').toString('hex');
   const c = await load({ 'llmserve.yaml': `model: /m\nproxy:\n  keys:\n    - name: batch\n      key_sha256: ${digest.toUpperCase()}\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY });
-  assert.deepEqual(c.notes.filter((n) => /WARNING/.test(n)).map((n) => n.replace(/:.*/, '')), ['WARNING']);
-  assert.match(c.notes.find((n) => /WARNING/.test(n)) ?? '', /API key "batch": its key_sha256 is the digest of a well-known placeholder.*llmserve keys generate --name batch/);
+  assert.deepEqual(c.notes.filter((n) => /guess/.test(n)), ['API key "batch" (from proxy.keys[0].key_sha256 in /srv/app/llmserve.yaml): its key_sha256 is the digest of a well-known placeholder from examples: anyone could guess the key. Make a new one with: llmserve keys generate --name batch, and put its key_sha256 there']);
   // A digest of an unknown key says nothing.
   const quiet = await load({ 'llmserve.yaml': `model: /m\nproxy:\n  keys:\n    - name: batch\n      key_sha256: ${hashKey(STRONG_KEY + 'x').toString('hex')}\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY });
-  assert.deepEqual(quiet.notes.filter((n) => /WARNING/.test(n)), []);
+  assert.deepEqual(quiet.notes.filter((n) => /guess/.test(n)), []);
 });
 
 test('LiteLLM config: --model (or LLMSERVE_MODEL) is required', async () => {
@@ -143,7 +143,10 @@ proxy:
   assert.deepEqual(c.secrets.values, [STRONG_KEY, 'team-a-key-0123456789', 'abc']);
   assert.deepEqual(c.secrets.envNames, ['LLMSERVE_MASTER_KEY', 'LITELLM_MASTER_KEY', 'TEAM_A_KEY']);
   assert.equal(c.notes.length, 1);
-  assert.match(c.notes[0] ?? '', /API key "tiny" is shorter than 16/);
+  // A named key's fix is a new key for that name, put where the weak one is set (not LLMSERVE_MASTER_KEY, the master's).
+  assert.equal(c.notes[0], 'API key "tiny" (from proxy.keys[2].key in /srv/app/llmserve.yaml) is shorter than 16 characters: anyone could guess it. Make a new one with: llmserve keys generate --name tiny, and put its key_sha256 there in place of the key');
+  const fromEnv = await load({ 'llmserve.yaml': yaml }, {}, { TEAM_A_KEY: 'sk-1234' });
+  assert.match(fromEnv.notes.join('\n'), /API key "team-a" \(from proxy\.keys\[0\]\.key in \/srv\/app\/llmserve\.yaml\) is a well-known placeholder .*llmserve keys generate --name team-a, and set TEAM_A_KEY to the new key/);
   assertNoLeak(c, [STRONG_KEY, 'team-a-key-0123456789', 'abc']);
 });
 
@@ -226,7 +229,7 @@ test('no key at all: error says how to set one; proxy.auth: false serves open wi
   const c = await load({ 'llmserve.yaml': 'model: m\nproxy: { auth: false }\n' });
   assert.equal(c.proxy.auth, false);
   assert.deepEqual(c.proxy.keys, []);
-  assert.match(c.notes.join('\n'), /WARNING: proxy\.auth is false: no API key is checked; anyone who can reach 0\.0\.0\.0:8080/);
+  assert.match(c.notes.join('\n'), /^proxy\.auth is false: no API key is checked; anyone who can reach 0\.0\.0\.0:8080/);
 });
 
 test('LiteLLM configs: YAML merge keys resolve as PyYAML does; many aliases load; a bomb is exit 2', async () => {

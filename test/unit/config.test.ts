@@ -288,7 +288,7 @@ test('os.environ/NAME unset: error names the key path and the variable', async (
 test('weak keys are noted, never quoted', async () => {
   const c = await load({}, { model: 'm' }, { LLMSERVE_MASTER_KEY: 'Zq9xW' });
   assert.equal(c.notes.length, 1);
-  assert.match(c.notes[0] ?? '', /"master" is shorter than 16 characters/);
+  assert.equal(c.notes[0], 'API key "master" (from LLMSERVE_MASTER_KEY) is shorter than 16 characters: anyone could guess it. Use a long random key: export LLMSERVE_MASTER_KEY=$(openssl rand -hex 32)');
   assertNoLeak(c, ['Zq9xW']);
   const d = await load({}, { model: 'm' }, { LLMSERVE_MASTER_KEY: 'sk-1234' });
   assert.match(d.notes.join('\n'), /placeholder/);

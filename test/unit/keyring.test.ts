@@ -52,7 +52,7 @@ test('createKeyRing: a reload says "keys loaded" and warns about weak keys throu
   const own = memoryLogger();
   const shared = memoryLogger();
   const master = { name: 'master', sha256Hex: sha256Hex('master-key-0123456789abcdef') };
-  const weak = 'WARNING: API key "bob" is shorter than 16 characters: anyone could guess it.';
+  const weak = 'API key "bob" is shorter than 16 characters: anyone could guess it.';
   let file: { entries: typeof master[]; notes: string[] } | Error = { entries: [], notes: [] };
   const ring = await createKeyRing([master], '/k.yaml', own.logger, {
     load: async () => {
