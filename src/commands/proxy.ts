@@ -55,11 +55,12 @@ export async function runProxyCommand(): Promise<void> {
       const { createProxy } = await import('../proxy/server.js');
       // The keys file's keys in force go to the supervisor, which gives them to a proxy restarted while the file is broken.
       const onKeysLoaded = (fromFile: readonly KeyEntryDigest[]) => void send({ type: 'keys-loaded', fromFile: [...fromFile] });
-      // A cluster worker's drain count and keys file errors go to the primary, which says them once for all workers.
+      // A cluster worker's drain count, keys file errors and usage store warnings go to the primary, which says them once for all workers.
       const toPrimary = cluster.isWorker
         ? {
             onDraining: (inflight: number, timeoutMs: number) => void send({ type: 'draining', inflight, timeoutMs }),
             onKeysError: (message: string) => void send({ type: 'keys-error', message }),
+            onStoreWarning: (message: string) => void send({ type: 'store-warning', message }),
           }
         : {};
       proxy = await createProxy(settings, { logger, quiet, onKeysLoaded, ...toPrimary, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }), ...(activity === null ? {} : { heardFrom: activity.ask }) });
@@ -183,6 +184,8 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
   let draining: { waiting: Set<Worker>; inflight: number; timeoutMs: unknown } | null = null;
   // The keys file errors said since the last reload: every worker reads the same file and finds the same error.
   const keysErrorsSaid = new Set<string>();
+  // The usage store's warnings said: every worker opens the same store and finds the same fault (a replacement too).
+  const storeWarningsSaid = new Set<string>();
   // The `activity` questions being answered, by a seq of the primary's own. Why several: each model's health loop asks
   // on its own, and loops started together time out together (a question dropped for a newer one left its model's check
   // counted as failed); and a worker's readiness asks too (worker-activity.ts).
@@ -291,6 +294,9 @@ async function runWorkers(settings: ProxySettings, stopped: Promise<void>, logge
         } else if (m.type === 'keys-error' && typeof m.message === 'string') {
           if (!keysErrorsSaid.has(m.message)) logger.error(m.message);
           keysErrorsSaid.add(m.message);
+        } else if (m.type === 'store-warning' && typeof m.message === 'string') {
+          if (!storeWarningsSaid.has(m.message)) logger.warn(m.message);
+          storeWarningsSaid.add(m.message);
         } else if (m.type === 'drained' && drain !== null && drain.waiting.delete(worker)) {
           drain.remaining += typeof m.remaining === 'number' ? m.remaining : 0;
           finishDrain();
@@ -395,7 +401,7 @@ function send(msg: ChildMessage | WorkerMetricsMessage | WorkerActivityMessage |
 }
 
 /** What a cluster worker tells its primary for the primary to say once for every worker (runWorkers). */
-type WorkerLogMessage = { type: 'draining'; inflight: number; timeoutMs: number } | { type: 'keys-error'; message: string };
+type WorkerLogMessage = { type: 'draining'; inflight: number; timeoutMs: number } | { type: 'keys-error' | 'store-warning'; message: string };
 
 /** False once the process is dying: its last lines are written directly. */
 let relayToPrimary = true;

@@ -79,18 +79,20 @@ export async function createCostControl(
   logger: Logger,
   /** The public model names (served name and aliases); any other name is counted as `other`. */
   models: readonly string[] = [],
+  /** Where opening the store warns (a cluster worker: to the primary, which says each distinct warning once). */
+  opening: Logger = logger,
 ): Promise<CostControl> {
   const known = new Set(models);
   // Clients choose the model string: a name the proxy does not serve must not create a metric series or a row.
   const label = (model: string): string => (model === '-' || known.has(model) ? model : 'other');
-  const store = usage.dir === null ? memoryStore() : await openUsageStore(usage.dir, logger);
+  const store = usage.dir === null ? memoryStore() : await openUsageStore(usage.dir, opening);
   const limiter = new Limiter(policyMap(entries));
   // Budgets start from what the store already holds, so that a restart does not refill them.
   try {
     const usage = budgetUsage(store, [], Date.now());
     limiter.seedBudgets(usage.hourly, usage.totals);
   } catch (err) {
-    logger.warn(`cannot read the usage store for budgets (${(err as Error).message}); budgets start at 0`);
+    opening.warn(`cannot read the usage store for budgets (${(err as Error).message}); budgets start at 0`);
   }
   if (store.file !== null) logger.info(`usage store: ${store.file} (${store.kind})`);
   const recorder = new UsageRecorder({ store, logger, flushMs: Math.max(100, Math.round(usage.flushInterval * 1000)) });
@@ -108,7 +110,7 @@ export async function createCostControl(
         try {
           return budgetUsage(store, recorder.unflushed(), Date.now());
         } catch (err) {
-          logger.warn(`cannot read the usage store for budgets (${(err as Error).message}); new budgets start from the usage read at start`);
+          opening.warn(`cannot read the usage store for budgets (${(err as Error).message}); new budgets start from the usage read at start`);
           return undefined;
         }
       });

@@ -72,6 +72,8 @@ export interface ProxyDeps {
   onDraining?: (inflight: number, timeoutMs: number) => void;
   /** A proxy worker: its keys file errors go here, not to the log; the primary says each distinct one once. */
   onKeysError?: (message: string) => void;
+  /** A proxy worker: its warnings on opening the usage store (every worker opens it) go here, said once likewise. */
+  onStoreWarning?: (message: string) => void;
 }
 
 /** Starts the proxy; rejects with PORT_IN_USE or TLS errors that name the port or the file. */
@@ -108,11 +110,13 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     announce: quietWhile(logger, () => quiet, { warn: true }),
     ...(deps.onKeysError === undefined ? {} : { reportError: deps.onKeysError }),
   });
+  const { onStoreWarning } = deps;
+  const opening = onStoreWarning === undefined ? announce : { ...announce, warn: (msg: string) => onStoreWarning(msg) };
   const cost = await createCostControl(settings.usage ?? { dir: null, track: 'limited', flushInterval: 5 }, keys.entries(), state, announce, [
     settings.servedModelName,
     ...(router?.targets.map((t) => t.name) ?? []),
     ...Object.keys(settings.modelAliases),
-  ]);
+  ], opening);
   if (deps.gatherMetrics !== undefined) cost.metrics.gather = deps.gatherMetrics;
   if (typeof settings.restarts === 'number') cost.metrics.setRestarts(settings.restarts);
   const tls = settings.tls === null ? null : await loadTls(settings.tls);

@@ -328,6 +328,24 @@ it('workers: 2 with TLS, SIGHUP (reload-tls): every worker serves the renewed ce
   await once(child, 'exit');
 });
 
+it('workers: 4, a usage store that cannot be used: one warning, not one per worker', async (t) => {
+  const upstream = await startUpstream();
+  t.after(() => upstream.close());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-usage-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // A file where the store's directory should be: every worker finds the same fault.
+  fs.writeFileSync(path.join(dir, 'not-a-dir'), '');
+  const { child, next, output } = start(t, upstream.url, 'text', { workers: 4, usage: { dir: path.join(dir, 'not-a-dir', 'usage'), track: 'limited', flushInterval: 5 } });
+  await next('listening');
+  // Every worker warned (through the primary) before it listened, and the primary said `listening` after all four.
+  const warnings = () => output().split('\n').filter((l) => /usage store .* cannot be used/.test(l));
+  await until(() => warnings().length > 0, 10_000, `the warning; output:\n${output()}`);
+  assert.equal(warnings().length, 1, output());
+  child.disconnect();
+  await once(child, 'exit');
+  await until(() => childrenOf(child.pid!).length === 0, 5000, 'the workers to exit');
+});
+
 it('workers exit when the primary is killed', async (t) => {
   const upstream = await startUpstream();
   t.after(() => upstream.close());
