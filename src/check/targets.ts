@@ -145,5 +145,6 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
     auth,
     skipAuthenticated,
     runtimeFile: runtime ? path.join(probeDir, RUNTIME_FILE) : null,
+    probeDir,
   };
 }

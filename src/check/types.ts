@@ -18,6 +18,8 @@ export interface CheckTargets {
   skipAuthenticated: string | null;
   /** The runtime file read (`llmserve.json` in the probe directory), or null when there was none. */
   runtimeFile: string | null;
+  /** The probe directory the runtime file was looked for in. */
+  probeDir: string;
 }
 
 /** One check to run. */

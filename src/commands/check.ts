@@ -2,7 +2,7 @@
 import type { CheckOptions } from '../check/args.js';
 import { runChecks, type HttpGet } from '../check/run.js';
 import { resolveCheckTargets, type TargetDeps } from '../check/targets.js';
-import { checkLines } from '../check/text.js';
+import { checkLines, noRuntimeFileLine } from '../check/text.js';
 import type { CliOptions } from '../config/types.js';
 import { expected, parseNonNegativeSeconds, parseSeconds, parseTensorParallel } from '../config/values.js';
 import { ExitCode } from '../errors.js';
@@ -26,7 +26,9 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
   refuseUnusableFlags(cli);
   const targets = await resolveCheckTargets(cli, deps);
   const report = await runChecks(targets, Math.round(seconds * 1000), deps.get ?? rawGet);
-  const text = json === true ? JSON.stringify(report) : checkLines(report).join('\n');
+  // A failure without start's runtime file may be a check of the wrong ports: said in the text, never in --json.
+  const hint = !report.healthy && targets.runtimeFile === null ? [noRuntimeFileLine(targets)] : [];
+  const text = json === true ? JSON.stringify(report) : [...checkLines(report), ...hint].join('\n');
   // The key never appears in a URL or a reply, but a misbehaving server could echo it back: mask it anyway.
   const safe = targets.key !== null && targets.key.length >= 4 ? text.split(targets.key).join('[redacted]') : text;
   (deps.write ?? ((t: string) => void process.stdout.write(t)))(safe + '\n');

@@ -104,7 +104,8 @@ export async function prepareProbeDir(dir: string, explicit: boolean, warn: (msg
       details: ['Fix: choose a writable directory with --probe-dir DIR (or probes.dir), or point TMPDIR at an existing writable directory.'],
     });
   });
-  warn(`default probe directory ${dir} is not writable (${problem}); using ${fallback} instead. Set --probe-dir to choose one.`);
+  // `check` finds a start through the runtime file in the probe directory: it must be told this one.
+  warn(`default probe directory ${dir} is not writable (${problem}); using ${fallback} instead (check this start with: llmserve check --probe-dir ${fallback}). Set --probe-dir to choose one.`);
   return fallback;
 }
 

@@ -20,6 +20,7 @@ const targets = (over: Partial<CheckTargets> = {}): CheckTargets => ({
   auth: true,
   skipAuthenticated: null,
   runtimeFile: null,
+  probeDir: '/etc/probe',
   ...over,
 });
 const reply = (over: Partial<HttpCheckResult> = {}): HttpCheckResult => ({ ok: true, status: 200, ms: 1.2, error: null, body: '', ...over });
@@ -147,6 +148,26 @@ test('runCheck: --timeout is validated (exit 2), the JSON shape, the key masked 
   assert.equal(doc.healthy, false);
   assert.deepEqual(Object.keys(doc.checks[0] ?? {}), ['name', 'url', 'ok', 'status', 'ms', 'error']);
   assert.match(String(doc.checks[2]?.error), /^HTTP 500: echo \[redacted\]$/);
+});
+
+test('runCheck without a runtime file in the probe directory: a failure says where it looked and how to find a start elsewhere; --json unchanged', async () => {
+  const cwd = await tempDir();
+  const env = { LLMSERVE_MASTER_KEY: KEY, LLMSERVE_PROBE_DIR: cwd, LLMSERVE_MODEL: 'org/m1' };
+  const refused: HttpGet = async () => reply({ ok: false, status: null, error: 'connect ECONNREFUSED' });
+  let out = '';
+  assert.equal(await runCheck({}, { env, cwd, get: refused, write: (t) => (out += t) }), 1);
+  const lines = out.trimEnd().split('\n');
+  assert.equal(lines.length, 5, out);
+  assert.equal(lines[4], `no runtime file (llmserve.json) of a running llmserve in probe directory ${cwd}: checked port 8080 (proxy) and 3000 (vLLM) as start resolves them (flags, environment, config file, defaults); for a start that said "using DIR instead", run: llmserve check --probe-dir DIR`);
+  // --json keeps its documented shape: no extra field, no extra line.
+  out = '';
+  await runCheck({ json: true }, { env, cwd, get: refused, write: (t) => (out += t) });
+  assert.deepEqual(Object.keys(JSON.parse(out) as object), ['healthy', 'checks', 'skipped']);
+  // Healthy: nothing to explain.
+  out = '';
+  const fine: HttpGet = async (url) => reply({ body: url.endsWith('/v1/models') ? modelsBody('m1') : '' });
+  assert.equal(await runCheck({}, { env, cwd, get: fine, write: (t) => (out += t) }), 0);
+  assert.ok(!out.includes('runtime file'), out);
 });
 
 test('several models under probes.require: any: healthy while one model passes; all: every model must', async () => {

@@ -188,6 +188,24 @@ test('runningOwner: a file that names its writer exactly (start tick and boot) i
   assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' }), null, 'another start tick: another process, although the clock says it is older');
 });
 
+test('the default probe directory is not writable: a temporary one, and the warning names the check command that finds it', async () => {
+  const root = await tempDir();
+  // A file where the directory should be: not writable, even for root.
+  writeFileSync(path.join(root, 'etc'), '');
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = root;
+  try {
+    const warnings: string[] = [];
+    const dir = await prepareProbeDir(path.join(root, 'etc', 'probe'), false, (m) => warnings.push(m));
+    assert.ok(dir.startsWith(path.join(root, 'llmserve-probe-')), dir);
+    assert.equal(warnings.length, 1);
+    assert.ok(warnings[0]!.includes(`using ${dir} instead (check this start with: llmserve check --probe-dir ${dir})`), warnings[0]);
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
+});
+
 test('the default probe directory is not writable and TMPDIR names a missing directory: a PROBE_DIR error (exit 2), not an internal error', async () => {
   const root = await tempDir();
   // A file where the directory should be: not writable, even for root.
