@@ -11,14 +11,16 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'llmserve-demo-'));
 const model = path.join(tmp, 'Demo-Model-1.5B');
 const probeDir = path.join(tmp, 'probe');
-const port = process.env.DEMO_PORT ?? '8080';
+// The port start will use: `--port N` among the demo's own arguments wins (commander keeps the last one given).
+const port = portFromArgs(process.argv.slice(2)) ?? process.env.DEMO_PORT ?? '8080';
 const key = process.env.LLMSERVE_MASTER_KEY ?? 'sk-demo-not-a-secret-0123456789';
 await import('node:fs/promises').then((fs) => fs.mkdir(model, { recursive: true }));
 writeFileSync(path.join(model, 'config.json'), JSON.stringify({ architectures: ['Qwen2ForCausalLM'], num_attention_heads: 12 }));
 
 console.log(`
   llmserve demo: the engine below is a FAKE vLLM (test/fixtures/bin/vllm) on 2 fake GPUs, not a real model.
-  In another terminal, once "ready" is printed:
+  In another terminal, once llmserve prints "ready after N s: http://127.0.0.1:${port} serves ..." (not at
+  "vLLM is ready", a moment before it, when the proxy still answers 503):
 
     curl -s http://127.0.0.1:${port}/v1/chat/completions \\
       -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\
@@ -40,3 +42,13 @@ const child = spawn(process.execPath, [path.join(root, 'bin/llmserve.js'), 'star
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => child.kill('SIGTERM'));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+
+/** The value of the last `--port N` / `--port=N` before `--` (what follows goes to vLLM), or undefined. */
+function portFromArgs(args) {
+  let found;
+  for (let i = 0; i < args.length && args[i] !== '--'; i++) {
+    if (args[i] === '--port' && i + 1 < args.length) found = args[++i];
+    else if (args[i].startsWith('--port=')) found = args[i].slice('--port='.length);
+  }
+  return found;
+}

@@ -4,12 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { envWithFakes, makeModelDir, tempDir } from '../helpers/fixtures.js';
-import { binPath } from '../helpers/llmserve.js';
+import { binPath, runLlmserve } from '../helpers/llmserve.js';
 import { freePort } from '../helpers/ports.js';
 import { findByMarker, killByMarker } from '../helpers/procs.js';
 import { waitFor, waitForFile } from '../helpers/wait.js';
@@ -178,6 +178,31 @@ test('the single-file build starts vLLM (fake) and its own proxy child, serves, 
   assert.equal(await exited, 0, output);
   await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 5000, message: `nothing left behind\n${output}` });
   assert.ok(!output.includes(KEY), 'the key must not be printed');
+});
+
+test('the demo: its banner names the line after which its curl is served, on the port given with --port', async (t) => {
+  const port = await freePort();
+  const demo = runLlmserve(['--port', String(port)], { LLMSERVE_MASTER_KEY: KEY, DEMO_PORT: undefined, LLMSERVE_PORT: undefined }, path.join(root, 'scripts', 'demo.mjs'));
+  t.after(async () => {
+    await demo.cleanup();
+    // The demo's model and probe files live in a temporary directory of its own.
+    const probeDir = /Probe files: (\S+)/.exec(demo.output())?.[1];
+    if (probeDir !== undefined) rmSync(path.dirname(probeDir), { recursive: true, force: true });
+  });
+  const curl = await demo.waitForLine(/curl -s /);
+  assert.match(curl, new RegExp(`curl -s http://127\\.0\\.0\\.1:${port}/v1/chat/completions `));
+  // The line to wait for is start's own "ready after", not "vLLM is ready" (printed before the proxy serves).
+  assert.ok(demo.output().includes(`once llmserve prints "ready after N s: http://127.0.0.1:${port} serves ..."`), demo.output());
+  await demo.waitForLine(new RegExp(`^llmserve \\| ready after [\\d.]+ s: http://127\\.0\\.0\\.1:${port} serves `), 30_000);
+  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    body: JSON.stringify({ model: 'Demo-Model-1.5B', messages: [{ role: 'user', content: 'Hello' }] }),
+  });
+  assert.equal(res.status, 200, await res.text());
+  demo.child.kill('SIGTERM');
+  assert.equal((await demo.exited).code, 0, demo.output());
+  await waitFor(() => findByMarker(demo.marker).length === 0, { timeoutMs: 5000, message: `nothing left behind\n${demo.output()}` });
 });
 
 test('npm pack ships only what runs: bin, dist without maps, templates, examples, README', () => {

@@ -24,13 +24,13 @@ export interface LlmserveRun {
   cleanup(): Promise<number>;
 }
 
-/** Spawns `node bin/llmserve.js ...args` with the fakes first on PATH. */
-export function runLlmserve(args: string[], env: Record<string, string | undefined> = {}): LlmserveRun {
+/** Spawns `node bin/llmserve.js ...args` (or another script, such as scripts/demo.mjs) with the fakes first on PATH. */
+export function runLlmserve(args: string[], env: Record<string, string | undefined> = {}, script: string = binPath): LlmserveRun {
   const marker = `llmserve-test-${randomUUID()}`;
   // The usage store goes to a temporary directory unless the test sets (or unsets) LLMSERVE_USAGE_DIR: without a
   // config file it would land in the working directory (the repository).
   const usageDir = tempDirSync('llmserve-usage-');
-  const child = spawn(process.execPath, [binPath, ...args], {
+  const child = spawn(process.execPath, [script, ...args], {
     env: envWithFakes({ LLMSERVE_TEST_MARKER: marker, FAKE_VLLM_LOAD_MS: '200', LLMSERVE_USAGE_DIR: usageDir, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
