@@ -10,6 +10,7 @@ import { allowedOrigins } from '../engine/cors-args.js';
 import { loraModuleNames, withLoraNames } from '../engine/lora-args.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
+import { gpuSourceText } from '../gpu/detect.js';
 import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps, queryFailure } from '../gpu/nvidia-smi.js';
 import { NOT_READY, prepareProbeDir, probeFiles, type ProbeFiles } from '../probes/files.js';
 import { httpGet } from '../probes/http-check.js';
@@ -341,7 +342,7 @@ function describePlan(plan: Plan, argvs: readonly string[][], logger: Logger): v
   if (inventory && selection) {
     const list = selection.gpus.map((g) => `${g.index}: ${g.name}${g.memoryMiB ? ` (${Math.round(g.memoryMiB / 1024)} GiB)` : ''}`).join(', ');
     const cvd = selection.cudaVisibleDevices !== null ? ` (CUDA_VISIBLE_DEVICES=${selection.cudaVisibleDevices})` : '';
-    logger.info(`GPUs${cvd}: ${selection.gpus.length === 0 ? 'none' : list} [from ${inventory.source}]`);
+    logger.info(`GPUs${cvd}: ${selection.gpus.length === 0 ? 'none' : list} [${gpuSourceText(inventory.source)}]`);
   }
   for (const w of plan.warnings) logger.warn(w);
   const several = plan.models.length > 1;
@@ -350,7 +351,8 @@ function describePlan(plan: Plan, argvs: readonly string[][], logger: Logger): v
     if (several) logger.info(`${who}GPUs ${m.gpus?.map((g) => g.index).join(', ') ?? 'unassigned'}, port ${m.config.port}`);
     if (m.tensorParallel) logger.info(`${who}tensor-parallel size ${m.tensorParallel.size}: ${m.tensorParallel.reason}`);
     if (m.pipelineParallelSize !== null) logger.info(`${who}pipeline-parallel size ${m.pipelineParallelSize}: one stage per node of the Ray cluster`);
-    logger.info(`${who}vLLM command: ${formatArgv(argvs[i] ?? m.argv)}`);
+    // A plan that a problem stops runs nothing: a command line printed just before the error would read as run.
+    if (plan.problems.length === 0) logger.info(`${who}vLLM command: ${formatArgv(argvs[i] ?? m.argv)}`);
   });
 }
 

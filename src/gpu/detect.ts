@@ -21,6 +21,11 @@ export async function detectInventory(deps: DetectDeps): Promise<GpuInventory> {
   return { source: gpus.length > 0 ? 'systeminformation' : 'none', gpus, unparsed: [], raw: '' };
 }
 
+/** Where a GPU list came from, in words: the source `none` says what was tried. */
+export function gpuSourceText(source: GpuInventory['source']): string {
+  return source === 'none' ? 'nvidia-smi not found, and the system lists no NVIDIA GPU' : `from ${source}`;
+}
+
 /** Finds the GPUs llmserve would use: the inventory filtered by CUDA_VISIBLE_DEVICES. */
 export async function detectGpus(deps: DetectDeps): Promise<{ inventory: GpuInventory; selection: GpuSelection }> {
   const inventory = await detectInventory(deps);

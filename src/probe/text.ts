@@ -1,5 +1,6 @@
 // The `probe` report for people: short sections, aligned columns, problems last with their fixes.
 import { isGgufPath } from '../engine/model.js';
+import { gpuSourceText } from '../gpu/detect.js';
 import { formatBytes } from './report.js';
 import type { PortFact, ProbeReport } from './types.js';
 
@@ -22,7 +23,7 @@ function portText(fact: PortFact): string {
 function gpuLines(r: ProbeReport): string[] {
   const cvd = r.cudaVisibleDevices !== null ? `CUDA_VISIBLE_DEVICES=${JSON.stringify(r.cudaVisibleDevices)}` : 'CUDA_VISIBLE_DEVICES unset: all are used';
   if (r.gpuSource === null) return [row('GPUs', 'unknown (nvidia-smi failed: see problems)')];
-  const head = row('GPUs', `${r.gpus.length} used of ${r.allGpus.length} found (${r.gpuSource}; ${cvd})`);
+  const head = row('GPUs', `${r.gpus.length} used of ${r.allGpus.length} found (${r.gpuSource === 'none' ? gpuSourceText('none') : r.gpuSource}; ${cvd})`);
   if (r.allGpus.length === 0) return [head];
   const rows = [['used', 'index', 'name', 'memory', 'uuid']];
   for (const g of r.allGpus) rows.push([g.selected ? '*' : '', String(g.index), g.name, g.memoryMiB === null ? 'unknown' : formatBytes(g.memoryMiB * 1024 * 1024), g.uuid || '-']);

@@ -10,8 +10,8 @@ import { tempDir } from '../helpers/fixtures.js';
 import { findByMarker } from '../helpers/procs.js';
 import { hasOpenssl, selfSignedCert, strayKey } from '../helpers/tls.js';
 
-/** Runs `start` with a bad input and checks the common contract; returns the single error line. */
-async function refused(t: { after(fn: () => Promise<void>): void }, opts: ServiceOptions & { setup?: (dir: string) => void }): Promise<string> {
+/** Runs `start` with a bad input and checks the common contract; returns the single error line and the output. */
+async function refusedRun(t: { after(fn: () => Promise<void>): void }, opts: ServiceOptions & { setup?: (dir: string) => void }): Promise<{ line: string; output: string }> {
   const svc = await startService(opts);
   t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
   const { code } = await svc.run.exited;
@@ -21,7 +21,12 @@ async function refused(t: { after(fn: () => Promise<void>): void }, opts: Servic
   assert.deepEqual(svc.vllmStarts(), [], 'vLLM must never have run');
   assert.ok(!svc.run.output().includes('listening on'), 'the proxy must never have started');
   assert.deepEqual(findByMarker(svc.run.marker), []);
-  return errors[0]!;
+  return { line: errors[0]!, output: svc.run.output() };
+}
+
+/** refusedRun's single error line. */
+async function refused(t: { after(fn: () => Promise<void>): void }, opts: ServiceOptions & { setup?: (dir: string) => void }): Promise<string> {
+  return (await refusedRun(t, opts)).line;
 }
 
 test('missing model directory', async (t) => {
@@ -39,6 +44,13 @@ test('unwritable explicit probe directory (below a regular file: fails even for 
 test('nvidia-smi failing', async (t) => {
   const line = await refused(t, { env: { FAKE_NVIDIA_SMI_MODE: 'fail' } });
   assert.match(line, /nvidia-smi/i);
+});
+
+test('no visible GPU: the error, and no vLLM command line before it (nothing is run)', async (t) => {
+  const { line, output } = await refusedRun(t, { env: { CUDA_VISIBLE_DEVICES: '-1' } });
+  assert.match(line, /no GPU found/);
+  assert.match(output, /GPUs \(CUDA_VISIBLE_DEVICES=-1\): none \[from nvidia-smi\]/);
+  assert.doesNotMatch(output, /vLLM command:/);
 });
 
 test('malformed YAML: FILE:LINE:COL', async (t) => {

@@ -1,7 +1,7 @@
 // nvidia-smi parsing, CUDA_VISIBLE_DEVICES, detection fallbacks and the tensor-parallel choice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseGpuCsv, parseComputeApps, selectVisible, detectGpus, chooseTensorParallel, GPU_QUERY_ARGS, type RunCommand, type Gpu } from '../../src/gpu/index.js';
+import { parseGpuCsv, parseComputeApps, selectVisible, detectGpus, chooseTensorParallel, gpuSourceText, GPU_QUERY_ARGS, type RunCommand, type Gpu } from '../../src/gpu/index.js';
 import { LlmserveError } from '../../src/errors.js';
 
 const line = (i: number) => `${i}, GPU-${String(i).repeat(8)}-1111-2222-3333-444444444444, NVIDIA H100 80GB HBM3, 81559`;
@@ -81,6 +81,9 @@ test('a failing nvidia-smi is an error quoting its output; a missing one falls b
   assert.equal(fallback.selection.gpus.length, 1);
   const none = await detectGpus({ run: fakeRun({ notFound: true, exitCode: null }), fallback: async () => [], env: {} });
   assert.equal(none.inventory.source, 'none');
+  // start's "GPUs: none [...]" and probe's GPU row say what was tried, not "from none".
+  assert.equal(gpuSourceText(none.inventory.source), 'nvidia-smi not found, and the system lists no NVIDIA GPU');
+  assert.equal(gpuSourceText(fallback.inventory.source), 'from systeminformation');
 });
 
 test('an nvidia-smi that timed out says so, not "exit signal"', async () => {
