@@ -4,6 +4,7 @@ import { LlmserveError, usageError } from './errors.js';
 import { createErrorReporter, createLogger, type ErrorReporter } from './log.js';
 import type { CliOptions } from './config/types.js';
 import { version } from './version.js';
+import { vllmOptionHint } from './config/vllm-flag-hint.js';
 
 /** Adds the configuration flags shared by start, probe and check. */
 function configOptions(cmd: Command): Command {
@@ -35,6 +36,28 @@ function clusterOptions(cmd: Command): Command {
     .option('--nodes <n>', 'with --role head: nodes in the Ray cluster, the head included (2 or more); env LLMSERVE_NODES')
     .option('--head <address>', 'with --role worker: the Ray head to join, HOST[:PORT] (port 6379 if left out); env LLMSERVE_HEAD');
 }
+
+/**
+ * start and probe: an unknown option is often one of vLLM's, from a vllm.sh (`--gpu-memory-utilization 0.9`): the
+ * error says where those go. In JSON mode `write` collects the line with the rest (a detail of the usage error).
+ */
+function hintVllmFlags(cmd: Command): Command {
+  const { outputError = (str: string, write: (s: string) => void) => write(str) } = cmd.configureOutput();
+  return cmd.configureOutput({
+    outputError: (str, write) => {
+      outputError(str, write);
+      const option = /unknown option '([^']+)'/.exec(str)?.[1];
+      if (option !== undefined) write(`${vllmOptionHint(cmd.name(), option)}\n`);
+    },
+  });
+}
+
+/** Where start's key and vLLM's own flags come from: the two things a user of a vllm.sh looks for in --help. */
+const START_HELP_FOOTER = `
+The API key is never a flag (a command line is visible to every process): start reads it from the environment,
+  export LLMSERVE_MASTER_KEY=$(openssl rand -hex 32)
+or from the config file (proxy.master_key, proxy.keys; a LiteLLM config's general_settings.master_key).
+vLLM's own flags go after "--" (llmserve start --model M -- --gpu-memory-utilization 0.9) or in the config's vllm.args.`;
 
 /** Pulls the CLI options object out of commander's parsed options. */
 function cliOptions(opts: Record<string, unknown>, extraArgs: string[] | undefined): CliOptions {
@@ -69,12 +92,13 @@ export async function runCli(argv: string[], errors: ErrorReporter = createError
   const written: string[] = [];
   if (json) program.configureOutput({ writeErr: (text) => written.push(text), outputError: () => {} });
 
-  clusterOptions(configOptions(
+  hintVllmFlags(clusterOptions(configOptions(
     program
       .command('start')
       .description('run vLLM on a loopback port behind the authenticating proxy, with probe files and a health loop, until SIGTERM')
-      .usage('[options] [-- EXTRA VLLM ARGS...]'),
-  ))
+      .usage('[options] [-- EXTRA VLLM ARGS...]')
+      .addHelpText('after', START_HELP_FOOTER),
+  )))
     .option('--verbose', "show vLLM's raw lines under the terminal status line, and debug lines")
     .option('--log-file <file>', 'also append every log line to FILE (env LLMSERVE_LOG_FILE)')
     .action(async (opts: Record<string, unknown>) => {
@@ -84,12 +108,12 @@ export async function runCli(argv: string[], errors: ErrorReporter = createError
       code = await runStart({ ...cliOptions(opts, extra), verbose: opts.verbose === true, ...(logFile ? { logFile, logFileFrom: fromFlag ? '--log-file' : 'LLMSERVE_LOG_FILE' } : {}), errors });
     });
 
-  clusterOptions(configOptions(
+  hintVllmFlags(clusterOptions(configOptions(
     program
       .command('probe')
       .description('show what start would do (GPUs, tensor-parallel size, ports, vLLM command line, problems) without starting anything')
       .usage('[options] [-- EXTRA VLLM ARGS...]'),
-  ))
+  )))
     .option('--json', 'print one JSON object')
     .action(async (opts: Record<string, unknown>) => {
       const { runProbe } = await import('./commands/probe.js');

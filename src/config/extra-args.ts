@@ -41,6 +41,12 @@ function abbreviated(name: string): string | undefined {
   return Object.keys(COLLISIONS).find((owned) => owned.startsWith('--') === long && owned.length > name.length && owned.startsWith(name));
 }
 
+/** Why llmserve sets or refuses a vLLM flag given by its exact name (any spelling), or undefined when it is vLLM's to take. */
+export function ownedFlagReason(arg: string): string | undefined {
+  const name = flagName(arg);
+  return name === undefined ? undefined : COLLISIONS[name];
+}
+
 /** Throws a usage error (exit 2) on the first extra vLLM argument that llmserve owns (or abbreviates one) or carries a secret. */
 export function checkExtraArgs(args: readonly string[], origin: string): void {
   for (const arg of args) {

@@ -1,6 +1,7 @@
 // `models:` (several models on one node), `probes.require` and `ray:`: the file side, validated.
 import { configError } from '../errors.js';
 import { didYouMean } from './did-you-mean.js';
+import { vllmKeyHint } from './vllm-flag-hint.js';
 import { at, expected, isMap, joinPath, parsePort, parsePositiveInt, parseString, parseTensorParallel } from './values.js';
 
 /** One `models:` entry as the file gives it (undefined = not set there). */
@@ -19,11 +20,12 @@ const ENTRY_KEYS: readonly string[] = ['model', 'served_model_name', 'gpus', 'po
 // `port` here too: the single-model config spells the backend port `vllm.port`, and an entry takes the same keys.
 const ENTRY_VLLM_KEYS: readonly string[] = ['tensor_parallel_size', 'args', 'env', 'port'];
 
-function checkKeys(map: Record<string, unknown>, known: readonly string[], where: string): void {
+function checkKeys(map: Record<string, unknown>, known: readonly string[], where: string, argsPath?: string): void {
   for (const key of Object.keys(map)) {
     if (known.includes(key)) continue;
     const guess = didYouMean(key, known);
-    throw configError(`${joinPath(where, key)}: unknown key; ${guess ? `did you mean "${guess}"?` : `known keys here: ${known.join(', ')}`}`);
+    const vllmHint = argsPath !== undefined && !guess ? `; ${vllmKeyHint(key, map[key], argsPath)}` : '';
+    throw configError(`${joinPath(where, key)}: unknown key; ${guess ? `did you mean "${guess}"?` : `known keys here: ${known.join(', ')}`}${vllmHint}`);
   }
 }
 
@@ -81,7 +83,7 @@ export function parseModels(
       if (v['access_log'] != null) {
         throw configError(`${w}.vllm.access_log: vLLM's access log is on or off for every model: set vllm.access_log at the top level of the file`);
       }
-      checkKeys(v, ENTRY_VLLM_KEYS, `${w}.vllm`);
+      checkKeys(v, ENTRY_VLLM_KEYS, `${w}.vllm`, `models[${i}].vllm.args`);
       if (v['port'] != null) {
         const port = parsePort(v['port'], `${w}.vllm.port`);
         if (entry.port !== undefined && entry.port !== port) {

@@ -4,6 +4,7 @@ import { configError } from '../errors.js';
 import { MASTER_KEY_ENV, RESERVED_TOP_KEYS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
 import { overridingMasterVariable, resolveEnvRefs } from './env-ref.js';
+import { vllmKeyHint } from './vllm-flag-hint.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { parseKeyList } from './keys.js';
 import { parseMasterLimits } from './key-policy.js';
@@ -53,6 +54,7 @@ export function checkKnownKeys(section: Record<string, unknown>, path: string, f
     if (known.includes(key)) continue;
     const guess = didYouMean(key, known);
     let hint = guess ? `did you mean "${guess}"?` : `known keys here: ${known.join(', ')}`;
+    if (path === 'vllm' && !guess) hint += `; ${vllmKeyHint(key, section[key], 'vllm.args')}`;
     if (!path && LITELLM_SECTIONS.includes(key)) hint = 'this is a LiteLLM section, but a LiteLLM config needs a top-level model_list';
     // A misspelt model_list (`modellist`) makes a LiteLLM config read as llmserve's: `models` would be a wrong guess.
     else if (!path && didYouMean(key, ['model_list']) !== undefined) hint = 'did you mean "model_list" (a LiteLLM config\'s list of models)?';

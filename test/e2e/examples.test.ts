@@ -99,6 +99,24 @@ test('--help shows the --log-format default that the README states (text)', () =
   }
 });
 
+test('start --help says where the key and vLLM\'s flags go, as the README does; a vLLM flag given to start or probe says where it goes', () => {
+  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  assert.match(readme, /`start --help` ends by saying where the key comes from instead \(`LLMSERVE_MASTER_KEY`/);
+  const help = run(['start', '--help']);
+  assert.equal(help.code, 0, help.all);
+  assert.match(help.stdout, /^ {2}export LLMSERVE_MASTER_KEY=\$\(openssl rand -hex 32\)$/m);
+  assert.match(help.stdout, /^vLLM's own flags go after "--" \(llmserve start --model M -- --gpu-memory-utilization 0\.9\) or in the config's vllm\.args\.$/m);
+  for (const command of ['start', 'probe']) {
+    const r = run([command, '--model', 'm', '--gpu-memory-utilization', '0.9']);
+    assert.equal(r.code, 2, r.all);
+    assert.equal(r.stderr, `error: unknown option '--gpu-memory-utilization'\nvLLM's own flags go after "--" (llmserve ${command} --model M -- --gpu-memory-utilization VALUE), or in the config's vllm.args\n(run with --help for usage)\n`);
+  }
+  // One that llmserve sets itself: its own setting is named.
+  assert.match(run(['start', '-tp', '2']).stderr, /^as vLLM's flag -tp: llmserve sets it; use llmserve's --tensor-parallel-size \/ vllm\.tensor_parallel_size$/m);
+  // check takes no vLLM flags: commander's error alone.
+  assert.equal(run(['check', '--gpu-memory-utilization', '0.9']).stderr, "error: unknown option '--gpu-memory-utilization'\n(run with --help for usage)\n");
+});
+
 test('every example config passes probe with the fakes on PATH', async () => {
   const dir = await tempDir();
   const fromConfigMap = path.join(dir, 'llmserve.yaml');

@@ -179,7 +179,7 @@ test('log_format: json in the config file: every line is JSON, the final error a
   assert.ok(file.some((p) => p.level === 'error' && p.code === 'MODEL_PATH'));
 });
 
-test('JSON mode: a usage error is JSON lines with exit 2; text mode prints commander\'s text unchanged', async () => {
+test('JSON mode: a usage error is JSON lines with exit 2; text mode prints commander\'s text, with start\'s line on vLLM\'s flags', async () => {
   for (const [args, env] of [
     [['start', '--bogus'], { LLMSERVE_LOG_FORMAT: 'json' }],
     [['start', '--log-format', 'json', '--bogus'], {}],
@@ -199,7 +199,8 @@ test('JSON mode: a usage error is JSON lines with exit 2; text mode prints comma
 
   const text = await runCli(binPath, ['start', '--bogus'], { LLMSERVE_LOG_FORMAT: 'text' });
   assert.equal(text.code, 2);
-  assert.equal(text.stderr, "error: unknown option '--bogus'\n(run with --help for usage)\n");
+  // start's own line after commander's error: where vLLM's flags go (an unknown option is often one of vLLM's).
+  assert.equal(text.stderr, "error: unknown option '--bogus'\nvLLM's own flags go after \"--\" (llmserve start --model M -- --bogus VALUE), or in the config's vllm.args\n(run with --help for usage)\n");
 });
 
 test("--log-format json: each of vLLM's tqdm frames is logged when vLLM draws it, not when the next one comes", async (t) => {

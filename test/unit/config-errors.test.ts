@@ -46,6 +46,16 @@ test('unknown keys: path, file, did-you-mean', async () => {
   await rejects(file('model: os.environ/UNSET\nproxy: { prot: 1 }\n'), /proxy\.prot: unknown key/);
 });
 
+test('a vLLM flag written as a key under vllm: (as from a vllm.sh): the error says it goes in vllm.args, or after --', async () => {
+  await rejects(file('model: m\nvllm:\n  gpu_memory_utilization: 0.9\n'), new RegExp(`^${esc(F)}: vllm\\.gpu_memory_utilization: unknown key; known keys here: .*; vLLM's own flags go in vllm\\.args \\(- --gpu-memory-utilization=0\\.9\\), or after "--" on the command line \\(llmserve start \\.\\.\\. -- --gpu-memory-utilization=0\\.9\\)$`));
+  await rejects(file('model: m\nvllm: { enforce_eager: true }\n'), /vllm\.enforce_eager: unknown key; .*vLLM's own flags go in vllm\.args \(- --enforce-eager\)/);
+  await rejects(file('models:\n  - model: a\n    vllm: { max_model_len: 16384 }\n'), /models\[0\]\.vllm\.max_model_len: unknown key; .*vLLM's own flags go in models\[0\]\.vllm\.args \(- --max-model-len=16384\)/);
+  // One llmserve sets itself: which of llmserve's settings to use instead.
+  await rejects(file('model: m\nvllm: { host: 0.0.0.0 }\n'), /vllm\.host: unknown key; .*; as vLLM's flag --host: llmserve binds vLLM to 127\.0\.0\.1; the public address is --host \/ proxy\.host$/);
+  // A near miss of llmserve's own key keeps its did-you-mean alone.
+  await rejects(file('model: m\nvllm: { tensor_paralel_size: 2 }\n'), /did you mean "tensor_parallel_size"\?$/);
+});
+
 test('models (once a reserved key) is read now: beside model it is an error', async () => {
   await rejects(file('model: m\nmodels: [{ model: a }]\n'), /model and models are both set/);
   await rejects(file('models: [{ name: a }]\n'), /models\[0\]\.name: unknown key/);
