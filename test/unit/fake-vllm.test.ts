@@ -123,7 +123,8 @@ describe('fake vllm: serving', { concurrency: true }, () => {
     const model = await makeModelDir({ maxPositionEmbeddings: 4096 });
     const dir = await tempDir();
     const argvFile = path.join(dir, 'argv.jsonl');
-    await withFake({ args: [model, '--served-model-name', 'a', 'b'], env: { FAKE_VLLM_LOAD_MS: '400', FAKE_VLLM_ARGV_FILE: argvFile, SOME_SECRET: 's3' } }, async (f) => {
+    await withFake({ args: [model, '--served-model-name', 'a', 'b'], env: { FAKE_VLLM_LOAD_MS: '3000', FAKE_VLLM_ARGV_FILE: argvFile, SOME_SECRET: 's3' } }, async (f) => {
+      // A load long enough that a loaded machine cannot let it end before the port is looked at.
       await f.enginePid();
       assert.equal(await isPortOpen(f.port), false, 'port must be closed while the engine loads');
       await f.waitReady();
