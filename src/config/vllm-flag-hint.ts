@@ -1,10 +1,13 @@
 // Users coming from a vllm.sh write vLLM's flags where llmserve's own go: say where vLLM's belong instead.
 import { ownedFlagReason } from './extra-args.js';
+import { looksSecret } from './values.js';
 
 /** The flag as vLLM's command line spells it, with the value given (`gpu_memory_utilization: 0.9` -> `--gpu-memory-utilization=0.9`). */
 function asFlag(key: string, value: unknown): string {
   const flag = `--${key.replace(/_/g, '-')}`;
   if (value === true) return flag;
+  // A value that looks like a key or token (`token: sk-...`) is never printed in an error.
+  if (typeof value === 'string' && looksSecret(value)) return `${flag}=VALUE`;
   return typeof value === 'string' || typeof value === 'number' ? `${flag}=${value}` : `${flag}=VALUE`;
 }
 

@@ -52,6 +52,8 @@ test('a vLLM flag written as a key under vllm: (as from a vllm.sh): the error sa
   await rejects(file('models:\n  - model: a\n    vllm: { max_model_len: 16384 }\n'), /models\[0\]\.vllm\.max_model_len: unknown key; .*vLLM's own flags go in models\[0\]\.vllm\.args \(- --max-model-len=16384\)/);
   // One llmserve sets itself: which of llmserve's settings to use instead.
   await rejects(file('model: m\nvllm: { host: 0.0.0.0 }\n'), /vllm\.host: unknown key; .*; as vLLM's flag --host: llmserve binds vLLM to 127\.0\.0\.1; the public address is --host \/ proxy\.host$/);
+  // A value that looks like a key is not printed.
+  await rejects(file('model: m\nvllm: { some_token: sk-abcdef0123456789abcdef }\n'), /vllm\.some_token: unknown key; .*\(- --some-token=VALUE\)/, ['sk-abcdef0123456789abcdef']);
   // A near miss of llmserve's own key keeps its did-you-mean alone.
   await rejects(file('model: m\nvllm: { tensor_paralel_size: 2 }\n'), /did you mean "tensor_parallel_size"\?$/);
 });
