@@ -98,8 +98,10 @@ test('check against a running start: healthy, then a wrong key, a dead proxy and
   assert.equal(nokey.code, 0, nokey.stdout);
   assert.match(nokey.stdout, /^skip proxy \/v1\/models \(authenticated\): no key known/m);
 
-  // Dead proxy: kill it and check at once (the supervisor waits a backoff before restarting it).
-  const proxy = await waitFor(() => findByMarker(run.marker).find((p) => / proxy$/.test(p.cmdline) && p.cmdline.includes('llmserve')), { timeoutMs: 5000, message: 'the proxy process' });
+  // Dead proxy: kill it and check at once (the supervisor waits a backoff before restarting it). The proxy itself,
+  // the child of llmserve: its cluster workers have the same command line, and a worker killed is replaced while the
+  // other serves (the pid order of /proc does not say which is which once pids wrap around).
+  const proxy = await waitFor(() => findByMarker(run.marker).find((p) => / proxy$/.test(p.cmdline) && p.cmdline.includes('llmserve') && p.ppid === run.child.pid), { timeoutMs: 5000, message: 'the proxy process' });
   process.kill(proxy.pid, 'SIGKILL');
   await waitFor(() => !isAlive(proxy.pid), { timeoutMs: 5000, message: 'the proxy to die' });
   const deadProxy = await check([...base, '--json', '--timeout', '1'], { LLMSERVE_MASTER_KEY: KEY });
