@@ -77,7 +77,7 @@ test('two models on GPUs [0,1] and [2,3]: one port, one key, own CUDA_VISIBLE_DE
   const s = await twoModels();
   const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.3', '--stop-timeout', '3'], s.env);
   t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
-  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 20_000);
+  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 60_000);
   await waitForFile(path.join(s.probeDir, 'not-ready'), false, 1000);
 
   const [alpha, beta] = [s.startsOf('alpha')[0]!, s.startsOf('beta')[0]!];
@@ -272,7 +272,7 @@ test('probes.require: all: a model whose restart budget runs out still ends llms
     FAKE_VLLM_MODE_FILE: modeFile,
   });
   t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
-  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 20_000);
+  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 60_000);
   writeFileSync(modeFile, 'fail-load\n');
   process.kill(s.startsOf('beta')[0]!.pid, 'SIGKILL');
   const { code } = await run.exited;
@@ -290,7 +290,7 @@ test('two saturated models behind proxy.workers: 2 (their checks time out togeth
   const env = { ...s.env, FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '120', FAKE_VLLM_STREAM_INTERVAL_MS: '50' };
   const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.2', '--stop-timeout', '1'], env);
   t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
-  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 20_000);
+  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 60_000);
   const readers = await Promise.all(['alpha', 'beta'].map(async (model) => {
     const res = await fetch(`http://127.0.0.1:${s.port}/v1/chat/completions`, {
       method: 'POST',
