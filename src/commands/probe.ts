@@ -5,7 +5,7 @@ import { ExitCode } from '../errors.js';
 import { BACKEND_HOST } from '../engine/command.js';
 import type { RunCommand } from '../gpu/nvidia-smi.js';
 import { makePlan } from '../plan.js';
-import { invalidTls, portFact, probeDirFact, runningFact, unreadableTlsFiles } from '../probe/machine.js';
+import { portFact, probeDirFact, runningFact, tlsFacts, unreadableTlsFiles } from '../probe/machine.js';
 import { redactText } from '../probe/redact.js';
 import { buildProbeReport } from '../probe/report.js';
 import { probeLines } from '../probe/text.js';
@@ -46,9 +46,9 @@ export async function runProbe(options: ProbeOptions, deps: ProbeDeps = {}): Pro
     config.cluster.role !== 'single' ? probeVllmVersion(config.ray.command[0] ?? 'ray', run, plan.env) : undefined,
   ]);
   const running = probeDir.exists ? runningFact(config.probes.dir) : null;
-  const tlsInvalid = tlsUnreadable.length === 0 ? await invalidTls(config.proxy.tls) : null;
+  const tls = tlsUnreadable.length === 0 ? await tlsFacts(config.proxy.tls, Date.now()) : {};
   const backendPort = backendPorts[0]!;
-  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(metricsPort ? { metricsPort } : {}), ...(tlsInvalid !== null ? { tlsInvalid } : {}), ...(rayPort ? { rayPort } : {}), ...(ray ? { rayFound: ray.found, ...(ray.found || ray.raw === '' ? {} : { rayUnrunnable: ray.raw }) } : {}) });
+  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(metricsPort ? { metricsPort } : {}), ...(tls.invalid !== undefined ? { tlsInvalid: tls.invalid } : {}), ...(tls.warning !== undefined ? { tlsWarning: tls.warning } : {}), ...(rayPort ? { rayPort } : {}), ...(ray ? { rayFound: ray.found, ...(ray.found || ray.raw === '' ? {} : { rayUnrunnable: ray.raw }) } : {}) });
   const text = json === true ? JSON.stringify(report, null, 2) : probeLines(report).join('\n');
   // Last line of defence: no known key value leaves this process, whatever field it hid in.
   write(redactText(text, config.secrets.values) + '\n');

@@ -4,7 +4,7 @@ import { access, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writableProblem } from '../probes/files.js';
 import { ownerOf, readRuntimeFile } from '../supervisor/runtime-file.js';
-import { loadTls } from '../proxy/tls.js';
+import { certificateDateWarning, loadTls } from '../proxy/tls.js';
 import { portBindError } from '../util/port.js';
 import type { PortFact, ProbeDirFact, RunningFact } from './types.js';
 
@@ -51,10 +51,18 @@ export async function unreadableTlsFiles(tls: { cert: string; key: string } | nu
   return out;
 }
 
-/** Why readable TLS files would still be refused by start (not PEM, a key of another certificate), or null. */
-export async function invalidTls(tls: { cert: string; key: string } | null): Promise<string | null> {
-  if (tls === null) return null;
-  return loadTls(tls).then(() => null, (err: Error) => err.message);
+/**
+ * What start would say of readable TLS files: why it would refuse them (not PEM, a key of another certificate), or
+ * its warning about the certificate's dates (expired, not yet valid, expiring within days); neither when fine.
+ */
+export async function tlsFacts(tls: { cert: string; key: string } | null, nowMs: number): Promise<{ invalid?: string; warning?: string }> {
+  if (tls === null) return {};
+  try {
+    const warning = certificateDateWarning(await loadTls(tls), tls.cert, nowMs);
+    return warning === null ? {} : { warning };
+  } catch (err) {
+    return { invalid: (err as Error).message };
+  }
 }
 
 /** A `start` that wrote its runtime file into the probe directory, and whether its pid still runs. */

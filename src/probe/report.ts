@@ -99,6 +99,7 @@ function factWarnings(report: Pick<ProbeReport, 'model' | 'vllm'>, facts: ProbeF
     out.push(`default probe directory ${facts.probeDir.dir} is not writable (${facts.probeDir.error ?? 'unknown error'}): start would use a temporary directory instead; set --probe-dir to choose one`);
   }
   if (worker) return out;
+  if (facts.tlsWarning !== undefined) out.push(facts.tlsWarning);
   const { weightBytes, gpuMemoryBytes, weightShare } = report.model;
   if (weightShare !== null && weightShare > WEIGHT_SHARE_WARNING && weightBytes !== null && gpuMemoryBytes !== null) {
     out.push(`the weights (${formatBytes(weightBytes)}) take ${Math.round(weightShare * 100)}% of the GPUs' memory (${formatBytes(gpuMemoryBytes)}): vLLM will probably run out of memory; use more GPUs or a smaller (quantized) model`);

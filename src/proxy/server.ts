@@ -17,7 +17,7 @@ import { PROMETHEUS_CONTENT_TYPE, type RegistrySnapshot } from '../metrics/regis
 import { createKeyRing, type KeysFileLoader } from './keyring.js';
 import { isBackendState, type BackendState, type KeyEntryDigest, type ProxySettings } from './settings.js';
 import { createRouter, metricsBackendUrls } from './router.js';
-import { loadTls } from './tls.js';
+import { loadTls, watchCertificateDates } from './tls.js';
 import { clientErrorResponse } from './errors.js';
 
 /** A running proxy. */
@@ -83,6 +83,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   // Cleared by `speak()`: the cluster primary hands the speaking to this worker when the one that spoke is gone.
   let quiet = deps.quiet === true;
   const announce = quietWhile(logger, () => quiet);
+  // Warnings that every worker would give alike (the keys file's, the certificate's): the speaking one gives them.
+  const announceWarnings = quietWhile(logger, () => quiet, { warn: true });
   // A start message without a valid state means nothing is known yet about the backend.
   let state: BackendState = isBackendState(settings.state) ? settings.state : 'starting';
   // Set by the supervisor's `stopping` (SIGTERM, before drain.delay): only readiness changes, so that HTTP probes agree
@@ -107,7 +109,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     ...(settings.fileKeys === undefined ? {} : { lastFromFile: settings.fileKeys }),
     ...(deps.onKeysLoaded === undefined ? {} : { onLoaded: deps.onKeysLoaded }),
     // Every worker reads the same file: one says what it found; the primary says each distinct error once.
-    announce: quietWhile(logger, () => quiet, { warn: true }),
+    announce: announceWarnings,
     ...(deps.onKeysError === undefined ? {} : { reportError: deps.onKeysError }),
   });
   const { onStoreWarning } = deps;
@@ -120,6 +122,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   if (deps.gatherMetrics !== undefined) cost.metrics.gather = deps.gatherMetrics;
   if (typeof settings.restarts === 'number') cost.metrics.setRestarts(settings.restarts);
   const tls = settings.tls === null ? null : await loadTls(settings.tls);
+  const certificateWatch = tls === null || settings.tls === null ? null : watchCertificateDates(tls, settings.tls.cert, (msg) => announceWarnings.warn(msg));
 
   const forwarder = createForwarder({
     backendUrl: settings.backendUrl,
@@ -237,6 +240,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   });
 
   const port = await listen(server, settings.host, settings.port).catch((err: unknown) => {
+    certificateWatch?.stop();
     forwarder.close();
     cost.close();
     throw err;
@@ -262,6 +266,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     } catch (err) {
       server.close();
       server.closeAllConnections();
+      certificateWatch?.stop();
       forwarder.close();
       cost.close();
       throw err;
@@ -314,6 +319,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
         const material = await loadTls(settings.tls);
         server.setSecureContext({ cert: material.cert, key: material.key });
         announce.info(`TLS certificate reloaded from ${settings.tls.cert} (valid until ${material.validTo})`);
+        certificateWatch?.served(material);
       } catch (err) {
         // Every worker reads the same files and finds the same fault: the first one says it.
         announce.error(`TLS certificate not reloaded, the one in use stays: ${(err as Error).message}`);
@@ -344,6 +350,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
           });
         };
         cutting = true;
+        certificateWatch?.stop();
         server.close(done);
         server.closeAllConnections();
         metricsServer?.close(done);

@@ -9,6 +9,31 @@ export interface TlsMaterial {
   key: Buffer;
   /** The certificate's end of validity, as X509Certificate says it (`Feb 26 10:00:00 2027 GMT`). */
   validTo: string;
+  /** Its start of validity, likewise. */
+  validFrom: string;
+}
+
+/** A certificate this close to its end is warned about: a renewal that should have happened has not. */
+export const EXPIRY_WARNING_DAYS = 7;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * What is wrong with the certificate's dates at `nowMs`, as a warning naming the file and the fix, or null. Why a
+ * warning, not a refusal: nginx serves such a certificate too, and clients that skip verification still work; but a
+ * renewal that failed (cert-manager, a Secret never reloaded) otherwise shows only as every verifying client's
+ * handshake error.
+ */
+export function certificateDateWarning(material: Pick<TlsMaterial, 'validFrom' | 'validTo'>, file: string, nowMs: number): string | null {
+  const from = Date.parse(material.validFrom);
+  const to = Date.parse(material.validTo);
+  const renew = 'renew it, then send llmserve SIGHUP to serve the new one';
+  if (Number.isFinite(to) && nowMs >= to) return `TLS certificate ${file} expired on ${material.validTo}: clients that verify it refuse every connection; ${renew}`;
+  if (Number.isFinite(from) && nowMs < from) return `TLS certificate ${file} is not valid before ${material.validFrom}: clients that verify it refuse every connection; check this machine's clock, or the certificate's dates`;
+  if (Number.isFinite(to) && to - nowMs < EXPIRY_WARNING_DAYS * DAY_MS) {
+    const days = Math.floor((to - nowMs) / DAY_MS);
+    return `TLS certificate ${file} expires on ${material.validTo} (${days === 0 ? 'within a day' : `in ${days} day${days === 1 ? '' : 's'}`}); ${renew}`;
+  }
+  return null;
 }
 
 /** The fix for TLS files that start refuses; `probe` lists it with the same words. */
@@ -41,7 +66,7 @@ export async function loadTls(paths: { cert: string; key: string }): Promise<Tls
   if (!x509.checkPrivateKey(privateKey)) {
     throw new LlmserveError('TLS', `TLS key file ${paths.key} is not the private key of the certificate in ${paths.cert}`, { details: [TLS_FIX] });
   }
-  return { cert, key, validTo: x509.validTo };
+  return { cert, key, validTo: x509.validTo, validFrom: x509.validFrom };
 }
 
 async function read(path: string, what: string): Promise<Buffer> {
@@ -50,4 +75,40 @@ async function read(path: string, what: string): Promise<Buffer> {
   } catch (err) {
     throw new LlmserveError('TLS', `TLS ${what} file ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+}
+
+/** Looks at the served certificate's dates now and then; `served` changes with each reload. */
+export interface CertificateWatch {
+  /** Looks now: warns when the verdict changed since the last look (a day less to go is a change). */
+  check(): void;
+  /** A reloaded certificate: forgets the last verdict and looks at once. */
+  served(material: TlsMaterial): void;
+  stop(): void;
+}
+
+/**
+ * Warns about the certificate's dates at start, after each reload and every `everyMs` (an hour) while serving: a pod
+ * runs for months, and a renewal that never came, or was never reloaded, should show in the log before clients fail.
+ */
+export function watchCertificateDates(material: TlsMaterial, file: string, warn: (msg: string) => void, options: { now?: () => number; everyMs?: number } = {}): CertificateWatch {
+  const now = options.now ?? Date.now;
+  let current = material;
+  let said: string | null = null;
+  const check = () => {
+    const warning = certificateDateWarning(current, file, now());
+    if (warning !== null && warning !== said) warn(warning);
+    said = warning;
+  };
+  const timer = setInterval(check, options.everyMs ?? 60 * 60 * 1000);
+  timer.unref();
+  check();
+  return {
+    check,
+    served(next) {
+      current = next;
+      said = null;
+      check();
+    },
+    stop: () => clearInterval(timer),
+  };
 }

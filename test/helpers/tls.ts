@@ -12,10 +12,13 @@ export function hasOpenssl(): boolean {
   }
 }
 
-/** A self-signed certificate for localhost and its key (EC P-256, one day), written into `dir`. */
-export function selfSignedCert(dir: string): { cert: string; key: string } {
+/**
+ * A self-signed certificate for localhost and its key (EC P-256), written into `dir`; valid for 30 days unless told
+ * (under 7, the proxy warns that it expires soon).
+ */
+export function selfSignedCert(dir: string, days = 30): { cert: string; key: string } {
   const [cert, key] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', String(days), '-subj', '/CN=localhost'], { stdio: 'ignore' });
   return { cert, key };
 }
 

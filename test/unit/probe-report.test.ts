@@ -150,6 +150,15 @@ test('an unwritable default probe dir is only a warning (start falls back to a t
   assert.match(probeLines(r).join('\n'), /Probe dir\s+\/etc\/probe NOT WRITABLE \(EACCES\) \(default\)/);
 });
 
+test('a certificate that expired (or ends within days) is a warning, as start warns and still serves it', async () => {
+  const model = await makeModelDir();
+  const warning = 'TLS certificate /tls/cert.pem expired on Mar  1 00:00:00 2026 GMT: clients that verify it refuse every connection; renew it, then send llmserve SIGHUP to serve the new one';
+  const r = buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }), facts({ tlsWarning: warning }));
+  assert.equal(r.ok, true);
+  assert.ok(r.warnings.includes(warning), r.warnings.join('\n'));
+  assert.ok(probeLines(r).join('\n').includes(warning));
+});
+
 test('a probe directory a running llmserve owns is a problem, as start refuses it; a stale runtime file only a warning', async () => {
   const model = await makeModelDir({ heads: 12 });
   const p = await plan({ model }, { LLMSERVE_MASTER_KEY: KEY });

@@ -9,15 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LlmserveError } from '../../src/errors.js';
-import { loadTls } from '../../src/proxy/tls.js';
+import { tlsFacts } from '../../src/probe/machine.js';
+import { certificateDateWarning, loadTls, watchCertificateDates } from '../../src/proxy/tls.js';
 import { hasOpenssl, selfSignedCert, strayKey } from '../helpers/tls.js';
 import { KEY, startPair } from '../helpers/upstream.js';
 
 /** A temporary directory with a self-signed certificate, and the proxy serving it; both gone after the test. */
-async function tlsPair(t: { after: (fn: () => unknown) => void }) {
+async function tlsPair(t: { after: (fn: () => unknown) => void }, days?: number) {
   const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  const { cert, key } = selfSignedCert(dir);
+  const { cert, key } = selfSignedCert(dir, days);
   const pair = await startPair({ tls: { cert, key } });
   t.after(() => pair.close());
   return { dir, cert, key, pair };
@@ -92,6 +93,74 @@ describe('tls', () => {
     await pair.proxy.reloadTls();
     assert.equal(await served(), second, 'a broken renewal leaves the certificate in use');
     assert.ok(pair.lines.some((l) => /TLS certificate not reloaded, the one in use stays: TLS certificate file .*cert\.pem is not a valid PEM/.test(l)), pair.lines.join('\n'));
+  });
+
+  it('warns about a certificate that expired, is not valid yet, or ends within 7 days, naming the file and the fix', () => {
+    const dates = { validFrom: 'Jan  1 00:00:00 2026 GMT', validTo: 'Mar  1 00:00:00 2026 GMT' };
+    const at = (iso: string) => Date.parse(iso);
+    assert.equal(certificateDateWarning(dates, '/tls/cert.pem', at('2026-02-01T00:00:00Z')), null);
+    assert.equal(
+      certificateDateWarning(dates, '/tls/cert.pem', at('2026-03-01T00:00:00Z')),
+      'TLS certificate /tls/cert.pem expired on Mar  1 00:00:00 2026 GMT: clients that verify it refuse every connection; renew it, then send llmserve SIGHUP to serve the new one',
+    );
+    assert.match(certificateDateWarning(dates, '/tls/cert.pem', at('2025-12-31T23:00:00Z')) ?? '', /^TLS certificate \/tls\/cert\.pem is not valid before Jan  1 00:00:00 2026 GMT: .*check this machine's clock/);
+    assert.match(certificateDateWarning(dates, '/tls/cert.pem', at('2026-02-22T00:00:01Z')) ?? '', /^TLS certificate \/tls\/cert\.pem expires on Mar  1 00:00:00 2026 GMT \(in 6 days\); renew it/);
+    assert.equal(certificateDateWarning(dates, '/tls/cert.pem', at('2026-02-22T00:00:00Z')), null, '7 days left: not yet');
+    assert.match(certificateDateWarning(dates, '/tls/cert.pem', at('2026-02-27T12:00:00Z')) ?? '', /expires on Mar  1 00:00:00 2026 GMT \(in 1 day\); renew it, then send llmserve SIGHUP/);
+    assert.match(certificateDateWarning(dates, '/tls/cert.pem', at('2026-02-28T12:00:00Z')) ?? '', /\(within a day\)/);
+  });
+
+  it('while serving, says each new verdict on the dates once (a day less to go is new), and again after a reload', () => {
+    const said: string[] = [];
+    let now = Date.parse('2026-02-20T00:00:00Z');
+    const watch = watchCertificateDates({ cert: Buffer.alloc(0), key: Buffer.alloc(0), validFrom: 'Jan  1 00:00:00 2026 GMT', validTo: 'Mar  1 00:00:00 2026 GMT' }, '/c.pem', (m) => said.push(m), { now: () => now });
+    try {
+      assert.deepEqual(said, [], 'nine days left: nothing to say');
+      now = Date.parse('2026-02-25T00:00:00Z');
+      watch.check();
+      watch.check();
+      assert.equal(said.length, 1);
+      assert.match(said[0]!, /in 4 days/);
+      now = Date.parse('2026-02-26T00:00:00Z');
+      watch.check();
+      assert.match(said[1] ?? '', /in 3 days/);
+      now = Date.parse('2026-03-02T00:00:00Z');
+      watch.check();
+      watch.check();
+      assert.equal(said.length, 3);
+      assert.match(said[2]!, /expired on/);
+      // The renewal is served: nothing more to say, and the watch looks at the new dates from now on.
+      watch.served({ cert: Buffer.alloc(0), key: Buffer.alloc(0), validFrom: 'Mar  1 00:00:00 2026 GMT', validTo: 'Jun  1 00:00:00 2026 GMT' });
+      watch.check();
+      assert.equal(said.length, 3);
+    } finally {
+      watch.stop();
+    }
+  });
+
+  it('a proxy serving a certificate that ends within a day says so at start, and not once a renewal is reloaded', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
+    const { dir, cert, key, pair } = await tlsPair(t, 1);
+    const warnings = () => pair.lines.filter((l) => /TLS certificate .*cert\.pem expires on /.test(l));
+    assert.equal(warnings().length, 1, pair.lines.join('\n'));
+    assert.match(warnings()[0]!, /\(within a day\); renew it, then send llmserve SIGHUP to serve the new one/);
+    const renewed = selfSignedCert(await mkdtemp(join(dir, 'new-')));
+    await rename(renewed.cert, cert);
+    await rename(renewed.key, key);
+    await pair.proxy.reloadTls();
+    assert.ok(pair.lines.some((l) => /TLS certificate reloaded from /.test(l)), pair.lines.join('\n'));
+    assert.equal(warnings().length, 1, 'the renewed certificate (30 days) is not warned about');
+  });
+
+  it('probe reads the same verdicts from the files: refused, warned about, or fine', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const month = selfSignedCert(await mkdtemp(join(dir, 'month-')));
+    const day = selfSignedCert(await mkdtemp(join(dir, 'day-')), 1);
+    assert.deepEqual(await tlsFacts(month, Date.now()), {});
+    assert.match((await tlsFacts(day, Date.now())).warning ?? '', /^TLS certificate .*day-.*cert\.pem expires on .*\(within a day\)/);
+    assert.match((await tlsFacts(month, Date.now() + 31 * 24 * 3600 * 1000)).warning ?? '', /expired on/);
+    assert.match((await tlsFacts({ cert: month.cert, key: day.key }, Date.now())).invalid ?? '', /is not the private key of the certificate/);
+    assert.deepEqual(await tlsFacts(null, Date.now()), {});
   });
 
   it('refuses a DER certificate or key (the server takes PEM alone) and an encrypted key, each with the command that fixes it', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
