@@ -1,9 +1,9 @@
 // Where `check` looks: the ports and key resolved exactly as `start` resolves them, the runtime file first.
-import { existsSync, readFile as fsReadFile } from 'node:fs';
+import { readFile as fsReadFile } from 'node:fs';
 import path from 'node:path';
 import { DEFAULTS, MASTER_KEY_ENV } from '../config/defaults.js';
 import type { FileSettings } from '../config/file-settings.js';
-import { locateConfig, readConfigText } from '../config/locate.js';
+import { configFileExists, locateConfig, readConfigText } from '../config/locate.js';
 import { rawKeyEntry } from '../config/keys.js';
 import { backendPortOrigin, envValue, FLAGS, masterKeyGiven, nameFromModel } from '../config/resolve.js';
 import type { CliOptions, KeyEntry } from '../config/types.js';
@@ -32,7 +32,6 @@ export interface TargetDeps {
 }
 
 // node:fs, not node:fs/promises: it is loaded at Node's start anyway, so `check` saves a module load.
-const realExists = (p: string) => Promise.resolve(existsSync(p));
 const realReadFile = (p: string) => new Promise<string>((resolve, reject) => fsReadFile(p, 'utf8', (err, text) => (err ? reject(err) : resolve(text))));
 
 // Loaded lazily: the YAML parser is the heaviest thing `check` could import, and most probe scripts need none.
@@ -56,7 +55,7 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const env = deps.env ?? process.env;
   const cwd = deps.cwd ?? workingDir();
   const readFile = deps.readFile ?? realReadFile;
-  const located = await locateConfig(cli, env, cwd, deps.exists ?? realExists);
+  const located = await locateConfig(cli, env, cwd, deps.exists ?? configFileExists);
   let file: FileSettings | null = null;
   if (located) {
     const text = await readConfigText(located, readFile);

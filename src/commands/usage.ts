@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveEnvRefs } from '../config/env-ref.js';
 import { isLiteLLMConfig } from '../config/litellm.js';
-import { locateConfig } from '../config/locate.js';
+import { configFileExists, locateConfig } from '../config/locate.js';
 import { parseUsage, usageDir } from '../config/usage-settings.js';
 import { isMap } from '../config/values.js';
 import { parseYaml } from '../config/yaml.js';
@@ -34,21 +34,12 @@ export interface UsageDeps {
   chart?: boolean;
 }
 
-const exists = async (p: string) => {
-  try {
-    await readFile(p);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /**
  * The usage directory as `start` would use it: only the `usage:` section is read from the config file (so that keys
  * and os.environ/ references elsewhere in it need not be set to read usage), as start reads it.
  */
 export async function findUsageDir(config: string | undefined, env: NodeJS.ProcessEnv, cwd: string): Promise<string> {
-  const located = await locateConfig(config === undefined ? {} : { config }, env, cwd, exists);
+  const located = await locateConfig(config === undefined ? {} : { config }, env, cwd, configFileExists);
   if (located === null) return usageDir(env, undefined, null, cwd);
   let text: string;
   try {

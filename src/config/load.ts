@@ -1,5 +1,5 @@
 // loadConfig: locate and read the file, parse its format, then resolve precedence into one Config.
-import { access, readFile as fsReadFile } from 'node:fs/promises';
+import { readFile as fsReadFile } from 'node:fs/promises';
 import os from 'node:os';
 import { configError } from '../errors.js';
 import type { CliOptions, Config } from './types.js';
@@ -7,7 +7,7 @@ import { checkCommandSecrets, checkExtraArgs } from './extra-args.js';
 import type { FileSettings } from './file-settings.js';
 import { readKeysFile } from './keys-file.js';
 import { isLiteLLMConfig, parseLiteLLMConfig } from './litellm.js';
-import { locateConfig, readConfigText } from './locate.js';
+import { configFileExists, locateConfig, readConfigText } from './locate.js';
 import { envValue, FLAGS, resolveConfig } from './resolve.js';
 import { parseLlmserveConfig } from './schema.js';
 import { at, isMap, kindOf } from './values.js';
@@ -25,14 +25,6 @@ export interface LoadConfigDeps {
   cores?: number;
 }
 
-const realExists = async (p: string): Promise<boolean> => {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Parses config file text (either format) into FileSettings. */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv): FileSettings {
@@ -62,7 +54,7 @@ export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Pr
   const env = deps.env ?? process.env;
   const cwd = deps.cwd ?? workingDir();
   const readFile = deps.readFile ?? ((p: string) => fsReadFile(p, 'utf8'));
-  const located = await locateConfig(cli, env, cwd, deps.exists ?? realExists);
+  const located = await locateConfig(cli, env, cwd, deps.exists ?? configFileExists);
 
   let file: FileSettings | null = null;
   // A --role worker runs only `ray start`: the proxy's settings (keys read from variables that only the head's pod

@@ -1,4 +1,5 @@
 // Which config file to read: --config, else LLMSERVE_CONFIG, else ./llmserve.yaml when present, else none.
+import { access } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import type { CliOptions } from './types.js';
 import { DEFAULTS } from './defaults.js';
@@ -10,6 +11,13 @@ export interface LocatedConfig {
   /** `--config`, `LLMSERVE_CONFIG`, or null when found in the working directory. */
   via: '--config' | 'LLMSERVE_CONFIG' | null;
 }
+
+/**
+ * Whether a file is there (`./llmserve.yaml`), readable or not: one this user cannot read must be an error naming it
+ * (readConfigText), never taken for no config file (a billing script's `usage` would read another store). node:fs,
+ * not node:fs/promises: it is loaded at Node's start anyway (`check` counts its module loads).
+ */
+export const configFileExists = (p: string): Promise<boolean> => new Promise((resolve) => access(p, (err) => resolve(err === null)));
 
 /** Finds the config file to read, by precedence; an explicit one need not exist yet (reading it reports that). */
 export async function locateConfig(cli: CliOptions, env: NodeJS.ProcessEnv, cwd: string, exists: (p: string) => Promise<boolean>): Promise<LocatedConfig | null> {

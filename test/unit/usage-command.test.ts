@@ -137,6 +137,17 @@ test('the usage directory: usage.dir of the config (relative to it), else next t
   }
 });
 
+test('a ./llmserve.yaml that cannot be read is an error naming it, never "no config" and another store and its empty report', async () => {
+  // A directory stands in for a file this user may not read (mode 600, another owner), which root could read anyway.
+  const dir = await tempDir();
+  try {
+    await fs.mkdir(join(dir, 'llmserve.yaml'));
+    await assert.rejects(findUsageDir(undefined, {}, dir), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2 && /cannot read config file .*llmserve\.yaml: EISDIR/.test(err.message));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('--since values', () => {
   assert.equal(parseSince('7d', NOW), NOW - 7 * 24 * HOUR);
   assert.equal(parseSince('24h', NOW), NOW - 24 * HOUR);
