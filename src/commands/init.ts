@@ -39,7 +39,10 @@ export async function readTemplate(): Promise<string> {
 
 /** One YAML scalar on one line (plain when that is safe, quoted otherwise). */
 function scalar(value: string): string {
-  return stringify(value, { lineWidth: 0 }).trimEnd();
+  const text = stringify(value, { lineWidth: 0 }).trimEnd();
+  // Why: the yaml library writes some values (`---`, a document marker) as a block scalar over two lines, which cannot
+  // follow `model:` on its line; a JSON string is a YAML double-quoted scalar.
+  return text.includes('\n') ? JSON.stringify(value) : text;
 }
 
 /**
@@ -134,6 +137,10 @@ export async function runInit(options: InitOptions, deps: InitDeps = {}): Promis
   const out = path.resolve(cwd, shown);
   if (options.model !== undefined && options.model.trim() === '') throw usageError('--model: expected a model directory or a hub id, got an empty string');
   if (options.name !== undefined && options.name.trim() === '') throw usageError('--name: expected the public model name, got an empty string');
+  for (const [flag, value] of [['--model', options.model], ['--name', options.name]] as const) {
+    // A line break or another control character is no path, hub id or model name: a pasting slip, said plainly.
+    if (value !== undefined && /[\u0000-\u001f\u007f]/.test(value)) throw usageError(`${flag}: ${JSON.stringify(value)} holds a control character (a line break?); give the value on one line`);
+  }
   if (shown.trim() === '') throw usageError(`--out: expected a file name, got an empty string; leave --out out for ${DEFAULT_OUT}`);
 
   const dir = path.dirname(out);

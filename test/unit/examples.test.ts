@@ -71,6 +71,12 @@ test('fillTemplate sets model and name, keeps every comment, and quotes what YAM
   assert.equal(comments(text), comments(template) - 1, 'only the served_model_name line is uncommented');
   assert.equal(fillTemplate(template, {}), template);
   assert.throws(() => fillTemplate('vllm: {}\n', { model: '/m' }), /no line matching/);
+  // Values the yaml library would write as a block scalar over two lines (a document marker) stay on their line.
+  for (const odd of ['---', '...', '--- x', '|', '>']) {
+    const filled = obj(parse(fillTemplate(template, { model: odd, name: odd })));
+    assert.equal(filled['model'], odd);
+    assert.equal(filled['served_model_name'], odd);
+  }
 });
 
 test('init writes a loadable, commented llmserve.yaml and prints a strong key that is not in the file', async () => {
@@ -148,6 +154,8 @@ test('init: a missing directory, a directory as --out and empty values are usage
     [{ out: '.' }, /is a directory/],
     [{ model: ' ' }, /--model: expected/],
     [{ name: '' }, /--name: expected/],
+    [{ model: 'org/a\nb' }, /^--model: "org\/a\\nb" holds a control character \(a line break\?\); give the value on one line$/],
+    [{ name: 'a\tb' }, /^--name: "a\\tb" holds a control character/],
     [{ out: '' }, /^--out: expected a file name, got an empty string; leave --out out for llmserve\.yaml$/],
   ] as const) {
     await assert.rejects(init(options, dir), (err: unknown) => err instanceof LlmserveError && err.exitCode === 2 && message.test(err.message));
