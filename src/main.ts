@@ -1,4 +1,5 @@
-// The one place that exits the process: run the CLI, report errors, exit with the documented code.
+// The one place that exits the process: run the CLI, report errors, exit with the documented code. (The lean
+// `check`, which never loads this module for its speed, exits in bin/llmserve.js with the code its checkMain gives.)
 import { LlmserveError, ExitCode } from './errors.js';
 import { createErrorReporter, createLogger } from './log.js';
 import { runEmergencyCleanups } from './util/emergency.js';

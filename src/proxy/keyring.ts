@@ -49,11 +49,6 @@ const defaultLoader: KeysFileLoader = async (path) => {
 };
 
 /**
- * Builds the key ring and reads the keys file once. The configured keys (master key, inline keys) always stay; the
- * file's are the file's as read now (a configured key that the file lists too counts as the file's), so that a key
- * removed from the file stops working on reload.
- */
-/**
  * A keys-file entry whose name a configured key (the master key, `proxy.keys`) already has, for another key: start
  * refuses that file, and a reload must too, or the two keys would share one name's policy, counters and usage rows
  * (a `disabled: true` entry named `master` would lock the master key out).
@@ -64,6 +59,11 @@ function nameTaken(configured: readonly Entry[], fromFile: readonly Entry[]): st
   return clash === undefined ? null : `key name "${clash.name}" is already used by a key of the configuration (names must be unique)`;
 }
 
+/**
+ * Builds the key ring and reads the keys file once. The configured keys (master key, inline keys) always stay; the
+ * file's are the file's as read now (a configured key that the file lists too counts as the file's), so that a key
+ * removed from the file stops working on reload.
+ */
 export async function createKeyRing(configured: readonly Entry[], keysFile: string | null, logger: Logger, options: KeyRingOptions = {}): Promise<KeyRing> {
   const { load = defaultLoader, refuse = () => null, onLoaded = () => {}, announce = logger, reportError = (m: string) => logger.error(m) } = options;
   let base: readonly Entry[] = configured;
