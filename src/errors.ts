@@ -11,6 +11,7 @@ export const ExitCode = {
   startup: 3,
 } as const;
 
+/** One of the documented exit codes. */
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** Stable machine-readable codes; scripts may match on them. */

@@ -4,8 +4,11 @@ import { Chalk, type ChalkInstance } from 'chalk';
 import { escapeInvisible, lineValue } from './util/line-safe.js';
 import { stdSink, type StdSink } from './util/output.js';
 
+/** How severe a log line is. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+/** Lines for people (`text`) or one JSON object per line (`json`). */
 export type LogFormat = 'text' | 'json';
+/** Structured fields after a line's message. */
 export type LogFields = Record<string, unknown>;
 
 /** What every part of llmserve writes through. */
@@ -67,6 +70,7 @@ export function createErrorReporter(initial: Logger): ErrorReporter {
   };
 }
 
+/** How a logger writes: format, colours, verbosity, source tag, clock and sinks. */
 export interface LoggerOptions {
   format?: LogFormat;
   /** Colours: default on for each stream that is a terminal, when NO_COLOR is unset. */

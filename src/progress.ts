@@ -13,6 +13,7 @@ export interface StartupProgress {
   stop(): void;
 }
 
+/** How vLLM's load progress is shown: through which logger, on a terminal or not, and under which label. */
 export interface ProgressOptions {
   logger: Logger;
   /** A terminal: draw a status line (logger.status) and hide vLLM's raw lines (unless verbose). */

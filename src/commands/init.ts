@@ -26,6 +26,7 @@ export interface InitDeps {
   template?: () => Promise<string>;
 }
 
+/** The file `init` writes without --out: the name `start` finds in its working directory. */
 export const DEFAULT_OUT = 'llmserve.yaml';
 
 // Replaced by the template's text in the single-file bundle (scripts/build-single.mjs); undeclared in a tsc build.

@@ -21,6 +21,7 @@ export const DEFAULT_STALL_TIMEOUT = 600;
 
 /** Known keys of the `restart` mapping and of `drain` (also used by the unknown-key check). */
 export const RESTART_KEYS: readonly string[] = ['policy', 'max_failures', 'window', 'backoff_initial', 'backoff_max', 'reset_after'];
+/** Known keys of the `drain` mapping. */
 export const DRAIN_KEYS: readonly string[] = ['delay', 'timeout'];
 
 const POLICY = '"on-failure" or "never" (or a mapping with policy, max_failures, window, backoff_initial, backoff_max, reset_after)';

@@ -58,11 +58,13 @@ export interface CliOptions {
   extraArgs?: string[];
 }
 
+/** `proxy.tls`: the certificate and key files the public port serves HTTPS with. */
 export interface TlsConfig {
   cert: string;
   key: string;
 }
 
+/** The `proxy:` section as resolved: the public port and what it checks and forwards. */
 export interface ProxyConfig {
   port: number;
   host: string;
@@ -136,6 +138,7 @@ export interface ClusterConfig {
   head: string | null;
 }
 
+/** The whole configuration, resolved from flags, environment and file: what every command works from. */
 export interface Config {
   /** Absolute path of the config file read, or null. */
   configFile: string | null;

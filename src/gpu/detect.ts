@@ -6,6 +6,7 @@ import type { Gpu, GpuInventory, GpuSelection } from './types.js';
 /** Lists NVIDIA GPUs without nvidia-smi (injected; the real one loads systeminformation lazily). */
 export type FallbackGpuLister = () => Promise<Gpu[]>;
 
+/** Side effects of GPU detection: how nvidia-smi is run, its environment, and the fallback lister. */
 export interface DetectDeps {
   run: RunCommand;
   fallback?: FallbackGpuLister;

@@ -2,6 +2,7 @@
 import type { Config } from '../config/types.js';
 import type { RedactedConfig } from './types.js';
 
+/** What stands in for a key or secret in probe's report. */
 export const REDACTED = '[redacted]';
 
 /** Variable names whose values are treated as secrets (HF_TOKEN, OPENAI_API_KEY, ...). */

@@ -7,7 +7,9 @@ import { LlmserveError } from '../errors.js';
 import { makeDirs } from '../util/make-dirs.js';
 import { replaceFileSync, writeNewFile } from '../util/write-new.js';
 
+/** Present while the service is not ready to take traffic (the platform's readiness probe). */
 export const NOT_READY = 'not-ready';
+/** Present while the service is unhealthy (the platform's liveness probe). */
 export const NOT_HEALTHY = 'not-healthy';
 
 /** The supervisor's handle on the probe directory; the supervisor is its only writer. */

@@ -27,6 +27,7 @@ const METRICS_PAGE_BYTES = 4 * 1024 * 1024;
 /** Consecutive failed backend health checks (port open, no answer) before vLLM counts as failed and restarts. */
 export const HUNG_CHECKS_BEFORE_RESTART = 3;
 
+/** How a backend's start ended: serving, failed for good, or stopped by a signal. */
 export type StartResult = 'ready' | 'failed' | 'stopped';
 /**
  * `starting` until first ready; `restarting` after a failure until it is ready again; `failed` once its restart

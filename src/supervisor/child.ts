@@ -29,6 +29,7 @@ export interface ManagedChild {
   onMessage(listener: (message: unknown) => void): void;
 }
 
+/** What to run as a supervised child, and where its output lines go. */
 export interface SpawnOptions {
   file: string;
   args: readonly string[];

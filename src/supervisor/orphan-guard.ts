@@ -45,6 +45,7 @@ export interface OrphanGuard {
   release(): Promise<void>;
 }
 
+/** Side effects of the orphan guard (tests give their own). */
 export interface OrphanGuardDeps {
   startReader?: (script: string, name: string, args: readonly string[], env: NodeJS.ProcessEnv) => Promise<LineReader>;
   /** How often a group whose leader exited is checked for members left, ms. */

@@ -30,6 +30,7 @@ export interface RayWorkerPlan {
   restart: RestartSettings;
 }
 
+/** Side effects of a Ray worker's supervision: logger, probe files, spawning, commands and clock. */
 export interface RayWorkerDeps {
   logger: Logger;
   probes: ProbeFiles;

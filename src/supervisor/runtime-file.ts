@@ -4,6 +4,7 @@ import path from 'node:path';
 import { procStatFields } from '../util/proc-stat.js';
 import { replaceFileSync } from '../util/write-new.js';
 
+/** The file in the probe directory that says which llmserve runs there, on which ports (`check` reads it). */
 export const RUNTIME_FILE = 'llmserve.json';
 
 /** The runtime file's content (a contract with `check`). */
