@@ -5,7 +5,7 @@ import { DEFAULTS, MASTER_KEY_ENV } from '../config/defaults.js';
 import type { FileSettings } from '../config/file-settings.js';
 import { configFileExists, locateConfig, readConfigText } from '../config/locate.js';
 import { rawKeyEntry } from '../config/keys.js';
-import { backendPortOrigin, envValue, FLAGS, masterKeyGiven, nameFromModel } from '../config/resolve.js';
+import { backendPortOrigin, envValue, FLAGS, masterKeyGiven, nameFromModel, pickSetting } from '../config/resolve.js';
 import type { CliOptions, KeyEntry } from '../config/types.js';
 import { modelBackendPort } from '../config/models.js';
 import { parsePort, parseString } from '../config/values.js';
@@ -63,13 +63,7 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   }
 
   /** flag > env > file, parsed, exactly as start's resolveConfig picks a setting. */
-  const pick = <T>(flag: keyof typeof FLAGS, parse: (v: unknown, where: string) => T, fromFile: T | undefined): T | undefined => {
-    const [flagName, envName] = FLAGS[flag];
-    const cliValue = cli[flag];
-    if (cliValue !== undefined) return parse(cliValue, flagName);
-    const e = envValue(env, envName);
-    return e !== undefined ? parse(e, envName) : fromFile;
-  };
+  const pick = <T>(flag: keyof typeof FLAGS, parse: (v: unknown, where: string) => T, fromFile: T | undefined): T | undefined => pickSetting(cli, env, flag, parse, fromFile);
   const flag = <T>(name: keyof typeof FLAGS, parse: (v: unknown, where: string) => T): T | undefined => (cli[name] === undefined ? undefined : parse(cli[name], FLAGS[name][0]));
   const str = (v: unknown, w: string) => parseString(v, w);
 

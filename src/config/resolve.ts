@@ -46,6 +46,15 @@ type Flag = keyof typeof FLAGS;
 /** Every LLMSERVE_* variable llmserve reads: the flags' and the master key, the log file and the usage directory. */
 const KNOWN_ENV: readonly string[] = [...Object.values(FLAGS).map(([, name]) => name), 'LLMSERVE_MASTER_KEY', 'LLMSERVE_LOG_FILE', USAGE_DIR_ENV];
 
+/** A setting by precedence, flag > env > file, parsed (errors name the flag or variable); undefined when none sets it. */
+export function pickSetting<T>(cli: CliOptions, env: NodeJS.ProcessEnv, flag: Flag, parse: (v: unknown, where: string) => T, fromFile: T | undefined): T | undefined {
+  const [flagName, envName] = FLAGS[flag];
+  const cliValue = cli[flag];
+  if (cliValue !== undefined) return parse(cliValue, flagName);
+  const e = envValue(env, envName);
+  return e !== undefined ? parse(e, envName) : fromFile;
+}
+
 /**
  * A non-empty environment value, or undefined (an empty variable counts as unset, and so does a port variable that
  * holds a Kubernetes service link: see service-links.ts).
@@ -103,15 +112,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   const f = file ?? emptyFileSettings('', 'llmserve');
   const notes = [...f.notes];
 
-  /** flag > env > file, parsed; undefined when none of them sets it. */
-  function pick<T>(flag: Flag, parse: (v: unknown, where: string) => T, fromFile: T | undefined): T | undefined {
-    const [flagName, envName] = FLAGS[flag];
-    const cliValue = cli[flag];
-    if (cliValue !== undefined) return parse(cliValue, flagName);
-    const e = envValue(env, envName);
-    if (e !== undefined) return parse(e, envName);
-    return fromFile;
-  }
+  const pick = <T>(flag: Flag, parse: (v: unknown, where: string) => T, fromFile: T | undefined): T | undefined => pickSetting(cli, env, flag, parse, fromFile);
 
   /** The raw value of a flag or its env variable, with where it came from. */
   const given = (flag: Flag): Given => {

@@ -7,7 +7,7 @@ import { formatSeconds, sleep } from '../util/time.js';
 import type { ManagedChild, SpawnOptions } from './child.js';
 import { rayStatusOnce, spawnRay, stopRay } from './ray.js';
 import { RestartPolicy, type RestartSettings } from './restart-policy.js';
-import { emptyGroup, isSignal } from './stop.js';
+import { emptyGroup, isSignal, repeatedStop } from './stop.js';
 
 /** The line `ray start` prints once this node is part of the cluster. */
 const JOINED = /Ray runtime started/;
@@ -60,14 +60,7 @@ export class RayWorker {
 
   /** First call: stop cleanly. A second signal: kill now. */
   requestStop(reason: string): void {
-    if (this.stopAsked) {
-      // Only a second signal is the operator's "kill now". The output closing (a `| tee` killed by the same Ctrl-C or
-      // container stop) is not: it must not cut the drain short, before or after the signal.
-      if (!isSignal(reason)) return void this.deps.logger.info(`${reason}: already stopping`);
-      this.deps.logger.warn(`${reason} again: killing everything now`);
-      this.killCtl.abort();
-      return;
-    }
+    if (this.stopAsked) return repeatedStop(reason, this.deps.logger, this.killCtl);
     this.stopAsked = true;
     this.deps.probes.markDown();
     this.deps.logger.info(isSignal(reason) ? `${reason} received: leaving the Ray cluster (send it again to kill at once)` : `${reason}: leaving the Ray cluster`);

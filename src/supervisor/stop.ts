@@ -1,6 +1,7 @@
 // Stopping a child: SIGTERM to the leader, wait, SIGKILL the whole group, then make sure the group is empty.
 import { liveGroupMembers, type ManagedChild } from './child.js';
 import { sleep } from '../util/time.js';
+import type { Logger } from '../log.js';
 
 /**
  * How a stop went: `graceful` when the leader exited within the grace period, `killed` when the grace period ran
@@ -43,6 +44,17 @@ export async function emptyGroup(child: ManagedChild, timeoutMs = 5000): Promise
     left = liveGroupMembers(pgid);
   }
   return left;
+}
+
+/**
+ * A stop asked for while one is under way: only a second signal is the operator's "kill now" (aborts `kill`). The
+ * output closing (a `| tee` killed by the same Ctrl-C or container stop) is not: it must not cut the drain short,
+ * before or after the signal.
+ */
+export function repeatedStop(reason: string, logger: Pick<Logger, 'info' | 'warn'>, kill: AbortController): void {
+  if (!isSignal(reason)) return void logger.info(`${reason}: already stopping`);
+  logger.warn(`${reason} again: killing everything now`);
+  kill.abort();
 }
 
 /** Whether a stop reason is a signal's name (SIGTERM), which can be sent again, rather than an event. */

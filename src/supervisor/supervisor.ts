@@ -8,7 +8,7 @@ import { mergeActivity, noActivity, type BackendActivity } from '../proxy/backen
 import type { ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
 import { spawnRay, stopRay, waitForCluster } from './ray.js';
-import { emptyGroup, isSignal, stopChild } from './stop.js';
+import { emptyGroup, isSignal, repeatedStop, stopChild } from './stop.js';
 import type { SupervisorDeps, SupervisorPlan, SupervisorState } from './types.js';
 
 const READY_POLL_MS = 100;
@@ -82,14 +82,7 @@ export class Supervisor {
 
   /** First call: drain and stop. A second signal: kill everything now. Safe to call from a signal handler. */
   requestStop(reason: string): void {
-    if (this.stopAsked) {
-      // Only a second signal is the operator's "kill now". The output closing (a `| tee` killed by the same Ctrl-C or
-      // container stop) is not: it must not cut the drain short, before or after the signal.
-      if (!isSignal(reason)) return void this.deps.logger.info(`${reason}: already stopping`);
-      this.deps.logger.warn(`${reason} again: killing everything now`);
-      this.killCtl.abort();
-      return;
-    }
+    if (this.stopAsked) return repeatedStop(reason, this.deps.logger, this.killCtl);
     // The probe files go first, before anything else can fail: the platform must stop routing to us at once.
     this.deps.probes.markDown();
     // Before the service was ever ready nothing drains (shutdown() skips it): "draining" would send an operator
