@@ -152,6 +152,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   const idleWaiters = new Set<() => void>();
   // Each connection's latest exchange: a response queued behind it (pipelining) marks where its bytes end.
   const latest = new WeakMap<Socket, Exchange>();
+  // Each connection's responses queued behind another (pipelining) that have no socket yet.
+  const queued = new WeakMap<Socket, Set<ServerResponse>>();
   const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     // A request that arrives after this connection's last answer (`Connection: close`: a refusal whose body a lingering
     // close still reads, with a pipelined request behind it) is never run: RFC 9112 forbids it, and its client,
@@ -188,11 +190,19 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     // that holds the socket gets its own 'close'.
     if (res.socket === null) {
       const socket = req.socket;
-      const orphaned = () => {
-        if (res.socket === null) res.emit('close');
-      };
-      socket.once('close', orphaned);
-      res.once('close', () => socket.off('close', orphaned));
+      // One 'close' listener per connection for all its queued responses: one per response put Node's "possible
+      // EventEmitter memory leak" warning in the log from any client that pipelines 11 requests (no key needed).
+      let waiting = queued.get(socket);
+      if (waiting === undefined) {
+        const set = new Set<ServerResponse>();
+        queued.set(socket, (waiting = set));
+        socket.once('close', () => {
+          for (const r of set) if (r.socket === null) r.emit('close');
+        });
+      }
+      const own = waiting;
+      own.add(res);
+      res.once('close', () => own.delete(res));
       // Its bytes start when Node hands it the socket: at the 'finish' of the response ahead, which is still being
       // written as this request arrives, and whose own 'close' (and log line) comes a tick later, after this
       // response's first bytes. Only pipelined requests pay for this listener; streaming pays nothing per chunk.

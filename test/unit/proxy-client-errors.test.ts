@@ -106,27 +106,51 @@ describe('requests the HTTP parser refuses', () => {
   });
 });
 
+/** A model list request with the key, as raw bytes. */
+const MODELS = `GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n\r\n`;
+
+/** A raw connection to the proxy, closed after the test, and all it has read so far. */
+function rawConnection(t: { after: (fn: () => unknown) => void }, port: number): { socket: net.Socket; text: () => string } {
+  const socket = net.connect(port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  socket.on('error', () => {});
+  let text = '';
+  socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+  return { socket, text: () => text };
+}
+
 describe('pipelined requests', () => {
   it('the access log counts each response\'s own bytes, not those of the response still being written ahead of it', async (t) => {
     const pair = await startPair({}, { behaviour: { events: 5, intervalMs: 5 } });
     t.after(() => pair.close());
     const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }], stream: true });
     const stream = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-    const models = `GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n\r\n`;
-    const socket = net.connect(pair.port, '127.0.0.1');
-    t.after(() => socket.destroy());
-    socket.on('error', () => {});
-    let text = '';
-    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const conn = rawConnection(t, pair.port);
     // The two model lists arrive while the stream is still being written: their answers wait behind it.
-    socket.write(stream + models + models);
-    await until(() => text.split('"object":"list"').length === 3 && text.endsWith('}'), 5000, 'the three answers');
+    conn.socket.write(stream + MODELS + MODELS);
+    await until(() => conn.text().split('"object":"list"').length === 3 && conn.text().endsWith('}'), 5000, 'the three answers');
+    const text = conn.text();
     const starts = [...text.matchAll(/HTTP\/1\.1 \d{3} /g)].map((m) => m.index);
     assert.equal(starts.length, 3, text);
     const onTheWire = starts.map((at, i) => (starts[i + 1] ?? text.length) - at);
     const access = () => pair.lines.filter((l) => / (POST \/v1\/chat\/completions|GET \/v1\/models) /.test(l));
     await until(() => access().length === 3, 5000, 'three access-log lines');
     assert.deepEqual(access().map((l) => Number(/ (\d+)B /.exec(l)?.[1])), onTheWire, access().join('\n'));
+  });
+
+  it('thirty requests pipelined in one write are all answered, without a "possible EventEmitter memory leak" warning', async (t) => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    t.after(() => process.off('warning', onWarning));
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const conn = rawConnection(t, pair.port);
+    conn.socket.write(MODELS.repeat(30));
+    await until(() => conn.text().split('HTTP/1.1 200 ').length === 31 && conn.text().endsWith('}'), 5000, 'thirty answers');
+    // Node emits its warning on the next tick after the 11th listener.
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings.filter((w) => /MaxListeners/.test(w)), []);
   });
 
   it('requests queued behind a stream end when their client disconnects: in-flight back to 0, the key\'s slots freed, upstream closed', async (t) => {
