@@ -1,4 +1,5 @@
 // vLLM's own model entries (max_model_len, root, parent), for the model lists the proxy answers itself.
+import { performance } from 'node:perf_hooks';
 import { httpGet } from '../probes/http-check.js';
 
 /** One entry of an OpenAI model list. */
@@ -25,6 +26,22 @@ export async function backendModelEntries(urls: readonly string[], timeoutMs = B
     }
   }
   return byId;
+}
+
+/**
+ * backendModelEntries shared for `ttlMs` by every caller of the returned function (per set of backends): a storm of
+ * model lists and retrieves, each of which would open a connection to vLLM, costs vLLM one list a second.
+ */
+export function sharedBackendModelEntries(ttlMs = 1000, fetch = backendModelEntries, now = () => performance.now()): (urls: readonly string[]) => Promise<Map<string, ModelEntry>> {
+  const recent = new Map<string, { at: number; entries: Promise<Map<string, ModelEntry>> }>();
+  return (urls) => {
+    const key = urls.join(' ');
+    const hit = recent.get(key);
+    if (hit !== undefined && now() - hit.at < ttlMs) return hit.entries;
+    const entries = fetch(urls);
+    recent.set(key, { at: now(), entries });
+    return entries;
+  };
 }
 
 /**

@@ -103,6 +103,14 @@ export function methodNotAllowed(method: string, allow: readonly string[]): Prox
   };
 }
 
+/**
+ * 400 for a body the proxy must read (a key's allowlist or limits, an upload's model) and cannot read as vLLM would:
+ * forwarded, vLLM might read it otherwise than the proxy checked it.
+ */
+export function unreadableBody(why: string): ProxyError {
+  return { status: 400, type: 'invalid_request_error', code: 'bad_request', message: `The request body cannot be read: ${why}.` };
+}
+
 /** 413 for a body over the cap; the connection is closed since the rest of the body is not read. */
 export function tooLarge(max: number): ProxyError {
   return {

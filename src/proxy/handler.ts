@@ -7,8 +7,8 @@ import type { Exchange } from './exchange.js';
 import type { Forwarder } from './forward.js';
 import type { BackendHealth } from './health.js';
 import type { KeyRing } from './keyring.js';
-import { backendModelEntries, withBackendFields, type ModelEntry } from './backend-models.js';
-import { decideModel, decideUploadModel, modelList, retrievedModelId } from './models.js';
+import { sharedBackendModelEntries, withBackendFields, type ModelEntry } from './backend-models.js';
+import { decideModel, decideUploadModel, modelList, readUploadModel, retrievedModelId } from './models.js';
 import { compileRoutes, estimatesTokens, healthPaths, normalisePath, withV1 } from './routes.js';
 import type { BackendState, ProxySettings } from './settings.js';
 import { modelNotAllowed } from '../limits/rejections.js';
@@ -39,6 +39,9 @@ export interface HandlerDeps {
 
 const getOnly: readonly string[] = ['GET', 'HEAD'];
 
+/** Why a metered key's JSON body that does not parse is refused (vLLM's Python reader takes NaN, Infinity, UTF-16). */
+const NOT_A_JSON_OBJECT = 'expected a JSON object in UTF-8 (NaN and Infinity are not JSON)';
+
 /** Builds the request handler; `expectContinue` is true when Node gave the request to `checkContinue`. */
 export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: ServerResponse, ex: Exchange, expectContinue: boolean) => void {
   const { settings, forwarder, health } = deps;
@@ -60,12 +63,14 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const aliases = Object.fromEntries(Object.entries(settings.modelAliases).filter(([, target]) => live.includes(target)));
     return modelList(live, aliases, deps.startedAt) as { data: { id: string }[] };
   };
+  // vLLM's model entries, asked once a second at most however many lists and retrieves come.
+  const backendModels = sharedBackendModelEntries();
   /** The backends that may answer now: the one, or with several models those ready. */
   const readyBackendUrls = (): string[] => (router === null ? [settings.backendUrl] : router.targets.filter((t) => t.state === 'ready').map((t) => t.url));
   /** The proxy's entries given vLLM's own fields (max_model_len, ...), asked of every ready backend. */
   const withVllmFields = async (entries: ModelEntry[]): Promise<ModelEntry[]> => {
     if (entries.length === 0) return entries;
-    return withBackendFields(entries, await backendModelEntries(readyBackendUrls()), settings.modelAliases);
+    return withBackendFields(entries, await backendModels(readyBackendUrls()), settings.modelAliases);
   };
   const sendModels = async (res: ServerResponse, ex: Exchange, allowlist: ReadonlySet<string> | null): Promise<void> => {
     const listed = currentModels();
@@ -109,7 +114,8 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     }
     const allowlist = limiter.active() ? (limiter.policy(ex.keyName)?.models ?? null) : null;
     if (allowlist !== null && !allowlist.has(id)) return refuseUnknown(res, ex, id, allowlist);
-    const byId = await backendModelEntries(readyBackendUrls());
+    if (!admitKey(res, ex)) return;
+    const byId = await backendModels(readyBackendUrls());
     const own = listed.data.find((m) => m.id === id) as ModelEntry | undefined;
     const entry = own === undefined ? byId.get(id) : withBackendFields([own], byId, settings.modelAliases)[0];
     if (entry === undefined) return refuseUnknown(res, ex, id, allowlist);
@@ -126,6 +132,30 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   };
   const { cost } = deps;
   const { limiter } = cost;
+
+  /**
+   * Admits a request of a key with a policy (budget, rpm, tpm, max_parallel: its slot is freed and its tokens counted
+   * when it ends), answering a refusal itself; true at once for a key without one. Model lists and retrieves the
+   * proxy answers itself are admitted too: they count toward rpm as vLLM's would, and each may ask vLLM.
+   */
+  const admitKey = (res: ServerResponse, ex: Exchange): boolean => {
+    if (!limiter.active() || limiter.policy(ex.keyName) === undefined) return true;
+    const admission = limiter.admit(ex.keyName);
+    if (!admission.ok) {
+      ex.rejected = admission.reason;
+      errors.sendError(res, admission.error);
+      return false;
+    }
+    ex.admitted = true;
+    if (admission.headers !== null) for (const name in admission.headers) res.setHeader(name, admission.headers[name]!);
+    return true;
+  };
+
+  /** 400 for a body the proxy must read and cannot (not a JSON object, an upload with two `model` fields). */
+  const refuseBody = (res: ServerResponse, ex: Exchange, why: string): void => {
+    ex.rejected = 'invalid_body';
+    errors.sendError(res, errors.unreadableBody(why));
+  };
 
   /** Reads a request body under the size cap; on failure answers 413 (or drops the connection) and returns null. */
   const readBodyOrAnswer = async (req: IncomingMessage, res: ServerResponse, ex: Exchange): Promise<Buffer | null> => {
@@ -153,7 +183,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     // Disabled and expired keys were refused with the key check.
     const policy = limiter.policy(ex.keyName);
     const allowlist = policy?.models ?? null;
-    if (path === '/v1/models' && (allowlist !== null || rewriting)) return sendModels(res, ex, allowlist);
+    if (path === '/v1/models' && (allowlist !== null || rewriting)) {
+      if (!admitKey(res, ex)) return;
+      return sendModels(res, ex, allowlist);
+    }
     if (expectContinue) res.writeContinue();
     let plan: BodyPlan | null = null;
     let body: Buffer | null = null;
@@ -163,20 +196,23 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (raw === null) return;
       bodyBytes = raw.length;
       plan = planBody(raw, path, settings.servedModelName, aliases);
+      if (plan.unreadable) return refuseBody(res, ex, NOT_A_JSON_OBJECT);
       if (plan.model !== null) ex.model = plan.model;
       if (plan.unknown) return refuseUnknown(res, ex, plan.model ?? '-', allowlist);
       body = plan.body ?? raw;
     }
     let uploadModel: string | null = null;
     let uploadTarget: RouteTarget | undefined;
-    if ((router !== null || rewriting) && method === 'POST' && isMultipart(req.headers['content-type'])) {
-      // Several models (or aliases): an upload goes to the model its `model` form field names.
+    if ((router !== null || rewriting || allowlist !== null) && method === 'POST' && isMultipart(req.headers['content-type'])) {
+      // Several models (or aliases): an upload goes to the model its `model` form field names. With one model and no
+      // aliases it is only read, for the allowlist: a LoRA adapter vLLM serves may be named there too.
       const raw = await readBodyOrAnswer(req, res, ex);
       if (raw === null) return;
       bodyBytes = raw.length;
       const type = req.headers['content-type']!;
       const routed = router !== null ? routeMultipart(raw, type, router) : null;
-      const upload = routed ?? decideUploadModel(raw, type, settings.servedModelName, aliases);
+      const upload = routed ?? (rewriting ? decideUploadModel(raw, type, settings.servedModelName, aliases) : readUploadModel(raw, type));
+      if (upload.kind === 'invalid') return refuseBody(res, ex, upload.why);
       if (upload.model !== '-') ex.model = uploadModel = upload.model;
       if (upload.kind === 'unknown') return refuseUnknown(res, ex, upload.model, allowlist);
       body = upload.body ?? raw;
@@ -193,15 +229,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
         return errors.sendError(res, modelNotAllowed(model));
       }
     }
-    if (policy !== undefined) {
-      const admission = limiter.admit(ex.keyName);
-      if (!admission.ok) {
-        ex.rejected = admission.reason;
-        return errors.sendError(res, admission.error);
-      }
-      ex.admitted = true;
-      if (admission.headers !== null) for (const name in admission.headers) res.setHeader(name, admission.headers[name]!);
-    }
+    if (!admitKey(res, ex)) return;
     // Every route's reported usage counts; only a route that runs the model is charged an estimate without one.
     ex.meter = new Meter(plan?.injected ?? false, estimatesTokens(path) ? bodyBytes : null);
     if (router === null) return forwarder.forward(req, res, ex, body);
@@ -225,6 +253,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const raw = await readBodyOrAnswer(req, res, ex);
     if (raw === null) return;
     const decision = multipart ? decideUploadModel(raw, req.headers['content-type']!, settings.servedModelName, aliases) : decideModel(raw, settings.servedModelName, aliases);
+    if (decision.kind === 'invalid') return refuseBody(res, ex, decision.why);
     ex.model = decision.model;
     if (decision.kind === 'unknown') {
       errors.sendError(res, errors.unknownModel(decision.model));
@@ -238,6 +267,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
     const raw = await readBodyOrAnswer(req, res, ex);
     if (raw === null) return;
     const decision = multipart ? routeMultipart(raw, req.headers['content-type']!, r) : routeBody(raw, r);
+    if (decision.kind === 'invalid') return refuseBody(res, ex, decision.why);
     ex.model = decision.model;
     if (decision.kind === 'unknown') return errors.sendError(res, errors.unknownModel(decision.model));
     forwardTo(req, res, ex, decision.body ?? raw, decision.target);

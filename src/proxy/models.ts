@@ -1,13 +1,15 @@
 // Public model names: alias rewriting of a JSON body or an upload, and the /v1/models list when aliases exist.
 import { parseJsonObject, withMember } from '../util/json-edit.js';
-import { multipartModel } from './multipart.js';
+import { multipartModel, SEVERAL_MODEL_FIELDS } from './multipart.js';
 
 /** What to do with a parsed body. */
 export type ModelDecision =
   /** Forward this body (rewritten, or the original when `body` is null); `model` is for the access log. */
   | { kind: 'forward'; body: Buffer | null; model: string }
   /** The requested model is unknown: answer 404 without asking the backend. */
-  | { kind: 'unknown'; model: string };
+  | { kind: 'unknown'; model: string }
+  /** The body says which model in a way vLLM could read otherwise (an upload with two `model` fields): answer 400. */
+  | { kind: 'invalid'; model: string; why: string };
 
 /** Looks at a JSON body's `model` and rewrites an alias to the served name. Non-JSON bodies pass unchanged. */
 export function decideModel(raw: Buffer, served: string, aliases: Readonly<Record<string, string>>): ModelDecision {
@@ -26,10 +28,18 @@ export function decideModel(raw: Buffer, served: string, aliases: Readonly<Recor
 export function decideUploadModel(raw: Buffer, contentType: string, served: string, aliases: Readonly<Record<string, string>>): ModelDecision {
   const field = multipartModel(raw, contentType);
   if (field === null) return { kind: 'forward', body: null, model: '-' };
+  if (field === 'several') return { kind: 'invalid', model: '-', why: SEVERAL_MODEL_FIELDS };
   const model = field.value;
   if (model === served || aliases[model] === model) return { kind: 'forward', body: null, model };
   if (!Object.hasOwn(aliases, model)) return { kind: 'unknown', model };
   return { kind: 'forward', body: Buffer.concat([raw.subarray(0, field.start), Buffer.from(aliases[model]!, 'utf8'), raw.subarray(field.end)]), model };
+}
+
+/** The model an upload names, only read (for a key's allowlist without aliases or several models): vLLM gets it as sent. */
+export function readUploadModel(raw: Buffer, contentType: string): ModelDecision {
+  const field = multipartModel(raw, contentType);
+  if (field === 'several') return { kind: 'invalid', model: '-', why: SEVERAL_MODEL_FIELDS };
+  return { kind: 'forward', body: null, model: field?.value ?? '-' };
 }
 
 /**

@@ -7,6 +7,9 @@ export interface MultipartField {
   end: number;
 }
 
+/** Why an upload with several `model` fields is refused. */
+export const SEVERAL_MODEL_FIELDS = 'the upload has more than one `model` field; send one';
+
 /** True for a multipart/form-data content type. */
 export function isMultipart(type: string | undefined): boolean {
   return type !== undefined && /^\s*multipart\/form-data\b/i.test(type);
@@ -18,8 +21,12 @@ function boundaryOf(type: string): string | null {
   return m === null ? null : (m[1] ?? m[2] ?? null);
 }
 
-/** The first part named `model` (`Content-Disposition: form-data; name="model"`), or null when absent or unreadable. */
-export function multipartModel(raw: Buffer, contentType: string): MultipartField | null {
+/**
+ * The part named `model` (`Content-Disposition: form-data; name="model"`); null when absent or unreadable; `several`
+ * when more than one: vLLM's form reader (Starlette) takes the last, so checking any one of them would let the other
+ * through unchecked (a key's allowlist).
+ */
+export function multipartModel(raw: Buffer, contentType: string): MultipartField | null | 'several' {
   const boundary = boundaryOf(contentType);
   if (boundary === null) return null;
   const delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1');
@@ -28,18 +35,20 @@ export function multipartModel(raw: Buffer, contentType: string): MultipartField
   const first = opens ? 0 : raw.indexOf(delimiter);
   if (first < 0) return null;
   let partStart = first + (opens ? delimiter.length - 2 : delimiter.length);
+  let found: MultipartField | null = null;
   for (;;) {
     // `--` after the boundary closes the body.
-    if (raw[partStart] === 0x2d && raw[partStart + 1] === 0x2d) return null;
+    if (raw[partStart] === 0x2d && raw[partStart + 1] === 0x2d) return found;
     const headersEnd = raw.indexOf('\r\n\r\n', partStart, 'latin1');
-    if (headersEnd < 0) return null;
+    if (headersEnd < 0) return found;
     const next = raw.indexOf(delimiter, headersEnd + 4);
-    if (next < 0) return null;
+    if (next < 0) return found;
     const headers = raw.toString('latin1', partStart, headersEnd);
     // `; name=`, so that `filename="model"` does not count.
     if (/^content-disposition:[^\r\n]*;\s*name="?model"?\s*(?:;|\r|$)/im.test(headers)) {
+      if (found !== null) return 'several';
       const start = headersEnd + 4;
-      return { value: raw.toString('utf8', start, next), start, end: next };
+      found = { value: raw.toString('utf8', start, next), start, end: next };
     }
     partStart = next + delimiter.length;
   }

@@ -5,6 +5,11 @@ import { parseJsonObject, withMember } from '../util/json-edit.js';
 export interface BodyPlan {
   /** The public model name asked for, or null when the body has none (or is not JSON). */
   model: string | null;
+  /**
+   * A body that is not empty and not a JSON object the proxy can read (not UTF-8, NaN or Infinity, an array): vLLM's
+   * reader (Python's json) takes some of these, so its model would go unchecked and its usage uncounted (answer 400).
+   */
+  unreadable: boolean;
   /** True when aliases exist and the model is neither the served name nor an alias (answer 404). */
   unknown: boolean;
   /** The body to forward when it changed (alias rewritten, include_usage added), else null. */
@@ -19,16 +24,16 @@ const USAGE_STREAM_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions',
 
 /** Plans a body: alias rewrite (as the proxy does without limits), plus include_usage on streams that lack it. */
 export function planBody(raw: Buffer, path: string, served: string, aliases: Readonly<Record<string, string>>): BodyPlan {
-  const none: BodyPlan = { model: null, unknown: false, body: null, injected: false, stream: false };
   const parsed = parseJsonObject(raw);
-  if (parsed === null) return none;
+  // An empty body is no body (a Responses cancel is a POST without one).
+  if (parsed === null) return { model: null, unreadable: raw.toString('latin1').trim() !== '', unknown: false, body: null, injected: false, stream: false };
   const { obj } = parsed;
   let { text } = parsed;
   const model = typeof obj.model === 'string' ? obj.model : null;
   const stream = obj.stream === true;
   let changed = false;
   if (model !== null && model !== served && Object.keys(aliases).length > 0) {
-    if (!Object.hasOwn(aliases, model)) return { model, unknown: true, body: null, injected: false, stream };
+    if (!Object.hasOwn(aliases, model)) return { model, unreadable: false, unknown: true, body: null, injected: false, stream };
     // With several models the map also holds each served name as itself: nothing to rewrite then.
     if (aliases[model] !== model) {
       text = withMember(text, 'model', JSON.stringify(aliases[model]));
@@ -49,5 +54,5 @@ export function planBody(raw: Buffer, path: string, served: string, aliases: Rea
     }
   }
   // Edited in place: every other byte as the client sent it (a seed past 2^53 would not survive JSON.stringify).
-  return { model, unknown: false, body: changed ? Buffer.from(text, 'utf8') : null, injected, stream };
+  return { model, unreadable: false, unknown: false, body: changed ? Buffer.from(text, 'utf8') : null, injected, stream };
 }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyPolicy } from '../../src/config/index.js';
+import { sharedBackendModelEntries } from '../../src/proxy/backend-models.js';
 import { budgetUsage } from '../../src/proxy/cost.js';
 import { memoryStore, readUsageStore } from '../../src/usage/store.js';
 import type { UsageRow } from '../../src/usage/types.js';
@@ -251,6 +252,93 @@ test('a key allowed only an alias may send requests that name no model (they go 
   } finally {
     await q.close();
   }
+});
+
+test('a key with an allowlist: a JSON body the proxy cannot read (NaN, UTF-16), which vLLM would, is a 400, never forwarded unchecked', async () => {
+  const p = await pair({ models: ['small'] }, { modelAliases: { small: 'test-model' } });
+  try {
+    const sent = '{"model":"sql-lora","messages":[],"x":NaN}';
+    for (const body of [Buffer.from(sent), Buffer.from('\ufeff' + sent.replace('NaN', '1'), 'utf16le'), Buffer.from('["sql-lora"]')]) {
+      const no = await request(p.port, '/v1/chat/completions', { headers: { ...bearer, 'content-type': 'application/json' }, body });
+      assert.equal(no.status, 400, no.text);
+      assert.deepEqual(errorOf(no.text), { type: 'invalid_request_error', code: 'bad_request', param: null, message: 'The request body cannot be read: expected a JSON object in UTF-8 (NaN and Infinity are not JSON).' } as never);
+    }
+    assert.equal(p.upstream.requests.filter((r) => r.path === '/v1/chat/completions').length, 0);
+    // An empty body is no body (a Responses cancel is a POST without one): it goes on.
+    await request(p.port, '/v1/responses/resp_1/cancel', { method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: '' });
+    await p.upstream.waitForRequest((u) => u.path === '/v1/responses/resp_1/cancel');
+    const metrics = await request(p.port, '/metrics', { headers: bearer });
+    assert.match(metrics.text, /llmserve_rejected_total\{reason="invalid_body"\} 3/);
+  } finally {
+    await p.close();
+  }
+});
+
+test('a key with an allowlist: an upload naming a model it may not use is refused without aliases too, and one with two `model` fields is a 400', async () => {
+  const TYPE = 'multipart/form-data; boundary=b0';
+  const upload = (...models: string[]) => Buffer.from([...models.map((m) => `--b0\r\nContent-Disposition: form-data; name="model"\r\n\r\n${m}\r\n`), '--b0\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF\r\n--b0--\r\n'].join(''), 'latin1');
+  const send = (port: number, body: Buffer) => request(port, '/v1/audio/transcriptions', { headers: { ...bearer, 'content-type': TYPE }, body });
+  const p = await pair({ models: ['test-model'] });
+  try {
+    // A LoRA adapter vLLM serves beside the model (--lora-modules), which the key may not use.
+    assert.equal((await send(p.port, upload('sql-lora'))).status, 404);
+    assert.equal((await send(p.port, upload('test-model', 'sql-lora'))).status, 400);
+    assert.equal(p.upstream.requests.length, 0);
+    await send(p.port, upload('test-model'));
+    await p.upstream.waitForRequest((u) => u.path === '/v1/audio/transcriptions');
+  } finally {
+    await p.close();
+  }
+  // With aliases, for a key without limits too: the proxy reads the field to rewrite it, and two are ambiguous.
+  const q = await pair(undefined, { modelAliases: { 'whisper-1': 'test-model' } });
+  try {
+    const no = await send(q.port, upload('whisper-1', 'sql-lora'));
+    assert.equal(no.status, 400);
+    assert.match(errorOf(no.text).message, /more than one `model` field/);
+    assert.equal(q.upstream.requests.length, 0);
+  } finally {
+    await q.close();
+  }
+});
+
+test('model lists and retrieves the proxy answers itself count toward a key\'s rpm, with its rate-limit headers', async () => {
+  const p = await pair({ rpm: 3, models: ['small'] }, { modelAliases: { small: 'test-model' } });
+  try {
+    const list = await request(p.port, '/v1/models', { headers: bearer });
+    assert.equal(list.status, 200);
+    assert.equal(list.headers['x-ratelimit-remaining-requests'], '2');
+    const one = await request(p.port, '/v1/models/small', { headers: bearer });
+    assert.equal(one.status, 200);
+    assert.equal(one.headers['x-ratelimit-remaining-requests'], '1');
+    assert.equal((await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, model: 'small' } })).status, 200);
+    const fourth = await request(p.port, '/v1/models', { headers: bearer });
+    assert.equal(fourth.status, 429);
+    assert.equal(errorOf(fourth.text).code, 'rate_limit_exceeded');
+    // A name the key may not use is the same 404 as ever, whatever its rpm (the allowlist comes first).
+    assert.equal((await request(p.port, '/v1/models/nope', { headers: bearer })).status, 404);
+  } finally {
+    await p.close();
+  }
+});
+
+test('vLLM\'s model entries are asked once per second at most, however many lists and retrieves ask for them', async () => {
+  let now = 0;
+  const asked: string[][] = [];
+  const fetch = async (urls: readonly string[]) => {
+    asked.push([...urls]);
+    return new Map([['m', { id: 'm' }]]);
+  };
+  const shared = sharedBackendModelEntries(1000, fetch, () => now);
+  const a = ['http://127.0.0.1:1'];
+  await Promise.all([shared(a), shared(a), shared(a)]);
+  now = 999;
+  await shared(a);
+  assert.deepEqual(asked, [a]);
+  // Another set of backends is asked for itself; a second later, asked again.
+  await shared(['http://127.0.0.1:2']);
+  now = 1000;
+  assert.equal((await shared(a)).get('m')?.id, 'm');
+  assert.deepEqual(asked, [a, ['http://127.0.0.1:2'], a]);
 });
 
 test('a key limited to other models gets 404 for the served model', async () => {

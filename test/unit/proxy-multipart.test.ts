@@ -1,7 +1,7 @@
 // Several models: a multipart upload (OpenAI's audio endpoints) is routed by its `model` form field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideUploadModel } from '../../src/proxy/models.js';
+import { decideUploadModel, readUploadModel } from '../../src/proxy/models.js';
 import { isMultipart, multipartModel } from '../../src/proxy/multipart.js';
 import { createRouter, routeMultipart, type Router } from '../../src/proxy/router.js';
 import type { ProxySettings } from '../../src/proxy/settings.js';
@@ -41,6 +41,17 @@ test('multipart: the model field is found after a file part (never the file name
   assert.equal(multipartModel(form([['model', 'a b']], 'quoted'), 'multipart/form-data; boundary="quoted"')?.value, 'a b');
   assert.equal(isMultipart('Multipart/Form-Data; boundary=x'), true);
   assert.equal(isMultipart('application/json'), false);
+});
+
+test('multipart: two `model` fields are refused wherever the field is read (vLLM reads the last, a check of the first would be no check)', () => {
+  const two = form([['model', 'whisper-1'], ['file', 'abc'], ['model', 'sql-lora']]);
+  assert.equal(multipartModel(two, TYPE), 'several');
+  const refused = { kind: 'invalid', model: '-', why: 'the upload has more than one `model` field; send one' };
+  assert.deepEqual(routeMultipart(two, TYPE, router()), refused);
+  assert.deepEqual(decideUploadModel(two, TYPE, 'test-model', { 'whisper-1': 'test-model' }), refused);
+  assert.deepEqual(readUploadModel(two, TYPE), refused);
+  assert.deepEqual(readUploadModel(form([['model', 'sql-lora'], ['file', 'abc']]), TYPE), { kind: 'forward', body: null, model: 'sql-lora' });
+  assert.deepEqual(readUploadModel(form([['file', 'abc']]), TYPE), { kind: 'forward', body: null, model: '-' });
 });
 
 test('multipart: routed by model, an alias rewritten to the served name, an unknown name refused, none: the first model', () => {
