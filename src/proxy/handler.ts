@@ -440,5 +440,6 @@ async function routedHealth(router: Router, require: 'all' | 'any'): Promise<{ o
 function isJson(type: string | undefined): boolean {
   // Media types are case-insensitive (RFC 9110 8.3.1): vLLM's FastAPI parses `Application/JSON` as JSON, so must we.
   // The media type only, before any parameter: a multipart boundary may hold "json" (WebKit's random ones do).
-  return type === undefined || /^[^;]*json/i.test(type);
+  // An empty Content-Type is no type: FastAPI then reads the body as JSON too.
+  return type === undefined || type.trim() === '' || /^[^;]*json/i.test(type);
 }

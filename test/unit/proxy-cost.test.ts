@@ -263,6 +263,9 @@ test('a key with an allowlist: a JSON body the proxy cannot read (NaN, UTF-16), 
       assert.equal(no.status, 400, no.text);
       assert.deepEqual(errorOf(no.text), { type: 'invalid_request_error', code: 'bad_request', param: null, message: 'The request body cannot be read: expected a JSON object in UTF-8 (NaN and Infinity are not JSON).' } as never);
     }
+    // An empty Content-Type is no type, which vLLM (FastAPI) reads as JSON: so does the proxy.
+    const untyped = await request(p.port, '/v1/chat/completions', { headers: { ...bearer, 'content-type': '' }, body: JSON.stringify({ ...chat, model: 'sql-lora' }) });
+    assert.equal(untyped.status, 404, untyped.text);
     assert.equal(p.upstream.requests.filter((r) => r.path === '/v1/chat/completions').length, 0);
     // An empty body is no body (a Responses cancel is a POST without one): it goes on.
     await request(p.port, '/v1/responses/resp_1/cancel', { method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: '' });
