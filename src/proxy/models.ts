@@ -1,6 +1,6 @@
 // Public model names: alias rewriting of a JSON body or an upload, and the /v1/models list when aliases exist.
 import { parseJsonObject, withMember } from '../util/json-edit.js';
-import { multipartModel, SEVERAL_MODEL_FIELDS } from './multipart.js';
+import { multipartModel } from './multipart.js';
 
 /** What to do with a parsed body. */
 export type ModelDecision =
@@ -28,7 +28,7 @@ export function decideModel(raw: Buffer, served: string, aliases: Readonly<Recor
 export function decideUploadModel(raw: Buffer, contentType: string, served: string, aliases: Readonly<Record<string, string>>): ModelDecision {
   const field = multipartModel(raw, contentType);
   if (field === null) return { kind: 'forward', body: null, model: '-' };
-  if (field === 'several') return { kind: 'invalid', model: '-', why: SEVERAL_MODEL_FIELDS };
+  if ('refused' in field) return { kind: 'invalid', model: '-', why: field.refused };
   const model = field.value;
   if (model === served || aliases[model] === model) return { kind: 'forward', body: null, model };
   if (!Object.hasOwn(aliases, model)) return { kind: 'unknown', model };
@@ -38,7 +38,7 @@ export function decideUploadModel(raw: Buffer, contentType: string, served: stri
 /** The model an upload names, only read (for a key's allowlist without aliases or several models): vLLM gets it as sent. */
 export function readUploadModel(raw: Buffer, contentType: string): ModelDecision {
   const field = multipartModel(raw, contentType);
-  if (field === 'several') return { kind: 'invalid', model: '-', why: SEVERAL_MODEL_FIELDS };
+  if (field !== null && 'refused' in field) return { kind: 'invalid', model: '-', why: field.refused };
   return { kind: 'forward', body: null, model: field?.value ?? '-' };
 }
 

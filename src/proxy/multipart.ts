@@ -10,25 +10,77 @@ export interface MultipartField {
 /** Why an upload with several `model` fields is refused. */
 export const SEVERAL_MODEL_FIELDS = 'the upload has more than one `model` field; send one';
 
+/** Why an upload whose form could be read two ways is refused. */
+export const AMBIGUOUS_FORM = 'the upload gives its boundary, a part\'s Content-Disposition or a part\'s name more than once; give each once';
+
+/** A multipart body the proxy refuses to read for its model: vLLM might read it otherwise (several, ambiguous). */
+export interface MultipartRefusal {
+  refused: string;
+}
+
 /** True for a multipart/form-data content type. */
 export function isMultipart(type: string | undefined): boolean {
   return type !== undefined && /^\s*multipart\/form-data\b/i.test(type);
 }
 
-/** The boundary of a multipart content type, or null when it has none. */
-function boundaryOf(type: string): string | null {
-  const m = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(type);
-  return m === null ? null : (m[1] ?? m[2] ?? null);
+/**
+ * A header value's parameters as vLLM's form reader (Starlette, python-multipart) reads them: split at each `;` outside
+ * a quoted string, the name before `=` trimmed and lower-cased, the value trimmed and unquoted (`\"` and `\\`
+ * unescaped); `name*` forms are left out (RFC 7578 forbids them there). Every value of a name, in order.
+ */
+export function headerParams(value: string): Map<string, string[]> {
+  const params = new Map<string, string[]>();
+  const segments: string[] = [];
+  let from = 0;
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '\\' && quoted) i++;
+    else if (c === '"') quoted = !quoted;
+    else if (c === ';' && !quoted) {
+      segments.push(value.slice(from, i));
+      from = i + 1;
+    }
+  }
+  segments.push(value.slice(from));
+  for (const segment of segments.slice(1)) {
+    const eq = segment.indexOf('=');
+    if (eq < 0) continue;
+    const name = segment.slice(0, eq).trim().toLowerCase();
+    if (name.includes('*')) continue;
+    let v = segment.slice(eq + 1).trim();
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1).replace(/\\\\/g, '\\').replace(/\\"/g, '"');
+    params.set(name, [...(params.get(name) ?? []), v]);
+  }
+  return params;
+}
+
+/** The boundary of a multipart content type; null when it has none; a refusal when it has two (which one is vLLM's?). */
+function boundaryOf(type: string): string | null | MultipartRefusal {
+  const given = headerParams(type).get('boundary');
+  if (given === undefined || given[0] === '') return null;
+  return given.length > 1 ? { refused: AMBIGUOUS_FORM } : given[0]!;
+}
+
+/** A part's form name from its headers (the Content-Disposition's `name`); a refusal when it is given twice. */
+function partName(headers: string): string | null | MultipartRefusal {
+  const dispositions = headers.split('\r\n').filter((line) => /^content-disposition[ \t]*:/i.test(line));
+  if (dispositions.length === 0) return null;
+  if (dispositions.length > 1) return { refused: AMBIGUOUS_FORM };
+  const line = dispositions[0]!;
+  const names = headerParams(line.slice(line.indexOf(':') + 1)).get('name');
+  if (names === undefined) return null;
+  return names.length > 1 ? { refused: AMBIGUOUS_FORM } : names[0]!;
 }
 
 /**
- * The part named `model` (`Content-Disposition: form-data; name="model"`); null when absent or unreadable; `several`
- * when more than one: vLLM's form reader (Starlette) takes the last, so checking any one of them would let the other
- * through unchecked (a key's allowlist).
+ * The part named `model` (`Content-Disposition: form-data; name="model"`), read as vLLM's form reader reads it; null
+ * when absent or unreadable; a refusal when there are several (Starlette takes the last, so checking any one of them
+ * would let the other through unchecked: a key's allowlist) or the form could be read two ways.
  */
-export function multipartModel(raw: Buffer, contentType: string): MultipartField | null | 'several' {
+export function multipartModel(raw: Buffer, contentType: string): MultipartField | null | MultipartRefusal {
   const boundary = boundaryOf(contentType);
-  if (boundary === null) return null;
+  if (boundary === null || typeof boundary === 'object') return boundary;
   const delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1');
   // The first delimiter usually opens the body, without the CRLF before it.
   const opens = raw.subarray(0, delimiter.length - 2).equals(delimiter.subarray(2));
@@ -43,10 +95,11 @@ export function multipartModel(raw: Buffer, contentType: string): MultipartField
     if (headersEnd < 0) return found;
     const next = raw.indexOf(delimiter, headersEnd + 4);
     if (next < 0) return found;
-    const headers = raw.toString('latin1', partStart, headersEnd);
-    // `; name=`, so that `filename="model"` does not count.
-    if (/^content-disposition:[^\r\n]*;\s*name="?model"?\s*(?:;|\r|$)/im.test(headers)) {
-      if (found !== null) return 'several';
+    // The name, not a `filename="model"`.
+    const name = partName(raw.toString('latin1', partStart, headersEnd));
+    if (name !== null && typeof name === 'object') return name;
+    if (name === 'model') {
+      if (found !== null) return { refused: SEVERAL_MODEL_FIELDS };
       const start = headersEnd + 4;
       found = { value: raw.toString('utf8', start, next), start, end: next };
     }

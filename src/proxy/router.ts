@@ -1,6 +1,6 @@
 // Several models behind one proxy: which backend serves a request's `model`, and each backend's state.
 import { createBackendHealth, type BackendHealth, type HeardFrom } from './health.js';
-import { multipartModel, SEVERAL_MODEL_FIELDS } from './multipart.js';
+import { multipartModel } from './multipart.js';
 import { parseJsonObject, withMember } from '../util/json-edit.js';
 import type { BackendState, ProxySettings } from './settings.js';
 
@@ -82,7 +82,7 @@ export function routeBody(raw: Buffer, router: Router): RouteDecision {
 export function routeMultipart(raw: Buffer, contentType: string, router: Router): RouteDecision {
   const field = multipartModel(raw, contentType);
   if (field === null) return { kind: 'forward', target: router.targets[0]!, body: null, model: '-' };
-  if (field === 'several') return { kind: 'invalid', model: '-', why: SEVERAL_MODEL_FIELDS };
+  if ('refused' in field) return { kind: 'invalid', model: '-', why: field.refused };
   const model = field.value;
   const target = router.find(model);
   if (target === undefined) return { kind: 'unknown', model };

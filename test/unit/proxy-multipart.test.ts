@@ -45,13 +45,33 @@ test('multipart: the model field is found after a file part (never the file name
 
 test('multipart: two `model` fields are refused wherever the field is read (vLLM reads the last, a check of the first would be no check)', () => {
   const two = form([['model', 'whisper-1'], ['file', 'abc'], ['model', 'sql-lora']]);
-  assert.equal(multipartModel(two, TYPE), 'several');
+  assert.deepEqual(multipartModel(two, TYPE), { refused: 'the upload has more than one `model` field; send one' });
   const refused = { kind: 'invalid', model: '-', why: 'the upload has more than one `model` field; send one' };
   assert.deepEqual(routeMultipart(two, TYPE, router()), refused);
   assert.deepEqual(decideUploadModel(two, TYPE, 'test-model', { 'whisper-1': 'test-model' }), refused);
   assert.deepEqual(readUploadModel(two, TYPE), refused);
   assert.deepEqual(readUploadModel(form([['model', 'sql-lora'], ['file', 'abc']]), TYPE), { kind: 'forward', body: null, model: 'sql-lora' });
   assert.deepEqual(readUploadModel(form([['file', 'abc']]), TYPE), { kind: 'forward', body: null, model: '-' });
+});
+
+test('multipart: the model field is found as vLLM\'s form reader (Starlette) finds it, and a form it could read two ways is refused', () => {
+  const part = (disposition: string, value: string) => `--b0\r\n${disposition}\r\n\r\n${value}\r\n`;
+  const body = (...parts: string[]) => Buffer.from(parts.join('') + '--b0--\r\n', 'latin1');
+  const type = 'multipart/form-data; boundary=b0';
+  // Spellings python-multipart reads as name=model: spaces around `=`, capitals, a quoted value with an escape.
+  for (const disposition of ['Content-Disposition: form-data; name = "model"', 'CONTENT-DISPOSITION: form-data; NAME=model', 'content-disposition:form-data;name="model"']) {
+    assert.equal((multipartModel(body(part(disposition, 'sql-lora')), type) as { value?: string } | null)?.value, 'sql-lora', disposition);
+  }
+  // Not the model field: a file named "model", a name* form (RFC 7578 forbids it; python-multipart ignores it).
+  assert.equal(multipartModel(body(part('Content-Disposition: form-data; name="file"; filename="model"', 'x')), type), null);
+  assert.equal(multipartModel(body(part("Content-Disposition: form-data; name*=utf-8''model", 'x')), type), null);
+  // A boundary given twice (Starlette takes the last), a name or a Content-Disposition given twice: refused.
+  const ambiguous = { refused: "the upload gives its boundary, a part's Content-Disposition or a part's name more than once; give each once" };
+  assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'cheap')), 'multipart/form-data; boundary=b0; boundary=b1'), ambiguous);
+  assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"; name="x"', 'cheap')), type), ambiguous);
+  assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="x"\r\nContent-Disposition: form-data; name="model"', 'cheap')), type), ambiguous);
+  // A quoted boundary with spaces around `=`, as python-multipart reads it.
+  assert.equal((multipartModel(body(part('Content-Disposition: form-data; name="model"', 'm')), 'multipart/form-data; boundary = "b0"') as { value?: string } | null)?.value, 'm');
 });
 
 test('multipart: routed by model, an alias rewritten to the served name, an unknown name refused, none: the first model', () => {
