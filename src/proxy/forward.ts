@@ -9,6 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
 import { declaredLength } from './body.js';
 import { badGateway, gatewayTimeout, sendError, tooLarge } from './errors.js';
+import { burstWarner } from '../util/burst-warn.js';
 import type { Exchange } from './exchange.js';
 import { responseHeaders, upstreamHeaders, withoutKeyParams } from './headers.js';
 import { UpstreamPool, type UpstreamCall, type UpstreamHandlers, type UpstreamTarget, type WaitingOn } from './upstream/client.js';
@@ -87,6 +88,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     if (b === undefined) backends.set(url, (b = parseBackend(url)));
     return b;
   };
+
+  // A vLLM going down fails every request in flight and every new one until the supervisor sees it: one line for
+  // the burst, the access log has each request's 502.
+  const backendFailed = burstWarner((msg, fields) => logger.warn(msg, fields), 'backend request failed');
 
   const answer = (res: ServerResponse, ex: Exchange, kind: 'too-large' | 'timeout') => {
     if (ex.answered !== null || ex.closed) return;
@@ -210,7 +215,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           res.destroy();
           return;
         }
-        logger.warn('backend request failed', { path: ex.path, error: (err as NodeJS.ErrnoException).code ?? err.message });
+        const error = (err as NodeJS.ErrnoException).code ?? err.message;
+        backendFailed({ path: ex.path, error }, error);
         sendError(res, badGateway);
       },
     };

@@ -180,6 +180,15 @@ describe('limits and failures', () => {
     assert.equal(body.error.code, 'bad_gateway');
     assert.equal(body.error.type, 'server_error');
     assert.ok(pair.lines.some((l) => l.includes('ECONNREFUSED')));
+    // A burst of failures is one warning and one count, not a line each (the access log has every 502).
+    const more = await Promise.all([1, 2, 3, 4, 5].map(() => request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('test-model') })));
+    assert.deepEqual(more.map((r) => r.status), [502, 502, 502, 502, 502]);
+    await until(() => pair.lines.some((l) => /backend request failed: \d+ more within 1 s \(ECONNREFUSED x\d+\)/.test(l)), 5000, `the burst's count:\n${pair.lines.join('\n')}`);
+    const warned = pair.lines.filter((l) => /backend request failed/.test(l));
+    assert.ok(warned.length <= 3, warned.join('\n'));
+    // Each failure once: a line of its own (the first of a burst) or in a burst's count.
+    const counted = warned.reduce((n, l) => n + Number(/: (\d+) more within/.exec(l)?.[1] ?? 1), 0);
+    assert.equal(counted, 6, warned.join('\n'));
   });
 
   it('504 when the backend sends no headers within firstByteTimeout, and the upstream request is cancelled', async (t) => {
