@@ -1,22 +1,21 @@
 // `llmserve start`: resolve everything, then hand vLLM and the proxy to the supervisor until a signal.
-import { readFile } from 'node:fs/promises';
 import { loadConfig, readKeysFile, type CliOptions, type Config, type KeyEntry } from '../config/index.js';
 import { LlmserveError } from '../errors.js';
 import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../log.js';
 import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
+import { checkCommandsRunnable, checkPortsFree, checkTlsFiles } from './start-checks.js';
+import { gpuMemoryHolders } from '../gpu/memory-holders.js';
 import { addsAccessLogFlag, buildVllmEnv, formatArgv, withoutKeyVariables, BACKEND_HOST, DISABLE_ACCESS_LOG_FLAG } from '../engine/command.js';
 import { allowedOrigins } from '../engine/cors-args.js';
 import { loraModuleNames, withLoraNames } from '../engine/lora-args.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
 import { gpuSourceText } from '../gpu/detect.js';
-import { COMPUTE_APPS_QUERY_ARGS, parseComputeApps, queryFailure } from '../gpu/nvidia-smi.js';
 import { NOT_READY, prepareProbeDir, probeFiles, type ProbeFiles } from '../probes/files.js';
 import { httpGet } from '../probes/http-check.js';
 import { spawnInGroup } from '../supervisor/child.js';
 import { startOrphanGuard } from '../supervisor/orphan-guard.js';
-import { RAY_INSTALL_FIX, spawnFailure, VLLM_INSTALL_FIX } from '../supervisor/spawn-failure.js';
 import { describePortHolder, findPortHolder, otherListeners } from '../supervisor/port-holder.js';
 import { SHUTDOWN_TIMEOUT_FLAG, withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { discardRuntimeFile, ownedProbeDir, removeRuntimeFile, runningOwner, RUNTIME_FILE, selfIdentity, writeRuntimeFile } from '../supervisor/runtime-file.js';
@@ -24,13 +23,9 @@ import { Supervisor } from '../supervisor/supervisor.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
 import { onEmergency } from '../util/emergency.js';
 import { onOutputClosed, onOutputFailed, outputFailedWarning } from '../util/output.js';
-import { isPortFree, portBindError } from '../util/port.js';
-import { describeBindFailure } from '../util/bind-failure.js';
-import { loadTls } from '../proxy/tls.js';
+import { isPortFree } from '../util/port.js';
 import { runCommand } from '../util/run.js';
-import { unrunnableReason } from '../util/which.js';
 import { catchStartupSignals, type StartupSignals } from '../util/startup-signals.js';
-import { DEFAULTS } from '../config/defaults.js';
 import { proxyNodeFlags } from '../proxy/node-flags.js';
 import type { KeyEntryDigest } from '../proxy/settings.js';
 import { openLogFile } from './log-file.js';
@@ -354,71 +349,6 @@ function describePlan(plan: Plan, argvs: readonly string[][], logger: Logger): v
     // A plan that a problem stops runs nothing: a command line printed just before the error would read as run.
     if (plan.problems.length === 0) logger.info(`${who}vLLM command: ${formatArgv(argvs[i] ?? m.argv)}`);
   });
-}
-
-/** Fails fast (exit 2, nothing started) when the public or the backend port is taken, naming the holder if known. */
-async function checkPortsFree(config: Config): Promise<void> {
-  // Why check the backend port ourselves: vLLM binds with SO_REUSEPORT and would not fail on a busy port.
-  const several = config.models.length > 1;
-  const ports = [
-    { what: 'public', host: config.proxy.host, port: config.proxy.port, fix: 'choose another with --port N (proxy.port)' },
-    ...config.models.map((m) => ({
-      what: several ? `backend (model "${m.servedModelName}")` : 'backend',
-      host: BACKEND_HOST,
-      port: m.port,
-      fix: `choose another with ${several ? 'models[].port, or --backend-port N (vllm.port, the first of the range)' : '--backend-port N (vllm.port)'}`,
-    })),
-  ];
-  // The metrics listener is the proxy's too: found busy here, it is named with its setting instead of failing in the proxy.
-  if (config.proxy.metricsPort !== null) ports.push({ what: 'metrics', host: '127.0.0.1', port: config.proxy.metricsPort, fix: 'choose another with proxy.metrics_port' });
-  // A Ray head binds its GCS port: busy (another Ray on this machine), `ray start --head` would fail only after the
-  // proxy started. (One port for two of these listeners is refused with the configuration already.)
-  if (config.cluster.role === 'head') ports.push({ what: 'Ray head', host: '0.0.0.0', port: DEFAULTS.rayPort, fix: 'run `ray stop` if it is a Ray left from an earlier run (the head always uses 6379)' });
-  for (const { what, host, port, fix } of ports) {
-    const errno = await portBindError(port, host);
-    if (errno === null) continue;
-    const holder = errno === 'EADDRINUSE' ? describePortHolder(findPortHolder(port)) : null;
-    const failure = describeBindFailure({ what, host, port, portFix: fix }, errno, holder);
-    throw new LlmserveError(failure.code, `${failure.message}; ${failure.fix}`);
-  }
-}
-
-/**
- * Fails fast (exit 2, nothing started) when vLLM's or Ray's command cannot be run. Why before the proxy: the spawn
- * would fail the same way, but only after the proxy had started (and made its usage store), against "nothing is
- * started" for a machine that does not fit.
- */
-function checkCommandsRunnable(plan: SupervisorPlan): void {
-  const commands = [...plan.backends.map((b) => ({ argv: b.argv, env: b.env, fix: VLLM_INSTALL_FIX })), ...(plan.ray ? [{ argv: plan.ray.argv, env: plan.ray.env, fix: RAY_INSTALL_FIX }] : [])];
-  for (const { argv, env, fix } of commands) {
-    const file = argv[0]!;
-    const code = unrunnableReason(file, env);
-    if (code !== null) throw spawnFailure(file, Object.assign(new Error(code), { code }), fix);
-  }
-}
-
-/** Reads and checks the TLS certificate and key once, so a bad file is a start-up error (exit 2), not a proxy crash. */
-async function checkTlsFiles(config: Config): Promise<void> {
-  const tls = config.proxy.tls;
-  if (!tls) return;
-  for (const [what, file] of [['proxy.tls.cert', tls.cert], ['proxy.tls.key', tls.key]] as const) {
-    await readFile(file).catch((err: NodeJS.ErrnoException) => {
-      throw new LlmserveError('TLS', `${what}: cannot read ${file}: ${err.code ?? err.message}`, {
-        details: ['Fix: point proxy.tls.cert / proxy.tls.key at readable PEM files.'],
-      });
-    });
-  }
-  // Readable is not enough: not PEM, or a key of another certificate, would fail in the proxy (exit 3, three times).
-  await loadTls(tls);
-}
-
-/** Pids holding GPU memory according to nvidia-smi; null when it is not installed; why, when it gave no answer. */
-async function gpuMemoryHolders(env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<number[] | null | { failed: string }> {
-  const timeoutMs = 5000;
-  const result = await runCommand('nvidia-smi', COMPUTE_APPS_QUERY_ARGS, { timeoutMs, env, ...(signal === undefined ? {} : { signal }) });
-  if (result.notFound) return null;
-  if (result.exitCode !== 0) return { failed: queryFailure(result, timeoutMs) };
-  return parseComputeApps(result.stdout).map((a) => a.pid);
 }
 
 /** One model's resources for the ready summary: its GPUs and tensor-parallel size. */
