@@ -1,4 +1,5 @@
 // vLLM's CORS policy as its arguments set it: the origins its CORS middleware allows (`--allowed-origins`).
+import { argparseArg, spellsFlag } from './argparse-spelling.js';
 
 const FLAG = '--allowed-origins';
 // The shortest unique abbreviation argparse accepts: `--allowed-` also starts --allowed-methods, -headers, ...
@@ -12,9 +13,8 @@ const SHORTEST = '--allowed-o';
 export function allowedOrigins(args: readonly string[]): string[] | null {
   let value: string | undefined = '["*"]';
   args.forEach((arg, i) => {
-    const [raw = '', inline] = arg.split(/=(.*)/s);
-    const name = raw.replace(/_/g, '-');
-    if (name.length >= SHORTEST.length && FLAG.startsWith(name)) value = inline ?? args[i + 1];
+    const { name, inline } = argparseArg(arg);
+    if (spellsFlag(name, FLAG, SHORTEST)) value = inline ?? args[i + 1];
   });
   try {
     const list: unknown = JSON.parse(value ?? '');

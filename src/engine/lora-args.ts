@@ -1,4 +1,5 @@
 // The LoRA adapters vLLM serves from its arguments (`--lora-modules`): names vLLM answers for besides the model.
+import { argparseArg, spellsFlag } from './argparse-spelling.js';
 
 const FLAG = '--lora-modules';
 // The shortest unique abbreviation argparse accepts: `--lora-` also starts --lora-dtype and the other --lora flags.
@@ -26,9 +27,8 @@ export function loraModuleNames(args: readonly string[]): string[] {
     if (eq > 0) names.push(text.slice(0, eq));
   };
   for (let i = 0; i < args.length; i++) {
-    const [raw = '', inline] = args[i]!.split(/=(.*)/s);
-    const name = raw.replace(/_/g, '-');
-    if (!(name.length >= SHORTEST.length && FLAG.startsWith(name))) continue;
+    const { name, inline } = argparseArg(args[i]!);
+    if (!spellsFlag(name, FLAG, SHORTEST)) continue;
     if (inline !== undefined) {
       add(inline);
       continue;

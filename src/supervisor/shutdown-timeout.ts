@@ -1,4 +1,5 @@
 // vLLM's own drain on SIGTERM (`--shutdown-timeout N`, re-added in March 2026): chosen below llmserve's stop timeout.
+import { argparseArg, spellsFlag } from '../engine/argparse-spelling.js';
 
 /** The flag, as llmserve adds it (one `--flag=value` token, so that dropping it leaves no stray value behind). */
 export const SHUTDOWN_TIMEOUT_FLAG = '--shutdown-timeout';
@@ -14,10 +15,8 @@ export function shutdownTimeoutFor(stopTimeoutS: number): number | null {
  * vLLM's argparse takes an abbreviation (`--shutdown 60`) for the flag, and the one llmserve appends would override it.
  */
 export function setsShutdownTimeout(args: readonly string[]): boolean {
-  return args.some((a) => {
-    const name = a.split('=')[0]!.replace(/_/g, '-');
-    return name.length > 2 && name.startsWith('--') && SHUTDOWN_TIMEOUT_FLAG.startsWith(name);
-  });
+  // `--s` is as short as a prefix may be: argparse itself refuses the ambiguous ones (`--s` starts --seed too).
+  return args.some((a) => spellsFlag(argparseArg(a).name, SHUTDOWN_TIMEOUT_FLAG, '--s'));
 }
 
 /** argv plus `--shutdown-timeout=N`, unless the user set it or the stop timeout is too short; says whether it added it. */
