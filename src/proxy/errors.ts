@@ -168,7 +168,9 @@ export function gatewayTimeout(seconds: number): ProxyError {
  */
 export function clientErrorResponse(errorCode: string | undefined): string {
   const [status, reason, code, message]: [number, string, ProxyErrorCode, string] =
-    errorCode === 'ERR_HTTP_REQUEST_TIMEOUT'
+    errorCode === 'ERR_SSL_HTTP_REQUEST'
+      ? [400, 'Bad Request', 'bad_request', 'This port serves HTTPS: use https:// in the client\'s base URL, not http://.']
+      : errorCode === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? [408, 'Request Timeout', 'request_timeout', 'The request was not received in time (proxy.headers_timeout / proxy.body_timeout).']
       : errorCode === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The request headers are too large.']

@@ -19,6 +19,7 @@ import { isBackendState, type BackendState, type KeyEntryDigest, type ProxySetti
 import { createRouter, metricsBackendUrls } from './router.js';
 import { loadTls, watchCertificateDates } from './tls.js';
 import { clientErrorResponse } from './errors.js';
+import { burstWarner } from '../util/burst-warn.js';
 
 /** A running proxy. */
 export interface ProxyHandle {
@@ -249,6 +250,18 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     socket.end(clientErrorResponse(err.code));
   });
 
+  if (server instanceof https.Server) {
+    // Plain HTTP sent to the TLS port (a client given http:// for an https:// proxy): OpenSSL recognises the request
+    // line, and nginx answers it with a 400 in plain text. Without this the client saw an empty reply ("socket hang
+    // up") that named no cause. Why `_parent`: the TCP socket under the TLS one, the only way to answer in clear.
+    const plainHttp = burstWarner((msg, fields) => logger.warn(msg, fields), 'plain HTTP request sent to the HTTPS port: the client must use https://');
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, tlsSocket) => {
+      if (err.code !== 'ERR_SSL_HTTP_REQUEST') return;
+      plainHttp({ from: tlsSocket.remoteAddress ?? '-' }, 'http');
+      const raw = (tlsSocket as unknown as { _parent?: Socket | null })._parent;
+      if (raw?.writable === true) raw.end(clientErrorResponse(err.code));
+    });
+  }
   const port = await listen(server, settings.host, settings.port).catch((err: unknown) => {
     certificateWatch?.stop();
     forwarder.close();

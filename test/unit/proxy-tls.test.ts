@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,21 @@ describe('tls', () => {
       req.on('error', reject);
     });
     assert.equal(status, 200);
+  });
+
+  it('plain HTTP sent to the TLS port gets a 400 that says to use https://, and one warning, not an empty reply', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
+    const { pair } = await tlsPair(t);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(pair.port, '127.0.0.1', () => socket.write(`GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n\r\n`));
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+    assert.deepEqual([body.error.code, body.error.message], ['bad_request', "This port serves HTTPS: use https:// in the client's base URL, not http://."]);
+    assert.ok(pair.lines.some((l) => /plain HTTP request sent to the HTTPS port: the client must use https:\/\//.test(l)), pair.lines.join('\n'));
   });
 
   it('names the unreadable or invalid file', async (t) => {
