@@ -1,6 +1,7 @@
 // What `start` would do, worked out without starting anything: shared by `start` (which stops at the first
 // problem) and `probe` (which lists them all).
-import { LlmserveError } from './errors.js';
+import { LlmserveError, usageError } from './errors.js';
+import { headOwnedArgReason } from './config/extra-args.js';
 import type { Config, ModelConfig } from './config/types.js';
 import {
   assignGpus, chooseTensorParallel, detectGpus, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice, type RunCommand,
@@ -97,6 +98,8 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
     const findings = await modelPathFindings(model, m.args, named, deps.cwd);
     problems.push(...findings.problems);
     warnings.push(...findings.warnings);
+    const headOwned = nodes === null ? null : headOwnedArgReason(m.args);
+    if (headOwned !== null) problems.push(usageError(named(headOwned)));
     // Data-parallel ranks and pipeline stages in vllm.args each take their own tensor-parallel group of GPUs.
     const { dataParallel, pipelineParallel } = otherParallelism(m.args);
     const groups = dataParallel * pipelineParallel;

@@ -17,7 +17,7 @@ const COLLISIONS: Readonly<Record<string, string>> = {
 };
 
 /** Flags refused outright rather than set by llmserve. */
-const REFUSED: ReadonlySet<string> = new Set(['--hf-token', '--ssl-keyfile', '--ssl-certfile']);
+const REFUSED: ReadonlySet<string> = new Set(['--api-key', '--hf-token', '--ssl-keyfile', '--ssl-certfile']);
 
 /**
  * The flag name of an argument, normalised: `--Tensor_Parallel_Size=2` -> `--tensor-parallel-size`. It ends at
@@ -65,6 +65,29 @@ export function checkExtraArgs(args: readonly string[], origin: string): void {
     const shown = owned === name ? name : `${name} (short for ${owned})`;
     throw usageError(`${origin}: vLLM flag ${shown} ${verb}: ${COLLISIONS[owned]}`);
   }
+}
+
+/** Flags llmserve sets on a Ray head's vLLM (`--role head`), and why. */
+const HEAD_OWNED: Readonly<Record<string, string>> = {
+  '--pipeline-parallel-size': 'with --role head llmserve runs one pipeline stage per node; give the number of nodes with --nodes (cluster.nodes)',
+  '-pp': 'with --role head llmserve runs one pipeline stage per node; give the number of nodes with --nodes (cluster.nodes)',
+  '--distributed-executor-backend': 'with --role head llmserve runs vLLM on the Ray cluster (ray); a Ray head with another executor would use this node alone',
+};
+
+/**
+ * Why an extra vLLM argument may not be given on a Ray head (any spelling: `_`, `=VALUE`, an abbreviation), or null.
+ * Why: llmserve appends its own, which win (last on the command line), and it would size the tensor-parallel groups
+ * by the user's: with `-pp 2` on two 8-GPU nodes, tensor-parallel 4 and half the GPUs idle.
+ */
+export function headOwnedArgReason(args: readonly string[]): string | null {
+  for (const arg of args) {
+    const name = flagName(arg);
+    if (name === undefined) continue;
+    const long = name.startsWith('--');
+    const owned = Object.keys(HEAD_OWNED).find((flag) => flag === name || (flag.startsWith('--') === long && name.length >= (long ? 3 : 2) && flag.startsWith(name)));
+    if (owned !== undefined) return `vLLM flag ${owned === name ? name : `${name} (short for ${owned})`} is set by llmserve: ${HEAD_OWNED[owned]}`;
+  }
+  return null;
 }
 
 /** Flags whose value is a secret: refused in vllm.command too, where nothing else is checked. */

@@ -140,7 +140,7 @@ test('extra vLLM args that collide with llmserve are usage errors naming llmserv
     [['--tensor-parallel-size', '2'], /vLLM flag --tensor-parallel-size is set by llmserve: .*--tensor-parallel-size \/ vllm\.tensor_parallel_size$/],
     [['--tensor_parallel_size=2'], /vLLM flag --tensor-parallel-size is set by llmserve/],
     [['-tp', '2'], /vLLM flag -tp is set by llmserve: .*vllm\.tensor_parallel_size$/],
-    [['--api-key', 'sk-secret-value'], /vLLM flag --api-key is set by llmserve: keys go in proxy\.master_key \/ LLMSERVE_MASTER_KEY \(never on a command line\)/],
+    [['--api-key', 'sk-secret-value'], /vLLM flag --api-key is refused: keys go in proxy\.master_key \/ LLMSERVE_MASTER_KEY \(never on a command line\)/],
     [['--api_key=sk-secret-value'], /vLLM flag --api-key/],
     [['--hf-token', 'hf_secret'], /vLLM flag --hf-token is refused: .*HF_TOKEN environment variable \(vllm\.env or the container environment\)$/],
     [['--hf-token=hf_secret'], /vLLM flag --hf-token is refused/],

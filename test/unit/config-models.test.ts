@@ -161,7 +161,7 @@ test('models: an entry\'s vllm.args may not set what llmserve owns (a later --ho
   const entry = (args: string) => `models:\n  - model: /m/a\n    gpus: [0]\n    vllm:\n      args: ${args}\n  - model: /m/b\n    gpus: [1]\n`;
   await rejects(load(entry('[--host, 0.0.0.0]')), /^\/cfg\/llmserve\.yaml: models\[0\]\.vllm\.args: vLLM flag --host is set by llmserve/);
   await rejects(load(entry('[--hos=0.0.0.0]')), /models\[0\]\.vllm\.args: vLLM flag --hos \(short for --host\)/);
-  await rejects(load(entry('[--api-key, sk-entry-0123456789abcdef]')), /models\[0\]\.vllm\.args: vLLM flag --api-key is set by llmserve/);
+  await rejects(load(entry('[--api-key, sk-entry-0123456789abcdef]')), /models\[0\]\.vllm\.args: vLLM flag --api-key is refused/);
   await rejects(load(entry('[--uds, /tmp/v.sock]')), /models\[0\]\.vllm\.args: vLLM flag --uds/);
   const ok = await load(entry('[--max-model-len, "4096"]'));
   assert.deepEqual(ok.models[0]?.args.slice(-2), ['--max-model-len', '4096']);

@@ -291,6 +291,23 @@ test('a --role worker only runs `ray start --address`: busy ports, no GPU, no vL
   assert.equal(buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }), facts()).cluster.ray, null);
 });
 
+test('a head refuses vLLM args that set what it sets itself (pipeline stages, executor), in any spelling: they would idle GPUs', async () => {
+  const model = await makeModelDir({ heads: 12 });
+  for (const [extra, shown] of [
+    [['--pipeline-parallel-size', '2'], '--pipeline-parallel-size'],
+    [['-pp=4'], '-pp'],
+    [['--pipeline_parallel'], '--pipeline-parallel (short for --pipeline-parallel-size)'],
+    [['--distributed-executor-backend', 'mp'], '--distributed-executor-backend'],
+  ] as const) {
+    const r = buildProbeReport(await plan({ model, role: 'head', nodes: '2', extraArgs: [...extra] }, { LLMSERVE_MASTER_KEY: KEY }), facts());
+    assert.equal(r.ok, false, extra.join(' '));
+    assert.equal(r.problemDetails[0]?.code, 'USAGE');
+    assert.ok(r.problems[0]?.startsWith(`vLLM flag ${shown} is set by llmserve: with --role head`), r.problems[0]);
+  }
+  // Without --role head the same args are the user's (a pipeline on one node).
+  assert.equal(buildProbeReport(await plan({ model, extraArgs: ['-pp', '2'] }, { LLMSERVE_MASTER_KEY: KEY }), facts()).ok, true);
+});
+
 test('a head\'s Ray port (6379) in use is a problem, as start refuses it (exit 2) before anything starts', async () => {
   const model = await makeModelDir({ heads: 12 });
   // start refuses a head whose Ray port is taken (exit 2): probe must not say it would proceed.
