@@ -4,7 +4,7 @@ import { LlmserveError, usageError } from './errors.js';
 import { headOwnedArgReason } from './config/extra-args.js';
 import type { Config, ModelConfig } from './config/types.js';
 import {
-  assignGpus, chooseTensorParallel, detectGpus, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice, type RunCommand,
+  assignGpus, chooseTensorParallel, detectGpus, headsFit, headsText, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice, type RunCommand,
 } from './gpu/index.js';
 import { buildVllmArgv, buildVllmEnv, inspectModel, modelPathFindings, withoutKeyVariables, type ModelInfo } from './engine/index.js';
 import { otherParallelism } from './engine/parallel-args.js';
@@ -114,7 +114,7 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
     } else if (gpus !== null || m.tensorParallelSize !== 'auto') {
       try {
         const share = groups > 1 ? Math.floor((gpus?.length ?? 0) / groups) : (gpus?.length ?? 0);
-        const choice = chooseTensorParallel(m.tensorParallelSize, share, model.attentionHeads);
+        const choice = chooseTensorParallel(m.tensorParallelSize, share, model.attentionHeads, model.keyValueHeads);
         tensorParallel = groups > 1 && m.tensorParallelSize === 'auto' ? { ...choice, reason: `${gpus?.length ?? 0} GPUs shared by ${groupsText}: ${share} per group; ${choice.reason}` } : choice;
       } catch (err) {
         if (!(err instanceof LlmserveError)) throw err;
@@ -126,9 +126,11 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
       const total = groups > 1 ? `tensor-parallel size ${tensorParallel.size} x ${groupsText} = ${tensorParallel.size * groups} GPUs` : `tensor-parallel size ${tensorParallel.size}`;
       warnings.push(named(`${total} is larger than the ${gpus.length} ${several || m.gpus !== null ? 'assigned' : 'visible'} GPU(s)`));
     }
-    if (m.tensorParallelSize !== 'auto' && model.attentionHeads !== null && model.attentionHeads % m.tensorParallelSize !== 0) {
-      // vLLM refuses this within seconds of starting; say it before, with the sizes that would work.
-      warnings.push(named(`tensor-parallel size ${m.tensorParallelSize} does not divide the model's ${model.attentionHeads} attention heads: vLLM will refuse it (use a divisor such as ${largestDivisorUpTo(model.attentionHeads, m.tensorParallelSize)}, or auto)`));
+    if (m.tensorParallelSize !== 'auto' && model.attentionHeads !== null && !headsFit(m.tensorParallelSize, model.attentionHeads, model.keyValueHeads)) {
+      // vLLM refuses this within seconds of starting (or, for the key-value heads, once it loads the model); say it
+      // before, with a size that would work.
+      const fits = largestFitUpTo(m.tensorParallelSize, model.attentionHeads, model.keyValueHeads);
+      warnings.push(named(`tensor-parallel size ${m.tensorParallelSize} does not split the model's ${headsText(model.attentionHeads, model.keyValueHeads)}: vLLM will refuse it (use a size such as ${fits}, or auto)`));
     }
     // The single-model form keeps the inherited CUDA_VISIBLE_DEVICES; an entry with gpus gets exactly those.
     const cudaVisibleDevices = gpus !== null && m.gpus !== null ? visibleDevicesFor(gpus) : null;
@@ -143,8 +145,8 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
   return { config, inventory, selection, models, tensorParallel: first.tensorParallel, model: first.model, argv: first.argv, env: first.env, warnings, problems };
 }
 
-/** The largest divisor of `n` not above `max` (at least 1). */
-function largestDivisorUpTo(n: number, max: number): number {
-  for (let d = Math.min(n, max); d > 1; d--) if (n % d === 0) return d;
+/** The largest size not above `max` that the model's heads fit (headsFit; at least 1). */
+function largestFitUpTo(max: number, attentionHeads: number, keyValueHeads: number | null): number {
+  for (let d = Math.min(attentionHeads, max); d > 1; d--) if (headsFit(d, attentionHeads, keyValueHeads)) return d;
   return 1;
 }

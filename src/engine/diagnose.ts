@@ -10,6 +10,12 @@ const rules: { pattern: RegExp; diagnosis: (m: RegExpMatchArray) => string }[] =
     diagnosis: (m) => `the model's ${m[1]} attention heads are not divisible by tensor-parallel size ${m[2]}: use --tensor-parallel-size auto or a divisor of ${m[1]}.`,
   },
   {
+    // The key-value heads of grouped-query attention (QKVParallelLinear: divide(kv, tp), or divide(tp, kv) when tp is
+    // larger), which vLLM checks only as it builds the model, after the attention heads passed.
+    pattern: /AssertionError: (\d+) is not divisible by (\d+)/,
+    diagnosis: (m) => `a model dimension (${m[1]}) does not split by ${m[2]}: usually the model's key-value heads against the tensor-parallel size; use --tensor-parallel-size auto, or a size that both its attention heads and its key-value heads split over (llmserve probe shows them).`,
+  },
+  {
     // vLLM's most common memory failure: the weights fit, the KV cache for one max-length request does not
     // (vllm/v1/core/kv_cache_utils.py). Before the generic rule: its advice is the max length, not the GPUs.
     pattern: /max seq len \((\d+)\)[^\n]*larger than the available KV cache memory(?:[^\n]*estimated maximum model length is (\d+))?/,

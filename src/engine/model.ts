@@ -16,6 +16,8 @@ export interface ModelInfo {
   hasConfigJson: boolean;
   /** `num_attention_heads` from config.json (also looked up under text_config / llm_config), or null. */
   attentionHeads: number | null;
+  /** `num_key_value_heads` beside it (grouped-query attention), or null when absent (then as many as attention heads). */
+  keyValueHeads: number | null;
   /** Bytes of weight files (*.safetensors, *.bin, *.pt, *.gguf) at the top level, or null when not local. */
   weightBytes: number | null;
 }
@@ -27,14 +29,16 @@ export async function inspectModel(model: string, cwd = workingDir()): Promise<M
   const found = await stat(resolved).catch(() => null);
   const isDir = found?.isDirectory() ?? false;
   const isFile = found?.isFile() ?? false;
-  const info: ModelInfo = { model, isLocalPath: looksLocal || isDir || isFile, exists: isDir || isFile, isFile, hasConfigJson: false, attentionHeads: null, weightBytes: null };
+  const info: ModelInfo = { model, isLocalPath: looksLocal || isDir || isFile, exists: isDir || isFile, isFile, hasConfigJson: false, attentionHeads: null, keyValueHeads: null, weightBytes: null };
   // A single GGUF file is the whole model: its size is the weights' size.
   if (isFile) return { ...info, weightBytes: isGgufPath(model) ? (found?.size ?? 0) : null };
   if (!isDir) return info;
   const configText = await readFile(path.join(resolved, 'config.json'), 'utf8').catch(() => null);
   if (configText !== null) {
     info.hasConfigJson = true;
-    info.attentionHeads = headsFromConfig(configText);
+    const heads = headCounts(configText);
+    info.attentionHeads = heads.attention;
+    info.keyValueHeads = heads.keyValue;
   }
   info.weightBytes = await weightSize(resolved);
   return info;
@@ -47,19 +51,29 @@ export function isGgufPath(model: string): boolean {
 
 /** Reads num_attention_heads from a config.json text; null when absent or unparsable. */
 export function headsFromConfig(text: string): number | null {
+  return headCounts(text).attention;
+}
+
+/**
+ * num_attention_heads and num_key_value_heads from a config.json text, from the same (language model's) config;
+ * null for either when absent or unparsable.
+ */
+export function headCounts(text: string): { attention: number | null; keyValue: number | null } {
+  const count = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null);
   try {
     const json = JSON.parse(text) as Record<string, unknown>;
     // Multimodal models keep the language model's settings in a nested config.
     for (const candidate of [json, json.text_config, json.llm_config, json.language_config]) {
       if (candidate && typeof candidate === 'object') {
-        const heads = (candidate as Record<string, unknown>).num_attention_heads;
-        if (typeof heads === 'number' && Number.isInteger(heads) && heads > 0) return heads;
+        const c = candidate as Record<string, unknown>;
+        const attention = count(c.num_attention_heads);
+        if (attention !== null) return { attention, keyValue: count(c.num_key_value_heads) };
       }
     }
   } catch {
     // An unparsable config.json is vLLM's to report; llmserve just cannot use it.
   }
-  return null;
+  return { attention: null, keyValue: null };
 }
 
 async function weightSize(dir: string): Promise<number> {

@@ -9,8 +9,22 @@ export interface TensorParallelChoice {
   reduced: boolean;
 }
 
-/** `auto` = visible GPU count, reduced to the largest power of two dividing num_attention_heads when needed. */
-export function chooseTensorParallel(requested: number | 'auto', visibleGpus: number, attentionHeads: number | null): TensorParallelChoice {
+/**
+ * Whether vLLM can split the model's heads over `size` GPUs: the attention heads divide evenly, and the key-value heads
+ * (grouped-query attention) divide evenly or are replicated evenly (vLLM's QKVParallelLinear: kv % size or size % kv).
+ */
+export function headsFit(size: number, attentionHeads: number | null, keyValueHeads: number | null): boolean {
+  return (attentionHeads === null || attentionHeads % size === 0) && (keyValueHeads === null || keyValueHeads % size === 0 || size % keyValueHeads === 0);
+}
+
+/** The heads as a phrase: `40 attention heads`, or `40 attention heads and 10 key-value heads`. */
+export function headsText(attentionHeads: number | null, keyValueHeads: number | null): string {
+  const kv = keyValueHeads !== null && keyValueHeads !== attentionHeads ? ` and ${keyValueHeads} key-value heads` : '';
+  return `${attentionHeads ?? '?'} attention heads${kv}`;
+}
+
+/** `auto` = visible GPU count, reduced to the largest power of two that the model's heads fit (headsFit) when needed. */
+export function chooseTensorParallel(requested: number | 'auto', visibleGpus: number, attentionHeads: number | null, keyValueHeads: number | null = null): TensorParallelChoice {
   if (requested !== 'auto') {
     return { size: requested, reason: 'set explicitly', reduced: false };
   }
@@ -22,16 +36,18 @@ export function chooseTensorParallel(requested: number | 'auto', visibleGpus: nu
     });
   }
   const gpuReason = `${visibleGpus} visible GPU${visibleGpus === 1 ? '' : 's'}`;
-  if (attentionHeads === null || attentionHeads % visibleGpus === 0) {
-    const heads = attentionHeads === null ? '' : ` (${attentionHeads} attention heads divide evenly)`;
+  if (attentionHeads === null || headsFit(visibleGpus, attentionHeads, keyValueHeads)) {
+    const grouped = keyValueHeads !== null && keyValueHeads !== attentionHeads;
+    const heads = attentionHeads === null ? '' : ` (${headsText(attentionHeads, keyValueHeads)} ${grouped ? 'split' : 'divide'} evenly)`;
     return { size: visibleGpus, reason: `${gpuReason}${heads}`, reduced: false };
   }
-  // vLLM fails within seconds when heads % tp != 0: pick the largest power of two that fits and divides.
+  // vLLM fails (within seconds for the attention heads, at model load for the key-value heads) when they do not
+  // split: pick the largest power of two that fits.
   let size = 1;
-  for (let p = 1; p <= visibleGpus; p *= 2) if (attentionHeads % p === 0) size = p;
+  for (let p = 1; p <= visibleGpus; p *= 2) if (headsFit(p, attentionHeads, keyValueHeads)) size = p;
   return {
     size,
-    reason: `${gpuReason}, but the model's ${attentionHeads} attention heads are not divisible by ${visibleGpus}: using ${size}, the largest power of two that fits and divides them`,
+    reason: `${gpuReason}, but the model's ${headsText(attentionHeads, keyValueHeads)} do not split over ${visibleGpus}: using ${size}, the largest power of two that fits and divides them`,
     reduced: true,
   };
 }

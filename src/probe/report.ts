@@ -151,6 +151,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
       isFile: model.isFile,
       hasConfigJson: model.hasConfigJson,
       attentionHeads: model.attentionHeads,
+      keyValueHeads: model.keyValueHeads,
       weightBytes: model.weightBytes,
       gpuMemoryBytes,
       weightShare,

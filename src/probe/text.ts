@@ -1,6 +1,7 @@
 // The `probe` report for people: short sections, aligned columns, problems last with their fixes.
 import { isGgufPath } from '../engine/model.js';
 import { gpuSourceText } from '../gpu/detect.js';
+import { headsText } from '../gpu/tensor-parallel.js';
 import { formatBytes } from './report.js';
 import type { PortFact, ProbeReport } from './types.js';
 
@@ -44,7 +45,7 @@ function modelWhere(m: ProbeReport['model']): string {
   if (!m.isLocalPath) return 'hub id (downloaded by vLLM; not checked)';
   if (!m.exists) return 'local directory: DOES NOT EXIST';
   if (m.isFile) return isGgufPath(m.path) ? 'local GGUF file (one file holds the model)' : 'local file, NOT A DIRECTORY';
-  return `local directory, ${m.hasConfigJson ? 'config.json present' : 'NO config.json'}${m.attentionHeads !== null ? `, ${m.attentionHeads} attention heads` : ''}`;
+  return `local directory, ${m.hasConfigJson ? 'config.json present' : 'NO config.json'}${m.attentionHeads !== null ? `, ${headsText(m.attentionHeads, m.keyValueHeads)}` : ''}`;
 }
 
 function vllmLine(r: ProbeReport): string {

@@ -108,6 +108,8 @@ export interface ProbeReport {
     isFile: boolean;
     hasConfigJson: boolean;
     attentionHeads: number | null;
+    /** `num_key_value_heads` (grouped-query attention); null when config.json has none. */
+    keyValueHeads: number | null;
     weightBytes: number | null;
     /** Total memory of the GPUs used, in bytes; null when unknown. */
     gpuMemoryBytes: number | null;

@@ -46,14 +46,14 @@ export function tempDirSync(prefix = 'llmserve-test-'): string {
 }
 
 /** A local "model" directory: config.json (Qwen2-like, `heads` attention heads, default 12) and a tiny safetensors file. */
-export async function makeModelDir(opts: { heads?: number; maxPositionEmbeddings?: number } = {}): Promise<string> {
+export async function makeModelDir(opts: { heads?: number; kvHeads?: number; maxPositionEmbeddings?: number } = {}): Promise<string> {
   const dir = await tempDir('llmserve-model-');
   const config = {
     architectures: ['Qwen2ForCausalLM'],
     model_type: 'qwen2',
     hidden_size: 1536,
     num_attention_heads: opts.heads ?? 12,
-    num_key_value_heads: 2,
+    num_key_value_heads: opts.kvHeads ?? 2,
     num_hidden_layers: 28,
     max_position_embeddings: opts.maxPositionEmbeddings ?? 32768,
     torch_dtype: 'bfloat16',

@@ -53,10 +53,10 @@ test("vLLM's environment: no VLLM_API_KEY, which would make vLLM refuse the prox
 
 test('model inspection: local dir with heads and weights, missing path, hub id', async () => {
   const dir = await tempDir('llmserve-model-');
-  await writeFile(path.join(dir, 'config.json'), JSON.stringify({ num_attention_heads: 12 }));
+  await writeFile(path.join(dir, 'config.json'), JSON.stringify({ num_attention_heads: 12, num_key_value_heads: 4 }));
   await writeFile(path.join(dir, 'model.safetensors'), Buffer.alloc(1000));
   const info = await inspectModel(dir);
-  assert.deepEqual({ ...info, model: '' }, { model: '', isLocalPath: true, exists: true, isFile: false, hasConfigJson: true, attentionHeads: 12, weightBytes: 1000 });
+  assert.deepEqual({ ...info, model: '' }, { model: '', isLocalPath: true, exists: true, isFile: false, hasConfigJson: true, attentionHeads: 12, keyValueHeads: 4, weightBytes: 1000 });
   const missing = await inspectModel('/nonexistent/model');
   assert.equal(missing.isLocalPath, true);
   assert.equal(missing.exists, false);
@@ -71,6 +71,7 @@ test('diagnosis of known start-up failures', () => {
   assert.match(diagnose(['vllm serve: error: unrecognized arguments: --foo']) ?? '', /unknown arguments: --foo/);
   assert.match(diagnose(['ValueError: Total number of attention heads (12) must be divisible by tensor parallel size (8).']) ?? '', /12 attention heads/);
   assert.match(diagnose(['OSError: [Errno 98] Address already in use']) ?? '', /port is already in use/);
+  assert.match(diagnose(['(EngineCore_DP0 pid=7) AssertionError: 10 is not divisible by 4']) ?? '', /does not split by 4: usually the model's key-value heads against the tensor-parallel size/);
   assert.equal(diagnose(['something else entirely']), null);
   // The KV-cache check, as vLLM words it (vllm/v1/core/kv_cache_utils.py); the estimate is optional there.
   const kv = "(EngineCore_DP0 pid=7) ValueError: To serve at least one request with the models's max seq len (40960), (4.38 GiB KV cache is needed, which is larger than the available KV cache memory (1.0 GiB). Based on the available memory, the estimated maximum model length is 9344. Try increasing `gpu_memory_utilization` or decreasing `max_model_len` when initializing the engine.";

@@ -77,6 +77,19 @@ describe('fake vllm: command line', { concurrency: true }, () => {
     assert.match(r.stderr, /ValueError: Total number of attention heads \(12\) must be divisible by tensor parallel size \(5\)\./);
   });
 
+  it('fails in EngineCore when the key-value heads do not split over TP (40 and 10 heads on 4 GPUs), as vLLM does', async () => {
+    const model = await makeModelDir({ heads: 40, kvHeads: 10 });
+    const r = await runCli(vllmBin, ['serve', model, '--tensor-parallel-size', '4'], FAST);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /AssertionError: 10 is not divisible by 4/);
+    assert.match(r.stderr, /RuntimeError: Engine core initialization failed/);
+    // Replicated key-value heads are fine: 2 over 4 GPUs.
+    await withFake({ args: [await makeModelDir({ heads: 40, kvHeads: 2 }), '--tensor-parallel-size', '4'], env: FAST }, async (f) => {
+      await f.waitReady();
+      assert.doesNotMatch(f.output(), /is not divisible by/);
+    });
+  });
+
   it('fails with exit 1 on a missing local model path, and on a Kubernetes-style VLLM_PORT', async () => {
     const missing = await runCli(vllmBin, ['serve', '/nonexistent/model'], FAST);
     assert.equal(missing.code, 1);

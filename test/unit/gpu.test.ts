@@ -1,7 +1,7 @@
 // nvidia-smi parsing, CUDA_VISIBLE_DEVICES, detection fallbacks and the tensor-parallel choice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseGpuCsv, parseComputeApps, selectVisible, detectGpus, chooseTensorParallel, gpuSourceText, GPU_QUERY_ARGS, type RunCommand, type Gpu } from '../../src/gpu/index.js';
+import { parseGpuCsv, parseComputeApps, selectVisible, detectGpus, chooseTensorParallel, headsFit, gpuSourceText, GPU_QUERY_ARGS, type RunCommand, type Gpu } from '../../src/gpu/index.js';
 import { LlmserveError } from '../../src/errors.js';
 
 const line = (i: number) => `${i}, GPU-${String(i).repeat(8)}-1111-2222-3333-444444444444, NVIDIA H100 80GB HBM3, 81559`;
@@ -110,9 +110,21 @@ test('tensor-parallel: auto = GPU count, reduced to a power of two dividing the 
   const reduced = chooseTensorParallel('auto', 8, 12);
   assert.equal(reduced.size, 4);
   assert.equal(reduced.reduced, true);
-  assert.match(reduced.reason, /12 attention heads are not divisible by 8/);
+  assert.match(reduced.reason, /12 attention heads do not split over 8/);
   assert.equal(chooseTensorParallel('auto', 3, 14).size, 2);
   assert.equal(chooseTensorParallel('auto', 6, 28).size, 4);
   assert.equal(chooseTensorParallel(4, 0, null).size, 4);
   assert.throws(() => chooseTensorParallel('auto', 0, 12), (err: unknown) => err instanceof LlmserveError && err.code === 'NO_GPU' && err.exitCode === 2);
+  // Grouped-query attention: vLLM splits the key-value heads (kv % tp) or replicates them (tp % kv); 40 attention and
+  // 10 key-value heads (Phi-3-medium) do not split over 4 GPUs although the attention heads do.
+  const gqa = chooseTensorParallel('auto', 4, 40, 10);
+  assert.deepEqual([gqa.size, gqa.reduced], [2, true]);
+  assert.match(gqa.reason, /the model's 40 attention heads and 10 key-value heads do not split over 4: using 2/);
+  assert.equal(chooseTensorParallel('auto', 8, 32, 8).size, 8);
+  assert.equal(chooseTensorParallel('auto', 8, 64, 2).size, 8, 'two key-value heads replicated over 8 GPUs');
+  assert.equal(chooseTensorParallel('auto', 8, 40, 8).size, 8, 'replicated... or split: 8 % 8');
+  assert.match(chooseTensorParallel('auto', 2, 12, 2).reason, /^2 visible GPUs \(12 attention heads and 2 key-value heads split evenly\)$/);
+  assert.equal(headsFit(4, 40, 10), false);
+  assert.equal(headsFit(5, 40, 10), true);
+  assert.equal(headsFit(4, 40, null), true);
 });

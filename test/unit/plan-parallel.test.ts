@@ -79,7 +79,7 @@ test('more data-parallel ranks than GPUs is a problem (exit 2) before anything s
 test('an explicit size that does not divide the heads, or that with -dp needs more GPUs, is a warning', async () => {
   const model = await makeModelDir({ heads: 12 });
   const p = await plan({ model, tensorParallelSize: '5' }, 8);
-  assert.match(p.warnings.join('\n'), /tensor-parallel size 5 does not divide the model's 12 attention heads: vLLM will refuse it \(use a divisor such as 4, or auto\)/);
+  assert.match(p.warnings.join('\n'), /tensor-parallel size 5 does not split the model's 12 attention heads and 2 key-value heads: vLLM will refuse it \(use a size such as 4, or auto\)/);
   const q = await plan({ model, tensorParallelSize: '2', extraArgs: ['-dp', '4'] }, 4);
   assert.match(q.warnings.join('\n'), /tensor-parallel size 2 x data-parallel size 4 = 8 GPUs is larger than the 4 visible GPU\(s\)/);
   const ok = await plan({ model, tensorParallelSize: '4' }, 8);

@@ -46,7 +46,7 @@ test('the JSON report has the nested shape of the issue: GPUs, size, argv, ports
     [1, 'GPU-00000001-1111-2222-3333-444444444444', 'NVIDIA H100 80GB HBM3', 81559],
   ]);
   assert.equal(r.tensorParallelSize, 2);
-  assert.deepEqual(r.tensorParallel, { size: 2, reason: '2 visible GPUs (12 attention heads divide evenly)', requested: 'auto' });
+  assert.deepEqual(r.tensorParallel, { size: 2, reason: '2 visible GPUs (12 attention heads and 2 key-value heads split evenly)', requested: 'auto' });
   // The whole command start runs, --shutdown-timeout included (stop_timeout 30 s by default: 25 s for vLLM's drain).
   assert.deepEqual(r.vllm.argv, ['vllm', 'serve', model, '--served-model-name', path.basename(model), '--host', '127.0.0.1', '--port', '3000', '--tensor-parallel-size', '2', '--disable-uvicorn-access-log', '--shutdown-timeout=25']);
   assert.equal(r.vllm.commandLine, `vllm serve ${model} --served-model-name ${path.basename(model)} --host 127.0.0.1 --port 3000 --tensor-parallel-size 2 --disable-uvicorn-access-log --shutdown-timeout=25`);
@@ -257,7 +257,7 @@ test('the human report: sections in order, size with its reason, ports, the exac
   const text = lines.join('\n');
   assert.equal(lines[0], 'llmserve probe: 1 problem would stop start');
   assert.match(text, /^GPUs\s+2 used of 2 found \(nvidia-smi; CUDA_VISIBLE_DEVICES unset: all are used\)$/m);
-  assert.match(text, /^Tensor parallel 2 \(2 visible GPUs \(12 attention heads divide evenly\)\)$/m);
+  assert.match(text, /^Tensor parallel 2 \(2 visible GPUs \(12 attention heads and 2 key-value heads split evenly\)\)$/m);
   assert.match(text, /^vLLM\s+found, version 0\.22\.0 \(vllm --version\)$/m);
   assert.match(text, /^Public port\s+0\.0\.0\.0:18080 IN USE$/m);
   assert.match(text, /^Backend port\s+127\.0\.0\.1:3000 free$/m);
