@@ -278,7 +278,9 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
         backendUrl: `http://${BACKEND_HOST}:${config.vllm.port}`,
         servedModelName: config.servedModelName,
         // Several models: the proxy routes by the request's model to each one's vLLM.
-        ...(several ? { backends: config.models.map((m) => ({ name: m.servedModelName, url: `http://${BACKEND_HOST}:${m.port}` })), require: config.probes.require } : {}),
+        // Each one's LoRA adapters (--lora-modules in its vLLM's arguments) are routed to it by name.
+        ...(several ? { backends: config.models.map((m, i) => ({ name: m.servedModelName, url: `http://${BACKEND_HOST}:${m.port}`, loras: loraModuleNames(plan.models[i]!.argv) })), require: config.probes.require } : {}),
+        loraNames: plan.models.flatMap((m) => loraModuleNames(m.argv)),
         auth: config.proxy.auth,
         keys: config.proxy.keys.filter((k) => !k.fromKeysFile).map(keyDigest),
         // The file's keys as the config load read them: served by a proxy that finds the file broken at its start.

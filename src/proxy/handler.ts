@@ -59,9 +59,12 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   const currentModels = (): { data: { id: string }[] } | null => {
     if (router === null) return modelList(served, settings.modelAliases, deps.startedAt) as { data: { id: string }[] };
     if (!router.targets.some((t) => t.state === 'ready')) return null;
-    const live = router.targets.filter((t) => t.state !== 'failed').map((t) => t.name);
+    const liveTargets = router.targets.filter((t) => t.state !== 'failed');
+    const live = liveTargets.map((t) => t.name);
     const aliases = Object.fromEntries(Object.entries(settings.modelAliases).filter(([, target]) => live.includes(target)));
-    return modelList(live, aliases, deps.startedAt) as { data: { id: string }[] };
+    // Each live model's LoRA adapters, as its vLLM lists them (an adapter named like a model or an alias is that one).
+    const loras = liveTargets.flatMap((t) => t.loras).filter((name) => router.names[name] === name && !live.includes(name));
+    return modelList([...live, ...loras], aliases, deps.startedAt) as { data: { id: string }[] };
   };
   // vLLM's model entries, asked once a second at most however many lists and retrieves come.
   const backendModels = sharedBackendModelEntries();

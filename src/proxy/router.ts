@@ -8,6 +8,8 @@ import type { BackendState, ProxySettings } from './settings.js';
 export interface RouteTarget {
   /** Its served name (vLLM's --served-model-name). */
   name: string;
+  /** The LoRA adapters its vLLM serves (`--lora-modules`), sent to it by name, as they are. */
+  loras: string[];
   url: string;
   state: BackendState;
   health: BackendHealth;
@@ -16,7 +18,7 @@ export interface RouteTarget {
 /** The routing table; built only when the settings list more than one backend. */
 export interface Router {
   targets: RouteTarget[];
-  /** Public name -> served name: the configured aliases plus every served name mapped to itself. */
+  /** Public name -> served name: the configured aliases plus every served name and LoRA adapter mapped to itself. */
   names: Record<string, string>;
   /** The target for a public name, the first one for null (a request without a model); undefined when unknown. */
   find(model: string | null): RouteTarget | undefined;
@@ -36,12 +38,22 @@ export function createRouter(settings: ProxySettings, now: () => number, heardFr
   if (backends === undefined || backends.length < 2) return null;
   const targets: RouteTarget[] = backends.map((b) => ({
     name: b.name,
+    loras: b.loras ?? [],
     url: b.url,
     state: settings.backendStates?.[b.name] ?? settings.state,
     health: createBackendHealth(b.url, now, heardFrom),
   }));
   const byName = new Map(targets.map((t) => [t.name, t]));
-  const names: Record<string, string> = { ...settings.modelAliases };
+  // A LoRA adapter goes to the vLLM that serves it, by its own name; a served name or an alias of the same name wins.
+  const names: Record<string, string> = {};
+  for (const t of targets) {
+    for (const lora of t.loras) {
+      if (byName.has(lora)) continue;
+      byName.set(lora, t);
+      names[lora] = lora;
+    }
+  }
+  Object.assign(names, settings.modelAliases);
   for (const t of targets) names[t.name] = t.name;
   const requireAll = settings.require !== 'any';
   return {
@@ -71,7 +83,8 @@ export function routeBody(raw: Buffer, router: Router): RouteDecision {
   const model = obj.model;
   const target = router.find(model);
   if (target === undefined) return { kind: 'unknown', model };
-  if (target.name === model) return { kind: 'forward', target, body: null, model };
+  // A served name or a LoRA adapter goes as it is; only an alias is rewritten.
+  if (router.names[model] === model) return { kind: 'forward', target, body: null, model };
   return { kind: 'forward', target, body: Buffer.from(withMember(text, 'model', JSON.stringify(target.name)), 'utf8'), model };
 }
 
@@ -86,7 +99,7 @@ export function routeMultipart(raw: Buffer, contentType: string, router: Router)
   const model = field.value;
   const target = router.find(model);
   if (target === undefined) return { kind: 'unknown', model };
-  if (target.name === model) return { kind: 'forward', target, body: null, model };
+  if (router.names[model] === model) return { kind: 'forward', target, body: null, model };
   const body = Buffer.concat([raw.subarray(0, field.start), Buffer.from(target.name, 'utf8'), raw.subarray(field.end)]);
   return { kind: 'forward', target, body, model };
 }

@@ -119,6 +119,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     settings.servedModelName,
     ...(router?.targets.map((t) => t.name) ?? []),
     ...Object.keys(settings.modelAliases),
+    // LoRA adapters are served names too: their usage is their own, not `other`.
+    ...(settings.loraNames ?? []),
   ], opening);
   if (deps.gatherMetrics !== undefined) cost.metrics.gather = deps.gatherMetrics;
   if (typeof settings.restarts === 'number') cost.metrics.setRestarts(settings.restarts);

@@ -58,7 +58,12 @@ export interface ProxySettings extends ConfiguredProxy {
    * Several models: each one's served name and vLLM; requests are routed by their `model`. Absent (or one entry)
    * = the single-model path, which never reads a body to route.
    */
-  backends?: { name: string; url: string }[];
+  backends?: { name: string; url: string; loras?: string[] }[];
+  /**
+   * The LoRA adapters vLLM serves (`--lora-modules`; every model's), by name: served names too, for the metrics and
+   * the usage store (not counted as `other`). With several models each backend's own are in `backends[].loras`.
+   */
+  loraNames?: string[];
   /** Several models: each backend's initial state by served name (a restarted proxy learns them here). */
   backendStates?: Record<string, BackendState>;
   /** Several models: readiness needs `all` of them ready (default) or `any`. */

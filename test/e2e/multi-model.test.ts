@@ -23,6 +23,8 @@ interface Start {
 /** What a test may change in the two-model config: beta's vllm.env, the restart policy, extra top-level YAML. */
 interface TwoModelOptions {
   betaEnv?: Record<string, string>;
+  /** beta's own vllm.args. */
+  betaArgs?: string[];
   restart?: string;
   extra?: string;
   /** More `proxy:` keys (flow-map entries, e.g. `workers: 2`). */
@@ -46,7 +48,7 @@ async function twoModels(gpus: [string, string] = ['[0, 1]', '[2, 3]'], opts: Tw
     served_model_name: beta
     gpus: ${gpus[1]}
     port: ${portB}
-${opts.betaEnv ? `    vllm:\n      env: ${JSON.stringify(opts.betaEnv)}\n` : ''}restart: ${opts.restart ?? '{ backoff_initial: 0.1, backoff_max: 0.2 }'}
+${opts.betaEnv || opts.betaArgs ? `    vllm:\n${opts.betaEnv ? `      env: ${JSON.stringify(opts.betaEnv)}\n` : ''}${opts.betaArgs ? `      args: ${JSON.stringify(opts.betaArgs)}\n` : ''}` : ''}restart: ${opts.restart ?? '{ backoff_initial: 0.1, backoff_max: 0.2 }'}
 ${opts.extra ?? ''}proxy: { metrics_port: ${metricsPort}${opts.proxy ? `, ${opts.proxy}` : ''} }
 `,
   );
@@ -74,7 +76,8 @@ function chat(port: number, model: string): Promise<Response> {
 }
 
 test('two models on GPUs [0,1] and [2,3]: one port, one key, own CUDA_VISIBLE_DEVICES and TP 2 each; a crash restarts only that model', async (t) => {
-  const s = await twoModels();
+  // beta's vLLM serves a LoRA adapter too: the proxy routes it there by its own name.
+  const s = await twoModels(undefined, { betaArgs: ['--enable-lora', '--lora-modules', 'beta-sql=/adapters/sql'] });
   const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.3', '--stop-timeout', '3'], s.env);
   t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
   await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 60_000);
@@ -114,7 +117,9 @@ test('two models on GPUs [0,1] and [2,3]: one port, one key, own CUDA_VISIBLE_DE
     assert.match(text, /^llmserve_backend_metrics_up 1$/m);
   }
   const models = (await (await fetch(`http://127.0.0.1:${s.port}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { data: { id: string }[] };
-  assert.deepEqual(models.data.map((m) => m.id), ['alpha', 'beta']);
+  assert.deepEqual(models.data.map((m) => m.id), ['alpha', 'beta', 'beta-sql']);
+  const lora = await chat(s.port, 'beta-sql');
+  assert.equal(lora.status, 200, await lora.text());
   const unknown = await chat(s.port, 'gamma');
   assert.equal(unknown.status, 404);
   assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'model_not_found');

@@ -165,7 +165,8 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
         json(400, { error: { message: 'bad json', type: 'BadRequestError', param: null, code: 400 } });
         return;
       }
-      if (body.model !== served) {
+      // The served model and the LoRA adapters it lists, as vLLM serves them.
+      if (body.model !== served && !behaviour.listedModels.includes(String(body.model))) {
         json(404, { error: { message: `The model \`${String(body.model)}\` does not exist.`, type: 'NotFoundError', param: 'model', code: 404 } });
         return;
       }

@@ -5,7 +5,7 @@ import { decideUploadModel, readUploadModel } from '../../src/proxy/models.js';
 import { isMultipart, multipartModel } from '../../src/proxy/multipart.js';
 import { createRouter, routeMultipart, type Router } from '../../src/proxy/router.js';
 import type { ProxySettings } from '../../src/proxy/settings.js';
-import { bearer, request, startPair, startUpstream } from '../helpers/upstream.js';
+import { KEY, bearer, request, sha256Hex, startPair, startUpstream } from '../helpers/upstream.js';
 
 const TYPE = 'multipart/form-data; boundary=----form123';
 
@@ -145,6 +145,50 @@ test('an upload whose boundary holds "json" is read as multipart, not JSON (mete
     assert.equal(res.status, 404, res.text);
     assert.deepEqual(pair.upstream.requests.at(-1)?.body, form([['file', 'RIFF'], ['model', 'test-model']], boundary));
   }
+});
+
+test('several models: a LoRA adapter of the second model is routed to its vLLM as it is, listed, and allowed by name', async (t) => {
+  const other = await startUpstream({ served: 'beta', behaviour: { listedModels: ['beta-sql'] } });
+  t.after(() => other.close());
+  const first = await startUpstream({ served: 'alpha' });
+  t.after(() => first.close());
+  const KEYS = { keys: [{ name: 'limited', sha256Hex: sha256Hex(KEY), policy: { models: new Set(['beta-sql']) } }] };
+  const pair = await startPair({
+    backends: [
+      { name: 'alpha', url: first.url },
+      { name: 'beta', url: other.url, loras: ['beta-sql'] },
+    ],
+    modelAliases: { b: 'beta' },
+    loraNames: ['beta-sql'],
+    ...KEYS,
+  });
+  t.after(() => pair.close());
+  const body = { model: 'beta-sql', messages: [{ role: 'user', content: 'hi' }] };
+  const res = await request(pair.port, '/v1/chat/completions', { headers: bearer, body });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(JSON.parse(other.requests.at(-1)!.body.toString()), body, 'sent to beta\'s vLLM as it is');
+  assert.equal(first.requests.filter((r) => r.path === '/v1/chat/completions').length, 0);
+  const listed = (await request(pair.port, '/v1/models', { headers: bearer })).json() as { data: { id: string; parent?: string }[] };
+  assert.deepEqual(listed.data.map((m) => [m.id, m.parent]), [['beta-sql', 'beta']], 'the key sees the adapter it may use, with vLLM\'s own entry');
+  // An upload names it too.
+  await request(pair.port, '/v1/audio/transcriptions', { body: form([['file', 'RIFF'], ['model', 'beta-sql']]), headers: { ...bearer, 'content-type': TYPE } });
+  assert.deepEqual(other.requests.at(-1)?.body, form([['file', 'RIFF'], ['model', 'beta-sql']]));
+  // Counted under its own name, not `other`.
+  const metrics = await request(pair.port, '/metrics', { headers: bearer });
+  assert.match(metrics.text, /llmserve_requests_total\{[^}]*model="beta-sql"/);
+  // The adapter of a model that gave up is gone with it.
+  pair.proxy.setState('failed', 'beta');
+  assert.equal((await request(pair.port, '/v1/chat/completions', { headers: bearer, body })).status, 503);
+});
+
+test('one model: its LoRA adapters are counted under their own names (usage.track: all), not as `other`', async (t) => {
+  const pair = await startPair({ loraNames: ['sql-lora'], usage: { dir: null, track: 'all', flushInterval: 5 } }, { behaviour: { listedModels: ['sql-lora'] } });
+  t.after(() => pair.close());
+  const res = await request(pair.port, '/v1/chat/completions', { headers: bearer, body: { model: 'sql-lora', messages: [] } });
+  assert.equal(res.status, 200, res.text);
+  const metrics = await request(pair.port, '/metrics', { headers: bearer });
+  assert.match(metrics.text, /llmserve_requests_total\{[^}]*model="sql-lora"/);
+  assert.doesNotMatch(metrics.text, /model="other"/);
 });
 
 test('several models: /v1/models lists the models still served (not one that gave up) and their aliases; none ready: 503', async (t) => {
