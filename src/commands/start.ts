@@ -12,6 +12,7 @@ import { loraModuleNames, withLoraNames } from '../engine/lora-args.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import { REMOVED_FLAGS_NOW_DEFAULT } from '../engine/diagnose.js';
 import { gpuSourceText } from '../gpu/detect.js';
+import { gpuLabel } from '../gpu/assign.js';
 import { NOT_READY, prepareProbeDir, probeFiles, type ProbeFiles } from '../probes/files.js';
 import { httpGet } from '../probes/http-check.js';
 import { spawnInGroup } from '../supervisor/child.js';
@@ -337,7 +338,7 @@ function proxyEnv(config: Config, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 function describePlan(plan: Plan, argvs: readonly string[][], logger: Logger): void {
   const { selection, inventory } = plan;
   if (inventory && selection) {
-    const list = selection.gpus.map((g) => `${g.index}: ${g.name}${g.memoryMiB ? ` (${Math.round(g.memoryMiB / 1024)} GiB)` : ''}`).join(', ');
+    const list = selection.gpus.map((g) => `${gpuLabel(g)}: ${g.name}${g.memoryMiB ? ` (${Math.round(g.memoryMiB / 1024)} GiB)` : ''}`).join(', ');
     const cvd = selection.cudaVisibleDevices !== null ? ` (CUDA_VISIBLE_DEVICES=${selection.cudaVisibleDevices})` : '';
     logger.info(`GPUs${cvd}: ${selection.gpus.length === 0 ? 'none' : list} [${gpuSourceText(inventory.source)}]`);
   }
@@ -345,7 +346,7 @@ function describePlan(plan: Plan, argvs: readonly string[][], logger: Logger): v
   const several = plan.models.length > 1;
   plan.models.forEach((m, i) => {
     const who = several ? `model "${m.config.servedModelName}": ` : '';
-    if (several) logger.info(`${who}GPUs ${m.gpus?.map((g) => g.index).join(', ') ?? 'unassigned'}, port ${m.config.port}`);
+    if (several) logger.info(`${who}GPUs ${m.gpus?.map(gpuLabel).join(', ') ?? 'unassigned'}, port ${m.config.port}`);
     if (m.tensorParallel) logger.info(`${who}tensor-parallel size ${m.tensorParallel.size}: ${m.tensorParallel.reason}`);
     if (m.pipelineParallelSize !== null) logger.info(`${who}pipeline-parallel size ${m.pipelineParallelSize}: one stage per node of the Ray cluster`);
     // A plan that a problem stops runs nothing: a command line printed just before the error would read as run.
@@ -355,6 +356,6 @@ function describePlan(plan: Plan, argvs: readonly string[][], logger: Logger): v
 
 /** One model's resources for the ready summary: its GPUs and tensor-parallel size. */
 function backendSummary(m: Plan['models'][number]): string {
-  const gpus = m.gpus === null ? 'GPUs unknown' : m.gpus.length === 0 ? 'no GPU' : `GPU${m.gpus.length === 1 ? '' : 's'} ${m.gpus.map((g) => g.index).join(',')} (${m.gpus[0]!.name})`;
+  const gpus = m.gpus === null ? 'GPUs unknown' : m.gpus.length === 0 ? 'no GPU' : `GPU${m.gpus.length === 1 ? '' : 's'} ${m.gpus.map(gpuLabel).join(',')} (${m.gpus[0]!.name})`;
   return `${gpus}, tensor-parallel size ${m.tensorParallel?.size ?? '?'}${m.pipelineParallelSize ? `, pipeline-parallel size ${m.pipelineParallelSize}` : ''}`;
 }

@@ -17,7 +17,8 @@ export function selectVisible(gpus: readonly Gpu[], cudaVisibleDevices: string |
       warnings.push(`CUDA_VISIBLE_DEVICES entry "${entry}" matches no GPU; CUDA ignores it and every entry after it`);
       break;
     }
-    if (!selected.includes(gpu)) selected.push(gpu);
+    // A MIG entry is a new object each time: a repeated one is the same device, known by its UUID.
+    if (!selected.some((s) => s === gpu || (s.uuid !== '' && s.uuid === gpu.uuid))) selected.push(gpu);
   }
   return { gpus: selected, cudaVisibleDevices, warnings };
 }

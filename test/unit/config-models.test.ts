@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig, type CliOptions, type Config } from '../../src/config/index.js';
 import { LlmserveError } from '../../src/errors.js';
-import { assignGpus } from '../../src/gpu/index.js';
+import { assignGpus, selectVisible, visibleDevicesFor } from '../../src/gpu/index.js';
 import { parseRayStatus } from '../../src/supervisor/ray.js';
 
 const KEY_ENV = { LLMSERVE_MASTER_KEY: 'sk-config-models-0123456789abcdef' };
@@ -116,6 +116,23 @@ test('GPU assignment: lists, counts in order, overlaps and missing GPUs', () => 
     'model "d" has no gpus: with several models each entry needs its GPUs',
     'model "c" asks for 3 GPU(s) but only 2 of the 4 visible are left',
   ]);
+});
+
+test('GPU assignment on MIG instances: each count gets its own instance, known by UUID (they have no index)', () => {
+  // nvidia-smi --query-gpu lists the parent GPU only; the MIG-<uuid> entries of CUDA_VISIBLE_DEVICES match none.
+  const parent = [{ index: 0, uuid: 'GPU-5d5b6c3e-0000-0000-0000-000000000000', name: 'NVIDIA A100-SXM4-80GB', memoryMiB: null }];
+  const a = 'MIG-aaaaaaaa-1111-2222-3333-000000000001';
+  const b = 'MIG-bbbbbbbb-1111-2222-3333-000000000002';
+  const visible = selectVisible(parent, `${a},${b},${a}`).gpus;
+  assert.deepEqual(visible.map((g) => g.uuid), [a, b], 'a repeated instance counts once');
+  const ok = assignGpus([{ name: 'a', gpus: 1 }, { name: 'b', gpus: 1 }], visible);
+  assert.deepEqual(ok.problems, []);
+  assert.deepEqual(ok.gpus.map((g) => (g === null ? null : visibleDevicesFor(g))), [a, b]);
+  const listed = assignGpus([{ name: 'a', gpus: [0] }], visible);
+  assert.equal(listed.problems[0]?.message, `model "a": GPU 0 is not visible (visible: ${a}, ${b})`);
+  assert.match(listed.problems[0]?.details.join(' ') ?? '', /MIG instances have no nvidia-smi index: give this entry a count/);
+  const three = assignGpus([{ name: 'a', gpus: 1 }, { name: 'b', gpus: 2 }], visible);
+  assert.deepEqual(three.problems.map((p) => p.message), ['model "b" asks for 2 GPU(s) but only 1 of the 2 visible are left']);
 });
 
 test('ray status: nodes under Active and Idle, total GPUs', () => {
