@@ -15,7 +15,7 @@ function configOptions(cmd: Command): Command {
     .option('--port <n>', 'public port of the proxy (default 8080, or 80 when OPENBAYES_SERVING_PRODUCTION is set)')
     .option('--host <addr>', 'public bind address of the proxy (default 0.0.0.0)')
     .option('--backend-port <n>', 'vLLM port on 127.0.0.1 (default 3000)')
-    .option('--tensor-parallel-size <n|auto>', 'tensor-parallel size (default auto: the visible GPUs, fitted to the attention heads)')
+    .option('--tensor-parallel-size <n|auto>', 'tensor-parallel size (default auto: the visible GPUs, fitted to the attention heads; 1 on MIG instances)')
     .option('--probe-dir <dir>', 'directory of the not-ready / not-healthy probe files (default /etc/probe)')
     .option('--health-interval <seconds>', 'seconds between health checks (default 10; fractions allowed)')
     .option('--startup-timeout <seconds>', 'give up when vLLM is not ready after this long (default 1800)')

@@ -4,7 +4,7 @@ import { LlmserveError, usageError } from './errors.js';
 import { headOwnedArgReason } from './config/extra-args.js';
 import type { Config, ModelConfig } from './config/types.js';
 import {
-  assignGpus, chooseTensorParallel, detectGpus, headsFit, headsText, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice, type RunCommand,
+  assignGpus, chooseTensorParallel, detectGpus, headsFit, headsText, isMigInstance, migSizeWarning, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice, type RunCommand,
 } from './gpu/index.js';
 import { buildVllmArgv, buildVllmEnv, inspectModel, modelPathFindings, withoutKeyVariables, type ModelInfo } from './engine/index.js';
 import { otherParallelism } from './engine/parallel-args.js';
@@ -114,7 +114,7 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
     } else if (gpus !== null || m.tensorParallelSize !== 'auto') {
       try {
         const share = groups > 1 ? Math.floor((gpus?.length ?? 0) / groups) : (gpus?.length ?? 0);
-        const choice = chooseTensorParallel(m.tensorParallelSize, share, model.attentionHeads, model.keyValueHeads);
+        const choice = chooseTensorParallel(m.tensorParallelSize, share, model.attentionHeads, model.keyValueHeads, gpus?.some(isMigInstance) ?? false);
         tensorParallel = groups > 1 && m.tensorParallelSize === 'auto' ? { ...choice, reason: `${gpus?.length ?? 0} GPUs shared by ${groupsText}: ${share} per group; ${choice.reason}` } : choice;
       } catch (err) {
         if (!(err instanceof LlmserveError)) throw err;
@@ -132,6 +132,8 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
       const fits = largestFitUpTo(m.tensorParallelSize, model.attentionHeads, model.keyValueHeads);
       warnings.push(named(`tensor-parallel size ${m.tensorParallelSize} does not split the model's ${headsText(model.attentionHeads, model.keyValueHeads)}: vLLM will refuse it (use a size such as ${fits}, or auto)`));
     }
+    const mig = m.tensorParallelSize === 'auto' ? null : migSizeWarning(m.tensorParallelSize, gpus);
+    if (mig !== null) warnings.push(named(mig));
     // The single-model form keeps the inherited CUDA_VISIBLE_DEVICES; an entry with gpus gets exactly those.
     const cudaVisibleDevices = gpus !== null && m.gpus !== null ? visibleDevicesFor(gpus) : null;
     const view = modelView(config, m);

@@ -1,11 +1,12 @@
 // Choose vLLM's tensor-parallel size and say why.
 import { LlmserveError } from '../errors.js';
+import type { Gpu } from './types.js';
 
 /** The chosen size and a sentence that explains it. */
 export interface TensorParallelChoice {
   size: number;
   reason: string;
-  /** True when the size differs from the GPU count because of the model's heads. */
+  /** True when the size differs from the GPU count because of the model's heads, or because the GPUs are MIG instances. */
   reduced: boolean;
 }
 
@@ -23,10 +24,28 @@ export function headsText(attentionHeads: number | null, keyValueHeads: number |
   return `${attentionHeads ?? '?'} attention heads${kv}`;
 }
 
-/** `auto` = visible GPU count, reduced to the largest power of two that the model's heads fit (headsFit) when needed. */
-export function chooseTensorParallel(requested: number | 'auto', visibleGpus: number, attentionHeads: number | null, keyValueHeads: number | null = null): TensorParallelChoice {
+/** Whether a GPU is a MIG instance (a `MIG-` UUID). */
+export const isMigInstance = (g: Gpu): boolean => /^MIG-/i.test(g.uuid);
+
+// NVIDIA's MIG user guide: "CUDA applications can only enumerate a single MIG instance", so one vLLM sees one.
+const MIG_LIMIT = 'CUDA lets one process use only one MIG instance';
+
+/** The warning for an explicit size above 1 on MIG instances (null when there is none): vLLM would see one GPU. */
+export function migSizeWarning(size: number, gpus: readonly Gpu[] | null): string | null {
+  if (size <= 1 || !(gpus ?? []).some(isMigInstance)) return null;
+  return `tensor-parallel size ${size} on MIG instances: ${MIG_LIMIT}, so vLLM will find 1 GPU and fail to start (use 1 or auto, and to use more instances give each its own entry of models: with gpus: 1)`;
+}
+
+/**
+ * `auto` = visible GPU count, reduced to the largest power of two that the model's heads fit (headsFit) when needed;
+ * 1 on MIG instances (`migInstances`), as one process can use only one.
+ */
+export function chooseTensorParallel(requested: number | 'auto', visibleGpus: number, attentionHeads: number | null, keyValueHeads: number | null = null, migInstances = false): TensorParallelChoice {
   if (requested !== 'auto') {
     return { size: requested, reason: 'set explicitly', reduced: false };
+  }
+  if (migInstances && visibleGpus > 1) {
+    return { size: 1, reason: `${visibleGpus} visible GPUs are MIG instances, and ${MIG_LIMIT}: using 1 (to use them all, give each its own entry of models: with gpus: 1)`, reduced: true };
   }
   if (visibleGpus === 0) {
     throw new LlmserveError('NO_GPU', 'no GPU found: tensor-parallel size "auto" needs at least one visible GPU', {

@@ -124,6 +124,12 @@ test('tensor-parallel: auto = GPU count, reduced to a power of two dividing the 
   assert.equal(chooseTensorParallel('auto', 8, 64, 2).size, 8, 'two key-value heads replicated over 8 GPUs');
   assert.equal(chooseTensorParallel('auto', 8, 40, 8).size, 8, 'replicated... or split: 8 % 8');
   assert.match(chooseTensorParallel('auto', 2, 12, 2).reason, /^2 visible GPUs \(12 attention heads and 2 key-value heads split evenly\)$/);
+  // MIG instances: one per process, so auto is 1 (reduced: it is warned about), explicit kept.
+  const mig = chooseTensorParallel('auto', 2, 32, 8, true);
+  assert.deepEqual([mig.size, mig.reduced], [1, true]);
+  assert.match(mig.reason, /^2 visible GPUs are MIG instances, and CUDA lets one process use only one MIG instance: using 1/);
+  assert.deepEqual(chooseTensorParallel('auto', 1, 32, 8, true), { size: 1, reason: '1 visible GPU (32 attention heads and 8 key-value heads split evenly)', reduced: false });
+  assert.equal(chooseTensorParallel(2, 2, 32, 8, true).size, 2);
   assert.equal(headsFit(4, 40, 10), false);
   assert.equal(headsFit(5, 40, 10), true);
   assert.equal(headsFit(4, 40, null), true);

@@ -115,3 +115,22 @@ test("nvidia-smi runs without the variables llmserve's keys come from (as vLLM d
     assert.equal(e?.HF_HOME, '/cache');
   }
 });
+
+test('on MIG instances auto is 1 per vLLM, and says why; an explicit size above 1 is a warning', async () => {
+  // CUDA lets one process use only one MIG instance (NVIDIA's MIG user guide): a vLLM with -tp 2 over two fails.
+  const model = await makeModelDir({ heads: 32 });
+  const env = { LLMSERVE_MASTER_KEY: KEY, CUDA_VISIBLE_DEVICES: 'MIG-aaaaaaaa-1111-2222-3333-000000000001,MIG-bbbbbbbb-1111-2222-3333-000000000002' };
+  const auto = await makePlan(await loadConfig({ model }, { env }), { run: smi(1), env });
+  assert.deepEqual(auto.problems, []);
+  assert.equal(auto.tensorParallel?.size, 1);
+  assert.ok(auto.argv.join(' ').includes('--tensor-parallel-size 1'), auto.argv.join(' '));
+  assert.match(auto.warnings.join('\n'), /tensor-parallel size 1: 2 visible GPUs are MIG instances, and CUDA lets one process use only one MIG instance: using 1 \(to use them all, give each its own entry of models: with gpus: 1\)/);
+  const explicit = await makePlan(await loadConfig({ model, tensorParallelSize: '2' }, { env }), { run: smi(1), env });
+  assert.deepEqual(explicit.problems, []);
+  assert.equal(explicit.tensorParallel?.size, 2);
+  assert.match(explicit.warnings.join('\n'), /tensor-parallel size 2 on MIG instances: CUDA lets one process use only one MIG instance, so vLLM will find 1 GPU and fail to start/);
+  const one = await makePlan(await loadConfig({ model, tensorParallelSize: '1' }, { env }), { run: smi(1), env });
+  assert.doesNotMatch(one.warnings.join('\n'), /MIG/);
+  const whole = await plan({ model }, 2);
+  assert.equal(whole.tensorParallel?.size, 2, 'whole GPUs keep the GPU count');
+});
