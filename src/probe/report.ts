@@ -1,13 +1,14 @@
 // The `probe` report as data: the plan plus the machine facts, every problem with its fix, keys redacted.
 import { formatArgv } from '../engine/command.js';
 import { rayStartArgv } from '../engine/ray-command.js';
+import type { Gpu } from '../gpu/types.js';
 import type { Plan } from '../plan.js';
 import { TLS_FIX } from '../proxy/tls.js';
 import { ownedProbeDir } from '../supervisor/runtime-file.js';
 import { withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { describeBindFailure } from '../util/bind-failure.js';
 import { redactConfig, redactText } from './redact.js';
-import type { PortFact, ProbeFacts, ProbeReport, ProblemEntry } from './types.js';
+import type { PortFact, ProbeFacts, ProbeReport, ProblemEntry, WeightFit } from './types.js';
 
 const MiB = 1024 * 1024;
 /** Above this share of GPU memory, the weights leave too little room for the KV cache: a warning. */
@@ -92,17 +93,32 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
   return out;
 }
 
-/** Warnings from the facts: a fallback probe directory, weights close to the GPU memory, a running start. */
-function factWarnings(report: Pick<ProbeReport, 'model' | 'vllm'>, facts: ProbeFacts, worker: boolean): string[] {
+/** Weights against the memory of the GPUs that load them; null fields when either is unknown. */
+export function weightFit(weightBytes: number | null, gpus: readonly Gpu[] | null): WeightFit {
+  const memories = (gpus ?? []).map((g) => g.memoryMiB);
+  const gpuMemoryBytes = memories.length > 0 && memories.every((m) => m !== null) ? memories.reduce<number>((sum, m) => sum + (m ?? 0), 0) * MiB : null;
+  const weightShare = weightBytes !== null && weightBytes > 0 && gpuMemoryBytes !== null && gpuMemoryBytes > 0 ? Math.round((weightBytes / gpuMemoryBytes) * 1000) / 1000 : null;
+  return { weightBytes, gpuMemoryBytes, weightShare };
+}
+
+/** The warning for weights that leave too little room for the KV cache on their GPUs; null when they fit. */
+function weightWarning({ weightBytes, gpuMemoryBytes, weightShare }: WeightFit): string | null {
+  if (weightShare === null || weightShare <= WEIGHT_SHARE_WARNING || weightBytes === null || gpuMemoryBytes === null) return null;
+  return `the weights (${formatBytes(weightBytes)}) take ${Math.round(weightShare * 100)}% of the GPUs' memory (${formatBytes(gpuMemoryBytes)}): vLLM will probably run out of memory; use more GPUs or a smaller (quantized) model`;
+}
+
+/** Warnings from the facts: a fallback probe directory, weights close to a model's GPU memory, a running start. */
+function factWarnings(report: Pick<ProbeReport, 'vllm' | 'models'>, facts: ProbeFacts, worker: boolean): string[] {
   const out: string[] = [];
   if (!facts.probeDir.writable && !facts.probeDir.explicit) {
     out.push(`default probe directory ${facts.probeDir.dir} is not writable (${facts.probeDir.error ?? 'unknown error'}): start would use a temporary directory instead; set --probe-dir to choose one`);
   }
   if (worker) return out;
   if (facts.tlsWarning !== undefined) out.push(facts.tlsWarning);
-  const { weightBytes, gpuMemoryBytes, weightShare } = report.model;
-  if (weightShare !== null && weightShare > WEIGHT_SHARE_WARNING && weightBytes !== null && gpuMemoryBytes !== null) {
-    out.push(`the weights (${formatBytes(weightBytes)}) take ${Math.round(weightShare * 100)}% of the GPUs' memory (${formatBytes(gpuMemoryBytes)}): vLLM will probably run out of memory; use more GPUs or a smaller (quantized) model`);
+  // Each model loads its weights on its own GPUs only: one model's spare memory is no help to another.
+  for (const m of report.models) {
+    const warning = weightWarning(m);
+    if (warning !== null) out.push(report.models.length > 1 ? `model "${m.name}": ${warning}` : warning);
   }
   if (report.vllm.found && report.vllm.version === null) {
     out.push(`could not read a version from "${report.vllm.command} --version"${report.vllm.exitCode !== 0 ? ` (exit ${report.vllm.exitCode ?? 'signal'})` : ''}: ${JSON.stringify(report.vllm.raw)}`);
@@ -126,9 +142,8 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
   const { config, inventory, selection, tensorParallel, model } = plan;
   const secrets = config.secrets.values;
   const selectedGpus = selection?.gpus ?? [];
-  const memories = selectedGpus.map((g) => g.memoryMiB);
-  const gpuMemoryBytes = memories.length > 0 && memories.every((m) => m !== null) ? memories.reduce<number>((sum, m) => sum + (m ?? 0), 0) * MiB : null;
-  const weightShare = model.weightBytes !== null && model.weightBytes > 0 && gpuMemoryBytes !== null && gpuMemoryBytes > 0 ? Math.round((model.weightBytes / gpuMemoryBytes) * 1000) / 1000 : null;
+  // Each model's own GPUs (every visible one for the single-model form); the top-level fields are the first's.
+  const fits = plan.models.map((m) => weightFit(m.model.weightBytes, m.gpus));
   // Exactly what start runs: the plan's argv plus the --shutdown-timeout start appends (start.ts, supervisorPlan).
   const runArgv = (argv: readonly string[]) => withShutdownTimeout(argv, config.timeouts.stop).argv.map((a) => redactText(a, secrets));
   const argv = runArgv(plan.argv);
@@ -142,6 +157,20 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
         ...factProblems(plan, facts),
       ];
   const rayArgv = rayStartArgv(config);
+  const models = plan.models.map((m, i) => {
+    const mArgv = runArgv(m.argv);
+    return {
+      name: m.config.servedModelName,
+      path: m.config.model,
+      gpus: m.gpus?.map((g) => g.index) ?? null,
+      cudaVisibleDevices: m.cudaVisibleDevices,
+      tensorParallelSize: m.tensorParallel?.size ?? null,
+      pipelineParallelSize: m.pipelineParallelSize,
+      ...(fits[i] ?? weightFit(m.model.weightBytes, null)),
+      vllm: { argv: mArgv, commandLine: formatArgv(mArgv) },
+      backend: (facts.backendPorts ?? [facts.backendPort])[i] ?? { host: '127.0.0.1', port: m.config.port, free: true, error: null },
+    };
+  });
   const partial = {
     model: {
       path: model.model,
@@ -152,9 +181,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
       hasConfigJson: model.hasConfigJson,
       attentionHeads: model.attentionHeads,
       keyValueHeads: model.keyValueHeads,
-      weightBytes: model.weightBytes,
-      gpuMemoryBytes,
-      weightShare,
+      ...(fits[0] ?? weightFit(model.weightBytes, null)),
     },
     vllm: { ...facts.vllm, argv, commandLine: formatArgv(argv), envRemoved: removedFromVllmEnv(plan) },
   };
@@ -168,24 +195,12 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
     tensorParallel: tensorParallel ? { size: tensorParallel.size, reason: tensorParallel.reason, requested: config.vllm.tensorParallelSize } : null,
     ...partial,
     backend: facts.backendPort,
-    models: plan.models.map((m, i) => {
-      const mArgv = runArgv(m.argv);
-      return {
-        name: m.config.servedModelName,
-        path: m.config.model,
-        gpus: m.gpus?.map((g) => g.index) ?? null,
-        cudaVisibleDevices: m.cudaVisibleDevices,
-        tensorParallelSize: m.tensorParallel?.size ?? null,
-        pipelineParallelSize: m.pipelineParallelSize,
-        vllm: { argv: mArgv, commandLine: formatArgv(mArgv) },
-        backend: (facts.backendPorts ?? [facts.backendPort])[i] ?? { host: '127.0.0.1', port: m.config.port, free: true, error: null },
-      };
-    }),
+    models,
     cluster: { ...config.cluster, ray: rayArgv === null ? null : { argv: rayArgv, commandLine: formatArgv(rayArgv), found: facts.rayFound ?? true, port: facts.rayPort ?? null } },
     proxy: { ...facts.proxyPort, tls: config.proxy.tls !== null, auth: config.proxy.auth },
     probes: { ...facts.probeDir, intervalSeconds: config.probes.interval },
     config: redactConfig(config),
-    warnings: [...config.notes, ...(worker ? [] : plan.warnings), ...factWarnings(partial, facts, worker)].map((w) => redactText(w, secrets)),
+    warnings: [...config.notes, ...(worker ? [] : plan.warnings), ...factWarnings({ ...partial, models }, facts, worker)].map((w) => redactText(w, secrets)),
     problems: problemDetails.map(problemText),
     problemDetails,
   };

@@ -3,7 +3,7 @@ import { isGgufPath } from '../engine/model.js';
 import { gpuSourceText } from '../gpu/detect.js';
 import { headsText } from '../gpu/tensor-parallel.js';
 import { formatBytes } from './report.js';
-import type { PortFact, ProbeReport } from './types.js';
+import type { PortFact, ProbeReport, WeightFit } from './types.js';
 
 const LABEL = 16;
 
@@ -39,6 +39,13 @@ function modelLines(r: ProbeReport): string[] {
     lines.push(row('Weights', `~${formatBytes(m.weightBytes)} against ${memory}`));
   }
   return lines;
+}
+
+/** A model's weights against its own GPUs, for the Models table: `~150.0 GiB of 159.3 GiB (94.2%)`. */
+function weightsCell(m: WeightFit): string {
+  if (m.weightBytes === null) return '-';
+  if (m.gpuMemoryBytes === null) return `~${formatBytes(m.weightBytes)} (GPU memory unknown)`;
+  return `~${formatBytes(m.weightBytes)} of ${formatBytes(m.gpuMemoryBytes)} (${((m.weightShare ?? 0) * 100).toFixed(1)}%)`;
 }
 
 function modelWhere(m: ProbeReport['model']): string {
@@ -143,8 +150,8 @@ export function probeLines(r: ProbeReport): string[] {
   }
   if (r.models.length > 1) {
     lines.push('', 'Models (GPU assignment)');
-    const rows = [['name', 'gpus', 'tp', 'port', 'CUDA_VISIBLE_DEVICES']];
-    for (const m of r.models) rows.push([m.name, m.gpus === null ? 'UNASSIGNED' : m.gpus.join(','), m.tensorParallelSize === null ? '-' : String(m.tensorParallelSize), portText(m.backend), m.cudaVisibleDevices ?? '-']);
+    const rows = [['name', 'gpus', 'tp', 'port', 'weights', 'CUDA_VISIBLE_DEVICES']];
+    for (const m of r.models) rows.push([m.name, m.gpus === null ? 'UNASSIGNED' : m.gpus.join(','), m.tensorParallelSize === null ? '-' : String(m.tensorParallelSize), portText(m.backend), weightsCell(m), m.cudaVisibleDevices ?? '-']);
     lines.push(...table(rows), '', 'vLLM commands', ...r.models.map((m) => `  ${m.vllm.commandLine}`));
   } else lines.push('', 'vLLM command', `  ${r.vllm.commandLine}`);
   return [...lines, ...closingLines(r)];

@@ -66,8 +66,18 @@ export interface ProbeFacts {
   metricsPort?: PortFact;
 }
 
-/** One model in the `probe --json` report: what start would give its vLLM. */
-export interface ProbeModelEntry {
+/** A model's weights against the memory of the GPUs that load them. */
+export interface WeightFit {
+  /** Bytes of weight files; null when not local. */
+  weightBytes: number | null;
+  /** Total memory of those GPUs, in bytes; null when unknown. */
+  gpuMemoryBytes: number | null;
+  /** weightBytes / gpuMemoryBytes, rounded to 3 decimals; null when either is unknown. */
+  weightShare: number | null;
+}
+
+/** One model in the `probe --json` report: what start would give its vLLM, and its weights against its own GPUs. */
+export interface ProbeModelEntry extends WeightFit {
   name: string;
   path: string;
   /** nvidia-smi indices of its GPUs; null when they could not be assigned. */
@@ -111,7 +121,7 @@ export interface ProbeReport {
     /** `num_key_value_heads` (grouped-query attention); null when config.json has none. */
     keyValueHeads: number | null;
     weightBytes: number | null;
-    /** Total memory of the GPUs used, in bytes; null when unknown. */
+    /** Total memory of the GPUs the first model uses (all used ones for one model), in bytes; null when unknown. */
     gpuMemoryBytes: number | null;
     /** weightBytes / gpuMemoryBytes, rounded to 3 decimals; null when either is unknown. */
     weightShare: number | null;

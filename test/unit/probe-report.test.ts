@@ -1,7 +1,7 @@
 // probe's report as data and as text: built from a real plan (fake nvidia-smi output) and hand-made machine facts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, type CliOptions } from '../../src/config/index.js';
 import type { RunCommand } from '../../src/gpu/index.js';
@@ -191,6 +191,25 @@ test('a missing model directory is a problem; weights near the GPU memory are a 
   const r = buildProbeReport(await plan({ model }, { LLMSERVE_MASTER_KEY: KEY }, tiny), facts());
   assert.equal(r.model.weightShare, 1);
   assert.ok(r.warnings.some((w) => /take 100% of the GPUs' memory/.test(w)), r.warnings.join('\n'));
+});
+
+test('several models: each one\'s weights against its own GPUs, each warned about by name', async () => {
+  // Sparse files: the size counts, no disk is used.
+  const [alpha, beta] = [await makeModelDir({ heads: 12 }), await makeModelDir({ heads: 12 })];
+  truncateSync(path.join(alpha, 'model.safetensors'), 150 * 1024 ** 3);
+  truncateSync(path.join(beta, 'model.safetensors'), 100 * 1024 ** 3);
+  const config = path.join(await tempDir(), 'multi.yaml');
+  writeFileSync(config, `models:\n  - { model: ${alpha}, served_model_name: alpha, gpus: [0, 1] }\n  - { model: ${beta}, served_model_name: beta, gpus: [2] }\n`);
+  const r = buildProbeReport(await plan({ config }, { LLMSERVE_MASTER_KEY: KEY }, smi(4)), facts());
+  const gpu = 81559 * 1024 * 1024;
+  // The top-level fields keep describing the first model, now against its own two GPUs (not all three in use).
+  assert.deepEqual([r.model.weightBytes, r.model.gpuMemoryBytes, r.model.weightShare], [150 * 1024 ** 3, 2 * gpu, 0.942]);
+  assert.deepEqual(r.models.map((m) => [m.name, m.weightBytes, m.gpuMemoryBytes, m.weightShare]), [['alpha', 150 * 1024 ** 3, 2 * gpu, 0.942], ['beta', 100 * 1024 ** 3, gpu, 1.256]]);
+  assert.ok(r.warnings.includes(`model "alpha": the weights (150.0 GiB) take 94% of the GPUs' memory (159.3 GiB): vLLM will probably run out of memory; use more GPUs or a smaller (quantized) model`), r.warnings.join('\n'));
+  assert.ok(r.warnings.some((w) => w.startsWith(`model "beta": the weights (100.0 GiB) take 126% of the GPUs' memory (79.6 GiB)`)), r.warnings.join('\n'));
+  const text = probeLines(r).join('\n');
+  assert.match(text, /^Weights\s+~150\.0 GiB against 159\.3 GiB of GPU memory \(94\.2%\)$/m);
+  assert.match(text, /^ {2}beta +2 +1 +127\.0\.0\.1:3001 free +~100\.0 GiB of 79\.6 GiB \(125\.6%\) +GPU-00000002-/m);
 });
 
 test('a file given as the model: config.json gets "a file, not a directory" and its folder; a .gguf file is let through', async () => {
