@@ -140,11 +140,25 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
     const cluster = nodes === null ? [] : ['--distributed-executor-backend', 'ray', '--pipeline-parallel-size', String(nodes)];
     const argv = [...buildVllmArgv(view, tensorParallel?.size ?? 1), ...cluster];
     const vllmEnv = buildVllmEnv(view, env);
-    if (cudaVisibleDevices !== null) vllmEnv.CUDA_VISIBLE_DEVICES = cudaVisibleDevices;
+    if (cudaVisibleDevices !== null && gpus !== null) {
+      const overridden = gpusWinWarning(config.configFile, m.env.CUDA_VISIBLE_DEVICES, cudaVisibleDevices, gpus);
+      if (overridden !== null) warnings.push(named(overridden));
+      vllmEnv.CUDA_VISIBLE_DEVICES = cudaVisibleDevices;
+    }
     models.push({ config: m, gpus, cudaVisibleDevices, tensorParallel, pipelineParallelSize: nodes, model, argv, env: vllmEnv });
   }
   const first = models[0]!;
   return { config, inventory, selection, models, tensorParallel: first.tensorParallel, model: first.model, argv: first.argv, env: first.env, warnings, problems };
+}
+
+/**
+ * The warning for a CUDA_VISIBLE_DEVICES in vllm.env that an entry's `gpus` replaces; null when none is set or it
+ * says the same. Why: the entry's GPUs are what the assignment checked, so its value wins over the env's.
+ */
+function gpusWinWarning(file: string | null, configured: string | undefined, assigned: string, gpus: readonly Gpu[]): string | null {
+  if (configured === undefined || configured === assigned) return null;
+  const indices = gpus.map((g) => g.index).join(', ');
+  return `vllm.env sets CUDA_VISIBLE_DEVICES=${configured}${file === null ? '' : ` (${file})`}, but gpus wins: its vLLM gets CUDA_VISIBLE_DEVICES=${assigned} (GPU ${indices}); remove CUDA_VISIBLE_DEVICES from vllm.env, or list the GPUs you meant in gpus`;
 }
 
 /** The largest size not above `max` that the model's heads fit (headsFit; at least 1). */

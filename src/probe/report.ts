@@ -2,12 +2,12 @@
 import { formatArgv } from '../engine/command.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import type { Gpu } from '../gpu/types.js';
-import type { Plan } from '../plan.js';
+import type { ModelPlan, Plan } from '../plan.js';
 import { TLS_FIX } from '../proxy/tls.js';
 import { ownedProbeDir } from '../supervisor/runtime-file.js';
 import { withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
 import { describeBindFailure } from '../util/bind-failure.js';
-import { redactConfig, redactText } from './redact.js';
+import { redactConfig, redactEnv, redactText } from './redact.js';
 import type { PortFact, ProbeFacts, ProbeReport, ProblemEntry, WeightFit } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -130,11 +130,20 @@ function factWarnings(report: Pick<ProbeReport, 'vllm' | 'models'>, facts: Probe
 }
 
 /**
- * The configured variables (environment_variables, vllm.env) that vLLM's environment leaves out: VLLM_PORT,
- * VLLM_API_KEY and key variables (buildVllmEnv). Why: listing them as vLLM's would say the opposite of what it gets.
+ * The configured variables (environment_variables, the model's vllm.env) as that model's vLLM gets them (redacted),
+ * and those its environment leaves out: VLLM_PORT, VLLM_API_KEY and key variables (buildVllmEnv). Why from the
+ * plan's env: listing a removed one as vLLM's, or the vllm.env CUDA_VISIBLE_DEVICES that gpus replaced, would say
+ * the opposite of what it gets.
  */
-function removedFromVllmEnv(plan: Plan): string[] {
-  return Object.keys({ ...plan.config.environment, ...plan.config.vllm.env }).filter((name) => plan.env[name] === undefined);
+function modelEnv(plan: Plan, m: ModelPlan): { env: Record<string, string>; envRemoved: string[] } {
+  const given: Record<string, string> = {};
+  const envRemoved: string[] = [];
+  for (const name of Object.keys({ ...plan.config.environment, ...m.config.env })) {
+    const value = m.env[name];
+    if (value === undefined) envRemoved.push(name);
+    else given[name] = value;
+  }
+  return { env: redactEnv(given, plan.config.secrets.values), envRemoved };
 }
 
 /** Builds the report (the `--json` object) from the plan and the facts; pure. */
@@ -167,7 +176,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
       tensorParallelSize: m.tensorParallel?.size ?? null,
       pipelineParallelSize: m.pipelineParallelSize,
       ...(fits[i] ?? weightFit(m.model.weightBytes, null)),
-      vllm: { argv: mArgv, commandLine: formatArgv(mArgv) },
+      vllm: { argv: mArgv, commandLine: formatArgv(mArgv), ...modelEnv(plan, m) },
       backend: (facts.backendPorts ?? [facts.backendPort])[i] ?? { host: '127.0.0.1', port: m.config.port, free: true, error: null },
     };
   });
@@ -183,7 +192,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
       keyValueHeads: model.keyValueHeads,
       ...(fits[0] ?? weightFit(model.weightBytes, null)),
     },
-    vllm: { ...facts.vllm, argv, commandLine: formatArgv(argv), envRemoved: removedFromVllmEnv(plan) },
+    vllm: { ...facts.vllm, argv, commandLine: formatArgv(argv), envRemoved: models[0]?.vllm.envRemoved ?? [] },
   };
   return {
     ok: problemDetails.length === 0,

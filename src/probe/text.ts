@@ -3,7 +3,7 @@ import { isGgufPath } from '../engine/model.js';
 import { gpuSourceText } from '../gpu/detect.js';
 import { headsText } from '../gpu/tensor-parallel.js';
 import { formatBytes } from './report.js';
-import type { PortFact, ProbeReport, WeightFit } from './types.js';
+import type { PortFact, ProbeModelEntry, ProbeReport, WeightFit } from './types.js';
 
 const LABEL = 16;
 
@@ -62,13 +62,18 @@ function vllmLine(r: ProbeReport): string {
   return row('vLLM', `found, version unknown (${v.command} --version printed ${JSON.stringify(v.raw)}${v.exitCode !== 0 ? `, exit ${v.exitCode ?? 'signal'}` : ''})`);
 }
 
-/** The configured variables vLLM gets, then the ones llmserve leaves out of its environment, named as such. */
-function vllmEnvText(r: ProbeReport): string {
-  const removed = new Set(r.vllm.envRemoved);
-  const given = Object.entries({ ...r.config.environment, ...r.config.vllm.env }).filter(([k]) => !removed.has(k));
+/** A model's configured variables as its vLLM gets them, then the ones llmserve leaves out, named as such. */
+function vllmEnvText(m: ProbeModelEntry): string {
+  const given = Object.entries(m.vllm.env);
   const parts = given.length > 0 ? [given.map(([k, v]) => `${k}=${v}`).join(' ')] : [];
-  if (removed.size > 0) parts.push(`removed by llmserve, vLLM never gets them: ${[...removed].join(', ')}`);
+  if (m.vllm.envRemoved.length > 0) parts.push(`removed by llmserve, vLLM never gets them: ${m.vllm.envRemoved.join(', ')}`);
   return parts.join('; ');
+}
+
+/** With several models, each one's own vLLM env (one Configuration row would show only the first's). */
+function modelEnvLines(r: ProbeReport): string[] {
+  const rows = r.models.map((m) => [m.name, vllmEnvText(m)]).filter(([, text]) => text !== '');
+  return rows.length === 0 ? [] : ['', 'vLLM env (each model\'s own)', ...table(rows)];
 }
 
 function configLines(r: ProbeReport): string[] {
@@ -84,7 +89,7 @@ function configLines(r: ProbeReport): string[] {
     row('  on SIGTERM', `serve ${c.drain.delay} s more, drain up to ${c.drain.timeout} s, then stop (up to ${c.timeouts.stop} s)`),
     row('  restart', c.restart.policy === 'never' ? 'never' : `on-failure: gives up at ${c.restart.maxFailures} failures in ${c.restart.windowS} s, backoff ${c.restart.backoffInitialS}-${c.restart.backoffMaxS} s`),
   ];
-  const env = vllmEnvText(r);
+  const env = r.models.length === 1 && r.models[0] ? vllmEnvText(r.models[0]) : '';
   if (env !== '') lines.push(row('  vLLM env', env));
   if (Object.keys(c.proxy.modelAliases).length > 0) lines.push(row('  aliases', Object.entries(c.proxy.modelAliases).map(([a, s]) => `${a} -> ${s}`).join(', ')));
   return lines;
@@ -152,7 +157,7 @@ export function probeLines(r: ProbeReport): string[] {
     lines.push('', 'Models (GPU assignment)');
     const rows = [['name', 'gpus', 'tp', 'port', 'weights', 'CUDA_VISIBLE_DEVICES']];
     for (const m of r.models) rows.push([m.name, m.gpus === null ? 'UNASSIGNED' : m.gpus.join(','), m.tensorParallelSize === null ? '-' : String(m.tensorParallelSize), portText(m.backend), weightsCell(m), m.cudaVisibleDevices ?? '-']);
-    lines.push(...table(rows), '', 'vLLM commands', ...r.models.map((m) => `  ${m.vllm.commandLine}`));
+    lines.push(...table(rows), ...modelEnvLines(r), '', 'vLLM commands', ...r.models.map((m) => `  ${m.vllm.commandLine}`));
   } else lines.push('', 'vLLM command', `  ${r.vllm.commandLine}`);
   return [...lines, ...closingLines(r)];
 }

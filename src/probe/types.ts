@@ -85,7 +85,11 @@ export interface ProbeModelEntry extends WeightFit {
   cudaVisibleDevices: string | null;
   tensorParallelSize: number | null;
   pipelineParallelSize: number | null;
-  vllm: { argv: string[]; commandLine: string };
+  /**
+   * `env`: the configured variables (environment_variables, its vllm.env) as its vLLM gets them, secret-looking ones
+   * redacted, CUDA_VISIBLE_DEVICES as its gpus set it; `envRemoved`: those llmserve leaves out (VLLM_PORT, VLLM_API_KEY, key variables).
+   */
+  vllm: { argv: string[]; commandLine: string; env: Record<string, string>; envRemoved: string[] };
   backend: PortFact;
 }
 

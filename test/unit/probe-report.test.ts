@@ -270,6 +270,37 @@ test("the vLLM env row lists what vLLM gets: VLLM_PORT, VLLM_API_KEY and key var
   assert.match(row, /^ {2}vLLM env\s+CUDA_VISIBLE_DEVICES=0,1; removed by llmserve, vLLM never gets them: VLLM_PORT, VLLM_API_KEY, PROXY_KEY$/);
 });
 
+test('several models: each one\'s own vLLM env in JSON and text; CUDA_VISIBLE_DEVICES in vllm.env yields to gpus, with a warning', async () => {
+  const [alpha, beta] = [await makeModelDir({ heads: 12 }), await makeModelDir({ heads: 12 })];
+  const config = path.join(await tempDir(), 'multi.yaml');
+  writeFileSync(config, [
+    'vllm:',
+    '  env: { SHARED: s, VLLM_PORT: "tcp://10.0.0.1:8000" }',
+    'models:',
+    `  - { model: ${alpha}, served_model_name: alpha, gpus: [0], vllm: { env: { ALPHA_ONLY: a, HF_TOKEN: hf_secret_token_value } } }`,
+    `  - { model: ${beta}, served_model_name: beta, gpus: [1], vllm: { env: { CUDA_VISIBLE_DEVICES: "2,3", VLLM_API_KEY: abc } } }`,
+    '',
+  ].join('\n'));
+  const p = await plan({ config }, { LLMSERVE_MASTER_KEY: KEY }, smi(4));
+  const r = buildProbeReport(p, facts());
+  const uuid1 = 'GPU-00000001-1111-2222-3333-444444444444';
+  assert.deepEqual(r.models.map((m) => [m.name, m.vllm.env, m.vllm.envRemoved]), [
+    ['alpha', { SHARED: 's', ALPHA_ONLY: 'a', HF_TOKEN: '[redacted]' }, ['VLLM_PORT']],
+    ['beta', { SHARED: 's', CUDA_VISIBLE_DEVICES: uuid1 }, ['VLLM_PORT', 'VLLM_API_KEY']],
+  ]);
+  // What start gives that vLLM: the assigned GPU, not the 2,3 of vllm.env.
+  assert.equal(p.models[1]?.env.CUDA_VISIBLE_DEVICES, uuid1);
+  assert.ok(r.warnings.some((w) => w.startsWith(`model "beta": vllm.env sets CUDA_VISIBLE_DEVICES=2,3 (${config}), but gpus wins: its vLLM gets CUDA_VISIBLE_DEVICES=${uuid1} (GPU 1)`)), r.warnings.join('\n'));
+  assert.ok(!r.warnings.some((w) => w.startsWith('model "alpha": vllm.env')), r.warnings.join('\n'));
+  const lines = probeLines(r);
+  const text = lines.join('\n');
+  assert.ok(!text.includes('hf_secret_token_value'), 'a secret-looking variable leaked');
+  assert.match(text, /^ {2}alpha +SHARED=s ALPHA_ONLY=a HF_TOKEN=\[redacted\]; removed by llmserve, vLLM never gets them: VLLM_PORT$/m);
+  assert.match(text, new RegExp(`^ {2}beta +SHARED=s CUDA_VISIBLE_DEVICES=${uuid1}; removed by llmserve, vLLM never gets them: VLLM_PORT, VLLM_API_KEY$`, 'm'));
+  // No single "vLLM env" row that would show the first model's as everyone's.
+  assert.ok(!lines.some((l) => l.startsWith('  vLLM env')), text);
+});
+
 test('the human report: sections in order, size with its reason, ports, the exact vLLM command line', async () => {
   const model = await makeModelDir({ heads: 12 });
   const lines = probeLines(buildProbeReport(await plan({ model, port: '18080' }, { LLMSERVE_MASTER_KEY: KEY }), facts({ proxyPort: { host: '0.0.0.0', port: 18080, free: false, error: 'EADDRINUSE' } })));
