@@ -29,6 +29,8 @@ export interface CheckSpec {
   headers?: Record<string, string>;
   /** A model id the response's `data[].id` must contain. */
   expectModel?: string;
+  /** Model ids of which the response's `data[].id` must contain one (several models under `probes.require: any`). */
+  expectOneOf?: string[];
   /** Several models: the model whose vLLM this check probes. */
   backendOf?: string;
   /** vLLM answers it: late when saturated, so a timeout is judged by what the proxy says (busy or not). */

@@ -192,6 +192,30 @@ test('several models under probes.require: any: healthy while one model passes; 
   assert.equal((await runChecks(targets({ backends, model: 'a' }), 1000, get(new Set([3001])))).healthy, false, 'all is the default');
 });
 
+test('several models under probes.require: any: the first model gave up for good (the proxy no longer lists it) -> healthy while another serves', async () => {
+  const backends = [
+    { host: '127.0.0.1', port: 3000, model: 'alpha' },
+    { host: '127.0.0.1', port: 3001, model: 'beta' },
+    { host: '127.0.0.1', port: 3002, model: 'gamma' },
+  ];
+  // alpha's vLLM is gone; the proxy lists the models it still serves (and an alias).
+  const get = (proxyList: string[]): HttpGet => async (url) => {
+    const port = Number(new URL(url).port);
+    if (port === 3000) return reply({ ok: false, status: null, error: 'ECONNREFUSED' });
+    if (url.endsWith('/v1/models')) return reply({ body: modelsBody(...(port === 8080 ? proxyList : [backends.find((b) => b.port === port)?.model ?? ''])) });
+    return reply();
+  };
+  const any = targets({ backends, require: 'any', model: 'alpha' });
+  const served = await runChecks(any, 1000, get(['beta', 'gamma', 'b']));
+  assert.equal(served.healthy, true);
+  assert.equal(served.checks.find((c) => c.name === 'proxy /v1/models')?.ok, true);
+  const none = await runChecks(any, 1000, get(['b']));
+  assert.equal(none.healthy, false, 'a proxy that lists none of the models fails');
+  assert.equal(none.checks.find((c) => c.name === 'proxy /v1/models')?.error, 'none of the models "alpha", "beta", "gamma" is listed (listed: "b")');
+  const all = await runChecks(targets({ backends, require: 'all', model: 'alpha' }), 1000, get(['beta', 'gamma']));
+  assert.equal(all.checks.find((c) => c.name === 'proxy /v1/models')?.error, 'model "alpha" is not listed (listed: "beta", "gamma")', 'all: the first model must be listed, as before');
+});
+
 /**
  * A service whose vLLM answers nothing in time (its checks and the proxy's /v1/models time out at the deadline, as
  * rawGet reports it), while the proxy's readiness answers `readiness` after `readinessMs`. Records every URL asked.
