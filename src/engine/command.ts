@@ -18,6 +18,14 @@ export function addsAccessLogFlag(config: Config, extraArgs: readonly string[]):
 }
 
 /**
+ * `--served-model-name NAME` as argv tokens: two, as users' scripts read them from probe's argv, except for a name that
+ * starts with `-`, which vLLM's argparse takes for a flag (`expected at least one argument`): one `--served-model-name=NAME`.
+ */
+export function servedModelNameArgs(name: string): string[] {
+  return name.startsWith('-') ? [`--served-model-name=${name}`] : ['--served-model-name', name];
+}
+
+/**
  * The vLLM command as argv: [command..., MODEL, --served-model-name NAME, --host, --port, --tensor-parallel-size,
  * --disable-uvicorn-access-log (unless `vllm.access_log` or the extra flags already say it), extra...].
  */
@@ -26,8 +34,7 @@ export function buildVllmArgv(config: Config, tensorParallelSize: number, extraA
   return [
     ...config.vllm.command,
     config.model,
-    '--served-model-name',
-    config.servedModelName,
+    ...servedModelNameArgs(config.servedModelName),
     '--host',
     BACKEND_HOST,
     '--port',

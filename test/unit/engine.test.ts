@@ -27,6 +27,16 @@ test('the vLLM command: model first, loopback, port, tensor parallel, then extra
   assert.equal(formatArgv(['vllm', 'serve', 'a b', "it's"]), `vllm serve 'a b' 'it'\\''s'`);
 });
 
+test('the vLLM command: a served name that starts with "-" is one --served-model-name=NAME token, which argparse cannot take for a flag', async () => {
+  const config = await loadConfig({ model: '/models/qwen', servedModelName: '-my-model' }, { env: baseEnv, cwd: os.tmpdir() });
+  const argv = buildVllmArgv(config, 1);
+  assert.deepEqual(argv.slice(2, 4), ['/models/qwen', '--served-model-name=-my-model']);
+  assert.ok(!argv.includes('-my-model'));
+  // Any other name keeps the two tokens that users' scripts read from probe's argv.
+  const plain = await loadConfig({ model: '/models/qwen', servedModelName: 'my-model' }, { env: baseEnv, cwd: os.tmpdir() });
+  assert.deepEqual(buildVllmArgv(plain, 1).slice(3, 5), ['--served-model-name', 'my-model']);
+});
+
 test("vLLM's environment: allocator default, no VLLM_PORT, no keys", async () => {
   const env = { ...baseEnv, VLLM_PORT: 'tcp://10.0.0.1:8000', LITELLM_MASTER_KEY: 'other', HF_HOME: '/cache' };
   const config = await loadConfig({ model: '/models/qwen' }, { env, cwd: os.tmpdir() });

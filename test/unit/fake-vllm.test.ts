@@ -69,6 +69,17 @@ describe('fake vllm: command line', { concurrency: true }, () => {
     assert.match(ok.stdout, /'served_model_name': \['x'\], 'enforce_eager': True/);
   });
 
+  it('refuses a separate value that starts with "-" as argparse does, and takes it after "=" (negative numbers stay values)', async () => {
+    const r = await runCli(vllmBin, ['serve', 'm', '--served-model-name', '-my-model']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /vllm serve: error: argument --served-model-name: expected at least one argument\n$/);
+    const mixed = await runCli(vllmBin, ['serve', 'm', '--served-model-name', '-1abc']);
+    assert.equal(mixed.code, 2, 'not a negative number: argparse reads it as a flag');
+    const ok = await runCli(vllmBin, ['serve', '/nonexistent/model', '--served-model-name=-my-model', '--max-model-len', '-1'], FAST);
+    assert.equal(ok.code, 1, 'parsed (then failed on the missing model path)');
+    assert.match(ok.stdout, /'served_model_name': \['-my-model'\]/);
+  });
+
   it('fails with the attention-heads ValueError when heads % TP != 0', async () => {
     const model = await makeModelDir({ heads: 12 });
     const r = await runCli(vllmBin, ['serve', model, '--tensor_parallel_size=5'], FAST);
