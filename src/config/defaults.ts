@@ -44,6 +44,9 @@ export const RESERVED_TOP_KEYS: readonly string[] = Object.freeze([]);
 /** Environment variables that hold the master key, strongest first. */
 export const MASTER_KEY_ENV: readonly string[] = Object.freeze(['LLMSERVE_MASTER_KEY', 'LITELLM_MASTER_KEY']);
 
+/** Variables vLLM's environment never gets, whoever sets them, besides key variables (engine/command.ts buildVllmEnv says why). */
+export const VLLM_ENV_DROPPED: readonly string[] = Object.freeze(['VLLM_PORT', 'VLLM_API_KEY']);
+
 /** Key values that are published in examples and docs: as good as no key. */
 export const PLACEHOLDER_KEYS: readonly string[] = Object.freeze(['your-master-key-here', 'sk-1234', 'sk-12345', 'changeme', 'change-me', 'password']);
 

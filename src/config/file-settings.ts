@@ -59,6 +59,8 @@ export interface FileSettings {
   usage?: UsageFileSettings;
   logFormat?: 'text' | 'json';
   environment: Record<string, string>;
+  /** Where `environment` is written when not `file`: the included file whose environment_variables replaces the parent's. */
+  environmentFile?: string;
   extra: Record<string, unknown>;
   /** The NAMEs of the file's `os.environ/NAME` values: variables llmserve reads through the file. */
   envRefs: string[];

@@ -138,6 +138,7 @@ export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, e
   const fileOf = (section: string): string => origins[section] ?? file;
 
   out.environment = environmentVariables(doc, fileOf('environment_variables'), env, refs, out.notes);
+  if (fileOf('environment_variables') !== file) out.environmentFile = fileOf('environment_variables');
   // Only variables the environment lacks were kept: a set one is what os.environ/ reads, as in LiteLLM.
   const resolveEnv = { ...env, ...out.environment };
   readModelList(doc, fileOf('model_list'), { env: resolveEnv, file: fileOf('model_list'), refs }, out);

@@ -4,13 +4,14 @@ import { configError, type LlmserveError } from '../errors.js';
 import type { CliOptions, Config, KeyEntry, ModelConfig } from './types.js';
 import { resolveCluster, type Given } from './cluster.js';
 import { modelBackendPort } from './models.js';
-import { DEFAULT_ROUTES, DEFAULTS, MASTER_KEY_ENV } from './defaults.js';
+import { DEFAULT_ROUTES, DEFAULTS, MASTER_KEY_ENV, VLLM_ENV_DROPPED } from './defaults.js';
 import { emptyFileSettings, type FileSettings } from './file-settings.js';
 import { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT, parseRestartPolicy } from './reliability.js';
 import { DEFAULT_USAGE_FLUSH_INTERVAL, USAGE_DIR_ENV, usageDir } from './usage-settings.js';
 import { envTypoNotes } from './env-typos.js';
 import { mergeKeys, noKeys, rawKeyEntry, weakMasterKeyNote, type LoadedKeys } from './keys.js';
 import { hasPolicy } from './key-policy.js';
+import { refuseKeysInVllmEnv } from './keys-in-env.js';
 import {
   at, parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
 } from './values.js';
@@ -247,6 +248,11 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
     const onRayPort = cluster.role === 'head' ? [publicPort, ...local].find((p) => p.port === DEFAULTS.rayPort) : undefined;
     if (onRayPort !== undefined) throw configError(`${onRayPort.what} (${onRayPort.where}) is ${DEFAULTS.rayPort}, the port the Ray head binds on every address (--role head); choose another`);
   }
+  refuseKeysInVllmEnv([
+    { file: f.environmentFile ?? f.file, path: 'environment_variables', env: f.environment },
+    { file: f.file, path: 'vllm.env', env: f.vllm.env },
+    ...(f.models ?? []).map((m, i) => ({ file: f.file, path: `models[${i}].vllm.env`, env: m.env })),
+  ], keys.entries, [...VLLM_ENV_DROPPED, ...envNames]);
   const first = models[0]!;
 
   return {

@@ -223,6 +223,34 @@ test('key errors: duplicates, both/neither, bad sha256, unknown field, non-strin
   await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { keys_file: k.yaml }\n', 'k.yaml': '- { name: a, key_sha256: xyz }\n' }), /^\/srv\/app\/k\.yaml: \[0\]\.key_sha256: expected 64 hexadecimal/);
 });
 
+test("a key's value configured for vLLM under another name (vllm.env, a model's vllm.env, environment_variables) is refused: keys never reach vLLM's environment", async () => {
+  const team = 'team-key-0123456789abcdefghijkl';
+  const keys = `proxy:\n  keys:\n    - { name: team, key: os.environ/TEAM_KEY }\n`;
+  const secrets = [team, STRONG_KEY];
+  // The auditor's case: the variable a key is read from, handed to vLLM as X.
+  await rejects(load({ 'llmserve.yaml': `model: /m\nvllm: { env: { X: os.environ/TEAM_KEY } }\n${keys}` }, {}, { TEAM_KEY: team }),
+    /^\/srv\/app\/llmserve\.yaml: vllm\.env\.X: expected a value that is no API key, got the key "team" \(\[redacted\]\); keys never reach vLLM's environment .*remove X from vllm\.env$/, secrets);
+  // The master key from the environment, written into one model's own env; a key known only by its digest.
+  await rejects(load({ 'llmserve.yaml': `models:\n  - { model: /m/a, gpus: 1 }\n  - { model: /m/b, gpus: 1, vllm: { env: { HF_TOKEN: ${STRONG_KEY} } } }\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }),
+    /llmserve\.yaml: models\[1\]\.vllm\.env\.HF_TOKEN: expected a value that is no API key, got the key "master"/, secrets);
+  await rejects(load({ 'llmserve.yaml': `model: /m\nvllm: { env: { HF_TOKEN: ${team} } }\nproxy: { keys: [{ name: ops, key_sha256: ${hashKey(team).toString('hex')} }] }\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }),
+    /vllm\.env\.HF_TOKEN: expected a value that is no API key, got the key "ops"/, secrets);
+  // A keys file's key; a LiteLLM config's environment_variables.
+  await rejects(load({ 'llmserve.yaml': `model: /m\nvllm: { env: { Y: ${team} } }\nproxy: { keys_file: k.yaml }\n`, 'k.yaml': `- { name: batch, key: ${team} }\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }),
+    /vllm\.env\.Y: expected a value that is no API key, got the key "batch"/, secrets);
+  const litellm = `model_list:\n  - { model_name: m, litellm_params: { model: hosted_vllm/m, api_base: "http://127.0.0.1:3000/v1" } }\nenvironment_variables:\n  OPENAI_API_KEY: ${STRONG_KEY}\ngeneral_settings: { master_key: ${STRONG_KEY} }\n`;
+  await rejects(load({ 'litellm.config.yaml': litellm }, { config: 'litellm.config.yaml', model: '/m' }, {}),
+    /^\/srv\/app\/litellm\.config\.yaml: environment_variables\.OPENAI_API_KEY: expected a value that is no API key, got the key "master"/, secrets);
+  const withInclude = `include:\n  - inc/env.yaml\n${litellm.replace(/^environment_variables:\n.*\n/m, '')}`;
+  await rejects(load({ 'litellm.config.yaml': withInclude, 'inc/env.yaml': `environment_variables:\n  OPENAI_API_KEY: ${STRONG_KEY}\n` }, { config: 'litellm.config.yaml', model: '/m' }, {}),
+    /^\/srv\/app\/inc\/env\.yaml: environment_variables\.OPENAI_API_KEY: expected a value that is no API key/, secrets);
+  // Names vLLM's environment leaves out anyway (key variables, VLLM_API_KEY) are no leak: loaded, and vLLM gets neither.
+  const dropped = await load({ 'llmserve.yaml': `model: /m\nvllm: { env: { TEAM_KEY: os.environ/TEAM_KEY, VLLM_API_KEY: os.environ/TEAM_KEY, HF_HOME: /cache } }\n${keys}` }, {}, { TEAM_KEY: team });
+  const vllmEnv = buildVllmEnv(dropped, { TEAM_KEY: team });
+  assert.ok(!Object.values(vllmEnv).includes(team));
+  assert.equal(vllmEnv.HF_HOME, '/cache');
+});
+
 test('no key at all: error says how to set one; proxy.auth: false serves open with a loud note', async () => {
   await rejects(load({}, { model: 'm' }), /^no API key configured.*export LLMSERVE_MASTER_KEY=\.\.\..*proxy\.master_key: os\.environ\/NAME.*proxy\.auth: false/);
   await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { auth: true }\n' }), /no API key configured/);
