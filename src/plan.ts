@@ -4,7 +4,7 @@ import { LlmserveError, usageError } from './errors.js';
 import { headOwnedArgReason } from './config/extra-args.js';
 import type { Config, ModelConfig } from './config/types.js';
 import {
-  assignGpus, chooseTensorParallel, detectGpus, headsFit, headsText, isMigInstance, migSizeWarning, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice, type RunCommand,
+  assignGpus, chooseTensorParallel, detectGpus, gpuLabel, headsFit, headsText, isMigInstance, migSizeWarning, visibleDevicesFor, type DetectDeps, type Gpu, type GpuInventory, type GpuSelection, type TensorParallelChoice, type RunCommand,
 } from './gpu/index.js';
 import { buildVllmArgv, buildVllmEnv, inspectModel, modelPathFindings, withoutKeyVariables, type ModelInfo } from './engine/index.js';
 import { otherParallelism } from './engine/parallel-args.js';
@@ -157,7 +157,7 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
  */
 function gpusWinWarning(file: string | null, configured: string | undefined, assigned: string, gpus: readonly Gpu[]): string | null {
   if (configured === undefined || configured === assigned) return null;
-  const indices = gpus.map((g) => g.index).join(', ');
+  const indices = gpus.map(gpuLabel).join(', ');
   return `vllm.env sets CUDA_VISIBLE_DEVICES=${configured}${file === null ? '' : ` (${file})`}, but gpus wins: its vLLM gets CUDA_VISIBLE_DEVICES=${assigned} (GPU ${indices}); remove CUDA_VISIBLE_DEVICES from vllm.env, or list the GPUs you meant in gpus`;
 }
 
