@@ -93,7 +93,7 @@ test('free ports and a writable probe dir: exit 0, "start would proceed"; the hu
   const r = await llmserve(args, { FAKE_NVIDIA_SMI_GPUS: '2', LLMSERVE_MASTER_KEY: ENV_KEY });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^llmserve probe: start would proceed$/m);
-  assert.match(r.stdout, /^Tensor parallel 2 \(2 visible GPUs \(12 attention heads divide evenly\)\)$/m);
+  assert.match(r.stdout, /^Tensor parallel 2 \(2 visible GPUs \(12 attention heads and 2 key-value heads split evenly\)\)$/m);
   assert.match(r.stdout, new RegExp(`^Public port\\s+0\\.0\\.0\\.0:${port} free$`, 'm'));
   assert.match(r.stdout, /keys\s+master \(key\) \[redacted\]/);
   assert.match(r.stdout, new RegExp(`^  vllm serve ${model.replace(/[/.]/g, '\\$&')} --served-model-name DeepSeek-R1-Distill-Qwen-1\\.5B --host 127\\.0\\.0\\.1 --port ${backendPort} --tensor-parallel-size 2 --disable-uvicorn-access-log --shutdown-timeout=25$`, 'm'));
