@@ -55,9 +55,28 @@ export function headerParams(value: string): Map<string, string[]> {
   return params;
 }
 
-/** The boundary of a multipart content type; null when it has none; a refusal when it has two (which one is vLLM's?). */
+/** Why an upload whose form uses escapes or a charset is refused. */
+export const UNREADABLE_FORM = 'the upload\'s Content-Type or a part\'s Content-Disposition holds a backslash, or the form has a charset other than UTF-8; send plain parameters in UTF-8';
+
+/**
+ * Why a header value is refused before its parameters are read: a backslash. Why: python-multipart's versions tell a
+ * quoted string's end differently around `\"` (one counts quotes over the whole parameter, another reads escapes), so
+ * `name=a\"; name="model"` is one parameter to one reader and two to another; no client needs one there.
+ */
+const escaped = (value: string): MultipartRefusal | null => (value.includes('\\') ? { refused: UNREADABLE_FORM } : null);
+
+/**
+ * The boundary of a multipart content type; null when it has none; a refusal when it has two (which one is vLLM's?),
+ * an escape, or a charset other than UTF-8 (Starlette decodes the names and values with it: in EBCDIC, bytes the proxy
+ * reads as one name are another).
+ */
 function boundaryOf(type: string): string | null | MultipartRefusal {
-  const given = headerParams(type).get('boundary');
+  const refused = escaped(type);
+  if (refused !== null) return refused;
+  const params = headerParams(type);
+  const charset = params.get('charset');
+  if (charset !== undefined && (charset.length > 1 || !/^(utf-?8|us-ascii|ascii)$/i.test(charset[0]!))) return { refused: UNREADABLE_FORM };
+  const given = params.get('boundary');
   if (given === undefined || given[0] === '') return null;
   return given.length > 1 ? { refused: AMBIGUOUS_FORM } : given[0]!;
 }
@@ -68,6 +87,8 @@ function partName(headers: string): string | null | MultipartRefusal {
   if (dispositions.length === 0) return null;
   if (dispositions.length > 1) return { refused: AMBIGUOUS_FORM };
   const line = dispositions[0]!;
+  const refused = escaped(line);
+  if (refused !== null) return refused;
   const names = headerParams(line.slice(line.indexOf(':') + 1)).get('name');
   if (names === undefined) return null;
   return names.length > 1 ? { refused: AMBIGUOUS_FORM } : names[0]!;

@@ -70,6 +70,13 @@ test('multipart: the model field is found as vLLM\'s form reader (Starlette) fin
   assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'cheap')), 'multipart/form-data; boundary=b0; boundary=b1'), ambiguous);
   assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"; name="x"', 'cheap')), type), ambiguous);
   assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="x"\r\nContent-Disposition: form-data; name="model"', 'cheap')), type), ambiguous);
+  // A backslash (python-multipart's versions end a quoted string differently around `\"`) or a charset other than
+  // UTF-8 (Starlette decodes names and values with it): refused, whatever the proxy would read.
+  const unreadable = { refused: "the upload's Content-Type or a part's Content-Disposition holds a backslash, or the form has a charset other than UTF-8; send plain parameters in UTF-8" };
+  assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'test-model'), part('Content-Disposition: form-data; name=a\\"; name="model"', 'sql-lora')), type), unreadable);
+  assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'm')), 'multipart/form-data; boundary=x\\"; boundary=b0'), unreadable);
+  assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'm')), 'multipart/form-data; boundary=b0; charset=cp037'), unreadable);
+  assert.equal((multipartModel(body(part('Content-Disposition: form-data; name="model"', 'm')), 'multipart/form-data; boundary=b0; charset=UTF-8') as { value?: string } | null)?.value, 'm');
   // A quoted boundary with spaces around `=`, as python-multipart reads it.
   assert.equal((multipartModel(body(part('Content-Disposition: form-data; name="model"', 'm')), 'multipart/form-data; boundary = "b0"') as { value?: string } | null)?.value, 'm');
 });
