@@ -50,7 +50,11 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
   // With several models the name map also holds each served name: every request's model is looked up.
   const aliases = router === null ? settings.modelAliases : router.names;
   const rewriting = Object.keys(aliases).length > 0;
-  const served: string | string[] = router === null ? settings.servedModelName : router.targets.map((t) => t.name);
+  // One model: its served name and its LoRA adapters (those aliases do not list already), as vLLM's own list has them.
+  const served: string[] =
+    router === null
+      ? [settings.servedModelName, ...(settings.loraNames ?? []).filter((n) => n !== settings.servedModelName && !Object.hasOwn(settings.modelAliases, n))]
+      : router.targets.map((t) => t.name);
   /**
    * The model list the proxy answers itself: with several models, only those still served (a model whose restart
    * budget ran out is gone for good) and the aliases of those; null while none is ready (a 503, as one model's

@@ -196,6 +196,11 @@ test('one model: its LoRA adapters are counted under their own names (usage.trac
   const metrics = await request(pair.port, '/metrics', { headers: bearer });
   assert.match(metrics.text, /llmserve_requests_total\{[^}]*model="sql-lora"/);
   assert.doesNotMatch(metrics.text, /model="other"/);
+  // A key allowed the adapter sees it in the list the proxy answers (with vLLM's own entry), as it may use it.
+  const limited = await startPair({ loraNames: ['sql-lora'], keys: [{ name: 'limited', sha256Hex: sha256Hex(KEY), policy: { models: new Set(['sql-lora']) } }] }, { behaviour: { listedModels: ['sql-lora'] } });
+  t.after(() => limited.close());
+  const listed = (await request(limited.port, '/v1/models', { headers: bearer })).json() as { data: { id: string; parent?: string }[] };
+  assert.deepEqual(listed.data.map((m) => [m.id, m.parent]), [['sql-lora', 'test-model']]);
 });
 
 test('several models: /v1/models lists the models still served (not one that gave up) and their aliases; none ready: 503', async (t) => {
