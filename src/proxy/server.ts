@@ -258,10 +258,12 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     // up") that named no cause. Why `_parent`: the TCP socket under the TLS one, the only way to answer in clear.
     const plainHttp = burstWarner((msg, fields) => logger.warn(msg, fields), 'plain HTTP request sent to the HTTPS port: the client must use https://');
     server.on('tlsClientError', (err: NodeJS.ErrnoException, tlsSocket) => {
-      if (err.code !== 'ERR_SSL_HTTP_REQUEST') return;
+      // OpenSSL names a request line only for GET, POST, HEAD and PUT; DELETE, OPTIONS, PATCH (any other bytes that
+      // are no TLS record) are a wrong version to it. Either way the client spoke no TLS: the same answer.
+      if (err.code !== 'ERR_SSL_HTTP_REQUEST' && err.code !== 'ERR_SSL_WRONG_VERSION_NUMBER') return;
       plainHttp({ from: tlsSocket.remoteAddress ?? '-' }, 'http');
       const raw = (tlsSocket as unknown as { _parent?: Socket | null })._parent;
-      if (raw?.writable === true) raw.end(clientErrorResponse(err.code));
+      if (raw?.writable === true) raw.end(clientErrorResponse('ERR_SSL_HTTP_REQUEST'));
     });
   }
   const port = await listen(server, settings.host, settings.port).catch((err: unknown) => {

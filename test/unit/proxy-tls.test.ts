@@ -40,16 +40,21 @@ describe('tls', () => {
 
   it('plain HTTP sent to the TLS port gets a 400 that says to use https://, and one warning, not an empty reply', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
     const { pair } = await tlsPair(t);
-    const reply = await new Promise<string>((resolve, reject) => {
-      const socket = netConnect(pair.port, '127.0.0.1', () => socket.write(`GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n\r\n`));
-      let text = '';
-      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-      socket.on('close', () => resolve(text));
-      socket.on('error', reject);
-    });
-    assert.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/);
-    const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
-    assert.deepEqual([body.error.code, body.error.message], ['bad_request', "This port serves HTTPS: use https:// in the client's base URL, not http://."]);
+    const plain = (method: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = netConnect(pair.port, '127.0.0.1', () => socket.write(`${method} /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n\r\n`));
+        let text = '';
+        socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+    // OpenSSL recognises GET/POST/HEAD/PUT as HTTP; the other methods reach it as a wrong TLS version.
+    for (const method of ['GET', 'DELETE', 'OPTIONS', 'PATCH']) {
+      const reply = await plain(method);
+      assert.match(reply, /^HTTP\/1\.1 400 Bad Request\r\n/, method);
+      const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+      assert.deepEqual([body.error.code, body.error.message], ['bad_request', "This port serves HTTPS: use https:// in the client's base URL, not http://."]);
+    }
     assert.ok(pair.lines.some((l) => /plain HTTP request sent to the HTTPS port: the client must use https:\/\//.test(l)), pair.lines.join('\n'));
   });
 
