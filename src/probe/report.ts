@@ -172,6 +172,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
       name: m.config.servedModelName,
       path: m.config.model,
       gpus: m.gpus?.map((g) => g.index) ?? null,
+      gpuUuids: m.gpus?.map((g) => g.uuid) ?? null,
       cudaVisibleDevices: m.cudaVisibleDevices,
       tensorParallelSize: m.tensorParallel?.size ?? null,
       pipelineParallelSize: m.pipelineParallelSize,

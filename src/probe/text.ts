@@ -156,7 +156,8 @@ export function probeLines(r: ProbeReport): string[] {
   if (r.models.length > 1) {
     lines.push('', 'Models (GPU assignment)');
     const rows = [['name', 'gpus', 'tp', 'port', 'weights', 'CUDA_VISIBLE_DEVICES']];
-    for (const m of r.models) rows.push([m.name, m.gpus === null ? 'UNASSIGNED' : m.gpus.join(','), m.tensorParallelSize === null ? '-' : String(m.tensorParallelSize), portText(m.backend), weightsCell(m), m.cudaVisibleDevices ?? '-']);
+    // A MIG instance has no index: its UUID stands for it.
+    for (const m of r.models) rows.push([m.name, m.gpus === null ? 'UNASSIGNED' : m.gpus.map((index, i) => (index >= 0 ? String(index) : (m.gpuUuids?.[i] ?? '?'))).join(','), m.tensorParallelSize === null ? '-' : String(m.tensorParallelSize), portText(m.backend), weightsCell(m), m.cudaVisibleDevices ?? '-']);
     lines.push(...table(rows), ...modelEnvLines(r), '', 'vLLM commands', ...r.models.map((m) => `  ${m.vllm.commandLine}`));
   } else lines.push('', 'vLLM command', `  ${r.vllm.commandLine}`);
   return [...lines, ...closingLines(r)];

@@ -80,8 +80,10 @@ export interface WeightFit {
 export interface ProbeModelEntry extends WeightFit {
   name: string;
   path: string;
-  /** nvidia-smi indices of its GPUs; null when they could not be assigned. */
+  /** nvidia-smi indices of its GPUs (-1 for a MIG instance, which has none); null when they could not be assigned. */
   gpus: number[] | null;
+  /** Their UUIDs (`GPU-...`, `MIG-...`; '' when unknown), in the same order; null when they could not be assigned. */
+  gpuUuids: string[] | null;
   cudaVisibleDevices: string | null;
   tensorParallelSize: number | null;
   pipelineParallelSize: number | null;

@@ -212,6 +212,18 @@ test('several models: each one\'s weights against its own GPUs, each warned abou
   assert.match(text, /^ {2}beta +2 +1 +127\.0\.0\.1:3001 free +~100\.0 GiB of 79\.6 GiB \(125\.6%\) +GPU-00000002-/m);
 });
 
+test('several models on MIG instances: the Models table names each by its UUID, and --json gives the UUIDs beside the indices', async () => {
+  const [alpha, beta] = [await makeModelDir(), await makeModelDir()];
+  const config = path.join(await tempDir(), 'mig.yaml');
+  writeFileSync(config, `models:\n  - { model: ${alpha}, served_model_name: alpha, gpus: 1 }\n  - { model: ${beta}, served_model_name: beta, gpus: 1 }\n`);
+  const [a, b] = ['MIG-aaaaaaaa-1111-2222-3333-000000000001', 'MIG-bbbbbbbb-1111-2222-3333-000000000002'];
+  const r = buildProbeReport(await plan({ config }, { LLMSERVE_MASTER_KEY: KEY, CUDA_VISIBLE_DEVICES: `${a},${b}` }, smi(1)), facts());
+  assert.deepEqual(r.models.map((m) => [m.name, m.gpus, m.gpuUuids]), [['alpha', [-1], [a]], ['beta', [-1], [b]]]);
+  const text = probeLines(r).join('\n');
+  assert.match(text, new RegExp(`^ {2}alpha +${a} +1 `, 'm'), text);
+  assert.match(text, new RegExp(`^ {2}beta +${b} +1 `, 'm'), text);
+});
+
 test('a file given as the model: config.json gets "a file, not a directory" and its folder; a .gguf file is let through', async () => {
   const model = await makeModelDir();
   const env = { LLMSERVE_MASTER_KEY: KEY };
