@@ -55,8 +55,10 @@ export function buildVllmEnv(config: Config, base: NodeJS.ProcessEnv = process.e
   // vLLM turns its own auth on when VLLM_API_KEY is set (api_server.py build_app); the proxy never forwards keys, so
   // every /v1 request, the readiness check included, would get 401 and the start would time out.
   delete env.VLLM_API_KEY;
-  // vLLM never needs llmserve's keys; a child's environment is readable in /proc by the same user.
+  // vLLM never needs llmserve's keys; a child's environment is readable in /proc by the same user. Nor under another
+  // name: an inherited variable that holds a key (configured ones are refused at load, config/keys-in-env.ts).
   for (const name of config.secrets.envNames) delete env[name];
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && value !== '' && config.secrets.values.includes(value)) delete env[name];
   env.PYTORCH_CUDA_ALLOC_CONF ??= 'expandable_segments:True';
   return env;
 }

@@ -49,6 +49,10 @@ test("vLLM's environment: allocator default, no VLLM_PORT, no keys", async () =>
   assert.ok(!Object.values(vllmEnv).includes(KEY));
   const kept = buildVllmEnv(config, { ...env, PYTORCH_CUDA_ALLOC_CONF: 'backend:cudaMallocAsync' });
   assert.equal(kept.PYTORCH_CUDA_ALLOC_CONF, 'backend:cudaMallocAsync');
+  // Nor a key under another name, inherited from the shell or the pod (OPENAI_API_KEY set to the master key).
+  const inherited = buildVllmEnv(config, { ...env, OPENAI_API_KEY: KEY, EMPTY_ONE: '' });
+  assert.equal(inherited.OPENAI_API_KEY, undefined);
+  assert.equal(inherited.EMPTY_ONE, '');
 });
 
 test("vLLM's environment: no VLLM_API_KEY, which would make vLLM refuse the proxy's key-less requests", async () => {
