@@ -170,6 +170,8 @@ test('engine_stall_timeout: an engine stuck behind a live API server (/health pa
 
   const api = svc.vllmStarts()[0]!.pid;
   process.kill(api, 'SIGWINCH'); // the fake's trigger: EngineCore deadlocked, /health and /v1/models still answer
+  // The signal is handled when the fake's loop gets to it: a request sent before that is answered (seen once on CI).
+  await svc.run.waitForLine(/SIGWINCH: the engine is stuck from now on/, 10_000);
   // Sent into the stuck engine: waits on it too (its status, or `error`).
   const plain = svc.chat().then((r) => r.status, () => 'error');
   // Meanwhile vLLM's API server keeps answering what needs no engine (/tokenize through the proxy): bytes from vLLM,
