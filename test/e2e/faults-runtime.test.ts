@@ -154,7 +154,9 @@ test('vLLM hangs mid-stream (nothing more flows): busy for at most its window, t
 
 test('engine_stall_timeout: an engine stuck behind a live API server (/health passes) is restarted once requests have waited on it that long', async (t) => {
   // --verbose: each look of the watchdog is in the output a failure prints.
-  const svc = await startService({ config: FAST_RESTART + 'engine_stall_timeout: 1\n', args: ['--verbose'], healthInterval: '0.2', stopTimeout: '1', env: { FAKE_VLLM_STREAM_CHUNKS: '400', FAKE_VLLM_STREAM_INTERVAL_MS: '50' } });
+  // 3 s: the plain request sent after the engine sticks must be counted as waiting before the verdict, and the proxy
+  // counts an exchange only once it is a sweep or two old (1-2 s; upstream/client.ts waitingOn). With 1 s, CI saw one.
+  const svc = await startService({ config: FAST_RESTART + 'engine_stall_timeout: 3\n', args: ['--verbose'], healthInterval: '0.2', stopTimeout: '1', env: { FAKE_VLLM_STREAM_CHUNKS: '400', FAKE_VLLM_STREAM_INTERVAL_MS: '50' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
   // A stream flowing (bytes, tokens: progress) for longer than the timeout: nothing happens to a working engine.
@@ -163,7 +165,7 @@ test('engine_stall_timeout: an engine stuck behind a live API server (/health pa
   t.after(() => void reader.cancel().catch(() => {}));
   let events = 0;
   const started = Date.now();
-  while (Date.now() - started < 1800) events += (await reader.read()).done ? 0 : 1;
+  while (Date.now() - started < 3500) events += (await reader.read()).done ? 0 : 1;
   assert.ok(events > 10, `the stream flowed (${events} reads)`);
   assert.equal(svc.vllmStarts().length, 1);
   assert.doesNotMatch(svc.run.output(), /made no progress/);
@@ -189,7 +191,7 @@ test('engine_stall_timeout: an engine stuck behind a live API server (/health pa
   })();
   try {
     // Two wait: the stream and the plain request (a /tokenize slower than a second would count too).
-    const line = await svc.run.waitForLine(/vLLM's engine made no progress for [\d.]+ ?s while \d+ requests waited on it \(no response bytes, no change in its \/metrics tokens, queue or KV cache; \/health still passes\): stopping it to restart it \(engine_stall_timeout 1 ?s\)/, 30_000);
+    const line = await svc.run.waitForLine(/vLLM's engine made no progress for [\d.]+ ?s while \d+ requests waited on it \(no response bytes, no change in its \/metrics tokens, queue or KV cache; \/health still passes\): stopping it to restart it \(engine_stall_timeout 3 ?s\)/, 30_000);
     assert.ok(Number(/while (\d+) requests/.exec(line)![1]) >= 2, line);
   } finally {
     polling = false;
