@@ -1,4 +1,5 @@
 // Build vLLM's command line and environment from the resolved configuration.
+import { VLLM_ENV_DROPPED } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
 
 /** The loopback address vLLM binds to: only the proxy may reach it. */
@@ -50,11 +51,10 @@ export function buildVllmArgv(config: Config, tensorParallelSize: number, extraA
 /** vLLM's environment: llmserve's own, plus configured variables, minus keys (VLLM_API_KEY too) and the VLLM_PORT trap. */
 export function buildVllmEnv(config: Config, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base, ...config.environment, ...config.vllm.env };
-  // vLLM reads VLLM_PORT as an internal port; Kubernetes injects VLLM_PORT=tcp://... for a service named vllm.
-  delete env.VLLM_PORT;
-  // vLLM turns its own auth on when VLLM_API_KEY is set (api_server.py build_app); the proxy never forwards keys, so
+  // VLLM_PORT: vLLM reads it as an internal port, and Kubernetes injects VLLM_PORT=tcp://... for a service named vllm.
+  // VLLM_API_KEY: vLLM turns its own auth on when it is set (api_server.py build_app); the proxy never forwards keys, so
   // every /v1 request, the readiness check included, would get 401 and the start would time out.
-  delete env.VLLM_API_KEY;
+  for (const name of VLLM_ENV_DROPPED) delete env[name];
   // vLLM never needs llmserve's keys; a child's environment is readable in /proc by the same user. Nor under another
   // name: an inherited variable that holds a key (configured ones are refused at load, config/keys-in-env.ts).
   for (const name of config.secrets.envNames) delete env[name];

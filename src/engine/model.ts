@@ -49,11 +49,6 @@ export function isGgufPath(model: string): boolean {
   return /\.gguf$/i.test(model);
 }
 
-/** Reads num_attention_heads from a config.json text; null when absent or unparsable. */
-export function headsFromConfig(text: string): number | null {
-  return headCounts(text).attention;
-}
-
 /**
  * num_attention_heads and num_key_value_heads from a config.json text, from the same (language model's) config;
  * null for either when absent or unparsable.

@@ -25,18 +25,18 @@ export function isMultipart(type: string | undefined): boolean {
 
 /**
  * A header value's parameters as vLLM's form reader (Starlette, python-multipart) reads them: split at each `;` outside
- * a quoted string, the name before `=` trimmed and lower-cased, the value trimmed and unquoted (`\"` and `\\`
- * unescaped); `name*` forms are left out (RFC 7578 forbids them there). Every value of a name, in order.
+ * a quoted string, the name before `=` trimmed and lower-cased, the value trimmed and unquoted; `name*` forms are left
+ * out (RFC 7578 forbids them there). Every value of a name, in order. A value with a backslash never gets here
+ * (`escaped`): readers differ on escapes, so none is read.
  */
-export function headerParams(value: string): Map<string, string[]> {
+function headerParams(value: string): Map<string, string[]> {
   const params = new Map<string, string[]>();
   const segments: string[] = [];
   let from = 0;
   let quoted = false;
   for (let i = 0; i < value.length; i++) {
     const c = value[i];
-    if (c === '\\' && quoted) i++;
-    else if (c === '"') quoted = !quoted;
+    if (c === '"') quoted = !quoted;
     else if (c === ';' && !quoted) {
       segments.push(value.slice(from, i));
       from = i + 1;
@@ -49,7 +49,7 @@ export function headerParams(value: string): Map<string, string[]> {
     const name = segment.slice(0, eq).trim().toLowerCase();
     if (name.includes('*')) continue;
     let v = segment.slice(eq + 1).trim();
-    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1).replace(/\\\\/g, '\\').replace(/\\"/g, '"');
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
     params.set(name, [...(params.get(name) ?? []), v]);
   }
   return params;

@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
-import { buildVllmArgv, buildVllmEnv, formatArgv, inspectModel, headsFromConfig } from '../../src/engine/index.js';
+import { buildVllmArgv, buildVllmEnv, formatArgv, inspectModel, headCounts } from '../../src/engine/index.js';
 import { diagnose, rejectedRemovedFlags, withoutFlags } from '../../src/engine/diagnose.js';
 import { allowedOrigins } from '../../src/engine/cors-args.js';
 import { loraModuleNames, withLoraNames } from '../../src/engine/lora-args.js';
@@ -76,8 +76,8 @@ test('model inspection: local dir with heads and weights, missing path, hub id',
   assert.equal(missing.exists, false);
   const hub = await inspectModel('Qwen/Qwen2.5-1.5B-Instruct', os.tmpdir());
   assert.equal(hub.isLocalPath, false);
-  assert.equal(headsFromConfig('{"text_config":{"num_attention_heads":32}}'), 32);
-  assert.equal(headsFromConfig('not json'), null);
+  assert.equal(headCounts('{"text_config":{"num_attention_heads":32}}').attention, 32);
+  assert.equal(headCounts('not json').attention, null);
 });
 
 test('diagnosis of known start-up failures', () => {
