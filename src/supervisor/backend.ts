@@ -5,8 +5,8 @@ import { BACKEND_HOST, DISABLE_ACCESS_LOG_FLAG } from '../engine/command.js';
 import { vllmLineLevel } from '../engine/line-level.js';
 import { ordinal } from '../util/ordinal.js';
 import { LineRing } from '../util/ring.js';
-import { formatSeconds, sleep } from '../util/time.js';
-import { liveGroupMembers, type ManagedChild } from './child.js';
+import { formatSeconds, raceAbort, sleep } from '../util/time.js';
+import { exitSignalOf, liveGroupMembers, type ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
 import { SHUTDOWN_TIMEOUT_FLAG } from './shutdown-timeout.js';
 import { spawnFailure, VLLM_INSTALL_FIX } from './spawn-failure.js';
@@ -50,7 +50,6 @@ export interface BackendContext {
   plan: SupervisorPlan;
   stopSignal: AbortSignal;
   killSignal: AbortSignal;
-  stopped: () => Promise<'stopped'>;
   /** Called on every status or health change, so the supervisor can update the proxy and the probe files. */
   changed: (backend: Backend, why: string) => void;
   /** Called each time vLLM is started again after a failure (the proxy counts restarts). */
@@ -215,7 +214,6 @@ export class Backend {
     const { plan, deps } = this.ctx;
     const url = `http://${BACKEND_HOST}:${this.spec.port}/v1/models`;
     const deadline = deps.now() + plan.startupTimeout * 1000;
-    const exited = child.exited.then(() => 'exited' as const);
     for (;;) {
       if (this.stopping) return 'stopped';
       if (child.hasExited) return 'exited';
@@ -223,7 +221,7 @@ export class Backend {
       if (now > deadline) return 'timeout';
       // Why a stall timeout: a wedged download or NCCL init prints nothing; progress frames reset it.
       if (now - this.lastOutputAt > plan.stallTimeout * 1000) return 'stalled';
-      const check = await Promise.race([deps.httpGet(url, { timeoutMs: 2000 }), exited]);
+      const check = await raceAbort(deps.httpGet(url, { timeoutMs: 2000 }), { exited: exitSignalOf(child) });
       if (check === 'exited') return 'exited';
       if (check.ok) {
         // Why look further: vLLM binds its port with SO_REUSEPORT before it loads, so another server on that port (a
@@ -242,7 +240,7 @@ export class Backend {
         }
         return 'ready';
       }
-      await Promise.race([sleep(READY_POLL_MS, this.ctx.stopSignal), exited]);
+      await raceAbort(sleep(READY_POLL_MS, this.ctx.stopSignal), { exited: exitSignalOf(child) });
     }
   }
 
@@ -276,11 +274,7 @@ export class Backend {
     for (;;) {
       const tick = new AbortController();
       const child = this.child!;
-      const event = await Promise.race([
-        this.ctx.stopped(),
-        child.exited.then(() => 'exit' as const),
-        sleep(plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const),
-      ]);
+      const event = await raceAbort(sleep(plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const), { stopped: this.ctx.stopSignal, exit: exitSignalOf(child) });
       tick.abort();
       if (event === 'stopped') return 'stopped';
       let recovered: 'ready' | 'give-up' | 'stopped' = 'ready';
@@ -317,7 +311,7 @@ export class Backend {
     const { plan, deps } = this.ctx;
     const timeoutMs = Math.min(5000, Math.max(1000, plan.healthInterval * 1000));
     const url = `http://${BACKEND_HOST}:${this.spec.port}`;
-    const result = await Promise.race([deps.httpGet(`${url}/health`, { timeoutMs }), this.ctx.stopped()]);
+    const result = await raceAbort(deps.httpGet(`${url}/health`, { timeoutMs }), { stopped: this.ctx.stopSignal });
     if (result === 'stopped' || this.status !== 'ready') return 'ok';
     if (result.timedOut === true && (await this.servingWhileSlow(url, timeoutMs))) {
       // Why a busy check ends a row of failures and removes not-healthy: it serves. Else one check that failed as the
@@ -367,7 +361,7 @@ export class Backend {
     let unread = '';
     if (waiting !== null && waiting.count > 0) {
       // Open even when vLLM has an API key (VLLM.md); the page can be large (histograms per model), so read it whole.
-      const page = await Promise.race([deps.httpGet(`${url}/metrics`, { timeoutMs, maxBodyBytes: METRICS_PAGE_BYTES }), this.ctx.stopped()]);
+      const page = await raceAbort(deps.httpGet(`${url}/metrics`, { timeoutMs, maxBodyBytes: METRICS_PAGE_BYTES }), { stopped: this.ctx.stopSignal });
       if (page === 'stopped' || this.status !== 'ready') return false;
       figures = page.ok ? engineFigures(page.body) : null;
       unread = page.ok ? 'without token counters' : `not read: ${page.error ?? `status ${page.status}`}`;
@@ -477,7 +471,7 @@ export class Backend {
       // Stopped with the stop signal, and not waited for: a nvidia-smi stuck on a wedged driver (likely, right after
       // a GPU fault killed vLLM) would otherwise hold SIGTERM up for as long as it hangs.
       const query = deps.gpuMemoryHolders(this.ctx.stopSignal);
-      const holders = await Promise.race([query, this.ctx.stopped()]);
+      const holders = await raceAbort(query, { stopped: this.ctx.stopSignal });
       if (holders === 'stopped') {
         // The stop signal SIGKILLed the query (util/run.ts); give it a moment to be gone, so that llmserve does not exit
         // before a child of its own (CI once found it still alive after llmserve's exit). Bounded: a query in

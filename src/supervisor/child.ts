@@ -29,6 +29,23 @@ export interface ManagedChild {
   onMessage(listener: (message: unknown) => void): void;
 }
 
+const exitSignals = new WeakMap<ManagedChild, AbortSignal>();
+
+/**
+ * An AbortSignal that aborts when the child exits, one per child: loops wait on it with raceAbort (util/time.ts)
+ * instead of racing `exited` itself at every tick, which would keep one reaction per wait until the child exits.
+ */
+export function exitSignalOf(child: ManagedChild): AbortSignal {
+  let signal = exitSignals.get(child);
+  if (signal === undefined) {
+    const ctl = new AbortController();
+    void child.exited.then(() => ctl.abort());
+    signal = ctl.signal;
+    exitSignals.set(child, signal);
+  }
+  return signal;
+}
+
 /** What to run as a supervised child, and where its output lines go. */
 export interface SpawnOptions {
   file: string;

@@ -3,8 +3,8 @@ import { LlmserveError } from '../errors.js';
 import type { RunCommand } from '../gpu/nvidia-smi.js';
 import type { Logger } from '../log.js';
 import { NOT_HEALTHY, NOT_READY, type ProbeFiles } from '../probes/files.js';
-import { formatSeconds, sleep } from '../util/time.js';
-import type { ManagedChild, SpawnOptions } from './child.js';
+import { formatSeconds, raceAbort, sleep } from '../util/time.js';
+import { exitSignalOf, type ManagedChild, type SpawnOptions } from './child.js';
 import { rayStatusOnce, spawnRay, stopRay } from './ray.js';
 import { RestartPolicy, type RestartSettings } from './restart-policy.js';
 import { emptyGroup, isSignal, repeatedStop } from './stop.js';
@@ -49,7 +49,6 @@ export class RayWorker {
   private readonly stopCtl = new AbortController();
   private readonly killCtl = new AbortController();
   private readonly policy: RestartPolicy;
-  private readonly stopRequested = new Promise<'stopped'>((resolve) => this.stopCtl.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
 
   constructor(
     private readonly plan: RayWorkerPlan,
@@ -122,12 +121,10 @@ export class RayWorker {
     this.child = child;
     logger.info(`ray start (pid ${child.pid}, own process group): joining ${this.plan.head}`);
     const timer = new AbortController();
-    const outcome = await Promise.race([
-      joinedLine,
-      child.exited.then(() => 'exited' as const),
-      this.stopRequested,
-      sleep(this.plan.startupTimeout * 1000, timer.signal).then(() => 'timeout' as const),
-    ]);
+    const outcome = await raceAbort(Promise.race([joinedLine, sleep(this.plan.startupTimeout * 1000, timer.signal).then(() => 'timeout' as const)]), {
+      exited: exitSignalOf(child),
+      stopped: this.stopCtl.signal,
+    });
     timer.abort();
     if (outcome === 'joined') return 'ready';
     if (outcome === 'stopped') return 'stopped';
@@ -143,11 +140,7 @@ export class RayWorker {
     const { logger, probes } = this.deps;
     for (;;) {
       const tick = new AbortController();
-      const event = await Promise.race([
-        this.stopRequested,
-        this.child!.exited.then(() => 'exit' as const),
-        sleep(this.plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const),
-      ]);
+      const event = await raceAbort(sleep(this.plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const), { stopped: this.stopCtl.signal, exit: exitSignalOf(this.child!) });
       tick.abort();
       if (event === 'stopped') return 0;
       if (event === 'tick') {

@@ -2,8 +2,8 @@
 import { LlmserveError } from '../errors.js';
 import type { RunCommand } from '../gpu/nvidia-smi.js';
 import type { Logger } from '../log.js';
-import { formatSeconds, sleep } from '../util/time.js';
-import type { ManagedChild, SpawnOptions } from './child.js';
+import { formatSeconds, raceAbort, sleep } from '../util/time.js';
+import { exitSignalOf, type ManagedChild, type SpawnOptions } from './child.js';
 import { stopChild } from './stop.js';
 import { RAY_INSTALL_FIX, spawnFailure } from './spawn-failure.js';
 
@@ -118,7 +118,7 @@ export async function waitForCluster(opts: {
         details: ['Fix: start the other nodes with `llmserve start --role worker --head ADDRESS` (ADDRESS = this node, port 6379), and check that they can reach it.'],
       });
     }
-    await Promise.race([sleep(POLL_MS, opts.stop), opts.head.exited]);
+    await raceAbort(sleep(POLL_MS, opts.stop), { exited: exitSignalOf(opts.head) });
   }
 }
 

@@ -2,10 +2,10 @@
 // proxy, an optional Ray head, and the probe files.
 import { LlmserveError } from '../errors.js';
 import { NOT_HEALTHY, NOT_READY } from '../probes/files.js';
-import { formatSeconds, sleep } from '../util/time.js';
+import { formatSeconds, raceAbort, sleep } from '../util/time.js';
 import { Backend, type BackendActivityOf, type StartResult } from './backend.js';
 import { mergeActivity, noActivity, type BackendActivity } from '../proxy/backend-activity.js';
-import type { ManagedChild } from './child.js';
+import { exitSignalOf, type ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
 import { spawnRay, stopRay, waitForCluster } from './ray.js';
 import { emptyGroup, isSignal, repeatedStop, stopChild } from './stop.js';
@@ -53,7 +53,6 @@ export class Supervisor {
   private readonly activityWaiters = new Map<number, (activity: BackendActivity) => void>();
   private activitySeq = 0;
   private startedAt = 0;
-  private readonly stopRequested = new Promise<'stopped'>((resolve) => this.stopCtl.signal.addEventListener('abort', () => resolve('stopped'), { once: true }));
 
   constructor(
     private readonly plan: SupervisorPlan,
@@ -65,7 +64,6 @@ export class Supervisor {
       plan,
       stopSignal: this.stopCtl.signal,
       killSignal: this.killCtl.signal,
-      stopped: () => this.stopped(),
       changed: (b: Backend, why: string) => this.backendChanged(b, why),
       restarting: (b: Backend) => {
         if (this.state === 'ready') this.sendState(b);
@@ -195,7 +193,7 @@ export class Supervisor {
   private async untilFirstReady(initial: Promise<StartResult>[]): Promise<'ready' | 'stopped' | 'give-up'> {
     const ready = this.firstReady(initial);
     for (;;) {
-      const event = await Promise.race([ready, this.proxy!.exited.then(() => 'proxy' as const)]);
+      const event = await raceAbort(ready, { proxy: exitSignalOf(this.proxy!) });
       if (event !== 'proxy') return event;
       if (this.stopping) return 'stopped';
       const recovered = await this.recoverProxy();
@@ -283,8 +281,9 @@ export class Supervisor {
     const seqAtStart = this.stateSeq;
     const fileKeys = this.fileKeys === null ? {} : { fileKeys: this.fileKeys };
     proxy.send({ type: 'start', settings: { ...(this.plan.proxy.settings as object), ...fileKeys, state, restarts: this.restarts(), ...(backendStates ? { backendStates } : {}) } });
-    const outcome = await Promise.race([listening, proxy.exited.then(() => null), this.stopped()]);
-    if (outcome === 'stopped') return;
+    const raced = await raceAbort(listening, { exited: exitSignalOf(proxy), stopped: this.stopCtl.signal });
+    if (raced === 'stopped') return;
+    const outcome = raced === 'exited' ? null : raced;
     if (outcome !== null && outcome.type === 'listening') {
       // Its start message carried every backend's state as it was then. A change sent while it started (a restarted
       // proxy, vLLM changing meanwhile) may have arrived before it handled messages: send the current ones again.
@@ -534,21 +533,18 @@ export class Supervisor {
   /** The steady state: proxy health and exits, until a stop request (0) or a lost service (1). */
   private async serve(initial: Promise<StartResult>[]): Promise<number> {
     const tasks = this.backends.map((b, i) => this.backendTask(b, initial[i]!));
-    const gaveUp = new Promise<'give-up'>((resolve) => {
-      tasks.forEach((t, i) => void t.then((r) => r === 'give-up' && this.backendGaveUp(this.backends[i]!) && resolve('give-up')));
-    });
-    const rayExited = this.ray ? this.ray.exited.then(() => 'ray' as const) : new Promise<never>(() => {});
+    const gaveUp = new AbortController();
+    tasks.forEach((t, i) => void t.then((r) => r === 'give-up' && this.backendGaveUp(this.backends[i]!) && gaveUp.abort()));
     try {
       for (;;) {
         const tick = new AbortController();
         const proxy = this.proxy!;
-        const event = await Promise.race([
-          this.stopped(),
-          gaveUp,
-          rayExited,
-          proxy.exited.then(() => 'proxy' as const),
-          sleep(this.plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const),
-        ]);
+        const event = await raceAbort(sleep(this.plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const), {
+          stopped: this.stopCtl.signal,
+          'give-up': gaveUp.signal,
+          ray: this.ray === null ? undefined : exitSignalOf(this.ray),
+          proxy: exitSignalOf(proxy),
+        });
         tick.abort();
         if (event === 'stopped') return 0;
         if (event === 'give-up') return 1;
@@ -573,7 +569,7 @@ export class Supervisor {
 
   private async proxyCheck(): Promise<void> {
     const timeoutMs = Math.min(5000, Math.max(1000, this.plan.healthInterval * 1000));
-    const check = () => Promise.race([this.deps.httpGet(`${this.plan.proxy.publicUrl}/health/liveness`, { timeoutMs, insecure: this.plan.proxy.insecureTls }), this.stopped()]);
+    const check = () => raceAbort(this.deps.httpGet(`${this.plan.proxy.publicUrl}/health/liveness`, { timeoutMs, insecure: this.plan.proxy.insecureTls }), { stopped: this.stopCtl.signal });
     let result = await check();
     // Why once more at once: with several proxy workers the kernel may have handed this check to a worker that died
     // under it (the proxy replaces it and serves on); a fresh connection goes to one that serves. A proxy that is down
@@ -592,7 +588,7 @@ export class Supervisor {
     // Set when llmserve itself killed a proxy whose restart failed: its SIGKILL is no news of its own.
     let killedAfterFailedRestart = false;
     for (;;) {
-      const exited = await Promise.race([this.proxy!.exited, this.stopped()]);
+      const exited = await raceAbort(this.proxy!.exited, { stopped: this.stopCtl.signal });
       if (exited === 'stopped') return 'stopped';
       const exit = exited;
       const why = killedAfterFailedRestart ? 'the restarted proxy failed (llmserve killed it)' : `the proxy exited (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})`;
@@ -633,11 +629,6 @@ export class Supervisor {
   }
 
   // ---------------------------------------------------------------- stopping
-
-  /** Resolves when a stop was requested; one promise for the whole run, so waits add no listeners. */
-  private stopped(): Promise<'stopped'> {
-    return this.stopRequested;
-  }
 
   /** Drains the proxy, stops every child (Ray last), leaves both probe files present. */
   private async shutdown(): Promise<void> {

@@ -26,3 +26,38 @@ export function formatSeconds(seconds: number): string {
   const m = Math.floor(seconds / 60);
   return `${m} min ${Math.round(seconds - m * 60)} s`;
 }
+
+/**
+ * Settles as `work` settles, or with the name of the first of `events` to abort before that; the abort listeners are
+ * removed as soon as it is decided. `work` must be short-lived (a timer, one request): it is the one input that keeps
+ * a reaction. Why not Promise.race with the long-lived inputs themselves (the stop request, a running child's exit):
+ * each race leaves a reaction on every input still pending, and that reaction keeps the race and its value alive until
+ * the input settles; raced at every health check, that grew the supervisor's heap by about 2 KB a tick for as long as
+ * it ran.
+ */
+export function raceAbort<T, K extends string>(work: Promise<T>, events: Partial<Record<K, AbortSignal>>): Promise<T | K> {
+  return new Promise<T | K>((resolve, reject) => {
+    const subscribed: [AbortSignal, () => void][] = [];
+    let decided = false;
+    const decide = (settle: () => void) => {
+      if (decided) return;
+      decided = true;
+      for (const [signal, listener] of subscribed) signal.removeEventListener('abort', listener);
+      subscribed.length = 0;
+      settle();
+    };
+    // Handled first and always, so that a rejection after an event decided the race is never unhandled.
+    work.then(
+      (value) => decide(() => resolve(value)),
+      (err: unknown) => decide(() => reject(err)),
+    );
+    for (const name of Object.keys(events) as K[]) {
+      const signal = events[name];
+      if (signal === undefined) continue;
+      if (signal.aborted) return decide(() => resolve(name));
+      const listener = () => decide(() => resolve(name));
+      signal.addEventListener('abort', listener, { once: true });
+      subscribed.push([signal, listener]);
+    }
+  });
+}

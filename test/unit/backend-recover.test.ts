@@ -40,7 +40,6 @@ test('recover with no child and a vLLM that cannot be run: each try is a failure
     plan,
     stopSignal: stop.signal,
     killSignal: new AbortController().signal,
-    stopped: () => new Promise(() => {}),
     changed: (_b, why) => void changes.push(why),
     restarting: () => {},
   };
@@ -75,7 +74,6 @@ test('a busy health check (late /health, responses flowing) counts toward resett
     plan,
     stopSignal: new AbortController().signal,
     killSignal: new AbortController().signal,
-    stopped: () => new Promise(() => {}),
     changed: () => {},
     restarting: () => {},
     activityOf: async () => ({ sinceMs: 0, waiting: { count: 0, heardMs: null } }),
@@ -98,7 +96,6 @@ test('a busy health check (late /health, responses flowing) counts toward resett
 test('a stop during the wait for GPU memory waits (bounded) for the query it cancelled to end, so llmserve never exits before it', async () => {
   const { logger } = memoryLogger();
   const stop = new AbortController();
-  const stopped = new Promise<'stopped'>((resolve) => stop.signal.addEventListener('abort', () => resolve('stopped')));
   let settledAt = 0;
   let hangs = false;
   const deps = {
@@ -117,7 +114,6 @@ test('a stop during the wait for GPU memory waits (bounded) for the query it can
     plan: { healthInterval: 1 } as unknown as SupervisorPlan,
     stopSignal: stop.signal,
     killSignal: new AbortController().signal,
-    stopped: () => stopped,
     changed: () => {},
     restarting: () => {},
   };
@@ -148,7 +144,6 @@ test('waiting for GPU memory: a GPU-memory query that gave no answer is said onc
     plan: { healthInterval: 1 } as unknown as SupervisorPlan,
     stopSignal: new AbortController().signal,
     killSignal: new AbortController().signal,
-    stopped: () => new Promise(() => {}),
     changed: () => {},
     restarting: () => {},
   };
@@ -173,7 +168,7 @@ function startContext(spawn: SupervisorDeps['spawn'], stop: AbortController, htt
     now: () => performance.now(),
   } as unknown as SupervisorDeps;
   const plan = { startupTimeout: 60, stallTimeout: 60, engineStallTimeout: 0, restart: { policy: 'on-failure', maxFailures: 3, windowS: 60, backoffInitialS: 1, backoffMaxS: 1, resetAfterS: 300 } } as unknown as SupervisorPlan;
-  return { deps, plan, stopSignal: stop.signal, killSignal: new AbortController().signal, stopped: () => new Promise(() => {}), changed: () => {}, restarting: () => {} };
+  return { deps, plan, stopSignal: stop.signal, killSignal: new AbortController().signal, changed: () => {}, restarting: () => {} };
 }
 
 /** A vLLM that has exited at once (a pid no process has: its group is empty), its pipes closing when `closeOutput` runs. */

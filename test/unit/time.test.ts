@@ -1,7 +1,8 @@
 // util/time: sleep's bounds and formatSeconds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sleep } from '../../src/util/time.js';
+import { getEventListeners } from 'node:events';
+import { raceAbort, sleep } from '../../src/util/time.js';
 
 test('sleep: a wait longer than a Node timer holds (drain.timeout at its maximum + 1 s) does not end at once', async () => {
   const ctl = new AbortController();
@@ -12,4 +13,31 @@ test('sleep: a wait longer than a Node timer holds (drain.timeout at its maximum
   ctl.abort();
   await waiting;
   assert.equal(ended, true);
+});
+
+test('raceAbort: the work\'s value, or the first event to abort; no listener stays on a long-lived signal', async () => {
+  const stop = new AbortController();
+  const exit = new AbortController();
+  // Thousands of waits against signals that live for the whole run (a supervisor's health-check ticks): each must
+  // leave nothing behind on them (Promise.race with a pending promise leaves a reaction per race).
+  for (let i = 0; i < 2000; i++) assert.equal(await raceAbort(Promise.resolve('tick' as const), { stopped: stop.signal, exit: exit.signal }), 'tick');
+  assert.equal(getEventListeners(stop.signal, 'abort').length, 0);
+  assert.equal(getEventListeners(exit.signal, 'abort').length, 0);
+
+  const tick = new AbortController();
+  const waiting = raceAbort(sleep(60_000, tick.signal).then(() => 'tick' as const), { stopped: stop.signal, exit: exit.signal });
+  assert.equal(getEventListeners(exit.signal, 'abort').length, 1);
+  exit.abort();
+  assert.equal(await waiting, 'exit');
+  tick.abort();
+  assert.equal(getEventListeners(stop.signal, 'abort').length, 0, 'the other event\'s listener is removed once decided');
+  // Already aborted: decided at once, in the order given; an absent event is skipped.
+  assert.equal(await raceAbort(new Promise(() => {}), { stopped: undefined, exit: exit.signal }), 'exit');
+  // A rejection that comes after an event decided the race is handled (no unhandled rejection), and one that comes
+  // first is the race's.
+  let rejectLate!: (err: Error) => void;
+  assert.equal(await raceAbort(new Promise((_, reject) => (rejectLate = reject)), { exit: exit.signal }), 'exit');
+  rejectLate(new Error('late'));
+  await assert.rejects(raceAbort(Promise.reject(new Error('first')), { stopped: stop.signal }), /first/);
+  assert.equal(getEventListeners(stop.signal, 'abort').length, 0);
 });
