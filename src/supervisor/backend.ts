@@ -285,7 +285,7 @@ export class Backend {
           this.status = 'restarting';
           this.healthy = false;
           this.ctx.changed(this, `${this.label}'s engine stalled`);
-          await stopChild(child, plan.stopTimeout * 1000, this.ctx.killSignal);
+          if ((await this.stopForRestart(child)) === 'stopped') return 'stopped';
           recovered = await this.recover(`${this.label} stopped after its engine stalled`);
         } else if (verdict === 'hung') {
           // Why before the stop, not in recover() after it: a wedged vLLM can take the whole stop timeout (30 s) to
@@ -295,12 +295,21 @@ export class Backend {
           this.healthy = false;
           this.ctx.changed(this, '');
           logger.error(`${this.label} failed ${HUNG_CHECKS_BEFORE_RESTART} health checks in a row: stopping it to restart it`);
-          await stopChild(child, plan.stopTimeout * 1000, this.ctx.killSignal);
+          if ((await this.stopForRestart(child)) === 'stopped') return 'stopped';
           recovered = await this.recover(`${this.label} stopped after ${HUNG_CHECKS_BEFORE_RESTART} failed health checks`);
         }
       } else recovered = await this.recover();
       if (recovered !== 'ready') return recovered;
     }
+  }
+
+  /**
+   * Stops a hung or stalled vLLM before its restart. `stopped` as soon as llmserve itself is asked to stop: a wedged
+   * vLLM can take the whole stop timeout to go, and the drain must not wait for it (shutdown stops it with the rest).
+   */
+  private async stopForRestart(child: ManagedChild): Promise<'gone' | 'stopped'> {
+    const gone = stopChild(child, this.ctx.plan.stopTimeout * 1000, this.ctx.killSignal).then(() => 'gone' as const);
+    return raceAbort(gone, { stopped: this.ctx.stopSignal });
   }
 
   /**

@@ -32,6 +32,8 @@ export class Supervisor {
   private proxyListening = false;
   /** The service was marked ready once: only then does a stop drain. */
   private everReady = false;
+  /** `not-ready` was removed once: only then may the platform be routing to us, and a stop waits out drain.delay. */
+  private routed = false;
   private proxyHealthy = true;
   /** Mirrors the `not-healthy` file once ready, so that only transitions are written and logged. */
   private notHealthy = false;
@@ -53,6 +55,10 @@ export class Supervisor {
   private readonly activityWaiters = new Map<number, (activity: BackendActivity) => void>();
   private activitySeq = 0;
   private startedAt = 0;
+  /** Each backend's watch, started as soon as its first start is ready (before the whole service is). */
+  private readonly watches: (Promise<'stopped' | 'give-up'> | undefined)[] = [];
+  /** Wakes firstReady() to look again: a first start ended, or a backend changed. */
+  private wakeFirstReady: () => void = () => {};
 
   constructor(
     private readonly plan: SupervisorPlan,
@@ -89,6 +95,8 @@ export class Supervisor {
     const during = this.everReady ? '' : ' during start-up';
     this.deps.logger.info(isSignal(reason) ? `${reason} received${during}: ${what} (send it again to kill at once)` : `${reason}${during}: ${what}`);
     this.stopAsked = true;
+    // Readiness fails from the signal on (README), even while the drain waits for a restart in progress to end.
+    if (this.everReady && this.proxyListening && this.proxy !== null && !this.proxy.hasExited) this.proxy.send({ type: 'stopping' });
     this.stopCtl.abort();
   }
 
@@ -150,23 +158,32 @@ export class Supervisor {
     try {
       await this.startProxy();
       if (!this.stopping && (await this.startRay()) === 'ready' && !this.stopping) {
-        initial = this.backends.map((b) =>
+        initial = this.backends.map((b, i) =>
           b.start(true).then((r) => {
             if (r === 'ready') {
               b.markReady();
               this.backendChanged(b, '');
+              // Watched from its own first start on, not from the service's: with several models a vLLM that dies
+              // while another still loads (minutes) is restarted then, not found dead when the last one is ready.
+              this.watches[i] = b.watch();
             }
             return r;
           }),
         );
         // A start that fails after the service is ready (probes.require: any) is handled by its backend's task.
         for (const p of initial) p.catch(() => {});
-        const first = await this.untilFirstReady(initial);
-        if (first === 'give-up') code = 1;
-        else if (first === 'ready' && !this.stopping) {
+        let outcome = await this.untilFirstReady(initial);
+        if (outcome === 'ready' && !this.stopping) {
           await this.waitProxyLive();
-          if (!this.stopping) await this.markReady();
-          if (!this.stopping) code = await this.serve(initial);
+          outcome = this.stopping ? 'stopped' : await this.markReady();
+          if (outcome === 'ready' && !this.stopping) code = await this.serve(initial);
+        }
+        if (outcome === 'give-up') {
+          code = 1;
+          // Lost before serving: the other starts (a model still loading) see the stop and end first, so that each
+          // backend's child is the last one spawned when shutdown stops them.
+          if (!this.stopping) this.stopCtl.abort();
+          await Promise.allSettled([...initial, ...this.watches]);
         }
       }
     } catch (err) {
@@ -174,10 +191,12 @@ export class Supervisor {
       // dropped flag spawns a new vLLM). They see the stop and end first, so that each backend's child is the last
       // one spawned when shutdown stops them, and no vLLM outlives llmserve.
       if (!this.stopping) this.stopCtl.abort();
-      await Promise.allSettled(initial);
+      await Promise.allSettled([...initial, ...this.watches]);
       await this.shutdown();
       throw err;
     }
+    // A watch started before the service was ready (a restart under way) ends on the stop signal too.
+    await Promise.allSettled(this.watches);
     await this.shutdown();
     return code;
   }
@@ -201,26 +220,42 @@ export class Supervisor {
     }
   }
 
-  /** Resolves `ready` when the requirement is met: every backend (`all`), or the first one (`any`). */
-  private async firstReady(initial: Promise<StartResult>[]): Promise<'ready' | 'stopped'> {
-    if (this.plan.require === 'all') {
-      const results = await Promise.all(initial);
-      return results.every((r) => r === 'ready') ? 'ready' : 'stopped';
-    }
-    return new Promise((resolve, reject) => {
-      let left = initial.length;
-      let firstError: unknown = null;
-      for (const p of initial) {
-        p.then(
-          (r) => (r === 'ready' ? resolve('ready') : undefined),
-          (err: unknown) => (firstError ??= err),
-        ).finally(() => {
-          if (--left > 0) return;
-          if (firstError !== null && !this.stopping) reject(firstError);
-          else resolve('stopped');
-        });
+  /**
+   * Resolves `ready` once the requirement is met (every backend healthy for `all`, one for `any`), checked again on
+   * every first start's outcome and every backend change, since a backend that was ready may have died and be
+   * restarting meanwhile. A first start that fails throws (exit 3): at once with `all`, with `any` once none is left
+   * that could serve. `give-up` when a ready backend's restart budget ran out and the requirement can no longer be met.
+   */
+  private async firstReady(initial: Promise<StartResult>[]): Promise<'ready' | 'stopped' | 'give-up'> {
+    const outcomes: ({ result: StartResult } | { error: unknown } | undefined)[] = initial.map(() => undefined);
+    initial.forEach((p, i) =>
+      p.then(
+        (result) => ((outcomes[i] = { result }), this.wakeFirstReady()),
+        (error: unknown) => ((outcomes[i] = { error }), this.wakeFirstReady()),
+      ),
+    );
+    for (;;) {
+      const change = new Promise<void>((resolve) => (this.wakeFirstReady = resolve));
+      if (this.stopping) return 'stopped';
+      const failed = outcomes.find((o) => o !== undefined && 'error' in o) as { error: unknown } | undefined;
+      const ended = (i: number) => {
+        const o = outcomes[i];
+        return o !== undefined && ('error' in o || o.result !== 'ready' || this.backends[i]!.status === 'failed');
+      };
+      if (this.plan.require === 'all') {
+        if (failed !== undefined) throw failed.error;
+        if (outcomes.some((o) => o !== undefined && 'result' in o && o.result !== 'ready')) return 'stopped';
+        if (this.backends.some((b) => b.status === 'failed')) return 'give-up';
+        if (outcomes.every((o) => o !== undefined) && this.requirementMet()) return 'ready';
+      } else {
+        if (this.requirementMet()) return 'ready';
+        if (this.backends.every((_, i) => ended(i))) {
+          if (failed !== undefined) throw failed.error;
+          return this.backends.some((b) => b.status === 'failed') ? 'give-up' : 'stopped';
+        }
       }
-    });
+      await raceAbort(change, { stopped: this.stopCtl.signal });
+    }
   }
 
   // ---------------------------------------------------------------- the proxy
@@ -260,6 +295,10 @@ export class Supervisor {
     });
     this.proxy = proxy;
     this.proxyListening = false;
+    // Its exit wakes whoever waits for it to confirm a state (stateApplied).
+    void proxy.exited.then(() => {
+      for (const wake of this.appliedWaiters) wake();
+    });
     const listening = new Promise<{ type: string; code?: string; message?: string; port?: number }>((resolve) => {
       proxy.onMessage((m) => {
         const msg = m as { type?: string; seq?: unknown };
@@ -377,7 +416,8 @@ export class Supervisor {
     return this.plan.require === 'all' ? this.backends.every((b) => b.healthy) : this.backends.some((b) => b.healthy);
   }
 
-  private async markReady(): Promise<void> {
+  /** The service is ready: the proxy takes the state, then `not-ready` goes; `give-up` when the proxy cannot be restarted. */
+  private async markReady(): Promise<'ready' | 'stopped' | 'give-up'> {
     this.state = 'ready';
     this.everReady = true;
     for (const b of this.backends) this.sendState(b);
@@ -385,24 +425,33 @@ export class Supervisor {
     // has the state and the proxy's own readiness endpoint says ready, so that no routed request is answered 503.
     await this.stateApplied();
     await this.waitProxyReady();
-    if (this.stopping) return;
-    this.deps.probes.set(NOT_READY, false);
-    // A vLLM (or the proxy) that died since it was found ready is not watched yet (serve() starts that): keep
-    // not-healthy then, at once, rather than removing it for the moment until the watch notices.
+    // A proxy that died meanwhile answers nothing: not-ready stays until a new one listens (it starts with the
+    // ready state) and answers, as README promises, rather than going while the public port refuses connections.
+    while (!this.stopping && this.proxy !== null && this.proxy.hasExited) {
+      const recovered = await this.recoverProxy();
+      if (recovered !== 'ready') return recovered;
+      await this.waitProxyReady();
+    }
+    if (this.stopping) return 'stopped';
+    // A vLLM that died since it was found ready (its watch has not handled the exit yet): not-healthy is kept, and
+    // set before not-ready goes, so that the platform never sees the service ready and healthy for a moment.
     const dead = this.deadChild();
+    if (dead !== null) {
+      this.deps.probes.set(NOT_HEALTHY, true);
+      this.notHealthy = true;
+    }
+    this.deps.probes.set(NOT_READY, false);
+    this.routed = true;
     if (dead === null) {
       this.deps.probes.set(NOT_HEALTHY, false);
       this.notHealthy = false;
       this.proxyHealthy = true;
-    } else {
-      this.deps.probes.set(NOT_HEALTHY, true);
-      this.notHealthy = true;
-      this.deps.logger.warn(`${dead} exited just after start-up: not-healthy kept`);
-    }
+    } else this.deps.logger.warn(`${dead} exited just after start-up: not-healthy kept`);
     const seconds = (this.deps.now() - this.startedAt) / 1000;
     const serving = this.backends.filter((b) => b.status === 'ready').map((b) => `"${b.spec.servedModelName}"${b.spec.summary ? ` on ${b.spec.summary}` : ''}`);
     const loading = this.backends.filter((b) => b.status !== 'ready').map((b) => `"${b.spec.servedModelName}"`);
     this.deps.logger.info(`ready after ${formatSeconds(seconds)}: ${this.plan.proxy.publicUrl} serves ${serving.join(', ')}${loading.length ? ` (still starting: ${loading.join(', ')})` : ''}`);
+    return 'ready';
   }
 
   /**
@@ -443,8 +492,10 @@ export class Supervisor {
         this.stopCtl.signal.removeEventListener('abort', finish);
         resolve();
       };
+      // A dead proxy confirms nothing: no 5 s wait for it (its restart sends the state again).
+      const proxy = this.proxy!;
       const onApplied = () => {
-        if (this.appliedSeq >= seq) finish();
+        if (this.appliedSeq >= seq || proxy.hasExited) finish();
       };
       timer = setTimeout(() => {
         this.deps.logger.warn(`the proxy did not confirm the backend state within ${formatSeconds(STATE_APPLIED_TIMEOUT_MS / 1000)}: going on (a worker may answer with the old state for a moment)`);
@@ -457,7 +508,13 @@ export class Supervisor {
 
   /** A backend's status or health changed: tell the proxy, and update `not-healthy` against the requirement. */
   private backendChanged(b: Backend, why: string): void {
-    if (this.state !== 'ready') return;
+    this.wakeFirstReady();
+    if (this.state !== 'ready') {
+      // Before the service is ready no probe file follows a backend (not-ready is there), but a ready model's vLLM
+      // dying while another still loads is news all the same.
+      if (why) this.deps.logger[b.status === 'restarting' || b.status === 'failed' ? 'error' : 'warn'](why);
+      return;
+    }
     this.sendState(b);
     this.updateHealth(why, b.status === 'restarting' || b.status === 'failed' ? 'error' : 'warn');
   }
@@ -493,7 +550,7 @@ export class Supervisor {
   }
 
   /** One backend's life after its first start: a start that failed late is retried, then it is watched. */
-  private async backendTask(b: Backend, initial: Promise<StartResult>): Promise<'stopped' | 'give-up'> {
+  private async backendTask(b: Backend, initial: Promise<StartResult>, i: number): Promise<'stopped' | 'give-up'> {
     let result: StartResult;
     try {
       result = await initial;
@@ -508,8 +565,10 @@ export class Supervisor {
       // The failed start was said above (or by start() itself): its exit is no news, and no "unexpected" exit.
       const recovered = await b.recover('');
       if (recovered !== 'ready') return recovered;
+      return b.watch();
     }
-    return b.watch();
+    // Ready at its first start: watched since then.
+    return this.watches[i] ?? b.watch();
   }
 
   /**
@@ -532,7 +591,7 @@ export class Supervisor {
 
   /** The steady state: proxy health and exits, until a stop request (0) or a lost service (1). */
   private async serve(initial: Promise<StartResult>[]): Promise<number> {
-    const tasks = this.backends.map((b, i) => this.backendTask(b, initial[i]!));
+    const tasks = this.backends.map((b, i) => this.backendTask(b, initial[i]!, i));
     const gaveUp = new AbortController();
     tasks.forEach((t, i) => void t.then((r) => r === 'give-up' && this.backendGaveUp(this.backends[i]!) && gaveUp.abort()));
     try {
@@ -643,7 +702,9 @@ export class Supervisor {
     if (proxy && this.proxyListening && !proxy.hasExited && requested && this.everReady && !this.killCtl.signal.aborted) {
       // Readiness fails at once, like `not-ready`, so that an HTTP health check takes the replica out during the delay.
       proxy.send({ type: 'stopping' });
-      await sleep(this.plan.drainDelay * 1000, this.killCtl.signal);
+      // drain.delay is for the platform to stop routing here; with not-ready never removed (a stop while the service
+      // was being marked ready) it never routed, and the requests in flight are drained below without it.
+      if (this.routed) await sleep(this.plan.drainDelay * 1000, this.killCtl.signal);
       const drained = new Promise<number>((resolve) =>
         proxy.onMessage((m) => {
           const msg = m as { type?: string; remaining?: unknown };
@@ -651,7 +712,12 @@ export class Supervisor {
         }),
       );
       proxy.send({ type: 'drain', timeoutMs: this.plan.drainTimeout * 1000 });
-      const remaining = await Promise.race([drained, proxy.exited.then(() => 0), sleep(this.plan.drainTimeout * 1000 + 1000, this.killCtl.signal).then(() => 0)]);
+      const diedDuringDrain = proxy.exited.then((exit) => {
+        // Said, since the requests it still had are lost with it: not a client's doing, nor vLLM's.
+        if (this.state === 'draining') this.deps.logger.error(`the proxy exited during the drain (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}): the requests it still had in flight were cut`);
+        return 0;
+      });
+      const remaining = await Promise.race([drained, diedDuringDrain, sleep(this.plan.drainTimeout * 1000 + 1000, this.killCtl.signal).then(() => 0)]);
       // The one loss a stop can cause: say it, so that it is not mistaken for a client's or vLLM's fault.
       if (remaining > 0) {
         this.deps.logger.warn(`drain: ${remaining} request${remaining === 1 ? '' : 's'} still in flight after drain.timeout (${formatSeconds(this.plan.drainTimeout)}): stopping anyway, they are cut (a longer drain.timeout, within the platform's grace period, lets them finish)`);

@@ -427,6 +427,29 @@ test('the proxy dies while vLLM does its first load: only the proxy restarts, th
   await stopCleanly(svc);
 });
 
+test('the proxy dies as the service is marked ready: not-ready stays until a new proxy answers, at once (no 5 s wait for a dead proxy)', async (t) => {
+  const fault = path.join(await tempDir(), 'proxy-fault');
+  writeFileSync(fault, 'die-on-ready');
+  const svc = await startService({ config: FAST_RESTART, env: { NODE_OPTIONS: `--require ${fixturePath('proxy-fault-hook.cjs')}`, LLMSERVE_TEST_PROXY_FAULT: fault } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy/, 30_000);
+  // Until the new proxy answers, not-ready must be there: the platform would route to a port that refuses.
+  await waitFor(
+    async () => {
+      const answers = (await fetch(`http://127.0.0.1:${svc.port}/health/liveness`).catch(() => null))?.status === 200;
+      if (!answers) assert.ok(existsSync(svc.notReady), 'not-ready was removed while the proxy did not answer');
+      return answers;
+    },
+    { timeoutMs: 20_000, intervalMs: 10, message: 'the new proxy answering' },
+  );
+  await svc.waitReady(20_000);
+  assert.equal(existsSync(svc.notHealthy), false);
+  assert.equal((await svc.chat()).status, 200);
+  assert.doesNotMatch(svc.run.output(), /did not confirm the backend state|exited just after start-up/);
+  assert.equal(svc.vllmStarts().length, 1, 'vLLM was never restarted');
+  await stopCleanly(svc);
+});
+
 test('SIGTERM while a restart waits on a stuck GPU-memory query: stops without waiting for it, nothing left', async (t) => {
   const svc = await startService({ config: 'restart: { backoff_initial: 30, backoff_max: 30 }\n', env: { FAKE_NVIDIA_SMI_MODE: 'hang-apps' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));

@@ -3,7 +3,7 @@
 // output going away (a closed terminal or pipe).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fixturePath, tempDir } from '../helpers/fixtures.js';
 import { startService, TEST_KEY } from '../helpers/service.js';
@@ -131,6 +131,37 @@ test('drain.delay: requests are still served after SIGTERM for the delay (probe 
   await waitFor(async () => (await svc.chat()).status === 503, { timeoutMs: 8000, message: 'a 503 after the delay' });
   assert.match(await body, /data: \[DONE\]\n\n$/);
   assert.equal((await svc.run.exited).code, 0, svc.run.output());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('SIGTERM while the service is being marked ready (not-ready still there): no drain.delay, since the platform never routed here', async (t) => {
+  // vLLM in mode busy: its /health answers 10 s late, so the proxy's readiness does not pass and the supervisor
+  // waits 5 s for it, with not-ready still there, while the proxy already forwards.
+  const svc = await startService({ config: 'drain: { delay: 30, timeout: 10 }\n', env: { FAKE_VLLM_MODE: 'busy' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await waitFor(async () => (await svc.chat().catch(() => null))?.status === 200, { timeoutMs: 20_000, intervalMs: 20, message: 'the proxy forwarding' });
+  assert.ok(existsSync(svc.notReady), 'not-ready is still there');
+  const signalled = Date.now();
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+  assert.ok(Date.now() - signalled < 15_000, `stopped ${Date.now() - signalled} ms after SIGTERM (drain.delay is 30 s)`);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('the proxy dies during the drain: said, with the requests it had cut; vLLM still stopped, exit 0, nothing left', async (t) => {
+  const fault = path.join(await tempDir(), 'proxy-fault');
+  writeFileSync(fault, 'die-on-drain');
+  const svc = await startService({ env: { NODE_OPTIONS: `--require ${fixturePath('proxy-fault-hook.cjs')}`, LLMSERVE_TEST_PROXY_FAULT: fault, FAKE_VLLM_STREAM_CHUNKS: '100', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  const stream = await svc.chat({ stream: true });
+  const body = stream.text().catch((err: Error) => `cut: ${err.message}`);
+  svc.run.child.kill('SIGTERM');
+  assert.equal((await svc.run.exited).code, 0, svc.run.output());
+  assert.match(svc.run.output(), /error: the proxy exited during the drain \(signal SIGKILL\): the requests it still had in flight were cut/);
+  assert.doesNotMatch(await body, /data: \[DONE\]/);
+  assert.ok(svc.probesDown());
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 

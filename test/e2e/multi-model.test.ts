@@ -290,6 +290,55 @@ test('probes.require: all: a model whose restart budget runs out still ends llms
   assert.deepEqual(findByMarker(run.marker), []);
 });
 
+test('probes.require: all: a model whose vLLM dies while another still loads is restarted then, and not-ready stays until both serve', async (t) => {
+  const s = await twoModels(undefined, { betaEnv: { FAKE_VLLM_LOAD_MS: '10000' } });
+  const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.3', '--stop-timeout', '3'], s.env);
+  t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
+  await run.waitForLine(/vLLM "alpha" is ready after/, 20_000);
+  process.kill(s.startsOf('alpha')[0]!.pid, 'SIGKILL');
+  // Not when beta is ready (10 s of load): at once, its orphaned engine killed with it.
+  await waitFor(() => s.startsOf('alpha').length === 2, { timeoutMs: 8000, message: () => `alpha restarted while beta loads\n--- output:\n${run.output()}` });
+  assert.doesNotMatch(run.output(), /\| ready after/, 'beta was still loading');
+  assert.match(run.output(), /vLLM "alpha" exited unexpectedly \(signal SIGKILL\)/);
+  assert.deepEqual(processGroupMembers(s.startsOf('alpha')[0]!.pid), [], "the old alpha's process group is gone");
+  assert.ok(existsSync(path.join(s.probeDir, 'not-ready')));
+  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 60_000);
+  const alpha = await chat(s.port, 'alpha');
+  assert.equal(alpha.status, 200, await alpha.text());
+  assert.doesNotMatch(run.output(), /exited just after start-up/);
+  assert.equal(existsSync(path.join(s.probeDir, 'not-healthy')), false);
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+  assert.deepEqual(findByMarker(run.marker), []);
+});
+
+test('SIGTERM while a hung vLLM is being stopped for its restart: readiness fails and the drain begins at once, not after the stop timeout', async (t) => {
+  // alpha's vLLM drains for up to 60 s on SIGTERM (a request hangs in it): its stop for the restart takes the whole
+  // --stop-timeout (8 s).
+  const s = await twoModels(undefined, { extra: 'probes: { require: any }\ndrain: { delay: 0, timeout: 2 }\n' });
+  const config = readFileSync(s.config, 'utf8').replace('    port: ' + s.portA + '\n', `    port: ${s.portA}\n    vllm:\n      args: [--shutdown-timeout, "60"]\n`);
+  writeFileSync(s.config, config);
+  const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.3', '--stop-timeout', '8'], s.env);
+  t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
+  // probes.require: any: ready with the first model; both serve before alpha hangs.
+  await run.waitForLine(/\| ready after .* serves "/, 60_000);
+  for (const model of ['alpha', 'beta']) await waitFor(async () => (await chat(s.port, model)).status === 200, { timeoutMs: 30_000, message: `${model} serving` });
+  process.kill(s.startsOf('alpha')[0]!.pid, 'SIGUSR1'); // the fake's trigger: it hangs
+  const hung = chat(s.port, 'alpha').catch(() => null);
+  await run.waitForLine(/vLLM "alpha" failed 3 health checks in a row: stopping it/, 15_000);
+  run.child.kill('SIGTERM');
+  const signalled = Date.now();
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${s.port}/health/readiness`).catch(() => null))?.status !== 200, { timeoutMs: 4000, intervalMs: 50, message: 'readiness failing after SIGTERM' });
+  // drain.delay 0: new requests get 503 (or a closed port) well before alpha's stop timeout is out.
+  await waitFor(async () => (await chat(s.port, 'beta').catch(() => null))?.status !== 200, { timeoutMs: 5000, intervalMs: 50, message: 'beta refusing new requests' });
+  assert.ok(Date.now() - signalled < 6000, `the drain began ${Date.now() - signalled} ms after SIGTERM`);
+  assert.equal((await run.exited).code, 0, run.output());
+  await hung;
+  const after = run.output().slice(run.output().indexOf('SIGTERM received'));
+  assert.doesNotMatch(after, /the other models keep serving/, 'no serving news after SIGTERM');
+  assert.deepEqual(findByMarker(run.marker), []);
+});
+
 test('two saturated models behind proxy.workers: 2 (their checks time out together): both busy, neither counted as failed', async (t) => {
   const s = await twoModels(undefined, { proxy: 'workers: 2' });
   const env = { ...s.env, FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '120', FAKE_VLLM_STREAM_INTERVAL_MS: '50' };
