@@ -189,8 +189,7 @@ export async function runWorkers(settings: ProxySettings, stopped: Promise<void>
           failed(new LlmserveError('RUNTIME', `${how}${why}`));
           return;
         }
-        const others = live.size === 1 ? 'the other worker serves' : `the other ${live.size} workers serve`;
-        logger.warn(`${how}: starting another, ${others} meanwhile (${exitTimes.length} of ${WORKER_REPLACEMENTS} replacements within ${WORKER_EXIT_WINDOW_MS / 1000} s)`);
+        logger.warn(`${how}: starting another, ${othersServing(live.size)} (${exitTimes.length} of ${WORKER_REPLACEMENTS} replacements within ${WORKER_EXIT_WINDOW_MS / 1000} s)`);
         collector.replaced();
         if (speaker === worker) {
           // A worker that serves on takes the speaking over (its start-up lines were said already, once); only with
@@ -255,4 +254,13 @@ export async function runWorkers(settings: ProxySettings, stopped: Promise<void>
     process.off('message', onMessage);
     await stopAll();
   }
+}
+
+/**
+ * Who serves while a crashed worker is replaced: none when the one that served died while its sibling (itself a
+ * replacement) was still starting.
+ */
+export function othersServing(live: number): string {
+  if (live === 0) return 'no other worker serves until it listens';
+  return live === 1 ? 'the other worker serves meanwhile' : `the other ${live} workers serve meanwhile`;
 }

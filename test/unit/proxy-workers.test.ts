@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
+import { othersServing } from '../../src/proxy/cluster-primary.js';
 import { proxySettings, type ChildMessage, type ProxySettings } from '../../src/proxy/settings.js';
 import { KEY, bearer, request, sha256Hex, startUpstream, until } from '../helpers/upstream.js';
 
@@ -387,3 +388,9 @@ function isJson(line: string): boolean {
     return false;
   }
 }
+
+it('a crashed worker\'s replacement says who serves meanwhile, and that none does when its sibling is still starting', () => {
+  assert.equal(othersServing(1), 'the other worker serves meanwhile');
+  assert.equal(othersServing(3), 'the other 3 workers serve meanwhile');
+  assert.equal(othersServing(0), 'no other worker serves until it listens');
+});
