@@ -199,8 +199,9 @@ test('the single-file build starts vLLM (fake) and its own proxy child, serves, 
 });
 
 test('the demo: its banner names the line after which its curl is served, on the port given with --port', async (t) => {
-  const port = await freePort();
-  const demo = runLlmserve(['--port', String(port)], { LLMSERVE_MASTER_KEY: KEY, DEMO_PORT: undefined, LLMSERVE_PORT: undefined }, path.join(root, 'scripts', 'demo.mjs'));
+  const [port, backendPort] = [await freePort(), await freePort()];
+  // Its own backend port too: the default (3000) may be taken on this machine, or checked by another test meanwhile.
+  const demo = runLlmserve(['--port', String(port), '--backend-port', String(backendPort)], { LLMSERVE_MASTER_KEY: KEY, DEMO_PORT: undefined, LLMSERVE_PORT: undefined }, path.join(root, 'scripts', 'demo.mjs'));
   t.after(async () => {
     await demo.cleanup();
     // The demo's model and probe files live in a temporary directory of its own.

@@ -44,8 +44,10 @@ export function runLlmserve(args: string[], env: Record<string, string | undefin
   };
   child.stdout!.on('data', collect('out'));
   child.stderr!.on('data', collect('err'));
+  let closed: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('close', (code, signal) => {
+      closed = { code, signal };
       rmSync(usageDir, { recursive: true, force: true });
       for (const rest of [partial.out, partial.err]) if (rest) lines.push(rest);
       partial = { out: '', err: '' };
@@ -59,7 +61,16 @@ export function runLlmserve(args: string[], env: Record<string, string | undefin
     output: () => lines.join('\n'),
     exited,
     async waitForLine(pattern, timeoutMs = 15_000) {
-      return waitFor(() => lines.find((l) => pattern.test(l)), { timeoutMs, message: () => `a line matching ${pattern}\n--- output:\n${lines.join('\n')}` });
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = lines.find((l) => pattern.test(l));
+        if (line !== undefined) return line;
+        // An llmserve that exited prints nothing more: fail now, not at the deadline (a start refused with exit 2).
+        const exit = closed as { code: number | null; signal: NodeJS.Signals | null } | null;
+        if (exit !== null) throw new Error(`llmserve exited (${exit.signal ?? `code ${exit.code}`}) without a line matching ${pattern}\n--- output:\n${lines.join('\n')}`);
+        if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms: a line matching ${pattern}\n--- output:\n${lines.join('\n')}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
     },
     async cleanup() {
       const left = findByMarker(marker).length;

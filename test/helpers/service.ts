@@ -32,6 +32,8 @@ export interface Service {
   waitReady(timeoutMs?: number): Promise<void>;
   /** The marked process whose command line matches. */
   findProcess(pattern: RegExp, timeoutMs?: number): Promise<ProcInfo>;
+  /** The proxy that llmserve itself runs (its cluster workers have the same command line, with the proxy as parent). */
+  findProxy(timeoutMs?: number): Promise<ProcInfo>;
   /** The public model name (the model directory's name). */
   modelName: string;
   /** POSTs a chat completion through the proxy with the test key. */
@@ -90,6 +92,9 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     },
     findProcess(pattern, timeoutMs = 10_000) {
       return waitFor(() => findByMarker(run.marker).find((p) => pattern.test(p.cmdline)), { timeoutMs, message: `a process matching ${pattern}` });
+    },
+    findProxy(timeoutMs = 10_000) {
+      return waitFor(() => findByMarker(run.marker).find((p) => / proxy$/.test(p.cmdline) && p.ppid === run.child.pid), { timeoutMs, message: 'the proxy (a child of llmserve)' });
     },
     modelName: path.basename(model),
     chat(body = {}) {
