@@ -179,7 +179,8 @@ export async function runWorkers(settings: ProxySettings, stopped: Promise<void>
         const how = `proxy worker ${worker.process.pid ?? '?'} exited (${signal ?? `code ${code}`})`;
         reject(new LlmserveError('RUNTIME', how));
         if (stopping) return;
-        const now = Date.now();
+        // Monotonic: a wall clock stepped back would count exits of long ago as within the window.
+        const now = performance.now();
         while (exitTimes.length > 0 && now - exitTimes[0]! > WORKER_EXIT_WINDOW_MS) exitTimes.shift();
         exitTimes.push(now);
         // Not replaced: one that never served (a replacement that cannot start would fail again), one exiting during

@@ -36,9 +36,10 @@ export async function emptyGroup(child: ManagedChild, timeoutMs = 5000): Promise
   // memory; they are still in the group, so -pgid reaches them even though their parent is gone.
   child.signalGroup('SIGKILL');
   await child.exited;
-  const deadline = Date.now() + timeoutMs;
+  // Monotonic: a wall clock stepped back meanwhile would stretch this give-up (and the restart or stop behind it).
+  const deadline = performance.now() + timeoutMs;
   let left = liveGroupMembers(pgid);
-  while (left.length > 0 && Date.now() < deadline) {
+  while (left.length > 0 && performance.now() < deadline) {
     child.signalGroup('SIGKILL');
     await sleep(10);
     left = liveGroupMembers(pgid);

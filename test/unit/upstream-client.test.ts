@@ -278,6 +278,21 @@ describe('UpstreamPool keep-alive', () => {
     assert.ok(elapsed >= 150, `closed ${elapsed} ms after the request was sent, before idleMs (150)`);
   });
 
+  it('ages idle connections and "last heard" on the monotonic clock: a wall clock stepped back an hour changes nothing', async (t) => {
+    const be = await startBackend(t, (c) => c.socket.write(ok('x')));
+    const { pool, send } = makePool(t, { idleMs: 150, maxIdle: 4 });
+    const wallClock = Date.now;
+    t.after(() => {
+      Date.now = wallClock;
+    });
+    await send(be.target);
+    // NTP steps the clock back (or a paused VM resumes): idle ages and the time since vLLM was heard must not follow.
+    Date.now = () => wallClock() - 3_600_000;
+    await waitFor(() => be.conns[0]!.closed, { ...WAIT, message: 'the pool to close the connection idle past idleMs, clock step or not' });
+    const since = pool.msSinceHeard(be.target);
+    assert.ok(since !== null && since >= 0 && since < 60_000, `ms since heard: ${since}`);
+  });
+
   it('reuses the connection after a HEAD response that has a content-length but no body', async (t) => {
     const be = await startBackend(t, (c, req) => c.socket.write(req.head.startsWith('HEAD') ? 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n' : ok('after')));
     const { send } = makePool(t);

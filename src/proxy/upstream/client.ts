@@ -79,7 +79,7 @@ interface Conn {
  */
 interface Heard {
   recently: boolean;
-  /** Date.now() at the sweep that last found the flag set; 0: never. */
+  /** performance.now() at the sweep that last found the flag set; 0: never. */
   at: number;
   readonly calls: Set<UpstreamCall>;
 }
@@ -121,7 +121,7 @@ export class UpstreamPool {
     const heard = this.heard.get(target);
     if (heard === undefined) return null;
     if (heard.recently) return 0;
-    return heard.at === 0 ? null : Date.now() - heard.at;
+    return heard.at === 0 ? null : performance.now() - heard.at;
   }
 
   /**
@@ -167,7 +167,9 @@ export class UpstreamPool {
     }
     // A call paused in its last onData left the socket paused: the next call must read it.
     if (conn.socket.isPaused()) conn.socket.resume();
-    conn.idleSince = Date.now();
+    // The monotonic clock, as for every age here: a wall clock stepped back (NTP, a resumed VM) would keep a socket
+    // that vLLM is closing, or a hung vLLM 'heard from', for as long as the step.
+    conn.idleSince = performance.now();
     // An idle socket must not keep the process alive (as http.Agent's free sockets don't).
     conn.socket.unref();
     list.push(conn);
@@ -177,7 +179,7 @@ export class UpstreamPool {
     const list = this.idle.get(target);
     if (list !== undefined) {
       // Last in, first out: the warmest socket, and the cold ones age out.
-      const now = Date.now();
+      const now = performance.now();
       for (let conn = list.pop(); conn !== undefined; conn = list.pop()) {
         // Idle past idleMs: the sweep (once a second) has not closed it yet, but the backend may be closing it now.
         if (!conn.socket.destroyed && conn.socket.readyState === 'open' && now - conn.idleSince < this.options.idleMs) {
@@ -242,7 +244,7 @@ export class UpstreamPool {
 
   private sweep(): void {
     this.sweeps++;
-    const now = Date.now();
+    const now = performance.now();
     for (const heard of this.heard.values()) {
       if (!heard.recently) continue;
       heard.recently = false;
