@@ -213,7 +213,13 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       res.once('socket', () => {
         ex.bytesAtStart = socket.bytesWritten;
         if (ahead !== undefined) ahead.bytesAtEnd = ex.bytesAtStart;
+        // Handled only now, as nginx handles pipelined requests: one at a time per connection. Its answer could not
+        // go out before the one ahead anyway, and handled at once, every request a client pipelines behind a stream
+        // started a generation of its own in vLLM (and an upstream connection: a few hundred in one write could
+        // spend the proxy's descriptors), for answers buffered here until their turn.
+        handle(req, res, ex, expectContinue);
       });
+      return;
     }
     handle(req, res, ex, expectContinue);
   };

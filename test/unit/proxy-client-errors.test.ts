@@ -138,6 +138,20 @@ describe('pipelined requests', () => {
     assert.deepEqual(access().map((l) => Number(/ (\d+)B /.exec(l)?.[1])), onTheWire, access().join('\n'));
   });
 
+  it('pipelined requests run one at a time, as nginx runs them: one queued behind a stream reaches vLLM once that stream has ended', async (t) => {
+    const pair = await startPair({}, { behaviour: { events: 30, intervalMs: 20 } });
+    t.after(() => pair.close());
+    const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const stream = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const conn = rawConnection(t, pair.port);
+    conn.socket.write(stream + stream + MODELS);
+    // The first stream flows; the second waits for its turn, not generating in vLLM meanwhile.
+    await until(() => conn.text().split('data: {').length > 5, 5000, 'the first stream flowing');
+    assert.equal(pair.upstream.requests.length, 1, 'only the first request reached vLLM while its stream flows');
+    await until(() => conn.text().split('data: [DONE]').length === 3 && conn.text().endsWith('}'), 10_000, 'both streams and the model list');
+    assert.equal(pair.upstream.requests.length, 3, 'the second stream and the model list, once the first ended');
+  });
+
   it('thirty requests pipelined in one write are all answered, without a "possible EventEmitter memory leak" warning', async (t) => {
     const warnings: string[] = [];
     const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
@@ -164,13 +178,13 @@ describe('pipelined requests', () => {
     socket.on('error', () => {});
     // A long stream, then two requests pipelined behind it (their answers wait for the stream's end), and a wrong key.
     socket.write(request1(true) + request1(false) + request1(true) + request1(false).replace(KEY, 'sk-wrong-key-0123456789'));
-    await until(() => pair.proxy.inflight() === 4 && pair.upstream.requests.length === 3, 5000, 'the four requests in flight, three of them sent to vLLM');
+    // Only the stream reaches vLLM: the others wait for their turn (pipelined requests run one at a time).
+    await until(() => pair.proxy.inflight() === 4 && pair.upstream.requests.length === 1, 5000, 'the four requests in flight, the first of them sent to vLLM');
     socket.destroy();
     await until(() => pair.proxy.inflight() === 0, 5000, 'every exchange of the closed connection to end');
-    // Both streams, the one on the socket and the one queued behind it, stop generating.
-    const streams = pair.upstream.requests.filter((r) => r.body.toString().includes('"stream":true'));
-    assert.equal(streams.length, 2);
-    for (const r of streams) await pair.upstream.waitForClientClose(r, 5000);
+    // The stream stops generating, and none of the queued requests ever reached vLLM.
+    await pair.upstream.waitForClientClose(pair.upstream.requests[0]!, 5000);
+    assert.equal(pair.upstream.requests.length, 1);
     // The three max_parallel slots are free again: three requests at once are admitted.
     const replies = await Promise.all([1, 2, 3].map(() => request(pair.port, '/v1/chat/completions', { headers: bearer, body: { model: 'test-model', messages: [] } })));
     assert.deepEqual(replies.map((r) => r.status), [200, 200, 200]);
