@@ -109,6 +109,12 @@ describe('requests the HTTP parser refuses', () => {
 /** A model list request with the key, as raw bytes. */
 const MODELS = `GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n\r\n`;
 
+/** A raw chat completion request with the test key, streamed or not, for writing several on one connection. */
+function chatRequest(stream: boolean): string {
+  const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }], stream });
+  return `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
 /** A raw connection to the proxy, closed after the test, and all it has read so far. */
 function rawConnection(t: { after: (fn: () => unknown) => void }, port: number): { socket: net.Socket; text: () => string } {
   const socket = net.connect(port, '127.0.0.1');
@@ -123,8 +129,7 @@ describe('pipelined requests', () => {
   it('the access log counts each response\'s own bytes, not those of the response still being written ahead of it', async (t) => {
     const pair = await startPair({}, { behaviour: { events: 5, intervalMs: 5 } });
     t.after(() => pair.close());
-    const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }], stream: true });
-    const stream = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const stream = chatRequest(true);
     const conn = rawConnection(t, pair.port);
     // The two model lists arrive while the stream is still being written: their answers wait behind it.
     conn.socket.write(stream + MODELS + MODELS);
@@ -141,8 +146,7 @@ describe('pipelined requests', () => {
   it('pipelined requests run one at a time, as nginx runs them: one queued behind a stream reaches vLLM once that stream has ended', async (t) => {
     const pair = await startPair({}, { behaviour: { events: 30, intervalMs: 20 } });
     t.after(() => pair.close());
-    const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }], stream: true });
-    const stream = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const stream = chatRequest(true);
     const conn = rawConnection(t, pair.port);
     conn.socket.write(stream + stream + MODELS);
     // The first stream flows; the second waits for its turn, not generating in vLLM meanwhile.
@@ -170,14 +174,10 @@ describe('pipelined requests', () => {
   it('requests queued behind a stream end when their client disconnects: in-flight back to 0, the key\'s slots freed, upstream closed', async (t) => {
     const pair = await startPair({ keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY), policy: { maxParallel: 3 } }] }, { behaviour: { events: 500, intervalMs: 20 } });
     t.after(() => pair.close());
-    const request1 = (stream: boolean) => {
-      const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }], stream });
-      return `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-    };
     const socket = net.connect(pair.port, '127.0.0.1');
     socket.on('error', () => {});
     // A long stream, then two requests pipelined behind it (their answers wait for the stream's end), and a wrong key.
-    socket.write(request1(true) + request1(false) + request1(true) + request1(false).replace(KEY, 'sk-wrong-key-0123456789'));
+    socket.write(chatRequest(true) + chatRequest(false) + chatRequest(true) + chatRequest(false).replace(KEY, 'sk-wrong-key-0123456789'));
     // Only the stream reaches vLLM: the others wait for their turn (pipelined requests run one at a time).
     await until(() => pair.proxy.inflight() === 4 && pair.upstream.requests.length === 1, 5000, 'the four requests in flight, the first of them sent to vLLM');
     socket.destroy();
