@@ -22,8 +22,8 @@ export async function main(argv: string[]): Promise<void> {
   process.on('warning', (warning) => errors.logger.warn(`${warning.name}: ${warning.message}`, { source_kind: 'node-warning' }));
   // Why a listener that does nothing: Node starts with SIGXFSZ ignored, so a write past a file-size limit (`ulimit
   // -f`) fails with EFBIG, which every writer here handles (probe files are then written empty). But a listener added
-  // and removed restores the signal's default action, not "ignored", and execa's exit hook does that around every
-  // program it runs (nvidia-smi): the next such write killed llmserve (exit 153) with its children left to the guard.
+  // and removed restores the signal's default action, not "ignored", as an exit hook around a child does (execa's did,
+  // around every nvidia-smi): the next such write killed llmserve (exit 153) with its children left to the guard.
   process.on('SIGXFSZ', () => {});
   process.on('uncaughtException', fatal);
   process.on('unhandledRejection', fatal);

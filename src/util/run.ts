@@ -1,30 +1,73 @@
 // Runs short external programs (nvidia-smi, `vllm --version`) and reports, never throws, their outcome.
-import { execa } from 'execa';
-import type { RunCommand } from '../gpu/nvidia-smi.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { RunCommand, RunResult } from '../gpu/nvidia-smi.js';
 
-/** The real RunCommand: execa with a timeout, no shell, output captured. */
-export const runCommand: RunCommand = async (file, args, options = {}) => {
-  const result = await execa(file, args, {
-    reject: false,
-    timeout: options.timeoutMs ?? 15_000,
-    env: options.env,
-    extendEnv: options.env === undefined,
-    stdin: 'ignore',
+/** The most output kept per stream: these queries print a few KB; a runaway program must not fill the memory. */
+const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The real RunCommand: no shell, stdin closed, output captured (its final newline dropped), a timeout. Node's spawn,
+ * not execa: when the process is out of file descriptors (EMFILE, ENFILE: a supervisor at its limit restarting vLLM),
+ * execa 9 threw on the half-made child and left its 'error' event unheard, which ended llmserve with a stack trace;
+ * here every spawn failure is a `spawnError`, as a missing program is.
+ */
+export const runCommand: RunCommand = (file, args, options = {}) =>
+  new Promise<RunResult>((resolve) => {
+    let child: ChildProcess;
+    try {
+      child = spawn(file, args, { env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      return resolve(spawnFailure(err));
+    }
+    const out = collector();
+    const err = collector();
+    child.stdout?.on('data', out.add);
+    child.stderr?.on('data', err.add);
+    let timedOut = false;
+    let settled = false;
     // Timed out or cancelled (llmserve is stopping): SIGKILL at once. These are queries with nothing to save, and one
-    // stuck in a driver call ignores SIGTERM: with execa's SIGTERM, its 5 s wait for a SIGKILL came on top of the
-    // timeout (a restart waited 10 s on a hung nvidia-smi), and on a stop the query outlived llmserve.
-    killSignal: 'SIGKILL',
-    ...(options.signal === undefined ? {} : { cancelSignal: options.signal }),
+    // stuck in a driver call ignores SIGTERM: a SIGTERM and a wait for it came on top of the timeout (a restart waited
+    // 10 s on a hung nvidia-smi), and on a stop the query outlived llmserve.
+    const kill = () => void child.kill('SIGKILL');
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, options.timeoutMs ?? 15_000);
+    const signal = options.signal;
+    if (signal?.aborted === true) kill();
+    signal?.addEventListener('abort', kill, { once: true });
+    const finish = (result: RunResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', kill);
+      resolve(result);
+    };
+    child.on('error', (error) => {
+      // Only a spawn that failed ends the run here; a failed kill of a running child is followed by its 'close'.
+      if (child.pid === undefined) finish(spawnFailure(error));
+    });
+    child.once('close', (code) => {
+      finish({ exitCode: code, stdout: out.text(), stderr: err.text(), notFound: false, ...(timedOut ? { timedOut: true } : {}) });
+    });
   });
-  const code = (result as { code?: string }).code;
-  // A spawn that failed has an errno code and no exit code (a timeout or a signal has neither).
-  const spawnError = result.exitCode === undefined && typeof code === 'string' ? code : undefined;
+
+/** The outcome of a program that could not be started: its errno code (ENOENT: not found). */
+function spawnFailure(error: unknown): RunResult {
+  const code = (error as NodeJS.ErrnoException).code ?? 'ERROR';
+  return { exitCode: null, stdout: '', stderr: '', notFound: code === 'ENOENT', spawnError: code };
+}
+
+/** One output stream gathered up to MAX_OUTPUT_BYTES, as text without its final newline (as a shell's $(...) has it). */
+function collector(): { add: (chunk: Buffer) => void; text: () => string } {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
   return {
-    exitCode: result.exitCode ?? null,
-    stdout: typeof result.stdout === 'string' ? result.stdout : '',
-    stderr: typeof result.stderr === 'string' ? result.stderr : '',
-    notFound: code === 'ENOENT',
-    ...(spawnError === undefined ? {} : { spawnError }),
-    ...(result.timedOut === true ? { timedOut: true } : {}),
+    add: (chunk) => {
+      if (bytes >= MAX_OUTPUT_BYTES) return;
+      chunks.push(chunk);
+      bytes += chunk.length;
+    },
+    text: () => Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, ''),
   };
-};
+}

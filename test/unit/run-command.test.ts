@@ -2,6 +2,8 @@
 // call does, is SIGKILLed at the timeout and reported as timed out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../src/util/run.js';
 import { isAlive } from '../helpers/procs.js';
 
@@ -26,4 +28,14 @@ test('runCommand: past its timeout a program that ignores SIGTERM is killed at o
 test('runCommand: a program that ends in time is not timed out', async () => {
   const result = await runCommand(process.execPath, ['-e', 'process.exit(3)'], { timeoutMs: 10_000 });
   assert.deepEqual([result.exitCode, result.timedOut], [3, undefined]);
+});
+
+test('runCommand: a program that cannot be started for lack of file descriptors is reported (spawnError), not a crash', () => {
+  const fixture = fileURLToPath(new URL('../fixtures/run-out-of-fds.mts', import.meta.url));
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const r = spawnSync('/bin/sh', ['-c', `ulimit -n 256 && exec "${process.execPath}" --import tsx "${fixture}"`], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { spawnError?: string; exitCode: number | null };
+  assert.ok(result.spawnError === 'EMFILE' || result.spawnError === 'ENFILE', r.stdout);
+  assert.equal(result.exitCode, null);
 });
