@@ -5,6 +5,7 @@ import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../lo
 import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
 import { checkCommandsRunnable, checkPortsFree, checkTlsFiles } from './start-checks.js';
+import { lowOpenFileLimitWarning, ownOpenFileLimit } from '../util/open-files.js';
 import { gpuMemoryHolders } from '../gpu/memory-holders.js';
 import { addsAccessLogFlag, buildVllmEnv, formatArgv, withoutKeyVariables, BACKEND_HOST, DISABLE_ACCESS_LOG_FLAG } from '../engine/command.js';
 import { allowedOrigins } from '../engine/cors-args.js';
@@ -132,6 +133,8 @@ async function startWithSignals(
     checkCommandsRunnable(supervised);
     await checkTlsFiles(config);
     await checkPortsFree(config);
+    const lowFiles = lowOpenFileLimitWarning(ownOpenFileLimit());
+    if (lowFiles !== null) logger.warn(lowFiles);
     if (early.received !== null) return stoppedDuringStartup(early);
   } catch (err) {
     probes.markDown();
