@@ -90,7 +90,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       await run.waitForLine(/\| ready after .* serves /, timeoutMs);
       await waitForFile(notReady, false, 1000);
     },
-    findProcess(pattern, timeoutMs = 10_000) {
+    findProcess(pattern, timeoutMs = 30_000) {
       return waitFor(() => findByMarker(run.marker).find((p) => pattern.test(p.cmdline)), { timeoutMs, message: `a process matching ${pattern}` });
     },
     findProxy(timeoutMs = 10_000) {
