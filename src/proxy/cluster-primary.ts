@@ -179,10 +179,7 @@ export async function runWorkers(settings: ProxySettings, stopped: Promise<void>
         const how = `proxy worker ${worker.process.pid ?? '?'} exited (${signal ?? `code ${code}`})`;
         reject(new LlmserveError('RUNTIME', how));
         if (stopping) return;
-        // Monotonic: a wall clock stepped back would count exits of long ago as within the window.
-        const now = performance.now();
-        while (exitTimes.length > 0 && now - exitTimes[0]! > WORKER_EXIT_WINDOW_MS) exitTimes.shift();
-        exitTimes.push(now);
+        recordWorkerExit(exitTimes);
         // Not replaced: one that never served (a replacement that cannot start would fail again), one exiting during
         // the stop, one exit too many within the window (something kills them all, one by one).
         if (!wasLive || winding || exitTimes.length > WORKER_REPLACEMENTS) {
@@ -264,4 +261,14 @@ export async function runWorkers(settings: ProxySettings, stopped: Promise<void>
 export function othersServing(live: number): string {
   if (live === 0) return 'no other worker serves until it listens';
   return live === 1 ? 'the other worker serves meanwhile' : `the other ${live} workers serve meanwhile`;
+}
+
+/**
+ * Records a worker exit in `exitTimes` and returns how many fell within the last WORKER_EXIT_WINDOW_MS, on the
+ * monotonic clock: a wall clock stepped back (NTP, a resumed VM) would count exits of long ago as within the window.
+ */
+export function recordWorkerExit(exitTimes: number[], now: number = performance.now()): number {
+  while (exitTimes.length > 0 && now - exitTimes[0]! > WORKER_EXIT_WINDOW_MS) exitTimes.shift();
+  exitTimes.push(now);
+  return exitTimes.length;
 }

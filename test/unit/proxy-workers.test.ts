@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
-import { othersServing } from '../../src/proxy/cluster-primary.js';
+import { othersServing, recordWorkerExit } from '../../src/proxy/cluster-primary.js';
 import { proxySettings, type ChildMessage, type ProxySettings } from '../../src/proxy/settings.js';
 import { KEY, bearer, request, sha256Hex, startUpstream, until } from '../helpers/upstream.js';
 
@@ -393,4 +393,16 @@ it('a crashed worker\'s replacement says who serves meanwhile, and that none doe
   assert.equal(othersServing(1), 'the other worker serves meanwhile');
   assert.equal(othersServing(3), 'the other 3 workers serve meanwhile');
   assert.equal(othersServing(0), 'no other worker serves until it listens');
+});
+
+it('worker exits are counted within 60 s on the monotonic clock: a wall clock stepped back an hour keeps no old exit in the window', (t) => {
+  const wallClock = Date.now;
+  t.after(() => {
+    Date.now = wallClock;
+  });
+  // One exit 61 s ago and one 30 s ago, then the clock steps back an hour before the next.
+  const exits = [performance.now() - 61_000, performance.now() - 30_000];
+  Date.now = () => wallClock() - 3_600_000;
+  assert.equal(recordWorkerExit(exits), 2, 'the one 61 s ago is out of the window');
+  assert.equal(recordWorkerExit(exits), 3);
 });
