@@ -365,8 +365,8 @@ export class Supervisor {
     const url = `${this.plan.proxy.publicUrl}/health/readiness`;
     const deadline = this.deps.now() + 5000;
     while (!this.stopping) {
-      // It never will, with a child dead: no 5 s wait for that.
-      if (this.deadChild() !== null) return;
+      // It never will, with a child dead or a model down (its watch restarting it): no 5 s wait for that.
+      if (this.deadChild() !== null || !this.requirementMet()) return;
       const result = await this.deps.httpGet(url, { timeoutMs: 1000, insecure: this.plan.proxy.insecureTls });
       if (result.ok) return;
       if (this.deps.now() >= deadline) {
@@ -433,24 +433,29 @@ export class Supervisor {
       await this.waitProxyReady();
     }
     if (this.stopping) return 'stopped';
-    // A vLLM that died since it was found ready (its watch has not handled the exit yet): not-healthy is kept, and
-    // set before not-ready goes, so that the platform never sees the service ready and healthy for a moment.
+    // A vLLM that died since it was found ready (its watch may have it restarting already, or not have seen the exit
+    // yet): not-healthy is kept, and set before not-ready goes, so that the platform never sees the service ready and
+    // healthy for a moment; the watch removes it once the requirement is met again.
     const dead = this.deadChild();
-    if (dead !== null) {
+    const healthy = dead === null && this.requirementMet();
+    if (!healthy) {
       this.deps.probes.set(NOT_HEALTHY, true);
       this.notHealthy = true;
     }
     this.deps.probes.set(NOT_READY, false);
     this.routed = true;
-    if (dead === null) {
+    if (healthy) {
       this.deps.probes.set(NOT_HEALTHY, false);
       this.notHealthy = false;
       this.proxyHealthy = true;
-    } else this.deps.logger.warn(`${dead} exited just after start-up: not-healthy kept`);
+    } else {
+      const down = this.backends.filter((b) => !b.healthy).map((b) => b.label);
+      this.deps.logger.warn(`${dead ?? down.join(', ')} ${dead !== null ? 'exited' : 'went down'} just after start-up: not-healthy kept`);
+    }
     const seconds = (this.deps.now() - this.startedAt) / 1000;
     const serving = this.backends.filter((b) => b.status === 'ready').map((b) => `"${b.spec.servedModelName}"${b.spec.summary ? ` on ${b.spec.summary}` : ''}`);
-    const loading = this.backends.filter((b) => b.status !== 'ready').map((b) => `"${b.spec.servedModelName}"`);
-    this.deps.logger.info(`ready after ${formatSeconds(seconds)}: ${this.plan.proxy.publicUrl} serves ${serving.join(', ')}${loading.length ? ` (still starting: ${loading.join(', ')})` : ''}`);
+    const loading = this.backends.filter((b) => b.status !== 'ready').map((b) => `"${b.spec.servedModelName}"${b.status === 'restarting' ? ' (restarting)' : ''}`);
+    this.deps.logger.info(`ready after ${formatSeconds(seconds)}: ${this.plan.proxy.publicUrl} serves ${serving.length > 0 ? serving.join(', ') : 'no model yet'}${loading.length ? ` (still starting: ${loading.join(', ')})` : ''}`);
     return 'ready';
   }
 

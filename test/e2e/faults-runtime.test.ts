@@ -450,6 +450,26 @@ test('the proxy dies as the service is marked ready: not-ready stays until a new
   await stopCleanly(svc);
 });
 
+test('the only vLLM exits just as the service is marked ready (its watch restarting it): not-healthy stays, never ready and healthy', async (t) => {
+  // The proxy confirms the ready state 2 s late: vLLM dies in that window. A 20 s backoff: the model stays down.
+  const fault = path.join(await tempDir(), 'proxy-fault');
+  writeFileSync(fault, 'slow-state-applied');
+  const svc = await startService({
+    config: 'restart: { backoff_initial: 20, backoff_max: 20 }\n',
+    env: { NODE_OPTIONS: `--require ${fixturePath('proxy-fault-hook.cjs')}`, LLMSERVE_TEST_PROXY_FAULT: fault },
+  });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.run.waitForLine(/vLLM is ready after/, 30_000);
+  await waitForFile(`${fault}.holding`, true, 10_000);
+  process.kill(svc.vllmStarts()[0]!.pid, 'SIGKILL');
+  await svc.run.waitForLine(/\| ready after .*: http:\S+ serves no model yet \(still starting: "[^"]+" \(restarting\)\)/, 30_000);
+  assert.ok(existsSync(svc.notHealthy), `not-healthy must stay while the only model is down\n${svc.run.output()}`);
+  assert.match(svc.run.output(), /vLLM went down just after start-up: not-healthy kept/);
+  assert.doesNotMatch(svc.run.output(), /did not answer 200 within 5 s/, 'no 5 s wait for a readiness that cannot come');
+  assert.equal((await svc.chat()).status, 503);
+  await stopCleanly(svc);
+});
+
 test('SIGTERM while a restart waits on a stuck GPU-memory query: stops without waiting for it, nothing left', async (t) => {
   const svc = await startService({ config: 'restart: { backoff_initial: 30, backoff_max: 30 }\n', env: { FAKE_NVIDIA_SMI_MODE: 'hang-apps' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
