@@ -8,6 +8,7 @@ import { hasPolicy, type KeyPolicy } from '../config/index.js';
 import { createLogger, quietWhile, type Logger } from '../log.js';
 import { createAccessLog } from './access-log.js';
 import type { BackendActivity } from './backend-activity.js';
+import { declaredLength } from './body.js';
 import { finalStatus, newExchange, type Exchange } from './exchange.js';
 import { createForwarder } from './forward.js';
 import { createHandler } from './handler.js';
@@ -210,16 +211,19 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       // written as this request arrives, and whose own 'close' (and log line) comes a tick later, after this
       // response's first bytes. Only pipelined requests pay for this listener; streaming pays nothing per chunk.
       ex.bytesAtStart = null;
+      // Handled only at its turn, as nginx handles pipelined requests: one at a time per connection. Its answer could
+      // not go out before the one ahead anyway, and handled at once, every request a client pipelines behind a stream
+      // started a generation of its own in vLLM (and an upstream connection: a few hundred in one write could spend
+      // the proxy's descriptors), for answers buffered here until their turn. Not one whose body Node cannot hold
+      // whole meanwhile (over its buffer, chunked, or awaiting a 100 Continue): unread, it would stall the connection
+      // until body_timeout cut it, the stream ahead with it.
+      const waits = !expectContinue && bodyFitsBuffer(req);
       res.once('socket', () => {
         ex.bytesAtStart = socket.bytesWritten;
         if (ahead !== undefined) ahead.bytesAtEnd = ex.bytesAtStart;
-        // Handled only now, as nginx handles pipelined requests: one at a time per connection. Its answer could not
-        // go out before the one ahead anyway, and handled at once, every request a client pipelines behind a stream
-        // started a generation of its own in vLLM (and an upstream connection: a few hundred in one write could
-        // spend the proxy's descriptors), for answers buffered here until their turn.
-        handle(req, res, ex, expectContinue);
+        if (waits) handle(req, res, ex, expectContinue);
       });
-      return;
+      if (waits) return;
     }
     handle(req, res, ex, expectContinue);
   };
@@ -446,4 +450,11 @@ function checkingInterval(timeoutsMs: readonly number[]): number {
   const set = timeoutsMs.filter((t) => t > 0);
   if (set.length === 0) return 30_000;
   return Math.min(1000, Math.max(250, Math.round(Math.min(...set) / 4)));
+}
+
+/** A request with no body, or one small enough that Node's parser takes it whole into the request's own buffer. */
+function bodyFitsBuffer(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return false;
+  const length = declaredLength(req);
+  return length === null || length <= req.readableHighWaterMark;
 }

@@ -156,6 +156,17 @@ describe('pipelined requests', () => {
     assert.equal(pair.upstream.requests.length, 3, 'the second stream and the model list, once the first ended');
   });
 
+  it('a request with a body larger than Node holds, pipelined behind a stream, is read at once: body_timeout does not cut the connection', async (t) => {
+    // A 2 s stream and body_timeout 1 s: a body left unread until the stream's end would time out and take the stream.
+    const pair = await startPair({ bodyTimeout: 1 }, { behaviour: { events: 40, intervalMs: 50 } });
+    t.after(() => pair.close());
+    const big = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'x'.repeat(200_000) }] });
+    const bigRequest = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(big)}\r\n\r\n${big}`;
+    const conn = rawConnection(t, pair.port);
+    conn.socket.write(chatRequest(true) + bigRequest);
+    await until(() => conn.text().includes('data: [DONE]') && conn.text().split('HTTP/1.1 200 ').length === 3 && conn.text().endsWith('}'), 10_000, 'the stream to its end and the second answer');
+  });
+
   it('thirty requests pipelined in one write are all answered, without a "possible EventEmitter memory leak" warning', async (t) => {
     const warnings: string[] = [];
     const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
