@@ -2,6 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { RunCommand, RunResult } from '../gpu/nvidia-smi.js';
 
+/** How long output may still come after the program exited (see the 'exit' handler). */
+const OUTPUT_GRACE_MS = 200;
+
 /** The most output kept per stream: these queries print a few KB; a runaway program must not fill the memory. */
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
@@ -47,8 +50,21 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
       // Only a spawn that failed ends the run here; a failed kill of a running child is followed by its 'close'.
       if (child.pid === undefined) finish(spawnFailure(error));
     });
-    child.once('close', (code) => {
-      finish({ exitCode: code, stdout: out.text(), stderr: err.text(), notFound: false, ...(timedOut ? { timedOut: true } : {}) });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const result = () => ({ exitCode: code, stdout: out.text(), stderr: err.text(), notFound: false, ...(timedOut ? { timedOut: true } : {}) });
+      // What it wrote before it exited comes with 'close'. A process it left behind holding the pipes (a wrapper
+      // script that runs the real program without exec, then is killed at the timeout) would hold 'close' back for
+      // as long as it lives, and with it the timeout: a moment for the output, then the pipes are let go.
+      const grace = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        finish(result());
+      }, OUTPUT_GRACE_MS);
+      child.once('close', () => {
+        clearTimeout(grace);
+        finish(result());
+      });
     });
   });
 

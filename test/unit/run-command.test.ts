@@ -39,3 +39,22 @@ test('runCommand: a program that cannot be started for lack of file descriptors 
   assert.ok(result.spawnError === 'EMFILE' || result.spawnError === 'ENFILE', r.stdout);
   assert.equal(result.exitCode, null);
 });
+
+test('runCommand: a program that leaves a process holding its output (a wrapper without exec) is done when it exits, and its timeout holds', async (t) => {
+  const left: number[] = [];
+  t.after(() => {
+    for (const pid of left) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  // It exits at once, leaving a sleep that holds stdout: done with its exit code and its output, not 30 s later.
+  const started = Date.now();
+  const quick = await runCommand('/bin/sh', ['-c', 'echo hi; sleep 30 & echo $!'], { timeoutMs: 10_000 });
+  left.push(Number(quick.stdout.split('\n')[1]));
+  assert.deepEqual([quick.exitCode, quick.stdout.split('\n')[0], quick.timedOut], [0, 'hi', undefined], JSON.stringify(quick));
+  assert.ok(Date.now() - started < 5000, `returned ${Date.now() - started} ms after the start`);
+  // A wrapper that waits on the real program: killed at its timeout, it leaves the program holding the pipes.
+  const hung = await runCommand('/bin/sh', ['-c', 'sleep 30 & echo $!; wait'], { timeoutMs: 500 });
+  left.push(Number(hung.stdout.trim()));
+  assert.equal(hung.timedOut, true, JSON.stringify(hung));
+  assert.equal(hung.exitCode, null);
+  assert.ok(Date.now() - started < 8000, `returned ${Date.now() - started} ms after the start`);
+});
