@@ -57,6 +57,8 @@ export class Supervisor {
   private startedAt = 0;
   /** Each backend's watch, started as soon as its first start is ready (before the whole service is). */
   private readonly watches: (Promise<'stopped' | 'give-up'> | undefined)[] = [];
+  /** First-start failures already said (with several models under `any`, as they happen). */
+  private readonly saidFailures = new WeakSet<object>();
   /** Wakes firstReady() to look again: a first start ended, or a backend changed. */
   private wakeFirstReady: () => void = () => {};
 
@@ -228,10 +230,19 @@ export class Supervisor {
    */
   private async firstReady(initial: Promise<StartResult>[]): Promise<'ready' | 'stopped' | 'give-up'> {
     const outcomes: ({ result: StartResult } | { error: unknown } | undefined)[] = initial.map(() => undefined);
+    // With several models under `any`, each first start that fails is said when it fails (its last lines and
+    // diagnosis), not only the one thrown once no model is left, nor only once another model is ready.
+    const sayEach = this.plan.require === 'any' && this.backends.length > 1;
+    const failures: unknown[] = [];
     initial.forEach((p, i) =>
       p.then(
         (result) => ((outcomes[i] = { result }), this.wakeFirstReady()),
-        (error: unknown) => ((outcomes[i] = { error }), this.wakeFirstReady()),
+        (error: unknown) => {
+          outcomes[i] = { error };
+          failures.push(error);
+          if (sayEach && !this.stopping) this.sayStartFailure(error);
+          this.wakeFirstReady();
+        },
       ),
     );
     for (;;) {
@@ -250,7 +261,7 @@ export class Supervisor {
       } else {
         if (this.requirementMet()) return 'ready';
         if (this.backends.every((_, i) => ended(i))) {
-          if (failed !== undefined) throw failed.error;
+          if (failed !== undefined) throw sayEach ? noModelStarted(failures) : failed.error;
           return this.backends.some((b) => b.status === 'failed') ? 'give-up' : 'stopped';
         }
       }
@@ -449,7 +460,8 @@ export class Supervisor {
       this.notHealthy = false;
       this.proxyHealthy = true;
     } else {
-      const down = this.backends.filter((b) => !b.healthy).map((b) => b.label);
+      // Those that were up and are not (a model still loading never went down).
+      const down = this.backends.filter((b) => !b.healthy && b.status !== 'starting').map((b) => b.label);
       this.deps.logger.warn(`${dead ?? down.join(', ')} ${dead !== null ? 'exited' : 'went down'} just after start-up: not-healthy kept`);
     }
     const seconds = (this.deps.now() - this.startedAt) / 1000;
@@ -525,17 +537,26 @@ export class Supervisor {
   }
 
   /**
+   * Healthy as `not-healthy` means it: the proxy answers, and once the service is ready, the backends meet
+   * `probes.require`. Before that, models still loading are no failure: a proxy restarted during a long first load
+   * removes the `not-healthy` its crash created once it answers (a liveness probe would kill the load otherwise).
+   */
+  private healthyNow(): boolean {
+    return this.proxyHealthy && (this.state !== 'ready' || this.requirementMet());
+  }
+
+  /**
    * Updates `not-healthy` from the proxy's health and the backends' against `probes.require`, logging `why`
    * (a failure) with what it did. Only transitions touch the file.
    */
   private updateHealth(why: string, level: 'warn' | 'error'): void {
-    const is = this.proxyHealthy && this.requirementMet();
+    const is = this.healthyNow();
     const was = !this.notHealthy;
     if (is && !was) {
       // Healthy again: `not-healthy` goes once every proxy worker has the state that says so (a request routed at
       // once could reach a worker that still answers 503), and only if nothing failed meanwhile.
       void this.stateApplied().then(() => {
-        if (this.stopping || !this.notHealthy || !(this.proxyHealthy && this.requirementMet())) return;
+        if (this.stopping || !this.notHealthy || !this.healthyNow()) return;
         this.notHealthy = false;
         this.deps.probes.set(NOT_HEALTHY, false);
         if (why) this.deps.logger[level](`${why}; the other models keep serving (probes.require: ${this.plan.require})`);
@@ -554,6 +575,16 @@ export class Supervisor {
     }
   }
 
+  /** A failed first start's message and its details (vLLM's last lines, the diagnosis), once. */
+  private sayStartFailure(err: unknown): void {
+    if (typeof err === 'object' && err !== null) {
+      if (this.saidFailures.has(err)) return;
+      this.saidFailures.add(err);
+    }
+    this.deps.logger.error(`${(err as Error).message}`);
+    for (const line of (err as LlmserveError).details ?? []) this.deps.logger.error(line);
+  }
+
   /** One backend's life after its first start: a start that failed late is retried, then it is watched. */
   private async backendTask(b: Backend, initial: Promise<StartResult>, i: number): Promise<'stopped' | 'give-up'> {
     let result: StartResult;
@@ -561,8 +592,7 @@ export class Supervisor {
       result = await initial;
     } catch (err) {
       // Only with probes.require: any can a first start fail while the service is up: count it and retry.
-      this.deps.logger.error(`${(err as Error).message}`);
-      for (const line of (err as LlmserveError).details ?? []) this.deps.logger.error(line);
+      this.sayStartFailure(err);
       result = 'failed';
     }
     if (result === 'stopped') return 'stopped';
@@ -748,4 +778,15 @@ function isKeyDigestList(value: unknown): value is unknown[] {
     Array.isArray(value) &&
     value.every((e) => typeof e === 'object' && e !== null && typeof (e as { name?: unknown }).name === 'string' && /^[0-9a-f]{64}$/i.test(String((e as { sha256Hex?: unknown }).sha256Hex)))
   );
+}
+
+/**
+ * Every model's first start failed (several models under `any`; each failure was said as it happened): the exit code
+ * of the first to fail.
+ */
+function noModelStarted(failures: readonly unknown[]): LlmserveError {
+  const first = failures[0];
+  const code = first instanceof LlmserveError ? first.code : 'STARTUP_FAILED';
+  const exitCode = first instanceof LlmserveError ? first.exitCode : undefined;
+  return new LlmserveError(code, `no model could start: every model's first start failed (each said above)`, exitCode === undefined ? {} : { exitCode });
 }

@@ -427,6 +427,22 @@ test('the proxy dies while vLLM does its first load: only the proxy restarts, th
   await stopCleanly(svc);
 });
 
+test('the proxy dies during a long first load: not-healthy, created with the crash, goes once the new proxy answers, while vLLM still loads', async (t) => {
+  const svc = await startService({ config: FAST_RESTART, env: { FAKE_VLLM_LOAD_MS: '15000' } });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  const proxy = await svc.findProxy();
+  await svc.findProcess(/^VLLM::EngineCore/);
+  process.kill(proxy.pid, 'SIGKILL');
+  await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy in .* \(not-healthy until it answers\)/, 5000);
+  // A liveness probe reading not-healthy would kill the container in the middle of the load otherwise.
+  await waitForFile(svc.notHealthy, false, 10_000);
+  assert.doesNotMatch(svc.run.output(), /\| ready after/, 'vLLM is still loading');
+  assert.ok(existsSync(svc.notReady));
+  await svc.waitReady(30_000);
+  assert.equal(svc.vllmStarts().length, 1, 'the load was not thrown away');
+  await stopCleanly(svc);
+});
+
 test('the proxy dies as the service is marked ready: not-ready stays until a new proxy answers, at once (no 5 s wait for a dead proxy)', async (t) => {
   const fault = path.join(await tempDir(), 'proxy-fault');
   writeFileSync(fault, 'die-on-ready');

@@ -339,6 +339,28 @@ test('SIGTERM while a hung vLLM is being stopped for its restart: readiness fail
   assert.deepEqual(findByMarker(run.marker), []);
 });
 
+test('probes.require: any: a model whose first start fails is said at once (last lines, diagnosis) while another loads; every model failing is exit 3 with each said', async (t) => {
+  // alpha loads for 15 s; beta's engine fails at once.
+  const s = await twoModels(undefined, { betaEnv: { FAKE_VLLM_MODE: 'fail-load', FAKE_VLLM_LOAD_MS: '300' }, extra: 'probes: { require: any }\n' });
+  const run = runLlmserve(['start', '--config', s.config, '--port', String(s.port), '--probe-dir', s.probeDir, '--health-interval', '0.3', '--stop-timeout', '3'], { ...s.env, FAKE_VLLM_LOAD_MS: '15000' });
+  t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
+  await run.waitForLine(/error: vLLM "beta" exited during start-up \(exit code 1\)/, 10_000);
+  await run.waitForLine(/error: diagnosis: /, 5000);
+  assert.doesNotMatch(run.output(), /\| ready after/, 'alpha is still loading');
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+  assert.equal(run.lines.filter((l) => /vLLM "beta" exited during start-up/.test(l)).length, 1, 'said once');
+
+  // Both fail: each is said, and the start ends with exit 3.
+  const both = await twoModels(undefined, { betaEnv: { FAKE_VLLM_MODE: 'fail-kv-cache' }, extra: 'probes: { require: any }\n' });
+  const failing = runLlmserve(['start', '--config', both.config, '--port', String(both.port), '--probe-dir', both.probeDir, '--stop-timeout', '3'], { ...both.env, FAKE_VLLM_MODE: 'fail-load' });
+  t.after(async () => assert.equal(await failing.cleanup(), 0, 'no process may be left behind'));
+  assert.equal((await failing.exited).code, 3, failing.output());
+  for (const model of ['alpha', 'beta']) assert.match(failing.output(), new RegExp(`error: vLLM "${model}" exited during start-up`));
+  assert.match(failing.output(), /no model could start/);
+  assert.deepEqual(findByMarker(failing.marker), []);
+});
+
 test('two saturated models behind proxy.workers: 2 (their checks time out together): both busy, neither counted as failed', async (t) => {
   const s = await twoModels(undefined, { proxy: 'workers: 2' });
   const env = { ...s.env, FAKE_VLLM_BUSY_HEALTH_MS: '3000', FAKE_VLLM_STREAM_CHUNKS: '120', FAKE_VLLM_STREAM_INTERVAL_MS: '50' };
