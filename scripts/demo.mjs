@@ -2,7 +2,7 @@
 // `npm run demo`: llmserve supervising the FAKE vLLM engine from test/fixtures, so it runs without a GPU.
 // The fake answers like vLLM's OpenAI API with canned text; it is a stand-in, not a model.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,8 @@ const env = {
   PATH: `${path.join(root, 'test/fixtures/bin')}${path.delimiter}${process.env.PATH}`,
   LLMSERVE_MASTER_KEY: key,
   FAKE_VLLM_LOAD_MS: process.env.FAKE_VLLM_LOAD_MS ?? '2000',
+  // The fake ends itself after 2 minutes by default (a safety net for leaked test processes): the demo runs until Ctrl-C.
+  FAKE_VLLM_MAX_LIFETIME_MS: process.env.FAKE_VLLM_MAX_LIFETIME_MS ?? '0',
   // The usage store would default to the working directory (the checkout): keep the demo's in its own folder.
   LLMSERVE_USAGE_DIR: process.env.LLMSERVE_USAGE_DIR ?? tmp,
 };
@@ -41,7 +43,11 @@ const child = spawn(process.execPath, [path.join(root, 'bin/llmserve.js'), 'star
 // Ctrl-C reaches both of us (same foreground group); llmserve handles it, the demo just waits for its exit code.
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => child.kill('SIGTERM'));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+child.on('exit', (code, signal) => {
+  // Its fake model, probe files and usage store go with it.
+  rmSync(tmp, { recursive: true, force: true });
+  process.exit(code ?? (signal ? 1 : 0));
+});
 
 /** The value of the last `--port N` / `--port=N` before `--` (what follows goes to vLLM), or undefined. */
 function portFromArgs(args) {
