@@ -47,7 +47,10 @@ function hintVllmFlags(cmd: Command): Command {
     outputError: (str, write) => {
       outputError(str, write);
       const option = /unknown option '([^']+)'/.exec(str)?.[1];
-      if (option !== undefined) write(`${vllmOptionHint(cmd.name(), option)}\n`);
+      // Not for a misspelt option of llmserve's own (commander suggested it) or another command's (`start --json`):
+      // those are no vLLM flags, and putting them after "--" would have vLLM refuse them.
+      const ours = cmd.parent?.commands.some((c) => c.options.some((o) => o.long === option?.split('=')[0])) === true;
+      if (option !== undefined && !ours && !str.includes('Did you mean')) write(`${vllmOptionHint(cmd.name(), option)}\n`);
     },
   });
 }

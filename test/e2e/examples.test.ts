@@ -115,6 +115,9 @@ test('start --help says where the key and vLLM\'s flags go, as the README does; 
   assert.match(run(['start', '-tp', '2']).stderr, /^as vLLM's flag -tp: llmserve sets it; use llmserve's --tensor-parallel-size \/ vllm\.tensor_parallel_size$/m);
   // check takes no vLLM flags: commander's error alone.
   assert.equal(run(['check', '--gpu-memory-utilization', '0.9']).stderr, "error: unknown option '--gpu-memory-utilization'\n(run with --help for usage)\n");
+  // Another command's option, or a misspelt one of start's (commander suggests it), is no vLLM flag: no hint to put it after "--".
+  assert.equal(run(['start', '--json']).stderr, "error: unknown option '--json'\n(run with --help for usage)\n");
+  assert.equal(run(['start', '--probedir', 'x']).stderr, "error: unknown option '--probedir'\n(Did you mean --probe-dir?)\n(run with --help for usage)\n");
 });
 
 test('every example config passes probe with the fakes on PATH', async () => {
