@@ -3,6 +3,8 @@ import type { CheckOptions } from '../check/args.js';
 import { runChecks, type HttpGet } from '../check/run.js';
 import { resolveCheckTargets, type TargetDeps } from '../check/targets.js';
 import { checkLines, noRuntimeFileLine } from '../check/text.js';
+import { envTypoNotes } from '../config/env-typos.js';
+import { KNOWN_ENV } from '../config/resolve.js';
 import type { CliOptions } from '../config/types.js';
 import { expected, parseNonNegativeSeconds, parseSeconds, parseTensorParallel } from '../config/values.js';
 import { ExitCode } from '../errors.js';
@@ -17,6 +19,8 @@ export const DEFAULT_CHECK_TIMEOUT = 5;
 export interface CheckDeps extends TargetDeps {
   get?: HttpGet;
   write?: (text: string) => void;
+  /** Where warnings go (stderr): never the report's stream, which --json keeps to one JSON object. */
+  warn?: (line: string) => void;
 }
 
 /** Runs `llmserve check`; resolves to 0 when every check passed, 1 otherwise (bad arguments throw, exit 2). */
@@ -25,6 +29,9 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
   const seconds = timeout === undefined ? DEFAULT_CHECK_TIMEOUT : parseSeconds(timeout, '--timeout');
   refuseUnusableFlags(cli);
   const targets = await resolveCheckTargets(cli, deps);
+  // A misspelt variable (LLMSERVE_PROBEDIR) is ignored and the check looks elsewhere: said, as start and probe say it.
+  const warn = deps.warn ?? ((line: string) => void process.stderr.write(`llmserve | warning: ${line}\n`));
+  for (const note of envTypoNotes(deps.env ?? process.env, KNOWN_ENV)) warn(note);
   const report = await runChecks(targets, Math.round(seconds * 1000), deps.get ?? rawGet);
   // A failure without start's runtime file may be a check of the wrong ports: said in the text, never in --json.
   const hint = !report.healthy && targets.runtimeFile === null ? [noRuntimeFileLine(targets)] : [];

@@ -45,7 +45,8 @@ export const FLAGS = {
 type Flag = keyof typeof FLAGS;
 
 /** Every LLMSERVE_* variable llmserve reads: the flags' and the master key, the log file and the usage directory. */
-const KNOWN_ENV: readonly string[] = [...Object.values(FLAGS).map(([, name]) => name), 'LLMSERVE_MASTER_KEY', 'LLMSERVE_LOG_FILE', USAGE_DIR_ENV];
+/** Every LLMSERVE_* variable llmserve reads (a set one close to these but not among them is a likely typo). */
+export const KNOWN_ENV: readonly string[] = [...Object.values(FLAGS).map(([, name]) => name), 'LLMSERVE_MASTER_KEY', 'LLMSERVE_LOG_FILE', USAGE_DIR_ENV];
 
 /** A setting by precedence, flag > env > file, parsed (errors name the flag or variable); undefined when none sets it. */
 export function pickSetting<T>(cli: CliOptions, env: NodeJS.ProcessEnv, flag: Flag, parse: (v: unknown, where: string) => T, fromFile: T | undefined): T | undefined {

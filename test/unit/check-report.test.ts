@@ -331,3 +331,14 @@ test('busyInReadiness: a model named "busy" (several models) is read as a model,
   assert.deepEqual(busyInReadiness(JSON.stringify({ backend: 'busy: backend unreachable (no answer within 1000 ms); alpha: busy: /health did not answer within 1000 ms, but responses are flowing' })), { single: false, models: new Set(['alpha']) });
   assert.deepEqual(busyInReadiness(JSON.stringify({ backend: 'busy: busy: /health did not answer within 1000 ms, but responses are flowing; alpha: healthy' })), { single: false, models: new Set(['busy']) });
 });
+
+test('runCheck warns about a misspelt LLMSERVE_* variable (on stderr, --json or not), as start and probe do', async () => {
+  const cwd = await tempDir();
+  const env = { LLMSERVE_MASTER_KEY: KEY, LLMSERVE_PROBEDIR: cwd, LLMSERVE_MODEL: 'org/m1' };
+  const refused: HttpGet = async () => reply({ ok: false, status: null, error: 'connect ECONNREFUSED' });
+  const warned: string[] = [];
+  let out = '';
+  assert.equal(await runCheck({ json: true }, { env, cwd, get: refused, write: (t) => (out += t), warn: (l) => warned.push(l) }), 1);
+  assert.deepEqual(warned, ['environment variable LLMSERVE_PROBEDIR is not one llmserve reads (did you mean LLMSERVE_PROBE_DIR?); it is ignored']);
+  assert.equal((JSON.parse(out) as { healthy: boolean }).healthy, false, 'stdout stays one JSON object');
+});
