@@ -17,6 +17,7 @@ export function openFileLimit(limitsText: string): number | null {
  */
 export function lowOpenFileLimitWarning(limit: number | null): string | null {
   if (limit === null || limit >= LOW_OPEN_FILE_LIMIT) return null;
+  // Less about 20 the proxy holds whatever the traffic: its listening sockets, IPC and log pipes, the usage store.
   return `the open-file limit is ${limit} (ulimit -n): the proxy holds two descriptors per request in flight (the client's and vLLM's), so it can carry about ${Math.floor(limit / 2) - 20} at once, and connections beyond that are reset; raise it (ulimit -n 65536, or the container runtime's nofile limit, e.g. docker run --ulimit nofile=65536:65536)`;
 }
 

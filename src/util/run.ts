@@ -47,7 +47,7 @@ export const runCommand: RunCommand = (file, args, options = {}) =>
       resolve(result);
     };
     child.on('error', (error) => {
-      // Only a spawn that failed ends the run here; a failed kill of a running child is followed by its 'close'.
+      // Only a spawn that failed ends the run here; a failed kill of a running child is followed by its 'exit'.
       if (child.pid === undefined) finish(spawnFailure(error));
     });
     child.once('exit', (code) => {
