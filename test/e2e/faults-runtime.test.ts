@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { fixturePath, tempDir } from '../helpers/fixtures.js';
-import { startService, TEST_KEY, type Service } from '../helpers/service.js';
+import { tempDir } from '../helpers/fixtures.js';
+import { proxyFault, startService, TEST_KEY, type Service } from '../helpers/service.js';
 import { connectionOwners, findByMarker, isAlive, processGroupMembers, type ProcInfo } from '../helpers/procs.js';
 import { isPortOpen } from '../helpers/ports.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -366,13 +366,8 @@ test('the proxy crashes: only the proxy restarts, vLLM keeps running (same pid)'
 });
 
 test('a proxy health check whose connection is reset (a worker dying under it) is tried again at once: no not-healthy', async (t) => {
-  const fault = path.join(await tempDir(), 'proxy-fault');
-  writeFileSync(fault, 'reset-liveness');
-  const svc = await startService({
-    config: 'proxy:\n  workers: 2\n',
-    healthInterval: '0.2',
-    env: { NODE_OPTIONS: `--require ${fixturePath('proxy-fault-hook.cjs')}`, LLMSERVE_TEST_PROXY_FAULT: fault },
-  });
+  const { fault, env } = await proxyFault('reset-liveness');
+  const svc = await startService({ config: 'proxy:\n  workers: 2\n', healthInterval: '0.2', env });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
   const seen = () => (existsSync(`${fault}.seen`) ? readFileSync(`${fault}.seen`, 'utf8').split('\n').filter(Boolean).length : 0);
@@ -392,12 +387,8 @@ test('a proxy health check whose connection is reset (a worker dying under it) i
 });
 
 test('a restarted proxy that listens but never answers: killed and tried again; SIGTERM still stops everything', async (t) => {
-  const fault = path.join(await tempDir(), 'proxy-fault');
-  writeFileSync(fault, '');
-  const svc = await startService({
-    config: FAST_RESTART + 'proxy:\n  workers: 1\n',
-    env: { NODE_OPTIONS: `--require ${fixturePath('proxy-fault-hook.cjs')}`, LLMSERVE_TEST_PROXY_FAULT: fault },
-  });
+  const { fault, env } = await proxyFault('');
+  const svc = await startService({ config: FAST_RESTART + 'proxy:\n  workers: 1\n', env });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
   const proxy = await waitFor(() => findByMarker(svc.run.marker).find((p) => / proxy$/.test(p.cmdline) && p.ppid === svc.run.child.pid), { timeoutMs: 10_000, message: 'the proxy' });
@@ -444,9 +435,8 @@ test('the proxy dies during a long first load: not-healthy, created with the cra
 });
 
 test('the proxy dies as the service is marked ready: not-ready stays until a new proxy answers, at once (no 5 s wait for a dead proxy)', async (t) => {
-  const fault = path.join(await tempDir(), 'proxy-fault');
-  writeFileSync(fault, 'die-on-ready');
-  const svc = await startService({ config: FAST_RESTART, env: { NODE_OPTIONS: `--require ${fixturePath('proxy-fault-hook.cjs')}`, LLMSERVE_TEST_PROXY_FAULT: fault } });
+  const { env } = await proxyFault('die-on-ready');
+  const svc = await startService({ config: FAST_RESTART, env });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy/, 30_000);
   // Until the new proxy answers, not-ready must be there: the platform would route to a port that refuses.
@@ -468,12 +458,8 @@ test('the proxy dies as the service is marked ready: not-ready stays until a new
 
 test('the only vLLM exits just as the service is marked ready (its watch restarting it): not-healthy stays, never ready and healthy', async (t) => {
   // The proxy confirms the ready state 2 s late: vLLM dies in that window. A 20 s backoff: the model stays down.
-  const fault = path.join(await tempDir(), 'proxy-fault');
-  writeFileSync(fault, 'slow-state-applied');
-  const svc = await startService({
-    config: 'restart: { backoff_initial: 20, backoff_max: 20 }\n',
-    env: { NODE_OPTIONS: `--require ${fixturePath('proxy-fault-hook.cjs')}`, LLMSERVE_TEST_PROXY_FAULT: fault },
-  });
+  const { fault, env } = await proxyFault('slow-state-applied');
+  const svc = await startService({ config: 'restart: { backoff_initial: 20, backoff_max: 20 }\n', env });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.run.waitForLine(/vLLM is ready after/, 30_000);
   await waitForFile(`${fault}.holding`, true, 10_000);

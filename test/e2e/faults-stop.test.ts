@@ -3,10 +3,10 @@
 // output going away (a closed terminal or pipe).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fixturePath, tempDir } from '../helpers/fixtures.js';
-import { startService, TEST_KEY } from '../helpers/service.js';
+import { proxyFault, startService, TEST_KEY } from '../helpers/service.js';
 import { findByMarker, isAlive, processGroupMembers } from '../helpers/procs.js';
 import { waitFor, waitForFile } from '../helpers/wait.js';
 
@@ -150,9 +150,8 @@ test('SIGTERM while the service is being marked ready (not-ready still there): n
 });
 
 test('the proxy dies during the drain: said, with the requests it had cut; vLLM still stopped, exit 0, nothing left', async (t) => {
-  const fault = path.join(await tempDir(), 'proxy-fault');
-  writeFileSync(fault, 'die-on-drain');
-  const svc = await startService({ env: { NODE_OPTIONS: `--require ${fixturePath('proxy-fault-hook.cjs')}`, LLMSERVE_TEST_PROXY_FAULT: fault, FAKE_VLLM_STREAM_CHUNKS: '100', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
+  const { env } = await proxyFault('die-on-drain');
+  const svc = await startService({ env: { ...env, FAKE_VLLM_STREAM_CHUNKS: '100', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
   const stream = await svc.chat({ stream: true });

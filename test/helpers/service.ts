@@ -1,7 +1,7 @@
 // A `llmserve start` under test with everything a fault case needs: temp dirs, free ports, a config, the fakes' logs.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeModelDir, tempDir } from './fixtures.js';
+import { fixturePath, makeModelDir, tempDir } from './fixtures.js';
 import { runLlmserve, type LlmserveRun } from './llmserve.js';
 import { freePort } from './ports.js';
 import { findByMarker, type ProcInfo } from './procs.js';
@@ -111,4 +111,14 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
 /** The error lines llmserve printed (`llmserve | error: ...`). */
 export function errorLines(run: LlmserveRun): string[] {
   return run.lines.filter((l) => /^llmserve\s*\| error: /.test(l));
+}
+
+/**
+ * A mode file for test/fixtures/proxy-fault-hook.cjs (which reads it in every proxy process) and the environment that
+ * loads the hook into a service's processes; the test may rewrite the file later (a fault for the next proxy only).
+ */
+export async function proxyFault(mode: string): Promise<{ fault: string; env: Record<string, string> }> {
+  const fault = path.join(await tempDir(), 'proxy-fault');
+  writeFileSync(fault, mode);
+  return { fault, env: { NODE_OPTIONS: `--require ${fixturePath('proxy-fault-hook.cjs')}`, LLMSERVE_TEST_PROXY_FAULT: fault } };
 }
