@@ -1,6 +1,7 @@
 // The one logger: prefixes, colours, JSON lines and secret redaction all live here.
 import { StringDecoder } from 'node:string_decoder';
 import { Chalk, type ChalkInstance } from 'chalk';
+import { SecretScrubber } from './log-secrets.js';
 import { escapeInvisible, lineValue } from './util/line-safe.js';
 import { stdSink, type StdSink } from './util/output.js';
 
@@ -85,7 +86,7 @@ export interface LoggerOptions {
 }
 
 interface Shared {
-  secrets: string[];
+  secrets: SecretScrubber;
   format: LogFormat;
   chalk: ChalkInstance;
   /** Whether stderr may get colour codes: stdout on a terminal with stderr sent to a file (`2>err.log`) may not. */
@@ -117,7 +118,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const stderr = options.stderr ?? stdSink(process.stderr, 'stderr');
   const color = options.color ?? wantsColor(stdout);
   const shared: Shared = {
-    secrets: [],
+    secrets: new SecretScrubber(REDACTED),
     format: options.format ?? 'text',
     chalk: new Chalk({ level: color ? 1 : 0 }),
     stderrColor: options.color ?? wantsColor(stderr),
@@ -173,11 +174,7 @@ function makeLogger(shared: Shared, source: string): Logger {
       if (shared.status !== null) shared.stdout.write(CLEAR_LINE + shared.status);
     },
     redact(secret) {
-      // Very short values would redact ordinary words; keys that short are refused elsewhere anyway.
-      if (secret.length >= 4 && !shared.secrets.includes(secret)) {
-        shared.secrets.push(secret);
-        shared.secrets.sort((a, b) => b.length - a.length);
-      }
+      shared.secrets.add(secret);
     },
     withSource(other) {
       return makeLogger(shared, other);
@@ -234,9 +231,7 @@ function stripAnsi(text: string): string {
 
 /** Replaces every registered secret in a text. */
 function scrub(shared: Shared, text: string): string {
-  let out = text;
-  for (const secret of shared.secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED);
-  return out;
+  return shared.secrets.scrub(text);
 }
 
 function scrubFields(shared: Shared, fields: LogFields): LogFields {

@@ -107,18 +107,27 @@ export function parseKeyList(list: unknown, file: string, basePath: string, refs
 /** Joins key sets in order; names must be unique and no key may appear twice. */
 export function mergeKeys(...sets: LoadedKeys[]): LoadedKeys {
   const out = noKeys();
+  // Indexed, not scanned: a keys file of 10,000 entries took 17 s to load with a scan per entry (start, every SIGHUP,
+  // check and probe).
+  const byName = new Map<string, number>();
+  const byDigest = new Map<string, number>();
+  const values = new Set<string>();
+  const envNames = new Set<string>();
   for (const set of sets) {
     set.entries.forEach((entry, i) => {
       const origin = set.origins[i] ?? '';
-      const j = out.entries.findIndex((e) => e.name === entry.name);
-      if (j >= 0) throw configError(`${origin}: duplicate key name "${entry.name}" (also used by ${out.origins[j] ?? 'another key'}); key names must be unique`);
-      const k = out.entries.findIndex((e) => e.sha256.equals(entry.sha256));
-      if (k >= 0) throw configError(`${origin}: key "${entry.name}" is the same key as "${out.entries[k]?.name ?? ''}" (${out.origins[k] ?? ''}); give each name its own key`);
+      const j = byName.get(entry.name);
+      if (j !== undefined) throw configError(`${origin}: duplicate key name "${entry.name}" (also used by ${out.origins[j] ?? 'another key'}); key names must be unique`);
+      const digest = entry.sha256.toString('hex');
+      const k = byDigest.get(digest);
+      if (k !== undefined) throw configError(`${origin}: key "${entry.name}" is the same key as "${out.entries[k]?.name ?? ''}" (${out.origins[k] ?? ''}); give each name its own key`);
+      byName.set(entry.name, out.entries.length);
+      byDigest.set(digest, out.entries.length);
       out.entries.push(entry);
       out.origins.push(origin);
     });
-    for (const v of set.values) if (!out.values.includes(v)) out.values.push(v);
-    for (const n of set.envNames) if (!out.envNames.includes(n)) out.envNames.push(n);
+    for (const v of set.values) if (!values.has(v)) (values.add(v), out.values.push(v));
+    for (const n of set.envNames) if (!envNames.has(n)) (envNames.add(n), out.envNames.push(n));
     out.notes.push(...set.notes);
   }
   return out;

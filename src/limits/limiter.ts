@@ -41,8 +41,12 @@ export interface BudgetUsage {
 /** Enforces the policies of every key that has one; a name without a policy is never looked at further. */
 export class Limiter {
   private readonly states = new Map<string, KeyState>();
-  /** Tokens per key and hour (last 30 days) and per key in total, read from the store at start. */
-  private seeds: BudgetSeed[] = [];
+  /**
+   * Tokens per key and hour (last 30 days), read from the store at start, by key in hour order: a ledger reads its own
+   * key's only (a scan of every key's rows per budgeted key took 7 s with 1,000 keys and 240,000 rows, on the proxy's
+   * loop at start and on a reload). `totals`: per key in total.
+   */
+  private seeds = new Map<string, BudgetSeed[]>();
   private totals: ReadonlyMap<string, number> = new Map();
 
   /**
@@ -100,14 +104,19 @@ export class Limiter {
 
   /** Makes `usage` what budgets built from now on start from. */
   private useSeeds(usage: BudgetUsage): void {
-    this.seeds = [...usage.hourly].sort((a, b) => a.hour - b.hour);
+    this.seeds = new Map();
+    for (const seed of [...usage.hourly].sort((a, b) => a.hour - b.hour)) {
+      const list = this.seeds.get(seed.key);
+      if (list === undefined) this.seeds.set(seed.key, [seed]);
+      else list.push(seed);
+    }
     this.totals = usage.totals;
   }
 
   private ledger(name: string, hours: number | null): BudgetLedger {
     const ledger = new BudgetLedger(hours);
     if (hours === null) ledger.addHour(0, this.totals.get(name) ?? 0);
-    else for (const s of this.seeds) if (s.key === name) ledger.addHour(s.hour, s.tokens);
+    else for (const s of this.seeds.get(name) ?? []) ledger.addHour(s.hour, s.tokens);
     return ledger;
   }
 

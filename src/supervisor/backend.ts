@@ -6,7 +6,7 @@ import { vllmLineLevel } from '../engine/line-level.js';
 import { ordinal } from '../util/ordinal.js';
 import { LineRing } from '../util/ring.js';
 import { formatSeconds, raceAbort, sleep } from '../util/time.js';
-import { exitSignalOf, liveGroupMembers, type ManagedChild } from './child.js';
+import { exitSignalOf, groupMembersBelow, liveGroupMembers, type ManagedChild } from './child.js';
 import { RestartPolicy } from './restart-policy.js';
 import { SHUTDOWN_TIMEOUT_FLAG } from './shutdown-timeout.js';
 import { spawnFailure, VLLM_INSTALL_FIX } from './spawn-failure.js';
@@ -16,6 +16,8 @@ import { emptyGroup, stopChild, type StopOutcome } from './stop.js';
 import type { BackendPlan, SupervisorDeps, SupervisorPlan } from './types.js';
 
 const READY_POLL_MS = 100;
+/** Every how many health ticks vLLM's process group is sampled by a scan of every process (else by a walk down). */
+const FULL_SCAN_EVERY = 10;
 /** How long a stop waits for a GPU-memory query it SIGKILLed to be gone. */
 const QUERY_GONE_MS = 1000;
 /** vLLM lines printed after a failed start. */
@@ -56,6 +58,8 @@ export interface BackendContext {
   restarting: (backend: Backend) => void;
   /** What the proxy knows of the vLLM at this URL; null when not known (no proxy, no answer). */
   activityOf?: (url: string) => Promise<BackendActivityOf | null>;
+  /** Seconds of the start-up timeout already spent before vLLM's first start (a head's wait for its Ray nodes). */
+  spentBeforeFirstStart?: () => number;
 }
 
 /** One vLLM and everything about its life: start, readiness, health checks, restart with backoff, stop. */
@@ -69,6 +73,8 @@ export class Backend {
   private argv: string[];
   private readonly lines = new LineRing(DIAGNOSIS_LINES);
   private lastOutputAt = 0;
+  /** Health ticks so far (every FULL_SCAN_EVERY-th samples the process group by a full scan). */
+  private ticks = 0;
   /**
    * Every pid seen in the current vLLM's process group (sampled when it is ready and at each health check). Why:
    * a process that already died (an EngineCore killed by the OOM killer) may still be listed by nvidia-smi while
@@ -151,7 +157,7 @@ export class Backend {
         return 'stopped';
       }
       logger.info(`${this.label} started (pid ${child.pid}, own process group); waiting for http://${BACKEND_HOST}:${port}/v1/models`);
-      const outcome = await this.waitReady(child).finally(() => progress?.stop());
+      const outcome = await this.waitReady(child, first).finally(() => progress?.stop());
       if (outcome === 'ready') {
         this.pids = new Set(liveGroupMembers(child.pid));
         logger.info(`${this.label} is ready after ${formatSeconds((this.ctx.deps.now() - started) / 1000)}`);
@@ -187,7 +193,7 @@ export class Backend {
         outcome === 'exited'
           ? `${this.label} exited during start-up (${exit?.signal ? `signal ${exit.signal}` : `exit code ${exit?.code}`})`
           : outcome === 'timeout'
-            ? `${this.label} was not ready within the start-up timeout (${formatSeconds(plan.startupTimeout)})`
+            ? `${this.label} was not ready within the start-up timeout (${formatSeconds(plan.startupTimeout)}${first && (this.ctx.spentBeforeFirstStart?.() ?? 0) > 0 ? `, of which the wait for the Ray nodes took ${formatSeconds(this.ctx.spentBeforeFirstStart!())}` : ''})`
             : `${this.label} printed nothing for ${formatSeconds(plan.stallTimeout)} while starting (stall timeout)`;
       const diagnosis = diagnose(lines);
       const last = lines.slice(-LAST_LINES);
@@ -210,10 +216,13 @@ export class Backend {
     );
   }
 
-  private async waitReady(child: ManagedChild): Promise<'ready' | 'exited' | 'timeout' | 'stalled' | 'stopped' | { why: string }> {
+  private async waitReady(child: ManagedChild, first: boolean): Promise<'ready' | 'exited' | 'timeout' | 'stalled' | 'stopped' | { why: string }> {
     const { plan, deps } = this.ctx;
     const url = `http://${BACKEND_HOST}:${this.spec.port}/v1/models`;
-    const deadline = deps.now() + plan.startupTimeout * 1000;
+    // One start-up timeout for the whole first start: on a Ray head, the wait for the nodes spent part of it already
+    // (the platform's startup probe is sized to the one timeout, and would kill a head still within twice it).
+    const spent = first ? (this.ctx.spentBeforeFirstStart?.() ?? 0) : 0;
+    const deadline = deps.now() + Math.max(0, plan.startupTimeout - spent) * 1000;
     for (;;) {
       if (this.stopping) return 'stopped';
       if (child.hasExited) return 'exited';
@@ -339,7 +348,14 @@ export class Backend {
       this.busy = false;
       if (result.ok) deps.logger.info(`${this.label} answers /health in time again`);
     }
-    if (this.child && !this.child.hasExited) for (const pid of liveGroupMembers(this.child.pid)) this.pids.add(pid);
+    if (this.child && !this.child.hasExited) {
+      const child = this.child;
+      // Down from the members known (cheap with thousands of processes in view); a full scan where /proc cannot say,
+      // and every tenth tick (a member whose parent exited since the last scan is below none of them).
+      this.ticks += 1;
+      const members = this.ticks % FULL_SCAN_EVERY === 0 ? null : groupMembersBelow(child.pid, [child.pid, ...this.pids]);
+      for (const pid of members ?? liveGroupMembers(child.pid)) this.pids.add(pid);
+    }
     this.failedChecks = result.ok ? 0 : this.failedChecks + 1;
     // --verbose's debug lines: every check, where the log otherwise shows only changes of health.
     deps.logger.debug(

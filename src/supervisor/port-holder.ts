@@ -1,6 +1,6 @@
 // Who holds a TCP port: the listening socket's inode from /proc/net/tcp{,6}, then the process with an fd on it.
 // Best effort (Linux only, and only processes this user may inspect): null when unknown.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import path from 'node:path';
 
 /** The process found listening on a port. */
@@ -27,12 +27,45 @@ export function listeningInodes(table: string, port: number): string[] {
   return inodes;
 }
 
+/**
+ * The head of a /proc/net/tcp-format table, up to the end of its listening sockets. Why not the whole file: Linux lists
+ * the listening sockets first (its tcp_get_idx walks the listening hash before the established one), and the rest,
+ * every connection and TIME_WAIT of the network namespace (a busy proxy's, or the host's with hostNetwork), can be
+ * tens of thousands of lines: 27,000 took the kernel 65 ms to print and us 35 ms to parse, with the supervisor's event
+ * loop blocked, on each readiness check. A kernel that orders its table otherwise (gVisor lists sockets as created) can
+ * only make a listener go unseen here: a missed other server (as where /proc cannot be read), never a false one.
+ */
+export function readListeningSection(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(64 * 1024);
+    let text = '';
+    let scanned = -1; // where the next unchecked line starts; -1 while the header line is not complete
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) return text;
+      text += chunk.toString('latin1', 0, n);
+      if (scanned === -1) {
+        const headerEnd = text.indexOf('\n');
+        if (headerEnd === -1) continue;
+        scanned = headerEnd + 1;
+      }
+      for (let end = text.indexOf('\n', scanned); end !== -1; end = text.indexOf('\n', scanned)) {
+        if (text.slice(scanned, end).trim().split(/\s+/)[3] !== LISTEN) return text.slice(0, scanned);
+        scanned = end + 1;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Inodes of every socket listening on TCP `port` on this machine (IPv4 and IPv6). */
 function portListeners(port: number, procRoot: string): Set<string> {
   const inodes = new Set<string>();
   for (const table of ['net/tcp', 'net/tcp6']) {
     try {
-      for (const inode of listeningInodes(readFileSync(path.join(procRoot, table), 'utf8'), port)) inodes.add(inode);
+      for (const inode of listeningInodes(readListeningSection(path.join(procRoot, table)), port)) inodes.add(inode);
     } catch {
       // No such table (no IPv6, not Linux): the other one may still answer.
     }

@@ -2,13 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { once } from 'node:events';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/fixtures.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { LlmserveError } from '../../src/errors.js';
-import { describePortHolder, findPortHolder, listeningInodes, otherListeners } from '../../src/supervisor/port-holder.js';
+import { describePortHolder, findPortHolder, listeningInodes, otherListeners, readListeningSection } from '../../src/supervisor/port-holder.js';
 import { setsShutdownTimeout, shutdownTimeoutFor, withShutdownTimeout } from '../../src/supervisor/shutdown-timeout.js';
 
 const F = '/srv/app/llmserve.yaml';
@@ -135,4 +136,52 @@ test('port holder: finds the real process listening on a port, null for a free o
   holder.kill('SIGKILL');
   await once(holder, 'exit');
   assert.equal(findPortHolder(port), null);
+});
+
+test('port holder: only the listening head of a big table is read (Linux lists listeners first)', async () => {
+  const root = await tempDir();
+  mkdirSync(path.join(root, 'net'));
+  const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
+  const listen = (sl: number, port: string, inode: number) => `${String(sl).padStart(4)}: 0100007F:${port} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`;
+  // A busy namespace: two listeners, then 100,000 TIME_WAIT entries (state 06), each several 64 KiB reads long.
+  const timeWait = (sl: number) => `${String(sl).padStart(4)}: 0100007F:1F90 0100007F:${(sl % 60000 + 1024).toString(16).toUpperCase().padStart(4, '0')} 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000`;
+  const lines = [header, listen(0, '0BB8', 111), listen(1, '1F90', 222)];
+  for (let i = 2; i < 100_002; i++) lines.push(timeWait(i));
+  // Never reached: a LISTEN line after the connections is not where Linux puts one.
+  lines.push(listen(100_002, '0BB8', 999));
+  writeFileSync(path.join(root, 'net', 'tcp'), lines.join('\n') + '\n');
+  const head = readListeningSection(path.join(root, 'net', 'tcp'));
+  assert.equal(head, lines.slice(0, 3).join('\n') + '\n');
+  mkdirSync(path.join(root, '10', 'fd'), { recursive: true });
+  symlinkSync('socket:[111]', path.join(root, '10', 'fd', '3'));
+  assert.deepEqual(otherListeners(3000, [10], root), { count: 0, holder: null });
+  // A header split across reads, a table with no listener, an empty one.
+  writeFileSync(path.join(root, 'net', 'tcp'), header.repeat(2000).replace(/$/, '\n') + timeWait(0) + '\n');
+  assert.equal(readListeningSection(path.join(root, 'net', 'tcp')), header.repeat(2000) + '\n');
+  writeFileSync(path.join(root, 'net', 'tcp'), '');
+  assert.equal(readListeningSection(path.join(root, 'net', 'tcp')), '');
+});
+
+test('port holder: a listener opened after many connections is still in the head this kernel lists first', async (t) => {
+  // The early stop relies on the kernel's order; this checks it on the machine that runs the tests.
+  const first = net.createServer((s) => s.resume()).listen(0, '127.0.0.1');
+  await once(first, 'listening');
+  const clients = await Promise.all(Array.from({ length: 200 }, async () => {
+    const c = net.connect((first.address() as net.AddressInfo).port, '127.0.0.1');
+    await once(c, 'connect');
+    return c;
+  }));
+  const later = net.createServer().listen(0, '127.0.0.1');
+  await once(later, 'listening');
+  t.after(() => {
+    for (const c of clients) c.destroy();
+    first.close();
+    later.close();
+  });
+  const found = findPortHolder((later.address() as net.AddressInfo).port);
+  assert.equal(found?.pid, process.pid);
+  // And the read stopped before the 400 connection sockets (both ends of each) that the whole table lists.
+  const headLines = readListeningSection('/proc/net/tcp').split('\n').length;
+  const allLines = readFileSync('/proc/net/tcp', 'utf8').split('\n').length;
+  assert.ok(allLines - headLines >= 400, `head ${headLines} lines, whole table ${allLines}`);
 });
