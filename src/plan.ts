@@ -75,9 +75,16 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
     }
   } catch (err) {
     if (!(err instanceof LlmserveError)) throw err;
-    // With an explicit size, a broken nvidia-smi is worth a warning, not a refusal: vLLM will find out itself.
+    // With an explicit size, a broken nvidia-smi is worth a warning, not a refusal: vLLM will find out itself. Not with
+    // several models: without the GPUs known none gets its CUDA_VISIBLE_DEVICES, and every vLLM would load on GPU 0.
     if (anyAuto) problems.push(err);
-    else warnings.push(err.message);
+    else if (several) {
+      problems.push(
+        new LlmserveError(err.code, `${err.message}; with several models llmserve needs the GPUs to give each model its own`, {
+          details: ['Fix: check the NVIDIA driver and that the container was given GPUs: nvidia-smi must work in it, since models[].gpus name its GPUs.'],
+        }),
+      );
+    } else warnings.push(err.message);
   }
   if (inventory?.source === 'nvidia-smi' && selection && inventory.gpus.length === 0 && inventory.unparsed.length > 0 && anyAuto) {
     problems.unshift(

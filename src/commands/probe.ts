@@ -12,6 +12,8 @@ import { probeLines } from '../probe/text.js';
 import { probeVllmVersion } from '../probe/vllm-version.js';
 import { runCommand } from '../util/run.js';
 import { writeStdout } from '../util/output.js';
+import { lowOpenFileLimitWarning, ownOpenFileLimit } from '../util/open-files.js';
+import { logFileOpenError, logFileProblem } from './log-file.js';
 
 /** Options of `probe` beyond the shared configuration flags. */
 export interface ProbeOptions extends CliOptions {
@@ -46,9 +48,20 @@ export async function runProbe(options: ProbeOptions, deps: ProbeDeps = {}): Pro
     config.cluster.role !== 'single' ? probeVllmVersion(config.ray.command[0] ?? 'ray', run, plan.env) : undefined,
   ]);
   const running = probeDir.exists ? runningFact(config.probes.dir) : null;
+  // What start checks besides the plan: the log file it opens first (from the environment: probe has no --log-file),
+  // the usage store's directory (the proxy's; a worker has none) and the open-file limit (not a worker's either).
+  const logFile = env.LLMSERVE_LOG_FILE || undefined;
+  const logFileError = logFile === undefined ? null : await logFileOpenError(logFile);
+  const worker = config.cluster.role === 'worker';
+  const usageDir = worker || config.usage.dir === null ? undefined : await probeDirFact(config.usage.dir, true);
+  const openFilesWarning = worker ? null : lowOpenFileLimitWarning(ownOpenFileLimit());
   const tls = tlsUnreadable.length === 0 ? await tlsFacts(config.proxy.tls, Date.now()) : {};
   const backendPort = backendPorts[0]!;
-  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(metricsPort ? { metricsPort } : {}), ...(tls.invalid !== undefined ? { tlsInvalid: tls.invalid } : {}), ...(tls.warning !== undefined ? { tlsWarning: tls.warning } : {}), ...(rayPort ? { rayPort } : {}), ...(ray ? { rayFound: ray.found, ...(ray.found || ray.raw === '' ? {} : { rayUnrunnable: ray.raw }) } : {}) });
+  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(metricsPort ? { metricsPort } : {}), ...(tls.invalid !== undefined ? { tlsInvalid: tls.invalid } : {}), ...(tls.warning !== undefined ? { tlsWarning: tls.warning } : {}), ...(rayPort ? { rayPort } : {}), ...(ray ? { rayFound: ray.found, ...(ray.found || ray.raw === '' ? {} : { rayUnrunnable: ray.raw }) } : {}),
+    ...(logFile !== undefined && logFileError !== null ? { logFileError: `LLMSERVE_LOG_FILE: cannot open ${logFile}: ${logFileProblem(logFile, logFileError)}` } : {}),
+    ...(usageDir ? { usageDir } : {}),
+    ...(openFilesWarning !== null ? { openFilesWarning } : {}),
+  });
   const text = json === true ? JSON.stringify(report, null, 2) : probeLines(report).join('\n');
   // Last line of defence: no known key value leaves this process, whatever field it hid in.
   write(redactText(text, config.secrets.values) + '\n');

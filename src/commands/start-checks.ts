@@ -6,11 +6,11 @@ import { BACKEND_HOST } from '../engine/command.js';
 import { LlmserveError } from '../errors.js';
 import { loadTls } from '../proxy/tls.js';
 import { describePortHolder, findPortHolder } from '../supervisor/port-holder.js';
-import { RAY_INSTALL_FIX, spawnFailure, VLLM_INSTALL_FIX } from '../supervisor/spawn-failure.js';
+import { interpreterFailure, RAY_INSTALL_FIX, spawnFailure, VLLM_INSTALL_FIX } from '../supervisor/spawn-failure.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
 import { describeBindFailure } from '../util/bind-failure.js';
 import { portBindError } from '../util/port.js';
-import { unrunnableReason } from '../util/which.js';
+import { missingInterpreter, unrunnableReason } from '../util/which.js';
 
 /** Fails fast (exit 2, nothing started) when the public or the backend port is taken, naming the holder if known. */
 export async function checkPortsFree(config: Config): Promise<void> {
@@ -46,11 +46,15 @@ export async function checkPortsFree(config: Config): Promise<void> {
  */
 export function checkCommandsRunnable(plan: SupervisorPlan): void {
   const commands = [...plan.backends.map((b) => ({ argv: b.argv, env: b.env, fix: VLLM_INSTALL_FIX })), ...(plan.ray ? [{ argv: plan.ray.argv, env: plan.ray.env, fix: RAY_INSTALL_FIX }] : [])];
-  for (const { argv, env, fix } of commands) {
-    const file = argv[0]!;
-    const code = unrunnableReason(file, env);
-    if (code !== null) throw spawnFailure(file, Object.assign(new Error(code), { code }), fix);
-  }
+  for (const { argv, env, fix } of commands) checkCommandRunnable(argv[0]!, env, fix);
+}
+
+/** Throws the spawn failure (exit 2) that running `file` in `env` would meet: not found, not executable, a script whose interpreter cannot run. */
+export function checkCommandRunnable(file: string, env: NodeJS.ProcessEnv, fix: string): void {
+  const code = unrunnableReason(file, env);
+  if (code !== null) throw spawnFailure(file, Object.assign(new Error(code), { code }), fix);
+  const interpreter = missingInterpreter(file, env);
+  if (interpreter !== null) throw interpreterFailure(file, interpreter, fix);
 }
 
 /** Reads and checks the TLS certificate and key once, so a bad file is a start-up error (exit 2), not a proxy crash. */

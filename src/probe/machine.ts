@@ -1,6 +1,6 @@
 // The machine facts `probe` looks at besides the GPUs: ports, the probe directory, TLS files, a running start.
 import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, lstat, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writableProblem } from '../probes/files.js';
 import { ownerOf, readRuntimeFile } from '../supervisor/runtime-file.js';
@@ -26,9 +26,13 @@ export async function probeDirFact(dir: string, explicit: boolean): Promise<Prob
     return { dir, explicit, exists: true, writable: problem === null, error: problem };
   }
   if (info.code !== 'ENOENT') return { dir, explicit, exists: false, writable: false, error: info.code ?? info.message };
+  // A symlink to nowhere (a volume that is not mounted) is no directory start could create: its mkdir fails.
+  const dangling = (p: string) => lstat(p).then(() => true, () => false);
+  if (await dangling(dir)) return { dir, explicit, exists: false, writable: false, error: 'ENOENT (a symlink whose target does not exist)' };
   let parent = path.dirname(path.resolve(dir));
   for (;;) {
     const p = await stat(parent).catch(() => null);
+    if (p === null && (await dangling(parent))) return { dir, explicit, exists: false, writable: false, error: `ENOENT (${parent} is a symlink whose target does not exist)` };
     if (p !== null) {
       if (!p.isDirectory()) return { dir, explicit, exists: false, writable: false, error: 'ENOTDIR' };
       const error = await access(parent, constants.W_OK).then(() => null, (err: NodeJS.ErrnoException) => err.code ?? err.message);

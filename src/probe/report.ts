@@ -63,8 +63,8 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
     const ray = portProblem('Ray head', facts.rayPort, 'run `ray stop` if it is a Ray left from an earlier run (the head always uses 6379).');
     if (ray) out.push(ray);
   }
-  // start stops here too (commands/start.ts), before it touches the running one's probe files; a worker does not.
-  if (facts.running?.owner && plan.config.cluster.role !== 'worker') {
+  // start stops here too (commands/start.ts, and a worker in commands/worker.ts), before it touches the running one's probe files.
+  if (facts.running?.owner) {
     const { message, fix } = ownedProbeDir(facts.probeDir.dir, facts.running.owner);
     out.push({ code: 'PROBE_DIR', message, details: [fix] });
   }
@@ -75,6 +75,8 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
       details: ['Fix: create it with write access for this user, or choose another with --probe-dir DIR (or probes.dir).'],
     });
   }
+  // start opens its log file first of all, a worker's too (commands/log-file.ts); start's own code for it is USAGE.
+  if (facts.logFileError !== undefined) out.push({ code: 'LOG_FILE', message: facts.logFileError, details: [] });
   if (facts.rayFound === false) {
     const command = plan.config.ray.command[0] ?? 'ray';
     out.push({
@@ -114,6 +116,11 @@ function factWarnings(report: Pick<ProbeReport, 'vllm' | 'models'>, facts: Probe
     out.push(`default probe directory ${facts.probeDir.dir} is not writable (${facts.probeDir.error ?? 'unknown error'}): start would use a temporary directory instead; set --probe-dir to choose one`);
   }
   if (worker) return out;
+  if (facts.openFilesWarning !== undefined) out.push(facts.openFilesWarning);
+  if (facts.usageDir !== undefined && !facts.usageDir.writable) {
+    // The proxy's words when it cannot open the store (usage/store.ts).
+    out.push(`usage store directory ${facts.usageDir.dir} cannot be used (${facts.usageDir.error ?? 'unknown error'}): start would count usage in memory only (limits still hold, budgets restart at 0 after a restart); to keep usage, set usage.dir or LLMSERVE_USAGE_DIR to a writable directory`);
+  }
   if (facts.tlsWarning !== undefined) out.push(facts.tlsWarning);
   // Each model loads its weights on its own GPUs only: one model's spare memory is no help to another.
   for (const m of report.models) {
@@ -160,7 +167,7 @@ export function buildProbeReport(plan: Plan, facts: ProbeFacts): ProbeReport {
   // port of its own, so only its probe directory can stop it. The rest stays in the report as information.
   const worker = config.cluster.role === 'worker';
   const problemDetails: ProblemEntry[] = worker
-    ? factProblems(plan, facts).filter((p) => p.code === 'PROBE_DIR' || p.code === 'RAY_NOT_FOUND')
+    ? factProblems(plan, facts).filter((p) => p.code === 'PROBE_DIR' || p.code === 'RAY_NOT_FOUND' || p.code === 'LOG_FILE')
     : [
         ...plan.problems.map((p) => ({ code: p.code, message: redactText(p.message, secrets), details: p.details.map((d) => redactText(d, secrets)) })),
         ...factProblems(plan, facts),

@@ -23,7 +23,7 @@ function portText(fact: PortFact): string {
 
 function gpuLines(r: ProbeReport): string[] {
   const cvd = r.cudaVisibleDevices !== null ? `CUDA_VISIBLE_DEVICES=${JSON.stringify(r.cudaVisibleDevices)}` : 'CUDA_VISIBLE_DEVICES unset: all are used';
-  if (r.gpuSource === null) return [row('GPUs', 'unknown (nvidia-smi failed: see problems)')];
+  if (r.gpuSource === null) return [row('GPUs', `unknown (nvidia-smi failed: see ${r.problems.some((p) => p.startsWith('nvidia-smi')) ? 'problems' : 'warnings'})`)];
   const head = row('GPUs', `${r.gpus.length} used of ${r.allGpus.length} found (${r.gpuSource === 'none' ? gpuSourceText('none') : r.gpuSource}; ${cvd})`);
   if (r.allGpus.length === 0) return [head];
   const rows = [['used', 'index', 'name', 'memory', 'uuid']];

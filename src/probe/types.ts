@@ -64,6 +64,12 @@ export interface ProbeFacts {
   rayUnrunnable?: string;
   /** `proxy.metrics_port` on 127.0.0.1; absent when none is set. */
   metricsPort?: PortFact;
+  /** Why start could not open its log file (`LLMSERVE_LOG_FILE`), as start says it; absent when fine or unset. */
+  logFileError?: string;
+  /** Whether the usage store's directory can be written; absent for a worker or without one. */
+  usageDir?: ProbeDirFact;
+  /** start's warning about a low open-file limit; absent when the limit is fine. */
+  openFilesWarning?: string;
 }
 
 /** A model's weights against the memory of the GPUs that load them. */

@@ -1,6 +1,7 @@
 // `vllm --version`: run it, and read a version number out of whatever it printed.
 import type { RunCommand, RunResult } from '../gpu/nvidia-smi.js';
-import { isUnrunnable, spawnErrorText } from '../supervisor/spawn-failure.js';
+import { interpreterText, isUnrunnable, spawnErrorText } from '../supervisor/spawn-failure.js';
+import { missingInterpreter } from '../util/which.js';
 import type { VllmVersionFact } from './types.js';
 
 const VERSION_LINE = /^(?:vllm\s+)?v?(\d+\.\d+(?:\.\d+)?(?:[.+-][\w.+-]*)?)$/i;
@@ -28,7 +29,15 @@ export function vllmVersionFact(command: string, result: RunResult): VllmVersion
 /** Runs `COMMAND --version` with a short timeout; never throws. */
 export async function probeVllmVersion(command: string, run: RunCommand, env?: NodeJS.ProcessEnv): Promise<VllmVersionFact> {
   try {
-    return vllmVersionFact(command, await run(command, ['--version'], { timeoutMs: 30_000, ...(env ? { env } : {}) }));
+    const result = await run(command, ['--version'], { timeoutMs: 30_000, ...(env ? { env } : {}) });
+    // The kernel says ENOENT for a script whose interpreter is gone too (a moved virtualenv): not "not found"; and
+    // `#!/usr/bin/env python3` runs env, which exits 127 without a python3 and 126 with one it cannot run: start
+    // refuses each (start-checks.ts).
+    if (result.notFound || result.spawnError === 'ENOENT' || result.spawnError === 'EACCES' || result.exitCode === 127 || result.exitCode === 126) {
+      const interpreter = missingInterpreter(command, env ?? process.env);
+      if (interpreter !== null) return { command, found: false, version: null, raw: interpreterText(interpreter), exitCode: null };
+    }
+    return vllmVersionFact(command, result);
   } catch (err) {
     return { command, found: false, version: null, raw: (err as Error).message, exitCode: null };
   }

@@ -1,6 +1,7 @@
 // A command that could not be spawned at all (vLLM, Ray): said in words, with its fix and the documented exit code.
 import { isAbsolute, resolve } from 'node:path';
 import { LlmserveError } from '../errors.js';
+import type { UnrunnableInterpreter } from '../util/which.js';
 
 const CONFIGURATION = new Set(['ENOENT', 'EACCES', 'ENOTDIR', 'ENOEXEC']);
 
@@ -31,4 +32,19 @@ export function spawnFailure(file: string, err: NodeJS.ErrnoException, fix: stri
     exitCode: isUnrunnable(err.code) ? 2 : 3,
     details: [`Fix: ${err.code === 'EACCES' ? `make it executable (chmod +x ${file}), or ` : ''}${fix}`],
   });
+}
+
+/** The error for a script whose `#!` interpreter is missing (a moved virtualenv): exit 2, as for a missing command. */
+export function interpreterFailure(file: string, why: UnrunnableInterpreter, fix: string): LlmserveError {
+  return new LlmserveError('STARTUP_FAILED', `cannot run "${file}": ${interpreterText(why)}`, {
+    exitCode: 2,
+    details: [why.code === 'EACCES' ? `Fix: make the interpreter executable (chmod +x ${why.interpreter}), or ${fix}` : `Fix: the environment it was installed in has moved or is gone; ${fix}`],
+  });
+}
+
+/** Why a script cannot run when its interpreter is missing or not executable, in words. */
+export function interpreterText(why: UnrunnableInterpreter): string {
+  return why.code === 'EACCES'
+    ? `EACCES: the interpreter its #! line names, ${why.interpreter}, is not executable by this user`
+    : `ENOENT: the interpreter its #! line names, ${why.interpreter}, does not exist`;
 }

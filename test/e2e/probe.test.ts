@@ -123,6 +123,18 @@ test('a failing nvidia-smi: exit 1 and says why, with the fix', async () => {
   assert.match(j.problems[0] ?? '', /nvidia-smi failed.*Fix: /);
 });
 
+test('what start would meet before the plan: an unopenable LLMSERVE_LOG_FILE (exit 1), an unusable usage store (a warning)', async () => {
+  const { dir, config, model } = await setup();
+  const file = path.join(dir, 'plain-file');
+  writeFileSync(file, '');
+  const env = { LLMSERVE_LOG_FILE: path.join(dir, 'no-such-dir', 'llmserve.log'), LLMSERVE_USAGE_DIR: path.join(file, 'usage') };
+  const r = await llmserve(['probe', '--config', config, '--model', model, '--probe-dir', dir, '--port', String(await freePort()), '--backend-port', String(await freePort())], env);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /LLMSERVE_LOG_FILE: cannot open .*no-such-dir\/llmserve\.log: the directory .*no-such-dir does not exist \(ENOENT\)/);
+  assert.match(r.stdout, /usage store directory .*plain-file\/usage cannot be used \(ENOTDIR\): start would count usage in memory only/);
+  assert.equal(existsSync(path.join(dir, 'no-such-dir')), false, 'probe creates nothing');
+});
+
 test('garbage from nvidia-smi is a problem that quotes it, not a crash', async () => {
   const { config, model } = await setup();
   const r = await llmserve(['probe', '--config', config, '--model', model, '--json'], { FAKE_NVIDIA_SMI_MODE: 'garbage' });

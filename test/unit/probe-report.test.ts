@@ -99,6 +99,39 @@ test('a failing nvidia-smi is a problem with its fix, and the size is not chosen
   assert.ok(text.some((l) => /^\s+Fix: check the NVIDIA driver/.test(l)));
 });
 
+test('a failing nvidia-smi with an explicit size: a warning for one model, a problem for several (no GPUs to give each)', async () => {
+  const model = await makeModelDir();
+  const one = buildProbeReport(await plan({ model, tensorParallelSize: '1' }, { LLMSERVE_MASTER_KEY: KEY }, failingSmi), facts());
+  assert.equal(one.ok, true);
+  assert.ok(one.warnings.some((w) => /^nvidia-smi failed \(exit 9\)/.test(w)), one.warnings.join('\n'));
+  assert.ok(probeLines(one).some((l) => /GPUs\s+unknown \(nvidia-smi failed: see warnings\)/.test(l)));
+  // Two models with their own GPUs: without nvidia-smi neither would get CUDA_VISIBLE_DEVICES, both loading on GPU 0.
+  const dir = await tempDir();
+  const file = path.join(dir, 'llmserve.yaml');
+  writeFileSync(file, `vllm:\n  tensor_parallel_size: 1\nmodels:\n  - model: ${model}\n    served_model_name: a\n    gpus: [0]\n  - model: ${model}\n    served_model_name: b\n    gpus: [1]\n`);
+  const two = buildProbeReport(await plan({ config: file }, { LLMSERVE_MASTER_KEY: KEY }, failingSmi), facts());
+  assert.equal(two.ok, false);
+  assert.match(two.problems[0] ?? '', /^nvidia-smi failed \(exit 9\).*; with several models llmserve needs the GPUs to give each model its own/);
+  assert.ok(probeLines(two).some((l) => /GPUs\s+unknown \(nvidia-smi failed: see problems\)/.test(l)));
+});
+
+test('what start checks besides the plan: its log file (a problem, a worker\'s too), the usage store and the open-file limit (warnings)', async () => {
+  const model = await makeModelDir();
+  const p = await plan({ model }, { LLMSERVE_MASTER_KEY: KEY });
+  const message = 'LLMSERVE_LOG_FILE: cannot open /no/dir/llmserve.log: the directory /no/dir does not exist (ENOENT); create it, or give another file with --log-file FILE (LLMSERVE_LOG_FILE)';
+  const usageDir = { dir: '/srv/usage', explicit: true, exists: false, writable: false, error: 'ENOTDIR' };
+  const r = buildProbeReport(p, facts({ logFileError: message, usageDir, openFilesWarning: 'the open-file limit is 1024 (ulimit -n): ...' }));
+  assert.equal(r.ok, false);
+  assert.deepEqual(r.problemDetails.map((d) => d.code), ['LOG_FILE']);
+  assert.equal(r.problems[0], message);
+  assert.ok(r.warnings.includes('the open-file limit is 1024 (ulimit -n): ...'), r.warnings.join('\n'));
+  assert.ok(r.warnings.some((w) => /^usage store directory \/srv\/usage cannot be used \(ENOTDIR\): start would count usage in memory only/.test(w)), r.warnings.join('\n'));
+  assert.equal(buildProbeReport(p, facts({ usageDir: { ...usageDir, writable: true, error: null } })).warnings.length, 0);
+  // A worker opens its log file too (start does before anything else).
+  const worker = await plan({ role: 'worker', head: '10.0.0.1:6379' } as CliOptions, {});
+  assert.deepEqual(buildProbeReport(worker, facts({ logFileError: message })).problemDetails.map((d) => d.code), ['LOG_FILE']);
+});
+
 test('the facts add problems: busy and privileged ports, unwritable explicit probe dir, no vLLM, TLS files', async () => {
   const model = await makeModelDir();
   const p = await plan({ model }, { LLMSERVE_MASTER_KEY: KEY });
@@ -173,9 +206,9 @@ test('a probe directory a running llmserve owns is a problem, as start refuses i
   const stale = buildProbeReport(p, facts({ running: { pid: 77, alive: true, owner: null } }));
   assert.deepEqual(stale.problems, []);
   assert.match(stale.warnings.join('\n'), /llmserve start \(pid 77\) is running with probe directory/);
-  // A worker's start does not look (commands/worker.ts).
+  // A worker's start refuses it too (commands/worker.ts), and so does its probe.
   const worker = buildProbeReport(await plan({ role: 'worker', head: '10.0.0.1:6379' }, {}, failingSmi), facts({ running: { pid: 77, alive: true, owner } }));
-  assert.deepEqual(worker.problems, []);
+  assert.deepEqual(worker.problemDetails.map((d) => d.code), ['PROBE_DIR']);
 });
 
 test('a missing model directory is a problem; weights near the GPU memory are a warning', async () => {
@@ -439,6 +472,23 @@ test('a vllm.command (or ray.command) that is not executable is a problem, as st
   assert.equal(ray?.message, 'the Ray command "ray" cannot be run (EACCES: not executable by this user, or a directory)');
   // A command that is missing stays "was not found".
   assert.deepEqual(await probeVllmVersion(path.join(dir, 'missing'), runCommand), { command: path.join(dir, 'missing'), found: false, version: null, raw: '', exitCode: null });
+});
+
+test('a vllm script whose #! interpreter cannot run is a problem naming it: missing, through env (exit 127), not executable', async () => {
+  const dir = await tempDir();
+  const noX = path.join(dir, 'python-no-x');
+  writeFileSync(noX, '', { mode: 0o644 });
+  for (const [shebang, raw] of [
+    ['#!/opt/gone-venv/bin/python3', 'ENOENT: the interpreter its #! line names, /opt/gone-venv/bin/python3, does not exist'],
+    ['#!/usr/bin/env no-such-python-llmserve', 'ENOENT: the interpreter its #! line names, no-such-python-llmserve, does not exist'],
+    [`#!${noX}`, `EACCES: the interpreter its #! line names, ${noX}, is not executable by this user`],
+    // env finds it on PATH but cannot run it (exit 126): named by its path, as the chmod needs.
+    ['#!/usr/bin/env python-no-x', `EACCES: the interpreter its #! line names, ${noX}, is not executable by this user`],
+  ] as const) {
+    const script = path.join(dir, `vllm-${raw.slice(0, 6)}-${shebang.length}`);
+    writeFileSync(script, `${shebang}\nprint("0.22.0")\n`, { mode: 0o755 });
+    assert.deepEqual(await probeVllmVersion(script, runCommand, { PATH: `/usr/bin:/bin:${dir}` }), { command: script, found: false, version: null, raw, exitCode: null });
+  }
 });
 
 test('an unknown vLLM version is a warning with the raw text, never a problem', async () => {
