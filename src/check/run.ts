@@ -81,7 +81,17 @@ export async function runChecks(t: CheckTargets, timeoutMs: number, get: HttpGet
       // time left for its readiness (which gives /health 1 s), whether vLLM is saturated. Not asked when everything
       // answers in time, so a healthy service sees the same requests as before.
       const slow = spec.saturable === true ? setTimeout(readiness.ask, Math.min(timeoutMs / 2, ASK_READINESS_AFTER_MS)) : undefined;
-      const res = await get(spec.url, { timeoutMs, insecure: true, ...(spec.headers ? { headers: spec.headers } : {}) });
+      const started = performance.now();
+      let res = await get(spec.url, { timeoutMs, insecure: true, ...(spec.headers ? { headers: spec.headers } : {}) });
+      // A 401 to a key of the keys file: the proxy may not have loaded it yet (no SIGHUP since it was added), so the
+      // file's other keys are tried within what is left of the deadline; the proxy refusing them all still fails.
+      if (spec.name === AUTHENTICATED && spec.headers !== undefined) {
+        for (const other of t.fallbackKeys ?? []) {
+          const left = Math.round(timeoutMs - (performance.now() - started));
+          if (res.status !== 401 || left <= 0) break;
+          res = await get(spec.url, { timeoutMs: left, insecure: true, headers: { authorization: `Bearer ${other}` } });
+        }
+      }
       clearTimeout(slow);
       if (res.timedOut === true && spec.saturable === true) {
         const busy = await readiness.ask();
@@ -141,4 +151,23 @@ export function isHealthy(t: CheckTargets, specs: readonly CheckSpec[], checks: 
     else modelOk.set(model, (modelOk.get(model) ?? true) && c.ok);
   });
   return othersOk && [...modelOk.values()].some(Boolean);
+}
+
+/**
+ * A Ray worker's check (`--role worker`): it serves no HTTP (vLLM and the proxy run on the head), so its health is
+ * what it writes in its probe files: healthy when neither is there; pure (`exists` is asked of the two files).
+ */
+export function workerReport(worker: { pid: number; head: string }, probeDir: string, exists: (file: string) => boolean): CheckReport {
+  const notReady = exists(`${probeDir}/not-ready`);
+  const notHealthy = exists(`${probeDir}/not-healthy`);
+  const error = notHealthy
+    ? `not-healthy is present: the worker cannot reach its head ${worker.head} (ray status fails), or Ray is restarting`
+    : notReady
+      ? `not-ready is present: not joined to the Ray cluster at ${worker.head} yet`
+      : null;
+  return {
+    healthy: error === null,
+    checks: [{ name: 'ray worker (probe files)', url: probeDir, ok: error === null, status: null, ms: 0, error }],
+    skipped: [{ name: 'vLLM and proxy checks', reason: `a Ray worker (pid ${worker.pid}) runs here: it serves no HTTP, vLLM and the proxy run on the head` }],
+  };
 }

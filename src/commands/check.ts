@@ -1,6 +1,7 @@
 // `llmserve check`: one-shot live health check of a running service, for probe scripts (exit 0 healthy, 1 not).
+import { existsSync } from 'node:fs';
 import type { CheckOptions } from '../check/args.js';
-import { runChecks, type HttpGet } from '../check/run.js';
+import { runChecks, workerReport, type HttpGet } from '../check/run.js';
 import { resolveCheckTargets, type TargetDeps } from '../check/targets.js';
 import { checkLines, noRuntimeFileLine } from '../check/text.js';
 import { envTypoNotes } from '../config/env-typos.js';
@@ -21,6 +22,8 @@ export interface CheckDeps extends TargetDeps {
   write?: (text: string) => void;
   /** Where warnings go (stderr): never the report's stream, which --json keeps to one JSON object. */
   warn?: (line: string) => void;
+  /** Whether a probe file exists (a Ray worker's check reads them). */
+  probeFileExists?: (file: string) => boolean;
 }
 
 /** Runs `llmserve check`; resolves to 0 when every check passed, 1 otherwise (bad arguments throw, exit 2). */
@@ -32,7 +35,7 @@ export async function runCheck(options: CheckOptions, deps: CheckDeps = {}): Pro
   // A misspelt variable (LLMSERVE_PROBEDIR) is ignored and the check looks elsewhere: said, as start and probe say it.
   const warn = deps.warn ?? ((line: string) => void process.stderr.write(`llmserve | warning: ${line}\n`));
   for (const note of envTypoNotes(deps.env ?? process.env, KNOWN_ENV)) warn(note);
-  const report = await runChecks(targets, Math.round(seconds * 1000), deps.get ?? rawGet);
+  const report = targets.worker !== undefined ? workerReport(targets.worker, targets.probeDir, deps.probeFileExists ?? existsSync) : await runChecks(targets, Math.round(seconds * 1000), deps.get ?? rawGet);
   // A failure without start's runtime file may be a check of the wrong ports: said in the text, never in --json.
   const hint = !report.healthy && targets.runtimeFile === null ? [noRuntimeFileLine(targets)] : [];
   const text = json === true ? JSON.stringify(report) : [...checkLines(report), ...hint].join('\n');

@@ -1,6 +1,5 @@
 // `llmserve start`: resolve everything, then hand vLLM and the proxy to the supervisor until a signal.
 import { loadConfig, readKeysFile, type CliOptions, type Config, type KeyEntry } from '../config/index.js';
-import { LlmserveError } from '../errors.js';
 import { createLogger, wantsColor, type ErrorReporter, type Logger } from '../log.js';
 import { createProgress } from '../progress.js';
 import { makePlan, type Plan } from '../plan.js';
@@ -20,7 +19,7 @@ import { spawnInGroup } from '../supervisor/child.js';
 import { startOrphanGuard } from '../supervisor/orphan-guard.js';
 import { describePortHolder, findPortHolder, otherListeners } from '../supervisor/port-holder.js';
 import { SHUTDOWN_TIMEOUT_FLAG, withShutdownTimeout } from '../supervisor/shutdown-timeout.js';
-import { discardRuntimeFile, ownedProbeDir, removeRuntimeFile, runningOwner, RUNTIME_FILE, selfIdentity, writeRuntimeFile } from '../supervisor/runtime-file.js';
+import { claimProbeDir, refuseOwnedProbeDir, releaseProbeDir } from '../supervisor/probe-dir-claim.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { SupervisorPlan } from '../supervisor/types.js';
 import { onEmergency } from '../util/emergency.js';
@@ -94,18 +93,19 @@ async function startWithSignals(
   }
 
   // The worker takes start-up's handlers over until its own are installed.
-  if (config.cluster.role === 'worker') return runWorker(config, logger, proc, early);
+  // SIGHUP also reopens the log file (rotated by renaming it), on a worker too.
+  const reopenLog = () => {
+    const why = logFile?.reopen() ?? null;
+    if (why !== null) logger.warn(`SIGHUP: cannot reopen the log file ${options.logFile} (${why}); lines still go to the one open before`);
+  };
+  if (config.cluster.role === 'worker') return runWorker(config, logger, proc, early, reopenLog);
 
   // `not-ready` comes first, before GPU discovery and the other checks: the platform must see it within a second
   // of the container starting. From here on every exit leaves both probe files present.
   const probeDir = await prepareProbeDir(config.probes.dir, config.probes.dirExplicit, (m) => logger.warn(m));
   // Before any probe file is touched: a second `start` on the same directory (run by hand in a serving pod, say)
   // would mark the running service not-ready, and not-healthy at its own exit, and the platform would restart it.
-  const owner = runningOwner(probeDir);
-  if (owner !== null) {
-    const { message, fix } = ownedProbeDir(probeDir, owner);
-    throw new LlmserveError('PROBE_DIR', message, { details: [fix] });
-  }
+  refuseOwnedProbeDir(probeDir, proc.pid);
   const probes = probeFiles(probeDir, logger);
   probes.set(NOT_READY, true);
   seen.probesReady(probes);
@@ -180,7 +180,10 @@ async function startWithSignals(
   // Signals are handled here, not at module level: the supervisor decides the order of stopping.
   const onTerm = () => supervisor.requestStop('SIGTERM');
   const onInt = () => supervisor.requestStop('SIGINT');
-  const onHup = () => supervisor.reloadKeys();
+  const onHup = () => {
+    reopenLog();
+    supervisor.reloadKeys();
+  };
   proc.on('SIGTERM', onTerm);
   proc.on('SIGINT', onInt);
   proc.on('SIGHUP', onHup);
@@ -190,32 +193,26 @@ async function startWithSignals(
   // closing the terminal does not leave vLLM holding the GPUs.
   const offOutput = onOutputClosed((code) => supervisor.requestStop(`the output closed (${code})`));
   const unregister = onEmergency(() => supervisor.killAllNow());
-  const identity = selfIdentity(undefined, proc.pid);
-  try {
-    writeRuntimeFile(probeDir, {
-      pid: proc.pid,
-      startedAt: new Date().toISOString(),
-      ...(identity === null ? {} : { process: identity }),
+  claimProbeDir(
+    probeDir,
+    proc.pid,
+    {
       proxy: { host: config.proxy.host, port: config.proxy.port, tls: config.proxy.tls !== null },
       backend: { host: BACKEND_HOST, port: config.vllm.port },
       models: config.models.map((m) => m.servedModelName),
       backends: config.models.map((m) => ({ model: m.servedModelName, host: BACKEND_HOST, port: m.port })),
       require: config.probes.require,
-    });
-  } catch (err) {
-    // Not worth stopping a serving start for (a full disk): check falls back to resolving ports as start does. An
-    // older file (its llmserve was SIGKILLed) goes, removing needs no room, so that check does not read its ports.
-    const stale = discardRuntimeFile(probeDir) ? `; the older ${RUNTIME_FILE} there, from an llmserve that is gone, was removed` : '';
-    logger.warn(`cannot write ${RUNTIME_FILE} in ${probeDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): \`llmserve check\` will not know ports given only on this command line, and a second start on this directory goes undetected${stale}`);
-  }
+    },
+    logger,
+    '`llmserve check` will not know ports given only on this command line, and a second start on this directory goes undetected',
+  );
   try {
     return await supervisor.run();
   } finally {
     await guard.release();
     unregister();
     offOutput();
-    const left = removeRuntimeFile(probeDir, proc.pid);
-    if (left !== null) logger.warn(`cannot remove ${RUNTIME_FILE} in ${probeDir} (${left}): it stays, and is ignored once this llmserve is gone`);
+    releaseProbeDir(probeDir, proc.pid, logger);
     proc.off('SIGTERM', onTerm);
     proc.off('SIGINT', onInt);
     proc.off('SIGHUP', onHup);

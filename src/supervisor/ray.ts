@@ -94,12 +94,7 @@ export async function waitForCluster(opts: {
   let last = '';
   for (;;) {
     if (opts.stop.aborted) return 'stopped';
-    if (opts.head.hasExited) {
-      const exit = await opts.head.exited;
-      throw new LlmserveError('STARTUP_FAILED', `the Ray head exited during start-up (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})`, {
-        details: ['Fix: see the ray lines above; another Ray instance on this machine (ray stop) or a busy port 6379 are common causes.'],
-      });
-    }
+    if (opts.head.hasExited) throw rayHeadLostAtStart(await opts.head.exited);
     const status = await rayStatusOnce(opts.run, opts.statusArgv, opts.env, opts.stop);
     if (opts.stop.aborted) return 'stopped';
     const cluster = status.cluster;
@@ -114,6 +109,12 @@ export async function waitForCluster(opts: {
     last = progress;
     if (cluster !== null && cluster.nodes >= nodes && cluster.gpus >= needGpus) return 'ready';
     if (opts.now() > deadline) {
+      // Every node there but GPUs short: a node sees fewer GPUs than the head (each must have as many), not a missing node.
+      if (cluster !== null && cluster.nodes >= nodes) {
+        throw new LlmserveError('STARTUP_TIMEOUT', `the Ray cluster did not reach ${needGpus} GPUs within the start-up timeout (${formatSeconds(opts.timeoutS)}): ${progress}`, {
+          details: [`Fix: every node must show Ray as many GPUs as this head (${opts.gpusPerNode}): check the workers' CUDA_VISIBLE_DEVICES and their pods' GPU limits (nvidia.com/gpu).`],
+        });
+      }
       throw new LlmserveError('STARTUP_TIMEOUT', `the Ray cluster did not reach ${nodes} nodes within the start-up timeout (${formatSeconds(opts.timeoutS)}): ${progress}`, {
         details: ['Fix: start the other nodes with `llmserve start --role worker --head ADDRESS` (ADDRESS = this node, port 6379), and check that they can reach it.'],
       });
@@ -142,4 +143,11 @@ export async function stopRay(child: ManagedChild, run: RunCommand | undefined, 
     }
   }
   await stopChild(child, graceMs, killNow);
+}
+
+/** The error for a Ray head that exited before the service was ever ready (exit 3, as a vLLM that fails to start). */
+export function rayHeadLostAtStart(exit: { code: number | null; signal: NodeJS.Signals | null }): LlmserveError {
+  return new LlmserveError('STARTUP_FAILED', `the Ray head exited during start-up (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})`, {
+    details: ['Fix: see the ray lines above; another Ray instance on this machine (ray stop) or a busy port 6379 are common causes.'],
+  });
 }

@@ -23,6 +23,10 @@ export interface RuntimeInfo {
    * boot's id, which no clock step changes. Absent in older files (and off Linux): startedAt is compared instead.
    */
   process?: ProcessIdentity;
+  /** `worker` for a `--role worker`, which serves no HTTP (its proxy and backend are the config's, unused); absent otherwise. */
+  role?: 'worker';
+  /** A worker's head address. */
+  head?: string;
 }
 
 /** A process named exactly: the same pid, started at the same tick of the same boot, is the same process. */
@@ -105,7 +109,7 @@ export function ownerOf(info: RuntimeInfo | null, self: number = process.pid, pr
 /** The PROBE_DIR error of a directory that a running llmserve owns: what `start` stops at and `probe` reports. */
 export function ownedProbeDir(dir: string, owner: RuntimeInfo): { message: string; fix: string } {
   return {
-    message: `the probe directory ${dir} belongs to a running llmserve (pid ${owner.pid}, started ${owner.startedAt}, proxy on port ${owner.proxy.port}); this start would overwrite its probe files`,
+    message: `the probe directory ${dir} belongs to a running llmserve (pid ${owner.pid}, started ${owner.startedAt}, ${owner.role === 'worker' ? `a Ray worker of ${owner.head ?? 'a head'}` : `proxy on port ${owner.proxy.port}`}); this start would overwrite its probe files`,
     fix: 'Fix: stop that one first, or give this one a probe directory of its own with --probe-dir DIR (and ports of its own).',
   };
 }

@@ -1,9 +1,9 @@
 // One model across nodes on Ray (issue 9), with the fake `ray`: the head waits for its nodes before vLLM starts,
 // with the Ray flags; a worker joins, is ready once joined, and stops cleanly on SIGTERM.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fixturePath, makeModelDir, tempDir } from '../helpers/fixtures.js';
@@ -20,6 +20,31 @@ function rayPortFree(): Promise<boolean> {
   return new Promise((resolve) => {
     probe.once('error', () => resolve(false));
     probe.listen(6379, '0.0.0.0', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** A head of two nodes on this machine (the fake Ray's state in a directory of its own); nothing of it left after the test. */
+async function startHead(t: TestContext, args: string[], env: Record<string, string>) {
+  const dir = await tempDir('llmserve-ray-');
+  const model = await makeModelDir();
+  const [port, backendPort] = [await freePort(), await freePort()];
+  const shared = { FAKE_RAY_STATE_DIR: path.join(dir, 'ray'), FAKE_NVIDIA_SMI_GPUS: '2' };
+  const probes = path.join(dir, 'head-probe');
+  const head = runLlmserve(
+    ['start', '--role', 'head', '--nodes', '2', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probes, '--stop-timeout', '3', ...args],
+    { ...shared, LLMSERVE_MASTER_KEY: KEY, FAKE_RAY_NODE_ID: 'head', ...env },
+  );
+  t.after(async () => assert.equal(await head.cleanup(), 0, 'nothing of the head may be left'));
+  return { head, dir, shared, probes };
+}
+
+/** A worker that joins the head on this machine now; stopped after the test, nothing of it left. */
+function joiningWorker(t: TestContext, dir: string, shared: Record<string, string>): void {
+  const worker = runLlmserve(['start', '--probe-dir', path.join(dir, 'worker-probe'), '--stop-timeout', '3'], { ...shared, LLMSERVE_ROLE: 'worker', LLMSERVE_HEAD: '127.0.0.1:6379', FAKE_RAY_NODE_ID: 'worker-1' });
+  t.after(async () => {
+    worker.child.kill('SIGTERM');
+    await worker.exited;
+    assert.equal(await worker.cleanup(), 0, 'nothing of the worker may be left');
   });
 }
 
@@ -53,6 +78,15 @@ test('a head with --nodes 2 starts vLLM only after a worker joined, with --distr
   t.after(async () => assert.equal(await worker.cleanup(), 0, 'nothing of the worker may be left'));
   await worker.waitForLine(/ready: joined the Ray cluster at 127\.0\.0\.1:6379/, 15_000);
   await waitForFile(path.join(workerProbes, 'not-ready'), false, 1000);
+  // A second worker run by hand on this worker's probe directory is refused before it touches the files (it used to
+  // mark the running worker down for good), and `check` there judges the worker's probe files: it serves no HTTP.
+  const second = runLlmserve(['start', '--probe-dir', workerProbes], { ...shared, LLMSERVE_ROLE: 'worker', LLMSERVE_HEAD: '127.0.0.1:6379', FAKE_RAY_NODE_ID: 'worker-2' });
+  assert.equal((await second.exited).code, 2, second.output());
+  assert.match(second.output(), new RegExp(`error: the probe directory .*worker-probe belongs to a running llmserve \\(pid ${worker.child.pid}, started .*, a Ray worker of 127\\.0\\.0\\.1:6379\\)`));
+  assert.equal(existsSync(path.join(workerProbes, 'not-ready')) || existsSync(path.join(workerProbes, 'not-healthy')), false, 'the running worker\'s files untouched');
+  const check = runLlmserve(['check', '--probe-dir', workerProbes], {});
+  assert.equal((await check.exited).code, 0, check.output());
+  assert.match(check.output(), new RegExp(`a Ray worker \\(pid ${worker.child.pid}\\) runs here: it serves no HTTP`));
 
   await head.waitForLine(/Ray cluster: 2 of 2 nodes joined, 4 of 4 GPUs/, 15_000);
   await head.waitForLine(/\| ready after .* serves "/, 20_000);
@@ -137,4 +171,46 @@ test('a head whose Ray port (6379) is taken stops before starting anything (exit
   assert.equal(code, 2, head.output());
   assert.match(head.output(), /Ray head port 0\.0\.0\.0:6379 is already in use.*; stop (it|what holds it), or run `ray stop` if it is a Ray left from an earlier run/);
   assert.doesNotMatch(head.output(), /ray start|proxy  \|/, 'nothing was started');
+});
+
+test('the Ray head dying while vLLM first loads ends the start (exit 3), never announcing ready', async (t) => {
+  if (!(await rayPortFree())) return t.skip('port 6379 is in use on this machine already');
+  const { head, dir, shared, probes: headProbes } = await startHead(t, ['--health-interval', '0.3'], { FAKE_VLLM_LOAD_MS: '20000' });
+  joiningWorker(t, dir, shared);
+  const started = await head.waitForLine(/Ray head started \(pid (\d+)/, 15_000);
+  await head.waitForLine(/vLLM started/, 20_000);
+  process.kill(Number(/Ray head started \(pid (\d+)/.exec(started)![1]), 'SIGKILL');
+  assert.equal((await head.exited).code, 3, head.output());
+  assert.match(head.output(), /error: the Ray head exited during start-up \(signal SIGKILL\)/);
+  assert.doesNotMatch(head.output(), /\| ready after/);
+  assert.ok(existsSync(path.join(headProbes, 'not-ready')) && existsSync(path.join(headProbes, 'not-healthy')));
+  assert.deepEqual(findByMarker(head.marker), []);
+});
+
+test('a head\'s start-up timeout covers the wait for its nodes and vLLM\'s load together (the startup probe is sized to one)', async (t) => {
+  if (!(await rayPortFree())) return t.skip('port 6379 is in use on this machine already');
+  // vLLM's load alone (12.5 s) fits the 14 s allowed; with the wait for the nodes it cannot. The margins are wide on
+  // purpose: the worker must still join within the 14 s on a loaded two-core machine (a worker's start took 5 s there).
+  const { head, dir, shared } = await startHead(t, ['--startup-timeout', '14'], { FAKE_VLLM_LOAD_MS: '12500' });
+  await head.waitForLine(/Ray cluster: 1 of 2 nodes joined/, 15_000);
+  // The fault: a worker that comes at least 2 s late. Then 2 s + vLLM's 12.5 s load is more than the 14 s allowed.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  joiningWorker(t, dir, shared);
+  const left = await head.waitForLine(/Ray cluster ready: 2 nodes; starting vLLM across them \((.*) of the start-up timeout left\)/, 15_000);
+  assert.doesNotMatch(left, /\(14 s of/, 'the wait for the nodes took part of it');
+  assert.equal((await head.exited).code, 3, head.output());
+  assert.match(head.output(), /error: vLLM was not ready within the start-up timeout \(14(\.0)? s, of which the wait for the Ray nodes took [\d.]+ s\)/);
+  assert.doesNotMatch(head.output(), /\| ready after/);
+});
+
+test('a worker whose ray.command is a script of a moved virtualenv stops at once (exit 2), naming the interpreter', async (t) => {
+  const dir = await tempDir('llmserve-ray-');
+  const ray = path.join(dir, 'ray');
+  writeFileSync(ray, '#!/opt/gone-venv/bin/python3\n', { mode: 0o755 });
+  const config = path.join(dir, 'llmserve.yaml');
+  writeFileSync(config, `ray:\n  command: ${ray}\n`);
+  const worker = runLlmserve(['start', '--config', config, '--probe-dir', path.join(dir, 'probe')], { LLMSERVE_ROLE: 'worker', LLMSERVE_HEAD: '127.0.0.1:6379' });
+  t.after(async () => assert.equal(await worker.cleanup(), 0));
+  assert.equal((await worker.exited).code, 2, worker.output());
+  assert.match(worker.output(), /cannot run ".*\/ray": ENOENT: the interpreter its #! line names, \/opt\/gone-venv\/bin\/python3, does not exist/);
 });

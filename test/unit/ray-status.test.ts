@@ -26,6 +26,20 @@ test('waitForCluster: unreadable output is logged with its text, and named in th
   assert.ok(lines.some((l) => /Ray cluster: ray status output not understood/.test(l)), lines.join('\n'));
 });
 
+test('waitForCluster: every node joined but GPUs short is said as GPUs, with their fix, not as nodes to start', async () => {
+  const { logger } = memoryLogger();
+  let t = 0;
+  const status = ['Node status', 'Active:', ' 1 node_head', ' 1 node_worker', 'Pending:', ' (no pending nodes)', 'Resources', 'Total Usage:', ' 0.0/32.0 CPU', ' 0.0/3.0 GPU', ''].join('\n');
+  const run: RunCommand = async () => ({ exitCode: 0, stdout: status, stderr: '', notFound: false });
+  await assert.rejects(
+    waitForCluster({ run, statusArgv: ['ray', 'status'], env: {}, head, nodes: 2, gpusPerNode: 2, timeoutS: 0.001, now: () => (t += 10), logger, stop: new AbortController().signal }),
+    (err: unknown) =>
+      err instanceof LlmserveError &&
+      /the Ray cluster did not reach 4 GPUs within the start-up timeout .*: 2 of 2 nodes joined, 3 of 4 GPUs/.test(err.message) &&
+      /every node must show Ray as many GPUs as this head \(2\)/.test(err.details.join(' ')),
+  );
+});
+
 test('stopRay: a `ray stop` that never returns (a child of it holds the pipes) takes at most the grace period', { timeout: 10_000 }, async () => {
   // Reproduced with ray.command a wrapper whose `stop` ran `sleep 100`: a head with stop_timeout 3 took 100 s to exit.
   let exit: (e: unknown) => void = () => {};
