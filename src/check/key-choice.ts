@@ -24,7 +24,7 @@ export function keyRefusal(candidate: KeyCandidate, model: string | null, now: n
 }
 
 /** True when the proxy meters this key (rpm, tpm, max_parallel, budget): each check would use up its quota. */
-function isThrottled(c: KeyCandidate): boolean {
+export function isThrottled(c: KeyCandidate): boolean {
   const p = c.policy;
   return p !== undefined && (p.rpm !== undefined || p.tpm !== undefined || p.maxParallel !== undefined || p.budget !== undefined);
 }
@@ -44,6 +44,16 @@ export function firstUsableKey(candidates: readonly KeyCandidate[], model: strin
     else limited ??= c.value;
   }
   return { key: limited, passed };
+}
+
+/**
+ * Up to `max` more keys to try after `chosen` when the proxy answers 401: the usable ones of `candidates` in the same
+ * order (unmetered first). Why: a key just added to the keys file is not the proxy's until its next SIGHUP, and the
+ * check must not fail (and a liveness probe restart the pod) while an older key of the file still works.
+ */
+export function fallbackKeys(candidates: readonly KeyCandidate[], chosen: string, model: string | null, now: number, max = 2): string[] {
+  const usable = candidates.filter((c) => c.value !== chosen && keyRefusal(c, model, now) === null);
+  return [...usable.filter((c) => !isThrottled(c)), ...usable.filter(isThrottled)].slice(0, max).map((c) => c.value);
 }
 
 /** Pairs each raw key value with its entry, matched by SHA-256 digest, for the entry's name and policy. */

@@ -10,7 +10,7 @@ import type { CliOptions, KeyEntry } from '../config/types.js';
 import { modelBackendPort } from '../config/models.js';
 import { parsePort, parseString } from '../config/values.js';
 import { ownerOf, readRuntimeFile, RUNTIME_FILE, type RuntimeInfo } from '../supervisor/runtime-file.js';
-import { firstUsableKey, rawKeyCandidates, type KeyCandidate } from './key-choice.js';
+import { fallbackKeys, firstUsableKey, isThrottled, rawKeyCandidates, type KeyCandidate } from './key-choice.js';
 import { isLocalAddress } from './local-address.js';
 import type { CheckTargets } from './types.js';
 import { workingDir } from '../util/cwd.js';
@@ -98,6 +98,7 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   // the first one the proxy would accept now for this model, so that a disabled or expired key never fails a probe.
   const auth = file?.proxy.auth ?? true;
   let key: string | null = null;
+  let fallbacks: string[] = [];
   let skipAuthenticated: string | null = null;
   if (auth) {
     const now = (deps.now ?? Date.now)();
@@ -110,13 +111,31 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
     if (file) candidates.push(...(await rawKeyCandidates(file.proxy.keys)));
     let digests = file?.proxy.keys.entries.filter((e) => e.digestOnly).length ?? 0;
     let choice = firstUsableKey(candidates, model, now);
-    if (choice.key === null && file?.proxy.keysFile !== undefined) {
-      const fromFile = await (deps.readKeysFile ?? lazyReadKeysFile)(file.proxy.keysFile, env);
-      choice = firstUsableKey([...candidates, ...(await rawKeyCandidates(fromFile))], model, now);
-      digests += fromFile.entries.filter((e) => e.digestOnly).length;
+    let unreadable: string | null = null;
+    // The keys file too when no configured key is usable, or only a metered one is (a master key with master_limits,
+    // whose quota clients spend: a probe would then get 429s): an unmetered key of the file goes first.
+    const metered = choice.key !== null && candidates.some((c) => c.value === choice.key && isThrottled(c));
+    if ((choice.key === null || metered) && file?.proxy.keysFile !== undefined) {
+      // The file as it is on disk now, which may not be what the proxy loaded: one caught mid-edit is no reason to
+      // fail (the proxy keeps the keys it loaded), and a key added before its SIGHUP is tried with others after it.
+      const fromFile = await (deps.readKeysFile ?? lazyReadKeysFile)(file.proxy.keysFile, env).catch((err: Error) => {
+        if (!metered) unreadable = `the keys file ${file.proxy.keysFile} cannot be read now (${err.message}); the proxy keeps the keys it loaded`;
+        return null;
+      });
+      if (fromFile !== null) {
+        const configured = choice.key;
+        const all = [...candidates, ...(await rawKeyCandidates(fromFile))];
+        choice = firstUsableKey(all, model, now);
+        if (choice.key !== null) fallbacks = fallbackKeys(all, choice.key, model, now);
+        // The metered configured key, which the proxy surely has, is always the last one tried: keys new to the file
+        // (three or more before a SIGHUP) must not crowd it out and fail the check with 401s.
+        if (metered && configured !== null && choice.key !== configured) fallbacks = [...fallbacks.filter((k) => k !== configured), configured];
+        digests += fromFile.entries.filter((e) => e.digestOnly).length;
+      }
     }
     key = choice.key;
-    if (key === null) {
+    if (key === null && unreadable !== null) skipAuthenticated = unreadable;
+    else if (key === null) {
       if (choice.passed.length > 0) {
         const others = digests > 0 ? '; the other keys are digests only (key_sha256), their raw key unknown to llmserve' : '';
         skipAuthenticated = `no usable raw key: the proxy would refuse each one known (${choice.passed.join('; ')})${others}`;
@@ -135,9 +154,11 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
       : {}),
     model,
     key,
+    ...(fallbacks.length > 0 ? { fallbackKeys: fallbacks } : {}),
     auth,
     skipAuthenticated,
     runtimeFile: runtime ? path.join(probeDir, RUNTIME_FILE) : null,
+    ...(runtime?.role === 'worker' ? { worker: { pid: runtime.pid, head: runtime.head ?? 'its head' } } : {}),
     probeDir,
   };
 }

@@ -12,10 +12,14 @@ export interface CheckTargets {
   model: string | null;
   /** The raw key for the authenticated check; null when none is known or auth is off. */
   key: string | null;
+  /** Keys of the keys file to try, in order, when the proxy answers 401 to `key` (not loaded yet); absent: none. */
+  fallbackKeys?: string[];
   /** False only when `proxy.auth: false`: then /v1/models through the proxy is checked without a key. */
   auth: boolean;
   /** Why the authenticated check is skipped, or null when it runs. */
   skipAuthenticated: string | null;
+  /** A `--role worker` runs in the probe directory (its runtime file says so): no HTTP to check, its probe files say. */
+  worker?: { pid: number; head: string };
   /** The runtime file read (`llmserve.json` in the probe directory), or null when there was none. */
   runtimeFile: string | null;
   /** The probe directory the runtime file was looked for in. */

@@ -107,13 +107,16 @@ function handleMessage(proxy: ProxyHandle, msg: unknown, gatherer: MetricsGather
   }
 }
 
-/** Resolves on SIGTERM or when the IPC channel closes (the parent is gone); SIGINT is ignored meanwhile. */
+/** Resolves on SIGTERM or when the IPC channel closes (the parent is gone); SIGINT and SIGHUP are ignored meanwhile. */
 function stopSignal(): { promise: Promise<void>; dispose(): void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
-  // Ignored: the supervisor decides the stopping order (a terminal's Ctrl-C reaches only its group anyway).
+  // Ignored: the supervisor decides the stopping order (a terminal's Ctrl-C reaches only its group anyway). SIGHUP
+  // too: keys and certificates are reloaded on the supervisor's word (IPC), and a SIGHUP sent to every llmserve
+  // process (`pkill -HUP -f llmserve`, a closed terminal) would otherwise end the proxy and cut its connections.
   const onSigint = () => {};
   process.on('SIGINT', onSigint);
+  process.on('SIGHUP', onSigint);
   process.on('SIGTERM', resolve);
   process.on('disconnect', resolve);
   if (!process.connected) resolve();
@@ -121,6 +124,7 @@ function stopSignal(): { promise: Promise<void>; dispose(): void } {
     promise,
     dispose() {
       process.off('SIGINT', onSigint);
+      process.off('SIGHUP', onSigint);
       process.off('SIGTERM', resolve);
       process.off('disconnect', resolve);
     },

@@ -34,6 +34,14 @@ export function hasPolicy(policy: KeyPolicy | undefined): policy is KeyPolicy {
   return policy !== undefined && Object.keys(policy).length > 0;
 }
 
+/**
+ * True when the policy has a limit counted across requests (rpm, tpm, max_parallel, budget): each proxy process would
+ * count it on its own. `models`, `expires` and `disabled` are judged per request, alike in every process.
+ */
+export function hasCountedLimits(policy: KeyPolicy | undefined): boolean {
+  return policy !== undefined && (policy.rpm !== undefined || policy.tpm !== undefined || policy.maxParallel !== undefined || policy.budget !== undefined);
+}
+
 /** Parses an ISO date or date-time; a date alone means 00:00 UTC of that day (the key works until that day begins), a date-time without a zone is UTC. */
 export function parseExpires(value: unknown, where: string): string {
   if (value instanceof Date && !Number.isNaN(value.getTime())) return value.toISOString();
@@ -44,7 +52,9 @@ export function parseExpires(value: unknown, where: string): string {
     const dateTime = text.replace(' ', 'T');
     const ms = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : /(Z|[+-]\d{2}:?\d{2})$/.test(dateTime) ? dateTime : `${dateTime}Z`);
     // Date.parse rolls 2026-02-30 over to March 2nd: a day that does not exist is refused (as `usage --since` does).
-    const real = new Date(Date.parse(`${day}T00:00:00Z`)).toISOString().slice(0, 10) === day;
+    // A day past any month's end (2026-12-32) or a month 13 does not parse at all: NaN, which has no ISO string.
+    const dayMs = Date.parse(`${day}T00:00:00Z`);
+    const real = Number.isFinite(dayMs) && new Date(dayMs).toISOString().slice(0, 10) === day;
     if (Number.isFinite(ms) && real) return new Date(ms).toISOString();
   }
   throw expected(where, 'an ISO date like 2026-12-31 or 2026-12-31T18:00:00Z', value);

@@ -10,7 +10,7 @@ import { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT, parseRestartPoli
 import { DEFAULT_USAGE_FLUSH_INTERVAL, USAGE_DIR_ENV, usageDir } from './usage-settings.js';
 import { envTypoNotes } from './env-typos.js';
 import { mergeKeys, noKeys, rawKeyEntry, weakMasterKeyNote, type LoadedKeys } from './keys.js';
-import { hasPolicy } from './key-policy.js';
+import { hasCountedLimits } from './key-policy.js';
 import { refuseKeysInVllmEnv } from './keys-in-env.js';
 import {
   at, parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
@@ -44,8 +44,10 @@ export const FLAGS = {
 
 type Flag = keyof typeof FLAGS;
 
-/** Every LLMSERVE_* variable llmserve reads: the flags' and the master key, the log file and the usage directory. */
-/** Every LLMSERVE_* variable llmserve reads (a set one close to these but not among them is a likely typo). */
+/**
+ * Every LLMSERVE_* variable llmserve reads: the flags' and the master key, the log file and the usage directory (a set
+ * one close to these but not among them is a likely typo).
+ */
 export const KNOWN_ENV: readonly string[] = [...Object.values(FLAGS).map(([, name]) => name), 'LLMSERVE_MASTER_KEY', 'LLMSERVE_LOG_FILE', USAGE_DIR_ENV];
 
 /** A setting by precedence, flag > env > file, parsed (errors name the flag or variable); undefined when none sets it. */
@@ -360,12 +362,13 @@ const AUTO_WORKERS = 2;
  * `auto` (the default) is 1 there, and otherwise min(2, cores).
  */
 function proxyWorkers(workers: number | 'auto', keys: readonly KeyEntry[], track: 'limited' | 'all', cores: number, where: string): number {
-  const limited = keys.filter((k) => hasPolicy(k.policy)).map((k) => k.name);
+  // Only limits counted across requests: models, expires and disabled are judged alike in every process.
+  const limited = keys.filter((k) => hasCountedLimits(k.policy)).map((k) => k.name);
   if (workers === 'auto') return limited.length > 0 || track === 'all' ? 1 : Math.max(1, Math.min(AUTO_WORKERS, cores));
   if (workers === 1) return 1;
   if (limited.length > 0) {
     throw configError(
-      `${where}: ${workers} cannot be used with per-key limits (keys ${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}): a key with a policy is metered in the proxy process, and ${workers} processes would each count requests, tokens and budgets on their own (every rpm, tpm, max_parallel and budget multiplied by ${workers}); remove the keys' policies or set proxy.workers: 1 (auto picks 1 for you)`,
+      `${where}: ${workers} cannot be used with per-key limits (keys ${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}): their limits are counted in the proxy process, and ${workers} processes would each count requests, tokens and budgets on their own (every rpm, tpm, max_parallel and budget multiplied by ${workers}); remove those limits from the keys (models, expires and disabled may stay) or set proxy.workers: 1 (auto picks 1 for you)`,
     );
   }
   if (track === 'all') {

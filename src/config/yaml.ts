@@ -26,8 +26,10 @@ function withoutSource(message: string): string {
 /** Parses YAML text; a syntax error names the file, line and column. */
 export function parseYaml(text: string, file: string): unknown {
   checkUtf8(text, file);
-  // merge: `<<: *anchor` as PyYAML (LiteLLM's loader) resolves it; without it the key stays a literal `<<`.
-  const doc = parseDocument(text, { uniqueKeys: true, merge: true });
+  // merge: `<<: *anchor` as PyYAML (LiteLLM's loader) resolves it; without it the key stays a literal `<<`. A UTF-8
+  // byte-order mark (a file saved by some Windows editors) is no content: the parser takes it so before a mapping,
+  // but before a list (a keys file) it failed with "Unexpected scalar at node end" (PyYAML skips it too).
+  const doc = parseDocument(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, { uniqueKeys: true, merge: true });
   const err = doc.errors[0];
   if (err) {
     const pos = err.linePos?.[0];

@@ -49,14 +49,18 @@ const defaultLoader: KeysFileLoader = async (path) => {
 };
 
 /**
- * A keys-file entry whose name a configured key (the master key, `proxy.keys`) already has, for another key: start
- * refuses that file, and a reload must too, or the two keys would share one name's policy, counters and usage rows
- * (a `disabled: true` entry named `master` would lock the master key out).
+ * A keys-file entry whose name a configured key (the master key, `proxy.keys`) already has, for another key, or that
+ * is a configured key under another name: start refuses that file, and a reload (or a restarted proxy) must too, or
+ * the two would share one name's policy, counters and usage rows (a `disabled: true` entry named `master` would lock
+ * the master key out; the master key listed as `ops`, disabled, would be `ops` and refused).
  */
 function nameTaken(configured: readonly Entry[], fromFile: readonly Entry[]): string | null {
   const byName = new Map(configured.map((e) => [e.name, e.sha256Hex.toLowerCase()]));
   const clash = fromFile.find((e) => byName.has(e.name) && byName.get(e.name) !== e.sha256Hex.toLowerCase());
-  return clash === undefined ? null : `key name "${clash.name}" is already used by a key of the configuration (names must be unique)`;
+  if (clash !== undefined) return `key name "${clash.name}" is already used by a key of the configuration (names must be unique)`;
+  const byDigest = new Map(configured.map((e) => [e.sha256Hex.toLowerCase(), e.name]));
+  const same = fromFile.find((e) => byDigest.has(e.sha256Hex.toLowerCase()) && byDigest.get(e.sha256Hex.toLowerCase()) !== e.name);
+  return same === undefined ? null : `"${same.name}" is the same key as "${byDigest.get(same.sha256Hex.toLowerCase())}" of the configuration (each key must be listed once)`;
 }
 
 /**
@@ -69,6 +73,8 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
   let base: readonly Entry[] = configured;
   let keys: readonly StoredKey[] = toStoredKeys(configured);
   let all: readonly Entry[] = configured;
+  /** The file's warnings as last said (or, at start, as the supervisor said them). */
+  let said = new Set<string>();
 
   const reload = async (): Promise<number> => {
     if (keysFile === null) return keys.length;
@@ -85,12 +91,19 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
       reportError(`${keysFile}: ${why}; keeping the ${keys.length} keys in use`);
       throw new Error(why);
     }
+    const before = all.length - base.length;
     all = [...base, ...fromFile];
     keys = toStoredKeys(all);
     announce.info(`keys loaded: ${keys.length} (${fromFile.length} from ${keysFile})`);
+    // An empty file is valid (start notes it), but emptied on reload it is more often a file caught mid-write.
+    if (fromFile.length === 0 && before > 0) {
+      announce.warn(`${keysFile} lists no keys now: the ${before} key${before === 1 ? '' : 's'} it listed before ${before === 1 ? 'is' : 'are'} refused from now on (if the file was being written, send SIGHUP again once it is whole)`);
+    }
     // Why here too: at start the supervisor warns about weak keys when it reads the config; a key added later by a
-    // reload (short, or a placeholder from an example) would otherwise be served without a word.
-    for (const note of notes) announce.warn(note);
+    // reload (short, or a placeholder from an example) would otherwise be served without a word. Once each: a key
+    // that stays in the file is not warned about again at every SIGHUP.
+    for (const note of notes) if (!said.has(note)) announce.warn(note);
+    said = new Set(notes);
     onLoaded(fromFile);
     return keys.length;
   };
@@ -98,7 +111,11 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
   if (keysFile !== null) {
     try {
       // The supervisor has warned about this file's weak keys when it read the config: not again here.
-      const { entries: fromFile } = await load(keysFile);
+      const { entries: fromFile, notes } = await load(keysFile);
+      said = new Set(notes);
+      // A file that reuses a configured key or its name is refused as a reload refuses it: the keys as last loaded stay.
+      const taken = nameTaken(configured, fromFile);
+      if (taken !== null) throw new Error(`${keysFile}: ${taken}`);
       // A restarted proxy reads the file as it is now, perhaps with limits a reload was refused for: they are kept
       // (refusing them would lock these keys out), but said loudly, since each process counts them on its own.
       const why = refuse(fromFile);

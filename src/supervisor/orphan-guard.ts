@@ -11,9 +11,11 @@ import { safeKill, spawnLineReader, type LineReader, type ManagedChild, type Spa
  * exit, then SIGKILL to each whole group (the orphans a leader leaves: vLLM's EngineCore and workers). A probe file
  * is created only where nothing is at its name: `set -C` alone opens an existing non-regular file (dash, busybox and
  * bash all do), through a symlink too, and opening a FIFO for writing waits for a reader, so the guard would never
- * reach vLLM. `set -C` still leaves alone a regular file that appears at the name meanwhile.
+ * reach vLLM. `set -C` still leaves alone a regular file that appears at the name meanwhile. SIGHUP and SIGINT are
+ * ignored: `pkill -HUP -f llmserve` (meant as a keys reload) and a stray SIGINT must not end the safety net unseen.
  */
-const SCRIPT = `groups=''
+const SCRIPT = `trap '' HUP INT
+groups=''
 while IFS= read -r line; do groups=$line; done
 [ -n "$groups" ] || exit 0
 mkdir -p -- "$2" 2>/dev/null
@@ -36,6 +38,9 @@ for g in $groups; do kill -s KILL -- "-$g" 2>/dev/null; done
 export const GUARD_NAME = 'llmserve-orphan-guard';
 
 type Spawn = (options: SpawnOptions) => Promise<ManagedChild>;
+
+/** How many times a guard that exits on its own is started again. */
+const MAX_GUARD_RESTARTS = 3;
 
 /** Guards process groups against llmserve's own SIGKILL. */
 export interface OrphanGuard {
@@ -65,13 +70,34 @@ export async function startOrphanGuard(
   const groupAlive = (pgid: number) => safeKill(-pgid, 0);
   const pollMs = deps.pollMs ?? 200;
   let reader: LineReader | null = null;
-  try {
-    reader = await startReader(SCRIPT, GUARD_NAME, [String(Math.max(1, Math.ceil(graceMs / 100))), probeDir], env);
-  } catch (err) {
-    logger.warn(`cannot start the orphan guard (/bin/sh: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): if llmserve is SIGKILLed, vLLM keeps running until the container ends, and the probe files stay as they are`);
-  }
+  let released = false;
+  let restarts = 0;
   const groups = new Set<number>();
   const publish = () => reader?.writeLine([...groups].join(' '));
+  const start = async (): Promise<void> => {
+    try {
+      const started = await startReader(SCRIPT, GUARD_NAME, [String(Math.max(1, Math.ceil(graceMs / 100))), probeDir], env);
+      reader = started;
+      // A guard started again is told the groups it guards at once (a first one has none yet).
+      if (groups.size > 0) publish();
+      // A guard that ends while llmserve runs (a signal sent to every process of the service) is started again, with
+      // the groups it guarded; a few times at most, so that one that cannot live is not started in a loop.
+      void started.exited?.then(() => {
+        if (released || reader !== started) return;
+        reader = null;
+        if (restarts >= MAX_GUARD_RESTARTS) {
+          logger.warn(`the orphan guard exited ${restarts + 1} times: not started again; if llmserve is SIGKILLed now, vLLM keeps running until the container ends`);
+          return;
+        }
+        restarts += 1;
+        logger.warn('the orphan guard exited while llmserve runs (a signal sent to it?): starting it again');
+        void start();
+      });
+    } catch (err) {
+      logger.warn(`cannot start the orphan guard (/bin/sh: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): if llmserve is SIGKILLed, vLLM keeps running until the container ends, and the probe files stay as they are`);
+    }
+  };
+  await start();
   // A group stays listed after its leader exits while orphans of it live (vLLM's EngineCore and workers), and is
   // dropped once empty, so that a process group id the kernel hands out again later is never signalled.
   const dropWhenEmpty = (pgid: number) => {
@@ -91,6 +117,7 @@ export async function startOrphanGuard(
       return child;
     },
     async release() {
+      released = true;
       groups.clear();
       publish();
       await reader?.end(1000);

@@ -23,8 +23,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export function formatSeconds(seconds: number): string {
   if (seconds < 10) return `${Math.round(seconds * 10) / 10} s`;
   if (seconds < 120) return `${Math.round(seconds)} s`;
-  const m = Math.floor(seconds / 60);
-  return `${m} min ${Math.round(seconds - m * 60)} s`;
+  // Whole seconds first: 179.6 s is 3 min 0 s, not 2 min 60 s.
+  const whole = Math.round(seconds);
+  const m = Math.floor(whole / 60);
+  return `${m} min ${whole - m * 60} s`;
 }
 
 /**

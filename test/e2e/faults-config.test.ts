@@ -94,10 +94,18 @@ test('metrics port in use: named as the metrics port with its holder and setting
   assert.match(line, new RegExp(`metrics port 127\\.0\\.0\\.1:${held.port} is already in use by pid ${held.pid} \\(.*node -e.*; stop it, or choose another with proxy\\.metrics_port`));
 });
 
-test('vllm.command that is missing or not executable: exit 2 with the fix, both alike, before the proxy starts', async (t) => {
+test('vllm.command that is missing, not executable or a script of a moved virtualenv: exit 2 with the fix, before the proxy starts', async (t) => {
   const notExecutable = path.join(await tempDir(), 'llmserve-not-exec');
   writeFileSync(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
-  for (const [command, why] of [['no-such-vllm-binary serve', /cannot run "no-such-vllm-binary": ENOENT: not found on PATH/], [notExecutable, /cannot run ".*llmserve-not-exec": EACCES: not executable by this user/]] as const) {
+  // pip's entry-point script of a virtualenv that is no longer where it was installed.
+  const moved = path.join(await tempDir(), 'vllm');
+  writeFileSync(moved, '#!/opt/gone-venv/bin/python3\nimport sys\n', { mode: 0o755 });
+  const cases = [
+    ['no-such-vllm-binary serve', /cannot run "no-such-vllm-binary": ENOENT: not found on PATH/],
+    [notExecutable, /cannot run ".*llmserve-not-exec": EACCES: not executable by this user/],
+    [moved, /cannot run ".*\/vllm": ENOENT: the interpreter its #! line names, \/opt\/gone-venv\/bin\/python3, does not exist[^\n]*\n.*Fix: the environment it was installed in has moved or is gone; install vLLM/],
+  ] as const;
+  for (const [command, why] of cases) {
     const svc = await startService({ config: `vllm:\n  command: ${command}\n` });
     t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
     assert.equal((await svc.run.exited).code, 2, svc.run.output());

@@ -216,6 +216,8 @@ test('engine_stall_timeout without vLLM\'s token counters (--disable-log-stats):
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
   process.kill(svc.vllmStarts()[0]!.pid, 'SIGWINCH');
+  // As in the test above: a request sent before the fake handles the signal is answered, and nothing would wait.
+  await svc.run.waitForLine(/SIGWINCH: the engine is stuck from now on/, 10_000);
   const plain = svc.chat();
   plain.catch(() => {});
   await svc.run.waitForLine(/vLLM's \/metrics has no token counters \(vLLM started with --disable-log-stats\?\): engine_stall_timeout cannot tell a stalled engine from a busy one, and restarts nothing/, 10_000);
@@ -530,5 +532,22 @@ test('busy, then vLLM dies and the new one is saturated from its first check: th
   await waitFor(() => said() === 2, { timeoutMs: 5000, message: () => `the busy warning again for the new vLLM\n${svc.run.output()}` });
   assert.match(await secondBody, /data: \[DONE\]/);
   assert.doesNotMatch(svc.run.output(), /answers \/health in time again/, 'the new vLLM never answered in time');
+  await stopCleanly(svc);
+});
+
+test('SIGHUP sent to every llmserve process (pkill -HUP -f llmserve): the proxy and its workers keep serving, the orphan guard stays', async (t) => {
+  const svc = await startService({ config: 'proxy:\n  workers: 2\n' });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady(30_000);
+  const proxy = await svc.findProxy();
+  const ours = findByMarker(svc.run.marker).filter((p) => /llmserve/.test(p.cmdline) && !/vllm|VLLM/.test(p.cmdline));
+  const guard = ours.find((p) => /llmserve-orphan-guard/.test(p.cmdline));
+  assert.ok(guard, ours.map((p) => p.cmdline).join('\n'));
+  assert.ok(ours.filter((p) => p.ppid === proxy.pid).length >= 2, 'the two workers');
+  for (const p of ours) process.kill(p.pid, 'SIGHUP');
+  await svc.run.waitForLine(/SIGHUP received/, 10_000);
+  assert.equal((await svc.chat()).status, 200);
+  for (const p of ours) assert.ok(isAlive(p.pid), `${p.cmdline} ended on SIGHUP`);
+  assert.doesNotMatch(svc.run.output(), /the proxy exited|orphan guard exited/);
   await stopCleanly(svc);
 });

@@ -1,11 +1,12 @@
 // Logs: with --log-format json every line on stdout and stderr is one JSON object; --log-file gets every line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from '../helpers/ports.js';
 import { makeModelDir, runCli, tempDir } from '../helpers/fixtures.js';
 import { binPath, runLlmserve } from '../helpers/llmserve.js';
+import { waitFor } from '../helpers/wait.js';
 
 const KEY = 'sk-logs-e2e-0123456789abcdef';
 
@@ -225,4 +226,23 @@ test('--verbose adds the debug lines it promises: one per vLLM health check', as
   await run.waitForLine(/"level":"debug","source":"llmserve","msg":"vLLM health check: ok"/, 5000);
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());
+});
+
+test('--log-file: SIGHUP reopens it, so that a file rotated by renaming (logrotate) is written anew', async (t) => {
+  const dir = await tempDir();
+  const logFile = path.join(dir, 'llmserve.log');
+  const run = runLlmserve(
+    ['start', '--model', await makeModelDir(), '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', path.join(dir, 'probe'), '--log-file', logFile],
+    { LLMSERVE_MASTER_KEY: KEY },
+  );
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  await run.waitForLine(/\| ready after/, 30_000);
+  renameSync(logFile, `${logFile}.1`);
+  run.child.kill('SIGHUP');
+  await run.waitForLine(/SIGHUP received/, 10_000);
+  await waitFor(() => existsSync(logFile) && /SIGHUP received/.test(readFileSync(logFile, 'utf8')), { timeoutMs: 5000, message: 'the line after the SIGHUP in the new file' });
+  assert.doesNotMatch(readFileSync(`${logFile}.1`, 'utf8'), /SIGHUP received/, 'nothing more in the rotated file');
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+  assert.match(readFileSync(logFile, 'utf8'), /SIGTERM received: draining/, 'the new file goes on to the end');
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCheckArgs } from '../../src/check/args.js';
-import { judge, listedModels, planChecks, runChecks, type HttpGet } from '../../src/check/run.js';
+import { judge, listedModels, planChecks, runChecks, workerReport, type HttpGet } from '../../src/check/run.js';
 import { busyInReadiness } from '../../src/check/busy.js';
 import { checkLines, formatMs } from '../../src/check/text.js';
 import type { CheckTargets } from '../../src/check/types.js';
@@ -96,6 +96,41 @@ test('runChecks runs every check at once and is healthy only when all pass', asy
   const failing = await runChecks(targets(), 5000, async (url) => (url.includes(':3000/health') ? reply({ ok: false, status: null, error: 'ECONNREFUSED' }) : reply({ body: modelsBody('m1') })));
   assert.equal(failing.healthy, false);
   assert.deepEqual(failing.checks.filter((c) => !c.ok).map((c) => c.name), ['vllm /health']);
+});
+
+test('runChecks: a 401 to the chosen key tries the fallback keys in order (a key the proxy has not loaded yet); all refused still fails', async () => {
+  const sent: string[] = [];
+  const accepting = (accepted: string) => async (url: string, options: { headers?: Record<string, string> }) => {
+    const auth = options.headers?.authorization;
+    if (auth !== undefined) sent.push(auth);
+    if (auth !== undefined && auth !== `Bearer ${accepted}`) return reply({ ok: false, status: 401, body: '{"error":{"code":"invalid_api_key"}}' });
+    return reply({ body: url.endsWith('/v1/models') ? modelsBody('m1') : '' });
+  };
+  const t = targets({ key: 'new-key', fallbackKeys: ['old-key', 'older-key'] });
+  const passed = await runChecks(t, 5000, accepting('old-key'));
+  assert.equal(passed.healthy, true);
+  assert.deepEqual(sent, ['Bearer new-key', 'Bearer old-key'], 'stops at the first key accepted');
+  sent.length = 0;
+  const refused = await runChecks(t, 5000, accepting('none-of-them'));
+  assert.equal(refused.healthy, false);
+  assert.deepEqual(sent, ['Bearer new-key', 'Bearer old-key', 'Bearer older-key']);
+  assert.match(refused.checks.find((c) => c.name === 'proxy /v1/models')?.error ?? '', /^HTTP 401/);
+  // Not for other failures: a 503 is the proxy's answer whatever the key.
+  sent.length = 0;
+  await runChecks(t, 5000, async (url, options) => (options.headers ? (sent.push(options.headers.authorization!), reply({ ok: false, status: 503 })) : reply({ body: modelsBody('m1') })));
+  assert.deepEqual(sent, ['Bearer new-key']);
+});
+
+test('workerReport: a Ray worker is healthy when neither probe file is there; each file says what it means', () => {
+  const worker = { pid: 42, head: '10.0.0.1:6379' };
+  const files = (...present: string[]) => (file: string) => present.some((p) => file.endsWith(`/${p}`));
+  const ok = workerReport(worker, '/probe', files());
+  assert.equal(ok.healthy, true);
+  assert.deepEqual(ok.skipped, [{ name: 'vLLM and proxy checks', reason: 'a Ray worker (pid 42) runs here: it serves no HTTP, vLLM and the proxy run on the head' }]);
+  assert.match(workerReport(worker, '/probe', files('not-ready')).checks[0]?.error ?? '', /not joined to the Ray cluster at 10\.0\.0\.1:6379 yet/);
+  const down = workerReport(worker, '/probe', files('not-ready', 'not-healthy'));
+  assert.equal(down.healthy, false);
+  assert.match(down.checks[0]?.error ?? '', /^not-healthy is present: the worker cannot reach its head 10\.0\.0\.1:6379/);
 });
 
 test('checkLines: one line per check with its time, failures with URL and reason, skips with their reason', () => {

@@ -215,6 +215,35 @@ test('keys: check sends the first key the proxy would accept (not disabled, not 
   writeFileSync(keysFile, `${entry('off', '      disabled: true\n')}${entry('carol')}`.replace(/^ {4}/gm, ''));
   const viaFile = await targets(entry('old', '      disabled: true\n'), `  keys_file: ${keysFile}\n`);
   assert.equal(viaFile.key, 'carol-key-abcdefghijklmnop');
+  assert.equal(viaFile.fallbackKeys, undefined, 'no other usable key to fall back on');
+});
+
+test('keys file: its later usable keys are fallbacks for a 401 (a key added before the SIGHUP); a file that cannot be read skips the check', async () => {
+  const { cwd, probeDir } = await setup();
+  const keysFile = path.join(cwd, 'keys.yaml');
+  const config = path.join(cwd, 'llmserve.yaml');
+  writeFileSync(config, `model: /m/qwen\nproxy:\n  keys_file: ${keysFile}\n`);
+  const resolve = () => resolveCheckTargets({ config, probeDir }, { env: {}, cwd });
+  const entry = (name: string, policy = '') => `- name: ${name}\n  key: ${name}-key-abcdefghijklmnop\n${policy}`;
+  writeFileSync(keysFile, entry('new') + entry('off', '  disabled: true\n') + entry('limited', '  rpm: 5\n') + entry('old') + entry('older'));
+  const t = await resolve();
+  assert.equal(t.key, 'new-key-abcdefghijklmnop');
+  assert.deepEqual(t.fallbackKeys, ['old-key-abcdefghijklmnop', 'older-key-abcdefghijklmnop']);
+  // A metered master key (master_limits, whose quota clients spend) gives way to an unmetered key of the file, and
+  // is the last fallback.
+  const metered = path.join(cwd, 'metered.yaml');
+  writeFileSync(metered, `model: /m/qwen\nproxy:\n  master_limits: { rpm: 2 }\n  keys_file: ${keysFile}\n`);
+  const viaFile = await resolveCheckTargets({ config: metered, probeDir }, { env: { LLMSERVE_MASTER_KEY: 'master-key-abcdefghijklmnop' }, cwd });
+  assert.equal(viaFile.key, 'new-key-abcdefghijklmnop');
+  // The master key, which the proxy surely has, is tried last whatever the file's new keys (not loaded before a SIGHUP).
+  assert.deepEqual(viaFile.fallbackKeys, ['old-key-abcdefghijklmnop', 'older-key-abcdefghijklmnop', 'master-key-abcdefghijklmnop']);
+  // Caught mid-edit: the proxy keeps the keys it loaded, so this is no failure (and no exit 2) of check's.
+  writeFileSync(keysFile, '- name: [broken\n');
+  const broken = await resolve();
+  assert.equal(broken.key, null);
+  assert.match(broken.skipAuthenticated ?? '', /^the keys file .*keys\.yaml cannot be read now \(.*\); the proxy keeps the keys it loaded$/);
+  // With a metered master key, the broken file leaves the master key in use (it still works).
+  assert.equal((await resolveCheckTargets({ config: metered, probeDir }, { env: { LLMSERVE_MASTER_KEY: 'master-key-abcdefghijklmnop' }, cwd })).key, 'master-key-abcdefghijklmnop');
 });
 
 test('a runtime file naming a host off this machine never gets the key sent there', async () => {

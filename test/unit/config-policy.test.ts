@@ -81,6 +81,17 @@ test('disabled: false is no policy: the key stays on the fast path and proxy.wor
   assert.equal(kf[0]?.policy, undefined);
 });
 
+test('models, expires and disabled limit no worker: auto stays at 2 processes and workers: 2 is allowed (only counted limits refuse it)', async () => {
+  const keys = `  keys:\n    - { name: a, key: ${K1}, disabled: true }\n    - { name: b, key: ${K2}, expires: 2030-01-01, models: [m] }\n`;
+  assert.equal((await load({ 'llmserve.yaml': `model: m\nproxy:\n  workers: 2\n${keys}` })).proxy.workers, 2);
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  workers: 2\n${keys}    - { name: c, key: sk-c-0123456789abcdefgh, max_parallel: 2 }\n` }), /proxy\.workers: 2 cannot be used with per-key limits \(keys c\)/);
+});
+
+test('a keys file saved with a UTF-8 byte-order mark (some Windows editors) reads as without it', async () => {
+  const { entries } = await readKeysFile('/k.yaml', { readFile: async () => `\uFEFF- name: bob\n  key: ${K2}\n`, env: {} });
+  assert.deepEqual(entries.map((e) => e.name), ['bob']);
+});
+
 test('proxy.master_limits gives the master key a policy; metrics_port is read', async () => {
   const c = await load({ 'llmserve.yaml': `model: m\nproxy:\n  master_key: ${K1}\n  master_limits: { rpm: 10 }\n  metrics_port: 9100\n` });
   assert.deepEqual(c.proxy.keys.find((k) => k.name === 'master')?.policy, { rpm: 10 });
@@ -102,6 +113,10 @@ test('bad policy values name the key path and what was expected', async () => {
   await rejects(load(entry('expires: tomorrow')), /proxy\.keys\[0\]\.expires: expected an ISO date/);
   // A day that does not exist, which Date.parse would roll over into March.
   await rejects(load(entry('expires: 2026-02-30')), /proxy\.keys\[0\]\.expires: expected an ISO date.*2026-02-30/);
+  // Days and months that do not parse at all were a RangeError with a stack trace (exit 1), not this error (exit 2).
+  for (const day of ['2026-12-32', '2026-13-01', '2026-06-00', '2026-00-10T10:00:00Z']) {
+    await rejects(load(entry(`expires: ${day}`)), new RegExp(`proxy\\.keys\\[0\\]\\.expires: expected an ISO date.*${day}`));
+  }
   await rejects(load(entry('expires: 2026-02-31T12:00:00Z')), /proxy\.keys\[0\]\.expires: expected an ISO date/);
   await rejects(load(entry('disabled: maybe')), /proxy\.keys\[0\]\.disabled: expected true or false/);
   await rejects(load(entry('rpm_limit: 5')), /proxy\.keys\[0\]\.rpm_limit: unknown key; did you mean "rpm"/);

@@ -68,6 +68,10 @@ test('createKeyRing: a reload says "keys loaded" and warns about weak keys throu
   assert.equal(shared.lines.length, 2, shared.lines.join('\n'));
   assert.match(shared.lines[0]!, /keys loaded: 2 \(1 from \/k\.yaml\)/);
   assert.match(shared.lines[1]!, /warn.*API key "bob" is shorter than 16 characters/);
+  // The same file again (a SIGHUP for another key's sake): bob is not warned about at every reload.
+  assert.equal(await ring.reload(), 2);
+  assert.deepEqual(shared.lines.slice(2).map((l) => /warn/.test(l)), [false], shared.lines.join('\n'));
+  shared.lines.splice(2);
   file = new Error('/k.yaml: line 2: bad indentation');
   await assert.rejects(ring.reload());
   assert.match(own.lines.join('\n'), /error: \/k\.yaml: line 2: bad indentation; keeping the 2 keys in use/);
@@ -87,4 +91,35 @@ test('createKeyRing: a reload whose file names a key like a configured one (anot
   // The configured key itself listed in the file too (the same digest) is no clash: one key.
   entries = [{ name: 'master', sha256Hex: master.sha256Hex }];
   assert.equal(await ring.reload(), 1);
+});
+
+test('createKeyRing: the master key listed in the file under another name is refused on reload and by a restarted proxy', async () => {
+  const { logger, lines } = memoryLogger();
+  const master = { name: 'master', sha256Hex: sha256Hex('master-key-0123456789abcdef') };
+  const bob = { name: 'bob', sha256Hex: sha256Hex('bob-key-0123456789abcdef') };
+  let entries: { name: string; sha256Hex: string; policy?: { disabled: true } }[] = [bob];
+  const load = async () => ({ entries, notes: [] });
+  const ring = await createKeyRing([master], '/k.yaml', logger, { load });
+  // As `ops`, disabled, the master key would have been `ops` and refused (start refuses such a file: exit 2).
+  entries = [bob, { name: 'ops', sha256Hex: master.sha256Hex, policy: { disabled: true } }];
+  await assert.rejects(ring.reload());
+  assert.deepEqual(ring.entries().map((e) => e.name), ['master', 'bob']);
+  assert.ok(lines.some((l) => /error: \/k\.yaml: "ops" is the same key as "master" of the configuration \(each key must be listed once\); keeping the 2 keys in use/.test(l)), lines.join('\n'));
+  // A proxy restarted (after a crash) with that file keeps the master key as the master key, and bob as last loaded.
+  const restarted = await createKeyRing([master], '/k.yaml', logger, { load, lastFromFile: [bob] });
+  assert.deepEqual(restarted.entries().map((e) => [e.name, e.policy]), [['master', undefined], ['bob', undefined]]);
+  assert.ok(lines.some((l) => /"ops" is the same key as "master".*keeping the 2 keys in use before \(1 as last loaded/.test(l)), lines.join('\n'));
+});
+
+test('createKeyRing: a reload that finds the file emptied warns that its keys are refused from now on', async () => {
+  const { logger, lines } = memoryLogger();
+  let entries = [{ name: 'bob', sha256Hex: sha256Hex('bob-key-0123456789abcdef') }, { name: 'carol', sha256Hex: sha256Hex('carol-key-0123456789abcdef') }];
+  const ring = await createKeyRing([], '/k.yaml', logger, { load: async () => ({ entries, notes: [] }) });
+  entries = [];
+  assert.equal(await ring.reload(), 0);
+  assert.ok(lines.some((l) => /warn.*\/k\.yaml lists no keys now: the 2 keys it listed before are refused from now on/.test(l)), lines.join('\n'));
+  // Empty again: nothing more to say.
+  const said = lines.length;
+  assert.equal(await ring.reload(), 0);
+  assert.equal(lines.filter((l) => l.includes('lists no keys')).length, 1, lines.slice(said).join('\n'));
 });

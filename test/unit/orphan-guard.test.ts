@@ -148,3 +148,32 @@ test('a guard that cannot start is a warning, and a guard that guards nothing', 
   await child.exited;
   await guard.release();
 });
+
+test('the guard ignores SIGHUP and SIGINT (pkill -HUP -f llmserve), and one that exits anyway is started again with its groups', async (t) => {
+  const dir = await tempDir();
+  const { logger, lines: said } = memoryLogger();
+  const lines: string[] = [];
+  const guard = await startOrphanGuard(30_000, dir, process.env, logger, {
+    pollMs: 20,
+    startReader: async (...args) => {
+      const real = await spawnLineReader(...args);
+      return { writeLine: (line) => (lines.push(line), real.writeLine(line)), end: (ms) => real.end(ms), ...(real.exited ? { exited: real.exited } : {}) };
+    },
+  });
+  t.after(() => guard.release());
+  const vllm = await fakeVllm(t, guard, 'while :; do sleep 0.05; done');
+  // This test's guard: its probe directory is on its command line (other tests' guards may still be ending).
+  const guardPid = () => listProcesses().find((p) => p.ppid === process.pid && p.state !== 'Z' && /llmserve-orphan-guard/.test(p.cmdline) && p.cmdline.includes(dir))?.pid;
+  const first = guardPid();
+  assert.ok(first !== undefined, 'the guard runs');
+  // The kernel's own record of what the process ignores (SigIgn: bit N-1 for signal N): SIGHUP 1, SIGINT 2.
+  const ignored = BigInt('0x' + /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${first}/status`, 'utf8'))![1]);
+  assert.equal(ignored & 3n, 3n, `SigIgn ${ignored.toString(16)}`);
+  process.kill(first, 'SIGHUP');
+  process.kill(first, 'SIGINT');
+  // SIGKILL: it is started again, and told the groups at once.
+  process.kill(first, 'SIGKILL');
+  await waitFor(() => said.some((l) => /the orphan guard exited while llmserve runs \(a signal sent to it\?\): starting it again/.test(l)), { timeoutMs: 5000, message: 'the restart said' });
+  await waitFor(() => guardPid() !== undefined && guardPid() !== first, { timeoutMs: 5000, message: 'a new guard' });
+  await waitFor(() => lines.at(-1)?.split(' ').includes(String(vllm.pid)), { timeoutMs: 5000, message: 'the new guard told the groups' });
+});

@@ -317,5 +317,11 @@ describe('auth over HTTP', () => {
     // Without limits the same file reloads.
     await writeFile(file, `- name: bob\n  key: ${bob}\n- name: carol\n  key: sk-carol-0123456789abcdef\n`);
     assert.equal(await pair.proxy.reloadKeys(), 3);
+    // Revoking needs no shared counter: disabled, a past expires and an allowlist reload with several workers too.
+    const carol = 'sk-carol-0123456789abcdef';
+    await writeFile(file, `- name: bob\n  key: ${bob}\n  disabled: true\n- name: carol\n  key: ${carol}\n  expires: 2020-01-01\n- name: dan\n  key: sk-dan-0123456789abcdefgh\n  models: [test-model]\n`);
+    assert.equal(await pair.proxy.reloadKeys(), 4);
+    assert.equal((await request(pair.port, '/v1/models', { headers: { authorization: `Bearer ${bob}` } })).status, 401);
+    assert.equal((await request(pair.port, '/v1/models', { headers: { authorization: `Bearer ${carol}` } })).status, 401);
   });
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
-import { raceAbort, sleep } from '../../src/util/time.js';
+import { formatSeconds, raceAbort, sleep } from '../../src/util/time.js';
 
 test('sleep: a wait longer than a Node timer holds (drain.timeout at its maximum + 1 s) does not end at once', async () => {
   const ctl = new AbortController();
@@ -40,4 +40,13 @@ test('raceAbort: the work\'s value, or the first event to abort; no listener sta
   rejectLate(new Error('late'));
   await assert.rejects(raceAbort(Promise.reject(new Error('first')), { stopped: stop.signal }), /first/);
   assert.equal(getEventListeners(stop.signal, 'abort').length, 0);
+});
+
+test('formatSeconds: tenths under 10 s, whole seconds under 2 min, then minutes and seconds rounded as a whole', () => {
+  assert.equal(formatSeconds(0.44), '0.4 s');
+  assert.equal(formatSeconds(12.4), '12 s');
+  assert.equal(formatSeconds(185), '3 min 5 s');
+  // 179.6 s is 3 min 0 s: rounding the seconds after taking the minutes out gave "2 min 60 s".
+  assert.equal(formatSeconds(179.6), '3 min 0 s');
+  assert.equal(formatSeconds(1799.7), '30 min 0 s');
 });
