@@ -5,7 +5,7 @@ import { lineValue } from '../util/line-safe.js';
 import { finalStatus, responseBytes, type Exchange } from './exchange.js';
 
 /** Writes the line for a finished (or aborted) exchange. */
-export type AccessLog = (ex: Exchange, res: ServerResponse, end: number) => void;
+export type AccessLog = (ex: Exchange, res: Pick<ServerResponse, 'writableFinished' | 'statusCode'>, end: number) => void;
 
 /** An access log writing through `logger`: text lines carry the time; JSON lines get it from the logger. */
 export function createAccessLog(logger: Logger): AccessLog {

@@ -166,7 +166,7 @@ export function gatewayTimeout(seconds: number): ProxyError {
  * The raw HTTP answer to a request Node's parser refused or timed out (server 'clientError': there is no response
  * object), still in OpenAI's shape, and closing the connection since the rest of that request cannot be trusted.
  */
-export function clientErrorResponse(errorCode: string | undefined): string {
+export function clientErrorResponse(errorCode: string | undefined): { status: number; raw: string } {
   const [status, reason, code, message]: [number, string, ProxyErrorCode, string] =
     errorCode === 'ERR_SSL_HTTP_REQUEST'
       ? [400, 'Bad Request', 'bad_request', 'This port serves HTTPS: use https:// in the client\'s base URL, not http://.']
@@ -176,5 +176,5 @@ export function clientErrorResponse(errorCode: string | undefined): string {
         ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The request headers are too large.']
         : [400, 'Bad Request', 'bad_request', 'The request is not valid HTTP/1.1.'];
   const body = JSON.stringify(errorBody({ message, type: 'invalid_request_error', code }));
-  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  return { status, raw: `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}` };
 }

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { LlmserveError } from '../errors.js';
-import { hasPolicy, type KeyPolicy } from '../config/index.js';
+import { hasCountedLimits, type KeyPolicy } from '../config/index.js';
 import { createLogger, quietWhile, type Logger } from '../log.js';
 import { createAccessLog } from './access-log.js';
 import type { BackendActivity } from './backend-activity.js';
@@ -99,9 +99,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   if (router !== null) state = router.overall();
   const workers = settings.workers ?? 1;
   // With several proxy processes, each would count a key's limits on its own (config/resolve.ts refuses that at
-  // start; `proxy.workers: auto` picks 1 there): a reloaded keys file that adds limits is refused the same way.
+  // start; `proxy.workers: auto` picks 1 there): a reloaded keys file that adds limits is refused the same way. Not
+  // `disabled`, `expires` or `models`, which every process judges alike: revoking a key must always reload.
   const refuseLimits = (fromFile: readonly { name: string; policy?: KeyPolicy }[]) => {
-    const limited = fromFile.filter((k) => hasPolicy(k.policy)).map((k) => k.name);
+    const limited = fromFile.filter((k) => hasCountedLimits(k.policy)).map((k) => k.name);
     if (workers === 1 || limited.length === 0) return null;
     return `it now gives limits to ${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}, but the proxy runs ${workers} processes, each of which would allow the full limit; set proxy.workers: 1 and restart llmserve to use limits`;
   };
@@ -259,7 +260,17 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     const ex = inFlight?.req?.complete === false ? latest.get(socket as Socket) : undefined;
     if (ex !== undefined && !ex.closed && ex.answered === null) ex.answered = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request';
     if (inFlight?.headersSent === true || inFlight?.req?.complete === true) return void socket.destroy();
-    socket.end(clientErrorResponse(err.code));
+    const answer = clientErrorResponse(err.code);
+    // A request refused before its head was read whole (headers too large, not HTTP, a head that stopped coming) has
+    // no exchange, so nothing else would log it: the access log and the request metrics show it here, as nginx logs
+    // its 400s. No key, method or path is known yet; the time is the refusal's.
+    const refused = inFlight == null ? newExchange(now(), '-', '-', socket as Socket) : undefined;
+    socket.end(answer.raw);
+    if (refused !== undefined) {
+      const end = now();
+      accessLog(refused, { writableFinished: true, statusCode: answer.status }, end);
+      cost.finish(refused, answer.status, end - refused.start);
+    }
   });
 
   if (server instanceof https.Server) {
@@ -273,7 +284,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       if (err.code !== 'ERR_SSL_HTTP_REQUEST' && err.code !== 'ERR_SSL_WRONG_VERSION_NUMBER') return;
       plainHttp({ from: tlsSocket.remoteAddress ?? '-' }, 'http');
       const raw = (tlsSocket as unknown as { _parent?: Socket | null })._parent;
-      if (raw?.writable === true) raw.end(clientErrorResponse('ERR_SSL_HTTP_REQUEST'));
+      if (raw?.writable === true) raw.end(clientErrorResponse('ERR_SSL_HTTP_REQUEST').raw);
     });
   }
   const port = await listen(server, settings.host, settings.port).catch((err: unknown) => {

@@ -104,6 +104,38 @@ describe('requests the HTTP parser refuses', () => {
     assert.match(text, /^HTTP\/1\.1 400 /);
     await until(() => pair.lines.some((l) => / POST \/v1\/chat\/completions .* 400 /.test(l)), 5000, `the 400 in the access log:\n${pair.lines.join('\n')}`);
   });
+
+  it('a request refused before its head was read (431, 400, 408) is in the access log and the request metrics, once, with the bytes it got', async (t) => {
+    const pair = await startPair({ headersTimeout: 1, bodyTimeout: 2 });
+    t.after(() => pair.close());
+    const answers = [
+      (await raw(pair.port, `GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\nx-big: ${'a'.repeat(40_000)}\r\n\r\n`)).text,
+      (await raw(pair.port, 'NOT HTTP AT ALL\r\n\r\n')).text,
+      (await raw(pair.port, 'GET /v1/models HTTP/1.1\r\nhost: x\r\n', { keepOpen: true })).text,
+    ];
+    const refused = (l: string) => / - - - model=- \d{3} /.test(l);
+    await until(() => pair.lines.filter(refused).length === 3, 5000, `three refusals in the access log:\n${pair.lines.join('\n')}`);
+    const logged = pair.lines.filter(refused);
+    for (const [i, status] of [431, 400, 408].entries()) {
+      // No key, method, path or model is known before the head is read: dashes, as nginx logs such a request.
+      const line = logged[i]!;
+      assert.match(line, new RegExp(`\\| \\d{4}-\\S+Z - - - model=- ${status} ${Buffer.byteLength(answers[i]!)}B \\d+ms ttfb=\\d+ms id=\\S+$`), line);
+    }
+    const page = await request(pair.port, '/metrics', { headers: bearer });
+    for (const status of [431, 400, 408]) assert.match(page.text, new RegExp(`^llmserve_requests_total\\{key="-",model="-",status="${status}"\\} 1$`, 'm'));
+    // The key was never checked: these are not a key's requests.
+    assert.doesNotMatch(page.text, new RegExp(`key="${KEY_NAME}",model="-",status="4`));
+  });
+
+  it('a refusal on a connection whose request is under way is logged by that request only (not twice)', async (t) => {
+    const pair = await startPair({ headersTimeout: 1, bodyTimeout: 2 });
+    t.after(() => pair.close());
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"model":`;
+    await raw(pair.port, head, { keepOpen: true });
+    await until(() => pair.lines.some((l) => / 408 /.test(l)), 5000, `the 408 in the access log:\n${pair.lines.join('\n')}`);
+    await until(() => pair.proxy.inflight() === 0, 2000, 'the request to end');
+    assert.equal(pair.lines.filter((l) => / 408 /.test(l)).length, 1, pair.lines.join('\n'));
+  });
 });
 
 /** A model list request with the key, as raw bytes. */
