@@ -3,33 +3,23 @@
 import { LlmserveError } from '../errors.js';
 import { NOT_HEALTHY, NOT_READY } from '../probes/files.js';
 import { formatSeconds, raceAbort, sleep } from '../util/time.js';
-import { Backend, type BackendActivityOf, type StartResult } from './backend.js';
-import { mergeActivity, noActivity, type BackendActivity } from '../proxy/backend-activity.js';
+import { Backend, type StartResult } from './backend.js';
 import { exitSignalOf, type ManagedChild } from './child.js';
+import { ProxyLink, type ProxyBackendState } from './proxy-link.js';
 import { RestartPolicy } from './restart-policy.js';
-import { spawnRay, stopRay, waitForCluster } from './ray.js';
+import { rayHeadLostAtStart, spawnRay, stopRay, waitForCluster } from './ray.js';
 import { emptyGroup, isSignal, repeatedStop, stopChild } from './stop.js';
 import type { SupervisorDeps, SupervisorPlan, SupervisorState } from './types.js';
 
 const READY_POLL_MS = 100;
-/**
- * How long a change to ready or healthy waits for every proxy worker to confirm the state before the probe files
- * follow anyway. Why 5 s: a worker of a proxy just started on a busy machine confirmed after 2 s once (the service
- * was then said ready while that worker still answered 503 "starting"); a hung proxy is the health check's business.
- */
-const STATE_APPLIED_TIMEOUT_MS = 5000;
-
-/** A backend's state as the proxy sees it. */
-type ProxyBackendState = 'starting' | 'ready' | 'restarting' | 'failed';
 
 /** Runs the backends, the proxy (and a Ray head) through the life cycle of DESIGN.md; `run()` resolves to the exit code. */
 export class Supervisor {
   private state: SupervisorState = 'starting';
   private readonly backends: Backend[];
-  private proxy: ManagedChild | null = null;
+  /** The proxy child and the IPC exchanges with it (its start, the states it has in force, its drain). */
+  private readonly link: ProxyLink;
   private ray: ManagedChild | null = null;
-  /** The current proxy said `listening`: only then does it handle IPC messages such as `drain`. */
-  private proxyListening = false;
   /** The service was marked ready once: only then does a stop drain. */
   private everReady = false;
   /** `not-ready` was removed once: only then may the platform be routing to us, and a stop waits out drain.delay. */
@@ -37,23 +27,13 @@ export class Supervisor {
   private proxyHealthy = true;
   /** Mirrors the `not-healthy` file once ready, so that only transitions are written and logged. */
   private notHealthy = false;
-  /** The last `state` message sent to the proxy, and the last one it said is in force (in every worker). */
-  private stateSeq = 0;
-  private appliedSeq = 0;
-  private readonly appliedWaiters = new Set<() => void>();
   /** A stop was asked for (a signal); the stop controller below is also aborted internally to end the loops. */
   private stopAsked = false;
   private readonly stopCtl = new AbortController();
   private readonly killCtl = new AbortController();
   private readonly proxyPolicy: RestartPolicy;
-  /**
-   * proxy.keys_file's keys as the last proxy put them in force (null: as at config load, in the plan's settings):
-   * a proxy restarted while the file is broken serves these, not none of the file's keys.
-   */
-  private fileKeys: unknown[] | null = null;
-  /** `activity` questions to the proxy waiting for their answer, by seq. */
-  private readonly activityWaiters = new Map<number, (activity: BackendActivity) => void>();
-  private activitySeq = 0;
+  /** Seconds a head waited for its Ray nodes: part of vLLM's first start-up timeout. */
+  private clusterWaitS = 0;
   private startedAt = 0;
   /** Each backend's watch, started as soon as its first start is ready (before the whole service is). */
   private readonly watches: (Promise<'stopped' | 'give-up'> | undefined)[] = [];
@@ -67,6 +47,7 @@ export class Supervisor {
     private readonly deps: SupervisorDeps,
   ) {
     this.proxyPolicy = new RestartPolicy(plan.restart);
+    this.link = new ProxyLink(plan.proxy, deps, this.stopCtl.signal);
     const ctx = {
       deps,
       plan,
@@ -76,7 +57,8 @@ export class Supervisor {
       restarting: (b: Backend) => {
         if (this.state === 'ready') this.sendState(b);
       },
-      activityOf: (url: string) => this.activityOf(url),
+      activityOf: (url: string) => this.link.activityOf(url),
+      spentBeforeFirstStart: () => this.clusterWaitS,
     };
     this.backends = plan.backends.map((b) => new Backend(b, ctx, plan.backends.length > 1));
   }
@@ -98,7 +80,7 @@ export class Supervisor {
     this.deps.logger.info(isSignal(reason) ? `${reason} received${during}: ${what} (send it again to kill at once)` : `${reason}${during}: ${what}`);
     this.stopAsked = true;
     // Readiness fails from the signal on (README), even while the drain waits for a restart in progress to end.
-    if (this.everReady && this.proxyListening && this.proxy !== null && !this.proxy.hasExited) this.proxy.send({ type: 'stopping' });
+    if (this.everReady) this.link.sayStopping();
     this.stopCtl.abort();
   }
 
@@ -109,14 +91,14 @@ export class Supervisor {
     if (cert !== null) {
       // A renewed certificate (cert-manager rewrites the Secret's files) is served from the next connection on.
       this.deps.logger.info(`SIGHUP received: reloading the TLS certificate and key (${cert})`);
-      this.proxy?.send({ type: 'reload-tls' });
+      this.link.child?.send({ type: 'reload-tls' });
     }
     if (file === null) {
       if (cert === null) this.deps.logger.info('SIGHUP received: no proxy.keys_file to reload (keys from the config and the environment are read at start only)');
       return;
     }
     this.deps.logger.info(`SIGHUP received: reloading keys from ${file}`);
-    this.proxy?.send({ type: 'reload-keys' });
+    this.link.child?.send({ type: 'reload-keys' });
     void this.afterKeysReload(file);
   }
 
@@ -146,7 +128,7 @@ export class Supervisor {
   /** Kills every child's process group synchronously: the last resort on an uncaught error. */
   killAllNow(): void {
     this.deps.probes.markDown();
-    this.proxy?.signalGroup('SIGKILL');
+    this.link.child?.signalGroup('SIGKILL');
     for (const b of this.backends) b.child?.signalGroup('SIGKILL');
     this.ray?.signalGroup('SIGKILL');
   }
@@ -209,12 +191,18 @@ export class Supervisor {
 
   /**
    * firstReady, with the proxy watched meanwhile: a proxy that dies while vLLM loads is restarted on its own budget
-   * (as later on), instead of being found dead after the load and failing the start that took minutes.
+   * (as later on), instead of being found dead after the load and failing the start that took minutes. A Ray head
+   * that dies meanwhile ends the start (exit 3): vLLM's workers on the other nodes are gone with it, and the service
+   * must not be announced ready only to be given up at the first tick.
    */
   private async untilFirstReady(initial: Promise<StartResult>[]): Promise<'ready' | 'stopped' | 'give-up'> {
     const ready = this.firstReady(initial);
     for (;;) {
-      const event = await raceAbort(ready, { proxy: exitSignalOf(this.proxy!) });
+      const event = await raceAbort(ready, { proxy: exitSignalOf(this.link.child!), ray: this.ray === null ? undefined : exitSignalOf(this.ray) });
+      if (event === 'ray') {
+        if (this.stopping) return 'stopped';
+        throw rayHeadLostAtStart(await this.ray!.exited);
+      }
       if (event !== 'proxy') return event;
       if (this.stopping) return 'stopped';
       const recovered = await this.recoverProxy();
@@ -271,86 +259,24 @@ export class Supervisor {
 
   // ---------------------------------------------------------------- the proxy
 
-  /**
-   * What the proxy (every worker) knows of the vLLM at `url`: ms since it last sent response bytes (null: never) and
-   * the exchanges waiting on it; null when not known (no proxy listening, or no answer within a second).
-   */
-  private async activityOf(url: string): Promise<BackendActivityOf | null> {
-    const proxy = this.proxy;
-    if (proxy === null || !this.proxyListening || proxy.hasExited) return null;
-    const seq = ++this.activitySeq;
-    const giveUp = new AbortController();
-    const answer = new Promise<BackendActivity | null>((resolve) => this.activityWaiters.set(seq, resolve));
-    proxy.send({ type: 'activity', seq });
-    const activity = await Promise.race([answer, sleep(1000, giveUp.signal).then(() => null)]);
-    giveUp.abort();
-    this.activityWaiters.delete(seq);
-    if (activity === null) return null;
-    const ms = activity.sinceMs[url];
-    return { sinceMs: typeof ms === 'number' && ms >= 0 ? ms : null, waiting: activity.waiting[url] ?? { count: 0, heardMs: null } };
-  }
-
   /** A backend's state for the proxy. */
   private proxyState(b: Backend): ProxyBackendState {
     return this.state === 'starting' && b.status === 'ready' ? 'starting' : b.status;
   }
 
+  /** Starts a proxy (the first, or one after a crash) with every backend's state as it is now. */
   private async startProxy(): Promise<void> {
-    const { logger } = this.deps;
-    const proxy = await this.deps.spawn({
-      file: this.plan.proxy.file,
-      args: this.plan.proxy.args,
-      env: this.plan.proxy.env,
-      ipc: true,
-      onLine: (line, stream) => logger.passthrough('proxy', line, stream),
-    });
-    this.proxy = proxy;
-    this.proxyListening = false;
-    // Its exit wakes whoever waits for it to confirm a state (stateApplied).
-    void proxy.exited.then(() => {
-      for (const wake of this.appliedWaiters) wake();
-    });
-    const listening = new Promise<{ type: string; code?: string; message?: string; port?: number }>((resolve) => {
-      proxy.onMessage((m) => {
-        const msg = m as { type?: string; seq?: unknown };
-        if (msg.type === 'listening' || msg.type === 'fatal') resolve(msg as { type: string });
-        else if (msg.type === 'state-applied' && typeof msg.seq === 'number' && this.proxy === proxy) this.stateInForce(msg.seq);
-        else if (msg.type === 'keys-loaded' && isKeyDigestList((msg as { fromFile?: unknown }).fromFile)) this.fileKeys = (msg as { fromFile: unknown[] }).fromFile;
-        else if (msg.type === 'activity' && typeof msg.seq === 'number') {
-          const activity = noActivity();
-          mergeActivity(activity, msg as { sinceMs?: unknown; waiting?: unknown });
-          this.activityWaiters.get(msg.seq)?.(activity);
-        }
-      });
-    });
-    // Settings and keys travel over IPC, never on argv where `ps` would show them. A restarted proxy learns each
-    // backend's state here.
     const several = this.backends.length > 1;
-    const state = several ? this.overallState() : this.proxyState(this.backends[0]!);
-    const backendStates = several ? Object.fromEntries(this.backends.map((b) => [b.spec.servedModelName, this.proxyState(b)])) : undefined;
-    const seqAtStart = this.stateSeq;
-    const fileKeys = this.fileKeys === null ? {} : { fileKeys: this.fileKeys };
-    proxy.send({ type: 'start', settings: { ...(this.plan.proxy.settings as object), ...fileKeys, state, restarts: this.restarts(), ...(backendStates ? { backendStates } : {}) } });
-    const raced = await raceAbort(listening, { exited: exitSignalOf(proxy), stopped: this.stopCtl.signal });
-    if (raced === 'stopped') return;
-    const outcome = raced === 'exited' ? null : raced;
-    if (outcome !== null && outcome.type === 'listening') {
-      // Its start message carried every backend's state as it was then. A change sent while it started (a restarted
-      // proxy, vLLM changing meanwhile) may have arrived before it handled messages: send the current ones again.
-      this.stateInForce(seqAtStart);
-      if (this.stateSeq > seqAtStart) for (const b of this.backends) this.sendState(b);
-    }
-    if (outcome === null || outcome.type === 'fatal') {
-      let message = outcome?.message ?? 'the proxy exited before it was listening';
-      if (outcome?.code === 'PORT_IN_USE') {
-        const holder = this.deps.describePortHolder?.(this.plan.proxy.port);
-        if (holder) message += ` by ${holder}`;
-      }
-      const code = outcome?.code === 'PORT_IN_USE' || outcome?.code === 'TLS' ? outcome.code : 'RUNTIME';
-      await emptyGroup(proxy);
-      throw new LlmserveError(code, message, code === 'RUNTIME' ? { exitCode: 3 } : {});
-    }
-    this.proxyListening = true;
+    await this.link.start(
+      () => ({
+        state: several ? this.overallState() : this.proxyState(this.backends[0]!),
+        restarts: this.restarts(),
+        ...(several ? { backendStates: Object.fromEntries(this.backends.map((b) => [b.spec.servedModelName, this.proxyState(b)])) } : {}),
+      }),
+      () => {
+        for (const b of this.backends) this.sendState(b);
+      },
+    );
   }
 
   private async waitProxyLive(): Promise<void> {
@@ -368,7 +294,7 @@ export class Supervisor {
   private deadChild(): string | null {
     const b = this.backends.find((x) => x.status === 'ready' && x.child !== null && x.child.hasExited);
     if (b !== undefined) return b.label;
-    return this.proxy !== null && this.proxy.hasExited ? 'the proxy' : null;
+    return this.link.child !== null && this.link.child.hasExited ? 'the proxy' : null;
   }
 
   /** Waits (bounded) until the proxy's /health/readiness answers 200, i.e. it has taken the ready state. */
@@ -396,6 +322,7 @@ export class Supervisor {
     if (ray === undefined) return 'ready';
     const { logger } = this.deps;
     if (this.deps.run === undefined) throw new LlmserveError('RUNTIME', 'a Ray plan needs deps.run');
+    const started = this.deps.now();
     this.ray = await spawnRay(this.deps.spawn, ray.argv, ray.env, logger);
     logger.info(`Ray head started (pid ${this.ray.pid}, own process group)`);
     const outcome = await waitForCluster({
@@ -410,7 +337,10 @@ export class Supervisor {
       logger,
       stop: this.stopCtl.signal,
     });
-    if (outcome === 'ready') logger.info(`Ray cluster ready: ${ray.nodes} nodes; starting vLLM across them`);
+    if (outcome === 'ready') {
+      this.clusterWaitS = (this.deps.now() - started) / 1000;
+      logger.info(`Ray cluster ready: ${ray.nodes} nodes; starting vLLM across them (${formatSeconds(Math.max(0, this.plan.startupTimeout - this.clusterWaitS))} of the start-up timeout left)`);
+    }
     return outcome;
   }
 
@@ -434,11 +364,11 @@ export class Supervisor {
     for (const b of this.backends) this.sendState(b);
     // The state travels over IPC, the platform's traffic over TCP: remove not-ready only once every proxy worker
     // has the state and the proxy's own readiness endpoint says ready, so that no routed request is answered 503.
-    await this.stateApplied();
+    await this.link.stateApplied();
     await this.waitProxyReady();
     // A proxy that died meanwhile answers nothing: not-ready stays until a new one listens (it starts with the
     // ready state) and answers, as README promises, rather than going while the public port refuses connections.
-    while (!this.stopping && this.proxy !== null && this.proxy.hasExited) {
+    while (!this.stopping && this.link.child !== null && this.link.child.hasExited) {
       const recovered = await this.recoverProxy();
       if (recovered !== 'ready') return recovered;
       await this.waitProxyReady();
@@ -476,51 +406,13 @@ export class Supervisor {
    * backend's restarts so far, for llmserve_backend_restarts_total.
    */
   private sendState(b: Backend): void {
-    const seq = ++this.stateSeq;
-    const restarts = this.restarts();
-    if (this.backends.length > 1) this.proxy?.send({ type: 'state', state: this.proxyState(b), model: b.spec.servedModelName, seq, restarts });
-    else this.proxy?.send({ type: 'state', state: this.proxyState(b), seq, restarts });
+    const several = this.backends.length > 1;
+    this.link.sendState({ state: this.proxyState(b), ...(several ? { model: b.spec.servedModelName } : {}), restarts: this.restarts() });
   }
 
   /** Restarts of every backend since llmserve started (a restarted proxy carries the count on). */
   private restarts(): number {
     return this.backends.reduce((sum, b) => sum + b.restarts, 0);
-  }
-
-  /** The proxy says every state message up to `seq` is in force. */
-  private stateInForce(seq: number): void {
-    if (seq <= this.appliedSeq) return;
-    this.appliedSeq = seq;
-    for (const wake of this.appliedWaiters) wake();
-  }
-
-  /**
-   * Resolves once the proxy (every worker) has applied every state sent so far, or after 2 s (a proxy that does not
-   * answer is caught by the proxy health check), or on stop.
-   */
-  private stateApplied(): Promise<void> {
-    const seq = this.stateSeq;
-    if (this.appliedSeq >= seq || this.proxy === null || this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
-        clearTimeout(timer);
-        this.appliedWaiters.delete(onApplied);
-        this.stopCtl.signal.removeEventListener('abort', finish);
-        resolve();
-      };
-      // A dead proxy confirms nothing: no 5 s wait for it (its restart sends the state again).
-      const proxy = this.proxy!;
-      const onApplied = () => {
-        if (this.appliedSeq >= seq || proxy.hasExited) finish();
-      };
-      timer = setTimeout(() => {
-        this.deps.logger.warn(`the proxy did not confirm the backend state within ${formatSeconds(STATE_APPLIED_TIMEOUT_MS / 1000)}: going on (a worker may answer with the old state for a moment)`);
-        finish();
-      }, STATE_APPLIED_TIMEOUT_MS);
-      this.appliedWaiters.add(onApplied);
-      this.stopCtl.signal.addEventListener('abort', finish, { once: true });
-    });
   }
 
   /** A backend's status or health changed: tell the proxy, and update `not-healthy` against the requirement. */
@@ -555,7 +447,7 @@ export class Supervisor {
     if (is && !was) {
       // Healthy again: `not-healthy` goes once every proxy worker has the state that says so (a request routed at
       // once could reach a worker that still answers 503), and only if nothing failed meanwhile.
-      void this.stateApplied().then(() => {
+      void this.link.stateApplied().then(() => {
         if (this.stopping || !this.notHealthy || !this.healthyNow()) return;
         this.notHealthy = false;
         this.deps.probes.set(NOT_HEALTHY, false);
@@ -632,7 +524,7 @@ export class Supervisor {
     try {
       for (;;) {
         const tick = new AbortController();
-        const proxy = this.proxy!;
+        const proxy = this.link.child!;
         const event = await raceAbort(sleep(this.plan.healthInterval * 1000, tick.signal).then(() => 'tick' as const), {
           stopped: this.stopCtl.signal,
           'give-up': gaveUp.signal,
@@ -682,7 +574,7 @@ export class Supervisor {
     // Set when llmserve itself killed a proxy whose restart failed: its SIGKILL is no news of its own.
     let killedAfterFailedRestart = false;
     for (;;) {
-      const exited = await raceAbort(this.proxy!.exited, { stopped: this.stopCtl.signal });
+      const exited = await raceAbort(this.link.child!.exited, { stopped: this.stopCtl.signal });
       if (exited === 'stopped') return 'stopped';
       const exit = exited;
       const why = killedAfterFailedRestart ? 'the restarted proxy failed (llmserve killed it)' : `the proxy exited (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})`;
@@ -694,7 +586,7 @@ export class Supervisor {
         created = !this.notHealthy;
         this.updateHealth('', 'warn');
       }
-      await emptyGroup(this.proxy!);
+      await emptyGroup(this.link.child!);
       const decision = this.proxyPolicy.recordFailure(this.deps.now());
       if (decision === null) {
         logger.error(`${why}; the proxy failed ${this.proxyPolicy.failuresRecorded} times: giving up`);
@@ -712,7 +604,7 @@ export class Supervisor {
         // this loop (its exit), and with it every later signal. A start that failed outright (bad TLS files) has
         // had its group killed already: its SIGKILL is no more news than this one's.
         killedAfterFailedRestart = true;
-        if (this.proxy !== null && !this.proxy.hasExited) await emptyGroup(this.proxy);
+        if (this.link.child !== null && !this.link.child.hasExited) await emptyGroup(this.link.child);
         continue;
       }
       if (this.stopping) return 'stopped';
@@ -730,29 +622,20 @@ export class Supervisor {
     const requested = this.stopAsked;
     this.state = 'draining';
     this.deps.probes.markDown();
-    const proxy = this.proxy;
+    const proxy = this.link.child;
     // Only a proxy that is listening handles `drain`; one still starting would never answer it. And only a service
     // that was ready once has anything to drain: a stop during the first load stops at once (README), without
     // waiting out drain.delay.
-    if (proxy && this.proxyListening && !proxy.hasExited && requested && this.everReady && !this.killCtl.signal.aborted) {
+    if (this.link.serving && requested && this.everReady && !this.killCtl.signal.aborted) {
       // Readiness fails at once, like `not-ready`, so that an HTTP health check takes the replica out during the delay.
-      proxy.send({ type: 'stopping' });
+      this.link.sayStopping();
       // drain.delay is for the platform to stop routing here; with not-ready never removed (a stop while the service
       // was being marked ready) it never routed, and the requests in flight are drained below without it.
       if (this.routed) await sleep(this.plan.drainDelay * 1000, this.killCtl.signal);
-      const drained = new Promise<number>((resolve) =>
-        proxy.onMessage((m) => {
-          const msg = m as { type?: string; remaining?: unknown };
-          if (msg.type === 'drained') resolve(typeof msg.remaining === 'number' ? msg.remaining : 0);
-        }),
-      );
-      proxy.send({ type: 'drain', timeoutMs: this.plan.drainTimeout * 1000 });
-      const diedDuringDrain = proxy.exited.then((exit) => {
+      const remaining = await this.link.drain(this.plan.drainTimeout * 1000, this.killCtl.signal, (exit) => {
         // Said, since the requests it still had are lost with it: not a client's doing, nor vLLM's.
         if (this.state === 'draining') this.deps.logger.error(`the proxy exited during the drain (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`}): the requests it still had in flight were cut`);
-        return 0;
       });
-      const remaining = await Promise.race([drained, diedDuringDrain, sleep(this.plan.drainTimeout * 1000 + 1000, this.killCtl.signal).then(() => 0)]);
       // The one loss a stop can cause: say it, so that it is not mistaken for a client's or vLLM's fault.
       if (remaining > 0) {
         this.deps.logger.warn(`drain: ${remaining} request${remaining === 1 ? '' : 's'} still in flight after drain.timeout (${formatSeconds(this.plan.drainTimeout)}): stopping anyway, they are cut (a longer drain.timeout, within the platform's grace period, lets them finish)`);
@@ -770,14 +653,6 @@ export class Supervisor {
     if (this.ray && this.plan.ray) await stopRay(this.ray, this.deps.run, this.plan.ray.stopArgv, this.plan.ray.env, grace, this.killCtl.signal);
     this.deps.probes.markDown();
   }
-}
-
-/** A `keys-loaded` list as the proxy sends it: names with SHA-256 digests (never key values). */
-function isKeyDigestList(value: unknown): value is unknown[] {
-  return (
-    Array.isArray(value) &&
-    value.every((e) => typeof e === 'object' && e !== null && typeof (e as { name?: unknown }).name === 'string' && /^[0-9a-f]{64}$/i.test(String((e as { sha256Hex?: unknown }).sha256Hex)))
-  );
 }
 
 /**
