@@ -79,7 +79,9 @@ export const LITELLM_CONFIG: string = readFileSync(fixturePath('litellm.config.y
 /** Runs a CLI (a fake, with the fakes first on PATH) to completion; returns code, stdout, stderr whatever the exit code. */
 export async function runCli(bin: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await promisify(execFile)(bin, args, { env: envWithFakes(env), timeout: 5000 });
+    // Why 30 s: a fake vLLM's failed start (its API server, then its engine, each a node process) took more than 5 s
+    // beside the rest of the suite on two cores, and execFile's timeout kills it and drops the output still to come.
+    const r = await promisify(execFile)(bin, args, { env: envWithFakes(env), timeout: 30_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
+import { afterEach, beforeEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { envWithFakes, tempDirSync } from './fixtures.js';
 import { findByMarker, killByMarker } from './procs.js';
@@ -24,6 +25,23 @@ export interface LlmserveRun {
   cleanup(): Promise<number>;
 }
 
+/** How many of a run's last lines a failed test prints. */
+const SHOWN_ON_FAILURE = 60;
+// The runs the current test started (a file's tests run one at a time). Why: CI shows a failed test's error, and a
+// request that failed ("fetch failed") says nothing of what llmserve said meanwhile; its lines are printed with it.
+const runsOfTest: { args: string[]; lines: string[] }[] = [];
+beforeEach(() => {
+  runsOfTest.length = 0;
+});
+// Before the test's own `t.after` cleanup, so the lines are still there (they are kept after exit anyway).
+afterEach((t) => {
+  if (t.passed) return;
+  for (const run of runsOfTest) {
+    const shown = run.lines.slice(-SHOWN_ON_FAILURE);
+    console.log(`--- llmserve ${run.args.join(' ')}: ${shown.length < run.lines.length ? `last ${shown.length} of ${run.lines.length} lines` : 'output'}\n${shown.join('\n')}`);
+  }
+});
+
 /** Spawns `node bin/llmserve.js ...args` (or another script, such as scripts/demo.mjs) with the fakes first on PATH. */
 export function runLlmserve(args: string[], env: Record<string, string | undefined> = {}, script: string = binPath): LlmserveRun {
   const marker = `llmserve-test-${randomUUID()}`;
@@ -35,6 +53,7 @@ export function runLlmserve(args: string[], env: Record<string, string | undefin
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
+  runsOfTest.push({ args, lines });
   let partial = { out: '', err: '' };
   const collect = (which: 'out' | 'err') => (chunk: Buffer) => {
     const text = partial[which] + chunk.toString();
