@@ -37,7 +37,7 @@ export async function startFakeVllm(opts: { args: string[]; env?: Record<string,
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   // Deadlines only (each wait ends as soon as the state is seen): generous, for a loaded 2-core CI machine.
-  const waitForOutput = (re: RegExp, timeoutMs = 15_000) => waitFor(() => out.match(re), { timeoutMs, message: () => `output to match ${re}; output so far:\n${out}` });
+  const waitForOutput = (re: RegExp, timeoutMs = 60_000) => waitFor(() => out.match(re), { timeoutMs, message: () => `output to match ${re}; output so far:\n${out}` });
   return {
     child,
     port,
@@ -45,17 +45,17 @@ export async function startFakeVllm(opts: { args: string[]; env?: Record<string,
     output: () => out,
     waitForOutput,
     exited,
-    async waitReady(timeoutMs = 15_000) {
+    async waitReady(timeoutMs = 60_000) {
       await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).status === 200, { timeoutMs, message: () => `fake vLLM on ${port} to be ready; output:\n${out}` });
     },
-    async enginePid(timeoutMs = 15_000) {
+    async enginePid(timeoutMs = 60_000) {
       const m = await waitForOutput(/\(EngineCore pid=(\d+)\)/, timeoutMs);
       return Number(m[1]);
     },
     async stop() {
       if (child.pid) killTree(child.pid);
       killByMarker(marker);
-      await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 10_000, message: `processes with ${marker} to be gone` });
+      await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 30_000, message: `processes with ${marker} to be gone` });
     },
   };
 }

@@ -79,15 +79,24 @@ export function runLlmserve(args: string[], env: Record<string, string | undefin
     lines,
     output: () => lines.join('\n'),
     exited,
-    async waitForLine(pattern, timeoutMs = 15_000) {
+    async waitForLine(pattern, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
+      let lastChance = false;
       for (;;) {
         const line = lines.find((l) => pattern.test(l));
         if (line !== undefined) return line;
         // An llmserve that exited prints nothing more: fail now, not at the deadline (a start refused with exit 2).
         const exit = closed as { code: number | null; signal: NodeJS.Signals | null } | null;
         if (exit !== null) throw new Error(`llmserve exited (${exit.signal ?? `code ${exit.code}`}) without a line matching ${pattern}\n--- output:\n${lines.join('\n')}`);
-        if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms: a line matching ${pattern}\n--- output:\n${lines.join('\n')}`);
+        if (Date.now() >= deadline) {
+          // One more look once the output already read off the pipes is handled (as waitFor does).
+          if (!lastChance) {
+            lastChance = true;
+            await new Promise((r) => setImmediate(r));
+            continue;
+          }
+          throw new Error(`timed out after ${timeoutMs} ms: a line matching ${pattern}\n--- output:\n${lines.join('\n')}`);
+        }
         await new Promise((r) => setTimeout(r, 20));
       }
     },
@@ -96,7 +105,7 @@ export function runLlmserve(args: string[], env: Record<string, string | undefin
       killByMarker(marker);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
-      await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 5000, message: 'marked processes to be gone after SIGKILL' });
+      await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 30_000, message: 'marked processes to be gone after SIGKILL' });
       return left;
     },
   };

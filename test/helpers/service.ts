@@ -85,7 +85,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
       existsSync(argvFile)
         ? readFileSync(argvFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as VllmStart)
         : [],
-    async waitReady(timeoutMs = 20_000) {
+    async waitReady(timeoutMs = 60_000) {
       // The supervisor removes not-ready just before it logs this line.
       await run.waitForLine(/\| ready after .* serves /, timeoutMs);
       await waitForFile(notReady, false, 1000);
@@ -93,7 +93,7 @@ export async function startService(opts: ServiceOptions = {}): Promise<Service> 
     findProcess(pattern, timeoutMs = 30_000) {
       return waitFor(() => findByMarker(run.marker).find((p) => pattern.test(p.cmdline)), { timeoutMs, message: `a process matching ${pattern}` });
     },
-    findProxy(timeoutMs = 10_000) {
+    findProxy(timeoutMs = 60_000) {
       return waitFor(() => findByMarker(run.marker).find((p) => / proxy$/.test(p.cmdline) && p.ppid === run.child.pid), { timeoutMs, message: 'the proxy (a child of llmserve)' });
     },
     modelName: path.basename(model),

@@ -370,7 +370,12 @@ export const bearer = { authorization: `Bearer ${KEY}` };
 export async function until(cond: () => boolean, ms = 5000, what = 'a condition'): Promise<void> {
   const deadline = performance.now() + ms;
   while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (performance.now() > deadline) {
+      // One more look after pending I/O (a stalled process's timers run before the events it has already received).
+      await new Promise((r) => setImmediate(r));
+      if (cond()) return;
+      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    }
     await new Promise((r) => setTimeout(r, 5));
   }
 }

@@ -12,6 +12,7 @@ export interface WaitOptions {
 export async function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions): Promise<NonNullable<T>> {
   const deadline = Date.now() + opts.timeoutMs;
   let lastError: unknown;
+  let lastChance = false;
   for (;;) {
     try {
       const value = await fn();
@@ -20,6 +21,13 @@ export async function waitFor<T>(fn: () => T | Promise<T>, opts: WaitOptions): P
       lastError = err;
     }
     if (Date.now() >= deadline) {
+      // One more look after pending I/O: a loaded machine may have stalled this process past the deadline with the
+      // awaited event already read off a socket or pipe but not yet handled (timers run before I/O is polled).
+      if (!lastChance) {
+        lastChance = true;
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
       const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
       const message = typeof opts.message === 'function' ? opts.message() : opts.message;
       throw new Error(`timed out after ${opts.timeoutMs} ms: ${message ?? 'condition not met'}${why}`);
