@@ -562,6 +562,9 @@ export class Supervisor {
     // fails this one too.
     if (result !== 'stopped' && !result.ok && result.error === 'ECONNRESET') result = await check();
     if (result === 'stopped') return;
+    // A proxy that died under the check: its exit, handled next, says so and creates not-healthy; a "health check
+    // failed" line before it would be noise.
+    if (!result.ok && this.link.child?.hasExited === true) return;
     if (result.ok) this.proxyPolicy.recordHealthy(this.deps.now());
     if (result.ok === this.proxyHealthy) return;
     this.proxyHealthy = result.ok;

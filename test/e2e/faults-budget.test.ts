@@ -10,7 +10,9 @@ import { findByMarker } from '../helpers/procs.js';
 test('vLLM keeps dying after it was ready (exit 0 each time): the 3rd failure gives up, exit 1, nothing left', async (t) => {
   const svc = await startService({
     config: 'restart: { max_failures: 3, window: 60, backoff_initial: 0.1, backoff_max: 0.2 }\n',
-    env: { FAKE_VLLM_MODE: 'exit-after-ready', FAKE_VLLM_EXIT_AFTER_MS: '200' },
+    // 3 s after its first /v1/models answer: after llmserve has told the proxy it is ready, however loaded the
+    // machine (the proxy's liveness answer and every worker's state confirmation come between).
+    env: { FAKE_VLLM_MODE: 'exit-after-ready', FAKE_VLLM_EXIT_AFTER_MS: '3000' },
   });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
   const { code } = await svc.run.exited;
@@ -47,7 +49,7 @@ test('a restarted vLLM that fails while loading counts as one failure each: the 
 });
 
 test('restart: never gives up at the first unrequested exit: exit 1, both probe files, nothing left', async (t) => {
-  const svc = await startService({ config: 'restart: never\n', env: { FAKE_VLLM_MODE: 'exit-after-ready', FAKE_VLLM_EXIT_AFTER_MS: '200' } });
+  const svc = await startService({ config: 'restart: never\n', env: { FAKE_VLLM_MODE: 'exit-after-ready', FAKE_VLLM_EXIT_AFTER_MS: '3000' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   const { code } = await svc.run.exited;
   assert.equal(code, 1, svc.run.output());
@@ -68,8 +70,8 @@ test('the proxy keeps crashing: its own budget runs out, exit 1, vLLM was never 
     // The proxy itself: killing one of its workers would only have it replaced, and the proxy never exit.
     const proxy = await svc.findProxy();
     process.kill(proxy.pid, 'SIGKILL');
-    if (i === 0) await svc.run.waitForLine(/restarting only the proxy/, 5000);
-    if (i === 0) await svc.run.waitForLine(/healthy again/, 10_000);
+    if (i === 0) await svc.run.waitForLine(/restarting only the proxy/, 30_000);
+    if (i === 0) await svc.run.waitForLine(/healthy again/, 60_000);
   }
   const { code } = await svc.run.exited;
   assert.equal(code, 1, svc.run.output());
