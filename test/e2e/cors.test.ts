@@ -80,7 +80,7 @@ test('CORS with several models: each model\'s answers follow its own vLLM\'s --a
     FAKE_VLLM_LOAD_MS: '300',
   });
   t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
-  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 20_000);
+  await run.waitForLine(/\| ready after .* serves "alpha" on .*, "beta" on /, 60_000);
   const call = async (model: string) => {
     const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
       method: 'POST',

@@ -53,8 +53,8 @@ async function start(cfg: string, dir: string, port: number, backendPort: number
     FAKE_NVIDIA_SMI_GPUS: '1',
     LLMSERVE_USAGE_DIR: undefined,
   });
-  await waitForFile(path.join(probeDir, 'not-ready'), true, 10_000);
-  await waitForFile(path.join(probeDir, 'not-ready'), false, 20_000).catch((err: Error) => {
+  await waitForFile(path.join(probeDir, 'not-ready'), true, 30_000);
+  await waitForFile(path.join(probeDir, 'not-ready'), false, 60_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${run.output()}`);
   });
   return run;
@@ -105,7 +105,7 @@ test('limits, stream accounting and usage across a restart, with the built bin',
       const r = await post(port, KEYS.budget);
       return r.status === 429 ? r : null;
     },
-    { timeoutMs: 5000, message: 'the budget to be spent' },
+    { timeoutMs: 30_000, message: 'the budget to be spent' },
   );
   assert.equal(JSON.parse(spent.text).error.type, 'insufficient_quota');
   assert.equal(JSON.parse(spent.text).error.code, 'insufficient_quota');

@@ -83,7 +83,7 @@ async function startWith(t: { after(fn: () => Promise<void>): void }, opts: { st
   t.after(async () => {
     killByMarker(marker);
     await exited;
-    await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 5000, message: 'marked processes to be gone' });
+    await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 30_000, message: 'marked processes to be gone' });
   });
   return {
     child,
@@ -91,8 +91,8 @@ async function startWith(t: { after(fn: () => Promise<void>): void }, opts: { st
     probeDir,
     output: () => output,
     async waitReady() {
-      await waitFor(() => existsSync(path.join(probeDir, 'not-ready')), { timeoutMs: 20_000, message: () => `not-ready\n${output}` });
-      await waitFor(() => !existsSync(path.join(probeDir, 'not-ready')), { timeoutMs: 20_000, message: () => `ready\n${output}` });
+      await waitFor(() => existsSync(path.join(probeDir, 'not-ready')), { timeoutMs: 60_000, message: () => `not-ready\n${output}` });
+      await waitFor(() => !existsSync(path.join(probeDir, 'not-ready')), { timeoutMs: 60_000, message: () => `ready\n${output}` });
     },
     models: () => fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } }).then((r) => r.status),
     readiness: () => fetch(`http://127.0.0.1:${port}/health/readiness`).then((r) => r.status),
@@ -119,7 +119,7 @@ test('start with stderr on a full disk: the warning goes to stdout, the stream t
   await svc.waitReady();
   assert.equal(await svc.models(), 200);
   await waitFor(() => /warning: cannot write stderr \(ENOSPC: no space left where it goes\); llmserve keeps serving/.test(svc.output()), {
-    timeoutMs: 5000,
+    timeoutMs: 30_000,
     message: () => `the warning on stdout\n${svc.output()}`,
   });
   svc.child.kill('SIGTERM');

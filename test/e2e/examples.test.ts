@@ -177,13 +177,13 @@ test('the single-file build starts vLLM (fake) and its own proxy child, serves, 
     killByMarker(marker);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
-    await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 5000, message: 'marked processes to be gone' });
+    await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 30_000, message: 'marked processes to be gone' });
   });
 
   // Ready = the proxy answers /health/readiness with 200 (vLLM answered) and the supervisor removed not-ready.
   const ready = async () => (await fetch(`http://127.0.0.1:${port}/health/readiness`).catch(() => null))?.status === 200;
-  await waitFor(ready, { timeoutMs: 20_000, message: `readiness 200\n${output}` });
-  await waitForFile(path.join(probeDir, 'not-ready'), false, 5000);
+  await waitFor(ready, { timeoutMs: 60_000, message: `readiness 200\n${output}` });
+  await waitForFile(path.join(probeDir, 'not-ready'), false, 30_000);
   // The proxy child is this same file re-run (`node llmserve.mjs proxy`): no node_modules, no dist/ beside it.
   const procs = findByMarker(marker).map((p) => p.cmdline);
   assert.ok(procs.some((c) => c.includes(`${script} proxy`)), procs.join("\n"));
@@ -197,7 +197,7 @@ test('the single-file build starts vLLM (fake) and its own proxy child, serves, 
 
   child.kill('SIGTERM');
   assert.equal(await exited, 0, output);
-  await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 5000, message: `nothing left behind\n${output}` });
+  await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 30_000, message: `nothing left behind\n${output}` });
   assert.ok(!output.includes(KEY), 'the key must not be printed');
 });
 
@@ -215,7 +215,7 @@ test('the demo: its banner names the line after which its curl is served, on the
   assert.match(curl, new RegExp(`curl -s http://127\\.0\\.0\\.1:${port}/v1/chat/completions `));
   // The line to wait for is start's own "ready after", not "vLLM is ready" (printed before the proxy serves).
   assert.ok(demo.output().includes(`once llmserve prints "ready after N s: http://127.0.0.1:${port} serves ..."`), demo.output());
-  await demo.waitForLine(new RegExp(`^llmserve \\| ready after [\\d.]+ s: http://127\\.0\\.0\\.1:${port} serves `), 30_000);
+  await demo.waitForLine(new RegExp(`^llmserve \\| ready after [\\d.]+ s: http://127\\.0\\.0\\.1:${port} serves `), 60_000);
   const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
@@ -224,7 +224,7 @@ test('the demo: its banner names the line after which its curl is served, on the
   assert.equal(res.status, 200, await res.text());
   demo.child.kill('SIGTERM');
   assert.equal((await demo.exited).code, 0, demo.output());
-  await waitFor(() => findByMarker(demo.marker).length === 0, { timeoutMs: 5000, message: `nothing left behind\n${demo.output()}` });
+  await waitFor(() => findByMarker(demo.marker).length === 0, { timeoutMs: 30_000, message: `nothing left behind\n${demo.output()}` });
 });
 
 test('npm pack ships only what runs: bin, dist without maps, templates, examples, README', () => {

@@ -42,11 +42,11 @@ test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; 
   writeFileSync(keysFile, `- name: bob\n  key: os.environ/BOB_KEY\n- name: dave\n  key: os.environ/DAVE_KEY\n`);
   const loadedBefore = svc.run.lines.filter((l) => /keys loaded: /.test(l)).length;
   svc.run.child.kill('SIGHUP');
-  await waitFor(() => svc.run.lines.filter((l) => /keys loaded: /.test(l)).length > loadedBefore, { timeoutMs: 10_000, message: 'a `keys loaded` line after SIGHUP' });
+  await waitFor(() => svc.run.lines.filter((l) => /keys loaded: /.test(l)).length > loadedBefore, { timeoutMs: 30_000, message: 'a `keys loaded` line after SIGHUP' });
   assert.ok(svc.run.lines.some((l) => l.includes(`SIGHUP received: reloading keys from ${keysFile}`)), svc.run.output());
   // With several proxy workers each reloads on its own: wait until the change is in force on every connection.
   await waitFor(async () => (await statusWith(svc.port, DAVE)) === 200 && (await statusWith(svc.port, CAROL)) === 401, {
-    timeoutMs: 10_000,
+    timeoutMs: 30_000,
     message: 'dave accepted and carol refused after SIGHUP',
   });
   assert.equal(await statusWith(svc.port, BOB), 200);
@@ -54,20 +54,20 @@ test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; 
   assert.doesNotMatch(svc.run.output(), /is not set/);
 
   // DAVE_KEY became a key: the running vLLM has it (it was no key at its start), a vLLM started from now on does not.
-  await svc.run.waitForLine(/now reads keys from DAVE_KEY: the running vLLM was started with that variable \(no key then\); every vLLM started from now on is started without it/, 10_000);
+  await svc.run.waitForLine(/now reads keys from DAVE_KEY: the running vLLM was started with that variable \(no key then\); every vLLM started from now on is started without it/, 30_000);
   // A key the reload added is redacted from every line from now on, as the keys known at start are: here a path that
   // holds it, in the proxy's access log (vLLM's own access log of a URL would be another such line).
   const refused = await fetch(`http://127.0.0.1:${svc.port}/nowhere/${DAVE}`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
   await refused.arrayBuffer();
   assert.equal(refused.status, 404);
-  await svc.run.waitForLine(/GET \/nowhere\/\S+ model=- 404/, 10_000);
+  await svc.run.waitForLine(/GET \/nowhere\/\S+ model=- 404/, 30_000);
   assert.ok(!svc.run.output().includes(DAVE), 'a key added by SIGHUP was printed');
   const api = svc.vllmStarts()[0]!.pid;
   process.kill(api, 'SIGKILL');
-  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'the restarted vLLM' });
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 60_000, message: 'the restarted vLLM' });
   const restartedEnv = JSON.stringify((JSON.parse(readFileSync(path.join(svc.dir, 'vllm-argv.jsonl'), 'utf8').trim().split('\n')[1]!) as { env: Record<string, string> }).env);
   for (const secret of [BOB, DAVE, TEST_KEY]) assert.ok(!restartedEnv.includes(secret), 'a key reached the restarted vLLM');
-  await waitForFile(svc.notHealthy, false, 15_000);
+  await waitForFile(svc.notHealthy, false, 60_000);
   assert.equal(await statusWith(svc.port, DAVE), 200);
 
   svc.run.child.kill('SIGTERM');
@@ -84,16 +84,16 @@ test('a proxy restarted while the keys file is broken serves the keys last loade
   // Carol revoked and dave added by a reload; then someone's edit leaves the file broken (no SIGHUP needed).
   writeFileSync(keysFile, `- name: dave\n  key: os.environ/DAVE_KEY\n`);
   svc.run.child.kill('SIGHUP');
-  await waitFor(async () => (await statusWith(svc.port, DAVE)) === 200 && (await statusWith(svc.port, CAROL)) === 401, { timeoutMs: 10_000, message: 'the reload in force' });
+  await waitFor(async () => (await statusWith(svc.port, DAVE)) === 200 && (await statusWith(svc.port, CAROL)) === 401, { timeoutMs: 30_000, message: 'the reload in force' });
   writeFileSync(keysFile, `- name: dave\n   key: [unclosed\n`);
   // The proxy crashes and the supervisor restarts it: it finds the file broken.
   const proxyChild = (notPid = -1) => findByMarker(svc.run.marker).find((p) => / proxy$/.test(p.cmdline) && p.ppid === svc.run.child.pid && p.pid !== notPid);
-  const proxy = await waitFor(() => proxyChild(), { timeoutMs: 10_000, message: 'the proxy child' });
+  const proxy = await waitFor(() => proxyChild(), { timeoutMs: 30_000, message: 'the proxy child' });
   process.kill(proxy.pid, 'SIGKILL');
-  await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy/, 5000);
-  await waitFor(() => proxyChild(proxy.pid), { timeoutMs: 10_000, message: 'a new proxy' });
-  await svc.run.waitForLine(/keeping the 2 keys in use before \(1 as last loaded from /, 10_000);
-  await waitFor(async () => (await statusWith(svc.port, TEST_KEY).catch(() => 0)) === 200, { timeoutMs: 10_000, message: 'the new proxy serving' });
+  await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy/, 30_000);
+  await waitFor(() => proxyChild(proxy.pid), { timeoutMs: 60_000, message: 'a new proxy' });
+  await svc.run.waitForLine(/keeping the 2 keys in use before \(1 as last loaded from /, 60_000);
+  await waitFor(async () => (await statusWith(svc.port, TEST_KEY).catch(() => 0)) === 200, { timeoutMs: 60_000, message: 'the new proxy serving' });
   assert.equal(await statusWith(svc.port, DAVE), 200, 'a key added by the reload still works');
   assert.equal(await statusWith(svc.port, CAROL), 401, 'a key the reload removed stays out');
   svc.run.child.kill('SIGTERM');

@@ -30,7 +30,7 @@ test('--log-format json: every line of start (llmserve, vllm, proxy, access log,
     { LLMSERVE_MASTER_KEY: KEY },
   );
   t.after(async () => assert.equal(await run.cleanup(), 0));
-  await run.waitForLine(/ready after .* serves/, 20_000);
+  await run.waitForLine(/ready after .* serves/, 60_000);
   assert.equal(existsSync(path.join(probeDir, 'not-ready')), false);
   const ok = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
     method: 'POST',
@@ -42,7 +42,7 @@ test('--log-format json: every line of start (llmserve, vllm, proxy, access log,
   assert.equal(ok.status, 200, await ok.text());
   const denied = await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: 'Bearer wrong' } });
   assert.equal(denied.status, 401);
-  await run.waitForLine(/"status":401/, 5000);
+  await run.waitForLine(/"status":401/, 30_000);
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());
 
@@ -157,7 +157,7 @@ test('--log-file whose writes fail (a full disk): one warning, and the service r
   // /dev/full opens for appending, and every write fails with ENOSPC: a log volume that is full.
   const run = runLlmserve(['start', '--model', await makeModelDir(), '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', probeDir, '--log-file', '/dev/full'], { LLMSERVE_MASTER_KEY: KEY });
   t.after(async () => assert.equal(await run.cleanup(), 0));
-  await run.waitForLine(/ready after .* serves/, 20_000);
+  await run.waitForLine(/ready after .* serves/, 60_000);
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());
   const warnings = run.lines.filter((l) => l.includes('--log-file /dev/full: cannot write (ENOSPC)'));
@@ -205,10 +205,11 @@ test('JSON mode: a usage error is JSON lines with exit 2; text mode prints comma
 });
 
 test("--log-format json: each of vLLM's tqdm frames is logged when vLLM draws it, not when the next one comes", async (t) => {
-  // The fake draws the shard bar at 0, 1 and 2 s: 0% and 50% end with no line end (tqdm redraws with \r).
-  const run = await startJson([], { FAKE_VLLM_LOAD_MS: '2000' });
+  // The fake draws the shard bar at 0, 3 and 6 s: 0% and 50% end with no line end (tqdm redraws with \r). Frames 3 s
+  // apart, so that a timer late on a loaded machine cannot bring two within the 1.5 s asserted below.
+  const run = await startJson([], { FAKE_VLLM_LOAD_MS: '6000' });
   t.after(async () => assert.equal(await run.cleanup(), 0));
-  await run.waitForLine(/ready after .* serves/, 20_000);
+  await run.waitForLine(/ready after .* serves/, 60_000);
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());
   const frames = jsonLines(run.lines)
@@ -216,14 +217,14 @@ test("--log-format json: each of vLLM's tqdm frames is logged when vLLM draws it
     .map((p) => Date.parse((p as unknown as { time: string }).time));
   assert.equal(frames.length, 3, run.output());
   // One frame behind, the 0% frame came out with the 50% one, and the 50% frame with the 100% one (same instant).
-  assert.ok(frames[1]! - frames[0]! >= 600 && frames[2]! - frames[1]! >= 600, `frame times ${frames.join(', ')}`);
+  assert.ok(frames[1]! - frames[0]! >= 1500 && frames[2]! - frames[1]! >= 1500, `frame times ${frames.join(', ')}`);
 });
 
 test('--verbose adds the debug lines it promises: one per vLLM health check', async (t) => {
   const run = await startJson(['--health-interval', '0.2', '--verbose']);
   t.after(async () => assert.equal(await run.cleanup(), 0));
-  await run.waitForLine(/ready after .* serves/, 20_000);
-  await run.waitForLine(/"level":"debug","source":"llmserve","msg":"vLLM health check: ok"/, 5000);
+  await run.waitForLine(/ready after .* serves/, 60_000);
+  await run.waitForLine(/"level":"debug","source":"llmserve","msg":"vLLM health check: ok"/, 30_000);
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());
 });
@@ -239,8 +240,8 @@ test('--log-file: SIGHUP reopens it, so that a file rotated by renaming (logrota
   await run.waitForLine(/\| ready after/, 30_000);
   renameSync(logFile, `${logFile}.1`);
   run.child.kill('SIGHUP');
-  await run.waitForLine(/SIGHUP received/, 10_000);
-  await waitFor(() => existsSync(logFile) && /SIGHUP received/.test(readFileSync(logFile, 'utf8')), { timeoutMs: 5000, message: 'the line after the SIGHUP in the new file' });
+  await run.waitForLine(/SIGHUP received/, 30_000);
+  await waitFor(() => existsSync(logFile) && /SIGHUP received/.test(readFileSync(logFile, 'utf8')), { timeoutMs: 30_000, message: 'the line after the SIGHUP in the new file' });
   assert.doesNotMatch(readFileSync(`${logFile}.1`, 'utf8'), /SIGHUP received/, 'nothing more in the rotated file');
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());

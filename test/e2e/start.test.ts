@@ -34,8 +34,10 @@ test('the original LiteLLM config, unchanged: probe files, vLLM argv, auth, engi
   );
   t.after(async () => assert.equal(await run.cleanup(), 0, 'no process may be left behind'));
 
-  await waitForFile(path.join(probeDir, 'not-ready'), true, 10_000);
-  await waitForFile(path.join(probeDir, 'not-ready'), false, 15_000);
+  await waitForFile(path.join(probeDir, 'not-ready'), true, 30_000);
+  await waitForFile(path.join(probeDir, 'not-ready'), false, 60_000);
+  // not-healthy goes right after not-ready (two unlinks): the ready line comes after both.
+  await run.waitForLine(/\| ready after/, 30_000);
   assert.equal(existsSync(path.join(probeDir, 'not-healthy')), false);
 
   const started = JSON.parse(readFileSync(argvFile, 'utf8').trim().split('\n')[0]!) as { argv: string[]; env: Record<string, string> };
@@ -64,12 +66,13 @@ test('the original LiteLLM config, unchanged: probe files, vLLM argv, auth, engi
   for (const p of findByMarker(run.marker)) assert.ok(!p.cmdline.includes(KEY), `key in argv of ${p.cmdline}`);
   for (const p of listProcesses()) assert.ok(!p.cmdline.includes(KEY));
 
-  // Kill the engine: not-healthy within one health interval (0.5 s; generous deadline for a loaded machine).
-  const engine = await waitFor(() => findByMarker(run.marker).find((p) => p.cmdline.startsWith('VLLM::EngineCore')), { timeoutMs: 5000, message: 'EngineCore process' });
+  // Kill the engine: not-healthy (within about one health interval; how soon is the benchmark's figure, this deadline
+  // is only a ceiling for a loaded machine, and not-healthy stays for the 1 s restart backoff at least).
+  const engine = await waitFor(() => findByMarker(run.marker).find((p) => p.cmdline.startsWith('VLLM::EngineCore')), { timeoutMs: 30_000, message: 'EngineCore process' });
   process.kill(engine.pid, 'SIGKILL');
-  await waitForFile(path.join(probeDir, 'not-healthy'), true, 3000);
+  await waitForFile(path.join(probeDir, 'not-healthy'), true, 30_000);
   // Then the restart policy brings a new vLLM back and removes not-healthy; the old engine is gone.
-  await waitForFile(path.join(probeDir, 'not-healthy'), false, 20_000);
+  await waitForFile(path.join(probeDir, 'not-healthy'), false, 60_000);
   assert.equal(isAlive(engine.pid), false);
   const again = await post(port, { model: 'DeepSeek-R1-Distill-Qwen-1.5B', messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${KEY}` });
   assert.equal(again.status, 200, again.body);
