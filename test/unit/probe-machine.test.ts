@@ -83,7 +83,7 @@ test('openLogFile: SIGHUP\'s reopen leaves a FIFO alone (opening it again would 
       reader.kill('SIGKILL');
       reader.on('exit', () => { console.log('reopen:' + log.reopen()); process.exit(0); });
     });`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { timeout: 10_000, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { timeout: 30_000, encoding: 'utf8' });
   assert.equal(r.status, 0, `${r.signal ?? ''} ${r.stderr}`);
   assert.match(r.stdout, /reopen:null/);
   // A regular file renamed away: the next lines go to a new file at the path.

@@ -39,7 +39,8 @@ function outcome(res: IncomingMessage): Promise<boolean> {
 
 describe('streaming', () => {
   it('passes events through with X-Accel-Buffering: no, headers before the first event', async (t) => {
-    const pair = await startPair({}, { behaviour: { firstEventDelayMs: 300, events: 3 } });
+    // The first event 3 s after the request: the head's arrival before it is not a race with a loaded machine.
+    const pair = await startPair({}, { behaviour: { firstEventDelayMs: 3000, events: 3 } });
     t.after(() => pair.close());
     const s = await openStream(pair.port);
     // Item 7: the head must arrive while vLLM is still in prefill (no event sent yet).

@@ -87,11 +87,19 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
   assert.deepEqual(await next('state-applied'), { type: 'state-applied', seq: 7 });
   for (let i = 0; i < 20; i++) assert.equal((await request(port, '/v1/models', { headers: bearer })).status, 200, `request ${i} after state-applied`);
 
-  // Whichever worker a scrape reaches, /metrics shows the whole proxy: every 503 counted once, state not doubled.
+  // Whichever worker a scrape reaches, /metrics shows the whole proxy: every 503 counted once, state not doubled. A
+  // scrape may leave out a worker that did not answer the primary within its timeout (a loaded machine): never more
+  // than every 503 counted, and the whole count once each worker answers.
   for (let i = 0; i < 6; i++) {
-    const page = (await request(port, '/metrics', { headers: bearer })).text;
-    const counted503 = [...page.matchAll(/^llmserve_requests_total\{[^}]*status="503"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
-    assert.equal(counted503, refused, page);
+    let page = '';
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      page = (await request(port, '/metrics', { headers: bearer })).text;
+      const counted503 = [...page.matchAll(/^llmserve_requests_total\{[^}]*status="503"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      assert.ok(counted503 <= refused, page);
+      if (counted503 === refused) break;
+      assert.ok(Date.now() < deadline, `scrape ${i}: ${counted503} of ${refused} 503s counted for 30 s\n${page}`);
+    }
     assert.match(page, /^llmserve_backend_state\{state="ready"\} 1$/m);
   }
 
@@ -100,7 +108,7 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
   const activity = (await next('activity')) as Extract<ChildMessage, { type: 'activity' }>;
   assert.equal(activity.seq, 3);
   const since = activity.sinceMs[upstream.url];
-  assert.ok(typeof since === 'number' && since >= 0 && since <= 2000, JSON.stringify(activity));
+  assert.ok(typeof since === 'number' && since >= 0 && since <= 10_000, JSON.stringify(activity));
   // Two questions at once (two models' health checks timing out together): each gets its answer.
   child.send({ type: 'activity', seq: 4 });
   child.send({ type: 'activity', seq: 5 });
@@ -125,7 +133,7 @@ it('workers: 2 serves from two processes, relays state and drain, exits with the
     waiting = ((await next('activity')) as Extract<ChildMessage, { type: 'activity' }>).waiting[upstream.url];
   }
   assert.equal(waiting?.count, 3, JSON.stringify(waiting));
-  assert.ok(typeof waiting.heardMs === 'number' && waiting.heardMs <= 3000, JSON.stringify(waiting));
+  assert.ok(typeof waiting.heardMs === 'number' && waiting.heardMs <= 10_000, JSON.stringify(waiting));
   for (const req of held) req.destroy();
   await until(() => upstream.requests.filter((r) => r.path === '/v1/chat/completions' && r.clientClosedAt !== null).length === 3, 10_000, 'the upstream to see the streams closed');
   child.send({ type: 'activity', seq: ++seq });
@@ -287,13 +295,14 @@ it('workers: 2, a keys file that does not load on reload: one error line, not on
   const errors = () => output().split('\n').filter((l) => /error: .*keys\.yaml.*keeping the \d+ keys in use/.test(l));
   child.send({ type: 'reload-keys' });
   await until(() => errors().length > 0, 10_000, `an error line; output:\n${output()}`);
-  // Both workers have read the file by now: give a second line the time to arrive, if one were coming.
-  await new Promise((r) => setTimeout(r, 500));
+  // Both workers have read the file by now: give a second line the time to arrive, if one were coming (a fixed wait:
+  // what is asserted is that nothing more comes).
+  await new Promise((r) => setTimeout(r, 2000));
   assert.equal(errors().length, 1, output());
   // A second SIGHUP that finds the file as broken says it again, once.
   child.send({ type: 'reload-keys' });
   await until(() => errors().length > 1, 10_000, `a second error line; output:\n${output()}`);
-  await new Promise((r) => setTimeout(r, 500));
+  await new Promise((r) => setTimeout(r, 2000));
   assert.equal(errors().length, 2, output());
   child.disconnect();
   await once(child, 'exit');
