@@ -275,7 +275,8 @@ test('engine_stall_timeout: an engine stuck behind a live API server (/health pa
 });
 
 test('engine_stall_timeout without vLLM\'s token counters (--disable-log-stats): said once, and a stuck engine is left alone', async (t) => {
-  const svc = await startService({ config: 'engine_stall_timeout: 0.5\n', args: ['--verbose'], healthInterval: '0.2', stopTimeout: '1', vllmArgs: ['--disable-log-stats'] });
+  // A 2 s drain: the request left stuck in the engine would hold the stop for the default 30 s.
+  const svc = await startService({ config: 'engine_stall_timeout: 0.5\ndrain: { timeout: 2 }\n', args: ['--verbose'], healthInterval: '0.2', stopTimeout: '1', vllmArgs: ['--disable-log-stats'] });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
   process.kill(svc.vllmStarts()[0]!.pid, 'SIGWINCH');
