@@ -63,13 +63,14 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal} during GPU discovery (a hanging nvidia-smi): exit 0, both probe files, the query stopped too`, async (t) => {
     const svc = await startService({ env: { FAKE_NVIDIA_SMI_MODE: 'hang' } });
     t.after(async () => assert.equal(await svc.run.cleanup(), 0));
-    await waitFor(() => findByMarker(svc.run.marker).some((p) => /nvidia-smi --query-gpu=/.test(p.cmdline)), { timeoutMs: 10_000, message: 'nvidia-smi running' });
+    await waitFor(() => findByMarker(svc.run.marker).some((p) => /nvidia-smi --query-gpu=/.test(p.cmdline)), { timeoutMs: 60_000, message: 'nvidia-smi running' });
     // A SIGHUP here (a closing terminal, a key reload) must not end llmserve by Node's default action.
     svc.run.child.kill('SIGHUP');
     const signalled = Date.now();
     svc.run.child.kill(signal);
     const { code, signal: bySignal } = await svc.run.exited;
-    // The query ignores SIGTERM (stuck in the driver): it gets SIGKILL at once, and llmserve waits at most 2 s.
+    // The query ignores SIGTERM (stuck in the driver): it gets SIGKILL at once, and llmserve waits at most 2 s. Kept at
+    // 10 s: the bug, a wait for the query, ends only with the query's own 15 s timeout.
     assert.ok(Date.now() - signalled < 10_000, `exited ${Date.now() - signalled} ms after the signal`);
     assert.equal(bySignal, null, `ended by ${String(bySignal)}, not by its own exit\n${svc.run.output()}`);
     assert.equal(code, 0, svc.run.output());
@@ -82,12 +83,14 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 test('SIGTERM during the first load with a drain.delay: nothing to drain yet, stops at once', async (t) => {
   const svc = await startService({ config: 'drain: { delay: 30, timeout: 30 }\n', env: { FAKE_VLLM_LOAD_MS: '30000' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
-  await svc.findProcess(/^VLLM::EngineCore/);
+  // The whole chain up to EngineCore (llmserve, nvidia-smi, the proxy, vLLM's API server): a ceiling, not a wait.
+  await svc.findProcess(/^VLLM::EngineCore/, 60_000);
   const started = Date.now();
   svc.run.child.kill('SIGTERM');
   const { code } = await svc.run.exited;
   assert.equal(code, 0, svc.run.output());
-  assert.ok(Date.now() - started < 10_000, `stopped ${Date.now() - started} ms after SIGTERM, not after the 30 s drain delay`);
+  // A stop is a few process exits (vLLM's group, the proxy within --stop-timeout 3 s); the bug waits the 30 s delay.
+  assert.ok(Date.now() - started < 20_000, `stopped ${Date.now() - started} ms after SIGTERM, not after the 30 s drain delay`);
   // The log says so: no "draining" that never runs.
   assert.match(svc.run.output(), /SIGTERM received during start-up: stopping without waiting for the load \(nothing served yet: no drain\)/);
   assert.doesNotMatch(svc.run.output(), /draining/);
@@ -96,18 +99,20 @@ test('SIGTERM during the first load with a drain.delay: nothing to drain yet, st
 });
 
 test('SIGTERM during start-up: no waiting for the load, orphaned workers killed with the group, exit 0', async (t) => {
-  const svc = await startService({ env: { FAKE_VLLM_LOAD_MS: '30000' } });
+  // A 60 s load: the whole start-up chain may take most of the wait below on a loaded machine, and a stop that waited
+  // for the load (the bug) would take the best part of a minute, not seconds. The test does not wait for it.
+  const svc = await startService({ env: { FAKE_VLLM_LOAD_MS: '60000' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   // Wait until vLLM's tree exists (TP 2: EngineCore and two workers), then stop while it is still loading.
   const workers = await waitFor(() => {
     const found = findByMarker(svc.run.marker).filter((p) => p.cmdline.startsWith('VLLM::Worker_TP'));
     return found.length === 2 ? found : undefined;
-  }, { timeoutMs: 10_000, message: 'two TP workers' });
+  }, { timeoutMs: 60_000, message: 'two TP workers' });
   const started = Date.now();
   svc.run.child.kill('SIGTERM');
   const { code } = await svc.run.exited;
   assert.equal(code, 0, svc.run.output());
-  assert.ok(Date.now() - started < 5000, `stopped in ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < 15_000, `stopped in ${Date.now() - started} ms`);
   assert.ok(svc.probesDown());
   for (const w of workers) assert.equal(isAlive(w.pid), false, `worker ${w.cmdline} must be gone`);
   assert.deepEqual(findByMarker(svc.run.marker), []);
@@ -116,12 +121,14 @@ test('SIGTERM during start-up: no waiting for the load, orphaned workers killed 
 test('SIGTERM as soon as the proxy process exists: no drain wait, exit 0, nothing left', async (t) => {
   const svc = await startService({ env: { FAKE_VLLM_LOAD_MS: '30000' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
-  await svc.findProcess(/llmserve\.js proxy$/);
+  await svc.findProcess(/llmserve\.js proxy$/, 60_000);
   const started = Date.now();
   svc.run.child.kill('SIGTERM');
   const { code } = await svc.run.exited;
   assert.equal(code, 0, svc.run.output());
-  assert.ok(Date.now() - started < 5000, `stopped in ${Date.now() - started} ms`);
+  // A proxy still starting gets --stop-timeout (3 s), then SIGKILL; the bug, a drain it never answers, waits out
+  // drain.timeout (30 s).
+  assert.ok(Date.now() - started < 20_000, `stopped in ${Date.now() - started} ms`);
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 
@@ -146,7 +153,8 @@ test('--shutdown-timeout is passed below the stop timeout, unless the user set o
 test('an older vLLM rejects --shutdown-timeout and --disable-log-requests: dropped with warnings, retried at once, remembered for restarts', async (t) => {
   const svc = await startService({ config: FAST_RESTART, vllmArgs: ['--disable-log-requests'], env: { FAKE_VLLM_NO_SHUTDOWN_TIMEOUT: '1' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
-  await svc.waitReady();
+  // One more vLLM start than usual (the rejected one) in the chain: a ceiling, not a wait.
+  await svc.waitReady(90_000);
   // The rejected start fails in argparse, before the fake records itself: only the retry is in the log.
   assert.match(svc.run.output(), /vLLM command: .*--disable-log-requests --shutdown-timeout=1\b/);
   assert.match(svc.run.output(), /unrecognized arguments: --disable-log-requests --shutdown-timeout=1/);
@@ -157,10 +165,10 @@ test('an older vLLM rejects --shutdown-timeout and --disable-log-requests: dropp
   // A restart uses the corrected command line at once (no third rejected start).
   const engine = await svc.findProcess(/^VLLM::EngineCore/);
   process.kill(engine.pid, 'SIGKILL');
-  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 15_000, message: 'a restarted vLLM' });
+  await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 60_000, message: 'a restarted vLLM' });
   assert.deepEqual(svc.vllmStarts()[1]!.argv, second!.argv);
   assert.equal(svc.run.lines.filter((l) => l.includes('unrecognized arguments')).length, 1, 'no second rejected start');
-  await waitFor(() => !svc.probesDown() && svc.run.lines.some((l) => l.includes('healthy again')), { timeoutMs: 15_000, message: 'healthy again' });
+  await waitFor(() => !svc.probesDown() && svc.run.lines.some((l) => l.includes('healthy again')), { timeoutMs: 60_000, message: 'healthy again' });
   svc.run.child.kill('SIGTERM');
   assert.equal((await svc.run.exited).code, 0, svc.run.output());
   assert.deepEqual(findByMarker(svc.run.marker), []);
@@ -177,7 +185,7 @@ test('any other unrecognized argument is fatal: diagnosis, exit 3, not retried',
 
 test('an inherited VLLM_API_KEY does not reach vLLM: it becomes ready and answers through the proxy', async (t) => {
   // With VLLM_API_KEY set vLLM guards /v1 itself (api_server.py build_app); the proxy sends no key upstream.
-  const svc = await startService({ env: { VLLM_API_KEY: 'sk-legacy-vllm-key' }, args: ['--startup-timeout', '15'] });
+  const svc = await startService({ env: { VLLM_API_KEY: 'sk-legacy-vllm-key' }, args: ['--startup-timeout', '60'] });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
   const env = (svc.vllmStarts()[0] as unknown as { env: Record<string, string> }).env;
@@ -195,7 +203,7 @@ test('a second start on a running one\'s probe directory: exit 2 before touching
   const [port, backendPort] = [await freePort(), await freePort()];
   const second = runLlmserve(['start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', first.probeDir], { LLMSERVE_MASTER_KEY: TEST_KEY });
   t.after(async () => assert.equal(await second.cleanup(), 0));
-  const stillRuns = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the second start still runs:\n${second.output()}`)), 20_000).unref());
+  const stillRuns = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the second start still runs:\n${second.output()}`)), 60_000).unref());
   assert.equal((await Promise.race([second.exited, stillRuns])).code, 2, second.output());
   assert.match(second.output(), new RegExp(`the probe directory ${first.probeDir} belongs to a running llmserve \\(pid ${first.run.child.pid}, started .*, proxy on port ${first.port}\\)`));
   assert.match(second.output(), /Fix: stop that one first, or give this one a probe directory of its own with --probe-dir DIR/);

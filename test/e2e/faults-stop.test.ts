@@ -12,8 +12,10 @@ import { waitFor, waitForFile } from '../helpers/wait.js';
 
 test('SIGTERM with a stream in flight: new requests get 503, the stream ends with [DONE], exit 0, nothing left', async (t) => {
   const svc = await startService({
-    config: 'drain: { timeout: 10 }\n',
-    env: { FAKE_VLLM_STREAM_CHUNKS: '40', FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
+    // An 8 s stream: the 503 below must be seen while it still flows (once it ends the drain is over and the proxy
+    // closes), and on a loaded machine the signal, the probe files and the proxy's drain message can take seconds.
+    config: 'drain: { timeout: 30 }\n',
+    env: { FAKE_VLLM_STREAM_CHUNKS: '160', FAKE_VLLM_STREAM_INTERVAL_MS: '50' },
   });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
   await svc.waitReady();
@@ -25,11 +27,11 @@ test('SIGTERM with a stream in flight: new requests get 503, the stream ends wit
   const signalled = Date.now();
   svc.run.child.kill('SIGTERM');
   // not-ready and not-healthy come first, then the proxy refuses new requests while the stream goes on.
-  await waitForFile(svc.notHealthy, true, 5000);
+  await waitForFile(svc.notHealthy, true, 30_000);
   const refused = await waitFor(async () => {
     const r = await svc.chat();
     return r.status === 503 ? r : undefined;
-  }, { timeoutMs: 3000, message: 'a 503 for a new request during the drain' });
+  }, { timeoutMs: 20_000, message: 'a 503 for a new request during the drain' });
   assert.ok(refused.headers.get('retry-after'));
   // fetch keeps connections alive, as OpenAI's SDKs do: the 503 closes it, so the SDK's own retry reconnects.
   assert.equal(refused.headers.get('connection'), 'close');
@@ -40,7 +42,7 @@ test('SIGTERM with a stream in flight: new requests get 503, the stream ends wit
     text += decoder.decode(value);
   }
   assert.match(text, /data: \[DONE\]\n\n$/, 'the stream completed');
-  assert.ok(Date.now() - signalled < 10_000, 'within the drain timeout');
+  assert.ok(Date.now() - signalled < 30_000, 'within the drain timeout');
   const { code } = await svc.run.exited;
   assert.equal(code, 0, svc.run.output());
   // A request sent before the proxy got the drain message may still be in flight too: at least the stream.
@@ -91,7 +93,9 @@ test('the output closes under llmserve (a closed terminal, a closed pipe): it dr
 
 test('the output closing during a drain is not a second SIGTERM: the stream in flight finishes, exit 0', async (t) => {
   const logFile = path.join(await tempDir('llmserve-log-'), 'llmserve.log');
-  const svc = await startService({ args: ['--log-file', logFile], config: 'drain: { timeout: 30 }\n', env: { FAKE_VLLM_STREAM_CHUNKS: '20', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
+  // A 6 s stream: the drain line and the SIGHUP below must both come while it is in flight (it is what a second
+  // signal would cut), on a loaded machine too.
+  const svc = await startService({ args: ['--log-file', logFile], config: 'drain: { timeout: 30 }\n', env: { FAKE_VLLM_STREAM_CHUNKS: '60', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
   t.after(async () => {
     assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind');
     rmSync(path.dirname(logFile), { recursive: true, force: true });
@@ -100,7 +104,7 @@ test('the output closing during a drain is not a second SIGTERM: the stream in f
   const stream = await svc.chat({ stream: true });
   const body = stream.text();
   svc.run.child.kill('SIGTERM');
-  await svc.run.waitForLine(/draining: 1 request/, 5000);
+  await svc.run.waitForLine(/draining: 1 request/, 30_000);
   // `llmserve start | tee log` stopped with Ctrl-C: tee goes too, and llmserve's next write fails (the SIGHUP's line).
   svc.run.child.stdout!.destroy();
   svc.run.child.kill('SIGHUP');
@@ -115,20 +119,24 @@ test('the output closing during a drain is not a second SIGTERM: the stream in f
 });
 
 test('drain.delay: requests are still served after SIGTERM for the delay (probe files already down), then 503', async (t) => {
-  const svc = await startService({ config: 'drain: { delay: 2, timeout: 10 }\n', env: { FAKE_VLLM_STREAM_CHUNKS: '60', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
+  // An 8 s delay: within it this test sees the probe files, readiness turn 503 (IPC to the proxy's primary and
+  // workers) and a request still answered, each a few steps on a loaded machine. A 16 s stream outlasts the delay, so
+  // the drain is still open after it and its 503 phase can be observed.
+  const svc = await startService({ config: 'drain: { delay: 8, timeout: 30 }\n', env: { FAKE_VLLM_STREAM_CHUNKS: '160', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
-  // A long stream keeps the drain open, so the 503 phase after the delay can be observed.
   const stream = await svc.chat({ stream: true });
   const body = stream.text();
   svc.run.child.kill('SIGTERM');
   // Both files (llmserve writes them one after the other: this process may look between the two writes).
-  await waitFor(() => svc.probesDown(), { timeoutMs: 5000, message: 'both probe files after SIGTERM' });
+  await waitFor(() => svc.probesDown(), { timeoutMs: 30_000, message: 'both probe files after SIGTERM' });
   // HTTP probes (a load balancer's health check) must see what the probe files say, or the delay never removes it.
+  // Within the delay: the request answered 200 after it proves that readiness failed before the delay ran out (after
+  // it, the drain refuses new requests).
   const readiness = () => fetch(`http://127.0.0.1:${svc.port}/health/readiness`).then((r) => r.status);
-  await waitFor(async () => (await readiness()) === 503, { timeoutMs: 1500, message: '/health/readiness 503 during the delay' });
+  await waitFor(async () => (await readiness()) === 503, { timeoutMs: 6000, message: '/health/readiness 503 during the delay' });
   assert.equal((await svc.chat()).status, 200, 'served during the delay');
-  await waitFor(async () => (await svc.chat()).status === 503, { timeoutMs: 8000, message: 'a 503 after the delay' });
+  await waitFor(async () => (await svc.chat()).status === 503, { timeoutMs: 30_000, message: 'a 503 after the delay' });
   assert.match(await body, /data: \[DONE\]\n\n$/);
   assert.equal((await svc.run.exited).code, 0, svc.run.output());
   assert.deepEqual(findByMarker(svc.run.marker), []);
@@ -139,12 +147,12 @@ test('SIGTERM while the service is being marked ready (not-ready still there): n
   // waits 5 s for it, with not-ready still there, while the proxy already forwards.
   const svc = await startService({ config: 'drain: { delay: 30, timeout: 10 }\n', env: { FAKE_VLLM_MODE: 'busy' } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
-  await waitFor(async () => (await svc.chat().catch(() => null))?.status === 200, { timeoutMs: 20_000, intervalMs: 20, message: 'the proxy forwarding' });
+  await waitFor(async () => (await svc.chat().catch(() => null))?.status === 200, { timeoutMs: 60_000, intervalMs: 20, message: 'the proxy forwarding' });
   assert.ok(existsSync(svc.notReady), 'not-ready is still there');
   const signalled = Date.now();
   svc.run.child.kill('SIGTERM');
   assert.equal((await svc.run.exited).code, 0, svc.run.output());
-  assert.ok(Date.now() - signalled < 15_000, `stopped ${Date.now() - signalled} ms after SIGTERM (drain.delay is 30 s)`);
+  assert.ok(Date.now() - signalled < 20_000, `stopped ${Date.now() - signalled} ms after SIGTERM (drain.delay is 30 s)`);
   assert.ok(svc.probesDown());
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
@@ -187,12 +195,12 @@ test('a second SIGTERM skips the grace period: killed at once, exit 0, nothing l
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
   svc.run.child.kill('SIGTERM');
-  await svc.run.waitForLine(/Received SIGTERM; ignoring it/, 5000);
+  await svc.run.waitForLine(/Received SIGTERM; ignoring it/, 30_000);
   const again = Date.now();
   svc.run.child.kill('SIGTERM');
   const { code } = await svc.run.exited;
   assert.equal(code, 0, svc.run.output());
-  assert.ok(Date.now() - again < 5000, `killed in ${Date.now() - again} ms, not after the 60 s stop timeout`);
+  assert.ok(Date.now() - again < 30_000, `killed in ${Date.now() - again} ms, not after the 60 s stop timeout`);
   assert.match(svc.run.output(), /SIGTERM again: killing everything now/);
   // The log says what happened: a kill on request, not a stop timeout that never ran out.
   assert.match(svc.run.output(), /vLLM: killed its process group at once \(second signal\)/);
@@ -206,13 +214,13 @@ test('a second SIGTERM during the drain delay: no grace period either, killed at
   t.after(async () => assert.equal(await svc.run.cleanup(), 0));
   await svc.waitReady();
   svc.run.child.kill('SIGTERM');
-  await svc.run.waitForLine(/SIGTERM received: draining and stopping/, 5000);
+  await svc.run.waitForLine(/SIGTERM received: draining and stopping/, 30_000);
   const again = Date.now();
   svc.run.child.kill('SIGTERM');
   const { code } = await svc.run.exited;
   assert.equal(code, 0, svc.run.output());
   // Neither the 60 s drain delay nor the 60 s stop timeout: vLLM (which ignores SIGTERM) is SIGKILLed at once.
-  assert.ok(Date.now() - again < 10_000, `stopped ${Date.now() - again} ms after the second SIGTERM`);
+  assert.ok(Date.now() - again < 30_000, `stopped ${Date.now() - again} ms after the second SIGTERM`);
   assert.match(svc.run.output(), /vLLM: killed its process group at once \(second signal\)/);
   assert.ok(svc.probesDown());
   assert.deepEqual(findByMarker(svc.run.marker), []);
@@ -233,9 +241,10 @@ test('llmserve SIGKILLed: the orphan guard marks the probe files down and stops 
   svc.run.child.kill('SIGKILL');
   await svc.run.exited;
   // The platform hears of it: both probe files, as at every exit of llmserve.
-  await waitFor(() => svc.probesDown(), { timeoutMs: 5000, message: 'both probe files after llmserve was SIGKILLed' });
+  await waitFor(() => svc.probesDown(), { timeoutMs: 30_000, message: 'both probe files after llmserve was SIGKILLed' });
+  // Within 30 s: the guard's SIGKILL, without its SIGTERM first, would come only after the 60 s stop timeout.
   await waitFor(() => findByMarker(svc.run.marker).length === 0, {
-    timeoutMs: 15_000,
+    timeoutMs: 30_000,
     message: () => `vLLM, the proxy and the guard gone; left: ${findByMarker(svc.run.marker).map((p) => p.cmdline).join('; ')}`,
   });
   for (const p of [...tree, proxy, guard]) assert.equal(isAlive(p.pid), false, `${p.cmdline} must be gone`);
@@ -250,9 +259,9 @@ test('llmserve SIGKILLed while vLLM ignores SIGTERM: the guard SIGKILLs vLLM\'s 
   const killed = Date.now();
   svc.run.child.kill('SIGKILL');
   await svc.run.exited;
-  await waitFor(() => tree.every((p) => !isAlive(p.pid)), { timeoutMs: 10_000, message: 'vLLM\'s group SIGKILLed by the guard' });
+  await waitFor(() => tree.every((p) => !isAlive(p.pid)), { timeoutMs: 30_000, message: 'vLLM\'s group SIGKILLed by the guard' });
   assert.ok(Date.now() - killed >= 1000, `the guard gave vLLM its stop timeout first (gone after ${Date.now() - killed} ms)`);
-  await waitFor(() => findByMarker(svc.run.marker).length === 0, { timeoutMs: 5000, message: 'nothing left' });
+  await waitFor(() => findByMarker(svc.run.marker).length === 0, { timeoutMs: 30_000, message: 'nothing left' });
 });
 
 test('an orderly stop leaves no orphan guard behind', async (t) => {
