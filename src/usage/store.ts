@@ -154,7 +154,8 @@ async function openChecked(file: string): Promise<UsageStore> {
 /**
  * Tries of the first open that another process's lock may refuse, the pause between them (ms, jittered), and how long
  * tries may go on: a lock held for good (an sqlite3 shell in a write transaction) costs the proxy's start about two
- * busy timeouts, not eight.
+ * busy timeouts, not eight. A second try always comes: on a loaded machine the first, waiting out its busy timeout,
+ * could take the whole allowance by itself.
  */
 const OPEN_TRIES = 8;
 const OPEN_PAUSE_MS = 40;
@@ -173,7 +174,7 @@ async function openRetryingLocked(file: string): Promise<UsageStore> {
       return await openChecked(file);
     } catch (err) {
       const locked = /database is locked|SQLITE_BUSY/i.test((err as Error).message);
-      if (!locked || attempt >= OPEN_TRIES || Date.now() - started > OPEN_RETRY_FOR_MS) throw err;
+      if (!locked || attempt >= OPEN_TRIES || (attempt >= 2 && Date.now() - started > OPEN_RETRY_FOR_MS)) throw err;
       await new Promise((resolve) => setTimeout(resolve, OPEN_PAUSE_MS * (0.5 + Math.random())));
     }
   }
