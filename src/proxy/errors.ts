@@ -148,6 +148,19 @@ export function unavailable(state: string): ProxyError {
   };
 }
 
+/**
+ * 400 for an HTTP/1.1 request without a Host header (RFC 9112 section 3.2 requires the refusal). Node's server would
+ * send it itself, bare (no body, no request id) and out of the access log; server.ts turns that check off so that it
+ * comes here. It closes the connection, as Node's and nginx's do.
+ */
+export const missingHost: ProxyError = {
+  status: 400,
+  type: 'invalid_request_error',
+  code: 'bad_request',
+  message: 'An HTTP/1.1 request must have a Host header; send one (every HTTP client library does).',
+  headers: { connection: 'close' },
+};
+
 /** 502 when the backend cannot be reached or broke the connection before answering. */
 export const badGateway: ProxyError = {
   status: 502,

@@ -329,6 +329,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (!corsAny) res.setHeader('vary', 'Origin');
     }
 
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined) return errors.sendError(res, errors.missingHost);
     if (path === healthPaths.liveness || path === healthPaths.liveliness) {
       ex.health = true;
       if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));

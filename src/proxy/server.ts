@@ -239,6 +239,9 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     requestTimeout,
     headersTimeout: effectiveHeadersTimeout,
     keepAliveTimeout: 65_000,
+    // Node answers an HTTP/1.1 request without Host with a bare 400 of its own, before any 'request' event: the handler
+    // refuses it instead (errors.missingHost), in OpenAI's shape and in the access log like every other refusal.
+    requireHostHeader: false,
     connectionsCheckingInterval: checkingInterval([requestTimeout, effectiveHeadersTimeout]),
   };
   const server = tls === null ? http.createServer(serverOptions) : https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key });

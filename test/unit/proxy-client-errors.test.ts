@@ -127,6 +127,30 @@ describe('requests the HTTP parser refuses', () => {
     assert.doesNotMatch(page.text, new RegExp(`key="${KEY_NAME}",model="-",status="4`));
   });
 
+  it('an HTTP/1.1 request without Host: 400 in OpenAI\'s shape, with a request id, in the access log; HTTP/1.0 needs none', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    // Node's own check answered a bare 400 (no body, no request id) that the access log never saw.
+    const { text } = await raw(pair.port, `GET /v1/models HTTP/1.1\r\nauthorization: Bearer ${KEY}\r\n\r\n`, { keepOpen: true });
+    const r = parse(text);
+    assert.equal(r.status, 400);
+    assert.equal(r.type, 'application/json');
+    assert.equal(r.body.error.code, 'bad_request');
+    assert.match(r.body.error.message, /Host header/);
+    assert.match(text, /\r\nconnection: close\r\n/i);
+    const id = /\r\nx-request-id: ([^\r]+)/i.exec(text)?.[1];
+    assert.ok(id !== undefined, text);
+    await until(() => pair.lines.some((l) => l.includes(`id=${id}`)), 5000, `the 400 in the access log:\n${pair.lines.join('\n')}`);
+    assert.match(pair.lines.find((l) => l.includes(`id=${id}`))!, / GET \/v1\/models model=- 400 /);
+    // A body sent with it is read before the close, so the client reads the answer rather than a reset.
+    const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }] });
+    const post = await raw(pair.port, `POST /v1/chat/completions HTTP/1.1\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, { keepOpen: true });
+    assert.equal(parse(post.text).status, 400);
+    // HTTP/1.0 has no Host requirement: served.
+    const old = await raw(pair.port, `GET /v1/models HTTP/1.0\r\nauthorization: Bearer ${KEY}\r\n\r\n`, { keepOpen: true });
+    assert.match(old.text, /^HTTP\/1\.1 200 /, old.text);
+  });
+
   it('a refusal on a connection whose request is under way is logged by that request only (not twice)', async (t) => {
     const pair = await startPair({ headersTimeout: 1, bodyTimeout: 2 });
     t.after(() => pair.close());
