@@ -45,7 +45,7 @@ interface ProbeJson {
   probes: { dir: string; writable: boolean };
   problems: string[];
   problemDetails: { code: string }[];
-  config: { proxy: { keys: { name: string; value: string }[] } };
+  config: { proxy: { keys: { name: string; value: string }[]; workers: number } };
 }
 
 async function setup(): Promise<{ dir: string; config: string; model: string }> {

@@ -56,7 +56,7 @@ test('the original LiteLLM config, unchanged: probe files, vLLM argv, auth, engi
   });
   assert.equal(traced.headers.get('x-request-id'), 'trace-42');
   assert.equal(((await traced.json()) as { id: string }).id, 'chatcmpl-trace-42');
-  for (const headers of [{}, { authorization: 'Bearer wrong-key' }]) {
+  for (const headers of [{}, { authorization: 'Bearer wrong-key' }] as Record<string, string>[]) {
     const denied = await post(port, { model: 'DeepSeek-R1-Distill-Qwen-1.5B', messages: [] }, headers);
     assert.equal(denied.status, 401);
     assert.equal((JSON.parse(denied.body) as { error: { code: string } }).error.code, 'invalid_api_key');

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach } from 'node:test';
+import { afterEach, beforeEach, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { envWithFakes, tempDirSync } from './fixtures.js';
 import { findByMarker, killByMarker } from './procs.js';
@@ -35,7 +35,9 @@ beforeEach(() => {
 });
 // Before the test's own `t.after` cleanup, so the lines are still there (they are kept after exit anyway).
 afterEach((t) => {
-  if (t.passed) return;
+  // A hook of each test gets that test's context; `passed` is there on every Node we run (20.12 and later), but not
+  // yet in @types/node 20's TestContext.
+  if ((t as TestContext & { passed?: boolean }).passed === true) return;
   for (const run of runsOfTest) {
     const shown = run.lines.slice(-SHOWN_ON_FAILURE);
     console.log(`--- llmserve ${run.args.join(' ')}: ${shown.length < run.lines.length ? `last ${shown.length} of ${run.lines.length} lines` : 'output'}\n${shown.join('\n')}`);

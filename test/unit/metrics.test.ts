@@ -189,7 +189,7 @@ test('several models: a model that gave up is no longer scraped, so llmserve_bac
     ],
   });
   assert.deepEqual(metricsBackendUrls(settings, null), ['http://127.0.0.1:3000']);
-  const router = createRouter(settings, () => 0);
+  const router = createRouter(settings, () => 0)!;
   assert.deepEqual(metricsBackendUrls(settings, router), ['http://127.0.0.1:3000', 'http://127.0.0.1:3001']);
   router.targets[1]!.state = 'failed';
   assert.deepEqual(metricsBackendUrls(settings, router), ['http://127.0.0.1:3000']);

@@ -34,11 +34,12 @@ function router(): Router {
 test('multipart: the model field is found after a file part (never the file named "model"), its bytes located', () => {
   const body = form([['file', 'RIFF\r\n--not-a-boundary\r\n\r\nmodel'], ['model', 'whisper'], ['language', 'en']]);
   const field = multipartModel(body, TYPE);
-  assert.equal(field?.value, 'whisper');
-  assert.equal(body.toString('latin1', field!.start, field!.end), 'whisper');
+  assert.ok(field !== null && 'value' in field, JSON.stringify(field));
+  assert.equal(field.value, 'whisper');
+  assert.equal(body.toString('latin1', field.start, field.end), 'whisper');
   assert.equal(multipartModel(form([['file', 'x']]), TYPE), null);
   assert.equal(multipartModel(body, 'multipart/form-data'), null, 'no boundary');
-  assert.equal(multipartModel(form([['model', 'a b']], 'quoted'), 'multipart/form-data; boundary="quoted"')?.value, 'a b');
+  assert.equal((multipartModel(form([['model', 'a b']], 'quoted'), 'multipart/form-data; boundary="quoted"') as { value?: string } | null)?.value, 'a b');
   assert.equal(isMultipart('Multipart/Form-Data; boundary=x'), true);
   assert.equal(isMultipart('application/json'), false);
 });
@@ -159,7 +160,7 @@ test('several models: a LoRA adapter of the second model is routed to its vLLM a
   t.after(() => other.close());
   const first = await startUpstream({ served: 'alpha' });
   t.after(() => first.close());
-  const KEYS = { keys: [{ name: 'limited', sha256Hex: sha256Hex(KEY), policy: { models: new Set(['beta-sql']) } }] };
+  const KEYS = { keys: [{ name: 'limited', sha256Hex: sha256Hex(KEY), policy: { models: ['beta-sql'] } }] };
   const pair = await startPair({
     backends: [
       { name: 'alpha', url: first.url },
@@ -197,7 +198,7 @@ test('one model: its LoRA adapters are counted under their own names (usage.trac
   assert.match(metrics.text, /llmserve_requests_total\{[^}]*model="sql-lora"/);
   assert.doesNotMatch(metrics.text, /model="other"/);
   // A key allowed the adapter sees it in the list the proxy answers (with vLLM's own entry), as it may use it.
-  const limited = await startPair({ loraNames: ['sql-lora'], keys: [{ name: 'limited', sha256Hex: sha256Hex(KEY), policy: { models: new Set(['sql-lora']) } }] }, { behaviour: { listedModels: ['sql-lora'] } });
+  const limited = await startPair({ loraNames: ['sql-lora'], keys: [{ name: 'limited', sha256Hex: sha256Hex(KEY), policy: { models: ['sql-lora'] } }] }, { behaviour: { listedModels: ['sql-lora'] } });
   t.after(() => limited.close());
   const listed = (await request(limited.port, '/v1/models', { headers: bearer })).json() as { data: { id: string; parent?: string }[] };
   assert.deepEqual(listed.data.map((m) => [m.id, m.parent]), [['sql-lora', 'test-model']]);
