@@ -297,6 +297,7 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
         firstByteTimeout: config.proxy.firstByteTimeout,
         headersTimeout: config.proxy.headersTimeout,
         bodyTimeout: config.proxy.bodyTimeout,
+        keepAliveTimeout: config.proxy.keepAliveTimeout,
         tls: config.proxy.tls,
         logHealth: config.proxy.logHealth,
         usage: { dir: config.usage.dir, track: config.usage.track, flushInterval: config.usage.flushInterval },

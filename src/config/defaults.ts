@@ -31,6 +31,8 @@ export const DEFAULTS = Object.freeze({
   firstByteTimeout: 600,
   headersTimeout: 30,
   bodyTimeout: 300,
+  /** Above the idle timeout of most load balancers (60 s), which must close an idle connection before the proxy does. */
+  keepAliveTimeout: 65,
   probeDir: '/etc/probe',
   probeInterval: 10,
   startupTimeout: 1800,

@@ -39,6 +39,7 @@ export interface FileSettings {
     firstByteTimeout?: number;
     headersTimeout?: number;
     bodyTimeout?: number;
+    keepAliveTimeout?: number;
     tls?: TlsConfig | null;
     logHealth?: boolean;
     /** `proxy.master_limits`. */

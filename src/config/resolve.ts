@@ -286,6 +286,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
       firstByteTimeout: f.proxy.firstByteTimeout ?? DEFAULTS.firstByteTimeout,
       headersTimeout: f.proxy.headersTimeout ?? DEFAULTS.headersTimeout,
       bodyTimeout: f.proxy.bodyTimeout ?? DEFAULTS.bodyTimeout,
+      keepAliveTimeout: f.proxy.keepAliveTimeout ?? DEFAULTS.keepAliveTimeout,
       tls: f.proxy.tls ?? null,
       logHealth: f.proxy.logHealth ?? false,
       metricsPort: f.proxy.metricsPort ?? null,

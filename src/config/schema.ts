@@ -25,7 +25,7 @@ export const SCHEMA: Readonly<Record<string, readonly string[]>> = {
   vllm: ['command', 'port', 'tensor_parallel_size', 'args', 'env', 'access_log'],
   proxy: [
     'port', 'host', 'master_key', 'auth', 'keys', 'keys_file', 'routes', 'model_aliases', 'max_body_bytes',
-    'first_byte_timeout', 'headers_timeout', 'body_timeout', 'tls', 'log_health', 'master_limits', 'metrics_port',
+    'first_byte_timeout', 'headers_timeout', 'body_timeout', 'keep_alive_timeout', 'tls', 'log_health', 'master_limits', 'metrics_port',
     'workers',
   ],
   'proxy.tls': ['cert', 'key'],
@@ -156,6 +156,7 @@ export function parseLlmserveConfig(doc: Record<string, unknown>, file: string, 
   if (has(proxy, 'first_byte_timeout')) p.firstByteTimeout = parseSeconds(proxy['first_byte_timeout'], w('proxy.first_byte_timeout'));
   if (has(proxy, 'headers_timeout')) p.headersTimeout = parseSeconds(proxy['headers_timeout'], w('proxy.headers_timeout'));
   if (has(proxy, 'body_timeout')) p.bodyTimeout = parseSeconds(proxy['body_timeout'], w('proxy.body_timeout'));
+  if (has(proxy, 'keep_alive_timeout')) p.keepAliveTimeout = parseSeconds(proxy['keep_alive_timeout'], w('proxy.keep_alive_timeout'));
   if (has(proxy, 'log_health')) p.logHealth = parseBool(proxy['log_health'], w('proxy.log_health'));
   if (has(proxy, 'master_limits')) {
     const policy = parseMasterLimits(proxy['master_limits'], file);

@@ -83,6 +83,8 @@ export interface ProxyConfig {
   /** Seconds a client has to send its headers / its body. */
   headersTimeout: number;
   bodyTimeout: number;
+  /** Seconds an idle client connection is kept open for its next request. */
+  keepAliveTimeout: number;
   tls: TlsConfig | null;
   /** Log health probes in the access log. */
   logHealth: boolean;

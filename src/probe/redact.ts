@@ -51,6 +51,7 @@ export function redactConfig(config: Config): RedactedConfig {
       firstByteTimeout: config.proxy.firstByteTimeout,
       headersTimeout: config.proxy.headersTimeout,
       bodyTimeout: config.proxy.bodyTimeout,
+      keepAliveTimeout: config.proxy.keepAliveTimeout,
       tls: config.proxy.tls ? { cert: config.proxy.tls.cert, key: config.proxy.tls.key } : null,
       workers: config.proxy.workers,
     },

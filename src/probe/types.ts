@@ -162,7 +162,7 @@ export interface RedactedConfig {
   servedModelName: string;
   vllm: { command: string[]; port: number; tensorParallelSize: number | 'auto'; args: string[]; env: Record<string, string> };
   /** The proxy's settings as resolved, keys replaced by their names and kinds. */
-  proxy: Pick<ProxyConfig, 'host' | 'port' | 'auth' | 'keysFile' | 'routes' | 'modelAliases' | 'maxBodyBytes' | 'firstByteTimeout' | 'headersTimeout' | 'bodyTimeout' | 'tls' | 'workers'> & {
+  proxy: Pick<ProxyConfig, 'host' | 'port' | 'auth' | 'keysFile' | 'routes' | 'modelAliases' | 'maxBodyBytes' | 'firstByteTimeout' | 'headersTimeout' | 'bodyTimeout' | 'keepAliveTimeout' | 'tls' | 'workers'> & {
     keys: { name: string; kind: 'key' | 'key_sha256'; value: '[redacted]' }[];
   };
   probes: { dir: string; explicit: boolean; interval: number };

@@ -230,15 +230,16 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   };
 
   // Node's timeouts: `requestTimeout` covers receiving the request only, so it never cuts a long stream; Node
-  // refuses a headersTimeout above requestTimeout, hence the min. keepAliveTimeout must exceed a load
-  // balancer's idle timeout (60 s on most).
+  // refuses a headersTimeout above requestTimeout, hence the min. keepAliveTimeout (`proxy.keep_alive_timeout`) must
+  // exceed the idle timeout of the load balancer in front: one that reuses a connection the proxy has just closed
+  // answers its client 502 (AWS ALB: 60 s by default, often raised for long generations; Google's: 600 s).
   const requestTimeout = Math.round(settings.bodyTimeout * 1000);
   const headersTimeout = Math.round(settings.headersTimeout * 1000);
   const effectiveHeadersTimeout = requestTimeout > 0 ? Math.min(headersTimeout, requestTimeout) : headersTimeout;
   const serverOptions: http.ServerOptions = {
     requestTimeout,
     headersTimeout: effectiveHeadersTimeout,
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: Math.round(settings.keepAliveTimeout * 1000),
     // Node answers an HTTP/1.1 request without Host with a bare 400 of its own, before any 'request' event: the handler
     // refuses it instead (errors.missingHost), in OpenAI's shape and in the access log like every other refusal.
     requireHostHeader: false,

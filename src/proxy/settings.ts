@@ -14,7 +14,7 @@ export type BackendState = 'starting' | 'ready' | 'restarting' | 'draining' | 'f
 /** The proxy's own configuration as resolved (config/types.ts), sent as it is: one definition for both. */
 type ConfiguredProxy = Pick<
   ProxyConfig,
-  'host' | 'port' | 'auth' | 'keysFile' | 'routes' | 'modelAliases' | 'maxBodyBytes' | 'firstByteTimeout' | 'headersTimeout' | 'bodyTimeout' | 'tls' | 'logHealth'
+  'host' | 'port' | 'auth' | 'keysFile' | 'routes' | 'modelAliases' | 'maxBodyBytes' | 'firstByteTimeout' | 'headersTimeout' | 'bodyTimeout' | 'keepAliveTimeout' | 'tls' | 'logHealth'
 >;
 
 /** A key as the proxy gets it: its name, the SHA-256 of its value (never the value) and its limits. */
@@ -125,6 +125,7 @@ export function proxySettings(over: Partial<ProxySettings> = {}): ProxySettings 
     firstByteTimeout: 600,
     headersTimeout: 60,
     bodyTimeout: 300,
+    keepAliveTimeout: 65,
     tls: null,
     logHealth: false,
     logFormat: 'text',

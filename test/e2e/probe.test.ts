@@ -45,7 +45,7 @@ interface ProbeJson {
   probes: { dir: string; writable: boolean };
   problems: string[];
   problemDetails: { code: string }[];
-  config: { proxy: { keys: { name: string; value: string }[]; workers: number } };
+  config: { proxy: { keys: { name: string; value: string }[]; workers: number; keepAliveTimeout: number } };
 }
 
 async function setup(): Promise<{ dir: string; config: string; model: string }> {
@@ -79,6 +79,7 @@ test('the issue\'s command: 2 GPUs, size 2, the whole vLLM argv, proxy 8080 (80 
   assert.deepEqual(j.config.proxy.keys, [{ name: 'master', kind: 'key', value: '[redacted]' }]);
   // proxy.workers: auto, resolved for this machine: min(2, CPUs).
   assert.equal(j.config.proxy.workers, Math.min(2, os.availableParallelism()));
+  assert.equal(j.config.proxy.keepAliveTimeout, 65);
   assert.equal(j.vllm.version, '0.22.0');
   assert.ok(!(r.stdout + r.stderr).includes(FILE_KEY), 'the key must not appear');
 

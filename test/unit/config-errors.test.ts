@@ -81,6 +81,7 @@ test('wrong types in the file: FILE: key.path: expected X, got Y', async () => {
     ['proxy: { first_byte_timeout: 0 }', 'proxy.first_byte_timeout: expected a positive number of seconds, got 0'],
     ['proxy: { headers_timeout: -1 }', 'proxy.headers_timeout: expected a positive number of seconds, got -1'],
     ['proxy: { body_timeout: soon }', 'proxy.body_timeout: expected a positive number of seconds, got "soon"'],
+    ['proxy: { keep_alive_timeout: 0 }', 'proxy.keep_alive_timeout: expected a positive number of seconds, got 0'],
     ['proxy: { routes: [v1/models] }', 'proxy.routes[0]: expected a path starting with / (a prefix ends in /*), got "v1/models"'],
     ['proxy: { routes: ["/v1/*/x"] }', 'proxy.routes[0]: expected a path starting with / (a prefix ends in /*), got "/v1/*/x"'],
     ['proxy: { model_aliases: { a: 1 } }', 'proxy.model_aliases.a: expected a string, got 1'],

@@ -22,6 +22,7 @@ test('defaults with no file: model from --model, key from env', async () => {
   assert.equal(c.proxy.firstByteTimeout, 600);
   assert.equal(c.proxy.headersTimeout, 30);
   assert.equal(c.proxy.bodyTimeout, 300);
+  assert.equal(c.proxy.keepAliveTimeout, 65);
   assert.equal(c.proxy.tls, null);
   assert.equal(c.proxy.logHealth, false);
   assert.equal(c.proxy.keysFile, null);
@@ -64,6 +65,7 @@ proxy:
   first_byte_timeout: 120
   headers_timeout: 10
   body_timeout: 60.5
+  keep_alive_timeout: 620
   tls: { cert: tls/cert.pem, key: /etc/tls/key.pem }
   log_health: true
 probes:
@@ -98,6 +100,7 @@ test('llmserve format: every key read', async () => {
   assert.equal(c.proxy.firstByteTimeout, 120);
   assert.equal(c.proxy.headersTimeout, 10);
   assert.equal(c.proxy.bodyTimeout, 60.5);
+  assert.equal(c.proxy.keepAliveTimeout, 620);
   assert.deepEqual(c.proxy.tls, { cert: `${CWD}/tls/cert.pem`, key: '/etc/tls/key.pem' });
   assert.equal(c.proxy.logHealth, true);
   assert.deepEqual(c.probes, { dir: '/tmp/probe', dirExplicit: true, interval: 2.5, require: 'all' });
