@@ -329,6 +329,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
       if (!corsAny) res.setHeader('vary', 'Origin');
     }
 
+    // RFC 9112 refuses an HTTP/1.1 request without Host; Node's own check is off (server.ts) so that the refusal is ours.
     if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined) return errors.sendError(res, errors.missingHost);
     if (path === healthPaths.liveness || path === healthPaths.liveliness) {
       ex.health = true;
