@@ -81,7 +81,8 @@ export function masterKeyGiven(env: NodeJS.ProcessEnv, f: FileSettings | null): 
   if (f.proxy.masterKey !== undefined) return { raw: f.proxy.masterKey.value, origin: f.proxy.masterKey.origin ?? 'master key' };
   const sectionMaster = MASTER_KEY_ENV.find((name) => (f.environment[name] ?? '') !== '');
   if (sectionMaster === undefined) return undefined;
-  return { raw: f.environment[sectionMaster]!, origin: at(f.file, `${f.format === 'litellm' ? 'environment_variables' : 'environment'}.${sectionMaster}`) };
+  // Only a LiteLLM config fills `environment` (its `environment_variables`).
+  return { raw: f.environment[sectionMaster]!, origin: at(f.file, `environment_variables.${sectionMaster}`) };
 }
 
 /**
