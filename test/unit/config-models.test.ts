@@ -123,8 +123,12 @@ test('GPU assignment on MIG instances: each count gets its own instance, known b
   const parent = [{ index: 0, uuid: 'GPU-5d5b6c3e-0000-0000-0000-000000000000', name: 'NVIDIA A100-SXM4-80GB', memoryMiB: null }];
   const a = 'MIG-aaaaaaaa-1111-2222-3333-000000000001';
   const b = 'MIG-bbbbbbbb-1111-2222-3333-000000000002';
-  const visible = selectVisible(parent, `${a},${b},${a}`).gpus;
-  assert.deepEqual(visible.map((g) => g.uuid), [a, b], 'a repeated instance counts once');
+  const visible = selectVisible(parent, `${a},${b}`).gpus;
+  assert.deepEqual(visible.map((g) => g.uuid), [a, b]);
+  // As CUDA reads it, an instance named twice leaves none visible.
+  const repeated = selectVisible(parent, `${a},${b},${a}`);
+  assert.deepEqual(repeated.gpus, []);
+  assert.equal(repeated.warnings[0], `CUDA_VISIBLE_DEVICES=${a},${b},${a} names ${a} twice, and CUDA then makes no GPU visible at all: list each GPU once`);
   const ok = assignGpus([{ name: 'a', gpus: 1 }, { name: 'b', gpus: 1 }], visible);
   assert.deepEqual(ok.problems, []);
   assert.deepEqual(ok.gpus.map((g) => (g === null ? null : visibleDevicesFor(g))), [a, b]);

@@ -58,6 +58,36 @@ test('CUDA_VISIBLE_DEVICES: unset, indices, uuids, empty, -1, none, invalid entr
   assert.equal(selectVisible(gpus, 'MIG-aaaa').gpus.length, 1);
 });
 
+// What vLLM's PyTorch (torch/cuda/__init__.py, _parse_visible_devices) says CUDA does with the variable.
+test('CUDA_VISIBLE_DEVICES is read as CUDA reads it: a repeat hides every GPU, the first entry sets the kind, leading digits', () => {
+  const indices = (value: string) => selectVisible(gpus, value).gpus.map((g) => g.index);
+  for (const repeated of ['0,0,1', '1,2,1', 'GPU-00000000,GPU-0000', '2, 2']) {
+    const r = selectVisible(gpus, repeated);
+    assert.deepEqual(r.gpus, [], repeated);
+    assert.match(r.warnings[0] ?? '', /names GPU \d twice, and CUDA then makes no GPU visible at all: list each GPU once$/, repeated);
+  }
+  // A repeat after the entry that ends the list is never read.
+  assert.deepEqual(indices('1,9,1'), [1]);
+  // Indices, then a UUID: the list ends there; UUIDs, then an index: the same.
+  const mixed = selectVisible(gpus, '2,GPU-33333333');
+  assert.deepEqual(mixed.gpus.map((g) => g.index), [2]);
+  assert.equal(mixed.warnings[0], 'CUDA_VISIBLE_DEVICES entry "GPU-33333333" is a UUID in a list of indices; CUDA ignores it and every entry after it');
+  const mixed2 = selectVisible(gpus, 'GPU-33333333,1');
+  assert.deepEqual(mixed2.gpus.map((g) => g.index), [3]);
+  assert.equal(mixed2.warnings[0], 'CUDA_VISIBLE_DEVICES entry "1" is not a GPU- UUID like the list\'s first entry; CUDA ignores it and every entry after it');
+  // strtoul: the leading digits count, and the entry says so.
+  const digits = selectVisible(gpus, '1gpu,+2');
+  assert.deepEqual(digits.gpus.map((g) => g.index), [1, 2]);
+  assert.deepEqual(digits.warnings, ['CUDA_VISIBLE_DEVICES entry "1gpu" is read as GPU 1: CUDA takes only its leading digits']);
+  assert.match(selectVisible(gpus, '0,x,1').warnings[0] ?? '', /"x" is not a GPU index; CUDA ignores it/);
+  // A UUID prefix that begins several GPUs' UUIDs picks none of them, and the list ends there.
+  const ambiguous = selectVisible(gpus, '3,GPU-');
+  assert.deepEqual(ambiguous.gpus.map((g) => g.index), [3]);
+  const prefix = selectVisible(gpus, 'GPU-1111,GPU-');
+  assert.deepEqual(prefix.gpus.map((g) => g.index), [1]);
+  assert.match(prefix.warnings[0] ?? '', /"GPU-" begins the UUIDs of 4 GPUs; CUDA ignores it/);
+});
+
 test('detectGpus runs the exact query and applies CUDA_VISIBLE_DEVICES', async () => {
   const seen: string[][] = [];
   const { inventory, selection } = await detectGpus({ run: fakeRun({ stdout: eight }, seen), env: { CUDA_VISIBLE_DEVICES: '0' } });
