@@ -60,6 +60,10 @@ export function buildVllmEnv(config: Config, base: NodeJS.ProcessEnv = process.e
   for (const name of config.secrets.envNames) delete env[name];
   for (const [name, value] of Object.entries(env)) if (value !== undefined && value !== '' && config.secrets.values.includes(value)) delete env[name];
   env.PYTORCH_CUDA_ALLOC_CONF ??= 'expandable_segments:True';
+  // Why: CUDA numbers GPUs fastest first by default, nvidia-smi (and NVML, which vLLM also queries) by PCI bus. On a
+  // machine with mixed GPUs the two differ, so CUDA_VISIBLE_DEVICES=1 would not be the GPU that nvidia-smi, probe and
+  // vLLM's own NVML checks call 1 (vLLM issue #7472). In PCI bus order, every index means nvidia-smi's.
+  env.CUDA_DEVICE_ORDER ??= 'PCI_BUS_ID';
   return env;
 }
 

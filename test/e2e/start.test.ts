@@ -43,6 +43,7 @@ test('the original LiteLLM config, unchanged: probe files, vLLM argv, auth, engi
   const started = JSON.parse(readFileSync(argvFile, 'utf8').trim().split('\n')[0]!) as { argv: string[]; env: Record<string, string> };
   assert.deepEqual(started.argv.slice(0, 10), ['serve', model, '--served-model-name', 'DeepSeek-R1-Distill-Qwen-1.5B', '--host', '127.0.0.1', '--port', String(backendPort), '--tensor-parallel-size', '2']);
   assert.equal(started.env.PYTORCH_CUDA_ALLOC_CONF, 'expandable_segments:True');
+  assert.equal(started.env.CUDA_DEVICE_ORDER, 'PCI_BUS_ID');
   assert.ok(!JSON.stringify(started.env).includes(KEY), 'the key must not reach vLLM');
 
   const ok = await post(port, { model: 'DeepSeek-R1-Distill-Qwen-1.5B', messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${KEY}` });

@@ -37,18 +37,20 @@ test('the vLLM command: a served name that starts with "-" is one --served-model
   assert.deepEqual(buildVllmArgv(plain, 1).slice(3, 5), ['--served-model-name', 'my-model']);
 });
 
-test("vLLM's environment: allocator default, no VLLM_PORT, no keys", async () => {
+test("vLLM's environment: allocator and device-order defaults, no VLLM_PORT, no keys", async () => {
   const env = { ...baseEnv, VLLM_PORT: 'tcp://10.0.0.1:8000', LITELLM_MASTER_KEY: 'other', HF_HOME: '/cache' };
   const config = await loadConfig({ model: '/models/qwen' }, { env, cwd: os.tmpdir() });
   const vllmEnv = buildVllmEnv(config, env);
   assert.equal(vllmEnv.PYTORCH_CUDA_ALLOC_CONF, 'expandable_segments:True');
+  assert.equal(vllmEnv.CUDA_DEVICE_ORDER, 'PCI_BUS_ID');
   assert.equal(vllmEnv.VLLM_PORT, undefined);
   assert.equal(vllmEnv.LLMSERVE_MASTER_KEY, undefined);
   assert.equal(vllmEnv.LITELLM_MASTER_KEY, undefined);
   assert.equal(vllmEnv.HF_HOME, '/cache');
   assert.ok(!Object.values(vllmEnv).includes(KEY));
-  const kept = buildVllmEnv(config, { ...env, PYTORCH_CUDA_ALLOC_CONF: 'backend:cudaMallocAsync' });
+  const kept = buildVllmEnv(config, { ...env, PYTORCH_CUDA_ALLOC_CONF: 'backend:cudaMallocAsync', CUDA_DEVICE_ORDER: 'FASTEST_FIRST' });
   assert.equal(kept.PYTORCH_CUDA_ALLOC_CONF, 'backend:cudaMallocAsync');
+  assert.equal(kept.CUDA_DEVICE_ORDER, 'FASTEST_FIRST');
   // Nor a key under another name, inherited from the shell or the pod (OPENAI_API_KEY set to the master key).
   const inherited = buildVllmEnv(config, { ...env, OPENAI_API_KEY: KEY, EMPTY_ONE: '' });
   assert.equal(inherited.OPENAI_API_KEY, undefined);
