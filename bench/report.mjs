@@ -55,6 +55,7 @@ export function printTable(r) {
     ['p50 / p99 ms at 500 req/s', ...names.map((n) => `${f(r.latency500[n].p50Ms)} / ${f(r.latency500[n].p99Ms)}`)],
     ['1k streams: event delay p50 / p99 ms', ...names.map((n) => `${f(r.streams1000[n]?.eventDelayP50Ms)} / ${f(r.streams1000[n]?.eventDelayP99Ms)}`)],
     ['  added p50 / p99 ms', ...names.map((n) => (n === 'direct' ? '-' : `${f(r.added.streams1000[n]?.p50Ms)} / ${f(r.added.streams1000[n]?.p99Ms)}`))],
+    ['  p99 ms of each round', ...names.map((n) => (r.streams1000[n]?.roundsP99Ms ?? []).map((x) => f(x, 1)).join(' '))],
     ['  TTFB p50 / p99 ms', ...names.map((n) => `${f(r.streams1000[n]?.ttfbP50Ms)} / ${f(r.streams1000[n]?.ttfbP99Ms)}`)],
     ['  errors, peak RSS MB', ...names.map((n) => `${f(r.streams1000[n]?.errors, 0)}, ${f(r.streams1000[n]?.peakRssMB, 0)}`)],
     ['  proxy CPU us/event, machine busy', ...names.map((n) => (r.streams1000[n] ? `${f(r.streams1000[n].proxyCpuUsPerEvent, 1)}, ${f(r.streams1000[n].machineBusy * 100, 0)} %` : '-'))],

@@ -95,7 +95,7 @@ try {
   results.latency500 = Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, { p50Ms: ms(pct(v.latencies, 50)), p99Ms: ms(pct(v.latencies, 99)), samples: v.latencies.length, errors: v.errors }]));
 
   const streaming = async (streams, intervalMs, events, rampMs, rounds, who) => {
-    const acc = Object.fromEntries(who.map((t) => [t.name, { delays: [], ttfb: [], errors: 0, peakRssMB: 0, proxyCpuMs: 0, harnessCpuMs: 0, wallMs: 0 }]));
+    const acc = Object.fromEntries(who.map((t) => [t.name, { delays: [], roundP99s: [], ttfb: [], errors: 0, peakRssMB: 0, proxyCpuMs: 0, harnessCpuMs: 0, wallMs: 0 }]));
     for (let r = 0; r < rounds; r++) {
       for (const t of rotate(who, r)) {
         const rss = t === upstream ? null : rssSampler(t);
@@ -111,6 +111,7 @@ try {
         a.harnessCpuMs += cpuMsOf(upstream.pid) - before.upstream + (client.user + client.system) / 1000;
         a.wallMs += Date.now() - before.at;
         for (const d of x.delays) a.delays.push(d);
+        a.roundP99s.push(ms(pct(x.delays, 99)));
         for (const d of x.ttfb) a.ttfb.push(d);
         a.errors += x.errors;
         if (rss) a.peakRssMB = Math.max(a.peakRssMB, +(rss.stop() / 2 ** 20).toFixed(1));
@@ -123,6 +124,8 @@ try {
         {
           eventDelayP50Ms: ms(pct(a.delays, 50)),
           eventDelayP99Ms: ms(pct(a.delays, 99)),
+          // Each round's own p99, in the order run: whether a pooled p99 came from every round or from one bad one.
+          roundsP99Ms: a.roundP99s,
           ttfbP50Ms: ms(pct(a.ttfb, 50)),
           ttfbP99Ms: ms(pct(a.ttfb, 99)),
           events: a.delays.length,
