@@ -161,13 +161,17 @@ export const missingHost: ProxyError = {
   headers: { connection: 'close' },
 };
 
-/** 502 when the backend cannot be reached or broke the connection before answering. */
+/**
+ * 502 when the backend cannot be reached or broke the connection before answering. It closes the connection, as the
+ * 503s do: it comes mostly from a vLLM that just went down (the moment before the supervisor says `restarting`), and
+ * an SDK's own retry on a new connection can reach a replica that serves, where this one would only get another 502.
+ */
 export const badGateway: ProxyError = {
   status: 502,
   type: 'server_error',
   code: 'bad_gateway',
   message: 'The model server could not be reached.',
-  headers: { 'retry-after': String(retryAfterSeconds) },
+  headers: { 'retry-after': String(retryAfterSeconds), connection: 'close' },
 };
 
 /** 504 when the backend sent no response headers within the first-byte timeout. */

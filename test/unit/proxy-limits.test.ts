@@ -179,6 +179,19 @@ describe('limits and failures', () => {
     const body = res.json() as { error: { code: string; type: string } };
     assert.equal(body.error.code, 'bad_gateway');
     assert.equal(body.error.type, 'server_error');
+    assert.equal(res.headers['retry-after'], '5');
+    // Closed, as the 503s are: an SDK's retry on a new connection may reach a replica that serves. Asked on a
+    // keep-alive connection (the helper's own requests ask for a close).
+    const agent = new http.Agent({ keepAlive: true });
+    t.after(() => agent.destroy());
+    const kept = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const payload = JSON.stringify(chat('test-model'));
+      const req = http.request({ host: '127.0.0.1', port: pair.port, path: '/v1/chat/completions', method: 'POST', agent, headers: { ...bearer, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } }, (r) => (r.resume(), resolve(r)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+    assert.equal(kept.statusCode, 502);
+    assert.equal(kept.headers.connection, 'close');
     assert.ok(pair.lines.some((l) => l.includes('ECONNREFUSED')));
     // A burst of failures is one warning and one count, not a line each (the access log has every 502).
     const more = await Promise.all([1, 2, 3, 4, 5].map(() => request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('test-model') })));
@@ -188,7 +201,7 @@ describe('limits and failures', () => {
     assert.ok(warned.length <= 3, warned.join('\n'));
     // Each failure once: a line of its own (the first of a burst) or in a burst's count.
     const counted = warned.reduce((n, l) => n + Number(/: (\d+) more within/.exec(l)?.[1] ?? 1), 0);
-    assert.equal(counted, 6, warned.join('\n'));
+    assert.equal(counted, 7, warned.join('\n'));
   });
 
   it('504 when the backend sends no headers within firstByteTimeout, and the upstream request is cancelled', async (t) => {
