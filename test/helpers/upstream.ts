@@ -3,6 +3,7 @@ import { EventEmitter, once } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { waitFor as pollUntil } from './wait.js';
 
 /** One request as the fake backend saw it. */
 export interface Recorded {
@@ -366,16 +367,7 @@ export function request(
 /** Bearer header for the test key. */
 export const bearer = { authorization: `Bearer ${KEY}` };
 
-/** Waits until `cond()` holds, polling on the event loop's turns (no fixed sleep), or throws after `ms`. */
+/** Waits until `cond()` holds, polling every 5 ms (no fixed sleep), or throws after `ms`: wait.ts's waitFor, short. */
 export async function until(cond: () => boolean, ms = 5000, what = 'a condition'): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) {
-      // One more look after pending I/O (a stalled process's timers run before the events it has already received).
-      await new Promise((r) => setImmediate(r));
-      if (cond()) return;
-      throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await pollUntil(cond, { timeoutMs: ms, intervalMs: 5, message: `waiting for ${what}` });
 }
