@@ -339,17 +339,20 @@ export interface Reply {
   json(): unknown;
 }
 
-/** One request with a fresh connection (no pooling surprises); `body` as given, JSON-encoded when an object. */
+/**
+ * One request with a fresh connection (no pooling surprises; Node's client then asks for `Connection: close`), or on
+ * `agent`'s kept connections; `body` as given, JSON-encoded when an object.
+ */
 export function request(
   port: number,
   path: string,
-  options: { method?: string; headers?: Record<string, string>; body?: unknown; chunked?: boolean } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: unknown; chunked?: boolean; agent?: http.Agent } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const body = options.body === undefined ? undefined : typeof options.body === 'string' || Buffer.isBuffer(options.body) ? options.body : JSON.stringify(options.body);
     const headers: Record<string, string> = { ...(body !== undefined && typeof options.body === 'object' && !Buffer.isBuffer(options.body) ? { 'content-type': 'application/json' } : {}), ...options.headers };
     if (body !== undefined && options.chunked !== true) headers['content-length'] = String(Buffer.byteLength(body));
-    const req = http.request({ host: '127.0.0.1', port, path, method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, agent: options.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -184,13 +184,8 @@ describe('limits and failures', () => {
     // keep-alive connection (the helper's own requests ask for a close).
     const agent = new http.Agent({ keepAlive: true });
     t.after(() => agent.destroy());
-    const kept = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const payload = JSON.stringify(chat('test-model'));
-      const req = http.request({ host: '127.0.0.1', port: pair.port, path: '/v1/chat/completions', method: 'POST', agent, headers: { ...bearer, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } }, (r) => (r.resume(), resolve(r)));
-      req.on('error', reject);
-      req.end(payload);
-    });
-    assert.equal(kept.statusCode, 502);
+    const kept = await request(pair.port, '/v1/chat/completions', { headers: bearer, body: chat('test-model'), agent });
+    assert.equal(kept.status, 502);
     assert.equal(kept.headers.connection, 'close');
     assert.ok(pair.lines.some((l) => l.includes('ECONNREFUSED')));
     // A burst of failures is one warning and one count, not a line each (the access log has every 502).
