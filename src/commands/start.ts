@@ -28,6 +28,7 @@ import { isPortFree } from '../util/port.js';
 import { runCommand } from '../util/run.js';
 import { catchStartupSignals, type StartupSignals } from '../util/startup-signals.js';
 import { proxyNodeFlags } from '../proxy/node-flags.js';
+import { upstreamIdleMs } from '../proxy/upstream/idle.js';
 import type { KeyEntryDigest } from '../proxy/settings.js';
 import { openLogFile } from './log-file.js';
 import { runWorker } from './worker.js';
@@ -303,6 +304,8 @@ function supervisorPlan(config: Config, plan: Plan, proc: NodeJS.Process): Super
         usage: { dir: config.usage.dir, track: config.usage.track, flushInterval: config.usage.flushInterval },
         metricsPort: config.proxy.metricsPort,
         workers: config.proxy.workers,
+        // Below each vLLM's keep-alive, which its environment may shorten: the pool must close an idle connection first.
+        upstreamIdleMs: upstreamIdleMs(plan.models.map((m) => m.env.VLLM_HTTP_TIMEOUT_KEEP_ALIVE)),
         logFormat: config.log.format,
         color: wantsColor(process.stdout, proc.env),
       },

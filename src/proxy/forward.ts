@@ -12,6 +12,7 @@ import { badGateway, gatewayTimeout, sendError, tooLarge } from './errors.js';
 import { burstWarner } from '../util/burst-warn.js';
 import type { Exchange } from './exchange.js';
 import { responseHeaders, upstreamHeaders, withoutKeyParams } from './headers.js';
+import { DEFAULT_UPSTREAM_IDLE_MS } from './upstream/idle.js';
 import { UpstreamPool, type UpstreamCall, type UpstreamHandlers, type UpstreamTarget, type WaitingOn } from './upstream/client.js';
 import type { BodyFraming, ResponseHead } from './upstream/http1.js';
 
@@ -23,7 +24,7 @@ export interface ForwarderOptions {
   maxBodyBytes: number;
   logger: Logger;
   now: () => number;
-  /** Idle time after which a pooled upstream socket is closed, ms; must stay below vLLM's 5 s keep-alive. */
+  /** Idle time after which a pooled upstream socket is closed, ms (upstream/idle.ts); 0: no reuse. */
   idleSocketMs?: number;
   /** Called when a response turns out to be a stream (server-sent events): the active-streams gauge. */
   onStream?: () => void;
@@ -73,12 +74,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const { logger, now } = options;
   const firstByteMs = Math.max(1, Math.round(options.firstByteTimeout * 1000));
   // Item 5: without a pool every request opens a new upstream connection. The pool is unbounded (a cap queues
-  // streams behind each other); idle sockets close before vLLM's 5 s keep-alive would, so that a socket the
-  // backend is closing is not reused. Item 8: no idle timeout on a socket in use (it would cut slow streams):
-  // the first-byte deadline below is a real deadline on the response head only. Up to 1,024 idle sockets are kept
+  // streams behind each other); idle sockets close before vLLM's keep-alive would (5 s by default: upstream/idle.ts),
+  // so that a socket the backend is closing is not reused. Item 8: no idle timeout on a socket in use (it would cut
+  // slow streams): the first-byte deadline below is a real deadline on the response head only. Up to 1,024 idle sockets are kept
   // (nginx's `keepalive 1024` in the bench): with 256, the end of 1,000 concurrent streams closed 744 upstream
   // connections at once, and the next burst of streams opened them again.
-  const pool = new UpstreamPool({ idleMs: options.idleSocketMs ?? 4000, maxIdle: 1024 });
+  const pool = new UpstreamPool({ idleMs: options.idleSocketMs ?? DEFAULT_UPSTREAM_IDLE_MS, maxIdle: 1024 });
   const defaultBackend = parseBackend(options.backendUrl);
   const backends = new Map<string, Backend>();
   const backendOf = (url: string | undefined): Backend => {

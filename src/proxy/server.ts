@@ -133,6 +133,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     backendUrl: settings.backendUrl,
     firstByteTimeout: settings.firstByteTimeout,
     maxBodyBytes: settings.maxBodyBytes,
+    ...(settings.upstreamIdleMs === undefined ? {} : { idleSocketMs: settings.upstreamIdleMs }),
     logger,
     now,
     onStream: () => cost.metrics.streams.inc(1),

@@ -47,6 +47,11 @@ export interface ProxySettings extends ConfiguredProxy {
   usage?: UsageSettings;
   /** A second listener on 127.0.0.1 serving only GET /metrics, without a key; absent or null = none. */
   metricsPort?: number | null;
+  /**
+   * How long a connection to vLLM may stay idle in the pool, ms: below vLLM's keep-alive (VLLM_HTTP_TIMEOUT_KEEP_ALIVE,
+   * upstream/idle.ts); 0 = a new connection per request; absent = 4000 (vLLM's default 5 s).
+   */
+  upstreamIdleMs?: number;
   /** Proxy processes sharing the port (Node cluster); absent or 1 = this process serves alone. */
   workers?: number;
   /**

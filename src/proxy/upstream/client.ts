@@ -52,7 +52,7 @@ const readBuffer = Buffer.allocUnsafe(64 * 1024);
 
 /** Options of the pool. */
 export interface UpstreamPoolOptions {
-  /** Idle time after which a pooled socket is closed, ms; must stay below the backend's keep-alive (vLLM: 5 s). */
+  /** Idle time after which a pooled socket is closed, ms; must stay below the backend's keep-alive (idle.ts); 0: no reuse. */
   idleMs: number;
   /** Idle sockets kept per target. */
   maxIdle: number;
@@ -155,7 +155,8 @@ export class UpstreamPool {
   release(conn: Conn, reusable: boolean): void {
     if (conn.call !== null) conn.heard.calls.delete(conn.call);
     conn.call = null;
-    if (!reusable || this.closed || conn.socket.destroyed) {
+    // idleMs 0: vLLM's keep-alive is 0 (VLLM_HTTP_TIMEOUT_KEEP_ALIVE), it closes each connection after its response.
+    if (!reusable || this.closed || conn.socket.destroyed || this.options.idleMs <= 0) {
       conn.socket.destroy();
       return;
     }
