@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+// `npm run interop`: llmserve's proxy in front of real uvicorn, the HTTP server of vLLM's API server, instead of the
+// Node fakes of the tests: the same bytes both ways, a client's abort reaching the server, and connections reused
+// across uvicorn's keep-alive without a 502. Needs a build (`npm run build`) and Python with uvicorn and fastapi
+// (Debian: apt-get install python3-uvicorn python3-fastapi python3-httptools); without them it says so and exits 0.
+// Usage: node scripts/interop/uvicorn.mjs [--trials N] [--compare]
+//   --compare  also runs the keep-alive check with the pool's old fixed 4 s idle time, and reports its failures.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KEY, root, startLlmserve } from '../../bench/targets.mjs';
+import { freePort } from '../../test/helpers/free-port.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const trials = Number(args[args.indexOf('--trials') + 1] || 30) || 30;
+const compare = args.includes('--compare');
+const { upstreamIdleMs } = await import(path.join(root, 'dist/proxy/upstream/idle.js'));
+/** vLLM's keep-alive in these runs (VLLM_HTTP_TIMEOUT_KEEP_ALIVE=1): short, so that each check crosses it often. */
+const KEEP_ALIVE_S = 1;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const monotonicS = () => Number(process.hrtime.bigint()) / 1e9;
+let failed = 0;
+const report = (ok, what, detail) => {
+  if (!ok) failed++;
+  console.log(`${ok ? 'PASS' : 'FAIL'}  ${what}: ${detail}`);
+};
+
+const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import uvicorn, fastapi'], { stdio: 'ignore' }).status === 0);
+if (python === undefined) {
+  console.log('interop: skipped, no python3 with uvicorn and fastapi (Debian: apt-get install python3-uvicorn python3-fastapi python3-httptools)');
+  process.exit(0);
+}
+const version = spawnSync(python, ['-c', 'import uvicorn; print(uvicorn.__version__)'], { encoding: 'utf8' }).stdout.trim();
+const impls = ['httptools', 'h11'].filter((m) => spawnSync(python, ['-c', `import ${m}`], { stdio: 'ignore' }).status === 0);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-interop-'));
+
+/** Starts the app on uvicorn and waits for its /health. */
+async function startApp(impl, notesFile) {
+  const port = await freePort();
+  const child = spawn(python, [path.join(here, 'vllm_like_app.py'), String(port), String(KEEP_ALIVE_S), notesFile, impl], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if ((await get(port, '/health', false)).status === 200) return { port, stop: () => stopChild(child) };
+    if (child.exitCode !== null) break;
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`uvicorn (${impl}) did not answer /health within 20 s`);
+}
+
+/** SIGTERM, and SIGKILL if uvicorn has not exited 5 s later (it cancels its streams first); resolves on its exit. */
+function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => (clearTimeout(kill), resolve()));
+    child.kill('SIGTERM');
+  });
+}
+
+/** One request; `agent` false = a new connection. Resolves with status 0 on a connection error. */
+function send(port, method, urlPath, body, { auth = true, agent = false } = {}) {
+  return new Promise((resolve) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const headers = { ...(auth ? { authorization: `Bearer ${KEY}` } : {}), ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}) };
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode, text, headers: res.headers }));
+    });
+    req.on('error', (err) => resolve({ status: 0, text: String(err), headers: {} }));
+    req.end(data);
+  });
+}
+const get = (port, urlPath, auth = true, agent = false) => send(port, 'GET', urlPath, undefined, { auth, agent });
+
+/** A raw streaming request on its own connection. */
+function openStream(port, body) {
+  const socket = net.connect(port, '127.0.0.1');
+  const data = JSON.stringify({ model: 'm', stream: true, ...body });
+  socket.on('error', () => {});
+  socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(data)}\r\n\r\n${data}`);
+  return socket;
+}
+
+function readNotes(file) {
+  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+}
+
+/**
+ * Requests one at a time on one client connection, each after an idle gap of about vLLM's keep-alive (within 15 ms of
+ * it), while 100 long streams keep the proxy busy (a busy proxy reads a closing connection's FIN late). Returns the
+ * failures and how many upstream connections the requests used.
+ */
+async function keepAliveRun(appPort, notesFile, idleMs, label) {
+  const proxy = await startLlmserve(appPort, path.join(work, 'proxy.log'), { servedModelName: 'm', upstreamIdleMs: idleMs });
+  const load = Array.from({ length: 100 }, (_, i) => openStream(proxy.port, { n_events: 1_000_000, interval: 0.002, tag: `load-${label}-${i}` }));
+  for (const s of load) s.on('data', () => {});
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const before = readNotes(notesFile).filter((n) => n.ev === 'models').length;
+  const bad = [];
+  try {
+    for (let i = 0; i < trials; i++) {
+      const gap = KEEP_ALIVE_S * 1000 + (Math.random() - 0.5) * 30;
+      await sleep(gap);
+      const r = await get(proxy.port, '/v1/models', true, agent);
+      if (r.status !== 200) bad.push(`${r.status} after ${Math.round(gap)} ms`);
+    }
+  } finally {
+    agent.destroy();
+    for (const s of load) s.destroy();
+    await proxy.stop();
+  }
+  const peers = new Set(readNotes(notesFile).filter((n) => n.ev === 'models').slice(before).map((n) => n.peer));
+  return { bad, connections: peers.size };
+}
+
+try {
+  console.log(`interop: llmserve's proxy in front of uvicorn ${version} (${python}), keep-alive ${KEEP_ALIVE_S} s, ${trials} keep-alive trials`);
+  for (const impl of impls) {
+    const notesFile = path.join(work, `notes-${impl}.jsonl`);
+    const app = await startApp(impl, notesFile);
+    try {
+      const idle = upstreamIdleMs([String(KEEP_ALIVE_S)]);
+      const proxy = await startLlmserve(app.port, path.join(work, 'proxy.log'), { servedModelName: 'm', upstreamIdleMs: idle });
+      try {
+        const question = { model: 'm', messages: [{ role: 'user', content: 'Hi' }] };
+        const direct = await send(app.port, 'POST', '/v1/chat/completions', question, { auth: false });
+        const proxied = await send(proxy.port, 'POST', '/v1/chat/completions', question);
+        report(direct.status === 200 && proxied.status === 200 && direct.text === proxied.text, `${impl}: a completion`, `${direct.status} direct, ${proxied.status} through the proxy, ${direct.text === proxied.text ? 'the same body' : `bodies differ: ${proxied.text.slice(0, 200)}`}`);
+
+        const streamed = { ...question, stream: true, n_events: 30, interval: 0.002 };
+        const sd = await send(app.port, 'POST', '/v1/chat/completions', streamed, { auth: false });
+        const sp = await send(proxy.port, 'POST', '/v1/chat/completions', streamed);
+        const events = (sp.text.match(/^data: /gm) ?? []).length;
+        report(sp.status === 200 && sd.text === sp.text && events === 31, `${impl}: an event stream`, `${events} events with [DONE], ${sd.text === sp.text ? 'the same bytes as direct' : 'bytes differ from direct'}, ${sp.headers['content-type']}, ${sp.headers['transfer-encoding'] ?? 'no transfer-encoding'}`);
+
+        const waits = [];
+        for (let i = 0; i < 5; i++) {
+          const tag = `abort-${impl}-${i}`;
+          const socket = openStream(proxy.port, { n_events: 100_000, interval: 0.02, tag });
+          const abortedAt = await new Promise((resolve) => socket.on('data', (c) => String(c).includes('data: ') && (socket.destroy(), resolve(monotonicS()))));
+          let seen = null;
+          for (const deadline = Date.now() + 2000; seen === null && Date.now() < deadline; ) {
+            seen = readNotes(notesFile).find((n) => n.tag === tag && n.ev !== 'chat') ?? null;
+            if (seen === null) await sleep(5);
+          }
+          waits.push(seen === null ? null : Math.round((seen.t - abortedAt) * 1000));
+        }
+        report(waits.every((w) => w !== null && w <= 1000), `${impl}: client aborts reach uvicorn`, `${waits.map((w) => (w === null ? 'never' : `${w} ms`)).join(', ')} after the client closed (at most 1,000 ms)`);
+      } finally {
+        await proxy.stop();
+      }
+
+      const run = await keepAliveRun(app.port, notesFile, idle, 'computed');
+      report(run.bad.length === 0, `${impl}: requests across uvicorn's keep-alive (pool idle ${idle} ms)`, `${trials - run.bad.length} of ${trials} answered 200${run.bad.length ? ` (${run.bad.join(', ')})` : ''}, over ${run.connections} upstream connections`);
+      if (compare) {
+        const old = await keepAliveRun(app.port, notesFile, 4000, 'fixed');
+        console.log(`note  ${impl}: the same with the pool's old fixed idle (4,000 ms): ${trials - old.bad.length} of ${trials} answered 200${old.bad.length ? ` (${old.bad.join(', ')})` : ''}, over ${old.connections} upstream connections`);
+      }
+    } finally {
+      await app.stop();
+    }
+  }
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}
+process.exit(failed === 0 ? 0 : 1);
