@@ -250,6 +250,29 @@ describe('UpstreamPool keep-alive', () => {
     await waitFor(() => be.conns[0]!.closed, { ...WAIT, message: 'the client to close the first connection' });
   });
 
+  it('does not reuse a connection after a 5xx response: uvicorn closes it after an exception, unannounced', async (t) => {
+    // As Starlette and uvicorn answer an exception in the app: a keep-alive 500, then the connection closed at once.
+    const be = await startBackend(t, (c, req) => {
+      if (req.head.startsWith('GET /boom ')) {
+        c.socket.write(ok('Internal Server Error').replace('200 OK', '500 Internal Server Error'));
+        c.socket.end();
+      } else c.socket.write(ok('fine'));
+    });
+    const { request } = makePool(t);
+    const first = new Recorder();
+    const next = new Recorder();
+    // The next request starts in the 500's onEnd, before the pool can have read the backend's FIN (as a request that
+    // arrives in the same loop turn would): it must not go on the closing connection.
+    const handlers = { ...first.handlers, onEnd: () => (first.handlers.onEnd(), request(be.target, next).end()) };
+    request(be.target, { handlers } as Recorder, { target: '/boom' }).end();
+    await first.ok();
+    assert.equal(first.heads[0]!.statusCode, 500);
+    await next.ok();
+    assert.equal(next.body, 'fine');
+    assert.equal(be.conns.length, 2, 'the request after the 500 went on a new connection');
+    assert.deepEqual(be.conns.map((c) => c.requests.length), [1, 1]);
+  });
+
   it('notices a pooled connection the backend closed, and sends the next request on a new one', async (t) => {
     const be = await startBackend(t, (c) => {
       // A keep-alive answer, then the backend closes the idle connection anyway (its keep-alive timeout).

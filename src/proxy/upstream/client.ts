@@ -454,8 +454,12 @@ export class UpstreamCall {
 
   private complete(reusable: boolean): void {
     this.state = State.Done;
-    // A connection is reused only if both sides are done with it and the backend keeps it open.
-    this.pool.release(this.conn, reusable && !this.trailing && this.requestDone && this.head !== null && keepsAlive(this.head));
+    // A connection is reused only if both sides are done with it and the backend keeps it open, and never after a
+    // server error. Why: after an exception in vLLM's app, Starlette sends the 500 and re-raises, and uvicorn then
+    // closes the connection without a `Connection: close`; a request sent on it before its FIN is read would fail
+    // (against real uvicorn, 1 in 4 requests sent right behind such a 500 got a 502).
+    const head = this.head;
+    this.pool.release(this.conn, reusable && !this.trailing && this.requestDone && head !== null && head.statusCode < 500 && keepsAlive(head));
     this.handlers.onEnd();
   }
 }
