@@ -43,7 +43,10 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-interop-'));
 /** Starts the app on uvicorn and waits for its /health. */
 async function startApp(impl, notesFile) {
   const port = await freePort();
-  const child = spawn(python, [path.join(here, 'vllm_like_app.py'), String(port), String(KEEP_ALIVE_S), notesFile, impl], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // Its log (the tracebacks of the exceptions raised on purpose) goes to a file, read only when it fails to start.
+  const log = fs.openSync(path.join(work, `uvicorn-${impl}.log`), 'a');
+  const child = spawn(python, [path.join(here, 'vllm_like_app.py'), String(port), String(KEEP_ALIVE_S), notesFile, impl], { stdio: ['ignore', log, log] });
+  fs.closeSync(log);
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if ((await get(port, '/health', false)).status === 200) return { port, stop: () => stopChild(child) };
@@ -51,7 +54,7 @@ async function startApp(impl, notesFile) {
     await sleep(50);
   }
   child.kill('SIGKILL');
-  throw new Error(`uvicorn (${impl}) did not answer /health within 20 s`);
+  throw new Error(`uvicorn (${impl}) did not answer /health within 20 s:\n${fs.readFileSync(path.join(work, `uvicorn-${impl}.log`), 'utf8')}`);
 }
 
 /** SIGTERM, and SIGKILL if uvicorn has not exited 5 s later (it cancels its streams first); resolves on its exit. */
@@ -64,7 +67,10 @@ function stopChild(child) {
   });
 }
 
-/** One request; `agent` false = a new connection. Resolves with status 0 on a connection error. */
+/**
+ * One request; `agent` false = a new connection. Resolves with status 0 on a connection error; `complete` false when
+ * the response was cut before its end.
+ */
 function send(port, method, urlPath, body, { auth = true, agent = false } = {}) {
   return new Promise((resolve) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
@@ -73,7 +79,8 @@ function send(port, method, urlPath, body, { auth = true, agent = false } = {}) 
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode, text, headers: res.headers }));
+      res.on('end', () => resolve({ status: res.statusCode, text, headers: res.headers, complete: res.complete }));
+      res.on('error', () => resolve({ status: res.statusCode, text, headers: res.headers, complete: false }));
     });
     req.on('error', (err) => resolve({ status: 0, text: String(err), headers: {} }));
     req.end(data);
@@ -155,6 +162,26 @@ try {
           waits.push(seen === null ? null : Math.round((seen.t - abortedAt) * 1000));
         }
         report(waits.every((w) => w !== null && w <= 1000), `${impl}: client aborts reach uvicorn`, `${waits.map((w) => (w === null ? 'never' : `${w} ms`)).join(', ')} after the client closed (at most 1,000 ms)`);
+
+        // The generator dies mid-stream (as when vLLM's engine dies): uvicorn cuts the connection, and the client must
+        // see a cut response, not one that ends as if complete.
+        const dying = { ...question, stream: true, n_events: 10, interval: 0.002, fail_after: 3 };
+        const cd = await send(app.port, 'POST', '/v1/chat/completions', dying, { auth: false });
+        const cp = await send(proxy.port, 'POST', '/v1/chat/completions', dying);
+        const seen = (cp.text.match(/^data: /gm) ?? []).length;
+        report(cd.complete === false && cp.complete === false && cp.text === cd.text, `${impl}: a stream that dies mid-way`, `cut before its end through the proxy (${seen} events, no [DONE]) as direct, ${cp.text === cd.text ? 'the same bytes' : 'other bytes'}`);
+
+        // An exception in the app: Starlette sends a 500 and uvicorn closes the connection unannounced. Requests sent
+        // through the proxy right behind it must not land on that connection.
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+        const statuses = {};
+        for (let i = 0; i < 100; i++) {
+          const raised = await send(proxy.port, 'POST', '/v1/chat/completions', { ...question, raise: true }, { agent });
+          const behind = await Promise.all([0, 1].map(() => send(proxy.port, 'POST', '/v1/chat/completions', question, { agent })));
+          for (const r of [raised, ...behind]) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+        }
+        agent.destroy();
+        report(statuses[500] === 100 && statuses[200] === 200, `${impl}: requests right behind an exception's 500`, `${statuses[200] ?? 0} of 200 answered 200 (${Object.entries(statuses).map(([k, v]) => `${v} x ${k}`).join(', ')})`);
       } finally {
         await proxy.stop();
       }

@@ -36,6 +36,9 @@ async def models(request: Request):
 async def chat(request: Request):
     body = await request.json()
     note(ev="chat", peer=request.client.port, stream=bool(body.get("stream")))
+    if body.get("raise"):
+        # An exception in the route: uvicorn answers 500 itself (as for a vLLM bug outside its error handlers).
+        raise RuntimeError("raised on purpose")
     if not body.get("stream"):
         message = {"role": "assistant", "content": "Hello there, friend."}
         usage = {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
@@ -45,6 +48,10 @@ async def chat(request: Request):
     async def generate():
         try:
             for i in range(events):
+                if i == body.get("fail_after"):
+                    # The generator dies mid-stream (as vLLM's when its engine dies): uvicorn cuts the connection
+                    # without the last chunk.
+                    raise RuntimeError("engine died on purpose")
                 chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "m", "choices": [{"index": 0, "delta": {"content": f" t{i}"}, "finish_reason": None}]}
                 yield "data: " + json.dumps(chunk) + "\n\n"
                 await asyncio.sleep(interval)
