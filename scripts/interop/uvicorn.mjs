@@ -71,10 +71,11 @@ function stopChild(child) {
  * One request; `agent` false = a new connection. Resolves with status 0 on a connection error; `complete` false when
  * the response was cut before its end.
  */
-function send(port, method, urlPath, body, { auth = true, agent = false } = {}) {
+function send(port, method, urlPath, body, { auth = true, agent = false, chunked = false } = {}) {
   return new Promise((resolve) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
-    const headers = { ...(auth ? { authorization: `Bearer ${KEY}` } : {}), ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}) };
+    const framing = chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': Buffer.byteLength(data ?? '') };
+    const headers = { ...(auth ? { authorization: `Bearer ${KEY}` } : {}), ...(data ? { 'content-type': 'application/json', ...framing } : {}) };
     const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent, headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -83,7 +84,9 @@ function send(port, method, urlPath, body, { auth = true, agent = false } = {}) 
       res.on('error', () => resolve({ status: res.statusCode, text, headers: res.headers, complete: false }));
     });
     req.on('error', (err) => resolve({ status: 0, text: String(err), headers: {} }));
-    req.end(data);
+    // A chunked body goes in 64 KiB writes, as a client streaming an upload sends it.
+    if (chunked && data !== undefined) for (let i = 0; i < data.length; i += 65536) req.write(data.slice(i, i + 65536));
+    req.end(chunked ? undefined : data);
   });
 }
 const get = (port, urlPath, auth = true, agent = false) => send(port, 'GET', urlPath, undefined, { auth, agent });
@@ -162,6 +165,17 @@ try {
           waits.push(seen === null ? null : Math.round((seen.t - abortedAt) * 1000));
         }
         report(waits.every((w) => w !== null && w <= 1000), `${impl}: client aborts reach uvicorn`, `${waits.map((w) => (w === null ? 'never' : `${w} ms`)).join(', ')} after the client closed (at most 1,000 ms)`);
+
+        // Large bodies (a base64 image is megabytes), with a length and chunked: uvicorn gets every byte.
+        const sizes = [];
+        for (const chunked of [false, true]) {
+          const tag = `body-${impl}-${chunked ? 'chunked' : 'length'}`;
+          const big = { ...question, messages: [{ role: 'user', content: 'x'.repeat(8 << 20) }], tag };
+          const r = await send(proxy.port, 'POST', '/v1/chat/completions', big, { chunked });
+          const got = readNotes(notesFile).find((n) => n.ev === 'chat' && n.tag === tag);
+          sizes.push({ ok: r.status === 200 && got?.size === Buffer.byteLength(JSON.stringify(big)), text: `${chunked ? 'chunked' : 'with a length'} ${r.status}, ${got?.size ?? 'no'} bytes received` });
+        }
+        report(sizes.every((x) => x.ok), `${impl}: 8 MiB request bodies`, sizes.map((x) => x.text).join('; '));
 
         // The generator dies mid-stream (as when vLLM's engine dies): uvicorn cuts the connection, and the client must
         // see a cut response, not one that ends as if complete.

@@ -34,8 +34,9 @@ async def models(request: Request):
 
 @app.post("/v1/chat/completions")
 async def chat(request: Request):
-    body = await request.json()
-    note(ev="chat", peer=request.client.port, stream=bool(body.get("stream")))
+    raw = await request.body()
+    body = json.loads(raw)
+    note(ev="chat", peer=request.client.port, stream=bool(body.get("stream")), size=len(raw), tag=body.get("tag", ""))
     if body.get("raise"):
         # An exception in the route: uvicorn answers 500 itself (as for a vLLM bug outside its error handlers).
         raise RuntimeError("raised on purpose")
