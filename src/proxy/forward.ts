@@ -76,9 +76,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // Item 5: without a pool every request opens a new upstream connection. The pool is unbounded (a cap queues
   // streams behind each other); idle sockets close before vLLM's keep-alive would (5 s by default: upstream/idle.ts),
   // so that a socket the backend is closing is not reused. Item 8: no idle timeout on a socket in use (it would cut
-  // slow streams): the first-byte deadline below is a real deadline on the response head only. Up to 1,024 idle sockets are kept
-  // (nginx's `keepalive 1024` in the bench): with 256, the end of 1,000 concurrent streams closed 744 upstream
-  // connections at once, and the next burst of streams opened them again.
+  // slow streams): the first-byte deadline below is a real deadline on the response head only. Up to 1,024 idle
+  // sockets are kept (nginx's `keepalive 1024` in the bench): with 256, the end of 1,000 concurrent streams closed 744
+  // upstream connections at once, and the next burst of streams opened them again.
   const pool = new UpstreamPool({ idleMs: options.idleSocketMs ?? DEFAULT_UPSTREAM_IDLE_MS, maxIdle: 1024 });
   const defaultBackend = parseBackend(options.backendUrl);
   const backends = new Map<string, Backend>();

@@ -52,7 +52,7 @@ const readBuffer = Buffer.allocUnsafe(64 * 1024);
 
 /** Options of the pool. */
 export interface UpstreamPoolOptions {
-  /** Idle time after which a pooled socket is closed, ms; must stay below the backend's keep-alive (idle.ts); 0: no reuse. */
+  /** Idle time after which a pooled socket is closed, ms: below the backend's keep-alive (idle.ts); 0 = no reuse. */
   idleMs: number;
   /** Idle sockets kept per target. */
   maxIdle: number;
