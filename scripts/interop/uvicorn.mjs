@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `npm run interop`: llmserve's proxy in front of real uvicorn, the HTTP server of vLLM's API server, instead of the
-// Node fakes of the tests: the same bytes both ways, a client's abort reaching the server, and connections reused
-// across uvicorn's keep-alive without a 502. Needs a build (`npm run build`) and Python with uvicorn and fastapi
-// (Debian: apt-get install python3-uvicorn python3-fastapi python3-httptools); without them it says so and exits 0.
+// Node fakes of the tests: the same bytes both ways, large request bodies, a client's abort reaching the server, a
+// stream cut mid-way reaching the client cut, and no 502 for requests sent right behind an exception's 500 or across
+// uvicorn's keep-alive. Needs a build (`npm run build`) and Python with uvicorn and fastapi (Debian: apt-get install
+// python3-uvicorn python3-fastapi python3-httptools); without them it says so and exits 0. Exits 1 when a check fails.
 // Usage: node scripts/interop/uvicorn.mjs [--trials N] [--compare]
-//   --compare  also runs the keep-alive check with the pool's old fixed 4 s idle time, and reports its failures.
+//   --trials N  requests in the keep-alive check (30)
+//   --compare   also runs the keep-alive check with the pool's old fixed 4 s idle time, and reports its failures.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -17,9 +19,19 @@ import { freePort } from '../../test/helpers/free-port.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const trials = Number(args[args.indexOf('--trials') + 1] || 30) || 30;
+const trialsAt = args.indexOf('--trials');
+const trials = trialsAt < 0 ? 30 : Number(args[trialsAt + 1]);
+if (!Number.isInteger(trials) || trials < 1) {
+  console.error(`interop: --trials takes a whole number of requests, 1 or more, not ${args[trialsAt + 1] ?? 'nothing'}`);
+  process.exit(2);
+}
 const compare = args.includes('--compare');
-const { upstreamIdleMs } = await import(path.join(root, 'dist/proxy/upstream/idle.js'));
+const idleModule = path.join(root, 'dist/proxy/upstream/idle.js');
+if (!fs.existsSync(idleModule)) {
+  console.error('interop: no build in dist/: run `npm run build` first');
+  process.exit(2);
+}
+const { upstreamIdleMs } = await import(idleModule);
 /** vLLM's keep-alive in these runs (VLLM_HTTP_TIMEOUT_KEEP_ALIVE=1): short, so that each check crosses it often. */
 const KEEP_ALIVE_S = 1;
 
@@ -156,13 +168,16 @@ try {
         for (let i = 0; i < 5; i++) {
           const tag = `abort-${impl}-${i}`;
           const socket = openStream(proxy.port, { n_events: 100_000, interval: 0.02, tag });
-          const abortedAt = await new Promise((resolve) => socket.on('data', (c) => String(c).includes('data: ') && (socket.destroy(), resolve(monotonicS()))));
+          // Cut after the first event; a stream that never sends one is cut after 5 s, and counts as a failure.
+          const firstEvent = new Promise((resolve) => socket.on('data', (c) => String(c).includes('data: ') && resolve(monotonicS())));
+          const abortedAt = await Promise.race([firstEvent, sleep(5000).then(() => null)]);
+          socket.destroy();
           let seen = null;
-          for (const deadline = Date.now() + 2000; seen === null && Date.now() < deadline; ) {
+          for (const deadline = Date.now() + 2000; abortedAt !== null && seen === null && Date.now() < deadline; ) {
             seen = readNotes(notesFile).find((n) => n.tag === tag && n.ev !== 'chat') ?? null;
             if (seen === null) await sleep(5);
           }
-          waits.push(seen === null ? null : Math.round((seen.t - abortedAt) * 1000));
+          waits.push(seen === null || abortedAt === null ? null : Math.round((seen.t - abortedAt) * 1000));
         }
         report(waits.every((w) => w !== null && w <= 1000), `${impl}: client aborts reach uvicorn`, `${waits.map((w) => (w === null ? 'never' : `${w} ms`)).join(', ')} after the client closed (at most 1,000 ms)`);
 
