@@ -2,7 +2,8 @@
 // `npm run interop`: llmserve's proxy in front of real uvicorn, the HTTP server of vLLM's API server, instead of the
 // Node fakes of the tests: the same bytes both ways, large request bodies, a client's abort reaching the server, a
 // stream cut mid-way reaching the client cut, and no 502 for requests sent right behind an exception's 500 or across
-// uvicorn's keep-alive. Needs a build (`npm run build`) and Python with uvicorn and fastapi (Debian: apt-get install
+// uvicorn's keep-alive; then `llmserve start` with uvicorn as its vLLM (bin/vllm): ready, restarted after a SIGKILL,
+// drained and stopped by SIGTERM with nothing left. Needs a build (`npm run build`) and Python with uvicorn and fastapi (Debian: apt-get install
 // python3-uvicorn python3-fastapi python3-httptools); without them it says so and exits 0. Exits 1 when a check fails.
 // Usage: node scripts/interop/uvicorn.mjs [--trials N] [--compare]
 //   --trials N  requests in the keep-alive check (30)
@@ -144,6 +145,105 @@ async function keepAliveRun(appPort, notesFile, idleMs, label) {
   return { bad, connections: peers.size };
 }
 
+/** Waits until `cond()` holds, polling every 20 ms; false after `ms`. */
+async function until(cond, ms) {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(20)) if (cond()) return true;
+  return cond();
+}
+
+/** Pids of the processes whose command line mentions `text` (this script's own excepted). */
+function processesWith(text) {
+  const pids = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/**
+ * The whole product against uvicorn: `llmserve start` with `vllm` being the app on uvicorn (bin/vllm) and the fake
+ * nvidia-smi: ready, a request served, `llmserve check` passing; uvicorn SIGKILLed, `not-healthy` created, and the
+ * service back with a new uvicorn; then SIGTERM: exit 0, both probe files, nothing left running.
+ */
+async function startRun(impl) {
+  const dir = fs.mkdtempSync(path.join(work, `start-${impl}-`));
+  const model = path.join(dir, 'Model-X');
+  fs.mkdirSync(model);
+  fs.writeFileSync(path.join(model, 'config.json'), JSON.stringify({ architectures: ['Qwen2ForCausalLM'], num_attention_heads: 12 }));
+  const probeDir = path.join(dir, 'probe');
+  const notReady = path.join(probeDir, 'not-ready');
+  const notHealthy = path.join(probeDir, 'not-healthy');
+  const port = await freePort();
+  const backendPort = await freePort();
+  const logFile = path.join(dir, 'llmserve.log');
+  const env = {
+    ...process.env,
+    PATH: [path.join(here, 'bin'), path.join(root, 'test/fixtures/bin'), process.env.PATH].join(path.delimiter),
+    PYTHON: python,
+    INTEROP_NOTES: path.join(dir, 'notes.jsonl'),
+    INTEROP_HTTP: impl,
+    LLMSERVE_MASTER_KEY: KEY,
+    LLMSERVE_USAGE_DIR: dir,
+    NO_COLOR: '1',
+  };
+  const out = fs.openSync(logFile, 'a');
+  const args = ['start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probeDir, '--health-interval', '1'];
+  const child = spawn(process.execPath, [path.join(root, 'bin/llmserve.js'), ...args], { env, stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const log = () => fs.readFileSync(logFile, 'utf8');
+  const started = () => [...log().matchAll(/vLLM started \(pid (\d+)/g)].map((m) => Number(m[1]));
+  const question = { model: 'Model-X', messages: [{ role: 'user', content: 'Hi' }] };
+  try {
+    // Ready as llmserve says it, and as the probe files say it (the directory exists a moment before `not-ready` does).
+    const ready = await until(() => log().includes('ready after') && !fs.existsSync(notReady) && !fs.existsSync(notHealthy), 60_000);
+    const served = ready ? await send(port, 'POST', '/v1/chat/completions', question) : { status: 0 };
+    const check = ready ? spawnSync(process.execPath, [path.join(root, 'bin/llmserve.js'), 'check', '--probe-dir', probeDir], { env, encoding: 'utf8' }) : { status: null, stdout: '' };
+    report(ready && served.status === 200 && check.status === 0, `${impl}: llmserve start with uvicorn as vLLM`, `${ready ? 'ready' : 'not ready within 60 s'}, a completion ${served.status}, llmserve check exit ${check.status}`);
+
+    // uvicorn dies (vLLM's API server SIGKILLed): not-healthy, then a new one and the service back.
+    const first = started()[0];
+    let restarted = false;
+    let marked = false;
+    let again = { status: 0 };
+    if (ready && first !== undefined) {
+      process.kill(first, 'SIGKILL');
+      marked = await until(() => fs.existsSync(notHealthy), 10_000);
+      restarted = await until(() => started().length >= 2 && !fs.existsSync(notHealthy) && !fs.existsSync(notReady), 60_000);
+      again = restarted ? await send(port, 'POST', '/v1/chat/completions', question) : again;
+    }
+    report(marked && restarted && again.status === 200, `${impl}: uvicorn SIGKILLed`, `not-healthy ${marked ? 'created' : 'not created within 10 s'}, ${restarted ? `restarted (pid ${started()[1]})` : 'not back within 60 s'}, then a completion ${again.status}`);
+
+    // SIGTERM with a 2 s stream in flight: the stream ends whole (the drain), then everything stops; both probe files
+    // are left for the platform, and no uvicorn, proxy or llmserve is left running.
+    const streaming = send(port, 'POST', '/v1/chat/completions', { ...question, stream: true, n_events: 100, interval: 0.02 });
+    await until(() => fs.existsSync(path.join(dir, 'notes.jsonl')) && fs.readFileSync(path.join(dir, 'notes.jsonl'), 'utf8').includes('"stream": true'), 10_000);
+    child.kill('SIGTERM');
+    const stream = await streaming;
+    const whole = stream.status === 200 && stream.complete === true && stream.text.endsWith('data: [DONE]\n\n');
+    report(whole, `${impl}: a stream in flight at SIGTERM`, whole ? 'ended whole, with [DONE]' : `status ${stream.status}, ${stream.complete ? 'complete' : 'cut'}: ${stream.text.slice(-80)}`);
+    const code = await Promise.race([exited, sleep(60_000).then(() => 'still running after 60 s')]);
+    const left = await until(() => processesWith(dir).length === 0, 5000) ? [] : processesWith(dir);
+    const files = fs.existsSync(notReady) && fs.existsSync(notHealthy);
+    report(code === 0 && files && left.length === 0, `${impl}: SIGTERM`, `exit ${code}, ${files ? 'both probe files' : 'probe files missing'}, ${left.length === 0 ? 'nothing left running' : `left running: pids ${left.join(', ')}`}`);
+    if (code !== 0 || left.length > 0) console.log(log());
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const pid of processesWith(dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+  }
+}
+
 try {
   console.log(`interop: llmserve's proxy in front of uvicorn ${version} (${python}), keep-alive ${KEEP_ALIVE_S} s, ${trials} keep-alive trials`);
   for (const impl of impls) {
@@ -224,6 +324,7 @@ try {
     } finally {
       await app.stop();
     }
+    await startRun(impl);
   }
 } finally {
   fs.rmSync(work, { recursive: true, force: true });

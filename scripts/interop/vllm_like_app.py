@@ -1,7 +1,7 @@
 # A vLLM-like app on real uvicorn, the HTTP server vLLM's API server runs on: the routes the proxy forwards, event
 # streams as a StreamingResponse (as vLLM's api_server answers stream=true), and a note per request, per finished or
 # cancelled stream and per client disconnect in a JSON-lines file. Run by scripts/interop/uvicorn.mjs.
-# Usage: python3 vllm_like_app.py PORT KEEP_ALIVE_SECONDS NOTES_FILE httptools|h11
+# Usage: python3 vllm_like_app.py PORT KEEP_ALIVE_SECONDS NOTES_FILE httptools|h11 [SERVED_MODEL_NAME]
 import asyncio
 import json
 import sys
@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 port, keep_alive, notes_path, http_impl = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+served = sys.argv[5] if len(sys.argv) > 5 else "m"
 app = FastAPI()
 notes = open(notes_path, "a", buffering=1)
 
@@ -29,7 +30,7 @@ async def health():
 @app.get("/v1/models")
 async def models(request: Request):
     note(ev="models", peer=request.client.port)
-    return JSONResponse({"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "vllm"}]})
+    return JSONResponse({"object": "list", "data": [{"id": served, "object": "model", "owned_by": "vllm"}]})
 
 
 @app.post("/v1/chat/completions")
@@ -43,7 +44,7 @@ async def chat(request: Request):
     if not body.get("stream"):
         message = {"role": "assistant", "content": "Hello there, friend."}
         usage = {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
-        return JSONResponse({"id": "chatcmpl-1", "object": "chat.completion", "model": "m", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage})
+        return JSONResponse({"id": "chatcmpl-1", "object": "chat.completion", "model": served, "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage})
     events, interval, tag = body.get("n_events", 5), body.get("interval", 0.02), body.get("tag", "")
 
     async def generate():
@@ -53,7 +54,7 @@ async def chat(request: Request):
                     # The generator dies mid-stream (as vLLM's when its engine dies): uvicorn cuts the connection
                     # without the last chunk.
                     raise RuntimeError("engine died on purpose")
-                chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "m", "choices": [{"index": 0, "delta": {"content": f" t{i}"}, "finish_reason": None}]}
+                chunk = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": served, "choices": [{"index": 0, "delta": {"content": f" t{i}"}, "finish_reason": None}]}
                 yield "data: " + json.dumps(chunk) + "\n\n"
                 await asyncio.sleep(interval)
             yield "data: [DONE]\n\n"
