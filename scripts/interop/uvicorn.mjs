@@ -244,6 +244,48 @@ async function startRun(impl) {
   }
 }
 
+/**
+ * nginx in front of the proxy with nginx's defaults for `proxy_pass` (HTTP/1.0 to the proxy, `proxy_buffering on`):
+ * the events of a stream (one every 200 ms) must reach the client one by one, not all at its end. Skipped without nginx.
+ */
+async function nginxFrontRun(appPort) {
+  const nginx = ['nginx', '/usr/sbin/nginx'].find((n) => spawnSync(n, ['-v'], { stdio: 'ignore' }).status === 0);
+  if (nginx === undefined) return console.log('skip  nginx in front: no nginx on PATH');
+  const proxy = await startLlmserve(appPort, path.join(work, 'proxy.log'), { servedModelName: 'm' });
+  const dir = fs.mkdtempSync(path.join(work, 'nginx-'));
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events {}
+http {
+  access_log off; client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  server { listen 127.0.0.1:${port}; location / { proxy_pass http://127.0.0.1:${proxy.port}; } }
+}
+`);
+  const child = spawn(nginx, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    await until(() => fs.existsSync(path.join(dir, 'nginx.pid')), 5000);
+    const started = performance.now();
+    const arrivals = [];
+    const status = await new Promise((resolve) => {
+      const data = JSON.stringify({ model: 'm', stream: true, n_events: 10, interval: 0.2 });
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+        res.on('data', (d) => arrivals.push([performance.now() - started, (String(d).match(/^data: /gm) ?? []).length]));
+        res.on('end', () => resolve(res.statusCode));
+        res.on('error', () => resolve(0));
+      });
+      req.on('error', () => resolve(0));
+      req.end(data);
+    });
+    const events = arrivals.reduce((n, [, k]) => n + k, 0);
+    const first = arrivals.find(([, k]) => k > 0)?.[0] ?? Infinity;
+    // Buffered, the first event would come with the last, about 2 s after the request.
+    report(status === 200 && events === 11 && first < 1000, 'nginx in front (its default proxy settings)', `${status}, ${events} events, the first after ${Math.round(first)} ms, the last after ${Math.round(arrivals.at(-1)?.[0] ?? 0)} ms`);
+  } finally {
+    child.kill('SIGQUIT');
+    await proxy.stop();
+  }
+}
+
 try {
   console.log(`interop: llmserve's proxy in front of uvicorn ${version} (${python}), keep-alive ${KEEP_ALIVE_S} s, ${trials} keep-alive trials`);
   for (const impl of impls) {
@@ -321,6 +363,7 @@ try {
         const old = await keepAliveRun(app.port, notesFile, 4000, 'fixed');
         console.log(`note  ${impl}: the same with the pool's old fixed idle (4,000 ms): ${trials - old.bad.length} of ${trials} answered 200${old.bad.length ? ` (${old.bad.join(', ')})` : ''}, over ${old.connections} upstream connections`);
       }
+      if (impl === impls[0]) await nginxFrontRun(app.port);
     } finally {
       await app.stop();
     }
