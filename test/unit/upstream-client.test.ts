@@ -99,6 +99,8 @@ class Recorder {
   onResponse: ((head: ResponseHead, framing: BodyFraming, call: UpstreamCall) => void) | null = null;
   /** Runs inside onData. */
   onData: ((chunk: Buffer) => void) | null = null;
+  /** Runs inside onEnd, after it is recorded. */
+  onEnd: (() => void) | null = null;
 
   readonly handlers: UpstreamHandlers = {
     onResponse: (head, framing, call) => {
@@ -116,6 +118,7 @@ class Recorder {
     onEnd: () => {
       this.events.push('end');
       this.ends++;
+      this.onEnd?.();
     },
     onError: (err) => {
       this.events.push('error');
@@ -263,8 +266,8 @@ describe('UpstreamPool keep-alive', () => {
     const next = new Recorder();
     // The next request starts in the 500's onEnd, before the pool can have read the backend's FIN (as a request that
     // arrives in the same loop turn would): it must not go on the closing connection.
-    const handlers = { ...first.handlers, onEnd: () => (first.handlers.onEnd(), request(be.target, next).end()) };
-    request(be.target, { handlers } as Recorder, { target: '/boom' }).end();
+    first.onEnd = () => request(be.target, next).end();
+    request(be.target, first, { target: '/boom' }).end();
     await first.ok();
     assert.equal(first.heads[0]!.statusCode, 500);
     await next.ok();
