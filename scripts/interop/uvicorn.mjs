@@ -168,7 +168,8 @@ function processesWith(text) {
 /**
  * The whole product against uvicorn: `llmserve start` with `vllm` being the app on uvicorn (bin/vllm) and the fake
  * nvidia-smi: ready, a request served, `llmserve check` passing; uvicorn SIGKILLed, `not-healthy` created, and the
- * service back with a new uvicorn; then SIGTERM: exit 0, both probe files, nothing left running.
+ * service back with a new uvicorn; then SIGTERM with a stream in flight, which ends whole: exit 0, both probe files,
+ * nothing left running.
  */
 async function startRun(impl) {
   const dir = fs.mkdtempSync(path.join(work, `start-${impl}-`));

@@ -1,6 +1,8 @@
 # A vLLM-like app on real uvicorn, the HTTP server vLLM's API server runs on: the routes the proxy forwards, event
 # streams as a StreamingResponse (as vLLM's api_server answers stream=true), and a note per request, per finished or
-# cancelled stream and per client disconnect in a JSON-lines file. Run by scripts/interop/uvicorn.mjs.
+# cancelled stream and per client disconnect in a JSON-lines file. Run by scripts/interop/uvicorn.mjs. What a chat
+# request's body may ask for besides OpenAI's fields: `n_events` and `interval` (a stream's length and pace), `tag`
+# (names its notes), `raise` (an exception in the route), `fail_after` (the stream's generator dies after that many).
 # Usage: python3 vllm_like_app.py PORT KEEP_ALIVE_SECONDS NOTES_FILE httptools|h11 [SERVED_MODEL_NAME]
 import asyncio
 import json
