@@ -17,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KEY, root, startLlmserve } from '../../bench/targets.mjs';
 import { freePort } from '../../test/helpers/free-port.mjs';
+import { bin, makeModel, marked, signal, sleep, waitUntil } from '../soak-lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -36,7 +37,6 @@ const { upstreamIdleMs } = await import(idleModule);
 /** vLLM's keep-alive in these runs (VLLM_HTTP_TIMEOUT_KEEP_ALIVE=1): short, so that each check crosses it often. */
 const KEEP_ALIVE_S = 1;
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const monotonicS = () => Number(process.hrtime.bigint()) / 1e9;
 let failed = 0;
 const report = (ok, what, detail) => {
@@ -145,26 +145,6 @@ async function keepAliveRun(appPort, notesFile, idleMs, label) {
   return { bad, connections: peers.size };
 }
 
-/** Waits until `cond()` holds, polling every 20 ms; false after `ms`. */
-async function until(cond, ms) {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(20)) if (cond()) return true;
-  return cond();
-}
-
-/** Pids of the processes whose command line mentions `text` (this script's own excepted). */
-function processesWith(text) {
-  const pids = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
-}
-
 /**
  * The whole product against uvicorn: `llmserve start` with `vllm` being the app on uvicorn (bin/vllm) and the fake
  * nvidia-smi: ready, a request served, `llmserve check` passing; uvicorn SIGKILLed, `not-healthy` created, and the
@@ -173,9 +153,9 @@ function processesWith(text) {
  */
 async function startRun(impl) {
   const dir = fs.mkdtempSync(path.join(work, `start-${impl}-`));
-  const model = path.join(dir, 'Model-X');
-  fs.mkdirSync(model);
-  fs.writeFileSync(path.join(model, 'config.json'), JSON.stringify({ architectures: ['Qwen2ForCausalLM'], num_attention_heads: 12 }));
+  const model = makeModel(dir, 'Model-X');
+  // In the environment of every process this run starts (llmserve, the proxy, uvicorn): what is left is found by it.
+  const marker = `llmserve-interop-${process.pid}-${impl}`;
   const probeDir = path.join(dir, 'probe');
   const notReady = path.join(probeDir, 'not-ready');
   const notHealthy = path.join(probeDir, 'not-healthy');
@@ -190,11 +170,12 @@ async function startRun(impl) {
     INTEROP_HTTP: impl,
     LLMSERVE_MASTER_KEY: KEY,
     LLMSERVE_USAGE_DIR: dir,
+    LLMSERVE_TEST_MARKER: marker,
     NO_COLOR: '1',
   };
   const out = fs.openSync(logFile, 'a');
   const args = ['start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probeDir, '--health-interval', '1'];
-  const child = spawn(process.execPath, [path.join(root, 'bin/llmserve.js'), ...args], { env, stdio: ['ignore', out, out] });
+  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', out, out] });
   fs.closeSync(out);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   const log = () => fs.readFileSync(logFile, 'utf8');
@@ -202,46 +183,40 @@ async function startRun(impl) {
   const question = { model: 'Model-X', messages: [{ role: 'user', content: 'Hi' }] };
   try {
     // Ready as llmserve says it, and as the probe files say it (the directory exists a moment before `not-ready` does).
-    const ready = await until(() => log().includes('ready after') && !fs.existsSync(notReady) && !fs.existsSync(notHealthy), 60_000);
+    const ready = await waitUntil(() => log().includes('ready after') && !fs.existsSync(notReady) && !fs.existsSync(notHealthy), 60_000);
     const served = ready ? await send(port, 'POST', '/v1/chat/completions', question) : { status: 0 };
-    const check = ready ? spawnSync(process.execPath, [path.join(root, 'bin/llmserve.js'), 'check', '--probe-dir', probeDir], { env, encoding: 'utf8' }) : { status: null, stdout: '' };
+    const check = ready ? spawnSync(process.execPath, [bin, 'check', '--probe-dir', probeDir], { env, encoding: 'utf8' }) : { status: null, stdout: '' };
     report(ready && served.status === 200 && check.status === 0, `${impl}: llmserve start with uvicorn as vLLM`, `${ready ? 'ready' : 'not ready within 60 s'}, a completion ${served.status}, llmserve check exit ${check.status}`);
 
     // uvicorn dies (vLLM's API server SIGKILLed): not-healthy, then a new one and the service back.
     const first = started()[0];
     let restarted = false;
-    let marked = false;
+    let unhealthy = false;
     let again = { status: 0 };
     if (ready && first !== undefined) {
-      process.kill(first, 'SIGKILL');
-      marked = await until(() => fs.existsSync(notHealthy), 10_000);
-      restarted = await until(() => started().length >= 2 && !fs.existsSync(notHealthy) && !fs.existsSync(notReady), 60_000);
+      signal(first, 'SIGKILL');
+      unhealthy = await waitUntil(() => fs.existsSync(notHealthy), 10_000);
+      restarted = await waitUntil(() => started().length >= 2 && !fs.existsSync(notHealthy) && !fs.existsSync(notReady), 60_000);
       again = restarted ? await send(port, 'POST', '/v1/chat/completions', question) : again;
     }
-    report(marked && restarted && again.status === 200, `${impl}: uvicorn SIGKILLed`, `not-healthy ${marked ? 'created' : 'not created within 10 s'}, ${restarted ? `restarted (pid ${started()[1]})` : 'not back within 60 s'}, then a completion ${again.status}`);
+    report(unhealthy && restarted && again.status === 200, `${impl}: uvicorn SIGKILLed`, `not-healthy ${unhealthy ? 'created' : 'not created within 10 s'}, ${restarted ? `restarted (pid ${started()[1]})` : 'not back within 60 s'}, then a completion ${again.status}`);
 
     // SIGTERM with a 2 s stream in flight: the stream ends whole (the drain), then everything stops; both probe files
     // are left for the platform, and no uvicorn, proxy or llmserve is left running.
     const streaming = send(port, 'POST', '/v1/chat/completions', { ...question, stream: true, n_events: 100, interval: 0.02 });
-    await until(() => fs.existsSync(path.join(dir, 'notes.jsonl')) && fs.readFileSync(path.join(dir, 'notes.jsonl'), 'utf8').includes('"stream": true'), 10_000);
+    await waitUntil(() => fs.existsSync(path.join(dir, 'notes.jsonl')) && fs.readFileSync(path.join(dir, 'notes.jsonl'), 'utf8').includes('"stream": true'), 10_000);
     child.kill('SIGTERM');
     const stream = await streaming;
     const whole = stream.status === 200 && stream.complete === true && stream.text.endsWith('data: [DONE]\n\n');
     report(whole, `${impl}: a stream in flight at SIGTERM`, whole ? 'ended whole, with [DONE]' : `status ${stream.status}, ${stream.complete ? 'complete' : 'cut'}: ${stream.text.slice(-80)}`);
     const code = await Promise.race([exited, sleep(60_000).then(() => 'still running after 60 s')]);
-    const left = await until(() => processesWith(dir).length === 0, 5000) ? [] : processesWith(dir);
+    const left = (await waitUntil(() => marked(marker).length === 0, 5000)) ? [] : marked(marker).map((p) => p.pid);
     const files = fs.existsSync(notReady) && fs.existsSync(notHealthy);
     report(code === 0 && files && left.length === 0, `${impl}: SIGTERM`, `exit ${code}, ${files ? 'both probe files' : 'probe files missing'}, ${left.length === 0 ? 'nothing left running' : `left running: pids ${left.join(', ')}`}`);
     if (code !== 0 || left.length > 0) console.log(log());
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    for (const pid of processesWith(dir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-    }
+    for (const p of marked(marker)) signal(p.pid, 'SIGKILL');
   }
 }
 
@@ -264,7 +239,7 @@ http {
 `);
   const child = spawn(nginx, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
-    await until(() => fs.existsSync(path.join(dir, 'nginx.pid')), 5000);
+    await waitUntil(() => fs.existsSync(path.join(dir, 'nginx.pid')), 5000);
     const started = performance.now();
     const arrivals = [];
     const status = await new Promise((resolve) => {
