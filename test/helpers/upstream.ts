@@ -1,7 +1,7 @@
 // A fake vLLM for the proxy tests: records every request and answers the few routes the proxy forwards.
 import { EventEmitter, once } from 'node:events';
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { waitFor as pollUntil } from './wait.js';
 
@@ -364,6 +364,21 @@ export function request(
     req.on('error', reject);
     if (body !== undefined) req.end(body);
     else req.end();
+  });
+}
+
+/**
+ * Sends raw bytes on a fresh connection (`keepOpen`: without ending its side) and resolves with everything the proxy
+ * sent before it closed.
+ */
+export function raw(port: number, data: string, opts: { keepOpen?: boolean } = {}): Promise<{ text: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const socket = net.connect(port, '127.0.0.1', () => (opts.keepOpen ? socket.write(data) : socket.end(data)));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }));
   });
 }
 

@@ -2,19 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { KEY, KEY_NAME, bearer, request, sha256Hex, startPair, until } from '../helpers/upstream.js';
-
-/** Sends raw bytes on a fresh connection and resolves with everything the proxy sent before closing. */
-function raw(port: number, data: string, opts: { keepOpen?: boolean } = {}): Promise<{ text: string; ms: number }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const socket = net.connect(port, '127.0.0.1', () => (opts.keepOpen ? socket.write(data) : socket.end(data)));
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => resolve({ text: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started }));
-  });
-}
+import { KEY, KEY_NAME, bearer, raw, request, sha256Hex, startPair, until } from '../helpers/upstream.js';
 
 /** The status line and the parsed JSON body of a raw HTTP answer. */
 function parse(text: string): { status: number; type: string | undefined; body: { error: { code: string; type: string; message: string } } } {

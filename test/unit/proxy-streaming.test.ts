@@ -2,10 +2,10 @@
 // hop-by-hop headers and the upstream connection pool.
 import assert from 'node:assert/strict';
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
-import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
-import { KEY, bearer, request, startPair, until } from '../helpers/upstream.js';
+import { KEY, bearer, raw, request, startPair, until } from '../helpers/upstream.js';
+import { withTimeout } from '../helpers/wait.js';
 
 const streamBody = JSON.stringify({ model: 'test-model', stream: true, messages: [{ role: 'user', content: 'hi' }] });
 
@@ -42,16 +42,8 @@ describe('streaming', () => {
   it('streams to an HTTP/1.0 client (nginx\'s default proxy_http_version) without chunked framing, ended by the close', async (t) => {
     const pair = await startPair({}, { behaviour: { events: 3 } });
     t.after(() => pair.close());
-    const socket = net.connect(pair.port, '127.0.0.1');
-    t.after(() => socket.destroy());
-    let text = '';
-    let closed = false;
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => (text += d));
-    socket.on('error', () => {});
-    socket.on('close', () => (closed = true));
-    socket.write(`POST /v1/chat/completions HTTP/1.0\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(streamBody)}\r\n\r\n${streamBody}`);
-    await until(() => closed, 10_000, 'the proxy to close the HTTP/1.0 stream at its end');
+    const request10 = `POST /v1/chat/completions HTTP/1.0\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(streamBody)}\r\n\r\n${streamBody}`;
+    const { text } = await withTimeout(raw(pair.port, request10, { keepOpen: true }), 10_000, 'the proxy to close the HTTP/1.0 stream at its end');
     const [head, body] = [text.slice(0, text.indexOf('\r\n\r\n')), text.slice(text.indexOf('\r\n\r\n') + 4)];
     assert.match(head, /^HTTP\/1\.1 200 /);
     assert.doesNotMatch(head, /transfer-encoding/i);
