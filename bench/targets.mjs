@@ -107,7 +107,8 @@ http {
 `;
 }
 
-function whichNginx() {
+/** The nginx binary on PATH (or in an sbin directory) that runs, or null. */
+export function whichNginx() {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/local/sbin'])) {
     const p = path.join(dir, 'nginx');
     if (fs.existsSync(p)) return spawnSync(p, ['-v']).status === 0 ? p : null;
@@ -163,7 +164,8 @@ export function rssSampler(target) {
   return { stop: () => (clearInterval(timer), sample(), peak) };
 }
 
-function waitForPort(port, ms) {
+/** Resolves once something accepts connections on 127.0.0.1:port; rejects after `ms`. */
+export function waitForPort(port, ms) {
   const deadline = Date.now() + ms;
   return new Promise((resolve, reject) => {
     const attempt = () => {
@@ -175,7 +177,8 @@ function waitForPort(port, ms) {
   });
 }
 
-function stopChild(child, signal = 'SIGTERM') {
+/** Sends `signal`, then SIGKILL if the child has not exited 3 s later; resolves on its exit. */
+export function stopChild(child, signal = 'SIGTERM') {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 3000);

@@ -15,7 +15,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KEY, root, startLlmserve } from '../../bench/targets.mjs';
+import { KEY, root, startLlmserve, stopChild, waitForPort, whichNginx } from '../../bench/targets.mjs';
 import { freePort } from '../../test/helpers/free-port.mjs';
 import { bin, makeModel, marked, signal, sleep, waitUntil } from '../soak-lib.mjs';
 
@@ -68,16 +68,6 @@ async function startApp(impl, notesFile) {
   }
   child.kill('SIGKILL');
   throw new Error(`uvicorn (${impl}) did not answer /health within 20 s:\n${fs.readFileSync(path.join(work, `uvicorn-${impl}.log`), 'utf8')}`);
-}
-
-/** SIGTERM, and SIGKILL if uvicorn has not exited 5 s later (it cancels its streams first); resolves on its exit. */
-function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => (clearTimeout(kill), resolve()));
-    child.kill('SIGTERM');
-  });
 }
 
 /**
@@ -225,8 +215,8 @@ async function startRun(impl) {
  * the events of a stream (one every 200 ms) must reach the client one by one, not all at its end. Skipped without nginx.
  */
 async function nginxFrontRun(appPort) {
-  const nginx = ['nginx', '/usr/sbin/nginx'].find((n) => spawnSync(n, ['-v'], { stdio: 'ignore' }).status === 0);
-  if (nginx === undefined) return console.log('skip  nginx in front: no nginx on PATH');
+  const nginx = whichNginx();
+  if (nginx === null) return console.log('skip  nginx in front: no nginx on PATH');
   const proxy = await startLlmserve(appPort, path.join(work, 'proxy.log'), { servedModelName: 'm' });
   const dir = fs.mkdtempSync(path.join(work, 'nginx-'));
   const port = await freePort();
@@ -239,7 +229,7 @@ http {
 `);
   const child = spawn(nginx, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
-    await waitUntil(() => fs.existsSync(path.join(dir, 'nginx.pid')), 5000);
+    await waitForPort(port, 5000);
     const started = performance.now();
     const arrivals = [];
     const status = await new Promise((resolve) => {
@@ -257,7 +247,7 @@ http {
     // Buffered, the first event would come with the last, about 2 s after the request.
     report(status === 200 && events === 11 && first < 1000, 'nginx in front (its default proxy settings)', `${status}, ${events} events, the first after ${Math.round(first)} ms, the last after ${Math.round(arrivals.at(-1)?.[0] ?? 0)} ms`);
   } finally {
-    child.kill('SIGQUIT');
+    await stopChild(child, 'SIGQUIT');
     await proxy.stop();
   }
 }
