@@ -562,10 +562,10 @@ describe('UpstreamCall backpressure', () => {
 });
 
 describe('UpstreamPool.waitingOn (the engine-stall watchdog)', () => {
-  // Sweeps every 100 ms: an exchange counts once it began a full period ago.
+  // Sweeps every 100 ms (a short keep-alive): an exchange still counts only once it began a second or more ago.
   const SWEEPS = { idleMs: 200, maxIdle: 4 };
 
-  it('counts the calls whose request went out whole, whose response is not finished nor paused for the client, begun a sweep ago', async (t) => {
+  it('counts the calls whose request went out whole, whose response is not finished nor paused for the client, begun a second ago', async (t) => {
     // The backend answers nothing until told: each request waits on it alone.
     const be = await startBackend(t, () => {});
     const { pool, request } = makePool(t, SWEEPS);
@@ -577,14 +577,18 @@ describe('UpstreamPool.waitingOn (the engine-stall watchdog)', () => {
     await waitFor(() => be.conns.length === 1, { ...WAIT, message: 'the first connection' });
     const uploading = pool.waitingOn(be.target);
     held.end(Buffer.from('cd'));
-    assert.equal(count(), 0, 'just sent: not counted before a sweep period has passed');
-    await waitFor(() => count() === 1, { ...WAIT, message: 'the sent request to count' });
+    const sentAt = performance.now();
+    assert.equal(count(), 0, 'just sent: not counted yet');
+    await waitFor(() => count() === 1, { timeoutMs: 5000, message: 'the sent request to count' });
+    // A lower bound only (a busy machine makes it later): 10 ms of slack for the timers' whole-millisecond clock.
+    const countedAfterMs = performance.now() - sentAt;
+    assert.ok(countedAfterMs >= 990, `counted ${countedAfterMs.toFixed(0)} ms after it was sent, before a second had passed`);
     assert.deepEqual(uploading, { count: 0, heardMs: null }, 'a request whose body is still coming waits on its client, not the backend');
     assert.deepEqual(pool.waitingOn(be.target), { count: 1, heardMs: null }, 'waiting, nothing heard yet');
 
     const paused = request(be.target, new Recorder());
     paused.end();
-    await waitFor(() => count() === 2, { ...WAIT, message: 'the second request to count' });
+    await waitFor(() => count() === 2, { timeoutMs: 5000, message: 'the second request to count' });
     paused.pause();
     assert.equal(count(), 1, 'a call paused for a slow client is not waiting on the backend');
     paused.resume();
@@ -611,9 +615,10 @@ describe('UpstreamPool.waitingOn (the engine-stall watchdog)', () => {
     });
     const { pool, request, send } = makePool(t, SWEEPS);
     request(be.target, new Recorder(), { target: '/silent' }).end();
-    await waitFor(() => pool.waitingOn(be.target).count === 1, { ...WAIT, message: 'the silent request to count' });
+    await waitFor(() => pool.waitingOn(be.target).count === 1, { timeoutMs: 5000, message: 'the silent request to count' });
     // A quick answer (a model list) while the other waits, and one caught half-read: the waiting call heard nothing.
     await send(be.target);
+    const halfSentAt = performance.now();
     const half = new Recorder();
     request(be.target, half, { target: '/half' }).end();
     await waitFor(() => half.bytes === 4, { ...WAIT, message: 'the half answer' });
@@ -621,9 +626,11 @@ describe('UpstreamPool.waitingOn (the engine-stall watchdog)', () => {
     const headed = new Recorder();
     request(be.target, headed, { target: '/head' }).end();
     await waitFor(() => headed.heads.length === 1, { ...WAIT, message: 'the head' });
-    // Once they have waited a period, the stream and the half answer count, with their bytes (within a period or two).
-    await waitFor(() => pool.waitingOn(be.target).count === 3, { ...WAIT, message: 'the stream to count' });
+    // Once they have waited a second, the stream and the half answer count, with their bytes: heard no earlier than
+    // the half answer was asked for (to within a 100 ms period and the timers' whole milliseconds).
+    await waitFor(() => pool.waitingOn(be.target).count === 3, { timeoutMs: 4000, message: 'the stream to count' });
     const w = pool.waitingOn(be.target);
-    assert.ok(w.heardMs !== null && w.heardMs <= 1000, JSON.stringify(w));
+    const sinceHalfSentMs = performance.now() - halfSentAt;
+    assert.ok(w.heardMs !== null && w.heardMs <= sinceHalfSentMs + 110, `${JSON.stringify(w)}, half answer asked for ${sinceHalfSentMs.toFixed(0)} ms ago`);
   });
 });

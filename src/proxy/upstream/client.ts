@@ -90,6 +90,8 @@ export class UpstreamPool {
   private readonly heard = new Map<UpstreamTarget, Heard>();
   private readonly sweeper: NodeJS.Timeout;
   private readonly sweepMs: number;
+  /** Sweeps an exchange must have seen begin before waitingOn counts it: a second or more, whatever the period. */
+  private readonly settleSweeps: number;
   /** Sweeps so far: an exchange notes the count at each read (a store, no clock read per event). */
   private sweeps = 0;
   private closed = false;
@@ -97,6 +99,8 @@ export class UpstreamPool {
   constructor(private readonly options: UpstreamPoolOptions) {
     // One timer for the whole pool instead of one per idle socket.
     this.sweepMs = Math.max(100, Math.min(1000, options.idleMs / 2));
+    // Born between sweeps k and k+1, an exchange is counted from sweep k+settleSweeps: (settleSweeps-1) periods later.
+    this.settleSweeps = Math.ceil(1000 / this.sweepMs) + 1;
     this.sweeper = setInterval(() => this.sweep(), this.sweepMs);
     this.sweeper.unref();
   }
@@ -126,7 +130,7 @@ export class UpstreamPool {
 
   /**
    * The exchanges with `target` that wait on it alone (the whole request sent, the response not finished, not paused
-   * because the client reads slowly) and began at least a sweep's period ago, and ms since any of them last got bytes
+   * because the client reads slowly) and began a second or more ago, and ms since any of them last got bytes
    * (null: none has; good to the period, at most a second). Counted when asked (every health interval), not kept per
    * event. Why these only: silence on any other (a client still uploading, or not reading) is not the backend's doing,
    * and bytes on a short exchange (a model list, `/tokenize`: vLLM's API server answers them without its engine, in
@@ -136,7 +140,7 @@ export class UpstreamPool {
     let count = 0;
     let newest = -1;
     for (const call of this.heard.get(target)?.calls ?? []) {
-      if (!call.waitsOnBackend || call.bornSweep > this.sweeps - 2) continue;
+      if (!call.waitsOnBackend || call.bornSweep > this.sweeps - this.settleSweeps) continue;
       count++;
       if (call.heardSweep > newest) newest = call.heardSweep;
     }
