@@ -1,5 +1,12 @@
 // vLLM's own metrics, fetched from the backend's /metrics and passed through: only the `vllm:` families.
 import { mergeExpositions } from './merge.js';
+import { labelModel } from './model-label.js';
+
+/** A vLLM whose metrics are read: its base URL and its served name (vLLM's own `model_name` label). */
+export interface MetricsBackend {
+  url: string;
+  name: string;
+}
 
 /** Keeps the `vllm:*` samples and their HELP/TYPE lines of a Prometheus text page. */
 export function vllmOnly(text: string): string {
@@ -24,14 +31,17 @@ export async function fetchBackendMetrics(backendUrl: string, timeoutMs = 2000):
   }
 }
 
-/** Every backend's metrics, read concurrently (each within `timeoutMs`) and merged into one page; `up`: all were read. */
-export async function fetchAllBackendMetrics(backendUrls: readonly string[], timeoutMs = 2000): Promise<{ text: string; up: boolean }> {
-  if (backendUrls.length === 1) {
+/**
+ * Every backend's metrics, read concurrently (each within `timeoutMs`) and merged into one page, each page's samples
+ * without a `model_name` label given their model's; `up`: all were read.
+ */
+export async function fetchAllBackendMetrics(backends: readonly MetricsBackend[], timeoutMs = 2000): Promise<{ text: string; up: boolean }> {
+  if (backends.length === 1) {
     // One model: its page as it is, nothing to merge.
-    const text = await fetchBackendMetrics(backendUrls[0]!, timeoutMs);
+    const text = await fetchBackendMetrics(backends[0]!.url, timeoutMs);
     return { text: text ?? '', up: text !== null };
   }
-  const pages = await Promise.all(backendUrls.map((url) => fetchBackendMetrics(url, timeoutMs)));
-  const read = pages.filter((p): p is string => p !== null);
+  const pages = await Promise.all(backends.map((b) => fetchBackendMetrics(b.url, timeoutMs)));
+  const read = pages.flatMap((page, i) => (page === null ? [] : [labelModel(page, backends[i]!.name)]));
   return { text: mergeExpositions(read), up: read.length > 0 && read.length === pages.length };
 }

@@ -18,7 +18,7 @@ import { planBody, type BodyPlan } from '../usage/request.js';
 import type { CostControl } from './cost.js';
 import { isMultipart } from './multipart.js';
 import { isPreflight } from './preflight.js';
-import { metricsBackendUrls, routeBody, routeMultipart, type RouteTarget, type Router } from './router.js';
+import { metricsBackends, routeBody, routeMultipart, type RouteTarget, type Router } from './router.js';
 
 /** What the handler reads and uses; the state is read through a function so changes apply at once. */
 export interface HandlerDeps {
@@ -179,7 +179,7 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
 
   const serveMetrics = async (res: ServerResponse) => {
     // Every model's vLLM metrics, not only the first one's.
-    const text = await cost.metrics.render(metricsBackendUrls(settings, router));
+    const text = await cost.metrics.render(metricsBackends(settings, router));
     if (res.headersSent || res.destroyed) return;
     res.writeHead(200, { ...errors.requestIdHeader(res), 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
     res.end(text);

@@ -17,7 +17,7 @@ import { createCostControl } from './cost.js';
 import { PROMETHEUS_CONTENT_TYPE, type RegistrySnapshot } from '../metrics/registry.js';
 import { createKeyRing, type KeysFileLoader } from './keyring.js';
 import { isBackendState, type BackendState, type KeyEntryDigest, type ProxySettings } from './settings.js';
-import { createRouter, metricsBackendUrls } from './router.js';
+import { createRouter, metricsBackends } from './router.js';
 import { loadTls, watchCertificateDates } from './tls.js';
 import { clientErrorResponse } from './errors.js';
 import { burstWarner } from '../util/burst-warn.js';
@@ -303,7 +303,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   if (settings.metricsPort !== undefined && settings.metricsPort !== null) {
     const ms = http.createServer((req, res) => {
       if (normalisedMetricsPath(req.url) && (req.method === 'GET' || req.method === 'HEAD')) {
-        void cost.metrics.render(metricsBackendUrls(settings, router)).then((text) => {
+        void cost.metrics.render(metricsBackends(settings, router)).then((text) => {
           res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });
           res.end(req.method === 'HEAD' ? undefined : text);
         });

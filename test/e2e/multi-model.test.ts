@@ -115,6 +115,8 @@ test('two models on GPUs [0,1] and [2,3]: one port, one key, own CUDA_VISIBLE_DE
       assert.equal(text.match(new RegExp(`^# TYPE ${family} `, 'gm'))?.length, 1, `${family} once`);
     }
     assert.match(text, /^llmserve_backend_metrics_up 1$/m);
+    // vLLM's info gauge has no model_name of its own: one series per model all the same, told apart by theirs.
+    assert.equal(text.match(/^vllm:cache_config_info\{model_name="(alpha|beta)",block_size="16",/gm)?.length, 2, text);
   }
   const models = (await (await fetch(`http://127.0.0.1:${s.port}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } })).json()) as { data: { id: string }[] };
   assert.deepEqual(models.data.map((m) => m.id), ['alpha', 'beta', 'beta-sql']);

@@ -7,7 +7,8 @@ import { Counter, Histogram, Registry } from '../../src/metrics/registry.js';
 import { ProxyMetrics } from '../../src/metrics/proxy-metrics.js';
 import { fetchAllBackendMetrics, vllmOnly } from '../../src/metrics/backend.js';
 import { mergeExpositions } from '../../src/metrics/merge.js';
-import { createRouter, metricsBackendUrls } from '../../src/proxy/router.js';
+import { labelModel } from '../../src/metrics/model-label.js';
+import { createRouter, metricsBackends } from '../../src/proxy/router.js';
 import { proxySettings } from '../../src/proxy/settings.js';
 import { startUpstream } from '../helpers/upstream.js';
 
@@ -60,7 +61,7 @@ test('proxy metrics: requests, tokens, state, restarts; vllm:* appended from the
   m.setRestarts(1);
   const up = await startUpstream();
   try {
-    const text = await m.render([up.url]);
+    const text = await m.render([{ url: up.url, name: 'm' }]);
     assert.match(text, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 1$/m);
     assert.match(text, /^llmserve_requests_total\{key="alice",model="m",status="429"\} 1$/m);
     assert.match(text, /^llmserve_tokens_total\{key="alice",model="m",kind="prompt"\} 10$/m);
@@ -76,7 +77,7 @@ test('proxy metrics: requests, tokens, state, restarts; vllm:* appended from the
   } finally {
     await up.close();
   }
-  const down = await m.render(['http://127.0.0.1:9']);
+  const down = await m.render([{ url: 'http://127.0.0.1:9', name: 'm' }]);
   assert.match(down, /^llmserve_backend_metrics_up 0$/m);
 });
 
@@ -152,11 +153,42 @@ async function metricsBackend(page: string | null): Promise<{ url: string; close
   };
 }
 
+test('labelModel: a sample without a model_name label gets its model\'s; one with it, and every other line, stay as they are', () => {
+  const page = [
+    '# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig',
+    '# TYPE vllm:cache_config_info gauge',
+    'vllm:cache_config_info{block_size="16",engine="0"} 1.0',
+    'vllm:num_requests_running{engine="0",model_name="alpha"} 1.0',
+    'vllm:bare 2',
+    'vllm:empty{} 3',
+    // A value that holds the text `model_name="`, a `}` and escaped quotes is a value, not a label.
+    'vllm:lora_requests_info{max_lora="1",running_lora_adapters="x\\",model_name=\"y\"}",waiting_lora_adapters=""} 1.7e+09',
+    'vllm:spaced{ model_name = "alpha" } 4',
+    '',
+  ].join('\n');
+  assert.equal(
+    labelModel(page, 'org/Qwen "7B"'),
+    [
+      '# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig',
+      '# TYPE vllm:cache_config_info gauge',
+      'vllm:cache_config_info{model_name="org/Qwen \\"7B\\"",block_size="16",engine="0"} 1.0',
+      'vllm:num_requests_running{engine="0",model_name="alpha"} 1.0',
+      'vllm:bare{model_name="org/Qwen \\"7B\\""} 2',
+      'vllm:empty{model_name="org/Qwen \\"7B\\""} 3',
+      'vllm:lora_requests_info{model_name="org/Qwen \\"7B\\"",max_lora="1",running_lora_adapters="x\\",model_name=\"y\"}",waiting_lora_adapters=""} 1.7e+09',
+      'vllm:spaced{ model_name = "alpha" } 4',
+      '',
+    ].join('\n'),
+  );
+});
+
 test('several models: every backend\'s vllm:* merged into the page; one down or hanging costs only its own samples', async () => {
-  const [alpha, beta, hanging] = [await metricsBackend(vllmPage('alpha', 1, 'python_gc_objects 4\n')), await metricsBackend(vllmPage('beta', 3)), await metricsBackend(null)];
+  // vLLM's info gauges carry no model_name: alike in both pages, they must come out as two series, one per model.
+  const info = '# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n# TYPE vllm:cache_config_info gauge\nvllm:cache_config_info{block_size="16",engine="0"} 1.0\n';
+  const [alpha, beta, hanging] = [await metricsBackend(vllmPage('alpha', 1, 'python_gc_objects 4\n' + info)), await metricsBackend(vllmPage('beta', 3, info)), await metricsBackend(null)];
   try {
     const m = new ProxyMetrics('ready');
-    const text = await m.render([alpha.url, beta.url]);
+    const text = await m.render([{ url: alpha.url, name: 'alpha' }, { url: beta.url, name: 'beta' }]);
     assert.match(text, /^vllm:num_requests_running\{engine="0",model_name="alpha"\} 1$/m);
     assert.match(text, /^vllm:num_requests_running\{engine="0",model_name="beta"\} 3$/m);
     assert.match(text, /^vllm:e2e_request_latency_seconds_count\{engine="0",model_name="beta"\} 2$/m);
@@ -164,13 +196,17 @@ test('several models: every backend\'s vllm:* merged into the page; one down or 
     assert.equal(text.match(/^# HELP vllm:e2e_request_latency_seconds /gm)?.length, 1);
     assert.doesNotMatch(text, /python_gc/);
     assert.match(text, /^llmserve_backend_metrics_up 1$/m);
+    assert.deepEqual(
+      text.split('\n').filter((l) => l.startsWith('vllm:cache_config_info')),
+      ['vllm:cache_config_info{model_name="alpha",block_size="16",engine="0"} 1.0', 'vllm:cache_config_info{model_name="beta",block_size="16",engine="0"} 1.0'],
+    );
 
-    const down = await m.render([alpha.url, 'http://127.0.0.1:9']);
+    const down = await m.render([{ url: alpha.url, name: 'alpha' }, { url: 'http://127.0.0.1:9', name: 'beta' }]);
     assert.match(down, /model_name="alpha"/);
     assert.match(down, /^llmserve_backend_metrics_up 0$/m, 'not every model could be read');
 
     const started = performance.now();
-    const slow = await fetchAllBackendMetrics([hanging.url, beta.url, alpha.url], 300);
+    const slow = await fetchAllBackendMetrics([{ url: hanging.url, name: 'gamma' }, { url: beta.url, name: 'beta' }, { url: alpha.url, name: 'alpha' }], 300);
     assert.ok(performance.now() - started < 1500, 'fetched concurrently, bounded by one timeout');
     assert.equal(slow.up, false);
     assert.match(slow.text, /model_name="alpha"/);
@@ -188,9 +224,12 @@ test('several models: a model that gave up is no longer scraped, so llmserve_bac
       { name: 'b', url: 'http://127.0.0.1:3001' },
     ],
   });
-  assert.deepEqual(metricsBackendUrls(settings, null), ['http://127.0.0.1:3000']);
+  assert.deepEqual(metricsBackends(settings, null), [{ url: 'http://127.0.0.1:3000', name: settings.servedModelName }]);
   const router = createRouter(settings, () => 0)!;
-  assert.deepEqual(metricsBackendUrls(settings, router), ['http://127.0.0.1:3000', 'http://127.0.0.1:3001']);
+  assert.deepEqual(metricsBackends(settings, router), [
+    { url: 'http://127.0.0.1:3000', name: 'a' },
+    { url: 'http://127.0.0.1:3001', name: 'b' },
+  ]);
   router.targets[1]!.state = 'failed';
-  assert.deepEqual(metricsBackendUrls(settings, router), ['http://127.0.0.1:3000']);
+  assert.deepEqual(metricsBackends(settings, router), [{ url: 'http://127.0.0.1:3000', name: 'a' }]);
 });
