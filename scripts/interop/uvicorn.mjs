@@ -3,8 +3,9 @@
 // Node fakes of the tests: the same bytes both ways, large request bodies, a client's abort reaching the server, a
 // stream cut mid-way reaching the client cut, and no 502 for requests sent right behind an exception's 500 or across
 // uvicorn's keep-alive; then `llmserve start` with uvicorn as its vLLM (bin/vllm): ready, restarted after a SIGKILL,
-// drained and stopped by SIGTERM with nothing left. Needs a build (`npm run build`) and Python with uvicorn and fastapi (Debian: apt-get install
-// python3-uvicorn python3-fastapi python3-httptools); without them it says so and exits 0. Exits 1 when a check fails.
+// drained and stopped by SIGTERM with nothing left. Needs a build (`npm run build`) and Python with uvicorn and
+// fastapi (Debian: apt-get install python3-uvicorn python3-fastapi python3-httptools); without them it says so and
+// exits 0. Exits 1 when a check fails.
 // Usage: node scripts/interop/uvicorn.mjs [--trials N] [--compare]
 //   --trials N  requests in the keep-alive check (30)
 //   --compare   also runs the keep-alive check with the pool's old fixed 4 s idle time, and reports its failures.
@@ -18,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { KEY, root, startLlmserve, stopChild, waitForPort, whichNginx } from '../../bench/targets.mjs';
 import { freePort } from '../../test/helpers/free-port.mjs';
 import { bin, makeModel, marked, signal, sleep, waitUntil } from '../soak-lib.mjs';
+import { findPython } from './python.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -44,8 +46,8 @@ const report = (ok, what, detail) => {
   console.log(`${ok ? 'PASS' : 'FAIL'}  ${what}: ${detail}`);
 };
 
-const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import uvicorn, fastapi'], { stdio: 'ignore' }).status === 0);
-if (python === undefined) {
+const python = findPython(['uvicorn', 'fastapi']);
+if (python === null) {
   console.log('interop: skipped, no python3 with uvicorn and fastapi (Debian: apt-get install python3-uvicorn python3-fastapi python3-httptools)');
   process.exit(0);
 }
