@@ -90,7 +90,9 @@ async function startWithSignals(
   for (const secret of config.secrets.values) logger.redact(secret);
   for (const note of config.notes) logger.warn(note);
   if (proc.pid === 1) {
-    logger.warn('running as PID 1: orphaned grandchildren cannot be reaped and a SIGKILL of llmserve leaves its children running. Use tini (or docker run --init) as the entrypoint.');
+    // Why: PID 1 is its PID namespace's init, and the kernel hands it every orphan in the container to reap; Node
+    // reaps only its own children. (Its death, as tini's child's, ends the namespace: the kernel kills the rest.)
+    logger.warn('running as PID 1: orphaned processes in the container are handed to llmserve, which does not reap them (they stay zombies). Use tini (or docker run --init) as the entrypoint.');
   }
 
   // The worker takes start-up's handlers over until its own are installed.
