@@ -83,15 +83,19 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
     throw unreadable(err);
   }
   const filter = { ...(sinceMs === null ? {} : { sinceHour: hourOf(sinceMs) }), ...(options.key === undefined ? {} : { key: options.key }) };
-  let hourly: ReturnType<UsageStore['rows']>;
+  const chart = options.json !== true && (deps.chart ?? process.stdout.isTTY === true);
+  // Summed by the store (per key and model, and per day for the chart), not read hour by hour.
+  let totals: ReturnType<UsageStore['totals']>;
+  let byDay: ReturnType<UsageStore['tokensByDay']> = [];
   try {
-    hourly = store?.rows(filter) ?? [];
+    totals = store?.totals(filter) ?? [];
+    if (chart) byDay = store?.tokensByDay(filter) ?? [];
   } catch (err) {
     throw unreadable(err);
   } finally {
     store?.close();
   }
-  const { rows, estimated } = summarise(hourly);
+  const { rows, estimated } = summarise(totals);
   if (options.json === true) {
     write(toJson(rows));
     return ExitCode.ok;
@@ -103,6 +107,6 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
     return ExitCode.ok;
   }
   write(`Usage ${period} (${join(dir, USAGE_DB_FILE)})\n\n${toTable(rows, estimated)}`);
-  if (deps.chart ?? process.stdout.isTTY === true) write(`\n${dayChart(hourly)}`);
+  if (chart) write(`\n${dayChart(byDay)}`);
   return ExitCode.ok;
 }

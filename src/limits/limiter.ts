@@ -7,6 +7,7 @@ import { compilePolicy, type CompiledPolicy } from './policy.js';
 import * as reject from './rejections.js';
 import type { LimitError, RejectReason } from './rejections.js';
 import { SlidingWindow } from './window.js';
+import type { KeyHourTokens } from '../usage/types.js';
 
 /** The outcome of admitting a request: go (with headers for the response) or a refusal. */
 export type Admission =
@@ -25,12 +26,8 @@ interface KeyState {
   budget: BudgetLedger | null;
 }
 
-/** Hour rows to seed budgets from the usage store. */
-export interface BudgetSeed {
-  key: string;
-  hour: number;
-  tokens: number;
-}
+/** Hour rows to seed budgets from the usage store: a key's tokens in one hour, as the store sums them. */
+export type BudgetSeed = KeyHourTokens;
 
 /** Tokens used so far, as the usage store (and what is not written to it yet) holds them: per key and hour, and per key in total. */
 export interface BudgetUsage {

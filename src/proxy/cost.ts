@@ -47,26 +47,34 @@ export function policyMap(entries: readonly { name: string; policy?: KeyPolicy |
   return out;
 }
 
+/** The names whose policy has a budget: the only keys whose past usage budgets read. */
+export function budgetKeys(policies: ReadonlyMap<string, KeyPolicy>): string[] {
+  return [...policies].filter(([, p]) => p.budget !== undefined).map(([name]) => name);
+}
+
 /**
  * Tokens per key and hour (the last 30 days before `nowMs`) and per key in total: the store's rows plus the
  * recorder's rows not written yet. A flush moves rows from one to the other at once, so each is counted once.
+ * Only the keys named (null: all), summed by the store, since this runs on the proxy's event loop (at start,
+ * and at a reload that adds or changes a budget), where reading every key's rows of a month took 0.8 s and 200 MB
+ * with 240,000 rows in the store.
  */
-export function budgetUsage(store: UsageStore, unflushed: readonly UsageRow[], nowMs: number): BudgetUsage {
+export function budgetUsage(store: UsageStore, unflushed: readonly UsageRow[], nowMs: number, keys: readonly string[] | null = null): BudgetUsage {
   const since = hourOf(nowMs) - BUDGET_HOURS;
   const byHour = new Map<string, BudgetSeed>();
-  const totals = store.totalsByKey();
-  const add = (r: UsageRow): void => {
-    if (r.hour < since) return;
-    const tokens = r.promptTokens + r.completionTokens;
-    const id = `${r.key}\u0000${r.hour}`;
+  const totals = store.totalsByKey(keys);
+  const wanted = keys === null ? null : new Set(keys);
+  const add = (key: string, hour: number, tokens: number): void => {
+    if (hour < since || (wanted !== null && !wanted.has(key))) return;
+    const id = `${key}\u0000${hour}`;
     const seed = byHour.get(id);
-    if (seed === undefined) byHour.set(id, { key: r.key, hour: r.hour, tokens });
+    if (seed === undefined) byHour.set(id, { key, hour, tokens });
     else seed.tokens += tokens;
   };
-  for (const r of store.rows({ sinceHour: since })) add(r);
+  for (const r of store.tokensByKeyHour(since, keys)) add(r.key, r.hour, r.tokens);
   for (const r of unflushed) {
-    add(r);
-    totals.set(r.key, (totals.get(r.key) ?? 0) + r.promptTokens + r.completionTokens);
+    add(r.key, r.hour, r.promptTokens + r.completionTokens);
+    if (wanted === null || wanted.has(r.key)) totals.set(r.key, (totals.get(r.key) ?? 0) + r.promptTokens + r.completionTokens);
   }
   return { hourly: [...byHour.values()], totals };
 }
@@ -86,10 +94,11 @@ export async function createCostControl(
   // Clients choose the model string: a name the proxy does not serve must not create a metric series or a row.
   const label = (model: string): string => (model === '-' || known.has(model) ? model : 'other');
   const store = usage.dir === null ? memoryStore() : await openUsageStore(usage.dir, opening);
-  const limiter = new Limiter(policyMap(entries));
+  const policies = policyMap(entries);
+  const limiter = new Limiter(policies);
   // Budgets start from what the store already holds, so that a restart does not refill them.
   try {
-    const usage = budgetUsage(store, [], Date.now());
+    const usage = budgetUsage(store, [], Date.now(), budgetKeys(policies));
     limiter.seedBudgets(usage.hourly, usage.totals);
   } catch (err) {
     opening.warn(`cannot read the usage store for budgets (${(err as Error).message}); budgets start at 0`);
@@ -106,9 +115,10 @@ export async function createCostControl(
     setPolicies(next) {
       // A budget added or changed by a reload must see the tokens used since start, not only those read at start;
       // the limiter asks only when it builds such a budget.
-      limiter.setPolicies(policyMap(next), (): BudgetUsage | undefined => {
+      const policies = policyMap(next);
+      limiter.setPolicies(policies, (): BudgetUsage | undefined => {
         try {
-          return budgetUsage(store, recorder.unflushed(), Date.now());
+          return budgetUsage(store, recorder.unflushed(), Date.now(), budgetKeys(policies));
         } catch (err) {
           opening.warn(`cannot read the usage store for budgets (${(err as Error).message}); new budgets start from the usage read at start`);
           return undefined;

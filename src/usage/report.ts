@@ -1,6 +1,6 @@
 // What `llmserve usage` prints: rows per key and model, as JSON, as a table, and a per-day bar chart.
 import { escapeInvisible, lineValue } from '../util/line-safe.js';
-import type { UsageRow } from './types.js';
+import type { UsageTotal } from './types.js';
 
 /** One line of the report: a key's use of a model over the whole period. */
 export interface ReportRow {
@@ -12,8 +12,8 @@ export interface ReportRow {
   errors: number;
 }
 
-/** Sums hourly rows per key and model, sorted by key then model. */
-export function summarise(rows: readonly UsageRow[]): { rows: ReportRow[]; estimated: Map<string, number> } {
+/** Sums rows (hourly, or already summed per key and model) per key and model, sorted by key then model. */
+export function summarise(rows: readonly UsageTotal[]): { rows: ReportRow[]; estimated: Map<string, number> } {
   const by = new Map<string, ReportRow>();
   const estimated = new Map<string, number>();
   for (const r of rows) {
@@ -59,24 +59,17 @@ export function toTable(rows: readonly ReportRow[], estimated: ReadonlyMap<strin
   return lines.join('\n') + '\n';
 }
 
-/** Total tokens per UTC day, oldest first. */
-export function tokensPerDay(rows: readonly UsageRow[]): Array<{ day: string; tokens: number }> {
-  const days = new Map<string, number>();
-  for (const r of rows) {
-    const day = new Date(r.hour * 3_600_000).toISOString().slice(0, 10);
-    days.set(day, (days.get(day) ?? 0) + r.promptTokens + r.completionTokens);
-  }
-  return [...days.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([day, tokens]) => ({ day, tokens }));
-}
-
-/** A small horizontal bar chart of tokens per day (the last `maxDays` days that have any). */
-export function dayChart(rows: readonly UsageRow[], width = 40, maxDays = 14): string {
-  const days = tokensPerDay(rows).slice(-maxDays);
+/**
+ * A small horizontal bar chart of tokens per UTC day (`byDay`: days since the epoch, oldest first, as the store's
+ * tokensByDay gives them; the last `maxDays` that have any are drawn).
+ */
+export function dayChart(byDay: ReadonlyArray<{ day: number; tokens: number }>, width = 40, maxDays = 14): string {
+  const days = byDay.slice(-maxDays);
   if (days.length === 0) return '';
   const max = Math.max(...days.map((d) => d.tokens), 1);
   const lines = days.map((d) => {
     const n = Math.round((d.tokens / max) * width);
-    return `${d.day}  ${'█'.repeat(n)}${n === 0 && d.tokens > 0 ? '▏' : ''} ${group(d.tokens)}`;
+    return `${new Date(d.day * 86_400_000).toISOString().slice(0, 10)}  ${'█'.repeat(n)}${n === 0 && d.tokens > 0 ? '▏' : ''} ${group(d.tokens)}`;
   });
   return ['Tokens per day (UTC)', ...lines].join('\n') + '\n';
 }

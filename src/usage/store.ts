@@ -5,7 +5,7 @@ import { makeDirs } from '../util/make-dirs.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { openSqlite, type SqlDb, type SqlStatement } from './sqlite.js';
-import { addCounts, type UsageRow, type UsageStore } from './types.js';
+import { addCounts, type KeyHourTokens, type UsageFilter, type UsageRow, type UsageStore, type UsageTotal } from './types.js';
 
 /** The database file name inside the usage directory. */
 export const USAGE_DB_FILE = 'llmserve-usage.db';
@@ -37,8 +37,8 @@ ON CONFLICT (hour, key, model) DO UPDATE SET
 
 type Raw = { hour: number; key: string; model: string; requests: number; prompt_tokens: number; completion_tokens: number; errors: number; estimated: number };
 
-const toRow = (r: Raw): UsageRow => ({
-  hour: Number(r.hour),
+/** A row's counts from SQLite's columns (numbers or bigints, by driver), without its hour. */
+const rawTotal = (r: Omit<Raw, 'hour'>): UsageTotal => ({
   key: r.key,
   model: r.model,
   requests: Number(r.requests),
@@ -47,6 +47,39 @@ const toRow = (r: Raw): UsageRow => ({
   errors: Number(r.errors),
   estimated: Number(r.estimated),
 });
+
+const toRow = (r: Raw): UsageRow => ({ hour: Number(r.hour), ...rawTotal(r) });
+
+/** A row's counts without its hour. */
+const withoutHour = ({ hour: _hour, ...total }: UsageRow): UsageTotal => total;
+
+/** The WHERE clause (with its leading space) and parameters that select `filter`'s rows. */
+function whereOf(filter: UsageFilter): { sql: string; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.sinceHour !== undefined) {
+    where.push('hour >= ?');
+    params.push(filter.sinceHour);
+  }
+  if (filter.key !== undefined) {
+    where.push('key = ?');
+    params.push(filter.key);
+  }
+  return { sql: where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '', params };
+}
+
+/**
+ * Up to this many keys are named in the query (`key IN (...)`, which the (key, hour) index serves); more, and every
+ * key's rows are summed and the others dropped here: one pass over the table instead of a lookup per key.
+ */
+const KEY_LIST_MAX = 500;
+
+/** How a query reads only `keys` (null: every key): a `key IN (...)` condition, or a set to keep afterwards. */
+function keyList(keys: readonly string[] | null): { condition: string | null; params: readonly string[]; keep: ReadonlySet<string> | null } {
+  if (keys === null) return { condition: null, params: [], keep: null };
+  if (keys.length > KEY_LIST_MAX) return { condition: null, params: [], keep: new Set(keys) };
+  return { condition: `key IN (${keys.map(() => '?').join(', ')})`, params: keys, keep: null };
+}
 
 /** A store over an open SQLite database. */
 function sqliteStore(db: SqlDb, kind: 'node:sqlite' | 'better-sqlite3', file: string): UsageStore {
@@ -70,23 +103,34 @@ function sqliteStore(db: SqlDb, kind: 'node:sqlite' | 'better-sqlite3', file: st
       }
     },
     rows(filter = {}) {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      if (filter.sinceHour !== undefined) {
-        where.push('hour >= ?');
-        params.push(filter.sinceHour);
-      }
-      if (filter.key !== undefined) {
-        where.push('key = ?');
-        params.push(filter.key);
-      }
-      const sql = `SELECT * FROM usage${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY hour, key, model`;
-      return (db.prepare(sql).all(...params) as Raw[]).map(toRow);
+      const where = whereOf(filter);
+      return (db.prepare(`SELECT * FROM usage${where.sql} ORDER BY hour, key, model`).all(...where.params) as Raw[]).map(toRow);
     },
-    totalsByKey() {
+    totals(filter = {}) {
+      const where = whereOf(filter);
+      const sql = `SELECT key, model, SUM(requests) AS requests, SUM(prompt_tokens) AS prompt_tokens, SUM(completion_tokens) AS completion_tokens,
+        SUM(errors) AS errors, SUM(estimated) AS estimated FROM usage${where.sql} GROUP BY key, model`;
+      return (db.prepare(sql).all(...where.params) as Omit<Raw, 'hour'>[]).map(rawTotal);
+    },
+    tokensByDay(filter = {}) {
+      const where = whereOf(filter);
+      const sql = `SELECT hour / 24 AS day, SUM(prompt_tokens + completion_tokens) AS tokens FROM usage${where.sql} GROUP BY day ORDER BY day`;
+      return (db.prepare(sql).all(...where.params) as { day: number; tokens: number }[]).map((r) => ({ day: Number(r.day), tokens: Number(r.tokens) }));
+    },
+    tokensByKeyHour(sinceHour, keys) {
+      if (keys !== null && keys.length === 0) return [];
+      const { condition, params, keep } = keyList(keys);
+      const sql = `SELECT key, hour, SUM(prompt_tokens + completion_tokens) AS tokens FROM usage WHERE hour >= ?${condition ? ` AND ${condition}` : ''} GROUP BY key, hour`;
+      const rows = (db.prepare(sql).all(sinceHour, ...params) as KeyHourTokens[]).map((r) => ({ key: r.key, hour: Number(r.hour), tokens: Number(r.tokens) }));
+      return keep === null ? rows : rows.filter((r) => keep.has(r.key));
+    },
+    totalsByKey(keys = null) {
       const out = new Map<string, number>();
-      for (const r of db.prepare('SELECT key, SUM(prompt_tokens + completion_tokens) AS tokens FROM usage GROUP BY key').all() as { key: string; tokens: number }[]) {
-        out.set(r.key, Number(r.tokens));
+      if (keys !== null && keys.length === 0) return out;
+      const { condition, params, keep } = keyList(keys);
+      const sql = `SELECT key, SUM(prompt_tokens + completion_tokens) AS tokens FROM usage${condition ? ` WHERE ${condition}` : ''} GROUP BY key`;
+      for (const r of db.prepare(sql).all(...params) as { key: string; tokens: number }[]) {
+        if (keep === null || keep.has(r.key)) out.set(r.key, Number(r.tokens));
       }
       return out;
     },
@@ -106,6 +150,8 @@ const SHUTDOWN_BUSY_MS = 2000;
 /** A store in memory: the fallback when no file can be used, and a test double. */
 export function memoryStore(): UsageStore {
   const rows = new Map<string, UsageRow>();
+  const select = (filter: UsageFilter): UsageRow[] =>
+    [...rows.values()].filter((r) => (filter.sinceHour === undefined || r.hour >= filter.sinceHour) && (filter.key === undefined || r.key === filter.key));
   return {
     kind: 'memory',
     file: null,
@@ -118,14 +164,44 @@ export function memoryStore(): UsageStore {
       }
     },
     rows(filter = {}) {
-      return [...rows.values()]
-        .filter((r) => (filter.sinceHour === undefined || r.hour >= filter.sinceHour) && (filter.key === undefined || r.key === filter.key))
+      return select(filter)
         .map((r) => ({ ...r }))
         .sort((a, b) => a.hour - b.hour || a.key.localeCompare(b.key) || a.model.localeCompare(b.model));
     },
-    totalsByKey() {
+    totals(filter = {}) {
+      const by = new Map<string, UsageTotal>();
+      for (const r of select(filter)) {
+        const id = `${r.key}\u0000${r.model}`;
+        const total = by.get(id);
+        if (total === undefined) by.set(id, withoutHour(r));
+        else addCounts(total, r);
+      }
+      return [...by.values()];
+    },
+    tokensByDay(filter = {}) {
+      const days = new Map<number, number>();
+      for (const r of select(filter)) {
+        const day = Math.floor(r.hour / 24);
+        days.set(day, (days.get(day) ?? 0) + r.promptTokens + r.completionTokens);
+      }
+      return [...days].sort((a, b) => a[0] - b[0]).map(([day, tokens]) => ({ day, tokens }));
+    },
+    tokensByKeyHour(sinceHour, keys) {
+      const wanted = keys === null ? null : new Set(keys);
+      const by = new Map<string, KeyHourTokens>();
+      for (const r of select({ sinceHour })) {
+        if (wanted !== null && !wanted.has(r.key)) continue;
+        const id = `${r.key}\u0000${r.hour}`;
+        const seen = by.get(id);
+        if (seen === undefined) by.set(id, { key: r.key, hour: r.hour, tokens: r.promptTokens + r.completionTokens });
+        else seen.tokens += r.promptTokens + r.completionTokens;
+      }
+      return [...by.values()];
+    },
+    totalsByKey(keys = null) {
+      const wanted = keys === null ? null : new Set(keys);
       const out = new Map<string, number>();
-      for (const r of rows.values()) out.set(r.key, (out.get(r.key) ?? 0) + r.promptTokens + r.completionTokens);
+      for (const r of rows.values()) if (wanted === null || wanted.has(r.key)) out.set(r.key, (out.get(r.key) ?? 0) + r.promptTokens + r.completionTokens);
       return out;
     },
     close() {},

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyPolicy } from '../../src/config/index.js';
 import { sharedBackendModelEntries } from '../../src/proxy/backend-models.js';
-import { budgetUsage } from '../../src/proxy/cost.js';
+import { budgetKeys, budgetUsage } from '../../src/proxy/cost.js';
 import { memoryStore, readUsageStore } from '../../src/usage/store.js';
 import type { UsageRow } from '../../src/usage/types.js';
 import { tempDir } from '../helpers/fixtures.js';
@@ -173,6 +173,13 @@ test('budgetUsage: rows of the store and rows not written yet, each once; hours 
   const hourly = [...u.hourly].sort((x, y) => x.key.localeCompare(y.key) || x.hour - y.hour).map((s) => [s.key, s.hour - hour, s.tokens]);
   assert.deepEqual(hourly, [['a', -1, 8], ['a', 0, 4], ['b', 0, 2], ['c', 0, 5]]);
   assert.deepEqual([...u.totals].sort(), [['a', 112], ['b', 2], ['c', 5]]);
+  // Only the keys with a budget are read, by the hour and in total, from the store and from the rows not written yet.
+  const some = budgetUsage(store, [row('a', hour, 2, 2), row('c', hour, 5, 0)], hour * 3_600_000, ['a']);
+  assert.deepEqual(some.hourly.map((x) => [x.key, x.hour - hour, x.tokens]).sort(), [['a', -1, 7], ['a', 0, 4]]);
+  assert.deepEqual([...some.totals], [['a', 111]]);
+  const none = budgetUsage(store, [row('a', hour, 2, 2)], hour * 3_600_000, []);
+  assert.deepEqual([none.hourly, [...none.totals]], [[], []], 'no budget, nothing read');
+  assert.deepEqual(budgetKeys(new Map([['a', { budget: { tokens: 5, period: '1d' as const } }], ['b', { rpm: 3 }]])), ['a']);
 });
 
 test('models allowlist -> 404 model_not_found (the key does not learn the model exists); /v1/models lists only allowed names', async () => {

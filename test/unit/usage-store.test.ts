@@ -92,6 +92,52 @@ test('batched writes survive closing and re-opening the store (a restart)', asyn
   }
 });
 
+test('totals, tokensByDay and tokensByKeyHour: the sums of the rows they select, from SQLite as from memory', async () => {
+  // Hours across three UTC days, three keys, two models; the same deltas in a SQLite file and in memory.
+  const deltas = [];
+  for (let i = 0; i < 90; i++) {
+    deltas.push({ hour: 20_000 + (i % 60), key: `k${i % 3}`, model: `m${i % 2}`, requests: 1 + (i % 4), promptTokens: 10 * i, completionTokens: i, errors: i % 5 === 0 ? 1 : 0, estimated: i % 7 === 0 ? 1 : 0 });
+  }
+  const dir = await tempDir();
+  try {
+    const { logger } = memoryLogger();
+    const sqlite = await openUsageStore(dir, logger);
+    assert.notEqual(sqlite.kind, 'memory');
+    const memory = memoryStore();
+    for (const store of [sqlite, memory]) store.add(deltas);
+    const rows = memory.rows();
+    const sum = (select: (r: (typeof rows)[number]) => boolean, id: (r: (typeof rows)[number]) => string, value: (r: (typeof rows)[number]) => number[]) => {
+      const out = new Map<string, number[]>();
+      for (const r of rows.filter(select)) out.set(id(r), (out.get(id(r)) ?? value(r).map(() => 0)).map((v, i) => v + value(r)[i]!));
+      return [...out].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    };
+    const tokens = (r: (typeof rows)[number]) => r.promptTokens + r.completionTokens;
+    for (const store of [sqlite, memory]) {
+      for (const filter of [{}, { sinceHour: 20_030 }, { key: 'k1' }, { sinceHour: 20_050, key: 'k2' }]) {
+        const select = (r: (typeof rows)[number]) => r.hour >= (filter.sinceHour ?? 0) && (filter.key === undefined || r.key === filter.key);
+        const totals = store.totals(filter).map((t) => [`${t.key}/${t.model}`, [t.requests, t.promptTokens, t.completionTokens, t.errors, t.estimated]]);
+        assert.deepEqual(totals.sort((a, b) => (a[0]! < b[0]! ? -1 : 1)), sum(select, (r) => `${r.key}/${r.model}`, (r) => [r.requests, r.promptTokens, r.completionTokens, r.errors, r.estimated]), `${store.kind} totals ${JSON.stringify(filter)}`);
+        const days = store.tokensByDay(filter).map((d) => [String(d.day), [d.tokens]]);
+        assert.deepEqual(days, sum(select, (r) => String(Math.floor(r.hour / 24)), (r) => [tokens(r)]), `${store.kind} tokensByDay ${JSON.stringify(filter)}`);
+      }
+      // Budgets' reads: per key and hour from an hour on, and per key in total, for the keys named (none: nothing;
+      // more than the SQL list takes: the same answer); names without rows are simply absent.
+      const many = ['k1', ...Array.from({ length: 600 }, (_, i) => `absent-${i}`)];
+      for (const keys of [null, ['k0', 'k2', 'nobody'], many, []]) {
+        const got = store.tokensByKeyHour(20_040, keys).map((t) => [`${t.key}@${t.hour}`, [t.tokens]]);
+        const select = (r: (typeof rows)[number]) => r.hour >= 20_040 && (keys === null || keys.includes(r.key));
+        assert.deepEqual(got.sort((a, b) => (a[0]! < b[0]! ? -1 : 1)), sum(select, (r) => `${r.key}@${r.hour}`, (r) => [tokens(r)]), `${store.kind} tokensByKeyHour ${keys?.length ?? 'all'} keys`);
+        const inTotal = [...store.totalsByKey(keys)].map(([key, n]) => [key, [n]]);
+        assert.deepEqual(inTotal.sort((a, b) => (a[0]! < b[0]! ? -1 : 1)), sum((r) => keys === null || keys.includes(r.key), (r) => r.key, (r) => [tokens(r)]), `${store.kind} totalsByKey ${keys?.length ?? 'all'} keys`);
+      }
+    }
+    assert.ok(sqlite.tokensByKeyHour(20_040, ['k0']).length > 0, 'the data reaches the hours asked for');
+    sqlite.close();
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('a damaged store file is moved aside with a warning and a new one starts empty', async () => {
   const dir = await tempDir();
   try {
