@@ -3,9 +3,10 @@
 // Node fakes of the tests: the same bytes both ways, large request bodies, a client's abort reaching the server, a
 // stream cut mid-way reaching the client cut, and no 502 for requests sent right behind an exception's 500 or across
 // uvicorn's keep-alive; then `llmserve start` with uvicorn as its vLLM (bin/vllm): ready, restarted after a SIGKILL,
-// drained and stopped by SIGTERM with nothing left. Needs a build (`npm run build`) and Python with uvicorn and
-// fastapi (Debian: apt-get install python3-uvicorn python3-fastapi python3-httptools); without them it says so and
-// exits 0. Exits 1 when a check fails.
+// drained and stopped by SIGTERM with nothing left; and, with prometheus_client, the engine-stall watchdog telling a
+// long prefill from a stuck engine. Needs a build (`npm run build`) and Python with uvicorn and fastapi (Debian:
+// apt-get install python3-uvicorn python3-fastapi python3-httptools, and python3-prometheus-client); without them it
+// says so and exits 0. Exits 1 when a check fails.
 // Usage: node scripts/interop/uvicorn.mjs [--trials N] [--compare]
 //   --trials N  requests in the keep-alive check (30)
 //   --compare   also runs the keep-alive check with the pool's old fixed 4 s idle time, and reports its failures.
@@ -138,16 +139,14 @@ async function keepAliveRun(appPort, notesFile, idleMs, label) {
 }
 
 /**
- * The whole product against uvicorn: `llmserve start` with `vllm` being the app on uvicorn (bin/vllm) and the fake
- * nvidia-smi: ready, a request served, `llmserve check` passing; uvicorn SIGKILLed, `not-healthy` created, and the
- * service back with a new uvicorn; then SIGTERM with a stream in flight, which ends whole: exit 0, both probe files,
- * nothing left running.
+ * `llmserve start` with `vllm` being the app on uvicorn (bin/vllm) and the fake nvidia-smi, each process it starts
+ * carrying `marker` in its environment; `extra`: more flags.
  */
-async function startRun(impl) {
-  const dir = fs.mkdtempSync(path.join(work, `start-${impl}-`));
+async function launchStart(impl, label, extra = []) {
+  const dir = fs.mkdtempSync(path.join(work, `${label}-${impl}-`));
   const model = makeModel(dir, 'Model-X');
   // In the environment of every process this run starts (llmserve, the proxy, uvicorn): what is left is found by it.
-  const marker = `llmserve-interop-${process.pid}-${impl}`;
+  const marker = `llmserve-interop-${process.pid}-${label}-${impl}`;
   const probeDir = path.join(dir, 'probe');
   const notReady = path.join(probeDir, 'not-ready');
   const notHealthy = path.join(probeDir, 'not-healthy');
@@ -166,16 +165,44 @@ async function startRun(impl) {
     NO_COLOR: '1',
   };
   const out = fs.openSync(logFile, 'a');
-  const args = ['start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probeDir, '--health-interval', '1'];
+  const args = ['start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probeDir, ...extra];
   const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', out, out] });
   fs.closeSync(out);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   const log = () => fs.readFileSync(logFile, 'utf8');
-  const started = () => [...log().matchAll(/vLLM started \(pid (\d+)/g)].map((m) => Number(m[1]));
+  return {
+    dir,
+    port,
+    probeDir,
+    notReady,
+    notHealthy,
+    env,
+    marker,
+    child,
+    log,
+    exited: new Promise((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig))),
+    /** The pids of the vLLMs (uvicorn) started so far, in order. */
+    started: () => [...log().matchAll(/vLLM started \(pid (\d+)/g)].map((m) => Number(m[1])),
+    /** Ready as llmserve says it, and as the probe files say it (the directory exists a moment before `not-ready` does). */
+    ready: (ms) => waitUntil(() => log().includes('ready after') && fs.existsSync(probeDir) && !fs.existsSync(notReady) && !fs.existsSync(notHealthy), ms),
+    /** Ends whatever is left of the run. */
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      for (const p of marked(marker)) signal(p.pid, 'SIGKILL');
+    },
+  };
+}
+
+/**
+ * The whole product against uvicorn: ready, a request served, `llmserve check` passing; uvicorn SIGKILLed,
+ * `not-healthy` created, and the service back with a new uvicorn; then SIGTERM with a stream in flight, which ends
+ * whole: exit 0, both probe files, nothing left running.
+ */
+async function startRun(impl) {
+  const run = await launchStart(impl, 'start', ['--health-interval', '1']);
+  const { port, probeDir, notReady, notHealthy, env, marker, child, log, started } = run;
   const question = { model: 'Model-X', messages: [{ role: 'user', content: 'Hi' }] };
   try {
-    // Ready as llmserve says it, and as the probe files say it (the directory exists a moment before `not-ready` does).
-    const ready = await waitUntil(() => log().includes('ready after') && !fs.existsSync(notReady) && !fs.existsSync(notHealthy), 60_000);
+    const ready = await run.ready(60_000);
     const served = ready ? await send(port, 'POST', '/v1/chat/completions', question) : { status: 0 };
     const check = ready ? spawnSync(process.execPath, [bin, 'check', '--probe-dir', probeDir], { env, encoding: 'utf8' }) : { status: null, stdout: '' };
     report(ready && served.status === 200 && check.status === 0, `${impl}: llmserve start with uvicorn as vLLM`, `${ready ? 'ready' : 'not ready within 60 s'}, a completion ${served.status}, llmserve check exit ${check.status}`);
@@ -196,19 +223,49 @@ async function startRun(impl) {
     // SIGTERM with a 2 s stream in flight: the stream ends whole (the drain), then everything stops; both probe files
     // are left for the platform, and no uvicorn, proxy or llmserve is left running.
     const streaming = send(port, 'POST', '/v1/chat/completions', { ...question, stream: true, n_events: 100, interval: 0.02 });
-    await waitUntil(() => fs.existsSync(path.join(dir, 'notes.jsonl')) && fs.readFileSync(path.join(dir, 'notes.jsonl'), 'utf8').includes('"stream": true'), 10_000);
+    await waitUntil(() => fs.existsSync(path.join(run.dir, 'notes.jsonl')) && fs.readFileSync(path.join(run.dir, 'notes.jsonl'), 'utf8').includes('"stream": true'), 10_000);
     child.kill('SIGTERM');
     const stream = await streaming;
     const whole = stream.status === 200 && stream.complete === true && stream.text.endsWith('data: [DONE]\n\n');
     report(whole, `${impl}: a stream in flight at SIGTERM`, whole ? 'ended whole, with [DONE]' : `status ${stream.status}, ${stream.complete ? 'complete' : 'cut'}: ${stream.text.slice(-80)}`);
-    const code = await Promise.race([exited, sleep(60_000).then(() => 'still running after 60 s')]);
+    const code = await Promise.race([run.exited, sleep(60_000).then(() => 'still running after 60 s')]);
     const left = (await waitUntil(() => marked(marker).length === 0, 5000)) ? [] : marked(marker).map((p) => p.pid);
     const files = fs.existsSync(notReady) && fs.existsSync(notHealthy);
     report(code === 0 && files && left.length === 0, `${impl}: SIGTERM`, `exit ${code}, ${files ? 'both probe files' : 'probe files missing'}, ${left.length === 0 ? 'nothing left running' : `left running: pids ${left.join(', ')}`}`);
     if (code !== 0 || left.length > 0) console.log(log());
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    for (const p of marked(marker)) signal(p.pid, 'SIGKILL');
+    run.kill();
+  }
+}
+
+/**
+ * The engine-stall watchdog (`--engine-stall-timeout 3`; a 3 s stop timeout, since uvicorn waits for the held request
+ * when it is told to stop) against uvicorn and a /metrics from prometheus_client: a
+ * request held 6 s without a byte while the KV-cache gauge moves (a long prefill) is answered, and nothing is
+ * restarted; one held with nothing moving (a stuck engine) is a stall: uvicorn is stopped and started again, and the
+ * held request ends with an error. Skipped without prometheus_client (no /metrics: the watchdog gives no verdict).
+ */
+async function stallRun(impl) {
+  if (findPython(['uvicorn', 'fastapi', 'prometheus_client']) === null) return console.log('skip  engine-stall watchdog: no prometheus_client');
+  const run = await launchStart(impl, 'stall', ['--health-interval', '0.5', '--engine-stall-timeout', '3', '--stop-timeout', '3']);
+  const question = { model: 'Model-X', messages: [{ role: 'user', content: 'Hi' }] };
+  const stalls = () => (run.log().match(/engine made no progress/g) ?? []).length;
+  try {
+    const ready = await run.ready(60_000);
+    const prefill = ready ? await send(run.port, 'POST', '/v1/chat/completions', { ...question, hang: 6, progress: true }) : { status: 0 };
+    report(ready && prefill.status === 200 && stalls() === 0 && run.started().length === 1, `${impl}: a 6 s prefill (no byte, the KV cache moving)`, `${ready ? `answered ${prefill.status}` : 'not ready within 60 s'}, ${stalls()} stall verdicts, ${run.started().length} uvicorn started`);
+
+    const stuck = ready ? send(run.port, 'POST', '/v1/chat/completions', { ...question, hang: 60 }) : Promise.resolve({ status: 0 });
+    const said = ready && (await waitUntil(() => stalls() === 1, 20_000));
+    const back = said && (await waitUntil(() => run.started().length === 2 && run.log().split('engine made no progress')[1]?.includes('ready after') === true, 60_000));
+    const held = await Promise.race([stuck, sleep(10_000).then(() => ({ status: 'still waiting after 10 s' }))]);
+    report(said && back && held.status !== 200, `${impl}: a request held with nothing moving (a stuck engine)`, `${said ? 'a stall said' : 'no stall said within 20 s'}, ${back ? 'uvicorn started again and the service ready' : 'not back within 60 s'}, the held request ${held.status}`);
+    run.child.kill('SIGTERM');
+    const code = await Promise.race([run.exited, sleep(60_000).then(() => 'still running after 60 s')]);
+    const left = (await waitUntil(() => marked(run.marker).length === 0, 5000)) ? [] : marked(run.marker).map((p) => p.pid);
+    if (code !== 0 || left.length > 0) report(false, `${impl}: SIGTERM after the stall`, `exit ${code}, left running: ${left.join(', ') || 'nothing'}`);
+  } finally {
+    run.kill();
   }
 }
 
@@ -334,6 +391,7 @@ try {
       await app.stop();
     }
     await startRun(impl);
+    if (impl === impls[0]) await stallRun(impl);
   }
 } finally {
   fs.rmSync(work, { recursive: true, force: true });

@@ -3,7 +3,9 @@
 # cancelled stream and per client disconnect in a JSON-lines file; with prometheus_client installed, /metrics as vLLM
 # serves it (Stats below). Run by scripts/interop/uvicorn.mjs and prometheus.mjs. What a chat request's body may ask
 # for besides OpenAI's fields: `n_events` and `interval` (a stream's length and pace), `tag` (names its notes), `raise`
-# (an exception in the route), `fail_after` (the stream's generator dies after that many).
+# (an exception in the route), `fail_after` (the stream's generator dies after that many), `hang` (seconds without a
+# byte before the answer) and `progress` (meanwhile the KV-cache gauge moves, as in a long prefill; without it nothing
+# moves, as in a stuck engine).
 # Usage: python3 vllm_like_app.py PORT KEEP_ALIVE_SECONDS NOTES_FILE httptools|h11 [SERVED_MODEL_NAME]
 import asyncio
 import json
@@ -95,6 +97,12 @@ async def chat(request: Request):
     if body.get("raise"):
         # An exception in the route: uvicorn answers 500 itself (as for a vLLM bug outside its error handlers).
         raise RuntimeError("raised on purpose")
+    if body.get("hang"):
+        until = time.monotonic() + float(body["hang"])
+        while time.monotonic() < until:
+            if body.get("progress") and stats is not None:
+                stats.kv.inc(0.0001)
+            await asyncio.sleep(0.1)
     if not body.get("stream"):
         message = {"role": "assistant", "content": "Hello there, friend."}
         usage = {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
