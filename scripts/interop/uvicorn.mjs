@@ -243,7 +243,8 @@ async function startRun(impl) {
  * when it is told to stop) against uvicorn and a /metrics from prometheus_client: a
  * request held 6 s without a byte while the KV-cache gauge moves (a long prefill) is answered, and nothing is
  * restarted; one held with nothing moving (a stuck engine) is a stall: uvicorn is stopped and started again, and the
- * held request ends with an error. Skipped without prometheus_client (no /metrics: the watchdog gives no verdict).
+ * held request ends with an error; so is a stream that stops mid-way and never ends, which reaches its client cut.
+ * Skipped without prometheus_client (no /metrics: the watchdog gives no verdict).
  */
 async function stallRun(impl) {
   if (findPython(['uvicorn', 'fastapi', 'prometheus_client']) === null) return console.log('skip  engine-stall watchdog: no prometheus_client');
@@ -260,6 +261,14 @@ async function stallRun(impl) {
     const back = said && (await waitUntil(() => run.started().length === 2 && run.log().split('engine made no progress')[1]?.includes('ready after') === true, 60_000));
     const held = await Promise.race([stuck, sleep(10_000).then(() => ({ status: 'still waiting after 10 s' }))]);
     report(said && back && held.status !== 200, `${impl}: a request held with nothing moving (a stuck engine)`, `${said ? 'a stall said' : 'no stall said within 20 s'}, ${back ? 'uvicorn started again and the service ready' : 'not back within 60 s'}, the held request ${held.status}`);
+
+    // The engine sticks mid-stream (the usual hang: during decoding): three events, then nothing, never an end.
+    const cut = back ? send(run.port, 'POST', '/v1/chat/completions', { ...question, stream: true, n_events: 10, interval: 0.01, stall_after: 3 }) : Promise.resolve({ status: 0 });
+    const again = back && (await waitUntil(() => stalls() === 2, 20_000));
+    const stream = await Promise.race([cut, sleep(15_000).then(() => ({ status: 'still open after 15 s' }))]);
+    const events = (stream.text?.match(/^data: /gm) ?? []).length;
+    const restarted = again && (await waitUntil(() => run.started().length === 3, 30_000));
+    report(again && restarted && stream.status === 200 && stream.complete === false && events === 3, `${impl}: a stream whose engine sticks after 3 events`, `${again ? 'a stall said' : 'no stall said within 20 s'}, ${restarted ? 'uvicorn started again' : 'not restarted'}, the stream ${stream.status}, ${stream.complete === false ? `cut after ${events} events` : 'not cut'}`);
     run.child.kill('SIGTERM');
     const code = await Promise.race([run.exited, sleep(60_000).then(() => 'still running after 60 s')]);
     const left = (await waitUntil(() => marked(run.marker).length === 0, 5000)) ? [] : marked(run.marker).map((p) => p.pid);

@@ -5,7 +5,8 @@
 # for besides OpenAI's fields: `n_events` and `interval` (a stream's length and pace), `tag` (names its notes), `raise`
 # (an exception in the route), `fail_after` (the stream's generator dies after that many), `hang` (seconds without a
 # byte before the answer) and `progress` (meanwhile the KV-cache gauge moves, as in a long prefill; without it nothing
-# moves, as in a stuck engine).
+# moves, as in a stuck engine), `stall_after` (the stream stops after that many events and never ends: an engine stuck
+# mid-generation).
 # Usage: python3 vllm_like_app.py PORT KEEP_ALIVE_SECONDS NOTES_FILE httptools|h11 [SERVED_MODEL_NAME]
 import asyncio
 import json
@@ -117,6 +118,8 @@ async def chat(request: Request):
             stats.running.inc()
         try:
             for i in range(events):
+                if i == body.get("stall_after"):
+                    await asyncio.sleep(3600)
                 if i == body.get("fail_after"):
                     # The generator dies mid-stream (as vLLM's when its engine dies): uvicorn cuts the connection
                     # without the last chunk.
