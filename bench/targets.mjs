@@ -107,14 +107,17 @@ http {
 `;
 }
 
-/** The nginx binary on PATH (or in an sbin directory) that runs, or null. */
-export function whichNginx() {
+/** The `name` binary on PATH (or in an sbin directory) that runs (`-v` exits 0), or null. */
+export function whichProgram(name) {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/local/sbin'])) {
-    const p = path.join(dir, 'nginx');
+    const p = path.join(dir, name);
     if (fs.existsSync(p)) return spawnSync(p, ['-v']).status === 0 ? p : null;
   }
   return null;
 }
+
+/** The nginx binary on PATH (or in an sbin directory) that runs, or null. */
+export const whichNginx = () => whichProgram('nginx');
 
 /** Live children of pid (nginx workers). */
 export function childrenOf(pid) {

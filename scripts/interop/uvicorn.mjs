@@ -2,11 +2,11 @@
 // `npm run interop`: llmserve's proxy in front of real uvicorn, the HTTP server of vLLM's API server, instead of the
 // Node fakes of the tests: the same bytes both ways, large request bodies, a client's abort reaching the server, a
 // stream cut mid-way reaching the client cut, and no 502 for requests sent right behind an exception's 500 or across
-// uvicorn's keep-alive; then `llmserve start` with uvicorn as its vLLM (bin/vllm): ready, restarted after a SIGKILL,
-// drained and stopped by SIGTERM with nothing left; and, with prometheus_client, the engine-stall watchdog telling a
-// long prefill from a stuck engine. Needs a build (`npm run build`) and Python with uvicorn and fastapi (Debian:
-// apt-get install python3-uvicorn python3-fastapi python3-httptools, and python3-prometheus-client); without them it
-// says so and exits 0. Exits 1 when a check fails.
+// uvicorn's keep-alive; streams through nginx and HAProxy in front, where installed; then `llmserve start` with
+// uvicorn as its vLLM (bin/vllm): ready, restarted after a SIGKILL, drained and stopped by SIGTERM with nothing left;
+// and, with prometheus_client, the engine-stall watchdog telling a long prefill from a stuck engine. Needs a build
+// (`npm run build`) and Python with uvicorn and fastapi (Debian: apt-get install python3-uvicorn python3-fastapi
+// python3-httptools, and python3-prometheus-client); without them it says so and exits 0. Exits 1 when a check fails.
 // Usage: node scripts/interop/uvicorn.mjs [--trials N] [--compare]
 //   --trials N  requests in the keep-alive check (30)
 //   --compare   also runs the keep-alive check with the pool's old fixed 4 s idle time, and reports its failures.
@@ -17,7 +17,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KEY, root, startLlmserve, stopChild, waitForPort, whichNginx } from '../../bench/targets.mjs';
+import { KEY, root, startLlmserve, stopChild, waitForPort, whichNginx, whichProgram } from '../../bench/targets.mjs';
 import { freePort } from '../../test/helpers/free-port.mjs';
 import { bin, makeModel, marked, signal, sleep, waitUntil } from '../soak-lib.mjs';
 import { findPython } from './python.mjs';
@@ -279,6 +279,32 @@ async function stallRun(impl) {
 }
 
 /**
+ * A 10-event stream (one every 200 ms) through `port`: status, events, when the first and last arrived, and in how
+ * many bursts (events read within 20 ms of the one before are one burst: held back and sent together).
+ */
+function streamArrivals(port) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const reads = [];
+    const done = (status) => {
+      const withEvents = reads.filter(([, k]) => k > 0);
+      const bursts = withEvents.filter(([t], i) => i === 0 || t - withEvents[i - 1][0] > 20).length;
+      resolve({ status, events: withEvents.reduce((n, [, k]) => n + k, 0), first: withEvents[0]?.[0] ?? Infinity, last: withEvents.at(-1)?.[0] ?? 0, bursts });
+    };
+    const data = JSON.stringify({ model: 'm', stream: true, n_events: 10, interval: 0.2 });
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+      res.on('data', (d) => reads.push([performance.now() - started, (String(d).match(/^data: /gm) ?? []).length]));
+      res.on('end', () => done(res.statusCode));
+      res.on('error', () => done(0));
+    });
+    req.on('error', () => done(0));
+    req.end(data);
+  });
+}
+
+const arrivalsText = (a) => `${a.status}, ${a.events} events in ${a.bursts} bursts, the first after ${Math.round(a.first)} ms, the last after ${Math.round(a.last)} ms`;
+
+/**
  * nginx in front of the proxy with nginx's defaults for `proxy_pass` (HTTP/1.0 to the proxy, `proxy_buffering on`):
  * the events of a stream (one every 200 ms) must reach the client one by one, not all at its end. Skipped without nginx.
  */
@@ -298,24 +324,52 @@ http {
   const child = spawn(nginx, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     await waitForPort(port, 5000);
-    const started = performance.now();
-    const arrivals = [];
-    const status = await new Promise((resolve) => {
-      const data = JSON.stringify({ model: 'm', stream: true, n_events: 10, interval: 0.2 });
-      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent: false, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
-        res.on('data', (d) => arrivals.push([performance.now() - started, (String(d).match(/^data: /gm) ?? []).length]));
-        res.on('end', () => resolve(res.statusCode));
-        res.on('error', () => resolve(0));
-      });
-      req.on('error', () => resolve(0));
-      req.end(data);
-    });
-    const events = arrivals.reduce((n, [, k]) => n + k, 0);
-    const first = arrivals.find(([, k]) => k > 0)?.[0] ?? Infinity;
+    const a = await streamArrivals(port);
     // Buffered, the first event would come with the last, about 2 s after the request.
-    report(status === 200 && events === 11 && first < 1000, 'nginx in front (its default proxy settings)', `${status}, ${events} events, the first after ${Math.round(first)} ms, the last after ${Math.round(arrivals.at(-1)?.[0] ?? 0)} ms`);
+    report(a.status === 200 && a.events === 11 && a.first < 1000, 'nginx in front (its default proxy settings)', arrivalsText(a));
   } finally {
     await stopChild(child, 'SIGQUIT');
+    await proxy.stop();
+  }
+}
+
+/**
+ * HAProxy in front of the proxy. With its defaults it asks the kernel to hold what it sends while more is expected
+ * (MSG_MORE), so each event of a stream waits for the next one, up to about 200 ms: said as a note, since it is
+ * HAProxy's setting (it does the same in front of uvicorn alone). With `option http-no-delay`, which the README
+ * recommends, each event must arrive on its own, the first at once. Skipped without haproxy.
+ */
+async function haproxyFrontRun(appPort) {
+  const haproxy = whichProgram('haproxy');
+  if (haproxy === null) return console.log('skip  HAProxy in front: no haproxy on PATH');
+  const proxy = await startLlmserve(appPort, path.join(work, 'proxy.log'), { servedModelName: 'm' });
+  try {
+    for (const option of ['', 'option http-no-delay']) {
+      const dir = fs.mkdtempSync(path.join(work, 'haproxy-'));
+      const port = await freePort();
+      fs.writeFileSync(path.join(dir, 'haproxy.cfg'), `defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  ${option}
+frontend public
+  bind 127.0.0.1:${port}
+  default_backend llmserve
+backend llmserve
+  server proxy 127.0.0.1:${proxy.port}
+`);
+      const child = spawn(haproxy, ['-db', '-f', path.join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] });
+      try {
+        await waitForPort(port, 5000);
+        const a = await streamArrivals(port);
+        if (option === '') console.log(`note  HAProxy in front, its defaults: ${arrivalsText(a)}`);
+        else report(a.status === 200 && a.events === 11 && a.bursts === 11 && a.first < 150, `HAProxy in front (${option})`, arrivalsText(a));
+      } finally {
+        await stopChild(child);
+      }
+    }
+  } finally {
     await proxy.stop();
   }
 }
@@ -395,7 +449,10 @@ try {
         const old = await keepAliveRun(app.port, notesFile, 4000, 'fixed');
         console.log(`note  ${impl}: the same with the pool's old fixed idle (4,000 ms): ${trials - old.bad.length} of ${trials} answered 200${old.bad.length ? ` (${old.bad.join(', ')})` : ''}, over ${old.connections} upstream connections`);
       }
-      if (impl === impls[0]) await nginxFrontRun(app.port);
+      if (impl === impls[0]) {
+        await nginxFrontRun(app.port);
+        await haproxyFrontRun(app.port);
+      }
     } finally {
       await app.stop();
     }
