@@ -2,7 +2,7 @@
 // `npm run interop`: llmserve's proxy in front of real uvicorn, the HTTP server of vLLM's API server, instead of the
 // Node fakes of the tests: the same bytes both ways, large request bodies, a client's abort reaching the server, a
 // stream cut mid-way reaching the client cut, and no 502 for requests sent right behind an exception's 500 or across
-// uvicorn's keep-alive; streams through nginx and HAProxy in front, where installed; then `llmserve start` with
+// uvicorn's keep-alive; streams through nginx, HAProxy and Caddy in front, where installed; then `llmserve start` with
 // uvicorn as its vLLM (bin/vllm): ready, restarted after a SIGKILL, drained and stopped by SIGTERM with nothing left;
 // and, with prometheus_client, the engine-stall watchdog telling a long prefill from a stuck engine. Needs a build
 // (`npm run build`) and Python with uvicorn and fastapi (Debian: apt-get install python3-uvicorn python3-fastapi
@@ -306,7 +306,8 @@ const arrivalsText = (a) => `${a.status}, ${a.events} events in ${a.bursts} burs
 
 /**
  * nginx in front of the proxy with nginx's defaults for `proxy_pass` (HTTP/1.0 to the proxy, `proxy_buffering on`):
- * the events of a stream (one every 200 ms) must reach the client one by one, not all at its end. Skipped without nginx.
+ * the events of a stream (one every 200 ms) must reach the client one by one, not all at its end. Skipped without
+ * nginx.
  */
 async function nginxFrontRun(appPort) {
   const nginx = whichNginx();
@@ -370,6 +371,26 @@ backend llmserve
       }
     }
   } finally {
+    await proxy.stop();
+  }
+}
+
+/** Caddy in front of the proxy with its `reverse_proxy` defaults: each event of a stream at once. Skipped without caddy. */
+async function caddyFrontRun(appPort) {
+  const caddy = ['caddy', '/usr/bin/caddy'].find((c) => spawnSync(c, ['version'], { stdio: 'ignore' }).status === 0);
+  if (caddy === undefined) return console.log('skip  Caddy in front: no caddy on PATH');
+  const proxy = await startLlmserve(appPort, path.join(work, 'proxy.log'), { servedModelName: 'm' });
+  const dir = fs.mkdtempSync(path.join(work, 'caddy-'));
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'Caddyfile'), `{\n  admin off\n  auto_https off\n}\n:${port} {\n  bind 127.0.0.1\n  reverse_proxy 127.0.0.1:${proxy.port}\n}\n`);
+  // HOME: Caddy keeps its state there; here, in the run's own directory.
+  const child = spawn(caddy, ['run', '--config', path.join(dir, 'Caddyfile'), '--adapter', 'caddyfile'], { stdio: 'ignore', env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } });
+  try {
+    await waitForPort(port, 10_000);
+    const a = await streamArrivals(port);
+    report(a.status === 200 && a.events === 11 && a.bursts === 11 && a.first < 150, 'Caddy in front (its reverse_proxy defaults)', arrivalsText(a));
+  } finally {
+    await stopChild(child);
     await proxy.stop();
   }
 }
@@ -452,6 +473,7 @@ try {
       if (impl === impls[0]) {
         await nginxFrontRun(app.port);
         await haproxyFrontRun(app.port);
+        await caddyFrontRun(app.port);
       }
     } finally {
       await app.stop();
