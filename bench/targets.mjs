@@ -107,11 +107,11 @@ http {
 `;
 }
 
-/** The `name` binary on PATH (or in an sbin directory) that runs (`-v` exits 0), or null. */
-export function whichProgram(name) {
+/** The `name` binary on PATH (or in an sbin directory) that runs (`versionArgs` exit 0), or null. */
+export function whichProgram(name, versionArgs = ['-v']) {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/local/sbin'])) {
     const p = path.join(dir, name);
-    if (fs.existsSync(p)) return spawnSync(p, ['-v']).status === 0 ? p : null;
+    if (fs.existsSync(p)) return spawnSync(p, versionArgs).status === 0 ? p : null;
   }
   return null;
 }

@@ -240,11 +240,11 @@ async function startRun(impl) {
 
 /**
  * The engine-stall watchdog (`--engine-stall-timeout 3`; a 3 s stop timeout, since uvicorn waits for the held request
- * when it is told to stop) against uvicorn and a /metrics from prometheus_client: a
- * request held 6 s without a byte while the KV-cache gauge moves (a long prefill) is answered, and nothing is
- * restarted; one held with nothing moving (a stuck engine) is a stall: uvicorn is stopped and started again, and the
- * held request ends with an error; so is a stream that stops mid-way and never ends, which reaches its client cut.
- * Skipped without prometheus_client (no /metrics: the watchdog gives no verdict).
+ * when it is told to stop) against uvicorn and a /metrics from prometheus_client: a request held 6 s without a byte
+ * while the KV-cache gauge moves (a long prefill) is answered, and nothing is restarted; one held with nothing moving
+ * (a stuck engine) is a stall: uvicorn is stopped and started again, and the held request ends with an error; so is a
+ * stream that stops mid-way and never ends, which reaches its client cut. Skipped without prometheus_client (no
+ * /metrics: the watchdog gives no verdict).
  */
 async function stallRun(impl) {
   if (findPython(['uvicorn', 'fastapi', 'prometheus_client']) === null) return console.log('skip  engine-stall watchdog: no prometheus_client');
@@ -377,8 +377,8 @@ backend llmserve
 
 /** Caddy in front of the proxy with its `reverse_proxy` defaults: each event of a stream at once. Skipped without caddy. */
 async function caddyFrontRun(appPort) {
-  const caddy = ['caddy', '/usr/bin/caddy'].find((c) => spawnSync(c, ['version'], { stdio: 'ignore' }).status === 0);
-  if (caddy === undefined) return console.log('skip  Caddy in front: no caddy on PATH');
+  const caddy = whichProgram('caddy', ['version']);
+  if (caddy === null) return console.log('skip  Caddy in front: no caddy on PATH');
   const proxy = await startLlmserve(appPort, path.join(work, 'proxy.log'), { servedModelName: 'm' });
   const dir = fs.mkdtempSync(path.join(work, 'caddy-'));
   const port = await freePort();
