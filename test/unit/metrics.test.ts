@@ -162,7 +162,7 @@ test('labelModel: a sample without a model_name label gets its model\'s; one wit
     'vllm:bare 2',
     'vllm:empty{} 3',
     // A value that holds the text `model_name="`, a `}` and escaped quotes is a value, not a label.
-    'vllm:lora_requests_info{max_lora="1",running_lora_adapters="x\\",model_name=\"y\"}",waiting_lora_adapters=""} 1.7e+09',
+    'vllm:lora_requests_info{max_lora="1",running_lora_adapters="x\\",model_name=\\"y\\"}",waiting_lora_adapters=""} 1.7e+09',
     'vllm:spaced{ model_name = "alpha" } 4',
     '',
   ].join('\n');
@@ -175,7 +175,7 @@ test('labelModel: a sample without a model_name label gets its model\'s; one wit
       'vllm:num_requests_running{engine="0",model_name="alpha"} 1.0',
       'vllm:bare{model_name="org/Qwen \\"7B\\""} 2',
       'vllm:empty{model_name="org/Qwen \\"7B\\""} 3',
-      'vllm:lora_requests_info{model_name="org/Qwen \\"7B\\"",max_lora="1",running_lora_adapters="x\\",model_name=\"y\"}",waiting_lora_adapters=""} 1.7e+09',
+      'vllm:lora_requests_info{model_name="org/Qwen \\"7B\\"",max_lora="1",running_lora_adapters="x\\",model_name=\\"y\\"}",waiting_lora_adapters=""} 1.7e+09',
       'vllm:spaced{ model_name = "alpha" } 4',
       '',
     ].join('\n'),
