@@ -12,13 +12,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { KEY, root, stopChild, waitForPort } from '../../bench/targets.mjs';
 import { freePort } from '../../test/helpers/free-port.mjs';
-import { bin, makeModel, marked, signal, sleep, waitUntil } from '../soak-lib.mjs';
+import { makeModel, sleep, waitUntil } from '../soak-lib.mjs';
+import { launchStart } from './launch.mjs';
 import { findPython } from './python.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const TEAM_KEY = 'sk-interop-team-a-0123456789abcdef';
 const MODELS = ['alpha', 'beta'];
 
@@ -84,10 +83,8 @@ async function ownFigure(port, name) {
 }
 
 const dir = fs.mkdtempSync(path.join(work, 'start-'));
-const [port, metricsPort, promPort] = [await freePort(), await freePort(), await freePort()];
+const [metricsPort, promPort] = [await freePort(), await freePort()];
 const backendPorts = [await freePort(), await freePort()];
-const probeDir = path.join(dir, 'probe');
-const logFile = path.join(dir, 'llmserve.log');
 const config = path.join(dir, 'llmserve.yaml');
 fs.writeFileSync(
   config,
@@ -102,26 +99,12 @@ proxy:
       rpm: 2
 `,
 );
-const env = {
-  ...process.env,
-  PATH: [path.join(here, 'bin'), path.join(root, 'test/fixtures/bin'), process.env.PATH].join(path.delimiter),
-  PYTHON: python,
-  LLMSERVE_MASTER_KEY: KEY,
-  TEAM_KEY,
-  LLMSERVE_USAGE_DIR: dir,
-  LLMSERVE_TEST_MARKER: marker,
-  NO_COLOR: '1',
-};
-const out = fs.openSync(logFile, 'a');
-const child = spawn(process.execPath, [bin, 'start', '--config', config, '--port', String(port), '--probe-dir', probeDir], { env, stdio: ['ignore', out, out] });
-fs.closeSync(out);
-const exited = new Promise((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig)));
-const log = () => fs.readFileSync(logFile, 'utf8');
+const run = await launchStart({ dir, python, marker, args: ['--config', config], env: { TEAM_KEY } });
+const { port } = run;
 let prometheus = null;
 try {
   console.log(`interop: llmserve's /metrics read by ${spawnSync('prometheus', ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0]}, vLLM's page from prometheus_client (${python})`);
-  const ready = await waitUntil(() => log().includes('ready after') && fs.existsSync(probeDir) && !fs.existsSync(path.join(probeDir, 'not-ready')), 60_000);
-  if (!ready) throw new Error(`not ready within 60 s:\n${log()}`);
+  if (!(await run.ready(60_000))) throw new Error(`not ready within 60 s:\n${run.log()}`);
 
   // Traffic that fills every family: both models, a metered key (tokens) up to its rpm limit, a bad key, a model
   // that is not served.
@@ -200,16 +183,15 @@ scrape_configs:
   const ok = tokens.alpha === 3 && tokens.beta === 9 && info.join() === MODELS.join() && limited.length === 1 && Number(limited[0].value[1]) === 1;
   report(ok, 'prometheus: queries', `vllm:prompt_tokens_total alpha ${tokens.alpha}, beta ${tokens.beta}; vllm:cache_config_info for ${info.join(' and ') || 'no model'}; team-a's 429s ${limited[0]?.value[1] ?? 'none'}`);
 
-  child.kill('SIGTERM');
-  const code = await Promise.race([exited, sleep(60_000).then(() => 'still running after 60 s')]);
-  const left = (await waitUntil(() => marked(marker).length === 0, 5000)) ? [] : marked(marker).map((p) => p.pid);
+  run.child.kill('SIGTERM');
+  const code = await Promise.race([run.exited, sleep(60_000).then(() => 'still running after 60 s')]);
+  const left = (await waitUntil(() => run.left().length === 0, 5000)) ? [] : run.left();
   report(code === 0 && left.length === 0, 'SIGTERM', `exit ${code}, ${left.length === 0 ? 'nothing left running' : `left running: pids ${left.join(', ')}`}`);
 } catch (err) {
   report(false, 'run', err.message);
 } finally {
   if (prometheus !== null) await stopChild(prometheus);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  for (const p of marked(marker)) signal(p.pid, 'SIGKILL');
+  run.kill();
   fs.rmSync(work, { recursive: true, force: true });
 }
 process.exit(failed === 0 ? 0 : 1);

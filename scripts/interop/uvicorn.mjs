@@ -19,7 +19,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KEY, root, startLlmserve, stopChild, waitForPort, whichNginx, whichProgram } from '../../bench/targets.mjs';
 import { freePort } from '../../test/helpers/free-port.mjs';
-import { bin, makeModel, marked, signal, sleep, waitUntil } from '../soak-lib.mjs';
+import { bin, makeModel, signal, sleep, waitUntil } from '../soak-lib.mjs';
+import { launchStart } from './launch.mjs';
 import { findPython } from './python.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -138,58 +139,11 @@ async function keepAliveRun(appPort, notesFile, idleMs, label) {
   return { bad, connections: peers.size };
 }
 
-/**
- * `llmserve start` with `vllm` being the app on uvicorn (bin/vllm) and the fake nvidia-smi, each process it starts
- * carrying `marker` in its environment; `extra`: more flags.
- */
-async function launchStart(impl, label, extra = []) {
+/** `llmserve start` (launch.mjs) with one model, `Model-X`, on the app with `impl`'s parser; `extra`: more flags. */
+async function startWith(impl, label, extra) {
   const dir = fs.mkdtempSync(path.join(work, `${label}-${impl}-`));
-  const model = makeModel(dir, 'Model-X');
-  // In the environment of every process this run starts (llmserve, the proxy, uvicorn): what is left is found by it.
-  const marker = `llmserve-interop-${process.pid}-${label}-${impl}`;
-  const probeDir = path.join(dir, 'probe');
-  const notReady = path.join(probeDir, 'not-ready');
-  const notHealthy = path.join(probeDir, 'not-healthy');
-  const port = await freePort();
-  const backendPort = await freePort();
-  const logFile = path.join(dir, 'llmserve.log');
-  const env = {
-    ...process.env,
-    PATH: [path.join(here, 'bin'), path.join(root, 'test/fixtures/bin'), process.env.PATH].join(path.delimiter),
-    PYTHON: python,
-    INTEROP_NOTES: path.join(dir, 'notes.jsonl'),
-    INTEROP_HTTP: impl,
-    LLMSERVE_MASTER_KEY: KEY,
-    LLMSERVE_USAGE_DIR: dir,
-    LLMSERVE_TEST_MARKER: marker,
-    NO_COLOR: '1',
-  };
-  const out = fs.openSync(logFile, 'a');
-  const args = ['start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', probeDir, ...extra];
-  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', out, out] });
-  fs.closeSync(out);
-  const log = () => fs.readFileSync(logFile, 'utf8');
-  return {
-    dir,
-    port,
-    probeDir,
-    notReady,
-    notHealthy,
-    env,
-    marker,
-    child,
-    log,
-    exited: new Promise((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig))),
-    /** The pids of the vLLMs (uvicorn) started so far, in order. */
-    started: () => [...log().matchAll(/vLLM started \(pid (\d+)/g)].map((m) => Number(m[1])),
-    /** Ready as llmserve says it, and as the probe files say it (the directory exists a moment before `not-ready` does). */
-    ready: (ms) => waitUntil(() => log().includes('ready after') && fs.existsSync(probeDir) && !fs.existsSync(notReady) && !fs.existsSync(notHealthy), ms),
-    /** Ends whatever is left of the run. */
-    kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      for (const p of marked(marker)) signal(p.pid, 'SIGKILL');
-    },
-  };
+  const args = ['--model', makeModel(dir, 'Model-X'), '--backend-port', String(await freePort()), ...extra];
+  return launchStart({ dir, python, marker: `llmserve-interop-${process.pid}-${label}-${impl}`, args, env: { INTEROP_HTTP: impl } });
 }
 
 /**
@@ -198,8 +152,8 @@ async function launchStart(impl, label, extra = []) {
  * whole: exit 0, both probe files, nothing left running.
  */
 async function startRun(impl) {
-  const run = await launchStart(impl, 'start', ['--health-interval', '1']);
-  const { port, probeDir, notReady, notHealthy, env, marker, child, log, started } = run;
+  const run = await startWith(impl, 'start', ['--health-interval', '1']);
+  const { port, probeDir, notReady, notHealthy, env, child, log, started } = run;
   const question = { model: 'Model-X', messages: [{ role: 'user', content: 'Hi' }] };
   try {
     const ready = await run.ready(60_000);
@@ -229,7 +183,7 @@ async function startRun(impl) {
     const whole = stream.status === 200 && stream.complete === true && stream.text.endsWith('data: [DONE]\n\n');
     report(whole, `${impl}: a stream in flight at SIGTERM`, whole ? 'ended whole, with [DONE]' : `status ${stream.status}, ${stream.complete ? 'complete' : 'cut'}: ${stream.text.slice(-80)}`);
     const code = await Promise.race([run.exited, sleep(60_000).then(() => 'still running after 60 s')]);
-    const left = (await waitUntil(() => marked(marker).length === 0, 5000)) ? [] : marked(marker).map((p) => p.pid);
+    const left = (await waitUntil(() => run.left().length === 0, 5000)) ? [] : run.left();
     const files = fs.existsSync(notReady) && fs.existsSync(notHealthy);
     report(code === 0 && files && left.length === 0, `${impl}: SIGTERM`, `exit ${code}, ${files ? 'both probe files' : 'probe files missing'}, ${left.length === 0 ? 'nothing left running' : `left running: pids ${left.join(', ')}`}`);
     if (code !== 0 || left.length > 0) console.log(log());
@@ -248,7 +202,7 @@ async function startRun(impl) {
  */
 async function stallRun(impl) {
   if (findPython(['uvicorn', 'fastapi', 'prometheus_client']) === null) return console.log('skip  engine-stall watchdog: no prometheus_client');
-  const run = await launchStart(impl, 'stall', ['--health-interval', '0.5', '--engine-stall-timeout', '3', '--stop-timeout', '3']);
+  const run = await startWith(impl, 'stall', ['--health-interval', '0.5', '--engine-stall-timeout', '3', '--stop-timeout', '3']);
   const question = { model: 'Model-X', messages: [{ role: 'user', content: 'Hi' }] };
   const stalls = () => (run.log().match(/engine made no progress/g) ?? []).length;
   try {
@@ -271,7 +225,7 @@ async function stallRun(impl) {
     report(again && restarted && stream.status === 200 && stream.complete === false && events === 3, `${impl}: a stream whose engine sticks after 3 events`, `${again ? 'a stall said' : 'no stall said within 20 s'}, ${restarted ? 'uvicorn started again' : 'not restarted'}, the stream ${stream.status}, ${stream.complete === false ? `cut after ${events} events` : 'not cut'}`);
     run.child.kill('SIGTERM');
     const code = await Promise.race([run.exited, sleep(60_000).then(() => 'still running after 60 s')]);
-    const left = (await waitUntil(() => marked(run.marker).length === 0, 5000)) ? [] : marked(run.marker).map((p) => p.pid);
+    const left = (await waitUntil(() => run.left().length === 0, 5000)) ? [] : run.left();
     if (code !== 0 || left.length > 0) report(false, `${impl}: SIGTERM after the stall`, `exit ${code}, left running: ${left.join(', ') || 'nothing'}`);
   } finally {
     run.kill();
