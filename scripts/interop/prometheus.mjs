@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KEY, root, stopChild, waitForPort } from '../../bench/targets.mjs';
 import { freePort } from '../../test/helpers/free-port.mjs';
-import { makeModel, sleep, waitUntil } from '../soak-lib.mjs';
+import { chatRequest, makeModel, sleep, waitUntil } from '../soak-lib.mjs';
 import { launchStart } from './launch.mjs';
 import { findPython } from './python.mjs';
 
@@ -42,13 +42,8 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-interop-prom-'));
 // In the environment of every process this run starts (llmserve, the proxy, uvicorn): what is left is found by it.
 const marker = `llmserve-interop-prom-${process.pid}`;
 
-/** POSTs a chat request (`key`: the bearer); resolves with the status once the answer has ended. */
-async function chat(port, model, { key = KEY, stream = false } = {}) {
-  const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'Hi' }], stream, n_events: 3, interval: 0.01 });
-  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
-  await res.text();
-  return res.status;
-}
+/** A chat request's status, once its answer has ended (`key`: the bearer): the soaks' client. */
+const chat = async (port, model, { key = KEY, stream = false } = {}) => (await chatRequest(port, model, stream, Date.now, { key })).status;
 
 /** The sample names and the `vllm:` samples of a text page. */
 function samplesOf(page) {
