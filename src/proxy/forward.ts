@@ -9,6 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
 import { declaredLength } from './body.js';
 import { badGateway, gatewayTimeout, sendError, tooLarge } from './errors.js';
+import { lingerAfterAnswer } from './linger.js';
 import { burstWarner } from '../util/burst-warn.js';
 import type { Exchange } from './exchange.js';
 import { responseHeaders, upstreamHeaders, withoutKeyParams } from './headers.js';
@@ -123,6 +124,14 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         // The handler's CORS header (for the proxy's own answers) must not stand in for vLLM's: where vLLM gave none,
         // its policy refused the origin (with several models, this model's list may differ from the first's).
         if (headers['access-control-allow-origin'] === undefined && res.hasHeader('access-control-allow-origin')) res.removeHeader('access-control-allow-origin');
+        // The backend answered before the client's body was all here (a server that refuses a body unread, through
+        // `vllm.command`): the rest is read and dropped and the connection closed after, as for the proxy's own
+        // refusals. Why: the answer takes the upstream socket with it, and an upload paused for that socket to drain
+        // stalled until keep_alive_timeout reset it. vLLM itself reads the whole body first: never the case there.
+        if (res.req.complete === false) {
+          headers.connection = 'close';
+          lingerAfterAnswer(res);
+        }
         // A chunked body's Content-Length (sent with Transfer-Encoding by a broken backend) is stale: ignored.
         const length = framing.kind === 'chunked' ? undefined : head.headers['content-length'];
         const socket = res.socket;

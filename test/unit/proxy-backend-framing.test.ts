@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createProxy } from '../../src/proxy/server.js';
 import { proxySettings } from '../../src/proxy/settings.js';
+import { once } from 'node:events';
 import { KEY, KEY_NAME, memoryLogger, sha256Hex } from '../helpers/upstream.js';
+import { withTimeout } from '../helpers/wait.js';
 
 /** A backend that answers every request with `raw`, as given (and then closes the connection, with `thenClose`). */
 async function rawBackend(raw: string, thenClose = false): Promise<{ url: string; close(): Promise<void> }> {
@@ -48,9 +50,9 @@ async function rawGet(port: number): Promise<string> {
   return text;
 }
 
-async function proxyFor(backendUrl: string) {
+async function proxyFor(backendUrl: string, maxBodyBytes?: number) {
   const { logger } = memoryLogger();
-  return createProxy(proxySettings({ backendUrl, servedModelName: 'm', keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY) }] }), { logger });
+  return createProxy(proxySettings({ backendUrl, servedModelName: 'm', keys: [{ name: KEY_NAME, sha256Hex: sha256Hex(KEY) }], ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }) }), { logger });
 }
 
 /** The whole answer to one GET through a proxy in front of a backend that answers `raw` (closed by the test's end). */
@@ -104,5 +106,55 @@ describe('backend framing', () => {
     assert.match(text, /^HTTP\/1\.1 200 OK\r\n/, text);
     assert.match(text, /\r\ncontent-length: 2\r\n/i, text);
     assert.ok(text.endsWith('\r\n\r\nok'), text);
+  });
+
+  it('a backend that answers before reading the upload: the client sends its body whole, reads the answer, and the connection closes', async (t) => {
+    // A server that refuses a body unread (as a `vllm.command` other than vLLM may): it stops reading, answers 413
+    // and closes, while the proxy waits for that socket to take more of the client's upload.
+    const sockets = new Set<net.Socket>();
+    const backend = net.createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.once('data', () => {
+        s.pause();
+        setTimeout(() => s.end('HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno'), 200);
+      });
+    });
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const size = 32 * 1024 * 1024;
+    const proxy = await proxyFor(`http://127.0.0.1:${(backend.address() as net.AddressInfo).port}`, 2 * size);
+    t.after(async () => {
+      await proxy.close();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => backend.close(() => resolve()));
+    });
+    // Half-open allowed: the client goes on sending its body after the proxy's FIN, as HTTP clients do.
+    const client = net.connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+    let text = '';
+    let failure: string | null = null;
+    client.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    client.on('error', (err: NodeJS.ErrnoException) => (failure = err.code ?? err.message));
+    client.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\n\r\n`);
+    const piece = Buffer.alloc(1024 * 1024, 0x20);
+    let sent = 0;
+    const written = new Promise<void>((resolve) => {
+      const pump = (): void => {
+        while (sent < size) {
+          sent += piece.length;
+          if (!client.write(piece)) return void client.once('drain', pump);
+        }
+        client.end(resolve);
+      };
+      pump();
+    });
+    // Before the fix the upload stalled (the proxy never read past what that socket took) until keep_alive_timeout
+    // (65 s) reset the connection.
+    await withTimeout(written, 15_000, 'the proxy to read the whole upload');
+    await withTimeout(once(client, 'close'), 5000, 'the connection to close');
+    assert.equal(failure, null, `the client's upload failed (${failure}) after ${sent} bytes`);
+    assert.equal(sent, size);
+    assert.match(text, /^HTTP\/1\.1 413 Payload Too Large\r\n/, text);
+    assert.match(text, /\r\nconnection: close\r\n/i, text);
+    assert.ok(text.endsWith('\r\n\r\nno'), text);
   });
 });
