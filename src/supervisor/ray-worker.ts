@@ -7,7 +7,7 @@ import { formatSeconds, raceAbort, sleep } from '../util/time.js';
 import { exitSignalOf, type ManagedChild, type SpawnOptions } from './child.js';
 import { rayStatusOnce, spawnRay, stopRay } from './ray.js';
 import { RestartPolicy, type RestartSettings } from './restart-policy.js';
-import { emptyGroup, isSignal, repeatedStop } from './stop.js';
+import { emptyGroup, isSignal, repeatedStop, type StopAsks } from './stop.js';
 
 /** The line `ray start` prints once this node is part of the cluster. */
 const JOINED = /Ray runtime started/;
@@ -46,6 +46,7 @@ export class RayWorker {
   /** The unreadable `ray status` text was reported once. */
   private saidUnread = false;
   private stopAsked = false;
+  private readonly stopAsks: StopAsks = { signalled: false };
   private readonly stopCtl = new AbortController();
   private readonly killCtl = new AbortController();
   private readonly policy: RestartPolicy;
@@ -59,7 +60,8 @@ export class RayWorker {
 
   /** First call: stop cleanly. A second signal: kill now. */
   requestStop(reason: string): void {
-    if (this.stopAsked) return repeatedStop(reason, this.deps.logger, this.killCtl);
+    if (this.stopAsked) return repeatedStop(reason, this.deps.logger, this.killCtl, this.stopAsks);
+    this.stopAsks.signalled = isSignal(reason);
     this.stopAsked = true;
     this.deps.probes.markDown();
     this.deps.logger.info(isSignal(reason) ? `${reason} received: leaving the Ray cluster (send it again to kill at once)` : `${reason}: leaving the Ray cluster`);

@@ -47,13 +47,23 @@ export async function emptyGroup(child: ManagedChild, timeoutMs = 5000): Promise
   return left;
 }
 
+/** What has asked a stop under way: whether a signal has yet (the first stop may have been the output closing). */
+export interface StopAsks {
+  signalled: boolean;
+}
+
 /**
  * A stop asked for while one is under way: only a second signal is the operator's "kill now" (aborts `kill`). The
  * output closing (a `| tee` killed by the same Ctrl-C or container stop) is not: it must not cut the drain short,
- * before or after the signal.
+ * before or after the signal. Nor is the first signal after the output closed: the platform's SIGTERM, which must
+ * drain as any first SIGTERM does.
  */
-export function repeatedStop(reason: string, logger: Pick<Logger, 'info' | 'warn'>, kill: AbortController): void {
+export function repeatedStop(reason: string, logger: Pick<Logger, 'info' | 'warn'>, kill: AbortController, asks: StopAsks): void {
   if (!isSignal(reason)) return void logger.info(`${reason}: already stopping`);
+  if (!asks.signalled) {
+    asks.signalled = true;
+    return void logger.info(`${reason} received: already stopping (send it again to kill at once)`);
+  }
   logger.warn(`${reason} again: killing everything now`);
   kill.abort();
 }

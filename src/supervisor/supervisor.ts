@@ -8,7 +8,7 @@ import { exitSignalOf, type ManagedChild } from './child.js';
 import { ProxyLink, type ProxyBackendState } from './proxy-link.js';
 import { RestartPolicy } from './restart-policy.js';
 import { rayHeadLostAtStart, spawnRay, stopRay, waitForCluster } from './ray.js';
-import { emptyGroup, isSignal, repeatedStop, stopChild } from './stop.js';
+import { emptyGroup, isSignal, repeatedStop, stopChild, type StopAsks } from './stop.js';
 import type { SupervisorDeps, SupervisorPlan, SupervisorState } from './types.js';
 
 const READY_POLL_MS = 100;
@@ -29,6 +29,7 @@ export class Supervisor {
   private notHealthy = false;
   /** A stop was asked for (a signal); the stop controller below is also aborted internally to end the loops. */
   private stopAsked = false;
+  private readonly stopAsks: StopAsks = { signalled: false };
   private readonly stopCtl = new AbortController();
   private readonly killCtl = new AbortController();
   private readonly proxyPolicy: RestartPolicy;
@@ -70,7 +71,8 @@ export class Supervisor {
 
   /** First call: drain and stop. A second signal: kill everything now. Safe to call from a signal handler. */
   requestStop(reason: string): void {
-    if (this.stopAsked) return repeatedStop(reason, this.deps.logger, this.killCtl);
+    if (this.stopAsked) return repeatedStop(reason, this.deps.logger, this.killCtl, this.stopAsks);
+    this.stopAsks.signalled = isSignal(reason);
     // The probe files go first, before anything else can fail: the platform must stop routing to us at once.
     this.deps.probes.markDown();
     // Before the service was ever ready nothing drains (shutdown() skips it): "draining" would send an operator

@@ -1,7 +1,7 @@
 // Stopping (issue 5 items 3 and 4): drain with a stream in flight, drain.delay, vLLM ignoring SIGTERM, a second
 // SIGTERM, llmserve SIGKILLed (its orphan guard stops vLLM and the proxy), an uncaught error, and the
 // output going away (a closed terminal or pipe).
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -91,18 +91,25 @@ test('the output closes under llmserve (a closed terminal, a closed pipe): it dr
   assert.deepEqual(findByMarker(svc.run.marker), []);
 });
 
-test('the output closing during a drain is not a second SIGTERM: the stream in flight finishes, exit 0', async (t) => {
+/**
+ * A ready service logging to a file with a stream of `seconds` in flight (what a second signal would cut), its
+ * `drain.timeout` long enough for it; stopped and checked for leftovers at the test's end.
+ */
+async function streamInFlight(t: TestContext, seconds: number) {
   const logFile = path.join(await tempDir('llmserve-log-'), 'llmserve.log');
-  // A 6 s stream: the drain line and the SIGHUP below must both come while it is in flight (it is what a second
-  // signal would cut), on a loaded machine too.
-  const svc = await startService({ args: ['--log-file', logFile], config: 'drain: { timeout: 30 }\n', env: { FAKE_VLLM_STREAM_CHUNKS: '60', FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
+  const svc = await startService({ args: ['--log-file', logFile], config: 'drain: { timeout: 30 }\n', env: { FAKE_VLLM_STREAM_CHUNKS: String(seconds * 10), FAKE_VLLM_STREAM_INTERVAL_MS: '100' } });
   t.after(async () => {
     assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind');
     rmSync(path.dirname(logFile), { recursive: true, force: true });
   });
   await svc.waitReady();
   const stream = await svc.chat({ stream: true });
-  const body = stream.text();
+  return { svc, logFile, body: stream.text() };
+}
+
+test('the output closing during a drain is not a second SIGTERM: the stream in flight finishes, exit 0', async (t) => {
+  // A 6 s stream: the drain line and the SIGHUP below must both come while it is in flight, on a loaded machine too.
+  const { svc, logFile, body } = await streamInFlight(t, 6);
   svc.run.child.kill('SIGTERM');
   await svc.run.waitForLine(/draining: 1 request/, 30_000);
   // `llmserve start | tee log` stopped with Ctrl-C: tee goes too, and llmserve's next write fails (the SIGHUP's line).
@@ -113,6 +120,25 @@ test('the output closing during a drain is not a second SIGTERM: the stream in f
   assert.equal(code, 0, svc.run.output());
   const log = readFileSync(logFile, 'utf8');
   assert.match(log, /the output closed \(EPIPE\): already stopping\n/);
+  assert.doesNotMatch(log, /again: killing everything now|second signal/);
+  assert.ok(svc.probesDown());
+  assert.deepEqual(findByMarker(svc.run.marker), []);
+});
+
+test('a SIGTERM after the output closed is a first signal: the drain goes on and the stream in flight finishes', async (t) => {
+  // A 10 s stream: the output's close, its drain line and the SIGTERM all come while it is in flight.
+  const { svc, logFile, body } = await streamInFlight(t, 10);
+  // The reader of llmserve's output goes first (a log shipper that died); the platform's SIGTERM comes after.
+  svc.run.child.stdout!.destroy();
+  svc.run.child.kill('SIGHUP');
+  await waitFor(() => readFileSync(logFile, 'utf8').includes('the output closed (EPIPE): draining and stopping'), { timeoutMs: 30_000, message: 'the closed output to start the drain' });
+  svc.run.child.kill('SIGTERM');
+  // Before, that SIGTERM was taken for a second one: everything SIGKILLed at once, the stream cut.
+  assert.match(await body, /data: \[DONE\]/, 'the stream was cut');
+  const { code } = await svc.run.exited;
+  assert.equal(code, 0, svc.run.output());
+  const log = readFileSync(logFile, 'utf8');
+  assert.match(log, /SIGTERM received: already stopping \(send it again to kill at once\)\n/);
   assert.doesNotMatch(log, /again: killing everything now|second signal/);
   assert.ok(svc.probesDown());
   assert.deepEqual(findByMarker(svc.run.marker), []);
