@@ -8,7 +8,7 @@ import { rawKeyEntry } from '../config/keys.js';
 import { backendPortOrigin, envValue, FLAGS, masterKeyGiven, nameFromModel, pickSetting } from '../config/resolve.js';
 import type { CliOptions, KeyEntry } from '../config/types.js';
 import { modelBackendPort } from '../config/models.js';
-import { parsePort, parseString } from '../config/values.js';
+import { parseBindHost, parsePort, parseString } from '../config/values.js';
 import { ownerOf, readRuntimeFile, RUNTIME_FILE, type RuntimeInfo } from '../supervisor/runtime-file.js';
 import { fallbackKeys, firstUsableKey, isThrottled, rawKeyCandidates, type KeyCandidate } from './key-choice.js';
 import { isLocalAddress } from './local-address.js';
@@ -79,7 +79,7 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   // start writes its bind address, one of this machine's: a runtime file naming another host was not written by it
   // (a shared probe directory), and the key must never follow it there.
   const runtimeHost = runtime !== null && isLocalAddress(runtime.proxy.host) ? runtime.proxy.host : undefined;
-  const host = flag('host', str) ?? runtimeHost ?? pick('host', str, file?.proxy.host) ?? DEFAULTS.proxyHost;
+  const host = flag('host', parseBindHost) ?? runtimeHost ?? pick('host', parseBindHost, file?.proxy.host) ?? DEFAULTS.proxyHost;
   const tls = runtime?.proxy.tls ?? (file?.proxy.tls !== undefined && file.proxy.tls !== null);
   // Several models and no runtime file: each entry's port and name as start resolves them (resolve.ts).
   const firstPort = pick('backendPort', parsePort, file?.vllm.port) ?? DEFAULTS.vllmPort;

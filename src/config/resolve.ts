@@ -13,7 +13,7 @@ import { mergeKeys, noKeys, rawKeyEntry, weakMasterKeyNote, type LoadedKeys } fr
 import { hasCountedLimits } from './key-policy.js';
 import { refuseKeysInVllmEnv } from './keys-in-env.js';
 import {
-  at, parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
+  at, parseBindHost, parseLogFormat, parseNonNegativeSeconds, parsePort, parseSeconds, parseString, parseTensorParallel,
 } from './values.js';
 import { isServiceLink, serviceLinkNotes } from './service-links.js';
 import { workingDir } from '../util/cwd.js';
@@ -156,7 +156,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   const production = envValue(env, 'OPENBAYES_SERVING_PRODUCTION') !== undefined;
   const autoPort = production ? DEFAULTS.proxyPortProduction : DEFAULTS.proxyPort;
   const port = pick('port', parsePort, filePort === 'auto' ? undefined : filePort) ?? autoPort;
-  const host = pick('host', (v, w) => parseString(v, w, 'a bind address like 0.0.0.0'), f.proxy.host) ?? DEFAULTS.proxyHost;
+  const host = pick('host', parseBindHost, f.proxy.host) ?? DEFAULTS.proxyHost;
   const probeDir = pick('probeDir', (v, w) => parseString(v, w, 'a directory path'), f.probes.dir);
 
   // Keys: no flag on purpose (a command line is visible to every process); env beats the file.

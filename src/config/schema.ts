@@ -12,7 +12,7 @@ import { USAGE_KEYS, parseUsage } from './usage-settings.js';
 import { parseModels, parseRequire } from './models.js';
 import { DRAIN_KEYS, RESTART_KEYS, parseDrain, parseRestart } from './reliability.js';
 import {
-  asMap, at, expected, joinPath, parseBool, parsePort, parsePortOrAuto, parseSeconds, parseSize, parseString,
+  asMap, at, expected, joinPath, parseBindHost, parseBool, parsePort, parsePortOrAuto, parseSeconds, parseSize, parseString,
   parseTensorParallel, parseLogFormat, isMap, kindOf, parseWorkers, parseNonNegativeSeconds,
 } from './values.js';
 
@@ -138,7 +138,7 @@ export function parseLlmserveConfig(doc: Record<string, unknown>, file: string, 
   const proxy = asMap(root['proxy'], w('proxy'));
   const p = out.proxy;
   if (has(proxy, 'port')) p.port = parsePortOrAuto(proxy['port'], w('proxy.port'));
-  if (has(proxy, 'host')) p.host = parseString(proxy['host'], w('proxy.host'), 'a bind address like 0.0.0.0');
+  if (has(proxy, 'host')) p.host = parseBindHost(proxy['host'], w('proxy.host'));
   if (has(proxy, 'auth')) p.auth = parseBool(proxy['auth'], w('proxy.auth'));
   if (has(proxy, 'master_key')) {
     const raw = proxy['master_key'];

@@ -1,4 +1,5 @@
 // Small validators shared by flags, environment and file: each says where, what was expected, what was found.
+import { isIP, isIPv6 } from 'node:net';
 import { configError, type LlmserveError } from '../errors.js';
 
 /** A found value as an error message shows it: strings quoted, containers by kind. */
@@ -139,6 +140,26 @@ export function parseBool(value: unknown, where: string): boolean {
 export function parseString(value: unknown, where: string, what = 'a non-empty string'): string {
   if (typeof value !== 'string' || value.trim() === '') throw expected(where, what, value);
   return value;
+}
+
+/** A host name: dot-separated labels of letters, digits, `-` and `_` (as resolvers accept them). */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+
+/**
+ * An address to listen on (or to reach the proxy at): an IPv4 or IPv6 address, or a host name. Refused here, not
+ * after a model load: an IPv6 address with a zone (`fe80::1%eth0`), which Node binds but no `http://` URL can carry
+ * (start's readiness check failed on it once vLLM was ready), brackets (`[::]`, a URL's spelling), and any other
+ * text a URL cannot hold.
+ */
+export function parseBindHost(value: unknown, where: string): string {
+  const what = 'a bind address like 0.0.0.0, :: or a host name';
+  const host = parseString(value, where, what);
+  if (host.includes('%') && isIPv6(host.slice(0, host.indexOf('%')))) {
+    throw expected(where, what, value, 'an IPv6 address with a zone (%interface) cannot be used: listen on :: (every interface) or on an address of global scope');
+  }
+  if (host.startsWith('[') && host.endsWith(']') && isIPv6(host.slice(1, -1))) throw expected(where, what, value, `write the address without brackets: ${host.slice(1, -1)}`);
+  if (!isIP(host) && !HOST_NAME.test(host)) throw expected(where, what, value);
+  return host;
 }
 
 /** `text` or `json`. */

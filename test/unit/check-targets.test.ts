@@ -23,6 +23,24 @@ async function setup(): Promise<{ cwd: string; probeDir: string; litellm: string
   return { cwd, probeDir: path.join(cwd, 'probe'), litellm, own };
 }
 
+test('a host no URL can carry is a usage error (exit 2) naming the flag, the variable or the key, as start says it', async () => {
+  const { cwd, probeDir } = await setup();
+  const env = { LLMSERVE_MASTER_KEY: 'env-key-abcdefghijklmnop' };
+  const cases: [CliOptions, NodeJS.ProcessEnv, RegExp][] = [
+    [{ model: '/m/x', probeDir, host: 'a b' }, env, /^--host: expected a bind address .*got "a b"$/],
+    [{ model: '/m/x', probeDir }, { ...env, LLMSERVE_HOST: 'fe80::1%eth0' }, /^LLMSERVE_HOST: expected a bind address .*with a zone/],
+  ];
+  for (const [cli, caseEnv, message] of cases) {
+    // Before, a TypeError (Invalid URL) from the first request: an internal error, exit 1, with a stack trace.
+    await assert.rejects(resolveCheckTargets(cli, { env: caseEnv, cwd }), (err: Error & { exitCode?: number }) => {
+      assert.match(err.message, message);
+      assert.equal(err.exitCode, 2);
+      return true;
+    });
+    await assert.rejects(loadConfig(cli, { env: caseEnv, cwd }), (err: Error) => message.test(err.message));
+  }
+});
+
 test('without a runtime file, check resolves ports, name and key exactly as start (loadConfig) does', async () => {
   const { cwd, probeDir, litellm, own } = await setup();
   const cases: { cli: CliOptions; env: NodeJS.ProcessEnv }[] = [

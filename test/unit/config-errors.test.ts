@@ -86,7 +86,10 @@ test('wrong types in the file: FILE: key.path: expected X, got Y', async () => {
     ['proxy: { routes: ["/v1/*/x"] }', 'proxy.routes[0]: expected a path starting with / (a prefix ends in /*), got "/v1/*/x"'],
     ['proxy: { model_aliases: { a: 1 } }', 'proxy.model_aliases.a: expected a string, got 1'],
     ['proxy: { tls: { cert: a.pem } }', 'proxy.tls: set both cert and key (or neither), got only cert'],
-    ['proxy: { host: "" }', 'proxy.host: expected a bind address like 0.0.0.0, got ""'],
+    ['proxy: { host: "" }', 'proxy.host: expected a bind address like 0.0.0.0, :: or a host name, got ""'],
+    ['proxy: { host: "fe80::1%eth0" }', 'proxy.host: expected a bind address like 0.0.0.0, :: or a host name, got "fe80::1%eth0"; an IPv6 address with a zone (%interface) cannot be used: listen on :: (every interface) or on an address of global scope'],
+    ['proxy: { host: "[::]" }', 'proxy.host: expected a bind address like 0.0.0.0, :: or a host name, got "[::]"; write the address without brackets: ::'],
+    ['proxy: { host: "http://0.0.0.0" }', 'proxy.host: expected a bind address like 0.0.0.0, :: or a host name, got "http://0.0.0.0"'],
     ['proxy: 5', 'proxy: expected a mapping, got a number'],
     ['probes: { interval: 0 }', 'probes.interval: expected a positive number of seconds, got 0'],
     ['startup_timeout: forever', 'startup_timeout: expected a positive number of seconds, got "forever"'],
@@ -120,6 +123,12 @@ test('wrong values in flags and env name the flag or the variable', async () => 
   await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_DRAIN_TIMEOUT: '30s' }), /^LLMSERVE_DRAIN_TIMEOUT: expected a number of seconds, 0 or more, got "30s"$/);
   await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_RESTART: 'always' }), /^LLMSERVE_RESTART: expected "on-failure" or "never", got "always"$/);
   await rejects(load({}, { ...m, host: '' }, KEY_ENV), /^--host: expected a bind address/);
+  // A host no URL can carry (start checks readiness over HTTP once vLLM is ready: it crashed there, after the load).
+  await rejects(load({}, { ...m, host: 'a b' }, KEY_ENV), /^--host: expected a bind address like 0\.0\.0\.0, :: or a host name, got "a b"$/);
+  await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_HOST: 'fe80::1%eth0' }), /^LLMSERVE_HOST: expected a bind address .*with a zone/);
+  for (const host of ['::', '0.0.0.0', '::1', '10.0.0.5', 'localhost', 'llmserve.ns.svc.cluster.local', 'my_host']) {
+    assert.equal((await load({}, { ...m, host }, KEY_ENV)).proxy.host, host);
+  }
   await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_PORT: 'eighty' }), /^LLMSERVE_PORT: expected an integer 1-65535, got "eighty"$/);
   await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_HEALTH_INTERVAL: 'x' }), /^LLMSERVE_HEALTH_INTERVAL: expected a positive number of seconds/);
   await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_TENSOR_PARALLEL_SIZE: '1.5' }), /^LLMSERVE_TENSOR_PARALLEL_SIZE: expected a positive integer or "auto"/);
