@@ -3,7 +3,7 @@ import type { Config } from '../config/types.js';
 import { BACKEND_HOST, buildVllmEnv } from '../engine/command.js';
 import { rayStartArgv } from '../engine/ray-command.js';
 import type { Logger } from '../log.js';
-import { prepareProbeDir, probeFiles } from '../probes/files.js';
+import { NOT_READY, prepareProbeDir, probeFiles } from '../probes/files.js';
 import { spawnInGroup } from '../supervisor/child.js';
 import { startOrphanGuard } from '../supervisor/orphan-guard.js';
 import { RayWorker } from '../supervisor/ray-worker.js';
@@ -24,9 +24,13 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
   // As start does, before any probe file is touched: a second worker (or start) run by hand on a running one's
   // directory would mark it down, and its files would stay so (a worker rewrites a file only when its state changes).
   refuseOwnedProbeDir(probeDir, proc.pid);
+  // As start: `not-ready` first thing, and from here on every exit leaves both probe files present, a `ray` that
+  // cannot run included (an empty probe directory reads as a worker that is ready and healthy).
+  const probes = probeFiles(probeDir, logger);
+  probes.set(NOT_READY, true);
   logger.info(`probe files in ${probeDir}`);
   const stoppedEarly = (): number => {
-    probeFiles(probeDir, logger).markDown();
+    probes.markDown();
     logger.info(`${early.received} received during start-up: stopping before anything is started`);
     early.dispose();
     return 0;
@@ -36,10 +40,16 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
   const ray = config.ray.command;
   // Ray's workers run vLLM's processes: they get vLLM's environment (keys removed, VLLM_PORT dropped).
   const env = buildVllmEnv(config, proc.env);
-  // As start checks vLLM's: a `ray` that cannot run (a moved virtualenv's script) is named as such, exit 2.
-  checkCommandRunnable(ray[0]!, env, RAY_INSTALL_FIX);
-  // A SIGKILL of llmserve cannot be caught: the guard, a process of its own, then stops Ray's group.
-  const guard = await startOrphanGuard(config.timeouts.stop * 1000, probeDir, env, logger);
+  let guard: Awaited<ReturnType<typeof startOrphanGuard>>;
+  try {
+    // As start checks vLLM's: a `ray` that cannot run (a moved virtualenv's script) is named as such, exit 2.
+    checkCommandRunnable(ray[0]!, env, RAY_INSTALL_FIX);
+    // A SIGKILL of llmserve cannot be caught: the guard, a process of its own, then stops Ray's group.
+    guard = await startOrphanGuard(config.timeouts.stop * 1000, probeDir, env, logger);
+  } catch (err) {
+    probes.markDown();
+    throw err;
+  }
   if (early.received !== null) {
     await guard.release();
     return stoppedEarly();
@@ -56,7 +66,7 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
       stopTimeout: config.timeouts.stop,
       restart: { ...config.restart },
     },
-    { logger, probes: probeFiles(probeDir, logger), spawn: guard.wrap(spawnInGroup), run: runCommand, now: () => performance.now() },
+    { logger, probes, spawn: guard.wrap(spawnInGroup), run: runCommand, now: () => performance.now() },
   );
   // Marks the directory as this worker's (for a second start, and for `check`, which then judges the probe files).
   claimProbeDir(probeDir, proc.pid, { role: 'worker', head, proxy: { host: config.proxy.host, port: config.proxy.port, tls: false }, backend: { host: BACKEND_HOST, port: config.vllm.port }, models: [] }, logger, 'a second start on this directory goes undetected');

@@ -3,7 +3,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fixturePath, makeModelDir, tempDir } from '../helpers/fixtures.js';
@@ -219,4 +219,6 @@ test('a worker whose ray.command is a script of a moved virtualenv stops at once
   t.after(async () => assert.equal(await worker.cleanup(), 0));
   assert.equal((await worker.exited).code, 2, worker.output());
   assert.match(worker.output(), /cannot run ".*\/ray": ENOENT: the interpreter its #! line names, \/opt\/gone-venv\/bin\/python3, does not exist/);
+  // Both probe files, as at every exit once the config is read (before, none: the pod read as ready and healthy).
+  assert.deepEqual(readdirSync(path.join(dir, 'probe')).filter((f) => f.startsWith('not-')).sort(), ['not-healthy', 'not-ready']);
 });
