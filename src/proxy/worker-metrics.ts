@@ -67,19 +67,22 @@ export function metricsCollector(
   // What gone workers counted, as of their last snapshots, summed: part of every answer from now on.
   const retired: RegistrySnapshot = {};
   let replacements = 0;
-  const open = new Map<string, { requester: Worker; id: number; waiting: Set<Worker>; snapshots: RegistrySnapshot[]; timer: NodeJS.Timeout }>();
+  // Each open scrape's answers by worker: a worker that answers and then is gone before the scrape ends is in
+  // `retired` by then, and its answer must leave the scrape (counted twice, the next scrape would read a drop).
+  const open = new Map<string, { requester: Worker; id: number; waiting: Set<Worker>; answers: Map<Worker, RegistrySnapshot>; timer: NodeJS.Timeout }>();
   const finish = (token: string) => {
     const c = open.get(token);
     if (c === undefined) return;
     open.delete(token);
     clearTimeout(c.timer);
+    const snapshots = [...c.answers.values()];
     for (const w of c.waiting) {
       const previous = last.get(w);
-      if (previous !== undefined) c.snapshots.push(previous);
+      if (previous !== undefined) snapshots.push(previous);
     }
-    c.snapshots.push(retired);
-    if (replacements > 0) c.snapshots.push({ [WORKER_REPLACEMENTS_METRIC]: [[[], replacements]] });
-    if (c.requester.isConnected()) c.requester.send({ type: 'metrics-gathered', id: c.id, snapshots: c.snapshots } satisfies WorkerMetricsMessage);
+    snapshots.push(retired);
+    if (replacements > 0) snapshots.push({ [WORKER_REPLACEMENTS_METRIC]: [[[], replacements]] });
+    if (c.requester.isConnected()) c.requester.send({ type: 'metrics-gathered', id: c.id, snapshots } satisfies WorkerMetricsMessage);
   };
   return {
     handle(from, msg) {
@@ -90,7 +93,7 @@ export function metricsCollector(
         // A worker that does not answer in time does not hold up the scrape (its last snapshot stands in).
         const timer = setTimeout(() => finish(token), timeoutMs);
         timer.unref();
-        open.set(token, { requester: from, id: m.id, waiting: new Set(targets), snapshots: [], timer });
+        open.set(token, { requester: from, id: m.id, waiting: new Set(targets), answers: new Map(), timer });
         for (const w of targets) w.send({ type: 'metrics-snapshot-request', token } satisfies WorkerMetricsMessage);
         if (targets.length === 0) finish(token);
         return true;
@@ -100,7 +103,7 @@ export function metricsCollector(
         if (Array.isArray(m.unsummed)) unsummedOf.set(from, m.unsummed);
         const c = open.get(m.token);
         if (c !== undefined && c.waiting.delete(from)) {
-          c.snapshots.push(m.snapshot);
+          c.answers.set(from, m.snapshot);
           if (c.waiting.size === 0) finish(m.token);
         }
         return true;
@@ -113,8 +116,11 @@ export function metricsCollector(
       last.delete(worker);
       unsummedOf.delete(worker);
       if (snapshot !== undefined) for (const [name, series] of Object.entries(snapshot)) if (!unsummed.has(name)) addSeries(retired, name, series);
-      // A scrape waiting on it has its answer without it.
-      for (const [token, c] of open) if (c.waiting.delete(worker) && c.waiting.size === 0) finish(token);
+      // An open scrape counts it through `retired` now, not through its answer; one waiting on it alone is answered.
+      for (const [token, c] of open) {
+        c.answers.delete(worker);
+        if (c.waiting.delete(worker) && c.waiting.size === 0) finish(token);
+      }
     },
     replaced() {
       replacements++;

@@ -50,8 +50,11 @@ test('histogram sums add up alike whatever order the workers\' snapshots come in
   assert.deepEqual(new Set(sums), new Set(['0.6']), sums.join(' '));
 });
 
-/** Two workers and a primary wired like cluster IPC (each message delivered on a later turn). */
-function cluster(answering: boolean[], collectorTimeoutMs = 1000) {
+/**
+ * Two workers and a primary wired like cluster IPC (each message delivered on a later turn); `delivered` sees each
+ * worker's message once the primary has handled it.
+ */
+function cluster(answering: boolean[], collectorTimeoutMs = 1000, delivered: (i: number, m: WorkerMetricsMessage) => void = () => {}) {
   const metrics = answering.map(() => new ProxyMetrics('ready'));
   const gatherers: MetricsGatherer[] = [];
   const workers = answering.map((_, i) => ({
@@ -64,7 +67,11 @@ function cluster(answering: boolean[], collectorTimeoutMs = 1000) {
   const live = [...workers];
   const collector = metricsCollector(() => live, collectorTimeoutMs);
   answering.forEach((_, i) => {
-    gatherers.push(metricsGatherer((m) => setImmediate(() => collector.handle(workers[i]!, m)), () => metrics[i]!.snapshot(), () => metrics[i]!.unsummedNames()));
+    const toPrimary = (m: WorkerMetricsMessage) => {
+      collector.handle(workers[i]!, m);
+      delivered(i, m);
+    };
+    gatherers.push(metricsGatherer((m) => setImmediate(toPrimary, m), () => metrics[i]!.snapshot(), () => metrics[i]!.unsummedNames()));
     metrics[i]!.gather = gatherers[i]!.gather;
   });
   /** Worker i is gone (exited, replaced): the primary no longer asks it, and retires what it counted. */
@@ -161,4 +168,26 @@ test('several gone workers: their counters and histograms summed once, the resta
   assert.match(page, /^llmserve_backend_restarts_total 2$/m);
   assert.match(page, /^llmserve_requests_in_flight 0$/m);
   assert.match(page, /^llmserve_proxy_worker_replacements_total 2$/m);
+});
+
+test('a worker gone after it answered a scrape still under way is counted once in it, not twice (no false reset after)', async () => {
+  const answering = [true, true, true];
+  let exitAfterAnswer = false;
+  const three = cluster(answering, 300, (i, m) => {
+    // b answers the scrape, and is gone (SIGKILLed, replaced) while the scrape still waits for a stuck c.
+    if (i === 1 && m.type === 'metrics-snapshot' && exitAfterAnswer) {
+      exitAfterAnswer = false;
+      three.exit(1);
+    }
+  });
+  const [a, b, c] = three;
+  for (const m of [a!, b!, c!]) m.request('alice', 'm', 200, 12, 3);
+  const total = /^llmserve_requests_total\{key="alice",model="m",status="200"\} (\d+)$/m;
+  assert.equal(total.exec(await a!.render([]))?.[1], '3');
+  answering[2] = false;
+  exitAfterAnswer = true;
+  // Before, b's answer and b's retired counters were both in this scrape: 4, then 3 again on the next one.
+  assert.equal(total.exec(await a!.render([]))?.[1], '3');
+  assert.equal(exitAfterAnswer, false, 'b did not answer the second scrape');
+  assert.equal(total.exec(await a!.render([]))?.[1], '3');
 });
