@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KeyPolicy } from '../../src/config/index.js';
 import { BudgetLedger, formatReset, Limiter, SlidingWindow } from '../../src/limits/index.js';
+import { retryAfter } from '../../src/limits/headers.js';
 
 const T0 = Date.UTC(2026, 0, 10, 12, 0, 0);
 
@@ -45,6 +46,11 @@ test('OpenAI-style reset durations', () => {
   assert.equal(formatReset(1500), '1.5s');
   assert.equal(formatReset(360_000), '6m0s');
   assert.equal(formatReset(3_723_000), '1h2m3s');
+  // A window's reset computed from fractional clock readings: the float noise is not a whole extra second.
+  const now = 233180.67622344007;
+  assert.equal(formatReset(now + 60_000 - now), '1m0s');
+  assert.equal(retryAfter(now + 60_000 - now), '60');
+  assert.equal(formatReset(60_000.4), '1m1s');
 });
 
 test('keys without a policy are not looked at', () => {
