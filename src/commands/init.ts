@@ -42,8 +42,9 @@ export async function readTemplate(): Promise<string> {
 function scalar(value: string): string {
   const text = stringify(value, { lineWidth: 0 }).trimEnd();
   // Why: the yaml library writes some values (`---`, a document marker) as a block scalar over two lines, which cannot
-  // follow `model:` on its line; a JSON string is a YAML double-quoted scalar.
-  return text.includes('\n') ? JSON.stringify(value) : text;
+  // follow `model:` on its line, and some plain where they do not read back (a trailing no-break space, pasted from a
+  // web page, is trimmed on reading); a JSON string is a YAML double-quoted scalar, read back exactly.
+  return text.includes('\n') || parse(text) !== value ? JSON.stringify(value) : text;
 }
 
 /**

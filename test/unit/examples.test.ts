@@ -71,8 +71,9 @@ test('fillTemplate sets model and name, keeps every comment, and quotes what YAM
   assert.equal(comments(text), comments(template) - 1, 'only the served_model_name line is uncommented');
   assert.equal(fillTemplate(template, {}), template);
   assert.throws(() => fillTemplate('vllm: {}\n', { model: '/m' }), /no line matching/);
-  // Values the yaml library would write as a block scalar over two lines (a document marker) stay on their line.
-  for (const odd of ['---', '...', '--- x', '|', '>']) {
+  // Values the yaml library would write as a block scalar over two lines (a document marker) stay on their line...
+  // And values it would write plain that read back changed: a trailing no-break or em space (pasted from a page).
+  for (const odd of ['---', '...', '--- x', '|', '>', '/models/qwen\u00a0', 'qwen\u2003', '\u00a0lead']) {
     const filled = obj(parse(fillTemplate(template, { model: odd, name: odd })));
     assert.equal(filled['model'], odd);
     assert.equal(filled['served_model_name'], odd);
