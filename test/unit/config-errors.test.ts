@@ -23,6 +23,14 @@ test('invalid YAML: FILE:LINE:COL: invalid YAML: message', async () => {
   await rejects(file('model: "m\n'), new RegExp(`^${esc(F)}:\\d+:\\d+: invalid YAML: Missing closing "quote$`));
 });
 
+test('a NUL character in any string (vLLM\'s name, its environment, a key) is refused at load, naming where, never the value', async () => {
+  // Before, it passed every check (probe said start would proceed) and failed when vLLM was spawned, exit 3, with
+  // "install vLLM" as the fix.
+  await rejects(file('model: m\nserved_model_name: "a\\0b"\n'), new RegExp(`^${esc(F)}:2:20: a NUL character \\(\\\\0\\) in a string, which no command line, environment variable or header can carry; remove it$`));
+  await rejects(file('model: m\nvllm:\n  env: { X: "1\\x00" }\n'), new RegExp(`^${esc(F)}:3:13: a NUL character`));
+  await rejects(file('model: m\nproxy:\n  master_key: "Kx9mQ2vLp7Rt4Wz8\\u0000Ny3"\n'), /a NUL character/, ['Kx9mQ2vLp7Rt4Wz8']);
+});
+
 test('top level must be a mapping', async () => {
   await rejects(file('- model: m\n'), new RegExp(`^${esc(F)}: expected a mapping of settings at the top level .*got a list$`));
   await rejects(file('just a string\n'), /expected a mapping of settings at the top level .*got a string$/);
