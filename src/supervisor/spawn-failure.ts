@@ -28,10 +28,19 @@ export function spawnErrorText(file: string, code: string): string {
  * a start-up that failed, with vLLM's last lines.
  */
 export function spawnFailure(file: string, err: NodeJS.ErrnoException, fix: string): LlmserveError {
+  const unrunnable = isUnrunnable(err.code);
   return new LlmserveError('STARTUP_FAILED', `cannot run "${file}": ${spawnErrorText(file, err.code ?? err.message)}`, {
-    exitCode: isUnrunnable(err.code) ? 2 : 3,
-    details: [`Fix: ${err.code === 'EACCES' ? `make it executable (chmod +x ${file}), or ` : ''}${fix}`],
+    exitCode: unrunnable ? 2 : 3,
+    // The install fix only where the command is what is wrong: the system refusing a process (EAGAIN, ENOMEM) or an
+    // oversized command line (E2BIG) is not fixed by installing vLLM again.
+    details: [unrunnable ? `Fix: ${err.code === 'EACCES' ? `make it executable (chmod +x ${file}), or ` : ''}${fix}` : systemFix(err.code)],
   });
+}
+
+/** What to do when the system, not the command, refused the spawn. */
+function systemFix(code: string | undefined): string {
+  if (code === 'E2BIG') return 'Fix: the command line and environment are larger than the system allows (ARG_MAX): shorten vllm.args and vllm.env.';
+  return 'Fix: the system refused to start a process (out of memory, or of processes: see `ulimit -u` and the container\'s pids limit); free them and start again.';
 }
 
 /** The error for a script whose `#!` interpreter is missing (a moved virtualenv): exit 2, as for a missing command. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Backend, type BackendContext } from '../../src/supervisor/backend.js';
 import { LlmserveError } from '../../src/errors.js';
 import path from 'node:path';
-import { spawnErrorText } from '../../src/supervisor/spawn-failure.js';
+import { spawnErrorText, spawnFailure, VLLM_INSTALL_FIX } from '../../src/supervisor/spawn-failure.js';
 import type { ManagedChild } from '../../src/supervisor/child.js';
 import type { SupervisorDeps, SupervisorPlan } from '../../src/supervisor/types.js';
 import { memoryLogger } from '../helpers/upstream.js';
@@ -285,4 +285,16 @@ test('a relative command that is not there is said with the full path it was loo
   assert.equal(spawnErrorText('vllm', 'ENOENT'), 'ENOENT: not found on PATH');
   assert.equal(spawnErrorText('/opt/v/bin/vllm', 'ENOENT'), 'ENOENT: not found');
   assert.equal(spawnErrorText('./wrap.sh', 'ENOENT'), `ENOENT: not found (as ${path.join(process.cwd(), 'wrap.sh')}: relative to the working directory)`);
+});
+
+test('a spawn the system refused (no memory, no processes, a command line too long) is not told to install vLLM', () => {
+  const fail = (code: string) => spawnFailure('vllm', Object.assign(new Error(code), { code }), VLLM_INSTALL_FIX);
+  assert.deepEqual(fail('ENOENT').details, [`Fix: ${VLLM_INSTALL_FIX}`]);
+  assert.equal(fail('ENOENT').exitCode, 2);
+  for (const code of ['EAGAIN', 'ENOMEM', 'E2BIG']) {
+    assert.equal(fail(code).exitCode, 3, code);
+    assert.doesNotMatch(fail(code).details.join(' '), /install vLLM/, code);
+  }
+  assert.match(fail('E2BIG').details[0]!, /ARG_MAX/);
+  assert.match(fail('EAGAIN').details[0]!, /ulimit -u/);
 });
