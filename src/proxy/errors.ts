@@ -15,7 +15,8 @@ export type ProxyErrorCode =
   | 'gateway_timeout'
   | 'bad_request'
   | 'request_timeout'
-  | 'headers_too_large';
+  | 'headers_too_large'
+  | 'expectation_failed';
 
 /** One error answer: status, OpenAI `type`, stable `code`, a message that never contains a key. */
 export interface ProxyError {
@@ -192,6 +193,25 @@ export function clientErrorResponse(errorCode: string | undefined): { status: nu
       : errorCode === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The request headers are too large.']
         : [400, 'Bad Request', 'bad_request', 'The request is not valid HTTP/1.1.'];
+  return rawError(status, reason, code, message);
+}
+
+/** The raw answer to CONNECT: llmserve is no forward proxy and tunnels nothing. */
+export function connectRefused(): { status: number; raw: string } {
+  return rawError(405, 'Method Not Allowed', 'method_not_allowed', 'CONNECT is not supported: this is an API server, not a forward proxy; send requests to its URL directly.');
+}
+
+/** One raw HTTP/1.1 error answer in OpenAI's shape that closes the connection. */
+function rawError(status: number, reason: string, code: ProxyErrorCode, message: string): { status: number; raw: string } {
   const body = JSON.stringify(errorBody({ message, type: 'invalid_request_error', code }));
   return { status, raw: `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}` };
+}
+
+/**
+ * 417 for an `Expect` other than `100-continue`, which RFC 9110 (section 10.1.1) says to refuse so. Node would answer
+ * it itself, bare and out of the access log: server.ts hands such requests to the handler instead.
+ */
+export function expectationFailed(value: string): ProxyError {
+  const shown = value.length > 100 ? value.slice(0, 100) + '...' : value;
+  return { status: 417, type: 'invalid_request_error', code: 'expectation_failed', message: `Expect: ${shown} is not supported; only 100-continue is (or send no Expect header).` };
 }

@@ -331,6 +331,10 @@ export function createHandler(deps: HandlerDeps): (req: IncomingMessage, res: Se
 
     // RFC 9112 refuses an HTTP/1.1 request without Host; Node's own check is off (server.ts) so that the refusal is ours.
     if (req.httpVersionMajor === 1 && req.httpVersionMinor === 1 && req.headers.host === undefined) return errors.sendError(res, errors.missingHost);
+    // An HTTP/1.1 request with an `Expect` that did not come through checkContinue came through checkExpectation
+    // (server.ts): Node sends every other expectation there, and ignores Expect on HTTP/1.0.
+    const expect = req.headers.expect;
+    if (expect !== undefined && !expectContinue && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) return errors.sendError(res, errors.expectationFailed(expect));
     if (path === healthPaths.liveness || path === healthPaths.liveliness) {
       ex.health = true;
       if (!getOnly.includes(method)) return errors.sendError(res, errors.methodNotAllowed(method, getOnly));

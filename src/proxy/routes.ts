@@ -85,6 +85,18 @@ export function withV1(path: string): string | null {
 }
 
 /**
+ * A request target in absolute-form (`http://host/path?q`) as origin-form (`/path?q`); any other target as it is.
+ * RFC 9112 section 3.2.2: a server must accept absolute-form (a client told to use llmserve as a forward proxy sends
+ * it; nginx serves it), where the allowlist saw no leading `/` and answered 404.
+ */
+export function originForm(url: string): string {
+  const m = /^https?:\/\/[^/?#]*/i.exec(url);
+  if (m === null) return url;
+  const rest = url.slice(m[0].length);
+  return rest.charCodeAt(0) === 47 /* / */ ? rest : `/${rest}`;
+}
+
+/**
  * The path of a request URL, decoded and checked, or null when it must be refused: not origin-form, a fragment,
  * `.`/`..` segments, empty segments (`//`), backslashes, encoded slashes or bad percent-encoding. A refused path is a
  * 404, so that nothing like `/v1/models/../../scale_elastic_ep` can reach a route outside the allowlist.

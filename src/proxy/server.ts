@@ -18,8 +18,9 @@ import { PROMETHEUS_CONTENT_TYPE, type RegistrySnapshot } from '../metrics/regis
 import { createKeyRing, type KeysFileLoader } from './keyring.js';
 import { isBackendState, type BackendState, type KeyEntryDigest, type ProxySettings } from './settings.js';
 import { createRouter, metricsBackends } from './router.js';
+import { originForm } from './routes.js';
 import { loadTls, watchCertificateDates } from './tls.js';
-import { clientErrorResponse } from './errors.js';
+import { clientErrorResponse, connectRefused } from './errors.js';
 import { burstWarner } from '../util/burst-warn.js';
 
 /** A running proxy. */
@@ -168,6 +169,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       req.resume();
       return;
     }
+    // From here on every check, the access log and vLLM read the origin-form (routes.ts); a leading `/` costs nothing.
+    if (req.url !== undefined && req.url.charCodeAt(0) !== 47 /* / */) req.url = originForm(req.url);
     const ex = newExchange(now(), req.method ?? 'GET', req.url, req.socket, req.headers['x-request-id']);
     // Why in the request's own headers: from there the id goes to vLLM with the others (upstreamHeaders), and every
     // answer takes it back (forward.ts, errors.ts) without res.setHeader, which would put each forwarded answer on
@@ -250,6 +253,8 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   server.on('request', onRequest(false));
   // Answer `Expect: 100-continue` only after auth, route and size checks pass (see handler.ts).
   server.on('checkContinue', onRequest(true));
+  // Any other expectation: the handler refuses it (417), in OpenAI's shape and logged; Node's own 417 was bare.
+  server.on('checkExpectation', onRequest(false));
   // A listener replaces Node's default answer, so keep its statuses: 408 for the header/body timeouts.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
@@ -269,13 +274,22 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     // A request refused before its head was read whole (headers too large, not HTTP, a head that stopped coming) has
     // no exchange, so nothing else would log it: the access log and the request metrics show it here, as nginx logs
     // its 400s. No key, method or path is known yet; the time is the refusal's.
-    const refused = inFlight == null ? newExchange(now(), '-', '-', socket as Socket) : undefined;
+    if (inFlight == null) refuseRaw(socket as Socket, answer, '-', '-');
+    else socket.end(answer.raw);
+  });
+  /** Ends the connection with `answer`, logged and counted as a request (`method`, `path`) of no exchange. */
+  const refuseRaw = (socket: Socket, answer: { status: number; raw: string }, method: string, path: string): void => {
+    const refused = newExchange(now(), method, path, socket);
     socket.end(answer.raw);
-    if (refused !== undefined) {
-      const end = now();
-      accessLog(refused, { writableFinished: true, statusCode: answer.status }, end);
-      cost.finish(refused, answer.status, end - refused.start);
-    }
+    const end = now();
+    accessLog(refused, { writableFinished: true, statusCode: answer.status }, end);
+    cost.finish(refused, answer.status, end - refused.start);
+  };
+  // CONNECT (a client told to use llmserve as a forward proxy for https://): Node hands the raw socket to this event
+  // and, with no listener, dropped the connection without a word. Nothing is tunnelled: a 405, logged.
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    socket.on('error', () => {});
+    refuseRaw(socket, connectRefused(), 'CONNECT', req.url ?? '-');
   });
 
   if (server instanceof https.Server) {

@@ -139,6 +139,51 @@ describe('requests the HTTP parser refuses', () => {
     assert.match(old.text, /^HTTP\/1\.1 200 /, old.text);
   });
 
+  it('an Expect other than 100-continue: 417 in OpenAI\'s shape, logged, and the connection serves the next request', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    // Node answered it itself: a bare 417 with an empty body, no request id, no access-log line.
+    const refused = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\nexpect: foo\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`;
+    const next = `GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\nconnection: close\r\n\r\n`;
+    const { text } = await raw(pair.port, refused + next, { keepOpen: true });
+    const first = text.slice(0, text.indexOf('HTTP/1.1', 1));
+    const r = parse(first);
+    assert.equal(r.status, 417);
+    assert.equal(r.type, 'application/json');
+    assert.equal(r.body.error.code, 'expectation_failed');
+    assert.match(r.body.error.message, /^Expect: foo is not supported; only 100-continue is/);
+    const id = /\r\nx-request-id: ([^\r]+)/i.exec(first)?.[1];
+    assert.ok(id !== undefined, text);
+    assert.match(text.slice(first.length), /^HTTP\/1\.1 200 /, text);
+    await until(() => pair.lines.some((l) => l.includes(`id=${id}`)), 5000, `the 417 in the access log:\n${pair.lines.join('\n')}`);
+    assert.match(pair.lines.find((l) => l.includes(`id=${id}`))!, / POST \/v1\/chat\/completions model=- 417 /);
+    assert.deepEqual(pair.upstream.requests.map((q) => q.path), ['/v1/models']);
+  });
+
+  it('CONNECT (a client using llmserve as a forward proxy) gets a 405 in OpenAI\'s shape and a log line, not a dropped connection', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const { text } = await raw(pair.port, `CONNECT api.openai.com:443 HTTP/1.1\r\nhost: api.openai.com:443\r\nauthorization: Bearer ${KEY}\r\n\r\n`, { keepOpen: true });
+    const r = parse(text);
+    assert.equal(r.status, 405);
+    assert.equal(r.body.error.code, 'method_not_allowed');
+    assert.match(r.body.error.message, /not a forward proxy/);
+    await until(() => pair.lines.some((l) => / CONNECT api\.openai\.com:443 .*405 /.test(l)), 5000, `the 405 in the access log:\n${pair.lines.join('\n')}`);
+    assert.equal(pair.upstream.requests.length, 0);
+  });
+
+  it('a request target in absolute-form (http://host/path) is served as its path, as RFC 9112 requires', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const { text } = await raw(pair.port, `GET http://127.0.0.1:${pair.port}/v1/models?x=1 HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${KEY}\r\nconnection: close\r\n\r\n`, { keepOpen: true });
+    assert.match(text, /^HTTP\/1\.1 200 /, text);
+    assert.deepEqual(pair.upstream.requests.map((q) => q.url), ['/v1/models?x=1']);
+    // Still the allowlist's: a path outside it in absolute-form is refused as it is in origin-form.
+    const outside = await raw(pair.port, `POST HTTP://127.0.0.1/collective_rpc HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${KEY}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`, { keepOpen: true });
+    assert.equal(parse(outside.text).status, 404, outside.text);
+    assert.equal(pair.upstream.requests.length, 1);
+  });
+
   it('a refusal on a connection whose request is under way is logged by that request only (not twice)', async (t) => {
     const pair = await startPair({ headersTimeout: 1, bodyTimeout: 2 });
     t.after(() => pair.close());
