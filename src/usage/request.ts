@@ -22,6 +22,18 @@ export interface BodyPlan {
 /** Paths whose streams take `stream_options.include_usage` (OpenAI's and vLLM's chat and text completions). */
 const USAGE_STREAM_PATHS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions']);
 
+/** The strings pydantic reads as true for a bool in lax mode (any case). */
+const TRUE_WORDS: ReadonlySet<string> = new Set(['1', 'on', 't', 'true', 'y', 'yes']);
+
+/**
+ * A JSON value that vLLM's request models read as true. Why not `=== true`: they are pydantic models in lax mode,
+ * which take 1 and "true", "yes", "on", "1", "t", "y" for a bool, so `"stream": "true"` streams; read as false here, its
+ * usage was not asked for, and a metered key's tokens were only estimated.
+ */
+export function readsTrue(value: unknown): boolean {
+  return value === true || value === 1 || (typeof value === 'string' && TRUE_WORDS.has(value.toLowerCase()));
+}
+
 /** Plans a body: alias rewrite (as the proxy does without limits), plus include_usage on streams that lack it. */
 export function planBody(raw: Buffer, path: string, served: string, aliases: Readonly<Record<string, string>>): BodyPlan {
   const parsed = parseJsonObject(raw);
@@ -30,7 +42,7 @@ export function planBody(raw: Buffer, path: string, served: string, aliases: Rea
   const { obj } = parsed;
   let { text } = parsed;
   const model = typeof obj.model === 'string' ? obj.model : null;
-  const stream = obj.stream === true;
+  const stream = readsTrue(obj.stream);
   let changed = false;
   if (model !== null && model !== served && Object.keys(aliases).length > 0) {
     if (!Object.hasOwn(aliases, model)) return { model, unreadable: false, unknown: true, body: null, injected: false, stream };
@@ -43,7 +55,7 @@ export function planBody(raw: Buffer, path: string, served: string, aliases: Rea
   let injected = false;
   if (stream && USAGE_STREAM_PATHS.has(path)) {
     const so = obj.stream_options;
-    const asked = so !== null && typeof so === 'object' && (so as Record<string, unknown>).include_usage === true;
+    const asked = so !== null && typeof so === 'object' && readsTrue((so as Record<string, unknown>).include_usage);
     if (!asked) {
       // continuous_usage_stats off: vLLM honours it only together with include_usage, so without this the client
       // who set it alone (and got no usage before) would now get usage in every chunk, which is not stripped.

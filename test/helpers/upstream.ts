@@ -63,6 +63,9 @@ export interface Upstream {
 }
 
 /** Starts the fake on 127.0.0.1 and an ephemeral port. */
+/** A bool as pydantic reads one in lax mode: true, 1, or "true", "yes", "on", "1", "t", "y" in any case. */
+const laxTrue = (v: unknown): boolean => v === true || v === 1 || (typeof v === 'string' && ['1', 'on', 't', 'true', 'y', 'yes'].includes(v.toLowerCase()));
+
 export async function startUpstream(options: { served?: string; behaviour?: Partial<Behaviour> } = {}): Promise<Upstream> {
   const served = options.served ?? 'test-model';
   const behaviour: Behaviour = { events: 3, intervalMs: 10, dieAfterEvents: null, errorAfterEvents: null, headerDelayMs: 0, healthStatus: 200, healthDelayMs: 0, firstEventDelayMs: 0, extraHeaders: {}, listedModels: [], ...options.behaviour };
@@ -171,7 +174,8 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
         json(404, { error: { message: `The model \`${String(body.model)}\` does not exist.`, type: 'NotFoundError', param: 'model', code: 404 } });
         return;
       }
-      if (body.stream === true) return stream(rec, res, body.stream_options?.include_usage === true);
+      // Bools as vLLM's pydantic models read them (lax mode): `"stream": "true"` streams there too.
+      if (laxTrue(body.stream)) return stream(rec, res, laxTrue(body.stream_options?.include_usage));
       json(200, {
         id: 'chatcmpl-1',
         object: 'chat.completion',

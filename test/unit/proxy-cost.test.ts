@@ -403,6 +403,10 @@ test('a stream without include_usage: counted, and the client sees exactly the s
     // A client that asked for usage gets it.
     const asked = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: true, stream_options: { include_usage: true } } });
     assert.match(asked.text, /"choices":\[\],"usage":\{"prompt_tokens":1,"completion_tokens":3/);
+    // `"stream": "true"` streams in vLLM (pydantic reads the bool leniently): its usage is asked for as well.
+    const lenient = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: 'true' } });
+    assert.equal(lenient.text.match(/^data: /gm)?.length, 4, lenient.text);
+    assert.ok(!lenient.text.includes('usage'), lenient.text);
     await until(() => p.proxy.inflight() === 0, 2000, 'requests to finish');
   } finally {
     await p.close();
@@ -411,7 +415,7 @@ test('a stream without include_usage: counted, and the client sees exactly the s
   try {
     assert.deepEqual(
       store?.rows().map((r) => [r.key, r.model, r.requests, r.promptTokens, r.completionTokens, r.estimated]),
-      [[KEY_NAME, 'test-model', 2, 2, 6, 0]],
+      [[KEY_NAME, 'test-model', 3, 3, 9, 0]],
     );
   } finally {
     store?.close();

@@ -42,6 +42,15 @@ test('planBody: include_usage is added only to streams that lack it, aliases are
   assert.equal(planBody(raw({ model: 'x' }), '/v1/chat/completions', 'm', { a: 'm' }).unknown, true);
   assert.equal(planBody(Buffer.from('not json'), '/v1/chat/completions', 'm', {}).model, null);
   assert.equal(planBody(raw({ model: 'm', stream: true }), '/v1/responses', 'm', {}).injected, false);
+  // vLLM's pydantic models read a bool in lax mode: these stream there, so here they are streams too.
+  for (const stream of [1, 'true', 'True', 'yes', 'on', '1']) {
+    const p = planBody(raw({ model: 'm', stream, messages: [] }), '/v1/chat/completions', 'm', {});
+    assert.equal(p.stream, true, String(stream));
+    assert.equal(p.injected, true, String(stream));
+  }
+  for (const stream of [false, 0, 'false', 'no', 'off', '', null, 'maybe']) assert.equal(planBody(raw({ model: 'm', stream }), '/v1/chat/completions', 'm', {}).stream, false, String(stream));
+  // Usage asked for as "true": the client asked for it, so it is not removed from what the client gets.
+  assert.equal(planBody(raw({ model: 'm', stream: 'true', stream_options: { include_usage: 'true' } }), '/v1/chat/completions', 'm', {}).injected, false);
 });
 
 test('usage read from the tail of a JSON answer (nested braces and strings)', () => {
