@@ -9,6 +9,8 @@ import { parseYaml } from './yaml.js';
 export interface KeysFileDeps {
   env?: NodeJS.ProcessEnv;
   readFile?: (p: string) => Promise<string>;
+  /** The config file that names it (`proxy.keys_file`), said when it cannot be read: relative paths start there. */
+  namedIn?: string;
 }
 
 /**
@@ -22,7 +24,8 @@ export async function readKeysFile(path: string, deps: KeysFileDeps = {}): Promi
     text = await readFile(path);
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-    throw configError(`${path}: cannot read the keys file: ${reason}`);
+    const from = deps.namedIn === undefined ? '' : ` (proxy.keys_file in ${deps.namedIn})`;
+    throw configError(`${path}: cannot read the keys file${from}: ${reason}`);
   }
   const refs = new Map<string, string>();
   const parsed = resolveEnvRefs(parseYaml(text, path), '', { env: deps.env ?? process.env, file: path, refs });

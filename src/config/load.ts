@@ -69,6 +69,6 @@ export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Pr
     for (const [i, m] of (file.models ?? []).entries()) checkExtraArgs(m.args, at(located.path, `models[${i}].vllm.args`));
   }
   checkExtraArgs(cli.extraArgs ?? [], 'vLLM arguments after --');
-  const keysFromFile = file?.proxy.keysFile !== undefined ? await readKeysFile(file.proxy.keysFile, { env, readFile }) : null;
+  const keysFromFile = file?.proxy.keysFile !== undefined ? await readKeysFile(file.proxy.keysFile, { env, readFile, namedIn: file.file }) : null;
   return resolveConfig({ cli, env, file, keysFromFile, cores: deps.cores ?? os.availableParallelism() });
 }

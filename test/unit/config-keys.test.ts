@@ -218,7 +218,7 @@ test('key errors: duplicates, both/neither, bad sha256, unknown field, non-strin
   await rejects(load({ 'llmserve.yaml': `model: m\nproxy: { keys: [{ name: master, key: other-key-0123456789 }] }\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }), /duplicate key name "master" \(also used by LLMSERVE_MASTER_KEY\)/, [STRONG_KEY]);
   await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { master_key: 12345 }\n' }), /proxy\.master_key: expected a non-empty string \(better: os\.environ\/NAME\), got a number/, ['12345']);
   // keys file errors name the file
-  await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { keys_file: k.yaml }\n' }), /^\/srv\/app\/k\.yaml: cannot read the keys file: no such file$/);
+  await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { keys_file: k.yaml }\n' }), /^\/srv\/app\/k\.yaml: cannot read the keys file \(proxy\.keys_file in \/srv\/app\/llmserve\.yaml\): no such file$/);
   await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { keys_file: k.yaml }\n', 'k.yaml': 'name: a\n' }), /^\/srv\/app\/k\.yaml: expected a list of/);
   await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { keys_file: k.yaml }\n', 'k.yaml': '- { name: a, key_sha256: xyz }\n' }), /^\/srv\/app\/k\.yaml: \[0\]\.key_sha256: expected 64 hexadecimal/);
 });
