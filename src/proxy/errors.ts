@@ -201,6 +201,25 @@ export function connectRefused(): { status: number; raw: string } {
   return rawError(405, 'Method Not Allowed', 'method_not_allowed', 'CONNECT is not supported: this is an API server, not a forward proxy; send requests to its URL directly.');
 }
 
+/**
+ * The answer to an HTTP/2 client with prior knowledge (`PRI * HTTP/2.0`: gRPC-style clients, a mesh sidecar told the
+ * port speaks h2c): HTTP/2 frames it can read, an empty SETTINGS then a GOAWAY with HTTP_1_1_REQUIRED (RFC 9113
+ * section 7) and the reason as its debug text. An HTTP/1.1 answer was unreadable to it ("Empty reply from server").
+ */
+export function http2Refusal(): { status: number; raw: Buffer } {
+  const text = Buffer.from('this port speaks HTTP/1.1 only (llmserve): use HTTP/1.1 or an h2c upgrade', 'latin1');
+  const frame = (type: number, payload: Buffer): Buffer => {
+    const head = Buffer.alloc(9);
+    head.writeUIntBE(payload.length, 0, 3);
+    head[3] = type;
+    return Buffer.concat([head, payload]);
+  };
+  const goaway = Buffer.alloc(8);
+  goaway.writeUInt32BE(0, 0); // last stream id: none was processed
+  goaway.writeUInt32BE(0xd, 4); // HTTP_1_1_REQUIRED
+  return { status: 505, raw: Buffer.concat([frame(0x4, Buffer.alloc(0)), frame(0x7, Buffer.concat([goaway, text]))]) };
+}
+
 /** One raw HTTP/1.1 error answer in OpenAI's shape that closes the connection. */
 function rawError(status: number, reason: string, code: ProxyErrorCode, message: string): { status: number; raw: string } {
   const body = JSON.stringify(errorBody({ message, type: 'invalid_request_error', code }));

@@ -20,7 +20,7 @@ import { isBackendState, type BackendState, type KeyEntryDigest, type ProxySetti
 import { createRouter, metricsBackends } from './router.js';
 import { originForm } from './routes.js';
 import { loadTls, watchCertificateDates } from './tls.js';
-import { clientErrorResponse, connectRefused } from './errors.js';
+import { clientErrorResponse, connectRefused, http2Refusal } from './errors.js';
 import { burstWarner } from '../util/burst-warn.js';
 
 /** A running proxy. */
@@ -255,6 +255,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   server.on('checkContinue', onRequest(true));
   // Any other expectation: the handler refuses it (417), in OpenAI's shape and logged; Node's own 417 was bare.
   server.on('checkExpectation', onRequest(false));
+  const http2Client = burstWarner(
+    (msg, fields) => logger.warn(msg, fields),
+    'an HTTP/2 client (prior knowledge, h2c) reached the proxy, which speaks HTTP/1.1: set the client, or the mesh in front (Istio: a port named http-*, appProtocol http), to HTTP/1.1',
+  );
   // A listener replaces Node's default answer, so keep its statuses: 408 for the header/body timeouts.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
@@ -270,6 +274,12 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     const ex = inFlight?.req?.complete === false ? latest.get(socket as Socket) : undefined;
     if (ex !== undefined && !ex.closed && ex.answered === null) ex.answered = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'request-timeout' : 'bad-request';
     if (inFlight?.headersSent === true || inFlight?.req?.complete === true) return void socket.destroy();
+    if (err.code === 'HPE_PAUSED_H2_UPGRADE') {
+      // Node's parser stops at an HTTP/2 preface (prior knowledge): answered in HTTP/2, and said once per burst, since
+      // the fix is the client's or the mesh's setting, which only the operator can change.
+      http2Client({ from: (socket as Socket).remoteAddress ?? '-' }, 'h2');
+      return refuseRaw(socket as Socket, http2Refusal(), 'PRI', '*');
+    }
     const answer = clientErrorResponse(err.code);
     // A request refused before its head was read whole (headers too large, not HTTP, a head that stopped coming) has
     // no exchange, so nothing else would log it: the access log and the request metrics show it here, as nginx logs
@@ -278,7 +288,7 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     else socket.end(answer.raw);
   });
   /** Ends the connection with `answer`, logged and counted as a request (`method`, `path`) of no exchange. */
-  const refuseRaw = (socket: Socket, answer: { status: number; raw: string }, method: string, path: string): void => {
+  const refuseRaw = (socket: Socket, answer: { status: number; raw: string | Buffer }, method: string, path: string): void => {
     const refused = newExchange(now(), method, path, socket);
     socket.end(answer.raw);
     const end = now();

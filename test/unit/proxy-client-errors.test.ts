@@ -1,7 +1,9 @@
 // Requests Node's parser refuses or times out: OpenAI-shaped JSON bodies, and timeouts that fire on time.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import net from 'node:net';
+import { withTimeout } from '../helpers/wait.js';
 import { KEY, KEY_NAME, bearer, raw, request, sha256Hex, startPair, until } from '../helpers/upstream.js';
 
 /** The status line and the parsed JSON body of a raw HTTP answer. */
@@ -158,6 +160,25 @@ describe('requests the HTTP parser refuses', () => {
     await until(() => pair.lines.some((l) => l.includes(`id=${id}`)), 5000, `the 417 in the access log:\n${pair.lines.join('\n')}`);
     assert.match(pair.lines.find((l) => l.includes(`id=${id}`))!, / POST \/v1\/chat\/completions model=- 417 /);
     assert.deepEqual(pair.upstream.requests.map((q) => q.path), ['/v1/models']);
+  });
+
+  it('an HTTP/2 client with prior knowledge gets a GOAWAY it can read (HTTP_1_1_REQUIRED), and the operator a warning', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    // Before: an HTTP/1.1 400 in answer to the HTTP/2 preface, which such a client cannot parse (curl: "Empty reply").
+    const session = http2.connect(`http://127.0.0.1:${pair.port}`);
+    t.after(() => session.destroy());
+    session.on('error', () => {});
+    const goaway = new Promise<{ code: number; text: string }>((resolve) => session.once('goaway', (code: number, _last: number, data?: Buffer) => resolve({ code, text: data?.toString('latin1') ?? '' })));
+    const stream = session.request({ ':path': '/v1/models', authorization: `Bearer ${KEY}` });
+    stream.on('error', () => {});
+    stream.end();
+    const got = await withTimeout(goaway, 5000, 'a GOAWAY frame');
+    assert.equal(got.code, http2.constants.NGHTTP2_HTTP_1_1_REQUIRED);
+    assert.match(got.text, /HTTP\/1\.1/);
+    await until(() => pair.lines.some((l) => / PRI \* model=- 505 /.test(l)), 5000, `the refusal in the access log:\n${pair.lines.join('\n')}`);
+    assert.ok(pair.lines.some((l) => /warning: an HTTP\/2 client \(prior knowledge, h2c\) reached the proxy/.test(l)), pair.lines.join('\n'));
+    assert.equal(pair.upstream.requests.length, 0);
   });
 
   it('CONNECT (a client using llmserve as a forward proxy) gets a 405 in OpenAI\'s shape and a log line, not a dropped connection', async (t) => {
