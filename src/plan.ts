@@ -8,6 +8,7 @@ import {
 } from './gpu/index.js';
 import { buildVllmArgv, buildVllmEnv, inspectModel, modelPathFindings, withoutKeyVariables, type ModelInfo } from './engine/index.js';
 import { otherParallelism } from './engine/parallel-args.js';
+import { droppedLoraWarning, loraModuleNames, loraNameClashes } from './engine/lora-args.js';
 
 /** One model's part of the plan: its GPUs, sizes and vLLM command. */
 export interface ModelPlan {
@@ -152,7 +153,13 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
       if (overridden !== null) warnings.push(named(overridden));
       vllmEnv.CUDA_VISIBLE_DEVICES = cudaVisibleDevices;
     }
+    const dropped = droppedLoraWarning(argv);
+    if (dropped !== null) warnings.push(named(dropped));
     models.push({ config: m, gpus, cudaVisibleDevices, tensorParallel, pipelineParallelSize: nodes, model, argv, env: vllmEnv });
+  }
+  if (several) {
+    const clashes = loraNameClashes(models.map((m) => ({ name: m.config.servedModelName, loras: loraModuleNames(m.argv) })), config.proxy.modelAliases);
+    for (const clash of clashes) problems.push(new LlmserveError('USAGE', clash, { details: ['Fix: give the adapter a name of its own in --lora-modules (each public name can reach one vLLM only).'] }));
   }
   const first = models[0]!;
   return { config, inventory, selection, models, tensorParallel: first.tensorParallel, model: first.model, argv: first.argv, env: first.env, warnings, problems };

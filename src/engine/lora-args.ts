@@ -6,12 +6,51 @@ const FLAG = '--lora-modules';
 const SHORTEST = '--lora-m';
 
 /**
- * The adapter names of every `--lora-modules` in vLLM's arguments (any spelling argparse accepts: `=value`,
- * underscores, an abbreviation). Each value is `name=path` or a JSON object with a `name` (vLLM's two forms); the
- * flag takes values up to the next option.
+ * The adapter names vLLM serves from its arguments: those of the last `--lora-modules` (any spelling argparse accepts:
+ * `=value`, underscores, an abbreviation). Why the last only: vLLM's LoRAParserAction sets the list each time the flag
+ * appears, so an earlier one (the shared `vllm.args` before an entry's own) is dropped. Each value is `name=path` or a
+ * JSON object with a `name` (vLLM's two forms); the flag takes values up to the next option.
  */
 export function loraModuleNames(args: readonly string[]): string[] {
-  const names: string[] = [];
+  return loraModuleLists(args).at(-1) ?? [];
+}
+
+/**
+ * `--lora-modules` given more than once (vLLM serves the last one's adapters only), said with the names dropped; null
+ * when it is not.
+ */
+export function droppedLoraWarning(args: readonly string[]): string | null {
+  const lists = loraModuleLists(args);
+  if (lists.length < 2) return null;
+  const kept = new Set(lists.at(-1));
+  const dropped = [...new Set(lists.slice(0, -1).flat())].filter((name) => !kept.has(name));
+  const which = dropped.length === 0 ? '' : `: ${dropped.map((n) => `"${n}"`).join(', ')} will not be served`;
+  return `--lora-modules appears ${lists.length} times in vLLM's arguments, and vLLM keeps only the last one's adapters${which}; list every adapter after a single --lora-modules`;
+}
+
+/**
+ * Public names claimed twice with several models: a LoRA adapter named like another model's served name, an alias,
+ * or another model's adapter (each request can go to one vLLM only, and the first would win unseen). One message each.
+ */
+export function loraNameClashes(models: readonly { name: string; loras: readonly string[] }[], aliases: Readonly<Record<string, string>>): string[] {
+  const owner = new Map<string, string>();
+  for (const m of models) owner.set(m.name, `the served name of model "${m.name}"`);
+  for (const alias of Object.keys(aliases)) if (!owner.has(alias)) owner.set(alias, 'an alias (proxy.model_aliases)');
+  const clashes: string[] = [];
+  for (const m of models) {
+    for (const lora of new Set(m.loras)) {
+      const taken = owner.get(lora);
+      if (taken !== undefined && taken !== `the served name of model "${m.name}"`) clashes.push(`model "${m.name}": its LoRA adapter "${lora}" (--lora-modules) is also ${taken}`);
+      else if (taken === undefined) owner.set(lora, `a LoRA adapter of model "${m.name}"`);
+    }
+  }
+  return clashes;
+}
+
+/** The adapter names of each `--lora-modules` in `args`, one list per occurrence. */
+function loraModuleLists(args: readonly string[]): string[][] {
+  const lists: string[][] = [];
+  let names: string[] = [];
   const add = (value: string): void => {
     const text = value.trim();
     if (text.startsWith('{')) {
@@ -29,13 +68,14 @@ export function loraModuleNames(args: readonly string[]): string[] {
   for (let i = 0; i < args.length; i++) {
     const { name, inline } = argparseArg(args[i]!);
     if (!spellsFlag(name, FLAG, SHORTEST)) continue;
+    lists.push((names = []));
     if (inline !== undefined) {
       add(inline);
       continue;
     }
     while (i + 1 < args.length && !args[i + 1]!.startsWith('-')) add(args[++i]!);
   }
-  return names;
+  return lists;
 }
 
 /**

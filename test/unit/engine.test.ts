@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { buildVllmArgv, buildVllmEnv, formatArgv, inspectModel, headCounts } from '../../src/engine/index.js';
 import { diagnose, rejectedRemovedFlags, withoutFlags } from '../../src/engine/diagnose.js';
 import { allowedOrigins } from '../../src/engine/cors-args.js';
-import { loraModuleNames, withLoraNames } from '../../src/engine/lora-args.js';
+import { droppedLoraWarning, loraModuleNames, loraNameClashes, withLoraNames } from '../../src/engine/lora-args.js';
 import { RestartPolicy, DEFAULT_RESTART } from '../../src/supervisor/restart-policy.js';
 import { tempDir } from '../helpers/fixtures.js';
 
@@ -130,9 +130,24 @@ test("vLLM's CORS origins from its arguments: default every origin; any spelling
 
 test('loraModuleNames: every --lora-modules spelling and both value forms; values end at the next option', () => {
   assert.deepEqual(loraModuleNames(['serve', '/m', '--lora-modules', 'sql=/l/sql', '{"name": "chat", "path": "/l/chat"}', '--port', '3000']), ['sql', 'chat']);
-  assert.deepEqual(loraModuleNames(['--lora_modules=a=/x', '--lora-m', 'b=/y', '--enable-lora']), ['a', 'b']);
+  assert.deepEqual(loraModuleNames(['--lora_modules=a=/x', '--enable-lora']), ['a']);
+  assert.deepEqual(loraModuleNames(['--lora-m', 'b=/y', 'c=/z', '--enable-lora']), ['b', 'c']);
+  // Given twice, vLLM keeps the last one's list only (its LoRAParserAction sets the list each time): so do we.
+  assert.deepEqual(loraModuleNames(['--lora_modules=a=/x', '--lora-m', 'b=/y', '--enable-lora']), ['b']);
+  assert.equal(droppedLoraWarning(['--lora-modules', 'sql=/a']), null);
+  assert.equal(droppedLoraWarning(['--lora-modules', 'sql=/a', 'chat=/c', '--lora-modules', 'chat=/c', 'b=/b']), '--lora-modules appears 2 times in vLLM\'s arguments, and vLLM keeps only the last one\'s adapters: "sql" will not be served; list every adapter after a single --lora-modules');
   assert.deepEqual(loraModuleNames(['--lora-dtype', 'auto', '--max-lora-rank', '64']), []);
   assert.deepEqual(loraModuleNames(['--lora-modules', '{not json', 'noequals']), []);
+});
+
+test('loraNameClashes: an adapter named like another model, an alias or another model\'s adapter is refused; its own model\'s name is not', () => {
+  const models = [{ name: 'alpha', loras: ['sql', 'alpha'] }, { name: 'beta', loras: ['sql', 'alpha', 'fast'] }];
+  assert.deepEqual(loraNameClashes(models, { fast: 'beta' }), [
+    'model "beta": its LoRA adapter "sql" (--lora-modules) is also a LoRA adapter of model "alpha"',
+    'model "beta": its LoRA adapter "alpha" (--lora-modules) is also the served name of model "alpha"',
+    'model "beta": its LoRA adapter "fast" (--lora-modules) is also an alias (proxy.model_aliases)',
+  ]);
+  assert.deepEqual(loraNameClashes([{ name: 'alpha', loras: ['a'] }, { name: 'beta', loras: ['b'] }], {}), []);
 });
 
 test('withLoraNames: with aliases, each adapter is a known name (as itself); an alias of the same name wins; without aliases nothing changes', () => {

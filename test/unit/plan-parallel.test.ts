@@ -134,3 +134,17 @@ test('on MIG instances auto is 1 per vLLM, and says why; an explicit size above 
   const whole = await plan({ model }, 2);
   assert.equal(whole.tensorParallel?.size, 2, 'whole GPUs keep the GPU count');
 });
+
+test('LoRA adapters: shared --lora-modules with several models is a clash (exit 2); a second --lora-modules is said to drop the first', async () => {
+  const model = await makeModelDir({ heads: 16 });
+  const env = { LLMSERVE_MASTER_KEY: KEY };
+  // The shared vllm.args come before each entry's own: both models would serve "sql", and the first would get it all.
+  const shared = `vllm:\n  args: [--enable-lora, --lora-modules, sql=/adapters/sql]\nmodels:\n  - { model: ${model}, served_model_name: alpha, gpus: 1 }\n  - { model: ${model}, served_model_name: beta, gpus: 1 }\n`;
+  const clash = await makePlan(await load({ 'llmserve.yaml': shared }, {}, env), { run: smi(2), env });
+  assert.deepEqual(clash.problems.map((p) => [p.exitCode, p.message]), [[2, 'model "beta": its LoRA adapter "sql" (--lora-modules) is also a LoRA adapter of model "alpha"']]);
+  // vLLM keeps the last --lora-modules only: b1 would be listed and routed by the proxy, and answered 404 by vLLM.
+  const twice = `models:\n  - { model: ${model}, served_model_name: alpha, gpus: 1 }\n  - { model: ${model}, served_model_name: beta, gpus: 1, vllm: { args: [--enable-lora, --lora-modules, b1=/a/b1, --lora-modules, b2=/a/b2] } }\n`;
+  const dropped = await makePlan(await load({ 'llmserve.yaml': twice }, {}, env), { run: smi(2), env });
+  assert.deepEqual(dropped.problems, []);
+  assert.match(dropped.warnings.join('\n'), /model "beta": --lora-modules appears 2 times in vLLM's arguments, and vLLM keeps only the last one's adapters: "b1" will not be served/);
+});
