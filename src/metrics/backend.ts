@@ -8,6 +8,16 @@ export interface MetricsBackend {
   name: string;
 }
 
+/**
+ * The vLLMs read for a scrape. `several`: llmserve serves several models, so each page's unlabelled samples get their
+ * model's name; said apart from the list, since a model that gave up leaves one backend to read, whose series must
+ * keep the labels they had (a series that changes labels is a new one to Prometheus: queries and alerts lose it).
+ */
+export interface MetricsSources {
+  backends: readonly MetricsBackend[];
+  several: boolean;
+}
+
 /** Keeps the `vllm:*` samples and their HELP/TYPE lines of a Prometheus text page. */
 export function vllmOnly(text: string): string {
   const out: string[] = [];
@@ -35,8 +45,8 @@ export async function fetchBackendMetrics(backendUrl: string, timeoutMs = 2000):
  * Every backend's metrics, read concurrently (each within `timeoutMs`) and merged into one page, each page's samples
  * without a `model_name` label given their model's; `up`: all were read.
  */
-export async function fetchAllBackendMetrics(backends: readonly MetricsBackend[], timeoutMs = 2000): Promise<{ text: string; up: boolean }> {
-  if (backends.length === 1) {
+export async function fetchAllBackendMetrics({ backends, several }: MetricsSources, timeoutMs = 2000): Promise<{ text: string; up: boolean }> {
+  if (!several && backends.length === 1) {
     // One model: its page as it is, nothing to merge.
     const text = await fetchBackendMetrics(backends[0]!.url, timeoutMs);
     return { text: text ?? '', up: text !== null };

@@ -1,5 +1,5 @@
 // The llmserve_* metrics of the proxy. Labels carry key NAMES (from the config), never keys.
-import { fetchAllBackendMetrics, type MetricsBackend } from './backend.js';
+import { fetchAllBackendMetrics, type MetricsSources } from './backend.js';
 import { WORKER_REPLACEMENTS_METRIC } from '../proxy/worker-metrics.js';
 import { Counter, Histogram, Registry, type RegistrySnapshot } from './registry.js';
 
@@ -68,8 +68,8 @@ export class ProxyMetrics {
   }
 
   /** The page: llmserve's metrics, then vLLM's own (`vllm:*`), read from every backend (one per model) for this scrape. */
-  async render(backends: readonly MetricsBackend[]): Promise<string> {
-    const [backend, snapshots] = await Promise.all([fetchAllBackendMetrics(backends), this.gather === null ? null : this.gather()]);
+  async render(sources: MetricsSources): Promise<string> {
+    const [backend, snapshots] = await Promise.all([fetchAllBackendMetrics(sources), this.gather === null ? null : this.gather()]);
     let page: ProxyMetrics = this;
     if (snapshots !== null) {
       page = new ProxyMetrics(null);

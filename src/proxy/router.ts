@@ -3,7 +3,7 @@ import { createBackendHealth, type BackendHealth, type HeardFrom } from './healt
 import { multipartModel } from './multipart.js';
 import { parseJsonObject, withMember } from '../util/json-edit.js';
 import type { BackendState, ProxySettings } from './settings.js';
-import type { MetricsBackend } from '../metrics/backend.js';
+import type { MetricsSources } from '../metrics/backend.js';
 
 /** One model's vLLM as the proxy sees it. */
 export interface RouteTarget {
@@ -109,7 +109,7 @@ export function routeMultipart(raw: Buffer, contentType: string, router: Router)
  * The vLLMs whose own metrics /metrics passes through: the one backend, or every model's but those that gave up
  * (stopped for good, they would hold llmserve_backend_metrics_up at 0 for as long as llmserve runs).
  */
-export function metricsBackends(settings: ProxySettings, router: Router | null): MetricsBackend[] {
-  if (router === null) return [{ url: settings.backendUrl, name: settings.servedModelName }];
-  return router.targets.filter((t) => t.state !== 'failed').map((t) => ({ url: t.url, name: t.name }));
+export function metricsBackends(settings: ProxySettings, router: Router | null): MetricsSources {
+  if (router === null) return { backends: [{ url: settings.backendUrl, name: settings.servedModelName }], several: false };
+  return { backends: router.targets.filter((t) => t.state !== 'failed').map((t) => ({ url: t.url, name: t.name })), several: true };
 }

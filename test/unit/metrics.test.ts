@@ -61,7 +61,7 @@ test('proxy metrics: requests, tokens, state, restarts; vllm:* appended from the
   m.setRestarts(1);
   const up = await startUpstream();
   try {
-    const text = await m.render([{ url: up.url, name: 'm' }]);
+    const text = await m.render({ backends: [{ url: up.url, name: 'm' }], several: false });
     assert.match(text, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 1$/m);
     assert.match(text, /^llmserve_requests_total\{key="alice",model="m",status="429"\} 1$/m);
     assert.match(text, /^llmserve_tokens_total\{key="alice",model="m",kind="prompt"\} 10$/m);
@@ -77,7 +77,7 @@ test('proxy metrics: requests, tokens, state, restarts; vllm:* appended from the
   } finally {
     await up.close();
   }
-  const down = await m.render([{ url: 'http://127.0.0.1:9', name: 'm' }]);
+  const down = await m.render({ backends: [{ url: 'http://127.0.0.1:9', name: 'm' }], several: false });
   assert.match(down, /^llmserve_backend_metrics_up 0$/m);
 });
 
@@ -188,7 +188,7 @@ test('several models: every backend\'s vllm:* merged into the page; one down or 
   const [alpha, beta, hanging] = [await metricsBackend(vllmPage('alpha', 1, 'python_gc_objects 4\n' + info)), await metricsBackend(vllmPage('beta', 3, info)), await metricsBackend(null)];
   try {
     const m = new ProxyMetrics('ready');
-    const text = await m.render([{ url: alpha.url, name: 'alpha' }, { url: beta.url, name: 'beta' }]);
+    const text = await m.render({ backends: [{ url: alpha.url, name: 'alpha' }, { url: beta.url, name: 'beta' }], several: true });
     assert.match(text, /^vllm:num_requests_running\{engine="0",model_name="alpha"\} 1$/m);
     assert.match(text, /^vllm:num_requests_running\{engine="0",model_name="beta"\} 3$/m);
     assert.match(text, /^vllm:e2e_request_latency_seconds_count\{engine="0",model_name="beta"\} 2$/m);
@@ -201,12 +201,12 @@ test('several models: every backend\'s vllm:* merged into the page; one down or 
       ['vllm:cache_config_info{model_name="alpha",block_size="16",engine="0"} 1.0', 'vllm:cache_config_info{model_name="beta",block_size="16",engine="0"} 1.0'],
     );
 
-    const down = await m.render([{ url: alpha.url, name: 'alpha' }, { url: 'http://127.0.0.1:9', name: 'beta' }]);
+    const down = await m.render({ backends: [{ url: alpha.url, name: 'alpha' }, { url: 'http://127.0.0.1:9', name: 'beta' }], several: true });
     assert.match(down, /model_name="alpha"/);
     assert.match(down, /^llmserve_backend_metrics_up 0$/m, 'not every model could be read');
 
     const started = performance.now();
-    const slow = await fetchAllBackendMetrics([{ url: hanging.url, name: 'gamma' }, { url: beta.url, name: 'beta' }, { url: alpha.url, name: 'alpha' }], 300);
+    const slow = await fetchAllBackendMetrics({ backends: [{ url: hanging.url, name: 'gamma' }, { url: beta.url, name: 'beta' }, { url: alpha.url, name: 'alpha' }], several: true }, 300);
     assert.ok(performance.now() - started < 1500, 'fetched concurrently, bounded by one timeout');
     assert.equal(slow.up, false);
     assert.match(slow.text, /model_name="alpha"/);
@@ -224,12 +224,32 @@ test('several models: a model that gave up is no longer scraped, so llmserve_bac
       { name: 'b', url: 'http://127.0.0.1:3001' },
     ],
   });
-  assert.deepEqual(metricsBackends(settings, null), [{ url: 'http://127.0.0.1:3000', name: settings.servedModelName }]);
+  assert.deepEqual(metricsBackends(settings, null), { backends: [{ url: 'http://127.0.0.1:3000', name: settings.servedModelName }], several: false });
   const router = createRouter(settings, () => 0)!;
-  assert.deepEqual(metricsBackends(settings, router), [
-    { url: 'http://127.0.0.1:3000', name: 'a' },
-    { url: 'http://127.0.0.1:3001', name: 'b' },
-  ]);
+  assert.deepEqual(metricsBackends(settings, router), {
+    backends: [
+      { url: 'http://127.0.0.1:3000', name: 'a' },
+      { url: 'http://127.0.0.1:3001', name: 'b' },
+    ],
+    several: true,
+  });
   router.targets[1]!.state = 'failed';
-  assert.deepEqual(metricsBackends(settings, router), [{ url: 'http://127.0.0.1:3000', name: 'a' }]);
+  // Still several models: the one left keeps its labels (below).
+  assert.deepEqual(metricsBackends(settings, router), { backends: [{ url: 'http://127.0.0.1:3000', name: 'a' }], several: true });
+});
+
+test('several models, one left after the other gave up: its unlabelled series keep the model_name they had', async () => {
+  const info = '# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n# TYPE vllm:cache_config_info gauge\nvllm:cache_config_info{block_size="16",engine="0"} 1.0\n';
+  const beta = await metricsBackend(vllmPage('beta', 3, info));
+  try {
+    const m = new ProxyMetrics('ready');
+    // Before, one backend left was read as one model: its page as vLLM wrote it, the series' identity changed.
+    const text = await m.render({ backends: [{ url: beta.url, name: 'beta' }], several: true });
+    assert.deepEqual(text.split('\n').filter((l) => l.startsWith('vllm:cache_config_info')), ['vllm:cache_config_info{model_name="beta",block_size="16",engine="0"} 1.0']);
+    // One model served: the page stays exactly as vLLM wrote it.
+    const single = await m.render({ backends: [{ url: beta.url, name: 'beta' }], several: false });
+    assert.deepEqual(single.split('\n').filter((l) => l.startsWith('vllm:cache_config_info')), ['vllm:cache_config_info{block_size="16",engine="0"} 1.0']);
+  } finally {
+    await beta.close();
+  }
 });

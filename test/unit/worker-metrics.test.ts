@@ -7,6 +7,9 @@ import { ProxyMetrics } from '../../src/metrics/proxy-metrics.js';
 import { Counter, Histogram, Registry } from '../../src/metrics/registry.js';
 import { metricsCollector, metricsGatherer, type MetricsGatherer, type WorkerMetricsMessage } from '../../src/proxy/worker-metrics.js';
 
+/** No vLLM to read: these tests look at llmserve's own series. */
+const NO_BACKENDS = { backends: [], several: false };
+
 test('a registry absorbs another one: counters and histograms summed, max-merged series kept at the largest', () => {
   const make = () => {
     const r = new Registry();
@@ -94,7 +97,7 @@ test('a scrape on either worker shows the sum of both', async () => {
   b!.setRestarts(1);
   a!.setRestarts(1);
   for (const m of [a!, b!]) {
-    const page = await m.render([]);
+    const page = await m.render(NO_BACKENDS);
     assert.match(page, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
     assert.match(page, /^llmserve_requests_total\{key="bob",model="m",status="429"\} 1$/m);
     assert.match(page, /^llmserve_request_duration_seconds_count\{key="alice",model="m"\} 3$/m);
@@ -107,7 +110,7 @@ test('a scrape on either worker shows the sum of both', async () => {
 test('a worker that does not answer is left out after the timeout, not waited for', async () => {
   const [a] = cluster([true, false], 100);
   a!.request('alice', 'm', 200, 12, 3);
-  const page = await a!.render([]);
+  const page = await a!.render(NO_BACKENDS);
   assert.match(page, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 1$/m);
 });
 
@@ -116,11 +119,11 @@ test('a worker that stops answering is counted with its last snapshot: its count
   const [a, b] = cluster(answering, 100);
   a!.request('alice', 'm', 200, 12, 3);
   b!.request('alice', 'm', 200, 12, 3);
-  assert.match(await a!.render([]), /^llmserve_requests_total\{key="alice",model="m",status="200"\} 2$/m);
+  assert.match(await a!.render(NO_BACKENDS), /^llmserve_requests_total\{key="alice",model="m",status="200"\} 2$/m);
   answering[1] = false;
   a!.request('alice', 'm', 200, 12, 3);
   // b is stuck: its last answer (1 request) stands in, so the total grows from 2 to 3 instead of dropping to 2.
-  assert.match(await a!.render([]), /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
+  assert.match(await a!.render(NO_BACKENDS), /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
 });
 
 test('a worker that is gone (replaced) stays counted with its last counters; its gauges (in flight, streams) go', async () => {
@@ -131,14 +134,14 @@ test('a worker that is gone (replaced) stays counted with its last counters; its
   a!.inflight.set(1);
   b!.inflight.set(4);
   b!.streams.set(2);
-  const before = await a!.render([]);
+  const before = await a!.render(NO_BACKENDS);
   assert.match(before, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 2$/m);
   assert.match(before, /^llmserve_requests_in_flight 5$/m);
   assert.match(before, /^llmserve_active_streams 2$/m);
   assert.match(before, /^llmserve_proxy_worker_replacements_total 0$/m);
   two.exit(1);
   a!.request('alice', 'm', 200, 12, 3);
-  const after = await a!.render([]);
+  const after = await a!.render(NO_BACKENDS);
   // 2 before, plus a's new one: the gone worker's request is still counted, so the total never drops.
   assert.match(after, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
   assert.match(after, /^llmserve_request_duration_seconds_count\{key="alice",model="m"\} 3$/m);
@@ -157,11 +160,11 @@ test('several gone workers: their counters and histograms summed once, the resta
   }
   c!.request('bob', 'm', 429, 1, null);
   b!.inflight.set(3);
-  assert.match(await a!.render([]), /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
+  assert.match(await a!.render(NO_BACKENDS), /^llmserve_requests_total\{key="alice",model="m",status="200"\} 3$/m);
   three.exit(1);
   three.exit(2);
   a!.request('alice', 'm', 200, 12, 3);
-  const page = await a!.render([]);
+  const page = await a!.render(NO_BACKENDS);
   assert.match(page, /^llmserve_requests_total\{key="alice",model="m",status="200"\} 4$/m);
   assert.match(page, /^llmserve_requests_total\{key="bob",model="m",status="429"\} 1$/m);
   assert.match(page, /^llmserve_request_duration_seconds_count\{key="alice",model="m"\} 4$/m);
@@ -183,11 +186,11 @@ test('a worker gone after it answered a scrape still under way is counted once i
   const [a, b, c] = three;
   for (const m of [a!, b!, c!]) m.request('alice', 'm', 200, 12, 3);
   const total = /^llmserve_requests_total\{key="alice",model="m",status="200"\} (\d+)$/m;
-  assert.equal(total.exec(await a!.render([]))?.[1], '3');
+  assert.equal(total.exec(await a!.render(NO_BACKENDS))?.[1], '3');
   answering[2] = false;
   exitAfterAnswer = true;
   // Before, b's answer and b's retired counters were both in this scrape: 4, then 3 again on the next one.
-  assert.equal(total.exec(await a!.render([]))?.[1], '3');
+  assert.equal(total.exec(await a!.render(NO_BACKENDS))?.[1], '3');
   assert.equal(exitAfterAnswer, false, 'b did not answer the second scrape');
-  assert.equal(total.exec(await a!.render([]))?.[1], '3');
+  assert.equal(total.exec(await a!.render(NO_BACKENDS))?.[1], '3');
 });
