@@ -47,8 +47,21 @@ export function ownedFlagReason(arg: string): string | undefined {
   return name === undefined ? undefined : COLLISIONS[name];
 }
 
-/** Throws a usage error (exit 2) on the first extra vLLM argument that llmserve owns (or abbreviates one) or carries a secret. */
-export function checkExtraArgs(args: readonly string[], origin: string): void {
+/** Where an entry of `models:` sets what llmserve owns (its own keys: the single-model flags set the first entry's). */
+const ENTRY_KEYS: Readonly<Record<string, string>> = {
+  '--port': 'port',
+  '--uds': 'port',
+  '--model': 'model',
+  '--served-model-name': 'served_model_name',
+  '--tensor-parallel-size': 'vllm.tensor_parallel_size',
+  '-tp': 'vllm.tensor_parallel_size',
+};
+
+/**
+ * Throws a usage error (exit 2) on the first extra vLLM argument that llmserve owns (or abbreviates one) or carries a
+ * secret. `entry`: the `models[N]` whose own args these are, whose own key is then the fix.
+ */
+export function checkExtraArgs(args: readonly string[], origin: string, entry?: string): void {
   for (const arg of args) {
     const name = flagName(arg);
     if (name === undefined) continue;
@@ -63,7 +76,9 @@ export function checkExtraArgs(args: readonly string[], origin: string): void {
     }
     const verb = REFUSED.has(owned) ? 'is refused' : 'is set by llmserve';
     const shown = owned === name ? name : `${name} (short for ${owned})`;
-    throw usageError(`${origin}: vLLM flag ${shown} ${verb}: ${COLLISIONS[owned]}`);
+    const entryKey = entry === undefined ? undefined : ENTRY_KEYS[owned];
+    const why = entryKey === undefined ? COLLISIONS[owned] : `llmserve sets it for each model; use ${entry}.${entryKey}`;
+    throw usageError(`${origin}: vLLM flag ${shown} ${verb}: ${why}`);
   }
 }
 

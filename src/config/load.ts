@@ -66,7 +66,7 @@ export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Pr
     checkExtraArgs(file.vllm.args, at(located.path, 'vllm.args'));
     if (file.vllm.command !== undefined) checkCommandSecrets(file.vllm.command, at(located.path, 'vllm.command'));
     // Each model's own args too: they follow llmserve's `--host 127.0.0.1` on vLLM's command line, where the last wins.
-    for (const [i, m] of (file.models ?? []).entries()) checkExtraArgs(m.args, at(located.path, `models[${i}].vllm.args`));
+    for (const [i, m] of (file.models ?? []).entries()) checkExtraArgs(m.args, at(located.path, `models[${i}].vllm.args`), `models[${i}]`);
   }
   checkExtraArgs(cli.extraArgs ?? [], 'vLLM arguments after --');
   const keysFromFile = file?.proxy.keysFile !== undefined ? await readKeysFile(file.proxy.keysFile, { env, readFile, namedIn: file.file }) : null;

@@ -172,6 +172,11 @@ test('extra vLLM args that collide with llmserve are usage errors naming llmserv
     assert.equal(err.code, 'USAGE');
   }
   await rejects(file('model: m\nvllm: { args: [--max-model-len, 4096, --port, 3001] }\n'), new RegExp(`^${esc(F)}: vllm\\.args: vLLM flag --port is set by llmserve`));
+  // In an entry of models: its own key is the fix (--backend-port / vllm.port set the first model's port only).
+  const two = 'models:\n  - { model: /a, served_model_name: a }\n  - { model: /b, served_model_name: b, vllm: { args: [--port, "9999"] } }\n';
+  await rejects(file(two), new RegExp(`^${esc(F)}: models\\[1\\]\\.vllm\\.args: vLLM flag --port is set by llmserve: llmserve sets it for each model; use models\\[1\\]\\.port$`));
+  await rejects(file(two.replace('[--port, "9999"]', '[--served-model-name, x]')), /: vLLM flag --served-model-name is set by llmserve: llmserve sets it for each model; use models\[1\]\.served_model_name$/);
+  await rejects(file(two.replace('[--port, "9999"]', '[--api-key, x]')), /: vLLM flag --api-key is refused: keys go in proxy\.master_key/);
   assert.doesNotThrow(() => checkExtraArgs(['--max-model-len', '4096', '--enable-auto-tool-choice', '--hostname-like-value'], 'x'));
   // A flag and its value written as one item: vLLM would refuse it after a start that passed every check; a secret
   // flag written so is still refused as a secret, and no value is ever shown.
