@@ -4,7 +4,7 @@ export { DEFAULT_DRAIN, DEFAULT_RESTART, DEFAULT_STALL_TIMEOUT } from './reliabi
 export { loadConfig, parseConfigText, type LoadConfigDeps } from './load.js';
 export { DEFAULT_ROUTES, DEFAULTS, MASTER_KEY_ENV, RESERVED_TOP_KEYS } from './defaults.js';
 export { hashKey, weakKeyNote } from './keys.js';
-export { hasCountedLimits, hasPolicy, parseExpires, POLICY_FIELDS, type BudgetPeriod, type KeyPolicy } from './key-policy.js';
+export { hasCountedLimits, hasPolicy, withoutCountedLimits, parseExpires, POLICY_FIELDS, type BudgetPeriod, type KeyPolicy } from './key-policy.js';
 export { DEFAULT_USAGE_FLUSH_INTERVAL, USAGE_DIR_ENV, parseUsage, usageDir, type UsageConfig, type UsageFileSettings } from './usage-settings.js';
 export { readKeysFile, type KeysFileDeps } from './keys-file.js';
 export { checkExtraArgs } from './extra-args.js';

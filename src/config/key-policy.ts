@@ -42,6 +42,16 @@ export function hasCountedLimits(policy: KeyPolicy | undefined): boolean {
   return policy !== undefined && (policy.rpm !== undefined || policy.tpm !== undefined || policy.maxParallel !== undefined || policy.budget !== undefined);
 }
 
+/** The policy without its counted limits: what every proxy process judges alike (`models`, `expires`, `disabled`). */
+export function withoutCountedLimits(policy: KeyPolicy): KeyPolicy {
+  const rest = { ...policy };
+  delete rest.rpm;
+  delete rest.tpm;
+  delete rest.maxParallel;
+  delete rest.budget;
+  return rest;
+}
+
 /** Parses an ISO date or date-time; a date alone means 00:00 UTC of that day (the key works until that day begins), a date-time without a zone is UTC. */
 export function parseExpires(value: unknown, where: string): string {
   if (value instanceof Date && !Number.isNaN(value.getTime())) return value.toISOString();

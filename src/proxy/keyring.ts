@@ -28,8 +28,12 @@ export type KeysFileLoader = (path: string) => Promise<LoadedKeysFile>;
 export interface KeyRingOptions {
   /** Reads the file (default: the config module's loader). */
   load?: KeysFileLoader;
-  /** Refuses a reloaded file (returns why) that this proxy cannot serve as it runs; the keys in use stay. */
-  refuse?: (fromFile: readonly Entry[]) => string | null;
+  /**
+   * What of a loaded file this proxy cannot serve as it runs (counted limits, with several workers): the entries
+   * without it and why, or null when there is none. The rest of the file is put in force, so that a revocation in the
+   * same edit applies.
+   */
+  unservable?: (fromFile: readonly Entry[]) => { entries: Entry[]; why: string } | null;
   /** The file's keys as last loaded (by the supervisor's config load or an earlier proxy): served if the file fails now. */
   lastFromFile?: readonly Entry[];
   /** Told the file's keys after each load that is put in force (at start and on reload). */
@@ -69,12 +73,19 @@ function nameTaken(configured: readonly Entry[], fromFile: readonly Entry[]): st
  * removed from the file stops working on reload.
  */
 export async function createKeyRing(configured: readonly Entry[], keysFile: string | null, logger: Logger, options: KeyRingOptions = {}): Promise<KeyRing> {
-  const { load = defaultLoader, refuse = () => null, onLoaded = () => {}, announce = logger, reportError = (m: string) => logger.error(m) } = options;
+  const { load = defaultLoader, unservable = () => null, onLoaded = () => {}, announce = logger, reportError = (m: string) => logger.error(m) } = options;
   let base: readonly Entry[] = configured;
   let keys: readonly StoredKey[] = toStoredKeys(configured);
   let all: readonly Entry[] = configured;
   /** The file's warnings as last said (or, at start, as the supervisor said them). */
   let said = new Set<string>();
+  /** The file's entries this proxy can serve; what it cannot is said as an error (the rest still applies). */
+  const servable = (fromFile: Entry[]): Entry[] => {
+    const left = unservable(fromFile);
+    if (left === null) return fromFile;
+    reportError(`${keysFile}: ${left.why}`);
+    return left.entries;
+  };
 
   const reload = async (): Promise<number> => {
     if (keysFile === null) return keys.length;
@@ -86,11 +97,12 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
       reportError(`${(err as Error).message}; keeping the ${keys.length} keys in use`);
       throw err;
     }
-    const why = nameTaken(base, fromFile) ?? refuse(fromFile);
+    const why = nameTaken(base, fromFile);
     if (why !== null) {
       reportError(`${keysFile}: ${why}; keeping the ${keys.length} keys in use`);
       throw new Error(why);
     }
+    fromFile = servable(fromFile);
     const before = all.length - base.length;
     all = [...base, ...fromFile];
     keys = toStoredKeys(all);
@@ -111,15 +123,13 @@ export async function createKeyRing(configured: readonly Entry[], keysFile: stri
   if (keysFile !== null) {
     try {
       // The supervisor has warned about this file's weak keys when it read the config: not again here.
-      const { entries: fromFile, notes } = await load(keysFile);
+      const { entries: read, notes } = await load(keysFile);
       said = new Set(notes);
       // A file that reuses a configured key or its name is refused as a reload refuses it: the keys as last loaded stay.
-      const taken = nameTaken(configured, fromFile);
+      const taken = nameTaken(configured, read);
       if (taken !== null) throw new Error(`${keysFile}: ${taken}`);
-      // A restarted proxy reads the file as it is now, perhaps with limits a reload was refused for: they are kept
-      // (refusing them would lock these keys out), but said loudly, since each process counts them on its own.
-      const why = refuse(fromFile);
-      if (why !== null) reportError(`${keysFile}: ${why}; until then each process counts these limits on its own (up to that many times the limit)`);
+      // A restarted proxy reads the file as it is now: what a reload leaves out, it leaves out too.
+      const fromFile = servable(read);
       const initial = new Set(fromFile.map((e) => e.sha256Hex.toLowerCase()));
       base = configured.filter((e) => !initial.has(e.sha256Hex.toLowerCase()));
       // The file's keys as they are now, with their policies (the supervisor may send only the configured ones).

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { LlmserveError } from '../errors.js';
-import { hasCountedLimits, type KeyPolicy } from '../config/index.js';
+import { hasCountedLimits, withoutCountedLimits } from '../config/index.js';
 import { createLogger, quietWhile, type Logger } from '../log.js';
 import { createAccessLog } from './access-log.js';
 import type { BackendActivity } from './backend-activity.js';
@@ -100,16 +100,20 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   if (router !== null) state = router.overall();
   const workers = settings.workers ?? 1;
   // With several proxy processes, each would count a key's limits on its own (config/resolve.ts refuses that at
-  // start; `proxy.workers: auto` picks 1 there): a reloaded keys file that adds limits is refused the same way. Not
-  // `disabled`, `expires` or `models`, which every process judges alike: revoking a key must always reload.
-  const refuseLimits = (fromFile: readonly { name: string; policy?: KeyPolicy }[]) => {
+  // start; `proxy.workers: auto` picks 1 there): a reloaded keys file that adds limits is loaded without them. Only
+  // them: `disabled`, `expires` and `models`, which every process judges alike, apply, and so does the rest of the
+  // file (a key revoked in the same edit must stop working; refusing the whole file kept it working).
+  const withoutLimits = (fromFile: readonly KeyEntryDigest[]) => {
     const limited = fromFile.filter((k) => hasCountedLimits(k.policy)).map((k) => k.name);
     if (workers === 1 || limited.length === 0) return null;
-    return `it now gives limits to ${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}, but the proxy runs ${workers} processes, each of which would allow the full limit; set proxy.workers: 1 and restart llmserve to use limits`;
+    return {
+      entries: fromFile.map((k) => (k.policy !== undefined && hasCountedLimits(k.policy) ? { ...k, policy: withoutCountedLimits(k.policy) } : k)),
+      why: `it gives limits to ${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}, but the proxy runs ${workers} processes, each of which would allow the full limit: those limits are not applied (the rest of the file is); set proxy.workers: 1 and restart llmserve to use limits`,
+    };
   };
   const keys = await createKeyRing(settings.keys, settings.keysFile, logger, {
     ...(deps.loadKeysFile === undefined ? {} : { load: deps.loadKeysFile }),
-    refuse: refuseLimits,
+    unservable: withoutLimits,
     ...(settings.fileKeys === undefined ? {} : { lastFromFile: settings.fileKeys }),
     ...(deps.onKeysLoaded === undefined ? {} : { onLoaded: deps.onKeysLoaded }),
     // Every worker reads the same file: one says what it found; the primary says each distinct error once.

@@ -1,21 +1,38 @@
-// The key ring at a proxy's (re)start: a keys file whose limits a reload was refused for is kept, and said loudly.
+// The key ring at a proxy's (re)start and on reload: what the proxy cannot serve is left out and said; the rest applies.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { hasCountedLimits, withoutCountedLimits } from '../../src/config/index.js';
 import { createKeyRing } from '../../src/proxy/keyring.js';
+import type { KeyEntryDigest } from '../../src/proxy/settings.js';
 import { memoryLogger, sha256Hex } from '../helpers/upstream.js';
 
-test('createKeyRing: limits this proxy cannot count as one are logged as an error at start, the keys kept', async () => {
+test('createKeyRing: limits this proxy cannot count as one are left out, said as an error, at start and on reload; the rest of the file applies', async () => {
   const { logger, lines } = memoryLogger();
-  const fromFile = [{ name: 'bob', sha256Hex: sha256Hex('bob-key-0123456789abcdef'), policy: { rpm: 2 } }];
+  const alice = { name: 'alice', sha256Hex: sha256Hex('alice-key-0123456789abcdef') };
+  const carol = { name: 'carol', sha256Hex: sha256Hex('carol-key-0123456789abcdef') };
+  const bob = { name: 'bob', sha256Hex: sha256Hex('bob-key-0123456789abcdef'), policy: { rpm: 2, models: ['m'] } };
+  // As server.ts's: the counted limits are what two workers cannot serve.
+  const unservable = (fromFile: readonly KeyEntryDigest[]) =>
+    fromFile.some((e) => hasCountedLimits(e.policy))
+      ? { entries: fromFile.map((e) => (e.policy === undefined ? e : { ...e, policy: withoutCountedLimits(e.policy) })), why: 'it gives limits to bob, but the proxy runs 2 processes' }
+      : null;
+  let file: KeyEntryDigest[] = [bob];
   const ring = await createKeyRing([{ name: 'master', sha256Hex: sha256Hex('master-key-0123456789abcdef') }], '/etc/llmserve/keys.yaml', logger, {
-    load: async () => ({ entries: fromFile, notes: [] }),
-    refuse: () => 'it now gives limits to bob, but the proxy runs 2 processes',
+    load: async () => ({ entries: file, notes: [] }),
+    unservable,
   });
-  assert.deepEqual(ring.entries().map((e) => e.name), ['master', 'bob']);
-  assert.ok(lines.some((l) => /error: \/etc\/llmserve\/keys\.yaml: it now gives limits to bob, but the proxy runs 2 processes; until then each process counts these limits on its own/.test(l)), lines.join('\n'));
-  // Nothing refused: nothing said.
+  // At a proxy's (re)start: bob is served without the limit (its `models` kept), and that is said.
+  assert.deepEqual(ring.entries().map((e) => [e.name, e.policy]), [['master', undefined], ['bob', { models: ['m'] }]]);
+  assert.ok(lines.some((l) => /error: \/etc\/llmserve\/keys\.yaml: it gives limits to bob, but the proxy runs 2 processes$/.test(l)), lines.join('\n'));
+  // A reload that revokes alice (disabled) and removes carol while it gives bob a limit: the revocations apply.
+  file = [alice, carol];
+  await ring.reload();
+  file = [{ ...alice, policy: { disabled: true } }, bob];
+  assert.equal(await ring.reload(), 3);
+  assert.deepEqual(ring.entries().map((e) => [e.name, e.policy]), [['master', undefined], ['alice', { disabled: true }], ['bob', { models: ['m'] }]]);
+  // Nothing left out: nothing said.
   const quiet = memoryLogger();
-  await createKeyRing([], '/k.yaml', quiet.logger, { load: async () => ({ entries: fromFile, notes: [] }), refuse: () => null });
+  await createKeyRing([], '/k.yaml', quiet.logger, { load: async () => ({ entries: [alice], notes: [] }), unservable });
   assert.deepEqual(quiet.lines, []);
 });
 

@@ -308,6 +308,34 @@ it('workers: 2, a keys file that does not load on reload: one error line, not on
   await once(child, 'exit');
 });
 
+it('workers: 2, a reload that revokes one key and gives another a limit: the revocation applies in every worker, the limit not', async (t) => {
+  const upstream = await startUpstream();
+  t.after(() => upstream.close());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-keys-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const keysFile = path.join(dir, 'keys.yaml');
+  const [BOB, CAROL] = ['sk-bob-0123456789abcdef0123', 'sk-carol-0123456789abcdef012'];
+  fs.writeFileSync(keysFile, `- name: bob\n  key: ${BOB}\n- name: carol\n  key: ${CAROL}\n`);
+  const { child, next, output } = start(t, upstream.url, 'text', { keysFile, state: 'ready' });
+  const { port } = (await next('listening')) as { port: number };
+  const as = (key: string) => ({ authorization: `Bearer ${key}`, connection: 'close' });
+  assert.equal((await request(port, '/v1/models', { headers: as(CAROL) })).status, 200);
+  // One edit: carol revoked (a leaked key), bob given a limit that two workers cannot count as one.
+  fs.writeFileSync(keysFile, `- name: bob\n  key: ${BOB}\n  rpm: 1\n- name: carol\n  key: ${CAROL}\n  disabled: true\n`);
+  child.send({ type: 'reload-keys' });
+  // Before, the whole file was refused for bob's limit, and carol's key went on working.
+  await until(() => output().includes('those limits are not applied'), 10_000, `the error line; output:\n${output()}`);
+  await waitFor(async () => {
+    const statuses = await Promise.all(Array.from({ length: 6 }, () => request(port, '/v1/models', { headers: as(CAROL) }).then((r) => r.status)));
+    return statuses.every((s) => s === 401);
+  }, { timeoutMs: 10_000, message: 'carol refused by every worker' });
+  // bob is served as before, without the limit (rpm: 1 would refuse the second of these).
+  for (let i = 0; i < 4; i++) assert.equal((await request(port, '/v1/models', { headers: as(BOB) })).status, 200, `bob's request ${i}`);
+  assert.match(output(), /error: .*keys\.yaml: it gives limits to bob, but the proxy runs 2 processes, each of which would allow the full limit: those limits are not applied \(the rest of the file is\)/);
+  child.disconnect();
+  await once(child, 'exit');
+});
+
 it('workers: 2 with TLS, SIGHUP (reload-tls): every worker serves the renewed certificate; one line says so', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
   const upstream = await startUpstream();
   t.after(() => upstream.close());
