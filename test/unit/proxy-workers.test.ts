@@ -282,15 +282,21 @@ it('workers: 2, a drain with requests in flight on both workers: one "draining:"
   await once(child, 'exit');
 });
 
-it('workers: 2, a keys file that does not load on reload: one error line, not one per worker', async (t) => {
+/** The proxy with two workers in front of a fake upstream, its keys file (written with `text`) in a temporary folder. */
+async function startWithKeysFile(t: { after: (f: () => void) => void }, text: string, over: Partial<ProxySettings> = {}) {
   const upstream = await startUpstream();
   t.after(() => upstream.close());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-keys-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const keysFile = path.join(dir, 'keys.yaml');
-  fs.writeFileSync(keysFile, '- name: bob\n  key_sha256: ' + sha256Hex('sk-bob-0123456789abcdef0123') + '\n');
-  const { child, next, output } = start(t, upstream.url, 'text', { keysFile });
-  await next('listening');
+  fs.writeFileSync(keysFile, text);
+  const started = start(t, upstream.url, 'text', { keysFile, ...over });
+  const { port } = (await started.next('listening')) as { port: number };
+  return { keysFile, port, ...started };
+}
+
+it('workers: 2, a keys file that does not load on reload: one error line, not one per worker', async (t) => {
+  const { child, output, keysFile } = await startWithKeysFile(t, '- name: bob\n  key_sha256: ' + sha256Hex('sk-bob-0123456789abcdef0123') + '\n');
   fs.writeFileSync(keysFile, '- name: bob\n  key: [broken\n');
   const errors = () => output().split('\n').filter((l) => /error: .*keys\.yaml.*keeping the \d+ keys in use/.test(l));
   child.send({ type: 'reload-keys' });
@@ -309,15 +315,8 @@ it('workers: 2, a keys file that does not load on reload: one error line, not on
 });
 
 it('workers: 2, a reload that revokes one key and gives another a limit: the revocation applies in every worker, the limit not', async (t) => {
-  const upstream = await startUpstream();
-  t.after(() => upstream.close());
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llmserve-keys-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const keysFile = path.join(dir, 'keys.yaml');
   const [BOB, CAROL] = ['sk-bob-0123456789abcdef0123', 'sk-carol-0123456789abcdef012'];
-  fs.writeFileSync(keysFile, `- name: bob\n  key: ${BOB}\n- name: carol\n  key: ${CAROL}\n`);
-  const { child, next, output } = start(t, upstream.url, 'text', { keysFile, state: 'ready' });
-  const { port } = (await next('listening')) as { port: number };
+  const { child, output, keysFile, port } = await startWithKeysFile(t, `- name: bob\n  key: ${BOB}\n- name: carol\n  key: ${CAROL}\n`, { state: 'ready' });
   const as = (key: string) => ({ authorization: `Bearer ${key}`, connection: 'close' });
   assert.equal((await request(port, '/v1/models', { headers: as(CAROL) })).status, 200);
   // One edit: carol revoked (a leaked key), bob given a limit that two workers cannot count as one.
