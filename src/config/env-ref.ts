@@ -12,6 +12,14 @@ export interface EnvRefContext {
   refs: Map<string, string>;
 }
 
+/**
+ * A variable name that is more likely a key: 20 characters or more, without `_`, mixing lower case with upper case
+ * or digits (names are words: `OPENAI_API_KEY`, `hfToken`; keys are random).
+ */
+function looksLikeKey(name: string): boolean {
+  return name.length >= 20 && !name.includes('_') && /[a-z]/.test(name) && /[A-Z0-9]/.test(name);
+}
+
 /** True when a value is an `os.environ/NAME` reference. */
 export function isEnvRef(value: unknown): value is string {
   return typeof value === 'string' && value.startsWith(PREFIX);
@@ -28,6 +36,11 @@ export function resolveEnvRef(value: unknown, path: string, ctx: EnvRefContext):
   }
   const found = ctx.env[name];
   if (found === undefined || found === '') {
+    // A key pasted in place of the name can be a valid name too (hex from `openssl rand -hex 32` that starts with a
+    // letter, or letters and digits only): not printed either.
+    if (looksSecret(name) || looksLikeKey(name)) {
+      throw configError(`${at(ctx.file, path)}: expected os.environ/NAME with the name of a variable that is set, got os.environ/[redacted], which looks like a key rather than a name: put the key in a variable and write os.environ/ and its name`);
+    }
     throw configError(`${at(ctx.file, path)}: environment variable ${name} (from os.environ/${name}) is not set; export ${name}=... before starting, or change the value`);
   }
   ctx.refs.set(path, name);

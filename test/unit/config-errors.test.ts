@@ -310,6 +310,13 @@ test('an API key pasted after os.environ/ is not printed by the bad-variable-nam
   await rejects(load({ 'litellm.yaml': litellm }, { config: 'litellm.yaml', model: '/m' }), /general_settings\.master_key: expected os\.environ\/NAME/, [secret]);
   // A name that is only mistyped is still shown, so that it can be fixed.
   await rejects(file('model: m\nproxy:\n  master_key: os.environ/MY-KEY\n'), /got "os\.environ\/MY-KEY"$/);
+  // A key that is also a valid variable name (hex that starts with a letter, letters and digits only), unset as a
+  // variable: before, the not-set error printed it three times.
+  for (const named of ['a0328f1c9d7e4b2a8c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b', 'Kx9mQ2vLp7Rt4Wz8Ny3aB5cD']) {
+    await rejects(file(`model: m\nproxy:\n  master_key: os.environ/${named}\n`, {}, {}), /proxy\.master_key: expected os\.environ\/NAME with the name of a variable that is set, got os\.environ\/\[redacted\], which looks like a key/, [named]);
+  }
+  // A variable name that is only unset is still named, with the fix.
+  await rejects(file('model: m\nproxy:\n  master_key: os.environ/MY_MASTER_KEY\n', {}, {}), /environment variable MY_MASTER_KEY \(from os\.environ\/MY_MASTER_KEY\) is not set; export MY_MASTER_KEY=\.\.\./);
 });
 
 test('vllm.command may not carry a secret flag: it would be on the command line, in ps and in the logs', async () => {
