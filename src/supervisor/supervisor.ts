@@ -112,19 +112,21 @@ export class Supervisor {
   private async afterKeysReload(file: string): Promise<void> {
     const { envNames, values } = (await this.deps.keysFileSecrets?.(file)) ?? { envNames: [], values: [] };
     for (const value of values) this.deps.logger.redact(value);
-    this.keepNewKeysFromVllm(file, envNames);
+    this.keepNewKeysFromVllm(file, envNames, values);
   }
 
   /**
-   * A keys file that now reads a key from a variable it did not read at start: vLLM was given that variable then (it
-   * was not a key yet), and a running process's environment cannot be changed; every vLLM started from now on is
-   * started without it, as with the keys known at start.
+   * A keys file that now reads a key from a variable it did not read at start, or lists a key that a variable holds
+   * (an inherited OPENAI_API_KEY, say): vLLM was given that variable then (it was not a key yet), and a running
+   * process's environment cannot be changed; every vLLM started from now on is started without it, as with the keys
+   * known at start (engine/command.ts: by name and by value).
    */
-  private keepNewKeysFromVllm(file: string, names: readonly string[]): void {
-    const fresh = names.filter((name) => this.backends.some((b) => b.spec.env[name] !== undefined));
+  private keepNewKeysFromVllm(file: string, names: readonly string[], values: readonly string[]): void {
+    const holding = (env: NodeJS.ProcessEnv) => Object.keys(env).filter((name) => names.includes(name) || (env[name] !== undefined && env[name] !== '' && values.includes(env[name]!)));
+    const fresh = [...new Set(this.backends.flatMap((b) => holding(b.spec.env)))].sort();
     if (fresh.length === 0) return;
     for (const b of this.backends) for (const name of fresh) delete b.spec.env[name];
-    this.deps.logger.info(`${file} now reads keys from ${fresh.join(', ')}: the running vLLM was started with ${fresh.length === 1 ? 'that variable (no key then)' : 'those variables (no keys then)'}; every vLLM started from now on is started without ${fresh.length === 1 ? 'it' : 'them'}`);
+    this.deps.logger.info(`keys that ${file} now lists are in ${fresh.join(', ')}: the running vLLM was started with ${fresh.length === 1 ? 'that variable (no key then)' : 'those variables (no keys then)'}; every vLLM started from now on is started without ${fresh.length === 1 ? 'it' : 'them'}`);
   }
 
   /** Kills every child's process group synchronously: the last resort on an uncaught error. */

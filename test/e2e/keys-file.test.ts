@@ -12,6 +12,7 @@ import { waitFor, waitForFile } from '../helpers/wait.js';
 const BOB = 'sk-bob-from-env-0123456789abcdef';
 const CAROL = 'sk-carol-literal-0123456789abcdef';
 const DAVE = 'sk-dave-from-env-0123456789abcdef';
+const ERIN = 'sk-erin-literal-0123456789abcdef';
 
 async function statusWith(port: number, key: string): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
@@ -22,7 +23,9 @@ async function statusWith(port: number, key: string): Promise<number> {
 test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; the values stay out of vLLM, a restarted one too', async (t) => {
   const keysFile = path.join(await tempDir('llmserve-keys-'), 'keys.yaml');
   writeFileSync(keysFile, `- name: bob\n  key: os.environ/BOB_KEY\n- name: carol\n  key: ${CAROL}\n`);
-  const svc = await startService({ config: `restart:\n  backoff_initial: 0.1\nproxy:\n  keys_file: ${keysFile}\n`, env: { BOB_KEY: BOB, DAVE_KEY: DAVE } });
+  // DAVE_COPY and ERIN_COPY: inherited variables that hold keys a reload adds (by DAVE_KEY's name, and written in the
+  // file itself), as OPENAI_API_KEY set to a key does; a vLLM started after the reload must not get them either.
+  const svc = await startService({ config: `restart:\n  backoff_initial: 0.1\nproxy:\n  keys_file: ${keysFile}\n`, env: { BOB_KEY: BOB, DAVE_KEY: DAVE, DAVE_COPY: DAVE, ERIN_COPY: ERIN } });
   t.after(async () => assert.equal(await svc.run.cleanup(), 0, 'no process may be left behind'));
   await svc.waitReady();
 
@@ -39,7 +42,7 @@ test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; 
   for (const secret of [BOB, TEST_KEY]) assert.ok(!env.includes(secret), 'a key reached vLLM');
 
   // Carol removed, dave added from the environment; SIGHUP applies both.
-  writeFileSync(keysFile, `- name: bob\n  key: os.environ/BOB_KEY\n- name: dave\n  key: os.environ/DAVE_KEY\n`);
+  writeFileSync(keysFile, `- name: bob\n  key: os.environ/BOB_KEY\n- name: dave\n  key: os.environ/DAVE_KEY\n- name: erin\n  key: ${ERIN}\n`);
   const loadedBefore = svc.run.lines.filter((l) => /keys loaded: /.test(l)).length;
   svc.run.child.kill('SIGHUP');
   await waitFor(() => svc.run.lines.filter((l) => /keys loaded: /.test(l)).length > loadedBefore, { timeoutMs: 30_000, message: 'a `keys loaded` line after SIGHUP' });
@@ -53,8 +56,8 @@ test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; 
   assert.equal(await statusWith(svc.port, TEST_KEY), 200);
   assert.doesNotMatch(svc.run.output(), /is not set/);
 
-  // DAVE_KEY became a key: the running vLLM has it (it was no key at its start), a vLLM started from now on does not.
-  await svc.run.waitForLine(/now reads keys from DAVE_KEY: the running vLLM was started with that variable \(no key then\); every vLLM started from now on is started without it/, 30_000);
+  // DAVE_KEY (and the copies) became keys: the running vLLM has them (no keys at its start), one started from now on not.
+  await svc.run.waitForLine(/keys that \S+ now lists are in DAVE_COPY, DAVE_KEY, ERIN_COPY: the running vLLM was started with those variables \(no keys then\); every vLLM started from now on is started without them/, 30_000);
   // A key the reload added is redacted from every line from now on, as the keys known at start are: here a path that
   // holds it, in the proxy's access log (vLLM's own access log of a URL would be another such line).
   const refused = await fetch(`http://127.0.0.1:${svc.port}/nowhere/${DAVE}`, { headers: { authorization: `Bearer ${TEST_KEY}` } });
@@ -66,7 +69,7 @@ test('keys_file with os.environ/NAME entries: served at start and after SIGHUP; 
   process.kill(api, 'SIGKILL');
   await waitFor(() => svc.vllmStarts().length === 2, { timeoutMs: 60_000, message: 'the restarted vLLM' });
   const restartedEnv = JSON.stringify((JSON.parse(readFileSync(path.join(svc.dir, 'vllm-argv.jsonl'), 'utf8').trim().split('\n')[1]!) as { env: Record<string, string> }).env);
-  for (const secret of [BOB, DAVE, TEST_KEY]) assert.ok(!restartedEnv.includes(secret), 'a key reached the restarted vLLM');
+  for (const secret of [BOB, DAVE, ERIN, TEST_KEY]) assert.ok(!restartedEnv.includes(secret), `a key reached the restarted vLLM: ${restartedEnv}`);
   await waitForFile(svc.notHealthy, false, 60_000);
   assert.equal(await statusWith(svc.port, DAVE), 200);
 
