@@ -14,10 +14,14 @@ export class SecretScrubber {
 
   constructor(private readonly replacement: string) {}
 
-  /** Registers a secret (values shorter than 4 characters are ignored). */
+  /** Registers a secret (values shorter than 4 characters are ignored), and its JSON-escaped forms. */
   add(secret: string): void {
     if (secret.length < MIN_SECRET || this.known.has(secret)) return;
-    this.known.add(secret);
+    // Why the escaped forms: a line is scrubbed once formatted, and formatting JSON-escapes a value (a JSON log line, a
+    // text line's quoted value; once more when a JSON line wraps one): a key with a backslash or a quote (any printable
+    // ASCII is allowed) stood there escaped, which the raw key does not match.
+    const once = JSON.stringify(secret).slice(1, -1);
+    for (const form of once === secret ? [secret] : [secret, once, JSON.stringify(once).slice(1, -1)]) this.known.add(form);
     // Why lazily: registering 10,000 keys one by one re-sorted the whole list each time (3 s at start and on SIGHUP).
     this.sorted = null;
     this.index = null;

@@ -51,3 +51,18 @@ test('SecretScrubber: values under 4 characters and repeats are ignored; a secre
   scrubber.add('late-secret-value');
   assert.equal(scrubber.scrub('x late-secret-value y'), `x ${R} y`);
 });
+
+test('SecretScrubber: a key with `\\` or `"` is replaced in a formatted line too, where JSON escaped it (once or twice)', () => {
+  const key = 'sk-pw\\gen"0123456789abcdef';
+  const scrubber = new SecretScrubber(R);
+  scrubber.add(key);
+  // A JSON log line with the key as a value (a client that sends its key as `model`), and a text line that wraps it.
+  const once = JSON.stringify({ msg: 'access', model: key });
+  const twice = JSON.stringify({ line: once });
+  for (const line of [once, twice, `model=${key}`]) {
+    const out = scrubber.scrub(line);
+    assert.ok(!out.includes('0123456789abcdef'), out);
+    assert.ok(out.includes(R), out);
+  }
+  assert.equal(scrubber.scrub(once), JSON.stringify({ msg: 'access', model: R }));
+});
