@@ -7,7 +7,7 @@ import { runWorkers } from '../proxy/cluster-primary.js';
 import { sendToParent } from '../proxy/parent-channel.js';
 import { onEmergency } from '../util/emergency.js';
 import type { ProxyHandle } from '../proxy/server.js';
-import { isBackendState, type KeyEntryDigest, type ParentMessage, type ProxySettings } from '../proxy/settings.js';
+import { isBackendState, type KeyEntryDigest, type ParentMessage, type ProxySettings, type TlsInForce } from '../proxy/settings.js';
 import { activityGatherer, type ActivityGatherer } from '../proxy/worker-activity.js';
 import { metricsGatherer, type MetricsGatherer } from '../proxy/worker-metrics.js';
 
@@ -55,6 +55,8 @@ export async function runProxyCommand(): Promise<void> {
       const { createProxy } = await import('../proxy/server.js');
       // The keys file's keys in force go to the supervisor, which gives them to a proxy restarted while the file is broken.
       const onKeysLoaded = (fromFile: readonly KeyEntryDigest[]) => void sendToParent({ type: 'keys-loaded', fromFile: [...fromFile] });
+      // So does the TLS material served, for a proxy restarted (or a worker replaced) while the files are bad.
+      const onTlsLoaded = (material: TlsInForce) => void sendToParent({ type: 'tls-loaded', ...material });
       // A cluster worker's drain count, keys file errors and usage store warnings go to the primary, which says them once for all workers.
       const toPrimary = cluster.isWorker
         ? {
@@ -63,7 +65,7 @@ export async function runProxyCommand(): Promise<void> {
             onStoreWarning: (message: string) => void sendToParent({ type: 'store-warning', message }),
           }
         : {};
-      proxy = await createProxy(settings, { logger, quiet, onKeysLoaded, ...toPrimary, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }), ...(activity === null ? {} : { heardFrom: activity.ask }) });
+      proxy = await createProxy(settings, { logger, quiet, onKeysLoaded, onTlsLoaded, ...toPrimary, ...(gatherer === null ? {} : { gatherMetrics: gatherer.gather }), ...(activity === null ? {} : { heardFrom: activity.ask }) });
     } catch (err) {
       const code = err instanceof LlmserveError ? err.code : 'RUNTIME';
       const message = (err as Error).message;

@@ -44,6 +44,7 @@ export async function runWorkers(settings: ProxySettings, stopped: Promise<void>
   const lastState = new Map<string, ParentMessage>();
   let restarts = settings.restarts;
   let fileKeys = settings.fileKeys;
+  let tlsInForce = settings.tlsInForce;
   let drain: { waiting: Set<Worker>; remaining: number } | null = null;
   // The workers' requests in flight as the drain began, summed: said once, when every worker has told its own.
   let draining: { waiting: Set<Worker>; inflight: number; timeoutMs: unknown } | null = null;
@@ -108,6 +109,7 @@ export async function runWorkers(settings: ProxySettings, stopped: Promise<void>
     const current: ProxySettings = { ...settings, quiet: worker !== speaker };
     if (restarts !== undefined) current.restarts = restarts;
     if (fileKeys !== undefined) current.fileKeys = fileKeys;
+    if (tlsInForce !== undefined) current.tlsInForce = tlsInForce;
     for (const [model, m] of lastState) {
       if (m.type !== 'state') continue;
       if (model === '') current.state = m.state;
@@ -135,6 +137,13 @@ export async function runWorkers(settings: ProxySettings, stopped: Promise<void>
           const fromFile = (m as { fromFile?: unknown }).fromFile;
           if (Array.isArray(fromFile)) fileKeys = fromFile as KeyEntryDigest[];
           void sendToParent(m as ChildMessage);
+        } else if (m.type === 'tls-loaded') {
+          const { cert, key } = m as { cert?: unknown; key?: unknown };
+          if (typeof cert === 'string' && typeof key === 'string') {
+            // Every worker reports the same reload: passed up once per change.
+            if (tlsInForce?.cert !== cert || tlsInForce.key !== key) void sendToParent({ type: 'tls-loaded', cert, key });
+            tlsInForce = { cert, key };
+          }
         } else if (m.type === 'listening' && typeof m.port === 'number') {
           live.add(worker);
           // A state sent while it started may have come before it handled messages: the latest ones again, and the
@@ -236,7 +245,8 @@ export async function runWorkers(settings: ProxySettings, stopped: Promise<void>
       drain = { waiting: new Set(live), remaining: 0 };
       draining = { waiting: new Set(live), inflight: 0, timeoutMs: m.timeoutMs };
     }
-    if (m.type === 'reload-keys') keysErrorsSaid.clear();
+    // What a reload finds is said again after the next one (keys and TLS errors share the channel).
+    if (m.type === 'reload-keys' || m.type === 'reload-tls') keysErrorsSaid.clear();
     if (m.type === 'activity') {
       const seq = m.seq;
       if (typeof seq === 'number') askActivity((answer) => void sendToParent({ type: 'activity', seq, ...answer }));

@@ -16,10 +16,10 @@ import { createBackendHealth, type HeardFrom } from './health.js';
 import { createCostControl } from './cost.js';
 import { PROMETHEUS_CONTENT_TYPE, type RegistrySnapshot } from '../metrics/registry.js';
 import { createKeyRing, type KeysFileLoader } from './keyring.js';
-import { isBackendState, type BackendState, type KeyEntryDigest, type ProxySettings } from './settings.js';
+import { isBackendState, type BackendState, type KeyEntryDigest, type ProxySettings, type TlsInForce } from './settings.js';
 import { createRouter, metricsBackends } from './router.js';
 import { originForm } from './routes.js';
-import { loadTls, watchCertificateDates } from './tls.js';
+import { loadTls, loadTlsOr, watchCertificateDates, type TlsMaterial } from './tls.js';
 import { clientErrorResponse, connectRefused, http2Refusal } from './errors.js';
 import { burstWarner } from '../util/burst-warn.js';
 
@@ -64,6 +64,8 @@ export interface ProxyDeps {
   loadKeysFile?: KeysFileLoader;
   /** Told the keys file's keys each time a load of it is put in force (the supervisor keeps them for a restart). */
   onKeysLoaded?: (fromFile: readonly KeyEntryDigest[]) => void;
+  /** Told the TLS certificate and key now served (PEM), at start when loaded from the files and after each reload. */
+  onTlsLoaded?: (material: TlsInForce) => void;
   /** A proxy worker (`proxy.workers` > 1): every worker's metrics, for /metrics (worker-metrics.ts). */
   gatherMetrics?: () => Promise<RegistrySnapshot[]>;
   /** A proxy worker: how recently a backend sent bytes to any worker, for readiness (worker-activity.ts). */
@@ -131,7 +133,20 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
   ], opening);
   if (deps.gatherMetrics !== undefined) cost.metrics.gather = deps.gatherMetrics;
   if (typeof settings.restarts === 'number') cost.metrics.setRestarts(settings.restarts);
-  const tls = settings.tls === null ? null : await loadTls(settings.tls);
+  // Every worker reads the same files and finds the same fault: its primary says each error once (announce.error
+  // would not: errors are never quieted).
+  const reportReloadError = deps.onKeysError ?? ((message: string) => logger.error(message));
+  // The material served goes up to the supervisor (through the primary), which gives it to a proxy restarted later.
+  const tlsLoaded = (m: TlsMaterial) => deps.onTlsLoaded?.({ cert: m.cert.toString('latin1'), key: m.key.toString('latin1') });
+  let tls: TlsMaterial | null = null;
+  if (settings.tls !== null) {
+    let fellBack = false;
+    tls = await loadTlsOr(settings.tls, settings.tlsInForce, (why) => {
+      fellBack = true;
+      reportReloadError(`TLS files do not load now: ${why}`);
+    });
+    if (!fellBack) tlsLoaded(tls);
+  }
   const certificateWatch = tls === null || settings.tls === null ? null : watchCertificateDates(tls, settings.tls.cert, (msg) => announceWarnings.warn(msg));
 
   const forwarder = createForwarder({
@@ -399,11 +414,11 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       try {
         const material = await loadTls(settings.tls);
         server.setSecureContext({ cert: material.cert, key: material.key });
+        tlsLoaded(material);
         announce.info(`TLS certificate reloaded from ${settings.tls.cert} (valid until ${material.validTo})`);
         certificateWatch?.served(material);
       } catch (err) {
-        // Every worker reads the same files and finds the same fault: the first one says it.
-        announce.error(`TLS certificate not reloaded, the one in use stays: ${(err as Error).message}`);
+        reportReloadError(`TLS certificate not reloaded, the one in use stays: ${(err as Error).message}`);
       }
     },
     async drain(timeoutMs) {

@@ -37,6 +37,12 @@ export interface ProxySettings extends ConfiguredProxy {
    * while the file is broken serves, instead of none of the file's. Absent = none known.
    */
   fileKeys?: KeyEntryDigest[];
+  /**
+   * The TLS certificate and key in force (PEM), as the last proxy reported them: what a proxy restarted, or a worker
+   * replaced, serves when the files on disk do not load now (a renewal caught half-written, a bad pair a SIGHUP
+   * refused). Absent = none known yet.
+   */
+  tlsInForce?: TlsInForce;
   logFormat: 'text' | 'json';
   color: boolean;
   /** Initial backend state. */
@@ -80,6 +86,12 @@ export interface ProxySettings extends ConfiguredProxy {
   corsOrigins?: string[];
 }
 
+/** A certificate and its key, PEM text. */
+export interface TlsInForce {
+  cert: string;
+  key: string;
+}
+
 /** Messages the proxy child sends to the supervisor. */
 export type ChildMessage =
   | { type: 'listening'; port: number }
@@ -89,6 +101,8 @@ export type ChildMessage =
   | { type: 'state-applied'; seq: number }
   /** The keys file's keys now in force (at the proxy's start, after a reload): a restarted proxy gets them as fileKeys. */
   | { type: 'keys-loaded'; fromFile: KeyEntryDigest[] }
+  /** The TLS material now served (at the proxy's start, after a reload): a restarted proxy gets it as tlsInForce. */
+  | ({ type: 'tls-loaded' } & TlsInForce)
   /**
    * The answer to `activity`: per backend URL, ms since it last sent response bytes (null: never), the least of every
    * worker's; and the exchanges waiting on it (backend-activity.ts), every worker's summed.

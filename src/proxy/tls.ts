@@ -69,6 +69,22 @@ export async function loadTls(paths: { cert: string; key: string }): Promise<Tls
   return { cert, key, validTo: x509.validTo, validFrom: x509.validFrom };
 }
 
+/**
+ * loadTls, or, when the files do not load now and a certificate was in force before (a restarted proxy, a replaced
+ * worker), that one, with `onFallback` told why. Why: a proxy restart (or a worker's) while the files on disk are
+ * bad failed five times and took the whole service down, where a SIGHUP finding them so keeps serving.
+ */
+export async function loadTlsOr(paths: { cert: string; key: string }, inForce: { cert: string; key: string } | undefined, onFallback: (why: string) => void): Promise<TlsMaterial> {
+  try {
+    return await loadTls(paths);
+  } catch (err) {
+    if (inForce === undefined) throw err;
+    const x509 = new X509Certificate(inForce.cert);
+    onFallback(`${(err as Error).message}; serving the certificate in force before (valid until ${x509.validTo})`);
+    return { cert: Buffer.from(inForce.cert), key: Buffer.from(inForce.key), validTo: x509.validTo, validFrom: x509.validFrom };
+  }
+}
+
 async function read(path: string, what: string): Promise<Buffer> {
   try {
     return await readFile(path);

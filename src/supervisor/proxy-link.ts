@@ -49,6 +49,8 @@ export class ProxyLink {
    * a proxy restarted while the file is broken serves these, not none of the file's keys.
    */
   private fileKeys: unknown[] | null = null;
+  /** The TLS certificate and key the proxy last served (PEM): a restarted proxy falls back to them (proxy/tls.ts). */
+  private tlsInForce: { cert: string; key: string } | null = null;
   /** `activity` questions to the proxy waiting for their answer, by seq. */
   private readonly activityWaiters = new Map<number, (activity: BackendActivity) => void>();
   private activitySeq = 0;
@@ -90,6 +92,10 @@ export class ProxyLink {
         if (msg.type === 'listening' || msg.type === 'fatal') resolve(msg as { type: string });
         else if (msg.type === 'state-applied' && typeof msg.seq === 'number' && this.child === proxy) this.stateInForce(msg.seq);
         else if (msg.type === 'keys-loaded' && isKeyDigestList((msg as { fromFile?: unknown }).fromFile)) this.fileKeys = (msg as { fromFile: unknown[] }).fromFile;
+        else if (msg.type === 'tls-loaded') {
+          const { cert, key } = msg as { cert?: unknown; key?: unknown };
+          if (typeof cert === 'string' && typeof key === 'string') this.tlsInForce = { cert, key };
+        }
         else if (msg.type === 'activity' && typeof msg.seq === 'number') {
           const activity = noActivity();
           mergeActivity(activity, msg as { sinceMs?: unknown; waiting?: unknown });
@@ -102,7 +108,8 @@ export class ProxyLink {
     const { state, restarts, backendStates } = startState();
     const seqAtStart = this.stateSeq;
     const fileKeys = this.fileKeys === null ? {} : { fileKeys: this.fileKeys };
-    proxy.send({ type: 'start', settings: { ...(this.plan.settings as object), ...fileKeys, state, restarts, ...(backendStates ? { backendStates } : {}) } });
+    const tlsInForce = this.tlsInForce === null ? {} : { tlsInForce: this.tlsInForce };
+    proxy.send({ type: 'start', settings: { ...(this.plan.settings as object), ...fileKeys, ...tlsInForce, state, restarts, ...(backendStates ? { backendStates } : {}) } });
     const raced = await raceAbort(listening, { exited: exitSignalOf(proxy), stopped: this.stopSignal });
     if (raced === 'stopped') return;
     const outcome = raced === 'exited' ? null : raced;

@@ -2,8 +2,12 @@
 // the proxy crashes. Every case: probe files, messages, recovery, nothing left after SIGTERM.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { hasOpenssl, selfSignedCert, strayKey } from '../helpers/tls.js';
 import path from 'node:path';
 import { tempDir } from '../helpers/fixtures.js';
 import { proxyFault, startService, TEST_KEY, type Service } from '../helpers/service.js';
@@ -415,6 +419,39 @@ test('proxy workers that keep crashing: the third exit within 60 s fails the pro
   await waitFor(() => !isAlive(primary.pid) && findByMarker(svc.run.marker).every((p) => p.ppid !== primary.pid), { timeoutMs: 30_000, message: 'the old primary and workers gone' });
   await waitFor(async () => (await svc.chat().catch(() => null))?.status === 200, { timeoutMs: 60_000, message: 'the new proxy serving' });
   assert.equal(svc.vllmStarts().length, 1, 'vLLM was never restarted');
+  await stopCleanly(svc);
+});
+
+test('TLS files that do not load now: a replaced worker and a restarted proxy serve the certificate in force, not an outage', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
+  const dir = await tempDir('llmserve-tls-');
+  const { cert, key } = selfSignedCert(dir);
+  const served = new X509Certificate(readFileSync(cert)).fingerprint256;
+  const svc = await startService({ config: `${FAST_RESTART}proxy:\n  workers: 2\n  tls: { cert: ${cert}, key: ${key} }\n` });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  await svc.waitReady();
+  /** The status of an authenticated request over TLS and the certificate served, or the error. */
+  const get = () => new Promise<string>((resolve) => {
+    const req = https.get({ host: '127.0.0.1', port: svc.port, path: '/v1/models', rejectUnauthorized: false, agent: false, headers: { authorization: `Bearer ${TEST_KEY}` } }, (res) => {
+      const fingerprint = (res.socket as TLSSocket).getPeerX509Certificate()?.fingerprint256;
+      res.resume();
+      res.on('end', () => resolve(`${res.statusCode} ${fingerprint === served ? 'same' : 'other'}`));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(`error ${err.code}`));
+  });
+  assert.equal(await get(), '200 same');
+  // A key of another certificate put in place (a renewal caught half-way): SIGHUP refuses it, the one in use stays.
+  copyFileSync(strayKey(dir), key);
+  svc.run.child.kill('SIGHUP');
+  await svc.run.waitForLine(/TLS certificate not reloaded, the one in use stays/, 30_000);
+  // Before, a worker could not be replaced now, and the proxy restarted five times and llmserve gave up (exit 1).
+  const { primary, workers } = await proxyProcesses(svc);
+  process.kill(workers[0]!.pid, 'SIGKILL');
+  await svc.run.waitForLine(new RegExp(`proxy worker ${workers[0]!.pid} replaced`), 60_000);
+  process.kill(primary.pid, 'SIGKILL');
+  await svc.run.waitForLine(/the proxy exited \(signal SIGKILL\): restarting only the proxy/, 30_000);
+  await waitFor(async () => (await get()) === '200 same' && !isAlive(primary.pid), { timeoutMs: 60_000, message: 'the restarted proxy serving the certificate in force' });
+  assert.match(svc.run.output(), /TLS files do not load now: TLS key file \S+ is not the private key of the certificate in \S+; serving the certificate in force before \(valid until /);
+  await waitForFile(svc.notHealthy, false, 30_000);
   await stopCleanly(svc);
 });
 
