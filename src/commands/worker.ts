@@ -64,6 +64,7 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
       healthInterval: config.probes.interval,
       startupTimeout: config.timeouts.startup,
       stopTimeout: config.timeouts.stop,
+      headDrainS: config.drain.delay + config.drain.timeout,
       restart: { ...config.restart },
     },
     { logger, probes, spawn: guard.wrap(spawnInGroup), run: runCommand, now: () => performance.now() },

@@ -13,6 +13,8 @@ import { emptyGroup, isSignal, repeatedStop, type StopAsks } from './stop.js';
 const JOINED = /Ray runtime started/;
 /** Seconds between tries of the first join (the head may still be starting). */
 const FIRST_JOIN_RETRY_MS = 5000;
+/** How often a stopped worker asks whether the head still answers (each `ray status` itself takes a second or two). */
+const HEAD_POLL_MS = 1000;
 
 /** What the worker runs. */
 export interface RayWorkerPlan {
@@ -27,6 +29,8 @@ export interface RayWorkerPlan {
   healthInterval: number;
   startupTimeout: number;
   stopTimeout: number;
+  /** Seconds a stopped worker stays in the cluster while the head answers: its drain (drain.delay + drain.timeout). */
+  headDrainS: number;
   restart: RestartSettings;
 }
 
@@ -83,6 +87,7 @@ export class RayWorker {
         this.deps.probes.set(NOT_HEALTHY, false);
         this.deps.logger.info(`ready: joined the Ray cluster at ${this.plan.head}`);
         code = await this.serve();
+        if (code === 0 && this.child !== null && !this.child.hasExited) await this.stayWhileHeadDrains();
       }
     } catch (err) {
       await this.shutdown();
@@ -186,6 +191,29 @@ export class RayWorker {
       probes.set(NOT_HEALTHY, false);
       logger.info(`joined ${this.plan.head} again: not-healthy removed`);
     }
+  }
+
+  /**
+   * After a stop asked while joined: stays in the cluster while the head answers `ray status`, at most the head's
+   * drain (drain.delay + drain.timeout; a second signal leaves at once). Why: a rollout stops the head and its workers
+   * together, and the head drains with vLLM's later pipeline stages on the workers; a worker that left at once took
+   * its stage away, and every request of the drain failed with it. The head's own stop ends Ray there, and so this.
+   */
+  private async stayWhileHeadDrains(): Promise<void> {
+    const { logger, now } = this.deps;
+    const boundMs = this.plan.headDrainS * 1000;
+    if (boundMs <= 0) return;
+    logger.info(`staying in the Ray cluster while the head at ${this.plan.head} drains: until it no longer answers, at most ${formatSeconds(this.plan.headDrainS)} (send the signal again to leave now)`);
+    const deadline = now() + boundMs;
+    const kill = this.killCtl.signal;
+    while (!kill.aborted && now() < deadline) {
+      const status = await rayStatusOnce(this.deps.run, this.plan.statusArgv, this.plan.env, kill);
+      if (kill.aborted) return;
+      if (!status.answers) return void logger.info(`the Ray head at ${this.plan.head} no longer answers: leaving the cluster`);
+      if (this.child === null || this.child.hasExited) return;
+      await sleep(Math.min(HEAD_POLL_MS, Math.max(0, deadline - now())), kill);
+    }
+    if (!kill.aborted) logger.info(`the head still answers after ${formatSeconds(this.plan.headDrainS)}: leaving the cluster`);
   }
 
   /** `ray stop`, then SIGTERM/SIGKILL of the `ray start` group; both probe files stay. */

@@ -109,15 +109,21 @@ test('a head with --nodes 2 starts vLLM only after a worker joined, with --distr
   worker.child.kill('SIGHUP');
   await worker.waitForLine(/SIGHUP received: a worker has no keys to reload/, 30_000);
   assert.equal(worker.child.exitCode, null, 'the worker still runs after SIGHUP');
+  // A rollout stops the head and its workers together: the worker stays in the cluster while the head drains (its
+  // vLLM's second pipeline stage runs here), probe files down at once; it leaves once the head's stop ends Ray there.
   worker.child.kill('SIGTERM');
-  assert.equal((await worker.exited).code, 0, worker.output());
-  assert.match(worker.output(), /leaving the Ray cluster/);
+  await worker.waitForLine(/staying in the Ray cluster while the head at 127\.0\.0\.1:6379 drains: until it no longer answers, at most 30 s/, 30_000);
   assert.ok(existsSync(path.join(workerProbes, 'not-ready')) && existsSync(path.join(workerProbes, 'not-healthy')));
-  assert.deepEqual(findByMarker(worker.marker), []);
-
+  const served = await fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${KEY}` } });
+  assert.equal(served.status, 200, 'the head still serves');
+  assert.equal(worker.child.exitCode, null, 'the worker did not leave with the head still serving');
   head.child.kill('SIGTERM');
   assert.equal((await head.exited).code, 0, head.output());
   assert.deepEqual(findByMarker(head.marker), []);
+  assert.equal((await worker.exited).code, 0, worker.output());
+  assert.match(worker.output(), /the Ray head at 127\.0\.0\.1:6379 no longer answers: leaving the cluster/);
+  assert.ok(existsSync(path.join(workerProbes, 'not-ready')) && existsSync(path.join(workerProbes, 'not-healthy')));
+  assert.deepEqual(findByMarker(worker.marker), []);
 });
 
 test('a worker started before the head (pods start together) keeps trying to join until the head is up', async (t) => {
@@ -125,7 +131,8 @@ test('a worker started before the head (pods start together) keeps trying to joi
   const shared = { FAKE_RAY_STATE_DIR: path.join(dir, 'ray'), FAKE_NVIDIA_SMI_GPUS: '2' };
   const workerProbes = path.join(dir, 'worker-probe');
   // The fake `ray start --address` gives up after 200 ms without a head, as real Ray does after a few seconds.
-  const worker = runLlmserve(['start', '--role', 'worker', '--head', '127.0.0.1:6379', '--probe-dir', workerProbes, '--startup-timeout', '60', '--stop-timeout', '3', '--health-interval', '0.3'], {
+  // No drain to wait for (this head is a bare `ray start --head`): the worker leaves at once on SIGTERM.
+  const worker = runLlmserve(['start', '--role', 'worker', '--head', '127.0.0.1:6379', '--probe-dir', workerProbes, '--startup-timeout', '60', '--stop-timeout', '3', '--health-interval', '0.3', '--drain-delay', '0', '--drain-timeout', '0'], {
     ...shared,
     FAKE_RAY_NODE_ID: 'worker-1',
     FAKE_RAY_JOIN_TIMEOUT_MS: '200',

@@ -365,17 +365,17 @@ test('examples/kubernetes/multi-node: a LeaderWorkerSet whose leader is a Ray he
   assert.equal(flag(work, '--role'), 'worker');
   assert.equal(flag(work, '--head'), '$(LWS_LEADER_ADDRESS):6379');
 
-  // The key from a Secret; the config from the ConfigMap, loadable as a head and as a worker.
-  for (const c of [leader, worker]) {
-    const env = c['env'] as Obj[];
-    assert.equal(typeof obj(obj(obj(env.find((e) => e['name'] === 'LLMSERVE_MASTER_KEY'))['valueFrom'])['secretKeyRef'])['name'], 'string');
-  }
+  // The leader's key from a Secret; a worker never reads the proxy's section, so it is given no key at all (the
+  // config loads without one); the config from the ConfigMap, loadable as a head and as a worker.
+  const envOf = (c: Obj) => c['env'] as Obj[];
+  assert.equal(typeof obj(obj(obj(envOf(leader).find((e) => e['name'] === 'LLMSERVE_MASTER_KEY'))['valueFrom'])['secretKeyRef'])['name'], 'string');
+  assert.equal(envOf(worker).find((e) => e['name'] === 'LLMSERVE_MASTER_KEY'), undefined, 'a key on a pod that needs none');
   const text = obj(obj(byKind.get('ConfigMap'))['data'])['llmserve.yaml'] as string;
   const tmp = await tempDir();
   writeFileSync(path.join(tmp, 'llmserve.yaml'), text);
   const head = await loadConfig({ config: path.join(tmp, 'llmserve.yaml'), role: 'head', nodes: String(size) }, { env: { LLMSERVE_MASTER_KEY: KEY } });
   assert.deepEqual(head.cluster, { role: 'head', nodes: size, head: null });
-  const joined = await loadConfig({ config: path.join(tmp, 'llmserve.yaml'), role: 'worker', head: '10.0.0.1:6379' }, { env: { LLMSERVE_MASTER_KEY: KEY } });
+  const joined = await loadConfig({ config: path.join(tmp, 'llmserve.yaml'), role: 'worker', head: '10.0.0.1:6379' }, { env: {} });
   assert.equal(joined.cluster.role, 'worker');
 
   // Leader: HTTP probes and the drain budget as in the single-node example; worker: probe files.
@@ -385,13 +385,14 @@ test('examples/kubernetes/multi-node: a LeaderWorkerSet whose leader is a Ray he
   assert.ok(Number(startup['failureThreshold']) * Number(startup['periodSeconds']) >= head.timeouts.startup);
   const leaderSpec = obj(obj(template['leaderTemplate'])['spec']);
   // A head's worst case (supervisor.ts shutdown, ray.ts stopRay): the drain (+1 s), vLLM and the proxy, then `ray stop`
-  // and Ray's group, each up to stop_timeout; a worker's: `ray stop` and Ray's group.
+  // and Ray's group, each up to stop_timeout; a worker's: it stays while the head drains (at most the drain), then
+  // `ray stop` and Ray's group.
   const stop = head.timeouts.stop;
   const leaderGrace = Number(leaderSpec['terminationGracePeriodSeconds']);
   assert.ok(leaderGrace >= head.drain.delay + head.drain.timeout + 1 + 3 * stop + 10, `leader terminationGracePeriodSeconds ${leaderGrace} < its worst case + a margin`);
   const workerSpec = obj(obj(template['workerTemplate'])['spec']);
   const workerGrace = Number(workerSpec['terminationGracePeriodSeconds']);
-  assert.ok(workerGrace >= 2 * stop + 10, `worker terminationGracePeriodSeconds ${workerGrace} < its worst case + a margin`);
+  assert.ok(workerGrace >= head.drain.delay + head.drain.timeout + 2 * stop + 10, `worker terminationGracePeriodSeconds ${workerGrace} < its worst case + a margin`);
   assert.match(JSON.stringify(worker['readinessProbe']), /not-ready/);
   assert.match(JSON.stringify(worker['livenessProbe']), /not-healthy/);
   const svc = obj(obj(byKind.get('Service'))['spec']);
