@@ -77,11 +77,13 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
   } catch (err) {
     if (!(err instanceof LlmserveError)) throw err;
     // With an explicit size, a broken nvidia-smi is worth a warning, not a refusal: vLLM will find out itself. Not with
-    // several models: without the GPUs known none gets its CUDA_VISIBLE_DEVICES, and every vLLM would load on GPU 0.
+    // several models, nor with one entry's `gpus`: without the GPUs known none gets its CUDA_VISIBLE_DEVICES, and every
+    // vLLM would load on GPU 0 (another job's, perhaps).
+    const assigned = several || config.models.some((m) => m.gpus !== null);
     if (anyAuto) problems.push(err);
-    else if (several) {
+    else if (assigned) {
       problems.push(
-        new LlmserveError(err.code, `${err.message}; with several models llmserve needs the GPUs to give each model its own`, {
+        new LlmserveError(err.code, `${err.message}; ${several ? 'with several models llmserve needs the GPUs to give each model its own' : 'llmserve needs the GPUs to give the model the ones its gpus names'}`, {
           details: ['Fix: check the NVIDIA driver and that the container was given GPUs: nvidia-smi must work in it, since models[].gpus name its GPUs.'],
         }),
       );

@@ -99,7 +99,7 @@ test('a failing nvidia-smi is a problem with its fix, and the size is not chosen
   assert.ok(text.some((l) => /^\s+Fix: check the NVIDIA driver/.test(l)));
 });
 
-test('a failing nvidia-smi with an explicit size: a warning for one model, a problem for several (no GPUs to give each)', async () => {
+test('a failing nvidia-smi with an explicit size: a warning for one model, a problem for several or for an entry\'s gpus (none to give)', async () => {
   const model = await makeModelDir();
   const one = buildProbeReport(await plan({ model, tensorParallelSize: '1' }, { LLMSERVE_MASTER_KEY: KEY }, failingSmi), facts());
   assert.equal(one.ok, true);
@@ -113,6 +113,11 @@ test('a failing nvidia-smi with an explicit size: a warning for one model, a pro
   assert.equal(two.ok, false);
   assert.match(two.problems[0] ?? '', /^nvidia-smi failed \(exit 9\).*; with several models llmserve needs the GPUs to give each model its own/);
   assert.ok(probeLines(two).some((l) => /GPUs\s+unknown \(nvidia-smi failed: see problems\)/.test(l)));
+  // One entry with its own gpus: the same (before, a warning, and vLLM loaded on GPU 0, which may be another job's).
+  writeFileSync(file, `vllm:\n  tensor_parallel_size: 1\nmodels:\n  - model: ${model}\n    served_model_name: a\n    gpus: [1]\n`);
+  const entry = buildProbeReport(await plan({ config: file }, { LLMSERVE_MASTER_KEY: KEY }, failingSmi), facts());
+  assert.equal(entry.ok, false);
+  assert.match(entry.problems[0] ?? '', /^nvidia-smi failed \(exit 9\).*; llmserve needs the GPUs to give the model the ones its gpus names/);
 });
 
 test('what start checks besides the plan: its log file (a problem, a worker\'s too), the usage store and the open-file limit (warnings)', async () => {
