@@ -165,9 +165,10 @@ export class Backend {
       }
       if (outcome === 'stopped') return 'stopped';
       if (typeof outcome === 'object') {
-        // Not (only) our vLLM's answer: kill ours, whose port another server shares, and say so.
+        // Not (only) our vLLM's answer: kill ours, whose port another server shares, and say so; or vLLM asks for a
+        // key of its own.
         await emptyGroup(child);
-        const error = this.sharedPort(port, outcome.why);
+        const error = 'auth' in outcome ? this.ownAuth() : this.sharedPort(port, outcome.why);
         if (first) throw error;
         logger.error(error.message);
         return 'failed';
@@ -209,6 +210,13 @@ export class Backend {
   }
 
   /** The error of a backend port another server shares (`what` says how it shows). */
+  private ownAuth(): LlmserveError {
+    return new LlmserveError('STARTUP_FAILED', `${this.label} answered 401 to llmserve's readiness check: vLLM's own API key is on (an api-key in a --config file of vLLM's arguments, or set by a vllm.command wrapper), and it would refuse every request the proxy forwards`, {
+      exitCode: 2,
+      details: ['Fix: remove api-key from vLLM\'s config file (and VLLM_API_KEY from a wrapper); keys go in proxy.master_key / LLMSERVE_MASTER_KEY, which the proxy checks.'],
+    });
+  }
+
   private sharedPort(port: number, what: string): LlmserveError {
     return new LlmserveError(
       'PORT_IN_USE',
@@ -216,7 +224,7 @@ export class Backend {
     );
   }
 
-  private async waitReady(child: ManagedChild, first: boolean): Promise<'ready' | 'exited' | 'timeout' | 'stalled' | 'stopped' | { why: string }> {
+  private async waitReady(child: ManagedChild, first: boolean): Promise<'ready' | 'exited' | 'timeout' | 'stalled' | 'stopped' | { why: string } | { auth: true }> {
     const { plan, deps } = this.ctx;
     const url = `http://${BACKEND_HOST}:${this.spec.port}/v1/models`;
     // One start-up timeout for the whole first start: on a Ray head, the wait for the nodes spent part of it already
@@ -232,6 +240,13 @@ export class Backend {
       if (now - this.lastOutputAt > plan.stallTimeout * 1000) return 'stalled';
       const check = await raceAbort(deps.httpGet(url, { timeoutMs: 2000 }), { exited: exitSignalOf(child) });
       if (check === 'exited') return 'exited';
+      if (check.status === 401) {
+        // vLLM's own auth is on (an `api-key` in a `--config` file of its arguments, or a wrapper's): it would refuse
+        // every request the proxy forwards, and the start would wait out its whole timeout. Not when another server
+        // shares the port: that one may be what refuses.
+        const others = deps.otherListeners?.(this.spec.port, liveGroupMembers(child.pid));
+        if (others === null || others === undefined || others.count === 0) return { auth: true };
+      }
       if (check.ok) {
         // Why look further: vLLM binds its port with SO_REUSEPORT before it loads, so another server on that port (a
         // second llmserve, a vLLM started by hand) shares it without an error, and may be the one answering, even

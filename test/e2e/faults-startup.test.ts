@@ -2,9 +2,10 @@
 // start-up, flags the installed vLLM rejects. Every case: exit code, probe files, messages, nothing left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { errorLines, startService, TEST_KEY } from '../helpers/service.js';
-import { makeModelDir } from '../helpers/fixtures.js';
+import { makeModelDir, tempDir } from '../helpers/fixtures.js';
 import { runLlmserve } from '../helpers/llmserve.js';
 import { freePort } from '../helpers/ports.js';
 import { findByMarker, isAlive } from '../helpers/procs.js';
@@ -193,6 +194,21 @@ test('an inherited VLLM_API_KEY does not reach vLLM: it becomes ready and answer
   assert.equal((await svc.chat()).status, 200);
   svc.run.child.kill('SIGTERM');
   assert.equal((await svc.run.exited).code, 0, svc.run.output());
+});
+
+test('vLLM with an API key of its own (a vllm.command wrapper, or api-key in its --config file): exit 2 at its first 401, not the start-up timeout', async (t) => {
+  // A wrapper that turns vLLM's own auth on, as an `api-key:` in a vLLM --config file does (vLLM pulls the file's keys
+  // onto its command line). Before, every readiness check got 401 until the start-up timeout (here 60 s), exit 3.
+  const dir = await tempDir('llmserve-wrap-');
+  const wrapper = path.join(dir, 'vllm-with-key');
+  writeFileSync(wrapper, `#!/bin/sh\nVLLM_API_KEY=sk-vllm-own-0123456789 exec vllm serve "$@"\n`, { mode: 0o755 });
+  const svc = await startService({ config: `vllm:\n  command: [${wrapper}]\n`, args: ['--startup-timeout', '60'] });
+  t.after(async () => assert.equal(await svc.run.cleanup(), 0));
+  const { code } = await svc.run.exited;
+  assert.equal(code, 2, svc.run.output());
+  assert.match(svc.run.output(), /vLLM answered 401 to llmserve's readiness check: vLLM's own API key is on/);
+  assert.match(svc.run.output(), /Fix: remove api-key from vLLM's config file/);
+  assert.ok(svc.probesDown());
 });
 
 test('a second start on a running one\'s probe directory: exit 2 before touching its probe files; the first serves on', async (t) => {
