@@ -132,6 +132,12 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
       }
     }
     if (tensorParallel?.reduced) warnings.push(named(`tensor-parallel size ${tensorParallel.size}: ${tensorParallel.reason}`));
+    // `auto` fits the size to the heads only when it can read them: a hub id's config.json is not here before vLLM
+    // downloads it, and a size the heads do not divide (28 heads over 6 GPUs) fails vLLM only then.
+    if (m.tensorParallelSize === 'auto' && tensorParallel !== null && tensorParallel.size > 1 && model.attentionHeads === null) {
+      const where = model.isLocalPath ? 'its config.json has no num_attention_heads' : 'a hub id: its config.json is not here before vLLM downloads it';
+      warnings.push(named(`tensor-parallel size ${tensorParallel.size} (auto) is every visible GPU: the model's attention heads are unknown (${where}), and vLLM refuses a size they do not divide; set --tensor-parallel-size to one that does (or use a local path)`));
+    }
     if (tensorParallel && gpus && m.tensorParallelSize !== 'auto' && tensorParallel.size * groups > gpus.length && inventory?.source === 'nvidia-smi') {
       const total = groups > 1 ? `tensor-parallel size ${tensorParallel.size} x ${groupsText} = ${tensorParallel.size * groups} GPUs` : `tensor-parallel size ${tensorParallel.size}`;
       warnings.push(named(`${total} is larger than the ${gpus.length} ${several || m.gpus !== null ? 'assigned' : 'visible'} GPU(s)`));

@@ -1,5 +1,11 @@
 // Turn vLLM's last log lines into a one-line diagnosis when the failure is a known one.
 
+/** The largest divisor of `n` not above `limit` (at least 1). */
+function largestDivisorUpTo(n: number, limit: number): number {
+  for (let d = Math.min(n, limit); d > 1; d--) if (n % d === 0) return d;
+  return 1;
+}
+
 const rules: { pattern: RegExp; diagnosis: (m: RegExpMatchArray) => string }[] = [
   {
     pattern: /unrecognized arguments: (.+)$/m,
@@ -7,7 +13,9 @@ const rules: { pattern: RegExp; diagnosis: (m: RegExpMatchArray) => string }[] =
   },
   {
     pattern: /Total number of attention heads \((\d+)\) must be divisible by tensor parallel size \((\d+)\)/,
-    diagnosis: (m) => `the model's ${m[1]} attention heads are not divisible by tensor-parallel size ${m[2]}: use --tensor-parallel-size auto or a divisor of ${m[1]}.`,
+    // Why not "use auto" alone: auto could not fit a model whose heads it could not read (a hub id), which is how it
+    // usually got here; a divisor is named.
+    diagnosis: (m) => `the model's ${m[1]} attention heads are not divisible by tensor-parallel size ${m[2]}: set --tensor-parallel-size to a divisor of ${m[1]}, such as ${largestDivisorUpTo(Number(m[1]), Number(m[2]))} (auto fits it by itself when it can read the model's config.json: a local path, not a hub id).`,
   },
   {
     // The key-value heads of grouped-query attention (QKVParallelLinear: divide(kv, tp), or divide(tp, kv) when tp is

@@ -85,7 +85,9 @@ test('model inspection: local dir with heads and weights, missing path, hub id',
 test('diagnosis of known start-up failures', () => {
   assert.match(diagnose(['torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB']) ?? '', /out of GPU memory/);
   assert.match(diagnose(['vllm serve: error: unrecognized arguments: --foo']) ?? '', /unknown arguments: --foo/);
-  assert.match(diagnose(['ValueError: Total number of attention heads (12) must be divisible by tensor parallel size (8).']) ?? '', /12 attention heads/);
+  assert.match(diagnose(['ValueError: Total number of attention heads (12) must be divisible by tensor parallel size (8).']) ?? '', /12 attention heads .*a divisor of 12, such as 6 /);
+  // A hub id with auto on 6 GPUs (its heads unknown to llmserve): the advice is a size, not "auto", which got it here.
+  assert.match(diagnose(['ValueError: Total number of attention heads (28) must be divisible by tensor parallel size (6).']) ?? '', /set --tensor-parallel-size to a divisor of 28, such as 4 \(auto fits it by itself when it can read the model's config\.json/);
   assert.match(diagnose(['OSError: [Errno 98] Address already in use']) ?? '', /port is already in use/);
   assert.match(diagnose(['(EngineCore_DP0 pid=7) AssertionError: 10 is not divisible by 4']) ?? '', /does not split by 4: usually the model's key-value heads against the tensor-parallel size/);
   assert.equal(diagnose(['something else entirely']), null);

@@ -148,3 +148,12 @@ test('LoRA adapters: shared --lora-modules with several models is a clash (exit 
   assert.deepEqual(dropped.problems, []);
   assert.match(dropped.warnings.join('\n'), /model "beta": --lora-modules appears 2 times in vLLM's arguments, and vLLM keeps only the last one's adapters: "b1" will not be served/);
 });
+
+test('auto with heads llmserve cannot read (a hub id): every GPU, and a warning that vLLM refuses a size the heads do not divide', async () => {
+  const hub = await plan({ model: 'Qwen/Qwen2.5-7B-Instruct' }, 6);
+  assert.equal(hub.tensorParallel?.size, 6);
+  assert.match(hub.warnings.join('\n'), /tensor-parallel size 6 \(auto\) is every visible GPU: the model's attention heads are unknown \(a hub id: its config\.json is not here before vLLM downloads it\)/);
+  // One GPU, or heads read from a local config.json: nothing to say.
+  assert.doesNotMatch((await plan({ model: 'Qwen/Qwen2.5-7B-Instruct' }, 1)).warnings.join('\n'), /attention heads are unknown/);
+  assert.doesNotMatch((await plan({ model: await makeModelDir({ heads: 24 }) }, 6)).warnings.join('\n'), /attention heads are unknown/);
+});
