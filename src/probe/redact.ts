@@ -5,8 +5,19 @@ import type { RedactedConfig } from './types.js';
 /** What stands in for a key or secret in probe's report. */
 export const REDACTED = '[redacted]';
 
-/** Variable names whose values are treated as secrets (HF_TOKEN, OPENAI_API_KEY, ...). */
-const SECRET_NAME = /(TOKEN|KEY|SECRET|PASSW(OR)?D|CREDENTIAL|AUTH)/i;
+/**
+ * Variable names whose values are treated as secrets: HF_TOKEN, OPENAI_API_KEY, ..., and the connection strings and
+ * webhooks a LiteLLM config keeps in `environment_variables` (SLACK_WEBHOOK_URL, SENTRY_DSN: the URL is the secret).
+ */
+const SECRET_NAME = /(TOKEN|KEY|SECRET|PASSW(OR)?D|PWD|CREDENTIAL|AUTH|WEBHOOK|DSN)/i;
+
+/** The password of a URL's user info (`postgresql://user:PASSWORD@host/db`: DATABASE_URL, REDIS_URL). */
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]+)(@)/gi;
+
+/** A value with the password of any URL in it masked, and every known secret. */
+function redactValue(value: string, secrets: readonly string[]): string {
+  return redactText(value, secrets).replace(URL_PASSWORD, `$1${REDACTED}$3`);
+}
 
 /** Replaces every known secret value in a text (longest first, so a key containing another is masked whole). */
 export function redactText(text: string, secrets: readonly string[]): string {
@@ -19,7 +30,7 @@ export function redactText(text: string, secrets: readonly string[]): string {
 /** An environment map with secret-looking values (and known keys) masked. */
 export function redactEnv(env: Readonly<Record<string, string>>, secrets: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env)) out[name] = SECRET_NAME.test(name) ? REDACTED : redactText(value, secrets);
+  for (const [name, value] of Object.entries(env)) out[name] = SECRET_NAME.test(name) ? REDACTED : redactValue(value, secrets);
   return out;
 }
 

@@ -307,6 +307,30 @@ test('keys never appear: not in JSON, not in the text, not in argv; key names do
   assert.equal(redactConfig(p.config).proxy.keys.length, 3);
 });
 
+test('credentials a LiteLLM config keeps in environment_variables (a database URL\'s password, webhooks, DSNs) never appear', async () => {
+  const model = await makeModelDir();
+  const dir = await tempDir();
+  const config = path.join(dir, 'litellm.config.yaml');
+  writeFileSync(config, [
+    'model_list:',
+    '  - { model_name: m1, litellm_params: { model: hosted_vllm/m1, api_base: "http://localhost:3000/v1" } }',
+    'environment_variables:',
+    '  DATABASE_URL: postgresql://llmproxy:S3cretDbPass@db.internal:5432/litellm',
+    '  REDIS_URL: redis://:R3disPass@redis:6379/0',
+    '  SLACK_WEBHOOK_URL: https://hooks.slack.com/services/T0000/B0000/XXsecretXX',
+    '  SENTRY_DSN: https://abc123publickey@o0.ingest.sentry.io/1',
+    '  HF_HOME: /cache/hf',
+    '',
+  ].join('\n'));
+  const r = buildProbeReport(await plan({ config, model }, { LLMSERVE_MASTER_KEY: KEY }), facts());
+  const all = JSON.stringify(r) + '\n' + probeLines(r).join('\n');
+  // Before, each was printed in full, in the text and twice in --json.
+  for (const secret of ['S3cretDbPass', 'R3disPass', 'XXsecretXX', 'abc123publickey']) assert.ok(!all.includes(secret), `${secret} leaked`);
+  assert.equal(r.config.environment.DATABASE_URL, 'postgresql://llmproxy:[redacted]@db.internal:5432/litellm');
+  assert.equal(r.config.environment.REDIS_URL, 'redis://:[redacted]@redis:6379/0');
+  assert.equal(r.config.environment.HF_HOME, '/cache/hf', 'what is no secret stays readable');
+});
+
 test("the vLLM env row lists what vLLM gets: VLLM_PORT, VLLM_API_KEY and key variables are named as removed, never as vLLM's", async () => {
   const model = await makeModelDir();
   const dir = await tempDir();
