@@ -91,16 +91,78 @@ function readModelList(doc: Record<string, unknown>, file: string, ctx: EnvRefCo
   const port = backendPort(apiBase, at(file, 'model_list[0].litellm_params.api_base'));
   if (port !== undefined) out.vllm.port = port;
 
+  // The other entries: a name of the same backend (LiteLLM's usual `gpt-4o` -> `openai/<model>` on the same api_base)
+  // is an alias of the served name, so that clients that call it keep working; the rest is named as not served. Read
+  // leniently: an entry that is not served must not stop the start (an unset os.environ/ in it, a bad api_base).
+  const servedBackend = backendKey(apiBase);
+  const aliases = new Set<string>();
   const others = new Set<string>();
   list.forEach((entry, i) => {
     if (!isMap(entry)) throw expected(at(file, `model_list[${i}]`), 'a mapping with model_name and litellm_params', entry);
-    const other = resolveEnvRef(entry['model_name'], `model_list[${i}].model_name`, ctx);
-    if (typeof other === 'string' && other !== name) others.add(other);
+    if (i === 0) return;
+    const lenient = (value: unknown, path: string): unknown => {
+      try {
+        return resolveEnvRef(value, path, ctx);
+      } catch {
+        return undefined;
+      }
+    };
+    const other = lenient(entry['model_name'], `model_list[${i}].model_name`);
+    const base = isMap(entry['litellm_params']) ? lenient(entry['litellm_params']['api_base'], `model_list[${i}].litellm_params.api_base`) : undefined;
+    if (typeof other !== 'string' || other === '' || other === name) return;
+    if (!name.includes('*') && servedBackend !== null && backendKey(base) === servedBackend) aliases.add(other);
+    else others.add(other);
   });
+  for (const alias of aliases) out.proxy.modelAliases[alias] = name;
+  if (aliases.size > 0) {
+    out.notes.push(`${file}: model_list: ${[...aliases].map((a) => `"${a}"`).join(', ')} ${aliases.size === 1 ? 'reaches' : 'reach'} the same vLLM as "${name}" (the same api_base): served as ${aliases.size === 1 ? 'an alias' : 'aliases'} of it`);
+  }
   if (others.size > 0) {
     const served = name.includes('*') ? `(the wildcard "${name}")` : `"${name}"`;
-    out.notes.push(`${file}: model_list names ${others.size + 1} models; only the first, ${served}, is served (ignored: ${[...others].map((o) => `"${o}"`).join(', ')})`);
+    out.notes.push(`${file}: model_list names ${others.size + 1 + aliases.size} models; only the first, ${served}, is served${aliases.size > 0 ? ' with its aliases' : ''} (ignored: ${[...others].map((o) => `"${o}"`).join(', ')}: other backends)`);
   }
+}
+
+/** An api_base's host and port (`localhost:3000`), the backend it names; null when it names none or cannot be read. */
+function backendKey(apiBase: unknown): string | null {
+  if (typeof apiBase !== 'string') return null;
+  try {
+    const port = backendPort(apiBase, 'api_base');
+    const host = new URL(apiBase).hostname.toLowerCase();
+    // Every loopback spelling is this machine's vLLM.
+    const local = host === 'localhost' || host === '127.0.0.1' || host === '[::1]' || host === '0.0.0.0';
+    return `${local ? 'localhost' : host}:${port}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * router_settings.model_group_alias (`{alias: model_name}`, or `{alias: {model: model_name, hidden}}`): an alias of the
+ * served name is one more alias of it, as LiteLLM routes it; the section's other keys are returned, to be named as
+ * ignored, and so is an alias of a model that is not served.
+ */
+function readModelGroupAliases(doc: Record<string, unknown>, file: string, out: FileSettings): string[] {
+  const router = doc['router_settings'];
+  if (router === undefined || router === null) return [];
+  if (!isMap(router)) return ['router_settings'];
+  const ignored = Object.keys(router).filter((key) => key !== 'model_group_alias').map((key) => joinPath('router_settings', key));
+  const groups = router['model_group_alias'];
+  if (groups === undefined || groups === null) return ignored;
+  if (!isMap(groups)) return [...ignored, 'router_settings.model_group_alias'];
+  const served = out.servedModelName;
+  const added: string[] = [];
+  for (const [alias, value] of Object.entries(groups)) {
+    const target = isMap(value) ? value['model'] : value;
+    const to = typeof target === 'string' ? (target === served ? served : out.proxy.modelAliases[target]) : undefined;
+    if (to === undefined || alias === served) ignored.push(joinPath('router_settings.model_group_alias', alias));
+    else {
+      out.proxy.modelAliases[alias] = to;
+      added.push(alias);
+    }
+  }
+  if (added.length > 0) out.notes.push(`${at(file, 'router_settings.model_group_alias')}: ${added.map((a) => `"${a}"`).join(', ')} served as ${added.length === 1 ? 'an alias' : 'aliases'} of "${served}"`);
+  return ignored;
 }
 
 /** general_settings.master_key; the section's other keys are returned, to be named as ignored. */
@@ -146,7 +208,8 @@ export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, e
   // A master key belongs where the general_settings in effect is: one added to the parent's would be replaced.
   if (generalFile !== file) out.masterKeyFile = generalFile;
   const ignored = readGeneralSettings(doc, generalFile, { env: resolveEnv, file: generalFile, refs }, out);
-  ignored.unshift(...Object.keys(doc).filter((key) => !['model_list', 'general_settings', 'environment_variables'].includes(key)).map((key) => joinPath('', key)));
+  const routerIgnored = readModelGroupAliases(doc, fileOf('router_settings'), out);
+  ignored.unshift(...Object.keys(doc).filter((key) => !['model_list', 'general_settings', 'environment_variables', 'router_settings'].includes(key)).map((key) => joinPath('', key)), ...routerIgnored);
   if (ignored.length > 0) {
     const shown = ignored.map(withGuess);
     out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${shown.join(', ')}`);

@@ -93,8 +93,8 @@ environment_variables:
   assert.ok(c.secrets.envNames.includes('PROXY_KEY'));
   const ignored = c.notes.filter((n) => n.includes('were ignored'));
   assert.equal(ignored.length, 1);
-  assert.match(ignored[0] ?? '', /litellm_settings, router_settings, general_settings\.database_url$/);
-  assert.ok(c.notes.some((n) => /only the first, "qwen", is served \(ignored: "llama"\)/.test(n)));
+  assert.match(ignored[0] ?? '', /litellm_settings, router_settings\.routing_strategy, general_settings\.database_url$/);
+  assert.ok(c.notes.some((n) => /only the first, "qwen", is served \(ignored: "llama": other backends\)/.test(n)), c.notes.join('\n'));
   assertNoLeak(c, [STRONG_KEY]);
 });
 
@@ -338,6 +338,30 @@ test("LiteLLM's include: the included files' model_list entries are combined wit
   await rejects(load({ 'litellm.config.yaml': 'include: models.yaml\n' }, { config: 'litellm.config.yaml', model: '/m' }, {}), /include: expected a list of file paths/);
 });
 
+test('LiteLLM config: another model_name on the same vLLM (the same api_base) and router_settings.model_group_alias are aliases of the served name', async () => {
+  const yaml = `model_list:
+  - model_name: qwen2.5-72b
+    litellm_params: { model: hosted_vllm/Qwen/Qwen2.5-72B-Instruct, api_base: "http://localhost:8000/v1" }
+  - model_name: gpt-4o
+    litellm_params: { model: openai/Qwen/Qwen2.5-72B-Instruct, api_base: "http://127.0.0.1:8000/v1", api_key: none }
+  - model_name: embed
+    litellm_params: { model: openai/bge, api_base: "http://localhost:8001/v1" }
+  - model_name: unset
+    litellm_params: { model: openai/x, api_base: os.environ/NOT_SET_ANYWHERE }
+router_settings:
+  routing_strategy: simple-shuffle
+  model_group_alias: { gpt-4: qwen2.5-72b, gpt-4-turbo: { model: gpt-4o, hidden: true }, ada: embed }
+general_settings: { master_key: os.environ/PROXY_KEY }
+`;
+  const c = await load({ 'litellm.config.yaml': yaml }, { config: 'litellm.config.yaml', model: '/m' }, { PROXY_KEY: STRONG_KEY });
+  assert.equal(c.servedModelName, 'qwen2.5-72b');
+  // Before: only a note; clients calling gpt-4o (and LiteLLM's group aliases) got 404 after the migration.
+  assert.deepEqual(c.proxy.modelAliases, { 'gpt-4o': 'qwen2.5-72b', 'gpt-4': 'qwen2.5-72b', 'gpt-4-turbo': 'qwen2.5-72b' });
+  assert.ok(c.notes.some((n) => /model_list: "gpt-4o" reaches the same vLLM as "qwen2\.5-72b" \(the same api_base\): served as an alias of it/.test(n)), c.notes.join('\n'));
+  assert.ok(c.notes.some((n) => /only the first, "qwen2\.5-72b", is served with its aliases \(ignored: "embed", "unset": other backends\)/.test(n)), c.notes.join('\n'));
+  assert.ok(c.notes.some((n) => /were ignored: router_settings\.routing_strategy, router_settings\.model_group_alias\.ada$/.test(n)), c.notes.join('\n'));
+});
+
 test("LiteLLM's include: an included file's section replaces the parent's, as LiteLLM merges it; lists are appended; errors and the no-key fix name the included file", async () => {
   const cli = { config: 'litellm.config.yaml', model: '/m' };
   const models = 'model_list:\n  - model_name: inc-model\n    litellm_params: { model: hosted_vllm/x, api_base: "http://127.0.0.1:3005/v1" }\n';
@@ -348,7 +372,7 @@ test("LiteLLM's include: an included file's section replaces the parent's, as Li
   assert.ok(c.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)), "the included file's key, not the parent's");
   assert.ok(c.secrets.envNames.includes('PROD_KEY'));
   assert.equal(c.servedModelName, 'm1');
-  assert.ok(c.notes.some((n) => /only the first, "m1", is served \(ignored: "m2"\)/.test(n)), 'model_list entries appended');
+  assert.ok(c.notes.some((n) => /only the first, "m1", is served \(ignored: "m2": other backends\)/.test(n)), 'model_list entries appended');
   assert.ok(c.notes.some((n) => n === '/srv/app/inc/prod.yaml: general_settings replaces the general_settings of /srv/app/litellm.config.yaml (as LiteLLM merges include: an included file\'s section wins; only lists such as model_list are combined)'), c.notes.join('\n'));
   // An unset variable of the included section is named in the included file.
   await rejects(load({ 'litellm.config.yaml': base, 'inc/prod.yaml': prod }, cli, {}), /^\/srv\/app\/inc\/prod\.yaml: general_settings\.master_key: environment variable PROD_KEY/);
@@ -365,7 +389,7 @@ test('LiteLLM config: a wildcard model_name ("*") is served as the name derived 
   const c = await load({ 'litellm.config.yaml': yaml('*') }, { config: 'litellm.config.yaml', model: '/models/Qwen2.5-7B' });
   assert.equal(c.servedModelName, 'Qwen2.5-7B');
   assert.ok(c.notes.some((n) => /model_list\[0\]\.model_name: "\*" is a LiteLLM wildcard route.*served as "Qwen2\.5-7B" \(derived from the model path/.test(n)), c.notes.join('\n'));
-  assert.ok(c.notes.some((n) => /only the first, \(the wildcard "\*"\), is served \(ignored: "other"\)/.test(n)), c.notes.join('\n'));
+  assert.ok(c.notes.some((n) => /only the first, \(the wildcard "\*"\), is served \(ignored: "other": other backends\)/.test(n)), c.notes.join('\n'));
   const d = await load({ 'litellm.config.yaml': yaml('qwen/*') }, { config: 'litellm.config.yaml', model: '/models/Qwen2.5-7B', servedModelName: 'pub' });
   assert.equal(d.servedModelName, 'pub');
   assert.ok(d.notes.some((n) => /"qwen\/\*" is a LiteLLM wildcard route.*served as "pub" \(--served-model-name\)/.test(n)), d.notes.join('\n'));
