@@ -137,6 +137,39 @@ function backendKey(apiBase: unknown): string | null {
   }
 }
 
+/** Per-deployment limits of LiteLLM's router, which llmserve does not apply (its keys' limits are `proxy.keys`). */
+const DEPLOYMENT_LIMITS = ['rpm', 'tpm', 'max_parallel_requests'];
+
+/**
+ * The request timeout LiteLLM applied (`litellm_settings.request_timeout`, and the served entry's
+ * `litellm_params.timeout`: the larger) as `proxy.first_byte_timeout`. Why: a non-streamed answer's head comes with its
+ * last token, and llmserve's default (600 s) would cut, with a 504, a long generation LiteLLM waited for (its own
+ * default is 6000 s). The section's other keys, and the served entry's rpm/tpm, are returned to be named as ignored.
+ */
+function readTimeouts(doc: Record<string, unknown>, file: string, out: FileSettings): string[] {
+  const settings = doc['litellm_settings'];
+  const ignored: string[] = [];
+  let timeout: number | undefined;
+  const consider = (value: unknown, where: string): void => {
+    const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+    if (Number.isFinite(n) && n > 0) timeout = Math.max(timeout ?? 0, n);
+    else if (value !== undefined && value !== null) ignored.push(where);
+  };
+  if (isMap(settings)) {
+    for (const key of Object.keys(settings)) if (key !== 'request_timeout') ignored.push(joinPath('litellm_settings', key));
+    consider(settings['request_timeout'], 'litellm_settings.request_timeout');
+  } else if (settings !== undefined && settings !== null) ignored.push('litellm_settings');
+  const first = Array.isArray(doc['model_list']) ? doc['model_list'][0] : undefined;
+  const params = isMap(first) && isMap(first['litellm_params']) ? first['litellm_params'] : {};
+  consider(params['timeout'], 'model_list[0].litellm_params.timeout');
+  for (const key of DEPLOYMENT_LIMITS) if (params[key] !== undefined) ignored.push(`model_list[0].litellm_params.${key}`);
+  if (timeout !== undefined) {
+    out.proxy.firstByteTimeout = timeout;
+    out.notes.push(`${file}: LiteLLM's request timeout (${timeout} s) is proxy.first_byte_timeout: a response that has not begun by then gets a 504`);
+  }
+  return ignored;
+}
+
 /**
  * router_settings.model_group_alias (`{alias: model_name}`, or `{alias: {model: model_name, hidden}}`): an alias of the
  * served name is one more alias of it, as LiteLLM routes it; the section's other keys are returned, to be named as
@@ -209,7 +242,9 @@ export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, e
   if (generalFile !== file) out.masterKeyFile = generalFile;
   const ignored = readGeneralSettings(doc, generalFile, { env: resolveEnv, file: generalFile, refs }, out);
   const routerIgnored = readModelGroupAliases(doc, fileOf('router_settings'), out);
-  ignored.unshift(...Object.keys(doc).filter((key) => !['model_list', 'general_settings', 'environment_variables', 'router_settings'].includes(key)).map((key) => joinPath('', key)), ...routerIgnored);
+  const settingsIgnored = readTimeouts(doc, fileOf('litellm_settings'), out);
+  const handled = ['model_list', 'general_settings', 'environment_variables', 'router_settings', 'litellm_settings'];
+  ignored.unshift(...Object.keys(doc).filter((key) => !handled.includes(key)).map((key) => joinPath('', key)), ...settingsIgnored, ...routerIgnored);
   if (ignored.length > 0) {
     const shown = ignored.map(withGuess);
     out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${shown.join(', ')}`);

@@ -93,7 +93,7 @@ environment_variables:
   assert.ok(c.secrets.envNames.includes('PROXY_KEY'));
   const ignored = c.notes.filter((n) => n.includes('were ignored'));
   assert.equal(ignored.length, 1);
-  assert.match(ignored[0] ?? '', /litellm_settings, router_settings\.routing_strategy, general_settings\.database_url$/);
+  assert.match(ignored[0] ?? '', /litellm_settings\.drop_params, router_settings\.routing_strategy, general_settings\.database_url$/);
   assert.ok(c.notes.some((n) => /only the first, "qwen", is served \(ignored: "llama": other backends\)/.test(n)), c.notes.join('\n'));
   assertNoLeak(c, [STRONG_KEY]);
 });
@@ -362,6 +362,21 @@ general_settings: { master_key: os.environ/PROXY_KEY }
   assert.ok(c.notes.some((n) => /were ignored: router_settings\.routing_strategy, router_settings\.model_group_alias\.ada$/.test(n)), c.notes.join('\n'));
 });
 
+test('LiteLLM config: its request timeout (litellm_settings.request_timeout, the entry\'s timeout: the larger) is proxy.first_byte_timeout; per-deployment limits are named as ignored', async () => {
+  const yaml = (settings: string, params: string) => `model_list:\n  - model_name: m\n    litellm_params: { model: hosted_vllm/m, api_base: "http://localhost:3000/v1"${params} }\n${settings}general_settings: { master_key: os.environ/PROXY_KEY }\n`;
+  const env = { PROXY_KEY: STRONG_KEY };
+  // Before, llmserve's 600 s applied: a 20-minute non-streamed answer LiteLLM waited for got a 504.
+  const c = await load({ 'litellm.config.yaml': yaml('litellm_settings: { request_timeout: 1800, drop_params: true }\n', ', timeout: 1200, rpm: 60, tpm: 100000') }, { config: 'litellm.config.yaml', model: '/m' }, env);
+  assert.equal(c.proxy.firstByteTimeout, 1800);
+  assert.ok(c.notes.some((n) => /LiteLLM's request timeout \(1800 s\) is proxy\.first_byte_timeout/.test(n)), c.notes.join('\n'));
+  assert.ok(c.notes.some((n) => /were ignored: litellm_settings\.drop_params, model_list\[0\]\.litellm_params\.rpm, model_list\[0\]\.litellm_params\.tpm$/.test(n)), c.notes.join('\n'));
+  assert.equal((await load({ 'litellm.config.yaml': yaml('', ', timeout: 2400') }, { config: 'litellm.config.yaml', model: '/m' }, env)).proxy.firstByteTimeout, 2400);
+  // None set: llmserve's default, and nothing said.
+  const d = await load({ 'litellm.config.yaml': yaml('', '') }, { config: 'litellm.config.yaml', model: '/m' }, env);
+  assert.equal(d.proxy.firstByteTimeout, 600);
+  assert.ok(!d.notes.some((n) => /request timeout/.test(n)));
+});
+
 test("LiteLLM's include: an included file's section replaces the parent's, as LiteLLM merges it; lists are appended; errors and the no-key fix name the included file", async () => {
   const cli = { config: 'litellm.config.yaml', model: '/m' };
   const models = 'model_list:\n  - model_name: inc-model\n    litellm_params: { model: hosted_vllm/x, api_base: "http://127.0.0.1:3005/v1" }\n';
@@ -399,7 +414,7 @@ test('LiteLLM config: an ignored key that is a typo of one llmserve reads says s
   const head = 'model_list:\n  - model_name: a\n    litellm_params: { model: openai/custom }\n';
   const env = { LLMSERVE_MASTER_KEY: STRONG_KEY };
   const top = await load({ 'llmserve.yaml': `${head}general_setings: { master_key: sk-typo-0123456789abcdef }\nlitellm_settings: { drop_params: true }\n` }, { model: '/m' }, env);
-  assert.ok(top.notes.some((n) => /were ignored: general_setings \(did you mean general_settings\?\), litellm_settings$/.test(n)), top.notes.join('\n'));
+  assert.ok(top.notes.some((n) => /were ignored: general_setings \(did you mean general_settings\?\), litellm_settings\.drop_params$/.test(n)), top.notes.join('\n'));
   const inner = await load({ 'llmserve.yaml': `${head}general_settings: { master_kye: sk-typo-0123456789abcdef, database_url: x }\n` }, { model: '/m' }, env);
   assert.ok(inner.notes.some((n) => /were ignored: general_settings\.master_kye \(did you mean general_settings\.master_key\?\), general_settings\.database_url$/.test(n)), inner.notes.join('\n'));
   assertNoLeak(inner, ['sk-typo-0123456789abcdef']);
