@@ -18,6 +18,8 @@ export interface FileSettings {
   vllm: {
     command?: string[];
     port?: number;
+    /** The key path `port` was read from, for errors about it: `vllm.port`, or a LiteLLM file's api_base. */
+    portKey?: string;
     tensorParallelSize?: number | 'auto';
     args: string[];
     env: Record<string, string>;

@@ -51,7 +51,8 @@ async function readIncluded(target: string, where: string, readFile: (p: string)
 
 /** One top-level key of an included file: a list extends the list there, anything else replaces what was there. */
 function mergeKey(out: Record<string, unknown>, key: string, value: unknown, target: string, file: string, origins: Record<string, string>, notes: string[]): void {
-  if (key === 'include') throw configError(`${target}: include: an included file cannot include others (LiteLLM does not either)`);
+  // LiteLLM reads an included file's own include: too (its loop extends the list it walks); llmserve reads one level.
+  if (key === 'include') throw configError(`${target}: include: an included file cannot include others in llmserve; list every file in the include: of ${file}`);
   if (key === 'model_list' && !Array.isArray(value)) throw configError(`${target}: model_list: expected a list of models, got ${kindOf(value)}`);
   const before = out[key];
   if (Array.isArray(value) && Array.isArray(before)) {

@@ -89,7 +89,10 @@ function readModelList(doc: Record<string, unknown>, file: string, ctx: EnvRefCo
   const params = asMap(first['litellm_params'], at(file, 'model_list[0].litellm_params'));
   const apiBase = resolveEnvRef(params['api_base'], 'model_list[0].litellm_params.api_base', ctx);
   const port = backendPort(apiBase, at(file, 'model_list[0].litellm_params.api_base'));
-  if (port !== undefined) out.vllm.port = port;
+  if (port !== undefined) {
+    out.vllm.port = port;
+    out.vllm.portKey = 'model_list[0].litellm_params.api_base';
+  }
 
   // The other entries: a name of the same backend (LiteLLM's usual `gpt-4o` -> `openai/<model>` on the same api_base)
   // is an alias of the served name, so that clients that call it keep working; the rest is named as not served. Read

@@ -233,7 +233,7 @@ export function resolveConfig({ cli, env, file, keysFromFile, cores = 1 }: Resol
   if (!worker) {
     /** Where a port came from, for the error: the flag or variable, the file's key, or the default. */
     const origin = (flag: Flag, fileKey: string, inFile: boolean): string => given(flag)?.where ?? (inFile ? at(f.file, fileKey) : 'the default');
-    const backendOrigin = origin('backendPort', 'vllm.port', f.vllm.port !== undefined);
+    const backendOrigin = origin('backendPort', f.vllm.portKey ?? 'vllm.port', f.vllm.port !== undefined);
     // vLLM and the metrics listener bind 127.0.0.1: the public port clashes with theirs only when its address
     // covers loopback (a wildcard or a loopback address), not on a specific external address.
     const publicOverlapsLoopback = host === '0.0.0.0' || host === '::' || host === 'localhost' || host.startsWith('127.');

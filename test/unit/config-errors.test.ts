@@ -233,6 +233,9 @@ test('one port for two listeners is a configuration error (exit 2) that names bo
   await rejects(load({}, { ...m, port: '3000' }, KEY_ENV), /^the public port \(--port\) and the backend port \(the default\) are both 3000:/);
   await rejects(load({}, m, { ...KEY_ENV, LLMSERVE_BACKEND_PORT: '8080' }), /^the public port \(the default\) and the backend port \(LLMSERVE_BACKEND_PORT\) are both 8080:/);
   await rejects(file('model: m\nproxy: { port: 9000 }\nvllm: { port: 9000 }\n'), new RegExp(`^the public port \\(${esc(F)}: proxy\\.port\\) and the backend port \\(${esc(F)}: vllm\\.port\\) are both 9000:`));
+  // A LiteLLM file's backend port is its api_base's (TGI's 8080 meets the default public port): that key is named.
+  const litellm = 'model_list:\n  - { model_name: m, litellm_params: { model: openai/m, api_base: "http://localhost:8080/v1" } }\n';
+  await rejects(load({ 'litellm.yaml': litellm }, { config: 'litellm.yaml', model: '/m' }, KEY_ENV), /^the public port \(the default\) and the backend port \(\/srv\/app\/litellm\.yaml: model_list\[0\]\.litellm_params\.api_base\) are both 8080:/);
   await rejects(file('model: m\nproxy: { metrics_port: 3000 }\n'), new RegExp(`^the backend port \\(the default\\) and the metrics port \\(${esc(F)}: proxy\\.metrics_port\\) are both 3000:`));
   // Several models: a backend port set by the list, or counted up from the backend port, meets the public port.
   await rejects(file('models: [{ model: /m/a }, { model: /m/b }]\n', { port: '3001' }), /^the public port \(--port\) and the backend port of model "b" \(the default \+ 1\) are both 3001:/);

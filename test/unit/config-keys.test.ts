@@ -397,6 +397,9 @@ test("LiteLLM's include: an included file's section replaces the parent's, as Li
   const d = await load({ 'litellm.config.yaml': parent, 'inc/models.yaml': models, 'inc/secrets.yaml': 'general_settings:\n  master_key: os.environ/INCLUDED_KEY\n' }, cli, { INCLUDED_KEY: STRONG_KEY });
   assert.ok(d.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
   assert.equal(d.vllm.port, 3005);
+  // An included file's own include: is refused (one level), naming where to list it: not with a claim about LiteLLM,
+  // which reads nested includes.
+  await rejects(load({ 'litellm.config.yaml': 'include:\n  - inc/a.yaml\n', 'inc/a.yaml': 'include:\n  - b.yaml\n' }, cli, {}), /^\/srv\/app\/inc\/a\.yaml: include: an included file cannot include others in llmserve; list every file in the include: of \/srv\/app\/litellm\.config\.yaml$/);
 });
 
 test('LiteLLM config: a wildcard model_name ("*") is served as the name derived from --model, with a note, never as "*"', async () => {
