@@ -29,7 +29,7 @@ export interface Logger {
   /** A line kept for the log file only (--log-file), not shown: vLLM's raw lines behind a terminal status line. */
   fileOnly(source: string, line: string, level?: LogLevel): void;
   /** A line another llmserve process already formatted (the proxy child): written as-is, redacted, wrapped if foreign. */
-  passthrough(source: string, line: string, stream?: 'stdout' | 'stderr'): void;
+  passthrough(source: string, line: string, stream?: 'stdout' | 'stderr', whole?: boolean): void;
   /** Shows (or with null, clears) one status line under the log on a terminal; log lines are written above it. */
   status(text: string | null): void;
   /** Registers a secret: from now on it is replaced by `[redacted]` in every line written. */
@@ -162,9 +162,10 @@ function makeLogger(shared: Shared, source: string): Logger {
       const formatted = formatLine(shared, level, childSource, scrub(shared, line), undefined, false);
       shared.tee?.(shared.chalk.level > 0 ? stripAnsi(formatted) : formatted);
     },
-    passthrough(childSource, line, stream = 'stdout') {
-      // In JSON mode a line that is not JSON (a crash trace) is wrapped, so every line stays parseable.
-      const formatted = shared.format === 'json' ? line.startsWith('{') : line.includes(' |');
+    passthrough(childSource, line, stream = 'stdout', whole = true) {
+      // In JSON mode a line that is not JSON (a crash trace) is wrapped, so every line stays parseable; and so is a
+      // piece from a line's middle (lineSplitter's cut), whatever it looks like: its text may be a client's.
+      const formatted = whole && (shared.format === 'json' ? line.startsWith('{') : line.includes(' |'));
       if (!formatted) return write(stream === 'stderr' ? 'error' : 'info', childSource, line, undefined, stream, false);
       emit(shared, scrub(shared, line), stream);
     },
@@ -265,9 +266,13 @@ export const MAX_LINE_CHARS = 64 * 1024;
 /**
  * Splits a byte stream into lines, calling `onLine` for each complete one; carriage-return frames count as lines.
  * With `frameIdleMs`, a frame after a `\r` that nothing has followed for that long is passed on as it stands.
+ * `whole` is false for a piece that does not begin where a line begins (what follows a cut at the cap, or the rest of
+ * an idle frame): the text of a line's middle, which must never be taken for a line of its own (passthrough).
  */
-export function lineSplitter(onLine: (line: string) => void, options: { frameIdleMs?: number } = {}): { push(chunk: Buffer | string): void; flush(): void } {
+export function lineSplitter(onLine: (line: string, whole: boolean) => void, options: { frameIdleMs?: number } = {}): { push(chunk: Buffer | string): void; flush(): void } {
   let rest = '';
+  // Whether `rest` begins where a line begins (false after a cut at the cap).
+  let atLineStart = true;
   // How much of `rest` was already passed on by the idle timer: dropped when its line end comes.
   let emitted = 0;
   // Whether `rest` follows a bare `\r`: a tqdm frame, which is redrawn in place and never ends with a line end.
@@ -285,8 +290,9 @@ export function lineSplitter(onLine: (line: string) => void, options: { frameIdl
   const emitIdleFrame = () => {
     timer = null;
     const frame = rest.slice(emitted);
+    const whole = atLineStart && emitted === 0;
     emitted = rest.length;
-    if (frame.length > 0) onLine(frame);
+    if (frame.length > 0) onLine(frame, whole);
   };
   return {
     push(chunk) {
@@ -297,8 +303,10 @@ export function lineSplitter(onLine: (line: string) => void, options: { frameIdl
       let m: RegExpExecArray | null;
       while ((m = ends.exec(rest)) !== null) {
         const line = rest.slice(start + emitted, m.index);
+        const whole = atLineStart && emitted === 0;
         emitted = 0;
-        if (line.length > 0) onLine(line);
+        if (line.length > 0) onLine(line, whole);
+        atLineStart = true;
         start = m.index + m[0].length;
         afterCR = m[0] === '\r';
       }
@@ -306,9 +314,10 @@ export function lineSplitter(onLine: (line: string) => void, options: { frameIdl
       // Why a cap: a child that writes without ever ending its line (a dump, a runaway print) would grow this buffer
       // without end, and each read would scan all of it again. Past the cap, the part held so far goes out as a line.
       if (rest.length - emitted > MAX_LINE_CHARS) {
-        onLine(rest.slice(emitted));
+        onLine(rest.slice(emitted), atLineStart && emitted === 0);
         rest = '';
         emitted = 0;
+        atLineStart = false;
         return;
       }
       if (options.frameIdleMs !== undefined && afterCR && rest.length > emitted) {
@@ -319,7 +328,7 @@ export function lineSplitter(onLine: (line: string) => void, options: { frameIdl
     flush() {
       stopTimer();
       rest += decoder.end();
-      if (rest.length > emitted) onLine(rest.slice(emitted));
+      if (rest.length > emitted) onLine(rest.slice(emitted), atLineStart && emitted === 0);
       rest = '';
       emitted = 0;
     },

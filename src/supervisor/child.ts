@@ -54,7 +54,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Give the child an IPC channel (the proxy). */
   ipc?: boolean;
-  onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** `whole`: false for a piece from a line's middle (lineSplitter). */
+  onLine: (line: string, stream: 'stdout' | 'stderr', whole?: boolean) => void;
 }
 
 const FRAME_IDLE_MS = 100;
@@ -72,8 +73,8 @@ export function spawnInGroup(options: SpawnOptions): Promise<ManagedChild> {
       stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     });
     // A progress frame (`\r...`) is passed on once its writer has been quiet for 100 ms (tqdm's own redraw interval).
-    const out = lineSplitter((line) => options.onLine(line, 'stdout'), { frameIdleMs: FRAME_IDLE_MS });
-    const err = lineSplitter((line) => options.onLine(line, 'stderr'), { frameIdleMs: FRAME_IDLE_MS });
+    const out = lineSplitter((line, whole) => options.onLine(line, 'stdout', whole), { frameIdleMs: FRAME_IDLE_MS });
+    const err = lineSplitter((line, whole) => options.onLine(line, 'stderr', whole), { frameIdleMs: FRAME_IDLE_MS });
     child.stdout?.on('data', (c: Buffer) => out.push(c));
     child.stderr?.on('data', (c: Buffer) => err.push(c));
     let exitInfo: ChildExit | null = null;

@@ -78,7 +78,7 @@ export class ProxyLink {
       args: this.plan.args,
       env: this.plan.env,
       ipc: true,
-      onLine: (line, stream) => logger.passthrough('proxy', line, stream),
+      onLine: (line, stream, whole) => logger.passthrough('proxy', line, stream, whole),
     });
     this.current = proxy;
     this.listening = false;

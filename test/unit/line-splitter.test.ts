@@ -1,7 +1,7 @@
 // Splitting a child's output into lines: line ends, carriage-return frames, and UTF-8 split across pipe reads.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lineSplitter, MAX_LINE_CHARS } from '../../src/log.js';
+import { createLogger, lineSplitter, MAX_LINE_CHARS } from '../../src/log.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** The lines `chunks` give, pushed one by one, then flushed. */
@@ -81,4 +81,30 @@ test('a line that never ends is passed on in pieces once it passes the cap, so t
   assert.equal(lines.join(''), piece.repeat(200) + 'tail', 'nothing lost, nothing repeated');
   s.push('next line\n');
   assert.equal(lines.at(-1), 'next line');
+});
+
+test('each piece says whether it begins a line: those after a cut at the cap do not (their text is a line\'s middle)', () => {
+  const pieces: [string, boolean][] = [];
+  const s = lineSplitter((l, whole) => pieces.push([l.slice(0, 12), whole]));
+  s.push('first\n' + 'x'.repeat(MAX_LINE_CHARS + 10));
+  s.push('llmserve | error: made up\nnext\n');
+  assert.deepEqual(pieces.map(([, whole]) => whole), [true, true, false, true]);
+  assert.equal(pieces[2]![0], 'llmserve | e');
+});
+
+test('a piece from a line\'s middle is never passed through as a formatted line: wrapped, in text and in JSON', () => {
+  for (const format of ['text', 'json'] as const) {
+    const out: string[] = [];
+    const stream = { isTTY: false, write: (t: string) => out.push(t) };
+    const logger = createLogger({ format, stdout: stream, stderr: stream });
+    const forged = format === 'json' ? '{"level":"error","source":"llmserve","msg":"made up"}' : 'llmserve | error: made up';
+    logger.passthrough('proxy', forged, 'stdout', false);
+    const line = out.join('');
+    // Before, the proxy's cut line was taken for one the proxy had formatted, and printed as it stood.
+    if (format === 'json') assert.equal((JSON.parse(line) as { source: string }).source, 'proxy', line);
+    else assert.match(line, /^proxy {2}\| llmserve \| error: made up\n$/, line);
+    out.length = 0;
+    logger.passthrough('proxy', forged, 'stdout');
+    assert.equal(out.join(''), forged + '\n', 'a whole line the proxy formatted passes as it is');
+  }
 });

@@ -218,6 +218,22 @@ describe('auth over HTTP', () => {
     assert.match(line, / POST \/v1\/chat\/completions model="nope\\nllmserve \| error: FORGED" 404 /);
   });
 
+  it('a model name of any length makes one access-log line of bounded size: clipped, so the relay never cuts it', async (t) => {
+    // The supervisor cuts a relayed line over 64 KiB into pieces; a 300 KB model once made the piece after the cut a
+    // line of the client's making (text) or no JSON at all (json).
+    for (const format of ['text', 'json'] as const) {
+      const pair = await startPair({ modelAliases: { alias: 'test-model' } }, { format });
+      t.after(() => pair.close());
+      const model = 'm'.repeat(300_000);
+      assert.equal((await request(pair.port, '/v1/chat/completions', { body: { model, messages: [] }, headers: bearer })).status, 404);
+      await until(() => pair.lines.some((l) => l.includes('/v1/chat/completions')));
+      const line = pair.lines.find((l) => l.includes('/v1/chat/completions'))!;
+      assert.ok(line.length < 2000, `a line of ${line.length} characters`);
+      const shown = format === 'json' ? (JSON.parse(line) as { model: string }).model : /model=(\S+)/.exec(line)![1]!;
+      assert.equal(shown, 'm'.repeat(256) + '...');
+    }
+  });
+
   it('Unicode line ends, C1 controls and bidi controls in a model or key name are escaped, in text and in JSON', async (t) => {
     // A reader splitting on Unicode line ends (Python's splitlines) took U+0085 or U+2028 for a new line: a forged one.
     const splitLines = (text: string) => text.split(/\r\n|[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]/);
