@@ -2,8 +2,11 @@
 // progress bars on stderr, so the stream alone says nothing about severity.
 import type { LogLevel } from '../log.js';
 
-/** vLLM's (Python logging's) level names, after the `(APIServer pid=N)` prefix; uvicorn's `INFO:` too. */
-const levelToken = /^(?:\([^)]*\)\s+)?(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b/;
+/**
+ * vLLM's (Python logging's) level names, after the `(APIServer pid=N)` prefix, or the two of a line a Ray worker's
+ * vLLM sends through its engine (`(EngineCore_DP0 pid=479) (RayWorkerWrapper pid=571) ERROR ...`); uvicorn's `INFO:` too.
+ */
+const levelToken = /^(?:\([^)]*\)\s+){0,3}(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b/;
 /** A tqdm frame: `50% Completed | 1/2` (safetensors shards) or `40%|████      | 27/67` (CUDA graphs). */
 const progressFrame = /\d+%(?:\s+Completed\s*)?\|/;
 

@@ -56,6 +56,9 @@ test("vLLM's lines get vLLM's own level in JSON, not their stream's: progress ba
     ['(EngineCore_DP0 pid=12) ERROR 11-26 10:00:05 [core.py:708] EngineCore failed to start.', 'stdout', 'error'],
     ['(APIServer pid=10) CRITICAL 11-26 10:00:05 [launcher.py:116] Engine failed', 'stdout', 'error'],
     ['(APIServer pid=10) DEBUG 11-26 10:00:05 [utils.py:1] detail', 'stdout', 'debug'],
+    // Multi-node: a Ray worker's lines reach vLLM's output with a prefix each for the engine and the worker.
+    ['(EngineCore_DP0 pid=479) (RayWorkerWrapper pid=571) ERROR 11-26 10:00:05 [worker.py:1] CUDA error', 'stdout', 'error'],
+    ['(EngineCore_DP0 pid=479) (RayWorkerWrapper pid=571, ip=10.0.0.2) WARNING 11-26 10:00:05 [x.py:1] slow', 'stdout', 'warn'],
     ['(EngineCore pid=12) Loading safetensors checkpoint shards:  50% Completed | 1/2 [00:01<00:01,  1.20it/s]', 'stderr', 'info'],
     ['(EngineCore pid=12) Capturing CUDA graphs (mixed prefill-decode, PIECEWISE): 40%|████      | 27/67', 'stderr', 'info'],
     ['(EngineCore pid=12) Traceback (most recent call last):', 'stderr', 'warn'],
