@@ -1,8 +1,9 @@
 // `--log-file`: opened once at start, appended to line by line; failures said in words, with their fix.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { access, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LlmserveError } from '../errors.js';
+import { wholeLineWriter } from '../util/output.js';
 
 /** Why the log file cannot be opened, and what to do, in words (the errno code alone names no fix). */
 export function logFileProblem(file: string, err: NodeJS.ErrnoException): string {
@@ -49,10 +50,13 @@ export function openLogFile(file: string, onWriteError: (message: string) => voi
     throw new LlmserveError('USAGE', `${from}: cannot open ${file}: ${logFileProblem(file, err as NodeJS.ErrnoException)}`);
   }
   let failing = false;
-  // Synchronous appends: a line is on disk before llmserve can die, and the order of lines is kept.
+  // A new one for each file opened (reopen): a cut line is the old file's.
+  let writeWhole = wholeLineWriter(fd);
+  // Synchronous appends: a line is on disk before llmserve can die, and the order of lines is kept. Whole (a short
+  // write finished, or the next line begun on a line of its own): a full disk costs lines, never their framing.
   const write = (line: string) => {
     try {
-      writeSync(fd, line + '\n');
+      writeWhole(line + '\n');
       failing = false;
     } catch (err) {
       if (failing) return;
@@ -79,6 +83,7 @@ export function openLogFile(file: string, onWriteError: (message: string) => voi
     }
     const old = fd;
     fd = next;
+    writeWhole = wholeLineWriter(fd);
     try {
       closeSync(old);
     } catch {

@@ -115,19 +115,39 @@ function isFileLike(stream: Std): boolean {
   }
 }
 
+/**
+ * Writes text to a file descriptor whole, or throws with as much as fit written (a full disk). Why it remembers: the
+ * line cut there would get the next line written right after it once there is room again, one unreadable line (no
+ * JSON) where two were; the next write after a cut begins with a line end.
+ */
+export function wholeLineWriter(fd: number, write: (fd: number, data: Buffer, offset: number) => number = writeSync): (text: string) => void {
+  let midLine = false;
+  return (text) => {
+    const data = Buffer.from(midLine ? '\n' + text : text);
+    let off = 0;
+    try {
+      while (off < data.length) {
+        const n = write(fd, data, off);
+        // A regular file answers a full disk with ENOSPC, never 0; a device that does is treated alike.
+        if (n <= 0) throw Object.assign(new Error('nothing written'), { code: 'ENOSPC' });
+        off += n;
+      }
+      midLine = data.length > 0 && data[data.length - 1] !== 0x0a;
+    } catch (err) {
+      if (off > 0) midLine = data[off - 1] !== 0x0a;
+      throw err;
+    }
+  };
+}
+
 function fileSink(fd: number, name: StdStream): StdSink {
   let failing = false;
+  const writeWhole = wholeLineWriter(fd);
   return {
     isTTY: false,
     write(chunk) {
-      const data = Buffer.from(chunk);
       try {
-        for (let off = 0; off < data.length; ) {
-          const n = writeSync(fd, data, off);
-          // A regular file answers a full disk with ENOSPC, never 0; a device that does is treated alike.
-          if (n <= 0) throw Object.assign(new Error('nothing written'), { code: 'ENOSPC' });
-          off += n;
-        }
+        writeWhole(chunk);
         failing = false;
       } catch (err) {
         // Said once per spell of failures, like --log-file: every later line would say it again. Set before
