@@ -50,12 +50,19 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
   // the config is read. The probe files and the logger exist only later: the handler uses them once they do.
   let probes: ProbeFiles | null = null;
   let logger: Logger | null = null;
-  const early = catchStartupSignals(proc, (name) => {
-    // Before the probe files exist, start-up itself stops (and says so) as soon as they do.
-    if (probes === null) return;
-    probes.markDown();
-    logger?.info(`${name} received during start-up: stopping before anything is started`);
-  });
+  // SIGHUP reopens the log file from the moment it is open: a logrotate run during a slow start-up (a GPU query that
+  // hangs) otherwise left every line of the start going into the renamed file.
+  let reopenLog: () => void = () => {};
+  const early = catchStartupSignals(
+    proc,
+    (name) => {
+      // Before the probe files exist, start-up itself stops (and says so) as soon as they do.
+      if (probes === null) return;
+      probes.markDown();
+      logger?.info(`${name} received during start-up: stopping before anything is started`);
+    },
+    () => reopenLog(),
+  );
   // Output with no room (`> llmserve.log` on a full disk) is said and served through; only a reader that is gone
   // (a closed terminal or pipe) stops the service, below. A --role worker too. Said on the other stream: a warning
   // about stderr written to stderr would be lost with it.
@@ -64,6 +71,7 @@ export async function runStart(options: StartOptions, proc: NodeJS.Process = pro
     return await startWithSignals(options, proc, early, {
       probesReady: (p) => (probes = p),
       loggerReady: (l) => (logger = l),
+      reopenReady: (reopen) => (reopenLog = reopen),
     });
   } finally {
     early.dispose();
@@ -76,7 +84,7 @@ async function startWithSignals(
   options: StartOptions,
   proc: NodeJS.Process,
   early: StartupSignals,
-  seen: { probesReady(p: ProbeFiles): void; loggerReady(l: Logger): void },
+  seen: { probesReady(p: ProbeFiles): void; loggerReady(l: Logger): void; reopenReady(reopen: () => void): void },
 ): Promise<number> {
   const { errors } = options;
   // A write that fails later (a full disk) is reported through whichever logger prints at that moment.
@@ -101,6 +109,7 @@ async function startWithSignals(
     const why = logFile?.reopen() ?? null;
     if (why !== null) logger.warn(`SIGHUP: cannot reopen the log file ${options.logFile} (${why}); lines still go to the one open before`);
   };
+  seen.reopenReady(reopenLog);
   if (config.cluster.role === 'worker') return runWorker(config, logger, proc, early, reopenLog);
 
   // `not-ready` comes first, before GPU discovery and the other checks: the platform must see it within a second

@@ -35,9 +35,9 @@ function takeEarlySignal(proc: NodeJS.Process): string | null {
  * Why: without a listener Node's default action ends the process by the signal (exit 143), with `not-ready` alone
  * and no `not-healthy`, and a nvidia-smi query possibly still running. A platform that stops a pod during a slow
  * GPU query must get the same clean exit 0, both probe files present, as later on. SIGHUP (a key reload later on)
- * is ignored here: the keys are read when the proxy starts.
+ * only calls `onHangup` here (the log file's reopening, for logrotate): the keys are read when the proxy starts.
  */
-export function catchStartupSignals(proc: NodeJS.Process, onSignal: (name: string) => void): StartupSignals {
+export function catchStartupSignals(proc: NodeJS.Process, onSignal: (name: string) => void, onHangup: () => void = () => {}): StartupSignals {
   const controller = new AbortController();
   let received: string | null = null;
   const stop = (name: string) => () => {
@@ -48,7 +48,7 @@ export function catchStartupSignals(proc: NodeJS.Process, onSignal: (name: strin
   };
   const onTerm = stop('SIGTERM');
   const onInt = stop('SIGINT');
-  const onHup = () => {};
+  const onHup = () => onHangup();
   proc.on('SIGTERM', onTerm);
   proc.on('SIGINT', onInt);
   proc.on('SIGHUP', onHup);

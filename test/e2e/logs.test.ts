@@ -247,3 +247,23 @@ test('--log-file: SIGHUP reopens it, so that a file rotated by renaming (logrota
   assert.equal((await run.exited).code, 0, run.output());
   assert.match(readFileSync(logFile, 'utf8'), /SIGTERM received: draining/, 'the new file goes on to the end');
 });
+
+test('--log-file: a SIGHUP during start-up (a GPU query that hangs) reopens it too', async (t) => {
+  const dir = await tempDir();
+  const logFile = path.join(dir, 'llmserve.log');
+  // nvidia-smi hangs until its 15 s timeout; with an explicit size that is a warning and the start goes on.
+  const run = runLlmserve(
+    ['start', '--model', await makeModelDir(), '--tensor-parallel-size', '1', '--port', String(await freePort()), '--backend-port', String(await freePort()), '--probe-dir', path.join(dir, 'probe'), '--log-file', logFile],
+    { LLMSERVE_MASTER_KEY: KEY, FAKE_NVIDIA_SMI_MODE: 'hang' },
+  );
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  await run.waitForLine(/probe files in /, 30_000);
+  renameSync(logFile, `${logFile}.1`);
+  run.child.kill('SIGHUP');
+  await run.waitForLine(/\| ready after/, 60_000);
+  // Before, start-up ignored SIGHUP: every line of the start, and all after it, went on into the renamed file.
+  assert.match(readFileSync(logFile, 'utf8'), /nvidia-smi .*did not answer within 15 s[^]*ready after/);
+  assert.doesNotMatch(readFileSync(`${logFile}.1`, 'utf8'), /ready after/);
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+});
