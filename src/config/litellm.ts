@@ -30,6 +30,9 @@ function backendPort(apiBase: unknown, where: string): number | undefined {
   return parsePort(written, `${where} (its port)`);
 }
 
+/** The keys of a model_list entry (LiteLLM's). */
+const ENTRY_KEYS = ['model_name', 'litellm_params', 'model_info'];
+
 /**
  * An ignored key, with the key llmserve reads that it is a likely typo of. Why: LiteLLM ignores unknown keys and so
  * does llmserve, so a misspelt `general_settings` or `master_key` would silently drop the master key.
@@ -86,7 +89,12 @@ function readModelList(doc: Record<string, unknown>, file: string, ctx: EnvRefCo
   // llmserve derives from --model is served instead, and resolveConfig says which.
   if (name.includes('*')) out.wildcardModelName = { name, where: at(file, 'model_list[0].model_name') };
   else out.servedModelName = name;
+  // A misspelt litellm_params (or api_base in it) would leave the backend port silently at its default: said.
+  const entryTypo = Object.keys(first).find((k) => !ENTRY_KEYS.includes(k) && didYouMean(k, ENTRY_KEYS) !== undefined);
+  if (entryTypo !== undefined) out.notes.push(`${at(file, `model_list[0].${entryTypo}`)}: not a key LiteLLM or llmserve reads; did you mean ${didYouMean(entryTypo, ENTRY_KEYS)}? (its settings, api_base included, were not read)`);
   const params = asMap(first['litellm_params'], at(file, 'model_list[0].litellm_params'));
+  const paramTypo = params['api_base'] === undefined ? Object.keys(params).find((k) => k !== 'api_base' && didYouMean(k, ['api_base']) !== undefined) : undefined;
+  if (paramTypo !== undefined) out.notes.push(`${at(file, `model_list[0].litellm_params.${paramTypo}`)}: did you mean api_base? (without it the backend port is the default)`);
   const apiBase = resolveEnvRef(params['api_base'], 'model_list[0].litellm_params.api_base', ctx);
   const port = backendPort(apiBase, at(file, 'model_list[0].litellm_params.api_base'));
   if (port !== undefined) {

@@ -423,6 +423,19 @@ test('LiteLLM config: an ignored key that is a typo of one llmserve reads says s
   assertNoLeak(inner, ['sk-typo-0123456789abcdef']);
 });
 
+test('LiteLLM config: a misspelt litellm_params or api_base in the served entry is said (the backend port would silently be the default)', async () => {
+  const env = { LLMSERVE_MASTER_KEY: STRONG_KEY };
+  const entry = await load({ 'litellm.yaml': 'model_list:\n  - model_name: m\n    litellm_param: { model: openai/m, api_base: "http://localhost:8080/v1" }\n' }, { config: 'litellm.yaml', model: '/m' }, env);
+  assert.equal(entry.vllm.port, 3000);
+  assert.ok(entry.notes.some((n) => /model_list\[0\]\.litellm_param: not a key LiteLLM or llmserve reads; did you mean litellm_params\?/.test(n)), entry.notes.join('\n'));
+  const param = await load({ 'litellm.yaml': 'model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api-base: "http://localhost:8080/v1" }\n' }, { config: 'litellm.yaml', model: '/m' }, env);
+  assert.ok(param.notes.some((n) => /model_list\[0\]\.litellm_params\.api-base: did you mean api_base\?/.test(n)), param.notes.join('\n'));
+  // Spelt right: nothing said.
+  const right = await load({ 'litellm.yaml': 'model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: "http://localhost:8081/v1" }\n    model_info: { id: x }\n' }, { config: 'litellm.yaml', model: '/m' }, env);
+  assert.ok(!right.notes.some((n) => /did you mean/.test(n)), right.notes.join('\n'));
+  assert.equal(right.vllm.port, 8081);
+});
+
 test('a master key read from an unset variable is not an error when LLMSERVE_MASTER_KEY, which overrides it, is set', async () => {
   const litellm = `model_list:\n  - { model_name: m, litellm_params: { model: hosted_vllm/m, api_base: "http://127.0.0.1:3000/v1" } }\ngeneral_settings:\n  master_key: os.environ/LITELLM_MASTER_KEY\n`;
   const own = `model: /m\nproxy:\n  master_key: os.environ/TEAM_KEY\n`;
