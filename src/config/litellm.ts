@@ -258,7 +258,12 @@ export function parseLiteLLMConfig(doc: Record<string, unknown>, file: string, e
   ignored.unshift(...Object.keys(doc).filter((key) => !handled.includes(key)).map((key) => joinPath('', key)), ...settingsIgnored, ...routerIgnored);
   if (ignored.length > 0) {
     const shown = ignored.map(withGuess);
-    out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${shown.join(', ')}`);
+    // A section an include: brought is named with its file: the top file does not hold it.
+    const where = (key: string): string => {
+      const from = fileOf(key.split(/[.[]/)[0] ?? key);
+      return from === file ? '' : ` (in ${from})`;
+    };
+    out.notes.push(`${file}: LiteLLM settings that llmserve does not use were ignored: ${shown.map((text, i) => text + where(ignored[i]!)).join(', ')}`);
     const misspelt = shown.filter((text, i) => text !== ignored[i]);
     if (misspelt.length > 0) out.misspelt = misspelt;
   }

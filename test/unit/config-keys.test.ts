@@ -397,6 +397,9 @@ test("LiteLLM's include: an included file's section replaces the parent's, as Li
   const d = await load({ 'litellm.config.yaml': parent, 'inc/models.yaml': models, 'inc/secrets.yaml': 'general_settings:\n  master_key: os.environ/INCLUDED_KEY\n' }, cli, { INCLUDED_KEY: STRONG_KEY });
   assert.ok(d.proxy.keys[0]?.sha256.equals(hashKey(STRONG_KEY)));
   assert.equal(d.vllm.port, 3005);
+  // A setting llmserve does not use, in a section an included file brought: named with that file.
+  const overlay = load({ 'litellm.config.yaml': base, 'inc/prod.yaml': prod.replace('general_settings:\n', 'general_settings:\n  database_url: postgres://x\n') }, cli, { PROD_KEY: STRONG_KEY });
+  assert.ok((await overlay).notes.some((n) => /were ignored: general_settings\.database_url \(in \/srv\/app\/inc\/prod\.yaml\)$/.test(n)), (await overlay).notes.join('\n'));
   // An included file's own include: is refused (one level), naming where to list it: not with a claim about LiteLLM,
   // which reads nested includes.
   await rejects(load({ 'litellm.config.yaml': 'include:\n  - inc/a.yaml\n', 'inc/a.yaml': 'include:\n  - b.yaml\n' }, cli, {}), /^\/srv\/app\/inc\/a\.yaml: include: an included file cannot include others in llmserve; list every file in the include: of \/srv\/app\/litellm\.config\.yaml$/);
