@@ -41,6 +41,16 @@ function abbreviated(name: string): string | undefined {
   return Object.keys(COLLISIONS).find((owned) => owned.startsWith('--') === long && owned.length > name.length && owned.startsWith(name));
 }
 
+/**
+ * Why a vLLM flag may not be given at all (a key, TLS, a Unix socket: any spelling), or undefined. Unlike the flags
+ * llmserve sets, which win over an earlier value, these change what vLLM is (it would refuse the proxy's requests, or
+ * not serve plain HTTP on its port).
+ */
+export function refusedFlagReason(arg: string): string | undefined {
+  const name = flagName(arg);
+  return name !== undefined && (REFUSED.has(name) || name === '--uds') ? COLLISIONS[name] : undefined;
+}
+
 /** Why llmserve sets or refuses a vLLM flag given by its exact name (any spelling), or undefined when it is vLLM's to take. */
 export function ownedFlagReason(arg: string): string | undefined {
   const name = flagName(arg);

@@ -6,6 +6,7 @@ import type { CliOptions, Config } from './types.js';
 import { checkCommandSecrets, checkExtraArgs } from './extra-args.js';
 import type { FileSettings } from './file-settings.js';
 import { readKeysFile } from './keys-file.js';
+import { checkVllmConfigFile } from './vllm-config-file.js';
 import { isLiteLLMConfig, parseLiteLLMConfig } from './litellm.js';
 import { configFileExists, locateConfig, readConfigText } from './locate.js';
 import { envValue, FLAGS, resolveConfig } from './resolve.js';
@@ -67,8 +68,11 @@ export async function loadConfig(cli: CliOptions, deps: LoadConfigDeps = {}): Pr
     if (file.vllm.command !== undefined) checkCommandSecrets(file.vllm.command, at(located.path, 'vllm.command'));
     // Each model's own args too: they follow llmserve's `--host 127.0.0.1` on vLLM's command line, where the last wins.
     for (const [i, m] of (file.models ?? []).entries()) checkExtraArgs(m.args, at(located.path, `models[${i}].vllm.args`), `models[${i}]`);
+    await checkVllmConfigFile(file.vllm.args, at(located.path, 'vllm.args'), cwd, readFile);
+    for (const [i, m] of (file.models ?? []).entries()) await checkVllmConfigFile(m.args, at(located.path, `models[${i}].vllm.args`), cwd, readFile);
   }
   checkExtraArgs(cli.extraArgs ?? [], 'vLLM arguments after --');
+  await checkVllmConfigFile(cli.extraArgs ?? [], 'vLLM arguments after --', cwd, readFile);
   const keysFromFile = file?.proxy.keysFile !== undefined ? await readKeysFile(file.proxy.keysFile, { env, readFile, namedIn: file.file }) : null;
   return resolveConfig({ cli, env, file, keysFromFile, cores: deps.cores ?? os.availableParallelism() });
 }

@@ -322,6 +322,21 @@ test('an API key pasted after os.environ/ is not printed by the bad-variable-nam
   await rejects(file('model: m\nproxy:\n  master_key: os.environ/MY_MASTER_KEY\n', {}, {}), /environment variable MY_MASTER_KEY \(from os\.environ\/MY_MASTER_KEY\) is not set; export MY_MASTER_KEY=\.\.\./);
 });
 
+test('vLLM\'s own --config FILE that sets a flag llmserve refuses (api-key, ssl-*, uds) is refused at load, naming the file and key', async () => {
+  const secret = 'sk-vllm-own-0123456789abcdef';
+  // vLLM puts the file's keys on its own command line: api-key there turned its auth on, and the start then waited out
+  // its whole timeout on 401s (now also caught at the first 401: faults-startup.test.ts).
+  const config = 'model: /m\nvllm:\n  args: [--config, vllm.yaml]\n';
+  await rejects(load({ 'llmserve.yaml': config, 'vllm.yaml': `max-model-len: 4096\napi-key: ${secret}\n` }, {}, KEY_ENV), /^\/srv\/app\/llmserve\.yaml: vllm\.args: --config vllm\.yaml: api-key is refused \(vLLM puts it on its own command line\): keys go in proxy\.master_key/, [secret]);
+  await rejects(load({ 'vllm.yaml': 'ssl_keyfile: /k.pem\n' }, { model: '/m', extraArgs: ['--config=vllm.yaml'] }, KEY_ENV), /^vLLM arguments after --: --config vllm\.yaml: ssl_keyfile is refused/);
+  await rejects(load({ 'vllm.yaml': 'uds: /tmp/v.sock\n' }, { model: '/m', extraArgs: ['--config', '/srv/app/vllm.yaml'] }, KEY_ENV), /: uds is refused/);
+  // What llmserve sets itself (port, host, served-model-name) is no problem there: its own flags come later and win.
+  const fine = await load({ 'vllm.yaml': 'port: 8000\nhost: 0.0.0.0\nmax-model-len: 4096\n' }, { model: '/m', extraArgs: ['--config', 'vllm.yaml'] }, KEY_ENV);
+  assert.deepEqual(fine.vllm.args.slice(-2), ['--config', 'vllm.yaml']);
+  // A file that cannot be read is vLLM's to report.
+  assert.equal((await load({}, { model: '/m', extraArgs: ['--config', 'missing.yaml'] }, KEY_ENV)).model, '/m');
+});
+
 test('vllm.command may not carry a secret flag: it would be on the command line, in ps and in the logs', async () => {
   const secret = 'sk-command-0123456789abcdef';
   await rejects(file(`model: m\nvllm:\n  command: vllm serve --api-key ${secret}\n`), /vllm\.command: vLLM flag --api-key is refused: keys go in proxy\.master_key/, [secret]);
