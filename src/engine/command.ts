@@ -57,14 +57,18 @@ export function buildVllmEnv(config: Config, base: NodeJS.ProcessEnv = process.e
   for (const name of VLLM_ENV_DROPPED) delete env[name];
   // vLLM never needs llmserve's keys; a child's environment is readable in /proc by the same user. Nor under another
   // name: an inherited variable that holds a key (configured ones are refused at load, config/keys-in-env.ts).
-  for (const name of config.secrets.envNames) delete env[name];
-  for (const [name, value] of Object.entries(env)) if (value !== undefined && value !== '' && config.secrets.values.includes(value)) delete env[name];
+  for (const name of keyVariables(env, config.secrets.envNames, config.secrets.values)) delete env[name];
   env.PYTORCH_CUDA_ALLOC_CONF ??= 'expandable_segments:True';
   // Why: CUDA numbers GPUs fastest first by default, nvidia-smi (and NVML, which vLLM also queries) by PCI bus. On a
   // machine with mixed GPUs the two differ, so CUDA_VISIBLE_DEVICES=1 would not be the GPU that nvidia-smi, probe and
   // vLLM's own NVML checks call 1 (vLLM issue #7472). In PCI bus order, every index means nvidia-smi's.
   env.CUDA_DEVICE_ORDER ??= 'PCI_BUS_ID';
   return env;
+}
+
+/** The variables of `env` that hold a key: named as a key's source (`os.environ/NAME`), or holding a key's value. */
+export function keyVariables(env: NodeJS.ProcessEnv, names: readonly string[], values: readonly string[]): string[] {
+  return Object.keys(env).filter((name) => names.includes(name) || (env[name] !== undefined && env[name] !== '' && values.includes(env[name]!)));
 }
 
 /** An environment without the variables llmserve's keys came from: for external programs (nvidia-smi), as for vLLM. */

@@ -33,15 +33,17 @@ export function droppedLoraWarning(args: readonly string[]): string | null {
  * or another model's adapter (each request can go to one vLLM only, and the first would win unseen). One message each.
  */
 export function loraNameClashes(models: readonly { name: string; loras: readonly string[] }[], aliases: Readonly<Record<string, string>>): string[] {
-  const owner = new Map<string, string>();
-  for (const m of models) owner.set(m.name, `the served name of model "${m.name}"`);
-  for (const alias of Object.keys(aliases)) if (!owner.has(alias)) owner.set(alias, 'an alias (proxy.model_aliases)');
+  // Each public name's first claim: what it is, and the model it reaches (none for an alias: it is checked elsewhere).
+  const owner = new Map<string, { what: string; model: string | null }>();
+  for (const m of models) owner.set(m.name, { what: `the served name of model "${m.name}"`, model: m.name });
+  for (const alias of Object.keys(aliases)) if (!owner.has(alias)) owner.set(alias, { what: 'an alias (proxy.model_aliases)', model: null });
   const clashes: string[] = [];
   for (const m of models) {
     for (const lora of new Set(m.loras)) {
       const taken = owner.get(lora);
-      if (taken !== undefined && taken !== `the served name of model "${m.name}"`) clashes.push(`model "${m.name}": its LoRA adapter "${lora}" (--lora-modules) is also ${taken}`);
-      else if (taken === undefined) owner.set(lora, `a LoRA adapter of model "${m.name}"`);
+      if (taken === undefined) owner.set(lora, { what: `a LoRA adapter of model "${m.name}"`, model: m.name });
+      // An adapter named as its own model is that model's name already: no clash.
+      else if (!(taken.model === m.name && lora === m.name)) clashes.push(`model "${m.name}": its LoRA adapter "${lora}" (--lora-modules) is also ${taken.what}`);
     }
   }
   return clashes;

@@ -2,6 +2,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { LlmserveError } from '../errors.js';
+import type { TlsInForce } from './settings.js';
 
 /** Certificate and key contents, ready for https.createServer. */
 export interface TlsMaterial {
@@ -74,7 +75,7 @@ export async function loadTls(paths: { cert: string; key: string }): Promise<Tls
  * worker), that one, with `onFallback` told why. Why: a proxy restart (or a worker's) while the files on disk are
  * bad failed five times and took the whole service down, where a SIGHUP finding them so keeps serving.
  */
-export async function loadTlsOr(paths: { cert: string; key: string }, inForce: { cert: string; key: string } | undefined, onFallback: (why: string) => void): Promise<TlsMaterial> {
+export async function loadTlsOr(paths: { cert: string; key: string }, inForce: TlsInForce | undefined, onFallback: (why: string) => void): Promise<TlsMaterial> {
   try {
     return await loadTls(paths);
   } catch (err) {

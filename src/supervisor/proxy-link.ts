@@ -2,6 +2,7 @@
 // answers about vLLM's traffic, and its drain. The supervisor decides when; this module knows the messages.
 import { LlmserveError } from '../errors.js';
 import { mergeActivity, noActivity, type BackendActivity } from '../proxy/backend-activity.js';
+import type { TlsInForce } from '../proxy/settings.js';
 import { formatSeconds, raceAbort, sleep } from '../util/time.js';
 import type { BackendActivityOf } from './backend.js';
 import { exitSignalOf, type ManagedChild } from './child.js';
@@ -50,7 +51,7 @@ export class ProxyLink {
    */
   private fileKeys: unknown[] | null = null;
   /** The TLS certificate and key the proxy last served (PEM): a restarted proxy falls back to them (proxy/tls.ts). */
-  private tlsInForce: { cert: string; key: string } | null = null;
+  private tlsInForce: TlsInForce | null = null;
   /** `activity` questions to the proxy waiting for their answer, by seq. */
   private readonly activityWaiters = new Map<number, (activity: BackendActivity) => void>();
   private activitySeq = 0;

@@ -1,5 +1,6 @@
 // The supervisor: one state machine that owns every decision about the backends (one vLLM per model), the
 // proxy, an optional Ray head, and the probe files.
+import { keyVariables } from '../engine/command.js';
 import { LlmserveError } from '../errors.js';
 import { NOT_HEALTHY, NOT_READY } from '../probes/files.js';
 import { formatSeconds, raceAbort, sleep } from '../util/time.js';
@@ -122,8 +123,7 @@ export class Supervisor {
    * known at start (engine/command.ts: by name and by value).
    */
   private keepNewKeysFromVllm(file: string, names: readonly string[], values: readonly string[]): void {
-    const holding = (env: NodeJS.ProcessEnv) => Object.keys(env).filter((name) => names.includes(name) || (env[name] !== undefined && env[name] !== '' && values.includes(env[name]!)));
-    const fresh = [...new Set(this.backends.flatMap((b) => holding(b.spec.env)))].sort();
+    const fresh = [...new Set(this.backends.flatMap((b) => keyVariables(b.spec.env, names, values)))].sort();
     if (fresh.length === 0) return;
     for (const b of this.backends) for (const name of fresh) delete b.spec.env[name];
     this.deps.logger.info(`keys that ${file} now lists are in ${fresh.join(', ')}: the running vLLM was started with ${fresh.length === 1 ? 'that variable (no key then)' : 'those variables (no keys then)'}; every vLLM started from now on is started without ${fresh.length === 1 ? 'it' : 'them'}`);
