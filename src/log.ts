@@ -2,6 +2,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { SecretScrubber } from './log-secrets.js';
+import { withoutColourCodes } from './util/ansi.js';
 import { escapeInvisible, lineValue } from './util/line-safe.js';
 import { stdSink, type StdSink } from './util/output.js';
 
@@ -160,7 +161,7 @@ function makeLogger(shared: Shared, source: string): Logger {
     },
     fileOnly(childSource, line, level = 'info') {
       const formatted = formatLine(shared, level, childSource, scrub(shared, line), undefined, false);
-      shared.tee?.(shared.chalk.level > 0 ? stripAnsi(formatted) : formatted);
+      shared.tee?.(shared.chalk.level > 0 ? withoutColourCodes(formatted) : formatted);
     },
     passthrough(childSource, line, stream = 'stdout', whole = true) {
       // In JSON mode a line that is not JSON (a crash trace) is wrapped, so every line stays parseable; and so is a
@@ -205,7 +206,7 @@ export const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
 /** Writes one finished line (above the status line, when one is shown) and tees it. */
 function emit(shared: Shared, line: string, stream: 'stdout' | 'stderr'): void {
   // The log file never gets colour codes, whatever the terminal had; it gets every line, those left out below included.
-  shared.tee?.(shared.chalk.level > 0 ? stripAnsi(line) : line);
+  shared.tee?.(shared.chalk.level > 0 ? withoutColourCodes(line) : line);
   const out = stream === 'stderr' ? shared.stderr : shared.stdout;
   if ((out.writableLength ?? 0) > MAX_BACKLOG_BYTES) {
     shared.dropped[stream]++;
@@ -216,19 +217,15 @@ function emit(shared: Shared, line: string, stream: 'stdout' | 'stderr'): void {
     const n = shared.dropped[stream];
     shared.dropped[stream] = 0;
     const note = `${n} line${n === 1 ? '' : 's'} left out here: the ${stream} reader stopped taking them (over ${MAX_BACKLOG_BYTES / 1024 / 1024} MiB waited)${shared.tee ? '; --log-file has every line' : ''}`;
-    out.write(stripAnsi(formatLine(shared, 'warn', 'llmserve', note, undefined, true)) + '\n');
+    out.write(withoutColourCodes(formatLine(shared, 'warn', 'llmserve', note, undefined, true)) + '\n');
   }
   // Lines are coloured for stdout; one bound for a stderr that is not a terminal loses its codes (a passed-through
   // proxy line too, coloured by the proxy child after llmserve's stdout).
-  const plain = stream === 'stderr' && !shared.stderrColor ? stripAnsi(line) : line;
+  const plain = stream === 'stderr' && !shared.stderrColor ? withoutColourCodes(line) : line;
   out.write(plain + '\n');
   if (shared.status !== null) shared.stdout.write(shared.status);
 }
 
-function stripAnsi(text: string): string {
-  if (!text.includes('\x1b')) return text;
-  return text.replace(/\x1b\[[0-9;]*m/g, '');
-}
 
 /** Replaces every registered secret in a text. */
 function scrub(shared: Shared, text: string): string {

@@ -3,6 +3,7 @@ import { LlmserveError } from '../errors.js';
 import { diagnose, rejectedRemovedFlags, withoutFlags } from '../engine/diagnose.js';
 import { BACKEND_HOST, DISABLE_ACCESS_LOG_FLAG } from '../engine/command.js';
 import { vllmLineLevel } from '../engine/line-level.js';
+import { withoutColourCodes } from '../util/ansi.js';
 import { ordinal } from '../util/ordinal.js';
 import { LineRing } from '../util/ring.js';
 import { formatSeconds, raceAbort, sleep } from '../util/time.js';
@@ -136,7 +137,10 @@ export class Backend {
           file,
           args,
           env: this.spec.env,
-          onLine: (line, stream) => {
+          onLine: (raw, stream) => {
+            // vLLM colours its level names when VLLM_LOGGING_COLOR=1 (a wrapper may set it even when piped): the codes
+            // would hide each line's level (an ERROR logged as info) and reach the log file, the JSON log and diagnosis.
+            const line = withoutColourCodes(raw);
             this.lines.push(line);
             this.lastOutputAt = this.ctx.deps.now();
             // Behind a terminal status line vLLM's raw lines are hidden (they still reach --log-file).

@@ -83,6 +83,22 @@ test('--log-format json: a vLLM that fails while loading prints its traceback as
   assert.ok(details.length > 0 && details.every((p) => p.level === 'error'), JSON.stringify(details));
 });
 
+test("--log-format json: vLLM's coloured lines (VLLM_LOGGING_COLOR=1) keep their level and lose the colour codes", async (t) => {
+  // vLLM colours its level names when told to, pipe or not: the codes before `WARNING` hid the level (logged as info).
+  const run = await startJson([], { VLLM_LOGGING_COLOR: '1', NO_COLOR: undefined });
+  t.after(async () => assert.equal(await run.cleanup(), 0));
+  const started = await run.waitForLine(/"msg":"vLLM started \(pid \d+/, 30_000);
+  await run.waitForLine(/ready after .* serves/, 60_000);
+  process.kill(Number(/pid (\d+)/.exec(started)![1]), 'SIGWINCH');
+  await run.waitForLine(/SIGWINCH: the engine is stuck/, 10_000);
+  const vllm = jsonLines(run.lines).filter((p) => p.source === 'vllm');
+  assert.equal(vllm.find((p) => p.msg.includes('SIGWINCH'))?.level, 'warn', JSON.stringify(vllm));
+  assert.ok(vllm.some((p) => /^\(APIServer pid=\d+\) INFO \d\d-\d\d /.test(p.msg)), JSON.stringify(vllm));
+  assert.deepEqual(vllm.filter((p) => p.msg.includes('\x1b')), []);
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+});
+
 /** Every non-empty line parsed as JSON, each with the four fields of the format. */
 function jsonLines(lines: readonly string[]): { level: string; source: string; msg: string; code?: string }[] {
   return lines
