@@ -59,7 +59,8 @@ export function parseKeyList(list: unknown, file: string, basePath: string, refs
       const fix = around === undefined ? 'write the entries at the top level, each starting with `- name:`' : `a keys file is the list itself: move the entries under \`${around}:\` to the top level, each starting with \`- name:\``;
       throw configError(`${file}: expected a list of {name, key} or {name, key_sha256} entries, got a mapping; ${fix}`);
     }
-    throw expected(at(file, basePath), 'a list of {name, key} or {name, key_sha256} entries', list);
+    // The kind only: keys written one per line, as other tools' key files are, read as one string of keys.
+    throw configError(`${at(file, basePath)}: expected a list of {name, key} or {name, key_sha256} entries, got ${kindOf(list)}; write each key as \`- name: NAME\` with \`key: KEY\` under it`);
   }
   list.forEach((item, i) => {
     const path = joinPath(basePath, i);

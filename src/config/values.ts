@@ -2,10 +2,11 @@
 import { isIP, isIPv6 } from 'node:net';
 import { configError, type LlmserveError } from '../errors.js';
 
-/** A found value as an error message shows it: strings quoted, containers by kind. */
+/** A found value as an error message shows it: strings quoted (one holding what looks like a key: not shown), containers by kind. */
 export function describe(value: unknown): string {
   if (value === null || value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value);
+  // A key pasted one line off (`rpm: sk-...`, `expires:` under a `key:` that lost its value) lands in any field.
+  if (typeof value === 'string') return value.split(/[\s,;:=]+/).some(looksSecret) ? 'a string that looks like an API key (not shown)' : JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   return kindOf(value);
 }

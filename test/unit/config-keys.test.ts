@@ -206,7 +206,7 @@ test('key errors: duplicates, both/neither, bad sha256, unknown field, non-strin
     [`[{ name: a, kye: ${STRONG_KEY} }]`, /proxy\.keys\[0\]\.kye: unknown key; did you mean "key"\?$/],
     [`[{ name: "", key: ${STRONG_KEY} }]`, /proxy\.keys\[0\]\.name: expected a non-empty string/],
     ['[{ name: a, key: 12345678901234567 }]', /proxy\.keys\[0\]\.key: expected a non-empty string \(the key\), got a number; quote keys/],
-    [`{ a: ${STRONG_KEY} }`, /proxy\.keys: expected a list of \{name, key\} or \{name, key_sha256\} entries, got a mapping$/],
+    [`{ a: ${STRONG_KEY} }`, /proxy\.keys: expected a list of \{name, key\} or \{name, key_sha256\} entries, got a mapping; write each key as `- name: NAME` with `key: KEY` under it$/],
     // A key no client can present in a header: never accepted, never echoed.
     ['[{ name: a, key: "sk-ключключключключ" }]', /proxy\.keys\[0\]\.key: the key holds a character an HTTP header cannot carry \(a non-ASCII character, at position 4\), so no client could ever present it/],
     ['[{ name: a, key: "sk-0123456789\\nabcdef" }]', /proxy\.keys\[0\]\.key: the key holds a character an HTTP header cannot carry \(a control character, at position 14\)/],
@@ -281,6 +281,17 @@ general_settings:
   const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
   for (let i = 1; i < 8; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
   await rejects(load({ 'llmserve.yaml': `model: m\n${levels.join('\n')}\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }), /llmserve\.yaml: invalid YAML: /);
+});
+
+test('keys written one per line (a raw key list) and a key pasted into a policy field are named by kind, never echoed', async () => {
+  // Keys of no recognisable shape: only the kind of value can keep them out of the message.
+  const raw = ['a8Fq2LmZx91Kd0Pq7Rw3Tu6', 'Vb5Nc4Xe2Wr8Ty1Ui9Op0Az'];
+  await rejects(load({ 'llmserve.yaml': 'model: m\nproxy: { keys_file: k.yaml }\n', 'k.yaml': raw.join('\n') + '\n' }), /^\/srv\/app\/k\.yaml: expected a list of \{name, key\} or \{name, key_sha256\} entries, got a string; write each key as `- name: NAME` with `key: KEY` under it$/, raw);
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  keys: ${raw[0]}\n` }, {}, { LLMSERVE_MASTER_KEY: STRONG_KEY }), /proxy\.keys: expected a list .* got a string;/, raw);
+  // A key one line off, in a field whose value is otherwise shown.
+  const pasted = 'sk-pasted-0123456789abcdefXYZ';
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  keys:\n    - { name: a, key: ${STRONG_KEY}, rpm: ${pasted} }\n` }), /proxy\.keys\[0\]\.rpm: expected .*, got a string that looks like an API key \(not shown\)/, [pasted, STRONG_KEY]);
+  await rejects(load({ 'llmserve.yaml': `model: m\nproxy:\n  keys:\n    - { name: a, key: ${STRONG_KEY}, expires: "key= ${pasted}" }\n` }), /proxy\.keys\[0\]\.expires: .*got a string that looks like an API key \(not shown\)/, [pasted, STRONG_KEY]);
 });
 
 test('a section written as one string (a space missing after a colon) is named by kind, never echoed: it may be a key', async () => {
