@@ -1,5 +1,5 @@
 // `llmserve.json` beside the probe files: what a running `start` uses, so `check` finds ports given only on its command line.
-import { rmSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { procStatFields } from '../util/proc-stat.js';
 import { replaceFileSync } from '../util/write-new.js';
@@ -91,6 +91,9 @@ export function runningOwner(dir: string, self: number = process.pid, proc: Proc
 /** runningOwner for a runtime file already read (probe reads it for its own facts too). */
 export function ownerOf(info: RuntimeInfo | null, self: number = process.pid, proc: ProcReader = linuxProc): RuntimeInfo | null {
   if (info === null || !Number.isInteger(info.pid) || info.pid <= 0 || info.pid === self) return null;
+  // Another user's process is not our llmserve, whatever its command line says (anyone can name theirs `llmserve`).
+  const uid = proc.uid(info.pid);
+  if (uid === null || !trustedUid(uid)) return null;
   const cmdline = proc.cmdline(info.pid);
   if (cmdline === null || !cmdline.includes('llmserve')) return null;
   const id = info.process;
@@ -114,8 +117,19 @@ export function ownedProbeDir(dir: string, owner: RuntimeInfo): { message: strin
   };
 }
 
+/**
+ * Whose runtime files and processes are believed: this user's and root's. Why: a probe directory may be shared and
+ * writable by all (mode 1777); any local user could plant a file there naming a process of theirs and a port they
+ * listen on, and `check` would send the key to it and `start` would refuse the directory as taken.
+ */
+export function trustedUid(uid: number, self: number | undefined = process.getuid?.()): boolean {
+  return self === undefined || uid === self || uid === 0;
+}
+
 /** What runningOwner reads about a process (injected in tests); null when it is gone or unreadable. */
 export interface ProcReader {
+  /** The user the process runs as (its effective uid, the owner of /proc/PID). */
+  uid(pid: number): number | null;
   startedAtMs(pid: number): number | null;
   /** The start time in clock ticks since boot, as /proc prints it; null for a zombie (it has exited already). */
   startTicks(pid: number): string | null;
@@ -126,6 +140,13 @@ export interface ProcReader {
 
 /** ProcReader on Linux's /proc. */
 export const linuxProc: ProcReader = {
+  uid(pid) {
+    try {
+      return statSync(`/proc/${pid}`).uid;
+    } catch {
+      return null;
+    }
+  },
   startedAtMs(pid) {
     const ticks = linuxProc.startTicks(pid);
     if (ticks === null) return null;
@@ -159,12 +180,18 @@ export const linuxProc: ProcReader = {
   },
 };
 
-/** Reads the runtime file; null when absent or unreadable. */
-export function readRuntimeFile(dir: string): RuntimeInfo | null {
+/** Reads the runtime file; null when absent, unreadable, or written by a user not trusted (see trustedUid). */
+export function readRuntimeFile(dir: string, trusts: (uid: number) => boolean = trustedUid): RuntimeInfo | null {
+  let fd: number | undefined;
   try {
-    const info = JSON.parse(readFileSync(path.join(dir, RUNTIME_FILE), 'utf8')) as RuntimeInfo;
+    // One open for the owner and the content: the file cannot be swapped between the two.
+    fd = openSync(path.join(dir, RUNTIME_FILE), 'r');
+    if (!trusts(fstatSync(fd).uid)) return null;
+    const info = JSON.parse(readFileSync(fd, 'utf8')) as RuntimeInfo;
     return typeof info?.proxy?.port === 'number' && typeof info?.backend?.port === 'number' ? info : null;
   } catch {
     return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LlmserveError } from '../../src/errors.js';
 import { NOT_HEALTHY, NOT_READY, prepareProbeDir, probeFiles, writableProblem } from '../../src/probes/files.js';
-import { linuxProc, removeRuntimeFile, RUNTIME_FILE, runningOwner, selfIdentity, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
+import { linuxProc, readRuntimeFile, removeRuntimeFile, RUNTIME_FILE, runningOwner, selfIdentity, trustedUid, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -135,6 +135,7 @@ test('runningOwner: a live llmserve that started before its runtime file owns th
   const at = (iso: string) => Date.parse(iso);
   // A file without the writer's identity (older versions): judged by the clock. startTicks is what /proc would say.
   const proc = (startedAt: number | null, cmdline: string | null, startTicks: string | null = '1', bootId = 'boot-a'): ProcReader => ({
+    uid: () => process.getuid!(),
     startedAtMs: () => startedAt,
     startTicks: () => startTicks,
     bootId: () => bootId,
@@ -161,7 +162,7 @@ test('runningOwner: a live llmserve that started before its runtime file owns th
 test('runningOwner: a file that names its writer exactly (start tick and boot) is judged by those, not by the clock', async () => {
   const dir = await tempDir();
   const llmserve = 'node /usr/lib/node_modules/llmserve/bin/llmserve.js start ';
-  const proc = (startTicks: string | null, bootId: string, startedAt: number): ProcReader => ({ startedAtMs: () => startedAt, startTicks: () => startTicks, bootId: () => bootId, cmdline: () => llmserve });
+  const proc = (startTicks: string | null, bootId: string, startedAt: number): ProcReader => ({ uid: () => process.getuid!(), startedAtMs: () => startedAt, startTicks: () => startTicks, bootId: () => bootId, cmdline: () => llmserve });
   writeRuntimeFile(dir, {
     pid: 4242,
     startedAt: '2026-11-27T12:00:00.000Z',
@@ -186,6 +187,28 @@ test('runningOwner: a file that names its writer exactly (start tick and boot) i
   assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' })?.pid, process.pid);
   writeRuntimeFile(dir, { pid: process.pid, startedAt: new Date(Date.now() - 3_600_000).toISOString(), process: { ...self, startTicks: String(Number(self.startTicks) + 1) }, proxy: { host: '0.0.0.0', port: 1, tls: false }, backend: { host: '127.0.0.1', port: 2 }, models: ['m'] });
   assert.equal(runningOwner(dir, 1, { ...linuxProc, cmdline: () => 'llmserve' }), null, 'another start tick: another process, although the clock says it is older');
+});
+
+test("runningOwner and readRuntimeFile: another user's file or process is never believed (a shared probe directory)", async () => {
+  // Any local user can write in a directory of mode 1777: a planted file naming their own process, called
+  // `llmserve`, would make check send the key to their port and start refuse the directory.
+  const dir = await tempDir();
+  const llmserve = 'node /usr/lib/node_modules/llmserve/bin/llmserve.js start ';
+  writeRuntimeFile(dir, { pid: 4242, startedAt: '2026-11-27T12:00:00.000Z', process: { startTicks: '7', bootId: 'boot-a' }, proxy: { host: '0.0.0.0', port: 8080, tls: false }, backend: { host: '127.0.0.1', port: 3000 }, models: ['m'] });
+  const asUser = (uid: number): ProcReader => ({ uid: () => uid, startedAtMs: () => 0, startTicks: () => '7', bootId: () => 'boot-a', cmdline: () => llmserve });
+  const me = process.getuid!();
+  assert.equal(runningOwner(dir, 1, asUser(me))?.pid, 4242, "this user's llmserve");
+  assert.equal(runningOwner(dir, 1, asUser(0))?.pid, 4242, "root's llmserve (a check run as another user in the container)");
+  const other = me === 0 ? 65534 : me + 1;
+  assert.equal(runningOwner(dir, 1, asUser(other)), null, "another user's process named llmserve");
+  assert.equal(readRuntimeFile(dir)?.pid, 4242, 'a file this user wrote');
+  assert.equal(readRuntimeFile(dir, (uid) => uid !== me), null, 'a file owned by a user not trusted');
+  assert.equal(trustedUid(other, me), false);
+  if (me === 0) {
+    // The file system's own answer: a file another user owns.
+    chownSync(path.join(dir, 'llmserve.json'), 65534, 65534);
+    assert.equal(readRuntimeFile(dir), null, "a file owned by nobody, read by root");
+  }
 });
 
 test('the default probe directory is not writable: a temporary one, and the warning names the check command that finds it', async () => {
