@@ -269,6 +269,10 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     connectionsCheckingInterval: checkingInterval([requestTimeout, effectiveHeadersTimeout]),
   };
   const server = tls === null ? http.createServer(serverOptions) : https.createServer({ ...serverOptions, cert: tls.cert, key: tls.key });
+  // Every header in req.headers, not Node's default first 2,000: its parser frames the body by all of them, so a
+  // Content-Length past the 2,000th framed a body the proxy never saw, whose bytes then reached vLLM as a request of
+  // their own (a key-free pre-flight carried any route). The 16 KB head limit still bounds the count.
+  server.maxHeadersCount = 0;
   server.on('request', onRequest(false));
   // Answer `Expect: 100-continue` only after auth, route and size checks pass (see handler.ts).
   server.on('checkContinue', onRequest(true));

@@ -216,6 +216,27 @@ describe('requests the HTTP parser refuses', () => {
   });
 });
 
+describe('request smuggling', () => {
+  it('a Content-Length past the 2,000th header still frames the body the proxy sees: a body-bearing OPTIONS is no key-free pre-flight, nothing smuggled reaches vLLM', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    // Node keeps 2,000 headers in req.headers by default but frames the body by all of them (12 KB here, under 16 KB).
+    const filler = 'a: b\r\n'.repeat(2000);
+    const smuggled = 'GET /server_info HTTP/1.1\r\nhost: x\r\n\r\n';
+    const preflight = `OPTIONS /v1/chat/completions HTTP/1.1\r\nhost: x\r\norigin: http://elsewhere.example\r\naccess-control-request-method: POST\r\n${filler}content-length: ${smuggled.length}\r\nconnection: close\r\n\r\n${smuggled}`;
+    const first = await raw(pair.port, preflight, { keepOpen: true });
+    assert.match(first.text, /^HTTP\/1\.1 401 /, first.text);
+    const keyed = `GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n${filler}content-length: ${smuggled.length}\r\nconnection: close\r\n\r\n${smuggled}`;
+    const second = await raw(pair.port, keyed, { keepOpen: true });
+    assert.match(second.text, /^HTTP\/1\.1 200 /, second.text);
+    // A request after them on the pooled connection: anything smuggled would have reached vLLM before it.
+    assert.equal((await request(pair.port, '/v1/models', { headers: bearer })).status, 200);
+    await until(() => pair.upstream.requests.length >= 2, 5000, 'the two model lists upstream');
+    assert.deepEqual(pair.upstream.requests.map((q) => q.url), ['/v1/models', '/v1/models']);
+    assert.equal(pair.upstream.requests[0]!.headers['content-length'], String(smuggled.length), 'the body is framed upstream as it was here');
+  });
+});
+
 /** A model list request with the key, as raw bytes. */
 const MODELS = `GET /v1/models HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\n\r\n`;
 
