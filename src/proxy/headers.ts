@@ -15,8 +15,13 @@ const hopByHop: ReadonlySet<string> = new Set([
   'proxy-authenticate',
 ]);
 
-/** Never removed because a client listed them in Connection: they frame the body or route the request. */
-const framing: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host']);
+/**
+ * Never removed because a client listed them in Connection: they frame the body, route the request, or are what the
+ * proxy judged it by. Why the last: `Connection: content-type` with `Content-Type: text/plain` made the proxy leave the
+ * body unread (no model allowlist, no usage) and then drop the type, so vLLM read the body as JSON all the same; a
+ * listed `X-Request-Id` dropped the proxy's own id on the way.
+ */
+const framing: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host', 'content-type', 'content-encoding', 'x-request-id']);
 
 /** Names listed in a Connection header (they are hop-by-hop too). */
 export function connectionTokens(value: string | string[] | undefined): string[] {

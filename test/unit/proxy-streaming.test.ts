@@ -140,6 +140,20 @@ describe('streaming', () => {
     s.req.destroy();
   });
 
+  it('keeps the headers the proxy judged a request by, even when the client lists them in Connection', async (t) => {
+    // Listed, Content-Type was dropped after the proxy had left a text/plain body unread: vLLM reads a body with no
+    // type as JSON, past the model allowlist and the usage count. The proxy's own X-Request-Id went the same way.
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }] });
+    const res = await request(pair.port, '/v1/chat/completions', { method: 'POST', body, headers: { ...bearer, 'content-type': 'text/plain', connection: 'content-type, content-encoding, x-request-id, x-hop', 'x-hop': '1' } });
+    assert.equal(res.status, 200);
+    const seen = pair.upstream.requests[0]!.headers;
+    assert.equal(seen['content-type'], 'text/plain');
+    assert.equal(seen['x-request-id'], res.headers['x-request-id']);
+    assert.equal(seen['x-hop'], undefined, 'other listed headers are still dropped');
+  });
+
   it('drops hop-by-hop headers both ways and pools upstream connections', async (t) => {
     const pair = await startPair({}, { behaviour: { extraHeaders: { 'keep-alive': 'timeout=5', 'x-hop-resp': '1', connection: 'x-hop-resp', 'proxy-authenticate': 'Basic', 'x-end-to-end': 'yes' } } });
     t.after(() => pair.close());
