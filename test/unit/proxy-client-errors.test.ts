@@ -216,6 +216,24 @@ describe('requests the HTTP parser refuses', () => {
   });
 });
 
+describe('Connection: close', () => {
+  it('a request with Connection: close (or HTTP/1.0) and bytes pipelined behind it gets its answer; the rest is ignored, as RFC 9112 9.6 says', async (t) => {
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const body = JSON.stringify({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }] });
+    const first = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+    const { text } = await raw(pair.port, first + MODELS, { keepOpen: true });
+    assert.match(text, /^HTTP\/1\.1 200 /, text);
+    assert.match(text, /"chat\.completion"/, text);
+    assert.equal((text.match(/HTTP\/1\.1 /g) ?? []).length, 1, text);
+    const old = await raw(pair.port, `GET /v1/models HTTP/1.0\r\nauthorization: Bearer ${KEY}\r\n\r\n` + MODELS, { keepOpen: true });
+    assert.match(old.text, /^HTTP\/1\.1 200 /, old.text);
+    await until(() => pair.lines.filter((l) => / 200 /.test(l)).length === 2, 5000, `two 200s in the access log:\n${pair.lines.join('\n')}`);
+    assert.ok(!pair.lines.some((l) => / 499 /.test(l)), pair.lines.join('\n'));
+    assert.deepEqual(pair.upstream.requests.map((q) => q.url), ['/v1/chat/completions', '/v1/models']);
+  });
+});
+
 describe('request smuggling', () => {
   it('a Content-Length past the 2,000th header still frames the body the proxy sees: a body-bearing OPTIONS is no key-free pre-flight, nothing smuggled reaches vLLM', async (t) => {
     const pair = await startPair();
