@@ -188,6 +188,9 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
       req.resume();
       return;
     }
+    // Node's parser stops reading at an Upgrade head and drops what follows, since nothing here takes the upgrade:
+    // a request pipelined behind it would wait for ever on an open connection. Closed after its answer instead.
+    if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
     // From here on every check, the access log and vLLM read the origin-form (routes.ts); a leading `/` costs nothing.
     if (req.url !== undefined && req.url.charCodeAt(0) !== 47 /* / */) req.url = originForm(req.url);
     const ex = newExchange(now(), req.method ?? 'GET', req.url, req.socket, req.headers['x-request-id']);

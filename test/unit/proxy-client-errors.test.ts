@@ -232,6 +232,17 @@ describe('Connection: close', () => {
     assert.ok(!pair.lines.some((l) => / 499 /.test(l)), pair.lines.join('\n'));
     assert.deepEqual(pair.upstream.requests.map((q) => q.url), ['/v1/chat/completions', '/v1/models']);
   });
+
+  it('a request with Upgrade (websocket, h2c) is answered in HTTP/1.1 and its connection closed after: a request pipelined behind it is not left unanswered on an open connection', async (t) => {
+    // Node's parser stops at an Upgrade head and drops what follows when nothing takes the upgrade; the client, seeing
+    // the connection close, sends its unanswered request again on another.
+    const pair = await startPair();
+    t.after(() => pair.close());
+    const upgrade = `GET /v1/models HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nauthorization: Bearer ${KEY}\r\n\r\n`;
+    const { text } = await withTimeout(raw(pair.port, upgrade + MODELS, { keepOpen: true }), 5000, 'the connection to close after the answer');
+    assert.match(text, /^HTTP\/1\.1 200 /, text);
+    assert.match(text, /\r\nconnection: close\r\n/i, text);
+  });
 });
 
 describe('request smuggling', () => {
