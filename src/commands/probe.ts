@@ -57,7 +57,7 @@ export async function runProbe(options: ProbeOptions, deps: ProbeDeps = {}): Pro
   const openFilesWarning = worker ? null : lowOpenFileLimitWarning(ownOpenFileLimit());
   const tls = tlsUnreadable.length === 0 ? await tlsFacts(config.proxy.tls, Date.now()) : {};
   const backendPort = backendPorts[0]!;
-  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(metricsPort ? { metricsPort } : {}), ...(tls.invalid !== undefined ? { tlsInvalid: tls.invalid } : {}), ...(tls.warning !== undefined ? { tlsWarning: tls.warning } : {}), ...(rayPort ? { rayPort } : {}), ...(ray ? { rayFound: ray.found, ...(ray.found || ray.raw === '' ? {} : { rayUnrunnable: ray.raw }) } : {}),
+  const report = buildProbeReport(plan, { vllm, proxyPort, backendPort, probeDir, tlsUnreadable, running, ...(backendPorts.length > 1 ? { backendPorts } : {}), ...(metricsPort ? { metricsPort } : {}), ...(tls.invalid !== undefined ? { tlsInvalid: tls.invalid, ...(tls.invalidFix !== undefined ? { tlsInvalidFix: tls.invalidFix } : {}) } : {}), ...(tls.warning !== undefined ? { tlsWarning: tls.warning } : {}), ...(rayPort ? { rayPort } : {}), ...(ray ? { rayFound: ray.found, ...(ray.found || ray.raw === '' ? {} : { rayUnrunnable: ray.raw }) } : {}),
     ...(logFile !== undefined && logFileError !== null ? { logFileError: `LLMSERVE_LOG_FILE: cannot open ${logFile}: ${logFileProblem(logFile, logFileError)}` } : {}),
     ...(usageDir ? { usageDir } : {}),
     ...(openFilesWarning !== null ? { openFilesWarning } : {}),

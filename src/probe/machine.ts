@@ -6,6 +6,7 @@ import { writableProblem } from '../probes/files.js';
 import { ownerOf, readRuntimeFile } from '../supervisor/runtime-file.js';
 import { certificateDateWarning, loadTls } from '../proxy/tls.js';
 import { portBindError } from '../util/port.js';
+import { LlmserveError } from '../errors.js';
 import type { PortFact, ProbeDirFact, RunningFact } from './types.js';
 
 /** Tries to bind `host:port` and lets go at once; says why when it cannot (EADDRINUSE, EACCES, ...). */
@@ -59,13 +60,14 @@ export async function unreadableTlsFiles(tls: { cert: string; key: string } | nu
  * What start would say of readable TLS files: why it would refuse them (not PEM, a key of another certificate), or
  * its warning about the certificate's dates (expired, not yet valid, expiring within days); neither when fine.
  */
-export async function tlsFacts(tls: { cert: string; key: string } | null, nowMs: number): Promise<{ invalid?: string; warning?: string }> {
+export async function tlsFacts(tls: { cert: string; key: string } | null, nowMs: number): Promise<{ invalid?: string; invalidFix?: string; warning?: string }> {
   if (tls === null) return {};
   try {
     const warning = certificateDateWarning(await loadTls(tls), tls.cert, nowMs);
     return warning === null ? {} : { warning };
   } catch (err) {
-    return { invalid: (err as Error).message };
+    const fix = err instanceof LlmserveError ? err.details[0] : undefined;
+    return { invalid: (err as Error).message, ...(fix !== undefined ? { invalidFix: fix } : {}) };
   }
 }
 

@@ -44,7 +44,7 @@ export function factProblems(plan: Plan, facts: ProbeFacts): ProblemEntry[] {
     out.push({ code: 'TLS', message: `${what}: cannot read ${file}: ${error}`, details: ['Fix: point proxy.tls.cert / proxy.tls.key at readable PEM files.'] });
   }
   if (facts.tlsInvalid !== undefined) {
-    out.push({ code: 'TLS', message: facts.tlsInvalid, details: [TLS_FIX] });
+    out.push({ code: 'TLS', message: facts.tlsInvalid, details: [facts.tlsInvalidFix ?? TLS_FIX] });
   }
   // Each port is a port of its own here: the configuration refuses one port twice (exit 2, resolve.ts), so a busy
   // port is really held by something else, never by probe's own test of another of these ports.

@@ -51,6 +51,8 @@ export interface ProbeFacts {
   tlsUnreadable: [string, string, string][];
   /** Readable TLS files that start would still refuse (not PEM, a key of another certificate): the message; absent when fine. */
   tlsInvalid?: string;
+  /** The fix start gives for it (the generic TLS fix when absent). */
+  tlsInvalidFix?: string;
   /** The certificate's dates as start would warn about them (expired, not yet valid, expiring soon); absent when fine. */
   tlsWarning?: string;
   running: RunningFact | null;

@@ -1,6 +1,7 @@
 // TLS material for the public port: read and checked at start, each failure naming the file at fault.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { LlmserveError } from '../errors.js';
 import type { TlsInForce } from './settings.js';
 
@@ -66,6 +67,16 @@ export async function loadTls(paths: { cert: string; key: string }): Promise<Tls
   // from the proxy after start-up began, naming neither file.
   if (!x509.checkPrivateKey(privateKey)) {
     throw new LlmserveError('TLS', `TLS key file ${paths.key} is not the private key of the certificate in ${paths.cert}`, { details: [TLS_FIX] });
+  }
+  try {
+    // What the server itself will do with them: OpenSSL refuses a pair below its security level (an RSA key under
+    // 2,048 bits on Node 24, under 1,024 before), which every check above lets through; the server's own error came
+    // at start-up naming no file, and after a renewal took down each proxy restarted while the files stayed so.
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new LlmserveError('TLS', `TLS certificate ${paths.cert} with key ${paths.key} is refused by this Node's OpenSSL: ${(err as Error).message.replace(/^error:[0-9A-F]+:SSL routines::/, '')}`, {
+      details: [`Fix: use an EC key (P-256) or an RSA key of at least 2048 bits, e.g. openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 ..., and a certificate signed with SHA-256.`],
+    });
   }
   return { cert, key, validTo: x509.validTo, validFrom: x509.validFrom };
 }

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { LlmserveError } from '../../src/errors.js';
 import { tlsFacts } from '../../src/probe/machine.js';
-import { certificateDateWarning, loadTls, watchCertificateDates } from '../../src/proxy/tls.js';
+import { certificateDateWarning, loadTls, loadTlsOr, watchCertificateDates } from '../../src/proxy/tls.js';
 import { hasOpenssl, selfSignedCert, strayKey } from '../helpers/tls.js';
 import { KEY, startPair } from '../helpers/upstream.js';
 
@@ -86,6 +87,32 @@ describe('tls', () => {
       return true;
     });
     await loadTls({ cert, key });
+  });
+
+  it("a pair OpenSSL refuses (a key below its security level) is a TLS error naming both files, and a restart keeps the pair in force", { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'llmserve-tls-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    // RSA-512: refused at every level Node's OpenSSL runs at (RSA-1024 is refused from Node 24 on).
+    const [cert, key] = [join(dir, 'weak-cert.pem'), join(dir, 'weak-key.pem')];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:512', '-nodes', '-keyout', key, '-out', cert, '-days', '3', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    await assert.rejects(loadTls({ cert, key }), (err: unknown) => {
+      assert.ok(err instanceof LlmserveError);
+      assert.equal(err.code, 'TLS');
+      assert.equal(err.exitCode, 2);
+      assert.match(err.message, /TLS certificate .*weak-cert\.pem with key .*weak-key\.pem is refused by this Node's OpenSSL: ee key too small$/);
+      assert.match(err.details[0] ?? '', /^Fix: use an EC key/);
+      return true;
+    });
+    // probe lists it with start's own fix.
+    const facts = await tlsFacts({ cert, key }, Date.now());
+    assert.match(facts.invalid ?? '', /ee key too small$/);
+    assert.match(facts.invalidFix ?? '', /^Fix: use an EC key/);
+    const good = selfSignedCert(dir);
+    const inForce = { cert: readFileSync(good.cert, 'utf8'), key: readFileSync(good.key, 'utf8') };
+    const why: string[] = [];
+    const served = await loadTlsOr({ cert, key }, inForce, (w) => why.push(w));
+    assert.equal(served.cert.toString(), inForce.cert);
+    assert.match(why[0] ?? '', /ee key too small; serving the certificate in force before/);
   });
 
   it('reloadTls (SIGHUP): a renewed certificate is served from the next handshake; a broken one is said and the old one stays', { skip: hasOpenssl() ? false : 'openssl not installed' }, async (t) => {
