@@ -13,6 +13,7 @@ import { dayChart, summarise, toJson, toTable } from '../usage/report.js';
 import { parseSince } from '../usage/since.js';
 import { readUsageStore, USAGE_DB_FILE } from '../usage/store.js';
 import type { UsageStore } from '../usage/types.js';
+import { NO_DRIVER_FIX, NoSqliteDriver } from '../usage/sqlite.js';
 import { writeStdout } from '../util/output.js';
 import { workingDir } from '../util/cwd.js';
 
@@ -73,7 +74,7 @@ export async function runUsage(options: UsageOptions, deps: UsageDeps = {}): Pro
   const file = join(dir, USAGE_DB_FILE);
   const unreadable = (err: unknown) =>
     new LlmserveError('USAGE_STORE', `cannot read the usage store ${file}: ${(err as Error).message}`, {
-      details: ['Fix: run it as the user llmserve start runs as, or give this one read access to the file and write access to its directory (SQLite opens the store\'s -wal and -shm files beside it, even to read); a damaged store is moved aside (llmserve-usage.db.corrupt-TIME) by the next llmserve start, which begins a new one.'],
+      details: [err instanceof NoSqliteDriver ? `${NO_DRIVER_FIX}.` : 'Fix: run it as the user llmserve start runs as, or give this one read access to the file and write access to its directory (SQLite opens the store\'s -wal and -shm files beside it, even to read); a damaged store is moved aside (llmserve-usage.db.corrupt-TIME) by the next llmserve start, which begins a new one.'],
       cause: err,
     });
   let store: UsageStore | null;

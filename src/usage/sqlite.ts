@@ -1,4 +1,5 @@
-// Opens SQLite: Node's built-in node:sqlite (Node >= 22.5) when it loads, else better-sqlite3 (optional dependency).
+// Opens SQLite: Node's built-in node:sqlite (Node >= 22.13: 22.5-22.12 need a flag) when it loads, else better-sqlite3
+// (optional dependency).
 import { createRequire } from 'node:module';
 
 /** The part of a prepared statement both drivers share. */
@@ -25,6 +26,13 @@ type Ctor = new (file: string, options?: Record<string, unknown>) => SqlDb;
 /** The warning Node 22 gives once when node:sqlite loads (Node 24.21 no longer gives it). */
 const SQLITE_WARNING = 'SQLite is an experimental feature';
 
+/** The fix when no driver loads: a Node that has one built in, or the optional package (rebuilt for this Node). */
+export const NO_DRIVER_FIX =
+  'Fix: run llmserve on Node >= 22.13 (its built-in node:sqlite), or install better-sqlite3@12 beside it (npm install better-sqlite3@12; after a Node upgrade: npm rebuild better-sqlite3)';
+
+/** Neither SQLite driver loads: the machine lacks one, not the store's directory its permissions. */
+export class NoSqliteDriver extends Error {}
+
 let cached: Promise<{ ctor: Ctor; driver: OpenedDb['driver'] } | { error: string }> | null = null;
 
 /** Finds a driver once per process; the error names both that were tried. */
@@ -48,7 +56,7 @@ export function sqliteDriver(): Promise<{ ctor: Ctor; driver: OpenedDb['driver']
     } catch (err) {
       reasons.push(`better-sqlite3: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    return { error: `no SQLite driver (${reasons.join('; ')}); install better-sqlite3@12 or use Node >= 22.5` };
+    return { error: `no SQLite driver (${reasons.join('; ')})` };
   })();
   return cached;
 }
@@ -56,7 +64,7 @@ export function sqliteDriver(): Promise<{ ctor: Ctor; driver: OpenedDb['driver']
 /** Opens (creating when absent) a database file; `readonly` opens an existing file without writing. */
 export async function openSqlite(file: string, readonly = false): Promise<OpenedDb> {
   const found = await sqliteDriver();
-  if ('error' in found) throw new Error(found.error);
+  if ('error' in found) throw new NoSqliteDriver(found.error);
   const options = found.driver === 'node:sqlite' ? (readonly ? { readOnly: true } : {}) : readonly ? { readonly: true, fileMustExist: true } : {};
   return { db: new found.ctor(file, options), driver: found.driver };
 }

@@ -4,7 +4,7 @@ import { existsSync, renameSync } from 'node:fs';
 import { makeDirs } from '../util/make-dirs.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import { openSqlite, type SqlDb, type SqlStatement } from './sqlite.js';
+import { NO_DRIVER_FIX, NoSqliteDriver, openSqlite, type SqlDb, type SqlStatement } from './sqlite.js';
 import { addCounts, type KeyHourTokens, type UsageFilter, type UsageRow, type UsageStore, type UsageTotal } from './types.js';
 
 /** The database file name inside the usage directory. */
@@ -285,8 +285,9 @@ export async function openUsageStore(dir: string, logger: Logger): Promise<Usage
         return memoryStore();
       }
     }
+    const keep = err instanceof NoSqliteDriver ? NO_DRIVER_FIX.replace(/^Fix: /, '') : 'set usage.dir or LLMSERVE_USAGE_DIR to a writable directory';
     logger.warn(
-      `usage store ${file} cannot be used (${message}); counting usage in memory only (limits still hold, budgets restart at 0 after a restart); to keep usage, set usage.dir or LLMSERVE_USAGE_DIR to a writable directory`,
+      `usage store ${file} cannot be used (${message}); counting usage in memory only (limits still hold, budgets restart at 0 after a restart); to keep usage, ${keep}`,
     );
     return memoryStore();
   }

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -199,6 +199,26 @@ test('the single-file build starts vLLM (fake) and its own proxy child, serves, 
   assert.equal(await exited, 0, output);
   await waitFor(() => findByMarker(marker).length === 0, { timeoutMs: 30_000, message: `nothing left behind\n${output}` });
   assert.ok(!output.includes(KEY), 'the key must not be printed');
+  // Alone, the file finds no better-sqlite3; a Node without node:sqlite then keeps usage in memory, and says what
+  // would keep it (a driver), not a directory to change.
+  if (!hasNodeSqlite) assert.match(output, /no SQLite driver .*to keep usage, run llmserve on Node >= 22\.13 .*npm rebuild better-sqlite3/, output);
+});
+
+/** Whether this Node loads node:sqlite without a flag (22.13 and later). */
+const hasNodeSqlite = spawnSync(process.execPath, ['-e', "require('node:sqlite')"], { stdio: 'ignore' }).status === 0;
+
+test('the single file on a Node without node:sqlite: usage names the missing driver and its fix, not file permissions', { skip: hasNodeSqlite ? 'this Node has node:sqlite' : false }, async () => {
+  const dir = await tempDir();
+  const script = path.join(dir, 'llmserve.mjs');
+  copyFileSync(single, script);
+  const usageDir = path.join(dir, 'usage');
+  mkdirSync(usageDir);
+  writeFileSync(path.join(usageDir, 'llmserve-usage.db'), '');
+  const r = run(['usage'], { script, cwd: dir, env: { LLMSERVE_USAGE_DIR: usageDir } });
+  assert.equal(r.code, 1, r.all);
+  assert.match(r.all, /cannot read the usage store .*: no SQLite driver \(node:sqlite: .*; better-sqlite3: /, r.all);
+  assert.match(r.all, /Fix: run llmserve on Node >= 22\.13 \(its built-in node:sqlite\), or install better-sqlite3@12/, r.all);
+  assert.doesNotMatch(r.all, /read access/);
 });
 
 test('the demo: its banner names the line after which its curl is served, on the port given with --port', async (t) => {
