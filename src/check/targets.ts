@@ -12,6 +12,7 @@ import { parseBindHost, parsePort, parseString } from '../config/values.js';
 import { ownerOf, readRuntimeFile, RUNTIME_FILE, type RuntimeInfo } from '../supervisor/runtime-file.js';
 import { fallbackKeys, firstUsableKey, isThrottled, rawKeyCandidates, type KeyCandidate } from './key-choice.js';
 import { isLocalAddress } from './local-address.js';
+import { standInValues, unsetReferences } from './stand-ins.js';
 import type { CheckTargets } from './types.js';
 import { workingDir } from '../util/cwd.js';
 
@@ -57,9 +58,24 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const readFile = deps.readFile ?? realReadFile;
   const located = await locateConfig(cli, env, cwd, deps.exists ?? configFileExists);
   let file: FileSettings | null = null;
+  // Values that stand for variables unset here, and the reason the authenticated check is skipped for them.
+  let standIns = new Set<string>();
+  let unsetNote: string | null = null;
   if (located) {
     const text = await readConfigText(located, readFile);
-    file = await (deps.parseConfigFile ?? lazyParseConfig)(text, located.path, env);
+    const parse = deps.parseConfigFile ?? lazyParseConfig;
+    const unset = unsetReferences(text, env);
+    if (unset.length === 0) file = await parse(text, located.path, env);
+    else {
+      // Why not an error: start had these variables; check, run from elsewhere (or on a Ray worker, which needs none
+      // of the head's keys), must still find the ports and judge what it can. Keys holding a stand-in are dropped.
+      // A file that does not load even so gets the error it gets with this environment.
+      const values = standInValues(unset);
+      file = await parse(text, located.path, { ...env, ...values }).catch(() => parse(text, located.path, env));
+      standIns = new Set(Object.values(values));
+      const master = MASTER_KEY_ENV[0] ?? 'LLMSERVE_MASTER_KEY';
+      unsetNote = `${unset.join(', ')} ${unset.length === 1 ? 'is' : 'are'} not set here (the config file ${located.path} reads ${unset.length === 1 ? 'it' : 'them'} with os.environ/): export ${unset.length === 1 ? 'it' : 'them'} for check too${unset.includes(master) ? '' : `, or set ${master}`}`;
+    }
   }
 
   /** flag > env > file, parsed, exactly as start's resolveConfig picks a setting. */
@@ -105,10 +121,10 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
     // start's master key, checked as start checks it: a key start would refuse is an error here too (exit 2), not
     // a request sent with it (a CR or LF in it would even split that request's head).
     const given = masterKeyGiven(env, file);
-    const master = given === undefined ? undefined : rawKeyEntry('master', given.raw, given.origin).value;
+    const master = given === undefined || standIns.has(given.raw) ? undefined : rawKeyEntry('master', given.raw, given.origin).value;
     const policy = file?.proxy.masterPolicy;
     const candidates: KeyCandidate[] = master === undefined ? [] : [{ name: 'master', value: master, ...(policy === undefined ? {} : { policy }) }];
-    if (file) candidates.push(...(await rawKeyCandidates(file.proxy.keys)));
+    if (file) candidates.push(...(await rawKeyCandidates(file.proxy.keys)).filter((c) => !standIns.has(c.value)));
     let digests = file?.proxy.keys.entries.filter((e) => e.digestOnly).length ?? 0;
     let choice = firstUsableKey(candidates, model, now);
     let unreadable: string | null = null;
@@ -140,7 +156,9 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
         const others = digests > 0 ? '; the other keys are digests only (key_sha256), their raw key unknown to llmserve' : '';
         skipAuthenticated = `no usable raw key: the proxy would refuse each one known (${choice.passed.join('; ')})${others}`;
       } else {
-        skipAuthenticated = digests > 0
+        skipAuthenticated = unsetNote !== null
+          ? `no key known: ${unsetNote}`
+          : digests > 0
           ? 'only key digests (key_sha256) are configured: the raw key is unknown to llmserve'
           : `no key known: set ${MASTER_KEY_ENV[0] ?? 'LLMSERVE_MASTER_KEY'} (or the config's master key) for check too`;
       }

@@ -1,7 +1,7 @@
 // check finds the service where start put it: the same precedence as loadConfig, with start's runtime file first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -154,6 +154,30 @@ test('keys: only digests -> skipped and says so; no key at all -> skipped; auth 
   const withFile = path.join(cwd, 'withfile.yaml');
   writeFileSync(withFile, `model: /m\nproxy:\n  keys_file: ${keysFile}\n`);
   assert.equal((await resolveCheckTargets({ config: withFile, probeDir }, { env: {}, cwd })).key, 'carol-key-abcdefghijklmnop');
+});
+
+test('a variable the config reads with os.environ/ that is unset where check runs (another shell, a Ray worker pod): ports found, the authenticated check skipped and says which', async () => {
+  const { cwd, probeDir, own } = await setup();
+  // Commented-out examples (init's template has them) are not read: only MY_KEY is named.
+  writeFileSync(own, readFileSync(own, 'utf8') + '# proxy:\n#   keys: [{ name: alice, key: os.environ/ALICE_KEY }]\n  # os.environ/NAME\n');
+  const t = await resolveCheckTargets({ config: own, probeDir }, { env: {}, cwd });
+  assert.deepEqual([t.proxy.port, t.backend.port, t.model, t.key], [9100, 3100, 'qwen', null]);
+  assert.match(t.skipAuthenticated ?? '', /^no key known: MY_KEY is not set here \(the config file .*own\.yaml reads it with os\.environ\/\): export it for check too, or set LLMSERVE_MASTER_KEY$/);
+  // Set, it is the key, as before.
+  assert.equal((await resolveCheckTargets({ config: own, probeDir }, { env: { MY_KEY: 'my-key-abcdefghijklmnop' }, cwd })).key, 'my-key-abcdefghijklmnop');
+  // A named key from an unset variable is left out; another key still serves the check.
+  const named = path.join(cwd, 'named-unset.yaml');
+  writeFileSync(named, 'model: /m\nproxy:\n  keys:\n    - name: a\n      key: os.environ/A_KEY\n    - name: b\n      key: b-key-abcdefghijklmnop\n');
+  const n = await resolveCheckTargets({ config: named, probeDir }, { env: {}, cwd });
+  assert.deepEqual([n.key, n.fallbackKeys, n.skipAuthenticated], ['b-key-abcdefghijklmnop', undefined, null]);
+  // A Ray worker (its runtime file says so) is judged by its probe files: the head's key variables are not needed.
+  mkdirSync(probeDir, { recursive: true });
+  writeRuntimeFile(probeDir, { pid: process.pid, startedAt: new Date().toISOString(), role: 'worker', head: '10.0.0.1:6379', proxy: { host: '0.0.0.0', port: 9100, tls: false }, backend: { host: '127.0.0.1', port: 3100 }, models: ['qwen'] });
+  assert.deepEqual((await resolveCheckTargets({ config: own, probeDir }, { env: {}, cwd, ...live })).worker, { pid: process.pid, head: '10.0.0.1:6379' });
+  // A file that does not load even so (an unset variable where a port goes) gets the error it gets without them.
+  const port = path.join(cwd, 'port-unset.yaml');
+  writeFileSync(port, 'model: /m\nproxy:\n  port: os.environ/PUBLIC_PORT\n');
+  await assert.rejects(resolveCheckTargets({ config: port, probeDir }, { env: {}, cwd }), /environment variable PUBLIC_PORT \(from os\.environ\/PUBLIC_PORT\) is not set/);
 });
 
 test('a runtime file no running llmserve wrote (left by a dead one, or planted) is ignored: the key never follows it', async () => {
