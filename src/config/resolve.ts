@@ -1,5 +1,5 @@
 // Precedence: command-line flags > environment (LLMSERVE_*) > config file > defaults, one setting at a time.
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { configError, type LlmserveError } from '../errors.js';
 import type { CliOptions, Config, KeyEntry, ModelConfig } from './types.js';
 import { resolveCluster, type Given } from './cluster.js';
@@ -96,10 +96,13 @@ export function backendPortOrigin(cli: CliOptions, env: NodeJS.ProcessEnv, inFil
   return inFile ? 'vllm.port' : `the default backend port ${DEFAULTS.vllmPort}`;
 }
 
-/** The public name derived from a model path or hub id: its last path component. */
-export function nameFromModel(model: string): string {
+/** The public name derived from a model path or hub id: its last path component (of the resolved path for `.`, `..`). */
+export function nameFromModel(model: string, cwd: () => string = workingDir): string {
   const trimmed = model.replace(/[/\\]+$/, '');
-  return basename(trimmed) || model;
+  const last = basename(trimmed);
+  // `--model .` run in the model's directory (or `DIR/..`): the directory's own name, as `init` writes it, never ".".
+  if (last === '.' || last === '..') return basename(resolve(cwd(), trimmed)) || model;
+  return last || model;
 }
 
 /** Everything resolveConfig needs besides the file: the flags, the environment, the keys file's keys. */

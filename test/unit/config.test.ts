@@ -44,6 +44,11 @@ test('public name from a hub id and from paths', () => {
   assert.equal(nameFromModel('Qwen/Qwen2.5-0.5B-Instruct'), 'Qwen2.5-0.5B-Instruct');
   assert.equal(nameFromModel('/models/llama///'), 'llama');
   assert.equal(nameFromModel('plain'), 'plain');
+  // `--model .` in the model's directory: its name, as init writes it; never "." or "..".
+  const cwd = () => '/models/Qwen2.5-7B-Instruct';
+  for (const dot of ['.', './', '/models/Qwen2.5-7B-Instruct/.', 'sub/..']) assert.equal(nameFromModel(dot, cwd), 'Qwen2.5-7B-Instruct', dot);
+  assert.equal(nameFromModel('..', () => '/models/Qwen2.5-7B-Instruct/snapshot'), 'Qwen2.5-7B-Instruct');
+  assert.equal(nameFromModel('..', () => '/'), '..', 'nothing better to name it by');
 });
 
 const FULL = `
