@@ -134,9 +134,10 @@ export async function makePlan(config: Config, deps: DetectDeps & { cwd?: string
     if (tensorParallel?.reduced) warnings.push(named(`tensor-parallel size ${tensorParallel.size}: ${tensorParallel.reason}`));
     // `auto` fits the size to the heads only when it can read them: a hub id's config.json is not here before vLLM
     // downloads it, and a size the heads do not divide (28 heads over 6 GPUs) fails vLLM only then.
-    if (m.tensorParallelSize === 'auto' && tensorParallel !== null && tensorParallel.size > 1 && model.attentionHeads === null) {
-      const where = model.isLocalPath ? 'its config.json has no num_attention_heads' : 'a hub id: its config.json is not here before vLLM downloads it';
-      warnings.push(named(`tensor-parallel size ${tensorParallel.size} (auto) is every visible GPU: the model's attention heads are unknown (${where}), and vLLM refuses a size they do not divide; set --tensor-parallel-size to one that does (or use a local path)`));
+    // A local path that is missing, or has no config.json, is its own problem already (model-path.ts): no guess here.
+    if (m.tensorParallelSize === 'auto' && tensorParallel !== null && tensorParallel.size > 1 && model.attentionHeads === null && (!model.isLocalPath || model.hasConfigJson)) {
+      const [where, or] = model.isLocalPath ? ['its config.json has no num_attention_heads', ''] : ['a hub id: its config.json is not here before vLLM downloads it', ' (or use a local path)'];
+      warnings.push(named(`tensor-parallel size ${tensorParallel.size} (auto) is every visible GPU: the model's attention heads are unknown (${where}), and vLLM refuses a size they do not divide; set --tensor-parallel-size to one that does${or}`));
     }
     if (tensorParallel && gpus && m.tensorParallelSize !== 'auto' && tensorParallel.size * groups > gpus.length && inventory?.source === 'nvidia-smi') {
       const total = groups > 1 ? `tensor-parallel size ${tensorParallel.size} x ${groupsText} = ${tensorParallel.size * groups} GPUs` : `tensor-parallel size ${tensorParallel.size}`;

@@ -7,7 +7,9 @@ import type { RunCommand } from '../../src/gpu/index.js';
 import { otherParallelism } from '../../src/engine/parallel-args.js';
 import { makePlan, type Plan } from '../../src/plan.js';
 import { load } from '../helpers/config.js';
-import { makeModelDir } from '../helpers/fixtures.js';
+import { makeModelDir, tempDir } from '../helpers/fixtures.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 const KEY = 'sk-plan-parallel-KEY-0a1b2c3d4e5f6789';
 const smi = (count: number): RunCommand => async () => ({
@@ -156,4 +158,16 @@ test('auto with heads llmserve cannot read (a hub id): every GPU, and a warning 
   // One GPU, or heads read from a local config.json: nothing to say.
   assert.doesNotMatch((await plan({ model: 'Qwen/Qwen2.5-7B-Instruct' }, 1)).warnings.join('\n'), /attention heads are unknown/);
   assert.doesNotMatch((await plan({ model: await makeModelDir({ heads: 24 }) }, 6)).warnings.join('\n'), /attention heads are unknown/);
+  // A local directory whose config.json lacks the heads: said, without the hub id's "(or use a local path)".
+  const headless = await makeModelDir();
+  const config = JSON.parse(readFileSync(path.join(headless, 'config.json'), 'utf8')) as Record<string, unknown>;
+  delete config['num_attention_heads'];
+  writeFileSync(path.join(headless, 'config.json'), JSON.stringify(config));
+  const local = (await plan({ model: headless }, 6)).warnings.join('\n');
+  assert.match(local, /heads are unknown \(its config\.json has no num_attention_heads\), and vLLM refuses a size they do not divide; set --tensor-parallel-size to one that does$/m);
+  // A directory that is missing, or has no config.json, is a problem of its own: no guess about its heads beside it.
+  const empty = await tempDir('llmserve-model-');
+  for (const model of [path.join(empty, 'missing'), empty]) {
+    assert.doesNotMatch((await plan({ model }, 6)).warnings.join('\n'), /attention heads are unknown/, model);
+  }
 });
