@@ -18,18 +18,23 @@ export interface MultipartRefusal {
   refused: string;
 }
 
-/** True for a multipart/form-data content type. */
+/**
+ * True for a content type that names multipart/form-data anywhere. Why anywhere: Starlette strips Python's white space
+ * (U+0085, U+001C-U+001F among it) around the type, which \s does not match; a type the proxy took for another would
+ * pass unread, its model unchecked. A type with such characters is then refused by multipartModel.
+ */
 export function isMultipart(type: string | undefined): boolean {
-  return type !== undefined && /^\s*multipart\/form-data\b/i.test(type);
+  return type !== undefined && /multipart\/form-data/i.test(type);
 }
 
 /**
  * A header value's parameters as vLLM's form reader (Starlette, python-multipart) reads them: split at each `;` outside
- * a quoted string, the name before `=` trimmed and lower-cased, the value trimmed and unquoted; `name*` forms are left
- * out (RFC 7578 forbids them there). Every value of a name, in order. A value with a backslash never gets here
- * (`escaped`): readers differ on escapes, so none is read.
+ * a quoted string, the name before `=` trimmed and lower-cased, the value trimmed and unquoted. Every value of a name,
+ * in order; null for a `name*` form (RFC 2231), which RFC 7578 forbids and python-multipart's versions read
+ * differently (0.0.7-0.0.21 decode it, later ones refuse it). A value with a backslash or a character outside printable
+ * ASCII never gets here (`unreadable`).
  */
-function headerParams(value: string): Map<string, string[]> {
+function headerParams(value: string): Map<string, string[]> | null {
   const params = new Map<string, string[]>();
   const segments: string[] = [];
   let from = 0;
@@ -47,7 +52,7 @@ function headerParams(value: string): Map<string, string[]> {
     const eq = segment.indexOf('=');
     if (eq < 0) continue;
     const name = segment.slice(0, eq).trim().toLowerCase();
-    if (name.includes('*')) continue;
+    if (name.includes('*')) return null;
     let v = segment.slice(eq + 1).trim();
     if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
     params.set(name, [...(params.get(name) ?? []), v]);
@@ -55,15 +60,30 @@ function headerParams(value: string): Map<string, string[]> {
   return params;
 }
 
-/** Why an upload whose form uses escapes or a charset is refused. */
-export const UNREADABLE_FORM = 'the upload\'s Content-Type or a part\'s Content-Disposition holds a backslash, or the form has a charset other than UTF-8; send plain parameters in UTF-8';
+/** Why an upload whose form uses escapes, odd characters, extended parameters or a charset is refused. */
+export const UNREADABLE_FORM = 'the upload\'s Content-Type or a part\'s Content-Disposition holds a backslash, a control or non-ASCII character outside quotes, or a `name*` parameter, or the form has a charset other than UTF-8; send plain parameters in UTF-8';
+
+/** Why an upload with bytes before its first boundary is refused. */
+export const PREAMBLE_FORM = 'the upload does not begin with its first boundary (--BOUNDARY); send nothing before it';
 
 /**
- * Why a header value is refused before its parameters are read: a backslash. Why: python-multipart's versions tell a
- * quoted string's end differently around `\"` (one counts quotes over the whole parameter, another reads escapes), so
- * `name=a\"; name="model"` is one parameter to one reader and two to another; no client needs one there.
+ * Why a header value is refused before its parameters are read. A backslash: python-multipart's versions tell a quoted
+ * string's end differently around `\"` (one counts quotes over the whole parameter, another reads escapes), so
+ * `name=a\"; name="model"` is one parameter to one reader and two to another. A control or non-ASCII character outside
+ * quotes: Python's strip() takes U+0085 and U+001C-U+001F for white space and JavaScript's trim() does not, so
+ * `name="model"\x85` names the model field to vLLM only. No client needs either there (a file name in quotes may hold
+ * any UTF-8).
  */
-const escaped = (value: string): MultipartRefusal | null => (value.includes('\\') ? { refused: UNREADABLE_FORM } : null);
+function unreadable(value: string): MultipartRefusal | null {
+  if (value.includes('\\')) return { refused: UNREADABLE_FORM };
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x22) quoted = !quoted;
+    else if (!quoted && ((c < 0x20 && c !== 0x09) || c >= 0x7f)) return { refused: UNREADABLE_FORM };
+  }
+  return null;
+}
 
 /**
  * The boundary of a multipart content type; null when it has none; a refusal when it has two (which one is vLLM's?),
@@ -71,9 +91,10 @@ const escaped = (value: string): MultipartRefusal | null => (value.includes('\\'
  * reads as one name are another).
  */
 function boundaryOf(type: string): string | null | MultipartRefusal {
-  const refused = escaped(type);
+  const refused = unreadable(type);
   if (refused !== null) return refused;
   const params = headerParams(type);
+  if (params === null) return { refused: UNREADABLE_FORM };
   const charset = params.get('charset');
   if (charset !== undefined && (charset.length > 1 || !/^(utf-?8|us-ascii|ascii)$/i.test(charset[0]!))) return { refused: UNREADABLE_FORM };
   const given = params.get('boundary');
@@ -87,11 +108,15 @@ function partName(headers: string): string | null | MultipartRefusal {
   if (dispositions.length === 0) return null;
   if (dispositions.length > 1) return { refused: AMBIGUOUS_FORM };
   const line = dispositions[0]!;
-  const refused = escaped(line);
+  const refused = unreadable(line);
   if (refused !== null) return refused;
-  const names = headerParams(line.slice(line.indexOf(':') + 1)).get('name');
+  const params = headerParams(line.slice(line.indexOf(':') + 1));
+  if (params === null) return { refused: UNREADABLE_FORM };
+  const names = params.get('name');
   if (names === undefined) return null;
-  return names.length > 1 ? { refused: AMBIGUOUS_FORM } : names[0]!;
+  if (names.length > 1) return { refused: AMBIGUOUS_FORM };
+  // `name=<model>`: email.utils.unquote, which python-multipart's older versions use, takes off angle brackets too.
+  return /^<.*>$/.test(names[0]!) ? { refused: UNREADABLE_FORM } : names[0]!;
 }
 
 /**
@@ -103,11 +128,11 @@ export function multipartModel(raw: Buffer, contentType: string): MultipartField
   const boundary = boundaryOf(contentType);
   if (boundary === null || typeof boundary === 'object') return boundary;
   const delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1');
-  // The first delimiter usually opens the body, without the CRLF before it.
-  const opens = raw.subarray(0, delimiter.length - 2).equals(delimiter.subarray(2));
-  const first = opens ? 0 : raw.indexOf(delimiter);
-  if (first < 0) return null;
-  let partStart = first + (opens ? delimiter.length - 2 : delimiter.length);
+  // The first delimiter opens the body, without the CRLF before it. Why nothing else is read: python-multipart skips
+  // CR and LF before it (a version one by one, another up to the first `-`) where a preamble would be skipped here
+  // up to a CRLF-led boundary, so `\n--B` opened the model part to vLLM only. Clients send no preamble.
+  if (!raw.subarray(0, delimiter.length - 2).equals(delimiter.subarray(2))) return raw.length === 0 ? null : { refused: PREAMBLE_FORM };
+  let partStart = delimiter.length - 2;
   let found: MultipartField | null = null;
   for (;;) {
     // `--` after the boundary closes the body.

@@ -63,9 +63,9 @@ test('multipart: the model field is found as vLLM\'s form reader (Starlette) fin
   for (const disposition of ['Content-Disposition: form-data; name = "model"', 'CONTENT-DISPOSITION: form-data; NAME=model', 'content-disposition:form-data;name="model"']) {
     assert.equal((multipartModel(body(part(disposition, 'sql-lora')), type) as { value?: string } | null)?.value, 'sql-lora', disposition);
   }
-  // Not the model field: a file named "model", a name* form (RFC 7578 forbids it; python-multipart ignores it).
+  // Not the model field: a file named "model" (in any UTF-8, quoted).
   assert.equal(multipartModel(body(part('Content-Disposition: form-data; name="file"; filename="model"', 'x')), type), null);
-  assert.equal(multipartModel(body(part("Content-Disposition: form-data; name*=utf-8''model", 'x')), type), null);
+  assert.equal(multipartModel(body(part('Content-Disposition: form-data; name="file"; filename="r\xc3\xa9sum\xc3\xa9 \xe2\x80\xa6.wav"', 'x')), type), null);
   // A boundary given twice (Starlette takes the last), a name or a Content-Disposition given twice: refused.
   const ambiguous = { refused: "the upload gives its boundary, a part's Content-Disposition or a part's name more than once; give each once" };
   assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'cheap')), 'multipart/form-data; boundary=b0; boundary=b1'), ambiguous);
@@ -73,11 +73,27 @@ test('multipart: the model field is found as vLLM\'s form reader (Starlette) fin
   assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="x"\r\nContent-Disposition: form-data; name="model"', 'cheap')), type), ambiguous);
   // A backslash (python-multipart's versions end a quoted string differently around `\"`) or a charset other than
   // UTF-8 (Starlette decodes names and values with it): refused, whatever the proxy would read.
-  const unreadable = { refused: "the upload's Content-Type or a part's Content-Disposition holds a backslash, or the form has a charset other than UTF-8; send plain parameters in UTF-8" };
+  const unreadable = { refused: "the upload's Content-Type or a part's Content-Disposition holds a backslash, a control or non-ASCII character outside quotes, or a `name*` parameter, or the form has a charset other than UTF-8; send plain parameters in UTF-8" };
   assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'test-model'), part('Content-Disposition: form-data; name=a\\"; name="model"', 'sql-lora')), type), unreadable);
   assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'm')), 'multipart/form-data; boundary=x\\"; boundary=b0'), unreadable);
   assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'm')), 'multipart/form-data; boundary=b0; charset=cp037'), unreadable);
   assert.equal((multipartModel(body(part('Content-Disposition: form-data; name="model"', 'm')), 'multipart/form-data; boundary=b0; charset=UTF-8') as { value?: string } | null)?.value, 'm');
+  // Read as the model field by some python-multipart (a name* form: 0.0.7-0.0.21 decode it; `<model>`: email.utils
+  // unquotes angle brackets) or by Python's strip() alone (U+0085 and U+001C-U+001F are white space to Python, not to
+  // JavaScript's trim()): refused, not left unchecked.
+  for (const disposition of ["Content-Disposition: form-data; name*=utf-8''model", 'Content-Disposition: form-data; name=<model>', 'Content-Disposition: form-data; name="model"\x85', 'Content-Disposition: form-data; name="model"\x1f']) {
+    assert.deepEqual(multipartModel(body(part(disposition, 'sql-lora')), type), unreadable, JSON.stringify(disposition));
+  }
+  for (const odd of ['\x85multipart/form-data; boundary=b0', 'multipart/form-data; boundary=x; boundary\x85=b0']) {
+    assert.equal(isMultipart(odd), true, JSON.stringify(odd));
+    assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'sql-lora')), odd), unreadable, JSON.stringify(odd));
+  }
+  // Bytes before the first boundary: python-multipart skips a CR or LF there, the proxy would have read on to a
+  // CRLF-led one (past the model part): refused. An empty body has no model.
+  for (const lead of ['\n', '\r', '\r\n', 'preamble\r\n']) {
+    assert.deepEqual(multipartModel(Buffer.concat([Buffer.from(lead), body(part('Content-Disposition: form-data; name="model"', 'sql-lora'))]), type), { refused: 'the upload does not begin with its first boundary (--BOUNDARY); send nothing before it' }, JSON.stringify(lead));
+  }
+  assert.equal(multipartModel(Buffer.alloc(0), type), null);
   // A quoted boundary with spaces around `=`, as python-multipart reads it.
   assert.equal((multipartModel(body(part('Content-Disposition: form-data; name="model"', 'm')), 'multipart/form-data; boundary = "b0"') as { value?: string } | null)?.value, 'm');
 });
