@@ -55,11 +55,15 @@ export function planBody(raw: Buffer, path: string, served: string, aliases: Rea
   let injected = false;
   if (stream && USAGE_STREAM_PATHS.has(path)) {
     const so = obj.stream_options;
-    const asked = so !== null && typeof so === 'object' && readsTrue((so as Record<string, unknown>).include_usage);
-    if (!asked) {
-      // continuous_usage_stats off: vLLM honours it only together with include_usage, so without this the client
-      // who set it alone (and got no usage before) would now get usage in every chunk, which is not stripped.
-      const options = { ...(so !== null && typeof so === 'object' ? (so as Record<string, unknown>) : {}), include_usage: true, continuous_usage_stats: false };
+    const given = so !== null && typeof so === 'object' && !Array.isArray(so) ? (so as Record<string, unknown>) : null;
+    // Why a missing include_usage asks for usage: vLLM's StreamOptions defaults it to true, so `stream_options: {}`
+    // (or continuous_usage_stats alone) streams usage from vLLM; taken for "not asked", the usage the client gets
+    // from vLLM was stripped (vllm/entrypoints/serve/utils/api_utils.py, should_include_usage). Null is not asked.
+    const asked = given !== null && (given.include_usage === undefined || readsTrue(given.include_usage));
+    // Options that are neither an object nor null (a list, a string) are vLLM's 400 to give: left as they are.
+    if (!asked && (given !== null || so === undefined || so === null)) {
+      // continuous_usage_stats off: the client who had it with include_usage off got no usage in its chunks before.
+      const options = { ...(given ?? {}), include_usage: true, continuous_usage_stats: false };
       text = withMember(text, 'stream_options', JSON.stringify(options));
       injected = true;
       changed = true;

@@ -175,7 +175,9 @@ export async function startUpstream(options: { served?: string; behaviour?: Part
         return;
       }
       // Bools as vLLM's pydantic models read them (lax mode): `"stream": "true"` streams there too.
-      if (laxTrue(body.stream)) return stream(rec, res, laxTrue(body.stream_options?.include_usage));
+      // Given stream_options, vLLM's include_usage defaults to true.
+      const options = body.stream_options;
+      if (laxTrue(body.stream)) return stream(rec, res, options !== null && typeof options === 'object' && (options.include_usage === undefined || laxTrue(options.include_usage)));
       json(200, {
         id: 'chatcmpl-1',
         object: 'chat.completion',

@@ -230,9 +230,14 @@ describe('fake vllm: serving', { concurrency: true }, () => {
       const last = JSON.parse(withUsage[3]!) as { choices: unknown[]; usage: { completion_tokens: number } };
       assert.deepEqual(last.choices, []);
       assert.equal(last.usage.completion_tokens, 3);
-      // continuous_usage_stats: usage in every chunk, but only together with include_usage (as vLLM does).
+      // continuous_usage_stats: usage in every chunk, only together with include_usage, which stream_options given
+      // without it defaults to true (as vLLM's StreamOptions does); false turns both off.
       const alone = await events({ model: 'm', stream: true, stream_options: { continuous_usage_stats: true }, messages: [] });
-      assert.ok(!alone.join('').includes('usage'));
+      assert.equal((JSON.parse(alone[1]!) as { usage: { completion_tokens: number } }).usage.completion_tokens, 2);
+      const off = await events({ model: 'm', stream: true, stream_options: { include_usage: false, continuous_usage_stats: true }, messages: [] });
+      assert.ok(!off.join('').includes('usage'));
+      const empty = await events({ model: 'm', stream: true, stream_options: {}, messages: [] });
+      assert.equal(empty.length, 5);
       const both = await events({ model: 'm', stream: true, stream_options: { include_usage: true, continuous_usage_stats: true }, messages: [] });
       assert.equal(both.length, 5);
       assert.equal((JSON.parse(both[1]!) as { usage: { completion_tokens: number } }).usage.completion_tokens, 2);

@@ -403,6 +403,9 @@ test('a stream without include_usage: counted, and the client sees exactly the s
     // A client that asked for usage gets it.
     const asked = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: true, stream_options: { include_usage: true } } });
     assert.match(asked.text, /"choices":\[\],"usage":\{"prompt_tokens":1,"completion_tokens":3/);
+    // So does one whose stream_options leave include_usage out: vLLM defaults it to true and sends usage.
+    const defaulted = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: true, stream_options: {} } });
+    assert.match(defaulted.text, /"choices":\[\],"usage":\{"prompt_tokens":1,"completion_tokens":3/);
     // `"stream": "true"` streams in vLLM (pydantic reads the bool leniently): its usage is asked for as well.
     const lenient = await request(p.port, '/v1/chat/completions', { headers: bearer, body: { ...chat, stream: 'true' } });
     assert.equal(lenient.text.match(/^data: /gm)?.length, 4, lenient.text);
@@ -415,7 +418,7 @@ test('a stream without include_usage: counted, and the client sees exactly the s
   try {
     assert.deepEqual(
       store?.rows().map((r) => [r.key, r.model, r.requests, r.promptTokens, r.completionTokens, r.estimated]),
-      [[KEY_NAME, 'test-model', 3, 3, 9, 0]],
+      [[KEY_NAME, 'test-model', 4, 4, 12, 0]],
     );
   } finally {
     store?.close();

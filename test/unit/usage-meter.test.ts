@@ -30,12 +30,22 @@ test('planBody: include_usage is added only to streams that lack it, aliases are
   const p2 = planBody(raw({ model: 'm', stream: true, stream_options: { include_usage: true } }), '/v1/chat/completions', 'm', {});
   assert.equal(p2.injected, false);
   assert.equal(p2.body, null, 'untouched body: forwarded as it came');
-  const p3 = planBody(raw({ model: 'm', stream: true, stream_options: { continuous_usage_stats: false } }), '/v1/completions', 'm', {});
-  assert.deepEqual(JSON.parse(p3.body!.toString()).stream_options, { continuous_usage_stats: false, include_usage: true });
-  // Continuous usage alone gives nothing in vLLM (it needs include_usage): once include_usage is injected it must
-  // stay off, or every chunk would carry usage the client never got before.
-  const p5 = planBody(raw({ model: 'm', stream: true, stream_options: { continuous_usage_stats: true } }), '/v1/chat/completions', 'm', {});
-  assert.deepEqual(JSON.parse(p5.body!.toString()).stream_options, { include_usage: true, continuous_usage_stats: false });
+  // Given stream_options, vLLM's include_usage defaults to true: `{}` or continuous_usage_stats alone asks for usage,
+  // and gets it from vLLM; nothing to add, nothing to strip.
+  for (const options of [{}, { continuous_usage_stats: true }, { continuous_usage_stats: false }]) {
+    const p = planBody(raw({ model: 'm', stream: true, stream_options: options }), '/v1/completions', 'm', {});
+    assert.deepEqual([p.injected, p.body], [false, null], JSON.stringify(options));
+  }
+  // include_usage off (false, or null: None to pydantic): usage added, and continuous usage kept off, or every chunk
+  // would carry usage the client never got before.
+  for (const off of [false, null, 'no']) {
+    const p = planBody(raw({ model: 'm', stream: true, stream_options: { include_usage: off, continuous_usage_stats: true } }), '/v1/chat/completions', 'm', {});
+    assert.equal(p.injected, true, String(off));
+    assert.deepEqual(JSON.parse(p.body!.toString()).stream_options, { include_usage: true, continuous_usage_stats: false });
+  }
+  assert.equal(planBody(raw({ model: 'm', stream: true, stream_options: null }), '/v1/chat/completions', 'm', {}).injected, true);
+  // Options vLLM refuses (a list, a string): its 400, not a request the proxy made valid.
+  for (const bad of [[], 'yes']) assert.deepEqual(planBody(raw({ model: 'm', stream: true, stream_options: bad }), '/v1/chat/completions', 'm', {}).body, null);
   const p4 = planBody(raw({ model: 'gpt-4o', messages: [] }), '/v1/chat/completions', 'm', { 'gpt-4o': 'm' });
   assert.equal(p4.model, 'gpt-4o');
   assert.equal(JSON.parse(p4.body!.toString()).model, 'm');
