@@ -205,7 +205,7 @@ async function startWithSignals(
   // closing the terminal does not leave vLLM holding the GPUs.
   const offOutput = onOutputClosed((code) => supervisor.requestStop(`the output closed (${code})`));
   const unregister = onEmergency(() => supervisor.killAllNow());
-  claimProbeDir(
+  const claim = claimProbeDir(
     probeDir,
     proc.pid,
     {
@@ -218,9 +218,12 @@ async function startWithSignals(
     logger,
     '`llmserve check` will not know ports given only on this command line, and a second start on this directory goes undetected',
   );
+  const renewal = setInterval(() => claim.renew(), config.probes.interval * 1000);
+  renewal.unref();
   try {
     return await supervisor.run();
   } finally {
+    clearInterval(renewal);
     await guard.release();
     unregister();
     offOutput();

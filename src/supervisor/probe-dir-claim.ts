@@ -1,7 +1,10 @@
 // A probe directory held by one llmserve (start or a Ray worker): refused while another runs there, marked with this
 // one's runtime file while it runs, unmarked when it ends.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { LlmserveError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { makeDirs } from '../util/make-dirs.js';
 import { discardRuntimeFile, ownedProbeDir, removeRuntimeFile, runningOwner, RUNTIME_FILE, selfIdentity, writeRuntimeFile, type RuntimeInfo } from './runtime-file.js';
 
 /**
@@ -16,19 +19,42 @@ export function refuseOwnedProbeDir(dir: string, self: number): void {
   throw new LlmserveError('PROBE_DIR', message, { details: [fix] });
 }
 
+/** A claim held while llmserve runs. */
+export interface ProbeDirClaim {
+  /**
+   * Writes the runtime file again when it is gone (run at each health tick). Why: a probe directory removed while
+   * llmserve runs (a /tmp cleaner, an `rm -rf`) comes back with the next probe file, but without this file `check`
+   * looked at the default ports and failed a serving pod, and a second start took the directory over.
+   */
+  renew(): void;
+}
+
 /**
  * Writes this process's runtime file (`info` plus its pid, start time and identity). One that cannot be written (a
  * full disk) is a warning saying what goes undetected (`lost`), never a reason to stop; an older file left there by an
  * llmserve that is gone is removed then (removing needs no room), so that nobody reads its ports.
  */
-export function claimProbeDir(dir: string, pid: number, info: Omit<RuntimeInfo, 'pid' | 'startedAt' | 'process'>, logger: Logger, lost: string): void {
+export function claimProbeDir(dir: string, pid: number, info: Omit<RuntimeInfo, 'pid' | 'startedAt' | 'process'>, logger: Logger, lost: string): ProbeDirClaim {
   const identity = selfIdentity(undefined, pid);
+  const full: RuntimeInfo = { pid, startedAt: new Date().toISOString(), ...(identity === null ? {} : { process: identity }), ...info };
   try {
-    writeRuntimeFile(dir, { pid, startedAt: new Date().toISOString(), ...(identity === null ? {} : { process: identity }), ...info });
+    writeRuntimeFile(dir, full);
   } catch (err) {
     const stale = discardRuntimeFile(dir) ? `; the older ${RUNTIME_FILE} there, from an llmserve that is gone, was removed` : '';
     logger.warn(`cannot write ${RUNTIME_FILE} in ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ${lost}${stale}`);
   }
+  return {
+    renew() {
+      if (existsSync(path.join(dir, RUNTIME_FILE))) return;
+      try {
+        makeDirs(dir);
+        writeRuntimeFile(dir, full);
+        logger.warn(`${RUNTIME_FILE} in ${dir} was gone (the directory removed?): written again, so that check finds this start and a second start is refused`);
+      } catch {
+        // Still not writable: said when it was first claimed; tried again at the next tick.
+      }
+    },
+  };
 }
 
 /** Removes this process's runtime file on the way out; one that cannot be removed is a warning (harmless: its pid is gone). */

@@ -2,14 +2,14 @@
 // start-up, flags the installed vLLM rejects. Every case: exit code, probe files, messages, nothing left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { errorLines, startService, TEST_KEY } from '../helpers/service.js';
+import { errorLines, startService, TEST_KEY, type Service } from '../helpers/service.js';
 import { makeModelDir, tempDir } from '../helpers/fixtures.js';
 import { runLlmserve } from '../helpers/llmserve.js';
 import { freePort } from '../helpers/ports.js';
 import { findByMarker, isAlive } from '../helpers/procs.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, waitForFile } from '../helpers/wait.js';
 
 const FAST_RESTART = 'restart: { backoff_initial: 0.1, backoff_max: 0.2 }\n';
 
@@ -211,10 +211,8 @@ test('vLLM with an API key of its own (a vllm.command wrapper, or api-key in its
   assert.ok(svc.probesDown());
 });
 
-test('a second start on a running one\'s probe directory: exit 2 before touching its probe files; the first serves on', async (t) => {
-  const first = await startService();
-  t.after(async () => assert.equal(await first.run.cleanup(), 0, 'no process may be left behind'));
-  await first.waitReady();
+/** A second start on `first`'s probe directory, which must be refused (exit 2) naming the running one. */
+async function assertSecondStartRefused(t: { after: (fn: () => unknown) => void }, first: Service): Promise<void> {
   const model = await makeModelDir();
   const [port, backendPort] = [await freePort(), await freePort()];
   const second = runLlmserve(['start', '--model', model, '--port', String(port), '--backend-port', String(backendPort), '--probe-dir', first.probeDir], { LLMSERVE_MASTER_KEY: TEST_KEY });
@@ -223,10 +221,34 @@ test('a second start on a running one\'s probe directory: exit 2 before touching
   assert.equal((await Promise.race([second.exited, stillRuns])).code, 2, second.output());
   assert.match(second.output(), new RegExp(`the probe directory ${first.probeDir} belongs to a running llmserve \\(pid ${first.run.child.pid}, started .*, proxy on port ${first.port}\\)`));
   assert.match(second.output(), /Fix: stop that one first, or give this one a probe directory of its own with --probe-dir DIR/);
+}
+
+test('a second start on a running one\'s probe directory: exit 2 before touching its probe files; the first serves on', async (t) => {
+  const first = await startService();
+  t.after(async () => assert.equal(await first.run.cleanup(), 0, 'no process may be left behind'));
+  await first.waitReady();
+  await assertSecondStartRefused(t, first);
   // The running service still says ready and healthy.
   assert.equal(existsSync(first.notReady), false);
   assert.equal(existsSync(first.notHealthy), false);
   assert.equal((await first.chat()).status, 200);
+  first.run.child.kill('SIGTERM');
+  assert.equal((await first.run.exited).code, 0, first.run.output());
+});
+
+test('the probe directory removed while serving (a /tmp cleaner): llmserve.json is written again at the next health tick, and a second start is still refused', async (t) => {
+  const first = await startService();
+  t.after(async () => assert.equal(await first.run.cleanup(), 0, 'no process may be left behind'));
+  await first.waitReady();
+  rmSync(first.probeDir, { recursive: true, force: true });
+  const runtimeFile = path.join(first.probeDir, 'llmserve.json');
+  await waitForFile(runtimeFile, true, 10_000);
+  assert.equal((JSON.parse(readFileSync(runtimeFile, 'utf8')) as { pid: number }).pid, first.run.child.pid);
+  await first.run.waitForLine(/llmserve\.json in .* was gone \(the directory removed\?\): written again/, 5000);
+  await assertSecondStartRefused(t, first);
+  // Ready and healthy all along: no probe file came back with the directory.
+  assert.equal(existsSync(first.notReady), false);
+  assert.equal(existsSync(first.notHealthy), false);
   first.run.child.kill('SIGTERM');
   assert.equal((await first.run.exited).code, 0, first.run.output());
 });
