@@ -104,7 +104,9 @@ export async function createCostControl(
     opening.warn(`cannot read the usage store for budgets (${(err as Error).message}); budgets start at 0`);
   }
   if (store.file !== null) logger.info(`usage store: ${store.file} (${store.kind})`);
-  const recorder = new UsageRecorder({ store, logger, flushMs: Math.max(100, Math.round(usage.flushInterval * 1000)) });
+  const dir = usage.dir;
+  const reopen = dir === null ? undefined : () => openUsageStore(dir, opening);
+  const recorder = new UsageRecorder({ store, logger, flushMs: Math.max(100, Math.round(usage.flushInterval * 1000)), ...(reopen ? { reopen } : {}) });
   const metrics = new ProxyMetrics(state);
 
   return {
@@ -118,7 +120,7 @@ export async function createCostControl(
       const policies = policyMap(next);
       limiter.setPolicies(policies, (): BudgetUsage | undefined => {
         try {
-          return budgetUsage(store, recorder.unflushed(), Date.now(), budgetKeys(policies));
+          return budgetUsage(recorder.store, recorder.unflushed(), Date.now(), budgetKeys(policies));
         } catch (err) {
           opening.warn(`cannot read the usage store for budgets (${(err as Error).message}); new budgets start from the usage read at start`);
           return undefined;

@@ -10,6 +10,8 @@ export interface RecorderOptions {
   logger: Logger;
   /** Ms between writes (0: only on flush()/close()). */
   flushMs: number;
+  /** Opens the store's file anew, for a store whose file was removed or replaced while open; absent: never reopened. */
+  reopen?: () => Promise<UsageStore>;
   /** Wall clock, ms. */
   now?: () => number;
 }
@@ -22,16 +24,20 @@ export class UsageRecorder {
   private readonly now: () => number;
   private failing = false;
   private closed = false;
+  private current: UsageStore;
+  /** A reopen under way: rows wait in memory until it is done. */
+  private reopening = false;
 
   constructor(private readonly options: RecorderOptions) {
+    this.current = options.store;
     this.now = options.now ?? Date.now;
     this.timer = options.flushMs > 0 ? setInterval(() => this.flush(), options.flushMs) : null;
     this.timer?.unref();
   }
 
-  /** The store written to. */
+  /** The store written to (a new one after a reopen). */
   get store(): UsageStore {
-    return this.options.store;
+    return this.current;
   }
 
   /** Counts one finished request (positional arguments: this runs once per request, without allocating). */
@@ -62,12 +68,14 @@ export class UsageRecorder {
 
   /** Writes what was counted since the last write; on failure keeps it for the next try and warns once. */
   flush(): void {
+    if (this.reopening) return;
+    if (this.options.reopen !== undefined && this.current.replaced?.() === true) return this.reopen(this.options.reopen);
     const rows = this.unflushed();
     if (rows.length === 0) return;
     const saved = this.pending;
     this.pending = new Map();
     try {
-      this.options.store.add(rows);
+      this.current.add(rows);
       if (this.failing) this.options.logger.info('usage store writable again');
       this.failing = false;
     } catch (err) {
@@ -78,6 +86,35 @@ export class UsageRecorder {
       if (!this.failing) this.options.logger.warn(`cannot write the usage store (${(err as Error).message}); keeping usage in memory and retrying`);
       this.failing = true;
     }
+  }
+
+  /**
+   * The store's file was removed (a cleaner of usage.dir) or replaced: SQLite would go on writing into the removed file,
+   * silently, until the next start, and `llmserve usage` would show nothing. A new store is opened at the same path and
+   * gets what was counted since the last write; what the old file held is gone with it, and said so.
+   */
+  private reopen(open: () => Promise<UsageStore>): void {
+    this.reopening = true;
+    const old = this.current;
+    this.options.logger.warn(`usage store ${old.file ?? ''} was removed or replaced while the proxy ran: the usage it held is gone with it; starting a new one there, with what was counted since its last write`);
+    try {
+      old.close();
+    } catch {
+      // the old file is gone anyway
+    }
+    void open()
+      .then((next) => {
+        this.current = next;
+        // A store opened after the proxy stopped is closed at once (close() already said what it could not write).
+        if (this.closed) next.close();
+      })
+      .catch(() => {
+        // openUsageStore warns and falls back to memory itself; nothing reaches here but the unexpected
+      })
+      .finally(() => {
+        this.reopening = false;
+        if (!this.closed) this.flush();
+      });
   }
 
   private merge(r: UsageRow): void {
@@ -95,9 +132,12 @@ export class UsageRecorder {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
-    // The last write: worth waiting for a lock, nothing is served any more.
-    this.options.store.patient?.();
-    this.flush();
+    // The last write: worth waiting for a lock, nothing is served any more. Not with a reopen under way: the old store
+    // is closed, the new one not there yet; what is left is said as lost below.
+    if (!this.reopening) {
+      this.current.patient?.();
+      this.flush();
+    }
     // No later try: what the last write could not store is lost, and said so (the warning above said "retrying").
     const lost = this.unflushed();
     if (lost.length > 0) {
@@ -105,7 +145,7 @@ export class UsageRecorder {
       this.options.logger.error(`the usage store could not take the last ${requests} request${requests === 1 ? '' : 's'} (${lost.length} row${lost.length === 1 ? '' : 's'}) before the proxy stopped: they are not recorded`);
     }
     try {
-      this.options.store.close();
+      if (!this.reopening) this.current.close();
     } catch {
       // closing a broken store is not worth a warning after the one already given
     }

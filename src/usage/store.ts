@@ -1,6 +1,6 @@
 // The usage store: one SQLite file (llmserve-usage.db) with a row per hour, key and model. Losing or breaking
 // the file is a warning: llmserve moves a broken file aside and starts empty, or keeps counting in memory.
-import { existsSync, renameSync } from 'node:fs';
+import { existsSync, renameSync, statSync } from 'node:fs';
 import { makeDirs } from '../util/make-dirs.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -84,9 +84,19 @@ function keyList(keys: readonly string[] | null): { condition: string | null; pa
 /** A store over an open SQLite database. */
 function sqliteStore(db: SqlDb, kind: 'node:sqlite' | 'better-sqlite3', file: string): UsageStore {
   const upsert: SqlStatement = db.prepare(UPSERT);
+  // The file opened, by device and inode: SQLite goes on writing to an open file that was removed, without an error.
+  const opened = statSync(file);
   return {
     kind,
     file,
+    replaced() {
+      try {
+        const now = statSync(file);
+        return now.ino !== opened.ino || now.dev !== opened.dev;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'ENOENT';
+      }
+    },
     add(deltas) {
       if (deltas.length === 0) return;
       db.exec('BEGIN');

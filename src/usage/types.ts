@@ -55,6 +55,11 @@ export interface UsageStore {
   totalsByKey(keys?: readonly string[] | null): Map<string, number>;
   /** From now on a write may wait for another process's lock (the last flush at shutdown); absent: nothing to do. */
   patient?(): void;
+  /**
+   * True when the file at its path is no longer the one it has open (removed or replaced while open): what it writes
+   * then goes to a file no one can read. Absent (a store in memory): never.
+   */
+  replaced?(): boolean;
   close(): void;
 }
 

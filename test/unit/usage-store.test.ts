@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { memoryLogger } from '../helpers/upstream.js';
 import { tempDir } from '../helpers/fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 import { memoryStore, openUsageStore, readUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
 import { UsageRecorder } from '../../src/usage/recorder.js';
 import { openSqlite, sqliteDriver, withoutWarning } from '../../src/usage/sqlite.js';
@@ -165,6 +166,32 @@ test('an unusable directory: warn and count in memory', async () => {
     assert.ok(lines.some((l) => /counting usage in memory only/.test(l)));
     // ...and says how to keep usage across restarts.
     assert.ok(lines.some((l) => /set usage\.dir or LLMSERVE_USAGE_DIR to a writable directory$/.test(l)), lines.join('\n'));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a store file removed while the proxy runs (a cleaner of usage.dir): said, a new one started there, the usage since the last write kept', async () => {
+  const dir = await tempDir();
+  try {
+    const { logger, lines } = memoryLogger();
+    const store = await openUsageStore(dir, logger);
+    const rec = new UsageRecorder({ store, logger, flushMs: 0, now: () => T0, reopen: () => openUsageStore(dir, logger) });
+    rec.record('alice', 'm', false, 10, 5, false);
+    rec.flush();
+    assert.equal(store.replaced?.(), false);
+    for (const name of readdirSync(dir)) await fs.rm(join(dir, name));
+    assert.equal(store.replaced?.(), true);
+    rec.record('bob', 'm', false, 3, 4, false);
+    rec.flush();
+    // The new store opens asynchronously, and gets the rows counted meanwhile.
+    rec.record('carol', 'm', false, 1, 1, false);
+    await waitFor(() => rec.store !== store && rec.unflushed().length === 0, { timeoutMs: 5000, message: 'the new store to take the rows' });
+    assert.match(lines.join('\n'), /usage store .*llmserve-usage\.db was removed or replaced while the proxy ran: the usage it held is gone with it; starting a new one there/);
+    rec.close();
+    const reader = await readUsageStore(dir);
+    assert.deepEqual(reader?.rows().map((r) => [r.key, r.requests]), [['bob', 1], ['carol', 1]]);
+    reader?.close();
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
