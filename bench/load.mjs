@@ -90,7 +90,7 @@ function openStream(port, body, id, onEvent, { abortAfterFirst = false } = {}) {
       if (finished) return;
       finished = true;
       sock.destroy();
-      resolve({ ok, ttfbUs, events, ...extra });
+      resolve({ ok, t0, ttfbUs, endedAt: nowUs(), events, ...extra });
     };
     const onText = (text) => {
       const t = nowUs();
@@ -127,31 +127,55 @@ function openStream(port, body, id, onEvent, { abortAfterFirst = false } = {}) {
 }
 
 /**
- * `streams` concurrent SSE streams (opened evenly over `rampMs`), each with `events` events every
- * `intervalMs`. Returns TTFB (µs), per-event delays (µs, write->read, only events sent after the ramp), errors.
+ * `streams` concurrent SSE streams (opened evenly over `rampMs`), each with `events` events every `intervalMs`.
+ * Returns TTFB (µs), errors, and per-event delays (µs, write->read) by when the event was sent: `delays` while all the
+ * streams were open (from the last one's response head to the first one's end: `streams` concurrent streams, what the
+ * target is about), `opening` before that (streams still being opened), `closing` after (streams ending), and
+ * `afterRamp`, every event sent from the planned ramp's end + 200 ms on (the window the record used up to run 68).
  */
 export async function sseRun(port, { streams, intervalMs, events, rampMs }) {
   const body = streamBody(intervalMs, events);
-  const delays = [];
+  // Every event's delay and send time; split into windows once the round is over (the windows' ends are known then).
+  const delaysAll = [];
+  const sentAll = [];
   const ttfb = [];
   let errors = 0;
-  const steadyFrom = nowUs() + rampMs * 1000 + 200_000;
+  let allOpenAt = 0;
+  let firstEndAt = Infinity;
+  const rampEndsAt = nowUs() + rampMs * 1000 + 200_000;
   const onEvent = (delay, sent) => {
-    if (sent >= steadyFrom) delays.push(delay);
+    delaysAll.push(delay);
+    sentAll.push(sent);
   };
   const runs = [];
   const per = Math.max(1, Math.ceil((streams * 10) / Math.max(10, rampMs)));
   for (let i = 0; i < streams; i++) {
     runs.push(
       openStream(port, body, `s${i}`, onEvent).then((r) => {
-        if (r.ttfbUs !== null) ttfb.push(r.ttfbUs);
+        if (r.ttfbUs !== null) {
+          ttfb.push(r.ttfbUs);
+          allOpenAt = Math.max(allOpenAt, r.t0 + r.ttfbUs);
+        }
+        firstEndAt = Math.min(firstEndAt, r.endedAt);
         if (!r.ok || r.events !== events) errors++;
       }),
     );
     if ((i + 1) % per === 0) await sleep(10);
   }
   await Promise.all(runs);
-  return { delays, ttfb, errors };
+  const delays = [];
+  const opening = [];
+  const closing = [];
+  const afterRamp = [];
+  for (let i = 0; i < delaysAll.length; i++) {
+    const sent = sentAll[i];
+    const d = delaysAll[i];
+    if (sent < allOpenAt) opening.push(d);
+    else if (sent > firstEndAt) closing.push(d);
+    else delays.push(d);
+    if (sent >= rampEndsAt) afterRamp.push(d);
+  }
+  return { delays, opening, closing, afterRamp, ttfb, errors, allOpenMs: (allOpenAt - (rampEndsAt - rampMs * 1000 - 200_000)) / 1000, openMs: (firstEndAt - allOpenAt) / 1000 };
 }
 
 /** Opens `count` streams, `concurrency` at a time, each cut by the client after its first event. */

@@ -78,10 +78,11 @@ try {
     for (const t of rotate(targets, r)) {
       const s = await saturation(t.port, plan.satSeconds);
       if (s.errors + s.non2xx > 0) results.notes.push(`${t.name}: ${s.errors} errors, ${s.non2xx} non-2xx at saturation`);
-      sat[t.name].push(s.rps);
+      sat[t.name].push(s);
     }
   }
-  results.saturation = Object.fromEntries(Object.entries(sat).map(([k, v]) => [k, { rps: Math.round(mean(v)), rounds: v.map(Math.round) }]));
+  // Errors and non-2xx answers are counted: autocannon's rate counts every answer, a fast 401 or 502 included.
+  results.saturation = Object.fromEntries(Object.entries(sat).map(([k, v]) => [k, { rps: Math.round(mean(v.map((s) => s.rps))), rounds: v.map((s) => Math.round(s.rps)), errors: v.reduce((n, s) => n + s.errors + s.non2xx, 0) }]));
 
   log('non-streaming latency at 500 req/s');
   const lat = Object.fromEntries(targets.map((t) => [t.name, { latencies: [], errors: 0 }]));
@@ -95,7 +96,7 @@ try {
   results.latency500 = Object.fromEntries(Object.entries(lat).map(([k, v]) => [k, { p50Ms: ms(pct(v.latencies, 50)), p99Ms: ms(pct(v.latencies, 99)), samples: v.latencies.length, errors: v.errors }]));
 
   const streaming = async (streams, intervalMs, events, rampMs, rounds, who) => {
-    const acc = Object.fromEntries(who.map((t) => [t.name, { delays: [], roundP99s: [], ttfb: [], errors: 0, peakRssMB: 0, proxyCpuMs: 0, harnessCpuMs: 0, wallMs: 0 }]));
+    const acc = Object.fromEntries(who.map((t) => [t.name, { delays: [], opening: [], closing: [], afterRamp: [], allOpenMs: [], openMs: [], roundP99s: [], ttfb: [], errors: 0, peakRssMB: 0, proxyCpuMs: 0, harnessCpuMs: 0, wallMs: 0 }]));
     for (let r = 0; r < rounds; r++) {
       for (const t of rotate(who, r)) {
         const rss = t === upstream ? null : rssSampler(t);
@@ -111,6 +112,11 @@ try {
         a.harnessCpuMs += cpuMsOf(upstream.pid) - before.upstream + (client.user + client.system) / 1000;
         a.wallMs += Date.now() - before.at;
         for (const d of x.delays) a.delays.push(d);
+        for (const d of x.opening) a.opening.push(d);
+        for (const d of x.closing) a.closing.push(d);
+        for (const d of x.afterRamp) a.afterRamp.push(d);
+        a.allOpenMs.push(Math.round(x.allOpenMs));
+        a.openMs.push(Math.round(x.openMs));
         a.roundP99s.push(ms(pct(x.delays, 99)));
         for (const d of x.ttfb) a.ttfb.push(d);
         a.errors += x.errors;
@@ -122,8 +128,18 @@ try {
       Object.entries(acc).map(([k, a]) => [
         k,
         {
+          // While all the streams were open: `streams` concurrent streams, what the targets are judged on.
           eventDelayP50Ms: ms(pct(a.delays, 50)),
           eventDelayP99Ms: ms(pct(a.delays, 99)),
+          // Beside it, not judged: the events sent while streams were still being opened, and while they ended; and
+          // every event from the planned ramp's end on (the window of runs 1-68, opening overrun and ending included).
+          openingP99Ms: ms(pct(a.opening, 99)),
+          closingP99Ms: ms(pct(a.closing, 99)),
+          afterRampP50Ms: ms(pct(a.afterRamp, 50)),
+          afterRampP99Ms: ms(pct(a.afterRamp, 99)),
+          // Each round: ms from the first stream's request to the last one's response head, and how long all were open.
+          allOpenAfterMs: a.allOpenMs,
+          allOpenForMs: a.openMs,
           // Each round's own p99, in the order run: whether a pooled p99 came from every round or from one bad one.
           roundsP99Ms: a.roundP99s,
           ttfbP50Ms: ms(pct(a.ttfb, 50)),

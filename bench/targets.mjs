@@ -34,14 +34,17 @@ export async function startUpstream(onClosed) {
 
 /**
  * llmserve's proxy as the supervisor runs it: `node <its Node flags> bin/llmserve.js proxy`, settings over IPC, a
- * master key.
+ * master key, its output (the access log) relayed line by line by a process of its own, as the supervisor does.
  */
 export async function startLlmserve(upstreamPort, logFile, extra = {}) {
   const { proxySettings } = await import(path.join(root, 'dist/proxy/settings.js'));
   const { proxyNodeFlags } = await import(path.join(root, 'dist/proxy/node-flags.js'));
   const log = fs.openSync(logFile, 'a');
   const execArgv = proxyNodeFlags(process.execArgv, process.env.NODE_OPTIONS);
-  const { child, ready } = nodeChild(['bin/llmserve.js', 'proxy'], { stdout: log, execArgv, env: { ...process.env, NO_COLOR: '1' } });
+  const { child, ready } = nodeChild(['bin/llmserve.js', 'proxy'], { stdout: 'pipe', execArgv, env: { ...process.env, NO_COLOR: '1' } });
+  // The relay reads the pipe's other end; this process lets go of its own copy, so that only the relay reads.
+  const relay = spawn(process.execPath, ['bench/relay.mjs'], { cwd: root, stdio: [child.stdout, log, 'inherit'] });
+  child.stdout.destroy();
   fs.closeSync(log);
   const settings = proxySettings({
     backendUrl: `http://127.0.0.1:${upstreamPort}`,
@@ -51,7 +54,21 @@ export async function startLlmserve(upstreamPort, logFile, extra = {}) {
   });
   child.send({ type: 'start', settings });
   const port = await ready;
-  return { name: 'llmserve', port, pid: child.pid, pids: () => [child.pid, ...childrenOf(child.pid)], stop: () => stopChild(child) };
+  const relayDone = new Promise((resolve) => relay.once('exit', resolve));
+  return {
+    name: 'llmserve',
+    port,
+    pid: child.pid,
+    // The proxy's processes (RSS, CPU per event). Not the relay's: it stands for the supervisor, whose memory is not
+    // the proxy's; its CPU shares the cores all the same, which is what the latencies and the throughput feel.
+    pids: () => [child.pid, ...childrenOf(child.pid)],
+    stop: async () => {
+      await stopChild(child);
+      // It ends when the proxy's output closes; a stuck one is stopped like the rest.
+      await Promise.race([relayDone, new Promise((resolve) => setTimeout(resolve, 3000))]);
+      await stopChild(relay);
+    },
+  };
 }
 
 /** The bare http-proxy baseline. */
@@ -158,10 +175,14 @@ export function rssOf(pid) {
   }
 }
 
-/** Samples the summed RSS of a target's processes every 100 ms; stop() returns the peak. */
+/**
+ * Samples the summed RSS of a target's processes every 100 ms; stop() returns the peak. The processes are listed once:
+ * listing them scans every /proc entry (about 1 ms), which every 100 ms stalled the client, in the proxies' rounds only.
+ */
 export function rssSampler(target) {
   let peak = 0;
-  const sample = () => (peak = Math.max(peak, target.pids().reduce((sum, pid) => sum + rssOf(pid), 0)));
+  const pids = target.pids();
+  const sample = () => (peak = Math.max(peak, pids.reduce((sum, pid) => sum + rssOf(pid), 0)));
   sample();
   const timer = setInterval(sample, 100);
   return { stop: () => (clearInterval(timer), sample(), peak) };
