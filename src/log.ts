@@ -226,7 +226,6 @@ function emit(shared: Shared, line: string, stream: 'stdout' | 'stderr'): void {
   if (shared.status !== null) shared.stdout.write(shared.status);
 }
 
-
 /** Replaces every registered secret in a text. */
 function scrub(shared: Shared, text: string): string {
   return shared.secrets.scrub(text);

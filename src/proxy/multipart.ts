@@ -30,10 +30,13 @@ export function isMultipart(type: string | undefined): boolean {
 /**
  * A header value's parameters as vLLM's form reader (Starlette, python-multipart) reads them: split at each `;` outside
  * a quoted string, the name before `=` trimmed and lower-cased, the value trimmed and unquoted. Every value of a name,
- * in order; null for a `name*` form (RFC 2231), which RFC 7578 forbids and python-multipart's versions read
+ * in order; null for the extended form of one it reads (`name*`, RFC 2231), which RFC 7578 forbids and python-multipart's versions read
  * differently (0.0.7-0.0.21 decode it, later ones refuse it). A value with a backslash or a character outside printable
  * ASCII never gets here (`unreadable`).
  */
+/** The parameters the proxy reads: an extended form of one of them (`name*=`, RFC 2231) makes the header unreadable. */
+const READ_PARAMS: ReadonlySet<string> = new Set(['name', 'boundary', 'charset']);
+
 function headerParams(value: string): Map<string, string[]> | null {
   const params = new Map<string, string[]>();
   const segments: string[] = [];
@@ -52,7 +55,11 @@ function headerParams(value: string): Map<string, string[]> | null {
     const eq = segment.indexOf('=');
     if (eq < 0) continue;
     const name = segment.slice(0, eq).trim().toLowerCase();
-    if (name.includes('*')) return null;
+    if (name.includes('*')) {
+      // Only the extended form of a parameter read here; a `filename*` (older clients' non-ASCII file names) is left out.
+      if (READ_PARAMS.has(name.slice(0, name.indexOf('*')))) return null;
+      continue;
+    }
     let v = segment.slice(eq + 1).trim();
     if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
     params.set(name, [...(params.get(name) ?? []), v]);

@@ -66,6 +66,9 @@ test('multipart: the model field is found as vLLM\'s form reader (Starlette) fin
   // Not the model field: a file named "model" (in any UTF-8, quoted).
   assert.equal(multipartModel(body(part('Content-Disposition: form-data; name="file"; filename="model"', 'x')), type), null);
   assert.equal(multipartModel(body(part('Content-Disposition: form-data; name="file"; filename="r\xc3\xa9sum\xc3\xa9 \xe2\x80\xa6.wav"', 'x')), type), null);
+  // An older client's non-ASCII file name (RFC 2231, `filename*`): not a parameter read here, so not refused.
+  const olderClient = body(part("Content-Disposition: form-data; name=\"file\"; filename*=utf-8''r%C3%A9sum%C3%A9.wav", 'x'), part('Content-Disposition: form-data; name="model"', 'm'));
+  assert.equal((multipartModel(olderClient, type) as { value?: string } | null)?.value, 'm');
   // A boundary given twice (Starlette takes the last), a name or a Content-Disposition given twice: refused.
   const ambiguous = { refused: "the upload gives its boundary, a part's Content-Disposition or a part's name more than once; give each once" };
   assert.deepEqual(multipartModel(body(part('Content-Disposition: form-data; name="model"', 'cheap')), 'multipart/form-data; boundary=b0; boundary=b1'), ambiguous);
