@@ -296,8 +296,9 @@ export async function createProxy(settings: ProxySettings, deps: ProxyDeps = {})
     // (its body stopped) is that request's own error, and gets its 408.
     const inFlight = (socket as { _httpMessage?: { headersSent?: boolean; req?: { complete?: boolean } } | null })._httpMessage;
     // Bytes after a request that said `Connection: close` (or an HTTP/1.0 one without keep-alive): that request still
-    // gets its answer, and the connection closes after it; what follows is ignored (RFC 9112 9.6), not read at all.
-    if (err.code === 'HPE_CLOSED_CONNECTION' && inFlight != null) return void (socket as Socket).pause();
+    // gets its answer, and the connection closes after it; what follows is ignored (RFC 9112 9.6). Still read (each
+    // read ends here again), not paused: a client that leaves must still be seen, so that its generation is stopped.
+    if (err.code === 'HPE_CLOSED_CONNECTION' && inFlight != null) return;
     // A request whose body broke or stopped coming (its head began an exchange, the latest on the connection: nothing
     // behind it was parsed yet) is logged with the answer it gets here, not as a client that left (499).
     const ex = inFlight?.req?.complete === false ? latest.get(socket as Socket) : undefined;

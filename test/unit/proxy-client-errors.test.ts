@@ -233,6 +233,20 @@ describe('Connection: close', () => {
     assert.deepEqual(pair.upstream.requests.map((q) => q.url), ['/v1/chat/completions', '/v1/models']);
   });
 
+  it('a client that leaves after a Connection: close request with bytes pipelined behind it is still seen: the upstream call stops', async (t) => {
+    // vLLM takes 3 s before its first event (a long prefill): the client leaves meanwhile.
+    const pair = await startPair({}, { behaviour: { firstEventDelayMs: 3000, events: 20, intervalMs: 100 } });
+    t.after(() => pair.close());
+    const body = JSON.stringify({ model: 'test-model', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+    const { socket } = rawConnection(t, pair.port);
+    socket.write(head + MODELS);
+    const upstream = await pair.upstream.waitForRequest((r) => r.url === '/v1/chat/completions', 5000);
+    socket.destroy();
+    // Within a second (the first event is 3 s away): before, the paused socket hid the client's close until then.
+    await pair.upstream.waitForClientClose(upstream, 1000);
+  });
+
   it('a request with Upgrade (websocket, h2c) is answered in HTTP/1.1 and its connection closed after: a request pipelined behind it is not left unanswered on an open connection', async (t) => {
     // Node's parser stops at an Upgrade head and drops what follows when nothing takes the upgrade; the client, seeing
     // the connection close, sends its unanswered request again on another.
