@@ -70,7 +70,8 @@ export function discardRuntimeFile(dir: string): boolean {
  */
 export function removeRuntimeFile(dir: string, pid = process.pid): string | null {
   try {
-    const info = readRuntimeFile(dir);
+    // Whoever wrote it: only this process's own file is removed (or a file that is no runtime file at all).
+    const info = readRuntimeFile(dir, () => true);
     if (info === null || info.pid === pid) rmSync(path.join(dir, RUNTIME_FILE), { force: true });
     return null;
   } catch (err) {
@@ -91,9 +92,10 @@ export function runningOwner(dir: string, self: number = process.pid, proc: Proc
 /** runningOwner for a runtime file already read (probe reads it for its own facts too). */
 export function ownerOf(info: RuntimeInfo | null, self: number = process.pid, proc: ProcReader = linuxProc): RuntimeInfo | null {
   if (info === null || !Number.isInteger(info.pid) || info.pid <= 0 || info.pid === self) return null;
-  // Another user's process is not our llmserve, whatever its command line says (anyone can name theirs `llmserve`).
+  // Another user's process is not our llmserve, whatever its command line says (anyone can name theirs `llmserve`):
+  // the process must run as the file's writer (start writes it as itself), or as this user or root.
   const uid = proc.uid(info.pid);
-  if (uid === null || !trustedUid(uid)) return null;
+  if (uid === null || !(trustedUid(uid) || uid === writers.get(info))) return null;
   const cmdline = proc.cmdline(info.pid);
   if (cmdline === null || !cmdline.includes('llmserve')) return null;
   const id = info.process;
@@ -125,6 +127,19 @@ export function ownedProbeDir(dir: string, owner: RuntimeInfo): { message: strin
 export function trustedUid(uid: number, self: number | undefined = process.getuid?.()): boolean {
   return self === undefined || uid === self || uid === 0;
 }
+
+/**
+ * Whether a runtime file owned by `fileUid` in a directory so owned and moded is believed: written by this user or
+ * root, or by the directory's owner in a directory no one else may write to. Why the last: `start` often runs as a
+ * service user (an entrypoint that drops root) while `check` and a second `start` come as root (`kubectl exec`);
+ * only that owner, or root, could have put the file there.
+ */
+export function trustedRuntimeFile(fileUid: number, dir: { uid: number; mode: number }, self: number | undefined = process.getuid?.()): boolean {
+  return trustedUid(fileUid, self) || (fileUid === dir.uid && (dir.mode & 0o022) === 0);
+}
+
+/** Each runtime file read and who owns it: its writer, whose process ownerOf then believes. */
+const writers = new WeakMap<RuntimeInfo, number>();
 
 /** What runningOwner reads about a process (injected in tests); null when it is gone or unreadable. */
 export interface ProcReader {
@@ -180,15 +195,18 @@ export const linuxProc: ProcReader = {
   },
 };
 
-/** Reads the runtime file; null when absent, unreadable, or written by a user not trusted (see trustedUid). */
-export function readRuntimeFile(dir: string, trusts: (uid: number) => boolean = trustedUid): RuntimeInfo | null {
+/** Reads the runtime file; null when absent, unreadable, or written by a user not trusted (see trustedRuntimeFile). */
+export function readRuntimeFile(dir: string, trusts: (fileUid: number, dir: { uid: number; mode: number }) => boolean = trustedRuntimeFile): RuntimeInfo | null {
   let fd: number | undefined;
   try {
     // One open for the owner and the content: the file cannot be swapped between the two.
     fd = openSync(path.join(dir, RUNTIME_FILE), 'r');
-    if (!trusts(fstatSync(fd).uid)) return null;
+    const owner = fstatSync(fd).uid;
+    if (!trusts(owner, statSync(dir))) return null;
     const info = JSON.parse(readFileSync(fd, 'utf8')) as RuntimeInfo;
-    return typeof info?.proxy?.port === 'number' && typeof info?.backend?.port === 'number' ? info : null;
+    if (typeof info?.proxy?.port !== 'number' || typeof info?.backend?.port !== 'number') return null;
+    writers.set(info, owner);
+    return info;
   } catch {
     return null;
   } finally {

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LlmserveError } from '../../src/errors.js';
 import { NOT_HEALTHY, NOT_READY, prepareProbeDir, probeFiles, writableProblem } from '../../src/probes/files.js';
-import { linuxProc, readRuntimeFile, removeRuntimeFile, RUNTIME_FILE, runningOwner, selfIdentity, trustedUid, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
+import { linuxProc, readRuntimeFile, removeRuntimeFile, RUNTIME_FILE, runningOwner, selfIdentity, trustedRuntimeFile, trustedUid, writeRuntimeFile, type ProcReader } from '../../src/supervisor/runtime-file.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -209,6 +209,26 @@ test("runningOwner and readRuntimeFile: another user's file or process is never 
     chownSync(path.join(dir, 'llmserve.json'), 65534, 65534);
     assert.equal(readRuntimeFile(dir), null, "a file owned by nobody, read by root");
   }
+});
+
+test("runtime files of a start run as a service user: believed when that user owns the directory and no one else may write there", async () => {
+  // An entrypoint drops root to run start; `kubectl exec` runs check, or a second start, as root.
+  assert.equal(trustedRuntimeFile(1000, { uid: 1000, mode: 0o40755 }, 0), true, "the directory owner's file, in a directory only it writes");
+  assert.equal(trustedRuntimeFile(1000, { uid: 1000, mode: 0o40775 }, 0), false, 'a directory its group may write');
+  assert.equal(trustedRuntimeFile(1000, { uid: 1000, mode: 0o41777 }, 0), false, 'a directory anyone may write (sticky or not)');
+  assert.equal(trustedRuntimeFile(1001, { uid: 1000, mode: 0o40755 }, 0), false, "another user's file there");
+  assert.equal(trustedRuntimeFile(0, { uid: 1000, mode: 0o41777 }, 1000), true, "root's file");
+  if (process.getuid!() !== 0) return;
+  // With real owners: a service user's start, read by root.
+  const dir = await tempDir();
+  writeRuntimeFile(dir, { pid: 4242, startedAt: '2026-11-27T12:00:00.000Z', process: { startTicks: '7', bootId: 'boot-a' }, proxy: { host: '0.0.0.0', port: 8080, tls: false }, backend: { host: '127.0.0.1', port: 3000 }, models: ['m'] });
+  chownSync(path.join(dir, 'llmserve.json'), 65534, 65534);
+  chownSync(dir, 65534, 65534);
+  const asService: ProcReader = { uid: () => 65534, startedAtMs: () => 0, startTicks: () => '7', bootId: () => 'boot-a', cmdline: () => 'node llmserve.js start' };
+  assert.equal(runningOwner(dir, 1, asService)?.pid, 4242, "the service user's llmserve owns its directory");
+  assert.equal(runningOwner(dir, 1, { ...asService, uid: () => 65533 }), null, 'a process of a third user');
+  chmodSync(dir, 0o1777);
+  assert.equal(runningOwner(dir, 1, asService), null, 'the same in a directory anyone may write');
 });
 
 test('the default probe directory is not writable: a temporary one, and the warning names the check command that finds it', async () => {
