@@ -10,7 +10,10 @@ export interface RecorderOptions {
   logger: Logger;
   /** Ms between writes (0: only on flush()/close()). */
   flushMs: number;
-  /** Opens the store's file anew, for a store whose file was removed or replaced while open; absent: never reopened. */
+  /**
+   * Opens the store's file anew, for a store whose file was removed or replaced while open; throws when it cannot yet
+   * (tried again at the next write). Absent: never reopened.
+   */
   reopen?: () => Promise<UsageStore>;
   /** Wall clock, ms. */
   now?: () => number;
@@ -27,6 +30,9 @@ export class UsageRecorder {
   private current: UsageStore;
   /** A reopen under way: rows wait in memory until it is done. */
   private reopening = false;
+  /** The store's file was replaced and the store closed; no new one opened yet (a reopen failed: tried again). */
+  private stale = false;
+  private reopenFailing = false;
 
   constructor(private readonly options: RecorderOptions) {
     this.current = options.store;
@@ -69,7 +75,7 @@ export class UsageRecorder {
   /** Writes what was counted since the last write; on failure keeps it for the next try and warns once. */
   flush(): void {
     if (this.reopening) return;
-    if (this.options.reopen !== undefined && this.current.replaced?.() === true) return this.reopen(this.options.reopen);
+    if (this.options.reopen !== undefined && (this.stale || this.current.replaced?.() === true)) return this.reopen(this.options.reopen);
     const rows = this.unflushed();
     if (rows.length === 0) return;
     const saved = this.pending;
@@ -96,24 +102,35 @@ export class UsageRecorder {
   private reopen(open: () => Promise<UsageStore>): void {
     this.reopening = true;
     const old = this.current;
-    this.options.logger.warn(`usage store ${old.file ?? ''} was removed or replaced while the proxy ran: the usage it held is gone with it; starting a new one there, with what was counted since its last write`);
-    try {
-      old.close();
-    } catch {
-      // the old file is gone anyway
+    if (!this.stale) {
+      this.stale = true;
+      this.options.logger.warn(`usage store ${old.file ?? ''} was removed or replaced while the proxy ran: the usage it held is gone with it; starting a new one there, with what was counted since its last write`);
+      try {
+        old.close();
+      } catch {
+        // the old file is gone anyway
+      }
     }
     void open()
-      .then((next) => {
-        this.current = next;
-        // A store opened after the proxy stopped is closed at once (close() already said what it could not write).
-        if (this.closed) next.close();
-      })
-      .catch(() => {
-        // openUsageStore warns and falls back to memory itself; nothing reaches here but the unexpected
-      })
+      .then(
+        (next) => {
+          this.current = next;
+          this.stale = false;
+          if (this.reopenFailing) this.options.logger.info(`usage store ${next.file ?? ''} opened again`);
+          this.reopenFailing = false;
+          // A store opened after the proxy stopped is closed at once (close() already said what it could not write).
+          if (this.closed) next.close();
+        },
+        (err: Error) => {
+          // Several proxy workers reopen the same file at once, and another's old connection may still hold the old
+          // file's -wal and -shm for a moment: the rows wait in memory, and the next write tries again.
+          if (!this.reopenFailing) this.options.logger.warn(`cannot open a new usage store at ${old.file ?? ''} yet (${err.message}); keeping usage in memory and trying again at each write`);
+          this.reopenFailing = true;
+        },
+      )
       .finally(() => {
         this.reopening = false;
-        if (!this.closed) this.flush();
+        if (!this.closed && !this.stale) this.flush();
       });
   }
 
@@ -134,7 +151,7 @@ export class UsageRecorder {
     if (this.timer !== null) clearInterval(this.timer);
     // The last write: worth waiting for a lock, nothing is served any more. Not with a reopen under way: the old store
     // is closed, the new one not there yet; what is left is said as lost below.
-    if (!this.reopening) {
+    if (!this.reopening && !this.stale) {
       this.current.patient?.();
       this.flush();
     }
@@ -145,7 +162,7 @@ export class UsageRecorder {
       this.options.logger.error(`the usage store could not take the last ${requests} request${requests === 1 ? '' : 's'} (${lost.length} row${lost.length === 1 ? '' : 's'}) before the proxy stopped: they are not recorded`);
     }
     try {
-      if (!this.reopening) this.current.close();
+      if (!this.reopening && !this.stale) this.current.close();
     } catch {
       // closing a broken store is not worth a warning after the one already given
     }

@@ -266,6 +266,12 @@ async function openRetryingLocked(file: string): Promise<UsageStore> {
   }
 }
 
+/** Opens the store file in `dir` for writing, or throws: no move aside, no fallback (a reopen tries again later). */
+export async function openUsageStoreFile(dir: string): Promise<UsageStore> {
+  makeDirs(dir);
+  return openRetryingLocked(join(dir, USAGE_DB_FILE));
+}
+
 /**
  * Opens the usage store in `dir` for writing. A broken file is moved aside (`.corrupt-TIME`) and a new one
  * started; when no file can be used at all (no driver, unwritable directory), usage is kept in memory. Both warn.

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { memoryLogger } from '../helpers/upstream.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
-import { memoryStore, openUsageStore, readUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
+import { memoryStore, openUsageStore, openUsageStoreFile, readUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
 import { UsageRecorder } from '../../src/usage/recorder.js';
 import { openSqlite, sqliteDriver, withoutWarning } from '../../src/usage/sqlite.js';
 
@@ -176,7 +176,7 @@ test('a store file removed while the proxy runs (a cleaner of usage.dir): said, 
   try {
     const { logger, lines } = memoryLogger();
     const store = await openUsageStore(dir, logger);
-    const rec = new UsageRecorder({ store, logger, flushMs: 0, now: () => T0, reopen: () => openUsageStore(dir, logger) });
+    const rec = new UsageRecorder({ store, logger, flushMs: 0, now: () => T0, reopen: () => openUsageStoreFile(dir) });
     rec.record('alice', 'm', false, 10, 5, false);
     rec.flush();
     assert.equal(store.replaced?.(), false);
@@ -195,6 +195,31 @@ test('a store file removed while the proxy runs (a cleaner of usage.dir): said, 
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a reopen that fails (another proxy worker reopening the same file, its old -wal still held) is tried again at the next write; no row is lost', async () => {
+  const { logger, lines } = memoryLogger();
+  let replaced = false;
+  const first = { ...memoryStore(), file: '/srv/usage/llmserve-usage.db', replaced: () => replaced };
+  const second = memoryStore();
+  let tries = 0;
+  const reopen = async () => {
+    tries++;
+    if (tries === 1) throw new Error('disk I/O error');
+    return second;
+  };
+  const rec = new UsageRecorder({ store: first, logger, flushMs: 0, now: () => T0, reopen });
+  rec.record('a', 'm', false, 1, 1, false);
+  replaced = true;
+  rec.flush();
+  await waitFor(() => lines.some((l) => /cannot open a new usage store at \/srv\/usage\/llmserve-usage\.db yet \(disk I\/O error\); keeping usage in memory and trying again/.test(l)), { timeoutMs: 2000, message: 'the failed reopen said' });
+  rec.record('b', 'm', false, 1, 1, false);
+  rec.flush();
+  await waitFor(() => rec.store === second && rec.unflushed().length === 0, { timeoutMs: 2000, message: 'the second try to take the rows' });
+  assert.deepEqual(second.rows().map((r) => r.key), ['a', 'b']);
+  assert.equal(lines.filter((l) => /was removed or replaced/.test(l)).length, 1, lines.join('\n'));
+  assert.ok(lines.some((l) => /usage store .* opened again/.test(l)), lines.join('\n'));
+  rec.close();
 });
 
 test('a store that fails to write keeps the rows and retries, warning once', () => {
