@@ -15,6 +15,7 @@ import { isLocalAddress } from './local-address.js';
 import { standInValues, unsetReferences } from './stand-ins.js';
 import type { CheckTargets } from './types.js';
 import { workingDir } from '../util/cwd.js';
+import { configError } from '../errors.js';
 
 /** Side effects of resolving the targets; each has a real default. */
 export interface TargetDeps {
@@ -61,9 +62,17 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   // Values that stand for variables unset here, and the reason the authenticated check is skipped for them.
   let standIns = new Set<string>();
   let unsetNote: string | null = null;
+  // The file's own error, as read with this environment: for a setting check needs that only a stand-in gave.
+  let strictError = async (): Promise<never> => {
+    throw configError('no configuration file was read');
+  };
   if (located) {
     const text = await readConfigText(located, readFile);
     const parse = deps.parseConfigFile ?? lazyParseConfig;
+    strictError = async () => {
+      await parse(text, located.path, env);
+      throw configError(`${located.path}: a setting check needs is read from a variable that is not set here; export it for check too`);
+    };
     const unset = unsetReferences(text, env);
     if (unset.length === 0) file = await parse(text, located.path, env);
     else {
@@ -83,7 +92,10 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const flag = <T>(name: keyof typeof FLAGS, parse: (v: unknown, where: string) => T): T | undefined => (cli[name] === undefined ? undefined : parse(cli[name], FLAGS[name][0]));
   const str = (v: unknown, w: string) => parseString(v, w);
 
-  const probeDir = path.resolve(cwd, pick('probeDir', str, file?.probes.dir) ?? DEFAULTS.probeDir);
+  // A stand-in where check needs the real value (the probe directory, a model's name): the error start would give.
+  const holdsStandIn = (value: unknown) => typeof value === 'string' && [...standIns].some((s) => value.includes(s));
+  const needed = async <T>(value: T): Promise<T> => (standIns.size > 0 && holdsStandIn(value) ? strictError() : value);
+  const probeDir = path.resolve(cwd, (await needed(pick('probeDir', str, file?.probes.dir))) ?? DEFAULTS.probeDir);
   // Only a runtime file that a running llmserve wrote (the check start makes before it takes a probe directory): the
   // key goes where the file says, and a file left by a dead one, or planted in a shared directory, must not send it
   // to whatever now listens on that port.
@@ -107,7 +119,7 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   const backendPort = flag('backendPort', parsePort) ?? runtime?.backend.port ?? fileBackends[0]?.port ?? firstPort;
   const backendHost = runtime?.backend.host ?? '127.0.0.1';
   const modelPath = pick('model', str, file?.model);
-  const model = flag('servedModelName', str) ?? runtime?.models?.[0] ?? fileBackends[0]?.model ?? pick('servedModelName', str, file?.servedModelName) ?? (modelPath === undefined ? null : nameFromModel(modelPath));
+  const model = await needed(flag('servedModelName', str) ?? runtime?.models?.[0] ?? fileBackends[0]?.model ?? pick('servedModelName', str, file?.servedModelName) ?? (modelPath === undefined ? null : nameFromModel(modelPath)));
   const backends = runtime !== null ? runtime.backends : fileBackends.length > 1 ? fileBackends : undefined;
 
   // The key, in start's order: the master key (environment, else file), the file's named raw keys, the keys file's;
@@ -131,7 +143,8 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
     // The keys file too when no configured key is usable, or only a metered one is (a master key with master_limits,
     // whose quota clients spend: a probe would then get 429s): an unmetered key of the file goes first.
     const metered = choice.key !== null && candidates.some((c) => c.value === choice.key && isThrottled(c));
-    if ((choice.key === null || metered) && file?.proxy.keysFile !== undefined) {
+    // A keys file whose path is read from a variable unset here is not read (its absence is said with the others).
+    if ((choice.key === null || metered) && file?.proxy.keysFile !== undefined && !holdsStandIn(file.proxy.keysFile)) {
       // The file as it is on disk now, which may not be what the proxy loaded: one caught mid-edit is no reason to
       // fail (the proxy keeps the keys it loaded), and a key added before its SIGHUP is tried with others after it.
       const fromFile = await (deps.readKeysFile ?? lazyReadKeysFile)(file.proxy.keysFile, env).catch((err: Error) => {

@@ -178,6 +178,18 @@ test('a variable the config reads with os.environ/ that is unset where check run
   const port = path.join(cwd, 'port-unset.yaml');
   writeFileSync(port, 'model: /m\nproxy:\n  port: os.environ/PUBLIC_PORT\n');
   await assert.rejects(resolveCheckTargets({ config: port, probeDir }, { env: {}, cwd }), /environment variable PUBLIC_PORT \(from os\.environ\/PUBLIC_PORT\) is not set/);
+  // Where check must look (the probe directory) from an unset variable: that error too (exit 2), never a made-up path.
+  const dir = path.join(cwd, 'dir-unset.yaml');
+  writeFileSync(dir, 'model: /m\nprobes:\n  dir: os.environ/PROBE_DIR\n');
+  await assert.rejects(resolveCheckTargets({ config: dir }, { env: { LLMSERVE_MASTER_KEY: 'k-abcdefghijklmnop' }, cwd }), (err: Error & { exitCode?: number }) => err.exitCode === 2 && /environment variable PROBE_DIR .* is not set/.test(err.message));
+  // Given on the command line, it is not needed from the file.
+  assert.equal((await resolveCheckTargets({ config: dir, probeDir }, { env: { LLMSERVE_MASTER_KEY: 'k-abcdefghijklmnop' }, cwd })).probeDir, probeDir);
+  // A keys file whose path is unset here: not read, and the skip names the variable, not a made-up path.
+  const keysFile = path.join(cwd, 'keysfile-unset.yaml');
+  writeFileSync(keysFile, 'model: /m\nproxy:\n  keys_file: os.environ/KEYS_FILE\n');
+  const k = await resolveCheckTargets({ config: keysFile, probeDir }, { env: {}, cwd });
+  assert.match(k.skipAuthenticated ?? '', /^no key known: KEYS_FILE is not set here/);
+  assert.doesNotMatch(k.skipAuthenticated ?? '', /llmserve-check-unset/);
 });
 
 test('a runtime file no running llmserve wrote (left by a dead one, or planted) is ignored: the key never follows it', async () => {
