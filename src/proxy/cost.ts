@@ -5,7 +5,7 @@ import { Limiter, type BudgetSeed, type BudgetUsage } from '../limits/limiter.js
 import type { Logger } from '../log.js';
 import { ProxyMetrics } from '../metrics/proxy-metrics.js';
 import { UsageRecorder } from '../usage/recorder.js';
-import { memoryStore, openUsageStore, openUsageStoreFile } from '../usage/store.js';
+import { memoryStore, openUsageStore, reopenUsageStore } from '../usage/store.js';
 import type { UsageRow, UsageStore } from '../usage/types.js';
 import type { Exchange } from './exchange.js';
 import type { BackendState } from './settings.js';
@@ -105,7 +105,7 @@ export async function createCostControl(
   }
   if (store.file !== null) logger.info(`usage store: ${store.file} (${store.kind})`);
   const dir = usage.dir;
-  const reopen = dir === null ? undefined : () => openUsageStoreFile(dir);
+  const reopen = dir === null ? undefined : () => reopenUsageStore(dir, opening);
   const recorder = new UsageRecorder({ store, logger, flushMs: Math.max(100, Math.round(usage.flushInterval * 1000)), ...(reopen ? { reopen } : {}) });
   const metrics = new ProxyMetrics(state);
 

@@ -218,11 +218,14 @@ export function memoryStore(): UsageStore {
   };
 }
 
-/** Opens the database file and makes sure its table is readable; throws on a broken file. */
-async function openChecked(file: string): Promise<UsageStore> {
+/**
+ * Opens the database file and makes sure its table is readable; throws on a broken file. `openBusyMs`: how long the
+ * opening statements may wait for another process's lock (the shutdown allowance at start, the serving one after).
+ */
+async function openChecked(file: string, openBusyMs = SHUTDOWN_BUSY_MS): Promise<UsageStore> {
   const { db, driver } = await openSqlite(file);
   try {
-    db.exec(`PRAGMA busy_timeout = ${SHUTDOWN_BUSY_MS}`);
+    db.exec(`PRAGMA busy_timeout = ${openBusyMs}`);
     db.exec('PRAGMA journal_mode = WAL');
     db.exec(SCHEMA);
     db.prepare('SELECT COUNT(*) AS n FROM usage').all();
@@ -266,10 +269,40 @@ async function openRetryingLocked(file: string): Promise<UsageStore> {
   }
 }
 
-/** Opens the store file in `dir` for writing, or throws: no move aside, no fallback (a reopen tries again later). */
-export async function openUsageStoreFile(dir: string): Promise<UsageStore> {
+/** A message of SQLite's for a file that is no database, or a damaged one. */
+const isDamaged = (err: unknown): boolean => /not a database|malformed|corrupt/i.test((err as Error).message);
+
+/** Moves a damaged store file (and its -wal, -shm) aside as `.corrupt-TIME`; returns the new name. */
+function moveAside(file: string): string {
+  const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  renameSync(file, aside);
+  for (const ext of ['-wal', '-shm']) {
+    try {
+      renameSync(file + ext, aside + ext);
+    } catch {
+      // absent
+    }
+  }
+  return aside;
+}
+
+/**
+ * Opens the store file in `dir` again while serving (its file was removed or replaced), or throws, to be tried again
+ * at the next write. One try, each statement waiting at most the serving allowance: it runs on the proxy's event loop,
+ * and a lock held for long (an sqlite3 shell) must not stall every client for seconds at each try. A damaged file is
+ * moved aside and a new one started, as at start.
+ */
+export async function reopenUsageStore(dir: string, logger: Logger): Promise<UsageStore> {
+  const file = join(dir, USAGE_DB_FILE);
   makeDirs(dir);
-  return openRetryingLocked(join(dir, USAGE_DB_FILE));
+  try {
+    return await openChecked(file, SERVING_BUSY_MS);
+  } catch (err) {
+    if (!isDamaged(err)) throw err;
+    const aside = moveAside(file);
+    logger.warn(`usage store ${file} is damaged (${(err as Error).message}); moved it to ${aside} and started an empty one`);
+    return openChecked(file, SERVING_BUSY_MS);
+  }
 }
 
 /**
@@ -283,17 +316,9 @@ export async function openUsageStore(dir: string, logger: Logger): Promise<Usage
     return await openRetryingLocked(file);
   } catch (err) {
     const message = (err as Error).message;
-    if (/not a database|malformed|corrupt/i.test(message)) {
-      const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    if (isDamaged(err)) {
       try {
-        renameSync(file, aside);
-        for (const ext of ['-wal', '-shm']) {
-          try {
-            renameSync(file + ext, aside + ext);
-          } catch {
-            // absent
-          }
-        }
+        const aside = moveAside(file);
         logger.warn(`usage store ${file} is damaged (${message}); moved it to ${aside} and started an empty one`);
         return await openChecked(file);
       } catch (again) {

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { memoryLogger } from '../helpers/upstream.js';
 import { tempDir } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
-import { memoryStore, openUsageStore, openUsageStoreFile, readUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
+import { memoryStore, openUsageStore, readUsageStore, reopenUsageStore, USAGE_DB_FILE } from '../../src/usage/store.js';
 import { UsageRecorder } from '../../src/usage/recorder.js';
 import { openSqlite, sqliteDriver, withoutWarning } from '../../src/usage/sqlite.js';
 
@@ -176,7 +176,7 @@ test('a store file removed while the proxy runs (a cleaner of usage.dir): said, 
   try {
     const { logger, lines } = memoryLogger();
     const store = await openUsageStore(dir, logger);
-    const rec = new UsageRecorder({ store, logger, flushMs: 0, now: () => T0, reopen: () => openUsageStoreFile(dir) });
+    const rec = new UsageRecorder({ store, logger, flushMs: 0, now: () => T0, reopen: () => reopenUsageStore(dir, logger) });
     rec.record('alice', 'm', false, 10, 5, false);
     rec.flush();
     assert.equal(store.replaced?.(), false);
@@ -188,9 +188,20 @@ test('a store file removed while the proxy runs (a cleaner of usage.dir): said, 
     rec.record('carol', 'm', false, 1, 1, false);
     await waitFor(() => rec.store !== store && rec.unflushed().length === 0, { timeoutMs: 5000, message: 'the new store to take the rows' });
     assert.match(lines.join('\n'), /usage store .*llmserve-usage\.db was removed or replaced while the proxy ran: the usage it held is gone with it; starting a new one there/);
+    // Replaced by a damaged file (a partial copy, a bad restore of the three files): moved aside and a new one
+    // started, as at start.
+    writeFileSync(join(dir, USAGE_DB_FILE + '.tmp'), Buffer.alloc(8192, 7));
+    await fs.rename(join(dir, USAGE_DB_FILE + '.tmp'), join(dir, USAGE_DB_FILE));
+    for (const ext of ['-wal', '-shm']) await fs.rm(join(dir, USAGE_DB_FILE + ext), { force: true });
+    const second = rec.store;
+    rec.record('dave', 'm', false, 1, 1, false);
+    rec.flush();
+    await waitFor(() => rec.store !== second && rec.unflushed().length === 0, { timeoutMs: 5000, message: 'a new store after the damaged one' });
+    assert.ok(readdirSync(dir).some((n) => /^llmserve-usage\.db\.corrupt-/.test(n)), readdirSync(dir).join(' '));
+    assert.match(lines.join('\n'), /usage store .* is damaged \(file is not a database\); moved it to .*\.corrupt-.* and started an empty one/);
     rec.close();
     const reader = await readUsageStore(dir);
-    assert.deepEqual(reader?.rows().map((r) => [r.key, r.requests]), [['bob', 1], ['carol', 1]]);
+    assert.deepEqual(reader?.rows().map((r) => [r.key, r.requests]), [['dave', 1]]);
     reader?.close();
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
