@@ -62,25 +62,24 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
   // Values that stand for variables unset here, and the reason the authenticated check is skipped for them.
   let standIns = new Set<string>();
   let unsetNote: string | null = null;
-  // The file's own error, as read with this environment: for a setting check needs that only a stand-in gave.
-  let strictError = async (): Promise<never> => {
-    throw configError('no configuration file was read');
-  };
+  // With stand-ins: the file read with this environment, whose error is the one given where check needs a value that
+  // only a stand-in gave (the probe directory, a model's name), or where the file does not load even with them.
+  let strictRead: (() => Promise<never>) | null = null;
   if (located) {
     const text = await readConfigText(located, readFile);
     const parse = deps.parseConfigFile ?? lazyParseConfig;
-    strictError = async () => {
-      await parse(text, located.path, env);
-      throw configError(`${located.path}: a setting check needs is read from a variable that is not set here; export it for check too`);
-    };
     const unset = unsetReferences(text, env);
     if (unset.length === 0) file = await parse(text, located.path, env);
     else {
       // Why not an error: start had these variables; check, run from elsewhere (or on a Ray worker, which needs none
       // of the head's keys), must still find the ports and judge what it can. Keys holding a stand-in are dropped.
-      // A file that does not load even so gets the error it gets with this environment.
+      const read = async (): Promise<never> => {
+        await parse(text, located.path, env);
+        throw configError(`${located.path}: a setting check needs is read from a variable that is not set here; export it for check too`);
+      };
+      strictRead = read;
       const values = standInValues(unset);
-      file = await parse(text, located.path, { ...env, ...values }).catch(() => parse(text, located.path, env));
+      file = await parse(text, located.path, { ...env, ...values }).catch(read);
       standIns = new Set(Object.values(values));
       const master = MASTER_KEY_ENV[0] ?? 'LLMSERVE_MASTER_KEY';
       unsetNote = `${unset.join(', ')} ${unset.length === 1 ? 'is' : 'are'} not set here (the config file ${located.path} reads ${unset.length === 1 ? 'it' : 'them'} with os.environ/): export ${unset.length === 1 ? 'it' : 'them'} for check too${unset.includes(master) ? '' : `, or set ${master}`}`;
@@ -94,7 +93,7 @@ export async function resolveCheckTargets(cli: CliOptions, deps: TargetDeps = {}
 
   // A stand-in where check needs the real value (the probe directory, a model's name): the error start would give.
   const holdsStandIn = (value: unknown) => typeof value === 'string' && [...standIns].some((s) => value.includes(s));
-  const needed = async <T>(value: T): Promise<T> => (standIns.size > 0 && holdsStandIn(value) ? strictError() : value);
+  const needed = async <T>(value: T): Promise<T> => (strictRead !== null && holdsStandIn(value) ? strictRead() : value);
   const probeDir = path.resolve(cwd, (await needed(pick('probeDir', str, file?.probes.dir))) ?? DEFAULTS.probeDir);
   // Only a runtime file that a running llmserve wrote (the check start makes before it takes a probe directory): the
   // key goes where the file says, and a file left by a dead one, or planted in a shared directory, must not send it

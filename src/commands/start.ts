@@ -217,13 +217,12 @@ async function startWithSignals(
     },
     logger,
     '`llmserve check` will not know ports given only on this command line, and a second start on this directory goes undetected',
+    config.probes.interval,
   );
-  const renewal = setInterval(() => claim.renew(), config.probes.interval * 1000);
-  renewal.unref();
   try {
     return await supervisor.run();
   } finally {
-    clearInterval(renewal);
+    claim.stop();
     await guard.release();
     unregister();
     offOutput();

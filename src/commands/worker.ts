@@ -70,7 +70,7 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
     { logger, probes, spawn: guard.wrap(spawnInGroup), run: runCommand, now: () => performance.now() },
   );
   // Marks the directory as this worker's (for a second start, and for `check`, which then judges the probe files).
-  const claim = claimProbeDir(probeDir, proc.pid, { role: 'worker', head, proxy: { host: config.proxy.host, port: config.proxy.port, tls: false }, backend: { host: BACKEND_HOST, port: config.vllm.port }, models: [] }, logger, 'a second start on this directory goes undetected');
+  const claim = claimProbeDir(probeDir, proc.pid, { role: 'worker', head, proxy: { host: config.proxy.host, port: config.proxy.port, tls: false }, backend: { host: BACKEND_HOST, port: config.vllm.port }, models: [] }, logger, 'a second start on this directory goes undetected', config.probes.interval);
   const onTerm = () => worker.requestStop('SIGTERM');
   const onInt = () => worker.requestStop('SIGINT');
   // SIGHUP reloads keys on the head; a worker has none. Without a listener Node would die of it and leave Ray running.
@@ -85,12 +85,10 @@ export async function runWorker(config: Config, logger: Logger, proc: NodeJS.Pro
   early.dispose();
   const offOutput = onOutputClosed((code) => worker.requestStop(`the output closed (${code})`));
   const unregister = onEmergency(() => worker.killAllNow());
-  const renewal = setInterval(() => claim.renew(), config.probes.interval * 1000);
-  renewal.unref();
   try {
     return await worker.run();
   } finally {
-    clearInterval(renewal);
+    claim.stop();
     await guard.release();
     unregister();
     offOutput();

@@ -21,7 +21,7 @@ const hopByHop: ReadonlySet<string> = new Set([
  * body unread (no model allowlist, no usage) and then drop the type, so vLLM read the body as JSON all the same; a
  * listed `X-Request-Id` dropped the proxy's own id on the way.
  */
-const framing: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host', 'content-type', 'content-encoding', 'x-request-id']);
+const keptWhenListed: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host', 'content-type', 'content-encoding', 'x-request-id']);
 
 /** Names listed in a Connection header (they are hop-by-hop too). */
 export function connectionTokens(value: string | string[] | undefined): string[] {
@@ -49,7 +49,7 @@ export function upstreamHeaders(
   const listed = headers.connection === undefined ? null : connectionTokens(headers.connection);
   const out: OutgoingHttpHeaders = {};
   for (const name in headers) {
-    if (notForwarded.has(name) || (listed !== null && listed.includes(name) && !framing.has(name))) continue;
+    if (notForwarded.has(name) || (listed !== null && listed.includes(name) && !keptWhenListed.has(name))) continue;
     out[name] = headers[name];
   }
   if (newBodyLength !== null) out['content-length'] = String(newBodyLength);
@@ -77,7 +77,7 @@ export function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeade
   const listed = headers.connection === undefined ? null : new Set(connectionTokens(headers.connection));
   const out: OutgoingHttpHeaders = {};
   for (const name in headers) {
-    if (hopByHop.has(name) || (listed !== null && listed.has(name) && !framing.has(name))) continue;
+    if (hopByHop.has(name) || (listed !== null && listed.has(name) && !keptWhenListed.has(name))) continue;
     out[name] = headers[name];
   }
   // With both framings the body is read as chunked (Transfer-Encoding wins); the stale length must not reach the

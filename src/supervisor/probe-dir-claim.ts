@@ -21,12 +21,8 @@ export function refuseOwnedProbeDir(dir: string, self: number): void {
 
 /** A claim held while llmserve runs. */
 export interface ProbeDirClaim {
-  /**
-   * Writes the runtime file again when it is gone (run at each health tick). Why: a probe directory removed while
-   * llmserve runs (a /tmp cleaner, an `rm -rf`) comes back with the next probe file, but without this file `check`
-   * looked at the default ports and failed a serving pod, and a second start took the directory over.
-   */
-  renew(): void;
+  /** Stops writing the runtime file again (before it is removed on the way out). */
+  stop(): void;
 }
 
 /**
@@ -34,7 +30,7 @@ export interface ProbeDirClaim {
  * full disk) is a warning saying what goes undetected (`lost`), never a reason to stop; an older file left there by an
  * llmserve that is gone is removed then (removing needs no room), so that nobody reads its ports.
  */
-export function claimProbeDir(dir: string, pid: number, info: Omit<RuntimeInfo, 'pid' | 'startedAt' | 'process'>, logger: Logger, lost: string): ProbeDirClaim {
+export function claimProbeDir(dir: string, pid: number, info: Omit<RuntimeInfo, 'pid' | 'startedAt' | 'process'>, logger: Logger, lost: string, renewEveryS: number): ProbeDirClaim {
   const identity = selfIdentity(undefined, pid);
   const full: RuntimeInfo = { pid, startedAt: new Date().toISOString(), ...(identity === null ? {} : { process: identity }), ...info };
   try {
@@ -43,18 +39,22 @@ export function claimProbeDir(dir: string, pid: number, info: Omit<RuntimeInfo, 
     const stale = discardRuntimeFile(dir) ? `; the older ${RUNTIME_FILE} there, from an llmserve that is gone, was removed` : '';
     logger.warn(`cannot write ${RUNTIME_FILE} in ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ${lost}${stale}`);
   }
-  return {
-    renew() {
-      if (existsSync(path.join(dir, RUNTIME_FILE))) return;
-      try {
-        makeDirs(dir);
-        writeRuntimeFile(dir, full);
-        logger.warn(`${RUNTIME_FILE} in ${dir} was gone (the directory removed?): written again, so that check finds this start and a second start is refused`);
-      } catch {
-        // Still not writable: said when it was first claimed; tried again at the next tick.
-      }
-    },
+  // Written again when it is gone, every `renewEveryS` (the health interval). Why: a probe directory removed while
+  // llmserve runs (a /tmp cleaner, an `rm -rf`) comes back with the next probe file, but without this file `check`
+  // looked at the default ports and failed a serving pod, and a second start took the directory over.
+  const renew = () => {
+    if (existsSync(path.join(dir, RUNTIME_FILE))) return;
+    try {
+      makeDirs(dir);
+      writeRuntimeFile(dir, full);
+      logger.warn(`${RUNTIME_FILE} in ${dir} was gone (the directory removed?): written again, so that check finds this start and a second start is refused`);
+    } catch {
+      // Still not writable: said when it was first claimed; tried again at the next tick.
+    }
   };
+  const timer = setInterval(renew, renewEveryS * 1000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 /** Removes this process's runtime file on the way out; one that cannot be removed is a warning (harmless: its pid is gone). */
